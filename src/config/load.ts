@@ -1,0 +1,154 @@
+// Loads the configuration: defaults → optional config file (YAML or JSON) → BOTGATE_* environment, validated
+// and frozen. The only module that reads process.env.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { configSchema, type Config } from './schema.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface LoadOptions {
+  /** Environment to read; defaults to process.env. */
+  env?: Record<string, string | undefined>;
+  /** A config file; defaults to BOTGATE_CONFIG. */
+  file?: string;
+  /** Values that win over everything (command-line flags). */
+  overrides?: Record<string, unknown>;
+}
+
+/** Env variable name for a config path: `delivery.concurrency` → BOTGATE_DELIVERY__CONCURRENCY. */
+export function envName(path: readonly (string | number)[]): string {
+  return 'BOTGATE_' + path.map((p) => String(p).toUpperCase()).join('__');
+}
+
+export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
+  const env = options.env ?? process.env;
+  const file = options.file ?? nonEmpty(env.BOTGATE_CONFIG);
+  const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
+  const sources = new Map<string, string>(); // config path → where its value came from
+  const fromEnv = new Set<string>();
+
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('BOTGATE_') || name === 'BOTGATE_CONFIG' || name.startsWith('BOTGATE_TEST_')) continue;
+    if (nonEmpty(value) === undefined) continue; // an empty variable counts as unset
+    const path = name.slice('BOTGATE_'.length).toLowerCase().split('__');
+    const leaf = schemaAt(path);
+    if (!leaf) throw new ConfigError(`${name}: not a configuration key`);
+    setPath(raw, path, coerceEnv(name, value as string, leaf));
+    sources.set(path.join('.'), name);
+    fromEnv.add(path.join('.'));
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(raw, key.split('.'), value);
+    sources.set(key, `--${key.replaceAll('_', '-')}`);
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const where = sources.get(key) ?? (file ? `${file}: ${key || '(root)'}` : key);
+      const extra = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
+      return `${where}: ${issue.message}${extra}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return deepFreeze(result.data);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`config file ${file}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text); // YAML is a superset of JSON
+  } catch (error) {
+    throw new ConfigError(`config file ${file}: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: must hold a mapping`);
+  return parsed as Record<string, unknown>;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** The zod schema of one config path, unwrapped from defaults and optionals. */
+function schemaAt(path: string[]): z.ZodType | undefined {
+  let node: z.ZodType = configSchema;
+  for (const part of path) {
+    node = unwrap(node);
+    if (!(node instanceof z.ZodObject)) return undefined;
+    const child = (node.shape as Record<string, z.ZodType>)[part];
+    if (!child) return undefined;
+    node = child;
+  }
+  return unwrap(node);
+}
+
+function unwrap(node: z.ZodType): z.ZodType {
+  let current: z.ZodType = node;
+  for (;;) {
+    if (current instanceof z.ZodDefault || current instanceof z.ZodOptional || current instanceof z.ZodPrefault) {
+      current = (current as unknown as { unwrap(): z.ZodType }).unwrap();
+    } else {
+      return current;
+    }
+  }
+}
+
+/** Environment values are strings: turn them into the type the schema wants, or say why not. */
+function coerceEnv(name: string, value: string, leaf: z.ZodType): unknown {
+  const text = value.trim();
+  if (leaf instanceof z.ZodNumber) {
+    const n = Number(text);
+    if (!Number.isFinite(n)) throw new ConfigError(`${name}: expected a number, got ${JSON.stringify(value)}`);
+    return n;
+  }
+  if (leaf instanceof z.ZodBoolean) {
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    if (/^(0|false|no|off)$/i.test(text)) return false;
+    throw new ConfigError(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+  }
+  if (leaf instanceof z.ZodArray) {
+    if (text.startsWith('[')) {
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new ConfigError(`${name}: expected a JSON array or a comma-separated list`);
+      }
+    }
+    const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+    return unwrap((leaf as z.ZodArray<z.ZodType>).element) instanceof z.ZodNumber ? items.map(Number) : items;
+  }
+  if (leaf instanceof z.ZodObject) {
+    throw new ConfigError(`${name}: is a group of settings; set its keys (${name}__KEY) instead`);
+  }
+  return value;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const part of path.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

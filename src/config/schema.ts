@@ -1,0 +1,86 @@
+// The configuration schema: every key, its default and its bounds. Keys are snake_case; nested keys map to
+// environment variables with a double underscore (`delivery.concurrency` ↔ BOTGATE_DELIVERY__CONCURRENCY).
+import { z } from 'zod';
+
+/** Svix's schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (DESIGN.md, "Retries"). */
+export const SVIX_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
+
+const seconds = z.number().min(0).max(7 * 24 * 3600);
+
+const deliverySchema = z.strictObject({
+  /** Deliveries in flight at once in this process. */
+  concurrency: z.number().int().min(1).max(10_000).default(256),
+  /** Deliveries in flight at once to one endpoint from this process. */
+  per_endpoint_concurrency: z.number().int().min(1).max(10_000).default(128),
+  /** How many due deliveries one claim takes at most. */
+  claim_batch_size: z.number().int().min(1).max(5_000).default(200),
+  /** How often an idle worker looks for due deliveries (in-process publishes wake it at once). */
+  poll_interval_ms: z.number().int().min(10).max(60_000).default(200),
+  /** A claimed delivery's lease lasts its timeout plus this grace; an expired lease is claimed again. */
+  lease_grace_seconds: z.number().min(1).max(3600).default(30),
+  /** On shutdown, in-flight deliveries get this long to finish before they are released. */
+  shutdown_deadline_seconds: z.number().min(0).max(600).default(10),
+  default_timeout_seconds: z.number().min(1).max(300).default(15),
+  retry_schedule_seconds: z.array(seconds).min(1).max(50).default(SVIX_RETRY_SCHEDULE_SECONDS),
+  /** ±jitter as a fraction of each delay. */
+  jitter: z.number().min(0).max(0.9).default(0.2),
+  /** Minimum wait after a timeout or a 429. */
+  min_delay_after_throttle_seconds: seconds.default(60),
+  /** An endpoint failing without a single success for this long is disabled. */
+  disable_after_failing_hours: z.number().min(1).max(24 * 365).default(5 * 24),
+  /** How much of each response body an attempt row keeps. */
+  max_response_bytes: z.number().int().min(0).max(1 << 20).default(20 * 1024),
+  /** Addresses (IPs, CIDRs or host names) deliveries may reach although they are not public. */
+  allow_private: z.array(z.string().min(1)).default([]),
+  /** How long an old signing secret stays valid after a rotation. */
+  secret_rotation_overlap_hours: z.number().min(0).max(24 * 30).default(24),
+  user_agent: z.string().min(1).default('botgate-webhooks/0.1'),
+  /** How many completed attempts are written to the store in one transaction at most. */
+  flush_batch_size: z.number().int().min(1).max(5_000).default(500),
+});
+
+const retentionSchema = z.strictObject({
+  /** Message payloads and attempt response bodies older than this are purged (rows stay, `expired: true`). */
+  days: z.number().min(1).max(3650).default(30),
+  interval_minutes: z.number().min(1).max(24 * 60).default(60),
+  batch_size: z.number().int().min(10).max(100_000).default(1000),
+});
+
+const apiSchema = z.strictObject({
+  /** Largest body the management API accepts. */
+  body_limit_bytes: z.number().int().min(1024).max(64 << 20).default(1 << 20),
+  /** Largest body of a batch publish. */
+  batch_body_limit_bytes: z.number().int().min(1024).max(256 << 20).default(16 << 20),
+  max_batch_size: z.number().int().min(1).max(10_000).default(1000),
+  idempotency_ttl_hours: z.number().min(1).max(24 * 30).default(24),
+  /** A recover job may look this far back at most. */
+  max_recover_days: z.number().min(1).max(90).default(14),
+});
+
+export const configSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).default(3000),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** The URL clients use to reach this gateway (printed at start, used in links); defaults to http://host:port. */
+  public_url: z.string().url().optional(),
+  data_dir: z.string().min(1).default('./data'),
+  /** postgres://… selects PostgreSQL; unset means the embedded SQLite file in data_dir. */
+  database_url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+  /** PostgreSQL schema botgate keeps its tables in (created when missing). */
+  database_schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier').default('public'),
+  database_pool_size: z.number().int().min(1).max(200).default(10),
+  /** SQLite durability: NORMAL survives a crash of the process (kill -9); FULL also survives power loss. */
+  sqlite_synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+  admin_token: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** 32 bytes as base64 or hex, or any passphrase of 16+ characters; unset: generated into data_dir. */
+  master_key: z.string().min(16, 'must be at least 16 characters').optional(),
+  metrics_token: z.string().min(8).optional(),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Shown in logs and leases: which process holds a delivery. */
+  instance_id: z.string().min(1).max(100).optional(),
+  delivery: deliverySchema.prefault({}),
+  retention: retentionSchema.prefault({}),
+  api: apiSchema.prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type DeliveryConfig = Config['delivery'];

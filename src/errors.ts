@@ -1,0 +1,50 @@
+// The one registry of coded errors (BG_ERR_*): each code has an HTTP status and a message; docs/errors.md
+// documents every code (a test checks it). Surfaces render the same error in their own body shape.
+
+export const errorCodes = {
+  BG_ERR_VALIDATION: { status: 400, message: 'The request is invalid' },
+  BG_ERR_INVALID_JSON: { status: 400, message: 'The body is not valid JSON' },
+  BG_ERR_UNKNOWN_FIELD: { status: 400, message: 'The body has a field this route does not know' },
+  BG_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials' },
+  BG_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No such route' },
+  BG_ERR_ENDPOINT_NOT_FOUND: { status: 404, message: 'No such endpoint' },
+  BG_ERR_MESSAGE_NOT_FOUND: { status: 404, message: 'No such message' },
+  BG_ERR_DELIVERY_NOT_FOUND: { status: 404, message: 'No such delivery' },
+  BG_ERR_JOB_NOT_FOUND: { status: 404, message: 'No such job' },
+  BG_ERR_DELIVERY_IN_PROGRESS: { status: 409, message: 'The delivery is being sent right now; try again in a moment' },
+  BG_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The body is larger than this route accepts' },
+  BG_ERR_BATCH_TOO_LARGE: { status: 413, message: 'The batch holds more items than allowed' },
+  BG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Unsupported Content-Type' },
+  BG_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests' },
+  BG_ERR_INTERNAL: { status: 500, message: 'Internal error' },
+  BG_ERR_NOT_READY: { status: 503, message: 'The gateway is not ready' },
+  BG_ERR_CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** A failure the client caused or may see: carries a stable code; `detail` refines the message. */
+export class BotgateError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, detail?: string, options?: { headers?: Record<string, string>; cause?: unknown }) {
+    super(detail ?? errorCodes[code].message, { cause: options?.cause });
+    this.name = 'BotgateError';
+    this.code = code;
+    this.statusCode = errorCodes[code].status;
+    this.headers = options?.headers ?? {};
+  }
+}
+
+/** The body shape of botgate's own API (DESIGN.md, "Error bodies per surface"). */
+export interface ApiErrorBody {
+  statusCode: number;
+  code: ErrorCode;
+  message: string;
+}
+
+export function apiErrorBody(error: BotgateError): ApiErrorBody {
+  return { statusCode: error.statusCode, code: error.code, message: error.message };
+}

@@ -1,0 +1,26 @@
+// Opens the store the configuration asks for: PostgreSQL when database_url is set, else SQLite in data_dir.
+import { join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import { createPostgresStore } from './postgres/postgres-store.ts';
+import { createSqliteStore } from './sqlite/sqlite-store.ts';
+import type { Store } from './store.ts';
+
+export function createStore(config: Config, newId: (prefix: 'dlv') => string): Store {
+  if (config.database_url) {
+    return createPostgresStore({
+      connectionString: config.database_url,
+      schema: config.database_schema,
+      poolSize: config.database_pool_size,
+      newId,
+    });
+  }
+  return createSqliteStore({ file: join(config.data_dir, 'botgate.db'), synchronous: config.sqlite_synchronous, newId });
+}
+
+/** Where the store lives, for logs and banners (never the password of a URL). */
+export function describeStore(config: Config): string {
+  if (!config.database_url) return `SQLite ${join(config.data_dir, 'botgate.db')}`;
+  const url = new URL(config.database_url);
+  url.password = '';
+  return `PostgreSQL ${url.host}${url.pathname} (schema ${config.database_schema})`;
+}

@@ -1,0 +1,1 @@
+export function createPostgresStore(_o: unknown): never { throw new Error('not yet'); }

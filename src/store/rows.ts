@@ -1,0 +1,143 @@
+// Row ↔ record mapping shared by both backends (SQLite gives 0/1 and JSON text, PostgreSQL booleans and
+// BIGINT strings): every column passes through these normalisers.
+import type { AttemptRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageRecord } from './store.ts';
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => Number(v);
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const bool = (v: unknown): boolean => v === true || v === 1 || v === '1' || v === 't';
+function json<T>(v: unknown, fallback: T): T {
+  if (v === null || v === undefined) return fallback;
+  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
+}
+
+export function endpointFromRow(r: Row): EndpointRecord {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    provider: strOrNull(r.provider),
+    url: String(r.url),
+    authKind: String(r.auth_kind),
+    authPublic: json(r.auth_public, {}),
+    authSealed: strOrNull(r.auth_sealed),
+    customHeaders: json(r.custom_headers, {}),
+    contentType: r.content_type === 'form' ? 'form' : 'json',
+    signing: bool(r.signing),
+    timeoutSeconds: num(r.timeout_seconds),
+    retrySchedule: json<number[] | null>(r.retry_schedule, null),
+    maxAttempts: numOrNull(r.max_attempts),
+    isActive: bool(r.is_active),
+    disabledReason: strOrNull(r.disabled_reason),
+    disabledAt: numOrNull(r.disabled_at),
+    eventTypes: json<string[] | null>(r.event_types, null),
+    rateLimitPerSecond: numOrNull(r.rate_limit_per_second),
+    ordered: bool(r.ordered),
+    secretsSealed: String(r.secrets_sealed),
+    failingSince: numOrNull(r.failing_since),
+    lastSuccessAt: numOrNull(r.last_success_at),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+/** Column values of an endpoint record, JSON as text, booleans as the backend wants them. */
+export function endpointColumns(e: Partial<EndpointRecord>, boolValue: (b: boolean) => unknown): Row {
+  const columns: Row = {};
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) columns[key] = value;
+  };
+  set('id', e.id);
+  set('name', e.name);
+  set('provider', e.provider);
+  set('url', e.url);
+  set('auth_kind', e.authKind);
+  set('auth_public', e.authPublic === undefined ? undefined : JSON.stringify(e.authPublic));
+  set('auth_sealed', e.authSealed);
+  set('custom_headers', e.customHeaders === undefined ? undefined : JSON.stringify(e.customHeaders));
+  set('content_type', e.contentType);
+  set('signing', e.signing === undefined ? undefined : boolValue(e.signing));
+  set('timeout_seconds', e.timeoutSeconds);
+  set('retry_schedule', e.retrySchedule === undefined ? undefined : e.retrySchedule === null ? null : JSON.stringify(e.retrySchedule));
+  set('max_attempts', e.maxAttempts);
+  set('is_active', e.isActive === undefined ? undefined : boolValue(e.isActive));
+  set('disabled_reason', e.disabledReason);
+  set('disabled_at', e.disabledAt);
+  set('event_types', e.eventTypes === undefined ? undefined : e.eventTypes === null ? null : JSON.stringify(e.eventTypes));
+  set('rate_limit_per_second', e.rateLimitPerSecond);
+  set('ordered', e.ordered === undefined ? undefined : boolValue(e.ordered));
+  set('secrets_sealed', e.secretsSealed);
+  set('failing_since', e.failingSince);
+  set('last_success_at', e.lastSuccessAt);
+  set('created_at', e.createdAt);
+  set('updated_at', e.updatedAt);
+  return columns;
+}
+
+export function messageFromRow(r: Row): MessageRecord {
+  return {
+    id: String(r.id),
+    eventType: String(r.event_type),
+    payload: strOrNull(r.payload),
+    orderingKey: strOrNull(r.ordering_key),
+    idempotencyKey: strOrNull(r.idempotency_key),
+    createdAt: num(r.created_at),
+    expired: bool(r.expired),
+  };
+}
+
+export function deliveryFromRow(r: Row): DeliveryRecord {
+  return {
+    id: String(r.id),
+    seq: num(r.seq),
+    messageId: String(r.message_id),
+    endpointId: String(r.endpoint_id),
+    eventType: String(r.event_type),
+    orderingKey: strOrNull(r.ordering_key),
+    status: String(r.status) as DeliveryRecord['status'],
+    attempts: num(r.attempts),
+    nextAttemptAt: numOrNull(r.next_attempt_at),
+    lockedBy: strOrNull(r.locked_by),
+    lockedUntil: numOrNull(r.locked_until),
+    oneShot: bool(r.one_shot),
+    lastStatusCode: numOrNull(r.last_status_code),
+    lastError: strOrNull(r.last_error),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+    sentAt: numOrNull(r.sent_at),
+  };
+}
+
+export function attemptFromRow(r: Row): AttemptRecord {
+  return {
+    id: String(r.id),
+    deliveryId: String(r.delivery_id),
+    messageId: String(r.message_id),
+    endpointId: String(r.endpoint_id),
+    attemptedAt: num(r.attempted_at),
+    statusCode: numOrNull(r.status_code),
+    durationMs: num(r.duration_ms),
+    errorKind: strOrNull(r.error_kind),
+    error: strOrNull(r.error),
+    responseBody: strOrNull(r.response_body),
+    expired: bool(r.expired),
+  };
+}
+
+export function jobFromRow(r: Row): JobRecord {
+  return {
+    id: String(r.id),
+    kind: String(r.kind),
+    params: json(r.params, {}),
+    progress: json(r.progress, {}),
+    status: String(r.status) as JobRecord['status'],
+    total: num(r.total),
+    done: num(r.done),
+    error: strOrNull(r.error),
+    lockedBy: strOrNull(r.locked_by),
+    lockedUntil: numOrNull(r.locked_until),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}

@@ -1,0 +1,239 @@
+// SQLite: deliveries as a queue — claim with a lease, finish with an attempt row, release, reap, resend.
+import { attemptFromRow, deliveryFromRow } from '../rows.ts';
+import type { AttemptOutcome, ClaimedDelivery, DeliveriesRepo, DeliveryStatus, FinishResult } from '../store.ts';
+import { DELIVERY_STATUSES } from '../store.ts';
+import type { SqliteDb } from './db.ts';
+import { pageClause } from './paging.ts';
+
+// Due deliveries of active endpoints, skipping endpoints the worker cannot take and any delivery with an
+// unfinished predecessor under the same ordering key (FIFO); at most `cap` per endpoint.
+const CLAIM_SQL = `
+WITH cand AS (
+  SELECT d.seq, d.endpoint_id, d.next_attempt_at FROM deliveries d
+  WHERE d.status = 'pending' AND d.next_attempt_at <= :now
+    AND d.endpoint_id NOT IN (SELECT value FROM json_each(:exclude))
+    AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = d.endpoint_id AND e.is_active = 1)
+    AND (d.ordering_key IS NULL OR NOT EXISTS (
+      SELECT 1 FROM deliveries p
+      WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.seq < d.seq
+        AND p.status IN ('pending', 'sending')))
+  ORDER BY d.next_attempt_at, d.seq
+  LIMIT :scan
+), ranked AS (
+  SELECT seq, next_attempt_at, endpoint_id,
+         row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, seq) AS rn
+  FROM cand
+), picked AS (
+  SELECT seq FROM ranked
+  WHERE rn <= coalesce(json_extract(:caps, '$."' || endpoint_id || '"'), :default_cap)
+  ORDER BY next_attempt_at, seq
+  LIMIT :limit
+)
+UPDATE deliveries
+SET status = 'sending', locked_by = :worker, updated_at = :now,
+    locked_until = :now + :grace + CAST(1000 * (SELECT e.timeout_seconds FROM endpoints e WHERE e.id = deliveries.endpoint_id) AS INTEGER)
+WHERE seq IN (SELECT seq FROM picked)
+RETURNING id, message_id, endpoint_id, event_type, attempts, one_shot, ordering_key`;
+
+const FINISH_SQL = `
+UPDATE deliveries
+SET status = :status, attempts = attempts + 1, next_attempt_at = :next_attempt_at, locked_by = NULL,
+    locked_until = NULL, last_status_code = :code, last_error = :error, updated_at = :now,
+    sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END
+WHERE id = :id AND locked_by = :worker AND status = 'sending'`;
+
+const INSERT_ATTEMPT_SQL = `
+INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, attempted_at, status_code, duration_ms, error_kind, error, response_body)
+VALUES (:id, :delivery_id, :message_id, :endpoint_id, :attempted_at, :status_code, :duration_ms, :error_kind, :error, :response_body)`;
+
+export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
+  const get = (id: string) => {
+    const row = db.get('SELECT * FROM deliveries WHERE id = ?', [id]);
+    return row ? deliveryFromRow(row) : null;
+  };
+
+  return {
+    async claim(request) {
+      return db.tx(() => {
+        const rows = db.all(CLAIM_SQL, {
+          now: request.now,
+          exclude: JSON.stringify(request.excludeEndpointIds),
+          scan: Math.max(request.limit * 4, 100),
+          caps: JSON.stringify(request.endpointCaps),
+          default_cap: request.defaultEndpointCap,
+          limit: request.limit,
+          worker: request.workerId,
+          grace: request.leaseGraceMs,
+        });
+        if (rows.length === 0) return [];
+        const payloads = new Map<string, string | null>();
+        const ids = JSON.stringify([...new Set(rows.map((r) => String(r.message_id)))]);
+        for (const m of db.all('SELECT id, payload FROM messages WHERE id IN (SELECT value FROM json_each(?))', [ids])) {
+          payloads.set(String(m.id), m.payload === null ? null : String(m.payload));
+        }
+        return rows.map((r): ClaimedDelivery => ({
+          id: String(r.id),
+          messageId: String(r.message_id),
+          endpointId: String(r.endpoint_id),
+          eventType: String(r.event_type),
+          attempts: Number(r.attempts),
+          oneShot: r.one_shot === 1,
+          orderingKey: r.ordering_key === null ? null : String(r.ordering_key),
+          payload: payloads.get(String(r.message_id)) ?? null,
+        }));
+      });
+    },
+
+    async finish(outcomes, now) {
+      return db.tx(() => finishBatch(db, outcomes, now));
+    },
+
+    async release(ids, workerId, nextAttemptAt) {
+      if (ids.length === 0) return 0;
+      return db.run(
+        `UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = ?
+         WHERE id IN (SELECT value FROM json_each(?)) AND locked_by = ? AND status = 'sending'`,
+        [nextAttemptAt, JSON.stringify(ids), workerId],
+      ).changes;
+    },
+
+    async reapExpiredLeases(now) {
+      return db.run(
+        `UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = ?
+         WHERE status = 'sending' AND locked_until < ?`,
+        [now, now],
+      ).changes;
+    },
+
+    async get(id) {
+      return get(id);
+    },
+
+    async list(filter, page) {
+      const where: string[] = [];
+      const params: Record<string, string | number> = {};
+      const add = (sql: string, key: string, value: string | number | undefined) => {
+        if (value === undefined) return;
+        where.push(sql);
+        params[key] = value;
+      };
+      add('endpoint_id = :endpoint_id', 'endpoint_id', filter.endpointId);
+      add('endpoint_id IN (SELECT id FROM endpoints WHERE provider = :provider)', 'provider', filter.provider);
+      add('event_type = :event_type', 'event_type', filter.eventType);
+      add('status = :status', 'status', filter.status);
+      add('message_id = :message_id', 'message_id', filter.messageId);
+      add('created_at >= :since', 'since', filter.since);
+      add('created_at < :until', 'until', filter.until);
+      const { clause, extra } = pageClause(page, where);
+      return db.all(`SELECT * FROM deliveries ${clause}`, { ...params, ...extra }).map(deliveryFromRow);
+    },
+
+    async forMessage(messageId) {
+      return db.all('SELECT * FROM deliveries WHERE message_id = ? ORDER BY seq', [messageId]).map(deliveryFromRow);
+    },
+
+    async attempts(deliveryId) {
+      return db.all('SELECT * FROM attempts WHERE delivery_id = ? ORDER BY attempted_at, id', [deliveryId]).map(attemptFromRow);
+    },
+
+    async resend(id, now) {
+      return db.tx(() => {
+        const current = get(id);
+        if (!current) return 'not_found' as const;
+        if (current.status === 'sending') return 'in_progress' as const;
+        const oneShot = current.status === 'pending' ? (current.oneShot ? 1 : 0) : 1;
+        db.run(
+          `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, one_shot = ?, updated_at = ? WHERE id = ?`,
+          [now, oneShot, now, id],
+        );
+        return get(id)!;
+      });
+    },
+
+    async countFailed(endpointId, since, until) {
+      const row = db.get(
+        `SELECT count(*) AS n FROM deliveries WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? AND created_at < ?`,
+        [endpointId, since, until],
+      );
+      return Number(row?.n ?? 0);
+    },
+
+    async requeueFailed(window, now) {
+      return db.tx(() => {
+        const rows = db.all(
+          `SELECT seq FROM deliveries WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? AND created_at < ? AND seq > ?
+           ORDER BY seq LIMIT ?`,
+          [window.endpointId, window.since, window.until, window.afterSeq, window.limit],
+        );
+        if (rows.length === 0) return { count: 0, lastSeq: null };
+        const seqs = rows.map((r) => Number(r.seq));
+        db.run(
+          `UPDATE deliveries SET status = 'pending', one_shot = 1, next_attempt_at = ?, updated_at = ?
+           WHERE seq IN (SELECT value FROM json_each(?))`,
+          [now, now, JSON.stringify(seqs)],
+        );
+        return { count: seqs.length, lastSeq: seqs[seqs.length - 1] };
+      });
+    },
+
+    async stats() {
+      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
+      for (const row of db.all('SELECT status, count(*) AS n FROM deliveries GROUP BY status')) {
+        byStatus[String(row.status) as DeliveryStatus] = Number(row.n);
+      }
+      const oldest = db.get(`SELECT min(created_at) AS t FROM deliveries WHERE status = 'pending'`);
+      return { byStatus, oldestPendingCreatedAt: oldest?.t === null || oldest?.t === undefined ? null : Number(oldest.t) };
+    },
+
+    async nextDueAt() {
+      const row = db.get(
+        `SELECT min(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+         WHERE d.status = 'pending' AND e.is_active = 1`,
+      );
+      return row?.t === null || row?.t === undefined ? null : Number(row.t);
+    },
+  };
+}
+
+function finishBatch(db: SqliteDb, outcomes: AttemptOutcome[], now: number): FinishResult {
+  const succeeded = new Set<string>();
+  const failedAt = new Map<string, number>();
+  for (const { attempt, next, workerId, succeeded: ok } of outcomes) {
+    db.run(INSERT_ATTEMPT_SQL, {
+      id: attempt.id,
+      delivery_id: attempt.deliveryId,
+      message_id: attempt.messageId,
+      endpoint_id: attempt.endpointId,
+      attempted_at: attempt.attemptedAt,
+      status_code: attempt.statusCode,
+      duration_ms: attempt.durationMs,
+      error_kind: attempt.errorKind,
+      error: attempt.error,
+      response_body: attempt.responseBody,
+    });
+    db.run(FINISH_SQL, {
+      id: attempt.deliveryId,
+      worker: workerId,
+      status: next.status,
+      next_attempt_at: next.status === 'pending' ? next.nextAttemptAt : null,
+      code: attempt.statusCode,
+      error: attempt.error,
+      now,
+    });
+    if (ok) succeeded.add(attempt.endpointId);
+    else if (!failedAt.has(attempt.endpointId)) failedAt.set(attempt.endpointId, attempt.attemptedAt);
+  }
+  for (const endpointId of succeeded) {
+    db.run('UPDATE endpoints SET failing_since = NULL, last_success_at = ? WHERE id = ?', [now, endpointId]);
+  }
+  const failingSince: Record<string, number | null> = {};
+  for (const [endpointId, at] of failedAt) {
+    if (succeeded.has(endpointId)) continue;
+    const row = db.get(
+      'UPDATE endpoints SET failing_since = coalesce(failing_since, ?) WHERE id = ? RETURNING failing_since',
+      [at, endpointId],
+    );
+    if (row) failingSince[endpointId] = row.failing_since === null ? null : Number(row.failing_since);
+  }
+  return { failingSince };
+}

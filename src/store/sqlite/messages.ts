@@ -1,0 +1,103 @@
+// SQLite: the outbox. A message and its deliveries are inserted in one transaction, with idempotency keys.
+import { messageFromRow } from '../rows.ts';
+import type { EndpointTarget, MessagesRepo, NewMessage, PublishedMessage } from '../store.ts';
+import type { SqliteDb } from './db.ts';
+import { pageClause } from './paging.ts';
+
+export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => string): MessagesRepo {
+  const loadTargets = (explicit: string[] | undefined): EndpointTarget[] => {
+    const rows = explicit
+      ? db.all(`SELECT id, event_types, ordered FROM endpoints WHERE is_active = 1 AND id IN (SELECT value FROM json_each(?))`, [JSON.stringify(explicit)])
+      : db.all('SELECT id, event_types, ordered FROM endpoints WHERE is_active = 1');
+    return rows.map((r) => ({ id: String(r.id), eventTypes: r.event_types ? JSON.parse(String(r.event_types)) : null, ordered: r.ordered === 1 }));
+  };
+
+  const existing = (key: string, notBefore: number): PublishedMessage | null => {
+    const row = db.get('SELECT message_id FROM idempotency_keys WHERE key = ? AND created_at >= ?', [key, notBefore]);
+    if (!row) return null;
+    const message = db.get('SELECT * FROM messages WHERE id = ?', [String(row.message_id)]);
+    if (!message) return null;
+    const deliveryIds = db.all('SELECT id FROM deliveries WHERE message_id = ? ORDER BY seq', [String(row.message_id)]).map((r) => String(r.id));
+    return { message: messageFromRow(message), deliveryIds, duplicate: true };
+  };
+
+  return {
+    async publish(messages, route, { now, idempotencyTtlMs }) {
+      return db.tx(() => {
+        let activeTargets: EndpointTarget[] | null = null;
+        const results: PublishedMessage[] = [];
+        for (const message of messages) {
+          if (message.idempotencyKey) {
+            const seen = existing(message.idempotencyKey, now - idempotencyTtlMs);
+            if (seen) {
+              results.push(seen);
+              continue;
+            }
+          }
+          const targets = message.endpointIds ? loadTargets(message.endpointIds) : (activeTargets ??= loadTargets(undefined));
+          results.push(insertOne(message, targets, route));
+        }
+        return results;
+      });
+    },
+    async get(id) {
+      const row = db.get('SELECT * FROM messages WHERE id = ?', [id]);
+      return row ? messageFromRow(row) : null;
+    },
+    async list(filter, page) {
+      const where: string[] = [];
+      const params: Record<string, string | number> = {};
+      if (filter.eventType !== undefined) {
+        where.push('event_type = :event_type');
+        params.event_type = filter.eventType;
+      }
+      if (filter.endpointId !== undefined) {
+        where.push('id IN (SELECT message_id FROM deliveries WHERE endpoint_id = :endpoint_id)');
+        params.endpoint_id = filter.endpointId;
+      }
+      if (filter.since !== undefined) {
+        where.push('created_at >= :since');
+        params.since = filter.since;
+      }
+      if (filter.until !== undefined) {
+        where.push('created_at < :until');
+        params.until = filter.until;
+      }
+      const { clause, extra } = pageClause(page, where);
+      return db.all(`SELECT * FROM messages ${clause}`, { ...params, ...extra }).map(messageFromRow);
+    },
+  };
+
+  function insertOne(message: NewMessage, targets: EndpointTarget[], route: (t: EndpointTarget[], m: NewMessage) => string[]): PublishedMessage {
+    db.run(
+      `INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      [message.id, message.eventType, message.payload, message.orderingKey, message.idempotencyKey, message.createdAt],
+    );
+    if (message.idempotencyKey) {
+      db.run(
+        `INSERT INTO idempotency_keys (key, message_id, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at`,
+        [message.idempotencyKey, message.id, message.createdAt],
+      );
+    }
+    const byId = new Map(targets.map((t) => [t.id, t]));
+    const deliveryIds: string[] = [];
+    for (const endpointId of route(targets, message)) {
+      const target = byId.get(endpointId);
+      if (!target) continue;
+      const id = newId('dlv');
+      db.run(
+        `INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+        [id, message.id, endpointId, message.eventType, target.ordered ? (message.orderingKey ?? '') : null, message.createdAt, message.createdAt, message.createdAt],
+      );
+      deliveryIds.push(id);
+    }
+    return {
+      message: { id: message.id, eventType: message.eventType, payload: message.payload, orderingKey: message.orderingKey, idempotencyKey: message.idempotencyKey, createdAt: message.createdAt, expired: false },
+      deliveryIds,
+      duplicate: false,
+    };
+  }
+}

@@ -1,0 +1,26 @@
+// SQLite: retention — payloads and response bodies past their age are emptied in batches; rows stay.
+import type { RetentionRepo } from '../store.ts';
+import type { SqliteDb } from './db.ts';
+
+export function createRetentionRepo(db: SqliteDb): RetentionRepo {
+  return {
+    async purge(before, limit) {
+      return db.tx(() => {
+        const messages = db.run(
+          `UPDATE messages SET payload = NULL, expired = 1
+           WHERE id IN (SELECT id FROM messages WHERE expired = 0 AND created_at < ? LIMIT ?)`,
+          [before, limit],
+        ).changes;
+        const attempts = db.run(
+          `UPDATE attempts SET response_body = NULL, expired = 1
+           WHERE id IN (SELECT id FROM attempts WHERE expired = 0 AND attempted_at < ? LIMIT ?)`,
+          [before, limit],
+        ).changes;
+        return { messages, attempts, idempotencyKeys: 0 };
+      });
+    },
+    async purgeIdempotencyKeys(before) {
+      return db.run('DELETE FROM idempotency_keys WHERE created_at < ?', [before]).changes;
+    },
+  };
+}

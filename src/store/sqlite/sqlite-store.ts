@@ -1,0 +1,56 @@
+// The embedded default store: one SQLite file through node:sqlite, WAL mode (DESIGN.md, "Storage").
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readMigrations } from '../migrations.ts';
+import type { Store } from '../store.ts';
+import { SqliteDb } from './db.ts';
+import { createDeliveriesRepo } from './deliveries.ts';
+import { createEndpointsRepo } from './endpoints.ts';
+import { createJobsRepo } from './jobs.ts';
+import { createMessagesRepo } from './messages.ts';
+import { createRetentionRepo } from './retention.ts';
+import { createSettingsRepo } from './settings.ts';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:'. */
+  file: string;
+  synchronous?: 'NORMAL' | 'FULL';
+  newId: (prefix: 'dlv') => string;
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): Store {
+  if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
+  const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
+  return {
+    capabilities: { dialect: 'sqlite', multiProcess: false },
+    settings: createSettingsRepo(db),
+    endpoints: createEndpointsRepo(db),
+    messages: createMessagesRepo(db, options.newId),
+    deliveries: createDeliveriesRepo(db),
+    jobs: createJobsRepo(db),
+    retention: createRetentionRepo(db),
+    async migrate() {
+      db.raw.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+      const applied = new Set(db.all('SELECT name FROM schema_migrations').map((r) => String(r.name)));
+      const done: string[] = [];
+      for (const migration of readMigrations(MIGRATIONS_DIR)) {
+        if (applied.has(migration.name)) continue;
+        db.tx(() => {
+          db.raw.exec(migration.sql);
+          db.run('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)', [migration.name, Date.now()]);
+        });
+        done.push(migration.name);
+      }
+      return done;
+    },
+    async ping() {
+      db.get('SELECT 1');
+    },
+    async close() {
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,308 @@
+// The store contract: the only place that knows SQL sits behind it, with one implementation per backend
+// (sqlite/, postgres/) and one conformance suite (test/store/) run on both.
+//
+// Glossary (DESIGN.md): a *message* is a payload published for delivery with an event type; an *endpoint*
+// is an outgoing target; a *delivery* is one message to one endpoint and is at once the queue entry, its
+// retry state, its lease and its history; an *attempt* is one HTTP try of a delivery.
+// Times are milliseconds since the Unix epoch.
+
+export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'sent', 'failed'];
+
+export interface EndpointRecord {
+  id: string;
+  name: string;
+  provider: string | null;
+  url: string;
+  /** Auth kind (none, bearer, basic, header, … later kinds) with its non-secret and sealed secret parts. */
+  authKind: string;
+  authPublic: Record<string, unknown>;
+  authSealed: string | null;
+  customHeaders: Record<string, string>;
+  contentType: 'json' | 'form';
+  signing: boolean;
+  timeoutSeconds: number;
+  /** Delays in seconds before each attempt; null means the configured default (Svix's). */
+  retrySchedule: number[] | null;
+  maxAttempts: number | null;
+  isActive: boolean;
+  disabledReason: string | null;
+  disabledAt: number | null;
+  /** Event types this endpoint receives; null means every non-operational type. */
+  eventTypes: string[] | null;
+  rateLimitPerSecond: number | null;
+  /** FIFO per ordering key. */
+  ordered: boolean;
+  /** Sealed JSON list of signing secrets, newest first: [{secret, expiresAt|null}]. */
+  secretsSealed: string;
+  /** Set at the first failure after the last success; the endpoint is disabled when it is too old. */
+  failingSince: number | null;
+  lastSuccessAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type EndpointPatch = Partial<Omit<EndpointRecord, 'id' | 'createdAt'>>;
+
+/** What publishing needs to know of an endpoint to route a message to it. */
+export interface EndpointTarget {
+  id: string;
+  eventTypes: string[] | null;
+  ordered: boolean;
+}
+
+export interface MessageRecord {
+  id: string;
+  eventType: string;
+  /** The JSON body exactly as it is sent; null once purged by retention. */
+  payload: string | null;
+  orderingKey: string | null;
+  idempotencyKey: string | null;
+  createdAt: number;
+  expired: boolean;
+}
+
+export interface NewMessage {
+  id: string;
+  eventType: string;
+  payload: string;
+  orderingKey: string | null;
+  idempotencyKey: string | null;
+  createdAt: number;
+  /** Explicit targets; when absent, every active endpoint the router picks. */
+  endpointIds?: string[];
+}
+
+export interface PublishedMessage {
+  message: MessageRecord;
+  deliveryIds: string[];
+  /** True when the idempotency key was seen within its time to live: nothing new was stored. */
+  duplicate: boolean;
+}
+
+/** Picks the endpoints a message goes to, among the active ones (or the explicit ones) the store read. */
+export type Router = (targets: EndpointTarget[], message: NewMessage) => string[];
+
+export interface DeliveryRecord {
+  id: string;
+  seq: number;
+  messageId: string;
+  endpointId: string;
+  eventType: string;
+  /** Set only on ordered endpoints ('' means the whole endpoint). */
+  orderingKey: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lockedBy: string | null;
+  lockedUntil: number | null;
+  /** A manual resend: its failure schedules nothing more. */
+  oneShot: boolean;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+  sentAt: number | null;
+}
+
+export interface ClaimedDelivery {
+  id: string;
+  messageId: string;
+  endpointId: string;
+  eventType: string;
+  attempts: number;
+  oneShot: boolean;
+  orderingKey: string | null;
+  payload: string | null;
+}
+
+export interface ClaimRequest {
+  workerId: string;
+  now: number;
+  /** A claimed row's lease ends at now + its endpoint's timeout + this grace. */
+  leaseGraceMs: number;
+  limit: number;
+  /** Endpoints this worker cannot take more work for right now (saturated or throttled). */
+  excludeEndpointIds: string[];
+  /** Free slots per endpoint with work in flight; others get `defaultEndpointCap`. */
+  endpointCaps: Record<string, number>;
+  defaultEndpointCap: number;
+}
+
+export interface AttemptRecord {
+  id: string;
+  deliveryId: string;
+  messageId: string;
+  endpointId: string;
+  attemptedAt: number;
+  statusCode: number | null;
+  durationMs: number;
+  /** null on success; else timeout, connection_refused, connection_reset, dns, blocked, http_status, … */
+  errorKind: string | null;
+  error: string | null;
+  responseBody: string | null;
+  expired: boolean;
+}
+
+export type NextState =
+  | { status: 'sent' }
+  | { status: 'pending'; nextAttemptAt: number }
+  | { status: 'failed' };
+
+export interface AttemptOutcome {
+  workerId: string;
+  attempt: AttemptRecord;
+  next: NextState;
+  succeeded: boolean;
+}
+
+export interface FinishResult {
+  /** failing_since of each endpoint that saw a failure in this batch, after the update. */
+  failingSince: Record<string, number | null>;
+}
+
+export interface MessageFilter {
+  eventType?: string;
+  endpointId?: string;
+  since?: number;
+  until?: number;
+}
+
+export interface DeliveryFilter {
+  endpointId?: string;
+  provider?: string;
+  eventType?: string;
+  status?: DeliveryStatus;
+  messageId?: string;
+  since?: number;
+  until?: number;
+}
+
+/** Newest first. `cursor` is the id after which to continue; otherwise `offset`. */
+export interface PageRequest {
+  limit: number;
+  offset?: number;
+  cursor?: string;
+}
+
+export interface DeliveryStats {
+  byStatus: Record<DeliveryStatus, number>;
+  oldestPendingCreatedAt: number | null;
+}
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
+
+export interface JobRecord {
+  id: string;
+  kind: string;
+  params: Record<string, unknown>;
+  /** Where a resumable job got to (e.g. the last delivery seq handled). */
+  progress: Record<string, unknown>;
+  status: JobStatus;
+  total: number;
+  done: number;
+  error: string | null;
+  lockedBy: string | null;
+  lockedUntil: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type JobPatch = Partial<Pick<JobRecord, 'progress' | 'status' | 'total' | 'done' | 'error' | 'lockedBy' | 'lockedUntil'>>;
+
+export interface RequeueWindow {
+  endpointId: string;
+  since: number;
+  until: number;
+  afterSeq: number;
+  limit: number;
+}
+
+export interface PurgeResult {
+  messages: number;
+  attempts: number;
+  idempotencyKeys: number;
+}
+
+/** Capability flags: backend differences are declared, never tested with instanceof. */
+export interface StoreCapabilities {
+  dialect: 'sqlite' | 'postgres';
+  /** Several gateway processes may share this store (leases then matter across processes). */
+  multiProcess: boolean;
+}
+
+export interface SettingsRepo {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string): Promise<void>;
+  /** Stores the value unless the key exists; returns whether it stored. */
+  setIfAbsent(key: string, value: string): Promise<boolean>;
+}
+
+export interface EndpointsRepo {
+  insert(endpoint: EndpointRecord): Promise<void>;
+  get(id: string): Promise<EndpointRecord | null>;
+  list(filter: { provider?: string; isActive?: boolean }, page: PageRequest): Promise<EndpointRecord[]>;
+  update(id: string, patch: EndpointPatch): Promise<EndpointRecord | null>;
+  delete(id: string): Promise<boolean>;
+  /** Flips is_active; `changed` is false when it already had that value (only one caller sees true). */
+  setActive(id: string, active: boolean, reason: string | null, now: number): Promise<{ changed: boolean; endpoint: EndpointRecord | null }>;
+}
+
+export interface MessagesRepo {
+  /** Stores messages and their deliveries in one transaction (the outbox), honouring idempotency keys. */
+  publish(messages: NewMessage[], route: Router, options: { now: number; idempotencyTtlMs: number }): Promise<PublishedMessage[]>;
+  get(id: string): Promise<MessageRecord | null>;
+  list(filter: MessageFilter, page: PageRequest): Promise<MessageRecord[]>;
+}
+
+export interface DeliveriesRepo {
+  claim(request: ClaimRequest): Promise<ClaimedDelivery[]>;
+  /** Records attempts and moves their deliveries on, in one transaction; ignores rows whose lease was lost. */
+  finish(outcomes: AttemptOutcome[], now: number): Promise<FinishResult>;
+  /** Gives leased deliveries back without an attempt (shutdown, throttling). */
+  release(ids: string[], workerId: string, nextAttemptAt: number): Promise<number>;
+  /** Returns every delivery whose lease ended to pending; returns how many. */
+  reapExpiredLeases(now: number): Promise<number>;
+  get(id: string): Promise<DeliveryRecord | null>;
+  list(filter: DeliveryFilter, page: PageRequest): Promise<DeliveryRecord[]>;
+  forMessage(messageId: string): Promise<DeliveryRecord[]>;
+  attempts(deliveryId: string): Promise<AttemptRecord[]>;
+  /** Makes a delivery due now; sent or failed ones become one-shot. */
+  resend(id: string, now: number): Promise<DeliveryRecord | 'not_found' | 'in_progress'>;
+  countFailed(endpointId: string, since: number, until: number): Promise<number>;
+  /** Requeues failed deliveries of an endpoint created in a window, in seq order, as one-shot. */
+  requeueFailed(window: RequeueWindow, now: number): Promise<{ count: number; lastSeq: number | null }>;
+  stats(): Promise<DeliveryStats>;
+  /** The earliest next_attempt_at of a pending delivery, for a worker deciding how long to sleep. */
+  nextDueAt(): Promise<number | null>;
+}
+
+export interface JobsRepo {
+  insert(job: JobRecord): Promise<void>;
+  get(id: string): Promise<JobRecord | null>;
+  /** Takes one queued job, or a running one whose lease ended. */
+  claim(workerId: string, now: number, leaseUntil: number): Promise<JobRecord | null>;
+  update(id: string, patch: JobPatch, now: number): Promise<void>;
+}
+
+export interface RetentionRepo {
+  /** Purges payloads and response bodies older than `before`, at most `limit` rows of each per call. */
+  purge(before: number, limit: number): Promise<PurgeResult>;
+  /** Forgets idempotency keys older than `before`. */
+  purgeIdempotencyKeys(before: number): Promise<number>;
+}
+
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+  readonly settings: SettingsRepo;
+  readonly endpoints: EndpointsRepo;
+  readonly messages: MessagesRepo;
+  readonly deliveries: DeliveriesRepo;
+  readonly jobs: JobsRepo;
+  readonly retention: RetentionRepo;
+  /** Applies pending numbered migrations; returns the names applied. */
+  migrate(): Promise<string[]>;
+  /** Resolves when the store answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,320 @@
+// The store conformance suite: the same behaviour asked of every backend (SQLite always, PostgreSQL when
+// reachable, and always in CI).
+import { describe, it, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AttemptOutcome, ClaimRequest, Store } from '../../src/store/store.ts';
+import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
+
+const T0 = 1_700_000_000_000;
+const DAY = 24 * 3600 * 1000;
+
+export function runStoreConformance(name: string, open: () => Promise<Store>, options: { skip?: string | false } = {}): void {
+  describe(`store conformance: ${name}`, { skip: options.skip }, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const claim = (over: Partial<ClaimRequest> = {}) =>
+      store.deliveries.claim({
+        workerId: 'w1', now: T0, leaseGraceMs: 30_000, limit: 100, excludeEndpointIds: [], endpointCaps: {}, defaultEndpointCap: 100, ...over,
+      });
+    const outcome = (d: { id: string; messageId: string; endpointId: string }, next: AttemptOutcome['next'], over: Partial<AttemptOutcome> = {}): AttemptOutcome => ({
+      workerId: 'w1',
+      succeeded: next.status === 'sent',
+      next,
+      attempt: {
+        id: newId('att'), deliveryId: d.id, messageId: d.messageId, endpointId: d.endpointId, attemptedAt: T0,
+        statusCode: next.status === 'sent' ? 200 : 500, durationMs: 3.5, errorKind: next.status === 'sent' ? null : 'http_status',
+        error: next.status === 'sent' ? null : 'HTTP 500', responseBody: 'ok', expired: false,
+      },
+      ...over,
+    });
+    const publish = (messages = [newMessage()], now = T0) => store.messages.publish(messages, routeAll, { now, idempotencyTtlMs: DAY });
+
+    it('migrates once; a second run applies nothing', async () => {
+      assert.deepEqual(await store.migrate(), []);
+      await store.ping();
+    });
+
+    it('keeps settings, and setIfAbsent stores only once', async () => {
+      assert.equal(await store.settings.get('k'), null);
+      assert.equal(await store.settings.setIfAbsent('k', 'a'), true);
+      assert.equal(await store.settings.setIfAbsent('k', 'b'), false);
+      assert.equal(await store.settings.get('k'), 'a');
+      await store.settings.set('k', 'c');
+      assert.equal(await store.settings.get('k'), 'c');
+    });
+
+    it('stores, lists, updates and deletes endpoints', async () => {
+      const a = endpointRecord({ name: 'a', provider: 'zendesk', eventTypes: ['x.y'], retrySchedule: [0, 1], customHeaders: { 'x-a': '1' }, authPublic: { username: 'u' } });
+      const b = endpointRecord({ name: 'b' });
+      await store.endpoints.insert(a);
+      await store.endpoints.insert(b);
+      assert.deepEqual(await store.endpoints.get(a.id), a);
+      assert.deepEqual((await store.endpoints.list({}, { limit: 10 })).map((e) => e.id), [b.id, a.id]);
+      assert.deepEqual((await store.endpoints.list({ provider: 'zendesk' }, { limit: 10 })).map((e) => e.id), [a.id]);
+      assert.deepEqual((await store.endpoints.list({}, { limit: 1, cursor: b.id })).map((e) => e.id), [a.id]);
+      assert.deepEqual((await store.endpoints.list({}, { limit: 1, offset: 1 })).map((e) => e.id), [a.id]);
+      const updated = await store.endpoints.update(a.id, { name: 'a2', eventTypes: null, signing: false, updatedAt: T0 + 1 });
+      assert.equal(updated?.name, 'a2');
+      assert.equal(updated?.eventTypes, null);
+      assert.equal(updated?.signing, false);
+      assert.equal(await store.endpoints.update('ep_missing', { name: 'x' }), null);
+      const off = await store.endpoints.setActive(a.id, false, 'manual', T0);
+      assert.equal(off.changed, true);
+      assert.equal(off.endpoint?.isActive, false);
+      assert.equal(off.endpoint?.disabledReason, 'manual');
+      assert.equal((await store.endpoints.setActive(a.id, false, 'again', T0)).changed, false);
+      assert.equal((await store.endpoints.list({ isActive: true }, { limit: 10 })).length, 1);
+      assert.equal(await store.endpoints.delete(a.id), true);
+      assert.equal(await store.endpoints.delete(a.id), false);
+      assert.equal(await store.endpoints.get(a.id), null);
+    });
+
+    it('publishes a message and one delivery per matching active endpoint in one call', async () => {
+      const all = endpointRecord();
+      const filtered = endpointRecord({ eventTypes: ['other.type'] });
+      const inactive = endpointRecord({ isActive: false });
+      for (const e of [all, filtered, inactive]) await store.endpoints.insert(e);
+      const [published] = await publish();
+      assert.equal(published.duplicate, false);
+      assert.equal(published.deliveryIds.length, 1);
+      const deliveries = await store.deliveries.forMessage(published.message.id);
+      assert.equal(deliveries[0].endpointId, all.id);
+      assert.equal(deliveries[0].status, 'pending');
+      assert.equal(deliveries[0].orderingKey, null);
+      assert.equal((await store.messages.get(published.message.id))?.payload, JSON.stringify({ n: 1 }));
+    });
+
+    it('honours explicit endpoint ids and sets ordering keys only on ordered endpoints', async () => {
+      const plain = endpointRecord();
+      const fifo = endpointRecord({ ordered: true });
+      await store.endpoints.insert(plain);
+      await store.endpoints.insert(fifo);
+      const [one] = await publish([newMessage({ endpointIds: [fifo.id], orderingKey: 'conv-1' })]);
+      const [d] = await store.deliveries.forMessage(one.message.id);
+      assert.equal(d.endpointId, fifo.id);
+      assert.equal(d.orderingKey, 'conv-1');
+      const [two] = await publish([newMessage()]);
+      const keys = (await store.deliveries.forMessage(two.message.id)).map((x) => [x.endpointId, x.orderingKey]);
+      assert.deepEqual(new Map(keys as [string, string | null][]), new Map([[plain.id, null], [fifo.id, '']]));
+    });
+
+    it('returns the original answer for an idempotency key within its time to live, a new one after', async () => {
+      await store.endpoints.insert(endpointRecord());
+      const [first] = await publish([newMessage({ idempotencyKey: 'k1' })]);
+      const [again, sameBatch] = await publish([newMessage({ idempotencyKey: 'k1' }), newMessage({ idempotencyKey: 'k1' })], T0 + 1000);
+      for (const dup of [again, sameBatch]) {
+        assert.equal(dup.duplicate, true);
+        assert.equal(dup.message.id, first.message.id);
+        assert.deepEqual(dup.deliveryIds, first.deliveryIds);
+      }
+      const [later] = await publish([newMessage({ idempotencyKey: 'k1', createdAt: T0 + DAY + 1 })], T0 + DAY + 1);
+      assert.equal(later.duplicate, false);
+      assert.notEqual(later.message.id, first.message.id);
+    });
+
+    it('claims due deliveries once, with a lease, and skips excluded and inactive endpoints', async () => {
+      const a = endpointRecord({ timeoutSeconds: 10 });
+      const b = endpointRecord();
+      await store.endpoints.insert(a);
+      await store.endpoints.insert(b);
+      await publish([newMessage(), newMessage({ createdAt: T0 + 5000 })]);
+      const due = await claim({ excludeEndpointIds: [b.id] });
+      assert.equal(due.length, 1);
+      assert.equal(due[0].endpointId, a.id);
+      assert.equal(due[0].payload, JSON.stringify({ n: 1 }));
+      const row = await store.deliveries.get(due[0].id);
+      assert.equal(row?.status, 'sending');
+      assert.equal(row?.lockedBy, 'w1');
+      assert.equal(row?.lockedUntil, T0 + 30_000 + 10_000);
+      assert.equal((await claim({ workerId: 'w2', excludeEndpointIds: [b.id] })).length, 0);
+      await store.endpoints.setActive(b.id, false, 'x', T0);
+      assert.equal((await claim({ workerId: 'w2' })).length, 0, 'inactive endpoint and not-yet-due messages wait');
+      await store.endpoints.setActive(b.id, true, null, T0);
+      assert.equal((await claim({ workerId: 'w2' })).length, 1);
+      assert.equal((await claim({ workerId: 'w2', now: T0 + 5000 })).length, 2);
+    });
+
+    it('caps claims per endpoint', async () => {
+      const a = endpointRecord();
+      const b = endpointRecord();
+      await store.endpoints.insert(a);
+      await store.endpoints.insert(b);
+      await publish(Array.from({ length: 5 }, () => newMessage()));
+      const got = await claim({ endpointCaps: { [a.id]: 1 }, defaultEndpointCap: 3 });
+      const per = (id: string) => got.filter((d) => d.endpointId === id).length;
+      assert.equal(per(a.id), 1);
+      assert.equal(per(b.id), 3);
+    });
+
+    it('delivers FIFO per ordering key on ordered endpoints; other keys are not blocked', async () => {
+      const fifo = endpointRecord({ ordered: true });
+      await store.endpoints.insert(fifo);
+      const [m1, m2, m3] = await publish([
+        newMessage({ orderingKey: 'a' }),
+        newMessage({ orderingKey: 'a' }),
+        newMessage({ orderingKey: 'b' }),
+      ]);
+      const first = await claim();
+      assert.deepEqual(first.map((d) => d.messageId).sort(), [m1.message.id, m3.message.id].sort());
+      assert.equal((await claim()).length, 0, 'the second of key a waits for the first');
+      const head = first.find((d) => d.messageId === m1.message.id)!;
+      await store.deliveries.finish([outcome(head, { status: 'pending', nextAttemptAt: T0 + 5000 })], T0);
+      assert.equal((await claim({ now: T0 + 1000 })).length, 0, 'a failing head blocks its key');
+      const retried = await claim({ now: T0 + 5000 });
+      assert.deepEqual(retried.map((d) => d.messageId), [m1.message.id]);
+      await store.deliveries.finish([outcome(retried[0], { status: 'sent' })], T0 + 5000);
+      assert.deepEqual((await claim({ now: T0 + 5000 })).map((d) => d.messageId), [m2.message.id]);
+    });
+
+    it('finishes attempts: status, attempt rows, failing_since; a lost lease does not move the row', async () => {
+      const e = endpointRecord();
+      await store.endpoints.insert(e);
+      await publish([newMessage(), newMessage(), newMessage()]);
+      const [d1, d2, d3] = await claim();
+      const failed = await store.deliveries.finish([outcome(d1, { status: 'pending', nextAttemptAt: T0 + 5000 })], T0);
+      assert.equal(failed.failingSince[e.id], T0);
+      assert.equal((await store.endpoints.get(e.id))?.failingSince, T0);
+      await store.deliveries.finish([outcome(d2, { status: 'failed' }, { workerId: 'someone-else' })], T0 + 1);
+      assert.equal((await store.deliveries.get(d2.id))?.status, 'sending', 'lease held by w1 is not moved by another worker');
+      await store.deliveries.finish([outcome(d3, { status: 'sent' })], T0 + 2);
+      const sent = await store.deliveries.get(d3.id);
+      assert.equal(sent?.status, 'sent');
+      assert.equal(sent?.attempts, 1);
+      assert.equal(sent?.sentAt, T0 + 2);
+      assert.equal(sent?.lockedBy, null);
+      const ep = await store.endpoints.get(e.id);
+      assert.equal(ep?.failingSince, null);
+      assert.equal(ep?.lastSuccessAt, T0 + 2);
+      const retry = await store.deliveries.get(d1.id);
+      assert.equal(retry?.status, 'pending');
+      assert.equal(retry?.nextAttemptAt, T0 + 5000);
+      assert.equal(retry?.lastStatusCode, 500);
+      const attempts = await store.deliveries.attempts(d1.id);
+      assert.equal(attempts.length, 1);
+      assert.equal(attempts[0].errorKind, 'http_status');
+      assert.equal(attempts[0].durationMs, 3.5);
+    });
+
+    it('releases leases without an attempt and reaps expired ones', async () => {
+      await store.endpoints.insert(endpointRecord({ timeoutSeconds: 1 }));
+      await publish([newMessage(), newMessage()]);
+      const [a, b] = await claim();
+      assert.equal(await store.deliveries.release([a.id], 'w2', T0), 0, 'only the holder releases');
+      assert.equal(await store.deliveries.release([a.id], 'w1', T0 + 10), 1);
+      const released = await store.deliveries.get(a.id);
+      assert.equal(released?.status, 'pending');
+      assert.equal(released?.attempts, 0);
+      assert.equal(released?.nextAttemptAt, T0 + 10);
+      assert.equal(await store.deliveries.reapExpiredLeases(T0 + 30_000), 0);
+      assert.equal(await store.deliveries.reapExpiredLeases(T0 + 31_001), 1);
+      assert.equal((await store.deliveries.get(b.id))?.status, 'pending');
+    });
+
+    it('resends: unknown, in progress, and a failed delivery becomes one-shot and due', async () => {
+      await store.endpoints.insert(endpointRecord());
+      await publish();
+      assert.equal(await store.deliveries.resend('dlv_nope', T0), 'not_found');
+      const [d] = await claim();
+      assert.equal(await store.deliveries.resend(d.id, T0), 'in_progress');
+      await store.deliveries.finish([outcome(d, { status: 'failed' })], T0);
+      const resent = await store.deliveries.resend(d.id, T0 + 100);
+      assert.ok(typeof resent === 'object');
+      assert.equal(resent.status, 'pending');
+      assert.equal(resent.oneShot, true);
+      const [again] = await claim({ now: T0 + 100 });
+      assert.equal(again.oneShot, true);
+    });
+
+    it('lists deliveries with filters and cursor paging, and messages by endpoint and time', async () => {
+      const a = endpointRecord({ provider: 'zendesk' });
+      const b = endpointRecord();
+      await store.endpoints.insert(a);
+      await store.endpoints.insert(b);
+      await publish([newMessage({ eventType: 'x' }), newMessage({ eventType: 'y', createdAt: T0 + 10 })]);
+      assert.equal((await store.deliveries.list({}, { limit: 10 })).length, 4);
+      assert.equal((await store.deliveries.list({ provider: 'zendesk' }, { limit: 10 })).length, 2);
+      assert.equal((await store.deliveries.list({ eventType: 'y', endpointId: b.id }, { limit: 10 })).length, 1);
+      assert.equal((await store.deliveries.list({ status: 'sent' }, { limit: 10 })).length, 0);
+      assert.equal((await store.deliveries.list({ since: T0 + 5 }, { limit: 10 })).length, 2);
+      assert.equal((await store.deliveries.list({ until: T0 + 5 }, { limit: 10 })).length, 2);
+      const page1 = await store.deliveries.list({}, { limit: 3 });
+      const page2 = await store.deliveries.list({}, { limit: 3, cursor: page1[2].id });
+      assert.equal(page2.length, 1);
+      assert.ok(!page1.some((d) => d.id === page2[0].id));
+      assert.equal((await store.messages.list({ endpointId: a.id }, { limit: 10 })).length, 2);
+      assert.equal((await store.messages.list({ eventType: 'x' }, { limit: 10 })).length, 1);
+      assert.equal((await store.messages.list({ since: T0 + 5 }, { limit: 10 })).length, 1);
+    });
+
+    it('counts and requeues failed deliveries of an endpoint in a window, in batches', async () => {
+      const e = endpointRecord();
+      await store.endpoints.insert(e);
+      await publish([newMessage(), newMessage(), newMessage({ createdAt: T0 + DAY })]);
+      const claimed = await claim({ now: T0 + DAY });
+      await store.deliveries.finish(claimed.map((d) => outcome(d, { status: 'failed' })), T0 + DAY);
+      assert.equal(await store.deliveries.countFailed(e.id, T0, T0 + 1), 2);
+      const first = await store.deliveries.requeueFailed({ endpointId: e.id, since: T0, until: T0 + 1, afterSeq: 0, limit: 1 }, T0 + DAY);
+      assert.equal(first.count, 1);
+      const second = await store.deliveries.requeueFailed({ endpointId: e.id, since: T0, until: T0 + 1, afterSeq: first.lastSeq!, limit: 10 }, T0 + DAY);
+      assert.equal(second.count, 1);
+      const third = await store.deliveries.requeueFailed({ endpointId: e.id, since: T0, until: T0 + 1, afterSeq: second.lastSeq!, limit: 10 }, T0 + DAY);
+      assert.deepEqual(third, { count: 0, lastSeq: null });
+      const stats = await store.deliveries.stats();
+      assert.equal(stats.byStatus.pending, 2);
+      assert.equal(stats.byStatus.failed, 1);
+      assert.equal(stats.oldestPendingCreatedAt, T0);
+      assert.equal(await store.deliveries.nextDueAt(), T0 + DAY);
+    });
+
+    it('runs jobs with a lease that a restart can take over', async () => {
+      const job = { id: newId('job'), kind: 'recover', params: { a: 1 }, progress: {}, status: 'queued' as const, total: 5, done: 0, error: null, lockedBy: null, lockedUntil: null, createdAt: T0, updatedAt: T0 };
+      await store.jobs.insert(job);
+      const taken = await store.jobs.claim('w1', T0, T0 + 1000);
+      assert.equal(taken?.id, job.id);
+      assert.equal(taken?.status, 'running');
+      assert.equal(await store.jobs.claim('w2', T0 + 500, T0 + 1500), null);
+      await store.jobs.update(job.id, { done: 3, progress: { afterSeq: 7 } }, T0 + 600);
+      const again = await store.jobs.claim('w2', T0 + 1001, T0 + 2000);
+      assert.equal(again?.lockedBy, 'w2');
+      assert.deepEqual(again?.progress, { afterSeq: 7 });
+      await store.jobs.update(job.id, { status: 'done', done: 5 }, T0 + 1100);
+      assert.equal((await store.jobs.get(job.id))?.status, 'done');
+      assert.equal(await store.jobs.claim('w3', T0 + 9999, T0 + 10_000), null);
+    });
+
+    it('purges old payloads and response bodies in batches but keeps the rows', async () => {
+      await store.endpoints.insert(endpointRecord());
+      await publish([newMessage(), newMessage(), newMessage({ createdAt: T0 + 2 * DAY, idempotencyKey: 'new' })]);
+      const claimed = await claim();
+      await store.deliveries.finish(claimed.map((d) => outcome(d, { status: 'sent' })), T0);
+      const first = await store.retention.purge(T0 + DAY, 1);
+      assert.equal(first.messages, 1);
+      assert.equal(first.attempts, 1);
+      const second = await store.retention.purge(T0 + DAY, 10);
+      assert.equal(second.messages, 1);
+      assert.equal(second.attempts, 1);
+      const messages = await store.messages.list({}, { limit: 10 });
+      assert.equal(messages.length, 3);
+      assert.equal(messages.filter((m) => m.expired && m.payload === null).length, 2);
+      const [attempt] = await store.deliveries.attempts(claimed[0].id);
+      assert.equal(attempt.expired, true);
+      assert.equal(attempt.responseBody, null);
+      assert.equal(await store.retention.purgeIdempotencyKeys(T0 + 3 * DAY), 1);
+    });
+
+    it('never hands the same delivery to two concurrent claims', async () => {
+      await store.endpoints.insert(endpointRecord());
+      await publish(Array.from({ length: 200 }, () => newMessage()));
+      const results = await Promise.all(['a', 'b', 'c', 'd'].map((w) => claim({ workerId: w, limit: 80 })));
+      const ids = results.flat().map((d) => d.id);
+      assert.equal(new Set(ids).size, ids.length);
+      assert.equal(ids.length, 200);
+    });
+  });
+}
