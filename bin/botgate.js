@@ -1,3 +1,4 @@
 #!/usr/bin/env node
-// Entry point for `npx botgate`: the CLI is TypeScript run by Node 24 type stripping.
-await import("../src/cli/main.ts");
+// `npx botgate …`: the CLI is TypeScript run by Node 24's type stripping (the project pins Node 24).
+const { runCli } = await import('../src/cli/main.ts');
+await runCli(process.argv.slice(2));

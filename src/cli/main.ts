@@ -1,1 +1,44 @@
-console.log("cli", process.version, process.argv.slice(2))
+// The botgate CLI (`npx botgate …`, `npm run cli -- …`): thin commands over the same services as the API.
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load.ts';
+import { BotgateError } from '../errors.ts';
+import { registerDeliveryCommands } from './deliveries.ts';
+import { registerEndpointCommands } from './endpoints.ts';
+import { registerServerCommands } from './server.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('botgate')
+    .description('Self-hosted gateway that connects chatbots to the outside world over webhooks')
+    .option('-c, --config <file>', 'config file (YAML or JSON); also BOTGATE_CONFIG')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerServerCommands(program);
+  registerEndpointCommands(program);
+  registerDeliveryCommands(program);
+  return program;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof ConfigError || error instanceof BotgateError) {
+      process.stderr.write(`botgate: ${error.message}${error instanceof BotgateError ? ` (${error.code})` : ''}\n`);
+      return 2;
+    }
+    process.stderr.write(`botgate: ${(error as Error).message ?? error}\n`);
+    return 1;
+  }
+}
+
+/** Runs the CLI as a process: `serve` keeps it alive itself; every other command exits when done. */
+export async function runCli(argv: string[]): Promise<void> {
+  const code = await run(argv);
+  const serving = argv.includes('serve') && !argv.includes('--help') && !argv.includes('-h');
+  if (!serving || code !== 0) process.exit(code);
+}
+
+if (import.meta.main) await runCli(process.argv.slice(2));

@@ -292,6 +292,14 @@ export interface RetentionRepo {
   purgeIdempotencyKeys(before: number): Promise<number>;
 }
 
+/** Shared counters (rate limits): one row per key, forgotten after it expires. */
+export interface CountersRepo {
+  /** Adds `amount` to the key's count (a missing key starts at 0) and returns the new count. */
+  add(key: string, amount: number, expiresAt: number): Promise<number>;
+  /** Forgets counters that expired before `now`. */
+  purgeExpired(now: number): Promise<number>;
+}
+
 export interface Store {
   readonly capabilities: StoreCapabilities;
   readonly settings: SettingsRepo;
@@ -300,6 +308,7 @@ export interface Store {
   readonly deliveries: DeliveriesRepo;
   readonly jobs: JobsRepo;
   readonly retention: RetentionRepo;
+  readonly counters: CountersRepo;
   /** Applies pending numbered migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   /** Resolves when the store answers. */

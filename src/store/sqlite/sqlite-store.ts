@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { readMigrations } from '../migrations.ts';
 import type { Store } from '../store.ts';
 import { SqliteDb } from './db.ts';
+import { createCountersRepo } from './counters.ts';
 import { createDeliveriesRepo } from './deliveries.ts';
 import { createEndpointsRepo } from './endpoints.ts';
 import { createJobsRepo } from './jobs.ts';
@@ -32,6 +33,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     deliveries: createDeliveriesRepo(db),
     jobs: createJobsRepo(db),
     retention: createRetentionRepo(db),
+    counters: createCountersRepo(db),
     async migrate() {
       db.raw.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const applied = new Set(db.all('SELECT name FROM schema_migrations').map((r) => String(r.name)));

@@ -1,0 +1,79 @@
+// createApp(deps): the Fastify application with every route plugin; it never listens (tests use inject()).
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { installErrorHandling } from './http/error-handler.ts';
+import { installJsonParser, installValidation } from './http/validation.ts';
+import { requireAdmin } from './http/admin-guard.ts';
+import type { AppDeps } from './http/deps.ts';
+import { ErrorBody } from './http/schemas.ts';
+import { healthRoutes } from './http/routes/health.ts';
+import { endpointRoutes } from './http/routes/endpoints.ts';
+import { messageRoutes } from './http/routes/messages.ts';
+import { deliveryRoutes } from './http/routes/deliveries.ts';
+
+export type { AppDeps } from './http/deps.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Per-request lines at debug level: at info they would dominate the log and cost throughput. */
+class QuietLogController extends LogController {
+  override incomingRequest(request: Parameters<LogController['incomingRequest']>[0]) {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+  override requestCompleted(error: Parameters<LogController['requestCompleted']>[0], request: Parameters<LogController['requestCompleted']>[1], reply: Parameters<LogController['requestCompleted']>[2]) {
+    if (error) reply.log.error({ res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
+export interface AppOptions {
+  logger?: FastifyBaseLogger | false;
+}
+
+export async function createApp(deps: AppDeps, options: AppOptions = {}) {
+  const fastifyOptions: FastifyServerOptions = {
+    bodyLimit: deps.config.api.body_limit_bytes,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    logController: new QuietLogController(),
+    trustProxy: false,
+    return503OnClosing: true,
+  };
+  if (options.logger) fastifyOptions.loggerInstance = options.logger;
+  const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>();
+
+  installValidation(app);
+  installJsonParser(app);
+  installErrorHandling(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addSchema(ErrorBody);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'botgate', version: '0.1.0', description: 'Self-hosted gateway connecting chatbots to the outside world over webhooks. Error codes: docs/errors.md.' },
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token (BOTGATE_ADMIN_TOKEN, or the one printed at first start)' } } },
+      security: [{ adminToken: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, { deps });
+  await app.register(async (api) => {
+    api.addHook('onRequest', requireAdmin(deps.adminAuth));
+    await api.register(endpointRoutes, { deps });
+    await api.register(messageRoutes, { deps });
+    await api.register(deliveryRoutes, { deps });
+  }, { prefix: '/api' });
+
+  return app;
+}

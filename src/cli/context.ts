@@ -1,0 +1,45 @@
+// What CLI commands share: loading config from the global --config flag, opening the services, printing.
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.ts';
+import { createServices, type Services } from '../services.ts';
+
+export function configFrom(command: Command) {
+  const globals = command.optsWithGlobals() as { config?: string };
+  return loadConfig({ file: globals.config });
+}
+
+/** Opens the store (applying migrations), runs fn, closes. */
+export async function withServices<T>(command: Command, fn: (services: Services) => Promise<T>): Promise<T> {
+  const services = await createServices(configFrom(command));
+  try {
+    return await fn(services);
+  } finally {
+    await services.close();
+  }
+}
+
+export function print(text: string): void {
+  process.stdout.write(text + '\n');
+}
+
+export function printJson(value: unknown): void {
+  print(JSON.stringify(value, null, 2));
+}
+
+/** A plain text table: columns padded to their widest cell. */
+export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
+  if (rows.length === 0) return print('(none)');
+  const cell = (v: unknown) => (v === null || v === undefined ? '-' : Array.isArray(v) ? v.join(',') : String(v));
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  print(columns.map((c, i) => c.toUpperCase().padEnd(widths[i])).join('  '));
+  for (const row of rows) print(columns.map((c, i) => cell(row[c]).padEnd(widths[i])).join('  ').trimEnd());
+}
+
+/** A time given as ISO 8601 or as an age ("90s", "30m", "2h", "7d" ago). */
+export function parseWhen(text: string, now: number): number {
+  const age = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text.trim());
+  if (age) return now - Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's']!;
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) throw new Error(`not a time: ${text} (use ISO 8601 or an age like 2h, 7d)`);
+  return at;
+}

@@ -1,0 +1,63 @@
+// CLI: botgate deliveries list|show|resend.
+import type { Command } from 'commander';
+import { BotgateError } from '../errors.ts';
+import type { DeliveryStatus } from '../store/store.ts';
+import { attemptView, deliveryView } from '../http/routes/deliveries.ts';
+import { parseWhen, print, printJson, printTable, withServices } from './context.ts';
+
+export function registerDeliveryCommands(program: Command): void {
+  const deliveries = program.command('deliveries').description('deliveries (one message to one endpoint) and their attempts');
+
+  deliveries
+    .command('list')
+    .description('list deliveries, newest first')
+    .option('--endpoint <id>', 'only to this endpoint')
+    .option('--provider <name>', 'only to endpoints of this provider')
+    .option('--status <status>', 'pending | sending | sent | failed')
+    .option('--event-type <type>', 'only this event type')
+    .option('--since <when>', 'created since (ISO time or an age such as 2h)')
+    .option('--limit <n>', 'at most n', (v) => Number(v), 50)
+    .option('--json', 'print JSON')
+    .action(async (options: { endpoint?: string; provider?: string; status?: string; eventType?: string; since?: string; limit: number; json?: boolean }, command: Command) => {
+      if (options.status && !['pending', 'sending', 'sent', 'failed'].includes(options.status)) throw new Error(`--status must be pending, sending, sent or failed`);
+      await withServices(command, async ({ store, clock }) => {
+        const rows = await store.deliveries.list({
+          endpointId: options.endpoint, provider: options.provider, status: options.status as DeliveryStatus | undefined, eventType: options.eventType,
+          since: options.since ? parseWhen(options.since, clock.now()) : undefined,
+        }, { limit: options.limit });
+        const views = rows.map(deliveryView);
+        if (options.json) printJson(views);
+        else printTable(views, ['id', 'endpoint_id', 'event_type', 'status', 'attempts', 'last_status_code', 'next_attempt_at', 'created_at']);
+      });
+    });
+
+  deliveries
+    .command('show <id>')
+    .description('one delivery with every attempt')
+    .option('--json', 'print JSON')
+    .action(async (id: string, options: { json?: boolean }, command: Command) => {
+      await withServices(command, async ({ store }) => {
+        const delivery = await store.deliveries.get(id);
+        if (!delivery) throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${id}`);
+        const attempts = (await store.deliveries.attempts(id)).map(attemptView);
+        if (options.json) return printJson({ ...deliveryView(delivery), attempts });
+        const view = deliveryView(delivery);
+        for (const [key, value] of Object.entries(view)) print(`${key.padEnd(17)} ${value ?? '-'}`);
+        print('');
+        printTable(attempts.map((a) => ({ ...a, response_body: a.response_body?.slice(0, 60).replace(/\s+/g, ' ') })), ['attempted_at', 'status_code', 'duration_ms', 'error_kind', 'error', 'response_body']);
+      });
+    });
+
+  deliveries
+    .command('resend <id>')
+    .description('try a delivery again now (a sent or failed one gets a single try)')
+    .action(async (id: string, _options, command: Command) => {
+      await withServices(command, async ({ store, clock, outbox }) => {
+        const result = await store.deliveries.resend(id, clock.now());
+        if (result === 'not_found') throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${id}`);
+        if (result === 'in_progress') throw new BotgateError('BG_ERR_DELIVERY_IN_PROGRESS');
+        outbox.nudge();
+        print(`queued ${id}${result.oneShot ? ' (one try)' : ''}; the running gateway sends it`);
+      });
+    });
+}

@@ -1,0 +1,124 @@
+// CLI: botgate endpoints list|create|enable|disable|test|recover.
+import type { Command } from 'commander';
+import { endpointView } from '../delivery/endpoints.ts';
+import { jobView } from '../delivery/recovery.ts';
+import { parseWhen, print, printJson, printTable, withServices } from './context.ts';
+
+export function registerEndpointCommands(program: Command): void {
+  const endpoints = program.command('endpoints').description('outgoing webhook targets');
+
+  endpoints
+    .command('list')
+    .description('list endpoints, newest first')
+    .option('--provider <name>', 'only this provider')
+    .option('--limit <n>', 'at most n', (v) => Number(v), 100)
+    .option('--json', 'print JSON')
+    .action(async (options: { provider?: string; limit: number; json?: boolean }, command: Command) => {
+      await withServices(command, async ({ store }) => {
+        const rows = (await store.endpoints.list({ provider: options.provider }, { limit: options.limit })).map(endpointView);
+        if (options.json) printJson(rows);
+        else printTable(rows, ['id', 'name', 'provider', 'url', 'is_active', 'disabled_reason', 'event_types']);
+      });
+    });
+
+  endpoints
+    .command('create')
+    .description('create an endpoint; prints its signing secret once')
+    .requiredOption('--name <name>', 'a name')
+    .requiredOption('--url <url>', 'where deliveries go')
+    .option('--event-type <type...>', 'event types it receives (default: all)')
+    .option('--bearer <token>', 'send Authorization: Bearer <token>')
+    .option('--ordered', 'deliver FIFO per ordering key')
+    .option('--timeout <seconds>', 'per-try timeout', (v) => Number(v))
+    .action(async (options: { name: string; url: string; eventType?: string[]; bearer?: string; ordered?: boolean; timeout?: number }, command: Command) => {
+      await withServices(command, async ({ endpoints: service }) => {
+        const { endpoint, secret } = await service.create({
+          name: options.name,
+          url: options.url,
+          event_types: options.eventType ?? null,
+          auth: options.bearer ? { kind: 'bearer', token: options.bearer } : undefined,
+          ordered: options.ordered,
+          timeout_seconds: options.timeout,
+        });
+        print(`created ${endpoint.id}`);
+        print(`signing secret (shown this once): ${secret}`);
+      });
+    });
+
+  endpoints
+    .command('enable <id>')
+    .description('re-enable an endpoint; its pending deliveries resume')
+    .action(async (id: string, _options, command: Command) => {
+      await withServices(command, async ({ endpoints: service, outbox }) => {
+        await service.enable(id);
+        outbox.nudge();
+        print(`enabled ${id}`);
+      });
+    });
+
+  endpoints
+    .command('disable <id>')
+    .description('disable an endpoint; its deliveries wait')
+    .action(async (id: string, _options, command: Command) => {
+      await withServices(command, async ({ endpoints: service }) => {
+        await service.disable(id, 'manual');
+        print(`disabled ${id}`);
+      });
+    });
+
+  endpoints
+    .command('test <id>')
+    .description('send a test message to one endpoint (the running gateway delivers it)')
+    .option('--wait <seconds>', 'wait this long for the outcome', (v) => Number(v))
+    .action(async (id: string, options: { wait?: number }, command: Command) => {
+      await withServices(command, async ({ endpoints: service, outbox, store, clock }) => {
+        const endpoint = await service.get(id);
+        const published = await outbox.publish({
+          eventType: 'webhook.test',
+          payload: { type: 'webhook.test', endpoint_id: endpoint.id, message: 'Test message from botgate', timestamp: new Date(clock.now()).toISOString() },
+          endpointIds: [endpoint.id],
+          ignoreFilters: true,
+        });
+        const deliveryId = published.deliveryIds[0];
+        print(`message ${published.message.id}, delivery ${deliveryId ?? '(none: the endpoint is disabled)'}`);
+        if (!options.wait || !deliveryId) return;
+        const until = performance.now() + options.wait * 1000;
+        for (;;) {
+          const d = await store.deliveries.get(deliveryId);
+          const last = (await store.deliveries.attempts(deliveryId)).at(-1);
+          if (d && last && d.status !== 'sending') {
+            print(`${d.status}: ${last.statusCode ?? last.errorKind} in ${last.durationMs} ms${last.error ? ` (${last.error})` : ''}`);
+            if (d.status !== 'sent') process.exitCode = 1;
+            return;
+          }
+          if (performance.now() > until) {
+            print('no outcome yet: is the gateway running?');
+            process.exitCode = 1;
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      });
+    });
+
+  endpoints
+    .command('recover <id>')
+    .description('resend every failed delivery of an endpoint created in a window (at most 14 days)')
+    .requiredOption('--since <when>', 'ISO time or an age such as 6h, 3d')
+    .option('--until <when>', 'ISO time or an age (default: now)')
+    .action(async (id: string, options: { since: string; until?: string }, command: Command) => {
+      await withServices(command, async ({ recovery, clock, outbox }) => {
+        const now = clock.now();
+        let job = await recovery.recover(id, parseWhen(options.since, now), options.until ? parseWhen(options.until, now) : now);
+        print(`job ${job.id}: ${job.total} failed deliveries to resend`);
+        recovery.start(200);
+        while (job.status === 'queued' || job.status === 'running') {
+          await new Promise((r) => setTimeout(r, 200));
+          job = await recovery.get(job.id);
+        }
+        outbox.nudge();
+        const view = jobView(job);
+        print(`${view.status}: ${view.done}/${view.total} requeued${view.error ? ` (${view.error})` : ''}; the running gateway sends them`);
+      });
+    });
+}

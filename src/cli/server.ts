@@ -1,0 +1,39 @@
+// CLI: serve, migrate, admin-token.
+import type { Command } from 'commander';
+import { resetAdminToken } from '../admin-token.ts';
+import { main } from '../main.ts';
+import { configFrom, print, withServices } from './context.ts';
+
+export function registerServerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the gateway (what `npm start` runs)')
+    .option('-p, --port <port>', 'port to listen on (BOTGATE_PORT)', (v) => Number(v))
+    .option('--host <host>', 'address to listen on (BOTGATE_HOST)')
+    .action(async (options: { port?: number; host?: string }, command: Command) => {
+      const globals = command.optsWithGlobals() as { config?: string };
+      await main({ file: globals.config, overrides: { port: options.port, host: options.host } });
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending store migrations (the server also does this at start)')
+    .action(async (_options, command: Command) => {
+      await withServices(command, async ({ migrations, config }) => {
+        print(migrations.length ? `applied: ${migrations.join(', ')}` : `up to date (${config.database_url ? 'PostgreSQL' : 'SQLite'})`);
+      });
+    });
+
+  program
+    .command('admin-token')
+    .description('manage the admin token')
+    .command('reset')
+    .description('generate a new admin token (the old one stops working within seconds); printed once')
+    .action(async (_options, command: Command) => {
+      const config = configFrom(command);
+      if (config.admin_token) throw new Error('BOTGATE_ADMIN_TOKEN is set in the configuration; change it there');
+      await withServices(command, async ({ store }) => {
+        print(`new admin token (shown this once): ${await resetAdminToken(store)}`);
+      });
+    });
+}

@@ -1,0 +1,243 @@
+// Endpoints (outgoing webhook targets): create with a whsec_ secret shown once, update, rotate the secret
+// (the old one stays valid for the overlap), enable and disable; and the API view that hides secrets.
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { SecretBox } from '../crypto/secret-box.ts';
+import { BotgateError } from '../errors.ts';
+import type { IdPrefix } from '../ids.ts';
+import type { EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
+import { AuthSettingsError, authKind } from './endpoint-auth.ts';
+import { generateSigningSecret, isSigningSecret } from './signer.ts';
+
+export interface AuthInput {
+  kind: string;
+  [field: string]: unknown;
+}
+
+/** The API's shape of an endpoint's settings (snake_case, as DESIGN.md's conventions ask). */
+export interface EndpointInput {
+  name?: string;
+  provider?: string | null;
+  url?: string;
+  auth?: AuthInput;
+  custom_headers?: Record<string, string>;
+  content_type?: 'json' | 'form';
+  signing?: boolean;
+  timeout_seconds?: number;
+  retry_schedule?: number[] | null;
+  max_attempts?: number | null;
+  is_active?: boolean;
+  event_types?: string[] | null;
+  rate_limit_per_second?: number | null;
+  ordered?: boolean;
+  /** A whsec_ secret to use instead of a generated one (on creation only). */
+  secret?: string;
+}
+
+export interface SigningSecret {
+  secret: string;
+  expiresAt: number | null;
+}
+
+const RESERVED_HEADERS = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host', 'transfer-encoding', 'connection']);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+export type EndpointService = ReturnType<typeof createEndpointService>;
+
+export function createEndpointService(deps: { store: Store; box: SecretBox; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
+  const { store, box, clock } = deps;
+  const changeListeners = new Set<(id: string) => void>();
+  const changed = (id: string) => changeListeners.forEach((fn) => fn(id));
+
+  async function get(id: string): Promise<EndpointRecord> {
+    const endpoint = await store.endpoints.get(id);
+    if (!endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
+    return endpoint;
+  }
+
+  return {
+    get,
+    onChange(listener: (id: string) => void) {
+      changeListeners.add(listener);
+    },
+
+    async create(input: EndpointInput): Promise<{ endpoint: EndpointRecord; secret: string }> {
+      if (!input.name || !input.url) throw new BotgateError('BG_ERR_VALIDATION', 'name and url are required');
+      const secret = input.secret ?? generateSigningSecret();
+      if (!isSigningSecret(secret)) throw new BotgateError('BG_ERR_VALIDATION', 'secret must be whsec_ followed by base64 of 24 to 64 bytes');
+      const now = clock.now();
+      const auth = parseAuth(input.auth ?? { kind: 'none' });
+      const endpoint: EndpointRecord = {
+        id: deps.newId('ep'),
+        name: input.name,
+        provider: input.provider ?? null,
+        url: checkUrl(input.url),
+        authKind: auth.kind,
+        authPublic: auth.public,
+        authSealed: auth.sealed,
+        customHeaders: checkHeaders(input.custom_headers ?? {}),
+        contentType: input.content_type ?? 'json',
+        signing: input.signing ?? true,
+        timeoutSeconds: input.timeout_seconds ?? deps.config.delivery.default_timeout_seconds,
+        retrySchedule: input.retry_schedule ?? null,
+        maxAttempts: input.max_attempts ?? null,
+        isActive: input.is_active ?? true,
+        disabledReason: input.is_active === false ? 'manual' : null,
+        disabledAt: input.is_active === false ? now : null,
+        eventTypes: input.event_types ?? null,
+        rateLimitPerSecond: input.rate_limit_per_second ?? null,
+        ordered: input.ordered ?? false,
+        secretsSealed: box.seal(JSON.stringify([{ secret, expiresAt: null } satisfies SigningSecret])),
+        failingSince: null,
+        lastSuccessAt: null,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await store.endpoints.insert(endpoint);
+      return { endpoint, secret };
+    },
+
+    async update(id: string, input: EndpointInput): Promise<EndpointRecord> {
+      if (input.secret !== undefined) throw new BotgateError('BG_ERR_VALIDATION', 'secret cannot be changed by an update; rotate it');
+      const current = await get(id);
+      const patch: EndpointPatch = { updatedAt: clock.now() };
+      if (input.name !== undefined) patch.name = input.name;
+      if (input.provider !== undefined) patch.provider = input.provider;
+      if (input.url !== undefined) patch.url = checkUrl(input.url);
+      if (input.auth !== undefined) {
+        const auth = parseAuth(input.auth);
+        Object.assign(patch, { authKind: auth.kind, authPublic: auth.public, authSealed: auth.sealed });
+      }
+      if (input.custom_headers !== undefined) patch.customHeaders = checkHeaders(input.custom_headers);
+      if (input.content_type !== undefined) patch.contentType = input.content_type;
+      if (input.signing !== undefined) patch.signing = input.signing;
+      if (input.timeout_seconds !== undefined) patch.timeoutSeconds = input.timeout_seconds;
+      if (input.retry_schedule !== undefined) patch.retrySchedule = input.retry_schedule;
+      if (input.max_attempts !== undefined) patch.maxAttempts = input.max_attempts;
+      if (input.event_types !== undefined) patch.eventTypes = input.event_types;
+      if (input.rate_limit_per_second !== undefined) patch.rateLimitPerSecond = input.rate_limit_per_second;
+      if (input.ordered !== undefined) patch.ordered = input.ordered;
+      let updated = (await store.endpoints.update(id, patch)) ?? current;
+      if (input.is_active !== undefined && input.is_active !== updated.isActive) {
+        updated = (await store.endpoints.setActive(id, input.is_active, 'manual', clock.now())).endpoint ?? updated;
+      }
+      changed(id);
+      return updated;
+    },
+
+    async delete(id: string): Promise<void> {
+      if (!(await store.endpoints.delete(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
+      changed(id);
+    },
+
+    /** A new secret signs from now on; the previous ones stay valid for the overlap (Svix's 24 h). */
+    async rotateSecret(id: string, secret?: string): Promise<{ secret: string; previousValidUntil: number }> {
+      const current = await get(id);
+      const next = secret ?? generateSigningSecret();
+      if (!isSigningSecret(next)) throw new BotgateError('BG_ERR_VALIDATION', 'secret must be whsec_ followed by base64 of 24 to 64 bytes');
+      const now = clock.now();
+      const until = now + deps.config.delivery.secret_rotation_overlap_hours * 3600_000;
+      const kept = (JSON.parse(box.open(current.secretsSealed)) as SigningSecret[])
+        .filter((s) => s.expiresAt === null || s.expiresAt > now)
+        .map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
+      const secrets: SigningSecret[] = [{ secret: next, expiresAt: null }, ...kept];
+      await store.endpoints.update(id, { secretsSealed: box.seal(JSON.stringify(secrets)), updatedAt: now });
+      changed(id);
+      return { secret: next, previousValidUntil: until };
+    },
+
+    /** Re-enables an endpoint: its pending deliveries resume and its failure clock restarts. */
+    async enable(id: string): Promise<EndpointRecord> {
+      const { endpoint } = await store.endpoints.setActive(id, true, null, clock.now());
+      if (!endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
+      changed(id);
+      return endpoint;
+    },
+
+    /** Disables an endpoint; `changed` is true only for the caller that flipped it. */
+    async disable(id: string, reason: string): Promise<{ endpoint: EndpointRecord; changed: boolean }> {
+      const result = await store.endpoints.setActive(id, false, reason, clock.now());
+      if (!result.endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
+      changed(id);
+      return { endpoint: result.endpoint, changed: result.changed };
+    },
+
+    /** The signing secrets still valid at `now`, newest first. */
+    signingSecrets(endpoint: EndpointRecord, now: number): string[] {
+      return (JSON.parse(box.open(endpoint.secretsSealed)) as SigningSecret[])
+        .filter((s) => s.expiresAt === null || s.expiresAt > now)
+        .map((s) => s.secret);
+    },
+
+    authSecret(endpoint: EndpointRecord): Record<string, unknown> | null {
+      return endpoint.authSealed ? (JSON.parse(box.open(endpoint.authSealed)) as Record<string, unknown>) : null;
+    },
+  };
+
+  function parseAuth(input: AuthInput): { kind: string; public: Record<string, unknown>; sealed: string | null } {
+    const kind = authKind(input.kind);
+    if (!kind) throw new BotgateError('BG_ERR_VALIDATION', `auth.kind ${JSON.stringify(input.kind)} is not known`);
+    try {
+      const parsed = kind.parse(input);
+      return { kind: input.kind, public: parsed.public, sealed: parsed.secret ? box.seal(JSON.stringify(parsed.secret)) : null };
+    } catch (error) {
+      if (error instanceof AuthSettingsError) throw new BotgateError('BG_ERR_VALIDATION', error.message);
+      throw error;
+    }
+  }
+}
+
+function checkUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new BotgateError('BG_ERR_VALIDATION', 'url must be an absolute http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BotgateError('BG_ERR_VALIDATION', 'url must use http or https');
+  if (url.username || url.password) throw new BotgateError('BG_ERR_VALIDATION', 'url must not carry credentials; use auth');
+  return url.toString();
+}
+
+function checkHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(name)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${JSON.stringify(name)} is not a valid header name`);
+    if (RESERVED_HEADERS.has(lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by botgate`);
+    if (/[\r\n]/.test(value)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} has a line break`);
+    out[lower] = value;
+  }
+  return out;
+}
+
+/** What the API shows of an endpoint: everything but secrets. */
+export function endpointView(e: EndpointRecord) {
+  return {
+    id: e.id,
+    name: e.name,
+    provider: e.provider,
+    url: e.url,
+    auth: { kind: e.authKind, ...e.authPublic },
+    custom_headers: e.customHeaders,
+    content_type: e.contentType,
+    signing: e.signing,
+    timeout_seconds: e.timeoutSeconds,
+    retry_schedule: e.retrySchedule,
+    max_attempts: e.maxAttempts,
+    is_active: e.isActive,
+    disabled_reason: e.disabledReason,
+    disabled_at: iso(e.disabledAt),
+    event_types: e.eventTypes,
+    rate_limit_per_second: e.rateLimitPerSecond,
+    ordered: e.ordered,
+    failing_since: iso(e.failingSince),
+    last_success_at: iso(e.lastSuccessAt),
+    created_at: iso(e.createdAt)!,
+    updated_at: iso(e.updatedAt)!,
+  };
+}
+
+export function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -1,0 +1,78 @@
+// Publishing: a message and one delivery per matching active endpoint stored in one transaction (the
+// transactional outbox), with idempotency keys; every later issue publishes through here in-process.
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { IdPrefix } from '../ids.ts';
+import type { EndpointTarget, NewMessage, PublishedMessage, Store } from '../store/store.ts';
+
+/** Operational messages about the delivery engine itself go only to endpoints that list them by name. */
+export const OPERATIONAL_EVENT_TYPES = new Set(['message.attempt.exhausted', 'endpoint.disabled']);
+
+export interface PublishInput {
+  eventType: string;
+  /** Any JSON object; serialised once, and that exact text is what every attempt sends. */
+  payload: Record<string, unknown>;
+  endpointIds?: string[];
+  orderingKey?: string | null;
+  idempotencyKey?: string | null;
+  /** Never deliver to these (an operational message is not sent to the endpoint it is about). */
+  excludeEndpointIds?: string[];
+  /** Deliver to the explicit endpoints even if their event_types filter does not list the type (test sends). */
+  ignoreFilters?: boolean;
+}
+
+/** Does an endpoint's event_types filter take this type? `x.*` matches every `x.…` type. */
+export function endpointAccepts(eventTypes: string[] | null, eventType: string): boolean {
+  if (eventTypes === null) return !OPERATIONAL_EVENT_TYPES.has(eventType);
+  return eventTypes.some((pattern) => pattern === eventType || (pattern.endsWith('.*') && eventType.startsWith(pattern.slice(0, -1))));
+}
+
+export type Outbox = ReturnType<typeof createOutbox>;
+
+export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
+  const listeners = new Set<() => void>();
+  const nudge = () => listeners.forEach((listener) => listener());
+  const ttlMs = deps.config.api.idempotency_ttl_hours * 3600_000;
+
+  async function publishMany(inputs: PublishInput[]): Promise<PublishedMessage[]> {
+    const now = deps.clock.now();
+    const options = new Map<string, PublishInput>();
+    const messages: NewMessage[] = inputs.map((input) => {
+      const id = deps.newId('msg');
+      options.set(id, input);
+      return {
+        id,
+        eventType: input.eventType,
+        payload: JSON.stringify(input.payload),
+        orderingKey: input.orderingKey ?? null,
+        idempotencyKey: input.idempotencyKey ?? null,
+        createdAt: now,
+        endpointIds: input.endpointIds,
+      };
+    });
+    const route = (targets: EndpointTarget[], message: NewMessage) => {
+      const input = options.get(message.id)!;
+      const excluded = new Set(input.excludeEndpointIds ?? []);
+      return targets
+        .filter((t) => !excluded.has(t.id))
+        .filter((t) => (input.ignoreFilters && input.endpointIds) || endpointAccepts(t.eventTypes, message.eventType))
+        .map((t) => t.id);
+    };
+    const published = await deps.store.messages.publish(messages, route, { now, idempotencyTtlMs: ttlMs });
+    if (published.some((p) => !p.duplicate && p.deliveryIds.length > 0)) nudge();
+    return published;
+  }
+
+  return {
+    publishMany,
+    async publish(input: PublishInput): Promise<PublishedMessage> {
+      const [published] = await publishMany([input]);
+      return published;
+    },
+    /** Says that deliveries became due (published, resent, requeued): the worker looks at once. */
+    nudge,
+    onWork(listener: () => void) {
+      listeners.add(listener);
+    },
+  };
+}

@@ -1,0 +1,26 @@
+// Standard Webhooks signatures: `v1,<base64 HMAC-SHA256(key, id.timestamp.body)>`, one per valid secret
+// (standardwebhooks.com). Secrets are `whsec_` + base64 of random bytes.
+import { createHmac, randomBytes } from 'node:crypto';
+
+const PREFIX = 'whsec_';
+
+export function generateSigningSecret(bytes = 24): string {
+  return PREFIX + randomBytes(bytes).toString('base64');
+}
+
+export function isSigningSecret(secret: string): boolean {
+  if (!secret.startsWith(PREFIX)) return false;
+  const key = Buffer.from(secret.slice(PREFIX.length), 'base64');
+  return key.length >= 24 && key.length <= 64;
+}
+
+/** The secret's key bytes, decoded once and reused for every signature. */
+export function signingKey(secret: string): Buffer {
+  return Buffer.from(secret.startsWith(PREFIX) ? secret.slice(PREFIX.length) : secret, 'base64');
+}
+
+/** The webhook-signature header value: space-separated `v1,…` signatures, one per key. */
+export function signatureHeader(keys: readonly Buffer[], webhookId: string, timestampSeconds: number, body: string): string {
+  const content = `${webhookId}.${timestampSeconds}.${body}`;
+  return keys.map((key) => 'v1,' + createHmac('sha256', key).update(content).digest('base64')).join(' ');
+}

@@ -1,0 +1,444 @@
+// The delivery worker: claims due deliveries with a lease, sends them (signed, pooled, bounded per process
+// and per endpoint, rate limited), records every try as an attempt and schedules the next one.
+import type { Clock, Random } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import { createEmitter } from '../events.ts';
+import type { IdPrefix } from '../ids.ts';
+import type { AttemptOutcome, ClaimedDelivery, EndpointRecord, FinishResult, Store } from '../store/store.ts';
+import { authKind } from './endpoint-auth.ts';
+import type { EndpointService } from './endpoints.ts';
+import type { HttpClient, HttpResult } from './http-client.ts';
+import { OPERATIONAL_EVENT_TYPES, type Outbox } from './outbox.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { nextAttemptAt, parseRetryAfter, type RetryPolicy } from './retry-schedule.ts';
+import { signatureHeader, signingKey } from './signer.ts';
+
+export interface AttemptEvent {
+  deliveryId: string;
+  endpointId: string;
+  eventType: string;
+  outcome: 'sent' | 'retry' | 'failed';
+  statusCode: number | null;
+  errorKind: string | null;
+  durationMs: number;
+}
+
+export type WorkerEvents = {
+  attempt: AttemptEvent;
+  'endpoint.disabled': { endpointId: string; reason: string };
+  error: { where: string; error: unknown };
+};
+
+export interface DeliveryWorkerDeps {
+  store: Store;
+  endpoints: EndpointService;
+  outbox: Outbox;
+  http: HttpClient;
+  rateLimiter: RateLimiter;
+  clock: Clock;
+  random: Random;
+  newId: (prefix: IdPrefix) => string;
+  config: Config;
+  workerId: string;
+}
+
+interface Resolved {
+  record: EndpointRecord;
+  keys: Buffer[];
+  authSecret: Record<string, unknown> | null;
+  policy: RetryPolicy;
+  loadedAt: number;
+}
+
+interface Finished {
+  outcome: AttemptOutcome;
+  delivery: ClaimedDelivery;
+  release: () => void;
+}
+
+const ENDPOINT_CACHE_MS = 2000;
+const REAP_INTERVAL_MS = 10_000;
+
+export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
+
+export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
+  const { store, clock, config, workerId } = deps;
+  const settings = config.delivery;
+  const events = createEmitter<WorkerEvents>();
+  const fail = (where: string, error: unknown) => events.emit('error', { where, error });
+
+  const cache = new Map<string, Resolved>();
+  deps.endpoints.onChange((id) => cache.delete(id));
+
+  let running = false;
+  let loopDone: Promise<void> = Promise.resolve();
+  let inFlight = 0;
+  const perEndpoint = new Map<string, number>();
+  const throttledUntil = new Map<string, number>();
+  const shutdown = new AbortController();
+  let wakeUp: (() => void) | null = null;
+  let slotFreed: (() => void) | null = null;
+  let reapTimer: NodeJS.Timeout | undefined;
+
+  let buffer: Finished[] = [];
+  const toRelease: string[] = [];
+  let flushScheduled = false;
+  let flushing: Promise<void> | null = null;
+
+  async function resolve(endpointId: string): Promise<Resolved | null> {
+    const now = clock.now();
+    const cached = cache.get(endpointId);
+    if (cached && now - cached.loadedAt < ENDPOINT_CACHE_MS) return cached;
+    const record = await store.endpoints.get(endpointId);
+    if (!record) {
+      cache.delete(endpointId);
+      return null;
+    }
+    const schedule = record.retrySchedule ?? settings.retry_schedule_seconds;
+    const resolved: Resolved = {
+      record,
+      keys: deps.endpoints.signingSecrets(record, now).map(signingKey),
+      authSecret: deps.endpoints.authSecret(record),
+      policy: {
+        scheduleSeconds: schedule,
+        maxAttempts: record.maxAttempts ?? schedule.length,
+        jitter: settings.jitter,
+        minDelayAfterThrottleSeconds: settings.min_delay_after_throttle_seconds,
+      },
+      loadedAt: now,
+    };
+    cache.set(endpointId, resolved);
+    return resolved;
+  }
+
+  async function buildRequest(d: ClaimedDelivery, endpoint: Resolved, payload: string) {
+    const record = endpoint.record;
+    const now = clock.now();
+    const body = record.contentType === 'form' ? formBody(payload) : payload;
+    const timestamp = Math.floor(now / 1000);
+    const auth = await authKind(record.authKind)?.headers(record.authPublic, endpoint.authSecret, { now, body });
+    const headers: Record<string, string> = {
+      ...record.customHeaders,
+      ...auth,
+      'content-type': record.contentType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json',
+      'user-agent': settings.user_agent,
+      'webhook-id': d.messageId,
+      'webhook-timestamp': String(timestamp),
+    };
+    if (record.signing && endpoint.keys.length > 0) headers['webhook-signature'] = signatureHeader(endpoint.keys, d.messageId, timestamp, body);
+    return { url: record.url, headers, body, timeoutMs: record.timeoutSeconds * 1000, signal: shutdown.signal };
+  }
+
+  function judge(d: ClaimedDelivery, endpoint: Resolved, result: HttpResult, attemptedAt: number): AttemptOutcome {
+    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    const now = clock.now();
+    let next: AttemptOutcome['next'];
+    if (ok) next = { status: 'sent' };
+    else if (d.oneShot) next = { status: 'failed' };
+    else {
+      const throttled = result.errorKind === 'timeout' || result.statusCode === 429;
+      const retryAfter = result.statusCode === 429 || result.statusCode === 503 ? parseRetryAfter(result.headers['retry-after'], now) : null;
+      const at = nextAttemptAt(endpoint.policy, d.attempts + 1, now, { throttled, retryAfterSeconds: retryAfter }, deps.random);
+      next = at === null ? { status: 'failed' } : { status: 'pending', nextAttemptAt: at };
+    }
+    const httpError = result.statusCode !== null && !ok;
+    return {
+      workerId,
+      succeeded: ok,
+      next,
+      attempt: {
+        id: deps.newId('att'),
+        deliveryId: d.id,
+        messageId: d.messageId,
+        endpointId: d.endpointId,
+        attemptedAt,
+        statusCode: result.statusCode,
+        durationMs: Math.round(result.durationMs * 100) / 100,
+        errorKind: httpError ? 'http_status' : result.errorKind,
+        error: httpError ? httpErrorText(result.statusCode!) : result.error,
+        responseBody: result.body,
+        expired: false,
+      },
+    };
+  }
+
+  async function deliver(d: ClaimedDelivery): Promise<void> {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      inFlight--;
+      const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
+      if (left <= 0) perEndpoint.delete(d.endpointId);
+      else perEndpoint.set(d.endpointId, left);
+      slotFreed?.();
+    };
+    try {
+      const endpoint = await resolve(d.endpointId);
+      if (!endpoint || !endpoint.record.isActive) {
+        toRelease.push(d.id);
+        scheduleFlush();
+        return release();
+      }
+      const attemptedAt = clock.now();
+      let result: HttpResult;
+      if (d.payload === null) {
+        result = { statusCode: null, headers: {}, body: null, durationMs: 0, errorKind: 'expired', error: 'the message payload was purged by retention' };
+      } else {
+        result = await deps.http.send(await buildRequest(d, endpoint, d.payload));
+      }
+      if (result.errorKind === 'aborted') {
+        toRelease.push(d.id);
+        scheduleFlush();
+        return release();
+      }
+      const outcome = judge(d, endpoint, result, attemptedAt);
+      events.emit('attempt', {
+        deliveryId: d.id,
+        endpointId: d.endpointId,
+        eventType: d.eventType,
+        outcome: outcome.next.status === 'sent' ? 'sent' : outcome.next.status === 'pending' ? 'retry' : 'failed',
+        statusCode: result.statusCode,
+        errorKind: outcome.attempt.errorKind,
+        durationMs: result.durationMs,
+      });
+      buffer.push({ outcome, delivery: d, release });
+      scheduleFlush();
+    } catch (error) {
+      fail('deliver', error);
+      toRelease.push(d.id);
+      scheduleFlush();
+      release();
+    }
+  }
+
+  function scheduleFlush() {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      void flush();
+    });
+  }
+
+  /** Writes finished attempts in batches; a slot frees only once its attempt is stored. */
+  async function flush(): Promise<void> {
+    if (flushing) return flushing.then(() => (buffer.length || toRelease.length ? flush() : undefined));
+    flushing = (async () => {
+      while (buffer.length > 0 || toRelease.length > 0) {
+        if (toRelease.length > 0) {
+          const ids = toRelease.splice(0);
+          try {
+            await store.deliveries.release(ids, workerId, clock.now());
+          } catch (error) {
+            fail('release', error); // the leases expire and are reaped
+          }
+        }
+        const batch = buffer.splice(0, settings.flush_batch_size);
+        if (batch.length === 0) continue;
+        try {
+          const result = await store.deliveries.finish(batch.map((f) => f.outcome), clock.now());
+          void afterFinish(batch, result).catch((error) => fail('after-finish', error));
+        } catch (error) {
+          fail('finish', error); // not recorded: the leases expire and the deliveries are tried again
+        }
+        for (const f of batch) f.release();
+      }
+    })();
+    try {
+      await flushing;
+    } finally {
+      flushing = null;
+    }
+  }
+
+  /** Side effects of stored attempts: disabling endpoints (410, failing too long) and operational messages. */
+  async function afterFinish(batch: Finished[], result: FinishResult) {
+    const now = clock.now();
+    const disable = new Map<string, string>();
+    for (const { outcome } of batch) {
+      if (outcome.attempt.statusCode === 410) disable.set(outcome.attempt.endpointId, 'gone');
+    }
+    const limit = settings.disable_after_failing_hours * 3600_000;
+    for (const [endpointId, since] of Object.entries(result.failingSince)) {
+      if (since !== null && now - since >= limit && !disable.has(endpointId)) disable.set(endpointId, 'failing');
+    }
+    for (const [endpointId, reason] of disable) {
+      const { endpoint, changed } = await deps.endpoints.disable(endpointId, reason);
+      cache.delete(endpointId);
+      if (!changed) continue;
+      events.emit('endpoint.disabled', { endpointId, reason });
+      await deps.outbox.publish({
+        eventType: 'endpoint.disabled',
+        payload: { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: isoOrNull(endpoint.failingSince ?? result.failingSince[endpointId] ?? null), timestamp: new Date(now).toISOString() },
+        excludeEndpointIds: [endpointId],
+      });
+    }
+    for (const { outcome, delivery } of batch) {
+      if (outcome.next.status !== 'failed' || delivery.oneShot || OPERATIONAL_EVENT_TYPES.has(delivery.eventType)) continue;
+      await deps.outbox.publish({
+        eventType: 'message.attempt.exhausted',
+        payload: {
+          type: 'message.attempt.exhausted',
+          endpoint_id: delivery.endpointId,
+          message_id: delivery.messageId,
+          delivery_id: delivery.id,
+          event_type: delivery.eventType,
+          attempts: delivery.attempts + 1,
+          last_status_code: outcome.attempt.statusCode,
+          last_error: outcome.attempt.error,
+          timestamp: new Date(now).toISOString(),
+        },
+        excludeEndpointIds: [delivery.endpointId],
+      });
+    }
+  }
+
+  /** Rate-limited endpoints get only what their window allows; the rest goes back until the next window. */
+  async function applyRateLimits(claimed: ClaimedDelivery[]): Promise<ClaimedDelivery[]> {
+    const byEndpoint = new Map<string, ClaimedDelivery[]>();
+    for (const d of claimed) {
+      const list = byEndpoint.get(d.endpointId);
+      if (list) list.push(d);
+      else byEndpoint.set(d.endpointId, [d]);
+    }
+    const allowed: ClaimedDelivery[] = [];
+    for (const [endpointId, list] of byEndpoint) {
+      const endpoint = await resolve(endpointId);
+      const perSecond = endpoint?.record.rateLimitPerSecond;
+      if (!perSecond) {
+        allowed.push(...list);
+        continue;
+      }
+      const { granted, retryAt } = await deps.rateLimiter.take(endpointId, perSecond, list.length, clock.now());
+      allowed.push(...list.slice(0, granted));
+      const rest = list.slice(granted);
+      if (rest.length > 0) {
+        throttledUntil.set(endpointId, retryAt);
+        await store.deliveries.release(rest.map((d) => d.id), workerId, retryAt);
+      }
+    }
+    return allowed;
+  }
+
+  async function loop() {
+    const cap = settings.per_endpoint_concurrency;
+    const threshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency) / 4));
+    while (running) {
+      const free = settings.concurrency - inFlight;
+      if (free < threshold) {
+        await new Promise<void>((resolve) => (slotFreed = resolve));
+        slotFreed = null;
+        continue;
+      }
+      const now = clock.now();
+      const exclude: string[] = [];
+      const caps: Record<string, number> = {};
+      for (const [id, until] of throttledUntil) {
+        if (until > now) exclude.push(id);
+        else throttledUntil.delete(id);
+      }
+      for (const [id, count] of perEndpoint) {
+        if (count >= cap) exclude.push(id);
+        else caps[id] = cap - count;
+      }
+      let claimed: ClaimedDelivery[];
+      try {
+        claimed = await store.deliveries.claim({
+          workerId, now, leaseGraceMs: settings.lease_grace_seconds * 1000,
+          limit: Math.min(free, settings.claim_batch_size), excludeEndpointIds: exclude, endpointCaps: caps, defaultEndpointCap: cap,
+        });
+        if (claimed.length > 0) claimed = await applyRateLimits(claimed);
+      } catch (error) {
+        fail('claim', error);
+        await idle();
+        continue;
+      }
+      if (claimed.length === 0) {
+        await idle();
+        continue;
+      }
+      for (const d of claimed) {
+        inFlight++;
+        perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
+        void deliver(d);
+      }
+    }
+  }
+
+  function idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, settings.poll_interval_ms);
+      function done() {
+        clearTimeout(timer);
+        wakeUp = null;
+        resolve();
+      }
+      wakeUp = done;
+    });
+  }
+
+  async function reap(everything: boolean) {
+    try {
+      await store.deliveries.reapExpiredLeases(everything ? Number.MAX_SAFE_INTEGER : clock.now());
+    } catch (error) {
+      fail('reap', error);
+    }
+  }
+
+  return {
+    events,
+    get inFlight() {
+      return inFlight;
+    },
+
+    async start() {
+      if (running) return;
+      running = true;
+      // An embedded store has no other process: every lease left in it belongs to a process that died.
+      await reap(!store.capabilities.multiProcess);
+      reapTimer = setInterval(() => void reap(false), REAP_INTERVAL_MS);
+      reapTimer.unref();
+      loopDone = loop().catch((error) => fail('loop', error));
+    },
+
+    /** New deliveries were stored: look now rather than at the next poll. */
+    wake() {
+      wakeUp?.();
+    },
+
+    /** Stops claiming, lets in-flight tries finish until the deadline, aborts and releases the rest. */
+    async stop(deadlineMs = settings.shutdown_deadline_seconds * 1000) {
+      if (!running) return;
+      running = false;
+      clearInterval(reapTimer);
+      wakeUp?.();
+      slotFreed?.();
+      await loopDone;
+      const until = performance.now() + deadlineMs;
+      while (inFlight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
+      if (inFlight > 0) shutdown.abort();
+      while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+      await flush();
+    },
+  };
+}
+
+function formBody(payload: string): string {
+  const data = JSON.parse(payload) as Record<string, unknown>;
+  const form = new URLSearchParams();
+  for (const [key, value] of Object.entries(data)) {
+    if (value === undefined || value === null) continue;
+    form.append(key, typeof value === 'string' ? value : JSON.stringify(value));
+  }
+  return form.toString();
+}
+
+function httpErrorText(status: number): string {
+  if (status >= 300 && status < 400) return `HTTP ${status} (redirects are not followed)`;
+  return `HTTP ${status}`;
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -1,0 +1,62 @@
+// Turns every failure into a coded 4xx/5xx in the body shape of the route's surface; unknown failures are
+// logged with their cause and answered as a plain 500 that leaks nothing.
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { BotgateError } from '../errors.ts';
+import { errorFormat } from './error-bodies.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Which surface's error body shape the route answers with (api, kore, platform, twilio). */
+    errorFormat?: string;
+  }
+}
+
+interface AjvIssue {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+export function toBotgateError(error: FastifyError | BotgateError | Error): BotgateError {
+  if (error instanceof BotgateError) return error;
+  const e = error as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
+  if (e.validation) return fromValidation(e.validation, e.validationContext ?? 'body');
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new BotgateError('BG_ERR_PAYLOAD_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new BotgateError('BG_ERR_UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type; send application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new BotgateError('BG_ERR_INVALID_JSON');
+  }
+  if (error instanceof SyntaxError || (e.statusCode === 400 && /JSON/i.test(e.message))) return new BotgateError('BG_ERR_INVALID_JSON');
+  if (e.statusCode === 413) return new BotgateError('BG_ERR_PAYLOAD_TOO_LARGE');
+  if (e.statusCode === 415) return new BotgateError('BG_ERR_UNSUPPORTED_MEDIA_TYPE');
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new BotgateError('BG_ERR_VALIDATION', e.message);
+  return new BotgateError('BG_ERR_INTERNAL', undefined, { cause: error });
+}
+
+function fromValidation(issues: AjvIssue[], where: string): BotgateError {
+  const issue = issues[0];
+  const path = `${where}${issue.instancePath.replaceAll('/', '.')}`;
+  if (issue.keyword === 'additionalProperties') {
+    return new BotgateError('BG_ERR_UNKNOWN_FIELD', `${path} has an unknown field ${JSON.stringify(issue.params.additionalProperty)}`);
+  }
+  if (issue.keyword === 'required') return new BotgateError('BG_ERR_VALIDATION', `${path} must have ${JSON.stringify(issue.params.missingProperty)}`);
+  return new BotgateError('BG_ERR_VALIDATION', `${path} ${issue.message ?? 'is invalid'}`);
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
+    const coded = toBotgateError(error);
+    if (coded.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    for (const [name, value] of Object.entries(coded.headers)) reply.header(name, value);
+    reply.code(coded.statusCode).send(errorFormat(request.routeOptions.config?.errorFormat)(coded, reply));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const coded = new BotgateError('BG_ERR_ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`);
+    reply.code(404).send(errorFormat('api')(coded, reply));
+  });
+}

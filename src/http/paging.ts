@@ -1,0 +1,24 @@
+// Page/per_page and cursor paging for list routes: asks the store for one row more to know if there is a next page.
+import type { PageRequest } from '../store/store.ts';
+
+export interface PageQueryValues {
+  page?: number;
+  per_page?: number;
+  cursor?: string;
+}
+
+export function pageRequest(query: PageQueryValues): { request: PageRequest; page: number; perPage: number } {
+  const perPage = query.per_page ?? 50;
+  const page = query.page ?? 1;
+  return { request: { limit: perPage + 1, offset: (page - 1) * perPage, cursor: query.cursor }, page, perPage };
+}
+
+export function pageResult<R extends { id: string }, V>(rows: R[], page: { page: number; perPage: number }, view: (row: R) => V) {
+  const more = rows.length > page.perPage;
+  const data = rows.slice(0, page.perPage);
+  return { data: data.map(view), page: page.page, per_page: page.perPage, next_cursor: more ? data[data.length - 1].id : null };
+}
+
+export function parseTime(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : Date.parse(text);
+}

@@ -1,0 +1,103 @@
+// /api/deliveries: delivery history with filters, each delivery's attempts, and manual resend.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { BotgateError } from '../../errors.ts';
+import type { AttemptRecord, DeliveryRecord } from '../../store/store.ts';
+import type { AppDeps } from '../deps.ts';
+import { pageRequest, pageResult, parseTime } from '../paging.ts';
+import { AttemptView, DeliveryView, IdParams, PageQuery, TimeRangeQuery, errors, listOf } from '../schemas.ts';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function deliveryView(d: DeliveryRecord) {
+  return {
+    id: d.id,
+    message_id: d.messageId,
+    endpoint_id: d.endpointId,
+    event_type: d.eventType,
+    status: d.status,
+    attempts: d.attempts,
+    next_attempt_at: d.status === 'pending' ? iso(d.nextAttemptAt) : null,
+    last_status_code: d.lastStatusCode,
+    last_error: d.lastError,
+    one_shot: d.oneShot,
+    ordering_key: d.orderingKey,
+    created_at: iso(d.createdAt)!,
+    updated_at: iso(d.updatedAt)!,
+    sent_at: iso(d.sentAt),
+  };
+}
+
+export function attemptView(a: AttemptRecord) {
+  return {
+    id: a.id,
+    delivery_id: a.deliveryId,
+    attempted_at: iso(a.attemptedAt)!,
+    status_code: a.statusCode,
+    duration_ms: a.durationMs,
+    error_kind: a.errorKind,
+    error: a.error,
+    response_body: a.responseBody,
+    expired: a.expired,
+  };
+}
+
+const Status = Type.Union([Type.Literal('pending'), Type.Literal('sending'), Type.Literal('sent'), Type.Literal('failed')]);
+
+export const deliveryRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  const { store, clock } = deps;
+  const tags = ['deliveries'];
+
+  app.get('/deliveries', {
+    schema: {
+      tags, summary: 'Deliveries, newest first, filtered by endpoint, provider, event type, status, message and time',
+      querystring: Type.Object({
+        endpoint_id: Type.Optional(Type.String()),
+        provider: Type.Optional(Type.String()),
+        event_type: Type.Optional(Type.String()),
+        status: Type.Optional(Status),
+        message_id: Type.Optional(Type.String()),
+        ...TimeRangeQuery,
+        ...PageQuery,
+      }, { additionalProperties: false }),
+      response: { 200: listOf(DeliveryView), ...errors('BG_ERR_VALIDATION') },
+    },
+  }, async (request) => {
+    const q = request.query;
+    const page = pageRequest(q);
+    const rows = await store.deliveries.list({
+      endpointId: q.endpoint_id, provider: q.provider, eventType: q.event_type, status: q.status, messageId: q.message_id,
+      since: parseTime(q.since), until: parseTime(q.until),
+    }, page.request);
+    return pageResult(rows, page, deliveryView);
+  });
+
+  app.get('/deliveries/:id', {
+    schema: { tags, summary: 'One delivery', params: IdParams, response: { 200: DeliveryView, ...errors('BG_ERR_DELIVERY_NOT_FOUND') } },
+  }, async (request) => {
+    const delivery = await store.deliveries.get(request.params.id);
+    if (!delivery) throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${request.params.id}`);
+    return deliveryView(delivery);
+  });
+
+  app.get('/deliveries/:id/attempts', {
+    schema: { tags, summary: 'Every HTTP try of a delivery, oldest first', params: IdParams, response: { 200: Type.Object({ data: Type.Array(AttemptView) }), ...errors('BG_ERR_DELIVERY_NOT_FOUND') } },
+  }, async (request) => {
+    if (!(await store.deliveries.get(request.params.id))) throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${request.params.id}`);
+    return { data: (await store.deliveries.attempts(request.params.id)).map(attemptView) };
+  });
+
+  app.post('/deliveries/:id/resend', {
+    schema: {
+      tags, summary: 'Try a delivery again now; for a sent or failed one this is a single try that schedules nothing more',
+      params: IdParams,
+      response: { 202: DeliveryView, ...errors('BG_ERR_DELIVERY_NOT_FOUND', 'BG_ERR_DELIVERY_IN_PROGRESS') },
+    },
+  }, async (request, reply) => {
+    const result = await store.deliveries.resend(request.params.id, clock.now());
+    if (result === 'not_found') throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${request.params.id}`);
+    if (result === 'in_progress') throw new BotgateError('BG_ERR_DELIVERY_IN_PROGRESS');
+    deps.outbox.nudge();
+    reply.code(202);
+    return deliveryView(result);
+  });
+};

@@ -1,0 +1,48 @@
+// /healthz (the process answers), /readyz (the store answers and we are not shutting down), /metrics.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { tokenMatches, hashToken } from '../../crypto/tokens.ts';
+import { BotgateError } from '../../errors.ts';
+import type { AppDeps } from '../deps.ts';
+import { bearerToken } from '../admin-guard.ts';
+import { errors } from '../schemas.ts';
+
+const READY_TIMEOUT_MS = 2000;
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  const tags = ['operations'];
+  const metricsHash = deps.config.metrics_token ? hashToken(deps.config.metrics_token) : null;
+
+  app.get('/healthz', {
+    schema: { tags, summary: 'Liveness: the process answers', security: [], response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+  }, async () => ({ status: 'ok' as const }));
+
+  app.get('/readyz', {
+    schema: { tags, summary: 'Readiness: the store answers and the gateway is not shutting down', security: [], response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Ref('ErrorBody') } },
+  }, async () => {
+    if (deps.isShuttingDown?.()) throw new BotgateError('BG_ERR_NOT_READY', 'The gateway is shutting down');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        deps.store.ping(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('store ping timed out')), READY_TIMEOUT_MS))),
+      ]);
+    } catch (error) {
+      throw new BotgateError('BG_ERR_NOT_READY', `The store does not answer: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    return { status: 'ready' as const };
+  });
+
+  app.get('/metrics', {
+    schema: { tags, summary: 'Prometheus metrics (a Bearer token when metrics_token is configured)', security: [], response: { 200: Type.String(), ...errors() } },
+  }, async (request, reply) => {
+    if (metricsHash) {
+      const token = bearerToken(request);
+      if (!token || !tokenMatches(token, metricsHash)) throw new BotgateError('BG_ERR_UNAUTHORIZED', 'Send the metrics token as Authorization: Bearer <token>');
+    }
+    const { contentType, body } = await deps.metrics.render();
+    reply.type(contentType);
+    return body;
+  });
+};

@@ -1,0 +1,97 @@
+// The gateway process: config → store → app → workers; prints where it listens; on SIGTERM/SIGINT stops
+// taking work, finishes in-flight deliveries up to a deadline, releases leases and exits (a second signal forces).
+import { ConfigError, loadConfig, type LoadOptions } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { describeStore } from './store/create-store.ts';
+import { createGateway } from './gateway.ts';
+import { createLogger } from './logger.ts';
+import { acquireServerLock, ServerLockError } from './server-lock.ts';
+
+export async function main(options: LoadOptions = {}): Promise<void> {
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig(options);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`botgate: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config);
+  let unlock = () => {};
+  try {
+    if (!config.database_url) unlock = acquireServerLock(config.data_dir);
+  } catch (error) {
+    if (error instanceof ServerLockError) {
+      process.stderr.write(`botgate: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  const gateway = await createGateway(config, { logger: log });
+  if (gateway.masterKey.origin === 'generated') {
+    log.warn({ file: gateway.masterKey.file }, 'no master key configured: generated one into the data directory; back it up, or set BOTGATE_MASTER_KEY (needed to read stored secrets)');
+  }
+  if (gateway.migrations.length > 0) log.info({ migrations: gateway.migrations }, 'store migrated');
+
+  const address = await gateway.app.listen({ port: config.port, host: config.host });
+  await gateway.start();
+  const base = config.public_url?.replace(/\/$/, '') ?? address;
+  printBanner(base, describeStore(config), gateway.generatedAdminToken);
+  log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down: no new work, finishing in-flight deliveries');
+    const force = setTimeout(() => {
+      log.error('shutdown took too long: exiting');
+      process.exit(1);
+    }, (config.delivery.shutdown_deadline_seconds + 15) * 1000);
+    force.unref();
+    try {
+      await gateway.close();
+      log.info('stopped');
+    } finally {
+      unlock();
+      process.exit(0);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** The start-up banner goes to stdout directly, never through the logger (it may carry a secret). */
+function printBanner(base: string, store: string, adminToken: string | null): void {
+  const lines = [
+    '',
+    'botgate is running',
+    `  API          ${base}/api`,
+    `  API docs     ${base}/docs   (OpenAPI: ${base}/openapi.json)`,
+    `  Health       ${base}/healthz   ${base}/readyz   ${base}/metrics`,
+    `  Store        ${store}`,
+  ];
+  if (adminToken) {
+    lines.push(
+      '',
+      'Admin token (shown this once; only its hash is stored — keep it, or set BOTGATE_ADMIN_TOKEN):',
+      `  ${adminToken}`,
+      'Try it:',
+      `  curl -H "Authorization: Bearer ${adminToken}" ${base}/api/endpoints`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n\n');
+}
+
+if (import.meta.main) {
+  main().catch((error) => {
+    process.stderr.write(`botgate: failed to start: ${(error as Error).stack ?? error}\n`);
+    process.exit(1);
+  });
+}

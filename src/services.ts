@@ -1,0 +1,47 @@
+// The domain services over one store, shared by the gateway process and the CLI.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
+import type { Config } from './config/schema.ts';
+import { resolveMasterKey } from './crypto/master-key.ts';
+import { createSecretBox } from './crypto/secret-box.ts';
+import { createEndpointService } from './delivery/endpoints.ts';
+import { createOutbox } from './delivery/outbox.ts';
+import { createRecoveryService } from './delivery/recovery.ts';
+import { createIdGenerator } from './ids.ts';
+import { createStore } from './store/create-store.ts';
+
+export interface ServiceOptions {
+  clock?: Clock;
+  random?: Random;
+  /** Apply migrations on open (the server and `migrate` do; other CLI commands too, it is idempotent). */
+  migrate?: boolean;
+  onError?: (where: string, error: unknown) => void;
+}
+
+export type Services = Awaited<ReturnType<typeof createServices>>;
+
+export async function createServices(config: Config, options: ServiceOptions = {}) {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const newId = createIdGenerator(clock);
+  const workerId = config.instance_id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const masterKey = resolveMasterKey(config.master_key, config.data_dir);
+  const box = createSecretBox(masterKey.key);
+  const store = createStore(config, newId);
+  const migrations = options.migrate === false ? [] : await store.migrate();
+  const endpoints = createEndpointService({ store, box, clock, newId, config });
+  const outbox = createOutbox({ store, clock, newId, config });
+  const recovery = createRecoveryService({
+    store, clock, newId, config, workerId,
+    onRequeued: () => outbox.nudge(),
+    onError: (error) => options.onError?.('recovery', error),
+  });
+  return {
+    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery,
+    async close() {
+      await recovery.stop();
+      await store.close();
+    },
+  };
+}

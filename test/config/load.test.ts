@@ -1,0 +1,64 @@
+// Config: defaults → file → environment, validated and frozen; bad values name their key.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config/load.ts';
+
+const file = (text: string, name = 'botgate.yaml') => {
+  const path = join(mkdtempSync(join(tmpdir(), 'botgate-cfg-')), name);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('config', () => {
+  it('has working defaults', () => {
+    const config = loadConfig({ env: {} });
+    assert.equal(config.port, 3000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.data_dir, './data');
+    assert.equal(config.database_url, undefined);
+    assert.deepEqual(config.delivery.retry_schedule_seconds, [0, 5, 300, 1800, 7200, 18000, 36000, 36000]);
+    assert.equal(config.delivery.default_timeout_seconds, 15);
+    assert.equal(config.retention.days, 30);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.delivery));
+  });
+
+  it('layers a file (YAML or JSON) under the environment', () => {
+    const yaml = file('port: 4000\nhost: 0.0.0.0\ndelivery:\n  concurrency: 10\n  allow_private: [127.0.0.1]\n');
+    const config = loadConfig({ file: yaml, env: { BOTGATE_PORT: '5000', BOTGATE_DELIVERY__JITTER: '0.1' } });
+    assert.equal(config.port, 5000, 'environment wins');
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.delivery.concurrency, 10);
+    assert.equal(config.delivery.jitter, 0.1);
+    assert.deepEqual(config.delivery.allow_private, ['127.0.0.1']);
+    const json = file('{"retention": {"days": 7}}', 'botgate.json');
+    assert.equal(loadConfig({ env: { BOTGATE_CONFIG: json } }).retention.days, 7);
+  });
+
+  it('treats an empty variable as unset', () => {
+    assert.equal(loadConfig({ env: { BOTGATE_PORT: '', BOTGATE_ADMIN_TOKEN: '  ' } }).port, 3000);
+  });
+
+  it('parses lists from commas or JSON', () => {
+    assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '127.0.0.1, 10.0.0.0/8' } }).delivery.allow_private, ['127.0.0.1', '10.0.0.0/8']);
+    assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS: '[0, 1, 2]' } }).delivery.retry_schedule_seconds, [0, 1, 2]);
+  });
+
+  it('stops with a message naming the key', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ BOTGATE_PORT: 'abc' }, /BOTGATE_PORT: expected a number/],
+      [{ BOTGATE_PORT: '70000' }, /BOTGATE_PORT: .*65535/],
+      [{ BOTGATE_DATABASE_URL: 'mysql://x' }, /BOTGATE_DATABASE_URL: must be a postgres/],
+      [{ BOTGATE_ADMIN_TOKEN: 'short' }, /BOTGATE_ADMIN_TOKEN: must be at least 16/],
+      [{ BOTGATE_UNKNOWN: 'x' }, /BOTGATE_UNKNOWN: not a configuration key/],
+      [{ BOTGATE_DELIVERY__CONCURRENCY: '0' }, /BOTGATE_DELIVERY__CONCURRENCY/],
+      [{ BOTGATE_LOG_LEVEL: 'loud' }, /BOTGATE_LOG_LEVEL/],
+    ];
+    for (const [env, message] of cases) assert.throws(() => loadConfig({ env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
+    const bad = file('delivery:\n  concurency: 3\n');
+    assert.throws(() => loadConfig({ file: bad, env: {} }), /concurency/);
+    assert.throws(() => loadConfig({ file: '/nonexistent/botgate.yaml', env: {} }), /config file \/nonexistent/);
+  });
+});

@@ -1,0 +1,103 @@
+// Ordering (FIFO per key), per-endpoint rate limits, isolation of a dead endpoint, graceful shutdown.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startReceiver } from '../helpers/receiver.ts';
+import { eventually, startTestGateway } from '../helpers/gateway.ts';
+
+describe('flow control', () => {
+  it('delivers in publish order per ordering key; a failing head blocks only its own key', async () => {
+    const gw = await startTestGateway();
+    let aFailures = 0;
+    const rx = await startReceiver((req, res) => {
+      const body = JSON.parse(req.body);
+      if (body.key === 'a' && body.n === 1 && aFailures++ < 3) return void res.writeHead(503).end();
+      res.writeHead(200).end();
+    });
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'fifo', url: rx.url, ordered: true, retry_schedule: [0, 0.15, 0.15, 0.15, 0.15] });
+      const sequence = [['a', 1], ['a', 2], ['b', 1], ['a', 3], ['b', 2], ['b', 3]] as const;
+      for (const [key, n] of sequence) {
+        const res = await gw.api('POST', '/api/messages', { event_type: 'chat.reply', payload: { key, n }, ordering_key: key });
+        assert.equal(res.status, 202);
+      }
+      await eventually(() => rx.requests.filter((r) => r.headers['webhook-id']).length >= 9, 10_000);
+      const order = rx.requests.map((r) => JSON.parse(r.body)).map((b) => `${b.key}${b.n}`);
+      const firstSuccessA1 = order.lastIndexOf('a1');
+      assert.deepEqual(order.filter((x) => x.startsWith('b')), ['b1', 'b2', 'b3'], 'b in order');
+      assert.ok(order.indexOf('b3') < firstSuccessA1, 'b was not blocked by the failing head of a');
+      assert.deepEqual(order.filter((x) => x.startsWith('a')), ['a1', 'a1', 'a1', 'a1', 'a2', 'a3'], 'a waits for its head');
+    } finally {
+      await gw.close();
+      await rx.close();
+    }
+  });
+
+  it('enforces an endpoint rate limit', async () => {
+    const gw = await startTestGateway();
+    const rx = await startReceiver();
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'limited', url: rx.url, rate_limit_per_second: 5 });
+      const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 15 }, (_, i) => ({ event_type: 'rl.test', payload: { i } })) });
+      assert.equal(res.status, 202);
+      await rx.waitFor(15, 10_000);
+      const spread = rx.requests[14].at - rx.requests[0].at;
+      assert.ok(spread >= 1000, `15 messages at 5/s span three one-second windows; took ${spread} ms after the first`);
+      const perWindow = new Map<number, number>();
+      for (const r of rx.requests) perWindow.set(Math.floor(r.at / 1000), (perWindow.get(Math.floor(r.at / 1000)) ?? 0) + 1);
+      // Windows are whole seconds of the gateway's clock; one arrival may land a few ms into the next second.
+      assert.ok(Math.max(...perWindow.values()) <= 6, `at most 5 per second: ${JSON.stringify([...perWindow.values()])}`);
+    } finally {
+      await gw.close();
+      await rx.close();
+    }
+  });
+
+  it('a dead endpoint never delays deliveries to a healthy one', async () => {
+    const gw = await startTestGateway({ BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '10', BOTGATE_DELIVERY__CONCURRENCY: '40' });
+    const dead = await startReceiver(() => {}); // accepts, never answers
+    const healthy = await startReceiver();
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'dead', url: dead.url, timeout_seconds: 3 });
+      await gw.api('POST', '/api/endpoints', { name: 'healthy', url: healthy.url });
+      const started = Date.now();
+      const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 200 }, (_, i) => ({ event_type: 'iso.test', payload: { i } })) });
+      assert.equal(res.status, 202);
+      await healthy.waitFor(200, 2500);
+      const took = Date.now() - started;
+      assert.ok(took < 2500, `healthy endpoint drained in ${took} ms while the dead one hangs for 3 s per try`);
+      assert.ok(dead.requests.length <= 10, `the dead endpoint holds at most its per-endpoint concurrency (${dead.requests.length})`);
+    } finally {
+      await gw.close();
+      await dead.close();
+      await healthy.close();
+    }
+  });
+
+  it('on shutdown finishes in-flight deliveries and releases the ones past the deadline', async () => {
+    const gw = await startTestGateway({ BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '1' });
+    const slow = await startReceiver((_q, res) => void setTimeout(() => res.writeHead(200).end(), 300));
+    const stuck = await startReceiver(() => {});
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'slow', url: slow.url, event_types: ['slow'] });
+      await gw.api('POST', '/api/endpoints', { name: 'stuck', url: stuck.url, event_types: ['stuck'], timeout_seconds: 30 });
+      const a = (await gw.api('POST', '/api/messages', { event_type: 'slow', payload: {} })).body.delivery_ids[0];
+      const b = (await gw.api('POST', '/api/messages', { event_type: 'stuck', payload: {} })).body.delivery_ids[0];
+      await slow.waitFor(1);
+      await stuck.waitFor(1);
+      const store = gw.store;
+      const started = Date.now();
+      await gw.worker.stop();
+      assert.ok(Date.now() - started < 3000);
+      const sent = await store.deliveries.get(a);
+      assert.equal(sent?.status, 'sent', 'the in-flight delivery finished');
+      const released = await store.deliveries.get(b);
+      assert.equal(released?.status, 'pending', 'the stuck one went back to the queue');
+      assert.equal(released?.attempts, 0, 'an aborted try is not counted');
+      assert.equal(released?.lockedBy, null);
+    } finally {
+      await gw.close();
+      await slow.close();
+      await stuck.close();
+    }
+  });
+});

@@ -1,0 +1,108 @@
+// The management API: endpoints CRUD and paging, idempotent publishing, history, docs, metrics, health, and
+// secrets that never reach the logs.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+describe('management API', () => {
+  let gw: TestGateway;
+  const logLines: string[] = [];
+  before(async () => {
+    const sink = new Writable({ write(chunk, _enc, done) { logLines.push(String(chunk)); done(); } });
+    gw = await startTestGateway({ BOTGATE_METRICS_TOKEN: 'metrics-secret-1' }, { start: false, logger: pino({ level: 'trace' }, sink) });
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  it('creates, lists with paging, updates and deletes endpoints; secrets are shown once', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await gw.api('POST', '/api/endpoints', { name: `e${i}`, url: `https://hooks.example.com/${i}`, provider: i === 0 ? 'zendesk' : null, auth: { kind: 'basic', username: 'u', password: 'pass-word-secret' } });
+      assert.equal(res.status, 201);
+      assert.match(res.body.secret, /^whsec_[A-Za-z0-9+/=]{32,}$/);
+      assert.deepEqual(res.body.auth, { kind: 'basic', username: 'u' });
+      assert.equal(res.body.signing, true);
+      assert.equal(res.body.timeout_seconds, 15);
+      ids.push(res.body.id);
+    }
+    const first = await gw.api('GET', '/api/endpoints?per_page=2');
+    assert.deepEqual(first.body.data.map((e: { id: string }) => e.id), [ids[2], ids[1]]);
+    assert.equal(first.body.next_cursor, ids[1]);
+    const second = await gw.api('GET', `/api/endpoints?per_page=2&cursor=${first.body.next_cursor}`);
+    assert.deepEqual(second.body.data.map((e: { id: string }) => e.id), [ids[0]]);
+    assert.equal(second.body.next_cursor, null);
+    assert.equal((await gw.api('GET', '/api/endpoints?per_page=2&page=2')).body.data[0].id, ids[0]);
+    assert.equal((await gw.api('GET', '/api/endpoints?provider=zendesk')).body.data.length, 1);
+    const patched = await gw.api('PATCH', `/api/endpoints/${ids[0]}`, { name: 'renamed', event_types: ['a.b'], is_active: false });
+    assert.equal(patched.status, 200);
+    assert.equal(patched.body.name, 'renamed');
+    assert.equal(patched.body.is_active, false);
+    assert.equal((await gw.api('GET', '/api/endpoints?is_active=false')).body.data.length, 1);
+    assert.equal((await gw.api('DELETE', `/api/endpoints/${ids[2]}`)).status, 204);
+    assert.equal((await gw.api('GET', `/api/endpoints/${ids[2]}`)).status, 404);
+    const all = JSON.stringify((await gw.api('GET', '/api/endpoints')).body);
+    assert.ok(!all.includes('whsec_') && !all.includes('pass-word-secret'));
+  });
+
+  it('publishes idempotently: the same key within 24 h returns the original answer and creates nothing', async () => {
+    const ep = (await gw.api('POST', '/api/endpoints', { name: 'idem', url: 'https://hooks.example.com/i', event_types: ['idem.test'] })).body;
+    const first = await gw.api('POST', '/api/messages', { event_type: 'idem.test', payload: { a: 1 }, endpoint_ids: [ep.id] }, { 'idempotency-key': 'key-1' });
+    assert.equal(first.status, 202);
+    assert.equal(first.body.delivery_ids.length, 1);
+    const again = await gw.api('POST', '/api/messages', { event_type: 'idem.test', payload: { a: 2 } }, { 'idempotency-key': 'key-1' });
+    assert.deepEqual(again.body, first.body);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    const viaBody = await gw.api('POST', '/api/messages', { event_type: 'idem.test', payload: { a: 3 }, idempotency_key: 'key-1' });
+    assert.equal(viaBody.body.id, first.body.id);
+    const list = await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`);
+    assert.equal(list.body.data.length, 1, 'no second delivery');
+    const batch = await gw.api('POST', '/api/messages/batch', { messages: [{ event_type: 'idem.test', payload: {}, idempotency_key: 'key-1' }, { event_type: 'idem.test', payload: { b: 1 }, idempotency_key: 'key-2' }] });
+    assert.equal(batch.status, 202);
+    assert.equal(batch.body.messages[0].id, first.body.id);
+    assert.notEqual(batch.body.messages[1].id, first.body.id);
+    const message = await gw.api('GET', `/api/messages/${first.body.id}`);
+    assert.deepEqual(message.body.payload, { a: 1 });
+    assert.equal(message.body.deliveries.length, 1);
+    assert.equal(message.body.deliveries[0].status, 'pending');
+    assert.equal((await gw.api('GET', `/api/messages?event_type=idem.test`)).body.data.length, 2);
+    assert.equal((await gw.api('GET', `/api/messages?endpoint_id=${ep.id}&since=${new Date(Date.now() - 60_000).toISOString()}`)).body.data.length, 2);
+    assert.equal((await gw.api('GET', `/api/deliveries?event_type=idem.test&status=pending&provider=nobody`)).body.data.length, 0);
+  });
+
+  it('serves the OpenAPI document, the docs page, health and readiness', async () => {
+    const spec = await gw.app.inject({ url: '/openapi.json' });
+    assert.equal(spec.statusCode, 200);
+    const doc = JSON.parse(spec.body);
+    for (const path of ['/api/endpoints', '/api/endpoints/{id}', '/api/messages', '/api/messages/batch', '/api/deliveries', '/api/deliveries/{id}/attempts', '/api/deliveries/{id}/resend', '/api/endpoints/{id}/recover', '/api/jobs/{id}', '/healthz', '/readyz', '/metrics']) {
+      assert.ok(doc.paths[path], `${path} documented`);
+    }
+    assert.ok(doc.paths['/api/endpoints'].post.requestBody);
+    const docs = await gw.app.inject({ url: '/docs/' });
+    assert.equal(docs.statusCode, 200);
+    assert.match(docs.body, /swagger/i);
+    assert.deepEqual(JSON.parse((await gw.app.inject({ url: '/healthz' })).body), { status: 'ok' });
+    assert.deepEqual(JSON.parse((await gw.app.inject({ url: '/readyz' })).body), { status: 'ready' });
+  });
+
+  it('exposes Prometheus metrics behind the metrics token', async () => {
+    assert.equal((await gw.app.inject({ url: '/metrics' })).statusCode, 401);
+    const res = await gw.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-secret-1' } });
+    assert.equal(res.statusCode, 200);
+    for (const name of ['botgate_deliveries{status="pending"}', 'botgate_delivery_queue_depth', 'botgate_delivery_oldest_pending_age_seconds', 'botgate_delivery_attempt_duration_seconds', 'botgate_messages_published_total']) {
+      assert.ok(res.body.includes(name), name);
+    }
+  });
+
+  it('keeps secrets out of the logs', async () => {
+    await gw.api('POST', '/api/endpoints', { name: 'logged', url: 'https://hooks.example.com/l', auth: { kind: 'bearer', token: 'super-secret-token-xyz' } });
+    await gw.api('POST', '/api/endpoints', { name: 'logged', url: 'https://hooks.example.com/l', auth: { kind: 'bearer' } });
+    const text = logLines.join('');
+    assert.ok(logLines.length > 0, 'request logs were written at trace level');
+    for (const secret of ['super-secret-token-xyz', 'whsec_', 'test-admin-token', 'metrics-secret-1', 'pass-word-secret']) {
+      assert.ok(!text.includes(secret), `${secret} not logged`);
+    }
+  });
+});

@@ -1,0 +1,92 @@
+// Bad input on the management API: every malformed, oversized, unauthenticated or unknown request gets a
+// coded 4xx in the API error shape — never a 500.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADMIN_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+describe('bad input', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({}, { start: false });
+  });
+  after(async () => {
+    await gw.close();
+  });
+
+  const raw = (method: string, url: string, payload?: string, headers: Record<string, string> = {}) =>
+    gw.app.inject({ method: method as 'POST', url, payload, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...headers } });
+
+  function expectError(res: { statusCode: number; body: string }, status: number, code: string) {
+    assert.equal(res.statusCode, status, res.body);
+    const body = JSON.parse(res.body);
+    assert.deepEqual(Object.keys(body).sort(), ['code', 'message', 'statusCode']);
+    assert.equal(body.code, code);
+    assert.equal(body.statusCode, status);
+  }
+
+  it('refuses a missing or wrong admin token with 401', async () => {
+    expectError(await gw.app.inject({ method: 'GET', url: '/api/endpoints' }), 401, 'BG_ERR_UNAUTHORIZED');
+    expectError(await raw('GET', '/api/endpoints', undefined, { authorization: 'Bearer nope-nope-nope' }), 401, 'BG_ERR_UNAUTHORIZED');
+    expectError(await raw('GET', '/api/endpoints', undefined, { authorization: ADMIN_TOKEN }), 401, 'BG_ERR_UNAUTHORIZED');
+    expectError(await gw.app.inject({ method: 'POST', url: '/api/messages', payload: 'garbage' }), 401, 'BG_ERR_UNAUTHORIZED');
+  });
+
+  it('refuses invalid JSON, wrong types, missing and unknown fields with 400', async () => {
+    expectError(await raw('POST', '/api/endpoints', '{"name": "x",'), 400, 'BG_ERR_INVALID_JSON');
+    expectError(await raw('POST', '/api/endpoints', ''), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', '{"__proto__": {"admin": true}}'), 400, 'BG_ERR_INVALID_JSON');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', timeout_seconds: '15' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', timeuot_seconds: 15 })), 400, 'BG_ERR_UNKNOWN_FIELD');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'ftp://a.example' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', auth: { kind: 'magic' } })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', auth: { kind: 'bearer' } })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', custom_headers: { 'webhook-id': 'x' } })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', secret: 'whsec_short' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/endpoints', '[]'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: 'text' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'has space', payload: {} })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('GET', '/api/deliveries?status=lost'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('GET', '/api/deliveries?per_page=0'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('GET', '/api/deliveries?since=yesterday'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('GET', '/api/messages?bogus=1'), 400, 'BG_ERR_UNKNOWN_FIELD');
+  });
+
+  it('refuses bodies over the limit with 413 and batches over the limit with 413', async () => {
+    const big = JSON.stringify({ event_type: 'a', payload: { blob: 'x'.repeat(1.1 * 1024 * 1024) } });
+    expectError(await raw('POST', '/api/messages', big), 413, 'BG_ERR_PAYLOAD_TOO_LARGE');
+    const batch = JSON.stringify({ messages: Array.from({ length: 1001 }, () => ({ event_type: 'a', payload: {} })) });
+    expectError(await raw('POST', '/api/messages/batch', batch), 413, 'BG_ERR_BATCH_TOO_LARGE');
+  });
+
+  it('refuses other content types with 415', async () => {
+    expectError(await raw('POST', '/api/messages', 'event_type=a', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'BG_ERR_UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('answers unknown ids and routes with 404', async () => {
+    expectError(await raw('GET', '/api/endpoints/ep_nope'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('PATCH', '/api/endpoints/ep_nope', '{"name":"y"}'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('DELETE', '/api/endpoints/ep_nope'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('POST', '/api/endpoints/ep_nope/enable'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('POST', '/api/endpoints/ep_nope/test'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('POST', '/api/endpoints/ep_nope/secret/rotate'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('POST', '/api/endpoints/ep_nope/recover', JSON.stringify({ since: new Date().toISOString() })), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('GET', '/api/messages/msg_nope'), 404, 'BG_ERR_MESSAGE_NOT_FOUND');
+    expectError(await raw('GET', '/api/deliveries/dlv_nope'), 404, 'BG_ERR_DELIVERY_NOT_FOUND');
+    expectError(await raw('GET', '/api/deliveries/dlv_nope/attempts'), 404, 'BG_ERR_DELIVERY_NOT_FOUND');
+    expectError(await raw('GET', '/api/jobs/job_nope'), 404, 'BG_ERR_JOB_NOT_FOUND');
+    expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: {}, endpoint_ids: ['ep_nope'] })), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    expectError(await raw('GET', '/nowhere'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
+    expectError(await raw('PUT', '/api/messages'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
+  });
+
+  it('never answers 500 to a fuzzed body', async () => {
+    const samples = ['null', 'true', '1', '"s"', '{"__proto__": {"x": 1}}', '{"constructor": {"prototype": {}}}', '{"name": null, "url": null}', '{"name": "x", "url": "http://a.example", "retry_schedule": [-1]}', '{"name": "x", "url": "http://a.example", "custom_headers": {"bad header": "x"}}', '{"name": "x", "url": "http://a.example", "custom_headers": {"x": "a\\r\\nb"}}', '\u0000', '{"name": "' + 'n'.repeat(300) + '", "url": "http://a"}'];
+    for (const body of samples) {
+      for (const url of ['/api/endpoints', '/api/messages', '/api/messages/batch']) {
+        const res = await raw('POST', url, body);
+        assert.ok(res.statusCode >= 400 && res.statusCode < 500, `${url} ${body.slice(0, 40)} → ${res.statusCode} ${res.body}`);
+      }
+    }
+  });
+});
