@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { BotgateError } from '../errors.ts';
 import type { DeliveryStatus } from '../store/store.ts';
-import { attemptView, deliveryView } from '../http/routes/deliveries.ts';
+import { attemptView, deliveryView } from '../delivery/views.ts';
 import { parseWhen, print, printJson, printTable, withServices } from './context.ts';
 
 export function registerDeliveryCommands(program: Command): void {

@@ -1,7 +1,6 @@
 // CLI: serve, migrate, admin-token.
 import type { Command } from 'commander';
 import { resetAdminToken } from '../admin-token.ts';
-import { main } from '../main.ts';
 import { configFrom, print, withServices } from './context.ts';
 
 export function registerServerCommands(program: Command): void {
@@ -12,6 +11,7 @@ export function registerServerCommands(program: Command): void {
     .option('--host <host>', 'address to listen on (BOTGATE_HOST)')
     .action(async (options: { port?: number; host?: string }, command: Command) => {
       const globals = command.optsWithGlobals() as { config?: string };
+      const { main } = await import('../main.ts'); // the server's dependencies load only for serve
       await main({ file: globals.config, overrides: { port: options.port, host: options.host } });
     });
 

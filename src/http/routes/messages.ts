@@ -6,7 +6,7 @@ import type { MessageRecord, PublishedMessage } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult, parseTime } from '../paging.ts';
 import { DeliveryView, IdParams, MessageView, Nullable, PageQuery, TimeRangeQuery, errors, listOf } from '../schemas.ts';
-import { deliveryView } from './deliveries.ts';
+import { deliveryView } from '../../delivery/views.ts';
 
 const PublishBody = Type.Object(
   {
