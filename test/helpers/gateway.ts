@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.ts';
+import { rememberSecrets } from './signatures.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const MASTER_KEY = 'test-master-key-0123456789abcdef';
@@ -43,6 +44,7 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     } catch {
       // not JSON
     }
+    rememberSecrets(parsed);
     return { status: response.statusCode, body: parsed as never, headers: response.headers };
   };
   return Object.assign(gateway, { api });

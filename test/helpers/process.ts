@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMIN_TOKEN, MASTER_KEY } from './gateway.ts';
+import { rememberSecrets } from './signatures.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -68,7 +69,9 @@ export async function spawnGateway(env: Record<string, string>, options: { admin
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : null };
+      const parsed = text ? JSON.parse(text) : null;
+      rememberSecrets(parsed);
+      return { status: res.status, body: parsed };
     },
   };
 }

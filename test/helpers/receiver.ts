@@ -2,6 +2,7 @@
 // the test scripts it (status, delay, slow body, reset, hang, huge body, redirect).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { verifySignature } from './signatures.ts';
 
 export interface Received {
   method: string;
@@ -9,6 +10,8 @@ export interface Received {
   headers: IncomingMessage['headers'];
   body: string;
   at: number;
+  /** Signed requests: whether a secret the test was shown verifies it (unsigned: null). */
+  verified: boolean | null;
 }
 
 export type Behaviour = (req: Received, res: ServerResponse, socket: Socket) => void | Promise<void>;
@@ -37,7 +40,9 @@ export async function startReceiver(behaviour: Behaviour = ok): Promise<Receiver
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const received: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      const body = Buffer.concat(chunks).toString('utf8');
+      const verified = req.headers['webhook-signature'] ? verifySignature(req.headers, body) : null;
+      const received: Received = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, at: Date.now(), verified };
       requests.push(received);
       for (const w of [...waiters]) {
         if (requests.length >= w.count) {
@@ -72,6 +77,8 @@ export async function startReceiver(behaviour: Behaviour = ok): Promise<Receiver
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      const bad = requests.filter((r) => r.verified === false);
+      if (bad.length > 0) throw new Error(`${bad.length} signed request(s) did not verify, e.g. webhook-id ${bad[0].headers['webhook-id']}`);
     },
   };
 }
