@@ -55,6 +55,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     app,
     worker,
     metrics,
+    retention,
     /** The admin token, only when this start generated it (to print once). */
     generatedAdminToken: adminToken.generated,
 

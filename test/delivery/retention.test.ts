@@ -1,0 +1,46 @@
+// Retention on an injected clock: payloads and response bodies past their age are purged, rows stay.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createManualClock } from '../../src/clock.ts';
+import { startReceiver } from '../helpers/receiver.ts';
+import { eventually, startTestGateway } from '../helpers/gateway.ts';
+
+describe('retention', () => {
+  it('purges message payloads and attempt bodies older than the retention, keeping the rows', async () => {
+    const clock = createManualClock(Date.UTC(2026, 0, 1));
+    const gw = await startTestGateway({ BOTGATE_RETENTION__DAYS: '30' }, { clock });
+    const rx = await startReceiver((_q, res) => void res.writeHead(200).end('thanks'));
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'rx', url: rx.url });
+      const old = (await gw.api('POST', '/api/messages', { event_type: 'r.old', payload: { keep: false } })).body;
+      await eventually(async () => (await gw.api('GET', `/api/deliveries/${old.delivery_ids[0]}`)).body.status === 'sent');
+      clock.advance(20 * 86_400_000);
+      const recent = (await gw.api('POST', '/api/messages', { event_type: 'r.new', payload: { keep: true } })).body;
+      await eventually(async () => (await gw.api('GET', `/api/deliveries/${recent.delivery_ids[0]}`)).body.status === 'sent');
+      clock.advance(11 * 86_400_000);
+      const purged = await gw.retention.runOnce();
+      assert.equal(purged.messages, 1);
+      assert.equal(purged.attempts, 1);
+      const oldMessage = (await gw.api('GET', `/api/messages/${old.id}`)).body;
+      assert.equal(oldMessage.expired, true);
+      assert.equal(oldMessage.payload, null);
+      assert.equal(oldMessage.deliveries[0].status, 'sent', 'the delivery row stays');
+      const [attempt] = (await gw.api('GET', `/api/deliveries/${old.delivery_ids[0]}/attempts`)).body.data;
+      assert.equal(attempt.expired, true);
+      assert.equal(attempt.response_body, null);
+      assert.equal(attempt.status_code, 200);
+      const kept = (await gw.api('GET', `/api/messages/${recent.id}`)).body;
+      assert.deepEqual(kept.payload, { keep: true });
+      // A resend of a purged message cannot send what is gone: it fails with that reason.
+      await gw.api('POST', `/api/deliveries/${old.delivery_ids[0]}/resend`);
+      const after = await eventually(async () => {
+        const list = (await gw.api('GET', `/api/deliveries/${old.delivery_ids[0]}/attempts`)).body.data;
+        return list.length === 2 && list;
+      });
+      assert.equal(after[1].error_kind, 'expired');
+    } finally {
+      await gw.close();
+      await rx.close();
+    }
+  });
+});
