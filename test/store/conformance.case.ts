@@ -152,6 +152,20 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(per(b.id), 3);
     });
 
+    it('finds a healthy endpoint\'s work behind a long backlog of an endpoint it must skip', async () => {
+      const dead = endpointRecord();
+      const healthy = endpointRecord();
+      await store.endpoints.insert(dead);
+      await store.endpoints.insert(healthy);
+      await publish(Array.from({ length: 1500 }, () => newMessage({ endpointIds: [dead.id] })));
+      await publish(Array.from({ length: 5 }, () => newMessage({ endpointIds: [healthy.id], createdAt: T0 + 1000 })), T0 + 1000);
+      const got = await claim({ now: T0 + 2000, limit: 50, excludeEndpointIds: [dead.id] });
+      assert.equal(got.length, 5);
+      assert.ok(got.every((d) => d.endpointId === healthy.id));
+      const capped = await claim({ now: T0 + 2000, limit: 50, workerId: 'w2', endpointCaps: { [dead.id]: 3 } });
+      assert.equal(capped.length, 3, 'a capped endpoint gets only its room, even with a long backlog');
+    });
+
     it('delivers FIFO per ordering key on ordered endpoints; other keys are not blocked', async () => {
       const fifo = endpointRecord({ ordered: true });
       await store.endpoints.insert(fifo);

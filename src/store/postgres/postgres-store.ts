@@ -1,1 +1,70 @@
-export function createPostgresStore(_o: unknown): never { throw new Error('not yet'); }
+// The scale-out store: PostgreSQL through a pg Pool, shared by several gateway processes (DESIGN.md, "Storage").
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readMigrations } from '../migrations.ts';
+import type { Store } from '../store.ts';
+import { PgDb, type Sql } from './db.ts';
+import { createCountersRepo } from './counters.ts';
+import { createDeliveriesRepo } from './deliveries.ts';
+import { createEndpointsRepo } from './endpoints.ts';
+import { createJobsRepo } from './jobs.ts';
+import { createMessagesRepo } from './messages.ts';
+import { createRetentionRepo } from './retention.ts';
+import { createSettingsRepo } from './settings.ts';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** A lower-case SQL identifier; created by migrate() when missing. */
+  schema: string;
+  poolSize: number;
+  newId: (prefix: 'dlv') => string;
+}
+
+export function createPostgresStore(options: PostgresStoreOptions): Store {
+  const db = new PgDb(options);
+  return {
+    capabilities: { dialect: 'postgres', multiProcess: true },
+    settings: createSettingsRepo(db),
+    endpoints: createEndpointsRepo(db),
+    messages: createMessagesRepo(db, options.newId),
+    deliveries: createDeliveriesRepo(db),
+    jobs: createJobsRepo(db),
+    retention: createRetentionRepo(db),
+    counters: createCountersRepo(db),
+    migrate: () => migrate(db),
+    async ping() {
+      await db.get('SELECT 1');
+    },
+    close: () => db.close(),
+  };
+}
+
+/**
+ * Applies pending migrations, each in its own transaction. Every step first takes a transaction-scoped
+ * advisory lock, so processes starting together apply each migration once; a waiter re-reads what was
+ * applied once it holds the lock.
+ */
+async function migrate(db: PgDb): Promise<string[]> {
+  const lock = (sql: Sql) =>
+    sql.get('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [db.lockName('migrate')]);
+  await db.tx(async (sql) => {
+    await lock(sql);
+    // Only when missing: CREATE SCHEMA asks for the CREATE right on the database even when it exists.
+    if (!(await sql.get('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schema]))) await sql.run(`CREATE SCHEMA ${db.schema}`);
+    await sql.run(`CREATE TABLE IF NOT EXISTS ${db.schema}.schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`);
+  });
+  const done: string[] = [];
+  for (const migration of readMigrations(MIGRATIONS_DIR)) {
+    const applied = await db.tx(async (sql) => {
+      await lock(sql);
+      if (await sql.get('SELECT 1 FROM schema_migrations WHERE name = $1', [migration.name])) return false;
+      await sql.run(migration.sql);
+      await sql.run('INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)', [migration.name, Date.now()]);
+      return true;
+    });
+    if (applied) done.push(migration.name);
+  }
+  return done;
+}

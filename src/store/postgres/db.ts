@@ -1,0 +1,107 @@
+// A thin layer over a pg Pool: queries returning rows or counts, transactions on one checked-out client.
+import { Pool, type PoolClient } from 'pg';
+
+export type Row = Record<string, unknown>;
+
+/** What repos query through: the pool, or the client of an open transaction. */
+export interface Sql {
+  all(text: string, params?: unknown[]): Promise<Row[]>;
+  get(text: string, params?: unknown[]): Promise<Row | undefined>;
+  /** Runs a statement and returns how many rows it touched. */
+  run(text: string, params?: unknown[]): Promise<number>;
+}
+
+type Queryable = Pick<PoolClient, 'query'>;
+
+function sqlOver(target: Queryable): Sql {
+  return {
+    async all(text, params = []) {
+      return (await target.query(text, params)).rows as Row[];
+    },
+    async get(text, params = []) {
+      return (await target.query(text, params)).rows[0] as Row | undefined;
+    },
+    async run(text, params = []) {
+      return (await target.query(text, params)).rowCount ?? 0;
+    },
+  };
+}
+
+export interface PgDbOptions {
+  connectionString: string;
+  /** A validated lower-case identifier; every connection searches only this schema. */
+  schema: string;
+  poolSize: number;
+}
+
+export class PgDb implements Sql {
+  readonly pool: Pool;
+  readonly schema: string;
+  readonly #sql: Sql;
+
+  constructor(options: PgDbOptions) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(options.schema)) throw new Error(`invalid PostgreSQL schema name: ${options.schema}`);
+    this.schema = options.schema;
+    this.pool = new Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize,
+      // jit=off: this is short OLTP work, where compiling a plan costs more than it saves (hundreds of ms).
+      options: `-c search_path=${options.schema} -c jit=off`,
+    });
+    // An idle client that loses its connection emits 'error' on the pool; without a listener that would
+    // crash the process. The pool drops that client and the next query opens a fresh one.
+    this.pool.on('error', () => {});
+    this.#sql = sqlOver(this.pool);
+  }
+
+  all(text: string, params?: unknown[]): Promise<Row[]> {
+    return this.#sql.all(text, params);
+  }
+
+  get(text: string, params?: unknown[]): Promise<Row | undefined> {
+    return this.#sql.get(text, params);
+  }
+
+  run(text: string, params?: unknown[]): Promise<number> {
+    return this.#sql.run(text, params);
+  }
+
+  /** Runs fn in one transaction on one client: COMMIT when it resolves, ROLLBACK when it throws. */
+  async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(sqlOver(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    } finally {
+      // A client whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
+      client.release(broken);
+    }
+  }
+
+  /** The name of an advisory lock for this schema (SQL hashes it to a key), so schemas never share locks. */
+  lockName(purpose: string): string {
+    return `botgate:${this.schema}:${purpose}`;
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/** Collects positional parameters: `params.add(value)` returns its placeholder ($1, $2, …). */
+export class Params {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}

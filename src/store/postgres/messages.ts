@@ -1,0 +1,159 @@
+// PostgreSQL: the outbox. A batch of messages and their deliveries is inserted in one transaction, with
+// idempotency keys taken by INSERT … ON CONFLICT so two processes publishing one new key store it once.
+import { messageFromRow } from '../rows.ts';
+import type { EndpointTarget, MessageRecord, MessagesRepo, NewMessage, PublishedMessage, Router } from '../store.ts';
+import { Params, type PgDb, type Sql } from './db.ts';
+import { pageClause } from './paging.ts';
+
+// Takes each key for the given message unless a fresh entry holds it (a stale one is taken over). Returns
+// every key with the message it now names: ours when we got it. A concurrent insert of the same key makes
+// this wait for that transaction and then see its row (a unique violation never surfaces); only columns of
+// that row may decide, since a sub-select here would read a snapshot older than the row. Keys go in sorted
+// order so two batches sharing keys cannot deadlock.
+const TAKE_KEYS_SQL = `
+INSERT INTO idempotency_keys AS k (key, message_id, created_at)
+SELECT key, message_id, created_at FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(key, message_id, created_at)
+ORDER BY key
+ON CONFLICT (key) DO UPDATE SET
+  message_id = CASE WHEN k.created_at < $4 THEN excluded.message_id ELSE k.message_id END,
+  created_at = CASE WHEN k.created_at < $4 THEN excluded.created_at ELSE k.created_at END
+RETURNING key, message_id`;
+
+// Serializes publishers of one (endpoint, ordering key), so seq order is commit order within a key and a
+// claim never sees a later delivery of a key before an earlier one. Keys share 64 lock buckets: a batch of
+// thousands of keys holds at most 64 locks (the shared lock table is small); taken in bucket order, so
+// batches cannot deadlock; all after the idempotency keys, which a bucket holder never waits for.
+const LOCK_ORDERING_KEYS_SQL = `
+SELECT count(pg_advisory_xact_lock(hashtext($1), bucket)) FROM (
+  SELECT DISTINCT hashtext(k) & 63 AS bucket FROM unnest($2::text[]) AS k ORDER BY 1
+) AS buckets`;
+
+const INSERT_MESSAGES_SQL = `
+INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, created_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])`;
+
+// WITH ORDINALITY … ORDER BY: seq follows the order of the batch, which FIFO per ordering key relies on.
+const INSERT_DELIVERIES_SQL = `
+INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at)
+SELECT id, message_id, endpoint_id, event_type, ordering_key, 'pending', created_at, created_at, created_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY
+  AS t(id, message_id, endpoint_id, event_type, ordering_key, created_at, n)
+ORDER BY n`;
+
+export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): MessagesRepo {
+  async function publishBatch(sql: Sql, messages: NewMessage[], route: Router, notBefore: number): Promise<PublishedMessage[]> {
+    const keyOwners = await takeKeys(sql, messages, notBefore);
+    const fresh = messages.filter((m) => !m.idempotencyKey || keyOwners.get(m.idempotencyKey) === m.id);
+    const targets = await loadTargets(sql, fresh);
+    const inserted = new Map<string, PublishedMessage>();
+    const deliveries: { id: string; message: NewMessage; endpointId: string; orderingKey: string | null }[] = [];
+    for (const message of fresh) {
+      const candidates = message.endpointIds ? explicitTargets(message.endpointIds, targets.byId) : targets.all;
+      const byId = new Map(candidates.map((t) => [t.id, t]));
+      const deliveryIds: string[] = [];
+      for (const endpointId of route(candidates, message)) {
+        const target = byId.get(endpointId);
+        if (!target) continue;
+        const id = newId('dlv');
+        deliveries.push({ id, message, endpointId, orderingKey: target.ordered ? (message.orderingKey ?? '') : null });
+        deliveryIds.push(id);
+      }
+      inserted.set(message.id, { message: recordOf(message), deliveryIds, duplicate: false });
+    }
+    const orderingKeys = deliveries.filter((d) => d.orderingKey !== null).map((d) => `${d.endpointId}\n${d.orderingKey}`);
+    if (orderingKeys.length > 0) await sql.get(LOCK_ORDERING_KEYS_SQL, [db.lockName('order'), orderingKeys]);
+    if (fresh.length > 0) {
+      await sql.run(INSERT_MESSAGES_SQL, [
+        fresh.map((m) => m.id), fresh.map((m) => m.eventType), fresh.map((m) => m.payload),
+        fresh.map((m) => m.orderingKey), fresh.map((m) => m.idempotencyKey), fresh.map((m) => m.createdAt),
+      ]);
+    }
+    if (deliveries.length > 0) {
+      await sql.run(INSERT_DELIVERIES_SQL, [
+        deliveries.map((d) => d.id), deliveries.map((d) => d.message.id), deliveries.map((d) => d.endpointId),
+        deliveries.map((d) => d.message.eventType), deliveries.map((d) => d.orderingKey), deliveries.map((d) => d.message.createdAt),
+      ]);
+    }
+    const earlier = await loadEarlier(sql, messages.flatMap((m) => {
+      const owner = m.idempotencyKey ? keyOwners.get(m.idempotencyKey) : undefined;
+      return owner && owner !== m.id && !inserted.has(owner) ? [owner] : [];
+    }));
+    return messages.map((m) => {
+      const own = inserted.get(m.id);
+      if (own) return own;
+      const owner = keyOwners.get(m.idempotencyKey!)!;
+      const original = inserted.get(owner) ?? earlier.get(owner);
+      if (!original) throw new Error(`idempotency key ${m.idempotencyKey} names a missing message ${owner}`);
+      return { ...original, duplicate: true };
+    });
+  }
+
+  return {
+    async publish(messages, route, { now, idempotencyTtlMs }) {
+      if (messages.length === 0) return [];
+      return db.tx((sql) => publishBatch(sql, messages, route, now - idempotencyTtlMs));
+    },
+    async get(id) {
+      const row = await db.get('SELECT * FROM messages WHERE id = $1', [id]);
+      return row ? messageFromRow(row) : null;
+    },
+    async list(filter, page) {
+      const params = new Params();
+      const where: string[] = [];
+      if (filter.eventType !== undefined) where.push(`event_type = ${params.add(filter.eventType)}`);
+      if (filter.endpointId !== undefined) where.push(`id IN (SELECT message_id FROM deliveries WHERE endpoint_id = ${params.add(filter.endpointId)})`);
+      if (filter.since !== undefined) where.push(`created_at >= ${params.add(filter.since)}`);
+      if (filter.until !== undefined) where.push(`created_at < ${params.add(filter.until)}`);
+      return (await db.all(`SELECT * FROM messages ${pageClause(page, where, params)}`, params.values)).map(messageFromRow);
+    },
+  };
+}
+
+/** Takes the idempotency keys of a batch (the first message carrying a key stands for it): key → message id. */
+async function takeKeys(sql: Sql, messages: NewMessage[], notBefore: number): Promise<Map<string, string>> {
+  const first = new Map<string, NewMessage>();
+  for (const m of messages) if (m.idempotencyKey && !first.has(m.idempotencyKey)) first.set(m.idempotencyKey, m);
+  if (first.size === 0) return new Map();
+  const takers = [...first.values()];
+  const rows = await sql.all(TAKE_KEYS_SQL, [takers.map((m) => m.idempotencyKey), takers.map((m) => m.id), takers.map((m) => m.createdAt), notBefore]);
+  return new Map(rows.map((r) => [String(r.key), String(r.message_id)]));
+}
+
+/** Active endpoints, read once per batch: all of them when a message is routed, else only those named. */
+async function loadTargets(sql: Sql, messages: NewMessage[]): Promise<{ all: EndpointTarget[]; byId: Map<string, EndpointTarget> }> {
+  const needAll = messages.some((m) => !m.endpointIds);
+  const named = [...new Set(messages.flatMap((m) => m.endpointIds ?? []))];
+  if (!needAll && named.length === 0) return { all: [], byId: new Map() };
+  const rows = needAll
+    ? await sql.all('SELECT id, event_types, ordered FROM endpoints WHERE is_active ORDER BY id')
+    : await sql.all('SELECT id, event_types, ordered FROM endpoints WHERE is_active AND id = ANY($1::text[]) ORDER BY id', [named]);
+  const all = rows.map((r): EndpointTarget => ({
+    id: String(r.id),
+    eventTypes: r.event_types ? JSON.parse(String(r.event_types)) : null,
+    ordered: r.ordered === true,
+  }));
+  return { all: needAll ? all : [], byId: new Map(all.map((t) => [t.id, t])) };
+}
+
+/** The named endpoints that exist and are active, each once, in the order named. */
+function explicitTargets(ids: string[], byId: Map<string, EndpointTarget>): EndpointTarget[] {
+  return [...new Set(ids)].flatMap((id) => byId.get(id) ?? []);
+}
+
+/** Messages stored by earlier calls, with their delivery ids, for answering duplicates. */
+async function loadEarlier(sql: Sql, ids: string[]): Promise<Map<string, PublishedMessage>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Map();
+  const found = new Map<string, PublishedMessage>();
+  for (const row of await sql.all('SELECT * FROM messages WHERE id = ANY($1::text[])', [unique])) {
+    found.set(String(row.id), { message: messageFromRow(row), deliveryIds: [], duplicate: true });
+  }
+  for (const row of await sql.all('SELECT message_id, id FROM deliveries WHERE message_id = ANY($1::text[]) ORDER BY seq', [unique])) {
+    found.get(String(row.message_id))?.deliveryIds.push(String(row.id));
+  }
+  return found;
+}
+
+function recordOf(m: NewMessage): MessageRecord {
+  return { id: m.id, eventType: m.eventType, payload: m.payload, orderingKey: m.orderingKey, idempotencyKey: m.idempotencyKey, createdAt: m.createdAt, expired: false };
+}

@@ -1,0 +1,92 @@
+// Several gateway processes on one PostgreSQL: they share the deliveries (each sent exactly once, all
+// delivered), and when one is killed with -9 the others take over its leases and lose nothing.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
+import { eventually } from '../helpers/gateway.ts';
+import { spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/process.ts';
+import { startReceiver } from '../helpers/receiver.ts';
+
+const pg = await postgresAvailability();
+
+async function cluster(size: number, env: Record<string, string>) {
+  const db = await freshSchema((pg as { url: string }).url);
+  const shared = { BOTGATE_DATABASE_URL: (pg as { url: string }).url, BOTGATE_DATABASE_SCHEMA: db.schema, ...env };
+  const processes: GatewayProcess[] = [];
+  for (let i = 0; i < size; i++) processes.push(await spawnGateway({ ...shared, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_INSTANCE_ID: `gw-${i}` }));
+  return {
+    processes,
+    async stop() {
+      for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+      await Promise.all(processes.map((p) => p.exited));
+      await db.drop();
+    },
+  };
+}
+
+describe('several gateway processes on PostgreSQL', { skip: 'skip' in pg ? pg.skip : false }, () => {
+  it('share the deliveries: every one is sent exactly once and all arrive', async () => {
+    const rx = await startReceiver((_q, res) => void setTimeout(() => res.writeHead(200).end(), 2));
+    const { processes, stop } = await cluster(3, {});
+    try {
+      const ep = await processes[0].api('POST', '/api/endpoints', { name: 'rx', url: rx.url });
+      assert.equal(ep.status, 201);
+      const ids: string[] = [];
+      await Promise.all(processes.map(async (p, n) => {
+        for (let batch = 0; batch < 10; batch++) {
+          const res = await p.api('POST', '/api/messages/batch', { messages: Array.from({ length: 100 }, (_, i) => ({ event_type: 'mp.test', payload: { n, batch, i } })) });
+          assert.equal(res.status, 202);
+          ids.push(...res.body.messages.map((m: { id: string }) => m.id));
+        }
+      }));
+      assert.equal(ids.length, 3000);
+      await rx.waitFor(3000, 60_000);
+      await new Promise((r) => setTimeout(r, 500)); // anything sent twice would arrive by now
+      const counts = new Map<string, number>();
+      for (const r of rx.requests) counts.set(String(r.headers['webhook-id']), (counts.get(String(r.headers['webhook-id'])) ?? 0) + 1);
+      assert.equal(rx.requests.length, 3000, 'no delivery was sent twice');
+      assert.ok(ids.every((id) => counts.get(id) === 1));
+      await eventually(async () => (await processes[1].api('GET', '/api/deliveries?status=sent&per_page=1000&page=3')).body.data.length === 1000);
+    } finally {
+      await stop();
+      await rx.close();
+    }
+  });
+
+  it('kill -9 of one process: the others take over its leases and every acknowledged message arrives', async () => {
+    const rx = await startReceiver((_q, res) => void setTimeout(() => res.writeHead(200).end(), 20));
+    const { processes, stop } = await cluster(3, { BOTGATE_DELIVERY__LEASE_GRACE_SECONDS: '1' });
+    try {
+      const ep = await processes[0].api('POST', '/api/endpoints', { name: 'rx', url: rx.url, timeout_seconds: 2 });
+      assert.equal(ep.status, 201);
+      const acknowledged = new Set<string>();
+      const victim = processes[0];
+      let stopPublishing = false;
+      const publish = async (p: GatewayProcess) => {
+        while (!stopPublishing) {
+          try {
+            const res = await p.api('POST', '/api/messages/batch', { messages: Array.from({ length: 20 }, (_, i) => ({ event_type: 'mp.kill', payload: { i } })) });
+            if (res.status === 202) for (const m of res.body.messages) acknowledged.add(m.id);
+          } catch {
+            return;
+          }
+        }
+      };
+      const publishers = processes.flatMap((p) => [publish(p), publish(p)]);
+      await eventually(() => rx.requests.length > 300, 20_000);
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      await new Promise((r) => setTimeout(r, 300));
+      stopPublishing = true;
+      await Promise.all(publishers);
+      const delivered = () => new Set(rx.requests.map((r) => String(r.headers['webhook-id'])));
+      await eventually(() => [...acknowledged].every((id) => delivered().has(id)), 30_000, 100);
+      const survivor = processes[1];
+      await eventually(async () => (await survivor.api('GET', '/api/deliveries?status=sending')).body.data.length === 0, 15_000);
+      process.stdout.write(`# acknowledged ${acknowledged.size}, received ${rx.requests.length}, sent again after the kill ${rx.requests.length - delivered().size}\n`);
+    } finally {
+      await stop();
+      await rx.close();
+    }
+  });
+});

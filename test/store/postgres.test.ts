@@ -1,0 +1,93 @@
+// The conformance suite on the PostgreSQL backend, each test in a throw-away schema (skipped with its
+// reason when PostgreSQL is not reachable, a failure when BOTGATE_TEST_REQUIRE_PG=1), then what only a
+// shared database can show: two stores standing for two gateway processes racing on one schema.
+import { describe, it, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { readMigrations } from '../../src/store/migrations.ts';
+import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
+import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
+import { runStoreConformance } from './conformance.case.ts';
+
+const availability = await postgresAvailability();
+const skip = 'skip' in availability ? availability.skip : false;
+const url = 'url' in availability ? availability.url : '';
+const open = (schema: string) => createPostgresStore({ connectionString: url, schema, poolSize: 4, newId });
+
+runStoreConformance(
+  'postgres',
+  async (): Promise<Store> => {
+    const { schema, drop } = await freshSchema(url);
+    const store = open(schema);
+    await store.migrate();
+    return {
+      ...store,
+      async close() {
+        await store.close();
+        await drop();
+      },
+    };
+  },
+  { skip },
+);
+
+describe('postgres: two processes on one schema', { skip }, () => {
+  const T0 = 1_700_000_000_000;
+  let schema: string;
+  let drop: () => Promise<void>;
+  let one: Store;
+  let two: Store;
+  beforeEach(async () => {
+    ({ schema, drop } = await freshSchema(url));
+    await drop(); // migrate() must create it
+    one = open(schema);
+    two = open(schema);
+  });
+  afterEach(async () => {
+    await Promise.all([one.close(), two.close()]);
+    await drop();
+  });
+
+  it('migrates once when both start together', async () => {
+    const [a, b] = await Promise.all([one.migrate(), two.migrate()]);
+    const all = readMigrations(join(import.meta.dirname, '../../src/store/postgres/migrations')).map((m) => m.name);
+    assert.deepEqual([...a, ...b].sort(), all);
+    assert.deepEqual(await two.migrate(), []);
+  });
+
+  it('stores a new idempotency key once when both publish it at once', async () => {
+    await one.migrate();
+    await one.endpoints.insert(endpointRecord());
+    const options = { now: T0, idempotencyTtlMs: 60_000 };
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => (i % 2 ? one : two).messages.publish([newMessage({ idempotencyKey: 'same' }), newMessage()], routeAll, options)),
+    );
+    const keyed = results.map(([first]) => first);
+    assert.equal(keyed.filter((r) => !r.duplicate).length, 1);
+    assert.equal(new Set(keyed.map((r) => r.message.id)).size, 1);
+    assert.equal(new Set(keyed.map((r) => r.deliveryIds.join())).size, 1);
+    assert.equal((await one.messages.list({}, { limit: 100 })).length, 7);
+  });
+
+  it('tells exactly one of two callers that it flipped an endpoint', async () => {
+    await one.migrate();
+    const e = endpointRecord();
+    await one.endpoints.insert(e);
+    const flips = await Promise.all([one, two, one, two].map((s) => s.endpoints.setActive(e.id, false, 'x', T0)));
+    assert.equal(flips.filter((f) => f.changed).length, 1);
+  });
+
+  it('never hands one delivery to both, and together they take all that is due', async () => {
+    await one.migrate();
+    await one.endpoints.insert(endpointRecord());
+    await one.messages.publish(Array.from({ length: 300 }, () => newMessage()), routeAll, { now: T0, idempotencyTtlMs: 1 });
+    const claim = (store: Store, workerId: string) =>
+      store.deliveries.claim({ workerId, now: T0, leaseGraceMs: 1000, limit: 50, excludeEndpointIds: [], endpointCaps: {}, defaultEndpointCap: 50 });
+    const rounds = await Promise.all([one, two, one, two, one, two, one, two].map((s, i) => claim(s, `w${i}`)));
+    const ids = rounds.flat().map((d) => d.id);
+    assert.equal(new Set(ids).size, ids.length);
+    assert.equal(ids.length, 300);
+  });
+});
