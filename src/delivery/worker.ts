@@ -1,5 +1,6 @@
 // The delivery worker: claims due deliveries with a lease, sends them (signed, pooled, bounded per process
 // and per endpoint, rate limited), records every try as an attempt and schedules the next one.
+import type { KeyObject } from 'node:crypto';
 import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
@@ -44,7 +45,7 @@ export interface DeliveryWorkerDeps {
 
 interface Resolved {
   record: EndpointRecord;
-  keys: Buffer[];
+  keys: KeyObject[];
   authSecret: Record<string, unknown> | null;
   policy: RetryPolicy;
   loadedAt: number;
@@ -76,9 +77,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const perEndpoint = new Map<string, number>();
   const throttledUntil = new Map<string, number>();
   const shutdown = new AbortController();
+  /** Ends the loop's current wait: new work was published, or an in-flight delivery freed its slot. */
   let wakeUp: (() => void) | null = null;
-  let slotFreed: (() => void) | null = null;
   let reapTimer: NodeJS.Timeout | undefined;
+  // Hysteresis: the loop claims when at least a quarter of the process's (or an endpoint's) slots are free.
+  const refillThreshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency) / 4));
+  const refillAt = settings.per_endpoint_concurrency - Math.max(1, Math.floor(settings.per_endpoint_concurrency / 4));
 
   let buffer: Finished[] = [];
   const toRelease: string[] = [];
@@ -171,7 +175,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
       if (left <= 0) perEndpoint.delete(d.endpointId);
       else perEndpoint.set(d.endpointId, left);
-      slotFreed?.();
+      // Claim again once a useful amount of room opened (not on every slot: a claim costs a query), or at
+      // once when the delivery was the head of an ordering key, whose successor may be waiting for it.
+      if (left === refillAt || inFlight === settings.concurrency - refillThreshold || d.orderingKey !== null) wakeUp?.();
     };
     try {
       const endpoint = await resolve(d.endpointId);
@@ -323,12 +329,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
 
   async function loop() {
     const cap = settings.per_endpoint_concurrency;
-    const threshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency) / 4));
     while (running) {
       const free = settings.concurrency - inFlight;
-      if (free < threshold) {
-        await new Promise<void>((resolve) => (slotFreed = resolve));
-        slotFreed = null;
+      if (free < refillThreshold) {
+        await idle(null);
         continue;
       }
       const now = clock.now();
@@ -366,9 +370,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     }
   }
 
-  function idle(): Promise<void> {
+  /** Waits for wake(), a freed slot, or the poll interval (null: no timer, a slot will free). */
+  function idle(timeoutMs: number | null = settings.poll_interval_ms): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, settings.poll_interval_ms);
+      const timer = timeoutMs === null ? undefined : setTimeout(done, timeoutMs);
       function done() {
         clearTimeout(timer);
         wakeUp = null;
@@ -413,7 +418,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       running = false;
       clearInterval(reapTimer);
       wakeUp?.();
-      slotFreed?.();
       await loopDone;
       const until = performance.now() + deadlineMs;
       while (inFlight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));

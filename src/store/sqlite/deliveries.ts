@@ -2,45 +2,16 @@
 import { attemptFromRow, deliveryFromRow } from '../rows.ts';
 import type { AttemptOutcome, ClaimedDelivery, DeliveriesRepo, DeliveryStatus, FinishResult } from '../store.ts';
 import { DELIVERY_STATUSES } from '../store.ts';
+import { claimRows } from './claim.ts';
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
-
-// Due deliveries of active endpoints, skipping endpoints the worker cannot take and any delivery with an
-// unfinished predecessor under the same ordering key (FIFO); at most `cap` per endpoint.
-const CLAIM_SQL = `
-WITH cand AS (
-  SELECT d.seq, d.endpoint_id, d.next_attempt_at FROM deliveries d
-  WHERE d.status = 'pending' AND d.next_attempt_at <= :now
-    AND d.endpoint_id NOT IN (SELECT value FROM json_each(:exclude))
-    AND EXISTS (SELECT 1 FROM endpoints e WHERE e.id = d.endpoint_id AND e.is_active = 1)
-    AND (d.ordering_key IS NULL OR NOT EXISTS (
-      SELECT 1 FROM deliveries p
-      WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.seq < d.seq
-        AND p.status IN ('pending', 'sending')))
-  ORDER BY d.next_attempt_at, d.seq
-  LIMIT :scan
-), ranked AS (
-  SELECT seq, next_attempt_at, endpoint_id,
-         row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, seq) AS rn
-  FROM cand
-), picked AS (
-  SELECT seq FROM ranked
-  WHERE rn <= coalesce(json_extract(:caps, '$."' || endpoint_id || '"'), :default_cap)
-  ORDER BY next_attempt_at, seq
-  LIMIT :limit
-)
-UPDATE deliveries
-SET status = 'sending', locked_by = :worker, updated_at = :now,
-    locked_until = :now + :grace + CAST(1000 * (SELECT e.timeout_seconds FROM endpoints e WHERE e.id = deliveries.endpoint_id) AS INTEGER)
-WHERE seq IN (SELECT seq FROM picked)
-RETURNING id, message_id, endpoint_id, event_type, attempts, one_shot, ordering_key`;
 
 const FINISH_SQL = `
 UPDATE deliveries
 SET status = :status, attempts = attempts + 1, next_attempt_at = :next_attempt_at, locked_by = NULL,
     locked_until = NULL, last_status_code = :code, last_error = :error, updated_at = :now,
     sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END
-WHERE id = :id AND locked_by = :worker AND status = 'sending'`;
+WHERE id = :id AND locked_by = :worker AND +status = 'sending'`;
 
 const INSERT_ATTEMPT_SQL = `
 INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, attempted_at, status_code, duration_ms, error_kind, error, response_body)
@@ -55,16 +26,7 @@ export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
   return {
     async claim(request) {
       return db.tx(() => {
-        const rows = db.all(CLAIM_SQL, {
-          now: request.now,
-          exclude: JSON.stringify(request.excludeEndpointIds),
-          scan: Math.max(request.limit * 4, 100),
-          caps: JSON.stringify(request.endpointCaps),
-          default_cap: request.defaultEndpointCap,
-          limit: request.limit,
-          worker: request.workerId,
-          grace: request.leaseGraceMs,
-        });
+        const rows = claimRows(db, request);
         if (rows.length === 0) return [];
         const payloads = new Map<string, string | null>();
         const ids = JSON.stringify([...new Set(rows.map((r) => String(r.message_id)))]);
@@ -92,7 +54,7 @@ export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
       if (ids.length === 0) return 0;
       return db.run(
         `UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = ?
-         WHERE id IN (SELECT value FROM json_each(?)) AND locked_by = ? AND status = 'sending'`,
+         WHERE id IN (SELECT value FROM json_each(?)) AND locked_by = ? AND +status = 'sending'`,
         [nextAttemptAt, JSON.stringify(ids), workerId],
       ).changes;
     },
@@ -187,10 +149,11 @@ export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
 
     async nextDueAt() {
       const row = db.get(
-        `SELECT min(d.next_attempt_at) AS t FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
-         WHERE d.status = 'pending' AND e.is_active = 1`,
+        `SELECT d.next_attempt_at AS t FROM deliveries d INDEXED BY deliveries_due
+         JOIN endpoints e ON e.id = d.endpoint_id AND e.is_active = 1
+         WHERE d.status = 'pending' ORDER BY d.next_attempt_at LIMIT 1`,
       );
-      return row?.t === null || row?.t === undefined ? null : Number(row.t);
+      return row ? Number(row.t) : null;
     },
   };
 }

@@ -73,7 +73,6 @@ CREATE TABLE deliveries (
   sent_at INTEGER
 );
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
-CREATE INDEX deliveries_leased ON deliveries (locked_until) WHERE status = 'sending';
 CREATE INDEX deliveries_fifo ON deliveries (endpoint_id, ordering_key, seq)
   WHERE ordering_key IS NOT NULL AND status IN ('pending', 'sending');
 CREATE INDEX deliveries_message ON deliveries (message_id);
