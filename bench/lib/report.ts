@@ -1,0 +1,86 @@
+// Prints the benchmark's results: one table row per target, the targets met or not, and the RESULT line.
+import type { TargetResult } from './targets.ts';
+
+export type Outcome = TargetResult | { key: string; label: string; error: string };
+
+const ok = (o: Outcome | undefined): o is TargetResult => !!o && !('error' in o);
+
+function num(x: number | null | undefined, digits: number): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+export interface Summary {
+  values: Record<string, number>;
+  text: string;
+}
+
+export function summarize(outcomes: Outcome[], n: number): Summary {
+  const by = new Map(outcomes.map((o) => [o.key, o]));
+  const L = by.get('limit');
+  const Q = by.get('queue');
+  const rateL = ok(L) ? L.msgsPerSec : NaN;
+  const rateQ = ok(Q) ? Q.msgsPerSec : NaN;
+  const lines: string[] = [];
+
+  const rows = [['target', 'total s', 'msg/s', '×L', '×Q', 'publish msg/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'CPU %']];
+  for (const o of outcomes) {
+    if (!ok(o)) {
+      rows.push([o.label, 'n/a', '', '', '', '', '', '', '', '']);
+      continue;
+    }
+    rows.push([
+      o.label, num(o.totalMs / 1000, 2), num(o.msgsPerSec, 0), num(o.msgsPerSec / rateL, 2), num(o.msgsPerSec / rateQ, 2),
+      num(o.publishPerSec, 0), num(o.p50, 0), num(o.p99, 0), num(o.peakRssMb, 1), num(o.cpuPct, 0),
+    ]);
+  }
+  lines.push(table(rows), '');
+  for (const o of outcomes) {
+    if (!ok(o)) lines.push(`${o.label}: unavailable — ${o.error}`);
+    else if (o.notes.length) lines.push(`${o.label}: ${o.notes.join('; ')}`);
+  }
+  lines.push(
+    'msg/s = messages ÷ (first publish/send/enqueue → all delivered; for botgate also recorded as sent in the store).',
+    'p50/p99 = publish→delivered latency per message (payload sent_at → receiver). CPU % = main process, % of one core.',
+  );
+
+  const S = by.get('sqlite');
+  const P = by.get('pg');
+  const I = by.get('isolation');
+  const tp1 = ok(S) ? (n * 1000) / S.receivedMs : NaN;
+  const tp2 = ok(I) ? (n * 1000) / I.receivedMs : NaN;
+  if (ok(I)) lines.push(`isolation: healthy endpoint ${num(tp1, 0)} msg/s alone, ${num(tp2, 0)} msg/s next to a dead endpoint (first publish → receiver has all)`);
+  if (tp2 > tp1 * 1.1) lines.push('isolation: note — the healthy endpoint went faster next to a dead endpoint than alone; the drop is negative');
+
+  const values: Record<string, number> = {
+    sqlite_vs_queue: ok(S) ? S.msgsPerSec / rateQ : NaN,
+    sqlite_vs_limit: ok(S) ? S.msgsPerSec / rateL : NaN,
+    pg_vs_queue: ok(P) ? P.msgsPerSec / rateQ : NaN,
+    healthy_drop_pct: (1 - tp2 / tp1) * 100,
+    p99_ms: ok(S) ? S.p99 : NaN,
+    rss_mb: ok(S) ? (S.peakRssMb ?? NaN) : NaN,
+  };
+  const goals: [string, string, (x: number) => boolean][] = [
+    ['sqlite_vs_queue', '≥ 1.5', (x) => x >= 1.5],
+    ['sqlite_vs_limit', '≥ 0.5', (x) => x >= 0.5],
+    ['pg_vs_queue', '≥ 1.0', (x) => x >= 1.0],
+    ['healthy_drop_pct', '< 10', (x) => x < 10],
+    ['rss_mb', '≤ 200', (x) => x <= 200],
+  ];
+  lines.push('', 'targets:');
+  for (const [name, goal, met] of goals) {
+    const x = values[name];
+    lines.push(`  ${name.padEnd(17)} ${goal.padEnd(6)} ${fmt(x).padStart(8)}   ${Number.isNaN(x) ? 'not measured' : met(x) ? 'met' : 'UNMET'}`);
+  }
+  lines.push('', `RESULT ${Object.entries(values).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
+  return { values, text: lines.join('\n') };
+}
+
+function fmt(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  return Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(2);
+}

@@ -1,0 +1,50 @@
+// Samples a process from /proc: resident memory every ~100 ms (peak, and the kernel's own VmHWM) and CPU time.
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+function readStatus(pid: number): { rssKb: number; hwmKb: number } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(text)?.[1] ?? 0), hwmKb: Number(/VmHWM:\s+(\d+)/.exec(text)?.[1] ?? 0) };
+  } catch {
+    return null; // exited
+  }
+}
+
+/** User + system CPU seconds the process has used so far (NaN once it is gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from #3 (state) on
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime (#14) + stime (#15)
+  } catch {
+    return NaN;
+  }
+}
+
+export interface Sampler {
+  /** Peak RSS in MB: the larger of the sampled maximum and VmHWM. */
+  peakMb(): number;
+  stop(): void;
+}
+
+export function sampleRss(pid: number, everyMs = 100): Sampler {
+  let peakKb = 0;
+  const read = () => {
+    const s = readStatus(pid);
+    if (s) peakKb = Math.max(peakKb, s.rssKb, s.hwmKb);
+  };
+  read();
+  const timer = setInterval(read, everyMs);
+  return {
+    peakMb() {
+      read();
+      return peakKb / 1024;
+    },
+    stop() {
+      read();
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,255 @@
+// The measured targets, each run alone: baselines L and Q, botgate on SQLite / PostgreSQL, and the isolation run.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGateway, type Gateway } from './gateway.ts';
+import { deadline, defer, forkHelper, sleep, type Deadline, type Helper } from './procs.ts';
+import { cpuSeconds, sampleRss } from './sampler.ts';
+import { dropSchema } from './services.ts';
+
+export interface BenchContext {
+  n: number;
+  /** Budget of each target, in ms. */
+  stepMs: number;
+  receiver: Helper;
+  receiverUrl: string;
+  /** Directory for gateway CPU profiles (experiments), or undefined. */
+  cpuProfDir?: string;
+  /** Extra BOTGATE_* settings for every gateway (experiments). */
+  gatewayEnv: Record<string, string>;
+  progress(line: string): void;
+}
+
+export interface TargetResult {
+  key: string;
+  label: string;
+  /** First send/enqueue/publish → all delivered (and, for botgate, recorded as sent). */
+  totalMs: number;
+  msgsPerSec: number;
+  /** First publish → the receiver has every message (the healthy endpoint's throughput basis). */
+  receivedMs: number;
+  /** Messages acknowledged per second by the API / queue during the publish phase alone. */
+  publishPerSec: number | null;
+  p50: number;
+  p99: number;
+  peakRssMb: number | null;
+  /** CPU the main process (gateway, queue worker) used during the measured window, as % of one core. */
+  cpuPct: number | null;
+  notes: string[];
+}
+
+interface Reached {
+  at: number;
+}
+interface ReceiverStats {
+  distinct: number;
+  requests: number;
+  duplicates: number;
+  stray: number;
+  connections: number;
+  latencies: number[];
+}
+
+const PUBLISH_CLIENTS = 50;
+const PUBLISH_BATCH = 100;
+const DIRECT_CONCURRENCY = 100;
+const QUEUE_CONCURRENCY = 100;
+const QUEUE_CHUNK = 1000;
+
+const runId = (key: string) => `${key}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+async function expect(ctx: BenchContext, run: string, dl: Deadline): Promise<void> {
+  ctx.receiver.discard('reached');
+  ctx.receiver.send({ cmd: 'expect', run, n: ctx.n });
+  await ctx.receiver.next('expecting', dl);
+}
+
+/** Waits until the receiver has every message; a timeout says how far it got. */
+async function delivered(ctx: BenchContext, dl: Deadline): Promise<Reached> {
+  try {
+    return await ctx.receiver.next<Reached>('reached', dl);
+  } catch (error) {
+    const got = await receiverStats(ctx, deadline('receiver stats', 5000)).then((s) => s.distinct, () => NaN);
+    (error as Error).message += ` (the receiver has ${got} of ${ctx.n})`;
+    throw error;
+  }
+}
+
+async function receiverStats(ctx: BenchContext, dl: Deadline): Promise<ReceiverStats & { p50: number; p99: number }> {
+  ctx.receiver.send({ cmd: 'stats' });
+  const stats = await ctx.receiver.next<ReceiverStats>('stats', dl);
+  const sorted = Float64Array.from(stats.latencies).sort();
+  const arr = Array.from(sorted);
+  return { ...stats, p50: percentile(arr, 50), p99: percentile(arr, 99) };
+}
+
+function receiverNotes(stats: ReceiverStats): string[] {
+  const notes: string[] = [];
+  if (stats.duplicates > 0) notes.push(`${stats.duplicates} duplicate deliveries`);
+  if (stats.stray > 0) notes.push(`${stats.stray} requests from another run`);
+  return notes;
+}
+
+/** Baseline L: N plain JSON POSTs straight to the receiver, 100 in flight. */
+export async function runLimit(ctx: BenchContext): Promise<TargetResult> {
+  const dl = deadline('limit', ctx.stepMs);
+  const run = runId('L');
+  const load = forkHelper('load generator', './load.ts');
+  try {
+    await load.next('ready', dl);
+    await expect(ctx, run, dl);
+    load.send({ cmd: 'direct', url: ctx.receiverUrl, run, n: ctx.n, concurrency: DIRECT_CONCURRENCY });
+    const done = await load.next<{ startedAt: number; finishedAt: number; errors: number; firstError: string | null }>('done', dl);
+    if (done.errors > 0) throw new Error(`${done.errors} POSTs failed; first: ${done.firstError}`);
+    const reached = await delivered(ctx, dl);
+    const stats = await receiverStats(ctx, dl);
+    const totalMs = Math.max(done.finishedAt, reached.at) - done.startedAt;
+    return {
+      key: 'limit', label: 'L  undici → receiver', totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - done.startedAt,
+      publishPerSec: null, p50: stats.p50, p99: stats.p99, peakRssMb: null, cpuPct: null, notes: receiverNotes(stats),
+    };
+  } finally {
+    await load.stop();
+  }
+}
+
+/** Baseline Q: BullMQ on Redis, jobs enqueued with addBulk, one worker of concurrency 100 POSTing them. */
+export async function runQueue(ctx: BenchContext): Promise<TargetResult> {
+  const dl = deadline('queue', ctx.stepMs);
+  const run = runId('Q');
+  const queueName = 'botgate-bench-delivery';
+  const producer = forkHelper('BullMQ producer', './queue.ts', ['producer', queueName]);
+  let worker: Helper | null = null;
+  try {
+    await producer.next('ready', dl);
+    producer.send({ cmd: 'flush' });
+    await producer.next('flushed', dl);
+    worker = forkHelper('BullMQ worker', './queue.ts', ['worker', queueName]);
+    worker.send({ cmd: 'start', url: ctx.receiverUrl, n: ctx.n, concurrency: QUEUE_CONCURRENCY });
+    await worker.next('ready', dl);
+    const pid = worker.proc.pid ?? 0;
+    const rss = sampleRss(pid);
+    await expect(ctx, run, dl);
+    const cpu0 = cpuSeconds(pid);
+    producer.send({ cmd: 'enqueue', run, n: ctx.n, chunk: QUEUE_CHUNK });
+    const enqueued = await producer.next<{ startedAt: number; finishedAt: number }>('enqueued', dl);
+    const done = await worker.next<{ at: number; failed: number; firstError: string | null }>('done', dl);
+    const reached = await delivered(ctx, dl);
+    const cpu1 = cpuSeconds(pid);
+    rss.stop();
+    const stats = await receiverStats(ctx, dl);
+    const totalMs = Math.max(done.at, reached.at) - enqueued.startedAt;
+    const notes = receiverNotes(stats);
+    if (done.failed > 0) notes.push(`${done.failed} jobs failed (${done.firstError})`);
+    notes.push('RSS/CPU: the worker process (Redis not included)');
+    return {
+      key: 'queue', label: 'Q  BullMQ (Redis)', totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - enqueued.startedAt,
+      publishPerSec: (ctx.n * 1000) / Math.max(1, enqueued.finishedAt - enqueued.startedAt),
+      p50: stats.p50, p99: stats.p99, peakRssMb: rss.peakMb(), cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes,
+    };
+  } finally {
+    if (worker) {
+      worker.send({ cmd: 'stop' });
+      await worker.next('stopped', deadline('queue worker stop', 10_000)).catch(() => {});
+      await worker.stop();
+    }
+    producer.send({ cmd: 'flush' });
+    await producer.next('flushed', deadline('queue flush', 10_000)).catch(() => {});
+    await producer.stop();
+  }
+}
+
+export interface BotgateOptions {
+  key: 'sqlite' | 'pg' | 'isolation';
+  label: string;
+  /** PostgreSQL URL and schema, or none for SQLite. */
+  postgres?: { url: string; schema: string };
+  /** Adds a second endpoint pointing at this never-answering receiver. */
+  dead?: { url: string; receiver: Helper };
+}
+
+/** botgate: publish N messages through POST /api/messages/batch (50 clients × batches of 100) and time the delivery. */
+export async function runBotgate(ctx: BenchContext, options: BotgateOptions): Promise<TargetResult> {
+  const dl = deadline(options.key, ctx.stepMs);
+  const run = runId(options.key);
+  const dataDir = mkdtempSync(join(tmpdir(), 'botgate-bench-'));
+  const removeDir = defer(() => rmSync(dataDir, { recursive: true, force: true }));
+  const pgSchema = options.postgres;
+  const dropPg = pgSchema ? defer(() => dropSchema(pgSchema.url, pgSchema.schema)) : null;
+  const publisher = forkHelper('publisher', './load.ts');
+  let gateway: Gateway | null = null;
+  let rss: ReturnType<typeof sampleRss> | null = null;
+  try {
+    const env: Record<string, string> = { ...ctx.gatewayEnv };
+    if (pgSchema) Object.assign(env, { BOTGATE_DATABASE_URL: pgSchema.url, BOTGATE_DATABASE_SCHEMA: pgSchema.schema });
+    gateway = await startGateway({ dataDir, env, cpuProfDir: ctx.cpuProfDir }, dl);
+    rss = sampleRss(gateway.pid);
+    await dl.race(gateway.createEndpoint({ name: 'bench receiver', url: ctx.receiverUrl }), 'creating the endpoint');
+    if (options.dead) await dl.race(gateway.createEndpoint({ name: 'bench dead receiver', url: options.dead.url, timeout_seconds: 5 }), 'creating the dead endpoint');
+    await publisher.next('ready', dl);
+    await expect(ctx, run, dl);
+    const cpu0 = cpuSeconds(gateway.pid);
+    publisher.send({ cmd: 'publish', base: gateway.base, token: gateway.token, run, n: ctx.n, clients: PUBLISH_CLIENTS, batchSize: PUBLISH_BATCH });
+    const pub = await publisher.next<{ startedAt: number; finishedAt: number; acked: number; errors: number; firstError: string | null }>('done', dl);
+    if (pub.errors > 0) throw new Error(`${pub.errors} batch publishes failed; first: ${pub.firstError}`);
+    const publishMs = pub.finishedAt - pub.startedAt;
+    ctx.progress(`published ${pub.acked} in ${(publishMs / 1000).toFixed(2)} s; waiting for delivery`);
+    const reached = await delivered(ctx, dl);
+    // Recorded, too: the store counts every delivery as sent (not polled earlier, to leave the gateway its CPU).
+    let recordedAt = reached.at;
+    if (!options.dead) {
+      while (true) {
+        const sent = await dl.race(gateway.sentCount(), 'GET /metrics');
+        recordedAt = Date.now();
+        if (sent >= ctx.n) break;
+        if (dl.left() <= 0) throw new Error(`the receiver has all ${ctx.n} messages but the gateway records only ${sent} as sent`);
+        await sleep(25);
+      }
+    }
+    const cpu1 = cpuSeconds(gateway.pid);
+    const stats = await receiverStats(ctx, dl);
+    const totalMs = recordedAt - pub.startedAt;
+    const notes = receiverNotes(stats);
+    if (options.dead) notes.push(`total = until the healthy endpoint has all; the dead one got ${await deadConnections(options.dead.receiver)} connections`);
+    return {
+      key: options.key, label: options.label, totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - pub.startedAt,
+      publishPerSec: (pub.acked * 1000) / Math.max(1, publishMs), p50: stats.p50, p99: stats.p99, peakRssMb: rss.peakMb(),
+      cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes,
+    };
+  } catch (error) {
+    if (gateway) {
+      const tail = gateway.logTail(15);
+      if (tail) (error as Error).message += `\n--- gateway log (last lines) ---\n${tail}`;
+    }
+    throw error;
+  } finally {
+    rss?.stop();
+    await publisher.stop();
+    // Graceful stop writes a CPU profile when asked for one; the isolation run is killed (the dead endpoint's
+    // in-flight tries would hold the shutdown for their timeout).
+    if (gateway) await (options.dead || !ctx.cpuProfDir ? gateway.kill() : gateway.stop());
+    await dropPg?.run();
+    await removeDir.run();
+  }
+}
+
+async function deadConnections(dead: Helper): Promise<number> {
+  dead.send({ cmd: 'stats' });
+  return (await dead.next<ReceiverStats>('stats', deadline('dead receiver stats', 5000))).connections;
+}
+
+/** Scenario 2: the same publish, every message to the healthy receiver and to one that never answers. */
+export async function runIsolation(ctx: BenchContext): Promise<TargetResult> {
+  const dead = forkHelper('dead receiver', './receiver.ts', ['dead']);
+  try {
+    const { port } = await dead.next<{ port: number }>('listening', deadline('dead receiver', 10_000));
+    return await runBotgate(ctx, { key: 'isolation', label: 'botgate SQLite + dead endpoint', dead: { url: `http://127.0.0.1:${port}/hook`, receiver: dead } });
+  } finally {
+    await dead.stop();
+  }
+}
