@@ -4,6 +4,7 @@ import { createAdminAuth, ensureAdminToken } from './admin-token.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config/schema.ts';
 import { createHttpClient } from './delivery/http-client.ts';
+import { createPooledHttpClient } from './delivery/threaded-http-client.ts';
 import { createRateLimiter } from './delivery/rate-limit.ts';
 import { createRetentionTask } from './delivery/retention.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
@@ -22,11 +23,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const services = await createServices(config, { ...options, onError });
   const { store, clock, endpoints, outbox, recovery } = services;
 
-  const http = createHttpClient({
-    allowPrivate: config.delivery.allow_private,
+  const httpOptions = {
+    allowPrivate: [...config.delivery.allow_private],
     maxResponseBytes: config.delivery.max_response_bytes,
     connectionsPerOrigin: config.delivery.per_endpoint_concurrency,
-  });
+  };
+  const http = config.delivery.http_threads > 0 ? createPooledHttpClient(httpOptions, config.delivery.http_threads) : createHttpClient(httpOptions);
   const worker = createDeliveryWorker({
     store, endpoints, outbox, http, clock, config,
     rateLimiter: createRateLimiter(store.counters),
@@ -36,7 +38,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   worker.events.on('error', ({ where, error }) => onError(`delivery:${where}`, error));
   worker.events.on('endpoint.disabled', ({ endpointId, reason }) => log?.warn({ endpointId, reason }, 'endpoint disabled'));
-  outbox.onWork(() => worker.wake());
+  outbox.onWork((endpointIds) => worker.wake(endpointIds));
 
   const retention = createRetentionTask({ store, clock, config, onError: (error) => onError('retention', error) });
   const metrics = createMetrics({ store, clock });

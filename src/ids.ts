@@ -1,10 +1,41 @@
-// Prefixed, time-sortable ids (ULID) for every stored row: `msg_01J…`, `ep_01J…`.
-import { monotonicFactory } from 'ulid';
+// Prefixed, time-sortable ids for every stored row: `msg_01j…`, `ep_01j…`. ULID layout (48-bit milliseconds +
+// 80 bits, Crockford base32, here lower-case): the 80 bits start at a random value per process and count up,
+// so ids are unique across processes and strictly increasing within one, at a fraction of a random draw each.
+import { randomBytes } from 'node:crypto';
 import type { Clock } from './clock.ts';
 
 export type IdPrefix = 'msg' | 'ep' | 'dlv' | 'att' | 'job';
 
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+const HALF = 2 ** 40;
+
+function encode(value: number, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) {
+    out = ALPHABET[value % 32] + out;
+    value = Math.floor(value / 32);
+  }
+  return out;
+}
+
 export function createIdGenerator(clock: Clock): (prefix: IdPrefix) => string {
-  const next = monotonicFactory();
-  return (prefix) => `${prefix}_${next(clock.now()).toLowerCase()}`;
+  const seed = randomBytes(10);
+  let hi = seed.readUIntBE(0, 5); // 40 bits each: exact in a double
+  let lo = seed.readUIntBE(5, 5);
+  let lastTime = 0;
+  let timePart = '';
+  let hiPart = encode(hi, 8);
+  return (prefix) => {
+    const now = Math.max(clock.now(), lastTime);
+    if (now !== lastTime) {
+      lastTime = now;
+      timePart = encode(now, 10);
+    }
+    if (++lo >= HALF) {
+      lo = 0;
+      hi = (hi + 1) % HALF;
+      hiPart = encode(hi, 8);
+    }
+    return `${prefix}_${timePart}${hiPart}${encode(lo, 8)}`;
+  };
 }

@@ -42,9 +42,18 @@ export function createMetrics(deps: { store: Store; clock: Clock }) {
   return {
     registry,
     watch(worker: DeliveryWorker) {
+      // Label children resolved once per label set: observing is on the hot path of every attempt.
+      const counters = new Map<string, Counter.Internal>();
+      const histograms = new Map<string, Histogram.Internal<string>>();
       worker.events.on('attempt', (a) => {
-        attempts.inc({ outcome: a.outcome, error_kind: a.errorKind ?? 'none' });
-        latency.observe({ outcome: a.outcome }, a.durationMs / 1000);
+        const kind = a.errorKind ?? 'none';
+        const key = `${a.outcome}:${kind}`;
+        let counter = counters.get(key);
+        if (!counter) counters.set(key, (counter = attempts.labels(a.outcome, kind)));
+        let histogram = histograms.get(a.outcome);
+        if (!histogram) histograms.set(a.outcome, (histogram = latency.labels(a.outcome)));
+        counter.inc();
+        histogram.observe(a.durationMs / 1000);
       });
     },
     countPublished(n: number) {

@@ -33,6 +33,13 @@ export interface Gateway {
   kill(): Promise<void>;
 }
 
+/** The node flags `npm start` runs the gateway with (package.json is their one home), so the bench measures the same process. */
+export function startFlags(): string[] {
+  const start = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const words = start.split(/\s+/);
+  return words.slice(words.indexOf('node') + 1, words.indexOf('src/main.ts')).filter((w) => w.startsWith('--'));
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -62,7 +69,7 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
     BOTGATE_DELIVERY__ALLOW_PRIVATE: '127.0.0.1',
     ...options.env,
   });
-  const execArgv = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const execArgv = [...startFlags(), ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [])];
   const log = openSync(logFile, 'a');
   const proc = spawn(process.execPath, [...execArgv, 'src/main.ts'], { cwd: REPO, env, stdio: ['ignore', log, log] });
   closeSync(log);

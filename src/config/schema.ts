@@ -35,6 +35,8 @@ const deliverySchema = z.strictObject({
   /** How long an old signing secret stays valid after a rotation. */
   secret_rotation_overlap_hours: z.number().min(0).max(24 * 30).default(24),
   user_agent: z.string().min(1).default('botgate-webhooks/0.1'),
+  /** Worker threads that do the deliveries' HTTP (0: on the main thread, next to the store and the API). */
+  http_threads: z.number().int().min(0).max(16).default(0),
   /** How many completed attempts are written to the store in one transaction at most. */
   flush_batch_size: z.number().int().min(1).max(5_000).default(500),
 });

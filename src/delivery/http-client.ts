@@ -2,7 +2,7 @@
 // most N bytes of the response kept, and the SSRF guard applied after DNS resolution.
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { BlockedAddressError, createAddressGuard, stripBrackets, type AddressGuard } from './address-guard.ts';
 
 export interface HttpClientOptions {
@@ -45,58 +45,112 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     keepAliveTimeout: 10_000,
     connect: { lookup: guardedLookup(guard) as never, timeout: 10_000 },
   });
+  const targets = new Map<string, Target>();
+  const active = new Set<Dispatcher.DispatchController>();
+  const watched = new WeakSet<AbortSignal>();
 
-  return {
-    async send(req) {
-      const started = performance.now();
-      const elapsed = () => performance.now() - started;
-      let url: URL;
+  function target(text: string): Target {
+    let found = targets.get(text);
+    if (!found) {
       try {
-        url = new URL(req.url);
+        const url = new URL(text);
         if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol ${url.protocol}`);
         const host = stripBrackets(url.hostname);
         if (isIP(host) && !guard.hostAllowed(host)) guard.check(host, host);
+        found = { origin: url.origin, path: url.pathname + url.search };
       } catch (error) {
-        return failure(error instanceof BlockedAddressError ? 'blocked' : 'invalid_url', error, elapsed());
+        found = { error: error as Error, kind: error instanceof BlockedAddressError ? 'blocked' : 'invalid_url' };
       }
-      const deadline = AbortSignal.timeout(req.timeoutMs);
-      const signal = req.signal ? AbortSignal.any([deadline, req.signal]) : deadline;
-      let response;
-      try {
-        response = await request(url, { dispatcher: agent, method: 'POST', headers: req.headers, body: req.body, signal });
-      } catch (error) {
-        const kind = deadline.aborted ? 'timeout' : req.signal?.aborted ? 'aborted' : errorKind(error);
-        return failure(kind, error, elapsed());
+      if (targets.size > 10_000) targets.clear();
+      targets.set(text, found);
+    }
+    return found;
+  }
+
+  return {
+    send(req) {
+      const started = performance.now();
+      const to = target(req.url);
+      if ('error' in to) return Promise.resolve(failure(to.kind, to.error, performance.now() - started));
+      if (req.signal && !watched.has(req.signal)) {
+        watched.add(req.signal);
+        req.signal.addEventListener('abort', () => active.forEach((c) => c.abort(new AbortedError())), { once: true });
       }
-      const body = await readCapped(response.body, options.maxResponseBytes);
-      return { statusCode: response.statusCode, headers: response.headers, body, durationMs: elapsed(), errorKind: null, error: null };
+      if (req.signal?.aborted) return Promise.resolve(failure('aborted', new AbortedError(), 0));
+      const deadline = started + req.timeoutMs;
+      const max = options.maxResponseBytes;
+      return new Promise((resolve) => {
+        let statusCode: number | null = null;
+        let headers: HttpResult['headers'] = {};
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let controller: Dispatcher.DispatchController | null = null;
+        let done = false;
+        const finish = (error: Error | null) => {
+          if (done) return;
+          done = true;
+          if (controller) active.delete(controller);
+          const durationMs = performance.now() - started;
+          // Once the status line arrived it decides; a body cut off (too large, past the deadline, broken) is kept as far as it came.
+          if (statusCode !== null) {
+            resolve({ statusCode, headers, body: Buffer.concat(chunks, size).subarray(0, max).toString('utf8'), durationMs, errorKind: null, error: null });
+          } else {
+            resolve(failure(error instanceof AbortedError ? 'aborted' : errorKind(error), error, durationMs));
+          }
+        };
+        // undici's own timers bound the wait for the answer and each pause in its body (cheaper than an
+        // AbortSignal per request); a body still trickling at the deadline is cut in onResponseData.
+        agent.dispatch(
+          { origin: to.origin, path: to.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
+          {
+            onRequestStart(c) {
+              controller = c;
+              active.add(c);
+            },
+            onResponseStart(_c, status, responseHeaders) {
+              if (status < 200) return; // 1xx: the real answer follows
+              statusCode = status;
+              headers = responseHeaders;
+            },
+            onResponseData(c, chunk) {
+              if (size < max) {
+                chunks.push(chunk);
+                size += chunk.length;
+              }
+              if (size >= max || performance.now() > deadline) {
+                finish(null);
+                c.abort(new CutOffError());
+              }
+            },
+            onResponseEnd() {
+              finish(null);
+            },
+            onResponseError(_c, error) {
+              finish(error);
+            },
+          },
+        );
+      });
     },
     close: () => agent.close(),
   };
 }
 
-/** Reads at most `max` bytes; a body that is larger, slow past the deadline or broken is cut off there. */
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size >= max) {
-        body.destroy();
-        break;
-      }
-    }
-  } catch {
-    // The status line already decided the outcome; keep what arrived.
-  }
-  return Buffer.concat(chunks).subarray(0, max).toString('utf8');
+type Target = { origin: string; path: string } | { error: Error; kind: string };
+
+/** The shutdown signal fired: the try is given back, not counted. */
+class AbortedError extends Error {
+  override name = 'AbortedError';
+}
+
+/** We stopped reading a body (large enough, or past the deadline); the answer already counts. */
+class CutOffError extends Error {
+  override name = 'CutOffError';
 }
 
 function failure(kind: string, error: unknown, durationMs: number): HttpResult {
   const message = error instanceof Error ? error.message : String(error);
-  return { statusCode: null, headers: {}, body: null, durationMs, errorKind: kind, error: kind === 'timeout' ? 'timed out' : message };
+  return { statusCode: null, headers: {}, body: null, durationMs, errorKind: kind, error: kind === 'timeout' ? `timed out after ${Math.round(durationMs)} ms` : message };
 }
 
 function errorKind(error: unknown): string {

@@ -30,8 +30,9 @@ export function endpointAccepts(eventTypes: string[] | null, eventType: string):
 export type Outbox = ReturnType<typeof createOutbox>;
 
 export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
-  const listeners = new Set<() => void>();
-  const nudge = () => listeners.forEach((listener) => listener());
+  const listeners = new Set<(endpointIds?: string[]) => void>();
+  /** Deliveries became due; `endpointIds` says for which endpoints when known (all of them when absent). */
+  const nudge = (endpointIds?: string[]) => listeners.forEach((listener) => listener(endpointIds));
   const ttlMs = deps.config.api.idempotency_ttl_hours * 3600_000;
 
   async function publishMany(inputs: PublishInput[]): Promise<PublishedMessage[]> {
@@ -50,16 +51,19 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
         endpointIds: input.endpointIds,
       };
     });
+    const routed = new Set<string>();
     const route = (targets: EndpointTarget[], message: NewMessage) => {
       const input = options.get(message.id)!;
       const excluded = new Set(input.excludeEndpointIds ?? []);
-      return targets
+      const ids = targets
         .filter((t) => !excluded.has(t.id))
         .filter((t) => (input.ignoreFilters && input.endpointIds) || endpointAccepts(t.eventTypes, message.eventType))
         .map((t) => t.id);
+      for (const id of ids) routed.add(id);
+      return ids;
     };
     const published = await deps.store.messages.publish(messages, route, { now, idempotencyTtlMs: ttlMs });
-    if (published.some((p) => !p.duplicate && p.deliveryIds.length > 0)) nudge();
+    if (routed.size > 0) nudge([...routed]);
     return published;
   }
 
@@ -71,7 +75,7 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
     },
     /** Says that deliveries became due (published, resent, requeued): the worker looks at once. */
     nudge,
-    onWork(listener: () => void) {
+    onWork(listener: (endpointIds?: string[]) => void) {
       listeners.add(listener);
     },
   };

@@ -79,10 +79,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const shutdown = new AbortController();
   /** Ends the loop's current wait: new work was published, or an in-flight delivery freed its slot. */
   let wakeUp: (() => void) | null = null;
+  /** A wake-up that came while the loop was busy claiming: the next wait returns at once. */
+  let wakePending = false;
+  const signal = () => {
+    if (wakeUp) wakeUp();
+    else wakePending = true;
+  };
   let reapTimer: NodeJS.Timeout | undefined;
-  // Hysteresis: the loop claims when at least a quarter of the process's (or an endpoint's) slots are free.
-  const refillThreshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency) / 4));
-  const refillAt = settings.per_endpoint_concurrency - Math.max(1, Math.floor(settings.per_endpoint_concurrency / 4));
+  // Hysteresis: the loop claims when at least half of the process's (or an endpoint's) slots are free.
+  const refillThreshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency) / 2));
+  const refillAt = settings.per_endpoint_concurrency - Math.max(1, Math.floor(settings.per_endpoint_concurrency / 2));
 
   let buffer: Finished[] = [];
   const toRelease: string[] = [];
@@ -177,7 +183,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       else perEndpoint.set(d.endpointId, left);
       // Claim again once a useful amount of room opened (not on every slot: a claim costs a query), or at
       // once when the delivery was the head of an ordering key, whose successor may be waiting for it.
-      if (left === refillAt || inFlight === settings.concurrency - refillThreshold || d.orderingKey !== null) wakeUp?.();
+      if (left === refillAt || inFlight === settings.concurrency - refillThreshold || d.orderingKey !== null) signal();
     };
     try {
       const endpoint = await resolve(d.endpointId);
@@ -346,11 +352,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         if (count >= cap) exclude.push(id);
         else caps[id] = cap - count;
       }
+      const limit = Math.min(free, settings.claim_batch_size);
       let claimed: ClaimedDelivery[];
       try {
         claimed = await store.deliveries.claim({
           workerId, now, leaseGraceMs: settings.lease_grace_seconds * 1000,
-          limit: Math.min(free, settings.claim_batch_size), excludeEndpointIds: exclude, endpointCaps: caps, defaultEndpointCap: cap,
+          limit, excludeEndpointIds: exclude, endpointCaps: caps, defaultEndpointCap: cap,
         });
         if (claimed.length > 0) claimed = await applyRateLimits(claimed);
       } catch (error) {
@@ -367,11 +374,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
         void deliver(d);
       }
+      // A claim that filled less than it asked for took everything claimable now: wait for a signal.
+      if (claimed.length < limit) await idle();
     }
   }
 
   /** Waits for wake(), a freed slot, or the poll interval (null: no timer, a slot will free). */
   function idle(timeoutMs: number | null = settings.poll_interval_ms): Promise<void> {
+    if (wakePending) {
+      wakePending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const timer = timeoutMs === null ? undefined : setTimeout(done, timeoutMs);
       function done() {
@@ -407,9 +420,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       loopDone = loop().catch((error) => fail('loop', error));
     },
 
-    /** New deliveries were stored: look now rather than at the next poll. */
-    wake() {
-      wakeUp?.();
+    /** New deliveries were stored (for these endpoints, when known): look now rather than at the next poll. */
+    wake(endpointIds?: string[]) {
+      // Work only for endpoints already at their limit cannot be claimed now; their freed slots will wake us.
+      if (endpointIds && endpointIds.every((id) => (perEndpoint.get(id) ?? 0) >= settings.per_endpoint_concurrency)) return;
+      signal();
     },
 
     /** Stops claiming, lets in-flight tries finish until the deadline, aborts and releases the rest. */

@@ -4,7 +4,7 @@ import { endpointView } from '../../delivery/endpoints.ts';
 import { jobView } from '../../delivery/recovery.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult } from '../paging.ts';
-import { EndpointView, IdParams, JobView, Nullable, OptionalBody, PageQuery, errors, listOf } from '../schemas.ts';
+import { AnyObject, EndpointView, IdParams, JobView, Nullable, OptionalBody, PageQuery, errors, listOf } from '../schemas.ts';
 import { publishedView } from './messages.ts';
 
 const settings = {
@@ -110,7 +110,7 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     schema: {
       tags, summary: 'Send a test message to this endpoint only',
       params: IdParams,
-      body: OptionalBody(Type.Object({ event_type: Type.Optional(Type.String({ minLength: 1 })), payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, { additionalProperties: false })),
+      body: OptionalBody(Type.Object({ event_type: Type.Optional(Type.String({ minLength: 1 })), payload: Type.Optional(AnyObject()) }, { additionalProperties: false })),
       response: { 202: Type.Object({ id: Type.String(), event_type: Type.String(), delivery_ids: Type.Array(Type.String()), created_at: Type.String() }), ...errors('BG_ERR_ENDPOINT_NOT_FOUND') },
     },
   }, async (request, reply) => {

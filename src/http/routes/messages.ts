@@ -5,13 +5,13 @@ import type { PublishInput } from '../../delivery/outbox.ts';
 import type { MessageRecord, PublishedMessage } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult, parseTime } from '../paging.ts';
-import { DeliveryView, IdParams, MessageView, Nullable, PageQuery, TimeRangeQuery, errors, listOf } from '../schemas.ts';
+import { AnyObject, DeliveryView, IdParams, MessageView, Nullable, PageQuery, TimeRangeQuery, errors, listOf } from '../schemas.ts';
 import { deliveryView } from '../../delivery/views.ts';
 
 const PublishBody = Type.Object(
   {
     event_type: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$' }),
-    payload: Type.Record(Type.String(), Type.Unknown(), { description: 'the JSON object sent, byte for byte, to every endpoint' }),
+    payload: AnyObject({ description: 'the JSON object sent, byte for byte, to every endpoint' }),
     endpoint_ids: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 100, description: 'only these endpoints (their filters still apply)' })),
     ordering_key: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200, description: 'FIFO key on ordered endpoints' }))),
     idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),

@@ -4,19 +4,21 @@
 import type { ClaimRequest } from '../store.ts';
 import type { SqliteDb, Row } from './db.ts';
 
-const CHUNK = 256;
+const CHUNK = 64;
+/** Rows phase 1 reads at most; past it, and past a run of rows nobody can take, phase 2 seeks per endpoint. */
+const BUDGET = 256;
 
 // INDEXED BY: without statistics the planner prefers the status index and sorts the whole backlog.
 const SCAN_SQL = `
 SELECT seq, endpoint_id, ordering_key, next_attempt_at FROM deliveries INDEXED BY deliveries_due
-WHERE status = 'pending' AND next_attempt_at <= :now AND (next_attempt_at > :t OR (next_attempt_at = :t AND seq > :s))
-ORDER BY next_attempt_at, seq LIMIT :n`;
+WHERE status = 'pending' AND next_attempt_at <= ?1 AND (next_attempt_at > ?2 OR (next_attempt_at = ?2 AND seq > ?3))
+ORDER BY next_attempt_at, seq LIMIT ?4`;
 
 // An endpoint's pending deliveries in creation order (deliveries_endpoint), the due ones kept.
 const SCAN_ENDPOINT_SQL = `
 SELECT seq, endpoint_id, ordering_key, next_attempt_at, created_at FROM deliveries INDEXED BY deliveries_endpoint
-WHERE endpoint_id = :endpoint AND status = 'pending' AND (created_at > :t OR (created_at = :t AND seq > :s))
-ORDER BY created_at, seq LIMIT :n`;
+WHERE endpoint_id = ?1 AND status = 'pending' AND (created_at > ?2 OR (created_at = ?2 AND seq > ?3))
+ORDER BY created_at, seq LIMIT ?4`;
 
 // The head of an ordering key: its oldest unfinished delivery. Only a pending head may be sent.
 const HEAD_SQL = `
@@ -25,9 +27,9 @@ WHERE endpoint_id = ? AND ordering_key = ? AND status IN ('pending', 'sending') 
 
 const LEASE_SQL = `
 UPDATE deliveries
-SET status = 'sending', locked_by = :worker, updated_at = :now,
-    locked_until = :now + :grace + CAST(1000 * (SELECT e.timeout_seconds FROM endpoints e WHERE e.id = deliveries.endpoint_id) AS INTEGER)
-WHERE seq IN (SELECT value FROM json_each(:seqs)) AND +status = 'pending'
+SET status = 'sending', locked_by = ?1, updated_at = ?2,
+    locked_until = ?2 + ?3 + CAST(1000 * (SELECT e.timeout_seconds FROM endpoints e WHERE e.id = deliveries.endpoint_id) AS INTEGER)
+WHERE seq IN (SELECT value FROM json_each(?4)) AND +status = 'pending'
 RETURNING id, message_id, endpoint_id, event_type, attempts, one_shot, ordering_key`;
 
 /** Picks and leases due deliveries; must run inside a write transaction. Returns the leased rows. */
@@ -71,16 +73,18 @@ export function claimRows(db: SqliteDb, request: ClaimRequest): Row[] {
   };
 
   // Phase 1: the due index in order, up to a scan budget.
-  const budget = CHUNK;
   let scanned = 0;
+  let unwanted = 0; // rows in a row whose endpoint has no room
   let frontier = { t: -1, s: -1 };
   let exhausted = false;
-  scan: while (scanned < budget) {
-    const rows = db.all(SCAN_SQL, { now: request.now, t: frontier.t, s: frontier.s, n: CHUNK });
+  scan: while (scanned < BUDGET) {
+    const rows = db.all(SCAN_SQL, [request.now, frontier.t, frontier.s, CHUNK]);
     for (const row of rows) {
       scanned++;
       frontier = { t: Number(row.next_attempt_at), s: Number(row.seq) };
       if (consider(row)) break scan;
+      unwanted = roomOf(String(row.endpoint_id)) > 0 ? 0 : unwanted + 1;
+      if (unwanted >= CHUNK) break scan;
     }
     if (rows.length < CHUNK) {
       exhausted = true;
@@ -94,7 +98,7 @@ export function claimRows(db: SqliteDb, request: ClaimRequest): Row[] {
     for (const { id } of db.all('SELECT id FROM endpoints WHERE is_active = 1') as { id: string }[]) {
       let cursor = { t: -1, s: -1 };
       while (roomOf(id) > 0 && picked.length < request.limit) {
-        const rows = db.all(SCAN_ENDPOINT_SQL, { endpoint: id, t: cursor.t, s: cursor.s, n: CHUNK });
+        const rows = db.all(SCAN_ENDPOINT_SQL, [id, cursor.t, cursor.s, CHUNK]);
         for (const row of rows) {
           cursor = { t: Number(row.created_at), s: Number(row.seq) };
           if (Number(row.next_attempt_at) <= request.now && consider(row)) break;
@@ -106,5 +110,5 @@ export function claimRows(db: SqliteDb, request: ClaimRequest): Row[] {
   }
 
   if (picked.length === 0) return [];
-  return db.all(LEASE_SQL, { worker: request.workerId, now: request.now, grace: request.leaseGraceMs, seqs: JSON.stringify(picked) });
+  return db.all(LEASE_SQL, [request.workerId, request.now, request.leaseGraceMs, JSON.stringify(picked)]);
 }

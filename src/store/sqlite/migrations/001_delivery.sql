@@ -79,8 +79,9 @@ CREATE INDEX deliveries_message ON deliveries (message_id);
 CREATE INDEX deliveries_endpoint ON deliveries (endpoint_id, status, created_at);
 CREATE INDEX deliveries_status ON deliveries (status, created_at);
 
+-- Attempts are read by delivery, never by their own id: the id is a column, not an index.
 CREATE TABLE attempts (
-  id TEXT PRIMARY KEY,
+  id TEXT NOT NULL,
   delivery_id TEXT NOT NULL,
   message_id TEXT NOT NULL,
   endpoint_id TEXT NOT NULL,
@@ -93,7 +94,6 @@ CREATE TABLE attempts (
   expired INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id, attempted_at);
-CREATE INDEX attempts_endpoint ON attempts (endpoint_id);
 CREATE INDEX attempts_unexpired ON attempts (attempted_at) WHERE expired = 0;
 
 CREATE TABLE jobs (
