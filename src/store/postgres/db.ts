@@ -5,24 +5,29 @@ export type Row = Record<string, unknown>;
 
 /** What repos query through: the pool, or the client of an open transaction. */
 export interface Sql {
-  all(text: string, params?: unknown[]): Promise<Row[]>;
-  get(text: string, params?: unknown[]): Promise<Row | undefined>;
+  all(text: string, params?: unknown[], prepare?: string): Promise<Row[]>;
+  get(text: string, params?: unknown[], prepare?: string): Promise<Row | undefined>;
   /** Runs a statement and returns how many rows it touched. */
-  run(text: string, params?: unknown[]): Promise<number>;
+  run(text: string, params?: unknown[], prepare?: string): Promise<number>;
 }
 
 type Queryable = Pick<PoolClient, 'query'>;
 
+/**
+ * `prepare` names a statement of fixed text that runs often (claim, finish): each connection then parses and
+ * plans it once instead of on every call (planning the claim costs more than running it).
+ */
 function sqlOver(target: Queryable): Sql {
+  const query = (text: string, values: unknown[], name?: string) => (name ? target.query({ name, text, values }) : target.query(text, values));
   return {
-    async all(text, params = []) {
-      return (await target.query(text, params)).rows as Row[];
+    async all(text, params = [], prepare) {
+      return (await query(text, params, prepare)).rows as Row[];
     },
-    async get(text, params = []) {
-      return (await target.query(text, params)).rows[0] as Row | undefined;
+    async get(text, params = [], prepare) {
+      return (await query(text, params, prepare)).rows[0] as Row | undefined;
     },
-    async run(text, params = []) {
-      return (await target.query(text, params)).rowCount ?? 0;
+    async run(text, params = [], prepare) {
+      return (await query(text, params, prepare)).rowCount ?? 0;
     },
   };
 }
@@ -54,24 +59,27 @@ export class PgDb implements Sql {
     this.#sql = sqlOver(this.pool);
   }
 
-  all(text: string, params?: unknown[]): Promise<Row[]> {
-    return this.#sql.all(text, params);
+  all(text: string, params?: unknown[], prepare?: string): Promise<Row[]> {
+    return this.#sql.all(text, params, prepare);
   }
 
-  get(text: string, params?: unknown[]): Promise<Row | undefined> {
-    return this.#sql.get(text, params);
+  get(text: string, params?: unknown[], prepare?: string): Promise<Row | undefined> {
+    return this.#sql.get(text, params, prepare);
   }
 
-  run(text: string, params?: unknown[]): Promise<number> {
-    return this.#sql.run(text, params);
+  run(text: string, params?: unknown[], prepare?: string): Promise<number> {
+    return this.#sql.run(text, params, prepare);
   }
 
-  /** Runs fn in one transaction on one client: COMMIT when it resolves, ROLLBACK when it throws. */
-  async tx<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn in one transaction on one client: COMMIT when it resolves, ROLLBACK when it throws. `begin` is
+   * parameterless SQL sent with BEGIN in the same round trip (locks, SET LOCAL).
+   */
+  async tx<T>(fn: (sql: Sql) => Promise<T>, begin?: string): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await client.query(begin ? `BEGIN; ${begin}` : 'BEGIN');
       const result = await fn(sqlOver(client));
       await client.query('COMMIT');
       return result;

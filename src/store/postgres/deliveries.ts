@@ -54,15 +54,16 @@ export function createDeliveriesRepo(db: PgDb): DeliveriesRepo {
       // Claims run one at a time across processes (a transaction-scoped advisory lock): a claim locks up to
       // 4×limit candidates to apply the per-endpoint caps, and a concurrent claim would skip all of those
       // and come back short. Serialized, each claim sees the previous one committed, as on SQLite.
+      // enable_sort off: walk deliveries_due in claim order rather than sort every due row. Before the first
+      // ANALYZE of a freshly filled table the planner guesses a handful of rows and would sort them all (0.5 s
+      // at 250k rows); the sorts left (a few hundred candidates) cannot be avoided anyway. The lock and the
+      // setting travel with BEGIN, and the claim is a prepared statement: three round trips in all.
+      const lock = `SELECT pg_advisory_xact_lock(hashtextextended('${db.lockName('claim')}', 0)); SET LOCAL enable_sort = off`;
       return db.tx(async (sql) => {
-        // enable_sort off: walk deliveries_due in claim order rather than sort every due row. Before the
-        // first ANALYZE of a freshly filled table the planner guesses a handful of rows and would sort them
-        // all (0.5 s at 250k rows); the sorts left (a few hundred candidates) cannot be avoided anyway.
-        await sql.get(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), set_config('enable_sort', 'off', true)`, [db.lockName('claim')]);
         const rows = await sql.all(CLAIM_SQL, [
           request.now, request.excludeEndpointIds, Math.max(request.limit * 4, 100), JSON.stringify(request.endpointCaps),
           request.defaultEndpointCap, request.limit, request.workerId, request.leaseGraceMs,
-        ]);
+        ], 'botgate_claim');
         return rows.map((r): ClaimedDelivery => ({
           id: String(r.id),
           messageId: String(r.message_id),
@@ -73,12 +74,12 @@ export function createDeliveriesRepo(db: PgDb): DeliveriesRepo {
           orderingKey: r.ordering_key === null ? null : String(r.ordering_key),
           payload: r.payload === null || r.payload === undefined ? null : String(r.payload),
         }));
-      });
+      }, lock);
     },
 
     async finish(outcomes, now) {
       if (outcomes.length === 0) return { failingSince: {} };
-      return db.tx((sql) => finishBatch(sql, outcomes, now));
+      return finishBatch(db, outcomes, now);
     },
 
     async release(ids, workerId, nextAttemptAt) {
