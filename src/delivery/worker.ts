@@ -1,18 +1,17 @@
 // The delivery worker: claims due deliveries with a lease, sends them (signed, pooled, bounded per process
 // and per endpoint, rate limited), records every try as an attempt and schedules the next one.
-import type { KeyObject } from 'node:crypto';
 import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { AttemptOutcome, ClaimedDelivery, EndpointRecord, FinishResult, Store } from '../store/store.ts';
-import { authKind } from './endpoint-auth.ts';
+import type { ClaimedDelivery, Store } from '../store/store.ts';
+import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
 import type { HttpClient, HttpResult } from './http-client.ts';
-import { OPERATIONAL_EVENT_TYPES, type Outbox } from './outbox.ts';
+import { afterAttempts, type FinishedAttempt } from './operational.ts';
+import type { Outbox } from './outbox.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { nextAttemptAt, parseRetryAfter, type RetryPolicy } from './retry-schedule.ts';
-import { signatureHeader, signingKey } from './signer.ts';
+import { signingKey } from './signer.ts';
 
 export interface AttemptEvent {
   deliveryId: string;
@@ -43,17 +42,8 @@ export interface DeliveryWorkerDeps {
   workerId: string;
 }
 
-interface Resolved {
-  record: EndpointRecord;
-  keys: KeyObject[];
-  authSecret: Record<string, unknown> | null;
-  policy: RetryPolicy;
-  loadedAt: number;
-}
-
-interface Finished {
-  outcome: AttemptOutcome;
-  delivery: ClaimedDelivery;
+interface Finished extends FinishedAttempt {
+  /** Frees the delivery's slot once its attempt is stored. */
   release: () => void;
 }
 
@@ -68,7 +58,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const events = createEmitter<WorkerEvents>();
   const fail = (where: string, error: unknown) => events.emit('error', { where, error });
 
-  const cache = new Map<string, Resolved>();
+  const cache = new Map<string, ResolvedEndpoint>();
   deps.endpoints.onChange((id) => cache.delete(id));
 
   let running = false;
@@ -95,7 +85,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   let flushScheduled = false;
   let flushing: Promise<void> | null = null;
 
-  async function resolve(endpointId: string): Promise<Resolved | null> {
+  async function resolve(endpointId: string): Promise<ResolvedEndpoint | null> {
     const now = clock.now();
     const cached = cache.get(endpointId);
     if (cached && now - cached.loadedAt < ENDPOINT_CACHE_MS) return cached;
@@ -105,7 +95,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       return null;
     }
     const schedule = record.retrySchedule ?? settings.retry_schedule_seconds;
-    const resolved: Resolved = {
+    const resolved: ResolvedEndpoint = {
       record,
       keys: deps.endpoints.signingSecrets(record, now).map(signingKey),
       authSecret: deps.endpoints.authSecret(record),
@@ -119,57 +109,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     };
     cache.set(endpointId, resolved);
     return resolved;
-  }
-
-  async function buildRequest(d: ClaimedDelivery, endpoint: Resolved, payload: string) {
-    const record = endpoint.record;
-    const now = clock.now();
-    const body = record.contentType === 'form' ? formBody(payload) : payload;
-    const timestamp = Math.floor(now / 1000);
-    const auth = await authKind(record.authKind)?.headers(record.authPublic, endpoint.authSecret, { now, body });
-    const headers: Record<string, string> = {
-      ...record.customHeaders,
-      ...auth,
-      'content-type': record.contentType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json',
-      'user-agent': settings.user_agent,
-      'webhook-id': d.messageId,
-      'webhook-timestamp': String(timestamp),
-    };
-    if (record.signing && endpoint.keys.length > 0) headers['webhook-signature'] = signatureHeader(endpoint.keys, d.messageId, timestamp, body);
-    return { url: record.url, headers, body, timeoutMs: record.timeoutSeconds * 1000, signal: shutdown.signal };
-  }
-
-  function judge(d: ClaimedDelivery, endpoint: Resolved, result: HttpResult, attemptedAt: number): AttemptOutcome {
-    const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
-    const now = clock.now();
-    let next: AttemptOutcome['next'];
-    if (ok) next = { status: 'sent' };
-    else if (d.oneShot) next = { status: 'failed' };
-    else {
-      const throttled = result.errorKind === 'timeout' || result.statusCode === 429;
-      const retryAfter = result.statusCode === 429 || result.statusCode === 503 ? parseRetryAfter(result.headers['retry-after'], now) : null;
-      const at = nextAttemptAt(endpoint.policy, d.attempts + 1, now, { throttled, retryAfterSeconds: retryAfter }, deps.random);
-      next = at === null ? { status: 'failed' } : { status: 'pending', nextAttemptAt: at };
-    }
-    const httpError = result.statusCode !== null && !ok;
-    return {
-      workerId,
-      succeeded: ok,
-      next,
-      attempt: {
-        id: deps.newId('att'),
-        deliveryId: d.id,
-        messageId: d.messageId,
-        endpointId: d.endpointId,
-        attemptedAt,
-        statusCode: result.statusCode,
-        durationMs: Math.round(result.durationMs * 100) / 100,
-        errorKind: httpError ? 'http_status' : result.errorKind,
-        error: httpError ? httpErrorText(result.statusCode!) : result.error,
-        responseBody: result.body,
-        expired: false,
-      },
-    };
   }
 
   async function deliver(d: ClaimedDelivery): Promise<void> {
@@ -197,14 +136,14 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       if (d.payload === null) {
         result = { statusCode: null, headers: {}, body: null, durationMs: 0, errorKind: 'expired', error: 'the message payload was purged by retention' };
       } else {
-        result = await deps.http.send(await buildRequest(d, endpoint, d.payload));
+        result = await deps.http.send(await attemptRequest(d, endpoint, d.payload, { now: clock.now(), userAgent: settings.user_agent, signal: shutdown.signal }));
       }
       if (result.errorKind === 'aborted') {
         toRelease.push(d.id);
         scheduleFlush();
         return release();
       }
-      const outcome = judge(d, endpoint, result, attemptedAt);
+      const outcome = attemptOutcome(d, endpoint, result, { attemptId: deps.newId('att'), attemptedAt, now: clock.now(), workerId, random: deps.random });
       events.emit('attempt', {
         deliveryId: d.id,
         endpointId: d.endpointId,
@@ -250,7 +189,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         if (batch.length === 0) continue;
         try {
           const result = await store.deliveries.finish(batch.map((f) => f.outcome), clock.now());
-          void afterFinish(batch, result).catch((error) => fail('after-finish', error));
+          const onDisabled = (endpointId: string, reason: string) => {
+            cache.delete(endpointId);
+            events.emit('endpoint.disabled', { endpointId, reason });
+          };
+          void afterAttempts(batch, result, { now: clock.now(), config, endpoints: deps.endpoints, outbox: deps.outbox, onDisabled })
+            .catch((error) => fail('after-attempts', error));
         } catch (error) {
           fail('finish', error); // not recorded: the leases expire and the deliveries are tried again
         }
@@ -261,48 +205,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       await flushing;
     } finally {
       flushing = null;
-    }
-  }
-
-  /** Side effects of stored attempts: disabling endpoints (410, failing too long) and operational messages. */
-  async function afterFinish(batch: Finished[], result: FinishResult) {
-    const now = clock.now();
-    const disable = new Map<string, string>();
-    for (const { outcome } of batch) {
-      if (outcome.attempt.statusCode === 410) disable.set(outcome.attempt.endpointId, 'gone');
-    }
-    const limit = settings.disable_after_failing_hours * 3600_000;
-    for (const [endpointId, since] of Object.entries(result.failingSince)) {
-      if (since !== null && now - since >= limit && !disable.has(endpointId)) disable.set(endpointId, 'failing');
-    }
-    for (const [endpointId, reason] of disable) {
-      const { endpoint, changed } = await deps.endpoints.disable(endpointId, reason);
-      cache.delete(endpointId);
-      if (!changed) continue;
-      events.emit('endpoint.disabled', { endpointId, reason });
-      await deps.outbox.publish({
-        eventType: 'endpoint.disabled',
-        payload: { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: isoOrNull(endpoint.failingSince ?? result.failingSince[endpointId] ?? null), timestamp: new Date(now).toISOString() },
-        excludeEndpointIds: [endpointId],
-      });
-    }
-    for (const { outcome, delivery } of batch) {
-      if (outcome.next.status !== 'failed' || delivery.oneShot || OPERATIONAL_EVENT_TYPES.has(delivery.eventType)) continue;
-      await deps.outbox.publish({
-        eventType: 'message.attempt.exhausted',
-        payload: {
-          type: 'message.attempt.exhausted',
-          endpoint_id: delivery.endpointId,
-          message_id: delivery.messageId,
-          delivery_id: delivery.id,
-          event_type: delivery.eventType,
-          attempts: delivery.attempts + 1,
-          last_status_code: outcome.attempt.statusCode,
-          last_error: outcome.attempt.error,
-          timestamp: new Date(now).toISOString(),
-        },
-        excludeEndpointIds: [delivery.endpointId],
-      });
     }
   }
 
@@ -441,23 +343,4 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       await flush();
     },
   };
-}
-
-function formBody(payload: string): string {
-  const data = JSON.parse(payload) as Record<string, unknown>;
-  const form = new URLSearchParams();
-  for (const [key, value] of Object.entries(data)) {
-    if (value === undefined || value === null) continue;
-    form.append(key, typeof value === 'string' ? value : JSON.stringify(value));
-  }
-  return form.toString();
-}
-
-function httpErrorText(status: number): string {
-  if (status >= 300 && status < 400) return `HTTP ${status} (redirects are not followed)`;
-  return `HTTP ${status}`;
-}
-
-function isoOrNull(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
 }

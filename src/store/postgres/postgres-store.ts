@@ -61,7 +61,8 @@ async function migrate(db: PgDb): Promise<string[]> {
       await lock(sql);
       if (await sql.get('SELECT 1 FROM schema_migrations WHERE name = $1', [migration.name])) return false;
       await sql.run(migration.sql);
-      await sql.run('INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)', [migration.name, Date.now()]);
+      // The database's clock: when a migration ran is a fact about the database, not about the gateway's clock.
+      await sql.run('INSERT INTO schema_migrations (name, applied_at) VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)', [migration.name]);
       return true;
     });
     if (applied) done.push(migration.name);

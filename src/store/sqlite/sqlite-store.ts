@@ -42,7 +42,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         if (applied.has(migration.name)) continue;
         db.tx(() => {
           db.raw.exec(migration.sql);
-          db.run('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)', [migration.name, Date.now()]);
+          // The database's clock: when a migration ran is a fact about the database, not about the gateway's clock.
+          db.run("INSERT INTO schema_migrations (name, applied_at) VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))", [migration.name]);
         });
         done.push(migration.name);
       }
