@@ -42,10 +42,6 @@ export interface DeliveryWorkerDeps {
   workerId: string;
 }
 
-interface Finished extends FinishedAttempt {
-  /** Frees the delivery's slot once its attempt is stored. */
-  release: () => void;
-}
 
 const ENDPOINT_CACHE_MS = 2000;
 const REAP_INTERVAL_MS = 10_000;
@@ -78,9 +74,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   let reapTimer: NodeJS.Timeout | undefined;
   // Hysteresis: the loop claims when at least half of the process's (or an endpoint's) slots are free.
   const refillThreshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency) / 2));
-  const refillAt = settings.per_endpoint_concurrency - Math.max(1, Math.floor(settings.per_endpoint_concurrency / 2));
+  const endpointRefill = Math.max(1, Math.floor(settings.per_endpoint_concurrency / 2));
+  // Endpoints that likely have more due work than the last claim gave them room for (it filled their room,
+  // or they were at their limit, or a publish for them came while they were): the first release that opens
+  // half their room wakes the loop, once. Likewise for the whole process when a claim filled its limit.
+  const backlog = new Set<string>();
+  let processBacklog = false;
 
-  let buffer: Finished[] = [];
+  let buffer: (FinishedAttempt & { release: () => void })[] = [];
+  const early = store.capabilities.parallelQueries;
+  let heldBack = false;
   const toRelease: string[] = [];
   let flushScheduled = false;
   let flushing: Promise<void> | null = null;
@@ -120,9 +123,15 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
       if (left <= 0) perEndpoint.delete(d.endpointId);
       else perEndpoint.set(d.endpointId, left);
-      // Claim again once a useful amount of room opened (not on every slot: a claim costs a query), or at
-      // once when the delivery was the head of an ordering key, whose successor may be waiting for it.
-      if (left === refillAt || inFlight === settings.concurrency - refillThreshold || d.orderingKey !== null) signal();
+      // Claim again once a useful amount of room opened (not on every slot: a claim costs a query).
+      const room = settings.per_endpoint_concurrency - Math.max(0, left);
+      if (backlog.has(d.endpointId) && room >= endpointRefill) {
+        backlog.delete(d.endpointId);
+        signal();
+      } else if (processBacklog && settings.concurrency - inFlight >= refillThreshold) {
+        processBacklog = false;
+        signal();
+      }
     };
     try {
       const endpoint = await resolve(d.endpointId);
@@ -155,6 +164,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       });
       buffer.push({ outcome, delivery: d, release });
       scheduleFlush();
+      // With a store that runs queries in parallel the slot frees now, so the next claim overlaps storing
+      // this attempt (the lease keeps the row from being claimed again meanwhile). An in-process store runs
+      // one query at a time anyway: there the slot frees once the attempt is stored, and claims come larger.
+      if (early) release();
     } catch (error) {
       fail('deliver', error);
       toRelease.push(d.id);
@@ -172,7 +185,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     });
   }
 
-  /** Writes finished attempts in batches; a slot frees only once its attempt is stored. */
+  /** Writes finished attempts in batches. */
   async function flush(): Promise<void> {
     if (flushing) return flushing.then(() => (buffer.length || toRelease.length ? flush() : undefined));
     flushing = (async () => {
@@ -199,6 +212,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
           fail('finish', error); // not recorded: the leases expire and the deliveries are tried again
         }
         for (const f of batch) f.release();
+        // Stored: the successors of finished ordering-key heads may now be claimed, and a loop held back by
+        // a full buffer may go on.
+        if (batch.some((f) => f.delivery.orderingKey !== null) || (heldBack && buffer.length < settings.flush_batch_size)) signal();
       }
     })();
     try {
@@ -239,7 +255,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     const cap = settings.per_endpoint_concurrency;
     while (running) {
       const free = settings.concurrency - inFlight;
-      if (free < refillThreshold) {
+      // Backpressure: attempts not yet stored hold the loop back, so a slow store is never overrun.
+      heldBack = buffer.length >= settings.flush_batch_size;
+      if (free < refillThreshold || heldBack) {
         await idle(null);
         continue;
       }
@@ -251,8 +269,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         else throttledUntil.delete(id);
       }
       for (const [id, count] of perEndpoint) {
-        if (count >= cap) exclude.push(id);
-        else caps[id] = cap - count;
+        if (count >= cap) {
+          exclude.push(id);
+          backlog.add(id); // it may have more; its releases will say when there is room
+        } else caps[id] = cap - count;
       }
       const limit = Math.min(free, settings.claim_batch_size);
       let claimed: ClaimedDelivery[];
@@ -271,13 +291,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         await idle();
         continue;
       }
+      const got = new Map<string, number>();
+      for (const d of claimed) got.set(d.endpointId, (got.get(d.endpointId) ?? 0) + 1);
+      for (const [id, n] of got) if (n >= (caps[id] ?? cap)) backlog.add(id);
+      if (claimed.length >= limit) processBacklog = true;
       for (const d of claimed) {
         inFlight++;
         perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
         void deliver(d);
       }
-      // A claim that filled less than it asked for took everything claimable now: wait for a signal.
-      if (claimed.length < limit) await idle();
+      // Nothing else is claimable right now: wait for a signal (a release opening room, a publish, the poll).
+      await idle();
     }
   }
 
@@ -325,7 +349,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     /** New deliveries were stored (for these endpoints, when known): look now rather than at the next poll. */
     wake(endpointIds?: string[]) {
       // Work only for endpoints already at their limit cannot be claimed now; their freed slots will wake us.
-      if (endpointIds && endpointIds.every((id) => (perEndpoint.get(id) ?? 0) >= settings.per_endpoint_concurrency)) return;
+      if (endpointIds && endpointIds.every((id) => (perEndpoint.get(id) ?? 0) >= settings.per_endpoint_concurrency)) {
+        for (const id of endpointIds) backlog.add(id);
+        return;
+      }
       signal();
     },
 

@@ -229,6 +229,8 @@ export interface StoreCapabilities {
   dialect: 'sqlite' | 'postgres';
   /** Several gateway processes may share this store (leases then matter across processes). */
   multiProcess: boolean;
+  /** Queries run on several connections at once (a claim can overlap storing attempts); false when every call runs synchronously in-process. */
+  parallelQueries: boolean;
 }
 
 export interface SettingsRepo {

@@ -25,7 +25,7 @@ export interface PostgresStoreOptions {
 export function createPostgresStore(options: PostgresStoreOptions): Store {
   const db = new PgDb(options);
   return {
-    capabilities: { dialect: 'postgres', multiProcess: true },
+    capabilities: { dialect: 'postgres', multiProcess: true, parallelQueries: true },
     settings: createSettingsRepo(db),
     endpoints: createEndpointsRepo(db),
     messages: createMessagesRepo(db, options.newId),

@@ -26,7 +26,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
   const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
   return {
-    capabilities: { dialect: 'sqlite', multiProcess: false },
+    capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
     settings: createSettingsRepo(db),
     endpoints: createEndpointsRepo(db),
     messages: createMessagesRepo(db, options.newId),
