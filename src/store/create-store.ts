@@ -12,9 +12,10 @@ export function createStore(config: Config, newId: (prefix: 'dlv') => string): S
       schema: config.database_schema,
       poolSize: config.database_pool_size,
       newId,
+      idempotencyTtlMs: config.api.idempotency_ttl_hours * 3_600_000,
     });
   }
-  return createSqliteStore({ file: join(config.data_dir, 'botgate.db'), synchronous: config.sqlite_synchronous, newId });
+  return createSqliteStore({ file: join(config.data_dir, 'botgate.db'), synchronous: config.sqlite_synchronous, newId, idempotencyTtlMs: config.api.idempotency_ttl_hours * 3_600_000 });
 }
 
 /** Where the store lives, for logs and banners (never the password of a URL). */

@@ -1,6 +1,6 @@
 // Row ↔ record mapping shared by both backends (SQLite gives 0/1 and JSON text, PostgreSQL booleans and
 // BIGINT strings): every column passes through these normalisers.
-import type { AttemptRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageRecord } from './store.ts';
+import type { AppRecord, AttemptRecord, BotRecord, ChannelRecord, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, UserRecord } from './store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -84,6 +84,41 @@ export function messageFromRow(r: Row): MessageRecord {
     idempotencyKey: strOrNull(r.idempotency_key),
     createdAt: num(r.created_at),
     expired: bool(r.expired),
+    conversation: r.conversation_id === null || r.conversation_id === undefined
+      ? null
+      : { conversationId: String(r.conversation_id), direction: String(r.direction) as MessageDirection, replyTo: strOrNull(r.reply_to) },
+    turnStatus: (strOrNull(r.turn_status) as MessageRecord['turnStatus']) ?? null,
+  };
+}
+
+export function appFromRow(r: Row): AppRecord {
+  return { id: String(r.id), name: String(r.name), secretSealed: String(r.secret_sealed), createdAt: num(r.created_at), updatedAt: num(r.updated_at) };
+}
+
+export function botFromRow(r: Row): BotRecord {
+  return {
+    id: String(r.id), name: String(r.name), source: String(r.source), version: num(r.version), definition: String(r.definition),
+    knowledge: String(r.knowledge), createdAt: num(r.created_at), updatedAt: num(r.updated_at),
+  };
+}
+
+export function channelFromRow(r: Row): ChannelRecord {
+  return {
+    id: String(r.id), name: strOrNull(r.name), botId: String(r.bot_id), kind: String(r.kind), mode: r.mode === 'async' ? 'async' : 'sync',
+    appId: String(r.app_id), endpointId: strOrNull(r.endpoint_id), syncTimeoutSeconds: num(r.sync_timeout_seconds),
+    createdAt: num(r.created_at), updatedAt: num(r.updated_at),
+  };
+}
+
+export function userFromRow(r: Row): UserRecord {
+  return { id: String(r.id), tz: strOrNull(r.tz), preferences: json(r.preferences, {}), createdAt: num(r.created_at), updatedAt: num(r.updated_at) };
+}
+
+export function conversationFromRow(r: Row): ConversationRecord {
+  return {
+    id: String(r.id), botId: String(r.bot_id), channelId: String(r.channel_id), userKey: String(r.user_key), userId: strOrNull(r.user_id),
+    mode: String(r.mode) as ConversationRecord['mode'], state: strOrNull(r.state), memory: json(r.memory, {}), lastPrompt: json(r.last_prompt, []),
+    createdAt: num(r.created_at), updatedAt: num(r.updated_at), lastMessageAt: num(r.last_message_at),
   };
 }
 

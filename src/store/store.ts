@@ -51,6 +51,16 @@ export interface EndpointTarget {
   ordered: boolean;
 }
 
+export type MessageDirection = 'incoming' | 'outgoing' | 'agent_outgoing';
+
+/** A message's place in a conversation; absent for messages published through the API. */
+export interface ConversationLink {
+  conversationId: string;
+  direction: MessageDirection;
+  /** An outgoing message: the incoming one it answers. */
+  replyTo: string | null;
+}
+
 export interface MessageRecord {
   id: string;
   eventType: string;
@@ -60,6 +70,9 @@ export interface MessageRecord {
   idempotencyKey: string | null;
   createdAt: number;
   expired: boolean;
+  conversation: ConversationLink | null;
+  /** An incoming conversation message: whether its turn has run. */
+  turnStatus: 'pending' | 'done' | null;
 }
 
 export interface NewMessage {
@@ -71,6 +84,7 @@ export interface NewMessage {
   createdAt: number;
   /** Explicit targets; when absent, every active endpoint the router picks. */
   endpointIds?: string[];
+  conversation?: ConversationLink;
 }
 
 export interface PublishedMessage {
@@ -164,6 +178,8 @@ export interface FinishResult {
 export interface MessageFilter {
   eventType?: string;
   endpointId?: string;
+  conversationId?: string;
+  direction?: MessageDirection;
   since?: number;
   until?: number;
 }
@@ -222,6 +238,111 @@ export interface PurgeResult {
   messages: number;
   attempts: number;
   idempotencyKeys: number;
+}
+
+/** An app: the client id (its id) and sealed client secret a Kore.ai integration signs its JWTs with. */
+export interface AppRecord {
+  id: string;
+  name: string;
+  secretSealed: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A loaded bot: its validated definition and knowledge pages, as JSON, so every process serves one version. */
+export interface BotRecord {
+  id: string;
+  name: string;
+  /** The file it was loaded from. */
+  source: string;
+  version: number;
+  definition: string;
+  knowledge: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type ChannelMode = 'sync' | 'async';
+
+/** An inbound connection of a bot (kind kore-webhook); an async one delivers replies through its endpoint. */
+export interface ChannelRecord {
+  id: string;
+  name: string | null;
+  botId: string;
+  kind: string;
+  mode: ChannelMode;
+  appId: string;
+  endpointId: string | null;
+  syncTimeoutSeconds: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UserRecord {
+  id: string;
+  tz: string | null;
+  preferences: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One way a person is known: kind (email, kore, platform, phone) and value. */
+export interface Identity {
+  kind: string;
+  value: string;
+}
+
+export type ConversationMode = 'bot' | 'waiting' | 'agent';
+
+export interface ConversationRecord {
+  id: string;
+  botId: string;
+  channelId: string;
+  /** The channel's id of the person (Kore from.id). */
+  userKey: string;
+  userId: string | null;
+  mode: ConversationMode;
+  /** The flow state the bot waits at; null when idle. */
+  state: string | null;
+  memory: Record<string, string>;
+  /** The bot messages that asked the question now waited for (JSON values). */
+  lastPrompt: unknown[];
+  createdAt: number;
+  updatedAt: number;
+  lastMessageAt: number;
+}
+
+export interface ReceiveInput {
+  conversationId: string;
+  botId: string;
+  channelId: string;
+  userKey: string;
+  identities: Identity[];
+  newUserId: string;
+  /** The incoming message (its conversation link is filled in by the store). */
+  message: NewMessage;
+  now: number;
+}
+
+/** What a turn writes: the conversation's new position and the messages it publishes (replies, event webhooks). */
+export interface TurnWrites {
+  state: string | null;
+  memory: Record<string, string>;
+  lastPrompt: unknown[];
+  messages: NewMessage[];
+}
+
+export interface TurnCommitted {
+  conversation: ConversationRecord;
+  incoming: MessageRecord;
+  published: PublishedMessage[];
+}
+
+export interface ConversationFilter {
+  botId?: string;
+  channelId?: string;
+  userId?: string;
+  userKey?: string;
 }
 
 /** Capability flags: backend differences are declared, never tested with instanceof. */
@@ -302,6 +423,59 @@ export interface CountersRepo {
   purgeExpired(now: number): Promise<number>;
 }
 
+export interface AppsRepo {
+  insert(app: AppRecord): Promise<void>;
+  get(id: string): Promise<AppRecord | null>;
+  byName(name: string): Promise<AppRecord | null>;
+  list(page: PageRequest): Promise<AppRecord[]>;
+  update(id: string, patch: Partial<Pick<AppRecord, 'name' | 'secretSealed' | 'updatedAt'>>): Promise<AppRecord | null>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface BotsRepo {
+  get(id: string): Promise<BotRecord | null>;
+  list(): Promise<BotRecord[]>;
+  /** Stores a (re)loaded bot; its version becomes the previous one + 1. */
+  save(bot: Omit<BotRecord, 'version' | 'createdAt'>, now: number): Promise<BotRecord>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface ChannelsRepo {
+  insert(channel: ChannelRecord): Promise<void>;
+  get(id: string): Promise<ChannelRecord | null>;
+  /** A bot's channels, oldest first (the first answers at /chatbot/hooks/{botId}). */
+  forBot(botId: string): Promise<ChannelRecord[]>;
+  list(page: PageRequest): Promise<ChannelRecord[]>;
+  update(id: string, patch: Partial<Pick<ChannelRecord, 'name' | 'mode' | 'appId' | 'endpointId' | 'syncTimeoutSeconds' | 'updatedAt'>>): Promise<ChannelRecord | null>;
+  delete(id: string): Promise<boolean>;
+}
+
+export interface UsersRepo {
+  get(id: string): Promise<UserRecord | null>;
+  identities(userId: string): Promise<Identity[]>;
+  byIdentity(identity: Identity): Promise<UserRecord | null>;
+}
+
+export interface ConversationsRepo {
+  /**
+   * Stores an incoming message (turn pending) in its conversation, opened on first contact, and links the
+   * sender to a user through their identities (an existing identity's user, else `newUserId`); one transaction.
+   */
+  receive(input: ReceiveInput, route: Router): Promise<{ conversation: ConversationRecord; message: MessageRecord }>;
+  /**
+   * Runs the next pending turn of a conversation under its lock (one turn at a time per conversation, across
+   * processes): `run` sees the conversation and its oldest pending incoming message and returns what to write;
+   * the writes, the message marked done and the published messages commit together. null: nothing pending.
+   */
+  takeTurn(conversationId: string, run: (conversation: ConversationRecord, incoming: MessageRecord) => TurnWrites, route: Router, now: number): Promise<TurnCommitted | null>;
+  get(id: string): Promise<ConversationRecord | null>;
+  list(filter: ConversationFilter, page: PageRequest): Promise<ConversationRecord[]>;
+  /** Conversations with a pending turn (a crash between the answer and the turn, or work for another process). */
+  withPendingTurns(limit: number): Promise<string[]>;
+  /** The outgoing messages that answer an incoming one, in order. */
+  replies(incomingId: string): Promise<MessageRecord[]>;
+}
+
 export interface Store {
   readonly capabilities: StoreCapabilities;
   readonly settings: SettingsRepo;
@@ -311,6 +485,11 @@ export interface Store {
   readonly jobs: JobsRepo;
   readonly retention: RetentionRepo;
   readonly counters: CountersRepo;
+  readonly apps: AppsRepo;
+  readonly bots: BotsRepo;
+  readonly channels: ChannelsRepo;
+  readonly users: UsersRepo;
+  readonly conversations: ConversationsRepo;
   /** Applies pending numbered migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   /** Resolves when the store answers. */

@@ -322,6 +322,88 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(await store.retention.purgeIdempotencyKeys(T0 + 3 * DAY), 1);
     });
 
+    it('keeps apps, bots (versioned) and channels', async () => {
+      await store.apps.insert({ id: 'cs-1', name: 'kore', secretSealed: 's1', createdAt: T0, updatedAt: T0 });
+      assert.equal((await store.apps.byName('kore'))?.id, 'cs-1');
+      assert.equal((await store.apps.update('cs-1', { secretSealed: 's2', updatedAt: T0 + 1 }))?.secretSealed, 's2');
+      assert.equal((await store.apps.list({ limit: 10 })).length, 1);
+      const v1 = await store.bots.save({ id: 'demo', name: 'Demo', source: 'bot.yaml', definition: '{}', knowledge: '[]', updatedAt: T0 }, T0);
+      const v2 = await store.bots.save({ id: 'demo', name: 'Demo 2', source: 'bot.yaml', definition: '{"a":1}', knowledge: '[]', updatedAt: T0 + 5 }, T0 + 5);
+      assert.equal(v1.version, 1);
+      assert.equal(v2.version, 2);
+      assert.equal(v2.createdAt, T0);
+      assert.equal((await store.bots.get('demo'))?.definition, '{"a":1}');
+      const channel = (id: string) => ({ id, name: null, botId: 'demo', kind: 'kore-webhook', mode: 'sync' as const, appId: 'cs-1', endpointId: null, syncTimeoutSeconds: 15, createdAt: T0, updatedAt: T0 });
+      await store.channels.insert(channel('ch_b'));
+      await store.channels.insert(channel('ch_a'));
+      assert.deepEqual((await store.channels.forBot('demo')).map((c) => c.id), ['ch_a', 'ch_b']);
+      assert.equal((await store.channels.update('ch_b', { mode: 'async', endpointId: 'ep_1', updatedAt: T0 + 1 }))?.mode, 'async');
+      assert.equal(await store.channels.delete('ch_a'), true);
+      assert.equal(await store.apps.delete('cs-1'), true);
+      assert.equal(await store.apps.get('cs-1'), null);
+    });
+
+    const incoming = (text: string, at = T0) => newMessage({ eventType: 'message.received', payload: JSON.stringify({ text }), createdAt: at, endpointIds: [] });
+    const receive = (channelId: string, userKey: string, text: string, identities: { kind: string; value: string }[] = [], at = T0) =>
+      store.conversations.receive({ conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId, userKey, identities, newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming(text, at), now: at }, routeAll);
+
+    it('opens a conversation per channel and user, and links people across channels by identity', async () => {
+      const a = await receive('ch_1', 'u1', 'hello', [{ kind: 'kore', value: 'ch_1:u1' }, { kind: 'email', value: 'ann@example.com' }]);
+      const b = await receive('ch_1', 'u1', 'again', [{ kind: 'kore', value: 'ch_1:u1' }], T0 + 1);
+      const c = await receive('ch_2', 'ann-2', 'hi', [{ kind: 'email', value: 'ann@example.com' }], T0 + 2);
+      assert.equal(a.conversation.id, b.conversation.id);
+      assert.notEqual(a.conversation.id, c.conversation.id);
+      assert.ok(a.conversation.userId);
+      assert.equal(c.conversation.userId, a.conversation.userId);
+      assert.equal(b.conversation.lastMessageAt, T0 + 1);
+      assert.deepEqual(await store.users.identities(a.conversation.userId!), [{ kind: 'email', value: 'ann@example.com' }, { kind: 'kore', value: 'ch_1:u1' }]);
+      assert.equal((await store.users.byIdentity({ kind: 'email', value: 'ann@example.com' }))?.id, a.conversation.userId);
+      assert.equal(a.message.turnStatus, 'pending');
+      assert.deepEqual(a.message.conversation, { conversationId: a.conversation.id, direction: 'incoming', replyTo: null });
+      assert.deepEqual((await store.conversations.withPendingTurns(10)).sort(), [a.conversation.id, c.conversation.id].sort());
+      assert.equal((await store.conversations.list({ userId: a.conversation.userId! }, { limit: 10 })).length, 2);
+      assert.equal((await store.messages.list({ conversationId: a.conversation.id }, { limit: 10 })).length, 2);
+    });
+
+    it('runs turns one at a time, in arrival order, with their writes and replies committed together', async () => {
+      const ep = endpointRecord({ ordered: true });
+      await store.endpoints.insert(ep);
+      const first = await receive('ch_1', 'u1', 'one');
+      const second = await receive('ch_1', 'u1', 'two', [], T0 + 1);
+      const conversationId = first.conversation.id;
+      const seen: string[] = [];
+      const run = (conversation: { memory: Record<string, string> }, message: { id: string; payload: string | null }) => {
+        const text = JSON.parse(message.payload!).text as string;
+        seen.push(text);
+        return {
+          state: text === 'one' ? 'waiting' : null,
+          memory: { ...conversation.memory, [text]: 'yes' },
+          lastPrompt: [{ text: `asked after ${text}` }],
+          messages: [newMessage({ eventType: 'message.created', payload: JSON.stringify({ text: `re: ${text}` }), endpointIds: [ep.id], orderingKey: conversationId, conversation: { conversationId, direction: 'outgoing' as const, replyTo: message.id } })],
+        };
+      };
+      const [t1, t2] = await Promise.all([
+        store.conversations.takeTurn(conversationId, run, routeAll, T0 + 10),
+        store.conversations.takeTurn(conversationId, run, routeAll, T0 + 11),
+      ]);
+      assert.deepEqual(seen, ['one', 'two']);
+      assert.ok(t1 && t2);
+      const last = [t1, t2].find((t) => t.incoming.id === second.message.id)!;
+      assert.deepEqual(last.conversation.memory, { one: 'yes', two: 'yes' });
+      assert.equal(last.conversation.state, null);
+      assert.equal(last.published[0].deliveryIds.length, 1);
+      assert.equal(await store.conversations.takeTurn(conversationId, run, routeAll, T0 + 12), null);
+      assert.deepEqual(await store.conversations.withPendingTurns(10), []);
+      const replies = await store.conversations.replies(first.message.id);
+      assert.equal(replies.length, 1);
+      assert.equal(JSON.parse(replies[0].payload!).text, 're: one');
+      assert.equal(replies[0].conversation?.direction, 'outgoing');
+      const stored = await store.conversations.get(conversationId);
+      assert.deepEqual(stored?.lastPrompt, [{ text: 'asked after two' }]);
+      assert.equal((await store.messages.get(first.message.id))?.turnStatus, 'done');
+      assert.equal((await store.messages.list({ conversationId, direction: 'outgoing' }, { limit: 10 })).length, 2);
+    });
+
     it('never hands the same delivery to two concurrent claims', async () => {
       await store.endpoints.insert(endpointRecord());
       await publish(Array.from({ length: 200 }, () => newMessage()));

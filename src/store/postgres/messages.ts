@@ -29,8 +29,8 @@ SELECT count(pg_advisory_xact_lock(hashtext($1), bucket)) FROM (
 ) AS buckets`;
 
 const INSERT_MESSAGES_SQL = `
-INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, created_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])`;
+INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, created_at, conversation_id, direction, reply_to, turn_status)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[])`;
 
 // WITH ORDINALITY … ORDER BY: seq follows the order of the batch, which FIFO per ordering key relies on.
 const INSERT_DELIVERIES_SQL = `
@@ -40,7 +40,10 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
   AS t(id, message_id, endpoint_id, event_type, ordering_key, created_at, n)
 ORDER BY n`;
 
-export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): MessagesRepo {
+/** Publishes inside the caller's transaction (the outbox's one transaction, or a conversation turn's). */
+export type PublishInTx = (sql: Sql, messages: NewMessage[], route: Router, notBefore: number) => Promise<PublishedMessage[]>;
+
+export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): MessagesRepo & { publishInTx: PublishInTx } {
   async function publishBatch(sql: Sql, messages: NewMessage[], route: Router, notBefore: number): Promise<PublishedMessage[]> {
     const keyOwners = await takeKeys(sql, messages, notBefore);
     const fresh = messages.filter((m) => !m.idempotencyKey || keyOwners.get(m.idempotencyKey) === m.id);
@@ -66,6 +69,8 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
       await sql.run(INSERT_MESSAGES_SQL, [
         fresh.map((m) => m.id), fresh.map((m) => m.eventType), fresh.map((m) => m.payload),
         fresh.map((m) => m.orderingKey), fresh.map((m) => m.idempotencyKey), fresh.map((m) => m.createdAt),
+        fresh.map((m) => m.conversation?.conversationId ?? null), fresh.map((m) => m.conversation?.direction ?? null),
+        fresh.map((m) => m.conversation?.replyTo ?? null), fresh.map((m) => turnStatusOf(m)),
       ]);
     }
     if (deliveries.length > 0) {
@@ -89,6 +94,7 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
   }
 
   return {
+    publishInTx: publishBatch,
     async publish(messages, route, { now, idempotencyTtlMs }) {
       if (messages.length === 0) return [];
       return db.tx((sql) => publishBatch(sql, messages, route, now - idempotencyTtlMs));
@@ -102,6 +108,8 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
       const where: string[] = [];
       if (filter.eventType !== undefined) where.push(`event_type = ${params.add(filter.eventType)}`);
       if (filter.endpointId !== undefined) where.push(`id IN (SELECT message_id FROM deliveries WHERE endpoint_id = ${params.add(filter.endpointId)})`);
+      if (filter.conversationId !== undefined) where.push(`conversation_id = ${params.add(filter.conversationId)}`);
+      if (filter.direction !== undefined) where.push(`direction = ${params.add(filter.direction)}`);
       if (filter.since !== undefined) where.push(`created_at >= ${params.add(filter.since)}`);
       if (filter.until !== undefined) where.push(`created_at < ${params.add(filter.until)}`);
       return (await db.all(`SELECT * FROM messages ${pageClause(page, where, params)}`, params.values)).map(messageFromRow);
@@ -154,6 +162,13 @@ async function loadEarlier(sql: Sql, ids: string[]): Promise<Map<string, Publish
   return found;
 }
 
+function turnStatusOf(m: NewMessage): 'pending' | null {
+  return m.conversation?.direction === 'incoming' ? 'pending' : null;
+}
+
 function recordOf(m: NewMessage): MessageRecord {
-  return { id: m.id, eventType: m.eventType, payload: m.payload, orderingKey: m.orderingKey, idempotencyKey: m.idempotencyKey, createdAt: m.createdAt, expired: false };
+  return {
+    id: m.id, eventType: m.eventType, payload: m.payload, orderingKey: m.orderingKey, idempotencyKey: m.idempotencyKey, createdAt: m.createdAt,
+    expired: false, conversation: m.conversation ?? null, turnStatus: turnStatusOf(m),
+  };
 }

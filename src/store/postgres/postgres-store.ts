@@ -4,7 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { readMigrations } from '../migrations.ts';
 import type { Store } from '../store.ts';
 import { PgDb, type Sql } from './db.ts';
+import { createAppsRepo } from './apps.ts';
+import { createBotsRepo } from './bots.ts';
+import { createChannelsRepo } from './channels.ts';
+import { createConversationsRepo } from './conversations.ts';
 import { createCountersRepo } from './counters.ts';
+import { createUsersRepo } from './users.ts';
 import { createDeliveriesRepo } from './deliveries.ts';
 import { createEndpointsRepo } from './endpoints.ts';
 import { createJobsRepo } from './jobs.ts';
@@ -20,19 +25,27 @@ export interface PostgresStoreOptions {
   schema: string;
   poolSize: number;
   newId: (prefix: 'dlv') => string;
+  /** How long idempotency keys of messages published inside conversation turns hold (the API's setting). */
+  idempotencyTtlMs?: number;
 }
 
 export function createPostgresStore(options: PostgresStoreOptions): Store {
   const db = new PgDb(options);
+  const messages = createMessagesRepo(db, options.newId);
   return {
     capabilities: { dialect: 'postgres', multiProcess: true, parallelQueries: true },
     settings: createSettingsRepo(db),
     endpoints: createEndpointsRepo(db),
-    messages: createMessagesRepo(db, options.newId),
+    messages,
     deliveries: createDeliveriesRepo(db),
     jobs: createJobsRepo(db),
     retention: createRetentionRepo(db),
     counters: createCountersRepo(db),
+    apps: createAppsRepo(db),
+    bots: createBotsRepo(db),
+    channels: createChannelsRepo(db),
+    users: createUsersRepo(db),
+    conversations: createConversationsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     migrate: () => migrate(db),
     async ping() {
       await db.get('SELECT 1');

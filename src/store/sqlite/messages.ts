@@ -4,7 +4,10 @@ import type { EndpointTarget, MessagesRepo, NewMessage, PublishedMessage } from 
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
 
-export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => string): MessagesRepo {
+/** Publishes inside the caller's transaction (the outbox's one transaction, or a conversation turn's). */
+export type PublishInTx = (messages: NewMessage[], route: (t: EndpointTarget[], m: NewMessage) => string[], options: { now: number; idempotencyTtlMs: number }) => PublishedMessage[];
+
+export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => string): MessagesRepo & { publishInTx: PublishInTx } {
   const loadTargets = (explicit: string[] | undefined): EndpointTarget[] => {
     const rows = explicit
       ? db.all(`SELECT id, event_types, ordered FROM endpoints WHERE is_active = 1 AND id IN (SELECT value FROM json_each(?))`, [JSON.stringify(explicit)])
@@ -21,24 +24,27 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
     return { message: messageFromRow(message), deliveryIds, duplicate: true };
   };
 
-  return {
-    async publish(messages, route, { now, idempotencyTtlMs }) {
-      return db.tx(() => {
-        let activeTargets: EndpointTarget[] | null = null;
-        const results: PublishedMessage[] = [];
-        for (const message of messages) {
-          if (message.idempotencyKey) {
-            const seen = existing(message.idempotencyKey, now - idempotencyTtlMs);
-            if (seen) {
-              results.push(seen);
-              continue;
-            }
-          }
-          const targets = message.endpointIds ? loadTargets(message.endpointIds) : (activeTargets ??= loadTargets(undefined));
-          results.push(insertOne(message, targets, route));
+  const publishInTx: PublishInTx = (messages, route, { now, idempotencyTtlMs }) => {
+    let activeTargets: EndpointTarget[] | null = null;
+    const results: PublishedMessage[] = [];
+    for (const message of messages) {
+      if (message.idempotencyKey) {
+        const seen = existing(message.idempotencyKey, now - idempotencyTtlMs);
+        if (seen) {
+          results.push(seen);
+          continue;
         }
-        return results;
-      });
+      }
+      const targets = message.endpointIds ? (message.endpointIds.length ? loadTargets(message.endpointIds) : []) : (activeTargets ??= loadTargets(undefined));
+      results.push(insertOne(message, targets, route));
+    }
+    return results;
+  };
+
+  return {
+    publishInTx,
+    async publish(messages, route, options) {
+      return db.tx(() => publishInTx(messages, route, options));
     },
     async get(id) {
       const row = db.get('SELECT * FROM messages WHERE id = ?', [id]);
@@ -55,6 +61,14 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
         where.push('id IN (SELECT message_id FROM deliveries WHERE endpoint_id = :endpoint_id)');
         params.endpoint_id = filter.endpointId;
       }
+      if (filter.conversationId !== undefined) {
+        where.push('conversation_id = :conversation_id');
+        params.conversation_id = filter.conversationId;
+      }
+      if (filter.direction !== undefined) {
+        where.push('direction = :direction');
+        params.direction = filter.direction;
+      }
       if (filter.since !== undefined) {
         where.push('created_at >= :since');
         params.since = filter.since;
@@ -69,10 +83,13 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
   };
 
   function insertOne(message: NewMessage, targets: EndpointTarget[], route: (t: EndpointTarget[], m: NewMessage) => string[]): PublishedMessage {
+    const link = message.conversation ?? null;
+    const turnStatus = link?.direction === 'incoming' ? 'pending' : null;
     db.run(
-      `INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, created_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-      [message.id, message.eventType, message.payload, message.orderingKey, message.idempotencyKey, message.createdAt],
+      `INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, created_at, conversation_id, direction, reply_to, turn_status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [message.id, message.eventType, message.payload, message.orderingKey, message.idempotencyKey, message.createdAt,
+        link?.conversationId ?? null, link?.direction ?? null, link?.replyTo ?? null, turnStatus],
     );
     if (message.idempotencyKey) {
       db.run(
@@ -95,7 +112,10 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
       deliveryIds.push(id);
     }
     return {
-      message: { id: message.id, eventType: message.eventType, payload: message.payload, orderingKey: message.orderingKey, idempotencyKey: message.idempotencyKey, createdAt: message.createdAt, expired: false },
+      message: {
+        id: message.id, eventType: message.eventType, payload: message.payload, orderingKey: message.orderingKey, idempotencyKey: message.idempotencyKey,
+        createdAt: message.createdAt, expired: false, conversation: link, turnStatus,
+      },
       deliveryIds,
       duplicate: false,
     };

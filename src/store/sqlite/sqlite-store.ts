@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { readMigrations } from '../migrations.ts';
 import type { Store } from '../store.ts';
 import { SqliteDb } from './db.ts';
+import { createAppsRepo } from './apps.ts';
+import { createBotsRepo } from './bots.ts';
+import { createChannelsRepo } from './channels.ts';
+import { createConversationsRepo } from './conversations.ts';
 import { createCountersRepo } from './counters.ts';
+import { createUsersRepo } from './users.ts';
 import { createDeliveriesRepo } from './deliveries.ts';
 import { createEndpointsRepo } from './endpoints.ts';
 import { createJobsRepo } from './jobs.ts';
@@ -20,20 +25,28 @@ export interface SqliteStoreOptions {
   file: string;
   synchronous?: 'NORMAL' | 'FULL';
   newId: (prefix: 'dlv') => string;
+  /** How long idempotency keys of messages published inside conversation turns hold (the API's setting). */
+  idempotencyTtlMs?: number;
 }
 
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
   const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
+  const messages = createMessagesRepo(db, options.newId);
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
     settings: createSettingsRepo(db),
     endpoints: createEndpointsRepo(db),
-    messages: createMessagesRepo(db, options.newId),
+    messages,
     deliveries: createDeliveriesRepo(db),
     jobs: createJobsRepo(db),
     retention: createRetentionRepo(db),
     counters: createCountersRepo(db),
+    apps: createAppsRepo(db),
+    bots: createBotsRepo(db),
+    channels: createChannelsRepo(db),
+    users: createUsersRepo(db),
+    conversations: createConversationsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     async migrate() {
       db.raw.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const applied = new Set(db.all('SELECT name FROM schema_migrations').map((r) => String(r.name)));

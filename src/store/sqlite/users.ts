@@ -1,0 +1,40 @@
+// SQLite: users and the identities that link a person across channels.
+import { userFromRow } from '../rows.ts';
+import type { Identity, UsersRepo } from '../store.ts';
+import type { SqliteDb } from './db.ts';
+
+export function createUsersRepo(db: SqliteDb): UsersRepo {
+  return {
+    async get(id) {
+      const row = db.get('SELECT * FROM users WHERE id = ?', [id]);
+      return row ? userFromRow(row) : null;
+    },
+    async identities(userId) {
+      return db.all('SELECT kind, value FROM identities WHERE user_id = ? ORDER BY kind, value', [userId]).map((r) => ({ kind: String(r.kind), value: String(r.value) }));
+    },
+    async byIdentity(identity) {
+      const row = db.get('SELECT u.* FROM identities i JOIN users u ON u.id = i.user_id WHERE i.kind = ? AND i.value = ?', [identity.kind, identity.value]);
+      return row ? userFromRow(row) : null;
+    },
+  };
+}
+
+/** Inside a transaction: the user any of these identities already names, else a new one; every identity ends up attached. */
+export function linkIdentities(db: SqliteDb, identities: Identity[], newUserId: string, now: number): string {
+  let userId: string | null = null;
+  for (const identity of identities) {
+    const row = db.get('SELECT user_id FROM identities WHERE kind = ? AND value = ?', [identity.kind, identity.value]);
+    if (row) {
+      userId = String(row.user_id);
+      break;
+    }
+  }
+  if (!userId) {
+    userId = newUserId;
+    db.run('INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?)', [userId, now, now]);
+  }
+  for (const identity of identities) {
+    db.run('INSERT INTO identities (kind, value, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING', [identity.kind, identity.value, userId, now]);
+  }
+  return userId;
+}
