@@ -13,6 +13,12 @@ import { healthRoutes } from './http/routes/health.ts';
 import { endpointRoutes } from './http/routes/endpoints.ts';
 import { messageRoutes } from './http/routes/messages.ts';
 import { deliveryRoutes } from './http/routes/deliveries.ts';
+import { appRoutes } from './http/routes/apps.ts';
+import { botRoutes } from './http/routes/bots.ts';
+import { channelRoutes } from './http/routes/channels.ts';
+import { conversationRoutes } from './http/routes/conversations.ts';
+import { koreWebhookRoutes } from './channels/kore-webhook.ts';
+import { demoOrderRoutes } from './channels/demo-orders.ts';
 
 export type { AppDeps } from './http/deps.ts';
 
@@ -31,6 +37,8 @@ class QuietLogController extends LogController {
 
 export interface AppOptions {
   logger?: FastifyBaseLogger | false;
+  /** Serve the demo's order receiver (POST /demo/orders). */
+  demo?: boolean;
 }
 
 export async function createApp(deps: AppDeps, options: AppOptions = {}) {
@@ -68,11 +76,17 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { deps });
+  await app.register(koreWebhookRoutes, { deps });
+  if (options.demo) await app.register(demoOrderRoutes, { store: deps.store, endpoints: deps.endpoints, now: () => deps.clock.now() });
   await app.register(async (api) => {
     api.addHook('onRequest', requireAdmin(deps.adminAuth));
     await api.register(endpointRoutes, { deps });
     await api.register(messageRoutes, { deps });
     await api.register(deliveryRoutes, { deps });
+    await api.register(appRoutes, { deps });
+    await api.register(botRoutes, { deps });
+    await api.register(channelRoutes, { deps });
+    await api.register(conversationRoutes, { deps });
   }, { prefix: '/api' });
 
   return app;

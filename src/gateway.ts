@@ -10,6 +10,7 @@ import { createRetentionTask } from './delivery/retention.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import { createMetrics } from './metrics.ts';
 import { createServices, type ServiceOptions } from './services.ts';
+import { demoEnabled, provision, type Provisioned } from './provision.ts';
 
 export interface GatewayOptions extends ServiceOptions {
   logger?: FastifyBaseLogger;
@@ -20,11 +21,13 @@ export type Gateway = Awaited<ReturnType<typeof createGateway>>;
 export async function createGateway(config: Config, options: GatewayOptions = {}) {
   const log = options.logger;
   const onError = (where: string, error: unknown) => log?.error({ err: error, where }, 'background failure');
-  const services = await createServices(config, { ...options, onError });
+  const services = await createServices(config, { ...options, onError, log });
   const { store, clock, endpoints, outbox, recovery } = services;
+  const demo = demoEnabled(config);
 
   const httpOptions = {
-    allowPrivate: [...config.delivery.allow_private],
+    // The demo's order receiver is this gateway itself, on loopback: allow-listed explicitly for the demo only.
+    allowPrivate: [...config.delivery.allow_private, ...(demo && !config.demo.orders_url ? ['127.0.0.1'] : [])],
     maxResponseBytes: config.delivery.max_response_bytes,
     connectionsPerOrigin: config.delivery.per_endpoint_concurrency,
   };
@@ -46,12 +49,19 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const adminToken = await ensureAdminToken(store, config.admin_token);
   let shuttingDown = false;
+  let base = config.public_url?.replace(/\/$/, '') ?? `http://${config.host}:${config.port}`;
+  let internalBase = `http://127.0.0.1:${config.port}`;
   const app = await createApp(
-    { config, clock, store, endpoints, outbox, recovery, metrics, adminAuth: createAdminAuth(store, config.admin_token, clock), isShuttingDown: () => shuttingDown },
-    { logger: log },
+    {
+      config, clock, store, endpoints, outbox, recovery, metrics, adminAuth: createAdminAuth(store, config.admin_token, clock),
+      apps: services.apps, bots: services.bots, channels: services.channels, turns: services.turns,
+      publicBase: () => base, isShuttingDown: () => shuttingDown,
+    },
+    { logger: log, demo },
   );
 
   let started = false;
+  let provisioned: Provisioned | null = null;
   return {
     ...services,
     app,
@@ -60,12 +70,29 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     retention,
     /** The admin token, only when this start generated it (to print once). */
     generatedAdminToken: adminToken.generated,
+    /** What start() set up from the config (and the demo). */
+    get provisioned() {
+      return provisioned;
+    },
+    publicBase: () => base,
 
+    /** Listens; the address is where clients are told to go unless public_url says otherwise. */
+    async listen(): Promise<string> {
+      const address = await app.listen({ port: config.port, host: config.host });
+      const port = new URL(address).port;
+      internalBase = `http://127.0.0.1:${port}`;
+      if (!config.public_url) base = address;
+      return address;
+    },
+
+    /** Applies the declared resources (and the demo), then starts the workers. */
     async start() {
+      provisioned = await provision(services, config, internalBase);
       started = true;
       await worker.start();
       recovery.start();
       retention.start();
+      services.turns.start();
     },
 
     /** Graceful stop: refuse new requests, finish in-flight deliveries up to the deadline, release leases. */

@@ -3,7 +3,8 @@
 import { ConfigError, loadConfig, type LoadOptions } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { describeStore } from './store/create-store.ts';
-import { createGateway } from './gateway.ts';
+import { createGateway, type Gateway } from './gateway.ts';
+import { signKoreToken } from './channels/kore-auth.ts';
 import { createLogger } from './logger.ts';
 import { acquireServerLock, ServerLockError } from './server-lock.ts';
 
@@ -36,10 +37,11 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   }
   if (gateway.migrations.length > 0) log.info({ migrations: gateway.migrations }, 'store migrated');
 
-  const address = await gateway.app.listen({ port: config.port, host: config.host });
+  const address = await gateway.listen();
   await gateway.start();
-  const base = config.public_url?.replace(/\/$/, '') ?? address;
+  const base = gateway.publicBase();
   printBanner(base, describeStore(config), gateway.generatedAdminToken);
+  await printProvisioned(gateway, base);
   log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');
 
   let stopping = false;
@@ -65,6 +67,31 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Declared apps given no secret, and the demo channel with a ready-to-paste request (a JWT valid for 24 h). */
+async function printProvisioned(gateway: Gateway, base: string): Promise<void> {
+  const provisioned = gateway.provisioned;
+  if (!provisioned) return;
+  const lines: string[] = [];
+  for (const generated of provisioned.generatedSecrets) {
+    lines.push(`App "${generated.app}" (client id ${generated.clientId}) got a generated client secret (shown this once):`, `  ${generated.secret}`, '');
+  }
+  const demo = provisioned.demo;
+  if (demo) {
+    const key = await gateway.apps.signingKey(demo.appId);
+    const token = key ? await signKoreToken(key, { clientId: demo.appId, sub: 'demo-user', ttlSeconds: 86_400 }, gateway.clock.now()) : '<token>';
+    const url = `${base}/chatbot/hooks/${demo.botId}`;
+    const body = JSON.stringify({ message: { text: 'I want to order a pizza' }, from: { id: 'demo-user', userInfo: { firstName: 'Ada' } } });
+    lines.push(
+      `Demo bot "${demo.botName}" on a Kore.ai webhook channel (sync), app ${demo.appId}:`,
+      `  POST ${url}`,
+      'Talk to it (the token is valid for 24 hours; `npx botgate token --app ' + demo.appId + ' --sub demo-user` makes another):',
+      `  curl -s ${url} -H 'Authorization: bearer ${token}' -H 'Content-Type: application/json' -d '${body}'`,
+      '',
+    );
+  }
+  if (lines.length) process.stdout.write(lines.join('\n') + '\n');
 }
 
 /** The start-up banner goes to stdout directly, never through the logger (it may carry a secret). */

@@ -10,6 +10,11 @@ import { createOutbox } from './delivery/outbox.ts';
 import { createRecoveryService } from './delivery/recovery.ts';
 import { createIdGenerator } from './ids.ts';
 import { createStore } from './store/create-store.ts';
+import { createAppService } from './channels/apps.ts';
+import { createChannelService } from './channels/channels.ts';
+import { koreAdapter } from './channels/kore-adapter.ts';
+import { createBotRegistry } from './conversation/bot-registry.ts';
+import { createTurnService, type TurnLog } from './conversation/turns.ts';
 
 export interface ServiceOptions {
   clock?: Clock;
@@ -17,6 +22,7 @@ export interface ServiceOptions {
   /** Apply migrations on open (the server and `migrate` do; other CLI commands too, it is idempotent). */
   migrate?: boolean;
   onError?: (where: string, error: unknown) => void;
+  log?: TurnLog;
 }
 
 export type Services = Awaited<ReturnType<typeof createServices>>;
@@ -37,9 +43,19 @@ export async function createServices(config: Config, options: ServiceOptions = {
     onRequeued: () => outbox.nudge(),
     onError: (error) => options.onError?.('recovery', error),
   });
+  const apps = createAppService({ store, box, clock });
+  const bots = createBotRegistry({ store, clock });
+  const channels = createChannelService({ store, clock, newId, endpoints, defaultSyncTimeoutSeconds: config.kore.sync_timeout_seconds });
+  const turns = createTurnService({
+    store, clock, newId, bots,
+    adapters: { 'kore-webhook': koreAdapter },
+    onPublished: (endpointIds) => outbox.nudge(endpointIds),
+    log: options.log,
+  });
   return {
-    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery,
+    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, turns,
     async close() {
+      await turns.stop();
       await recovery.stop();
       await store.close();
     },

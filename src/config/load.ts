@@ -46,6 +46,7 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
     sources.set(key, `--${key.replaceAll('_', '-')}`);
   }
 
+  resolveSecretReferences(raw, env);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
@@ -108,6 +109,14 @@ function unwrap(node: z.ZodType): z.ZodType {
 /** Environment values are strings: turn them into the type the schema wants, or say why not. */
 function coerceEnv(name: string, value: string, leaf: z.ZodType): unknown {
   const text = value.trim();
+  if (leaf instanceof z.ZodUnion) {
+    // e.g. `auto | true | false`: the first option the text reads as.
+    for (const option of (leaf as z.ZodUnion<z.ZodType[]>).options.map(unwrap)) {
+      if (option instanceof z.ZodBoolean && /^(true|false)$/i.test(text)) return /^true$/i.test(text);
+      if (option instanceof z.ZodNumber && text !== '' && Number.isFinite(Number(text))) return Number(text);
+    }
+    return value;
+  }
   if (leaf instanceof z.ZodNumber) {
     const n = Number(text);
     if (!Number.isFinite(n)) throw new ConfigError(`${name}: expected a number, got ${JSON.stringify(value)}`);
@@ -151,4 +160,32 @@ function deepFreeze<T>(value: T): Readonly<T> {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * Declared resources keep secrets out of the file: `client_secret_env: KORE_SECRET` (and any key ending in
+ * `_env` inside a declaration or its `auth`) is replaced by that variable's value, or stops start-up naming both.
+ */
+function resolveSecretReferences(raw: Record<string, unknown>, env: Record<string, string | undefined>): void {
+  for (const group of ['apps', 'endpoints', 'channels']) {
+    const list = raw[group];
+    if (!Array.isArray(list)) continue;
+    list.forEach((item, index) => {
+      if (!item || typeof item !== 'object') return;
+      const targets = [item as Record<string, unknown>];
+      const auth = (item as Record<string, unknown>).auth;
+      if (auth && typeof auth === 'object' && !Array.isArray(auth)) targets.push(auth as Record<string, unknown>);
+      for (const target of targets) {
+        for (const key of Object.keys(target)) {
+          if (!key.endsWith('_env') || typeof target[key] !== 'string') continue;
+          const name = target[key] as string;
+          const value = nonEmpty(env[name]);
+          const where = `${group}[${index}]${target === item ? '' : '.auth'}.${key}`;
+          if (value === undefined) throw new ConfigError(`${where}: the environment variable ${name} is not set`);
+          target[key.slice(0, -'_env'.length)] = value;
+          if (target !== item) delete target[key];
+        }
+      }
+    });
+  }
 }

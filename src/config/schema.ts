@@ -59,6 +59,56 @@ const apiSchema = z.strictObject({
   max_recover_days: z.number().min(1).max(90).default(14),
 });
 
+const koreSchema = z.strictObject({
+  /** Largest request the Kore.ai webhook channel accepts (413 above). */
+  body_limit_bytes: z.number().int().min(1024).max(1 << 20).default(10 * 1024),
+  /** Tolerance for exp/nbf/iat of channel JWTs. */
+  clock_skew_seconds: z.number().min(0).max(3600).default(60),
+  /** A new channel's sync timeout. */
+  sync_timeout_seconds: z.number().min(0.1).max(300).default(15),
+});
+
+const demoSchema = z.strictObject({
+  /** auto: the demo bot, app, channel and `orders` endpoint exist when the config declares no bots. */
+  enabled: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+  /** Where the demo's order.confirmed webhooks go; default: the demo receiver route of this gateway (allow-listed). */
+  orders_url: z.string().url().optional(),
+});
+
+// Config as code: declared resources, applied idempotently at start (keyed by name). Secrets come from the
+// environment: `*_env` names the variable (read by the loader, which is the only reader of process.env).
+const secretRef = { env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional() };
+const appDeclaration = z.strictObject({
+  name: z.string().min(1),
+  client_id: z.string().min(1).optional(),
+  client_secret: z.string().min(16).optional(),
+  client_secret_env: secretRef.env,
+});
+const botDeclaration = z.strictObject({ file: z.string().min(1) });
+const endpointDeclaration = z.strictObject({
+  name: z.string().min(1),
+  url: z.string().url(),
+  provider: z.string().optional(),
+  event_types: z.array(z.string()).optional(),
+  auth: z.record(z.string(), z.unknown()).optional(),
+  custom_headers: z.record(z.string(), z.string()).optional(),
+  timeout_seconds: z.number().optional(),
+  ordered: z.boolean().optional(),
+  rate_limit_per_second: z.number().int().optional(),
+  secret: z.string().optional(),
+  secret_env: secretRef.env,
+});
+const channelDeclaration = z.strictObject({
+  name: z.string().min(1),
+  bot: z.string().min(1),
+  app: z.string().min(1),
+  mode: z.enum(['sync', 'async']),
+  post_url: z.string().url().optional(),
+  access_token: z.string().optional(),
+  access_token_env: secretRef.env,
+  sync_timeout_seconds: z.number().optional(),
+});
+
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(3000),
   host: z.string().min(1).default('127.0.0.1'),
@@ -80,9 +130,18 @@ export const configSchema = z.strictObject({
   /** Shown in logs and leases: which process holds a delivery. */
   instance_id: z.string().min(1).max(100).optional(),
   delivery: deliverySchema.prefault({}),
+  kore: koreSchema.prefault({}),
+  demo: demoSchema.prefault({}),
+  apps: z.array(appDeclaration).default([]),
+  bots: z.array(botDeclaration).default([]),
+  endpoints: z.array(endpointDeclaration).default([]),
+  channels: z.array(channelDeclaration).default([]),
   retention: retentionSchema.prefault({}),
   api: apiSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type DeliveryConfig = Config['delivery'];
+export type AppDeclaration = z.infer<typeof appDeclaration>;
+export type EndpointDeclaration = z.infer<typeof endpointDeclaration>;
+export type ChannelDeclaration = z.infer<typeof channelDeclaration>;

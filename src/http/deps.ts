@@ -7,6 +7,10 @@ import type { Outbox } from '../delivery/outbox.ts';
 import type { RecoveryService } from '../delivery/recovery.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
+import type { AppService } from '../channels/apps.ts';
+import type { ChannelService } from '../channels/channels.ts';
+import type { BotRegistry } from '../conversation/bot-registry.ts';
+import type { TurnService } from '../conversation/turns.ts';
 
 export interface AppDeps {
   config: Config;
@@ -17,6 +21,12 @@ export interface AppDeps {
   recovery: RecoveryService;
   metrics: Metrics;
   adminAuth: AdminAuth;
+  apps: AppService;
+  bots: BotRegistry;
+  channels: ChannelService;
+  turns: TurnService;
+  /** The URL clients reach this gateway at (known once it listens). */
+  publicBase: () => string;
   /** True once shutdown began (readyz answers 503). */
   isShuttingDown?: () => boolean;
 }

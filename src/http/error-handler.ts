@@ -2,7 +2,7 @@
 // logged with their cause and answered as a plain 500 that leaks nothing.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { BotgateError } from '../errors.ts';
-import { errorFormat } from './error-bodies.ts';
+import { errorFormat, surfaceOf } from './error-bodies.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -57,6 +57,6 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const coded = new BotgateError('BG_ERR_ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`);
-    reply.code(404).send(errorFormat('api')(coded, reply));
+    reply.code(404).send(errorFormat(surfaceOf(request.url))(coded, reply));
   });
 }

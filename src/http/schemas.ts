@@ -81,6 +81,9 @@ export const MessageView = Type.Object({
   ordering_key: Nullable(Type.String()),
   created_at: Timestamp,
   expired: Type.Boolean(),
+  conversation_id: Nullable(Type.String()),
+  direction: Nullable(Type.String({ description: 'incoming | outgoing | agent_outgoing; null for messages published through the API' })),
+  reply_to: Nullable(Type.String()),
 });
 
 export const DeliveryView = Type.Object({

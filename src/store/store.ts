@@ -460,8 +460,9 @@ export interface ConversationsRepo {
   /**
    * Stores an incoming message (turn pending) in its conversation, opened on first contact, and links the
    * sender to a user through their identities (an existing identity's user, else `newUserId`); one transaction.
+   * A message whose idempotency key was seen answers `duplicate` with the message stored the first time.
    */
-  receive(input: ReceiveInput, route: Router): Promise<{ conversation: ConversationRecord; message: MessageRecord }>;
+  receive(input: ReceiveInput, route: Router): Promise<{ conversation: ConversationRecord; message: MessageRecord; duplicate: boolean }>;
   /**
    * Runs the next pending turn of a conversation under its lock (one turn at a time per conversation, across
    * processes): `run` sees the conversation and its oldest pending incoming message and returns what to write;

@@ -23,6 +23,7 @@ export function testConfig(env: Record<string, string> = {}) {
       BOTGATE_LOG_LEVEL: 'silent',
       BOTGATE_DELIVERY__ALLOW_PRIVATE: '127.0.0.1',
       BOTGATE_DELIVERY__POLL_INTERVAL_MS: '20',
+      BOTGATE_DEMO__ENABLED: 'false',
       ...env,
     },
   });

@@ -39,6 +39,9 @@ export function messageView(m: MessageRecord) {
     ordering_key: m.orderingKey,
     created_at: new Date(m.createdAt).toISOString(),
     expired: m.expired,
+    conversation_id: m.conversation?.conversationId ?? null,
+    direction: m.conversation?.direction ?? null,
+    reply_to: m.conversation?.replyTo ?? null,
   };
 }
 
@@ -99,13 +102,22 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
   app.get('/messages', {
     schema: {
       tags, summary: 'Message history, newest first',
-      querystring: Type.Object({ event_type: Type.Optional(Type.String()), endpoint_id: Type.Optional(Type.String()), ...TimeRangeQuery, ...PageQuery }, { additionalProperties: false }),
+      querystring: Type.Object({
+        event_type: Type.Optional(Type.String()),
+        endpoint_id: Type.Optional(Type.String()),
+        conversation_id: Type.Optional(Type.String()),
+        direction: Type.Optional(Type.Union([Type.Literal('incoming'), Type.Literal('outgoing'), Type.Literal('agent_outgoing')])),
+        ...TimeRangeQuery,
+        ...PageQuery,
+      }, { additionalProperties: false }),
       response: { 200: listOf(MessageView), ...errors('BG_ERR_VALIDATION') },
     },
   }, async (request) => {
     const q = request.query;
     const page = pageRequest(q);
-    const rows = await store.messages.list({ eventType: q.event_type, endpointId: q.endpoint_id, since: parseTime(q.since), until: parseTime(q.until) }, page.request);
+    const rows = await store.messages.list({
+      eventType: q.event_type, endpointId: q.endpoint_id, conversationId: q.conversation_id, direction: q.direction, since: parseTime(q.since), until: parseTime(q.until),
+    }, page.request);
     return pageResult(rows, page, messageView);
   });
 

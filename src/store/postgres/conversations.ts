@@ -32,7 +32,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
           route,
           input.now - idempotencyTtlMs(),
         );
-        return { conversation, message: published.message };
+        return { conversation, message: published.message, duplicate: published.duplicate };
       });
     },
 

@@ -29,7 +29,7 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
           route,
           { now: input.now, idempotencyTtlMs: idempotencyTtlMs() },
         );
-        return { conversation, message: published.message };
+        return { conversation, message: published.message, duplicate: published.duplicate };
       });
     },
 

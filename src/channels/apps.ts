@@ -1,0 +1,68 @@
+// Apps: a client id and client secret that a Kore.ai integration signs its JWTs with. The secret is shown once,
+// stored sealed under the master key, and kept opened in memory for verifying tokens.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { SecretBox } from '../crypto/secret-box.ts';
+import { BotgateError } from '../errors.ts';
+import type { AppRecord, Store } from '../store/store.ts';
+
+const CACHE_MS = 5000;
+
+export type AppService = ReturnType<typeof createAppService>;
+
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function createAppService(deps: { store: Store; box: SecretBox; clock: Clock }) {
+  const { store, box, clock } = deps;
+  const opened = new Map<string, { key: Uint8Array; at: number }>();
+
+  async function get(id: string): Promise<AppRecord> {
+    const app = await store.apps.get(id);
+    if (!app) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${id}`);
+    return app;
+  }
+
+  return {
+    get,
+    async create(input: { name: string; clientId?: string; clientSecret?: string }): Promise<{ app: AppRecord; secret: string }> {
+      if (await store.apps.byName(input.name)) throw new BotgateError('BG_ERR_CONFLICT', `An app named ${JSON.stringify(input.name)} exists`);
+      const secret = input.clientSecret ?? generateClientSecret();
+      if (secret.length < 16) throw new BotgateError('BG_ERR_VALIDATION', 'client_secret must be at least 16 characters');
+      const now = clock.now();
+      const app: AppRecord = { id: input.clientId ?? `cs-${randomUUID()}`, name: input.name, secretSealed: box.seal(secret), createdAt: now, updatedAt: now };
+      if (await store.apps.get(app.id)) throw new BotgateError('BG_ERR_CONFLICT', `An app with client id ${app.id} exists`);
+      await store.apps.insert(app);
+      return { app, secret };
+    },
+    /** A new client secret; tokens signed with the old one stop verifying (within seconds on every process). */
+    async rotateSecret(id: string, secret = generateClientSecret()): Promise<{ app: AppRecord; secret: string }> {
+      await get(id);
+      const app = (await store.apps.update(id, { secretSealed: box.seal(secret), updatedAt: clock.now() }))!;
+      opened.delete(id);
+      return { app, secret };
+    },
+    async delete(id: string): Promise<void> {
+      if ((await store.channels.list({ limit: 1000 })).some((c) => c.appId === id)) {
+        throw new BotgateError('BG_ERR_CONFLICT', `App ${id} is used by a channel; delete or move the channel first`);
+      }
+      if (!(await store.apps.delete(id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${id}`);
+      opened.delete(id);
+    },
+    /** The HS256 key of an app's client secret (cached briefly, so a rotation elsewhere takes effect within seconds). */
+    async signingKey(id: string): Promise<Uint8Array | null> {
+      const cached = opened.get(id);
+      if (cached && clock.now() - cached.at < CACHE_MS) return cached.key;
+      const app = await store.apps.get(id);
+      if (!app) return null;
+      const key = new TextEncoder().encode(box.open(app.secretSealed));
+      opened.set(id, { key, at: clock.now() });
+      return key;
+    },
+  };
+}
+
+export function appView(app: AppRecord) {
+  return { client_id: app.id, name: app.name, created_at: new Date(app.createdAt).toISOString(), updated_at: new Date(app.updatedAt).toISOString() };
+}

@@ -1,0 +1,53 @@
+// The Kore.ai webhook channel as the turn engine sees it: a stored request reads as turn input, and a turn's
+// replies become outgoing messages — for an async channel each one a delivery to POST_URL
+// ({"text", "to": from.id, "from": botId}, in order per conversation), with endOfTask as a separate final message.
+import type { TurnInput } from '../conversation/bot.ts';
+import type { ChannelAdapter } from '../conversation/turns.ts';
+import type { NewMessage } from '../store/store.ts';
+import { KORE_MESSAGE_EVENT } from './channels.ts';
+import { koreText } from './kore-format.ts';
+
+/** The request body as the schema admits it (wire names of Kore.ai). */
+export interface KoreRequest {
+  session?: { new?: boolean };
+  message: { text: string; attachments?: unknown[] };
+  from: { id: string; userInfo?: { firstName?: string; lastName?: string; email?: string } };
+  to?: { id?: string; groupInfo?: { id?: string; name?: string } };
+  customData?: Record<string, unknown>;
+}
+
+export const koreAdapter: ChannelAdapter = {
+  turnInput(payload): TurnInput {
+    const request = payload as unknown as KoreRequest;
+    const info = request.from.userInfo ?? {};
+    return {
+      text: request.message.text,
+      newSession: request.session?.new === true,
+      context: {
+        user: { id: request.from.id, firstName: info.firstName, lastName: info.lastName, email: info.email },
+        customData: request.customData ?? {},
+        group: request.to?.groupInfo ?? null,
+      },
+    };
+  },
+
+  replyMessages({ channel, conversation, incoming, result, newId, now }) {
+    const link = { conversationId: conversation.id, direction: 'outgoing' as const, replyTo: incoming.id };
+    const bodies: Record<string, unknown>[] = result.replies.map((reply) => ({ text: koreText(reply) }));
+    if (result.endOfTask) bodies.push({ endOfTask: true, endReason: result.endOfTask.reason });
+    return bodies.map((body): NewMessage => {
+      const async = channel.mode === 'async' && channel.endpointId !== null;
+      return {
+        id: newId('msg'),
+        eventType: KORE_MESSAGE_EVENT,
+        payload: JSON.stringify(async ? { ...body, to: conversation.userKey, from: channel.botId } : body),
+        orderingKey: conversation.id,
+        idempotencyKey: null,
+        createdAt: now,
+        // Sync replies travel in the HTTP answer: stored for the history, delivered nowhere.
+        endpointIds: async ? [channel.endpointId!] : [],
+        conversation: link,
+      };
+    });
+  },
+};

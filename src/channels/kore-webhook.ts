@@ -1,0 +1,124 @@
+// POST /chatbot/hooks/{botId}[/hookInstance/{webHookId}]: the Kore.ai-compatible webhook channel. The JWT is
+// checked, the message stored (then an async channel answers 200 at once), the turn runs; a sync channel
+// answers with the bot's replies. Errors in Kore's shape: {"errors":[{"msg","code"}],"bg_code"}.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { TurnService } from '../conversation/turns.ts';
+import { BotgateError } from '../errors.ts';
+import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
+import type { ChannelRecord } from '../store/store.ts';
+import type { AppService } from './apps.ts';
+import type { ChannelService } from './channels.ts';
+import type { KoreRequest } from './kore-adapter.ts';
+import { bearerOf, KoreAuthError, verifyKoreToken } from './kore-auth.ts';
+import { koreSyncBody, type KoreText } from './kore-format.ts';
+
+registerErrorFormat('kore', (error) => ({ errors: [{ msg: error.message, code: error.statusCode }], bg_code: error.code }));
+registerErrorPrefix('/chatbot/', 'kore');
+
+const Loose = (properties: Parameters<typeof Type.Object>[0], required = false) => {
+  const schema = Type.Object(properties, { additionalProperties: true });
+  return required ? schema : Type.Optional(schema);
+};
+
+// Lenient about fields we do not read (Kore.ai clients send more than this); strict about the ones we do.
+const KoreBody = Type.Object(
+  {
+    session: Loose({ new: Type.Optional(Type.Boolean()) }),
+    message: Loose({ text: Type.String({ maxLength: 8192 }), attachments: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 20 })) }, true),
+    from: Loose({
+      id: Type.String({ minLength: 1, maxLength: 256 }),
+      userInfo: Loose({ firstName: Type.Optional(Type.String()), lastName: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }),
+    }, true),
+    to: Loose({ id: Type.Optional(Type.String()), groupInfo: Loose({ id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }) }),
+    customData: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  },
+  { additionalProperties: true },
+);
+
+const KoreError = Type.Object({ errors: Type.Array(Type.Object({ msg: Type.String(), code: Type.Integer() })), bg_code: Type.String() });
+
+export interface KoreWebhookDeps {
+  config: Config;
+  clock: Clock;
+  apps: AppService;
+  channels: ChannelService;
+  turns: TurnService;
+}
+
+export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDeps }> = async (app, { deps }) => {
+  const routeOptions = {
+    bodyLimit: deps.config.kore.body_limit_bytes,
+    config: { errorFormat: 'kore' },
+  };
+  const common = {
+    tags: ['kore.ai channel'],
+    summary: 'A user message from a Kore.ai Webhook channel client (Authorization: bearer <JWT signed with the app client secret>)',
+    description: 'Sync channel: answers {"text": string | [...], "endOfTask"?, "endReason"?}. Async channel: answers 200 with an empty body and sends the replies to POST_URL.',
+    security: [],
+    body: KoreBody,
+    response: { 200: Type.Unknown(), 400: KoreError, 401: KoreError, 404: KoreError, 413: KoreError },
+  };
+
+  async function handle(botId: string, instanceId: string | undefined, body: KoreRequest, authorization: string | undefined) {
+    const channel = await deps.channels.resolve(botId, instanceId);
+    await authenticate(channel, body, authorization);
+    const info = body.from.userInfo;
+    const received = await deps.turns.receive(channel, {
+      userKey: body.from.id,
+      identities: [{ kind: 'kore', value: `${channel.botId}:${body.from.id}` }, ...(info?.email ? [{ kind: 'email', value: info.email.toLowerCase() }] : [])],
+      payload: body as unknown as Record<string, unknown>,
+      eventType: 'message.received',
+    });
+    return { channel, received };
+  }
+
+  async function authenticate(channel: ChannelRecord, body: KoreRequest, authorization: string | undefined) {
+    const token = bearerOf(authorization);
+    if (!token) throw new BotgateError('BG_ERR_TOKEN_INVALID', 'Send Authorization: bearer <JWT signed with the app client secret>');
+    const key = await deps.apps.signingKey(channel.appId);
+    if (!key) throw new BotgateError('BG_ERR_TOKEN_INVALID', 'The channel\'s app no longer exists');
+    try {
+      await verifyKoreToken(token, key, { clientId: channel.appId, fromId: body.from.id, skewSeconds: deps.config.kore.clock_skew_seconds, now: deps.clock.now() });
+    } catch (error) {
+      if (error instanceof KoreAuthError) throw new BotgateError('BG_ERR_TOKEN_INVALID', error.message);
+      throw error;
+    }
+  }
+
+  /** Sync: the replies committed for this message when its turn is done, or when the channel's timeout hits. */
+  async function syncAnswer(channel: ChannelRecord, conversationId: string, messageId: string) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      deps.turns.process(conversationId),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, channel.syncTimeoutSeconds * 1000))),
+    ]);
+    clearTimeout(timer);
+    const texts: KoreText[] = [];
+    let end: { reason: string } | null = null;
+    for (const reply of await deps.turns.replies(messageId)) {
+      const body = JSON.parse(reply.payload ?? '{}') as { text?: KoreText; endOfTask?: boolean; endReason?: string };
+      if (body.endOfTask) end = { reason: body.endReason ?? 'Fulfilled' };
+      else if (body.text !== undefined) texts.push(body.text);
+    }
+    return koreSyncBody(texts, end);
+  }
+
+  const handler = async (botId: string, instanceId: string | undefined, request: { body: unknown; headers: { authorization?: string } }, reply: { code(n: number): unknown; send(b?: unknown): unknown; header(k: string, v: string): unknown }) => {
+    const { channel, received } = await handle(botId, instanceId, request.body as KoreRequest, request.headers.authorization);
+    if (channel.mode === 'async') {
+      // Stored: acknowledge at once; replies go to POST_URL through the delivery engine.
+      void deps.turns.process(received.conversation.id);
+      reply.code(200);
+      return reply.send('');
+    }
+    return syncAnswer(channel, received.conversation.id, received.message.id);
+  };
+
+  const BotId = Type.String({ minLength: 1, maxLength: 100 });
+  app.post('/chatbot/hooks/:botId', { ...routeOptions, schema: { ...common, params: Type.Object({ botId: BotId }) } }, (request, reply) =>
+    handler(request.params.botId, undefined, request, reply));
+  app.post('/chatbot/hooks/:botId/hookInstance/:webHookId', { ...routeOptions, schema: { ...common, params: Type.Object({ botId: BotId, webHookId: BotId }) } }, (request, reply) =>
+    handler(request.params.botId, request.params.webHookId, request, reply));
+};

@@ -1,0 +1,102 @@
+// The loaded bots: a bot file is validated, its knowledge pages read, and both stored with a version, so every
+// gateway process serves the same version; each process keeps the runtime (intent matcher, knowledge index)
+// built from it and rebuilds it when the stored version moves (a reload anywhere).
+import { resolve } from 'node:path';
+import type { Clock } from '../clock.ts';
+import { BotgateError } from '../errors.ts';
+import type { BotRecord, Store } from '../store/store.ts';
+import type { BotDefinition, BotRuntime } from './bot.ts';
+import { formatProblems, loadBotFile } from './bot-file.ts';
+import { createIntentMatcher } from './intents.ts';
+import { createKnowledgeBase, loadKnowledge } from './knowledge.ts';
+
+const CHECK_MS = 2000;
+
+export type BotRegistry = ReturnType<typeof createBotRegistry>;
+
+interface Cached {
+  runtime: BotRuntime;
+  checkedAt: number;
+}
+
+export function createBotRegistry(deps: { store: Store; clock: Clock }) {
+  const { store, clock } = deps;
+  const cache = new Map<string, Cached>();
+
+  function build(record: BotRecord): BotRuntime {
+    const definition = JSON.parse(record.definition) as BotDefinition;
+    const pages = JSON.parse(record.knowledge) as { source: string; markdown: string }[];
+    return {
+      definition,
+      intents: createIntentMatcher(definition.intents),
+      knowledge: pages.length ? createKnowledgeBase(pages) : null,
+      version: record.version,
+    };
+  }
+
+  return {
+    /**
+     * Validates a bot file and stores it (a new bot, or a new version of one); the problems when it has any.
+     * `onlyIfChanged`: a file identical to the stored version keeps its version (start-up provisioning).
+     */
+    async load(file: string, options: { onlyIfChanged?: boolean } = {}): Promise<BotRecord> {
+      const path = resolve(file);
+      const loaded = await loadBotFile(path);
+      if ('problems' in loaded) throw new BotgateError('BG_ERR_BOT_INVALID', formatProblems(loaded.problems, path));
+      const pages = await loadKnowledge(path, loaded.bot.knowledge);
+      if (options.onlyIfChanged) {
+        const stored = await store.bots.get(loaded.bot.id);
+        if (stored && stored.source === path && stored.definition === JSON.stringify(loaded.bot) && stored.knowledge === JSON.stringify(pages)) return stored;
+      }
+      const record = await store.bots.save(
+        { id: loaded.bot.id, name: loaded.bot.name, source: path, definition: JSON.stringify(loaded.bot), knowledge: JSON.stringify(pages), updatedAt: clock.now() },
+        clock.now(),
+      );
+      cache.delete(record.id);
+      return record;
+    },
+
+    /** Reads a stored bot's file again. */
+    async reload(botId: string): Promise<BotRecord> {
+      const record = await store.bots.get(botId);
+      if (!record) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
+      return this.load(record.source);
+    },
+
+    async get(botId: string): Promise<BotRecord> {
+      const record = await store.bots.get(botId);
+      if (!record) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
+      return record;
+    },
+
+    list: () => store.bots.list(),
+
+    /** The runtime of a bot's current version (looked up in the store at most every 2 s). */
+    async runtime(botId: string): Promise<BotRuntime> {
+      const now = clock.now();
+      const cached = cache.get(botId);
+      if (cached && now - cached.checkedAt < CHECK_MS) return cached.runtime;
+      const record = await store.bots.get(botId);
+      if (!record) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
+      const runtime = cached && cached.runtime.version === record.version ? cached.runtime : build(record);
+      cache.set(botId, { runtime, checkedAt: now });
+      return runtime;
+    },
+  };
+}
+
+export function botView(record: BotRecord) {
+  const definition = JSON.parse(record.definition) as BotDefinition;
+  return {
+    id: record.id,
+    name: record.name,
+    description: definition.description,
+    source: record.source,
+    version: record.version,
+    intents: Object.keys(definition.intents),
+    states: Object.keys(definition.flows).length,
+    knowledge_pages: (JSON.parse(record.knowledge) as unknown[]).length,
+    created_at: new Date(record.createdAt).toISOString(),
+    updated_at: new Date(record.updatedAt).toISOString(),
+  };
+}

@@ -1,0 +1,143 @@
+// Validates a parsed bot file against docs/bots.md and builds its BotDefinition, reporting every problem found
+// (not just the first), each with the path of the offending key.
+import type { BotDefinition, BotMessage, BotProblem, BotSettings, WebhookRule } from './bot.ts';
+import { readFlows } from './bot-flows.ts';
+import { readMessages } from './bot-messages.ts';
+import {
+  at, checkKeys, checkName, isMapping, readList, readMapping, readRequiredString, readString, readStrings, ProblemList,
+} from './bot-problems.ts';
+
+const TOP_KEYS = ['id', 'name', 'description', 'settings', 'knowledge', 'intents', 'global_intents', 'flows', 'webhooks'];
+const SETTINGS_KEYS = ['intent_threshold', 'knowledge_threshold', 'dont_know', 'restart_notice'];
+const WEBHOOK_KEYS = ['event', 'states', 'intents', 'endpoint'];
+/** Bot ids appear in URLs (`/chatbot/hooks/{id}`). */
+const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** The event types the messages API accepts (src/http/routes/messages.ts). */
+const EVENT_PATTERN = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+export const DEFAULT_SETTINGS: Readonly<BotSettings> = Object.freeze({
+  intentThreshold: 0.6,
+  knowledgeThreshold: 0.35,
+  dontKnow: [{ text: "Sorry, I didn't understand that. Could you put it another way?" }],
+  restartNotice: [{ text: "Sorry, this conversation changed while you were away, so let's start again." }],
+});
+
+export function validateBot(raw: unknown): { bot: BotDefinition } | { problems: BotProblem[] } {
+  const problems = new ProblemList();
+  if (raw === null || raw === undefined) return { problems: [{ path: '', message: 'the file is empty' }] };
+  if (!isMapping(raw)) return { problems: [{ path: '', message: 'the top level must be a mapping (id, name, intents, flows, …)' }] };
+  checkKeys(problems, '', raw, TOP_KEYS);
+  const id = readRequiredString(problems, 'id', raw.id);
+  if (id !== null && !ID_PATTERN.test(id)) problems.add('id', 'use 1–64 letters, digits, _, - and .');
+  const name = readRequiredString(problems, 'name', raw.name);
+  const description = absent(raw.description) ? null : readString(problems, 'description', raw.description);
+  const stateNames = new Set(isMapping(raw.flows) ? Object.keys(raw.flows) : []);
+
+  const intents = raw.intents === undefined ? (problems.add('intents', 'required'), null) : readIntents(problems, raw.intents);
+  const flows = raw.flows === undefined ? (problems.add('flows', 'required'), {}) : readFlows(problems, raw.flows, intents && Object.keys(intents));
+  for (const intent of Object.keys(intents ?? {})) {
+    if (isMapping(raw.flows) && !Object.hasOwn(raw.flows, intent)) problems.add(at('intents', intent), `no flow starts here (add flows.${intent})`);
+  }
+  const settings = readSettings(problems, raw.settings, stateNames);
+  const knowledge = absent(raw.knowledge) ? [] : readStrings(problems, 'knowledge', raw.knowledge) ?? [];
+  knowledge.forEach((pattern, index) => {
+    if (pattern.startsWith('/')) problems.add(at('knowledge', index), 'must be relative to the bot file');
+  });
+  const globalIntents = absent(raw.global_intents) ? [] : readIntentRefs(problems, 'global_intents', raw.global_intents, intents);
+  const webhooks = absent(raw.webhooks) ? [] : readWebhooks(problems, raw.webhooks, intents, stateNames, flows);
+
+  if (problems.items.length > 0) return { problems: problems.items };
+  return {
+    bot: { id: id!, name: name!, description, settings, knowledge, intents: intents!, globalIntents, flows, webhooks },
+  };
+}
+
+/** An optional key left empty (`webhooks:` with nothing after it is null in YAML) counts as absent. */
+function absent(value: unknown): value is undefined | null {
+  return value === undefined || value === null;
+}
+
+function readIntents(problems: ProblemList, value: unknown): Record<string, string[]> | null {
+  const raw = readMapping(problems, 'intents', value);
+  if (!raw) return null;
+  const intents: Record<string, string[]> = {};
+  const owner = new Map<string, string>(); // an example, lower-cased → the intent it belongs to
+  for (const [name, examples] of Object.entries(raw)) {
+    const path = at('intents', name);
+    if (!checkName(problems, path, name)) continue;
+    const list = readStrings(problems, path, examples);
+    if (list && list.length === 0) problems.add(path, 'needs at least one example utterance');
+    list?.forEach((example, index) => {
+      const key = example.trim().toLowerCase();
+      const other = owner.get(key);
+      // The same utterance under two intents makes the matcher guess; under one intent it is only noise.
+      if (other !== undefined && other !== name) problems.add(at(path, index), `"${example}" is also an example of ${other}`);
+      owner.set(key, name);
+    });
+    intents[name] = list ?? [];
+  }
+  return intents;
+}
+
+/** A list of intent names; `intents` null means they could not be read (then names are not checked). */
+function readIntentRefs(problems: ProblemList, path: string, value: unknown, intents: Record<string, string[]> | null): string[] {
+  const names = readStrings(problems, path, value) ?? [];
+  names.forEach((name, index) => {
+    if (intents && !Object.hasOwn(intents, name)) problems.add(at(path, index), `"${name}" is not an intent`);
+    else if (names.indexOf(name) < index) problems.add(at(path, index), `"${name}" is listed twice`);
+  });
+  return names;
+}
+
+function readSettings(problems: ProblemList, value: unknown, states: ReadonlySet<string>): BotSettings {
+  const settings: BotSettings = { ...DEFAULT_SETTINGS };
+  if (absent(value)) return settings;
+  const raw = readMapping(problems, 'settings', value);
+  if (!raw) return settings;
+  checkKeys(problems, 'settings', raw, SETTINGS_KEYS);
+  settings.intentThreshold = readThreshold(problems, 'settings.intent_threshold', raw.intent_threshold) ?? settings.intentThreshold;
+  settings.knowledgeThreshold = readThreshold(problems, 'settings.knowledge_threshold', raw.knowledge_threshold) ?? settings.knowledgeThreshold;
+  settings.dontKnow = readOptionalMessages(problems, 'settings.dont_know', raw.dont_know, states) ?? settings.dontKnow;
+  settings.restartNotice = readOptionalMessages(problems, 'settings.restart_notice', raw.restart_notice, states) ?? settings.restartNotice;
+  return settings;
+}
+
+function readThreshold(problems: ProblemList, path: string, value: unknown): number | null {
+  if (value === undefined) return null;
+  if (typeof value === 'number' && value >= 0 && value <= 1) return value;
+  problems.add(path, 'must be a number between 0 and 1');
+  return null;
+}
+
+function readOptionalMessages(problems: ProblemList, path: string, value: unknown, states: ReadonlySet<string>): BotMessage[] | null {
+  return value === undefined ? null : readMessages(problems, path, value, states);
+}
+
+function readWebhooks(
+  problems: ProblemList, value: unknown, intents: Record<string, string[]> | null,
+  states: ReadonlySet<string>, flows: BotDefinition['flows'],
+): WebhookRule[] {
+  const list = readList(problems, 'webhooks', value) ?? [];
+  return list.flatMap((item, index) => {
+    const path = at('webhooks', index);
+    const raw = readMapping(problems, path, item);
+    if (!raw) return [];
+    checkKeys(problems, path, raw, WEBHOOK_KEYS);
+    const event = readRequiredString(problems, at(path, 'event'), raw.event);
+    if (event !== null && !EVENT_PATTERN.test(event)) problems.add(at(path, 'event'), 'use 1–200 letters, digits, _, ., : and -');
+    const endpoint = readRequiredString(problems, at(path, 'endpoint'), raw.endpoint);
+    const ruleStates = absent(raw.states) ? [] : readStrings(problems, at(path, 'states'), raw.states) ?? [];
+    ruleStates.forEach((state, i) => {
+      const statePath = at(at(path, 'states'), i);
+      if (!states.has(state)) problems.add(statePath, `unknown state "${state}"`);
+      // Choice states are waited at, never entered: such a rule would never fire.
+      else if (flows[state]?.kind === 'choice') {
+        problems.add(statePath, `"${state}" is a choice state, which is never entered (list the states its options lead to)`);
+      }
+    });
+    const ruleIntents = absent(raw.intents) ? [] : readIntentRefs(problems, at(path, 'intents'), raw.intents, intents);
+    if (ruleStates.length === 0 && ruleIntents.length === 0) problems.add(path, 'fires on nothing: list states and/or intents');
+    if (event === null || endpoint === null) return [];
+    return [{ event, states: ruleStates, intents: ruleIntents, endpoint }];
+  });
+}

@@ -1,0 +1,156 @@
+// Runs one conversation turn: the state machine of docs/bots.md ("States and how a turn runs") as a pure
+// function of the bot, the conversation's position and the message (no I/O, no clock).
+//
+// Termination: entering a state never enters another one — a plain state sends its messages and *waits* at
+// its next_state, and reaching a choice state is waiting at it. So a turn enters at most one state (the answer
+// to a plain state, an intent's state, or a choice option's target), whatever cycles a malformed runtime holds,
+// and needs no loop guard.
+import type {
+  BotDefinition, BotMessage, BotRuntime, ConversationPosition, FiredWebhook, TurnInput, TurnResult, WebhookRule,
+} from './bot.ts';
+import { findOption } from './choice-options.ts';
+import { renderMessage, type TemplateValues } from './templates.ts';
+
+/** The state a conversation waits at after a step (null: idle), and the question that led there. */
+interface Waiting {
+  state: string | null;
+  lastPrompt: BotMessage[];
+}
+
+/** What the turn has produced so far. */
+interface Turn {
+  bot: BotDefinition;
+  memory: Record<string, string>;
+  values: TemplateValues;
+  replies: BotMessage[];
+  fired: FiredWebhook[];
+  missing: Set<string>;
+  endOfTask: { reason: string } | null;
+}
+
+/** A fresh value each time: results never share arrays a caller might change. */
+const idle = (): Waiting => ({ state: null, lastPrompt: [] });
+
+export function runTurn(bot: BotRuntime, position: ConversationPosition, input: TurnInput): TurnResult {
+  const definition = bot.definition;
+  const memory = { ...position.memory };
+  const { user, customData, group } = input.context;
+  const turn: Turn = {
+    bot: definition, memory, values: { memory, user, customData, group },
+    replies: [], fired: [], missing: new Set(), endOfTask: null,
+  };
+  const text = input.text.trim();
+  // Step 1: session.new forgets the state waited at; memory is kept.
+  let waiting: Waiting = input.newSession ? idle() : { state: position.state, lastPrompt: position.lastPrompt };
+  // A reload removed the state: say so, then handle the message as if idle (docs/bots.md, "Reloading").
+  if (waiting.state !== null && !hasState(definition, waiting.state)) {
+    send(turn, definition.settings.restartNotice);
+    waiting = idle();
+  }
+  const step = waiting.state === null ? whenIdle(turn, bot, text) : whenWaiting(turn, bot, text, waiting, waiting.state);
+  return {
+    position: { state: step.waiting.state, memory, lastPrompt: step.waiting.lastPrompt },
+    replies: turn.replies,
+    endOfTask: turn.endOfTask,
+    fired: turn.fired,
+    understood: step.understood,
+    missingValues: [...turn.missing],
+  };
+}
+
+type Step = { waiting: Waiting; understood: TurnResult['understood'] };
+
+function whenWaiting(turn: Turn, bot: BotRuntime, text: string, waiting: Waiting, name: string): Step {
+  // Step 2: a global intent interrupts the flow (before the message is read as an answer or an option).
+  const match = turn.bot.globalIntents.length > 0 ? bot.intents.match(text) : null;
+  const global = match && match.confidence >= turn.bot.settings.intentThreshold && turn.bot.globalIntents.includes(match.intent);
+  if (global && hasState(turn.bot, match.intent)) return startIntent(turn, match.intent, match.confidence, true);
+  const state = turn.bot.flows[name];
+  // Step 3, a plain state: the answer is stored under the state's name, then the state is entered.
+  if (state.kind === 'plain') {
+    turn.memory[name] = text;
+    return { waiting: enter(turn, name, waiting.lastPrompt), understood: { kind: 'state', state: name } };
+  }
+  // Step 3, a choice state: the option key as written is stored (`choice_confirmation: "1"`).
+  const option = findOption(state.options, text);
+  if (option === null) {
+    // The fallback, then the question again: the messages that led here, as they were sent (not rendered a
+    // second time, so a template-like answer stored in memory is never expanded), then the menu's own message.
+    send(turn, state.fallbackMessage);
+    turn.replies.push(...waiting.lastPrompt);
+    send(turn, state.message);
+    return { waiting, understood: { kind: 'choice', state: name, option: null } };
+  }
+  turn.memory[name] = option;
+  return { waiting: enter(turn, state.options[option], waiting.lastPrompt), understood: { kind: 'choice', state: name, option } };
+}
+
+// Step 4: the best intent above the threshold, else a relevant enough knowledge passage, else dont_know.
+function whenIdle(turn: Turn, bot: BotRuntime, text: string): Step {
+  const settings = turn.bot.settings;
+  const match = bot.intents.match(text);
+  if (match && match.confidence >= settings.intentThreshold && hasState(turn.bot, match.intent)) {
+    return startIntent(turn, match.intent, match.confidence, false);
+  }
+  const hit = bot.knowledge?.search(text) ?? null;
+  if (hit && hit.score >= settings.knowledgeThreshold) {
+    turn.replies.push({ text: hit.answer }); // Markdown from the knowledge base, not a template
+    return { waiting: idle(), understood: { kind: 'knowledge', source: hit.source, score: hit.score } };
+  }
+  send(turn, settings.dontKnow);
+  return { waiting: idle(), understood: { kind: 'unknown' } };
+}
+
+/** `global` is true when the intent interrupted a flow. */
+function startIntent(turn: Turn, intent: string, confidence: number, global: boolean): Step {
+  for (const rule of turn.bot.webhooks) if (rule.intents.includes(intent)) fire(turn, rule, null, intent);
+  // A new flow starts with no question behind it: an interrupted flow's prompt is not carried over.
+  return { waiting: enter(turn, intent, []), understood: { kind: 'intent', intent, confidence, global } };
+}
+
+/**
+ * Enters a state. A plain state sends its messages and waits at its next_state (or ends the flow); the
+ * messages just sent become the prompt a choice state re-sends after its fallback.
+ *
+ * A choice state reached straight away (an intent's state, or another choice's option) had no plain state ask
+ * its question, so its own `message` is sent now and is the whole re-prompt (lastPrompt empty, since the
+ * re-prompt appends the menu's message anyway). Without a message — the validator refuses that — the previous
+ * prompt is kept, the best question there is.
+ */
+function enter(turn: Turn, name: string, lastPrompt: BotMessage[]): Waiting {
+  // Only a malformed runtime leads to a missing state; waiting there gets the restart notice next turn.
+  if (!hasState(turn.bot, name)) return { state: name, lastPrompt };
+  const state = turn.bot.flows[name];
+  if (state.kind === 'choice') {
+    if (state.message.length === 0) return { state: name, lastPrompt };
+    send(turn, state.message);
+    return { state: name, lastPrompt: [] };
+  }
+  for (const rule of turn.bot.webhooks) if (rule.states.includes(name)) fire(turn, rule, name, null);
+  const sent = send(turn, state.message);
+  if (state.nextState === 'end') {
+    turn.endOfTask = { reason: state.endReason };
+    return idle();
+  }
+  return { state: state.nextState, lastPrompt: sent };
+}
+
+/** Renders and queues messages; returns them as sent. */
+function send(turn: Turn, messages: BotMessage[]): BotMessage[] {
+  const sent = messages.map((message) => {
+    const rendered = renderMessage(message, turn.values);
+    for (const path of rendered.missing) turn.missing.add(path);
+    return rendered.message;
+  });
+  turn.replies.push(...sent);
+  return sent;
+}
+
+/** A rule fires at most once per turn, even when both its intent and its state match. */
+function fire(turn: Turn, rule: WebhookRule, state: string | null, intent: string | null): void {
+  if (!turn.fired.some((fired) => fired.rule === rule)) turn.fired.push({ rule, state, intent });
+}
+
+function hasState(bot: BotDefinition, name: string): boolean {
+  return Object.hasOwn(bot.flows, name);
+}

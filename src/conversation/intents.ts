@@ -1,0 +1,199 @@
+// Intent matching for the built-in bot: how confidently a user message means each intent, from the intent's examples.
+import { distance as levenshtein } from 'fastest-levenshtein';
+
+/** `confidence` is 0–1; the caller compares it with the bot's `intent_threshold`. */
+export type IntentScore = { intent: string; confidence: number };
+
+export interface IntentMatcher {
+  /** The best intent, or null when no intent shares anything with the text. */
+  match(text: string): IntentScore | null;
+  /** Every intent that scores above 0, best first (ties by name, so the order is deterministic). */
+  rank(text: string): IntentScore[];
+}
+
+// Function words and politeness carry little meaning but do tell "what can you do" from "do it": they are kept
+// with a small weight instead of being dropped.
+export const STOP_WORDS: ReadonlySet<string> = new Set(
+  ('a an the i me my mine you your we us our it its this that these those is am are was were be been do does did ' +
+    'can could would should will shall may might must have has had to of in on at for with from by about into ' +
+    'and or but so if then some any please thanks thank just now there here what which who how why when where ' +
+    'one two three four five six seven eight nine ten').split(' '),
+);
+const STOP_FACTOR = 0.2;
+// Words the bot has never seen count against a match (that is what keeps "the weather is nice today" low) but
+// less than a word known to belong to an intent: they are often fillers or entities ("my house", "two").
+const UNKNOWN_FACTOR = 0.6;
+const EXPLAINED_WEIGHT = 0.6;
+
+// Chat spellings and contractions written without an apostrophe ("couldnt"); see `tokens`.
+const CHAT_WORDS: Record<string, string> = { u: 'you', ur: 'your', r: 'are', pls: 'please', plz: 'please', thx: 'thanks', im: 'i am', ive: 'i have' };
+const NOT_AUXILIARIES = new Set(['do', 'does', 'did', 'could', 'would', 'should', 'is', 'are', 'was', 'were', 'have', 'has', 'had', 'ca', 'wo', 'must', 'need']);
+
+/** Lower-cased words of a text, with contractions and chat spellings expanded ("what's" → "what", "can't" → "can not"). */
+export function tokens(text: string): string[] {
+  const clean = text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[\u2018\u2019`]/g, "'")
+    .replace(/n't\b/g, ' not')
+    .replace(/'(s|d|m|re|ll|ve)\b/g, (_, c: string) => ({ s: '', d: ' would', m: ' am', re: ' are', ll: ' will', ve: ' have' })[c] ?? '');
+  const out: string[] = [];
+  for (const word of clean.split(/[^a-z0-9]+/)) {
+    const aux = word.endsWith('nt') ? word.slice(0, -2) : '';
+    if (NOT_AUXILIARIES.has(aux)) out.push(aux, 'not');
+    else if (word !== '') out.push(...(CHAT_WORDS[word] ?? word).split(' '));
+  }
+  return out.map((w) => (w === 'ca' ? 'can' : w === 'wo' ? 'will' : w)); // "can't", "won't"
+}
+
+/** A light suffix stripper (plurals, -ing, -ed, -ment, final e): enough for "pizzas", "declined", "payment". */
+export function stem(word: string): string {
+  let w = word;
+  if (w.length <= 3 || /\d/.test(w)) return w;
+  if (w.endsWith('ies') && w.length > 4) w = w.slice(0, -3) + 'y';
+  else if (w.endsWith('s') && !/(ss|us|is)$/.test(w)) w = w.slice(0, -1);
+  for (const suffix of ['ing', 'ed', 'ment']) {
+    if (w.endsWith(suffix) && w.length - suffix.length >= 3) {
+      w = w.slice(0, -suffix.length);
+      if (/([^aeioulsz])\1$/.test(w)) w = w.slice(0, -1); // "topping" → "top"
+      break;
+    }
+  }
+  if (w.endsWith('e') && w.length > 4) w = w.slice(0, -1);
+  return w;
+}
+
+/**
+ * Edit distance counting an adjacent transposition ("hlep" → "help", the commonest typo) as one edit, which plain
+ * Levenshtein counts as two. Transposition plus another edit is left to Levenshtein alone.
+ */
+export function editDistance(a: string, b: string): number {
+  const d = levenshtein(a, b);
+  if (d !== 2 || a.length !== b.length) return d;
+  const i = [...a].findIndex((ch, k) => ch !== b[k]);
+  return a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2) ? 1 : d;
+}
+
+/** A word of the message: its weight, and the vocabulary stems it may be, each with a similarity in (0, 1]. */
+type Term = { weight: number; stems: Map<string, number> };
+type Example = { weights: Map<string, number>; total: number };
+
+export function createIntentMatcher(intents: Record<string, string[]>): IntentMatcher {
+  const names = Object.keys(intents).sort();
+  const vocabulary = new Map<string, Set<string>>(); // stem → intents using it
+  const spellings = new Map<string, string>(); // surface word or stem → stem, for exact and fuzzy look-ups
+  const stopStems = new Set<string>();
+  for (const name of names) {
+    for (const word of intents[name].flatMap(tokens)) {
+      const s = stem(word);
+      vocabulary.set(s, (vocabulary.get(s) ?? new Set()).add(name));
+      spellings.set(word, s).set(s, s);
+      if (STOP_WORDS.has(word)) stopStems.add(s);
+    }
+  }
+  // IDF across intents: a word used by one intent identifies it; one used by all of them hardly tells anything.
+  const maxIdf = Math.log(1 + names.length);
+  const weightOf = (s: string) => Math.log(1 + names.length / vocabulary.get(s)!.size) * (stopStems.has(s) ? STOP_FACTOR : 1);
+  const toExample = (utterance: string): Example => {
+    const weights = new Map(tokens(utterance).map((w) => [stem(w), weightOf(stem(w))]));
+    return { weights, total: [...weights.values()].reduce((a, b) => a + b, 0) };
+  };
+  const examples = new Map(names.map((name) => [name, intents[name].map(toExample)]));
+
+  /** Similar known stems for an unknown word: 1 edit from 4 letters, 2 from 8; closer spellings rank higher. */
+  function fuzzy(word: string): Map<string, number> {
+    const bound = word.length >= 8 ? 2 : word.length >= 4 ? 1 : 0;
+    const found = new Map<string, number>();
+    if (bound === 0) return found;
+    let best = 0;
+    for (const [spelling, s] of spellings) {
+      const d = Math.abs(word.length - spelling.length) > bound ? bound + 1 : editDistance(word, spelling);
+      // An edit costs more in a short word: "hlep" is 0.63 "help", "acount" 0.79 "account".
+      const sim = 1 - (1.5 * d) / Math.max(word.length, spelling.length);
+      if (d > bound || sim < best) continue;
+      if (sim > best) found.clear(), (best = sim);
+      found.set(s, sim);
+    }
+    return found;
+  }
+
+  function compound(word: string): [string, string] | null {
+    for (let i = 2; i <= word.length - 2; i++) {
+      const head = spellings.get(word.slice(0, i));
+      const tail = spellings.get(word.slice(i)) ?? spellings.get(stem(word.slice(i)));
+      if (head !== undefined && tail !== undefined) return [head, tail];
+    }
+    return null;
+  }
+
+  function terms(text: string): Term[] {
+    const out = new Map<string, Term>();
+    const add = (key: string, stems: Map<string, number>, stop: boolean) => {
+      const known = [...stems.keys()].map(weightOf);
+      const weight = known.length > 0 ? Math.max(...known) : maxIdf * UNKNOWN_FACTOR * (stop ? STOP_FACTOR : 1);
+      out.set(key, { weight, stems });
+    };
+    for (const word of tokens(text)) {
+      const known = spellings.get(word) ?? spellings.get(stem(word));
+      if (known !== undefined) {
+        add(known, new Map([[known, 1]]), STOP_WORDS.has(word));
+        continue;
+      }
+      // A compound written as one word ("nevermind", "topup"), else a typo.
+      const parts = compound(word);
+      if (parts) for (const part of parts) add(part, new Map([[part, 1]]), false);
+      else add(word, fuzzy(word), STOP_WORDS.has(word));
+    }
+    return [...out.values()];
+  }
+
+  function rank(text: string): IntentScore[] {
+    const message = terms(text);
+    let total = 0;
+    const covered = new Map<string, number>(); // stem → how well the message covers it
+    const explainedBy = new Map<string, number>(); // intent → weight of the message its vocabulary explains
+    for (const t of message) {
+      total += t.weight;
+      const best = new Map<string, number>();
+      for (const [s, sim] of t.stems) {
+        covered.set(s, Math.max(sim, covered.get(s) ?? 0));
+        for (const name of vocabulary.get(s)!) best.set(name, Math.max(sim, best.get(name) ?? 0));
+      }
+      for (const [name, sim] of best) explainedBy.set(name, (explainedBy.get(name) ?? 0) + t.weight * sim);
+    }
+    const scores: IntentScore[] = [];
+    for (const name of explainedBy.keys()) {
+      const intentCover = explainedBy.get(name)! / total;
+      let confidence = 0;
+      for (const ex of examples.get(name)!) {
+        let exampleCover = 0;
+        for (const [s, w] of ex.weights) exampleCover += w * (covered.get(s) ?? 0);
+        if (exampleCover === 0) continue;
+        let messageCover = 0;
+        for (const t of message) {
+          let sim = 0;
+          for (const [s, v] of t.stems) if (v > sim && ex.weights.has(s)) sim = v;
+          messageCover += t.weight * sim;
+        }
+        // A weighted geometric mean: the message must be explained (by this example or the intent's others) and
+        // the example recognisable in the message. Explaining weighs more, as paraphrases often borrow words
+        // from several examples and use only part of any one ("transaction failed").
+        const explained = (messageCover / total + intentCover) / 2;
+        confidence = Math.max(confidence, explained ** EXPLAINED_WEIGHT * (exampleCover / ex.total) ** (1 - EXPLAINED_WEIGHT));
+      }
+      if (confidence > 0) scores.push({ intent: name, confidence: Math.min(1, confidence) });
+    }
+    scores.sort((a, b) => b.confidence - a.confidence || (a.intent < b.intent ? -1 : 1));
+    // A message two intents explain about equally well ("my account") is not confidently either: near-ties
+    // lose up to 30%, a clear winner almost nothing (the 8th power of the runner-up's ratio).
+    const alone = scores.map((x) => x.confidence);
+    for (const [i, x] of scores.entries()) {
+      const rival = i === 0 ? (alone[1] ?? 0) : alone[0];
+      x.confidence *= 1 - 0.3 * Math.min(1, rival / x.confidence) ** 8;
+    }
+    return scores;
+  }
+
+  return { rank, match: (text) => rank(text)[0] ?? null };
+}

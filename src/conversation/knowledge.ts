@@ -1,0 +1,134 @@
+// The knowledge base of a bot: Markdown pages split into passages at headings, and full-text search over them.
+import { glob, readFile } from 'node:fs/promises';
+import { dirname, relative, resolve, sep } from 'node:path';
+import MiniSearch from 'minisearch';
+import { STOP_WORDS, stem, tokens } from './intents.ts';
+
+export interface KnowledgePage {
+  /** Where the page came from (its path relative to the bot file), for logs and analytics. */
+  source: string;
+  markdown: string;
+}
+
+export interface Passage {
+  source: string;
+  /** The heading path, outermost first, joined with " > " ("Delivery > Delivery time"); '' before any heading. */
+  heading: string;
+  /** The text under the heading, trimmed: what the bot answers with. */
+  text: string;
+}
+
+export interface KnowledgeAnswer {
+  answer: string;
+  /** 0–1: the share of the question's meaning the passage covers; compared with `knowledge_threshold`. */
+  score: number;
+  source: string;
+  heading: string;
+}
+
+export interface KnowledgeBase {
+  /** The most relevant passage, or null when no passage shares a word with the question. */
+  search(text: string): KnowledgeAnswer | null;
+}
+
+// Words a question is phrased with rather than about ("can I get", "tell me", "how much"), on top of the
+// function words intents also discount.
+const QUESTION_WORDS = new Set(['get', 'tell', 'know', 'much', 'many', 'want', 'need', 'like']);
+// A query word found in the passage only as a longer word or a near spelling ("deliver" in "delivery") is
+// weaker evidence than the word itself.
+const INEXACT_MATCH = 0.75;
+
+/** The passages of a page: one per heading with text under it (ATX headings; fenced code is not a heading). */
+export function splitPassages(page: KnowledgePage): Passage[] {
+  const passages: Passage[] = [];
+  const path: string[] = [];
+  let body: string[] = [];
+  let fenced = false;
+  const flush = () => {
+    const text = body.join('\n').trim();
+    if (text !== '') passages.push({ source: page.source, heading: path.filter(Boolean).join(' > '), text });
+    body = [];
+  };
+  for (const line of page.markdown.split(/\r?\n/)) {
+    if (/^\s{0,3}(```|~~~)/.test(line)) fenced = !fenced;
+    const heading = fenced ? null : /^\s{0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$/.exec(line);
+    if (heading === null) {
+      body.push(line);
+      continue;
+    }
+    flush();
+    const level = heading[1].length;
+    path.length = level; // a heading closes every deeper one
+    path[level - 1] = heading[2];
+  }
+  flush();
+  return passages;
+}
+
+/** Index terms and query terms alike: the intents' words and stems, without function and question words. */
+function term(word: string): string | null {
+  return STOP_WORDS.has(word) || QUESTION_WORDS.has(word) ? null : stem(word);
+}
+
+export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
+  const passages = pages.flatMap(splitPassages);
+  const index = new MiniSearch<Passage & { id: number }>({
+    fields: ['heading', 'text'],
+    tokenize: (text) => tokens(text),
+    processTerm: (word) => term(word),
+    searchOptions: {
+      boost: { heading: 2 }, // a passage titled with the question's words is about them
+      prefix: (word) => word.length >= 3,
+      fuzzy: (word) => (word.length >= 5 ? 0.2 : false),
+      combineWith: 'OR',
+    },
+  });
+  index.addAll(passages.map((p, id) => ({ ...p, id })));
+
+  // Passage frequency of each term, for weighting the question's words the same way BM25 ranks with them.
+  const frequency = new Map<string, number>();
+  for (const p of passages) {
+    const terms = new Set(tokens(`${p.heading} ${p.text}`).map(term));
+    for (const t of terms) if (t !== null) frequency.set(t, (frequency.get(t) ?? 0) + 1);
+  }
+  const weight = (t: string) => Math.log(1 + passages.length / Math.max(1, frequency.get(t) ?? 0));
+
+  return {
+    search(text) {
+      const top = index.search(text)[0];
+      if (top === undefined) return null;
+      const passage = passages[top.id as number];
+      // MiniSearch's BM25 score picks the passage but has no upper bound (it grows with the number of query
+      // terms, their rarity and the boosts), so it cannot be compared with a fixed threshold. The score is
+      // instead the share of the question's words, weighted by rarity (IDF), that the passage contains: 1 when
+      // it has every word, about 0 when it only shares a common one. A word found in no passage counts in full
+      // against the answer: "what is the best time to visit paris" shares only "time" with the pages.
+      const asked = [...new Set(tokens(text).map(term))].filter((t) => t !== null);
+      let found = 0;
+      let total = 0;
+      for (const t of asked) {
+        total += weight(t);
+        if (top.queryTerms.includes(t)) found += weight(t) * (t in top.match ? 1 : INEXACT_MATCH);
+      }
+      const score = total === 0 ? 0 : found / total;
+      return { answer: passage.text, score, source: passage.source, heading: passage.heading };
+    },
+  };
+}
+
+/**
+ * Reads the Markdown pages a bot's `knowledge` globs match, relative to the bot file's directory, in a stable
+ * order (sorted, each page once); sources are the paths relative to that directory, with forward slashes.
+ */
+export async function loadKnowledge(botFile: string, globs: string[]): Promise<KnowledgePage[]> {
+  const dir = dirname(resolve(botFile));
+  const files = new Set<string>();
+  for (const pattern of globs) {
+    for await (const file of glob(pattern, { cwd: dir })) files.add(resolve(dir, file));
+  }
+  const pages: KnowledgePage[] = [];
+  for (const file of [...files].sort()) {
+    pages.push({ source: relative(dir, file).split(sep).join('/'), markdown: await readFile(file, 'utf8') });
+  }
+  return pages;
+}

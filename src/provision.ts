@@ -1,0 +1,90 @@
+// Config as code and the demo: apps, endpoints, bots and channels declared in the config file are created or
+// brought up to date at start (keyed by name, so applying twice changes nothing); with no bots declared, the
+// demo bot, its app, a sync channel and the `orders` endpoint are set up the same way.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChannelDeclaration, Config, EndpointDeclaration } from './config/schema.ts';
+import type { EndpointInput } from './delivery/endpoints.ts';
+import type { Services } from './services.ts';
+import type { ChannelRecord, EndpointRecord } from './store/store.ts';
+
+export const DEMO_BOT_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', 'bots', 'demo', 'bot.yaml');
+export const DEMO_ORDERS_PATH = '/demo/orders';
+
+export interface Provisioned {
+  /** Secrets generated now for declared apps without one (printed once by the caller). */
+  generatedSecrets: { app: string; clientId: string; secret: string }[];
+  demo: { botId: string; botName: string; appId: string; channel: ChannelRecord } | null;
+}
+
+export function demoEnabled(config: Config): boolean {
+  return config.demo.enabled === true || (config.demo.enabled === 'auto' && config.bots.length === 0);
+}
+
+export async function provision(services: Services, config: Config, internalBase: string): Promise<Provisioned> {
+  const result: Provisioned = { generatedSecrets: [], demo: null };
+  for (const declared of config.apps) {
+    const secret = declared.client_secret ?? null;
+    const existing = await services.store.apps.byName(declared.name);
+    if (!existing) {
+      const created = await services.apps.create({ name: declared.name, clientId: declared.client_id, clientSecret: secret ?? undefined });
+      if (!secret) result.generatedSecrets.push({ app: declared.name, clientId: created.app.id, secret: created.secret });
+    } else if (secret && services.box.open(existing.secretSealed) !== secret) {
+      await services.apps.rotateSecret(existing.id, secret);
+    }
+  }
+  for (const declared of config.endpoints) await ensureEndpoint(services, declared.name, endpointInput(declared));
+  for (const declared of config.bots) await ensureBot(services, declared.file);
+  for (const declared of config.channels) await ensureChannel(services, declared);
+
+  if (demoEnabled(config)) {
+    const bot = await ensureBot(services, DEMO_BOT_FILE);
+    let app = await services.store.apps.byName('demo');
+    if (!app) app = (await services.apps.create({ name: 'demo' })).app;
+    const ordersUrl = config.demo.orders_url ?? internalBase + DEMO_ORDERS_PATH;
+    await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' });
+    const channel = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
+    result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel };
+  }
+  return result;
+}
+
+function endpointInput(declared: EndpointDeclaration): EndpointInput {
+  const { secret_env: _secretEnv, auth, ...rest } = declared;
+  return { ...rest, auth: auth ? (auth as EndpointInput['auth']) : undefined };
+}
+
+async function findEndpoint(services: Services, name: string): Promise<EndpointRecord | null> {
+  return (await services.store.endpoints.list({}, { limit: 10_000 })).find((e) => e.name === name) ?? null;
+}
+
+async function ensureEndpoint(services: Services, name: string, input: EndpointInput): Promise<EndpointRecord> {
+  const existing = await findEndpoint(services, name);
+  if (!existing) return (await services.endpoints.create(input)).endpoint;
+  const { secret: _secret, ...settings } = input;
+  return services.endpoints.update(existing.id, settings);
+}
+
+async function ensureBot(services: Services, file: string) {
+  const loaded = await services.bots.load(file, { onlyIfChanged: true });
+  return loaded;
+}
+
+async function ensureChannel(services: Services, declared: ChannelDeclaration): Promise<ChannelRecord> {
+  const app = await services.store.apps.byName(declared.app);
+  if (!app) throw new Error(`channels: ${declared.name}: no app named ${declared.app}`);
+  const existing = (await services.store.channels.list({ limit: 10_000 })).find((c) => c.name === declared.name);
+  if (!existing) {
+    return (await services.channels.create(declared.bot, {
+      name: declared.name, mode: declared.mode, app_id: app.id, post_url: declared.post_url, access_token: declared.access_token,
+      sync_timeout_seconds: declared.sync_timeout_seconds,
+    })).channel;
+  }
+  if (existing.botId !== declared.bot || existing.mode !== declared.mode) {
+    throw new Error(`channels: ${declared.name}: its bot or mode changed; delete the channel to declare it anew`);
+  }
+  return services.channels.update(existing.id, {
+    app_id: app.id, sync_timeout_seconds: declared.sync_timeout_seconds,
+    ...(declared.mode === 'async' ? { post_url: declared.post_url, access_token: declared.access_token ?? null } : {}),
+  });
+}

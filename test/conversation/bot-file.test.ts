@@ -1,0 +1,383 @@
+// Bot files: the demo bot loads clean, defaults apply, and every broken file names each problem by its path.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatProblems, loadBotFile, parseBot } from '../../src/conversation/bot-file.ts';
+import type { BotDefinition } from '../../src/conversation/bot.ts';
+
+const DEMO = new URL('../../bots/demo/bot.yaml', import.meta.url).pathname;
+const demoText = readFileSync(DEMO, 'utf8');
+
+type Raw = Record<string, any>;
+
+/** A small valid bot, as a bot file's parsed content. */
+function base(): Raw {
+  return {
+    id: 'shop',
+    name: 'Shop',
+    intents: { order: ['order something'], cancel: ['cancel'] },
+    global_intents: ['cancel'],
+    flows: {
+      order: { message: ['What would you like?'], next_state: 'item' },
+      item: { message: [{ text: 'Sure?', quick_replies: ['Yes', 'No'] }], next_state: 'choice_sure' },
+      choice_sure: { yes: 'done', no: 'cancel', fallback_message: ['Yes or no?'] },
+      done: { message: ['Ordered {{memory.item}} for {{user.firstName|you}}'], next_state: 'end' },
+      cancel: { message: ['Stopped.'], next_state: 'end', end_reason: 'Cancelled' },
+    },
+    webhooks: [{ event: 'order.done', states: ['done'], endpoint: 'orders' }],
+  };
+}
+
+function parsed(raw: Raw): BotDefinition {
+  const result = parseBot(JSON.stringify(raw), 'shop.json');
+  if ('problems' in result) assert.fail(formatProblems(result.problems, 'shop.json'));
+  return result.bot;
+}
+
+/** The problems of a variant of the base bot, as `path: message`. */
+function problemsOf(change: (raw: Raw) => void): string[] {
+  const raw = base();
+  change(raw);
+  return problemsIn(JSON.stringify(raw));
+}
+
+function problemsIn(text: string): string[] {
+  const result = parseBot(text, 'bot.yaml');
+  assert.ok('problems' in result, 'expected problems');
+  return result.problems.map((problem) => `${problem.path}: ${problem.message}`);
+}
+
+describe('the demo bot', () => {
+  it('loads with no problems', async () => {
+    const loaded = await loadBotFile(DEMO);
+    if ('problems' in loaded) assert.fail(formatProblems(loaded.problems, loaded.path));
+    const bot = loaded.bot;
+    assert.equal(loaded.path, DEMO);
+    assert.equal(bot.id, 'demo');
+    assert.deepEqual(bot.globalIntents, ['cancel', 'help']);
+    assert.deepEqual(bot.knowledge, ['knowledge/*.md']);
+    assert.equal(bot.settings.intentThreshold, 0.6);
+    assert.equal(bot.settings.knowledgeThreshold, 0.35); // not in the file: the default
+    assert.deepEqual(bot.settings.restartNotice, [{ text: "That conversation changed while you were away, so let's start again." }]);
+    assert.deepEqual(bot.flows.choice_confirmation, {
+      kind: 'choice', name: 'choice_confirmation',
+      options: { 1: 'order_confirmed', 2: 'order_cancelled', confirm: 'order_confirmed', cancel: 'order_cancelled' },
+      fallbackMessage: [{ text: 'Please answer 1 to confirm or 2 to cancel.' }],
+      message: [],
+    });
+    assert.deepEqual(bot.flows.number_of_pizzas, {
+      kind: 'plain', name: 'number_of_pizzas', nextState: 'pizza_toppings', endReason: 'Fulfilled',
+      message: [{ text: 'Which toppings?', quickReplies: ['Cheese', 'Pepperoni', 'Veggie'] }],
+    });
+    assert.equal(bot.flows.cancel.kind === 'plain' && bot.flows.cancel.endReason, 'Cancelled');
+    assert.deepEqual(bot.flows.help.kind === 'plain' && bot.flows.help.message[0].buttons, [
+      { title: 'Order a pizza', payload: 'order a pizza' },
+      { title: 'Check balance', payload: 'what is my balance' },
+      { title: 'Opening hours', url: 'https://example.com/hours' },
+    ]);
+    assert.deepEqual(bot.webhooks, [{ event: 'order.confirmed', states: ['order_confirmed'], intents: [], endpoint: 'orders' }]);
+  });
+
+  it('reports each problem of a broken copy with its path', () => {
+    const broken = demoText
+      .replace('next_state: choice_confirmation', 'next_state: choice_confirm')
+      .replace('    fallback_message:\n      - Please answer 1 to confirm or 2 to cancel.\n', '')
+      .replace('global_intents: [cancel, help]', 'global_intents: [cancel, halp]')
+      .replace('  intent_threshold: 0.6', '  intent_threshold: 60')
+      .replace('    states: [order_confirmed]', '    states: [x]')
+      .replace('  order_cancelled:\n    message:\n      - No problem, the order is cancelled.\n    next_state: end',
+        '  order_cancelled:\n    message:\n      - No problem, the order is cancelled.\n    nxt_state: end')
+      .replace('  # --- banking assistant ---', '  orphan:\n    message: [Nobody comes here]\n    next_state: end\n  # --- banking assistant ---')
+      .replace('  check_balance:\n    message:', '  check_balances:\n    message:');
+    assert.deepEqual(problemsIn(broken), [
+      'flows.phone_number.next_state: unknown state "choice_confirm"',
+      'flows.choice_confirmation: a choice state needs a fallback_message',
+      'flows.order_cancelled.nxt_state: unknown key',
+      'flows.order_cancelled: a plain state needs a next_state (a state, or end)',
+      'flows.choice_confirmation: unreachable (no intent, option or next_state leads here)', // the typo's target
+      'flows.orphan: unreachable (no intent, option or next_state leads here)',
+      'flows.check_balances: unreachable (no intent, option or next_state leads here)',
+      'intents.check_balance: no flow starts here (add flows.check_balance)',
+      'settings.intent_threshold: must be a number between 0 and 1',
+      'global_intents[1]: "halp" is not an intent',
+      'webhooks[0].states[0]: unknown state "x"',
+    ]);
+  });
+});
+
+describe('defaults', () => {
+  it('fills settings, end reasons, description, knowledge and webhook lists', () => {
+    const raw = base();
+    delete raw.webhooks;
+    delete raw.global_intents;
+    const bot = parsed(raw);
+    assert.equal(bot.settings.intentThreshold, 0.6);
+    assert.equal(bot.settings.knowledgeThreshold, 0.35);
+    assert.equal(bot.settings.dontKnow.length, 1);
+    assert.match(bot.settings.dontKnow[0].text, /\w/);
+    assert.match(bot.settings.restartNotice[0].text, /start again/);
+    assert.equal(bot.flows.done.kind === 'plain' && bot.flows.done.endReason, 'Fulfilled');
+    assert.equal(bot.description, null);
+    assert.deepEqual([bot.knowledge, bot.globalIntents, bot.webhooks], [[], [], []]);
+  });
+
+  it('keeps settings the file gives, and webhook intents', () => {
+    const raw = base();
+    raw.description = 'A shop';
+    raw.settings = { intent_threshold: 0, knowledge_threshold: 1, dont_know: ['Eh?'], restart_notice: [{ text: 'Again, {{user.firstName|friend}}' }] };
+    raw.webhooks.push({ event: 'order.cancelled', intents: ['cancel'], endpoint: 'ep_123' });
+    const bot = parsed(raw);
+    assert.deepEqual(bot.settings, {
+      intentThreshold: 0, knowledgeThreshold: 1, dontKnow: [{ text: 'Eh?' }], restartNotice: [{ text: 'Again, {{user.firstName|friend}}' }],
+    });
+    assert.equal(bot.description, 'A shop');
+    assert.deepEqual(bot.webhooks[1], { event: 'order.cancelled', states: [], intents: ['cancel'], endpoint: 'ep_123' });
+  });
+
+  it('reads JSON as well as YAML', () => {
+    assert.equal(parsed(base()).flows.choice_sure.kind, 'choice');
+  });
+});
+
+describe('problems', () => {
+  const cases: [string, (raw: Raw) => void, string[]][] = [
+    ['unknown keys at every level', (raw) => {
+      raw.flow = {};
+      raw.settings = { threshold: 1 };
+      raw.flows.order.nxt_state = 'item';
+      raw.flows.item.fallback_message = ['?'];
+      raw.flows.item.message[0].quick_reply = ['x'];
+      raw.webhooks[0].url = 'https://x';
+    }, [
+      'flow: unknown key',
+      'flows.order.nxt_state: unknown key',
+      'flows.item.fallback_message: unknown key (only choice_ states have a fallback_message)',
+      'flows.item.message[0].quick_reply: unknown key',
+      'settings.threshold: unknown key',
+      'webhooks[0].url: unknown key',
+    ]],
+    ['missing required keys', (raw) => {
+      delete raw.id;
+      delete raw.name;
+      delete raw.webhooks[0].endpoint;
+      delete raw.webhooks[0].event;
+    }, ['id: required', 'name: required', 'webhooks[0].event: required', 'webhooks[0].endpoint: required']],
+    ['missing intents and flows', (raw) => {
+      delete raw.intents;
+      delete raw.flows;
+      delete raw.global_intents;
+      delete raw.webhooks;
+    }, ['intents: required', 'flows: required']],
+    ['wrong types', (raw) => {
+      raw.id = 42;
+      raw.name = ['Shop'];
+      raw.description = {};
+      raw.knowledge = 'faq/*.md';
+      raw.intents.order = 'order something';
+      raw.flows.order.next_state = 3;
+      raw.flows.done.message = 'Ordered';
+      raw.webhooks = { event: 'x' };
+    }, [
+      'id: must be a string (quote it)',
+      'name: must be a string',
+      'description: must be a string',
+      'intents.order: must be a list',
+      'flows.order.next_state: must be a string (quote it)',
+      'flows.done.message: must be a list of messages',
+      'flows.item: unreachable (no intent, option or next_state leads here)',
+      'knowledge: must be a list',
+      'webhooks: must be a list',
+    ]],
+    ['a top level flows or state that is not a mapping', (raw) => {
+      raw.flows.item = 'choice_sure';
+      raw.settings = [];
+    }, [
+      'flows.item: a state is a mapping (message, next_state, … or a choice\'s options)',
+      'flows.choice_sure: unreachable (no intent, option or next_state leads here)',
+      'settings: must be a mapping',
+    ]],
+    ['invalid ids and names, and end as a name', (raw) => {
+      raw.id = 'my bot!';
+      raw.intents['2fast'] = ['go'];
+      raw.intents.end = ['end it'];
+      raw.flows['bad-name'] = { message: ['x'], next_state: 'end' };
+      raw.flows.end = { message: ['x'], next_state: 'end' };
+    }, [
+      'id: use 1–64 letters, digits, _, - and .',
+      'intents.2fast: invalid name: use letters, digits and _, starting with a letter',
+      'intents.end: "end" is reserved (it is what next_state names to end a flow)',
+      'flows.bad-name: invalid name: use letters, digits and _, starting with a letter',
+      'flows.end: "end" is reserved (it is what next_state names to end a flow)',
+    ]],
+    ['empty or bad example lists', (raw) => {
+      raw.intents.order = [];
+      raw.intents.cancel = ['cancel', '  ', 7];
+    }, [
+      'intents.order: needs at least one example utterance',
+      'intents.cancel[1]: must not be empty',
+      'intents.cancel[2]: must be a string (quote it)',
+    ]],
+    ['the same example under two intents', (raw) => {
+      raw.intents.cancel.push('Order something ');
+    }, ['intents.cancel[1]: "Order something " is also an example of order']],
+    ['an intent without a flow', (raw) => {
+      raw.intents.order_pizza = ['pizza please'];
+    }, ['intents.order_pizza: no flow starts here (add flows.order_pizza)']],
+    ['global intents that are not intents, or twice', (raw) => {
+      raw.global_intents = ['cancel', 'halp', 'cancel'];
+    }, ['global_intents[1]: "halp" is not an intent', 'global_intents[2]: "cancel" is listed twice']],
+    ['thresholds outside 0–1 or not numbers', (raw) => {
+      raw.settings = { intent_threshold: 1.5, knowledge_threshold: '0.3' };
+    }, ['settings.intent_threshold: must be a number between 0 and 1', 'settings.knowledge_threshold: must be a number between 0 and 1']],
+    ['empty setting messages', (raw) => {
+      raw.settings = { dont_know: [], restart_notice: [''] };
+    }, ['settings.dont_know: must not be empty', 'settings.restart_notice[0]: must not be empty']],
+    ['a plain state without next_state or message, and end_reason without end', (raw) => {
+      delete raw.flows.done.next_state;
+      delete raw.flows.order.message;
+      raw.flows.item.end_reason = 'Done';
+    }, [
+      'flows.order: a state needs a message (what it says when entered)',
+      'flows.item.end_reason: only applies when next_state is end',
+      'flows.done: a plain state needs a next_state (a state, or end)',
+    ]],
+    ['a next_state naming no state', (raw) => {
+      raw.flows.item.next_state = 'choice_confirm';
+    }, ['flows.item.next_state: unknown state "choice_confirm"', 'flows.choice_sure: unreachable (no intent, option or next_state leads here)']],
+    ['a choice state with next_state or end_reason, without options or fallback', (raw) => {
+      raw.flows.choice_sure = { next_state: 'done', end_reason: 'x', message: ['Sure?'] };
+    }, [
+      'flows.choice_sure.next_state: a choice state has no next_state (its options say where each answer leads)',
+      'flows.choice_sure.end_reason: a choice state has no end_reason (its options say where each answer leads)',
+      'flows.choice_sure: a choice state needs at least one option',
+      'flows.choice_sure: a choice state needs a fallback_message',
+      'flows.done: unreachable (no intent, option or next_state leads here)',
+    ]],
+    ['choice options naming unknown states, end, or no string', (raw) => {
+      Object.assign(raw.flows.choice_sure, { maybe: 'choice_maybe', later: 'end', '3': 3, '?!': 'done' });
+    }, [
+      'flows.choice_sure.3: must be a string (quote it)',
+      'flows.choice_sure.maybe: unknown state "choice_maybe"',
+      'flows.choice_sure.later: an option leads to a state, not to end (add a state with next_state: end)',
+      'flows.choice_sure.?!: an option must contain more than spaces and punctuation',
+    ]],
+    ['options that differ only by case or trailing punctuation', (raw) => {
+      Object.assign(raw.flows.choice_sure, { Yes: 'done', 'no!': 'cancel' });
+    }, [
+      'flows.choice_sure.Yes: same option as "yes" (answers ignore case and trailing punctuation)',
+      'flows.choice_sure.no!: same option as "no" (answers ignore case and trailing punctuation)',
+    ]],
+    ['unreachable states: the head of each lost chain, and one state of a lost cycle', (raw) => {
+      raw.flows.orphan_two = { message: ['Lost too'], next_state: 'end' };
+      raw.flows.orphan = { message: ['Lost'], next_state: 'orphan_two' };
+      raw.flows.loop_a = { message: ['A'], next_state: 'choice_loop' };
+      raw.flows.choice_loop = { again: 'loop_a', done: 'done', fallback_message: ['again?'] };
+    }, ['flows.orphan: unreachable (no intent, option or next_state leads here)', 'flows.loop_a: unreachable (no intent, option or next_state leads here)']],
+    ['a choice state an option leads to straight away, without a message', (raw) => {
+      raw.flows.choice_sure.later = 'choice_when';
+      raw.flows.choice_when = { today: 'done', fallback_message: ['Today?'] };
+    }, ['flows.choice_when: needs a message: an intent or a choice option leads here directly, so no state asks its question']],
+    ['messages that are neither a string nor {text, …}', (raw) => {
+      raw.flows.order.message = [3, null, ['x'], { quick_replies: ['a'] }, { text: 'x', quick_replies: ['a'], buttons: [] }, { text: 'x', quick_replies: 'a' }];
+    }, [
+      'flows.order.message[0]: a message is a string or {text, quick_replies | buttons}',
+      'flows.order.message[1]: a message is a string or {text, quick_replies | buttons}',
+      'flows.order.message[2]: a message is a string or {text, quick_replies | buttons}',
+      'flows.order.message[3].text: required',
+      'flows.order.message[4]: use quick_replies or buttons, not both',
+      'flows.order.message[4].buttons: must not be empty',
+      'flows.order.message[5].quick_replies: must be a list',
+    ]],
+    ['buttons without title, with neither or both payload and url, or a bad url', (raw) => {
+      raw.flows.order.message = [{
+        text: 'Pick',
+        buttons: [{ payload: 'a' }, { title: 'B' }, { title: 'C', payload: 'c', url: 'https://x.test' }, { title: 'D', url: 'javascript:alert(1)' }, 'E', { title: 'F', payload: '' }],
+      }];
+    }, [
+      'flows.order.message[0].buttons[0].title: required',
+      'flows.order.message[0].buttons[1]: a button needs a payload (sent back as the answer) or a url',
+      'flows.order.message[0].buttons[2]: a button has a payload or a url, not both',
+      'flows.order.message[0].buttons[3].url: must be an http(s) URL',
+      'flows.order.message[0].buttons[4]: a button is {title, payload} or {title, url}',
+      'flows.order.message[0].buttons[5].payload: must not be empty',
+    ]],
+    ['templates naming values that do not exist', (raw) => {
+      raw.flows.done.message = [
+        '{{memory.itm}} {{user.name}} {{group.title}} {{customData}} {{foo.bar}} {{memory.item.x}}',
+        { text: 'ok {{customData.a.b}} {{group.id}} {{user.email|-}}', quick_replies: ['{{memory.nope}}'], buttons: undefined },
+      ];
+    }, [
+      'flows.done.message[0]: unknown template value {{memory.itm}} (no state "itm")',
+      'flows.done.message[0]: unknown template value {{user.name}}',
+      'flows.done.message[0]: unknown template value {{group.title}}',
+      'flows.done.message[0]: unknown template value {{customData}}',
+      'flows.done.message[0]: unknown template value {{foo.bar}}',
+      'flows.done.message[0]: unknown template value {{memory.item.x}}',
+      'flows.done.message[1].quick_replies[0]: unknown template value {{memory.nope}} (no state "nope")',
+    ]],
+    ['webhooks naming unknown or choice states and intents, or nothing', (raw) => {
+      raw.webhooks = [
+        { event: 'a', states: ['x', 'choice_sure'], intents: ['nope'], endpoint: 'e' },
+        { event: 'bad event!', endpoint: 'e' },
+        'hook',
+      ];
+    }, [
+      'webhooks[0].states[0]: unknown state "x"',
+      'webhooks[0].states[1]: "choice_sure" is a choice state, which is never entered (list the states its options lead to)',
+      'webhooks[0].intents[0]: "nope" is not an intent',
+      'webhooks[1].event: use 1–200 letters, digits, _, ., : and -',
+      'webhooks[1]: fires on nothing: list states and/or intents',
+      'webhooks[2]: must be a mapping',
+    ]],
+    ['knowledge patterns that are not relative', (raw) => {
+      raw.knowledge = ['faq/*.md', '/etc/*', ''];
+    }, ['knowledge[2]: must not be empty']],
+  ];
+  for (const [name, change, expected] of cases) {
+    it(name, () => assert.deepEqual(problemsOf(change), expected));
+  }
+
+  it('flags absolute knowledge patterns', () => {
+    assert.deepEqual(problemsOf((raw) => { raw.knowledge = ['faq/*.md', '/etc/*']; }), ['knowledge[1]: must be relative to the bot file']);
+  });
+
+  it('reports a YAML syntax error with its line', () => {
+    assert.deepEqual(problemsIn('id: shop\nname: Shop\nintents:\n  order: [order something\nflows: {}\n'), [
+      ': YAML syntax error at line 5, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ]);
+    assert.deepEqual(problemsIn('id: shop\nid: other\n'), [': YAML syntax error at line 2, column 1: Map keys must be unique']);
+  });
+
+  it('reports an empty file and a top level that is not a mapping', () => {
+    assert.deepEqual(problemsIn(''), [': the file is empty']);
+    assert.deepEqual(problemsIn('- a\n- b\n'), [': the top level must be a mapping (id, name, intents, flows, …)']);
+  });
+
+  it('refuses an alias bomb', () => {
+    const bomb = 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
+    const [problem] = problemsIn(bomb);
+    assert.match(problem, /^: cannot read bot.yaml as YAML: /);
+  });
+});
+
+describe('loadBotFile and formatProblems', () => {
+  it('reports a missing file as a problem with an empty path', async () => {
+    const result = await loadBotFile('/nonexistent/bot.yaml');
+    assert.deepEqual(result, { problems: [{ path: '', message: 'cannot read the bot file: no such file' }], path: '/nonexistent/bot.yaml' });
+  });
+
+  it('reads a JSON file and prints one line per problem', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'botgate-bot-'));
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify(base()));
+    assert.ok('bot' in (await loadBotFile(good)));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...base(), global_intents: ['halp'] }));
+    const result = await loadBotFile(bad);
+    assert.ok('problems' in result);
+    assert.equal(formatProblems([...result.problems, { path: '', message: 'the file is empty' }], bad),
+      `${bad}: global_intents[0]: "halp" is not an intent\n${bad}: the file is empty`);
+  });
+});

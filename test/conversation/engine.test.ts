@@ -1,0 +1,394 @@
+// Conversation turns: the demo bot's PizzaBot order end to end, interruptions, restarts, knowledge, and the
+// choice-state rules of docs/bots.md, with a fake intent matcher and knowledge base.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseBot } from '../../src/conversation/bot-file.ts';
+import { runTurn } from '../../src/conversation/engine.ts';
+import type {
+  BotDefinition, BotRuntime, ConversationPosition, IntentMatcherLike, KnowledgeBaseLike, TurnContext, TurnResult,
+} from '../../src/conversation/bot.ts';
+
+const DEMO_PATH = new URL('../../bots/demo/bot.yaml', import.meta.url).pathname;
+
+function load(text: string, source: string): BotDefinition {
+  const result = parseBot(text, source);
+  if ('problems' in result) assert.fail(JSON.stringify(result.problems));
+  return result.bot;
+}
+
+const demo = load(readFileSync(DEMO_PATH, 'utf8'), DEMO_PATH);
+
+/** Exact example utterances match with confidence 1; a word from `keywords` with the confidence given. */
+function fakeMatcher(intents: Record<string, string[]>, keywords: Record<string, [string, number]>): IntentMatcherLike {
+  return {
+    match(text) {
+      const said = text.trim().toLowerCase();
+      for (const [intent, examples] of Object.entries(intents)) {
+        if (examples.some((example) => example.toLowerCase() === said)) return { intent, confidence: 1 };
+      }
+      for (const word of said.split(/\W+/)) if (Object.hasOwn(keywords, word)) return { intent: keywords[word][0], confidence: keywords[word][1] };
+      return null;
+    },
+  };
+}
+
+const KEYWORDS: Record<string, [string, number]> = {
+  pizza: ['order_pizza', 0.7], balance: ['check_balance', 0.8], hungry: ['order_pizza', 0.5], halt: ['cancel', 0.5],
+};
+
+const fakeKnowledge: KnowledgeBaseLike = {
+  search(text) {
+    if (/open/i.test(text)) return { answer: 'We open at 11:00 every day.', score: 0.9, source: 'knowledge/hours.md', heading: 'Hours' };
+    if (/deliver/i.test(text)) return { answer: 'We deliver within 5 km.', score: 0.2, source: 'knowledge/delivery.md', heading: 'Delivery' };
+    return null;
+  },
+};
+
+function runtime(definition: BotDefinition, knowledge: KnowledgeBaseLike | null = fakeKnowledge): BotRuntime {
+  return { definition, intents: fakeMatcher(definition.intents, KEYWORDS), knowledge, version: 1 };
+}
+
+const ADA: TurnContext = { user: { id: 'u-1', firstName: 'Ada' }, customData: {}, group: null };
+const IDLE: ConversationPosition = { state: null, memory: {}, lastPrompt: [] };
+
+/** A conversation that carries its position from turn to turn; the bot may be swapped (a reload). */
+function conversation(bot: BotRuntime, context: TurnContext = ADA) {
+  const chat = {
+    bot,
+    position: IDLE,
+    say(text: string, newSession = false): TurnResult {
+      const result = runTurn(chat.bot, deepFreeze(chat.position), { text, newSession, context });
+      chat.position = result.position;
+      return result;
+    },
+  };
+  return chat;
+}
+
+/** Turns must never change the position they are given. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+const texts = (result: TurnResult) => result.replies.map((reply) => reply.text);
+
+describe('the demo PizzaBot order', () => {
+  it('takes an order from intent to webhook', () => {
+    const chat = conversation(runtime(demo));
+
+    let turn = chat.say('order a pizza');
+    assert.deepEqual(turn.understood, { kind: 'intent', intent: 'order_pizza', confidence: 0.7, global: false });
+    assert.deepEqual(texts(turn), ['How many pizzas would you like?']);
+    assert.deepEqual(chat.position, { state: 'number_of_pizzas', memory: {}, lastPrompt: [{ text: 'How many pizzas would you like?' }] });
+
+    turn = chat.say('2');
+    assert.deepEqual(turn.understood, { kind: 'state', state: 'number_of_pizzas' });
+    assert.deepEqual(turn.replies, [{ text: 'Which toppings?', quickReplies: ['Cheese', 'Pepperoni', 'Veggie'] }]);
+    assert.equal(chat.position.state, 'pizza_toppings');
+
+    assert.deepEqual(texts(chat.say('Pepperoni')), ['What is the delivery address?']);
+    assert.deepEqual(texts(chat.say('  12 Main St  ')), ['And a phone number we can call?']);
+
+    const summary = [
+      '2 × Pepperoni to 12 Main St (phone 555-1234). Shall I place the order?',
+      '1. Confirm',
+      '2. Cancel',
+    ];
+    turn = chat.say('555-1234');
+    assert.deepEqual(texts(turn), summary);
+    assert.deepEqual(turn.missingValues, []);
+    assert.equal(chat.position.state, 'choice_confirmation');
+    assert.deepEqual(chat.position.lastPrompt.map((message) => message.text), summary);
+
+    const before = chat.position;
+    turn = chat.say('maybe');
+    assert.deepEqual(turn.understood, { kind: 'choice', state: 'choice_confirmation', option: null });
+    assert.deepEqual(texts(turn), ['Please answer 1 to confirm or 2 to cancel.', ...summary]);
+    assert.deepEqual(chat.position, before);
+    assert.equal(turn.endOfTask, null);
+    assert.deepEqual(turn.fired, []);
+
+    turn = chat.say('1');
+    assert.deepEqual(turn.understood, { kind: 'choice', state: 'choice_confirmation', option: '1' });
+    assert.deepEqual(texts(turn), ['Your order is placed, Ada! It will be with you in about 30 minutes.']);
+    assert.deepEqual(turn.endOfTask, { reason: 'Fulfilled' });
+    assert.deepEqual(turn.fired, [{ rule: demo.webhooks[0], state: 'order_confirmed', intent: null }]);
+    assert.equal(turn.fired[0].rule.event, 'order.confirmed');
+    assert.deepEqual(chat.position, {
+      state: null,
+      memory: { number_of_pizzas: '2', pizza_toppings: 'Pepperoni', address: '12 Main St', phone_number: '555-1234', choice_confirmation: '1' },
+      lastPrompt: [],
+    });
+  });
+
+  it('matches options ignoring case, spaces and trailing punctuation, and stores the key as written', () => {
+    for (const [answer, key, reason] of [['1.', '1', 'Fulfilled'], [' CONFIRM! ', 'confirm', 'Fulfilled'], ['2', '2', 'Cancelled']]) {
+      const chat = conversation(runtime(demo));
+      for (const text of ['order a pizza', '2', 'Cheese', 'Home', '555']) chat.say(text);
+      const turn = chat.say(answer);
+      assert.equal(chat.position.memory.choice_confirmation, key);
+      assert.deepEqual(turn.endOfTask, { reason });
+      assert.equal(turn.fired.length, key === '2' ? 0 : 1);
+    }
+  });
+
+  it('stops at "cancel" anywhere in the flow (a global intent), keeping memory', () => {
+    const chat = conversation(runtime(demo));
+    chat.say('order a pizza');
+    chat.say('2');
+    const turn = chat.say('cancel');
+    assert.deepEqual(turn.understood, { kind: 'intent', intent: 'cancel', confidence: 1, global: true });
+    assert.deepEqual(texts(turn), ["Okay, I've stopped. Anything else?"]);
+    assert.deepEqual(turn.endOfTask, { reason: 'Cancelled' });
+    assert.deepEqual(chat.position, { state: null, memory: { number_of_pizzas: '2' }, lastPrompt: [] });
+  });
+
+  it('lets a global intent win over a choice option of the same name (docs: step 2 before step 3)', () => {
+    const chat = conversation(runtime(demo));
+    for (const text of ['order a pizza', '2', 'Cheese', 'Home', '555']) chat.say(text);
+    const turn = chat.say('cancel');
+    assert.deepEqual(turn.understood, { kind: 'intent', intent: 'cancel', confidence: 1, global: true });
+    assert.equal(chat.position.memory.choice_confirmation, undefined);
+    assert.deepEqual(turn.endOfTask, { reason: 'Cancelled' });
+  });
+
+  it('takes a weak global match or a non-global intent while waiting as the answer', () => {
+    const chat = conversation(runtime(demo));
+    chat.say('order a pizza');
+    chat.say('halt'); // cancel at 0.5, under the 0.6 threshold
+    assert.equal(chat.position.memory.number_of_pizzas, 'halt');
+    const turn = chat.say('hello'); // greeting: an intent, but not a global one
+    assert.deepEqual(turn.understood, { kind: 'state', state: 'pizza_toppings' });
+    assert.equal(chat.position.memory.pizza_toppings, 'hello');
+  });
+
+  it('starts afresh on session.new, keeping memory', () => {
+    const chat = conversation(runtime(demo));
+    chat.say('order a pizza');
+    chat.say('2');
+    let turn = chat.say('hello', true);
+    assert.deepEqual(turn.understood, { kind: 'intent', intent: 'greeting', confidence: 1, global: false });
+    assert.equal(texts(turn)[0], 'Hi Ada! I can take a pizza order, tell you your balance, or help with a failed payment.');
+    assert.deepEqual(chat.position, { state: null, memory: { number_of_pizzas: '2' }, lastPrompt: [] });
+
+    chat.say('order a pizza');
+    turn = chat.say('Pepperoni', true); // not an answer any more: nothing understands it
+    assert.deepEqual(turn.understood, { kind: 'unknown' });
+    assert.deepEqual(turn.replies, demo.settings.dontKnow);
+    assert.equal(chat.position.state, null);
+  });
+
+  it('tells a conversation whose state a reload removed, then handles the message as new', () => {
+    const chat = conversation(runtime(demo));
+    chat.say('order a pizza');
+    chat.say('2');
+    assert.equal(chat.position.state, 'pizza_toppings');
+    const { pizza_toppings: _removed, ...flows } = demo.flows;
+    chat.bot = { ...runtime({ ...demo, flows }), version: 2 };
+
+    let turn = chat.say('order a pizza');
+    assert.deepEqual(texts(turn), ["That conversation changed while you were away, so let's start again.", 'How many pizzas would you like?']);
+    assert.equal(turn.understood.kind, 'intent');
+    assert.equal(chat.position.state, 'number_of_pizzas');
+
+    chat.say('3');
+    assert.equal(chat.position.state, 'pizza_toppings');
+    turn = chat.say('Veggie');
+    assert.deepEqual(texts(turn), ["That conversation changed while you were away, so let's start again.", ...demo.settings.dontKnow.map((m) => m.text)]);
+    assert.deepEqual(chat.position, { state: null, memory: { number_of_pizzas: '3' }, lastPrompt: [] });
+  });
+
+  it('does not expand a template-like answer, in the summary or in the re-prompt', () => {
+    const chat = conversation(runtime(demo), { ...ADA, customData: { secret: 's3cret' } });
+    for (const text of ['order a pizza', '2', 'Cheese', 'Home']) chat.say(text);
+    let turn = chat.say('{{customData.secret}}');
+    assert.equal(texts(turn)[0], '2 × Cheese to Home (phone {{customData.secret}}). Shall I place the order?');
+    turn = chat.say('what?');
+    assert.equal(texts(turn)[1], '2 × Cheese to Home (phone {{customData.secret}}). Shall I place the order?');
+  });
+});
+
+describe('the demo banking flows', () => {
+  for (const [answer, key] of [['yes', 'yes'], ['Yes.', 'yes'], ['1', '1']]) {
+    it(`tops up after a failed payment on "${answer}"`, () => {
+      const chat = conversation(runtime(demo));
+      let turn = chat.say('my payment failed');
+      assert.deepEqual(turn.replies, [
+        { text: 'Payments usually fail because of insufficient funds, an expired card or a bank security check.' },
+        { text: 'Would you like to top up your account?', quickReplies: ['Yes', 'No'] },
+      ]);
+      assert.equal(chat.position.state, 'choice_top_up_after_failure');
+      turn = chat.say(answer);
+      assert.deepEqual(turn.understood, { kind: 'choice', state: 'choice_top_up_after_failure', option: key });
+      assert.deepEqual(texts(turn), ['How much would you like to add?']);
+      assert.equal(turn.endOfTask, null);
+      assert.equal(chat.position.state, 'top_up_amount');
+      turn = chat.say('50 EUR');
+      assert.deepEqual(texts(turn), ['Done: 50 EUR is on its way to your account.']);
+      assert.deepEqual(turn.endOfTask, { reason: 'Fulfilled' });
+      assert.deepEqual(chat.position.memory, { choice_top_up_after_failure: key, top_up_amount: '50 EUR' });
+    });
+  }
+
+  it('ends on "no", and re-asks the question with its quick replies after an unclear answer', () => {
+    const chat = conversation(runtime(demo));
+    chat.say('my payment failed');
+    let turn = chat.say('perhaps');
+    assert.deepEqual(turn.replies, [
+      { text: 'Please answer yes or no.' },
+      { text: 'Payments usually fail because of insufficient funds, an expired card or a bank security check.' },
+      { text: 'Would you like to top up your account?', quickReplies: ['Yes', 'No'] },
+    ]);
+    turn = chat.say('No');
+    assert.deepEqual(texts(turn), ['Alright. Let me know if you need anything else.']);
+    assert.deepEqual(turn.endOfTask, { reason: 'Fulfilled' });
+    assert.equal(chat.position.memory.choice_top_up_after_failure, 'no');
+  });
+
+  it('fills templates from customData, or their fallback, and lists what was missing', () => {
+    let turn = conversation(runtime(demo), { ...ADA, customData: { balance: '$12.50' } }).say('show my balance');
+    assert.deepEqual(texts(turn), ['Your balance is $12.50.']);
+    assert.deepEqual(turn.missingValues, []);
+    turn = conversation(runtime(demo)).say('show my balance');
+    assert.deepEqual(texts(turn), ['Your balance is not available right now.']);
+    assert.deepEqual(turn.missingValues, ['customData.balance']);
+    turn = conversation(runtime(demo), { user: { id: 'u-2' }, customData: {}, group: null }).say('hello');
+    assert.equal(texts(turn)[0], 'Hi there! I can take a pizza order, tell you your balance, or help with a failed payment.');
+    assert.deepEqual(turn.missingValues, ['user.firstName']);
+  });
+});
+
+describe('when no intent matches', () => {
+  it('answers from the knowledge base when a passage is relevant enough', () => {
+    const turn = conversation(runtime(demo)).say('when do you open?');
+    assert.deepEqual(turn.replies, [{ text: 'We open at 11:00 every day.' }]);
+    assert.deepEqual(turn.understood, { kind: 'knowledge', source: 'knowledge/hours.md', score: 0.9 });
+    assert.deepEqual(turn.position, IDLE);
+  });
+
+  it('says dont_know below the knowledge threshold, below the intent threshold, or without a knowledge base', () => {
+    for (const [text, knowledge] of [['do you deliver?', fakeKnowledge], ['I am hungry', fakeKnowledge], ['when do you open?', null]] as const) {
+      const turn = conversation(runtime(demo, knowledge)).say(text);
+      assert.deepEqual(turn.replies, demo.settings.dontKnow);
+      assert.deepEqual(turn.understood, { kind: 'unknown' });
+      assert.equal(turn.endOfTask, null);
+    }
+  });
+});
+
+/** A small bot to exercise choice states that the demo does not use. */
+const SHOP = `
+id: shop
+name: Shop
+intents:
+  order: [order]
+  choice_menu: [menu]
+flows:
+  order:
+    message: [Which size?]
+    next_state: choice_size
+  choice_size:
+    small: choice_crust
+    large: done
+    fallback_message: [Small or large?]
+    message: ["(Sizes: small, large)"]
+  choice_crust:
+    thin: done
+    thick: done
+    message: [Thin or thick crust?]
+    fallback_message: [Thin or thick?]
+  choice_menu:
+    pizza: order
+    message: [Pizza?]
+    fallback_message: [Say pizza.]
+  done:
+    message: ["Done, {{memory.choice_size}} {{memory.choice_crust|regular}}."]
+    next_state: end
+webhooks:
+  - { event: order.started, intents: [order], states: [order], endpoint: orders }
+  - { event: order.done, states: [done], endpoint: orders }
+`;
+const shop = load(SHOP, 'shop.yaml');
+
+describe('choice states', () => {
+  it('re-prompts with the fallback, the question that led to the menu, then the menu\'s own message', () => {
+    const chat = conversation(runtime(shop));
+    chat.say('order');
+    const turn = chat.say('medium');
+    assert.deepEqual(texts(turn), ['Small or large?', 'Which size?', '(Sizes: small, large)']);
+  });
+
+  it('sends the own message of a choice an option leads to, which is then the whole re-prompt', () => {
+    const chat = conversation(runtime(shop));
+    chat.say('order');
+    let turn = chat.say('Small');
+    assert.deepEqual(texts(turn), ['Thin or thick crust?']);
+    assert.deepEqual(chat.position, { state: 'choice_crust', memory: { choice_size: 'small' }, lastPrompt: [] });
+    turn = chat.say('deep dish');
+    assert.deepEqual(texts(turn), ['Thin or thick?', 'Thin or thick crust?']);
+    turn = chat.say('thick');
+    assert.deepEqual(texts(turn), ['Done, small thick.']);
+    assert.deepEqual(turn.fired.map((fired) => fired.rule.event), ['order.done']);
+  });
+
+  it('asks with the own message of a choice an intent starts at', () => {
+    const chat = conversation(runtime(shop));
+    let turn = chat.say('menu');
+    assert.deepEqual(texts(turn), ['Pizza?']);
+    assert.equal(chat.position.state, 'choice_menu');
+    turn = chat.say('pizza');
+    assert.deepEqual(texts(turn), ['Which size?']);
+    assert.equal(chat.position.state, 'choice_size');
+  });
+
+  it('keeps the previous question for a choice without a message (a runtime the validator would refuse)', () => {
+    const crust = shop.flows.choice_crust;
+    assert.equal(crust.kind, 'choice');
+    const bare = { ...shop, flows: { ...shop.flows, choice_crust: { ...crust, message: [] } } };
+    const chat = conversation(runtime(bare));
+    chat.say('order');
+    const turn = chat.say('small');
+    assert.deepEqual(turn.replies, []);
+    assert.deepEqual(chat.position.lastPrompt, [{ text: 'Which size?' }]);
+    assert.deepEqual(texts(chat.say('?')), ['Thin or thick?', 'Which size?']);
+  });
+
+  it('fires a rule once per turn when both its intent and its state match', () => {
+    const turn = conversation(runtime(shop)).say('order');
+    assert.deepEqual(turn.fired, [{ rule: shop.webhooks[0], state: null, intent: 'order' }]);
+  });
+});
+
+describe('malformed runtimes', () => {
+  it('end every turn, whatever cycles the definition holds', () => {
+    const looping: BotDefinition = {
+      ...shop,
+      flows: {
+        order: { kind: 'plain', name: 'order', message: [{ text: 'again' }], nextState: 'order', endReason: 'Fulfilled' },
+        choice_a: { kind: 'choice', name: 'choice_a', options: { x: 'choice_b' }, fallbackMessage: [], message: [] },
+        choice_b: { kind: 'choice', name: 'choice_b', options: { x: 'choice_a' }, fallbackMessage: [], message: [] },
+      },
+    };
+    const chat = conversation(runtime(looping));
+    assert.deepEqual(texts(chat.say('order')), ['again']);
+    assert.deepEqual(texts(chat.say('anything')), ['again']);
+    chat.position = { state: 'choice_a', memory: {}, lastPrompt: [] };
+    assert.deepEqual(chat.say('x').replies, []);
+    assert.equal(chat.position.state, 'choice_b');
+  });
+
+  it('wait at an option\'s missing target, then restart', () => {
+    const broken: BotDefinition = { ...shop, flows: { ...shop.flows, choice_size: { ...shop.flows.choice_size, options: { small: 'gone' } } as BotDefinition['flows'][string] } };
+    const chat = conversation(runtime(broken));
+    chat.say('order');
+    chat.say('small');
+    assert.equal(chat.position.state, 'gone');
+    const turn = chat.say('order');
+    assert.deepEqual(texts(turn), [shop.settings.restartNotice[0].text, 'Which size?']);
+  });
+});

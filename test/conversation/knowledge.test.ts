@@ -1,0 +1,96 @@
+// The knowledge base: pages split at headings, questions answered from the right passage, unrelated ones not.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { createKnowledgeBase, loadKnowledge, splitPassages } from '../../src/conversation/knowledge.ts';
+
+const THRESHOLD = 0.35;
+const botFile = fileURLToPath(new URL('../../bots/demo/bot.yaml', import.meta.url));
+
+describe('knowledge pages', () => {
+  it('split into passages at headings, each with its heading path', () => {
+    const markdown = [
+      'Intro before any heading.',
+      '# Delivery',
+      '## Areas ##',
+      'Within 10 km.',
+      '',
+      '### Far away',
+      'Ask us.',
+      '## Time',
+      'Thirty minutes.',
+      '```',
+      '# not a heading (code)',
+      '```',
+      '# Payments',
+      'Cards and cash.',
+    ].join('\n');
+    const passages = splitPassages({ source: 'faq.md', markdown });
+    assert.deepEqual(
+      passages.map((p) => [p.heading, p.text]),
+      [
+        ['', 'Intro before any heading.'],
+        ['Delivery > Areas', 'Within 10 km.'],
+        ['Delivery > Areas > Far away', 'Ask us.'],
+        ['Delivery > Time', 'Thirty minutes.\n```\n# not a heading (code)\n```'],
+        ['Payments', 'Cards and cash.'],
+      ],
+    );
+    assert.ok(passages.every((p) => p.source === 'faq.md'));
+  });
+
+  it('load from globs relative to the bot file, sorted, each once', async () => {
+    const pages = await loadKnowledge(botFile, ['knowledge/*.md', 'knowledge/hours.md', 'knowledge/none-*.md']);
+    assert.deepEqual(
+      pages.map((p) => p.source),
+      ['knowledge/delivery.md', 'knowledge/hours.md', 'knowledge/payments.md'],
+    );
+    assert.match(pages[1].markdown, /^# Opening hours/);
+  });
+});
+
+describe('knowledge search on the demo bot', async () => {
+  const kb = createKnowledgeBase(await loadKnowledge(botFile, ['knowledge/*.md']));
+
+  for (const [question, source, heading] of [
+    ['do you deliver on weekends', 'knowledge/delivery.md', null],
+    ['how long does delivery take', 'knowledge/delivery.md', 'Delivery > Delivery time'],
+    ['When are you open?', 'knowledge/hours.md', 'Opening hours > When are you open'],
+    ['can I get a refund', 'knowledge/payments.md', 'Payments > Refunds'],
+    ['how much is delivery', 'knowledge/delivery.md', 'Delivery > Delivery fee'],
+    ['can I call support', 'knowledge/hours.md', 'Opening hours > Phone support'],
+    ['do you store my card number', 'knowledge/payments.md', 'Payments > Card security'],
+  ] as const) {
+    it(`answers "${question}"`, () => {
+      const got = kb.search(question);
+      assert.ok(got !== null, 'an answer');
+      assert.ok(got.score >= THRESHOLD && got.score <= 1, `score ${got.score}`);
+      assert.equal(got.source, source);
+      if (heading !== null) assert.equal(got.heading, heading);
+      assert.ok(!got.answer.includes('#') && got.answer === got.answer.trim());
+    });
+  }
+
+  it('answers with the passage text under the heading', () => {
+    assert.equal(kb.search('refunds')?.answer, 'Refunds go back to the card or wallet you paid with within 5 working days. Cash payments are refunded as account credit.');
+  });
+
+  it('scores unrelated questions below the threshold', () => {
+    for (const question of [
+      'who won the football match',
+      'what is the capital of france',
+      'tell me a joke about cats',
+      'how do I reset my password',
+      'the weather is nice today',
+      'what is the best time to visit paris',
+      'hello',
+    ]) {
+      const got = kb.search(question);
+      assert.ok(got === null || got.score < THRESHOLD, `"${question}" → ${JSON.stringify(got)}`);
+    }
+  });
+
+  it('finds nothing in an empty knowledge base', () => {
+    assert.equal(createKnowledgeBase([]).search('refund'), null);
+  });
+});
