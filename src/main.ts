@@ -37,13 +37,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   }
   if (gateway.migrations.length > 0) log.info({ migrations: gateway.migrations }, 'store migrated');
 
-  const address = await gateway.listen();
-  await gateway.start();
-  const base = gateway.publicBase();
-  printBanner(base, describeStore(config), gateway.generatedAdminToken);
-  await printProvisioned(gateway, base);
-  log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');
-
+  // Signals are handled from here on: a stop during start-up still closes what was opened.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -67,6 +61,13 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  const address = await gateway.listen();
+  await gateway.start();
+  const base = gateway.publicBase();
+  printBanner(base, describeStore(config), gateway.generatedAdminToken);
+  await printProvisioned(gateway, base);
+  log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');
 }
 
 /** Declared apps given no secret, and the demo channel with a ready-to-paste request (a JWT valid for 24 h). */

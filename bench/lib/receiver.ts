@@ -1,4 +1,5 @@
-// Webhook receiver child: "ok" answers 200 and records publish→receive latency; "dead" never answers.
+// Webhook receiver child: "ok" answers 200 and records publish→receive latency (or, after "count", counts any
+// POST by its webhook-id); "dead" never answers.
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { onCommand, report } from './child.ts';
@@ -13,8 +14,39 @@ let latencies: number[] = [];
 let requests = 0;
 let duplicates = 0;
 let stray = 0;
+// "count" mode: any POST counts once per webhook-id (or once per request without one), until the next "expect".
+let counting = false;
+let counted = new Set<string>();
+let anonymous = 0;
+let withText = 0;
+let firstAt = 0;
+let lastAt = 0;
 
-function record(body: string) {
+function countAny(body: string, id: string | undefined) {
+  requests++;
+  const now = Date.now();
+  firstAt ||= now;
+  lastAt = now;
+  if (id !== undefined) {
+    if (counted.has(id)) {
+      duplicates++;
+      return;
+    }
+    counted.add(id);
+  } else anonymous++;
+  try {
+    if ((JSON.parse(body) as { text?: unknown }).text !== undefined) withText++;
+  } catch {
+    stray++;
+  }
+  if (!reachedSent && counted.size + anonymous >= expected) {
+    reachedSent = true;
+    report({ type: 'reached', at: now, count: counted.size + anonymous });
+  }
+}
+
+function record(body: string, id: string | undefined) {
+  if (counting) return countAny(body, id);
   requests++;
   let data: { run?: unknown; seq?: unknown; sent_at?: unknown };
   try {
@@ -48,7 +80,8 @@ const server =
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
-          if (req.method === 'POST') record(Buffer.concat(chunks).toString('utf8'));
+          const id = req.headers['webhook-id'];
+          if (req.method === 'POST') record(Buffer.concat(chunks).toString('utf8'), typeof id === 'string' ? id : undefined);
           res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '2' });
           res.end('ok');
         });
@@ -73,14 +106,32 @@ onCommand((msg) => {
     case 'expect': // start counting a new run
       run = String(msg.run);
       expected = Number(msg.n);
+      counting = false;
       reachedSent = false;
       seen = new Set();
       latencies = [];
       requests = duplicates = stray = 0;
       report({ type: 'expecting' });
       return;
+    case 'count': // count every POST from now on; "reached" once `n` distinct ones are in (n: Infinity never)
+      counting = true;
+      expected = msg.n === null || msg.n === undefined ? Infinity : Number(msg.n);
+      reachedSent = false;
+      counted = new Set();
+      anonymous = withText = firstAt = lastAt = 0;
+      requests = duplicates = stray = 0;
+      report({ type: 'counting' });
+      return;
+    case 'expect-count': // change the target of the current count (it may be reached already)
+      expected = Number(msg.n);
+      if (!reachedSent && counted.size + anonymous >= expected) {
+        reachedSent = true;
+        report({ type: 'reached', at: lastAt, count: counted.size + anonymous });
+      }
+      report({ type: 'expecting' });
+      return;
     case 'stats':
-      report({ type: 'stats', distinct: seen.size, requests, duplicates, stray, connections, openSockets: sockets.size, latencies });
+      report({ type: 'stats', counted: counted.size + anonymous, withText, firstAt, lastAt, distinct: seen.size, requests, duplicates, stray, connections, openSockets: sockets.size, latencies });
       return;
     default:
       throw new Error(`unknown command ${msg.cmd}`);

@@ -5,6 +5,7 @@ import { BotgateError } from '../errors.ts';
 import { registerDeliveryCommands } from './deliveries.ts';
 import { registerEndpointCommands } from './endpoints.ts';
 import { registerServerCommands } from './server.ts';
+import { registerBotCommands } from './bots.ts';
 
 export function buildProgram(): Command {
   const program = new Command('botgate')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerServerCommands(program);
   registerEndpointCommands(program);
   registerDeliveryCommands(program);
+  registerBotCommands(program);
   return program;
 }
 
@@ -38,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
 export async function runCli(argv: string[]): Promise<void> {
   const code = await run(argv);
   const serving = argv.includes('serve') && !argv.includes('--help') && !argv.includes('-h');
-  if (!serving || code !== 0) process.exit(code);
+  if (!serving || code !== 0) process.exit(code || Number(process.exitCode ?? 0));
 }
 
 if (import.meta.main) await runCli(process.argv.slice(2));

@@ -4,6 +4,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { jwtVerify } from 'jose';
 import { buildProgram } from '../../src/cli/main.ts';
 import { MASTER_KEY } from '../helpers/gateway.ts';
 import { tempDataDir } from '../helpers/process.ts';
@@ -16,10 +19,37 @@ function walk(command: Command, path: string[] = []): [string[], Command][] {
 }
 
 describe('cli', () => {
+  it('validates bot files, manages apps and channels, and prints tokens that verify', async () => {
+    const env = { PATH: process.env.PATH, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_MASTER_KEY: MASTER_KEY };
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/botgate.js', ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
+    const valid = cli('bots', 'validate', 'bots/demo/bot.yaml');
+    assert.equal(valid.status, 0, valid.stderr);
+    assert.match(valid.stdout, /bot demo .* is valid/);
+    const bad = join(tempDataDir(), 'bad.yaml');
+    writeFileSync(bad, 'id: x\nname: y\nintents: {a: [hi]}\nflows:\n  a: {message: [hi], next_state: b}\n  c: {message: [x], next_state: end}\n');
+    const invalid = cli('bots', 'validate', bad);
+    assert.equal(invalid.status, 1);
+    assert.match(invalid.stderr, /flows\.a\.next_state: unknown state "b"/);
+    assert.match(invalid.stderr, /flows\.c: .*unreachable/);
+    assert.match(cli('bots', 'load', 'bots/demo/bot.yaml').stdout, /loaded demo version 1/);
+    const app = cli('apps', 'create', 'cli-app');
+    const clientId = /client id:\s+(\S+)/.exec(app.stdout)![1];
+    const secret = /client secret:\s+(\S+)/.exec(app.stdout)![1];
+    assert.match(cli('channels', 'create', 'demo', '--app', clientId).stdout, /answers at http:\/\/127\.0\.0\.1:3000\/chatbot\/hooks\/demo/);
+    for (const style of ['appId', 'iss']) {
+      const token = cli('token', '--app', clientId, '--sub', 'tester', '--style', style).stdout.trim();
+      const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'] });
+      assert.equal(style === 'appId' ? payload.appId : payload.iss, clientId);
+      assert.equal(payload.sub, 'tester');
+    }
+    assert.match(cli('bots', 'reload', 'demo').stdout, /reloaded demo: version 2/);
+    assert.equal(cli('token', '--app', 'cs-nope', '--sub', 'x').status, 2);
+  });
+
   it('has --help with a description on every command', () => {
     const all = walk(buildProgram());
     const names = all.map(([path]) => path.join(' '));
-    for (const expected of ['serve', 'migrate', 'admin-token reset', 'endpoints list', 'endpoints enable', 'endpoints test', 'endpoints recover', 'deliveries list', 'deliveries show', 'deliveries resend']) {
+    for (const expected of ['serve', 'migrate', 'admin-token reset', 'endpoints list', 'endpoints enable', 'endpoints test', 'endpoints recover', 'deliveries list', 'deliveries show', 'deliveries resend', 'bots validate', 'bots reload', 'apps create', 'channels create', 'token']) {
       assert.ok(names.includes(expected), `${expected} exists`);
     }
     for (const [path, command] of all) {

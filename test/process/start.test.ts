@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { spawnGateway, tempDataDir } from '../helpers/process.ts';
+import { eventually } from '../helpers/gateway.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -34,6 +35,29 @@ describe('gateway process', () => {
     assert.equal(stillValid.status, 200);
     again.child.kill('SIGINT');
     assert.equal(await again.exited, 0);
+  });
+
+  it('serves the demo bot and prints a curl one-liner that works as printed', async () => {
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_LOG_LEVEL: 'info' });
+    try {
+      const curl = (await eventually(() => /^\s+(curl -s .*chatbot\/hooks\/demo.*)$/m.exec(gw.output()), 10_000))[1];
+      const run = spawnSync('sh', ['-c', curl], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(run.status, 0, run.stderr);
+      assert.deepEqual(JSON.parse(run.stdout), { text: 'How many pizzas would you like?' });
+      // The rest of the order through the same channel: the confirmation reaches the demo's order receiver.
+      const token = /bearer ([^']+)'/.exec(curl)![1];
+      const say = async (text: string) => {
+        const res = await fetch(`${gw.url}/chatbot/hooks/demo`, { method: 'POST', headers: { authorization: `bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: { text }, from: { id: 'demo-user' } }) });
+        return res.json();
+      };
+      for (const text of ['2', 'Cheese', '1 Demo Street', '555']) await say(text);
+      const done = (await say('1')) as { endOfTask?: boolean };
+      assert.equal(done.endOfTask, true);
+      await eventually(() => /demo: order received/.test(gw.output()) && /"signatureValid":true/.test(gw.output()), 10_000);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
   });
 
   it('refuses to start on a bad setting and names the key', () => {

@@ -1,0 +1,248 @@
+// The inbound benchmark's targets, each run alone under wrk: bare node:http R and R2, botgate's sync and async channels.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGateway, type Gateway } from './gateway.ts';
+import { createKoreChannel, koreRequest } from './kore.ts';
+import { deadline, defer, forkHelper, sleep, type Deadline, type Helper } from './procs.ts';
+import { cpuSeconds, sampleRss } from './sampler.ts';
+import { runWrk, writeKoreScript, type KoreScript, type WrkResult } from './wrk.ts';
+
+export interface InboundContext {
+  durationS: number;
+  warmupS: number;
+  threads: number;
+  connections: number;
+  users: number;
+  text: string;
+  /** Budget of each target's set-up, warm-up and measured run (ms). */
+  stepMs: number;
+  /** How long the relay / async targets may take to deliver everything after wrk stops (ms). */
+  drainMs: number;
+  /** Where the Lua scripts go (a temp dir removed at the end). */
+  scriptDir: string;
+  receiver: Helper;
+  receiverUrl: string;
+  cpuProfDir?: string;
+  gatewayEnv: Record<string, string>;
+  progress(line: string): void;
+}
+
+export interface InboundResult {
+  key: 'raw' | 'sync' | 'relay' | 'async';
+  label: string;
+  wrk: WrkResult;
+  /** Relay / async: acknowledged requests ÷ (wrk start → the receiver has every expected delivery). */
+  e2eRate: number | null;
+  /** Relay / async: wrk's end → the receiver has every expected delivery (ms). */
+  drainMs: number | null;
+  peakRssMb: number | null;
+  /** CPU of the server process during the measured run (wrk's duration), % of one core. */
+  cpuPct: number | null;
+  notes: string[];
+}
+
+export const DEMO_BOT = 'demo';
+
+const wrkRun = (ctx: InboundContext, url: string, script: string, durationS: number, dl: Deadline) =>
+  runWrk({ url, script, threads: ctx.threads, connections: ctx.connections, durationS }, dl);
+
+const script = (ctx: InboundContext, name: string, s: Omit<KoreScript, 'text' | 'users'>) =>
+  writeKoreScript(ctx.scriptDir, { ...s, text: ctx.text, users: ctx.users }, name);
+
+function wrkNotes(w: WrkResult): string[] {
+  const notes: string[] = [];
+  if (w.non2xx > 0) notes.push(`${w.non2xx} non-2xx answers (not counted)`);
+  const e = w.socketErrors;
+  if (e.connect + e.read + e.write + e.timeout > 0) notes.push(`socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}`);
+  return notes;
+}
+
+/** A warm-up run (not measured) when asked for one. */
+async function warmUp(ctx: InboundContext, url: string, file: string, dl: Deadline): Promise<WrkResult | null> {
+  if (ctx.warmupS <= 0) return null;
+  ctx.progress(`warm-up ${ctx.warmupS} s`);
+  return wrkRun(ctx, url, file, ctx.warmupS, dl);
+}
+
+interface CountStats {
+  counted: number;
+  withText: number;
+  duplicates: number;
+  stray: number;
+  requests: number;
+}
+
+async function receiverCount(ctx: InboundContext, dl: Deadline): Promise<CountStats> {
+  ctx.receiver.send({ cmd: 'stats' });
+  return ctx.receiver.next<CountStats>('stats', dl);
+}
+
+/** Starts a fresh count at the receiver (n: the count that reports "reached", none yet). */
+async function startCount(ctx: InboundContext, dl: Deadline): Promise<void> {
+  ctx.receiver.discard('reached');
+  ctx.receiver.send({ cmd: 'count' });
+  await ctx.receiver.next('counting', dl);
+}
+
+/** Waits until the receiver's count stays the same for `quietMs` (late deliveries of a warm-up or a probe). */
+async function settle(ctx: InboundContext, quietMs: number, dl: Deadline): Promise<CountStats> {
+  let last = await receiverCount(ctx, dl);
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    if (dl.left() <= 0) throw new Error(`${dl.label}: the receiver's count did not settle (at ${last.counted})`);
+    await sleep(100);
+    const now = await receiverCount(ctx, dl);
+    if (now.counted !== last.counted) since = Date.now();
+    last = now;
+  }
+  return last;
+}
+
+/** Waits for `n` deliveries at the receiver, bounded by the drain budget; a timeout says how far it got. */
+async function drained(ctx: InboundContext, n: number, what: string): Promise<number> {
+  const dl = deadline(`${what} drain`, ctx.drainMs);
+  ctx.receiver.send({ cmd: 'expect-count', n });
+  await ctx.receiver.next('expecting', dl);
+  try {
+    return (await ctx.receiver.next<{ at: number }>('reached', dl)).at;
+  } catch (error) {
+    const got = await receiverCount(ctx, deadline('receiver stats', 5000)).then((s) => s.counted, () => NaN);
+    throw new Error(`${what}: gave up after ${Math.round(ctx.drainMs / 1000)} s waiting for the receiver: it has ${got} of ${n} deliveries (${(error as Error).message})`);
+  }
+}
+
+/** R: a bare node:http server answering each POST with a fixed JSON. */
+export async function runRaw(ctx: InboundContext): Promise<InboundResult> {
+  const dl = deadline('raw', ctx.stepMs);
+  const server = forkHelper('raw server', './raw-server.ts', ['answer']);
+  try {
+    const { port } = await server.next<{ port: number }>('listening', dl);
+    const url = `http://127.0.0.1:${port}`;
+    const file = script(ctx, 'raw', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization: 'bearer raw-target-token-of-a-similar-length' });
+    await warmUp(ctx, url, file, dl);
+    const pid = server.proc.pid ?? 0;
+    const cpu0 = cpuSeconds(pid);
+    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
+    const cpu = cpuSeconds(pid) - cpu0;
+    return { key: 'raw', label: 'R  node:http answers', wrk: w, e2eRate: null, drainMs: null, peakRssMb: null, cpuPct: (100 * cpu * 1000) / w.durationMs, notes: wrkNotes(w) };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** R2: a bare node:http server acknowledging at once and relaying each body to the receiver (undici Pool). */
+export async function runRelay(ctx: InboundContext): Promise<InboundResult> {
+  const dl = deadline('relay', ctx.stepMs);
+  const server = forkHelper('relay server', './raw-server.ts', ['relay', ctx.receiverUrl, String(ctx.connections)]);
+  try {
+    const { port } = await server.next<{ port: number }>('listening', dl);
+    const url = `http://127.0.0.1:${port}`;
+    const file = script(ctx, 'relay', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization: 'bearer raw-target-token-of-a-similar-length' });
+    await startCount(ctx, dl);
+    const warm = await warmUp(ctx, url, file, dl);
+    if (warm) await drained(ctx, warm.ok2xx, 'relay warm-up');
+    await settle(ctx, 500, dl);
+    await startCount(ctx, dl);
+    const pid = server.proc.pid ?? 0;
+    const cpu0 = cpuSeconds(pid);
+    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
+    const cpu = cpuSeconds(pid) - cpu0;
+    ctx.progress(`acknowledged ${w.ok2xx} in ${(w.durationMs / 1000).toFixed(1)} s; waiting for the receiver`);
+    const reachedAt = await drained(ctx, w.ok2xx, 'relay');
+    server.send({ cmd: 'stats' });
+    const relay = await server.next<{ relayErrors: number; firstError: string | null }>('stats', dl);
+    const notes = wrkNotes(w);
+    if (relay.relayErrors > 0) notes.push(`${relay.relayErrors} relays failed (first: ${relay.firstError})`);
+    return {
+      key: 'relay', label: 'R2 node:http ack + undici relay', wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
+      drainMs: Math.max(0, reachedAt - w.finishedAt), peakRssMb: null, cpuPct: (100 * cpu * 1000) / w.durationMs, notes,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+interface GatewayRun {
+  gateway: Gateway;
+  rss: ReturnType<typeof sampleRss>;
+}
+
+/** A fresh gateway (its own data dir, the demo bot provisioned), with its RSS sampled; stopped by the returned fn. */
+async function withGateway<T>(ctx: InboundContext, key: string, dl: Deadline, body: (g: GatewayRun) => Promise<T>): Promise<T> {
+  const dataDir = mkdtempSync(join(tmpdir(), `botgate-bench-${key}-`));
+  const removeDir = defer(() => rmSync(dataDir, { recursive: true, force: true }));
+  let gateway: Gateway | null = null;
+  let rss: ReturnType<typeof sampleRss> | null = null;
+  try {
+    gateway = await startGateway({ dataDir, env: ctx.gatewayEnv, cpuProfDir: ctx.cpuProfDir }, dl);
+    rss = sampleRss(gateway.pid);
+    return await body({ gateway, rss });
+  } catch (error) {
+    const tail = gateway?.logTail(15);
+    if (tail) (error as Error).message += `\n--- gateway log (last lines) ---\n${tail}`;
+    throw error;
+  } finally {
+    rss?.stop();
+    // A graceful stop writes the CPU profile when asked for one; else the gateway is killed (nothing to keep).
+    if (gateway) await (ctx.cpuProfDir ? gateway.stop() : gateway.kill());
+    await removeDir.run();
+  }
+}
+
+/** botgate sync channel: each request is stored, its turn run and the reply stored before the answer. */
+export async function runSync(ctx: InboundContext): Promise<InboundResult> {
+  const dl = deadline('sync', ctx.stepMs);
+  return withGateway(ctx, 'sync', dl, async ({ gateway, rss }) => {
+    const channel = await createKoreChannel(gateway, DEMO_BOT, { mode: 'sync' }, dl);
+    const probe = await koreRequest(gateway.base, channel.path, channel.authorization, ctx.text, 'probe-user', dl);
+    if (probe.status !== 200) throw new Error(`the probe request answered ${probe.status}: ${probe.body.slice(0, 300)}`);
+    ctx.progress(`channel ${channel.path}; "${ctx.text}" → ${probe.body}`);
+    const file = script(ctx, 'sync', { path: channel.path, authorization: channel.authorization });
+    await warmUp(ctx, gateway.base, file, dl);
+    const cpu0 = cpuSeconds(gateway.pid);
+    const w = await wrkRun(ctx, gateway.base, file, ctx.durationS, dl);
+    const cpu = cpuSeconds(gateway.pid) - cpu0;
+    const notes = [...wrkNotes(w), `the sync answer: ${probe.body}`];
+    return { key: 'sync', label: 'botgate sync channel (SQLite)', wrk: w, e2eRate: null, drainMs: null, peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes };
+  });
+}
+
+/** botgate async channel: 200 once stored; the turn runs and its replies go to POST_URL (the receiver). */
+export async function runAsync(ctx: InboundContext): Promise<InboundResult> {
+  const dl = deadline('async', ctx.stepMs);
+  return withGateway(ctx, 'async', dl, async ({ gateway, rss }) => {
+    const channel = await createKoreChannel(gateway, DEMO_BOT, { mode: 'async', post_url: ctx.receiverUrl, access_token: 'bench-access-token' }, dl);
+    // One probe request: how many deliveries (replies, endOfTask) one message makes.
+    await startCount(ctx, dl);
+    const probe = await koreRequest(gateway.base, channel.path, channel.authorization, ctx.text, 'probe-user', dl);
+    if (probe.status !== 200) throw new Error(`the probe request answered ${probe.status}: ${probe.body.slice(0, 300)}`);
+    const until = Date.now() + 10_000;
+    while ((await receiverCount(ctx, dl)).counted === 0) {
+      if (Date.now() > until) throw new Error('the probe request was acknowledged but nothing reached POST_URL within 10 s');
+      await sleep(50);
+    }
+    const probed = await settle(ctx, 1000, dl);
+    const perRequest = probed.counted;
+    ctx.progress(`channel ${channel.path}; "${ctx.text}" → ${perRequest} deliveries to POST_URL (${probed.withText} with a text)`);
+    const file = script(ctx, 'async', { path: channel.path, authorization: channel.authorization });
+    await startCount(ctx, dl);
+    const warm = await warmUp(ctx, gateway.base, file, dl);
+    if (warm) await drained(ctx, warm.ok2xx * perRequest, 'async warm-up');
+    await settle(ctx, 500, dl);
+    await startCount(ctx, dl);
+    const cpu0 = cpuSeconds(gateway.pid);
+    const w = await wrkRun(ctx, gateway.base, file, ctx.durationS, dl);
+    const cpu = cpuSeconds(gateway.pid) - cpu0;
+    const expected = w.ok2xx * perRequest;
+    ctx.progress(`acknowledged ${w.ok2xx} in ${(w.durationMs / 1000).toFixed(1)} s; waiting for ${expected} deliveries`);
+    const reachedAt = await drained(ctx, expected, 'async');
+    const stats = await receiverCount(ctx, dl);
+    const notes = [...wrkNotes(w), `${perRequest} deliveries per request (${probed.withText} with a text); e2e counts ${expected}`];
+    if (stats.duplicates > 0) notes.push(`${stats.duplicates} duplicate deliveries (same webhook-id)`);
+    return {
+      key: 'async', label: 'botgate async channel (SQLite)', wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
+      drainMs: Math.max(0, reachedAt - w.finishedAt), peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes,
+    };
+  });
+}

@@ -1,0 +1,136 @@
+// CLI: botgate bots validate|list|load|reload, apps create|list|rotate, channels create|list, token.
+import type { Command } from 'commander';
+import { appView } from '../channels/apps.ts';
+import { channelView } from '../channels/channels.ts';
+import { signKoreToken } from '../channels/kore-auth.ts';
+import { botView } from '../conversation/bot-registry.ts';
+import { formatProblems, loadBotFile } from '../conversation/bot-file.ts';
+import { BotgateError } from '../errors.ts';
+import { print, printJson, printTable, withServices } from './context.ts';
+
+export function registerBotCommands(program: Command): void {
+  const bots = program.command('bots').description('bots defined in YAML or JSON files');
+
+  bots
+    .command('validate <file>')
+    .description('check a bot file; lists every problem with its path (exit 1 when there are any)')
+    .action(async (file: string) => {
+      const loaded = await loadBotFile(file);
+      if ('problems' in loaded) {
+        process.stderr.write(formatProblems(loaded.problems, file) + '\n');
+        process.exitCode = 1;
+        return;
+      }
+      const bot = loaded.bot;
+      print(`${file}: bot ${bot.id} ("${bot.name}") is valid: ${Object.keys(bot.intents).length} intents, ${Object.keys(bot.flows).length} states, ${bot.webhooks.length} webhooks`);
+    });
+
+  bots
+    .command('list')
+    .description('loaded bots')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      await withServices(command, async ({ bots: registry }) => {
+        const rows = (await registry.list()).map(botView);
+        if (options.json) printJson(rows);
+        else printTable(rows, ['id', 'name', 'version', 'states', 'knowledge_pages', 'source']);
+      });
+    });
+
+  bots
+    .command('load <file>')
+    .description('load a bot file (a new bot, or a new version of one)')
+    .action(async (file: string, _options, command: Command) => {
+      await withServices(command, async ({ bots: registry }) => {
+        const record = await registry.load(file);
+        print(`loaded ${record.id} version ${record.version} from ${record.source}`);
+      });
+    });
+
+  bots
+    .command('reload [id]')
+    .description('read a bot\'s file again (every bot when no id): the running gateway serves the new version within seconds')
+    .action(async (id: string | undefined, _options, command: Command) => {
+      await withServices(command, async ({ bots: registry }) => {
+        const ids = id ? [id] : (await registry.list()).map((b) => b.id);
+        for (const botId of ids) {
+          const record = await registry.reload(botId);
+          print(`reloaded ${record.id}: version ${record.version}`);
+        }
+      });
+    });
+
+  const apps = program.command('apps').description('client ids and secrets Kore.ai integrations sign their JWTs with');
+  apps
+    .command('create <name>')
+    .description('create an app; prints its client secret once')
+    .action(async (name: string, _options, command: Command) => {
+      await withServices(command, async ({ apps: service }) => {
+        const { app, secret } = await service.create({ name });
+        print(`client id:     ${app.id}`);
+        print(`client secret: ${secret}   (shown this once)`);
+      });
+    });
+  apps
+    .command('list')
+    .description('list apps (never their secrets)')
+    .action(async (_options, command: Command) => {
+      await withServices(command, async ({ store }) => printTable((await store.apps.list({ limit: 1000 })).map(appView), ['client_id', 'name', 'created_at']));
+    });
+  apps
+    .command('rotate <clientId>')
+    .description('replace an app\'s client secret; prints the new one once')
+    .action(async (clientId: string, _options, command: Command) => {
+      await withServices(command, async ({ apps: service }) => {
+        const { secret } = await service.rotateSecret(clientId);
+        print(`new client secret: ${secret}   (shown this once)`);
+      });
+    });
+
+  const channels = program.command('channels').description('a bot\'s inbound connections (Kore.ai webhook channels)');
+  channels
+    .command('create <botId>')
+    .description('add a Kore.ai webhook channel to a bot')
+    .requiredOption('--app <clientId>', 'the app whose secret signs the JWTs')
+    .option('--mode <mode>', 'sync or async', 'sync')
+    .option('--post-url <url>', 'async: where replies go (Kore.ai\'s POST_URL)')
+    .option('--access-token <token>', 'async: sent as Authorization: Bearer to POST_URL')
+    .option('--name <name>', 'a name')
+    .option('--public-url <url>', 'the gateway\'s public URL, to print the channel\'s address', 'http://127.0.0.1:3000')
+    .action(async (botId: string, options: { app: string; mode: string; postUrl?: string; accessToken?: string; name?: string; publicUrl: string }, command: Command) => {
+      if (options.mode !== 'sync' && options.mode !== 'async') throw new Error('--mode must be sync or async');
+      await withServices(command, async ({ channels: service }) => {
+        const { channel, secret } = await service.create(botId, { mode: options.mode as 'sync' | 'async', app_id: options.app, post_url: options.postUrl, access_token: options.accessToken, name: options.name });
+        const first = (await service.forBot(botId))[0]?.id === channel.id;
+        print(`channel ${channel.id} answers at ${channelView(channel, first, options.publicUrl.replace(/\/$/, '')).url}`);
+        if (secret) print(`deliveries to POST_URL are signed with (shown this once): ${secret}`);
+      });
+    });
+  channels
+    .command('list <botId>')
+    .description('a bot\'s channels, oldest first')
+    .option('--public-url <url>', 'the gateway\'s public URL', 'http://127.0.0.1:3000')
+    .action(async (botId: string, options: { publicUrl: string }, command: Command) => {
+      await withServices(command, async ({ channels: service }) => {
+        const rows = (await service.forBot(botId)).map((c, i) => channelView(c, i === 0, options.publicUrl.replace(/\/$/, '')));
+        printTable(rows, ['id', 'mode', 'app_id', 'url']);
+      });
+    });
+
+  program
+    .command('token')
+    .description('print a fresh JWT for an app, as a Kore.ai integration signs it (for testing clients)')
+    .requiredOption('--app <clientId>', 'the app')
+    .requiredOption('--sub <user>', 'the subject (a user id)')
+    .option('--style <style>', 'appId ({appId, sub}) or iss ({iss, aud, sub, isAnonymous})', 'appId')
+    .option('--ttl <seconds>', 'lifetime', (v) => Number(v), 86_400)
+    .option('--user-identity <id>', 'add userIdentity (must then equal from.id)')
+    .action(async (options: { app: string; sub: string; style: string; ttl: number; userIdentity?: string }, command: Command) => {
+      if (options.style !== 'appId' && options.style !== 'iss') throw new Error('--style must be appId or iss');
+      await withServices(command, async ({ apps: service, clock }) => {
+        const key = await service.signingKey(options.app);
+        if (!key) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${options.app}`);
+        print(await signKoreToken(key, { clientId: options.app, sub: options.sub, style: options.style as 'appId' | 'iss', ttlSeconds: options.ttl, userIdentity: options.userIdentity }, clock.now()));
+      });
+    });
+}

@@ -1,0 +1,84 @@
+// Config as code: declared apps, endpoints, bots and channels are created at start and brought up to date,
+// keyed by name — applying the same file twice changes nothing; secrets come from the environment.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, ConfigError } from '../src/config/load.ts';
+import { createGateway } from '../src/gateway.ts';
+import { DEMO_BOT_FILE } from '../src/provision.ts';
+import { ADMIN_TOKEN, MASTER_KEY } from './helpers/gateway.ts';
+
+function configFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'botgate-cac-')), 'botgate.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+const declared = `
+apps:
+  - name: kore-prod
+    client_id: cs-prod-1
+    client_secret_env: KORE_SECRET
+bots:
+  - file: ${DEMO_BOT_FILE}
+endpoints:
+  - name: orders
+    url: https://erp.example.com/hooks/orders
+    event_types: [order.confirmed]
+    auth: { kind: bearer, token_env: ERP_TOKEN }
+channels:
+  - name: kore-demo-async
+    bot: demo
+    app: kore-prod
+    mode: async
+    post_url: https://bots.example.com/chatbot/v2/webhook/st-1/hookInstance/ivr-1
+    access_token_env: KORE_ACCESS
+  - name: kore-demo-sync
+    bot: demo
+    app: kore-prod
+    mode: sync
+`;
+
+describe('config as code', () => {
+  it('creates what the file declares, idempotently, with secrets from the environment', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'botgate-cac-data-'));
+    const env = { BOTGATE_DATA_DIR: dataDir, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', KORE_SECRET: 'kore-secret-0123456789', ERP_TOKEN: 'erp-token', KORE_ACCESS: 'kore-access' };
+    const file = configFile(declared);
+    const boot = async () => {
+      const gw = await createGateway(loadConfig({ file, env }));
+      await gw.start();
+      return gw;
+    };
+    let gw = await boot();
+    try {
+      assert.equal(gw.provisioned?.demo, null, 'declaring a bot turns the demo off');
+      assert.equal((await gw.store.apps.byName('kore-prod'))?.id, 'cs-prod-1');
+      assert.deepEqual([...(await gw.apps.signingKey('cs-prod-1'))!], [...new TextEncoder().encode('kore-secret-0123456789')]);
+      const endpoints = await gw.store.endpoints.list({}, { limit: 100 });
+      assert.deepEqual(endpoints.map((e) => e.name).sort(), ['kore channel ' + (await gw.store.channels.list({ limit: 10 })).find((c) => c.mode === 'async')!.id, 'orders'].sort());
+      const orders = endpoints.find((e) => e.name === 'orders')!;
+      assert.deepEqual(gw.endpoints.authSecret(orders), { token: 'erp-token' });
+      const channels = await gw.channels.forBot('demo');
+      assert.deepEqual(channels.map((c) => [c.name, c.mode]), [['kore-demo-async', 'async'], ['kore-demo-sync', 'sync']]);
+      assert.equal((await gw.store.bots.get('demo'))?.version, 1);
+    } finally {
+      await gw.close();
+    }
+    gw = await boot();
+    try {
+      assert.equal((await gw.store.apps.list({ limit: 10 })).length, 1);
+      assert.equal((await gw.store.endpoints.list({}, { limit: 100 })).length, 2);
+      assert.equal((await gw.store.channels.list({ limit: 10 })).length, 2);
+      assert.equal((await gw.store.bots.get('demo'))?.version, 1, 'an unchanged bot file keeps its version');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('stops start-up naming the variable a secret should come from', () => {
+    const file = configFile(declared);
+    assert.throws(() => loadConfig({ file, env: { ERP_TOKEN: 'x', KORE_ACCESS: 'y' } }), (e: Error) => e instanceof ConfigError && /apps\[0\]\.client_secret_env: the environment variable KORE_SECRET is not set/.test(e.message));
+  });
+});
