@@ -87,7 +87,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
     /** Applies the declared resources (and the demo), then starts the workers. */
     async start() {
-      provisioned = await provision(services, config, internalBase);
+      // Several processes starting at once on one database provision one after another.
+      provisioned = await store.exclusive('provision', () => provision(services, config, internalBase));
       started = true;
       await worker.start();
       recovery.start();

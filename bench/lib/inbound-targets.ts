@@ -168,6 +168,20 @@ interface GatewayRun {
   rss: ReturnType<typeof sampleRss>;
 }
 
+/**
+ * Waits for the demo bot: /readyz answers 200 once the gateway listens, but the demo is provisioned after that
+ * (src/main.ts: listen(), then start() provisions), so a channel created at once may find no bot yet.
+ */
+async function demoBot(gateway: Gateway, dl: Deadline): Promise<void> {
+  for (;;) {
+    const res = await dl.race(gateway.api('GET', `/api/bots/${DEMO_BOT}`), `GET /api/bots/${DEMO_BOT}`);
+    if (res.status === 200) return;
+    if (res.status !== 404) throw new Error(`GET /api/bots/${DEMO_BOT} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
+    if (dl.left() <= 0) throw new Error(`the gateway is ready but has no demo bot "${DEMO_BOT}" (is the demo disabled?)`);
+    await sleep(50);
+  }
+}
+
 /** A fresh gateway (its own data dir, the demo bot provisioned), with its RSS sampled; stopped by the returned fn. */
 async function withGateway<T>(ctx: InboundContext, key: string, dl: Deadline, body: (g: GatewayRun) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), `botgate-bench-${key}-`));
@@ -177,6 +191,7 @@ async function withGateway<T>(ctx: InboundContext, key: string, dl: Deadline, bo
   try {
     gateway = await startGateway({ dataDir, env: ctx.gatewayEnv, cpuProfDir: ctx.cpuProfDir }, dl);
     rss = sampleRss(gateway.pid);
+    await demoBot(gateway, dl);
     return await body({ gateway, rss });
   } catch (error) {
     const tail = gateway?.logTail(15);

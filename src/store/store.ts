@@ -495,5 +495,7 @@ export interface Store {
   migrate(): Promise<string[]>;
   /** Resolves when the store answers. */
   ping(): Promise<void>;
+  /** Runs fn while holding a named lock no other process sharing the store holds (start-up provisioning). */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -191,6 +191,13 @@ describe('kore webhook channel (sync)', () => {
       assert.match(res.body.errors[0].msg, message);
       assert.equal(res.body.errors[0].code, status);
     }
+    for (const weird of ['null', '[]', '"text"', '{"message": null, "from": null}', '{"message": {"text": "hi"}, "from": {"id": ""}}', '{"__proto__": {"x": 1}, "message": {"text": "hi"}, "from": {"id": "u"}}', '{"message": {"text": "hi", "attachments": "nope"}, "from": {"id": "u"}}', '{"message": {"text": "hi"}, "from": {"id": "u"}, "customData": []}']) {
+      const res = await k.post(channelUrl, weird, h);
+      assert.ok(res.status >= 400 && res.status < 500, `${weird} → ${res.status} ${res.text}`);
+      assert.ok(res.body.errors?.[0]?.msg, res.text);
+    }
+    const noBody = await k.gw.app.inject({ method: 'POST', url: channelUrl, headers: h });
+    assert.equal(noBody.statusCode, 400);
     const unknownBot = await k.post('/chatbot/hooks/no-such-bot', say('hi'), h);
     assert.equal(unknownBot.status, 404);
     assert.equal(unknownBot.body.bg_code, 'BG_ERR_BOT_NOT_FOUND');

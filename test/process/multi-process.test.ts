@@ -6,12 +6,14 @@ import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
 import { eventually } from '../helpers/gateway.ts';
 import { spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
+import { SignJWT } from 'jose';
+import { DEMO_BOT_FILE } from '../../src/provision.ts';
 
 const pg = await postgresAvailability();
 
 async function cluster(size: number, env: Record<string, string>) {
   const db = await freshSchema((pg as { url: string }).url);
-  const shared = { BOTGATE_DATABASE_URL: (pg as { url: string }).url, BOTGATE_DATABASE_SCHEMA: db.schema, ...env };
+  const shared = { BOTGATE_DATABASE_URL: (pg as { url: string }).url, BOTGATE_DATABASE_SCHEMA: db.schema, BOTGATE_DEMO__ENABLED: 'false', ...env };
   const processes: GatewayProcess[] = [];
   for (let i = 0; i < size; i++) processes.push(await spawnGateway({ ...shared, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_INSTANCE_ID: `gw-${i}` }));
   return {
@@ -50,6 +52,37 @@ describe('several gateway processes on PostgreSQL', { skip: 'skip' in pg ? pg.sk
     } finally {
       await stop();
       await rx.close();
+    }
+  });
+
+  it('runs the turns of one conversation one at a time, in arrival order, across processes', async () => {
+    const { processes, stop } = await cluster(2, {});
+    try {
+      const [a, b] = processes;
+      assert.equal((await a.api('POST', '/api/bots', { file: DEMO_BOT_FILE })).status, 201);
+      const app = (await a.api('POST', '/api/apps', { name: 'mp-app' })).body;
+      assert.equal((await a.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: app.client_id })).status, 201);
+      const token = await new SignJWT({ appId: app.client_id, sub: 'mp' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(app.client_secret));
+      const texts = ['order a pizza', 'four', 'ham', '2 Long Road', '555', 'maybe', '1', 'hello'];
+      const answers = await Promise.all(texts.map(async (text, i) => {
+        const target = i % 2 === 0 ? a : b;
+        const res = await fetch(`${target.url}/chatbot/hooks/demo`, { method: 'POST', headers: { authorization: `bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: { text }, from: { id: 'mp-user' } }) });
+        assert.equal(res.status, 200);
+        return res.json() as Promise<{ text: unknown }>;
+      }));
+      const conversation = (await a.api('GET', '/api/conversations?user_key=mp-user')).body.data[0];
+      const incoming = (await b.api('GET', `/api/messages?conversation_id=${conversation.id}&direction=incoming&per_page=20`)).body.data.reverse();
+      const outgoing = (await b.api('GET', `/api/messages?conversation_id=${conversation.id}&direction=outgoing&per_page=100`)).body.data.reverse();
+      assert.equal(incoming.length, texts.length);
+      // Each request's answer is exactly its own turn's replies, and every turn ran after the one before it:
+      // replies never interleave (ids are time-ordered across processes only loosely, so order by reply_to).
+      for (const m of incoming) {
+        const own = outgoing.filter((o: { reply_to: string }) => o.reply_to === m.id).map((o: { payload: { text?: unknown } }) => o.payload.text).filter((t: unknown) => t !== undefined);
+        const answer = answers[texts.indexOf(m.payload.message.text)].text;
+        assert.deepEqual(Array.isArray(answer) ? answer : [answer], own);
+      }
+    } finally {
+      await stop();
     }
   });
 

@@ -50,6 +50,20 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     async ping() {
       await db.get('SELECT 1');
     },
+    async exclusive(name, fn) {
+      // A session advisory lock on its own connection, held while fn runs on the pool.
+      const client = await db.pool.connect();
+      try {
+        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [db.lockName(name)]);
+        try {
+          return await fn();
+        } finally {
+          await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [db.lockName(name)]);
+        }
+      } finally {
+        client.release();
+      }
+    },
     close: () => db.close(),
   };
 }

@@ -65,6 +65,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     async ping() {
       db.get('SELECT 1');
     },
+    // One gateway process per SQLite file (the server lock): nobody to exclude.
+    exclusive: (_name, fn) => fn(),
     async close() {
       db.close();
     },
