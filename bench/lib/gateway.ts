@@ -15,6 +15,8 @@ export interface GatewayOptions {
   env?: Record<string, string>;
   /** Write a V8 CPU profile into this directory when the gateway exits (graceful stop only). */
   cpuProfDir?: string;
+  /** Extra node flags for the gateway process (experiments: --trace-gc, …). */
+  nodeFlags?: string[];
 }
 
 export interface Gateway {
@@ -69,7 +71,7 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
     BOTGATE_DELIVERY__ALLOW_PRIVATE: '127.0.0.1',
     ...options.env,
   });
-  const execArgv = [...startFlags(), ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [])];
+  const execArgv = [...startFlags(), ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), ...(options.nodeFlags ?? [])];
   const log = openSync(logFile, 'a');
   const proc = spawn(process.execPath, [...execArgv, 'src/main.ts'], { cwd: REPO, env, stdio: ['ignore', log, log] });
   closeSync(log);

@@ -108,7 +108,7 @@ async function drained(ctx: InboundContext, n: number, what: string): Promise<nu
     return (await ctx.receiver.next<{ at: number }>('reached', dl)).at;
   } catch (error) {
     const got = await receiverCount(ctx, deadline('receiver stats', 5000)).then((s) => s.counted, () => NaN);
-    throw new Error(`${what}: gave up after ${Math.round(ctx.drainMs / 1000)} s waiting for the receiver: it has ${got} of ${n} deliveries (${(error as Error).message})`);
+    throw new Error(`${what}: gave up after ${+(ctx.drainMs / 1000).toFixed(1)} s waiting for the receiver: it has ${got} of ${n} deliveries (${(error as Error).message})`);
   }
 }
 
