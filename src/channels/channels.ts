@@ -24,6 +24,15 @@ export type ChannelService = ReturnType<typeof createChannelService>;
 
 export function createChannelService(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; endpoints: EndpointService; defaultSyncTimeoutSeconds: number }) {
   const { store, clock } = deps;
+  // A bot's channels, looked up on every inbound request: kept for a moment (changes here clear it at once).
+  const byBot = new Map<string, { channels: ChannelRecord[]; at: number }>();
+  const forBot = async (botId: string): Promise<ChannelRecord[]> => {
+    const cached = byBot.get(botId);
+    if (cached && clock.now() - cached.at < 2000) return cached.channels;
+    const channels = await store.channels.forBot(botId);
+    byBot.set(botId, { channels, at: clock.now() });
+    return channels;
+  };
 
   async function get(id: string): Promise<ChannelRecord> {
     const channel = await store.channels.get(id);
@@ -60,6 +69,7 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
         syncTimeoutSeconds: input.sync_timeout_seconds ?? deps.defaultSyncTimeoutSeconds, createdAt: now, updatedAt: now,
       };
       await store.channels.insert(channel);
+      byBot.delete(botId);
       return { channel, secret };
     },
 
@@ -73,20 +83,22 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
           ...(input.access_token !== undefined ? { auth: input.access_token ? { kind: 'bearer', token: input.access_token } : { kind: 'none' } } : {}),
         });
       }
+      byBot.delete(channel.botId);
       return (await store.channels.update(id, { name: input.name, appId: input.app_id, syncTimeoutSeconds: input.sync_timeout_seconds, updatedAt: clock.now() }))!;
     },
 
     async delete(id: string): Promise<void> {
       const channel = await get(id);
       await store.channels.delete(id);
+      byBot.delete(channel.botId);
       if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {});
     },
 
-    forBot: (botId: string) => store.channels.forBot(botId),
+    forBot,
 
     /** The channel a Kore request addresses: the bot's first channel, or the named hook instance. */
     async resolve(botId: string, instanceId?: string): Promise<ChannelRecord> {
-      const channels = await store.channels.forBot(botId);
+      const channels = await forBot(botId);
       if (channels.length === 0) {
         throw (await store.bots.get(botId)) ? new BotgateError('BG_ERR_CHANNEL_NOT_FOUND', `Bot ${botId} has no channel`) : new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
       }

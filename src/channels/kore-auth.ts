@@ -19,7 +19,7 @@ export function bearerOf(header: string | undefined): string | null {
   return match ? match[1] : null;
 }
 
-export async function verifyKoreToken(token: string, secret: Uint8Array, expected: { clientId: string; fromId: string; skewSeconds: number; now: number }): Promise<VerifiedToken> {
+export async function verifyKoreToken(token: string, secret: Uint8Array, expected: ExpectedClaims): Promise<VerifiedToken> {
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;
@@ -39,9 +39,22 @@ export async function verifyKoreToken(token: string, secret: Uint8Array, expecte
     if (error instanceof joseErrors.JWTClaimValidationFailed) throw new KoreAuthError(`the token is not valid yet or has a bad claim (${error.claim})`);
     throw new KoreAuthError('the token signature does not verify with the app\'s client secret');
   }
-  if (typeof claims.iat === 'number' && claims.iat * 1000 > expected.now + expected.skewSeconds * 1000) {
-    throw new KoreAuthError('the token is issued in the future (iat)');
-  }
+  return checkClaims(claims, expected);
+}
+
+export interface ExpectedClaims {
+  clientId: string;
+  fromId: string;
+  skewSeconds: number;
+  now: number;
+}
+
+/** The claim checks, also for a token whose signature verified before: times, client id, userIdentity. */
+export function checkClaims(claims: Record<string, unknown>, expected: ExpectedClaims): VerifiedToken {
+  const skew = expected.skewSeconds * 1000;
+  if (typeof claims.exp === 'number' && claims.exp * 1000 + skew <= expected.now) throw new KoreAuthError('the token has expired');
+  if (typeof claims.nbf === 'number' && claims.nbf * 1000 - skew > expected.now) throw new KoreAuthError('the token is not valid yet or has a bad claim (nbf)');
+  if (typeof claims.iat === 'number' && claims.iat * 1000 > expected.now + skew) throw new KoreAuthError('the token is issued in the future (iat)');
   const clientId = typeof claims.appId === 'string' ? claims.appId : typeof claims.iss === 'string' ? claims.iss : null;
   if (clientId !== expected.clientId) throw new KoreAuthError('the token names another app (appId, else iss)');
   if (claims.userIdentity !== undefined && claims.userIdentity !== expected.fromId) {

@@ -7,11 +7,11 @@ import type { Config } from '../config/schema.ts';
 import type { TurnService } from '../conversation/turns.ts';
 import { BotgateError } from '../errors.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
-import type { ChannelRecord } from '../store/store.ts';
+import type { ChannelRecord, MessageRecord, Received } from '../store/store.ts';
 import type { AppService } from './apps.ts';
 import type { ChannelService } from './channels.ts';
 import type { KoreRequest } from './kore-adapter.ts';
-import { bearerOf, KoreAuthError, verifyKoreToken } from './kore-auth.ts';
+import { bearerOf, checkClaims, KoreAuthError, verifyKoreToken } from './kore-auth.ts';
 import { koreSyncBody, type KoreText } from './kore-format.ts';
 
 registerErrorFormat('kore', (error) => ({ errors: [{ msg: error.message, code: error.statusCode }], bg_code: error.code }));
@@ -65,7 +65,7 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
     const channel = await deps.channels.resolve(botId, instanceId);
     await authenticate(channel, body, authorization);
     const info = body.from.userInfo;
-    const received = await deps.turns.receive(channel, {
+    const received = await deps.turns.handle(channel, {
       userKey: body.from.id,
       identities: [{ kind: 'kore', value: `${channel.botId}:${body.from.id}` }, ...(info?.email ? [{ kind: 'email', value: info.email.toLowerCase() }] : [])],
       payload: body as unknown as Record<string, unknown>,
@@ -74,30 +74,51 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
     return { channel, received };
   }
 
+  // Tokens whose signature verified, with the key that verified them: a client reuses its token for many
+  // requests, and the HMAC (through WebCrypto) costs more than the rest of the check. Claims are checked anew.
+  const verified = new Map<string, { key: Uint8Array; claims: Record<string, unknown> }>();
+
   async function authenticate(channel: ChannelRecord, body: KoreRequest, authorization: string | undefined) {
     const token = bearerOf(authorization);
     if (!token) throw new BotgateError('BG_ERR_TOKEN_INVALID', 'Send Authorization: bearer <JWT signed with the app client secret>');
     const key = await deps.apps.signingKey(channel.appId);
     if (!key) throw new BotgateError('BG_ERR_TOKEN_INVALID', 'The channel\'s app no longer exists');
+    const expected = { clientId: channel.appId, fromId: body.from.id, skewSeconds: deps.config.kore.clock_skew_seconds, now: deps.clock.now() };
     try {
-      await verifyKoreToken(token, key, { clientId: channel.appId, fromId: body.from.id, skewSeconds: deps.config.kore.clock_skew_seconds, now: deps.clock.now() });
+      const cached = verified.get(token);
+      if (cached && cached.key === key) {
+        checkClaims(cached.claims, expected);
+        return;
+      }
+      const { claims } = await verifyKoreToken(token, key, expected);
+      if (verified.size > 10_000) verified.clear();
+      verified.set(token, { key, claims });
     } catch (error) {
       if (error instanceof KoreAuthError) throw new BotgateError('BG_ERR_TOKEN_INVALID', error.message);
       throw error;
     }
   }
 
-  /** Sync: the replies committed for this message when its turn is done, or when the channel's timeout hits. */
-  async function syncAnswer(channel: ChannelRecord, conversationId: string, messageId: string) {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      deps.turns.process(conversationId),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, channel.syncTimeoutSeconds * 1000))),
-    ]);
-    clearTimeout(timer);
+  /**
+   * Sync: the replies of this message's turn — committed with the message in the common case; else (earlier
+   * messages of the conversation were waiting) those committed when its turn is done or the timeout hits.
+   */
+  async function syncAnswer(channel: ChannelRecord, received: Received) {
+    let replies: MessageRecord[];
+    if (received.turn) {
+      replies = received.turn.published.map((p) => p.message).filter((m) => m.conversation?.replyTo === received.message.id);
+    } else {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        deps.turns.process(received.conversation.id),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, channel.syncTimeoutSeconds * 1000))),
+      ]);
+      clearTimeout(timer);
+      replies = await deps.turns.replies(received.message.id);
+    }
     const texts: KoreText[] = [];
     let end: { reason: string } | null = null;
-    for (const reply of await deps.turns.replies(messageId)) {
+    for (const reply of replies) {
       const body = JSON.parse(reply.payload ?? '{}') as { text?: KoreText; endOfTask?: boolean; endReason?: string };
       if (body.endOfTask) end = { reason: body.endReason ?? 'Fulfilled' };
       else if (body.text !== undefined) texts.push(body.text);
@@ -108,12 +129,11 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
   const handler = async (botId: string, instanceId: string | undefined, request: { body: unknown; headers: { authorization?: string } }, reply: { code(n: number): unknown; send(b?: unknown): unknown; header(k: string, v: string): unknown }) => {
     const { channel, received } = await handle(botId, instanceId, request.body as KoreRequest, request.headers.authorization);
     if (channel.mode === 'async') {
-      // Stored: acknowledge at once; replies go to POST_URL through the delivery engine.
-      void deps.turns.process(received.conversation.id);
+      // Stored (with its turn, in the common case): acknowledge; replies go to POST_URL through the delivery engine.
       reply.code(200);
       return reply.send('');
     }
-    return syncAnswer(channel, received.conversation.id, received.message.id);
+    return syncAnswer(channel, received);
   };
 
   const BotId = Type.String({ minLength: 1, maxLength: 100 });

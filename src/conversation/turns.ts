@@ -3,7 +3,7 @@
 // processes through the store's conversation lock. A turn's state, replies and event webhooks commit together.
 import type { Clock } from '../clock.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { ChannelRecord, ConversationRecord, EndpointTarget, Identity, MessageRecord, NewMessage, Store, TurnWrites } from '../store/store.ts';
+import type { ChannelRecord, ConversationRecord, EndpointTarget, Identity, MessageRecord, NewMessage, Received, Store, TurnCommitted, TurnRunner, TurnWrites } from '../store/store.ts';
 import type { BotMessage, BotRuntime, TurnInput, TurnResult } from './bot.ts';
 import type { BotRegistry } from './bot-registry.ts';
 import { runTurn } from './engine.ts';
@@ -24,6 +24,7 @@ export interface IncomingInput {
 }
 
 export interface TurnLog {
+  debug?(object: Record<string, unknown>, message: string): void;
   warn(object: Record<string, unknown>, message: string): void;
   error(object: Record<string, unknown>, message: string): void;
 }
@@ -96,74 +97,163 @@ export function createTurnService(deps: {
     return messages;
   }
 
+  /**
+   * A runner that works out turns (pure, synchronous: it runs inside the store's transaction) for conversations
+   * whose channels and bot runtimes were loaded beforehand. It records what each turn produced, for after the commit.
+   */
+  function runner(context: Map<string, { channel: ChannelRecord; adapter: ChannelAdapter; runtime: BotRuntime }>, names: Map<string, string>, now: number) {
+    const produced = new Map<string, { result: TurnResult; writes: TurnWrites }>();
+    const run: TurnRunner = (conversation, incoming) => {
+      const ctx = context.get(conversation.channelId);
+      if (!ctx) throw new Error(`no channel ${conversation.channelId}`);
+      const input = ctx.adapter.turnInput(JSON.parse(incoming.payload ?? '{}') as Record<string, unknown>);
+      const result = runTurn(ctx.runtime, { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt as BotMessage[] }, input);
+      const writes: TurnWrites = {
+        state: result.position.state,
+        memory: result.position.memory,
+        lastPrompt: result.position.lastPrompt,
+        messages: [
+          ...ctx.adapter.replyMessages({ channel: ctx.channel, conversation, incoming, result, newId, now }),
+          ...webhookMessages(ctx.runtime, conversation, input, result, names, now),
+        ],
+      };
+      produced.set(incoming.id, { result, writes });
+      return writes;
+    };
+    return { run, produced };
+  }
+
+  /** After a turn committed: wake the delivery worker for its endpoints; note values templates missed. */
+  function afterCommit(committed: TurnCommitted, turn: { result: TurnResult; writes: TurnWrites } | undefined) {
+    if (!turn) return;
+    if (turn.result.missingValues.length) deps.log?.debug?.({ conversation: committed.conversation.id, missing: turn.result.missingValues }, 'template values missing: rendered with their fallback');
+    const endpoints = new Set<string>();
+    committed.published.forEach((published, i) => {
+      if (published.deliveryIds.length) for (const id of turn.writes.messages[i].endpointIds ?? []) endpoints.add(id);
+    });
+    if (endpoints.size) deps.onPublished([...endpoints]);
+  }
+
+  async function contextFor(channelIds: Iterable<string>) {
+    const context = new Map<string, { channel: ChannelRecord; adapter: ChannelAdapter; runtime: BotRuntime }>();
+    for (const id of channelIds) {
+      const channel = await channelOf(id);
+      const adapter = channel ? deps.adapters[channel.kind] : undefined;
+      if (channel && adapter) context.set(id, { channel, adapter, runtime: await deps.bots.runtime(channel.botId) });
+    }
+    return context;
+  }
+
   async function runPending(conversationId: string): Promise<void> {
     for (;;) {
       const conversation = await store.conversations.get(conversationId);
       if (!conversation) return;
-      const channel = await channelOf(conversation.channelId);
-      const adapter = channel ? deps.adapters[channel.kind] : undefined;
-      if (!channel || !adapter) {
+      const context = await contextFor([conversation.channelId]);
+      if (!context.size) {
         deps.log?.error({ conversation: conversationId, channel: conversation.channelId }, 'conversation of an unknown channel: its messages wait');
         return;
       }
-      const runtime = await deps.bots.runtime(conversation.botId);
-      const names = await endpointIds();
       const now = clock.now();
-      let turn: { result: TurnResult; writes: TurnWrites } | null = null;
-      const committed = await store.conversations.takeTurn(conversationId, (current, incoming): TurnWrites => {
-        const input = adapter.turnInput(JSON.parse(incoming.payload ?? '{}') as Record<string, unknown>);
-        const result = runTurn(runtime, { state: current.state, memory: current.memory, lastPrompt: current.lastPrompt as BotMessage[] }, input);
-        const writes: TurnWrites = {
-          state: result.position.state,
-          memory: result.position.memory,
-          lastPrompt: result.position.lastPrompt,
-          messages: [
-            ...adapter.replyMessages({ channel, conversation: current, incoming, result, newId, now }),
-            ...webhookMessages(runtime, current, input, result, names, now),
-          ],
-        };
-        turn = { result, writes };
-        return writes;
-      }, route, now);
-      if (!committed || !turn) return;
-      const { result, writes } = turn as { result: TurnResult; writes: TurnWrites };
-      if (result.missingValues.length) {
-        deps.log?.warn({ conversation: conversationId, missing: result.missingValues }, 'template values missing: rendered with their fallback');
-      }
-      const endpoints = new Set<string>();
-      committed.published.forEach((published, i) => {
-        if (published.deliveryIds.length) for (const id of writes.messages[i].endpointIds ?? []) endpoints.add(id);
-      });
-      if (endpoints.size) deps.onPublished([...endpoints]);
+      const { run, produced } = runner(context, await endpointIds(), now);
+      const committed = await store.conversations.takeTurn(conversationId, run, route, now);
+      if (!committed) return;
+      afterCommit(committed, produced.get(committed.incoming.id));
     }
   }
 
-  return {
-    /** Stores an incoming message in its conversation (opened on first contact). Acknowledge after this. */
-    async receive(channel: ChannelRecord, input: IncomingInput): Promise<{ conversation: ConversationRecord; message: MessageRecord; duplicate: boolean }> {
+  // Group commit: requests arriving in the same turn of the event loop are stored, and their turns run, in one
+  // transaction — one commit shared by all of them instead of one or two each.
+  let batch: { channel: ChannelRecord; input: IncomingInput; resolve: (r: Received) => void; reject: (e: unknown) => void }[] = [];
+  let flushing = false;
+
+  async function flush(): Promise<void> {
+    const items = batch;
+    batch = [];
+    try {
       const now = clock.now();
-      return store.conversations.receive({
-        conversationId: newId('conv'),
-        botId: channel.botId,
-        channelId: channel.id,
-        userKey: input.userKey,
-        identities: input.identities,
-        newUserId: newId('usr'),
-        message: { id: newId('msg'), eventType: input.eventType, payload: JSON.stringify(input.payload), orderingKey: null, idempotencyKey: input.idempotencyKey ?? null, createdAt: now, endpointIds: [] },
-        now,
-      }, route);
+      const context = await contextFor(new Set(items.map((i) => i.channel.id)));
+      const { run, produced } = runner(context, await endpointIds(), now);
+      const results = await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now);
+      results.forEach((received, i) => {
+        remember(items[i].input.identities, received.conversation.userId);
+        if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
+        else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
+        else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
+        items[i].resolve(received);
+      });
+    } catch (error) {
+      for (const item of items) item.reject(error);
+    }
+  }
+
+  function schedule() {
+    if (flushing) return;
+    flushing = true;
+    setImmediate(() => {
+      void flush().finally(() => {
+        flushing = false;
+        if (batch.length) schedule();
+      });
+    });
+  }
+
+  // Identities seen before and the user they belong to: a returning person costs no linking queries.
+  const known = new Map<string, string>();
+  const identityKey = (i: Identity) => `${i.kind}\u0000${i.value}`;
+  function knownUser(identities: Identity[]): string | null {
+    if (!identities.length) return null;
+    const users = new Set(identities.map((i) => known.get(identityKey(i))));
+    return users.size === 1 && !users.has(undefined) ? [...users][0]! : null;
+  }
+  function remember(identities: Identity[], userId: string | null) {
+    if (!userId) return;
+    if (known.size > 100_000) known.clear();
+    for (const identity of identities) known.set(identityKey(identity), userId);
+  }
+
+  function inputOf(channel: ChannelRecord, input: IncomingInput, now: number) {
+    return {
+      conversationId: newId('conv'),
+      botId: channel.botId,
+      channelId: channel.id,
+      userKey: input.userKey,
+      identities: input.identities,
+      knownUserId: knownUser(input.identities),
+      newUserId: newId('usr'),
+      message: { id: newId('msg'), eventType: input.eventType, payload: JSON.stringify(input.payload), orderingKey: null, idempotencyKey: input.idempotencyKey ?? null, createdAt: now, endpointIds: [] },
+      now,
+    };
+  }
+
+  function process(conversationId: string): Promise<void> {
+    const previous = chains.get(conversationId) ?? Promise.resolve();
+    const next = previous.then(() => runPending(conversationId)).catch((error) => deps.log?.error({ err: error, conversation: conversationId }, 'turn failed; the message stays pending'));
+    chains.set(conversationId, next);
+    void next.finally(() => {
+      if (chains.get(conversationId) === next) chains.delete(conversationId);
+    });
+    return next;
+  }
+
+  return {
+    /**
+     * Stores an incoming message in its conversation (opened on first contact) and, when no earlier message of
+     * the conversation waits, runs its turn in the same transaction; resolves once committed (acknowledge then).
+     */
+    handle(channel: ChannelRecord, input: IncomingInput): Promise<Received> {
+      return new Promise((resolve, reject) => {
+        batch.push({ channel, input, resolve, reject });
+        schedule();
+      });
+    },
+
+    /** Stores an incoming message only; its turn runs later (process(), or the sweep of pending turns). */
+    receive(channel: ChannelRecord, input: IncomingInput) {
+      return store.conversations.receive(inputOf(channel, input, clock.now()), route);
     },
 
     /** Runs every pending turn of a conversation, in order; concurrent calls queue behind each other. */
-    process(conversationId: string): Promise<void> {
-      const previous = chains.get(conversationId) ?? Promise.resolve();
-      const next = previous.then(() => runPending(conversationId)).catch((error) => deps.log?.error({ err: error, conversation: conversationId }, 'turn failed; the message stays pending'));
-      chains.set(conversationId, next);
-      void next.finally(() => {
-        if (chains.get(conversationId) === next) chains.delete(conversationId);
-      });
-      return next;
-    },
+    process,
 
     replies: (incomingId: string) => store.conversations.replies(incomingId),
 
@@ -171,7 +261,7 @@ export function createTurnService(deps: {
     start() {
       const sweep = async () => {
         try {
-          for (const id of await store.conversations.withPendingTurns(100)) if (!chains.has(id)) void this.process(id);
+          for (const id of await store.conversations.withPendingTurns(100)) if (!chains.has(id)) void process(id);
         } catch (error) {
           deps.log?.error({ err: error }, 'looking for pending turns failed');
         }

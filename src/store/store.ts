@@ -85,6 +85,8 @@ export interface NewMessage {
   /** Explicit targets; when absent, every active endpoint the router picks. */
   endpointIds?: string[];
   conversation?: ConversationLink;
+  /** An incoming message whose turn runs in the same transaction is stored as done at once. */
+  turnStatus?: 'pending' | 'done';
 }
 
 export interface PublishedMessage {
@@ -318,6 +320,8 @@ export interface ReceiveInput {
   channelId: string;
   userKey: string;
   identities: Identity[];
+  /** The user these identities are already known to belong to (linking is then skipped). */
+  knownUserId?: string | null;
   newUserId: string;
   /** The incoming message (its conversation link is filled in by the store). */
   message: NewMessage;
@@ -336,6 +340,19 @@ export interface TurnCommitted {
   conversation: ConversationRecord;
   incoming: MessageRecord;
   published: PublishedMessage[];
+}
+
+/** Works out a turn's writes from the conversation and its incoming message; may throw (the message then waits). */
+export type TurnRunner = (conversation: ConversationRecord, incoming: MessageRecord) => TurnWrites;
+
+export interface Received {
+  conversation: ConversationRecord;
+  message: MessageRecord;
+  duplicate: boolean;
+  /** The turn, run in the same transaction because no earlier message of the conversation was waiting; else null. */
+  turn: TurnCommitted | null;
+  /** Why `run` threw, when it did (the message stays pending). */
+  turnError: unknown;
 }
 
 export interface ConversationFilter {
@@ -468,7 +485,13 @@ export interface ConversationsRepo {
    * processes): `run` sees the conversation and its oldest pending incoming message and returns what to write;
    * the writes, the message marked done and the published messages commit together. null: nothing pending.
    */
-  takeTurn(conversationId: string, run: (conversation: ConversationRecord, incoming: MessageRecord) => TurnWrites, route: Router, now: number): Promise<TurnCommitted | null>;
+  takeTurn(conversationId: string, run: TurnRunner, route: Router, now: number): Promise<TurnCommitted | null>;
+  /**
+   * Group commit: stores several incoming messages in one transaction, in order, and runs each one's turn right
+   * there when its conversation has no earlier message waiting (the common case), so a request costs one shared
+   * commit. `run` null: only store them.
+   */
+  receiveAll(inputs: ReceiveInput[], run: TurnRunner | null, route: Router, now: number): Promise<Received[]>;
   get(id: string): Promise<ConversationRecord | null>;
   list(filter: ConversationFilter, page: PageRequest): Promise<ConversationRecord[]>;
   /** Conversations with a pending turn (a crash between the answer and the turn, or work for another process). */

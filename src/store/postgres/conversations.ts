@@ -1,8 +1,8 @@
 // PostgreSQL: conversations — incoming messages stored with their conversation, and turns run one at a time
 // per conversation across processes (the conversation row is locked FOR UPDATE for the turn's transaction).
 import { conversationFromRow, messageFromRow } from '../rows.ts';
-import type { ConversationsRepo } from '../store.ts';
-import { Params, type PgDb } from './db.ts';
+import type { ConversationRecord, ConversationsRepo, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
+import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
 import { linkIdentities } from './users.ts';
@@ -12,28 +12,75 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     const row = await db.get('SELECT * FROM conversations WHERE id = $1', [id]);
     return row ? conversationFromRow(row) : null;
   };
+  const notBefore = (now: number) => now - idempotencyTtlMs();
+
+  /** Inside a transaction: the conversation (opened on first contact, row locked) with its user linked. */
+  async function open(sql: Sql, input: ReceiveInput): Promise<ConversationRecord> {
+    const userId = input.knownUserId ?? (input.identities.length ? await linkIdentities(sql, input.identities, input.newUserId, input.now) : null);
+    const row = await sql.get(
+      `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $6, $6)
+       ON CONFLICT (channel_id, user_key) DO UPDATE SET last_message_at = excluded.last_message_at,
+         user_id = coalesce(excluded.user_id, conversations.user_id)
+       RETURNING *`,
+      [input.conversationId, input.botId, input.channelId, input.userKey, userId, input.now],
+      'botgate_receive',
+    );
+    return conversationFromRow(row!);
+  }
+
+  /** Inside a transaction: a turn's writes, the incoming message marked done, its messages published. */
+  async function commit(sql: Sql, conversation: ConversationRecord, incoming: MessageRecord, writes: TurnWrites, route: Router, now: number): Promise<TurnCommitted> {
+    const updated = await sql.get(
+      `UPDATE conversations SET state = $1, memory = $2, last_prompt = $3, updated_at = $4 WHERE id = $5 RETURNING *`,
+      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), now, conversation.id],
+      'botgate_turn_position',
+    );
+    await sql.run(`UPDATE messages SET turn_status = 'done' WHERE id = $1`, [incoming.id], 'botgate_turn_done');
+    const published = writes.messages.length ? await publishInTx(sql, writes.messages, route, notBefore(now)) : [];
+    return { conversation: conversationFromRow(updated!), incoming: { ...incoming, turnStatus: 'done' }, published };
+  }
+
+  async function receiveOne(sql: Sql, input: ReceiveInput, run: TurnRunner | null, route: Router, now: number): Promise<Received> {
+    const conversation = await open(sql, input);
+    const waiting = run
+      ? await sql.get(`SELECT 1 FROM messages WHERE conversation_id = $1 AND turn_status = 'pending' LIMIT 1`, [conversation.id], 'botgate_waiting')
+      : undefined;
+    const [published] = await publishInTx(
+      sql,
+      [{ ...input.message, conversation: { conversationId: conversation.id, direction: 'incoming', replyTo: null } }],
+      route,
+      notBefore(input.now),
+    );
+    const received: Received = { conversation, message: published.message, duplicate: published.duplicate, turn: null, turnError: null };
+    if (!run || published.duplicate || waiting) return received;
+    let writes: TurnWrites;
+    try {
+      writes = run(conversation, published.message);
+    } catch (error) {
+      return { ...received, turnError: error };
+    }
+    received.turn = await commit(sql, conversation, published.message, writes, route, now);
+    received.conversation = received.turn.conversation;
+    return received;
+  }
+
   return {
     async receive(input, route) {
-      return db.tx(async (sql) => {
-        const userId = input.identities.length ? await linkIdentities(sql, input.identities, input.newUserId, input.now) : null;
-        const row = await sql.get(
-          `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $6, $6)
-           ON CONFLICT (channel_id, user_key) DO UPDATE SET last_message_at = excluded.last_message_at,
-             user_id = coalesce(excluded.user_id, conversations.user_id)
-           RETURNING *`,
-          [input.conversationId, input.botId, input.channelId, input.userKey, userId, input.now],
-          'botgate_receive',
-        );
-        const conversation = conversationFromRow(row!);
-        const [published] = await publishInTx(
-          sql,
-          [{ ...input.message, conversation: { conversationId: conversation.id, direction: 'incoming', replyTo: null } }],
-          route,
-          input.now - idempotencyTtlMs(),
-        );
-        return { conversation, message: published.message, duplicate: published.duplicate };
+      const { conversation, message, duplicate } = await db.tx((sql) => receiveOne(sql, input, null, route, input.now));
+      return { conversation, message, duplicate };
+    },
+
+    async receiveAll(inputs, run, route, now) {
+      // Conversation rows are locked in one global order (channel, user), so two processes committing batches
+      // that share conversations cannot deadlock; a conversation's own messages keep their order (stable sort).
+      const order = inputs.map((input, index) => ({ input, index })).sort((a, b) => (a.input.channelId + '\n' + a.input.userKey).localeCompare(b.input.channelId + '\n' + b.input.userKey) || a.index - b.index);
+      const results = await db.tx(async (sql) => {
+        const out: Received[] = new Array(inputs.length);
+        for (const { input, index } of order) out[index] = await receiveOne(sql, input, run, route, now);
+        return out;
       });
+      return results;
     },
 
     async takeTurn(conversationId, run, route, now) {
@@ -48,15 +95,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
         if (!row) return null;
         const conversation = conversationFromRow(locked);
         const incoming = messageFromRow(row);
-        const writes = run(conversation, incoming);
-        const updated = await sql.get(
-          `UPDATE conversations SET state = $1, memory = $2, last_prompt = $3, updated_at = $4 WHERE id = $5 RETURNING *`,
-          [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), now, conversationId],
-          'botgate_turn_position',
-        );
-        await sql.run(`UPDATE messages SET turn_status = 'done' WHERE id = $1`, [incoming.id], 'botgate_turn_done');
-        const published = writes.messages.length ? await publishInTx(sql, writes.messages, route, now - idempotencyTtlMs()) : [];
-        return { conversation: conversationFromRow(updated!), incoming: { ...incoming, turnStatus: 'done' as const }, published };
+        return commit(sql, conversation, incoming, run(conversation, incoming), route, now);
       });
     },
 

@@ -162,8 +162,8 @@ async function loadEarlier(sql: Sql, ids: string[]): Promise<Map<string, Publish
   return found;
 }
 
-function turnStatusOf(m: NewMessage): 'pending' | null {
-  return m.conversation?.direction === 'incoming' ? 'pending' : null;
+function turnStatusOf(m: NewMessage): 'pending' | 'done' | null {
+  return m.conversation?.direction === 'incoming' ? (m.turnStatus ?? 'pending') : null;
 }
 
 function recordOf(m: NewMessage): MessageRecord {

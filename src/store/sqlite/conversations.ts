@@ -1,7 +1,7 @@
 // SQLite: conversations — incoming messages stored with their conversation, and turns run one at a time
 // (SQLite's single writer serialises them) with their writes and published messages in one transaction.
 import { conversationFromRow, messageFromRow } from '../rows.ts';
-import type { ConversationsRepo } from '../store.ts';
+import type { ConversationRecord, ConversationsRepo, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
@@ -12,25 +12,83 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
     const row = db.get('SELECT * FROM conversations WHERE id = ?', [id]);
     return row ? conversationFromRow(row) : null;
   };
+  const ttl = () => ({ idempotencyTtlMs: idempotencyTtlMs() });
+
+  /** Inside a transaction: the conversation (opened on first contact) with its user linked. */
+  function open(input: ReceiveInput): ConversationRecord {
+    const userId = input.knownUserId ?? (input.identities.length ? linkIdentities(db, input.identities, input.newUserId, input.now) : null);
+    return conversationFromRow(db.get(
+      `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (channel_id, user_key) DO UPDATE SET last_message_at = excluded.last_message_at,
+         user_id = coalesce(excluded.user_id, conversations.user_id)
+       RETURNING *`,
+      [input.conversationId, input.botId, input.channelId, input.userKey, userId, input.now, input.now, input.now],
+    )!);
+  }
+
+  /** Inside a transaction: a turn's writes and its messages published (the incoming one marked done unless it is already). */
+  function commit(conversation: ConversationRecord, incoming: MessageRecord, writes: TurnWrites, route: Router, now: number): TurnCommitted {
+    db.run(
+      `UPDATE conversations SET state = ?, memory = ?, last_prompt = ?, updated_at = ? WHERE id = ?`,
+      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), now, conversation.id],
+    );
+    if (incoming.turnStatus !== 'done') db.run(`UPDATE messages SET turn_status = 'done' WHERE id = ?`, [incoming.id]);
+    const published = writes.messages.length ? publishInTx(writes.messages, route, { now, ...ttl() }) : [];
+    return {
+      conversation: { ...conversation, state: writes.state, memory: writes.memory, lastPrompt: writes.lastPrompt, updatedAt: now },
+      incoming: { ...incoming, turnStatus: 'done' },
+      published,
+    };
+  }
+
+  function receiveOne(input: ReceiveInput, run: TurnRunner | null, route: Router, now: number): Received {
+    const conversation = open(input);
+    const waiting = run ? db.get(`SELECT 1 FROM messages WHERE conversation_id = ? AND turn_status = 'pending' LIMIT 1`, [conversation.id]) : undefined;
+    if (run && !waiting && !input.message.idempotencyKey) {
+      // The common case: nothing waits and the message cannot be a repeat; work the turn out first, then store
+      // the message as done and the turn's writes — each row written once.
+      const link = { conversationId: conversation.id, direction: 'incoming' as const, replyTo: null };
+      const m = input.message;
+      const incoming: MessageRecord = { id: m.id, eventType: m.eventType, payload: m.payload, orderingKey: m.orderingKey, idempotencyKey: null, createdAt: m.createdAt, expired: false, conversation: link, turnStatus: 'done' };
+      let writes: TurnWrites | null = null;
+      let turnError: unknown = null;
+      try {
+        writes = run(conversation, incoming);
+      } catch (error) {
+        turnError = error;
+      }
+      const [stored] = publishInTx([{ ...m, conversation: link, turnStatus: writes ? 'done' : 'pending' }], route, { now: input.now, ...ttl() });
+      if (!writes) return { conversation, message: stored.message, duplicate: false, turn: null, turnError };
+      const turn = commit(conversation, incoming, writes, route, now);
+      return { conversation: turn.conversation, message: stored.message, duplicate: false, turn, turnError: null };
+    }
+    const [published] = publishInTx(
+      [{ ...input.message, conversation: { conversationId: conversation.id, direction: 'incoming', replyTo: null } }],
+      route,
+      { now: input.now, ...ttl() },
+    );
+    const received: Received = { conversation, message: published.message, duplicate: published.duplicate, turn: null, turnError: null };
+    if (!run || published.duplicate || waiting) return received;
+    let writes: TurnWrites;
+    try {
+      writes = run(conversation, published.message);
+    } catch (error) {
+      return { ...received, turnError: error };
+    }
+    received.turn = commit(conversation, published.message, writes, route, now);
+    received.conversation = received.turn.conversation;
+    return received;
+  }
+
   return {
     async receive(input, route) {
-      return db.tx(() => {
-        const userId = input.identities.length ? linkIdentities(db, input.identities, input.newUserId, input.now) : null;
-        db.run(
-          `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (channel_id, user_key) DO UPDATE SET last_message_at = excluded.last_message_at,
-             user_id = coalesce(excluded.user_id, conversations.user_id)`,
-          [input.conversationId, input.botId, input.channelId, input.userKey, userId, input.now, input.now, input.now],
-        );
-        const conversation = conversationFromRow(db.get('SELECT * FROM conversations WHERE channel_id = ? AND user_key = ?', [input.channelId, input.userKey])!);
-        const [published] = publishInTx(
-          [{ ...input.message, conversation: { conversationId: conversation.id, direction: 'incoming', replyTo: null } }],
-          route,
-          { now: input.now, idempotencyTtlMs: idempotencyTtlMs() },
-        );
-        return { conversation, message: published.message, duplicate: published.duplicate };
-      });
+      const { conversation, message, duplicate } = db.tx(() => receiveOne(input, null, route, input.now));
+      return { conversation, message, duplicate };
+    },
+
+    async receiveAll(inputs, run, route, now) {
+      return db.tx(() => inputs.map((input) => receiveOne(input, run, route, now)));
     },
 
     async takeTurn(conversationId, run, route, now) {
@@ -40,14 +98,7 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
         const row = db.get(`SELECT * FROM messages WHERE conversation_id = ? AND turn_status = 'pending' ORDER BY id LIMIT 1`, [conversationId]);
         if (!row) return null;
         const incoming = messageFromRow(row);
-        const writes = run(conversation, incoming);
-        db.run(
-          `UPDATE conversations SET state = ?, memory = ?, last_prompt = ?, updated_at = ? WHERE id = ?`,
-          [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), now, conversationId],
-        );
-        db.run(`UPDATE messages SET turn_status = 'done' WHERE id = ?`, [incoming.id]);
-        const published = publishInTx(writes.messages, route, { now, idempotencyTtlMs: idempotencyTtlMs() });
-        return { conversation: get(conversationId)!, incoming: { ...incoming, turnStatus: 'done' as const }, published };
+        return commit(conversation, incoming, run(conversation, incoming), route, now);
       });
     },
 

@@ -84,7 +84,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
 
   function insertOne(message: NewMessage, targets: EndpointTarget[], route: (t: EndpointTarget[], m: NewMessage) => string[]): PublishedMessage {
     const link = message.conversation ?? null;
-    const turnStatus = link?.direction === 'incoming' ? 'pending' : null;
+    const turnStatus = link?.direction === 'incoming' ? (message.turnStatus ?? 'pending') : null;
     db.run(
       `INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, created_at, conversation_id, direction, reply_to, turn_status)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
