@@ -66,7 +66,8 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
       }
       const channel: ChannelRecord = {
         id, name: input.name ?? null, botId, kind: input.kind ?? 'kore-webhook', mode: input.mode, appId: input.app_id, endpointId,
-        syncTimeoutSeconds: input.sync_timeout_seconds ?? deps.defaultSyncTimeoutSeconds, createdAt: now, updatedAt: now,
+        syncTimeoutSeconds: input.sync_timeout_seconds ?? deps.defaultSyncTimeoutSeconds, provider: 'kore', inboundTokenHash: null, settings: {},
+        createdAt: now, updatedAt: now,
       };
       await store.channels.insert(channel);
       byBot.delete(botId);

@@ -1,6 +1,6 @@
 // Row ↔ record mapping shared by both backends (SQLite gives 0/1 and JSON text, PostgreSQL booleans and
 // BIGINT strings): every column passes through these normalisers.
-import type { AppRecord, AttemptRecord, BotRecord, ChannelRecord, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, UserRecord } from './store.ts';
+import type { AgentRecord, HandoffRecord, AppRecord, AttemptRecord, BotRecord, ChannelRecord, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, UserRecord } from './store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -106,8 +106,21 @@ export function channelFromRow(r: Row): ChannelRecord {
   return {
     id: String(r.id), name: strOrNull(r.name), botId: String(r.bot_id), kind: String(r.kind), mode: r.mode === 'async' ? 'async' : 'sync',
     appId: String(r.app_id), endpointId: strOrNull(r.endpoint_id), syncTimeoutSeconds: num(r.sync_timeout_seconds),
+    provider: strOrNull(r.provider), inboundTokenHash: strOrNull(r.inbound_token_hash), settings: json(r.settings, {}),
     createdAt: num(r.created_at), updatedAt: num(r.updated_at),
   };
+}
+
+export function handoffFromRow(r: Row): HandoffRecord {
+  return {
+    id: String(r.id), conversationId: String(r.conversation_id), status: String(r.status) as HandoffRecord['status'], reason: strOrNull(r.reason),
+    agentId: strOrNull(r.agent_id), resumeState: strOrNull(r.resume_state), closedBy: strOrNull(r.closed_by), requestedAt: num(r.requested_at),
+    assignedAt: numOrNull(r.assigned_at), closedAt: numOrNull(r.closed_at), updatedAt: num(r.updated_at),
+  };
+}
+
+export function agentFromRow(r: Row): AgentRecord {
+  return { id: String(r.id), name: String(r.name), tokenHash: String(r.token_hash), isActive: bool(r.is_active), createdAt: num(r.created_at), updatedAt: num(r.updated_at) };
 }
 
 export function userFromRow(r: Row): UserRecord {

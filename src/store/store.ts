@@ -271,11 +271,19 @@ export interface ChannelRecord {
   id: string;
   name: string | null;
   botId: string;
+  /** kore-webhook, platform, twilio */
   kind: string;
   mode: ChannelMode;
+  /** The app whose secret signs Kore JWTs ('' for other kinds). */
   appId: string;
   endpointId: string | null;
   syncTimeoutSeconds: number;
+  /** The platform's name (zendesk, freshchat, twilio, …) for platform channels. */
+  provider: string | null;
+  /** sha256 of the inbound bearer token, for platform channels that use one. */
+  inboundTokenHash: string | null;
+  /** Kind-specific settings (limits, signature scheme, Twilio account); secrets in it are sealed. */
+  settings: Record<string, unknown>;
   createdAt: number;
   updatedAt: number;
 }
@@ -295,6 +303,39 @@ export interface Identity {
 }
 
 export type ConversationMode = 'bot' | 'waiting' | 'agent';
+
+export type HandoffStatus = 'waiting' | 'active' | 'closed';
+
+/** A conversation's stay with a human: waiting for an agent, held by one, then closed. */
+export interface HandoffRecord {
+  id: string;
+  conversationId: string;
+  status: HandoffStatus;
+  reason: string | null;
+  agentId: string | null;
+  /** The flow state the bot resumes at when the session closes (null: idle). */
+  resumeState: string | null;
+  /** agent, user, or timeout */
+  closedBy: string | null;
+  requestedAt: number;
+  assignedAt: number | null;
+  closedAt: number | null;
+  updatedAt: number;
+}
+
+export interface AgentRecord {
+  id: string;
+  name: string;
+  tokenHash: string;
+  isActive: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type HandoffOp =
+  | { kind: 'open'; id: string; reason: string }
+  | { kind: 'assign'; id: string; agentId: string }
+  | { kind: 'close'; id: string; by: string; resumeState: string | null };
 
 export interface ConversationRecord {
   id: string;
@@ -334,6 +375,26 @@ export interface TurnWrites {
   memory: Record<string, string>;
   lastPrompt: unknown[];
   messages: NewMessage[];
+  /** A new conversation mode (bot, waiting, agent), with the handoff session change that goes with it. */
+  mode?: ConversationMode;
+  handoff?: HandoffOp;
+  /** Messages built from the conversation's last messages (the transcript a handoff request carries). */
+  announce?: (transcript: MessageRecord[]) => NewMessage[];
+}
+
+/** A change to a conversation outside a turn (an agent claims, writes, closes; a wait times out). */
+export interface ConversationAction {
+  mode?: ConversationMode;
+  state?: string | null;
+  lastPrompt?: unknown[];
+  handoff?: HandoffOp;
+  messages: NewMessage[];
+}
+
+export interface ActionCommitted {
+  conversation: ConversationRecord;
+  handoff: HandoffRecord | null;
+  published: PublishedMessage[];
 }
 
 export interface TurnCommitted {
@@ -463,8 +524,11 @@ export interface ChannelsRepo {
   /** A bot's channels, oldest first (the first answers at /chatbot/hooks/{botId}). */
   forBot(botId: string): Promise<ChannelRecord[]>;
   list(page: PageRequest): Promise<ChannelRecord[]>;
-  update(id: string, patch: Partial<Pick<ChannelRecord, 'name' | 'mode' | 'appId' | 'endpointId' | 'syncTimeoutSeconds' | 'updatedAt'>>): Promise<ChannelRecord | null>;
+  update(id: string, patch: Partial<Pick<ChannelRecord, 'name' | 'mode' | 'appId' | 'endpointId' | 'syncTimeoutSeconds' | 'provider' | 'inboundTokenHash' | 'settings' | 'updatedAt'>>): Promise<ChannelRecord | null>;
   delete(id: string): Promise<boolean>;
+  byInboundToken(hash: string): Promise<ChannelRecord | null>;
+  /** Channels of one kind, oldest first. */
+  ofKind(kind: string): Promise<ChannelRecord[]>;
 }
 
 export interface UsersRepo {
@@ -498,6 +562,26 @@ export interface ConversationsRepo {
   withPendingTurns(limit: number): Promise<string[]>;
   /** The outgoing messages that answer an incoming one, in order. */
   replies(incomingId: string): Promise<MessageRecord[]>;
+  /**
+   * Changes a conversation under its lock: `fn` sees it with its open handoff session (or null) and returns what
+   * to write, or throws to change nothing (e.g. a second agent claiming a session another one just took).
+   */
+  act(conversationId: string, fn: (conversation: ConversationRecord, handoff: HandoffRecord | null) => ConversationAction, route: Router, now: number): Promise<ActionCommitted>;
+}
+
+export interface HandoffsRepo {
+  get(id: string): Promise<HandoffRecord | null>;
+  list(filter: { status?: HandoffStatus; agentId?: string; conversationId?: string }, page: PageRequest): Promise<HandoffRecord[]>;
+  /** Waiting sessions requested before `before`, oldest first (to time out). */
+  waitingSince(before: number, limit: number): Promise<HandoffRecord[]>;
+}
+
+export interface AgentsRepo {
+  insert(agent: AgentRecord): Promise<void>;
+  get(id: string): Promise<AgentRecord | null>;
+  byTokenHash(hash: string): Promise<AgentRecord | null>;
+  list(page: PageRequest): Promise<AgentRecord[]>;
+  update(id: string, patch: Partial<Pick<AgentRecord, 'name' | 'tokenHash' | 'isActive' | 'updatedAt'>>): Promise<AgentRecord | null>;
 }
 
 export interface Store {
@@ -514,6 +598,8 @@ export interface Store {
   readonly channels: ChannelsRepo;
   readonly users: UsersRepo;
   readonly conversations: ConversationsRepo;
+  readonly handoffs: HandoffsRepo;
+  readonly agents: AgentsRepo;
   /** Applies pending numbered migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   /** Resolves when the store answers. */

@@ -333,11 +333,14 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(v2.version, 2);
       assert.equal(v2.createdAt, T0);
       assert.equal((await store.bots.get('demo'))?.definition, '{"a":1}');
-      const channel = (id: string) => ({ id, name: null, botId: 'demo', kind: 'kore-webhook', mode: 'sync' as const, appId: 'cs-1', endpointId: null, syncTimeoutSeconds: 15, createdAt: T0, updatedAt: T0 });
+      const channel = (id: string) => ({ id, name: null, botId: 'demo', kind: 'kore-webhook', mode: 'sync' as const, appId: 'cs-1', endpointId: null, syncTimeoutSeconds: 15, provider: null, inboundTokenHash: id === 'ch_b' ? 'hash-b' : null, settings: { limit: id }, createdAt: T0, updatedAt: T0 });
       await store.channels.insert(channel('ch_b'));
       await store.channels.insert(channel('ch_a'));
       assert.deepEqual((await store.channels.forBot('demo')).map((c) => c.id), ['ch_a', 'ch_b']);
       assert.equal((await store.channels.update('ch_b', { mode: 'async', endpointId: 'ep_1', updatedAt: T0 + 1 }))?.mode, 'async');
+      assert.deepEqual((await store.channels.byInboundToken('hash-b'))?.settings, { limit: 'ch_b' });
+      assert.equal(await store.channels.byInboundToken('nope'), null);
+      assert.deepEqual((await store.channels.ofKind('kore-webhook')).map((c) => c.id), ['ch_a', 'ch_b']);
       assert.equal(await store.channels.delete('ch_a'), true);
       assert.equal(await store.apps.delete('cs-1'), true);
       assert.equal(await store.apps.get('cs-1'), null);
@@ -402,6 +405,47 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual(stored?.lastPrompt, [{ text: 'asked after two' }]);
       assert.equal((await store.messages.get(first.message.id))?.turnStatus, 'done');
       assert.equal((await store.messages.list({ conversationId, direction: 'outgoing' }, { limit: 10 })).length, 2);
+    });
+
+    it('opens, assigns and closes handoff sessions with the conversation\'s mode, one claimant winning', async () => {
+      const first = await receive('ch_h', 'u-h', 'talk to a human');
+      const conversationId = first.conversation.id;
+      let transcriptSeen: string[] = [];
+      const opened = await store.conversations.takeTurn(conversationId, (conversation) => ({
+        state: null, memory: conversation.memory, lastPrompt: [], messages: [], mode: 'waiting',
+        handoff: { kind: 'open', id: 'hof_1', reason: 'asked' },
+        announce: (transcript) => {
+          transcriptSeen = transcript.map((m) => JSON.parse(m.payload!).text);
+          return [newMessage({ eventType: 'handoff.requested', payload: JSON.stringify({ transcript: transcriptSeen }), endpointIds: [] })];
+        },
+      }), routeAll, T0 + 1);
+      assert.equal(opened?.conversation.mode, 'waiting');
+      assert.deepEqual(transcriptSeen, ['talk to a human']);
+      assert.equal(opened?.published.length, 1);
+      assert.equal((await store.handoffs.get('hof_1'))?.status, 'waiting');
+      assert.deepEqual((await store.handoffs.waitingSince(T0 + 2, 10)).map((h) => h.id), ['hof_1']);
+      await store.agents.insert({ id: 'agt_1', name: 'Ann', tokenHash: 'th1', isActive: true, createdAt: T0, updatedAt: T0 });
+      await store.agents.insert({ id: 'agt_2', name: 'Bob', tokenHash: 'th2', isActive: true, createdAt: T0, updatedAt: T0 });
+      assert.equal((await store.agents.byTokenHash('th2'))?.name, 'Bob');
+      const claim = (agentId: string) => store.conversations.act(conversationId, (_c, handoff) => {
+        if (!handoff || handoff.status !== 'waiting') throw new Error('taken');
+        return { mode: 'agent', handoff: { kind: 'assign', id: handoff.id, agentId }, messages: [] };
+      }, routeAll, T0 + 3);
+      const results = await Promise.allSettled([claim('agt_1'), claim('agt_2')]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one agent wins');
+      const held = (await store.handoffs.get('hof_1'))!;
+      assert.equal(held.status, 'active');
+      assert.ok(held.agentId === 'agt_1' || held.agentId === 'agt_2');
+      assert.equal((await store.conversations.get(conversationId))?.mode, 'agent');
+      const closed = await store.conversations.act(conversationId, (_c, handoff) => ({
+        mode: 'bot', state: 'satisfaction', handoff: { kind: 'close', id: handoff!.id, by: 'agent', resumeState: 'satisfaction' }, messages: [],
+      }), routeAll, T0 + 4);
+      assert.equal(closed.handoff?.status, 'closed');
+      assert.equal(closed.handoff?.closedBy, 'agent');
+      assert.equal(closed.conversation.mode, 'bot');
+      assert.equal(closed.conversation.state, 'satisfaction');
+      assert.equal((await store.handoffs.list({ status: 'waiting' }, { limit: 10 })).length, 0);
+      assert.equal((await store.handoffs.list({ conversationId }, { limit: 10 })).length, 1);
     });
 
     it('never hands the same delivery to two concurrent claims', async () => {

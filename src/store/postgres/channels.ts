@@ -12,9 +12,9 @@ export function createChannelsRepo(db: PgDb): ChannelsRepo {
   return {
     async insert(c) {
       await db.run(
-        `INSERT INTO channels (id, name, bot_id, kind, mode, app_id, endpoint_id, sync_timeout_seconds, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [c.id, c.name, c.botId, c.kind, c.mode, c.appId, c.endpointId, c.syncTimeoutSeconds, c.createdAt, c.updatedAt],
+        `INSERT INTO channels (id, name, bot_id, kind, mode, app_id, endpoint_id, sync_timeout_seconds, provider, inbound_token_hash, settings, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [c.id, c.name, c.botId, c.kind, c.mode, c.appId, c.endpointId, c.syncTimeoutSeconds, c.provider, c.inboundTokenHash, JSON.stringify(c.settings), c.createdAt, c.updatedAt],
       );
     },
     get,
@@ -36,12 +36,22 @@ export function createChannelsRepo(db: PgDb): ChannelsRepo {
       set('app_id', patch.appId);
       set('endpoint_id', patch.endpointId);
       set('sync_timeout_seconds', patch.syncTimeoutSeconds);
+      set('provider', patch.provider);
+      set('inbound_token_hash', patch.inboundTokenHash);
+      set('settings', patch.settings === undefined ? undefined : JSON.stringify(patch.settings));
       set('updated_at', patch.updatedAt);
       if (sets.length) await db.run(`UPDATE channels SET ${sets.join(', ')} WHERE id = ${params.add(id)}`, params.values);
       return get(id);
     },
     async delete(id) {
       return (await db.run('DELETE FROM channels WHERE id = $1', [id])) === 1;
+    },
+    async byInboundToken(hash) {
+      const row = await db.get('SELECT * FROM channels WHERE inbound_token_hash = $1', [hash]);
+      return row ? channelFromRow(row) : null;
+    },
+    async ofKind(kind) {
+      return (await db.all('SELECT * FROM channels WHERE kind = $1 ORDER BY id', [kind])).map(channelFromRow);
     },
   };
 }

@@ -1,7 +1,7 @@
 // PostgreSQL: conversations — incoming messages stored with their conversation, and turns run one at a time
 // per conversation across processes (the conversation row is locked FOR UPDATE for the turn's transaction).
-import { conversationFromRow, messageFromRow } from '../rows.ts';
-import type { ConversationRecord, ConversationsRepo, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
+import { conversationFromRow, handoffFromRow, messageFromRow } from '../rows.ts';
+import type { ConversationRecord, ConversationsRepo, HandoffOp, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
@@ -29,15 +29,32 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     return conversationFromRow(row!);
   }
 
+  /** Inside a transaction: a change of handoff session (opened, assigned, closed). */
+  async function applyHandoff(sql: Sql, conversationId: string, op: HandoffOp, now: number): Promise<void> {
+    if (op.kind === 'open') {
+      await sql.run(`INSERT INTO handoffs (id, conversation_id, status, reason, requested_at, updated_at) VALUES ($1, $2, 'waiting', $3, $4, $4)`, [op.id, conversationId, op.reason, now]);
+    } else if (op.kind === 'assign') {
+      await sql.run(`UPDATE handoffs SET status = 'active', agent_id = $1, assigned_at = $2, updated_at = $2 WHERE id = $3`, [op.agentId, now, op.id]);
+    } else {
+      await sql.run(`UPDATE handoffs SET status = 'closed', closed_by = $1, resume_state = $2, closed_at = $3, updated_at = $3 WHERE id = $4`, [op.by, op.resumeState, now, op.id]);
+    }
+  }
+
   /** Inside a transaction: a turn's writes, the incoming message marked done, its messages published. */
   async function commit(sql: Sql, conversation: ConversationRecord, incoming: MessageRecord, writes: TurnWrites, route: Router, now: number): Promise<TurnCommitted> {
     const updated = await sql.get(
-      `UPDATE conversations SET state = $1, memory = $2, last_prompt = $3, updated_at = $4 WHERE id = $5 RETURNING *`,
-      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), now, conversation.id],
+      `UPDATE conversations SET state = $1, memory = $2, last_prompt = $3, mode = $4, updated_at = $5 WHERE id = $6 RETURNING *`,
+      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), writes.mode ?? conversation.mode, now, conversation.id],
       'botgate_turn_position',
     );
-    await sql.run(`UPDATE messages SET turn_status = 'done' WHERE id = $1`, [incoming.id], 'botgate_turn_done');
-    const published = writes.messages.length ? await publishInTx(sql, writes.messages, route, notBefore(now)) : [];
+    if (incoming.turnStatus !== 'done') await sql.run(`UPDATE messages SET turn_status = 'done' WHERE id = $1`, [incoming.id], 'botgate_turn_done');
+    if (writes.handoff) await applyHandoff(sql, conversation.id, writes.handoff, now);
+    let published = writes.messages.length ? await publishInTx(sql, writes.messages, route, notBefore(now)) : [];
+    if (writes.announce) {
+      const rows = await sql.all('SELECT * FROM messages WHERE conversation_id = $1 ORDER BY id DESC LIMIT 20', [conversation.id]);
+      const announced = writes.announce(rows.map(messageFromRow).reverse());
+      if (announced.length) published = [...published, ...(await publishInTx(sql, announced, route, notBefore(now)))];
+    }
     return { conversation: conversationFromRow(updated!), incoming: { ...incoming, turnStatus: 'done' }, published };
   }
 
@@ -116,6 +133,25 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
 
     async withPendingTurns(limit) {
       return (await db.all(`SELECT DISTINCT conversation_id FROM messages WHERE turn_status = 'pending' LIMIT $1`, [limit])).map((r) => String(r.conversation_id));
+    },
+
+    async act(conversationId, fn, route, now) {
+      return db.tx(async (sql) => {
+        const locked = await sql.get('SELECT * FROM conversations WHERE id = $1 FOR UPDATE', [conversationId], 'botgate_lock_conversation');
+        if (!locked) throw new Error(`no conversation ${conversationId}`);
+        const conversation = conversationFromRow(locked);
+        const open = await sql.get(`SELECT * FROM handoffs WHERE conversation_id = $1 AND status IN ('waiting', 'active') ORDER BY id DESC LIMIT 1`, [conversationId]);
+        const action = fn(conversation, open ? handoffFromRow(open) : null);
+        const updated = await sql.get(
+          `UPDATE conversations SET mode = $1, state = $2, last_prompt = $3, updated_at = $4 WHERE id = $5 RETURNING *`,
+          [action.mode ?? conversation.mode, action.state === undefined ? conversation.state : action.state, JSON.stringify(action.lastPrompt ?? conversation.lastPrompt), now, conversationId],
+        );
+        if (action.handoff) await applyHandoff(sql, conversationId, action.handoff, now);
+        const published = action.messages.length ? await publishInTx(sql, action.messages, route, notBefore(now)) : [];
+        const handoffId = action.handoff?.id ?? (open ? String(open.id) : null);
+        const handoff = handoffId ? await sql.get('SELECT * FROM handoffs WHERE id = $1', [handoffId]) : undefined;
+        return { conversation: conversationFromRow(updated!), handoff: handoff ? handoffFromRow(handoff) : null, published };
+      });
     },
 
     async replies(incomingId) {

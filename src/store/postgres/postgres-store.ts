@@ -10,6 +10,7 @@ import { createChannelsRepo } from './channels.ts';
 import { createConversationsRepo } from './conversations.ts';
 import { createCountersRepo } from './counters.ts';
 import { createUsersRepo } from './users.ts';
+import { createAgentsRepo, createHandoffsRepo } from './handoffs.ts';
 import { createDeliveriesRepo } from './deliveries.ts';
 import { createEndpointsRepo } from './endpoints.ts';
 import { createJobsRepo } from './jobs.ts';
@@ -46,6 +47,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     channels: createChannelsRepo(db),
     users: createUsersRepo(db),
     conversations: createConversationsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
+    handoffs: createHandoffsRepo(db),
+    agents: createAgentsRepo(db),
     migrate: () => migrate(db),
     async ping() {
       await db.get('SELECT 1');

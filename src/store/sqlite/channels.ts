@@ -12,9 +12,9 @@ export function createChannelsRepo(db: SqliteDb): ChannelsRepo {
   return {
     async insert(c) {
       db.run(
-        `INSERT INTO channels (id, name, bot_id, kind, mode, app_id, endpoint_id, sync_timeout_seconds, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [c.id, c.name, c.botId, c.kind, c.mode, c.appId, c.endpointId, c.syncTimeoutSeconds, c.createdAt, c.updatedAt],
+        `INSERT INTO channels (id, name, bot_id, kind, mode, app_id, endpoint_id, sync_timeout_seconds, provider, inbound_token_hash, settings, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [c.id, c.name, c.botId, c.kind, c.mode, c.appId, c.endpointId, c.syncTimeoutSeconds, c.provider, c.inboundTokenHash, JSON.stringify(c.settings), c.createdAt, c.updatedAt],
       );
     },
     async get(id) {
@@ -40,12 +40,22 @@ export function createChannelsRepo(db: SqliteDb): ChannelsRepo {
       set('app_id', patch.appId);
       set('endpoint_id', patch.endpointId);
       set('sync_timeout_seconds', patch.syncTimeoutSeconds);
+      set('provider', patch.provider);
+      set('inbound_token_hash', patch.inboundTokenHash);
+      set('settings', patch.settings === undefined ? undefined : JSON.stringify(patch.settings));
       set('updated_at', patch.updatedAt);
       if (sets.length) db.run(`UPDATE channels SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
       return get(id);
     },
     async delete(id) {
       return db.run('DELETE FROM channels WHERE id = ?', [id]).changes === 1;
+    },
+    async byInboundToken(hash) {
+      const row = db.get('SELECT * FROM channels WHERE inbound_token_hash = ?', [hash]);
+      return row ? channelFromRow(row) : null;
+    },
+    async ofKind(kind) {
+      return db.all('SELECT * FROM channels WHERE kind = ? ORDER BY id', [kind]).map(channelFromRow);
     },
   };
 }

@@ -1,7 +1,7 @@
 // SQLite: conversations — incoming messages stored with their conversation, and turns run one at a time
 // (SQLite's single writer serialises them) with their writes and published messages in one transaction.
-import { conversationFromRow, messageFromRow } from '../rows.ts';
-import type { ConversationRecord, ConversationsRepo, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
+import { conversationFromRow, handoffFromRow, messageFromRow } from '../rows.ts';
+import type { ConversationRecord, ConversationsRepo, HandoffOp, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
@@ -27,16 +27,38 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
     )!);
   }
 
+  /** Inside a transaction: a change of handoff session (opened, assigned, closed). */
+  function applyHandoff(conversationId: string, op: HandoffOp, now: number): void {
+    if (op.kind === 'open') {
+      db.run(`INSERT INTO handoffs (id, conversation_id, status, reason, requested_at, updated_at) VALUES (?, ?, 'waiting', ?, ?, ?)`, [op.id, conversationId, op.reason, now, now]);
+    } else if (op.kind === 'assign') {
+      db.run(`UPDATE handoffs SET status = 'active', agent_id = ?, assigned_at = ?, updated_at = ? WHERE id = ?`, [op.agentId, now, now, op.id]);
+    } else {
+      db.run(`UPDATE handoffs SET status = 'closed', closed_by = ?, resume_state = ?, closed_at = ?, updated_at = ? WHERE id = ?`, [op.by, op.resumeState, now, now, op.id]);
+    }
+  }
+
+  /** The conversation's last messages, oldest first (a handoff request's transcript). */
+  function transcript(conversationId: string, limit = 20): MessageRecord[] {
+    return db.all('SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?', [conversationId, limit]).map(messageFromRow).reverse();
+  }
+
   /** Inside a transaction: a turn's writes and its messages published (the incoming one marked done unless it is already). */
   function commit(conversation: ConversationRecord, incoming: MessageRecord, writes: TurnWrites, route: Router, now: number): TurnCommitted {
+    const mode = writes.mode ?? conversation.mode;
     db.run(
-      `UPDATE conversations SET state = ?, memory = ?, last_prompt = ?, updated_at = ? WHERE id = ?`,
-      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), now, conversation.id],
+      `UPDATE conversations SET state = ?, memory = ?, last_prompt = ?, mode = ?, updated_at = ? WHERE id = ?`,
+      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), mode, now, conversation.id],
     );
     if (incoming.turnStatus !== 'done') db.run(`UPDATE messages SET turn_status = 'done' WHERE id = ?`, [incoming.id]);
-    const published = writes.messages.length ? publishInTx(writes.messages, route, { now, ...ttl() }) : [];
+    if (writes.handoff) applyHandoff(conversation.id, writes.handoff, now);
+    let published = writes.messages.length ? publishInTx(writes.messages, route, { now, ...ttl() }) : [];
+    if (writes.announce) {
+      const announced = writes.announce(transcript(conversation.id));
+      if (announced.length) published = [...published, ...publishInTx(announced, route, { now, ...ttl() })];
+    }
     return {
-      conversation: { ...conversation, state: writes.state, memory: writes.memory, lastPrompt: writes.lastPrompt, updatedAt: now },
+      conversation: { ...conversation, state: writes.state, memory: writes.memory, lastPrompt: writes.lastPrompt, mode, updatedAt: now },
       incoming: { ...incoming, turnStatus: 'done' },
       published,
     };
@@ -124,6 +146,24 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
 
     async withPendingTurns(limit) {
       return db.all(`SELECT DISTINCT conversation_id FROM messages WHERE turn_status = 'pending' LIMIT ?`, [limit]).map((r) => String(r.conversation_id));
+    },
+
+    async act(conversationId, fn, route, now) {
+      return db.tx(() => {
+        const conversation = get(conversationId);
+        if (!conversation) throw new Error(`no conversation ${conversationId}`);
+        const open = db.get(`SELECT * FROM handoffs WHERE conversation_id = ? AND status IN ('waiting', 'active') ORDER BY id DESC LIMIT 1`, [conversationId]);
+        const action = fn(conversation, open ? handoffFromRow(open) : null);
+        const mode = action.mode ?? conversation.mode;
+        const state = action.state === undefined ? conversation.state : action.state;
+        const lastPrompt = action.lastPrompt ?? conversation.lastPrompt;
+        db.run(`UPDATE conversations SET mode = ?, state = ?, last_prompt = ?, updated_at = ? WHERE id = ?`, [mode, state, JSON.stringify(lastPrompt), now, conversationId]);
+        if (action.handoff) applyHandoff(conversationId, action.handoff, now);
+        const published = action.messages.length ? publishInTx(action.messages, route, { now, ...ttl() }) : [];
+        const handoffId = action.handoff?.id ?? (open ? String(open.id) : null);
+        const handoff = handoffId ? db.get('SELECT * FROM handoffs WHERE id = ?', [handoffId]) : undefined;
+        return { conversation: { ...conversation, mode, state, lastPrompt, updatedAt: now }, handoff: handoff ? handoffFromRow(handoff) : null, published };
+      });
     },
 
     async replies(incomingId) {

@@ -11,6 +11,7 @@ import { createChannelsRepo } from './channels.ts';
 import { createConversationsRepo } from './conversations.ts';
 import { createCountersRepo } from './counters.ts';
 import { createUsersRepo } from './users.ts';
+import { createAgentsRepo, createHandoffsRepo } from './handoffs.ts';
 import { createDeliveriesRepo } from './deliveries.ts';
 import { createEndpointsRepo } from './endpoints.ts';
 import { createJobsRepo } from './jobs.ts';
@@ -47,6 +48,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     channels: createChannelsRepo(db),
     users: createUsersRepo(db),
     conversations: createConversationsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
+    handoffs: createHandoffsRepo(db),
+    agents: createAgentsRepo(db),
     async migrate() {
       db.raw.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const applied = new Set(db.all('SELECT name FROM schema_migrations').map((r) => String(r.name)));
