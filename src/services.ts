@@ -14,6 +14,7 @@ import { createAppService } from './channels/apps.ts';
 import { createChannelService } from './channels/channels.ts';
 import { koreAdapter } from './channels/kore-adapter.ts';
 import { createBotRegistry } from './conversation/bot-registry.ts';
+import { createTurnDirectory } from './conversation/turn-directory.ts';
 import { createTurnService, type TurnLog } from './conversation/turns.ts';
 
 export interface ServiceOptions {
@@ -46,14 +47,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const apps = createAppService({ store, box, clock });
   const bots = createBotRegistry({ store, clock });
   const channels = createChannelService({ store, clock, newId, endpoints, defaultSyncTimeoutSeconds: config.kore.sync_timeout_seconds });
+  const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter } });
   const turns = createTurnService({
-    store, clock, newId, bots,
-    adapters: { 'kore-webhook': koreAdapter },
+    store, clock, newId, directory,
     onPublished: (endpointIds) => outbox.nudge(endpointIds),
     log: options.log,
   });
   return {
-    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, turns,
+    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns,
     async close() {
       await turns.stop();
       await recovery.stop();

@@ -1,5 +1,5 @@
-// The Kore.ai webhook channel as the turn engine sees it: a stored request reads as turn input, and a turn's
-// replies become outgoing messages — for an async channel each one a delivery to POST_URL
+// The Kore.ai webhook channel as the turn engine sees it: a stored request reads as turn input, and bot (or
+// agent) messages become outgoing messages — for an async channel each one a delivery to POST_URL
 // ({"text", "to": from.id, "from": botId}, in order per conversation), with endOfTask as a separate final message.
 import type { TurnInput } from '../conversation/bot.ts';
 import type { ChannelAdapter } from '../conversation/turns.ts';
@@ -31,23 +31,26 @@ export const koreAdapter: ChannelAdapter = {
     };
   },
 
-  replyMessages({ channel, conversation, incoming, result, newId, now }) {
-    const link = { conversationId: conversation.id, direction: 'outgoing' as const, replyTo: incoming.id };
-    const bodies: Record<string, unknown>[] = result.replies.map((reply) => ({ text: koreText(reply) }));
-    if (result.endOfTask) bodies.push({ endOfTask: true, endReason: result.endOfTask.reason });
-    return bodies.map((body): NewMessage => {
-      const async = channel.mode === 'async' && channel.endpointId !== null;
-      return {
-        id: newId('msg'),
-        eventType: KORE_MESSAGE_EVENT,
-        payload: JSON.stringify(async ? { ...body, to: conversation.userKey, from: channel.botId } : body),
-        orderingKey: conversation.id,
-        idempotencyKey: null,
-        createdAt: now,
-        // Sync replies travel in the HTTP answer: stored for the history, delivered nowhere.
-        endpointIds: async ? [channel.endpointId!] : [],
-        conversation: link,
-      };
-    });
+  outgoing({ channel, conversation, messages, direction, replyTo, endOfTask, newId, now }) {
+    const link = { conversationId: conversation.id, direction, replyTo };
+    const bodies: Record<string, unknown>[] = messages.map((m) => ({ text: koreText(m) }));
+    if (endOfTask) bodies.push({ endOfTask: true, endReason: endOfTask.reason });
+    const async = channel.mode === 'async' && channel.endpointId !== null;
+    return bodies.map((body): NewMessage => ({
+      id: newId('msg'),
+      eventType: KORE_MESSAGE_EVENT,
+      payload: JSON.stringify(async ? { ...body, to: conversation.userKey, from: channel.botId } : body),
+      orderingKey: conversation.id,
+      idempotencyKey: null,
+      createdAt: now,
+      // Sync replies travel in the HTTP answer: stored for the history, delivered nowhere.
+      endpointIds: async ? [channel.endpointId!] : [],
+      conversation: link,
+    }));
   },
+
+  // Kore.ai itself requires an async channel for agent transfer: a sync one has nowhere to send an agent's words.
+  carriesAgentMessages: (channel) => channel.mode === 'async' && channel.endpointId !== null,
+  platform: () => 'kore',
+  receivesHandoffEvents: () => false,
 };

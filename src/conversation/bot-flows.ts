@@ -5,9 +5,9 @@ import { at, checkName, isMapping, readMapping, readString, type Mapping, type P
 import { readMessages } from './bot-messages.ts';
 import { optionKey } from './choice-options.ts';
 
-const PLAIN_KEYS = ['message', 'next_state', 'end_reason'];
+const PLAIN_KEYS = ['message', 'next_state', 'end_reason', 'handoff'];
 /** Keys a choice state cannot use as options: they mean something else in a plain state. */
-const NOT_OPTIONS = ['next_state', 'end_reason'];
+const NOT_OPTIONS = ['next_state', 'end_reason', 'handoff'];
 export const DEFAULT_END_REASON = 'Fulfilled';
 
 /**
@@ -55,7 +55,12 @@ function readPlain(problems: ProblemList, path: string, name: string, raw: Mappi
     endReason = readString(problems, at(path, 'end_reason'), raw.end_reason) ?? endReason;
     if (raw.next_state !== undefined && nextState !== 'end') problems.add(at(path, 'end_reason'), 'only applies when next_state is end');
   }
-  return { kind: 'plain', name, message, nextState, endReason };
+  let handoff = false;
+  if (raw.handoff !== undefined) {
+    if (typeof raw.handoff === 'boolean') handoff = raw.handoff;
+    else problems.add(at(path, 'handoff'), 'must be true or false');
+  }
+  return { kind: 'plain', name, message, nextState, endReason, handoff };
 }
 
 function readChoice(problems: ProblemList, path: string, name: string, raw: Mapping, names: Set<string>): ChoiceState {

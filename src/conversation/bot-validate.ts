@@ -7,8 +7,11 @@ import {
   at, checkKeys, checkName, isMapping, readList, readMapping, readRequiredString, readString, readStrings, ProblemList,
 } from './bot-problems.ts';
 
-const TOP_KEYS = ['id', 'name', 'description', 'settings', 'knowledge', 'intents', 'global_intents', 'flows', 'webhooks'];
-const SETTINGS_KEYS = ['intent_threshold', 'knowledge_threshold', 'dont_know', 'restart_notice'];
+const TOP_KEYS = ['id', 'name', 'description', 'settings', 'knowledge', 'intents', 'global_intents', 'handoff_intents', 'flows', 'webhooks'];
+const SETTINGS_KEYS = [
+  'intent_threshold', 'knowledge_threshold', 'dont_know', 'restart_notice',
+  'handoff_phrases', 'close_phrases', 'handoff_message', 'handoff_unavailable', 'agent_timeout_message', 'agent_closed_message',
+];
 const WEBHOOK_KEYS = ['event', 'states', 'intents', 'endpoint'];
 /** Bot ids appear in URLs (`/chatbot/hooks/{id}`). */
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -20,6 +23,12 @@ export const DEFAULT_SETTINGS: Readonly<BotSettings> = Object.freeze({
   knowledgeThreshold: 0.35,
   dontKnow: [{ text: "Sorry, I didn't understand that. Could you put it another way?" }],
   restartNotice: [{ text: "Sorry, this conversation changed while you were away, so let's start again." }],
+  handoffPhrases: ['talk to agent', 'talk to an agent', 'talk to a human', 'talk to a person', 'live chat', 'live agent', 'human', 'agent', 'real person', 'customer service'],
+  closePhrases: ['end chat', 'close chat', 'back to bot', 'bye agent'],
+  handoffMessage: [{ text: 'Connecting you to a person. Please wait a moment.' }],
+  handoffUnavailable: [{ text: "Sorry, I can't connect you to a person here. I'm happy to keep helping myself." }],
+  agentTimeout: [{ text: "No one is free right now, sorry. I'm back: how can I help?" }],
+  agentClosed: [{ text: "You're back with the bot. Anything else I can do?" }],
 });
 
 export function validateBot(raw: unknown): { bot: BotDefinition } | { problems: BotProblem[] } {
@@ -35,8 +44,10 @@ export function validateBot(raw: unknown): { bot: BotDefinition } | { problems: 
 
   const intents = raw.intents === undefined ? (problems.add('intents', 'required'), null) : readIntents(problems, raw.intents);
   const flows = raw.flows === undefined ? (problems.add('flows', 'required'), {}) : readFlows(problems, raw.flows, intents && Object.keys(intents));
+  const handoffIntents = absent(raw.handoff_intents) ? [] : readIntentRefs(problems, 'handoff_intents', raw.handoff_intents, intents);
   for (const intent of Object.keys(intents ?? {})) {
-    if (isMapping(raw.flows) && !Object.hasOwn(raw.flows, intent)) problems.add(at('intents', intent), `no flow starts here (add flows.${intent})`);
+    // A handoff intent needs no flow: handing over is what it does.
+    if (isMapping(raw.flows) && !Object.hasOwn(raw.flows, intent) && !handoffIntents.includes(intent)) problems.add(at('intents', intent), `no flow starts here (add flows.${intent})`);
   }
   const settings = readSettings(problems, raw.settings, stateNames);
   const knowledge = absent(raw.knowledge) ? [] : readStrings(problems, 'knowledge', raw.knowledge) ?? [];
@@ -48,7 +59,7 @@ export function validateBot(raw: unknown): { bot: BotDefinition } | { problems: 
 
   if (problems.items.length > 0) return { problems: problems.items };
   return {
-    bot: { id: id!, name: name!, description, settings, knowledge, intents: intents!, globalIntents, flows, webhooks },
+    bot: { id: id!, name: name!, description, settings, knowledge, intents: intents!, globalIntents, handoffIntents, flows, webhooks },
   };
 }
 
@@ -99,6 +110,12 @@ function readSettings(problems: ProblemList, value: unknown, states: ReadonlySet
   settings.knowledgeThreshold = readThreshold(problems, 'settings.knowledge_threshold', raw.knowledge_threshold) ?? settings.knowledgeThreshold;
   settings.dontKnow = readOptionalMessages(problems, 'settings.dont_know', raw.dont_know, states) ?? settings.dontKnow;
   settings.restartNotice = readOptionalMessages(problems, 'settings.restart_notice', raw.restart_notice, states) ?? settings.restartNotice;
+  if (raw.handoff_phrases !== undefined) settings.handoffPhrases = readStrings(problems, 'settings.handoff_phrases', raw.handoff_phrases) ?? settings.handoffPhrases;
+  if (raw.close_phrases !== undefined) settings.closePhrases = readStrings(problems, 'settings.close_phrases', raw.close_phrases) ?? settings.closePhrases;
+  settings.handoffMessage = readOptionalMessages(problems, 'settings.handoff_message', raw.handoff_message, states) ?? settings.handoffMessage;
+  settings.handoffUnavailable = readOptionalMessages(problems, 'settings.handoff_unavailable', raw.handoff_unavailable, states) ?? settings.handoffUnavailable;
+  settings.agentTimeout = readOptionalMessages(problems, 'settings.agent_timeout_message', raw.agent_timeout_message, states) ?? settings.agentTimeout;
+  settings.agentClosed = readOptionalMessages(problems, 'settings.agent_closed_message', raw.agent_closed_message, states) ?? settings.agentClosed;
   return settings;
 }
 

@@ -17,6 +17,8 @@ export interface PlainState {
   /** A state name, or 'end'. */
   nextState: string;
   endReason: string;
+  /** Entering this state hands the conversation over to a human (after sending its message). */
+  handoff: boolean;
 }
 
 export interface ChoiceState {
@@ -44,6 +46,18 @@ export interface BotSettings {
   knowledgeThreshold: number;
   dontKnow: BotMessage[];
   restartNotice: BotMessage[];
+  /** Messages that ask for a human anywhere in a conversation (matched ignoring case and punctuation). */
+  handoffPhrases: string[];
+  /** Messages that end a session with a human, said by the user. */
+  closePhrases: string[];
+  /** Sent when a conversation is handed over (waiting for an agent). */
+  handoffMessage: BotMessage[];
+  /** Sent instead when the channel cannot carry agent messages (a Kore.ai sync channel). */
+  handoffUnavailable: BotMessage[];
+  /** Sent when no agent claimed the conversation in time and the bot takes it back. */
+  agentTimeout: BotMessage[];
+  /** Sent when the session with an agent ends and the bot takes the conversation back. */
+  agentClosed: BotMessage[];
 }
 
 export interface BotDefinition {
@@ -55,6 +69,8 @@ export interface BotDefinition {
   knowledge: string[];
   intents: Record<string, string[]>;
   globalIntents: string[];
+  /** Intents that hand the conversation over to a human (their flow, if any, runs first). */
+  handoffIntents: string[];
   flows: Record<string, FlowState>;
   webhooks: WebhookRule[];
 }
@@ -101,6 +117,8 @@ export interface TurnResult {
   replies: BotMessage[];
   /** Set when a flow reached `end` in this turn. */
   endOfTask: { reason: string } | null;
+  /** Set when the user asked for a human (a phrase or a handoff intent) or a handoff state was entered. */
+  handoff: { reason: string } | null;
   fired: FiredWebhook[];
   /** How the message was understood, for logs and analytics. */
   understood:

@@ -6,7 +6,7 @@
 // to a plain state, an intent's state, or a choice option's target), whatever cycles a malformed runtime holds,
 // and needs no loop guard.
 import type {
-  BotDefinition, BotMessage, BotRuntime, ConversationPosition, FiredWebhook, TurnInput, TurnResult, WebhookRule,
+  BotDefinition, BotMessage, BotRuntime, ConversationPosition, FiredWebhook, TurnContext, TurnInput, TurnResult, WebhookRule,
 } from './bot.ts';
 import { findOption } from './choice-options.ts';
 import { renderMessage, type TemplateValues } from './templates.ts';
@@ -26,6 +26,7 @@ interface Turn {
   fired: FiredWebhook[];
   missing: Set<string>;
   endOfTask: { reason: string } | null;
+  handoff: { reason: string } | null;
 }
 
 /** A fresh value each time: results never share arrays a caller might change. */
@@ -33,12 +34,7 @@ const idle = (): Waiting => ({ state: null, lastPrompt: [] });
 
 export function runTurn(bot: BotRuntime, position: ConversationPosition, input: TurnInput): TurnResult {
   const definition = bot.definition;
-  const memory = { ...position.memory };
-  const { user, customData, group } = input.context;
-  const turn: Turn = {
-    bot: definition, memory, values: { memory, user, customData, group },
-    replies: [], fired: [], missing: new Set(), endOfTask: null,
-  };
+  const turn = newTurn(definition, position, input.context);
   const text = input.text.trim();
   // Step 1: session.new forgets the state waited at; memory is kept.
   let waiting: Waiting = input.newSession ? idle() : { state: position.state, lastPrompt: position.lastPrompt };
@@ -47,11 +43,39 @@ export function runTurn(bot: BotRuntime, position: ConversationPosition, input: 
     send(turn, definition.settings.restartNotice);
     waiting = idle();
   }
-  const step = waiting.state === null ? whenIdle(turn, bot, text) : whenWaiting(turn, bot, text, waiting, waiting.state);
+  const human = asksForHuman(bot, text);
+  const step = human
+    ? handOver(turn, human)
+    : waiting.state === null ? whenIdle(turn, bot, text) : whenWaiting(turn, bot, text, waiting, waiting.state);
+  return result(turn, step);
+}
+
+/**
+ * The bot takes a conversation back from a human: `before` is sent (e.g. agent_closed), then the flow state
+ * given (a satisfaction question, say) is entered as if an intent had started it; null or unknown: idle.
+ */
+export function resumeAt(bot: BotRuntime, position: ConversationPosition, state: string | null, context: TurnContext, before: BotMessage[]): TurnResult {
+  const turn = newTurn(bot.definition, position, context);
+  send(turn, before);
+  const waiting = state !== null && hasState(bot.definition, state) ? enter(turn, state, []) : idle();
+  return result(turn, { waiting, understood: state ? { kind: 'state', state } : { kind: 'unknown' } });
+}
+
+function newTurn(definition: BotDefinition, position: ConversationPosition, context: TurnContext): Turn {
+  const memory = { ...position.memory };
+  const { user, customData, group } = context;
   return {
-    position: { state: step.waiting.state, memory, lastPrompt: step.waiting.lastPrompt },
+    bot: definition, memory, values: { memory, user, customData, group },
+    replies: [], fired: [], missing: new Set(), endOfTask: null, handoff: null,
+  };
+}
+
+function result(turn: Turn, step: Step): TurnResult {
+  return {
+    position: { state: step.waiting.state, memory: turn.memory, lastPrompt: step.waiting.lastPrompt },
     replies: turn.replies,
     endOfTask: turn.endOfTask,
+    handoff: turn.handoff,
     fired: turn.fired,
     understood: step.understood,
     missingValues: [...turn.missing],
@@ -59,6 +83,38 @@ export function runTurn(bot: BotRuntime, position: ConversationPosition, input: 
 }
 
 type Step = { waiting: Waiting; understood: TurnResult['understood'] };
+
+/** Normalised for phrase matching: lower case, no punctuation, single spaces. */
+function normal(text: string): string {
+  return text.toLowerCase().replace(/[^\p{L}\p{N}\s]+/gu, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** Whether a message says a configured handoff phrase (a one-word phrase must be the whole message). */
+export function saysPhrase(phrases: readonly string[], text: string): boolean {
+  const said = normal(text);
+  return phrases.some((phrase) => {
+    const p = normal(phrase);
+    if (!p) return false;
+    return said === p || (p.includes(' ') && ` ${said} `.includes(` ${p} `));
+  });
+}
+
+/** A request for a human: a handoff phrase, or a handoff intent above the threshold. */
+function asksForHuman(bot: BotRuntime, text: string): { intent: string | null; confidence: number } | null {
+  const definition = bot.definition;
+  if (saysPhrase(definition.settings.handoffPhrases, text)) return { intent: null, confidence: 1 };
+  if (definition.handoffIntents.length === 0) return null;
+  const match = bot.intents.match(text);
+  if (match && match.confidence >= definition.settings.intentThreshold && definition.handoffIntents.includes(match.intent)) return match;
+  return null;
+}
+
+/** Hands the conversation over: the intent's flow runs first when it has one; the flow position is left. */
+function handOver(turn: Turn, asked: { intent: string | null; confidence: number }): Step {
+  if (asked.intent && hasState(turn.bot, asked.intent)) startIntent(turn, asked.intent, asked.confidence, false);
+  turn.handoff ??= { reason: asked.intent ? `intent ${asked.intent}` : 'asked for a human' };
+  return { waiting: idle(), understood: asked.intent ? { kind: 'intent', intent: asked.intent, confidence: asked.confidence, global: false } : { kind: 'unknown' } };
+}
 
 function whenWaiting(turn: Turn, bot: BotRuntime, text: string, waiting: Waiting, name: string): Step {
   // Step 2: a global intent interrupts the flow (before the message is read as an answer or an option).
@@ -128,6 +184,7 @@ function enter(turn: Turn, name: string, lastPrompt: BotMessage[]): Waiting {
   }
   for (const rule of turn.bot.webhooks) if (rule.states.includes(name)) fire(turn, rule, name, null);
   const sent = send(turn, state.message);
+  if (state.handoff) turn.handoff = { reason: `state ${name}` };
   if (state.nextState === 'end') {
     turn.endOfTask = { reason: state.endReason };
     return idle();

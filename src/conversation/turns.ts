@@ -3,15 +3,25 @@
 // processes through the store's conversation lock. A turn's state, replies and event webhooks commit together.
 import type { Clock } from '../clock.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { ChannelRecord, ConversationRecord, EndpointTarget, Identity, MessageRecord, NewMessage, Received, Store, TurnCommitted, TurnRunner, TurnWrites } from '../store/store.ts';
-import type { BotMessage, BotRuntime, TurnInput, TurnResult } from './bot.ts';
-import type { BotRegistry } from './bot-registry.ts';
-import { runTurn } from './engine.ts';
+import type { ChannelRecord, ConversationRecord, EndpointTarget, Identity, NewMessage, Received, Store, TurnCommitted, TurnRunner } from '../store/store.ts';
+import type { BotMessage, TurnInput, TurnResult } from './bot.ts';
+import type { ChannelContext, TurnDirectory } from './turn-directory.ts';
+import { turnWrites } from './turn-writes.ts';
 
-/** What a channel kind contributes: how its stored payloads read as turn input, and how replies travel back. */
+/** What a channel kind contributes: how its stored payloads read as turn input, and how messages reach the user. */
 export interface ChannelAdapter {
   turnInput(payload: Record<string, unknown>): TurnInput;
-  replyMessages(args: { channel: ChannelRecord; conversation: ConversationRecord; incoming: MessageRecord; result: TurnResult; newId: (p: IdPrefix) => string; now: number }): NewMessage[];
+  /** Bot or agent messages to the user on this channel, as outgoing messages (delivered, or answered in the response). */
+  outgoing(args: {
+    channel: ChannelRecord; conversation: ConversationRecord; messages: BotMessage[]; direction: 'outgoing' | 'agent_outgoing';
+    replyTo: string | null; endOfTask: { reason: string } | null; newId: (p: IdPrefix) => string; now: number;
+  }): NewMessage[];
+  /** Whether agent messages can reach the user later (not on a Kore.ai sync channel). */
+  carriesAgentMessages(channel: ChannelRecord): boolean;
+  /** The platform named in handoff events. */
+  platform(channel: ChannelRecord): string;
+  /** Whether the channel's own endpoint takes the handoff lifecycle messages (a platform's outgoing webhook does). */
+  receivesHandoffEvents(channel: ChannelRecord): boolean;
 }
 
 export interface IncomingInput {
@@ -29,132 +39,71 @@ export interface TurnLog {
   error(object: Record<string, unknown>, message: string): void;
 }
 
-const ENDPOINT_NAMES_MS = 5000;
 const RECOVER_MS = 5000;
 
+/** Turn messages name their endpoints. */
+export const routeExplicit = (targets: EndpointTarget[], message: NewMessage) => targets.filter((t) => message.endpointIds?.includes(t.id)).map((t) => t.id);
+const route = routeExplicit;
+
 export type TurnService = ReturnType<typeof createTurnService>;
+
+interface Produced {
+  result: TurnResult | null;
+  /** The endpoints the turn's messages (and its announcement) go to. */
+  endpoints: string[];
+}
 
 export function createTurnService(deps: {
   store: Store;
   clock: Clock;
   newId: (p: IdPrefix) => string;
-  bots: BotRegistry;
-  adapters: Record<string, ChannelAdapter>;
+  directory: TurnDirectory;
   /** Deliveries were stored for these endpoints (the worker looks at once). */
   onPublished: (endpointIds: string[]) => void;
   log?: TurnLog;
 }) {
-  const { store, clock, newId } = deps;
+  const { store, clock, newId, directory } = deps;
   const chains = new Map<string, Promise<void>>();
-  const channelCache = new Map<string, ChannelRecord>();
-  let endpointNames: { at: number; byName: Map<string, string> } | null = null;
   let timer: NodeJS.Timeout | undefined;
-  const route = (targets: EndpointTarget[], message: NewMessage) => targets.filter((t) => message.endpointIds?.includes(t.id)).map((t) => t.id);
-
-  async function channelOf(id: string): Promise<ChannelRecord | null> {
-    const cached = channelCache.get(id);
-    if (cached) return cached;
-    const channel = await store.channels.get(id);
-    if (channel) channelCache.set(id, channel);
-    return channel;
-  }
-
-  /** Endpoint names (and ids) → ids, for event webhooks that name their endpoint. */
-  async function endpointIds(): Promise<Map<string, string>> {
-    const now = clock.now();
-    if (endpointNames && now - endpointNames.at < ENDPOINT_NAMES_MS) return endpointNames.byName;
-    const byName = new Map<string, string>();
-    for (const e of await store.endpoints.list({ isActive: true }, { limit: 10_000 })) {
-      if (!byName.has(e.name)) byName.set(e.name, e.id);
-      byName.set(e.id, e.id);
-    }
-    endpointNames = { at: now, byName };
-    return byName;
-  }
-
-  function webhookMessages(runtime: BotRuntime, conversation: ConversationRecord, input: TurnInput, result: TurnResult, names: Map<string, string>, now: number): NewMessage[] {
-    const messages: NewMessage[] = [];
-    for (const fired of result.fired) {
-      const endpointId = names.get(fired.rule.endpoint);
-      if (!endpointId) {
-        deps.log?.warn({ bot: runtime.definition.id, endpoint: fired.rule.endpoint, event: fired.rule.event }, 'event webhook names no active endpoint: not sent');
-        continue;
-      }
-      const memory = result.position.memory;
-      const payload = {
-        ...memory,
-        event: fired.rule.event,
-        bot_id: runtime.definition.id,
-        conversation_id: conversation.id,
-        user: input.context.user,
-        state: fired.state,
-        intent: fired.intent,
-        memory,
-        timestamp: new Date(now).toISOString(),
-      };
-      messages.push({ id: newId('msg'), eventType: fired.rule.event, payload: JSON.stringify(payload), orderingKey: conversation.id, idempotencyKey: null, createdAt: now, endpointIds: [endpointId] });
-    }
-    return messages;
-  }
 
   /**
    * A runner that works out turns (pure, synchronous: it runs inside the store's transaction) for conversations
    * whose channels and bot runtimes were loaded beforehand. It records what each turn produced, for after the commit.
    */
-  function runner(context: Map<string, { channel: ChannelRecord; adapter: ChannelAdapter; runtime: BotRuntime }>, names: Map<string, string>, now: number) {
-    const produced = new Map<string, { result: TurnResult; writes: TurnWrites }>();
-    const run: TurnRunner = (conversation, incoming) => {
+  function runner(context: Map<string, ChannelContext>, endpointByName: Map<string, string>, now: number) {
+    const produced = new Map<string, Produced>();
+    const run: TurnRunner = (conversation, incoming, handoff) => {
       const ctx = context.get(conversation.channelId);
       if (!ctx) throw new Error(`no channel ${conversation.channelId}`);
-      const input = ctx.adapter.turnInput(JSON.parse(incoming.payload ?? '{}') as Record<string, unknown>);
-      const result = runTurn(ctx.runtime, { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt as BotMessage[] }, input);
-      const writes: TurnWrites = {
-        state: result.position.state,
-        memory: result.position.memory,
-        lastPrompt: result.position.lastPrompt,
-        messages: [
-          ...ctx.adapter.replyMessages({ channel: ctx.channel, conversation, incoming, result, newId, now }),
-          ...webhookMessages(ctx.runtime, conversation, input, result, names, now),
-        ],
-      };
-      produced.set(incoming.id, { result, writes });
-      return writes;
+      const outcome = turnWrites(ctx, conversation, incoming, handoff, { newId, now, endpointByName });
+      for (const miss of outcome.unrouted) deps.log?.warn({ bot: ctx.runtime.definition.id, ...miss }, 'event webhook names no active endpoint: not sent');
+      const endpoints = new Set(outcome.writes.messages.flatMap((m) => m.endpointIds ?? []));
+      if (outcome.writes.announce) for (const id of ctx.handoffTargets) endpoints.add(id);
+      produced.set(incoming.id, { result: outcome.result, endpoints: [...endpoints] });
+      return outcome.writes;
     };
     return { run, produced };
   }
 
   /** After a turn committed: wake the delivery worker for its endpoints; note values templates missed. */
-  function afterCommit(committed: TurnCommitted, turn: { result: TurnResult; writes: TurnWrites } | undefined) {
+  function afterCommit(committed: TurnCommitted, turn: Produced | undefined) {
     if (!turn) return;
-    if (turn.result.missingValues.length) deps.log?.debug?.({ conversation: committed.conversation.id, missing: turn.result.missingValues }, 'template values missing: rendered with their fallback');
-    const endpoints = new Set<string>();
-    committed.published.forEach((published, i) => {
-      if (published.deliveryIds.length) for (const id of turn.writes.messages[i].endpointIds ?? []) endpoints.add(id);
-    });
-    if (endpoints.size) deps.onPublished([...endpoints]);
-  }
-
-  async function contextFor(channelIds: Iterable<string>) {
-    const context = new Map<string, { channel: ChannelRecord; adapter: ChannelAdapter; runtime: BotRuntime }>();
-    for (const id of channelIds) {
-      const channel = await channelOf(id);
-      const adapter = channel ? deps.adapters[channel.kind] : undefined;
-      if (channel && adapter) context.set(id, { channel, adapter, runtime: await deps.bots.runtime(channel.botId) });
-    }
-    return context;
+    if (turn.result?.missingValues.length) deps.log?.debug?.({ conversation: committed.conversation.id, missing: turn.result.missingValues }, 'template values missing: rendered with their fallback');
+    const endpoints = committed.published.some((p) => p.deliveryIds.length) ? turn.endpoints : [];
+    if (endpoints.length) deps.onPublished(endpoints);
   }
 
   async function runPending(conversationId: string): Promise<void> {
     for (;;) {
       const conversation = await store.conversations.get(conversationId);
       if (!conversation) return;
-      const context = await contextFor([conversation.channelId]);
+      const context = await directory.contextFor([conversation.channelId]);
       if (!context.size) {
         deps.log?.error({ conversation: conversationId, channel: conversation.channelId }, 'conversation of an unknown channel: its messages wait');
         return;
       }
       const now = clock.now();
-      const { run, produced } = runner(context, await endpointIds(), now);
+      const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now);
       const committed = await store.conversations.takeTurn(conversationId, run, route, now);
       if (!committed) return;
       afterCommit(committed, produced.get(committed.incoming.id));
@@ -171,8 +120,8 @@ export function createTurnService(deps: {
     batch = [];
     try {
       const now = clock.now();
-      const context = await contextFor(new Set(items.map((i) => i.channel.id)));
-      const { run, produced } = runner(context, await endpointIds(), now);
+      const context = await directory.contextFor(new Set(items.map((i) => i.channel.id)));
+      const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now);
       const results = await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now);
       results.forEach((received, i) => {
         remember(items[i].input.identities, received.conversation.userId);
@@ -277,7 +226,7 @@ export function createTurnService(deps: {
     },
 
     forgetChannel(id: string) {
-      channelCache.delete(id);
+      directory.forgetChannel(id);
     },
   };
 }

@@ -403,8 +403,11 @@ export interface TurnCommitted {
   published: PublishedMessage[];
 }
 
-/** Works out a turn's writes from the conversation and its incoming message; may throw (the message then waits). */
-export type TurnRunner = (conversation: ConversationRecord, incoming: MessageRecord) => TurnWrites;
+/**
+ * Works out a turn's writes from the conversation, its incoming message and — when a human has the conversation
+ * (mode waiting or agent) — its open handoff session; may throw (the message then waits).
+ */
+export type TurnRunner = (conversation: ConversationRecord, incoming: MessageRecord, handoff: HandoffRecord | null) => TurnWrites;
 
 export interface Received {
   conversation: ConversationRecord;

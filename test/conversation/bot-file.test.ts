@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_SETTINGS } from '../../src/conversation/bot-validate.ts';
 import { formatProblems, loadBotFile, parseBot } from '../../src/conversation/bot-file.ts';
 import type { BotDefinition } from '../../src/conversation/bot.ts';
 
@@ -68,7 +69,7 @@ describe('the demo bot', () => {
       message: [],
     });
     assert.deepEqual(bot.flows.number_of_pizzas, {
-      kind: 'plain', name: 'number_of_pizzas', nextState: 'pizza_toppings', endReason: 'Fulfilled',
+      kind: 'plain', name: 'number_of_pizzas', nextState: 'pizza_toppings', endReason: 'Fulfilled', handoff: false,
       message: [{ text: 'Which toppings?', quickReplies: ['Cheese', 'Pepperoni', 'Veggie'] }],
     });
     assert.equal(bot.flows.cancel.kind === 'plain' && bot.flows.cancel.endReason, 'Cancelled');
@@ -130,6 +131,7 @@ describe('defaults', () => {
     raw.webhooks.push({ event: 'order.cancelled', intents: ['cancel'], endpoint: 'ep_123' });
     const bot = parsed(raw);
     assert.deepEqual(bot.settings, {
+      ...DEFAULT_SETTINGS,
       intentThreshold: 0, knowledgeThreshold: 1, dontKnow: [{ text: 'Eh?' }], restartNotice: [{ text: 'Again, {{user.firstName|friend}}' }],
     });
     assert.equal(bot.description, 'A shop');

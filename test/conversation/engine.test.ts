@@ -369,7 +369,7 @@ describe('malformed runtimes', () => {
     const looping: BotDefinition = {
       ...shop,
       flows: {
-        order: { kind: 'plain', name: 'order', message: [{ text: 'again' }], nextState: 'order', endReason: 'Fulfilled' },
+        order: { kind: 'plain', name: 'order', message: [{ text: 'again' }], nextState: 'order', endReason: 'Fulfilled', handoff: false },
         choice_a: { kind: 'choice', name: 'choice_a', options: { x: 'choice_b' }, fallbackMessage: [], message: [] },
         choice_b: { kind: 'choice', name: 'choice_b', options: { x: 'choice_a' }, fallbackMessage: [], message: [] },
       },

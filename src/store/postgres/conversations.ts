@@ -58,6 +58,13 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     return { conversation: conversationFromRow(updated!), incoming: { ...incoming, turnStatus: 'done' }, published };
   }
 
+  /** The open handoff session of a conversation a human has (read only when the mode says there is one). */
+  async function openHandoff(sql: Sql, conversation: ConversationRecord) {
+    if (conversation.mode === 'bot') return null;
+    const row = await sql.get(`SELECT * FROM handoffs WHERE conversation_id = $1 AND status IN ('waiting', 'active') ORDER BY id DESC LIMIT 1`, [conversation.id]);
+    return row ? handoffFromRow(row) : null;
+  }
+
   async function receiveOne(sql: Sql, input: ReceiveInput, run: TurnRunner | null, route: Router, now: number): Promise<Received> {
     const conversation = await open(sql, input);
     const waiting = run
@@ -73,7 +80,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     if (!run || published.duplicate || waiting) return received;
     let writes: TurnWrites;
     try {
-      writes = run(conversation, published.message);
+      writes = run(conversation, published.message, await openHandoff(sql, conversation));
     } catch (error) {
       return { ...received, turnError: error };
     }
@@ -112,7 +119,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
         if (!row) return null;
         const conversation = conversationFromRow(locked);
         const incoming = messageFromRow(row);
-        return commit(sql, conversation, incoming, run(conversation, incoming), route, now);
+        return commit(sql, conversation, incoming, run(conversation, incoming, await openHandoff(sql, conversation)), route, now);
       });
     },
 

@@ -38,6 +38,13 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
     }
   }
 
+  /** The open handoff session of a conversation a human has (read only when the mode says there is one). */
+  function openHandoff(conversation: ConversationRecord) {
+    if (conversation.mode === 'bot') return null;
+    const row = db.get(`SELECT * FROM handoffs WHERE conversation_id = ? AND status IN ('waiting', 'active') ORDER BY id DESC LIMIT 1`, [conversation.id]);
+    return row ? handoffFromRow(row) : null;
+  }
+
   /** The conversation's last messages, oldest first (a handoff request's transcript). */
   function transcript(conversationId: string, limit = 20): MessageRecord[] {
     return db.all('SELECT * FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT ?', [conversationId, limit]).map(messageFromRow).reverse();
@@ -76,7 +83,7 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
       let writes: TurnWrites | null = null;
       let turnError: unknown = null;
       try {
-        writes = run(conversation, incoming);
+        writes = run(conversation, incoming, openHandoff(conversation));
       } catch (error) {
         turnError = error;
       }
@@ -94,7 +101,7 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
     if (!run || published.duplicate || waiting) return received;
     let writes: TurnWrites;
     try {
-      writes = run(conversation, published.message);
+      writes = run(conversation, published.message, openHandoff(conversation));
     } catch (error) {
       return { ...received, turnError: error };
     }
@@ -120,7 +127,7 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
         const row = db.get(`SELECT * FROM messages WHERE conversation_id = ? AND turn_status = 'pending' ORDER BY id LIMIT 1`, [conversationId]);
         if (!row) return null;
         const incoming = messageFromRow(row);
-        return commit(conversation, incoming, run(conversation, incoming), route, now);
+        return commit(conversation, incoming, run(conversation, incoming, openHandoff(conversation)), route, now);
       });
     },
 

@@ -1,0 +1,79 @@
+// What turns look up around a conversation, cached briefly: its channel and adapter, the bot runtime, endpoint
+// names (event webhooks name their endpoint), and who takes handoff lifecycle messages.
+import type { Clock } from '../clock.ts';
+import type { ChannelRecord, Store } from '../store/store.ts';
+import type { BotRuntime } from './bot.ts';
+import type { BotRegistry } from './bot-registry.ts';
+import type { ChannelAdapter } from './turns.ts';
+
+const ENDPOINTS_MS = 5000;
+
+export interface ChannelContext {
+  channel: ChannelRecord;
+  adapter: ChannelAdapter;
+  runtime: BotRuntime;
+  /** Endpoints that take this channel's handoff lifecycle messages. */
+  handoffTargets: string[];
+}
+
+export interface EndpointIndex {
+  byName: Map<string, string>;
+  /** Endpoints subscribed to handoff.* by name (other channels' own endpoints excluded). */
+  handoffSubscribers: string[];
+}
+
+export type TurnDirectory = ReturnType<typeof createTurnDirectory>;
+
+export function createTurnDirectory(deps: { store: Store; clock: Clock; bots: BotRegistry; adapters: Record<string, ChannelAdapter> }) {
+  const { store, clock } = deps;
+  const channels = new Map<string, ChannelRecord>();
+  let endpoints: { at: number; index: EndpointIndex } | null = null;
+
+  async function channelOf(id: string): Promise<ChannelRecord | null> {
+    const cached = channels.get(id);
+    if (cached) return cached;
+    const channel = await store.channels.get(id);
+    if (channel) channels.set(id, channel);
+    return channel;
+  }
+
+  async function endpointIndex(): Promise<EndpointIndex> {
+    const now = clock.now();
+    if (endpoints && now - endpoints.at < ENDPOINTS_MS) return endpoints.index;
+    const channelEndpoints = new Set((await store.channels.list({ limit: 100_000 })).flatMap((c) => (c.endpointId ? [c.endpointId] : [])));
+    const byName = new Map<string, string>();
+    const handoffSubscribers: string[] = [];
+    for (const e of await store.endpoints.list({ isActive: true }, { limit: 100_000 })) {
+      if (!byName.has(e.name)) byName.set(e.name, e.id);
+      byName.set(e.id, e.id);
+      const wantsHandoff = e.eventTypes?.some((t) => t === 'handoff.*' || t.startsWith('handoff.')) ?? false;
+      if (wantsHandoff && !channelEndpoints.has(e.id)) handoffSubscribers.push(e.id);
+    }
+    endpoints = { at: now, index: { byName, handoffSubscribers } };
+    return endpoints.index;
+  }
+
+  return {
+    channelOf,
+    endpointIndex,
+
+    /** The context of each channel (unknown channels are left out: their messages wait). */
+    async contextFor(channelIds: Iterable<string>): Promise<Map<string, ChannelContext>> {
+      const index = await endpointIndex();
+      const context = new Map<string, ChannelContext>();
+      for (const id of channelIds) {
+        const channel = await channelOf(id);
+        const adapter = channel ? deps.adapters[channel.kind] : undefined;
+        if (!channel || !adapter) continue;
+        const own = adapter.receivesHandoffEvents(channel) && channel.endpointId ? [channel.endpointId] : [];
+        context.set(id, { channel, adapter, runtime: await deps.bots.runtime(channel.botId), handoffTargets: [...own, ...index.handoffSubscribers] });
+      }
+      return context;
+    },
+
+    forgetChannel(id: string) {
+      channels.delete(id);
+      endpoints = null;
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// What one turn writes, worked out purely (it runs inside the store's transaction): while a human has the
+// conversation (mode waiting or agent) the user's words go to the agent side, never to the bot, and a close
+// phrase gives the conversation back to the bot; otherwise the bot answers, and when it hands over the
+// conversation waits for an agent and the request is announced with the conversation's last messages.
+import type { IdPrefix } from '../ids.ts';
+import { handoffEvent } from '../handoff/events.ts';
+import type { ConversationRecord, HandoffRecord, MessageRecord, NewMessage, TurnWrites } from '../store/store.ts';
+import type { BotMessage, BotRuntime, TurnInput, TurnResult } from './bot.ts';
+import { runTurn, saysPhrase } from './engine.ts';
+import type { ChannelContext } from './turn-directory.ts';
+
+export interface TurnOutcome {
+  writes: TurnWrites;
+  /** The bot's turn (null when the message went to a human). */
+  result: TurnResult | null;
+  /** Event webhooks that name no active endpoint (not sent). */
+  unrouted: { endpoint: string; event: string }[];
+}
+
+export interface TurnWriteDeps {
+  newId: (p: IdPrefix) => string;
+  now: number;
+  /** Endpoint names and ids → ids. */
+  endpointByName: Map<string, string>;
+}
+
+export function turnWrites(ctx: ChannelContext, conversation: ConversationRecord, incoming: MessageRecord, handoff: HandoffRecord | null, deps: TurnWriteDeps): TurnOutcome {
+  const input = ctx.adapter.turnInput(JSON.parse(incoming.payload ?? '{}') as Record<string, unknown>);
+  if (conversation.mode !== 'bot' && handoff) return toHuman(ctx, conversation, incoming, handoff, input, deps);
+  return botTurn(ctx, conversation, incoming, input, deps);
+}
+
+/** A user message while a human has the conversation: forwarded to the agent side, or a close phrase. */
+function toHuman(ctx: ChannelContext, conversation: ConversationRecord, incoming: MessageRecord, handoff: HandoffRecord, input: TurnInput, deps: TurnWriteDeps): TurnOutcome {
+  const settings = ctx.runtime.definition.settings;
+  const keep = { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt };
+  const event = (type: 'handoff.message' | 'handoff.closed') => handoffEvent({
+    event: type, conversation, platform: ctx.adapter.platform(ctx.channel), sessionId: handoff.id, message: input.text,
+    sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets,
+  }, deps.now, deps.newId);
+  if (!saysPhrase(settings.closePhrases, input.text)) return { writes: { ...keep, messages: [event('handoff.message')] }, result: null, unrouted: [] };
+  const goodbye = ctx.adapter.outgoing({
+    channel: ctx.channel, conversation, messages: settings.agentClosed, direction: 'outgoing', replyTo: incoming.id, endOfTask: null, newId: deps.newId, now: deps.now,
+  });
+  return {
+    writes: {
+      state: null, memory: conversation.memory, lastPrompt: [], mode: 'bot',
+      handoff: { kind: 'close', id: handoff.id, by: 'user', resumeState: null },
+      messages: [event('handoff.closed'), ...goodbye],
+    },
+    result: null,
+    unrouted: [],
+  };
+}
+
+function botTurn(ctx: ChannelContext, conversation: ConversationRecord, incoming: MessageRecord, input: TurnInput, deps: TurnWriteDeps): TurnOutcome {
+  const { channel, adapter, runtime } = ctx;
+  const settings = runtime.definition.settings;
+  const result = runTurn(runtime, { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt as BotMessage[] }, input);
+  const handsOver = result.handoff !== null && adapter.carriesAgentMessages(channel);
+  const said = result.handoff === null ? result.replies : [...result.replies, ...(handsOver ? settings.handoffMessage : settings.handoffUnavailable)];
+  const replies = adapter.outgoing({ channel, conversation, messages: said, direction: 'outgoing', replyTo: incoming.id, endOfTask: result.endOfTask, newId: deps.newId, now: deps.now });
+  const { messages: hooks, unrouted } = webhookMessages(runtime, conversation, input, result, deps);
+  const writes: TurnWrites = {
+    state: result.position.state, memory: result.position.memory, lastPrompt: result.position.lastPrompt, messages: [...replies, ...hooks],
+  };
+  if (handsOver) {
+    const sessionId = deps.newId('hof');
+    Object.assign(writes, {
+      // The flow is left: after the human, the bot starts afresh (or where the agent says).
+      state: null, lastPrompt: [], mode: 'waiting',
+      handoff: { kind: 'open', id: sessionId, reason: result.handoff!.reason },
+      announce: (transcript: MessageRecord[]): NewMessage[] => [handoffEvent({
+        event: 'handoff.requested', conversation, platform: adapter.platform(channel), sessionId, message: input.text,
+        sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets, transcript, extra: { reason: result.handoff!.reason },
+      }, deps.now, deps.newId)],
+    } satisfies Partial<TurnWrites>);
+  }
+  return { writes, result, unrouted };
+}
+
+/** The event webhooks a turn fired, each published to the endpoint its rule names, with the memory. */
+function webhookMessages(runtime: BotRuntime, conversation: ConversationRecord, input: TurnInput, result: TurnResult, deps: TurnWriteDeps) {
+  const messages: NewMessage[] = [];
+  const unrouted: { endpoint: string; event: string }[] = [];
+  for (const fired of result.fired) {
+    const endpointId = deps.endpointByName.get(fired.rule.endpoint);
+    if (!endpointId) {
+      unrouted.push({ endpoint: fired.rule.endpoint, event: fired.rule.event });
+      continue;
+    }
+    const memory = result.position.memory;
+    const payload = {
+      ...memory,
+      event: fired.rule.event,
+      bot_id: runtime.definition.id,
+      conversation_id: conversation.id,
+      user: input.context.user,
+      state: fired.state,
+      intent: fired.intent,
+      memory,
+      timestamp: new Date(deps.now).toISOString(),
+    };
+    messages.push({ id: deps.newId('msg'), eventType: fired.rule.event, payload: JSON.stringify(payload), orderingKey: conversation.id, idempotencyKey: null, createdAt: deps.now, endpointIds: [endpointId] });
+  }
+  return { messages, unrouted };
+}
