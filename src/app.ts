@@ -18,6 +18,10 @@ import { botRoutes } from './http/routes/bots.ts';
 import { channelRoutes } from './http/routes/channels.ts';
 import { conversationRoutes } from './http/routes/conversations.ts';
 import { koreWebhookRoutes } from './channels/kore-webhook.ts';
+import { platformWebhookRoutes } from './channels/platform-webhook.ts';
+import { platformRoutes } from './http/routes/platforms.ts';
+import { agentRoutes } from './http/routes/agents.ts';
+import { agentSessionRoutes } from './http/routes/sessions.ts';
 import { demoOrderRoutes } from './channels/demo-orders.ts';
 
 export type { AppDeps } from './http/deps.ts';
@@ -68,7 +72,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'botgate', version: '0.1.0', description: 'Self-hosted gateway connecting chatbots to the outside world over webhooks. Error codes: docs/errors.md.' },
-      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token (BOTGATE_ADMIN_TOKEN, or the one printed at first start)' } } },
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token (BOTGATE_ADMIN_TOKEN, or the one printed at first start)' }, agentToken: { type: 'http', scheme: 'bearer', description: 'an agent token (POST /api/agents)' } } },
       security: [{ adminToken: [] }],
     },
   });
@@ -77,7 +81,9 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
 
   await app.register(healthRoutes, { deps });
   await app.register(koreWebhookRoutes, { deps });
+  await app.register(platformWebhookRoutes, { deps });
   if (options.demo) await app.register(demoOrderRoutes, { store: deps.store, endpoints: deps.endpoints, now: () => deps.clock.now() });
+  await app.register(agentSessionRoutes, { deps, prefix: '/api/agent' });
   await app.register(async (api) => {
     api.addHook('onRequest', requireAdmin(deps.adminAuth));
     await api.register(endpointRoutes, { deps });
@@ -87,6 +93,8 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     await api.register(botRoutes, { deps });
     await api.register(channelRoutes, { deps });
     await api.register(conversationRoutes, { deps });
+    await api.register(platformRoutes, { deps });
+    await api.register(agentRoutes, { deps });
   }, { prefix: '/api' });
 
   return app;

@@ -54,7 +54,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const app = await createApp(
     {
       config, clock, store, endpoints, outbox, recovery, metrics, adminAuth: createAdminAuth(store, config.admin_token, clock),
-      apps: services.apps, bots: services.bots, channels: services.channels, turns: services.turns,
+      apps: services.apps, bots: services.bots, channels: services.channels, turns: services.turns, platforms: services.platforms, inbound: services.inbound, agents: services.agents, sessions: services.sessions,
       publicBase: () => base, isShuttingDown: () => shuttingDown,
     },
     { logger: log, demo },
@@ -94,6 +94,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       recovery.start();
       retention.start();
       services.turns.start();
+      services.sessions.start();
     },
 
     /** Graceful stop: refuse new requests, finish in-flight deliveries up to the deadline, release leases. */

@@ -13,6 +13,11 @@ import { createStore } from './store/create-store.ts';
 import { createAppService } from './channels/apps.ts';
 import { createChannelService } from './channels/channels.ts';
 import { koreAdapter } from './channels/kore-adapter.ts';
+import { platformAdapter } from './channels/platform-adapter.ts';
+import { createInboundLimiter, createPlatformInbound } from './channels/platform-inbound.ts';
+import { createPlatformService } from './channels/platforms.ts';
+import { createAgentService } from './handoff/agents.ts';
+import { createHandoffSessions } from './handoff/sessions.ts';
 import { createBotRegistry } from './conversation/bot-registry.ts';
 import { createTurnDirectory } from './conversation/turn-directory.ts';
 import { createTurnService, type TurnLog } from './conversation/turns.ts';
@@ -47,15 +52,20 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const apps = createAppService({ store, box, clock });
   const bots = createBotRegistry({ store, clock });
   const channels = createChannelService({ store, clock, newId, endpoints, defaultSyncTimeoutSeconds: config.kore.sync_timeout_seconds });
-  const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter } });
+  const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter, platform: platformAdapter } });
   const turns = createTurnService({
     store, clock, newId, directory,
     onPublished: (endpointIds) => outbox.nudge(endpointIds),
     log: options.log,
   });
+  const platforms = createPlatformService({ store, box, clock, newId, config, endpoints, onChange: (id) => turns.forgetChannel(id) });
+  const inbound = createPlatformInbound({ store, clock, platforms, turns, limiter: createInboundLimiter(store, clock), syncWaitMs: config.kore.sync_timeout_seconds * 1000 });
+  const agents = createAgentService({ store, clock, newId });
+  const sessions = createHandoffSessions({ store, clock, newId, config, directory, onPublished: (endpointIds) => outbox.nudge(endpointIds), log: options.log });
   return {
-    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns,
+    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns, platforms, inbound, agents, sessions,
     async close() {
+      await sessions.stop();
       await turns.stop();
       await recovery.stop();
       await store.close();

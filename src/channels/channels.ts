@@ -29,14 +29,15 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
   const forBot = async (botId: string): Promise<ChannelRecord[]> => {
     const cached = byBot.get(botId);
     if (cached && clock.now() - cached.at < 2000) return cached.channels;
-    const channels = await store.channels.forBot(botId);
+    // Platform configs are channels too, managed under /api/webhook/config.
+    const channels = (await store.channels.forBot(botId)).filter((c) => c.kind === 'kore-webhook');
     byBot.set(botId, { channels, at: clock.now() });
     return channels;
   };
 
   async function get(id: string): Promise<ChannelRecord> {
     const channel = await store.channels.get(id);
-    if (!channel) throw new BotgateError('BG_ERR_CHANNEL_NOT_FOUND', `No channel ${id}`);
+    if (!channel || channel.kind !== 'kore-webhook') throw new BotgateError('BG_ERR_CHANNEL_NOT_FOUND', `No channel ${id}`);
     return channel;
   }
 

@@ -52,5 +52,6 @@ export const koreAdapter: ChannelAdapter = {
   // Kore.ai itself requires an async channel for agent transfer: a sync one has nowhere to send an agent's words.
   carriesAgentMessages: (channel) => channel.mode === 'async' && channel.endpointId !== null,
   platform: () => 'kore',
+  address: (conversation) => ({ userId: conversation.userKey, conversationId: conversation.id }),
   receivesHandoffEvents: () => false,
 };

@@ -68,6 +68,24 @@ const koreSchema = z.strictObject({
   sync_timeout_seconds: z.number().min(0.1).max(300).default(15),
 });
 
+const handoffSchema = z.strictObject({
+  /** A conversation waiting this long for an agent goes back to the bot, and the user is told. */
+  agent_wait_minutes: z.number().min(0.01).max(7 * 24 * 60).default(10),
+  /** How often waiting conversations are checked for that. */
+  sweep_seconds: z.number().min(0.05).max(3600).default(15),
+});
+
+const platformSchema = z.strictObject({
+  /** Largest request body of the platform webhooks (413 above). */
+  body_limit_bytes: z.number().int().min(1024).max(1 << 20).default(64 * 1024),
+  /** Largest user message text, in UTF-8 bytes (413 above); a platform config may set its own. */
+  max_message_bytes: z.number().int().min(16).max(1 << 20).default(10 * 1024),
+  /** Requests per minute per platform config (429 above); a platform config may set its own. */
+  rate_limit_per_minute: z.number().int().min(1).max(10_000_000).default(100),
+  /** Where Twilio's Messages API lives (async replies POST to {base}/2010-04-01/Accounts/{sid}/Messages.json). */
+  twilio_api_base: z.string().url().default('https://api.twilio.com'),
+});
+
 const demoSchema = z.strictObject({
   /** auto: the demo bot, app, channel and `orders` endpoint exist when the config declares no bots. */
   enabled: z.union([z.literal('auto'), z.boolean()]).default('auto'),
@@ -131,6 +149,8 @@ export const configSchema = z.strictObject({
   instance_id: z.string().min(1).max(100).optional(),
   delivery: deliverySchema.prefault({}),
   kore: koreSchema.prefault({}),
+  handoff: handoffSchema.prefault({}),
+  platform: platformSchema.prefault({}),
   demo: demoSchema.prefault({}),
   apps: z.array(appDeclaration).default([]),
   bots: z.array(botDeclaration).default([]),

@@ -57,8 +57,9 @@ export function runTurn(bot: BotRuntime, position: ConversationPosition, input: 
 export function resumeAt(bot: BotRuntime, position: ConversationPosition, state: string | null, context: TurnContext, before: BotMessage[]): TurnResult {
   const turn = newTurn(bot.definition, position, context);
   send(turn, before);
-  const waiting = state !== null && hasState(bot.definition, state) ? enter(turn, state, []) : idle();
-  return result(turn, { waiting, understood: state ? { kind: 'state', state } : { kind: 'unknown' } });
+  const known = state !== null && hasState(bot.definition, state);
+  const waiting = known ? enter(turn, state, []) : idle();
+  return result(turn, { waiting, understood: known ? { kind: 'state', state } : { kind: 'unknown' } });
 }
 
 function newTurn(definition: BotDefinition, position: ConversationPosition, context: TurnContext): Turn {

@@ -25,22 +25,32 @@ export interface TurnWriteDeps {
 }
 
 export function turnWrites(ctx: ChannelContext, conversation: ConversationRecord, incoming: MessageRecord, handoff: HandoffRecord | null, deps: TurnWriteDeps): TurnOutcome {
-  const input = ctx.adapter.turnInput(JSON.parse(incoming.payload ?? '{}') as Record<string, unknown>);
-  if (conversation.mode !== 'bot' && handoff) return toHuman(ctx, conversation, incoming, handoff, input, deps);
-  return botTurn(ctx, conversation, incoming, input, deps);
+  const payload = JSON.parse(incoming.payload ?? '{}') as Record<string, unknown>;
+  const input = ctx.adapter.turnInput(payload);
+  const said = { record: incoming, payload, input };
+  if (conversation.mode !== 'bot' && handoff) return toHuman(ctx, conversation, said, handoff, deps);
+  return botTurn(ctx, conversation, said, deps);
+}
+
+/** The user's message a turn handles. */
+interface Said {
+  record: MessageRecord;
+  payload: Record<string, unknown>;
+  input: TurnInput;
 }
 
 /** A user message while a human has the conversation: forwarded to the agent side, or a close phrase. */
-function toHuman(ctx: ChannelContext, conversation: ConversationRecord, incoming: MessageRecord, handoff: HandoffRecord, input: TurnInput, deps: TurnWriteDeps): TurnOutcome {
+function toHuman(ctx: ChannelContext, conversation: ConversationRecord, said: Said, handoff: HandoffRecord, deps: TurnWriteDeps): TurnOutcome {
+  const { input } = said;
   const settings = ctx.runtime.definition.settings;
   const keep = { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt };
   const event = (type: 'handoff.message' | 'handoff.closed') => handoffEvent({
-    event: type, conversation, platform: ctx.adapter.platform(ctx.channel), sessionId: handoff.id, message: input.text,
+    event: type, conversation, address: ctx.adapter.address(conversation, said.payload), platform: ctx.adapter.platform(ctx.channel), sessionId: handoff.id, message: input.text,
     sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets,
   }, deps.now, deps.newId);
   if (!saysPhrase(settings.closePhrases, input.text)) return { writes: { ...keep, messages: [event('handoff.message')] }, result: null, unrouted: [] };
   const goodbye = ctx.adapter.outgoing({
-    channel: ctx.channel, conversation, messages: settings.agentClosed, direction: 'outgoing', replyTo: incoming.id, endOfTask: null, newId: deps.newId, now: deps.now,
+    channel: ctx.channel, conversation, messages: settings.agentClosed, direction: 'outgoing', incoming: said.payload, replyTo: said.record.id, endOfTask: null, newId: deps.newId, now: deps.now,
   });
   return {
     writes: {
@@ -53,13 +63,16 @@ function toHuman(ctx: ChannelContext, conversation: ConversationRecord, incoming
   };
 }
 
-function botTurn(ctx: ChannelContext, conversation: ConversationRecord, incoming: MessageRecord, input: TurnInput, deps: TurnWriteDeps): TurnOutcome {
+function botTurn(ctx: ChannelContext, conversation: ConversationRecord, said: Said, deps: TurnWriteDeps): TurnOutcome {
   const { channel, adapter, runtime } = ctx;
+  const { input } = said;
   const settings = runtime.definition.settings;
   const result = runTurn(runtime, { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt as BotMessage[] }, input);
   const handsOver = result.handoff !== null && adapter.carriesAgentMessages(channel);
-  const said = result.handoff === null ? result.replies : [...result.replies, ...(handsOver ? settings.handoffMessage : settings.handoffUnavailable)];
-  const replies = adapter.outgoing({ channel, conversation, messages: said, direction: 'outgoing', replyTo: incoming.id, endOfTask: result.endOfTask, newId: deps.newId, now: deps.now });
+  const answer = result.handoff === null ? result.replies : [...result.replies, ...(handsOver ? settings.handoffMessage : settings.handoffUnavailable)];
+  const replies = adapter.outgoing({
+    channel, conversation, messages: answer, direction: 'outgoing', incoming: said.payload, replyTo: said.record.id, endOfTask: result.endOfTask, newId: deps.newId, now: deps.now,
+  });
   const { messages: hooks, unrouted } = webhookMessages(runtime, conversation, input, result, deps);
   const writes: TurnWrites = {
     state: result.position.state, memory: result.position.memory, lastPrompt: result.position.lastPrompt, messages: [...replies, ...hooks],
@@ -71,7 +84,7 @@ function botTurn(ctx: ChannelContext, conversation: ConversationRecord, incoming
       state: null, lastPrompt: [], mode: 'waiting',
       handoff: { kind: 'open', id: sessionId, reason: result.handoff!.reason },
       announce: (transcript: MessageRecord[]): NewMessage[] => [handoffEvent({
-        event: 'handoff.requested', conversation, platform: adapter.platform(channel), sessionId, message: input.text,
+        event: 'handoff.requested', conversation, address: adapter.address(conversation, said.payload), platform: adapter.platform(channel), sessionId, message: input.text,
         sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets, transcript, extra: { reason: result.handoff!.reason },
       }, deps.now, deps.newId)],
     } satisfies Partial<TurnWrites>);
@@ -80,7 +93,7 @@ function botTurn(ctx: ChannelContext, conversation: ConversationRecord, incoming
 }
 
 /** The event webhooks a turn fired, each published to the endpoint its rule names, with the memory. */
-function webhookMessages(runtime: BotRuntime, conversation: ConversationRecord, input: TurnInput, result: TurnResult, deps: TurnWriteDeps) {
+export function webhookMessages(runtime: BotRuntime, conversation: ConversationRecord, input: TurnInput, result: TurnResult, deps: TurnWriteDeps) {
   const messages: NewMessage[] = [];
   const unrouted: { endpoint: string; event: string }[] = [];
   for (const fired of result.fired) {

@@ -14,8 +14,12 @@ export interface ChannelAdapter {
   /** Bot or agent messages to the user on this channel, as outgoing messages (delivered, or answered in the response). */
   outgoing(args: {
     channel: ChannelRecord; conversation: ConversationRecord; messages: BotMessage[]; direction: 'outgoing' | 'agent_outgoing';
+    /** The user's message answered — or, for agent messages, the user's last one (null: none). */
+    incoming: Record<string, unknown> | null;
     replyTo: string | null; endOfTask: { reason: string } | null; newId: (p: IdPrefix) => string; now: number;
   }): NewMessage[];
+  /** How the user and conversation are named to the channel's side (handoff events carry these). */
+  address(conversation: ConversationRecord, incoming: Record<string, unknown> | null): { userId: string; conversationId: string };
   /** Whether agent messages can reach the user later (not on a Kore.ai sync channel). */
   carriesAgentMessages(channel: ChannelRecord): boolean;
   /** The platform named in handoff events. */

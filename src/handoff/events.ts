@@ -10,6 +10,8 @@ export type SenderType = 'user' | 'agent' | 'bot' | 'system';
 export interface HandoffEventInput {
   event: HandoffEvent;
   conversation: ConversationRecord;
+  /** The user and conversation as the channel's side knows them. */
+  address: { userId: string; conversationId: string };
   platform: string;
   sessionId: string;
   message: string;
@@ -24,14 +26,15 @@ export interface HandoffEventInput {
 export function handoffEvent(input: HandoffEventInput, now: number, newId: (p: IdPrefix) => string): NewMessage {
   const payload: Record<string, unknown> = {
     type: input.event,
-    user_id: input.conversation.userKey,
-    conversation_id: input.conversation.id,
+    user_id: input.address.userId,
+    conversation_id: input.address.conversationId,
     platform: input.platform,
     message: input.message,
     sender: input.sender,
     sender_type: input.senderType,
     timestamp: new Date(now).toISOString(),
     session_id: input.sessionId,
+    botgate_conversation_id: input.conversation.id,
     ...input.extra,
   };
   if (input.transcript) payload.transcript = input.transcript.map(transcriptLine);

@@ -11,6 +11,10 @@ import type { AppService } from '../channels/apps.ts';
 import type { ChannelService } from '../channels/channels.ts';
 import type { BotRegistry } from '../conversation/bot-registry.ts';
 import type { TurnService } from '../conversation/turns.ts';
+import type { PlatformInbound } from '../channels/platform-inbound.ts';
+import type { PlatformService } from '../channels/platforms.ts';
+import type { AgentService } from '../handoff/agents.ts';
+import type { HandoffSessions } from '../handoff/sessions.ts';
 
 export interface AppDeps {
   config: Config;
@@ -25,6 +29,10 @@ export interface AppDeps {
   bots: BotRegistry;
   channels: ChannelService;
   turns: TurnService;
+  platforms: PlatformService;
+  inbound: PlatformInbound;
+  agents: AgentService;
+  sessions: HandoffSessions;
   /** The URL clients reach this gateway at (known once it listens). */
   publicBase: () => string;
   /** True once shutdown began (readyz answers 503). */

@@ -182,9 +182,15 @@ export interface MessageFilter {
   endpointId?: string;
   conversationId?: string;
   direction?: MessageDirection;
+  /** Conversation messages of these channels. */
+  channelIds?: string[];
+  /** received (incoming); of outgoing ones: pending (a delivery waits), failed (one failed), sent (the rest). */
+  state?: MessageState;
   since?: number;
   until?: number;
 }
+
+export type MessageState = 'received' | 'pending' | 'sent' | 'failed';
 
 export interface DeliveryFilter {
   endpointId?: string;

@@ -1,5 +1,6 @@
 // PostgreSQL: the outbox. A batch of messages and their deliveries is inserted in one transaction, with
 // idempotency keys taken by INSERT … ON CONFLICT so two processes publishing one new key store it once.
+import { stateCondition } from '../message-state.ts';
 import { messageFromRow } from '../rows.ts';
 import type { EndpointTarget, MessageRecord, MessagesRepo, NewMessage, PublishedMessage, Router } from '../store.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
@@ -110,6 +111,8 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
       if (filter.endpointId !== undefined) where.push(`id IN (SELECT message_id FROM deliveries WHERE endpoint_id = ${params.add(filter.endpointId)})`);
       if (filter.conversationId !== undefined) where.push(`conversation_id = ${params.add(filter.conversationId)}`);
       if (filter.direction !== undefined) where.push(`direction = ${params.add(filter.direction)}`);
+      if (filter.channelIds !== undefined) where.push(`conversation_id IN (SELECT id FROM conversations WHERE channel_id = ANY(${params.add(filter.channelIds)}))`);
+      if (filter.state !== undefined) where.push(stateCondition(filter.state));
       if (filter.since !== undefined) where.push(`created_at >= ${params.add(filter.since)}`);
       if (filter.until !== undefined) where.push(`created_at < ${params.add(filter.until)}`);
       return (await db.all(`SELECT * FROM messages ${pageClause(page, where, params)}`, params.values)).map(messageFromRow);

@@ -1,5 +1,6 @@
 // SQLite: the outbox. A message and its deliveries are inserted in one transaction, with idempotency keys.
 import { messageFromRow } from '../rows.ts';
+import { stateCondition } from '../message-state.ts';
 import type { EndpointTarget, MessagesRepo, NewMessage, PublishedMessage } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
@@ -69,6 +70,14 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
         where.push('direction = :direction');
         params.direction = filter.direction;
       }
+      if (filter.channelIds !== undefined) {
+        const names = filter.channelIds.map((id, i) => {
+          params[`channel_${i}`] = id;
+          return `:channel_${i}`;
+        });
+        where.push(names.length ? `conversation_id IN (SELECT id FROM conversations WHERE channel_id IN (${names.join(', ')}))` : '0');
+      }
+      if (filter.state !== undefined) where.push(stateCondition(filter.state));
       if (filter.since !== undefined) {
         where.push('created_at >= :since');
         params.since = filter.since;
@@ -121,3 +130,4 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
     };
   }
 }
+

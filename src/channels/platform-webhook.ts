@@ -1,0 +1,216 @@
+// The generic platform webhook: POST /api/webhook/incoming with the config's inbound token as a bearer token,
+// and POST /api/webhook/incoming/{configId} for signed sources (the config's HMAC scheme or Standard
+// Webhooks instead of a token). The bot answers in the response, and every reply is also delivered to the
+// platform's outgoing webhook URL. Errors: {"success": false, "error": {"code", "message"}}.
+import { Type, type FastifyPluginAsyncTypebox, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import sjson from 'secure-json-parse';
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import { BotgateError } from '../errors.ts';
+import { bearerToken } from '../http/admin-guard.ts';
+import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
+import type { ChannelRecord, MessageRecord } from '../store/store.ts';
+import { verifySigned, verifyStandardWebhook } from './inbound-signature.ts';
+import type { InboundResult, PlatformInbound } from './platform-inbound.ts';
+import type { PlatformRequest } from './platform-adapter.ts';
+import { settingsOf, signatureScheme, type FieldName, type PlatformService } from './platforms.ts';
+
+registerErrorFormat('platform', (error) => ({ success: false, error: { code: error.code, message: error.message } }));
+registerErrorPrefix('/api/webhook/incoming', 'platform');
+
+const PlatformError = Type.Object({ success: Type.Literal(false), error: Type.Object({ code: Type.String(), message: Type.String() }) });
+const errors = { 400: PlatformError, 401: PlatformError, 403: PlatformError, 404: PlatformError, 413: PlatformError, 415: PlatformError, 429: PlatformError };
+
+const IncomingBody = Type.Object({
+  user_id: Type.String({ minLength: 1, maxLength: 256 }),
+  username: Type.Optional(Type.String({ maxLength: 256 })),
+  message: Type.String({ minLength: 1 }),
+  platform: Type.Optional(Type.String({ maxLength: 100 })),
+  conversation_id: Type.Optional(Type.String({ maxLength: 256 })),
+  timestamp: Type.Optional(Type.String({ maxLength: 64 })),
+  metadata: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  message_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+}, { additionalProperties: false });
+
+const ReplyItem = Type.Object({
+  message: Type.String(),
+  response_type: Type.String(),
+  quick_replies: Type.Optional(Type.Array(Type.String())),
+  buttons: Type.Optional(Type.Array(Type.Unknown())),
+}, { additionalProperties: true });
+
+const IncomingAnswer = Type.Object({
+  success: Type.Literal(true),
+  response: Type.Object({
+    answer: Type.String({ description: 'the bot\'s replies as text (several are separated by a blank line); empty while an agent has the conversation' }),
+    response_type: Type.String({ description: 'text, quick_replies or buttons (the last reply\'s); handoff when the conversation waits for or is held by an agent' }),
+    user_info: Type.Object({ user_id: Type.String(), username: Type.Union([Type.String(), Type.Null()]), conversation_id: Type.String(), mode: Type.String() }),
+    messages: Type.Array(ReplyItem, { description: 'each reply as delivered to the outgoing webhook' }),
+  }),
+  message_id: Type.String({ description: 'botgate\'s id of the stored message' }),
+  response_id: Type.Union([Type.String(), Type.Null()], { description: 'the id of the first reply (null when none)' }),
+  duplicate: Type.Boolean({ description: 'true when this message_id was seen before: the original reply, not processed again' }),
+});
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    platformChannel?: ChannelRecord;
+    rawBody?: string;
+  }
+}
+
+export interface PlatformWebhookDeps {
+  config: Config;
+  clock: Clock;
+  platforms: PlatformService;
+  inbound: PlatformInbound;
+}
+
+/** The webhook's answer from the stored message and its replies. */
+export function incomingAnswer(request: PlatformRequest, result: InboundResult) {
+  const items = result.replies.map(replyItem).filter((r): r is NonNullable<typeof r> => r !== null);
+  const mode = result.received.turn?.conversation.mode ?? result.received.conversation.mode;
+  return {
+    success: true as const,
+    response: {
+      answer: items.map((i) => i.message).join('\n\n'),
+      response_type: mode !== 'bot' ? 'handoff' : (items.at(-1)?.response_type ?? 'text'),
+      user_info: { user_id: request.user_id, username: request.username ?? null, conversation_id: request.conversation_id ?? result.received.conversation.id, mode },
+      messages: items,
+    },
+    message_id: result.received.message.id,
+    response_id: result.replies[0]?.id ?? null,
+    duplicate: result.received.duplicate,
+  };
+}
+
+function replyItem(m: MessageRecord) {
+  const body = JSON.parse(m.payload ?? '{}') as Record<string, unknown>;
+  if (typeof body.message !== 'string') return null;
+  const { user_id: _u, conversation_id: _c, platform: _p, timestamp: _t, ...item } = body;
+  return item as { message: string; response_type: string };
+}
+
+/** A dotted path into a JSON value (`sender.id`, `messages.0.text`). */
+function pick(value: unknown, path: string): unknown {
+  let at = value;
+  for (const key of path.split('.')) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string, unknown>)[key];
+  }
+  return at;
+}
+
+/** A signed source's payload as the generic format, through the config's field paths (absent: the generic names). */
+export function mapFields(body: unknown, fields: Partial<Record<FieldName, string>> | null): PlatformRequest {
+  const read = (name: FieldName) => {
+    const value = pick(body, fields?.[name] ?? name);
+    return typeof value === 'number' ? String(value) : typeof value === 'string' ? value : undefined;
+  };
+  const userId = read('user_id');
+  const message = read('message');
+  if (!userId) throw new BotgateError('BG_ERR_VALIDATION', `body has no user id at ${fields?.user_id ?? 'user_id'}`);
+  if (!message) throw new BotgateError('BG_ERR_VALIDATION', `body has no message text at ${fields?.message ?? 'message'}`);
+  const metadata = fields ? {} : pick(body, 'metadata');
+  return {
+    user_id: userId,
+    message,
+    username: read('username'),
+    conversation_id: read('conversation_id'),
+    message_id: read('message_id'),
+    metadata: metadata && typeof metadata === 'object' ? (metadata as Record<string, unknown>) : {},
+  };
+}
+
+export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWebhookDeps }> = async (app, { deps }) => {
+  const { platforms, inbound } = deps;
+  const routeOptions = { bodyLimit: deps.config.platform.body_limit_bytes, config: { errorFormat: 'platform' } };
+
+  // Bearer token first: an unauthenticated request is refused before its body is read.
+  const authenticate = async (request: FastifyRequest) => {
+    const token = bearerToken(request);
+    if (!token) throw new BotgateError('BG_ERR_TOKEN_INVALID', 'Send the platform config\'s inbound token as Authorization: Bearer <token>', { headers: { 'www-authenticate': 'Bearer' } });
+    const channel = await platforms.byInboundToken(token);
+    if (!channel || channel.kind !== 'platform') throw new BotgateError('BG_ERR_TOKEN_INVALID', 'The inbound token belongs to no platform config', { headers: { 'www-authenticate': 'Bearer' } });
+    await inbound.admit(channel);
+    request.platformChannel = channel;
+  };
+
+  app.post('/api/webhook/incoming', {
+    ...routeOptions,
+    onRequest: authenticate,
+    schema: {
+      tags: ['platform webhook'],
+      summary: 'A user message from a chat platform (Authorization: Bearer <inbound_token of its platform config>)',
+      description: 'The bot answers in the response; each reply is also delivered to the config\'s outgoing_webhook_url as {user_id, conversation_id, platform, message, response_type, timestamp}. A message_id (or metadata.message_id, or an Idempotency-Key header) seen in the last 24 h is answered with the original reply.',
+      security: [],
+      body: IncomingBody,
+      response: { 200: IncomingAnswer, ...errors },
+    },
+  }, async (request) => {
+    const channel = request.platformChannel!;
+    const body = request.body as PlatformRequest;
+    if (body.platform !== undefined && !namesPlatform(channel, body.platform)) {
+      throw new BotgateError('BG_ERR_PLATFORM_MISMATCH', `The token belongs to platform ${channel.provider}; the body says ${body.platform}`);
+    }
+    const key = body.message_id ?? metadataId(body.metadata) ?? headerValue(request.headers['idempotency-key']);
+    return incomingAnswer(body, await inbound.receive(channel, body, key ?? null));
+  });
+
+  // Signed sources: the raw body is kept for the signature, then parsed.
+  await app.register(async (plugin) => {
+    const signed = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    signed.removeContentTypeParser('application/json');
+    signed.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      request.rawBody = body as string;
+      try {
+        done(null, (body as string).trim() === '' ? undefined : sjson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      } catch (error) {
+        done(new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`), undefined);
+      }
+    });
+    signed.post('/api/webhook/incoming/:id', {
+      ...routeOptions,
+      schema: {
+        tags: ['platform webhook'],
+        summary: 'A user message from a signed source (Zendesk, Intercom, Chatwoot, Standard Webhooks or a custom HMAC scheme set on the config)',
+        description: 'Verified with the config\'s signature scheme (401 otherwise, and nothing is stored); the payload is read through the config\'s field paths.',
+        security: [],
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) }),
+        body: Type.Object({}, { additionalProperties: true }),
+        response: { 200: IncomingAnswer, ...errors },
+      },
+    }, async (request) => {
+      const channel = await platforms.byId(request.params.id);
+      if (!channel || channel.kind !== 'platform') throw new BotgateError('BG_ERR_PLATFORM_NOT_FOUND', `No platform config ${request.params.id}`);
+      const signature = settingsOf(channel).signature;
+      if (!signature) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', 'This platform config has no signature scheme; use /api/webhook/incoming with its inbound token');
+      const secret = platforms.signatureSecret(channel)!;
+      const scheme = signatureScheme(signature);
+      const now = deps.clock.now();
+      const raw = request.rawBody ?? '';
+      const verdict = scheme === 'standard_webhooks' ? verifyStandardWebhook(secret, request.headers, raw, now) : verifySigned(scheme, secret, request.headers, raw, now);
+      if (!verdict.ok) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', `The signature is not valid: ${verdict.reason}`);
+      await inbound.admit(channel);
+      const message = mapFields(request.body, settingsOf(channel).fields);
+      const key = message.message_id ?? headerValue(request.headers['idempotency-key']) ?? (scheme === 'standard_webhooks' ? headerValue(request.headers['webhook-id']) : undefined);
+      return incomingAnswer(message, await inbound.receive(channel, message, key ?? null));
+    });
+  });
+};
+
+function namesPlatform(channel: ChannelRecord, platform: string): boolean {
+  const wanted = platform.toLowerCase();
+  return wanted === channel.provider?.toLowerCase() || wanted === channel.name?.toLowerCase();
+}
+
+function metadataId(metadata: Record<string, unknown> | undefined): string | undefined {
+  const id = metadata?.message_id;
+  return typeof id === 'string' && id ? id : typeof id === 'number' ? String(id) : undefined;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  return v && v.length <= 256 ? v : undefined;
+}

@@ -1,0 +1,327 @@
+// Platform configs (/api/webhook/config): a third-party chat platform connected to a bot. Each is a channel of
+// kind `platform` (or `twilio`) plus an endpoint of the delivery engine for what goes back to the platform —
+// its outgoing webhook URL with the platform's bearer token, or Twilio's Messages API — and inbound
+// credentials: a generated inbound token (shown once, stored as a hash), a signature scheme, Twilio's auth token.
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { SecretBox } from '../crypto/secret-box.ts';
+import { generateToken, hashToken } from '../crypto/tokens.ts';
+import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
+import { BotgateError } from '../errors.ts';
+import type { IdPrefix } from '../ids.ts';
+import type { ChannelRecord, EndpointRecord, Store } from '../store/store.ts';
+import { SIGNATURE_PRESETS, type SignatureScheme } from './inbound-signature.ts';
+import { PLATFORM_MESSAGE_EVENT } from './platform-adapter.ts';
+
+export const TWILIO_MESSAGE_EVENT = 'twilio.message';
+export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
+
+export type SignaturePreset = keyof typeof SIGNATURE_PRESETS | 'standard_webhooks' | 'custom';
+
+export interface SignatureInput {
+  preset: SignaturePreset;
+  secret?: string;
+  header?: string;
+  algorithm?: 'sha256' | 'sha1';
+  encoding?: 'hex' | 'base64';
+  prefix?: string;
+  content?: SignatureScheme['content'];
+  timestamp_header?: string;
+  tolerance_seconds?: number;
+}
+
+export interface TwilioInput {
+  account_sid: string;
+  auth_token?: string;
+  /** The URL Twilio posts to, as configured in Twilio (behind a proxy the gateway sees another one). */
+  public_url?: string | null;
+  /** twiml: replies in the webhook's answer; api: answered empty, replies sent through the Messages API. */
+  reply_mode?: 'twiml' | 'api';
+}
+
+export interface PlatformInput {
+  name?: string;
+  provider?: string;
+  bot?: string;
+  outgoing_webhook_url?: string;
+  auth_token?: string | null;
+  custom_headers?: Record<string, string>;
+  timeout_seconds?: number;
+  retry_attempts?: number | null;
+  is_active?: boolean;
+  rate_limit_per_minute?: number | null;
+  max_message_bytes?: number | null;
+  signature?: SignatureInput | null;
+  /** Where a signed source's payload keeps each field (dotted paths), when it is not the generic format. */
+  fields?: Partial<Record<FieldName, string>> | null;
+  twilio?: TwilioInput;
+}
+
+export type FieldName = 'user_id' | 'message' | 'conversation_id' | 'username' | 'message_id';
+
+/** What a platform channel keeps in its settings (secrets sealed). */
+export interface PlatformSettings {
+  isActive: boolean;
+  rateLimitPerMinute: number | null;
+  maxMessageBytes: number | null;
+  signature: (Omit<SignatureInput, 'secret'> & { secretSealed: string }) | null;
+  fields: Partial<Record<FieldName, string>> | null;
+  twilio: { accountSid: string; authTokenSealed: string; publicUrl: string | null; replyMode: 'twiml' | 'api' } | null;
+}
+
+export type PlatformService = ReturnType<typeof createPlatformService>;
+
+export const settingsOf = (channel: ChannelRecord): PlatformSettings => channel.settings as unknown as PlatformSettings;
+
+export function createPlatformService(deps: { store: Store; box: SecretBox; clock: Clock; newId: (p: IdPrefix) => string; config: Config; endpoints: EndpointService; onChange?: (channelId: string) => void }) {
+  const { store, box, clock, config } = deps;
+  const byToken = new Map<string, { channel: ChannelRecord | null; at: number }>();
+  const byId = new Map<string, { channel: ChannelRecord | null; at: number }>();
+  const changed = (id: string) => {
+    byToken.clear();
+    byId.delete(id);
+    deps.onChange?.(id);
+  };
+
+  async function get(id: string): Promise<ChannelRecord> {
+    const channel = await store.channels.get(id);
+    if (!channel || !(PLATFORM_KINDS as readonly string[]).includes(channel.kind)) throw new BotgateError('BG_ERR_PLATFORM_NOT_FOUND', `No platform config ${id}`);
+    return channel;
+  }
+
+  async function pickBot(name: string | undefined): Promise<string> {
+    if (name) {
+      if (!(await store.bots.get(name))) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${name}`);
+      return name;
+    }
+    const bots = await store.bots.list();
+    if (bots.length !== 1) throw new BotgateError('BG_ERR_VALIDATION', bots.length ? 'bot is required: there are several bots' : 'bot is required: no bot is loaded');
+    return bots[0].id;
+  }
+
+  function twilioEndpoint(sid: string, token: string): Pick<EndpointInput, 'url' | 'auth' | 'content_type' | 'signing' | 'event_types'> {
+    return {
+      url: `${config.platform.twilio_api_base.replace(/\/$/, '')}/2010-04-01/Accounts/${encodeURIComponent(sid)}/Messages.json`,
+      auth: { kind: 'basic', username: sid, password: token },
+      content_type: 'form',
+      signing: false,
+      event_types: [TWILIO_MESSAGE_EVENT],
+    };
+  }
+
+  function sealSignature(input: SignatureInput, previous: PlatformSettings['signature']): PlatformSettings['signature'] {
+    const { secret, ...scheme } = input;
+    const secretSealed = secret ? box.seal(secret) : previous?.secretSealed;
+    if (!secretSealed) throw new BotgateError('BG_ERR_VALIDATION', 'signature.secret is required');
+    if (scheme.preset === 'custom' && (!scheme.header || !scheme.algorithm || !scheme.encoding || !scheme.content)) {
+      throw new BotgateError('BG_ERR_VALIDATION', 'a custom signature needs header, algorithm, encoding and content');
+    }
+    return { ...scheme, secretSealed };
+  }
+
+  async function nameTaken(name: string, except?: string) {
+    for (const kind of PLATFORM_KINDS) for (const c of await store.channels.ofKind(kind)) if (c.name === name && c.id !== except) return true;
+    return false;
+  }
+
+  return {
+    get,
+
+    async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string; signingSecret: string | undefined }> {
+      if (!input.name) throw new BotgateError('BG_ERR_VALIDATION', 'name is required');
+      if (await nameTaken(input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A platform config named ${input.name} exists`);
+      const provider = (input.provider ?? input.name).toLowerCase();
+      const twilio = provider === 'twilio';
+      if (twilio && (!input.twilio?.account_sid || !input.twilio.auth_token)) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config needs twilio.account_sid and twilio.auth_token');
+      if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');
+      if (!twilio && !input.outgoing_webhook_url) throw new BotgateError('BG_ERR_VALIDATION', 'outgoing_webhook_url is required');
+      const botId = await pickBot(input.bot);
+      const id = deps.newId('ch');
+      const now = clock.now();
+      const { endpoint, secret } = await deps.endpoints.create({
+        name: `platform ${input.name}`,
+        provider,
+        ordered: true,
+        custom_headers: input.custom_headers,
+        timeout_seconds: input.timeout_seconds,
+        max_attempts: input.retry_attempts == null ? null : input.retry_attempts + 1,
+        is_active: input.is_active,
+        ...(twilio
+          ? twilioEndpoint(input.twilio!.account_sid, input.twilio!.auth_token!)
+          : {
+            url: input.outgoing_webhook_url,
+            auth: input.auth_token ? { kind: 'bearer', token: input.auth_token } : { kind: 'none' },
+            event_types: [PLATFORM_MESSAGE_EVENT, 'handoff.*'],
+          }),
+      });
+      const inboundToken = generateToken('bgp');
+      const settings: PlatformSettings = {
+        isActive: input.is_active ?? true,
+        rateLimitPerMinute: input.rate_limit_per_minute ?? null,
+        maxMessageBytes: input.max_message_bytes ?? null,
+        signature: input.signature ? sealSignature(input.signature, null) : null,
+        fields: input.fields ?? null,
+        twilio: twilio
+          ? { accountSid: input.twilio!.account_sid, authTokenSealed: box.seal(input.twilio!.auth_token!), publicUrl: input.twilio!.public_url ?? null, replyMode: input.twilio!.reply_mode ?? 'twiml' }
+          : null,
+      };
+      const channel: ChannelRecord = {
+        id, name: input.name, botId, kind: twilio ? 'twilio' : 'platform', mode: 'async', appId: '', endpointId: endpoint.id,
+        syncTimeoutSeconds: config.kore.sync_timeout_seconds, provider, inboundTokenHash: hashToken(inboundToken),
+        settings: settings as unknown as Record<string, unknown>, createdAt: now, updatedAt: now,
+      };
+      try {
+        await store.channels.insert(channel);
+      } catch (error) {
+        await deps.endpoints.delete(endpoint.id).catch(() => {});
+        throw error;
+      }
+      // Twilio's API does not check our signatures: its endpoint signs nothing, so there is no secret to show.
+      return { channel, endpoint, inboundToken, signingSecret: twilio ? undefined : secret };
+    },
+
+    async update(id: string, input: PlatformInput): Promise<ChannelRecord> {
+      const channel = await get(id);
+      const current = settingsOf(channel);
+      if (input.name && input.name !== channel.name && (await nameTaken(input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A platform config named ${input.name} exists`);
+      if (input.provider !== undefined && input.provider.toLowerCase() !== channel.provider) throw new BotgateError('BG_ERR_VALIDATION', 'provider cannot change; create another config');
+      // Its conversations stand at states of its bot: a config keeps the bot it was created for.
+      if (input.bot !== undefined && input.bot !== channel.botId) throw new BotgateError('BG_ERR_VALIDATION', 'bot cannot change; create another config');
+      const twilio = channel.kind === 'twilio';
+      if (twilio && (input.outgoing_webhook_url || input.auth_token)) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config replies through the Messages API: set twilio.auth_token instead');
+      if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');
+      const settings: PlatformSettings = { ...current };
+      if (input.is_active !== undefined) settings.isActive = input.is_active;
+      if (input.rate_limit_per_minute !== undefined) settings.rateLimitPerMinute = input.rate_limit_per_minute;
+      if (input.max_message_bytes !== undefined) settings.maxMessageBytes = input.max_message_bytes;
+      if (input.signature !== undefined) settings.signature = input.signature ? sealSignature(input.signature, current.signature) : null;
+      if (input.fields !== undefined) settings.fields = input.fields;
+      let endpointPatch: EndpointInput = {};
+      if (input.twilio) {
+        const sid = input.twilio.account_sid ?? current.twilio!.accountSid;
+        const token = input.twilio.auth_token ?? box.open(current.twilio!.authTokenSealed);
+        settings.twilio = {
+          accountSid: sid, authTokenSealed: box.seal(token),
+          publicUrl: input.twilio.public_url !== undefined ? input.twilio.public_url : current.twilio!.publicUrl,
+          replyMode: input.twilio.reply_mode ?? current.twilio!.replyMode,
+        };
+        endpointPatch = twilioEndpoint(sid, token);
+      }
+      if (input.outgoing_webhook_url) endpointPatch.url = input.outgoing_webhook_url;
+      if (input.auth_token !== undefined) endpointPatch.auth = input.auth_token ? { kind: 'bearer', token: input.auth_token } : { kind: 'none' };
+      if (input.custom_headers !== undefined) endpointPatch.custom_headers = input.custom_headers;
+      if (input.timeout_seconds !== undefined) endpointPatch.timeout_seconds = input.timeout_seconds;
+      if (input.retry_attempts !== undefined) endpointPatch.max_attempts = input.retry_attempts === null ? null : input.retry_attempts + 1;
+      if (input.is_active !== undefined) endpointPatch.is_active = input.is_active;
+      if (input.name) endpointPatch.name = `platform ${input.name}`;
+      if (channel.endpointId && Object.keys(endpointPatch).length) await deps.endpoints.update(channel.endpointId, endpointPatch);
+      const updated = await store.channels.update(id, { name: input.name, settings: settings as unknown as Record<string, unknown>, updatedAt: clock.now() });
+      changed(id);
+      return updated ?? channel;
+    },
+
+    /** A new inbound token; the old one stops working at once. */
+    async rotateInboundToken(id: string): Promise<string> {
+      await get(id);
+      const token = generateToken('bgp');
+      await store.channels.update(id, { inboundTokenHash: hashToken(token), updatedAt: clock.now() });
+      changed(id);
+      return token;
+    },
+
+    async delete(id: string): Promise<void> {
+      const channel = await get(id);
+      await store.channels.delete(id);
+      if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {});
+      changed(id);
+    },
+
+    async list(): Promise<ChannelRecord[]> {
+      const all = [];
+      for (const kind of PLATFORM_KINDS) all.push(...(await store.channels.ofKind(kind)));
+      return all.sort((a, b) => (a.id < b.id ? -1 : 1));
+    },
+
+    /** The platform config behind an inbound token (cached for a moment; changes here clear it). */
+    async byInboundToken(token: string): Promise<ChannelRecord | null> {
+      const hash = hashToken(token);
+      const cached = byToken.get(hash);
+      if (cached && clock.now() - cached.at < 2000) return cached.channel;
+      const channel = await store.channels.byInboundToken(hash);
+      const found = channel && (PLATFORM_KINDS as readonly string[]).includes(channel.kind) ? channel : null;
+      if (byToken.size > 10_000) byToken.clear();
+      byToken.set(hash, { channel: found, at: clock.now() });
+      return found;
+    },
+
+    /** A platform config by id for the signed and Twilio routes (cached for a moment). */
+    async byId(id: string): Promise<ChannelRecord | null> {
+      const cached = byId.get(id);
+      if (cached && clock.now() - cached.at < 2000) return cached.channel;
+      const channel = await store.channels.get(id);
+      const found = channel && (PLATFORM_KINDS as readonly string[]).includes(channel.kind) ? channel : null;
+      if (byId.size > 10_000) byId.clear();
+      byId.set(id, { channel: found, at: clock.now() });
+      return found;
+    },
+
+    /** The signing secret of a signed source. */
+    signatureSecret: (channel: ChannelRecord): string | null => {
+      const sealed = settingsOf(channel).signature?.secretSealed;
+      return sealed ? box.open(sealed) : null;
+    },
+
+    twilioAuthToken: (channel: ChannelRecord): string | null => {
+      const sealed = settingsOf(channel).twilio?.authTokenSealed;
+      return sealed ? box.open(sealed) : null;
+    },
+
+    isActive: (channel: ChannelRecord) => settingsOf(channel).isActive !== false,
+    rateLimitPerMinute: (channel: ChannelRecord) => settingsOf(channel).rateLimitPerMinute ?? config.platform.rate_limit_per_minute,
+    maxMessageBytes: (channel: ChannelRecord) => settingsOf(channel).maxMessageBytes ?? config.platform.max_message_bytes,
+  };
+}
+
+/** The scheme a signed source is verified with (a preset, or its own settings). */
+export function signatureScheme(signature: NonNullable<PlatformSettings['signature']>): SignatureScheme | 'standard_webhooks' {
+  if (signature.preset === 'standard_webhooks') return 'standard_webhooks';
+  const base = signature.preset === 'custom' ? null : SIGNATURE_PRESETS[signature.preset];
+  return {
+    header: signature.header ?? base!.header,
+    algorithm: signature.algorithm ?? base!.algorithm,
+    encoding: signature.encoding ?? base!.encoding,
+    prefix: signature.prefix ?? base?.prefix,
+    content: signature.content ?? base!.content,
+    timestampHeader: signature.timestamp_header ?? base?.timestampHeader,
+    toleranceSeconds: signature.tolerance_seconds ?? base?.toleranceSeconds,
+  };
+}
+
+/** What the API shows of a platform config: everything but secrets. */
+export function platformView(channel: ChannelRecord, endpoint: EndpointRecord | null, base: string) {
+  const s = settingsOf(channel);
+  const { secretSealed: _secret, ...signature } = s.signature ?? { secretSealed: '' };
+  return {
+    id: channel.id,
+    name: channel.name,
+    provider: channel.provider,
+    bot: channel.botId,
+    outgoing_webhook_url: channel.kind === 'twilio' ? null : endpoint?.url ?? null,
+    auth_token_set: endpoint ? endpoint.authKind !== 'none' : false,
+    custom_headers: endpoint?.customHeaders ?? {},
+    timeout_seconds: endpoint?.timeoutSeconds ?? null,
+    retry_attempts: endpoint?.maxAttempts == null ? null : endpoint.maxAttempts - 1,
+    is_active: s.isActive,
+    rate_limit_per_minute: s.rateLimitPerMinute,
+    max_message_bytes: s.maxMessageBytes,
+    signature: s.signature ? signature : null,
+    fields: s.fields,
+    twilio: s.twilio ? { account_sid: s.twilio.accountSid, public_url: s.twilio.publicUrl, reply_mode: s.twilio.replyMode } : null,
+    endpoint_id: channel.endpointId,
+    endpoint_active: endpoint?.isActive ?? null,
+    incoming_url: channel.kind === 'twilio' ? `${base}/api/webhook/twilio/${channel.id}` : `${base}/api/webhook/incoming`,
+    signed_url: s.signature ? `${base}/api/webhook/incoming/${channel.id}` : null,
+    created_at: new Date(channel.createdAt).toISOString(),
+    updated_at: new Date(channel.updatedAt).toISOString(),
+  };
+}

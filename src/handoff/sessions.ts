@@ -1,0 +1,179 @@
+// Handoff sessions as agents work them: claim (one agent wins, the others get 409), write to the user through
+// the user's own channel, close with an optional flow state for the bot to resume at; and the sweep that gives
+// a conversation back to the bot when no agent claimed it in time. Every change runs under the conversation's
+// lock (store.conversations.act) and publishes its lifecycle message in the same transaction.
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { BotMessage } from '../conversation/bot.ts';
+import { resumeAt } from '../conversation/engine.ts';
+import type { ChannelContext, TurnDirectory } from '../conversation/turn-directory.ts';
+import { webhookMessages } from '../conversation/turn-writes.ts';
+import { routeExplicit } from '../conversation/turns.ts';
+import { BotgateError } from '../errors.ts';
+import type { IdPrefix } from '../ids.ts';
+import type { AgentRecord, ConversationAction, ConversationRecord, HandoffRecord, NewMessage, Store } from '../store/store.ts';
+import { handoffEvent, type HandoffEvent, type SenderType } from './events.ts';
+
+export interface SessionLog {
+  warn(object: Record<string, unknown>, message: string): void;
+  error(object: Record<string, unknown>, message: string): void;
+}
+
+/** What an action sees: the session's conversation (under its lock), its channel, the user's last message. */
+interface ActionContext {
+  ctx: ChannelContext;
+  conversation: ConversationRecord;
+  open: HandoffRecord;
+  lastIncoming: Record<string, unknown> | null;
+  now: number;
+}
+
+export type HandoffSessions = ReturnType<typeof createHandoffSessions>;
+
+export function createHandoffSessions(deps: {
+  store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config; directory: TurnDirectory;
+  onPublished: (endpointIds: string[]) => void; log?: SessionLog;
+}) {
+  const { store, clock, newId, directory } = deps;
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | null = null;
+
+  async function session(id: string): Promise<HandoffRecord> {
+    const found = await store.handoffs.get(id);
+    if (!found) throw new BotgateError('BG_ERR_SESSION_NOT_FOUND', `No handoff session ${id}`);
+    return found;
+  }
+
+  async function lastIncoming(conversationId: string): Promise<Record<string, unknown> | null> {
+    const [last] = await store.messages.list({ conversationId, direction: 'incoming' }, { limit: 1 });
+    return last?.payload ? (JSON.parse(last.payload) as Record<string, unknown>) : null;
+  }
+
+  /** Runs `fn` on the open session under the conversation's lock; a closed (or replaced) session is 409. */
+  async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction) {
+    const found = await session(sessionId);
+    const conversation = await store.conversations.get(found.conversationId);
+    if (!conversation) throw new BotgateError('BG_ERR_SESSION_NOT_FOUND', `The conversation of session ${sessionId} no longer exists`);
+    const ctx = (await directory.contextFor([conversation.channelId])).get(conversation.channelId);
+    if (!ctx) throw new BotgateError('BG_ERR_CONFLICT', `The channel of session ${sessionId} no longer exists`);
+    const last = await lastIncoming(conversation.id);
+    const now = clock.now();
+    const committed = await store.conversations.act(conversation.id, (current, open) => {
+      if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
+      return fn({ ctx, conversation: current, open, lastIncoming: last, now });
+    }, routeExplicit, now);
+    if (committed.published.some((p) => p.deliveryIds.length)) deps.onPublished([...new Set([...ctx.handoffTargets, ...(ctx.channel.endpointId ? [ctx.channel.endpointId] : [])])]);
+    return committed;
+  }
+
+  function event(a: ActionContext, type: HandoffEvent, message: string, sender: string, senderType: SenderType, endpointIds = a.ctx.handoffTargets): NewMessage {
+    return handoffEvent({
+      event: type, conversation: a.conversation, address: a.ctx.adapter.address(a.conversation, a.lastIncoming), platform: a.ctx.adapter.platform(a.ctx.channel),
+      sessionId: a.open.id, message, sender, senderType, endpointIds,
+    }, a.now, newId);
+  }
+
+  function toUser(a: ActionContext, messages: BotMessage[], direction: 'outgoing' | 'agent_outgoing', endOfTask: { reason: string } | null = null): NewMessage[] {
+    return a.ctx.adapter.outgoing({
+      channel: a.ctx.channel, conversation: a.conversation, messages, direction, incoming: a.lastIncoming, replyTo: null, endOfTask, newId, now: a.now,
+    });
+  }
+
+  /** The bot takes the conversation back: `before` is said, then the resume state (if any) is entered. */
+  function backToBot(a: ActionContext, before: BotMessage[], resumeState: string | null, by: string, lifecycle: NewMessage): ConversationAction {
+    const runtime = a.ctx.runtime;
+    const context = { user: { id: a.conversation.userKey }, customData: {}, group: null };
+    const result = resumeAt(runtime, { state: null, memory: a.conversation.memory, lastPrompt: [] }, resumeState, context, before);
+    const hooks = webhookMessages(runtime, a.conversation, { text: '', newSession: false, context }, result, { newId, now: a.now, endpointByName: new Map() });
+    return {
+      mode: 'bot', state: result.position.state, lastPrompt: result.position.lastPrompt,
+      handoff: { kind: 'close', id: a.open.id, by, resumeState },
+      messages: [lifecycle, ...toUser(a, result.replies, 'outgoing', result.endOfTask), ...hooks.messages],
+    };
+  }
+
+  async function sweep(): Promise<void> {
+    const waitMs = deps.config.handoff.agent_wait_minutes * 60_000;
+    for (const waiting of await store.handoffs.waitingSince(clock.now() - waitMs, 100)) {
+      try {
+        await change(waiting.id, (a) => {
+          if (a.open.status !== 'waiting') throw new BotgateError('BG_ERR_CONFLICT', 'claimed meanwhile');
+          const settings = a.ctx.runtime.definition.settings;
+          const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
+          return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
+        });
+      } catch (error) {
+        if (error instanceof BotgateError && error.statusCode === 409) continue; // claimed or closed meanwhile
+        deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');
+      }
+    }
+  }
+
+  return {
+    get: session,
+
+    list: (filter: { status?: HandoffRecord['status']; agentId?: string; conversationId?: string }, page: { limit: number; offset?: number; cursor?: string }) => store.handoffs.list(filter, page),
+
+    /** The session's conversation messages, oldest first (the newest `limit`). */
+    async messages(sessionId: string, limit: number) {
+      const found = await session(sessionId);
+      const rows = await store.messages.list({ conversationId: found.conversationId }, { limit });
+      return { session: found, messages: rows.reverse() };
+    },
+
+    conversation: async (found: HandoffRecord) => store.conversations.get(found.conversationId),
+
+    /** An agent takes a waiting session; a session another agent holds answers 409 (claiming one's own again is fine). */
+    async claim(sessionId: string, agent: AgentRecord) {
+      return change(sessionId, (a) => {
+        if (a.open.status === 'active') {
+          if (a.open.agentId === agent.id) return { messages: [] };
+          throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
+        }
+        return {
+          mode: 'agent',
+          handoff: { kind: 'assign', id: a.open.id, agentId: agent.id },
+          messages: [event(a, 'handoff.assigned', `${agent.name} joined the conversation`, agent.id, 'agent')],
+        };
+      });
+    },
+
+    /** An agent's message to the user, through the user's channel; also published as handoff.message. */
+    async send(sessionId: string, agent: AgentRecord, text: string) {
+      return change(sessionId, (a) => {
+        if (a.open.status !== 'active') throw new BotgateError('BG_ERR_CONFLICT', `Claim session ${sessionId} before writing to the user`);
+        if (a.open.agentId !== agent.id) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
+        return { messages: [...toUser(a, [{ text }], 'agent_outgoing'), event(a, 'handoff.message', text, agent.id, 'agent')] };
+      });
+    },
+
+    /** Ends the session; the bot resumes at `resumeState` (a flow state of the bot) or idle. */
+    async close(sessionId: string, agent: AgentRecord, resumeState: string | null) {
+      return change(sessionId, (a) => {
+        if (a.open.status === 'active' && a.open.agentId !== agent.id) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
+        if (resumeState !== null && !Object.hasOwn(a.ctx.runtime.definition.flows, resumeState)) {
+          throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} is not a state of bot ${a.ctx.runtime.definition.id}`);
+        }
+        const closed = event(a, 'handoff.closed', `${agent.name} closed the conversation`, agent.id, 'agent');
+        return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, 'agent', closed);
+      });
+    },
+
+    sweep,
+
+    /** Times out waiting sessions now and then (every handoff.sweep_seconds). */
+    start() {
+      const run = () => {
+        if (sweeping) return;
+        sweeping = sweep().catch((error) => deps.log?.error({ err: error }, 'handoff sweep failed')).finally(() => (sweeping = null));
+      };
+      timer = setInterval(run, deps.config.handoff.sweep_seconds * 1000);
+      timer.unref();
+    },
+
+    async stop() {
+      clearInterval(timer);
+      await sweeping;
+    },
+  };
+}
