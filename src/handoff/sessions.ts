@@ -25,6 +25,8 @@ interface ActionContext {
   conversation: ConversationRecord;
   open: HandoffRecord;
   lastIncoming: Record<string, unknown> | null;
+  /** Endpoint names → ids, for event webhooks a resume state fires. */
+  endpointByName: Map<string, string>;
   now: number;
 }
 
@@ -57,12 +59,16 @@ export function createHandoffSessions(deps: {
     const ctx = (await directory.contextFor([conversation.channelId])).get(conversation.channelId);
     if (!ctx) throw new BotgateError('BG_ERR_CONFLICT', `The channel of session ${sessionId} no longer exists`);
     const last = await lastIncoming(conversation.id);
+    const endpointByName = (await directory.endpointIndex()).byName;
     const now = clock.now();
+    let action: ConversationAction | null = null;
     const committed = await store.conversations.act(conversation.id, (current, open) => {
       if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
-      return fn({ ctx, conversation: current, open, lastIncoming: last, now });
+      action = fn({ ctx, conversation: current, open, lastIncoming: last, endpointByName, now });
+      return action;
     }, routeExplicit, now);
-    if (committed.published.some((p) => p.deliveryIds.length)) deps.onPublished([...new Set([...ctx.handoffTargets, ...(ctx.channel.endpointId ? [ctx.channel.endpointId] : [])])]);
+    const endpoints = new Set((action as ConversationAction | null)?.messages.flatMap((m) => m.endpointIds ?? []) ?? []);
+    if (endpoints.size && committed.published.some((p) => p.deliveryIds.length)) deps.onPublished([...endpoints]);
     return committed;
   }
 
@@ -82,9 +88,11 @@ export function createHandoffSessions(deps: {
   /** The bot takes the conversation back: `before` is said, then the resume state (if any) is entered. */
   function backToBot(a: ActionContext, before: BotMessage[], resumeState: string | null, by: string, lifecycle: NewMessage): ConversationAction {
     const runtime = a.ctx.runtime;
-    const context = { user: { id: a.conversation.userKey }, customData: {}, group: null };
+    // Templates see the user as their last message described them.
+    const context = a.lastIncoming ? a.ctx.adapter.turnInput(a.lastIncoming).context : { user: { id: a.conversation.userKey }, customData: {}, group: null };
     const result = resumeAt(runtime, { state: null, memory: a.conversation.memory, lastPrompt: [] }, resumeState, context, before);
-    const hooks = webhookMessages(runtime, a.conversation, { text: '', newSession: false, context }, result, { newId, now: a.now, endpointByName: new Map() });
+    const hooks = webhookMessages(runtime, a.conversation, { text: '', newSession: false, context }, result, { newId, now: a.now, endpointByName: a.endpointByName });
+    for (const miss of hooks.unrouted) deps.log?.warn({ bot: runtime.definition.id, ...miss }, 'event webhook names no active endpoint: not sent');
     return {
       mode: 'bot', state: result.position.state, lastPrompt: result.position.lastPrompt,
       handoff: { kind: 'close', id: a.open.id, by, resumeState },
@@ -112,7 +120,7 @@ export function createHandoffSessions(deps: {
   return {
     get: session,
 
-    list: (filter: { status?: HandoffRecord['status']; agentId?: string; conversationId?: string }, page: { limit: number; offset?: number; cursor?: string }) => store.handoffs.list(filter, page),
+    list: (filter: { status?: HandoffRecord['status'] | 'open'; agentId?: string; conversationId?: string }, page: { limit: number; offset?: number; cursor?: string }) => store.handoffs.list(filter, page),
 
     /** The session's conversation messages, oldest first (the newest `limit`). */
     async messages(sessionId: string, limit: number) {

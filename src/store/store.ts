@@ -580,7 +580,8 @@ export interface ConversationsRepo {
 
 export interface HandoffsRepo {
   get(id: string): Promise<HandoffRecord | null>;
-  list(filter: { status?: HandoffStatus; agentId?: string; conversationId?: string }, page: PageRequest): Promise<HandoffRecord[]>;
+  /** `open`: waiting or active. */
+  list(filter: { status?: HandoffStatus | 'open'; agentId?: string; conversationId?: string }, page: PageRequest): Promise<HandoffRecord[]>;
   /** Waiting sessions requested before `before`, oldest first (to time out). */
   waitingSince(before: number, limit: number): Promise<HandoffRecord[]>;
 }

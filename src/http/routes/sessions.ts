@@ -72,10 +72,7 @@ export const agentSessionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = 
     const page = pageRequest(q);
     const filter = { agentId: q.mine ? request.agent!.id : undefined };
     // Without a status: waiting and active ones (the work at hand).
-    const rows = q.status
-      ? await deps.sessions.list({ ...filter, status: q.status }, page.request)
-      : [...(await deps.sessions.list({ ...filter, status: 'waiting' }, page.request)), ...(await deps.sessions.list({ ...filter, status: 'active' }, page.request))]
-        .sort((a, b) => (a.id < b.id ? 1 : -1)).slice(0, page.request.limit);
+    const rows = await deps.sessions.list({ ...filter, status: q.status ?? 'open' }, page.request);
     const views = new Map<string, Awaited<ReturnType<typeof view>>>();
     for (const row of rows) views.set(row.id, await view(row));
     return pageResult(rows, page, (row) => views.get(row.id)!);

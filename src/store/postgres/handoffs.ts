@@ -13,7 +13,8 @@ export function createHandoffsRepo(db: PgDb): HandoffsRepo {
     async list(filter, page) {
       const params = new Params();
       const where: string[] = [];
-      if (filter.status) where.push(`status = ${params.add(filter.status)}`);
+      if (filter.status === 'open') where.push("status IN ('waiting', 'active')");
+      else if (filter.status) where.push(`status = ${params.add(filter.status)}`);
       if (filter.agentId) where.push(`agent_id = ${params.add(filter.agentId)}`);
       if (filter.conversationId) where.push(`conversation_id = ${params.add(filter.conversationId)}`);
       return (await db.all(`SELECT * FROM handoffs ${pageClause(page, where, params)}`, params.values)).map(handoffFromRow);

@@ -13,7 +13,8 @@ export function createHandoffsRepo(db: SqliteDb): HandoffsRepo {
     async list(filter, page) {
       const where: string[] = [];
       const params: Record<string, string> = {};
-      if (filter.status) (where.push('status = :status'), (params.status = filter.status));
+      if (filter.status === 'open') where.push("status IN ('waiting', 'active')");
+      else if (filter.status) (where.push('status = :status'), (params.status = filter.status));
       if (filter.agentId) (where.push('agent_id = :agent_id'), (params.agent_id = filter.agentId));
       if (filter.conversationId) (where.push('conversation_id = :conversation_id'), (params.conversation_id = filter.conversationId));
       const { clause, extra } = pageClause(page, where);
