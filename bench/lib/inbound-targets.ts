@@ -1,4 +1,5 @@
 // The inbound benchmark's targets, each run alone under wrk: bare node:http R and R2, botgate's sync and async channels.
+// Its helpers (a fresh gateway per run, counts at the receiver, waiting for a drain) serve bench/platform.ts too.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,28 +45,31 @@ export interface InboundResult {
 
 export const DEMO_BOT = 'demo';
 
-const wrkRun = (ctx: InboundContext, url: string, script: string, durationS: number, dl: Deadline) =>
+export const wrkRun = (ctx: InboundContext, url: string, script: string, durationS: number, dl: Deadline) =>
   runWrk({ url, script, threads: ctx.threads, connections: ctx.connections, durationS }, dl);
 
 const script = (ctx: InboundContext, name: string, s: Omit<KoreScript, 'text' | 'users'>) =>
   writeKoreScript(ctx.scriptDir, { ...s, text: ctx.text, users: ctx.users }, name);
 
-function wrkNotes(w: WrkResult): string[] {
+export function wrkNotes(w: WrkResult): string[] {
   const notes: string[] = [];
-  if (w.non2xx > 0) notes.push(`${w.non2xx} non-2xx answers (not counted)`);
+  if (w.non2xx > 0) {
+    const by = Object.entries(w.non2xxByStatus).map(([status, n]) => `${status}: ${n}`).join(', ');
+    notes.push(`${w.non2xx} non-2xx answers (not counted${by ? `; ${by}` : ''}${w.firstNon2xx ? `; the first: ${w.firstNon2xx}` : ''})`);
+  }
   const e = w.socketErrors;
   if (e.connect + e.read + e.write + e.timeout > 0) notes.push(`socket errors: connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}`);
   return notes;
 }
 
 /** A warm-up run (not measured) when asked for one. */
-async function warmUp(ctx: InboundContext, url: string, file: string, dl: Deadline): Promise<WrkResult | null> {
+export async function warmUp(ctx: InboundContext, url: string, file: string, dl: Deadline): Promise<WrkResult | null> {
   if (ctx.warmupS <= 0) return null;
   ctx.progress(`warm-up ${ctx.warmupS} s`);
   return wrkRun(ctx, url, file, ctx.warmupS, dl);
 }
 
-interface CountStats {
+export interface CountStats {
   counted: number;
   withText: number;
   duplicates: number;
@@ -73,20 +77,20 @@ interface CountStats {
   requests: number;
 }
 
-async function receiverCount(ctx: InboundContext, dl: Deadline): Promise<CountStats> {
+export async function receiverCount(ctx: InboundContext, dl: Deadline): Promise<CountStats> {
   ctx.receiver.send({ cmd: 'stats' });
   return ctx.receiver.next<CountStats>('stats', dl);
 }
 
 /** Starts a fresh count at the receiver (n: the count that reports "reached", none yet). */
-async function startCount(ctx: InboundContext, dl: Deadline): Promise<void> {
+export async function startCount(ctx: InboundContext, dl: Deadline): Promise<void> {
   ctx.receiver.discard('reached');
   ctx.receiver.send({ cmd: 'count' });
   await ctx.receiver.next('counting', dl);
 }
 
 /** Waits until the receiver's count stays the same for `quietMs` (late deliveries of a warm-up or a probe). */
-async function settle(ctx: InboundContext, quietMs: number, dl: Deadline): Promise<CountStats> {
+export async function settle(ctx: InboundContext, quietMs: number, dl: Deadline): Promise<CountStats> {
   let last = await receiverCount(ctx, dl);
   let since = Date.now();
   while (Date.now() - since < quietMs) {
@@ -100,7 +104,7 @@ async function settle(ctx: InboundContext, quietMs: number, dl: Deadline): Promi
 }
 
 /** Waits for `n` deliveries at the receiver, bounded by the drain budget; a timeout says how far it got. */
-async function drained(ctx: InboundContext, n: number, what: string): Promise<number> {
+export async function drained(ctx: InboundContext, n: number, what: string): Promise<number> {
   const dl = deadline(`${what} drain`, ctx.drainMs);
   ctx.receiver.send({ cmd: 'expect-count', n });
   await ctx.receiver.next('expecting', dl);
@@ -163,7 +167,7 @@ export async function runRelay(ctx: InboundContext): Promise<InboundResult> {
   }
 }
 
-interface GatewayRun {
+export interface GatewayRun {
   gateway: Gateway;
   rss: ReturnType<typeof sampleRss>;
 }
@@ -183,7 +187,7 @@ async function demoBot(gateway: Gateway, dl: Deadline): Promise<void> {
 }
 
 /** A fresh gateway (its own data dir, the demo bot provisioned), with its RSS sampled; stopped by the returned fn. */
-async function withGateway<T>(ctx: InboundContext, key: string, dl: Deadline, body: (g: GatewayRun) => Promise<T>): Promise<T> {
+export async function withGateway<T>(ctx: InboundContext, key: string, dl: Deadline, body: (g: GatewayRun) => Promise<T>): Promise<T> {
   const dataDir = mkdtempSync(join(tmpdir(), `botgate-bench-${key}-`));
   const removeDir = defer(() => rmSync(dataDir, { recursive: true, force: true }));
   let gateway: Gateway | null = null;
