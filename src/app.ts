@@ -19,6 +19,7 @@ import { channelRoutes } from './http/routes/channels.ts';
 import { conversationRoutes } from './http/routes/conversations.ts';
 import { koreWebhookRoutes } from './channels/kore-webhook.ts';
 import { platformWebhookRoutes } from './channels/platform-webhook.ts';
+import { twilioWebhookRoutes } from './channels/twilio-webhook.ts';
 import { platformRoutes } from './http/routes/platforms.ts';
 import { agentRoutes } from './http/routes/agents.ts';
 import { agentSessionRoutes } from './http/routes/sessions.ts';
@@ -82,6 +83,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(healthRoutes, { deps });
   await app.register(koreWebhookRoutes, { deps });
   await app.register(platformWebhookRoutes, { deps });
+  await app.register(twilioWebhookRoutes, { deps });
   if (options.demo) await app.register(demoOrderRoutes, { store: deps.store, endpoints: deps.endpoints, now: () => deps.clock.now() });
   await app.register(agentSessionRoutes, { deps, prefix: '/api/agent' });
   await app.register(async (api) => {

@@ -55,7 +55,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     {
       config, clock, store, endpoints, outbox, recovery, metrics, adminAuth: createAdminAuth(store, config.admin_token, clock),
       apps: services.apps, bots: services.bots, channels: services.channels, turns: services.turns, platforms: services.platforms, inbound: services.inbound, agents: services.agents, sessions: services.sessions,
-      publicBase: () => base, isShuttingDown: () => shuttingDown,
+      publicBase: () => base, isShuttingDown: () => shuttingDown, isStarted: () => started,
     },
     { logger: log, demo },
   );

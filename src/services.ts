@@ -16,6 +16,7 @@ import { koreAdapter } from './channels/kore-adapter.ts';
 import { platformAdapter } from './channels/platform-adapter.ts';
 import { createInboundLimiter, createPlatformInbound } from './channels/platform-inbound.ts';
 import { createPlatformService } from './channels/platforms.ts';
+import { twilioAdapter } from './channels/twilio-adapter.ts';
 import { createAgentService } from './handoff/agents.ts';
 import { createHandoffSessions } from './handoff/sessions.ts';
 import { createBotRegistry } from './conversation/bot-registry.ts';
@@ -52,7 +53,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const apps = createAppService({ store, box, clock });
   const bots = createBotRegistry({ store, clock });
   const channels = createChannelService({ store, clock, newId, endpoints, defaultSyncTimeoutSeconds: config.kore.sync_timeout_seconds });
-  const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter, platform: platformAdapter } });
+  const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter, platform: platformAdapter, twilio: twilioAdapter } });
   const turns = createTurnService({
     store, clock, newId, directory,
     onPublished: (endpointIds) => outbox.nudge(endpointIds),

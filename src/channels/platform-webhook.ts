@@ -111,6 +111,7 @@ export function mapFields(body: unknown, fields: Partial<Record<FieldName, strin
   const userId = read('user_id');
   const message = read('message');
   if (!userId) throw new BotgateError('BG_ERR_VALIDATION', `body has no user id at ${fields?.user_id ?? 'user_id'}`);
+  if (userId.length > 256) throw new BotgateError('BG_ERR_VALIDATION', `the user id at ${fields?.user_id ?? 'user_id'} is longer than 256 characters`);
   if (!message) throw new BotgateError('BG_ERR_VALIDATION', `body has no message text at ${fields?.message ?? 'message'}`);
   const metadata = fields ? {} : pick(body, 'metadata');
   return {

@@ -130,7 +130,8 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string; signingSecret: string | undefined }> {
       if (!input.name) throw new BotgateError('BG_ERR_VALIDATION', 'name is required');
       if (await nameTaken(input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A platform config named ${input.name} exists`);
-      const provider = (input.provider ?? input.name).toLowerCase();
+      // The name stands in for a missing provider, made a valid provider name ("Fresh Chat" → "fresh-chat").
+      const provider = (input.provider ?? input.name).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
       const twilio = provider === 'twilio';
       if (twilio && (!input.twilio?.account_sid || !input.twilio.auth_token)) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config needs twilio.account_sid and twilio.auth_token');
       if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');

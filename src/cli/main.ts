@@ -6,6 +6,7 @@ import { registerDeliveryCommands } from './deliveries.ts';
 import { registerEndpointCommands } from './endpoints.ts';
 import { registerServerCommands } from './server.ts';
 import { registerBotCommands } from './bots.ts';
+import { registerPeopleCommands } from './people.ts';
 
 export function buildProgram(): Command {
   const program = new Command('botgate')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerEndpointCommands(program);
   registerDeliveryCommands(program);
   registerBotCommands(program);
+  registerPeopleCommands(program);
   return program;
 }
 

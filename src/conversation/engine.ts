@@ -32,7 +32,9 @@ interface Turn {
 /** A fresh value each time: results never share arrays a caller might change. */
 const idle = (): Waiting => ({ state: null, lastPrompt: [] });
 
-export function runTurn(bot: BotRuntime, position: ConversationPosition, input: TurnInput): TurnResult {
+export function runTurn(runtime: BotRuntime, position: ConversationPosition, input: TurnInput): TurnResult {
+  // The text is matched against the intents at most once per turn (a handoff intent, then the flow, ask).
+  const bot = { ...runtime, intents: matchedOnce(runtime.intents) };
   const definition = bot.definition;
   const turn = newTurn(definition, position, input.context);
   const text = input.text.trim();
@@ -92,12 +94,24 @@ function normal(text: string): string {
 
 /** Whether a message says a configured handoff phrase (a one-word phrase must be the whole message). */
 export function saysPhrase(phrases: readonly string[], text: string): boolean {
+  let normalised = normalisedPhrases.get(phrases);
+  if (!normalised) normalisedPhrases.set(phrases, (normalised = phrases.map(normal).filter((p) => p !== '')));
   const said = normal(text);
-  return phrases.some((phrase) => {
-    const p = normal(phrase);
-    if (!p) return false;
-    return said === p || (p.includes(' ') && ` ${said} `.includes(` ${p} `));
-  });
+  const padded = ` ${said} `;
+  return normalised.some((p) => said === p || (p.includes(' ') && padded.includes(` ${p} `)));
+}
+
+/** Phrase lists are a bot's settings, fixed once loaded: normalised once. */
+const normalisedPhrases = new WeakMap<readonly string[], string[]>();
+
+function matchedOnce(intents: BotRuntime['intents']): BotRuntime['intents'] {
+  let last: { text: string; match: ReturnType<BotRuntime['intents']['match']> } | null = null;
+  return {
+    match(text) {
+      if (last?.text !== text) last = { text, match: intents.match(text) };
+      return last.match;
+    },
+  };
 }
 
 /** A request for a human: a handoff phrase, or a handoff intent above the threshold. */

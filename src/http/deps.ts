@@ -37,4 +37,6 @@ export interface AppDeps {
   publicBase: () => string;
   /** True once shutdown began (readyz answers 503). */
   isShuttingDown?: () => boolean;
+  /** False until provisioning is done and the workers run (readyz answers 503 meanwhile). */
+  isStarted?: () => boolean;
 }

@@ -32,6 +32,8 @@ export function installValidation(app: FastifyInstance): void {
  * content type and nothing else); prototype poisoning keys are refused (secure-json-parse).
  */
 export function installJsonParser(app: FastifyInstance): void {
+  // Every route reads JSON (or its own form parser): a text/plain body is 415, not a 400 about its shape.
+  app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;

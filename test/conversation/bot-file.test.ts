@@ -79,6 +79,13 @@ describe('the demo bot', () => {
       { title: 'Opening hours', url: 'https://example.com/hours' },
     ]);
     assert.deepEqual(bot.webhooks, [{ event: 'order.confirmed', states: ['order_confirmed'], intents: [], endpoint: 'orders' }]);
+    // Handing over: an intent with no flow, a handoff state, the default phrases and messages.
+    assert.deepEqual(bot.handoffIntents, ['talk_to_agent']);
+    assert.equal(Object.hasOwn(bot.flows, 'talk_to_agent'), false);
+    assert.equal(bot.flows.payment_person.kind === 'plain' && bot.flows.payment_person.handoff, true);
+    assert.equal(bot.flows.feedback.kind === 'plain' && bot.flows.feedback.nextState, 'choice_feedback');
+    assert.deepEqual(bot.settings.handoffPhrases, DEFAULT_SETTINGS.handoffPhrases);
+    assert.deepEqual(bot.settings.agentClosed, DEFAULT_SETTINGS.agentClosed);
   });
 
   it('reports each problem of a broken copy with its path', () => {
@@ -121,7 +128,36 @@ describe('defaults', () => {
     assert.match(bot.settings.restartNotice[0].text, /start again/);
     assert.equal(bot.flows.done.kind === 'plain' && bot.flows.done.endReason, 'Fulfilled');
     assert.equal(bot.description, null);
-    assert.deepEqual([bot.knowledge, bot.globalIntents, bot.webhooks], [[], [], []]);
+    assert.deepEqual([bot.knowledge, bot.globalIntents, bot.handoffIntents, bot.webhooks], [[], [], [], []]);
+    assert.equal(bot.flows.done.kind === 'plain' && bot.flows.done.handoff, false);
+    assert.deepEqual(bot.settings.handoffPhrases.slice(0, 3), ['talk to agent', 'talk to an agent', 'talk to a human']);
+    assert.ok(bot.settings.handoffPhrases.includes('human'));
+    assert.deepEqual(bot.settings.closePhrases, ['end chat', 'close chat', 'back to bot', 'bye agent']);
+    for (const key of ['handoffMessage', 'handoffUnavailable', 'agentTimeout', 'agentClosed'] as const) {
+      assert.equal(bot.settings[key].length, 1, key);
+      assert.match(bot.settings[key][0].text, /\w/, key);
+    }
+  });
+
+  it('keeps the handoff settings the file gives, handoff intents without a flow, and handoff states', () => {
+    const raw = base();
+    raw.intents.agent = ['talk to someone'];
+    raw.handoff_intents = ['agent', 'cancel'];
+    raw.flows.done.handoff = true;
+    raw.flows.cancel.handoff = false;
+    raw.settings = {
+      handoff_phrases: ['operator'], close_phrases: [], handoff_message: ['Wait, {{user.firstName|please}}.'],
+      handoff_unavailable: ['No one here.'], agent_timeout_message: [{ text: 'Nobody came.' }], agent_closed_message: ['Bye from us.'],
+    };
+    const bot = parsed(raw);
+    assert.deepEqual(bot.handoffIntents, ['agent', 'cancel']);
+    assert.equal(bot.flows.done.kind === 'plain' && bot.flows.done.handoff, true);
+    assert.equal(bot.flows.cancel.kind === 'plain' && bot.flows.cancel.handoff, false);
+    assert.deepEqual(bot.settings, {
+      ...DEFAULT_SETTINGS,
+      handoffPhrases: ['operator'], closePhrases: [], handoffMessage: [{ text: 'Wait, {{user.firstName|please}}.' }],
+      handoffUnavailable: [{ text: 'No one here.' }], agentTimeout: [{ text: 'Nobody came.' }], agentClosed: [{ text: 'Bye from us.' }],
+    });
   });
 
   it('keeps settings the file gives, and webhook intents', () => {
@@ -230,6 +266,43 @@ describe('problems', () => {
     ['global intents that are not intents, or twice', (raw) => {
       raw.global_intents = ['cancel', 'halp', 'cancel'];
     }, ['global_intents[1]: "halp" is not an intent', 'global_intents[2]: "cancel" is listed twice']],
+    ['a handoff intent that is not a string', (raw) => {
+      raw.handoff_intents = ['cancel', 7];
+    }, ['handoff_intents[1]: must be a string (quote it)']],
+    ['handoff intents naming unknown intents, or twice', (raw) => {
+      raw.intents.agent = ['talk to someone'];
+      raw.handoff_intents = ['agent', 'human', 'agent'];
+    }, ['handoff_intents[1]: "human" is not an intent', 'handoff_intents[2]: "agent" is listed twice']],
+    ['handoff intents that are not a list', (raw) => {
+      raw.handoff_intents = 'cancel';
+    }, ['handoff_intents: must be a list']],
+    ['an intent without a flow that is not a handoff intent', (raw) => {
+      raw.intents.agent = ['talk to someone'];
+      raw.intents.human = ['a human please'];
+      raw.handoff_intents = ['human'];
+    }, ['intents.agent: no flow starts here (add flows.agent)']],
+    ['handoff phrases that are not strings, or not a list', (raw) => {
+      raw.settings = { handoff_phrases: ['human', 3, ''], close_phrases: 'bye' };
+    }, [
+      'settings.handoff_phrases[1]: must be a string (quote it)',
+      'settings.handoff_phrases[2]: must not be empty',
+      'settings.close_phrases: must be a list',
+    ]],
+    ['handoff messages that are empty or not messages', (raw) => {
+      raw.settings = { handoff_message: [], handoff_unavailable: 'Sorry', agent_timeout_message: [''], agent_closed_message: [{ text: '{{memory.nope}}' }] };
+    }, [
+      'settings.handoff_message: must not be empty',
+      'settings.handoff_unavailable: must be a list of messages',
+      'settings.agent_timeout_message[0]: must not be empty',
+      'settings.agent_closed_message[0].text: unknown template value {{memory.nope}} (no state "nope")',
+    ]],
+    ['handoff on a plain state that is not true or false, or on a choice state', (raw) => {
+      raw.flows.done.handoff = 'yes';
+      raw.flows.choice_sure.handoff = true;
+    }, [
+      'flows.choice_sure.handoff: a choice state has no handoff (its options say where each answer leads)',
+      'flows.done.handoff: must be true or false',
+    ]],
     ['thresholds outside 0–1 or not numbers', (raw) => {
       raw.settings = { intent_threshold: 1.5, knowledge_threshold: '0.3' };
     }, ['settings.intent_threshold: must be a number between 0 and 1', 'settings.knowledge_threshold: must be a number between 0 and 1']],

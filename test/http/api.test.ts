@@ -84,6 +84,11 @@ describe('management API', () => {
     assert.equal(docs.statusCode, 200);
     assert.match(docs.body, /swagger/i);
     assert.deepEqual(JSON.parse((await gw.app.inject({ url: '/healthz' })).body), { status: 'ok' });
+    // Not ready until provisioning is done and the workers run.
+    const starting = await gw.app.inject({ url: '/readyz' });
+    assert.equal(starting.statusCode, 503);
+    assert.equal(JSON.parse(starting.body).code, 'BG_ERR_NOT_READY');
+    await gw.start();
     assert.deepEqual(JSON.parse((await gw.app.inject({ url: '/readyz' })).body), { status: 'ready' });
   });
 

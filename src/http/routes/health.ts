@@ -17,9 +17,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
   }, async () => ({ status: 'ok' as const }));
 
   app.get('/readyz', {
-    schema: { tags, summary: 'Readiness: the store answers and the gateway is not shutting down', security: [], response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Ref('ErrorBody') } },
+    schema: { tags, summary: 'Readiness: started (provisioning done), the store answers, and not shutting down', security: [], response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Ref('ErrorBody') } },
   }, async () => {
     if (deps.isShuttingDown?.()) throw new BotgateError('BG_ERR_NOT_READY', 'The gateway is shutting down');
+    if (deps.isStarted && !deps.isStarted()) throw new BotgateError('BG_ERR_NOT_READY', 'The gateway is starting (provisioning declared resources)');
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
