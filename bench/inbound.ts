@@ -86,10 +86,10 @@ async function main(): Promise<number> {
   const opts = options();
   const wrk = spawnSync(WRK, ['--version'], { encoding: 'utf8' });
   if (wrk.error) throw new Error(`cannot run ${WRK} (${wrk.error.message}): install wrk, or name it in BENCH_WRK`);
-  const accuracy = await intentAccuracy(join(REPO, 'bots/demo/bot.yaml'), join(REPO, 'test/conversation/intent-heldout.yaml'));
+  const accuracy = await intentAccuracy(join(REPO, 'bots/demo/bot.yaml'), join(REPO, 'test/conversation/intent-heldout-v2.yaml'));
   console.log(`botgate inbound benchmark: wrk -t1 -c50 -d${opts.durationS}s (warm-up ${opts.warmupS} s), 10000 users, text "${opts.text}", ${cpus().length} cores, node ${process.version}, load average ${load()}`);
   console.log(`wrk: ${(wrk.stdout || wrk.stderr).split('\n')[0].trim()}; gateway flags: ${startFlags().join(' ') || 'none'}`);
-  console.log(`intent accuracy of bots/demo/bot.yaml on test/conversation/intent-heldout.yaml: ${accuracy.correct}/${accuracy.total} = ${accuracy.accuracy.toFixed(3)}`);
+  console.log(`intent accuracy of bots/demo/bot.yaml on test/conversation/intent-heldout-v2.yaml: ${accuracy.correct}/${accuracy.total} = ${accuracy.accuracy.toFixed(3)}`);
   const extra = Object.entries(opts.gatewayEnv).map(([k, v]) => `${k}=${v}`);
   if (extra.length) console.log(`gateway settings changed for this run: ${extra.join(' ')}`);
 

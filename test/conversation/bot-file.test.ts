@@ -59,7 +59,7 @@ describe('the demo bot', () => {
     assert.equal(bot.id, 'demo');
     assert.deepEqual(bot.globalIntents, ['cancel', 'help']);
     assert.deepEqual(bot.knowledge, ['knowledge/*.md']);
-    assert.equal(bot.settings.intentThreshold, 0.6);
+    assert.equal(bot.settings.intentThreshold, 0.55);
     assert.equal(bot.settings.knowledgeThreshold, 0.35); // not in the file: the default
     assert.deepEqual(bot.settings.restartNotice, [{ text: "That conversation changed while you were away, so let's start again." }]);
     assert.deepEqual(bot.flows.choice_confirmation, {
@@ -93,7 +93,7 @@ describe('the demo bot', () => {
       .replace('next_state: choice_confirmation', 'next_state: choice_confirm')
       .replace('    fallback_message:\n      - Please answer 1 to confirm or 2 to cancel.\n', '')
       .replace('global_intents: [cancel, help]', 'global_intents: [cancel, halp]')
-      .replace('  intent_threshold: 0.6', '  intent_threshold: 60')
+      .replace('  intent_threshold: 0.55', '  intent_threshold: 60')
       .replace('    states: [order_confirmed]', '    states: [x]')
       .replace('  order_cancelled:\n    message:\n      - No problem, the order is cancelled.\n    next_state: end',
         '  order_cancelled:\n    message:\n      - No problem, the order is cancelled.\n    nxt_state: end')

@@ -103,7 +103,7 @@ describe('intent accuracy on the demo bot', () => {
   it('reaches 90% on the held-out paraphrases', async (t) => {
     const result = await intentAccuracy(
       fileURLToPath(new URL('../../bots/demo/bot.yaml', import.meta.url)),
-      fileURLToPath(new URL('./intent-heldout.yaml', import.meta.url)),
+      fileURLToPath(new URL('./intent-heldout-v2.yaml', import.meta.url)),
     );
     t.diagnostic(`intent accuracy: ${result.accuracy.toFixed(2)} (${result.correct}/${result.total})`);
     for (const miss of result.misses) t.diagnostic(`miss: "${miss.text}" expected ${miss.expected}, got ${JSON.stringify(miss.got)}`);
