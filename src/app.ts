@@ -22,8 +22,11 @@ import { platformWebhookRoutes } from './channels/platform-webhook.ts';
 import { twilioWebhookRoutes } from './channels/twilio-webhook.ts';
 import { platformRoutes } from './http/routes/platforms.ts';
 import { agentRoutes } from './http/routes/agents.ts';
+import { userRoutes } from './http/routes/users.ts';
+import { notifyAdminRoutes } from './http/routes/notify-admin.ts';
 import { agentSessionRoutes } from './http/routes/sessions.ts';
 import { demoOrderRoutes } from './channels/demo-orders.ts';
+import { notifyProducerRoutes } from './http/routes/notify-producer.ts';
 
 export type { AppDeps } from './http/deps.ts';
 
@@ -86,6 +89,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(twilioWebhookRoutes, { deps });
   if (options.demo) await app.register(demoOrderRoutes, { store: deps.store, endpoints: deps.endpoints, now: () => deps.clock.now() });
   await app.register(agentSessionRoutes, { deps, prefix: '/api/agent' });
+  await app.register(notifyProducerRoutes, { deps });
   await app.register(async (api) => {
     api.addHook('onRequest', requireAdmin(deps.adminAuth));
     await api.register(endpointRoutes, { deps });
@@ -97,6 +101,8 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     await api.register(conversationRoutes, { deps });
     await api.register(platformRoutes, { deps });
     await api.register(agentRoutes, { deps });
+    await api.register(userRoutes, { deps });
+    await api.register(notifyAdminRoutes, { deps });
   }, { prefix: '/api' });
 
   return app;

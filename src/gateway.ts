@@ -54,12 +54,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const app = await createApp(
     {
       config, clock, store, endpoints, outbox, recovery, metrics, adminAuth: createAdminAuth(store, config.admin_token, clock),
-      apps: services.apps, bots: services.bots, channels: services.channels, turns: services.turns, platforms: services.platforms, inbound: services.inbound, agents: services.agents, sessions: services.sessions,
+      apps: services.apps, bots: services.bots, channels: services.channels, turns: services.turns, platforms: services.platforms, inbound: services.inbound, agents: services.agents, sessions: services.sessions, notify: services.notify,
       publicBase: () => base, isShuttingDown: () => shuttingDown, isStarted: () => started,
     },
     { logger: log, demo },
   );
 
+  services.notify.setPublicBase(() => base);
   let started = false;
   let provisioned: Provisioned | null = null;
   return {
@@ -95,6 +96,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       retention.start();
       services.turns.start();
       services.sessions.start();
+      await services.notify.start();
     },
 
     /** Graceful stop: refuse new requests, finish in-flight deliveries up to the deadline, release leases. */

@@ -22,6 +22,8 @@ import { createHandoffSessions } from './handoff/sessions.ts';
 import { createBotRegistry } from './conversation/bot-registry.ts';
 import { createTurnDirectory } from './conversation/turn-directory.ts';
 import { createTurnService, type TurnLog } from './conversation/turns.ts';
+import { createNotifyService } from './notify/service.ts';
+import { createHmac } from 'node:crypto';
 
 export interface ServiceOptions {
   clock?: Clock;
@@ -35,6 +37,7 @@ export interface ServiceOptions {
 export type Services = Awaited<ReturnType<typeof createServices>>;
 
 export async function createServices(config: Config, options: ServiceOptions = {}) {
+  let onUserMessages = (_userIds: string[]): void => {};
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
   const newId = createIdGenerator(clock);
@@ -57,15 +60,27 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const turns = createTurnService({
     store, clock, newId, directory,
     onPublished: (endpointIds) => outbox.nudge(endpointIds),
+    // A user's message within 24 h of a notification is engagement with it (set once the engine exists).
+    onUserMessages: (userIds) => onUserMessages(userIds),
     log: options.log,
   });
   const platforms = createPlatformService({ store, box, clock, newId, config, endpoints, onChange: (id) => turns.forgetChannel(id) });
   const inbound = createPlatformInbound({ store, clock, platforms, turns, limiter: createInboundLimiter(store, clock), syncWaitMs: config.kore.sync_timeout_seconds * 1000 });
   const agents = createAgentService({ store, clock, newId });
   const sessions = createHandoffSessions({ store, clock, newId, config, directory, onPublished: (endpointIds) => outbox.nudge(endpointIds), log: options.log });
+  const notify = createNotifyService({
+    config, store, clock, random, newId, directory,
+    linkKey: createHmac('sha256', masterKey.key).update('botgate click links').digest(),
+    onPublished: (endpointIds) => outbox.nudge(endpointIds),
+    log: options.log,
+  });
+  onUserMessages = (userIds) => {
+    for (const userId of userIds) notify.engine.recordReply(userId).catch((error) => options.log?.error({ err: error, user: userId }, 'recording a reply as engagement failed'));
+  };
   return {
-    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns, platforms, inbound, agents, sessions,
+    config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns, platforms, inbound, agents, sessions, notify,
     async close() {
+      await notify.stop();
       await sessions.stop();
       await turns.stop();
       await recovery.stop();

@@ -7,6 +7,7 @@ import { registerEndpointCommands } from './endpoints.ts';
 import { registerServerCommands } from './server.ts';
 import { registerBotCommands } from './bots.ts';
 import { registerPeopleCommands } from './people.ts';
+import { registerNotifyCommands } from './notify.ts';
 
 export function buildProgram(): Command {
   const program = new Command('botgate')
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerDeliveryCommands(program);
   registerBotCommands(program);
   registerPeopleCommands(program);
+  registerNotifyCommands(program);
   return program;
 }
 

@@ -86,6 +86,44 @@ const platformSchema = z.strictObject({
   twilio_api_base: z.string().url().default('https://api.twilio.com'),
 });
 
+const notifyTypeSchema = z.strictObject({
+  critical: z.boolean().optional(),
+  value: z.number().min(0).optional(),
+  cost: z.number().min(0).optional(),
+  cooldown_hours: z.number().min(0).optional(),
+  ttl_hours: z.number().positive().optional(),
+  dedup_fields: z.array(z.string()).optional(),
+  digest_minutes: z.number().min(0).optional(),
+  templates: z.array(z.strictObject({ id: z.string().min(1).max(40), text: z.string().min(1).max(2000) })).min(1).optional(),
+  endpoint: z.string().min(1).optional(),
+  link_url: z.string().optional(),
+  prior_mean: z.number().gt(0).lt(1).optional(),
+});
+
+const notifySchema = z.strictObject({
+  /** Zone of users who have none (IANA name). */
+  default_tz: z.string().default('UTC'),
+  /** Unknown event types are refused (skip unknown_type) instead of decided with the `default` type. */
+  strict: z.boolean().default(false),
+  cap_per_24h: z.number().int().min(0).default(3),
+  quiet_hours: z.strictObject({ start: z.string().regex(/^\d\d:\d\d$/), end: z.string().regex(/^\d\d:\d\d$/) }).default({ start: '22:00', end: '08:00' }),
+  half_life_days: z.number().positive().default(14),
+  prior_strength: z.number().positive().default(20),
+  kappa: z.number().min(0).default(0.25),
+  dedup_ttl_hours: z.number().positive().default(24),
+  exploration: z.enum(['thompson', 'mean']).default('thompson'),
+  /** A send also costs the attention it takes from the user's other notifications of the next 24 h. */
+  fatigue_cost: z.boolean().default(true),
+  /** Batch size limit of POST /api/events (413 above). */
+  max_batch: z.number().int().min(1).max(100_000).default(1000),
+  /** How often held notifications and feeds are checked. */
+  tick_seconds: z.number().min(0.05).max(3600).default(5),
+  /** A producer API key (besides keys made through the API); stored only as a hash. */
+  producer_key: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Event types: these settings over the built-in defaults (docs/notifications.md). */
+  types: z.record(z.string(), notifyTypeSchema).default({}),
+});
+
 const demoSchema = z.strictObject({
   /** auto: the demo bot, app, channel and `orders` endpoint exist when the config declares no bots. */
   enabled: z.union([z.literal('auto'), z.boolean()]).default('auto'),
@@ -151,6 +189,7 @@ export const configSchema = z.strictObject({
   kore: koreSchema.prefault({}),
   handoff: handoffSchema.prefault({}),
   platform: platformSchema.prefault({}),
+  notify: notifySchema.prefault({}),
   demo: demoSchema.prefault({}),
   apps: z.array(appDeclaration).default([]),
   bots: z.array(botDeclaration).default([]),

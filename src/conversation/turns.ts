@@ -64,6 +64,8 @@ export function createTurnService(deps: {
   directory: TurnDirectory;
   /** Deliveries were stored for these endpoints (the worker looks at once). */
   onPublished: (endpointIds: string[]) => void;
+  /** Users who just wrote (a reply counts as engagement with a recent notification); after the commit. */
+  onUserMessages?: (userIds: string[]) => void;
   log?: TurnLog;
 }) {
   const { store, clock, newId, directory } = deps;
@@ -127,13 +129,16 @@ export function createTurnService(deps: {
       const context = await directory.contextFor(new Set(items.map((i) => i.channel.id)));
       const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now);
       const results = await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now);
+      const writers = new Set<string>();
       results.forEach((received, i) => {
         remember(items[i].input.identities, received.conversation.userId);
+        if (!received.duplicate && received.conversation.userId) writers.add(received.conversation.userId);
         if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
         else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
         else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
         items[i].resolve(received);
       });
+      if (writers.size) deps.onUserMessages?.([...writers]);
     } catch (error) {
       for (const item of items) item.reject(error);
     }
@@ -201,8 +206,10 @@ export function createTurnService(deps: {
     },
 
     /** Stores an incoming message only; its turn runs later (process(), or the sweep of pending turns). */
-    receive(channel: ChannelRecord, input: IncomingInput) {
-      return store.conversations.receive(inputOf(channel, input, clock.now()), route);
+    async receive(channel: ChannelRecord, input: IncomingInput) {
+      const received = await store.conversations.receive(inputOf(channel, input, clock.now()), route);
+      if (!received.duplicate && received.conversation.userId) deps.onUserMessages?.([received.conversation.userId]);
+      return received;
     },
 
     /** Runs every pending turn of a conversation, in order; concurrent calls queue behind each other. */

@@ -1,6 +1,7 @@
 // How an endpoint authenticates to its receiver. Each kind splits its settings into a public part (shown by
 // the API) and a secret part (sealed at rest, never shown again) and turns them into request headers.
-// Later kinds (a JWT minted per request, …) register here.
+// Headers are made for every attempt, so a kind that mints a token (kore_jwt) sends a fresh one each time.
+import { SignJWT } from 'jose';
 
 export interface AuthContext {
   now: number;
@@ -31,6 +32,41 @@ function onlyFields(input: Record<string, unknown>, allowed: string[]): void {
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** Kore.ai's notify API wants a short-lived token; minted per attempt, so retries never carry a stale one. */
+const KORE_TOKEN_TTL_SECONDS = 300;
+/** Claims kore_jwt sets itself; `claims` may not override them. */
+const KORE_SET_CLAIMS = ['appId', 'iat', 'exp'];
+
+function parseKoreJwt(input: Record<string, unknown>) {
+  onlyFields(input, ['client_id', 'client_secret', 'header', 'claims']);
+  const clientId = requireString(input, 'client_id');
+  const clientSecret = requireString(input, 'client_secret');
+  const header = input.header ?? 'auth';
+  if (typeof header !== 'string' || !HEADER_NAME.test(header)) throw new AuthSettingsError('auth.header is not a valid header name');
+  const claims = input.claims;
+  if (claims !== undefined) {
+    if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new AuthSettingsError('auth.claims must be an object');
+    const set = KORE_SET_CLAIMS.find((name) => Object.hasOwn(claims, name));
+    if (set) throw new AuthSettingsError(`auth.claims.${set} is set by botgate`);
+  }
+  return {
+    public: { client_id: clientId, header: header.toLowerCase(), ...(claims === undefined ? {} : { claims }) },
+    secret: { client_secret: clientSecret },
+  };
+}
+
+/** A Kore.ai app's JWT (HS256 with the client secret, appId = client id), issued at the attempt's time. */
+async function koreJwtHeaders(pub: Record<string, unknown>, secret: Record<string, unknown> | null, context: AuthContext) {
+  const iat = Math.floor(context.now / 1000);
+  const claims = { sub: 'botgate', ...(pub.claims as Record<string, unknown> | undefined), appId: String(pub.client_id) };
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + KORE_TOKEN_TTL_SECONDS)
+    .sign(new TextEncoder().encode(String(secret?.client_secret)));
+  return { [String(pub.header)]: token };
+}
+
 const kinds = new Map<string, AuthKind>([
   ['none', {
     parse: (input) => (onlyFields(input, []), { public: {}, secret: null }),
@@ -60,6 +96,7 @@ const kinds = new Map<string, AuthKind>([
     },
     headers: (pub, secret) => ({ [String(pub.name).toLowerCase()]: String(secret?.value) }),
   }],
+  ['kore_jwt', { parse: parseKoreJwt, headers: koreJwtHeaders }],
 ]);
 
 export function authKind(name: string): AuthKind | undefined {

@@ -15,6 +15,7 @@ import type { PlatformInbound } from '../channels/platform-inbound.ts';
 import type { PlatformService } from '../channels/platforms.ts';
 import type { AgentService } from '../handoff/agents.ts';
 import type { HandoffSessions } from '../handoff/sessions.ts';
+import type { NotifyService } from '../notify/service.ts';
 
 export interface AppDeps {
   config: Config;
@@ -33,6 +34,7 @@ export interface AppDeps {
   inbound: PlatformInbound;
   agents: AgentService;
   sessions: HandoffSessions;
+  notify: NotifyService;
   /** The URL clients reach this gateway at (known once it listens). */
   publicBase: () => string;
   /** True once shutdown began (readyz answers 503). */

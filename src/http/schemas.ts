@@ -55,7 +55,7 @@ export const EndpointView = Type.Object({
   name: Type.String(),
   provider: Nullable(Type.String()),
   url: Type.String(),
-  auth: Type.Object({ kind: Type.String() }, { additionalProperties: true, description: 'kind and its non-secret settings (basic: username; header: name)' }),
+  auth: Type.Object({ kind: Type.String() }, { additionalProperties: true, description: 'kind and its non-secret settings (basic: username; header: name; kore_jwt: client_id, header, claims)' }),
   custom_headers: Type.Record(Type.String(), Type.String()),
   content_type: Type.Union([Type.Literal('json'), Type.Literal('form')]),
   signing: Type.Boolean(),

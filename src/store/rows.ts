@@ -1,6 +1,7 @@
 // Row ↔ record mapping shared by both backends (SQLite gives 0/1 and JSON text, PostgreSQL booleans and
 // BIGINT strings): every column passes through these normalisers.
 import type { AgentRecord, HandoffRecord, AppRecord, AttemptRecord, BotRecord, ChannelRecord, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, UserRecord } from './store.ts';
+import type { DecisionRecord, FeedRecord, NotificationRecord } from './notify-records.ts';
 
 type Row = Record<string, unknown>;
 
@@ -187,5 +188,31 @@ export function jobFromRow(r: Row): JobRecord {
     lockedUntil: numOrNull(r.locked_until),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
+  };
+}
+
+export function notificationFromRow(r: Row): NotificationRecord {
+  return {
+    id: String(r.id), userId: String(r.user_id), eventType: String(r.event_type), status: String(r.status) as NotificationRecord['status'],
+    reason: strOrNull(r.reason), critical: bool(r.critical), variant: strOrNull(r.variant), text: strOrNull(r.text), params: json(r.params, {}),
+    eventKey: String(r.event_key), occurredAt: num(r.occurred_at), dueAt: numOrNull(r.due_at), expiresAt: num(r.expires_at),
+    sentAt: numOrNull(r.sent_at), clickedAt: numOrNull(r.clicked_at), destination: strOrNull(r.destination), messageId: strOrNull(r.message_id),
+    createdAt: num(r.created_at), updatedAt: num(r.updated_at),
+  };
+}
+
+export function decisionFromRow(r: Row): DecisionRecord {
+  return {
+    id: String(r.id), userId: String(r.user_id), eventType: String(r.event_type), decision: String(r.decision) as DecisionRecord['decision'],
+    reason: String(r.reason), score: numOrNull(r.score), variant: strOrNull(r.variant), notificationId: strOrNull(r.notification_id),
+    eventKey: String(r.event_key), params: json(r.params, {}), occurredAt: num(r.occurred_at), decidedAt: num(r.decided_at), duplicateOf: strOrNull(r.duplicate_of),
+  };
+}
+
+export function feedFromRow(r: Row): FeedRecord {
+  return {
+    id: String(r.id), name: String(r.name), cron: String(r.cron), tz: String(r.tz), eventType: String(r.event_type),
+    userIds: json<string[] | null>(r.user_ids, null), params: json(r.params, {}), isActive: bool(r.is_active),
+    nextRunAt: numOrNull(r.next_run_at), lastRunAt: numOrNull(r.last_run_at), createdAt: num(r.created_at), updatedAt: num(r.updated_at),
   };
 }

@@ -5,6 +5,7 @@
 // is an outgoing target; a *delivery* is one message to one endpoint and is at once the queue entry, its
 // retry state, its lease and its history; an *attempt* is one HTTP try of a delivery.
 // Times are milliseconds since the Unix epoch.
+import type { NotifyRepo } from './notify-records.ts';
 
 export type DeliveryStatus = 'pending' | 'sending' | 'sent' | 'failed';
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'sending', 'sent', 'failed'];
@@ -429,6 +430,8 @@ export interface ConversationFilter {
   botId?: string;
   channelId?: string;
   userId?: string;
+  /** Conversations of any of these users. */
+  userIds?: string[];
   userKey?: string;
 }
 
@@ -544,6 +547,11 @@ export interface UsersRepo {
   get(id: string): Promise<UserRecord | null>;
   identities(userId: string): Promise<Identity[]>;
   byIdentity(identity: Identity): Promise<UserRecord | null>;
+  /**
+   * Attaches identities to a user (created when unknown), in one transaction. An identity another user owns is
+   * a conflict: nothing changes and it is returned; identities the user already has are kept as they are.
+   */
+  attach(userId: string, identities: Identity[], now: number): Promise<{ conflict: Identity | null }>;
 }
 
 export interface ConversationsRepo {
@@ -610,6 +618,7 @@ export interface Store {
   readonly conversations: ConversationsRepo;
   readonly handoffs: HandoffsRepo;
   readonly agents: AgentsRepo;
+  readonly notify: NotifyRepo;
   /** Applies pending numbered migrations; returns the names applied. */
   migrate(): Promise<string[]>;
   /** Resolves when the store answers. */

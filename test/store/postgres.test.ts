@@ -10,28 +10,29 @@ import type { Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
 import { runStoreConformance } from './conformance.case.ts';
+import { runNotifyConformance } from './notify.case.ts';
 
 const availability = await postgresAvailability();
 const skip = 'skip' in availability ? availability.skip : false;
 const url = 'url' in availability ? availability.url : '';
 const open = (schema: string) => createPostgresStore({ connectionString: url, schema, poolSize: 4, newId });
 
-runStoreConformance(
-  'postgres',
-  async (): Promise<Store> => {
-    const { schema, drop } = await freshSchema(url);
-    const store = open(schema);
-    await store.migrate();
-    return {
-      ...store,
-      async close() {
-        await store.close();
-        await drop();
-      },
-    };
-  },
-  { skip },
-);
+/** A migrated store on a fresh schema, dropped when the store closes. */
+const openFresh = async (): Promise<Store> => {
+  const { schema, drop } = await freshSchema(url);
+  const store = open(schema);
+  await store.migrate();
+  return {
+    ...store,
+    async close() {
+      await store.close();
+      await drop();
+    },
+  };
+};
+
+runStoreConformance('postgres', openFresh, { skip });
+runNotifyConformance('postgres', openFresh, { skip });
 
 describe('postgres: two processes on one schema', { skip }, () => {
   const T0 = 1_700_000_000_000;

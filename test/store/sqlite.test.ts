@@ -5,10 +5,14 @@ import { join } from 'node:path';
 import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { newId } from '../helpers/fixtures.ts';
 import { runStoreConformance } from './conformance.case.ts';
+import { runNotifyConformance } from './notify.case.ts';
 
-runStoreConformance('sqlite', async () => {
+const open = async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'botgate-store-')), 'botgate.db');
   const store = createSqliteStore({ file, newId });
   await store.migrate();
   return store;
-});
+};
+
+runStoreConformance('sqlite', open);
+runNotifyConformance('sqlite', open);

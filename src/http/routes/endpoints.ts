@@ -11,7 +11,7 @@ const settings = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   provider: Nullable(Type.String({ minLength: 1, maxLength: 100, description: 'free label: zendesk, kore, twilio, …' })),
   url: Type.String({ minLength: 1, maxLength: 2048, description: 'absolute http(s) URL' }),
-  auth: Type.Object({ kind: Type.String({ description: 'none | bearer {token} | basic {username, password} | header {name, value}' }) }, { additionalProperties: true }),
+  auth: Type.Object({ kind: Type.String({ description: 'none | bearer {token} | basic {username, password} | header {name, value} | kore_jwt {client_id, client_secret, header?, claims?}' }) }, { additionalProperties: true }),
   custom_headers: Type.Record(Type.String(), Type.String({ maxLength: 4096 }), { maxProperties: 50 }),
   content_type: Type.Union([Type.Literal('json'), Type.Literal('form')]),
   signing: Type.Boolean({ description: 'Standard Webhooks signature headers (default true)' }),

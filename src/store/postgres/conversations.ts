@@ -135,6 +135,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       add('channel_id', filter.channelId);
       add('user_id', filter.userId);
       add('user_key', filter.userKey);
+      if (filter.userIds !== undefined) where.push(`user_id = ANY(${params.add(filter.userIds)}::text[])`);
       return (await db.all(`SELECT * FROM conversations ${pageClause(page, where, params)}`, params.values)).map(conversationFromRow);
     },
 

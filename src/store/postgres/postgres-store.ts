@@ -15,6 +15,7 @@ import { createDeliveriesRepo } from './deliveries.ts';
 import { createEndpointsRepo } from './endpoints.ts';
 import { createJobsRepo } from './jobs.ts';
 import { createMessagesRepo } from './messages.ts';
+import { createNotifyRepo } from './notify.ts';
 import { createRetentionRepo } from './retention.ts';
 import { createSettingsRepo } from './settings.ts';
 
@@ -49,6 +50,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     conversations: createConversationsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     handoffs: createHandoffsRepo(db),
     agents: createAgentsRepo(db),
+    notify: createNotifyRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     migrate: () => migrate(db),
     async ping() {
       await db.get('SELECT 1');

@@ -16,7 +16,39 @@ export function createUsersRepo(db: PgDb): UsersRepo {
       const row = await db.get('SELECT u.* FROM identities i JOIN users u ON u.id = i.user_id WHERE i.kind = $1 AND i.value = $2', [identity.kind, identity.value]);
       return row ? userFromRow(row) : null;
     },
+    async attach(userId, identities, now) {
+      const kinds = identities.map((i) => i.kind);
+      const values = identities.map((i) => i.value);
+      try {
+        return await db.tx(async (sql) => {
+          await sql.run('INSERT INTO users (id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (id) DO NOTHING', [userId, now]);
+          // Insert first, then look: a concurrent attach of the same identity waits on the row lock and then sees the winner.
+          await sql.run(
+            `INSERT INTO identities (kind, value, user_id, created_at)
+             SELECT kind, value, $3, $4 FROM unnest($1::text[], $2::text[]) AS t(kind, value) ON CONFLICT (kind, value) DO NOTHING`,
+            [kinds, values, userId, now],
+          );
+          const taken = await sql.get(
+            'SELECT kind, value FROM identities WHERE (kind, value) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND user_id <> $3 ORDER BY kind, value LIMIT 1',
+            [kinds, values, userId],
+          );
+          if (taken) throw new IdentityTaken({ kind: String(taken.kind), value: String(taken.value) });
+          return { conflict: null };
+        });
+      } catch (error) {
+        if (error instanceof IdentityTaken) return { conflict: error.identity }; // rolled back: nothing changed
+        throw error;
+      }
+    },
   };
+}
+
+class IdentityTaken extends Error {
+  readonly identity: Identity;
+  constructor(identity: Identity) {
+    super('identity taken');
+    this.identity = identity;
+  }
 }
 
 /**

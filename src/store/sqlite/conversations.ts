@@ -147,6 +147,10 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
       add('channel_id', filter.channelId);
       add('user_id', filter.userId);
       add('user_key', filter.userKey);
+      if (filter.userIds !== undefined) {
+        where.push('user_id IN (SELECT value FROM json_each(:user_ids))');
+        params.user_ids = JSON.stringify(filter.userIds);
+      }
       const { clause, extra } = pageClause(page, where);
       return db.all(`SELECT * FROM conversations ${clause}`, { ...params, ...extra }).map(conversationFromRow);
     },

@@ -18,6 +18,7 @@ import { createJobsRepo } from './jobs.ts';
 import { createMessagesRepo } from './messages.ts';
 import { createRetentionRepo } from './retention.ts';
 import { createSettingsRepo } from './settings.ts';
+import { createNotifyRepo } from './notify.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -50,6 +51,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     conversations: createConversationsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     handoffs: createHandoffsRepo(db),
     agents: createAgentsRepo(db),
+    notify: createNotifyRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     async migrate() {
       db.raw.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
       const applied = new Set(db.all('SELECT name FROM schema_migrations').map((r) => String(r.name)));

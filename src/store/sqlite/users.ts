@@ -16,6 +16,19 @@ export function createUsersRepo(db: SqliteDb): UsersRepo {
       const row = db.get('SELECT u.* FROM identities i JOIN users u ON u.id = i.user_id WHERE i.kind = ? AND i.value = ?', [identity.kind, identity.value]);
       return row ? userFromRow(row) : null;
     },
+    async attach(userId, identities, now) {
+      return db.tx(() => {
+        for (const identity of identities) {
+          const owner = db.get('SELECT user_id FROM identities WHERE kind = ? AND value = ?', [identity.kind, identity.value]);
+          if (owner && String(owner.user_id) !== userId) return { conflict: { kind: identity.kind, value: identity.value } };
+        }
+        db.run('INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [userId, now, now]);
+        for (const identity of identities) {
+          db.run('INSERT INTO identities (kind, value, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING', [identity.kind, identity.value, userId, now]);
+        }
+        return { conflict: null };
+      });
+    },
   };
 }
 

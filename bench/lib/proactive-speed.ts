@@ -1,0 +1,108 @@
+// The speed half of bench:proactive: the gateway on SQLite as `npm start` runs it, (1) decisions per second through
+// the batch API (batches of 1,000 events from rotating users, a few in flight), (2) the latency of single
+// POST /api/events under wrk -t1 -c50. Users reach nobody by default, so each type names an endpoint (a loopback
+// receiver): every notify decision really writes a message and a delivery, as in production.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startGateway } from './gateway.ts';
+import { deadline } from './procs.ts';
+import { sampleRss } from './sampler.ts';
+import { runWrk, writeRotatingScript } from './wrk.ts';
+
+const PRODUCER_KEY = 'bench-producer-key-0123456789abcdef';
+const TYPES = ['payment_failed', 'low_balance', 'marketing_offer'];
+
+export interface SpeedResult {
+  decisionsPerS: number;
+  batchP50Ms: number;
+  batchP99Ms: number;
+  eventRate: number;
+  eventP50Ms: number;
+  eventP99Ms: number;
+  non2xx: number;
+  rssMb: number;
+  reasons: Record<string, number>;
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+export async function speed(options: { batches?: number; users?: number; inFlight?: number; wrkSeconds?: number } = {}): Promise<SpeedResult> {
+  const batches = options.batches ?? 60;
+  const users = options.users ?? 20_000;
+  const inFlight = options.inFlight ?? 2;
+  const dl = deadline('bench:proactive speed', 240_000);
+  const receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end());
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const port = (receiver.address() as { port: number }).port;
+  const dataDir = mkdtempSync(join(tmpdir(), 'botgate-bench-proactive-'));
+  const gateway = await startGateway({ dataDir, env: { BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_DEMO__ENABLED: 'false' }, cpuProfDir: process.env.BENCH_CPU_PROF }, dl);
+  const rss = sampleRss(gateway.pid);
+  try {
+    const endpoint = await gateway.createEndpoint({ name: 'notifications', url: `http://127.0.0.1:${port}/notify` });
+    for (const type of TYPES) {
+      const res = await request(`${gateway.base}/api/notify/types/${type}`, {
+        method: 'PUT', headers: { authorization: `Bearer ${gateway.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ endpoint_id: endpoint }),
+      });
+      if (res.statusCode !== 200) throw new Error(`PUT /api/notify/types/${type} answered ${res.statusCode}: ${await res.body.text()}`);
+      await res.body.dump();
+    }
+    const headers = { authorization: `Bearer ${PRODUCER_KEY}`, 'content-type': 'application/json' };
+    let seq = 0;
+    const batchBody = () => JSON.stringify({
+      events: Array.from({ length: 1000 }, () => {
+        const n = seq++;
+        return { user_id: `user-${n % users}`, event_type: TYPES[n % 3 === 0 ? 0 : n % 3 === 1 ? 1 : 2], params: { event_id: n, amount: n % 97 } };
+      }),
+    });
+    const reasons: Record<string, number> = {};
+    const post = async (body: string) => {
+      const t0 = performance.now();
+      const res = await request(`${gateway.base}/api/events`, { method: 'POST', headers, body });
+      const parsed = (await res.body.json()) as { decisions?: { reason: string }[] };
+      if (res.statusCode !== 200 || !parsed.decisions) throw new Error(`POST /api/events answered ${res.statusCode}: ${JSON.stringify(parsed).slice(0, 300)}`);
+      for (const d of parsed.decisions) reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
+      return performance.now() - t0;
+    };
+    // Warm-up: two batches (JIT, statement caches, users created).
+    for (let i = 0; i < 2; i++) await post(batchBody());
+    const bodies = Array.from({ length: batches }, batchBody);
+    const times: number[] = [];
+    const t0 = performance.now();
+    let next = 0;
+    await dl.race(Promise.all(Array.from({ length: inFlight }, async () => {
+      while (next < bodies.length) times.push(await post(bodies[next++]));
+    })), 'the batches');
+    const seconds = (performance.now() - t0) / 1000;
+    times.sort((a, b) => a - b);
+
+    // The batches' notifications are still being delivered: let that finish so the latency run measures decisions.
+    const notified = (reasons.critical ?? 0) + (reasons.sent ?? 0);
+    for (let waited = 0; waited < 120_000 && (await gateway.sentCount()) < notified; waited += 250) await new Promise((r) => setTimeout(r, 250));
+    const script = writeRotatingScript(dataDir, {
+      path: '/api/events', authorization: `Bearer ${PRODUCER_KEY}`, users,
+      bodyParts: ['{"user_id":"wrk-user-', '","event_type":"low_balance","params":{"balance":', '}}'],
+    }, 'event', `single events from ${users} rotating users`);
+    const wrk = await runWrk({ url: gateway.base + '/api/events', script, threads: 1, connections: 50, durationS: options.wrkSeconds ?? 15 }, dl);
+    return {
+      decisionsPerS: Math.round((batches * 1000) / seconds), batchP50Ms: quantile(times, 0.5), batchP99Ms: quantile(times, 0.99),
+      eventRate: Math.round(wrk.okRate), eventP50Ms: wrk.p50, eventP99Ms: wrk.p99, non2xx: wrk.non2xx, rssMb: rss.peakMb(), reasons,
+    };
+  } finally {
+    rss.stop();
+    await gateway.stop();
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+// Run alone: node bench/lib/proactive-speed.ts
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await speed();
+  console.log(JSON.stringify(r, null, 2));
+}

@@ -1,0 +1,136 @@
+// What producers call (a producer API key: Authorization: Bearer or X-Api-Key): POST /api/events, single or
+// batch, and the legacy BotOptimizer routes /kore-webhook and /feedback, kept to their contract (DESIGN.md) but
+// decided by the same policy. And the click links /r/{token}, open to anyone holding a signed token.
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { BotgateError } from '../../errors.ts';
+import type { Decision, EventInput } from '../../notify/types.ts';
+import { bearerToken } from '../admin-guard.ts';
+import type { AppDeps } from '../deps.ts';
+import { AnyObject, Nullable, errors } from '../schemas.ts';
+
+const DAY = 86_400_000;
+const LINK_TTL_MS = 30 * DAY;
+
+const EventBody = Type.Object({
+  user_id: Type.String({ minLength: 1, maxLength: 200 }),
+  event_type: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' }),
+  params: Type.Optional(AnyObject({ description: 'facts for templates and dedup fields' })),
+  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  occurred_at: Type.Optional(Type.String({ format: 'date-time', description: 'decide as of this time (replays); default now' })),
+  deliver_at: Type.Optional(Type.String({ format: 'date-time', description: 'hold until then (a scheduled event)' })),
+}, { additionalProperties: false });
+
+const DecisionView = Type.Object({
+  id: Type.String(),
+  user_id: Type.String(),
+  event_type: Type.String(),
+  decision: Type.Union([Type.Literal('notify'), Type.Literal('skip'), Type.Literal('defer')]),
+  reason: Type.String(),
+  score: Nullable(Type.Number()),
+  variant: Nullable(Type.String()),
+  notification_id: Nullable(Type.String()),
+  decided_at: Type.String(),
+  duplicate_of: Nullable(Type.String()),
+});
+
+const view = (d: Decision) => ({
+  id: d.id, user_id: d.userId, event_type: d.eventType, decision: d.decision, reason: d.reason, score: d.score, variant: d.variant,
+  notification_id: d.notificationId, decided_at: new Date(d.decidedAt).toISOString(), duplicate_of: d.duplicateOf,
+});
+
+function toEvent(body: { user_id: string; event_type: string; params?: Record<string, unknown>; idempotency_key?: string; occurred_at?: string; deliver_at?: string }): EventInput {
+  return {
+    userId: body.user_id, eventType: body.event_type, params: body.params ?? {}, idempotencyKey: body.idempotency_key ?? null,
+    occurredAt: body.occurred_at ? Date.parse(body.occurred_at) : null, deliverAt: body.deliver_at ? Date.parse(body.deliver_at) : null,
+  };
+}
+
+export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+  const tags = ['notifications'];
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (request.url.startsWith('/r/')) return;
+    const header = request.headers['x-api-key'];
+    const key = bearerToken(request) ?? (typeof header === 'string' ? header : null);
+    if (!key || !(await deps.notify.producerKeyValid(key))) {
+      throw new BotgateError('BG_ERR_UNAUTHORIZED', key ? 'The producer key is not valid' : 'Send a producer key as Authorization: Bearer <key> or X-Api-Key', {
+        headers: { 'www-authenticate': 'Bearer' },
+      });
+    }
+  });
+
+  const maxBatch = deps.config.notify.max_batch;
+  app.post('/api/events', {
+    bodyLimit: 8 * 1024 * 1024,
+    schema: {
+      tags, summary: 'Events in, one decision each: one event, or {events: [...]} (a batch, in order)',
+      body: Type.Union([EventBody, Type.Object({ events: Type.Array(EventBody, { minItems: 1 }) }, { additionalProperties: false })]),
+      response: {
+        200: Type.Union([DecisionView, Type.Object({ decisions: Type.Array(DecisionView) })]),
+        ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_UNAUTHORIZED', 'BG_ERR_BATCH_TOO_LARGE', 'BG_ERR_PAYLOAD_TOO_LARGE'),
+      },
+    },
+  }, async (request) => {
+    const body = request.body;
+    if ('events' in body) {
+      if (body.events.length > maxBatch) throw new BotgateError('BG_ERR_BATCH_TOO_LARGE', `A batch holds at most ${maxBatch} events; this one has ${body.events.length}`);
+      return { decisions: (await deps.notify.engine.decide(body.events.map(toEvent))).map(view) };
+    }
+    return view((await deps.notify.engine.decide([toEvent(body)]))[0]);
+  });
+
+  // The legacy BotOptimizer contract: the caller shows the text; botgate sends nothing itself here.
+  app.post('/kore-webhook', {
+    schema: {
+      tags, summary: 'Legacy BotOptimizer: should this event be shown? The text, or skipped with the score',
+      body: Type.Object({
+        userInfo: Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) }),
+        eventType: Type.String({ minLength: 1, maxLength: 100 }),
+        parameters: Type.Optional(AnyObject()),
+      }),
+      response: {
+        200: Type.Union([
+          Type.Object({ response: Type.Object({ text: Type.String(), type: Type.Literal('text') }), expectUserResponse: Type.Boolean() }),
+          Type.Object({ status: Type.Literal('skipped'), score: Type.Number() }),
+        ]),
+        ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNAUTHORIZED'),
+      },
+    },
+  }, async (request) => {
+    const userId = await deps.notify.userForEmail(request.body.userInfo.email);
+    const [d] = await deps.notify.engine.decide([{ userId, eventType: request.body.eventType, params: request.body.parameters ?? {}, respondOnly: true }]);
+    if (d.decision === 'notify') return { response: { text: d.text ?? '', type: 'text' as const }, expectUserResponse: true };
+    return { status: 'skipped' as const, score: d.score ?? 0 };
+  });
+
+  app.post('/feedback', {
+    schema: {
+      tags, summary: 'Legacy BotOptimizer: the user clicked their latest notification of this type (counted once)',
+      body: Type.Object({ user_id: Type.String({ minLength: 1, maxLength: 320 }), event_type: Type.String({ minLength: 1, maxLength: 100 }) }),
+      response: { 200: Type.Object({ status: Type.Literal('recorded') }), ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNAUTHORIZED') },
+    },
+  }, async (request) => {
+    // Legacy callers name the user by email; botgate's own user ids work too.
+    const userId = (await deps.notify.userByEmail(request.body.user_id)) ?? request.body.user_id;
+    await deps.notify.engine.recordFeedback(userId, request.body.event_type);
+    return { status: 'recorded' as const };
+  });
+
+  app.get('/r/:token', {
+    schema: {
+      tags, summary: 'A tracked link: records the click (once) and redirects', params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }),
+      response: { 200: Type.String({ description: 'a thank-you page when the notification has no link target (else 302 to it)' }), ...errors('BG_ERR_LINK_NOT_FOUND') },
+    },
+  }, async (request, reply) => {
+    const id = deps.notify.links.verify(request.params.token);
+    const notification = id ? await deps.store.notify.notification(id) : null;
+    const now = deps.clock.now();
+    if (!notification || notification.status !== 'sent' || notification.sentAt === null || now - notification.sentAt > LINK_TTL_MS) {
+      throw new BotgateError('BG_ERR_LINK_NOT_FOUND', 'This link is not valid or has expired');
+    }
+    await deps.notify.engine.recordClick(notification.id, now);
+    const target = deps.notify.linkTarget(notification);
+    if (target) return reply.redirect(target, 302);
+    return reply.code(200).type('text/html; charset=utf-8').send('<!doctype html><meta charset="utf-8"><title>Thanks</title><p>Thanks! You can close this page.</p>');
+  });
+};

@@ -1,0 +1,85 @@
+// The gateway's notification router: a type's endpoint (Kore.ai's notify API with auth kind kore_jwt, or any
+// webhook), else the user's most recent conversation on a channel that can carry a message later (Kore async,
+// a platform's outgoing webhook, Twilio), written into that conversation as an outgoing message.
+import type { TurnDirectory } from '../conversation/turn-directory.ts';
+import type { IdPrefix } from '../ids.ts';
+import type { ConversationRecord, EndpointRecord, Identity, NewMessage, Store } from '../store/store.ts';
+import type { NotificationRecord } from '../store/notify-records.ts';
+import { koreNotifyBody } from './kore-notify.ts';
+import type { Destination, NotificationRouter } from './router.ts';
+import type { EventTypeSettings } from './types.ts';
+
+export const NOTIFICATION_EVENT = 'notification.sent';
+
+function endpointDestination(endpoint: EndpointRecord, identities: Identity[], newId: (p: IdPrefix) => string): Destination {
+  const kore = endpoint.authKind === 'kore_jwt';
+  return {
+    id: endpoint.id,
+    channel: endpoint.name,
+    build(n: NotificationRecord, text: string, now: number): NewMessage[] {
+      const payload = kore
+        ? koreNotifyBody({
+          channel: typeof n.params.kore_channel === 'string' ? n.params.kore_channel : 'rtm',
+          userIdentityType: 'email',
+          text,
+          identities: identities.filter((i) => i.kind === 'email').map((i) => ({ val: i.value, type: 'email' })),
+        })
+        : JSON.stringify({
+          type: NOTIFICATION_EVENT, notification_id: n.id, user_id: n.userId, event_type: n.eventType, variant: n.variant, text, params: n.params,
+          identities: identities.map((i) => ({ kind: i.kind, id: i.value })), timestamp: new Date(n.sentAt ?? now).toISOString(),
+        });
+      return [{ id: newId('msg'), eventType: NOTIFICATION_EVENT, payload, orderingKey: n.userId, idempotencyKey: `notification:${n.id}`, createdAt: now, endpointIds: [endpoint.id] }];
+    },
+  };
+}
+
+export function createChannelRouter(deps: { store: Store; directory: TurnDirectory; newId: (p: IdPrefix) => string }): NotificationRouter {
+  const { store, directory, newId } = deps;
+  return {
+    async prepare(userIds, types) {
+      const endpointIds = [...new Set(types.flatMap((t) => (t.endpointId ? [t.endpointId] : [])))];
+      const endpoints = new Map<string, EndpointRecord>();
+      for (const id of endpointIds) {
+        const e = await store.endpoints.get(id);
+        if (e?.isActive) endpoints.set(id, e);
+      }
+      const identities = new Map<string, Identity[]>();
+      if (endpoints.size) for (const id of userIds) identities.set(id, await store.users.identities(id));
+
+      // Conversations on channels that carry later messages, newest first per user.
+      const conversations = userIds.length ? await store.conversations.list({ userIds }, { limit: 10 * userIds.length }) : [];
+      conversations.sort((a, b) => b.lastMessageAt - a.lastMessageAt);
+      const contexts = await directory.contextFor(new Set(conversations.map((c) => c.channelId)));
+      const byUser = new Map<string, Destination[]>();
+      for (const conversation of conversations) {
+        const ctx = contexts.get(conversation.channelId);
+        if (!ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel) || conversation.mode !== 'bot') continue;
+        const last = (await store.messages.list({ conversationId: conversation.id, direction: 'incoming' }, { limit: 1 }))[0];
+        const incoming = last?.payload ? (JSON.parse(last.payload) as Record<string, unknown>) : null;
+        const list = byUser.get(conversation.userId) ?? [];
+        list.push(conversationDestination(conversation, ctx, incoming));
+        byUser.set(conversation.userId, list);
+      }
+
+      function conversationDestination(conversation: ConversationRecord, ctx: NonNullable<ReturnType<typeof contexts.get>>, incoming: Record<string, unknown> | null): Destination {
+        return {
+          id: ctx.channel.id,
+          channel: ctx.adapter.platform(ctx.channel),
+          build: (_n, text, now) => ctx.adapter.outgoing({
+            channel: ctx.channel, conversation, messages: [{ text }], direction: 'outgoing', incoming, replyTo: null, endOfTask: null, newId, now,
+          }),
+        };
+      }
+
+      return {
+        candidates(userId: string, type: EventTypeSettings): Destination[] {
+          if (type.endpointId) {
+            const endpoint = endpoints.get(type.endpointId);
+            return endpoint ? [endpointDestination(endpoint, identities.get(userId) ?? [], newId)] : [];
+          }
+          return byUser.get(userId) ?? [];
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,230 @@
+// The notification engine as the gateway runs it: settings from config, the channel router, signed click links,
+// producer API keys, and the scheduler (held notifications and recurring feeds, run once across processes).
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Cron } from 'croner';
+import type { Clock, Random } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { TurnDirectory } from '../conversation/turn-directory.ts';
+import { generateToken, hashToken, tokenMatches } from '../crypto/tokens.ts';
+import { BotgateError } from '../errors.ts';
+import type { IdPrefix } from '../ids.ts';
+import type { FeedRecord, NotificationRecord } from '../store/notify-records.ts';
+import type { Store } from '../store/store.ts';
+import { createChannelRouter } from './channel-router.ts';
+import { createNotifyEngine } from './engine.ts';
+import { isValidZone } from './local-time.ts';
+import { notifySettings, type NotifySettings } from './settings.ts';
+import type { EventTypeSettings } from './types.ts';
+
+type TypeConfig = Config['notify']['types'][string];
+
+/** Config's snake_case type settings → the engine's. */
+export function typeFromConfig(t: TypeConfig): Partial<EventTypeSettings> {
+  const out: Partial<EventTypeSettings> = {};
+  if (t.critical !== undefined) out.critical = t.critical;
+  if (t.value !== undefined) out.value = t.value;
+  if (t.cost !== undefined) out.cost = t.cost;
+  if (t.cooldown_hours !== undefined) out.cooldownHours = t.cooldown_hours;
+  if (t.ttl_hours !== undefined) out.ttlHours = t.ttl_hours;
+  if (t.dedup_fields !== undefined) out.dedupFields = t.dedup_fields;
+  if (t.digest_minutes !== undefined) out.digestMinutes = t.digest_minutes;
+  if (t.templates !== undefined) out.templates = t.templates;
+  if (t.endpoint !== undefined) out.endpointId = t.endpoint;
+  if (t.link_url !== undefined) out.linkUrl = t.link_url;
+  if (t.prior_mean !== undefined) out.priorMean = t.prior_mean;
+  return out;
+}
+
+export function settingsFromConfig(c: Config['notify']): NotifySettings {
+  return notifySettings({
+    defaultTz: c.default_tz, strict: c.strict, capPer24h: c.cap_per_24h, quietHours: c.quiet_hours, halfLifeDays: c.half_life_days,
+    priorStrength: c.prior_strength, kappa: c.kappa, dedupTtlHours: c.dedup_ttl_hours, exploration: c.exploration, fatigueCost: c.fatigue_cost,
+    types: Object.fromEntries(Object.entries(c.types).map(([name, t]) => [name, typeFromConfig(t)])),
+  });
+}
+
+const PRODUCER_KEYS = 'notify.producer_keys';
+type ProducerKey = { id: string; name: string; hash: string; created_at: number };
+
+export type NotifyService = ReturnType<typeof createNotifyService>;
+
+export function createNotifyService(deps: {
+  config: Config; store: Store; clock: Clock; random: Random; newId: (p: IdPrefix) => string; directory: TurnDirectory; linkKey: Buffer;
+  onPublished: (endpointIds: string[]) => void;
+  log?: { warn(o: Record<string, unknown>, m: string): void; error(o: Record<string, unknown>, m: string): void };
+}) {
+  const { config, store, clock, newId } = deps;
+  const settings = settingsFromConfig(config.notify);
+  if (!isValidZone(settings.defaultTz)) throw new BotgateError('BG_ERR_VALIDATION', `notify.default_tz: unknown time zone ${settings.defaultTz}`);
+  let publicBase = () => (config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/+$/, '');
+
+  // Click tokens: the notification id and an HMAC of it (unforgeable without the key derived from the master key).
+  const sign = (id: string) => createHmac('sha256', deps.linkKey).update(id).digest('base64url').slice(0, 22);
+  const links = {
+    token: (notificationId: string) => `${notificationId}.${sign(notificationId)}`,
+    url: (notificationId: string) => `${publicBase()}/r/${notificationId}.${sign(notificationId)}`,
+    /** The notification id a token names, or null when forged. */
+    verify(token: string): string | null {
+      const dot = token.lastIndexOf('.');
+      if (dot <= 0) return null;
+      const id = token.slice(0, dot);
+      const given = Buffer.from(token.slice(dot + 1));
+      const expected = Buffer.from(sign(id));
+      return given.length === expected.length && timingSafeEqual(given, expected) ? id : null;
+    },
+  };
+
+  const engine = createNotifyEngine({
+    store, clock, random: deps.random, newId, settings, router: createChannelRouter({ store, directory: deps.directory, newId }),
+    linkFor: links.url, log: deps.log, onPublished: deps.onPublished,
+  });
+
+  // Read on every producer request: cached for a moment (a key made or deleted in another process counts within 2 s).
+  const KEYS_TTL_MS = 2000;
+  let keysCache: { at: number; keys: ProducerKey[] } | null = null;
+  async function producerKeys(fresh = false): Promise<ProducerKey[]> {
+    const now = clock.now();
+    if (!fresh && keysCache && now - keysCache.at < KEYS_TTL_MS) return keysCache.keys;
+    const raw = await store.settings.get(PRODUCER_KEYS);
+    keysCache = { at: now, keys: raw ? (JSON.parse(raw) as ProducerKey[]) : [] };
+    return keysCache.keys;
+  }
+  const configKeyHash = config.notify.producer_key ? hashToken(config.notify.producer_key) : null;
+
+  /** The next run of a feed after t, or null when its expression has none. */
+  function nextRun(cron: string, tz: string, t: number): number | null {
+    const next = new Cron(cron, { timezone: tz, paused: true }).nextRun(new Date(t));
+    return next ? next.getTime() : null;
+  }
+
+  async function runFeeds(): Promise<number> {
+    const now = clock.now();
+    let fired = 0;
+    for (const feed of await store.notify.feeds.list()) {
+      if (!feed.isActive || feed.nextRunAt === null || feed.nextRunAt > now) continue;
+      // Compare-and-set: of all processes that see this run due, exactly one moves it on and runs it.
+      if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now))) continue;
+      const users = feed.userIds ?? [];
+      for (let i = 0; i < users.length; i += 1000) {
+        await engine.decide(users.slice(i, i + 1000).map((userId) => ({
+          userId, eventType: feed.eventType, params: { ...feed.params, feed: feed.name }, occurredAt: feed.nextRunAt, idempotencyKey: `feed:${feed.id}:${feed.nextRunAt}:${userId}`,
+        })));
+      }
+      fired++;
+    }
+    return fired;
+  }
+
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  async function tick(): Promise<void> {
+    try {
+      await runFeeds();
+      for (let i = 0; i < 20; i++) {
+        const due = await engine.runDue(500);
+        if (due.sent.length + due.dropped.length + due.held < 500) break;
+      }
+    } catch (error) {
+      deps.log?.error({ err: error }, 'notification scheduler tick failed');
+    }
+  }
+
+  return {
+    engine,
+    links,
+    settings,
+    nextRun,
+    runFeeds,
+    tick,
+    /** Where click links point (the gateway knows once it listens). */
+    setPublicBase(fn: () => string) {
+      publicBase = fn;
+    },
+
+    async start() {
+      await engine.reloadOverrides();
+      const every = config.notify.tick_seconds * 1000;
+      const loop = () => {
+        running = tick().finally(() => {
+          running = null;
+          if (timer) timer = setTimeout(loop, every);
+        });
+      };
+      timer = setTimeout(loop, 0);
+      timer.unref?.();
+    },
+    async stop() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      await running;
+    },
+
+    /** The user an email names (legacy callers identify users by email), or null. */
+    async userByEmail(email: string): Promise<string | null> {
+      return (await store.users.byIdentity({ kind: 'email', value: email.trim().toLowerCase() }))?.id ?? null;
+    },
+    /** The user an email names, created on first sight with that identity. */
+    async userForEmail(email: string): Promise<string> {
+      const value = email.trim().toLowerCase();
+      const known = await store.users.byIdentity({ kind: 'email', value });
+      if (known) return known.id;
+      const id = newId('usr');
+      await store.notify.putUser(id, {}, clock.now());
+      await store.users.attach(id, [{ kind: 'email', value }], clock.now());
+      return (await store.users.byIdentity({ kind: 'email', value }))?.id ?? id;
+    },
+    /** Where a click on a notification goes: the type's link_url (params filled in), else params.url; http(s) only. */
+    linkTarget(n: NotificationRecord): string | null {
+      const type = engine.type(n.eventType);
+      const raw = type.linkUrl
+        ? type.linkUrl.replace(/\{\{\s*params\.([\w]+)\s*\}\}/g, (_m, k: string) => encodeURIComponent(String(n.params[k] ?? '')))
+        : typeof n.params.url === 'string' ? n.params.url : null;
+      return raw && /^https?:\/\//i.test(raw) ? raw : null;
+    },
+
+    /** Whether a presented producer key is valid (constant-time against each stored hash). */
+    async producerKeyValid(presented: string): Promise<boolean> {
+      let ok = configKeyHash !== null && tokenMatches(presented, configKeyHash);
+      for (const key of await producerKeys()) ok = tokenMatches(presented, key.hash) || ok;
+      return ok;
+    },
+    async createProducerKey(name: string): Promise<{ id: string; name: string; key: string; created_at: string }> {
+      const key = generateToken('bgp');
+      const record: ProducerKey = { id: newId('job').replace(/^job_/, 'pk_'), name, hash: hashToken(key), created_at: clock.now() };
+      await store.exclusive('producer-keys', async () => store.settings.set(PRODUCER_KEYS, JSON.stringify([...(await producerKeys(true)), record])));
+      keysCache = null;
+      return { id: record.id, name, key, created_at: new Date(record.created_at).toISOString() };
+    },
+    async listProducerKeys() {
+      return (await producerKeys()).map((k) => ({ id: k.id, name: k.name, created_at: new Date(k.created_at).toISOString() }));
+    },
+    async deleteProducerKey(id: string): Promise<boolean> {
+      return store.exclusive('producer-keys', async () => {
+        const keys = await producerKeys(true);
+        const left = keys.filter((k) => k.id !== id);
+        if (left.length === keys.length) return false;
+        await store.settings.set(PRODUCER_KEYS, JSON.stringify(left));
+        keysCache = null;
+        return true;
+      });
+    },
+
+    async createFeed(input: { name: string; cron: string; tz?: string; event_type: string; user_ids: string[]; params?: Record<string, unknown>; is_active?: boolean }): Promise<FeedRecord> {
+      const tz = input.tz ?? settings.defaultTz;
+      if (!isValidZone(tz)) throw new BotgateError('BG_ERR_VALIDATION', `tz: unknown time zone ${tz}`);
+      let next: number | null;
+      try {
+        next = nextRun(input.cron, tz, clock.now());
+      } catch (error) {
+        throw new BotgateError('BG_ERR_VALIDATION', `cron: ${(error as Error).message}`);
+      }
+      const now = clock.now();
+      const feed: FeedRecord = {
+        id: newId('feed'), name: input.name, cron: input.cron, tz, eventType: input.event_type, userIds: input.user_ids, params: input.params ?? {},
+        isActive: input.is_active ?? true, nextRunAt: next, lastRunAt: null, createdAt: now, updatedAt: now,
+      };
+      await store.notify.feeds.insert(feed);
+      return feed;
+    },
+  };
+}

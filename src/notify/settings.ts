@@ -1,0 +1,86 @@
+// The notification policy's settings: config defaults per event type (the legacy BotOptimizer's priorities and
+// templates among them), overridden per type through the admin API. Pure data, no I/O.
+import type { EventTypeSettings } from './types.ts';
+
+export interface NotifySettings {
+  /** IANA zone of users who have none. */
+  defaultTz: string;
+  /** Unknown event types: refused (skip unknown_type) instead of decided with the default type's settings. */
+  strict: boolean;
+  /** Non-critical notifications per user per rolling 24 h. */
+  capPer24h: number;
+  quietHours: { start: string; end: string };
+  halfLifeDays: number;
+  /** Weight of the pooled prior, in observations. */
+  priorStrength: number;
+  /** Fatigue: each send in the user's last 24 h multiplies the expected value by e^(−kappa). */
+  kappa: number;
+  dedupTtlHours: number;
+  /** thompson: decide on a sample of the user's click rate (uncertain estimates keep being tested); mean: on p̂. */
+  exploration: 'thompson' | 'mean';
+  /** A send also costs the attention it takes from the user's other notifications of the next 24 h (fatigue). */
+  fatigueCost: boolean;
+  /** Event types by name (patterns ending in `*` match prefixes, e.g. `security_*`); `default` is everything else. */
+  types: Record<string, Partial<Omit<EventTypeSettings, 'name'>>>;
+}
+
+const HOUR = 3_600_000;
+
+const BASE_TYPE: Omit<EventTypeSettings, 'name'> = {
+  critical: false,
+  value: 0.1,
+  cost: 0.012,
+  cooldownHours: 0,
+  ttlHours: 24,
+  dedupFields: [],
+  digestMinutes: 0,
+  templates: [{ id: 'a', text: 'You have a new notification.' }],
+  frozenVariant: null,
+  endpointId: null,
+  linkUrl: null,
+  priorMean: 0.1,
+};
+
+// DESIGN.md, "The legacy BotOptimizer API": priorities become values, its templates the first variants.
+export const DEFAULT_TYPES: NotifySettings['types'] = {
+  default: {},
+  payment_failed: { critical: true, value: 1.0, templates: [{ id: 'a', text: 'Your payment failed. Would you like to retry?' }], priorMean: 0.5 },
+  'security_*': { critical: true, value: 1.0, templates: [{ id: 'a', text: 'A security event needs your attention.' }] },
+  low_balance: { value: 0.8, cooldownHours: 12, templates: [{ id: 'a', text: 'Your account balance is low. Would you like to top up?' }], priorMean: 0.25 },
+  trial_expiring: { value: 0.7, cooldownHours: 24, templates: [{ id: 'a', text: 'Your trial is ending soon.' }] },
+  cart_abandoned: { value: 0.5, cooldownHours: 24, templates: [{ id: 'a', text: 'You left something in your cart.' }] },
+  marketing_offer: { value: 0.3, cooldownHours: 24, templates: [{ id: 'a', text: 'We have a special offer for you!' }], priorMean: 0.05 },
+};
+
+export function notifySettings(partial: Partial<NotifySettings> = {}): NotifySettings {
+  return {
+    defaultTz: 'UTC',
+    strict: false,
+    capPer24h: 3,
+    quietHours: { start: '22:00', end: '08:00' },
+    halfLifeDays: 14,
+    priorStrength: 20,
+    kappa: 0.25,
+    dedupTtlHours: 24,
+    exploration: 'thompson',
+    fatigueCost: true,
+    ...partial,
+    types: { ...DEFAULT_TYPES, ...(partial.types ?? {}) },
+  };
+}
+
+/** The settings of a type: the exact entry, else the longest matching `prefix*` pattern, else `default`; plus admin overrides. */
+export function typeSettings(settings: NotifySettings, name: string, overrides?: ReadonlyMap<string, Partial<EventTypeSettings>>): EventTypeSettings & { known: boolean } {
+  let entry = settings.types[name];
+  let known = entry !== undefined;
+  if (!entry) {
+    let best = '';
+    for (const pattern of Object.keys(settings.types)) {
+      if (pattern.endsWith('*') && name.startsWith(pattern.slice(0, -1)) && pattern.length > best.length) best = pattern;
+    }
+    if (best) (entry = settings.types[best]), (known = true);
+  }
+  return { ...BASE_TYPE, ...(settings.types.default ?? {}), ...(entry ?? {}), ...(overrides?.get(name) ?? {}), name, known: known || (overrides?.has(name) ?? false) };
+}
+
+export const hours = (h: number): number => h * HOUR;

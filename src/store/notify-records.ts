@@ -1,0 +1,151 @@
+// The store's side of the notification engine: decisions, notifications, dedup keys, decayed engagement
+// counts and per-type overrides. Engagement counts are stored as sums of weights 2^((t − epoch)/half-life),
+// so adding one is a plain `+=` that concurrent processes cannot lose; the engine turns them back into
+// counts decayed to now.
+import type { NewMessage, PageRequest, Router, UserRecord } from './store.ts';
+
+export type NotificationStatus = 'pending' | 'sent' | 'dropped';
+
+export interface NotificationRecord {
+  id: string;
+  userId: string;
+  eventType: string;
+  status: NotificationStatus;
+  /** Why it is pending (quiet_hours, scheduled, digest) or was dropped. */
+  reason: string | null;
+  critical: boolean;
+  variant: string | null;
+  text: string | null;
+  params: Record<string, unknown>;
+  /** The dedup key of the event it came from (the latest, when coalesced). */
+  eventKey: string;
+  occurredAt: number;
+  dueAt: number | null;
+  expiresAt: number;
+  sentAt: number | null;
+  clickedAt: number | null;
+  /** Where it went: a channel id, an endpoint id, or null. */
+  destination: string | null;
+  messageId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface DecisionRecord {
+  id: string;
+  userId: string;
+  eventType: string;
+  decision: 'notify' | 'skip' | 'defer';
+  reason: string;
+  score: number | null;
+  variant: string | null;
+  notificationId: string | null;
+  eventKey: string;
+  params: Record<string, unknown>;
+  occurredAt: number;
+  decidedAt: number;
+  duplicateOf: string | null;
+}
+
+/** Weighted sums (see above). */
+export interface WeightedCounts {
+  shownW: number;
+  clickedW: number;
+}
+
+export interface RecentSend {
+  eventType: string;
+  sentAt: number;
+  critical: boolean;
+}
+
+export interface NotifyState {
+  users: Map<string, UserRecord>;
+  /** Dedup keys still held → the decision first given for them. */
+  seenKeys: Map<string, string>;
+  /** Sends per user since the asked time, oldest first. */
+  sends: Map<string, RecentSend[]>;
+  /** Pending notification per `user \0 type`. */
+  pending: Map<string, NotificationRecord>;
+  /** Per `user \0 type`. */
+  engagement: Map<string, WeightedCounts>;
+  /** Per `type \0 variant`; variant '' is the whole type (the pooled prior). */
+  typeStats: Map<string, WeightedCounts>;
+}
+
+export interface NotifyWrites {
+  newUsers: { id: string; tz: string | null }[];
+  keys: { key: string; userId: string; decisionId: string; expiresAt: number }[];
+  decisions: DecisionRecord[];
+  /** Inserted, or replacing the row with the same id. */
+  notifications: NotificationRecord[];
+  engagement: ({ userId: string; eventType: string } & WeightedCounts)[];
+  typeStats: ({ eventType: string; variant: string } & WeightedCounts)[];
+  messages: NewMessage[];
+}
+
+export interface DecisionFilter {
+  userId?: string;
+  eventType?: string;
+  reason?: string;
+  since?: number;
+}
+
+export interface FeedRecord {
+  id: string;
+  name: string;
+  cron: string;
+  tz: string;
+  eventType: string;
+  /** Who gets the event: these users (null: every user who has a channel or identity). */
+  userIds: string[] | null;
+  params: Record<string, unknown>;
+  isActive: boolean;
+  nextRunAt: number | null;
+  lastRunAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface UserExport {
+  user: UserRecord;
+  identities: { kind: string; value: string }[];
+  conversations: Record<string, unknown>[];
+  messages: Record<string, unknown>[];
+  decisions: DecisionRecord[];
+  notifications: NotificationRecord[];
+  engagement: ({ eventType: string } & WeightedCounts)[];
+}
+
+export interface NotifyRepo {
+  loadState(query: { userIds: string[]; keys: string[]; types: string[]; now: number; sendsSince: number }): Promise<NotifyState>;
+  commit(writes: NotifyWrites, route: Router, now: number): Promise<void>;
+  /** Pending notifications due by now that no other process holds; they are leased until leaseUntil. */
+  claimDue(now: number, leaseUntil: number, limit: number): Promise<NotificationRecord[]>;
+  notification(id: string): Promise<NotificationRecord | null>;
+  /** The user's latest sent notification (of a type, when given) sent at or after `since`. */
+  latestSent(userId: string, eventType: string | null, since: number): Promise<NotificationRecord | null>;
+  /** Marks a notification clicked once and adds the click weight to its engagement and variant counts. */
+  click(id: string, at: number, weight: number): Promise<'recorded' | 'duplicate' | 'not_found'>;
+  decisions(filter: DecisionFilter, page: PageRequest): Promise<DecisionRecord[]>;
+  /** Reason counts per type since a time (analytics). */
+  reasonCounts(since: number): Promise<{ eventType: string; decision: string; reason: string; count: number }[]>;
+  typeStats(eventType: string): Promise<Map<string, WeightedCounts>>;
+  overrides(): Promise<Map<string, Record<string, unknown>>>;
+  putOverride(name: string, settings: Record<string, unknown>, now: number): Promise<void>;
+  deleteOverride(name: string): Promise<boolean>;
+  putUser(id: string, patch: { tz?: string | null; preferences?: Record<string, unknown> }, now: number): Promise<UserRecord>;
+  exportUser(id: string): Promise<UserExport | null>;
+  /** Deletes the user and everything stored about them; false when unknown. */
+  deleteUser(id: string): Promise<boolean>;
+  purgeKeys(before: number): Promise<number>;
+  feeds: {
+    insert(feed: FeedRecord): Promise<void>;
+    get(id: string): Promise<FeedRecord | null>;
+    list(): Promise<FeedRecord[]>;
+    update(id: string, patch: Partial<Omit<FeedRecord, 'id' | 'createdAt'>>): Promise<FeedRecord | null>;
+    delete(id: string): Promise<boolean>;
+    /** Moves a due feed's next run from `expected` to `next` and returns true for exactly one caller (run once). */
+    advance(id: string, expected: number, next: number | null, now: number): Promise<boolean>;
+  };
+}

@@ -1,0 +1,259 @@
+// SQLite: the notification engine's tables (store/notify-records.ts).
+import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
+import type { FeedRecord, NotificationRecord, NotifyRepo, NotifyState, WeightedCounts } from '../notify-records.ts';
+import type { SqliteDb } from './db.ts';
+import type { PublishInTx } from './messages.ts';
+import { pageClause } from './paging.ts';
+
+const list = (values: string[]) => JSON.stringify(values);
+const pair = (a: string, b: string) => `${a}\u0000${b}`;
+
+function notificationParams(n: NotificationRecord): unknown[] {
+  return [n.id, n.userId, n.eventType, n.status, n.reason, n.critical ? 1 : 0, n.variant, n.text, JSON.stringify(n.params), n.eventKey,
+    n.occurredAt, n.dueAt, n.expiresAt, n.sentAt, n.clickedAt, n.destination, n.messageId, n.createdAt, n.updatedAt];
+}
+
+const ROWS_PER_STATEMENT = 100;
+
+/** INSERT … VALUES (…), (…), … in chunks (the same few statement texts, so they stay prepared). */
+function insertMany(db: SqliteDb, head: string, columns: number, rows: unknown[][], tail = '', tailParams: unknown[] = []): void {
+  const one = `(${Array(columns).fill('?').join(', ')})`;
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+    const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
+    db.run(`${head} ${Array(chunk.length).fill(one).join(', ')} ${tail}`, [...chunk.flat(), ...tailParams] as never[]);
+  }
+}
+
+export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): NotifyRepo {
+  const feedParams = (f: FeedRecord) => [f.id, f.name, f.cron, f.tz, f.eventType, f.userIds ? JSON.stringify(f.userIds) : null, JSON.stringify(f.params),
+    f.isActive ? 1 : 0, f.nextRunAt, f.lastRunAt, f.createdAt, f.updatedAt];
+
+  return {
+    async loadState({ userIds, keys, types, now, sendsSince }) {
+      const users = list(userIds);
+      const state: NotifyState = { users: new Map(), seenKeys: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map() };
+      for (const r of db.all('SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))', [users])) state.users.set(String(r.id), userFromRow(r));
+      if (keys.length) {
+        for (const r of db.all('SELECT key, decision_id FROM notify_keys WHERE key IN (SELECT value FROM json_each(?)) AND expires_at > ?', [list(keys), now])) {
+          state.seenKeys.set(String(r.key), String(r.decision_id));
+        }
+      }
+      const sends = db.all(
+        `SELECT user_id, event_type, sent_at, critical FROM notifications
+          WHERE status = 'sent' AND user_id IN (SELECT value FROM json_each(?)) AND sent_at >= ? ORDER BY sent_at`,
+        [users, sendsSince],
+      );
+      for (const r of sends) {
+        const id = String(r.user_id);
+        let mine = state.sends.get(id);
+        if (!mine) state.sends.set(id, (mine = []));
+        mine.push({ eventType: String(r.event_type), sentAt: Number(r.sent_at), critical: r.critical === 1 });
+      }
+      for (const r of db.all("SELECT * FROM notifications WHERE status = 'pending' AND user_id IN (SELECT value FROM json_each(?))", [users])) {
+        const n = notificationFromRow(r);
+        state.pending.set(pair(n.userId, n.eventType), n);
+      }
+      for (const r of db.all('SELECT * FROM notify_engagement WHERE user_id IN (SELECT value FROM json_each(?))', [users])) {
+        state.engagement.set(pair(String(r.user_id), String(r.event_type)), { shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
+      }
+      for (const r of db.all('SELECT * FROM notify_type_stats WHERE event_type IN (SELECT value FROM json_each(?))', [list(types)])) {
+        state.typeStats.set(pair(String(r.event_type), String(r.variant)), { shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
+      }
+      return state;
+    },
+
+    async commit(w, route, now) {
+      db.tx(() => {
+        for (const u of w.newUsers) db.run('INSERT INTO users (id, tz, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [u.id, u.tz, now, now]);
+        // Many rows per statement: a batch of 1,000 decisions is a few dozen statements, not thousands.
+        insertMany(
+          db, 'INSERT INTO notify_keys (key, user_id, decision_id, expires_at) VALUES', 4,
+          w.keys.map((k) => [k.key, k.userId, k.decisionId, k.expiresAt]),
+          'ON CONFLICT (key) DO UPDATE SET decision_id = excluded.decision_id, expires_at = excluded.expires_at WHERE notify_keys.expires_at <= ?',
+          [now],
+        );
+        insertMany(
+          db, 'INSERT INTO notify_decisions (id, user_id, event_type, decision, reason, score, variant, notification_id, event_key, params, occurred_at, decided_at, duplicate_of) VALUES', 13,
+          w.decisions.map((d) => [d.id, d.userId, d.eventType, d.decision, d.reason, d.score, d.variant, d.notificationId, d.eventKey, JSON.stringify(d.params), d.occurredAt, d.decidedAt, d.duplicateOf]),
+        );
+        insertMany(
+          db, `INSERT OR REPLACE INTO notifications (id, user_id, event_type, status, reason, critical, variant, text, params, event_key, occurred_at, due_at,
+                 expires_at, sent_at, clicked_at, destination, message_id, created_at, updated_at) VALUES`, 19,
+          w.notifications.map(notificationParams),
+        );
+        insertMany(
+          db, 'INSERT INTO notify_engagement (user_id, event_type, shown_w, clicked_w) VALUES', 4,
+          w.engagement.map((e) => [e.userId, e.eventType, e.shownW, e.clickedW]),
+          'ON CONFLICT (user_id, event_type) DO UPDATE SET shown_w = shown_w + excluded.shown_w, clicked_w = clicked_w + excluded.clicked_w',
+        );
+        insertMany(
+          db, 'INSERT INTO notify_type_stats (event_type, variant, shown_w, clicked_w) VALUES', 4,
+          w.typeStats.map((t) => [t.eventType, t.variant, t.shownW, t.clickedW]),
+          'ON CONFLICT (event_type, variant) DO UPDATE SET shown_w = shown_w + excluded.shown_w, clicked_w = clicked_w + excluded.clicked_w',
+        );
+        if (w.messages.length) publishInTx(w.messages, route, { now, idempotencyTtlMs: idempotencyTtlMs() });
+      });
+    },
+
+    async claimDue(now, leaseUntil, limit) {
+      return db.tx(() => {
+        const rows = db.all(
+          `SELECT * FROM notifications WHERE status = 'pending' AND due_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?`,
+          [now, now, limit],
+        );
+        for (const r of rows) db.run('UPDATE notifications SET lease_until = ? WHERE id = ?', [leaseUntil, String(r.id)]);
+        return rows.map(notificationFromRow);
+      });
+    },
+
+    async notification(id) {
+      const row = db.get('SELECT * FROM notifications WHERE id = ?', [id]);
+      return row ? notificationFromRow(row) : null;
+    },
+
+    async latestSent(userId, eventType, since) {
+      const row = eventType === null
+        ? db.get("SELECT * FROM notifications WHERE status = 'sent' AND user_id = ? AND sent_at >= ? ORDER BY sent_at DESC LIMIT 1", [userId, since])
+        : db.get("SELECT * FROM notifications WHERE status = 'sent' AND user_id = ? AND event_type = ? AND sent_at >= ? ORDER BY sent_at DESC LIMIT 1", [userId, eventType, since]);
+      return row ? notificationFromRow(row) : null;
+    },
+
+    async click(id, at, weight) {
+      return db.tx(() => {
+        const row = db.get('SELECT user_id, event_type, variant, status, clicked_at FROM notifications WHERE id = ?', [id]);
+        if (!row || row.status !== 'sent') return 'not_found';
+        if (row.clicked_at !== null) return 'duplicate';
+        db.run('UPDATE notifications SET clicked_at = ?, updated_at = ? WHERE id = ?', [at, at, id]);
+        db.run('UPDATE notify_engagement SET clicked_w = clicked_w + ? WHERE user_id = ? AND event_type = ?', [weight, String(row.user_id), String(row.event_type)]);
+        // The pooled ('') row and the variant's, each once: a notification without a variant has only the first.
+        for (const variant of new Set(['', String(row.variant ?? '')])) {
+          db.run('UPDATE notify_type_stats SET clicked_w = clicked_w + ? WHERE event_type = ? AND variant = ?', [weight, String(row.event_type), variant]);
+        }
+        return 'recorded';
+      });
+    },
+
+    async decisions(filter, page) {
+      const where: string[] = [];
+      const params: Record<string, string | number> = {};
+      if (filter.userId !== undefined) (where.push('user_id = :user_id'), (params.user_id = filter.userId));
+      if (filter.eventType !== undefined) (where.push('event_type = :event_type'), (params.event_type = filter.eventType));
+      if (filter.reason !== undefined) (where.push('reason = :reason'), (params.reason = filter.reason));
+      if (filter.since !== undefined) (where.push('decided_at >= :since'), (params.since = filter.since));
+      const { clause, extra } = pageClause(page, where);
+      return db.all(`SELECT * FROM notify_decisions ${clause}`, { ...params, ...extra }).map(decisionFromRow);
+    },
+
+    async reasonCounts(since) {
+      return db.all(
+        'SELECT event_type, decision, reason, COUNT(*) AS n FROM notify_decisions WHERE decided_at >= ? GROUP BY event_type, decision, reason ORDER BY event_type, decision, reason',
+        [since],
+      ).map((r) => ({ eventType: String(r.event_type), decision: String(r.decision), reason: String(r.reason), count: Number(r.n) }));
+    },
+
+    async typeStats(eventType) {
+      const out = new Map<string, WeightedCounts>();
+      for (const r of db.all('SELECT variant, shown_w, clicked_w FROM notify_type_stats WHERE event_type = ?', [eventType])) {
+        out.set(String(r.variant), { shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
+      }
+      return out;
+    },
+
+    async overrides() {
+      return new Map(db.all('SELECT name, settings FROM notify_event_types').map((r) => [String(r.name), JSON.parse(String(r.settings)) as Record<string, unknown>]));
+    },
+    async putOverride(name, settings, now) {
+      db.run(
+        'INSERT INTO notify_event_types (name, settings, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at',
+        [name, JSON.stringify(settings), now],
+      );
+    },
+    async deleteOverride(name) {
+      return db.run('DELETE FROM notify_event_types WHERE name = ?', [name]).changes > 0;
+    },
+
+    async putUser(id, patch, now) {
+      return db.tx(() => {
+        db.run('INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [id, now, now]);
+        if (patch.tz !== undefined) db.run('UPDATE users SET tz = ?, updated_at = ? WHERE id = ?', [patch.tz, now, id]);
+        if (patch.preferences !== undefined) db.run('UPDATE users SET preferences = ?, updated_at = ? WHERE id = ?', [JSON.stringify(patch.preferences), now, id]);
+        return userFromRow(db.get('SELECT * FROM users WHERE id = ?', [id])!);
+      });
+    },
+
+    async exportUser(id) {
+      const user = db.get('SELECT * FROM users WHERE id = ?', [id]);
+      if (!user) return null;
+      const conversations = db.all('SELECT * FROM conversations WHERE user_id = ? ORDER BY id', [id]);
+      const messages = db.all(
+        'SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?) ORDER BY id',
+        [id],
+      );
+      return {
+        user: userFromRow(user),
+        identities: db.all('SELECT kind, value FROM identities WHERE user_id = ? ORDER BY kind, value', [id]).map((r) => ({ kind: String(r.kind), value: String(r.value) })),
+        conversations: conversations.map((r) => ({ ...r, memory: JSON.parse(String(r.memory)), last_prompt: JSON.parse(String(r.last_prompt)) })),
+        messages: messages.map((r) => ({ ...r, payload: r.payload === null ? null : JSON.parse(String(r.payload)) })),
+        decisions: db.all('SELECT * FROM notify_decisions WHERE user_id = ? ORDER BY id', [id]).map(decisionFromRow),
+        notifications: db.all('SELECT * FROM notifications WHERE user_id = ? ORDER BY id', [id]).map(notificationFromRow),
+        engagement: db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = ? ORDER BY event_type', [id])
+          .map((r) => ({ eventType: String(r.event_type), shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) })),
+      };
+    },
+
+    async deleteUser(id) {
+      return db.tx(() => {
+        if (!db.get('SELECT 1 FROM users WHERE id = ?', [id])) return false;
+        const conversations = "(SELECT id FROM conversations WHERE user_id = :id)";
+        // The user's conversation messages, and notifications sent to an endpoint (messages outside any conversation).
+        const messages = `(SELECT id FROM messages WHERE conversation_id IN ${conversations} UNION SELECT message_id FROM notifications WHERE user_id = :id AND message_id IS NOT NULL)`;
+        db.run(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN ${messages})`, { id });
+        db.run(`DELETE FROM deliveries WHERE message_id IN ${messages}`, { id });
+        db.run(`DELETE FROM idempotency_keys WHERE message_id IN ${messages}`, { id });
+        db.run(`DELETE FROM messages WHERE id IN ${messages}`, { id });
+        db.run(`DELETE FROM handoffs WHERE conversation_id IN ${conversations}`, { id });
+        db.run('DELETE FROM conversations WHERE user_id = :id', { id });
+        for (const table of ['notify_keys', 'notify_decisions', 'notifications', 'notify_engagement', 'identities']) db.run(`DELETE FROM ${table} WHERE user_id = :id`, { id });
+        db.run('DELETE FROM users WHERE id = :id', { id });
+        return true;
+      });
+    },
+
+    async purgeKeys(before) {
+      return db.run('DELETE FROM notify_keys WHERE expires_at < ?', [before]).changes;
+    },
+
+    feeds: {
+      async insert(feed) {
+        db.run(
+          `INSERT INTO notify_feeds (id, name, cron, tz, event_type, user_ids, params, is_active, next_run_at, last_run_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          feedParams(feed) as never[],
+        );
+      },
+      async get(id) {
+        const row = db.get('SELECT * FROM notify_feeds WHERE id = ?', [id]);
+        return row ? feedFromRow(row) : null;
+      },
+      async list() {
+        return db.all('SELECT * FROM notify_feeds ORDER BY name').map(feedFromRow);
+      },
+      async update(id, patch) {
+        const row = db.get('SELECT * FROM notify_feeds WHERE id = ?', [id]);
+        if (!row) return null;
+        const next = { ...feedFromRow(row), ...patch, id };
+        db.run(
+          `UPDATE notify_feeds SET name = ?, cron = ?, tz = ?, event_type = ?, user_ids = ?, params = ?, is_active = ?, next_run_at = ?, last_run_at = ?, updated_at = ? WHERE id = ?`,
+          [...(feedParams(next).slice(1, 10) as never[]), next.updatedAt, id],
+        );
+        return next;
+      },
+      async delete(id) {
+        return db.run('DELETE FROM notify_feeds WHERE id = ?', [id]).changes > 0;
+      },
+      async advance(id, expected, next, now) {
+        return db.run('UPDATE notify_feeds SET next_run_at = ?, last_run_at = ?, updated_at = ? WHERE id = ? AND next_run_at = ? AND is_active = 1', [next, now, now, id, expected]).changes === 1;
+      },
+    },
+  };
+}

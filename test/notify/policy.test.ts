@@ -1,0 +1,227 @@
+// Each step of the notification policy, driven through the real engine on a real (in-memory SQLite) store with
+// a hand-moved clock: no sleeps, no timing.
+import { describe, it, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createManualClock, createSeededRandom } from '../../src/clock.ts';
+import { createIdGenerator } from '../../src/ids.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { createNotifyEngine, type NotifyEngineService } from '../../src/notify/engine.ts';
+import { recordOnlyRouter, type NotificationRouter } from '../../src/notify/router.ts';
+import { notifySettings, type NotifySettings } from '../../src/notify/settings.ts';
+
+const H = 3_600_000;
+// Noon UTC: outside quiet hours for a user in UTC.
+const NOON = Date.UTC(2026, 2, 2, 12);
+
+let clock: ReturnType<typeof createManualClock>;
+let store: Store;
+let engine: NotifyEngineService;
+
+async function setup(settings: Partial<NotifySettings> = {}, router: NotificationRouter = recordOnlyRouter): Promise<void> {
+  clock = createManualClock(NOON);
+  const newId = createIdGenerator(clock);
+  store = createSqliteStore({ file: ':memory:', newId });
+  await store.migrate();
+  engine = createNotifyEngine({
+    store, clock, random: createSeededRandom(7), newId, router,
+    // Mean exploration and no attention cost: these tests pin the value rule exactly (the attention cost has its own test).
+    settings: notifySettings({ exploration: 'mean', fatigueCost: false, ...settings }),
+  });
+  await engine.reloadOverrides();
+}
+
+const one = async (userId: string, eventType: string, params: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) =>
+  (await engine.decide([{ userId, eventType, params, ...extra }]))[0];
+
+describe('notification policy', () => {
+  beforeEach(() => setup({ types: { marketing_offer: { value: 0.3, cost: 0.01, cooldownHours: 24, ttlHours: 6, priorMean: 0.05, templates: [{ id: 'a', text: 'Offer {{params.code|for you}}' }] } } }));
+
+  it('notifies a worthwhile event and stores the decision with its reason', async () => {
+    const d = await one('u1', 'low_balance', { balance: 3 });
+    assert.equal(d.decision, 'notify');
+    assert.equal(d.reason, 'sent');
+    assert.ok(d.notificationId && d.variant === 'a');
+    assert.ok(d.score! > 0);
+    const stored = await store.notify.decisions({ userId: 'u1' }, { limit: 10 });
+    assert.deepEqual(stored.map((s) => [s.decision, s.reason]), [['notify', 'sent']]);
+    const n = await store.notify.notification(d.notificationId!);
+    assert.equal(n?.status, 'sent');
+    assert.equal(n?.text, 'Your account balance is low. Would you like to top up?');
+  });
+
+  it('skips an event seen in the last 24 h: by the caller\'s key, or by its content', async () => {
+    const first = await one('u1', 'low_balance', { balance: 3 }, { idempotencyKey: 'evt-1' });
+    const again = await one('u1', 'low_balance', { balance: 4 }, { idempotencyKey: 'evt-1' });
+    assert.deepEqual([again.decision, again.reason, again.duplicateOf], ['skip', 'dedup', first.id]);
+    const at = NOON - H;
+    const a = await one('u2', 'payment_failed', { id: 9 }, { occurredAt: at });
+    const b = await one('u2', 'payment_failed', { id: 9 }, { occurredAt: at });
+    assert.equal(a.decision, 'notify');
+    assert.deepEqual([b.decision, b.reason], ['skip', 'dedup']);
+    // Inside one batch too.
+    const [c, d] = await engine.decide([{ userId: 'u3', eventType: 'payment_failed', params: {}, occurredAt: at }, { userId: 'u3', eventType: 'payment_failed', params: {}, occurredAt: at }]);
+    assert.deepEqual([c.reason, d.reason], ['critical', 'dedup']);
+    // After 24 h the key is free again.
+    clock.advance(25 * H);
+    const later = await one('u1', 'low_balance', { balance: 3 }, { idempotencyKey: 'evt-1' });
+    assert.notEqual(later.reason, 'dedup');
+  });
+
+  it('sends critical types past cooldown, cap, quiet hours and a global mute, but not past an explicit opt-out', async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await one('u1', 'payment_failed', { attempt: i })).reason, 'critical');
+    assert.equal((await one('u1', 'security_login', { ip: '1' })).reason, 'critical');
+    await engine.updateUser('u1', { preferences: { muted: true } });
+    assert.equal((await one('u1', 'payment_failed', { attempt: 9 })).reason, 'critical');
+    await engine.updateUser('u1', { tz: 'Asia/Tokyo' }); // 21:00 UTC is 06:00 in Tokyo: quiet hours
+    clock.set(Date.UTC(2026, 2, 2, 21));
+    assert.equal((await one('u1', 'payment_failed', { attempt: 10 })).reason, 'critical');
+    await engine.updateUser('u1', { preferences: { opt_outs: [{ event_type: 'payment_failed', channel: '*' }] } });
+    assert.deepEqual([(await one('u1', 'payment_failed', { attempt: 11 })).reason], ['preference']);
+  });
+
+  it('honours opt-outs per type and the global mute for non-critical types', async () => {
+    await engine.updateUser('u1', { preferences: { opt_outs: [{ event_type: 'low_balance', channel: '*' }] } });
+    assert.equal((await one('u1', 'low_balance', { b: 1 })).reason, 'preference');
+    assert.equal((await one('u1', 'trial_expiring', { b: 1 })).reason, 'sent');
+    await engine.updateUser('u2', { preferences: { muted: true } });
+    assert.equal((await one('u2', 'trial_expiring', { b: 1 })).reason, 'preference');
+  });
+
+  it('keeps a cooldown per type and a rolling cap of 3 non-critical per 24 h', async () => {
+    await setup({ quietHours: { start: '03:00', end: '03:00' } }); // no quiet hours: this test runs through the night
+    assert.equal((await one('u1', 'low_balance', { b: 1 })).reason, 'sent');
+    clock.advance(H);
+    assert.equal((await one('u1', 'low_balance', { b: 2 })).reason, 'cooldown');
+    clock.advance(12 * H);
+    assert.equal((await one('u1', 'low_balance', { b: 3 })).reason, 'sent');
+    clock.advance(H);
+    assert.equal((await one('u1', 'trial_expiring', { b: 1 })).reason, 'sent');
+    clock.advance(H);
+    assert.equal((await one('u1', 'cart_abandoned', { b: 1 })).reason, 'cap');
+    assert.equal((await one('u1', 'payment_failed', { b: 1 })).reason, 'critical');
+    clock.advance(11 * H); // the first send leaves the 24 h window
+    assert.equal((await one('u1', 'cart_abandoned', { b: 2 })).reason, 'sent');
+  });
+
+  it('holds non-critical events in quiet hours, sends them when the window opens, drops them after their TTL', async () => {
+    await engine.updateUser('u1', { tz: 'America/New_York' });
+    clock.set(Date.UTC(2026, 2, 3, 4)); // 23:00 in New York
+    const d = await one('u1', 'low_balance', { b: 1 });
+    assert.deepEqual([d.decision, d.reason], ['defer', 'quiet_hours']);
+    const held = await store.notify.notification(d.notificationId!);
+    assert.equal(held?.dueAt, Date.UTC(2026, 2, 3, 13)); // 08:00 EST
+    clock.set(Date.UTC(2026, 2, 3, 12));
+    assert.deepEqual((await engine.runDue()).sent, []);
+    clock.set(Date.UTC(2026, 2, 3, 13));
+    const due = await engine.runDue();
+    assert.deepEqual(due.sent.map((s) => s.id), [d.notificationId]);
+    assert.equal((await store.notify.notification(d.notificationId!))?.status, 'sent');
+    // A held one whose TTL passes before the window opens is dropped as expired.
+    await engine.updateUser('u2', { tz: 'America/New_York' });
+    clock.set(Date.UTC(2026, 2, 4, 4));
+    const e = await one('u2', 'marketing_offer', { code: 'X' });
+    assert.equal(e.reason, 'quiet_hours');
+    clock.set(Date.UTC(2026, 2, 4, 13));
+    const dropped = await engine.runDue();
+    assert.deepEqual(dropped.dropped, [{ id: e.notificationId, reason: 'expired' }]);
+  });
+
+  it('coalesces: a new event of a pending (user, type) updates it, latest wins', async () => {
+    await engine.updateUser('u1', { tz: 'America/New_York' });
+    clock.set(Date.UTC(2026, 2, 3, 4));
+    const first = await one('u1', 'low_balance', { balance: 9 });
+    const second = await one('u1', 'low_balance', { balance: 2 });
+    assert.deepEqual([second.decision, second.reason, second.notificationId], ['defer', 'coalesced', first.notificationId]);
+    const n = await store.notify.notification(first.notificationId!);
+    assert.deepEqual(n?.params, { balance: 2 });
+    clock.set(Date.UTC(2026, 2, 3, 13));
+    assert.equal((await engine.runDue()).sent.length, 1);
+  });
+
+  it('schedules an event for deliver_at and checks it then', async () => {
+    const d = await one('u1', 'low_balance', { b: 1 }, { deliverAt: NOON + 2 * H });
+    assert.deepEqual([d.decision, d.reason], ['defer', 'scheduled']);
+    clock.advance(H);
+    assert.equal((await engine.runDue()).sent.length, 0);
+    clock.advance(H);
+    assert.deepEqual((await engine.runDue()).sent.map((s) => s.id), [d.notificationId]);
+  });
+
+  it('lets batchable types wait in a digest window', async () => {
+    await setup({ types: { news: { value: 1, digestMinutes: 30, priorMean: 0.5, templates: [{ id: 'a', text: '{{params.count}} new items' }] } } });
+    const a = await one('u1', 'news', { count: 1 });
+    const b = await one('u1', 'news', { count: 2 });
+    assert.deepEqual([a.reason, b.reason, b.notificationId], ['digest', 'coalesced', a.notificationId]);
+    clock.advance(30 * 60_000);
+    const due = await engine.runDue();
+    assert.deepEqual(due.sent.map((s) => s.text), ['2 new items']);
+  });
+
+  it('scores value × p̂ × fatigue against cost: one ignored message lowers p̂ but never to zero; a click raises it', async () => {
+    // marketing: 0.3 × 0.05 = 0.015 ≥ 0.01 for a new user.
+    const first = await one('u1', 'marketing_offer', { code: 'A' });
+    assert.equal(first.reason, 'sent');
+    assert.ok(Math.abs(first.score! - 0.015) < 1e-9, String(first.score));
+    clock.advance(25 * H);
+    const second = await one('u1', 'marketing_offer', { code: 'B' });
+    assert.ok(second.score! < first.score! && second.score! > 0, `${second.score}`);
+    // A user who clicked scores higher than one who ignored.
+    clock.advance(25 * H);
+    const n = await one('u2', 'marketing_offer', { code: 'C' });
+    assert.equal(await engine.recordClick(n.notificationId!), 'recorded');
+    assert.equal(await engine.recordClick(n.notificationId!), 'duplicate');
+    clock.advance(25 * H);
+    const clicked = await one('u2', 'marketing_offer', { code: 'D' });
+    const ignored = await one('u1', 'marketing_offer', { code: 'E' });
+    assert.ok(clicked.score! > ignored.score!, `${clicked.score} > ${ignored.score}`);
+  });
+
+  it('charges a send the attention it takes from the user\'s other notifications of the next 24 h', async () => {
+    await setup({ fatigueCost: true, quietHours: { start: '03:00', end: '03:00' }, types: { promo: { value: 0.3, cost: 0.012, priorMean: 0.1, templates: [{ id: 'a', text: 'P' }] } } });
+    // A user with no other notifications: promo is worth 0.3 × 0.1 = 0.03 ≥ 0.012.
+    assert.equal((await one('quiet', 'promo', { n: 1 })).reason, 'sent');
+    // A user who gets low balance warnings every few hours: the same promo would cost them more than it brings.
+    for (let i = 0; i < 8; i++) {
+      assert.equal((await one('busy', 'low_balance', { i })).reason, i === 0 ? 'sent' : 'cooldown');
+      clock.advance(6 * H);
+      if (i % 2 === 1) await one('busy', 'low_balance', { again: i });
+    }
+    const busy = await one('busy', 'promo', { n: 1 });
+    assert.equal(busy.reason, 'below_value');
+    assert.ok(busy.score! >= 0.012, `the promo alone is worth ${busy.score}: only the attention cost stops it`);
+  });
+
+  it('skips below value, with the score', async () => {
+    await setup({ types: { marketing_offer: { value: 0.3, cost: 0.05, priorMean: 0.05 } } });
+    const d = await one('u1', 'marketing_offer', {});
+    assert.equal(d.reason, 'below_value');
+    assert.ok(d.score! > 0 && d.score! < 0.05);
+  });
+
+  it('expires events older than their TTL, and refuses unknown types in strict mode', async () => {
+    assert.equal((await one('u1', 'low_balance', {}, { occurredAt: NOON - 25 * H })).reason, 'expired');
+    assert.notEqual((await one('u1', 'brand_new_type', {})).reason, 'unknown_type'); // the default type's policy
+    await setup({ strict: true });
+    assert.equal((await one('u1', 'brand_new_type', {})).reason, 'unknown_type');
+  });
+
+  it('skips with no_channel when no destination takes the user', async () => {
+    await setup({}, { prepare: async () => ({ candidates: () => [] }) });
+    assert.equal((await one('u1', 'payment_failed', {})).reason, 'no_channel');
+  });
+
+  it('picks variants by Thompson sampling: the clicked variant wins, and a frozen one is always used', async () => {
+    await setup({ types: { promo: { value: 1, cost: 0, priorMean: 0.5, templates: [{ id: 'a', text: 'A' }, { id: 'b', text: 'B' }] } }, capPer24h: 1e9 });
+    const shown: Record<string, number> = { a: 0, b: 0 };
+    for (let i = 0; i < 300; i++) {
+      const d = await one(`u${i}`, 'promo', { i });
+      shown[d.variant!]++;
+      if (d.variant === 'b' || i % 10 === 0) await engine.recordClick(d.notificationId!);
+    }
+    assert.ok(shown.b > 200, JSON.stringify(shown));
+    await store.notify.putOverride('promo', { frozenVariant: 'a' }, clock.now());
+    await engine.reloadOverrides();
+    for (let i = 0; i < 20; i++) assert.equal((await one(`v${i}`, 'promo', { i })).variant, 'a');
+  });
+});

@@ -1,0 +1,203 @@
+// The producer surface through the real HTTP app: POST /api/events (one, a batch, bad input), the legacy
+// BotOptimizer routes answering exactly as DESIGN.md gives them, tracked links (a click changes the next
+// decision; forged tokens are 404), a scheduled event surviving a restart, and feeds running once.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEMO_BOT_FILE } from '../../src/provision.ts';
+import { createManualClock } from '../../src/clock.ts';
+import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+
+type Json = any;
+const PRODUCER_KEY = 'test-producer-key-0123456789';
+
+describe('notification producer API (SQLite)', () => {
+  let gw: TestGateway;
+  let base: string;
+  let platform: Receiver;
+  let inboundToken: string;
+
+  async function http(method: string, path: string, body?: unknown, headers: Record<string, string> = { authorization: `Bearer ${PRODUCER_KEY}` }): Promise<{ status: number; body: Json; headers: Headers }> {
+    const response = await fetch(base + path, {
+      method, redirect: 'manual',
+      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: Json = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // HTML
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  }
+  const event = (body: unknown) => http('POST', '/api/events', body);
+  /** A platform user who has talked to the bot: notifications reach them through the platform's webhook. */
+  async function platformUser(userId: string): Promise<string> {
+    const r = await http('POST', '/api/webhook/incoming', { user_id: userId, username: 'Ada', message: 'hello', platform: 'freshchat', conversation_id: `c-${userId}` }, { authorization: `Bearer ${inboundToken}` });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return (await gw.store.users.byIdentity({ kind: 'platform', value: `freshchat:${userId}` }))?.id ?? (await eventually(async () => (await gw.store.conversations.list({ userKey: userId }, { limit: 1 }))[0]?.userId));
+  }
+  const toUser = (userId: string) => platform.requests.map((r) => JSON.parse(r.body)).filter((b) => b.user_id === userId && b.message);
+
+  before(async () => {
+    gw = await startTestGateway({ BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__EXPLORATION: 'mean', BOTGATE_NOTIFY__TICK_SECONDS: '0.1' }, { start: false });
+    await gw.bots.load(DEMO_BOT_FILE);
+    await gw.start();
+    base = await gw.listen();
+    platform = await startReceiver((_q, res) => void res.writeHead(200).end());
+    const config = await gw.api('POST', '/api/webhook/config', { name: 'freshchat', outgoing_webhook_url: platform.url });
+    assert.equal(config.status, 201);
+    inboundToken = config.body.inbound_token;
+  });
+  after(async () => {
+    await gw.close();
+    await platform.close();
+  });
+
+  it('refuses a missing or wrong producer key, and the admin token, with 401', async () => {
+    const body = { user_id: 'u', event_type: 'low_balance' };
+    for (const headers of [{}, { authorization: 'Bearer nope-nope-nope' }, { 'x-api-key': 'nope' }, { authorization: `Bearer ${ADMIN_TOKEN}` }] as Record<string, string>[]) {
+      const r = await http('POST', '/api/events', body, headers);
+      assert.equal(r.status, 401);
+      assert.equal(r.body.code, 'BG_ERR_UNAUTHORIZED');
+    }
+    assert.equal((await http('POST', '/kore-webhook', { userInfo: { email: 'a@b.c' }, eventType: 'x' }, {})).status, 401);
+    assert.equal((await http('POST', '/feedback', { user_id: 'a', event_type: 'x' }, {})).status, 401);
+    assert.equal((await http('POST', '/api/events', body, { 'x-api-key': PRODUCER_KEY })).status, 200);
+  });
+
+  it('decides one event and sends the notification through the user\'s channel', async () => {
+    const userId = await platformUser('p-ada');
+    const r = await event({ user_id: userId, event_type: 'payment_failed', params: { amount: 12 }, idempotency_key: 'pf-1' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual([r.body.decision, r.body.reason], ['notify', 'critical']);
+    assert.match(r.body.notification_id, /^ntf_/);
+    await eventually(() => toUser('p-ada').some((b) => b.message === 'Your payment failed. Would you like to retry?'));
+    const again = await event({ user_id: userId, event_type: 'payment_failed', params: { amount: 12 }, idempotency_key: 'pf-1' });
+    assert.deepEqual([again.body.decision, again.body.reason, again.body.duplicate_of], ['skip', 'dedup', r.body.id]);
+    // The user answers in the conversation: engagement with the notification (a click), counted once.
+    const reply = await http('POST', '/api/webhook/incoming', { user_id: 'p-ada', username: 'Ada', message: 'what happened?', platform: 'freshchat', conversation_id: 'c-p-ada' }, { authorization: `Bearer ${inboundToken}` });
+    assert.equal(reply.status, 200);
+    await eventually(async () => (await gw.store.notify.notification(r.body.notification_id))?.clickedAt);
+    // A user nobody can reach: created on first sight, decided, skipped for want of a channel.
+    const lost = await event({ user_id: 'nobody-known', event_type: 'payment_failed' });
+    assert.deepEqual([lost.body.decision, lost.body.reason], ['skip', 'no_channel']);
+    assert.ok(await gw.store.users.get('nobody-known'));
+  });
+
+  it('decides a batch in order, and refuses batches over the limit and malformed events', async () => {
+    const events = Array.from({ length: 5 }, (_, i) => ({ user_id: `b${i % 2}`, event_type: 'payment_failed', params: { i } }));
+    const r = await event({ events });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.decisions.length, 5);
+    assert.deepEqual(r.body.decisions.map((d: Json) => d.user_id), ['b0', 'b1', 'b0', 'b1', 'b0']);
+    const big = await event({ events: Array.from({ length: 1001 }, () => ({ user_id: 'x', event_type: 'y' })) });
+    assert.deepEqual([big.status, big.body.code], [413, 'BG_ERR_BATCH_TOO_LARGE']);
+    for (const bad of [{}, { user_id: 'x' }, { user_id: 'x', event_type: 'y', params: 'no' }, { user_id: 'x', event_type: 'y', extra: 1 }, { user_id: 'x', event_type: 'y', occurred_at: 'yesterday' }, { events: [] }]) {
+      const res = await event(bad);
+      assert.equal(res.status, 400, JSON.stringify(bad));
+      assert.match(res.body.code, /^BG_ERR_/);
+    }
+    const text = await fetch(base + '/api/events', { method: 'POST', headers: { authorization: `Bearer ${PRODUCER_KEY}`, 'content-type': 'application/json' }, body: '{"user_id":' });
+    assert.equal(text.status, 400);
+  });
+
+  it('answers the legacy /kore-webhook and /feedback exactly as specified', async () => {
+    const shown = await http('POST', '/kore-webhook', { userInfo: { email: 'Legacy@Example.com' }, eventType: 'payment_failed', parameters: { amount: 5 } });
+    assert.equal(shown.status, 200);
+    assert.deepEqual(shown.body, { response: { text: 'Your payment failed. Would you like to retry?', type: 'text' }, expectUserResponse: true });
+    const user = await gw.store.users.byIdentity({ kind: 'email', value: 'legacy@example.com' });
+    assert.ok(user, 'the user is created with the email identity');
+    // A type the config does not name gets the default policy (legacy "anything else 0.1"): not worth a send.
+    const skipped = await http('POST', '/kore-webhook', { userInfo: { email: 'legacy@example.com' }, eventType: 'newsletter', parameters: {} });
+    assert.deepEqual(Object.keys(skipped.body).sort(), ['score', 'status']);
+    assert.equal(skipped.body.status, 'skipped');
+    // value 0.1 × prior 0.1 × fatigue e^(−0.25) for the one send of the last 24 h, below the cost 0.012.
+    assert.ok(Math.abs(skipped.body.score - 0.01 * Math.exp(-0.25)) < 1e-9, String(skipped.body.score));
+    assert.deepEqual((await http('POST', '/feedback', { user_id: 'legacy@example.com', event_type: 'payment_failed' })).body, { status: 'recorded' });
+    assert.deepEqual((await http('POST', '/feedback', { user_id: 'legacy@example.com', event_type: 'payment_failed' })).body, { status: 'recorded' });
+    const sent = await gw.store.notify.latestSent(user.id, 'payment_failed', 0);
+    assert.ok(sent?.clickedAt, 'the click is recorded on the notification');
+    const stats = await gw.store.notify.typeStats('payment_failed');
+    const engagement = (await gw.store.notify.exportUser(user.id))!.engagement[0];
+    assert.ok(Math.abs(engagement.clickedW - engagement.shownW) < 1e-9, 'two feedback calls count one click');
+    assert.ok(stats.get('')!.clickedW > 0);
+    // Nothing left botgate on this route.
+    assert.equal(sent?.destination, 'caller');
+    assert.equal((await http('POST', '/kore-webhook', { userInfo: {}, eventType: 'x' })).status, 400);
+  });
+
+  it('tracks clicks with signed links: a click raises the next decision\'s score; forged and unknown tokens are 404', async () => {
+    await gw.store.notify.putOverride('promo', { value: 1, cost: 0, cooldownHours: 0, priorMean: 0.2, templates: [{ id: 'a', text: 'Deal: {{link}}' }] }, gw.clock.now());
+    await gw.notify.engine.reloadOverrides();
+    const clicker = await platformUser('p-click');
+    const ignorer = await platformUser('p-ignore');
+    const first = await event({ events: [{ user_id: clicker, event_type: 'promo', params: { url: 'https://shop.example/deal', n: 1 } }, { user_id: ignorer, event_type: 'promo', params: { url: 'https://shop.example/deal', n: 1 } }] });
+    assert.deepEqual(first.body.decisions.map((d: Json) => d.reason), ['sent', 'sent']);
+    const delivered = await eventually(() => toUser('p-click').find((b) => /\/r\//.test(b.message)));
+    const link = new URL(delivered.message.replace('Deal: ', ''));
+    assert.equal(link.origin, base);
+    const click = await http('GET', link.pathname, undefined, {});
+    assert.equal(click.status, 302);
+    assert.equal(click.headers.get('location'), 'https://shop.example/deal');
+    assert.equal((await http('GET', link.pathname, undefined, {})).status, 302); // counted once (checked below)
+    const forged = await http('GET', link.pathname.slice(0, -3) + 'AAA', undefined, {});
+    assert.deepEqual([forged.status, forged.body.code], [404, 'BG_ERR_LINK_NOT_FOUND']);
+    assert.equal((await http('GET', '/r/ntf_unknown.abcdefghijklmnopqrstuv', undefined, {})).status, 404);
+    const exported = (await gw.store.notify.exportUser(clicker))!.engagement.find((e) => e.eventType === 'promo')!;
+    assert.ok(Math.abs(exported.clickedW - exported.shownW) < 1e-9, 'one click for two visits');
+    const next = await event({ events: [{ user_id: clicker, event_type: 'promo', params: { n: 2 } }, { user_id: ignorer, event_type: 'promo', params: { n: 2 } }] });
+    const [c, i] = next.body.decisions;
+    assert.ok(c.score > i.score, `clicked ${c.score} > ignored ${i.score}`);
+  });
+});
+
+describe('scheduled work survives a restart and runs once', () => {
+  it('sends a scheduled event after the gateway restarts', async () => {
+    const receiver = await startReceiver((_q, res) => void res.writeHead(200).end());
+    const env = { BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__TICK_SECONDS: '0.1' };
+    let gw = await startTestGateway(env, { start: false });
+    const dataDir = gw.config.data_dir;
+    await gw.bots.load(DEMO_BOT_FILE);
+    await gw.start();
+    const endpoint = await gw.api('POST', '/api/endpoints', { name: 'pager', url: receiver.url });
+    await gw.store.notify.putOverride('reminder', { critical: true, endpointId: endpoint.body.id, templates: [{ id: 'a', text: 'Reminder: {{params.what}}' }] }, gw.clock.now());
+    await gw.notify.engine.reloadOverrides();
+    const deliverAt = new Date(Date.now() + 1500).toISOString();
+    const r = await gw.app.inject({ method: 'POST', url: '/api/events', headers: { authorization: `Bearer ${PRODUCER_KEY}` }, payload: { user_id: 'sched-1', event_type: 'reminder', params: { what: 'dentist' }, deliver_at: deliverAt } });
+    assert.deepEqual([r.json().decision, r.json().reason], ['defer', 'scheduled']);
+    await gw.close();
+    assert.equal(receiver.requests.length, 0);
+    gw = await startTestGateway({ ...env, BOTGATE_DATA_DIR: dataDir });
+    try {
+      await eventually(() => receiver.requests.length > 0, 10_000);
+      const body = JSON.parse(receiver.requests[0].body);
+      assert.equal(body.text, 'Reminder: dentist');
+      assert.equal(body.user_id, 'sched-1');
+      assert.ok(Date.now() >= Date.parse(deliverAt));
+    } finally {
+      await gw.close();
+      await receiver.close();
+    }
+  });
+
+  it('runs a due feed once when two schedulers race, and moves it to its next run', async () => {
+    const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
+    const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
+    try {
+      const feed = await gw.notify.createFeed({ name: 'daily', cron: '0 9 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['f1', 'f2'] });
+      assert.equal(feed.nextRunAt, Date.UTC(2026, 2, 2, 9));
+      clock.set(Date.UTC(2026, 2, 2, 9, 0, 1));
+      const fired = await Promise.all([gw.notify.runFeeds(), gw.notify.runFeeds()]);
+      assert.equal(fired[0] + fired[1], 1);
+      const decisions = await gw.store.notify.decisions({ eventType: 'digest_daily' }, { limit: 10 });
+      assert.equal(decisions.length, 2);
+      assert.equal((await gw.store.notify.feeds.get(feed.id))?.nextRunAt, Date.UTC(2026, 2, 3, 9));
+      assert.equal(await gw.notify.runFeeds(), 0);
+    } finally {
+      await gw.close();
+    }
+  });
+});

@@ -1,0 +1,177 @@
+// /api/users through the real HTTP app on both stores: create and change a user (time zone, preferences,
+// identities), the 400s and the 409 of an identity another user owns, and the export of everything stored about
+// a user — decisions and notifications made by the engine — followed by its deletion.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADMIN_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+
+const postgres = await postgresAvailability();
+
+for (const store of ['SQLite', 'PostgreSQL'] as const) {
+  describe(`users API (${store})`, { skip: store === 'PostgreSQL' && 'skip' in postgres ? postgres.skip : false }, () => {
+    let gw: TestGateway;
+    let rx: Receiver;
+    let dropSchema = async () => {};
+
+    before(async () => {
+      const env: Record<string, string> = { BOTGATE_NOTIFY__TICK_SECONDS: '3600' };
+      if (store === 'PostgreSQL' && 'url' in postgres) {
+        const schema = await freshSchema(postgres.url);
+        Object.assign(env, { BOTGATE_DATABASE_URL: postgres.url, BOTGATE_DATABASE_SCHEMA: schema.schema });
+        dropSchema = schema.drop;
+      }
+      gw = await startTestGateway(env);
+      rx = await startReceiver();
+      // payment_failed (critical) goes to an endpoint, so the engine sends notifications without a chat channel.
+      const endpoint = await gw.api('POST', '/api/endpoints', { name: 'notify-rx', url: rx.url });
+      assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+      const type = await gw.api('PUT', '/api/notify/types/payment_failed', { endpoint_id: endpoint.body.id });
+      assert.equal(type.status, 200, JSON.stringify(type.body));
+    });
+
+    after(async () => {
+      await gw.close();
+      await rx.close();
+      await dropSchema();
+    });
+
+    it('refuses every users route without the admin token', async () => {
+      for (const [method, url] of [['GET', '/api/users/u1'], ['PUT', '/api/users/u1'], ['GET', '/api/users/u1/export'], ['DELETE', '/api/users/u1']] as const) {
+        const response = await gw.app.inject({ method, url, ...(method === 'PUT' ? { payload: { tz: 'UTC' } } : {}) });
+        assert.equal(response.statusCode, 401, `${method} ${url}`);
+        assert.equal(response.json().code, 'BG_ERR_UNAUTHORIZED');
+        const wrong = await gw.app.inject({ method, url, headers: { authorization: 'Bearer not-the-admin-token' } });
+        assert.equal(wrong.statusCode, 401);
+      }
+    });
+
+    it('creates a user with PUT (201), changes it (200), and shows it', async () => {
+      const created = await gw.api('PUT', '/api/users/u-ada', {
+        tz: 'Europe/Berlin',
+        preferences: { opt_outs: [{ event_type: 'marketing_offer', channel: '*' }] },
+        identities: [{ kind: 'email', id: 'Ada@Example.com' }, { kind: 'phone', id: '+4915112345678' }],
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.body.id, 'u-ada');
+      assert.equal(created.body.tz, 'Europe/Berlin');
+      assert.deepEqual(created.body.preferences, { opt_outs: [{ event_type: 'marketing_offer', channel: '*' }] });
+      assert.deepEqual(created.body.identities, [{ kind: 'email', id: 'ada@example.com' }, { kind: 'phone', id: '+4915112345678' }]);
+      assert.ok(!Number.isNaN(Date.parse(created.body.created_at)));
+
+      const changed = await gw.api('PUT', '/api/users/u-ada', { preferences: { muted: true }, identities: [{ kind: 'email', id: 'ada@example.com' }, { kind: 'kore', id: 'demo:ada' }] });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      assert.equal(changed.body.tz, 'Europe/Berlin', 'a field left out stays');
+      assert.deepEqual(changed.body.preferences, { muted: true });
+      assert.deepEqual(changed.body.identities.map((i: { kind: string }) => i.kind), ['email', 'kore', 'phone']);
+
+      const cleared = await gw.api('PUT', '/api/users/u-ada', { tz: null });
+      assert.equal(cleared.status, 200);
+      assert.equal(cleared.body.tz, null);
+
+      const shown = await gw.api('GET', '/api/users/u-ada');
+      assert.equal(shown.status, 200);
+      assert.deepEqual(shown.body, cleared.body);
+      assert.equal((await gw.store.users.byIdentity({ kind: 'kore', value: 'demo:ada' }))?.id, 'u-ada');
+    });
+
+    it('lets the engine honour the preferences set through the API', async () => {
+      assert.equal((await gw.api('PUT', '/api/users/u-muted', { preferences: { muted: true } })).status, 201);
+      const [muted, critical] = await gw.notify.engine.decide([
+        { userId: 'u-muted', eventType: 'low_balance', params: { balance: 1 } },
+        { userId: 'u-muted', eventType: 'payment_failed', params: { id: 'p1' } },
+      ]);
+      assert.deepEqual([muted.decision, muted.reason], ['skip', 'preference']);
+      assert.deepEqual([critical.decision, critical.reason], ['notify', 'critical'], 'muting leaves critical types');
+    });
+
+    it('answers 400 for a bad time zone, a bad preference shape or a bad identity', async () => {
+      const bad = [
+        [{ tz: 'Mars/Olympus_Mons' }, 'BG_ERR_VALIDATION', /time zone/],
+        [{ tz: 'not a zone' }, 'BG_ERR_VALIDATION', /time zone/],
+        [{ preferences: { muted: 'yes' } }, 'BG_ERR_VALIDATION', /muted/],
+        [{ preferences: { opt_outs: [{ event_type: 'x' }] } }, 'BG_ERR_VALIDATION', /channel/],
+        [{ preferences: { opt_outs: 'all' } }, 'BG_ERR_VALIDATION', /opt_outs/],
+        [{ preferences: { quiet: true } }, 'BG_ERR_UNKNOWN_FIELD', /quiet/],
+        [{ identities: [{ kind: 'fax', id: '123' }] }, 'BG_ERR_VALIDATION', /kind/],
+        [{ identities: [{ kind: 'email' }] }, 'BG_ERR_VALIDATION', /id/],
+        [{ nickname: 'x' }, 'BG_ERR_UNKNOWN_FIELD', /nickname/],
+      ] as const;
+      for (const [body, code, message] of bad) {
+        const response = await gw.api('PUT', '/api/users/u-bad', body);
+        assert.equal(response.status, 400, JSON.stringify(body));
+        assert.equal(response.body.code, code, JSON.stringify(response.body));
+        assert.match(response.body.message, message);
+      }
+      assert.equal((await gw.api('GET', '/api/users/u-bad')).status, 404, 'nothing was created');
+    });
+
+    it('answers 409 when an identity belongs to another user, and changes nothing', async () => {
+      assert.equal((await gw.api('PUT', '/api/users/u-owner', { identities: [{ kind: 'email', id: 'taken@example.com' }] })).status, 201);
+      const response = await gw.api('PUT', '/api/users/u-thief', { tz: 'UTC', identities: [{ kind: 'phone', id: '+100' }, { kind: 'email', id: 'TAKEN@example.com' }] });
+      assert.equal(response.status, 409);
+      assert.equal(response.body.code, 'BG_ERR_CONFLICT');
+      assert.match(response.body.message, /email taken@example\.com/);
+      assert.equal((await gw.api('GET', '/api/users/u-thief')).status, 404);
+      assert.equal(await gw.store.users.byIdentity({ kind: 'phone', value: '+100' }), null);
+      // Attaching an identity the user already has is fine.
+      assert.equal((await gw.api('PUT', '/api/users/u-owner', { identities: [{ kind: 'email', id: 'taken@example.com' }] })).status, 200);
+    });
+
+    it('answers 404 for an unknown user', async () => {
+      for (const [method, url] of [['GET', '/api/users/nobody'], ['GET', '/api/users/nobody/export'], ['DELETE', '/api/users/nobody']]) {
+        const response = await gw.api(method, url);
+        assert.equal(response.status, 404, `${method} ${url}`);
+        assert.equal(response.body.code, 'BG_ERR_USER_NOT_FOUND');
+      }
+    });
+
+    it('exports everything stored about a user, then deletes it all', async () => {
+      assert.equal((await gw.api('PUT', '/api/users/u-gdpr', { tz: 'America/New_York', identities: [{ kind: 'email', id: 'gdpr@example.com' }] })).status, 201);
+      const decisions = await gw.notify.engine.decide([
+        { userId: 'u-gdpr', eventType: 'payment_failed', params: { invoice: 'inv-1' } },
+        { userId: 'u-gdpr', eventType: 'low_balance', params: { balance: 2 }, deliverAt: Date.now() + 3_600_000 },
+        { userId: 'u-other', eventType: 'payment_failed', params: { invoice: 'inv-2' } },
+      ]);
+      assert.deepEqual(decisions.map((d) => [d.decision, d.reason]), [['notify', 'critical'], ['defer', 'scheduled'], ['notify', 'critical']]);
+
+      const exported = await gw.api('GET', '/api/users/u-gdpr/export');
+      assert.equal(exported.status, 200, JSON.stringify(exported.body));
+      const body = exported.body;
+      assert.equal(body.user.id, 'u-gdpr');
+      assert.equal(body.user.tz, 'America/New_York');
+      assert.deepEqual(body.user.identities, [{ kind: 'email', id: 'gdpr@example.com' }]);
+      assert.deepEqual(body.decisions.map((d: { id: string }) => d.id).sort(), [decisions[0].id, decisions[1].id].sort());
+      const sent = body.decisions.find((d: { id: string }) => d.id === decisions[0].id);
+      assert.equal(sent.event_type, 'payment_failed');
+      assert.equal(sent.notification_id, decisions[0].notificationId);
+      assert.deepEqual(sent.params, { invoice: 'inv-1' });
+      assert.ok(!Number.isNaN(Date.parse(sent.decided_at)));
+      const notifications = new Map(body.notifications.map((n: { id: string }) => [n.id, n]));
+      assert.equal(notifications.size, 2);
+      const n1 = notifications.get(decisions[0].notificationId!) as Record<string, unknown>;
+      assert.equal(n1.status, 'sent');
+      assert.equal(n1.text, 'Your payment failed. Would you like to retry?');
+      assert.equal(typeof n1.sent_at, 'string');
+      assert.ok(n1.message_id && (await gw.store.messages.get(String(n1.message_id))), 'the message that carried it');
+      assert.equal((notifications.get(decisions[1].notificationId!) as Record<string, unknown>).status, 'pending');
+      const engagement = body.engagement.find((e: { event_type: string }) => e.event_type === 'payment_failed');
+      assert.ok(Math.abs(engagement.shown - 1) < 0.01, JSON.stringify(body.engagement));
+      assert.ok(!JSON.stringify(body).includes('u-other'), 'nothing of another user');
+      assert.ok(Array.isArray(body.conversations) && Array.isArray(body.messages));
+
+      const deleted = await gw.app.inject({ method: 'DELETE', url: '/api/users/u-gdpr', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.equal(deleted.statusCode, 204);
+      assert.equal(deleted.body, '');
+      assert.equal((await gw.api('GET', '/api/users/u-gdpr/export')).status, 404);
+      assert.equal((await gw.api('GET', '/api/users/u-gdpr')).status, 404);
+      assert.equal((await gw.api('DELETE', '/api/users/u-gdpr')).status, 404);
+      assert.equal(await gw.store.notify.notification(decisions[0].notificationId!), null);
+      assert.equal(await gw.store.messages.get(String(n1.message_id)), null, 'its message too');
+      assert.deepEqual((await gw.api('GET', '/api/notify/decisions?user_id=u-gdpr')).body.data, []);
+      assert.equal(await gw.store.users.byIdentity({ kind: 'email', value: 'gdpr@example.com' }), null, 'the identity is free again');
+      assert.equal((await gw.api('GET', '/api/notify/decisions?user_id=u-other')).body.data.length, 1, 'another user keeps theirs');
+    });
+  });
+}

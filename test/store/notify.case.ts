@@ -1,0 +1,449 @@
+// The notification engine's store (store/notify-records.ts), asked of every backend: the state a batch of
+// events is decided on, commits, due claims with leases, clicks counted once, analytics, overrides, users'
+// export and deletion, feeds run once. Run by sqlite.test.ts and postgres.test.ts like conformance.case.ts;
+// the concurrent cases race on one store, which on PostgreSQL means several pooled connections.
+import { describe, it, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DecisionRecord, FeedRecord, NotificationRecord, NotifyWrites } from '../../src/store/notify-records.ts';
+import type { ClaimRequest, Store } from '../../src/store/store.ts';
+import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
+
+const T0 = 1_700_000_000_000;
+const DAY = 24 * 3600 * 1000;
+const pair = (a: string, b: string) => `${a}\u0000${b}`;
+
+function notification(over: Partial<NotificationRecord> = {}): NotificationRecord {
+  return {
+    id: newId('ntf'), userId: 'usr_1', eventType: 'promo', status: 'pending', reason: 'scheduled', critical: false, variant: null, text: 'Hello',
+    params: { amount: 3, nested: { a: [1, 2] } }, eventKey: `key-${newId('ntf')}`, occurredAt: T0 - 1000, dueAt: T0, expiresAt: T0 + DAY,
+    sentAt: null, clickedAt: null, destination: null, messageId: null, createdAt: T0 - 1000, updatedAt: T0 - 1000, ...over,
+  };
+}
+
+const sent = (over: Partial<NotificationRecord> = {}) =>
+  notification({ status: 'sent', reason: null, dueAt: null, sentAt: T0, destination: 'ch_1', messageId: newId('msg'), ...over });
+
+function decision(over: Partial<DecisionRecord> = {}): DecisionRecord {
+  return {
+    id: newId('dec'), userId: 'usr_1', eventType: 'promo', decision: 'notify', reason: 'sent', score: 0.75, variant: 'A', notificationId: null,
+    eventKey: `key-${newId('dec')}`, params: { x: 1 }, occurredAt: T0 - 10, decidedAt: T0, duplicateOf: null, ...over,
+  };
+}
+
+function feed(over: Partial<FeedRecord> = {}): FeedRecord {
+  return {
+    id: newId('feed'), name: `feed-${newId('feed')}`, cron: '0 9 * * *', tz: 'Europe/Paris', eventType: 'digest.daily', userIds: null,
+    params: { section: 'news' }, isActive: true, nextRunAt: T0, lastRunAt: null, createdAt: T0 - DAY, updatedAt: T0 - DAY, ...over,
+  };
+}
+
+export function runNotifyConformance(name: string, open: () => Promise<Store>, options: { skip?: string | false } = {}): void {
+  describe(`notify store conformance: ${name}`, { skip: options.skip }, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const commit = (w: Partial<NotifyWrites>, now = T0) =>
+      store.notify.commit({ newUsers: [], keys: [], decisions: [], notifications: [], engagement: [], typeStats: [], messages: [], ...w }, routeAll, now);
+    const load = (over: { userIds?: string[]; keys?: string[]; types?: string[]; now?: number; sendsSince?: number } = {}) =>
+      store.notify.loadState({ userIds: ['usr_1'], keys: [], types: [], now: T0, sendsSince: T0 - DAY, ...over });
+
+    it('loads users, unexpired keys, sends since a time in order, pending by user and type, engagement and type stats', async () => {
+      const pendingDigest = notification({ eventType: 'digest', dueAt: T0 + 100, variant: 'B', critical: true });
+      const pendingOther = notification({ userId: 'usr_2', eventType: 'promo' });
+      await commit({
+        newUsers: [{ id: 'usr_1', tz: 'Europe/Paris' }, { id: 'usr_2', tz: null }, { id: 'usr_3', tz: null }],
+        keys: [
+          { key: 'k-held', userId: 'usr_1', decisionId: 'dec_a', expiresAt: T0 + DAY },
+          { key: 'k-expired', userId: 'usr_1', decisionId: 'dec_b', expiresAt: T0 + 10 },
+        ],
+        notifications: [
+          sent({ eventType: 'alert', sentAt: T0 - 1000, critical: true }),
+          sent({ eventType: 'promo', sentAt: T0 - 2000 }),
+          sent({ eventType: 'promo', sentAt: T0 - 2 * DAY }),
+          sent({ userId: 'usr_3', sentAt: T0 - 500 }),
+          notification({ status: 'dropped', reason: 'fatigue', dueAt: null }),
+          pendingDigest,
+          pendingOther,
+        ],
+        engagement: [
+          { userId: 'usr_1', eventType: 'promo', shownW: 1.5, clickedW: 0.5 },
+          { userId: 'usr_3', eventType: 'promo', shownW: 4, clickedW: 0 },
+        ],
+        typeStats: [
+          { eventType: 'promo', variant: '', shownW: 3, clickedW: 1 },
+          { eventType: 'promo', variant: 'A', shownW: 2, clickedW: 0.25 },
+          { eventType: 'other', variant: '', shownW: 9, clickedW: 9 },
+        ],
+      });
+      const state = await load({ userIds: ['usr_1', 'usr_2', 'usr_unknown'], keys: ['k-held', 'k-expired', 'k-never'], types: ['promo', 'alert'], now: T0 + 100 });
+      assert.deepEqual([...state.users.keys()].sort(), ['usr_1', 'usr_2']);
+      assert.equal(state.users.get('usr_1')?.tz, 'Europe/Paris');
+      assert.deepEqual(state.users.get('usr_1')?.preferences, {});
+      assert.equal(state.users.get('usr_1')?.createdAt, T0);
+      assert.deepEqual(state.seenKeys, new Map([['k-held', 'dec_a']]));
+      assert.deepEqual(state.sends, new Map([['usr_1', [
+        { eventType: 'promo', sentAt: T0 - 2000, critical: false },
+        { eventType: 'alert', sentAt: T0 - 1000, critical: true },
+      ]]]));
+      assert.deepEqual(state.pending, new Map([[pair('usr_1', 'digest'), pendingDigest], [pair('usr_2', 'promo'), pendingOther]]));
+      assert.deepEqual(state.engagement, new Map([[pair('usr_1', 'promo'), { shownW: 1.5, clickedW: 0.5 }]]));
+      assert.deepEqual(state.typeStats, new Map([[pair('promo', ''), { shownW: 3, clickedW: 1 }], [pair('promo', 'A'), { shownW: 2, clickedW: 0.25 }]]));
+
+      const empty = await load({ userIds: [], keys: [], types: [] });
+      for (const map of Object.values(empty)) assert.equal(map.size, 0);
+    });
+
+    it('commits users once, decisions, notifications inserted then replaced by id, increments that add up, and messages with deliveries', async () => {
+      const endpoint = endpointRecord();
+      await store.endpoints.insert(endpoint);
+      const d1 = decision({ score: null, variant: null, params: { text: 'é ✓', list: [1, null] } });
+      const n = notification({ variant: 'A' });
+      const message = newMessage({ eventType: 'notification.created', payload: JSON.stringify({ text: 'hi' }) });
+      await commit({
+        newUsers: [{ id: 'usr_1', tz: 'Asia/Tokyo' }],
+        decisions: [d1],
+        notifications: [n],
+        engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 1, clickedW: 0 }],
+        typeStats: [{ eventType: 'promo', variant: '', shownW: 1, clickedW: 0 }, { eventType: 'promo', variant: 'A', shownW: 1, clickedW: 0 }],
+        messages: [message],
+      });
+      assert.deepEqual(await store.notify.decisions({ userId: 'usr_1' }, { limit: 10 }), [d1]);
+      assert.deepEqual(await store.notify.notification(n.id), n);
+      assert.equal(await store.notify.notification('ntf_missing'), null);
+      const [delivery] = await store.deliveries.forMessage(message.id);
+      assert.equal(delivery?.endpointId, endpoint.id);
+      assert.equal(delivery?.status, 'pending');
+      assert.equal((await store.messages.get(message.id))?.payload, JSON.stringify({ text: 'hi' }));
+
+      const replaced: NotificationRecord = { ...n, status: 'sent', reason: null, sentAt: T0 + 5, destination: endpoint.id, messageId: message.id, params: {}, updatedAt: T0 + 5 };
+      await commit({
+        newUsers: [{ id: 'usr_1', tz: 'America/Lima' }],
+        notifications: [{ ...n, text: 'overwritten in the same batch' }, replaced],
+        engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 2, clickedW: 0.5 }, { userId: 'usr_1', eventType: 'promo', shownW: 0.25, clickedW: 0 }],
+        typeStats: [{ eventType: 'promo', variant: '', shownW: 2, clickedW: 0.5 }, { eventType: 'promo', variant: 'B', shownW: 1, clickedW: 0 }],
+      }, T0 + 5);
+      assert.deepEqual(await store.notify.notification(n.id), replaced);
+      assert.equal((await store.users.get('usr_1'))?.tz, 'Asia/Tokyo', 'a known user is left as it is');
+      const state = await load({ types: ['promo'], now: T0 + 5 });
+      assert.deepEqual(state.engagement.get(pair('usr_1', 'promo')), { shownW: 3.25, clickedW: 0.5 });
+      assert.deepEqual(await store.notify.typeStats('promo'), new Map([
+        ['', { shownW: 3, clickedW: 0.5 }], ['A', { shownW: 1, clickedW: 0 }], ['B', { shownW: 1, clickedW: 0 }],
+      ]));
+      assert.deepEqual(await store.notify.typeStats('nothing'), new Map());
+      assert.equal(state.pending.size, 0);
+      assert.deepEqual(state.sends.get('usr_1'), [{ eventType: 'promo', sentAt: T0 + 5, critical: false }]);
+    });
+
+    it('commits a batch of a thousand decisions and notifications', async () => {
+      const decisions = Array.from({ length: 1000 }, (_, i) => decision({ userId: `usr_${i % 50}`, reason: i % 2 ? 'sent' : 'quiet_hours' }));
+      const notifications = decisions.map((d) => notification({ userId: d.userId, eventType: `type-${d.id}` }));
+      await commit({
+        newUsers: Array.from({ length: 50 }, (_, i) => ({ id: `usr_${i}`, tz: null })),
+        keys: decisions.map((d) => ({ key: d.eventKey, userId: d.userId, decisionId: d.id, expiresAt: T0 + DAY })),
+        decisions,
+        notifications,
+        engagement: decisions.map((d) => ({ userId: d.userId, eventType: 'promo', shownW: 1, clickedW: 0 })),
+        typeStats: decisions.map(() => ({ eventType: 'promo', variant: '', shownW: 1, clickedW: 0 })),
+      });
+      assert.equal((await store.notify.decisions({}, { limit: 2000 })).length, 1000);
+      assert.equal((await store.notify.decisions({ userId: 'usr_7' }, { limit: 2000 })).length, 20);
+      assert.deepEqual((await store.notify.typeStats('promo')).get(''), { shownW: 1000, clickedW: 0 });
+      const state = await load({ userIds: ['usr_7'], keys: decisions.map((d) => d.eventKey) });
+      assert.equal(state.seenKeys.size, 1000);
+      assert.equal(state.pending.size, 20);
+      assert.deepEqual(state.engagement.get(pair('usr_7', 'promo')), { shownW: 20, clickedW: 0 });
+    });
+
+    it('keeps a dedup key for its first decision until it expires, then lets a new decision take it', async () => {
+      await commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_first', expiresAt: T0 + 10 }] });
+      await commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_second', expiresAt: T0 + 100 }] }, T0 + 5);
+      assert.deepEqual((await load({ keys: ['k'], now: T0 + 5 })).seenKeys, new Map([['k', 'dec_first']]));
+      assert.deepEqual((await load({ keys: ['k'], now: T0 + 10 })).seenKeys, new Map(), 'expired at its expiry time');
+      await commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_third', expiresAt: T0 + 100 }, { key: 'k', userId: 'usr_1', decisionId: 'dec_fourth', expiresAt: T0 + 200 }] }, T0 + 10);
+      assert.deepEqual((await load({ keys: ['k'], now: T0 + 10 })).seenKeys, new Map([['k', 'dec_third']]));
+    });
+
+    it('purges keys that expired before a time', async () => {
+      await commit({
+        keys: [10, 20, 30].map((t) => ({ key: `k${t}`, userId: 'usr_1', decisionId: `dec_${t}`, expiresAt: T0 + t })),
+      });
+      assert.equal(await store.notify.purgeKeys(T0 + 25), 2);
+      assert.equal(await store.notify.purgeKeys(T0 + 25), 0);
+      assert.deepEqual((await load({ keys: ['k10', 'k20', 'k30'], now: T0 })).seenKeys, new Map([['k30', 'dec_30']]));
+    });
+
+    it('claims due pending notifications with a lease: held until it ends, then claimable again', async () => {
+      const a = notification({ dueAt: T0 });
+      const b = notification({ dueAt: T0 + 10, userId: 'usr_2' });
+      const later = notification({ dueAt: T0 + DAY });
+      const unscheduled = notification({ dueAt: null });
+      await commit({ notifications: [later, b, a, unscheduled, sent({ dueAt: T0 }), notification({ status: 'dropped', dueAt: T0 })] });
+      const first = await store.notify.claimDue(T0 + 10, T0 + 60_000, 10);
+      assert.deepEqual(first, [a, b]);
+      assert.deepEqual(await store.notify.claimDue(T0 + 20, T0 + 60_020, 10), [], 'leased');
+      assert.deepEqual(await store.notify.claimDue(T0 + 60_000, T0 + 120_000, 10), [], 'still leased at its end');
+      assert.deepEqual((await store.notify.claimDue(T0 + 60_001, T0 + 120_000, 1)).map((n) => n.id), [a.id], 'limit, in due order');
+      assert.deepEqual((await store.notify.claimDue(T0 + 60_001, T0 + 120_000, 10)).map((n) => n.id), [b.id]);
+      await commit({ notifications: [{ ...a, status: 'sent', sentAt: T0 + 130_000, dueAt: null }] }, T0 + 130_000);
+      assert.deepEqual((await store.notify.claimDue(T0 + 130_000, T0 + 190_000, 10)).map((n) => n.id), [b.id], 'a sent one is not due');
+    });
+
+    it('never hands one due notification to two concurrent claims', async () => {
+      await commit({ notifications: Array.from({ length: 200 }, (_, i) => notification({ dueAt: T0 - i })) });
+      const results = await Promise.all([1, 2, 3, 4].map(() => store.notify.claimDue(T0, T0 + 60_000, 80)));
+      const ids = results.flat().map((n) => n.id);
+      assert.equal(new Set(ids).size, ids.length);
+      assert.equal(ids.length, 200);
+      for (const claimed of results) assert.deepEqual(claimed.map((n) => n.dueAt), claimed.map((n) => n.dueAt).sort((x, y) => x! - y!));
+    });
+
+    it("finds the user's latest sent notification, of a type when given, since a time", async () => {
+      const promo = sent({ eventType: 'promo', sentAt: T0 });
+      const alert = sent({ eventType: 'alert', sentAt: T0 + 5 });
+      await commit({
+        notifications: [sent({ eventType: 'promo', sentAt: T0 - DAY }), promo, alert, notification({ eventType: 'promo', dueAt: T0 + 50 }), sent({ userId: 'usr_2', sentAt: T0 + 9 })],
+      });
+      assert.deepEqual(await store.notify.latestSent('usr_1', null, T0 - 2 * DAY), alert);
+      assert.deepEqual(await store.notify.latestSent('usr_1', 'promo', T0 - 2 * DAY), promo);
+      assert.deepEqual(await store.notify.latestSent('usr_1', 'promo', T0), promo, 'at `since` counts');
+      assert.equal(await store.notify.latestSent('usr_1', 'promo', T0 + 1), null);
+      assert.equal(await store.notify.latestSent('usr_1', 'digest', T0 - 2 * DAY), null);
+      assert.equal(await store.notify.latestSent('usr_9', null, 0), null);
+    });
+
+    it('records a click once and adds its weight to engagement and to the pooled and variant type stats', async () => {
+      const withVariant = sent({ eventType: 'promo', variant: 'A' });
+      const noVariant = sent({ eventType: 'alert', variant: null });
+      const pending = notification();
+      await commit({
+        notifications: [withVariant, noVariant, pending],
+        engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 1, clickedW: 0 }, { userId: 'usr_1', eventType: 'alert', shownW: 1, clickedW: 0 }],
+        typeStats: [
+          { eventType: 'promo', variant: '', shownW: 2, clickedW: 0 }, { eventType: 'promo', variant: 'A', shownW: 1, clickedW: 0 },
+          { eventType: 'promo', variant: 'B', shownW: 1, clickedW: 0 }, { eventType: 'alert', variant: '', shownW: 1, clickedW: 0 },
+        ],
+      });
+      assert.equal(await store.notify.click(withVariant.id, T0 + 50, 0.5), 'recorded');
+      assert.equal(await store.notify.click(withVariant.id, T0 + 60, 0.5), 'duplicate');
+      assert.equal(await store.notify.click('ntf_missing', T0 + 60, 0.5), 'not_found');
+      assert.equal(await store.notify.click(pending.id, T0 + 60, 0.5), 'not_found', 'a notification not sent cannot be clicked');
+      assert.deepEqual(await store.notify.notification(withVariant.id), { ...withVariant, clickedAt: T0 + 50, updatedAt: T0 + 50 });
+      assert.deepEqual(await store.notify.typeStats('promo'), new Map([
+        ['', { shownW: 2, clickedW: 0.5 }], ['A', { shownW: 1, clickedW: 0.5 }], ['B', { shownW: 1, clickedW: 0 }],
+      ]));
+      assert.equal(await store.notify.click(noVariant.id, T0 + 70, 0.25), 'recorded');
+      assert.deepEqual(await store.notify.typeStats('alert'), new Map([['', { shownW: 1, clickedW: 0.25 }]]), 'the pooled row counts a click once');
+      const state = await load();
+      assert.deepEqual(state.engagement.get(pair('usr_1', 'promo')), { shownW: 1, clickedW: 0.5 });
+      assert.deepEqual(state.engagement.get(pair('usr_1', 'alert')), { shownW: 1, clickedW: 0.25 });
+      assert.equal((await store.notify.notification(pending.id))?.clickedAt, null);
+    });
+
+    it('counts concurrent clicks of one notification once', async () => {
+      const n = sent({ variant: 'A' });
+      await commit({
+        notifications: [n],
+        engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 1, clickedW: 0 }],
+        typeStats: [{ eventType: 'promo', variant: '', shownW: 1, clickedW: 0 }, { eventType: 'promo', variant: 'A', shownW: 1, clickedW: 0 }],
+      });
+      const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.click(n.id, T0 + i, 1)));
+      assert.deepEqual(results.sort(), ['duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'recorded']);
+      assert.deepEqual(await store.notify.typeStats('promo'), new Map([['', { shownW: 1, clickedW: 1 }], ['A', { shownW: 1, clickedW: 1 }]]));
+      assert.deepEqual((await load()).engagement.get(pair('usr_1', 'promo')), { shownW: 1, clickedW: 1 });
+    });
+
+    it('lists decisions newest first with filters, cursor and offset, and counts reasons per type', async () => {
+      const ds = [
+        decision({ userId: 'usr_1', eventType: 'promo', decision: 'notify', reason: 'sent', decidedAt: T0 }),
+        decision({ userId: 'usr_1', eventType: 'promo', decision: 'skip', reason: 'fatigue', decidedAt: T0 + 1 }),
+        decision({ userId: 'usr_2', eventType: 'promo', decision: 'skip', reason: 'fatigue', decidedAt: T0 + 2 }),
+        decision({ userId: 'usr_2', eventType: 'alert', decision: 'defer', reason: 'quiet_hours', decidedAt: T0 + 3, duplicateOf: 'dec_x' }),
+        decision({ userId: 'usr_1', eventType: 'alert', decision: 'notify', reason: 'sent', decidedAt: T0 + 4, notificationId: 'ntf_1' }),
+      ];
+      await commit({ decisions: ds });
+      const ids = (list: DecisionRecord[]) => list.map((d) => d.id);
+      assert.deepEqual(await store.notify.decisions({}, { limit: 10 }), [...ds].reverse());
+      assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1' }, { limit: 10 })), [ds[4].id, ds[1].id, ds[0].id]);
+      assert.deepEqual(ids(await store.notify.decisions({ eventType: 'promo', reason: 'fatigue' }, { limit: 10 })), [ds[2].id, ds[1].id]);
+      assert.deepEqual(ids(await store.notify.decisions({ since: T0 + 3 }, { limit: 10 })), [ds[4].id, ds[3].id]);
+      assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1', eventType: 'alert', reason: 'sent', since: T0 }, { limit: 10 })), [ds[4].id]);
+      const page1 = await store.notify.decisions({}, { limit: 2 });
+      assert.deepEqual(ids(page1), [ds[4].id, ds[3].id]);
+      assert.deepEqual(ids(await store.notify.decisions({}, { limit: 2, cursor: page1[1].id })), [ds[2].id, ds[1].id]);
+      assert.deepEqual(ids(await store.notify.decisions({}, { limit: 2, offset: 4 })), [ds[0].id]);
+      assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1' }, { limit: 10, cursor: ds[1].id })), [ds[0].id]);
+
+      assert.deepEqual(await store.notify.reasonCounts(T0 + 1), [
+        { eventType: 'alert', decision: 'defer', reason: 'quiet_hours', count: 1 },
+        { eventType: 'alert', decision: 'notify', reason: 'sent', count: 1 },
+        { eventType: 'promo', decision: 'skip', reason: 'fatigue', count: 2 },
+      ]);
+      assert.deepEqual(await store.notify.reasonCounts(T0 + 5), []);
+    });
+
+    it('puts, replaces and deletes per-type overrides', async () => {
+      assert.deepEqual(await store.notify.overrides(), new Map());
+      await store.notify.putOverride('promo', { maxPerDay: 2, channels: ['email'] }, T0);
+      await store.notify.putOverride('alert', { critical: true }, T0);
+      await store.notify.putOverride('promo', { maxPerDay: 1 }, T0 + 1);
+      assert.deepEqual(await store.notify.overrides(), new Map<string, Record<string, unknown>>([['promo', { maxPerDay: 1 }], ['alert', { critical: true }]]));
+      assert.equal(await store.notify.deleteOverride('promo'), true);
+      assert.equal(await store.notify.deleteOverride('promo'), false);
+      assert.deepEqual([...(await store.notify.overrides()).keys()], ['alert']);
+    });
+
+    it('creates a user on first put and patches only the given fields after', async () => {
+      assert.deepEqual(await store.notify.putUser('usr_p', {}, T0), { id: 'usr_p', tz: null, preferences: {}, createdAt: T0, updatedAt: T0 });
+      assert.deepEqual(await store.notify.putUser('usr_p', { tz: 'Europe/Paris' }, T0 + 1), { id: 'usr_p', tz: 'Europe/Paris', preferences: {}, createdAt: T0, updatedAt: T0 + 1 });
+      const prefs = { quietHours: { start: '22:00', end: '07:00' }, optOut: ['promo'] };
+      assert.deepEqual(await store.notify.putUser('usr_p', { preferences: prefs }, T0 + 2), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2 });
+      assert.deepEqual(await store.notify.putUser('usr_p', {}, T0 + 3), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2 }, 'an empty patch changes nothing');
+      assert.deepEqual(await store.notify.putUser('usr_p', { tz: null }, T0 + 4), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 4 });
+      assert.deepEqual(await store.notify.putUser('usr_q', { tz: 'Asia/Tokyo', preferences: { a: 1 } }, T0 + 5), { id: 'usr_q', tz: 'Asia/Tokyo', preferences: { a: 1 }, createdAt: T0 + 5, updatedAt: T0 + 5 });
+      assert.deepEqual(await store.users.get('usr_p'), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 4 });
+    });
+
+    it("exports everything stored about a user, and deleting the user removes all of it and nobody else's", async () => {
+      const endpoint = endpointRecord();
+      await store.endpoints.insert(endpoint);
+      const person = (key: string, email: string, text: string, idempotencyKey: string) =>
+        store.conversations.receive({
+          conversationId: newId('conv'), botId: 'demo', channelId: 'ch_1', userKey: key, identities: [{ kind: 'email', value: email }],
+          newUserId: newId('usr'),
+          message: newMessage({ eventType: 'message.received', payload: JSON.stringify({ text }), endpointIds: [endpoint.id], idempotencyKey }),
+          now: T0,
+        }, routeAll);
+      const ann = await person('ann', 'ann@example.com', 'hello', 'idem-ann');
+      const bob = await person('bob', 'bob@example.com', 'hi', 'idem-bob');
+      const annId = ann.conversation.userId!;
+      const bobId = bob.conversation.userId!;
+      await store.conversations.act(ann.conversation.id, () => ({ mode: 'waiting', handoff: { kind: 'open', id: 'hof_ann', reason: 'asked' }, messages: [] }), routeAll, T0 + 1);
+      await store.conversations.act(bob.conversation.id, () => ({ mode: 'waiting', handoff: { kind: 'open', id: 'hof_bob', reason: 'asked' }, messages: [] }), routeAll, T0 + 1);
+      const claimRequest: ClaimRequest = { workerId: 'w1', now: T0, leaseGraceMs: 30_000, limit: 10, excludeEndpointIds: [], endpointCaps: {}, defaultEndpointCap: 10 };
+      const claimed = await store.deliveries.claim(claimRequest);
+      assert.equal(claimed.length, 2);
+      await store.deliveries.finish(claimed.map((d) => ({
+        workerId: 'w1', succeeded: true, next: { status: 'sent' as const },
+        attempt: { id: newId('att'), deliveryId: d.id, messageId: d.messageId, endpointId: d.endpointId, attemptedAt: T0, statusCode: 200, durationMs: 1, errorKind: null, error: null, responseBody: 'ok', expired: false },
+      })), T0);
+      const annDelivery = claimed.find((d) => d.messageId === ann.message.id)!;
+      const bobDelivery = claimed.find((d) => d.messageId === bob.message.id)!;
+
+      const of = (userId: string) => {
+        const n = sent({ userId, eventType: 'promo' });
+        const d = decision({ userId, notificationId: n.id });
+        return { n, d, key: `key-${userId}` };
+      };
+      const a = of(annId);
+      const b = of(bobId);
+      await commit({
+        keys: [a, b].map((x) => ({ key: x.key, userId: x.d.userId, decisionId: x.d.id, expiresAt: T0 + DAY })),
+        decisions: [a.d, b.d],
+        notifications: [a.n, b.n],
+        engagement: [a, b].map((x) => ({ userId: x.d.userId, eventType: 'promo', shownW: 1, clickedW: 0.5 })),
+      });
+      await store.notify.putUser(annId, { tz: 'Europe/Paris', preferences: { optOut: ['promo'] } }, T0 + 2);
+
+      const exported = await store.notify.exportUser(annId);
+      assert.ok(exported);
+      assert.deepEqual(exported.user, { id: annId, tz: 'Europe/Paris', preferences: { optOut: ['promo'] }, createdAt: T0, updatedAt: T0 + 2 });
+      assert.deepEqual(exported.identities, [{ kind: 'email', value: 'ann@example.com' }]);
+      assert.equal(exported.conversations.length, 1);
+      const conversation = exported.conversations[0];
+      assert.equal(conversation.id, ann.conversation.id);
+      assert.equal(conversation.user_id, annId);
+      assert.equal(conversation.mode, 'waiting');
+      assert.deepEqual(conversation.memory, {});
+      assert.deepEqual(conversation.last_prompt, []);
+      assert.equal(conversation.created_at, T0, 'times are numbers on every backend');
+      assert.equal(conversation.last_message_at, T0);
+      assert.deepEqual(exported.messages, [{
+        id: ann.message.id, event_type: 'message.received', payload: { text: 'hello' }, conversation_id: ann.conversation.id, direction: 'incoming', reply_to: null, created_at: T0,
+      }]);
+      assert.deepEqual(exported.decisions, [a.d]);
+      assert.deepEqual(exported.notifications, [a.n]);
+      assert.deepEqual(exported.engagement, [{ eventType: 'promo', shownW: 1, clickedW: 0.5 }]);
+      assert.equal(await store.notify.exportUser('usr_unknown'), null);
+
+      assert.equal(await store.notify.deleteUser(annId), true);
+      assert.equal(await store.users.get(annId), null);
+      assert.deepEqual(await store.users.identities(annId), []);
+      assert.equal(await store.users.byIdentity({ kind: 'email', value: 'ann@example.com' }), null);
+      assert.equal(await store.conversations.get(ann.conversation.id), null);
+      assert.equal(await store.messages.get(ann.message.id), null);
+      assert.equal(await store.deliveries.get(annDelivery.id), null);
+      assert.deepEqual(await store.deliveries.attempts(annDelivery.id), []);
+      assert.equal(await store.handoffs.get('hof_ann'), null);
+      assert.equal(await store.notify.notification(a.n.id), null);
+      assert.deepEqual(await store.notify.decisions({ userId: annId }, { limit: 10 }), []);
+      const after = await load({ userIds: [annId, bobId], keys: [a.key, b.key] });
+      assert.deepEqual(after.seenKeys, new Map([[b.key, b.d.id]]));
+      assert.deepEqual([...after.engagement.keys()], [pair(bobId, 'promo')]);
+      assert.deepEqual([...after.users.keys()], [bobId]);
+      const [again] = await store.messages.publish([newMessage({ idempotencyKey: 'idem-ann', endpointIds: [] })], routeAll, { now: T0 + 3, idempotencyTtlMs: DAY });
+      assert.equal(again.duplicate, false, "the user's idempotency keys are gone");
+      assert.equal(await store.notify.exportUser(annId), null);
+
+      // Bob is untouched.
+      const bobExport = (await store.notify.exportUser(bobId))!;
+      assert.equal(bobExport.conversations.length, 1);
+      assert.equal(bobExport.messages.length, 1);
+      assert.deepEqual(bobExport.decisions, [b.d]);
+      assert.deepEqual(bobExport.notifications, [b.n]);
+      assert.equal((await store.deliveries.attempts(bobDelivery.id)).length, 1);
+      assert.ok(await store.handoffs.get('hof_bob'));
+      const [bobAgain] = await store.messages.publish([newMessage({ idempotencyKey: 'idem-bob', endpointIds: [] })], routeAll, { now: T0 + 3, idempotencyTtlMs: DAY });
+      assert.equal(bobAgain.duplicate, true);
+
+      assert.equal(await store.notify.deleteUser(annId), false);
+      assert.equal(await store.notify.deleteUser('usr_unknown'), false);
+    });
+
+    it('inserts, gets, lists, updates and deletes feeds', async () => {
+      const b = feed({ name: 'b-morning' });
+      const a = feed({ name: 'a-evening', userIds: ['usr_1', 'usr_2'], params: {}, nextRunAt: null, lastRunAt: T0 - 5 });
+      await store.notify.feeds.insert(b);
+      await store.notify.feeds.insert(a);
+      assert.deepEqual(await store.notify.feeds.get(b.id), b);
+      assert.deepEqual(await store.notify.feeds.get(a.id), a);
+      assert.equal(await store.notify.feeds.get('feed_missing'), null);
+      assert.deepEqual(await store.notify.feeds.list(), [a, b]);
+      await assert.rejects(store.notify.feeds.insert(feed({ name: 'a-evening' })), 'names are unique');
+      const updated = await store.notify.feeds.update(b.id, { cron: '0 8 * * 1', isActive: false, userIds: ['usr_3'], params: { section: 'sport' }, updatedAt: T0 + 1 });
+      const expected: FeedRecord = { ...b, cron: '0 8 * * 1', isActive: false, userIds: ['usr_3'], params: { section: 'sport' }, updatedAt: T0 + 1 };
+      assert.deepEqual(updated, expected);
+      assert.deepEqual(await store.notify.feeds.get(b.id), expected);
+      assert.deepEqual(await store.notify.feeds.update(b.id, { userIds: null, nextRunAt: null, updatedAt: T0 + 2 }), { ...expected, userIds: null, nextRunAt: null, updatedAt: T0 + 2 });
+      assert.deepEqual(await store.notify.feeds.get(b.id), { ...expected, userIds: null, nextRunAt: null, updatedAt: T0 + 2 });
+      assert.equal(await store.notify.feeds.update('feed_missing', { name: 'x' }), null);
+      assert.equal(await store.notify.feeds.delete(a.id), true);
+      assert.equal(await store.notify.feeds.delete(a.id), false);
+      assert.equal(await store.notify.feeds.get(a.id), null);
+      assert.deepEqual((await store.notify.feeds.list()).map((f) => f.id), [b.id]);
+    });
+
+    it("advances a feed's next run by compare-and-set: exactly one caller wins", async () => {
+      const f = feed({ nextRunAt: T0 });
+      const inactive = feed({ nextRunAt: T0, isActive: false });
+      await store.notify.feeds.insert(f);
+      await store.notify.feeds.insert(inactive);
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0 + 3), true);
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + 2 * DAY, T0 + 4), false, 'a second advance from the old value loses');
+      assert.deepEqual(await store.notify.feeds.get(f.id), { ...f, nextRunAt: T0 + DAY, lastRunAt: T0 + 3, updatedAt: T0 + 3 });
+      assert.equal(await store.notify.feeds.advance(inactive.id, T0, T0 + DAY, T0), false, 'an inactive feed does not run');
+      assert.equal(await store.notify.feeds.advance('feed_missing', T0, T0 + DAY, T0), false);
+
+      const racing = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY + i, T0 + DAY + i)));
+      assert.equal(racing.filter(Boolean).length, 1);
+      const winner = racing.indexOf(true) + 1;
+      assert.equal((await store.notify.feeds.get(f.id))?.nextRunAt, T0 + 2 * DAY + winner);
+      assert.equal(await store.notify.feeds.advance(f.id, T0 + 2 * DAY + winner, null, T0 + 2 * DAY + winner), true, 'a last run leaves no next one');
+      assert.equal((await store.notify.feeds.get(f.id))?.nextRunAt, null);
+    });
+  });
+}
