@@ -75,7 +75,11 @@ export function createPlatformInbound(deps: { store: Store; clock: Clock; platfo
       if (Buffer.byteLength(request.message, 'utf8') > limit) throw new BotgateError('BG_ERR_MESSAGE_TOO_LARGE', `The message is longer than ${limit} bytes`);
       const received = await turns.handle(channel, {
         userKey: request.user_id,
-        identities: [{ kind: 'platform', value: `${channel.provider ?? channel.id}:${request.user_id}` }],
+        identities: [
+          { kind: 'platform', value: `${channel.provider ?? channel.id}:${request.user_id}` },
+          // A Twilio sender is a phone number (SMS "+1555…", WhatsApp "whatsapp:+1555…"): the same person on both.
+          ...(channel.kind === 'twilio' && /^(whatsapp:)?\+?\d{6,16}$/.test(request.user_id) ? [{ kind: 'phone', value: request.user_id.replace(/^whatsapp:/, '') }] : []),
+        ],
         payload: request as unknown as Record<string, unknown>,
         eventType: 'message.received',
         idempotencyKey: dedupKey ? `platform:${channel.id}:${dedupKey}` : null,

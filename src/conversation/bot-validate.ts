@@ -10,8 +10,9 @@ import {
 const TOP_KEYS = ['id', 'name', 'description', 'settings', 'knowledge', 'intents', 'global_intents', 'handoff_intents', 'flows', 'webhooks'];
 const SETTINGS_KEYS = [
   'intent_threshold', 'knowledge_threshold', 'dont_know', 'restart_notice',
-  'handoff_phrases', 'close_phrases', 'handoff_message', 'handoff_unavailable', 'agent_timeout_message', 'agent_closed_message',
+  'handoff_phrases', 'close_phrases', 'handoff_message', 'handoff_unavailable', 'agent_timeout_message', 'agent_closed_message', 'opt_outs',
 ];
+const OPT_OUT_KEYS = ['phrases', 'event_type', 'message'];
 const WEBHOOK_KEYS = ['event', 'states', 'intents', 'endpoint'];
 /** Bot ids appear in URLs (`/chatbot/hooks/{id}`). */
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -25,6 +26,10 @@ export const DEFAULT_SETTINGS: Readonly<BotSettings> = Object.freeze({
   restartNotice: [{ text: "Sorry, this conversation changed while you were away, so let's start again." }],
   handoffPhrases: ['talk to agent', 'talk to an agent', 'talk to a human', 'talk to a person', 'live chat', 'live agent', 'human', 'agent', 'real person', 'customer service'],
   closePhrases: ['end chat', 'close chat', 'back to bot', 'bye agent'],
+  optOuts: [
+    { phrases: ['stop offers', 'no more offers', 'unsubscribe from offers'], eventType: 'marketing_offer', message: [{ text: "Done: you won't get offers from us any more." }] },
+    { phrases: ['stop notifications', 'unsubscribe', 'stop messaging me'], eventType: '*', message: [{ text: "Done: from now on we'll only message you about failed payments and your account's security." }] },
+  ],
   handoffMessage: [{ text: 'Connecting you to a person. Please wait a moment.' }],
   handoffUnavailable: [{ text: "Sorry, I can't connect you to a person here. I'm happy to keep helping myself." }],
   agentTimeout: [{ text: "No one is free right now, sorry. I'm back: how can I help?" }],
@@ -116,7 +121,26 @@ function readSettings(problems: ProblemList, value: unknown, states: ReadonlySet
   settings.handoffUnavailable = readOptionalMessages(problems, 'settings.handoff_unavailable', raw.handoff_unavailable, states) ?? settings.handoffUnavailable;
   settings.agentTimeout = readOptionalMessages(problems, 'settings.agent_timeout_message', raw.agent_timeout_message, states) ?? settings.agentTimeout;
   settings.agentClosed = readOptionalMessages(problems, 'settings.agent_closed_message', raw.agent_closed_message, states) ?? settings.agentClosed;
+  if (raw.opt_outs !== undefined) settings.optOuts = readOptOuts(problems, raw.opt_outs, states) ?? settings.optOuts;
   return settings;
+}
+
+/** settings.opt_outs: [{phrases: [...], event_type: name or '*', message: ...}]. */
+function readOptOuts(problems: ProblemList, value: unknown, states: ReadonlySet<string>): BotSettings['optOuts'] | null {
+  const list = readList(problems, 'settings.opt_outs', value);
+  if (!list) return null;
+  const out: BotSettings['optOuts'] = [];
+  list.forEach((item, index) => {
+    const path = at('settings.opt_outs', index);
+    const raw = readMapping(problems, path, item);
+    if (!raw) return;
+    checkKeys(problems, path, raw, OPT_OUT_KEYS);
+    const phrases = readStrings(problems, `${path}.phrases`, raw.phrases);
+    const eventType = readString(problems, `${path}.event_type`, raw.event_type);
+    const message = readMessages(problems, `${path}.message`, raw.message, states);
+    if (phrases && eventType && message) out.push({ phrases, eventType, message });
+  });
+  return out;
 }
 
 function readThreshold(problems: ProblemList, path: string, value: unknown): number | null {

@@ -58,6 +58,8 @@ export interface BotSettings {
   agentTimeout: BotMessage[];
   /** Sent when the session with an agent ends and the bot takes the conversation back. */
   agentClosed: BotMessage[];
+  /** Phrases that opt the user out of a notification type ('*': every non-critical type), anywhere in a conversation. */
+  optOuts: { phrases: string[]; eventType: string; message: BotMessage[] }[];
 }
 
 export interface BotDefinition {
@@ -129,6 +131,8 @@ export interface TurnResult {
     | { kind: 'unknown' };
   /** Template values that were missing (rendered as their fallback or empty), for logging. */
   missingValues: string[];
+  /** The user asked to hear no more of a notification type ('*': every non-critical type). */
+  optOut: { eventType: string } | null;
 }
 
 /** What runTurn needs to understand text: implemented by intents.ts and knowledge.ts. */

@@ -27,6 +27,7 @@ interface Turn {
   missing: Set<string>;
   endOfTask: { reason: string } | null;
   handoff: { reason: string } | null;
+  optOut: { eventType: string } | null;
 }
 
 /** A fresh value each time: results never share arrays a caller might change. */
@@ -44,6 +45,13 @@ export function runTurn(runtime: BotRuntime, position: ConversationPosition, inp
   if (waiting.state !== null && !hasState(definition, waiting.state)) {
     send(turn, definition.settings.restartNotice);
     waiting = idle();
+  }
+  // "stop offers": the user opts out of a notification type; the flow stays where it was.
+  const optOut = definition.settings.optOuts.find((o) => saysPhrase(o.phrases, text));
+  if (optOut) {
+    send(turn, optOut.message);
+    turn.optOut = { eventType: optOut.eventType };
+    return result(turn, { waiting, understood: { kind: 'unknown' } });
   }
   const human = asksForHuman(bot, text);
   const step = human
@@ -69,7 +77,7 @@ function newTurn(definition: BotDefinition, position: ConversationPosition, cont
   const { user, customData, group } = context;
   return {
     bot: definition, memory, values: { memory, user, customData, group },
-    replies: [], fired: [], missing: new Set(), endOfTask: null, handoff: null,
+    replies: [], fired: [], missing: new Set(), endOfTask: null, handoff: null, optOut: null,
   };
 }
 
@@ -82,6 +90,7 @@ function result(turn: Turn, step: Step): TurnResult {
     fired: turn.fired,
     understood: step.understood,
     missingValues: [...turn.missing],
+    optOut: turn.optOut,
   };
 }
 

@@ -76,6 +76,7 @@ function botTurn(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
   const { messages: hooks, unrouted } = webhookMessages(runtime, conversation, input, result, deps);
   const writes: TurnWrites = {
     state: result.position.state, memory: result.position.memory, lastPrompt: result.position.lastPrompt, messages: [...replies, ...hooks],
+    ...(result.optOut ? { optOut: result.optOut } : {}),
   };
   if (handsOver) {
     const sessionId = deps.newId('hof');

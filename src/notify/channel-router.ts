@@ -43,8 +43,7 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
         const e = await store.endpoints.get(id);
         if (e?.isActive) endpoints.set(id, e);
       }
-      const identities = new Map<string, Identity[]>();
-      if (endpoints.size) for (const id of userIds) identities.set(id, await store.users.identities(id));
+      const identities = endpoints.size ? await store.users.identitiesOf(userIds) : new Map<string, Identity[]>();
 
       // Conversations on channels that carry later messages, newest first per user.
       const conversations = userIds.length ? await store.conversations.list({ userIds }, { limit: 10 * userIds.length }) : [];

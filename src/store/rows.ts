@@ -216,3 +216,11 @@ export function feedFromRow(r: Row): FeedRecord {
     nextRunAt: numOrNull(r.next_run_at), lastRunAt: numOrNull(r.last_run_at), createdAt: num(r.created_at), updatedAt: num(r.updated_at),
   };
 }
+
+/** A user's preferences JSON with an opt-out of a type on every channel added (once). */
+export function withOptOut(preferences: string, eventType: string): string {
+  const prefs = JSON.parse(preferences || '{}') as { opt_outs?: { event_type: string; channel: string }[] };
+  const optOuts = prefs.opt_outs ?? [];
+  if (!optOuts.some((o) => o.event_type === eventType && o.channel === '*')) optOuts.push({ event_type: eventType, channel: '*' });
+  return JSON.stringify({ ...prefs, opt_outs: optOuts });
+}

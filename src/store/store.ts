@@ -387,6 +387,8 @@ export interface TurnWrites {
   handoff?: HandoffOp;
   /** Messages built from the conversation's last messages (the transcript a handoff request carries). */
   announce?: (transcript: MessageRecord[]) => NewMessage[];
+  /** The user opted out of a notification type ('*': every non-critical type) on every channel. */
+  optOut?: { eventType: string };
 }
 
 /** A change to a conversation outside a turn (an agent claims, writes, closes; a wait times out). */
@@ -546,6 +548,8 @@ export interface ChannelsRepo {
 export interface UsersRepo {
   get(id: string): Promise<UserRecord | null>;
   identities(userId: string): Promise<Identity[]>;
+  /** The identities of many users at once (users without any are absent). */
+  identitiesOf(userIds: string[]): Promise<Map<string, Identity[]>>;
   byIdentity(identity: Identity): Promise<UserRecord | null>;
   /**
    * Attaches identities to a user (created when unknown), in one transaction. An identity another user owns is

@@ -133,6 +133,10 @@ describe('twilio channel', () => {
     // Answered in the TwiML, so not sent again through the Messages API.
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(apiPosts(from).length, 0);
+    // The sender is known by phone number (notifications and other channels find the same person).
+    const user = await gw.store.users.byIdentity({ kind: 'phone', value: from });
+    assert.ok(user);
+    assert.deepEqual((await gw.store.users.identities(user.id)).map((i) => i.kind).sort(), ['phone', 'platform']);
   });
 
   it('renders quick replies as lines to type back, and greets a WhatsApp user by profile name', async () => {

@@ -87,6 +87,16 @@ describe('notification producer API (SQLite)', () => {
     assert.ok(await gw.store.users.get('nobody-known'));
   });
 
+  it('lets a user opt out in the conversation: "stop offers" writes a preference the policy honours', async () => {
+    const userId = await platformUser('p-stop');
+    const said = await http('POST', '/api/webhook/incoming', { user_id: 'p-stop', username: 'Ada', message: 'Stop offers!', platform: 'freshchat', conversation_id: 'c-p-stop' }, { authorization: `Bearer ${inboundToken}` });
+    assert.equal(said.body.response.answer, "Done: you won't get offers from us any more.");
+    assert.deepEqual((await gw.store.users.get(userId))?.preferences, { opt_outs: [{ event_type: 'marketing_offer', channel: '*' }] });
+    const offer = await event({ user_id: userId, event_type: 'marketing_offer', params: { code: 'X' } });
+    assert.deepEqual([offer.body.decision, offer.body.reason], ['skip', 'preference']);
+    assert.equal((await event({ user_id: userId, event_type: 'payment_failed', params: { n: 1 } })).body.reason, 'critical');
+  });
+
   it('decides a batch in order, and refuses batches over the limit and malformed events', async () => {
     const events = Array.from({ length: 5 }, (_, i) => ({ user_id: `b${i % 2}`, event_type: 'payment_failed', params: { i } }));
     const r = await event({ events });

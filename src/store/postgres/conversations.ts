@@ -1,6 +1,6 @@
 // PostgreSQL: conversations — incoming messages stored with their conversation, and turns run one at a time
 // per conversation across processes (the conversation row is locked FOR UPDATE for the turn's transaction).
-import { conversationFromRow, handoffFromRow, messageFromRow } from '../rows.ts';
+import { conversationFromRow, handoffFromRow, messageFromRow, withOptOut } from '../rows.ts';
 import type { ConversationRecord, ConversationsRepo, HandoffOp, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
@@ -49,6 +49,10 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     );
     if (incoming.turnStatus !== 'done') await sql.run(`UPDATE messages SET turn_status = 'done' WHERE id = $1`, [incoming.id], 'botgate_turn_done');
     if (writes.handoff) await applyHandoff(sql, conversation.id, writes.handoff, now);
+    if (writes.optOut && conversation.userId) {
+      const row = await sql.get('SELECT preferences FROM users WHERE id = $1 FOR UPDATE', [conversation.userId]);
+      if (row) await sql.run('UPDATE users SET preferences = $1, updated_at = $2 WHERE id = $3', [withOptOut(String(row.preferences), writes.optOut.eventType), now, conversation.userId]);
+    }
     let published = writes.messages.length ? await publishInTx(sql, writes.messages, route, notBefore(now)) : [];
     if (writes.announce) {
       const rows = await sql.all('SELECT * FROM messages WHERE conversation_id = $1 ORDER BY id DESC LIMIT 20', [conversation.id]);

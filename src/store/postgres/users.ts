@@ -9,6 +9,15 @@ export function createUsersRepo(db: PgDb): UsersRepo {
       const row = await db.get('SELECT * FROM users WHERE id = $1', [id]);
       return row ? userFromRow(row) : null;
     },
+    async identitiesOf(userIds) {
+      const out = new Map<string, Identity[]>();
+      for (const r of await db.all('SELECT user_id, kind, value FROM identities WHERE user_id = ANY($1::text[]) ORDER BY kind, value', [userIds])) {
+        const list = out.get(String(r.user_id)) ?? [];
+        list.push({ kind: String(r.kind), value: String(r.value) });
+        out.set(String(r.user_id), list);
+      }
+      return out;
+    },
     async identities(userId) {
       return (await db.all('SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY kind, value', [userId])).map((r) => ({ kind: String(r.kind), value: String(r.value) }));
     },

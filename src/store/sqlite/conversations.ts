@@ -1,6 +1,6 @@
 // SQLite: conversations — incoming messages stored with their conversation, and turns run one at a time
 // (SQLite's single writer serialises them) with their writes and published messages in one transaction.
-import { conversationFromRow, handoffFromRow, messageFromRow } from '../rows.ts';
+import { conversationFromRow, handoffFromRow, messageFromRow, withOptOut } from '../rows.ts';
 import type { ConversationRecord, ConversationsRepo, HandoffOp, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
@@ -59,6 +59,10 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
     );
     if (incoming.turnStatus !== 'done') db.run(`UPDATE messages SET turn_status = 'done' WHERE id = ?`, [incoming.id]);
     if (writes.handoff) applyHandoff(conversation.id, writes.handoff, now);
+    if (writes.optOut && conversation.userId) {
+      const row = db.get('SELECT preferences FROM users WHERE id = ?', [conversation.userId]);
+      if (row) db.run('UPDATE users SET preferences = ?, updated_at = ? WHERE id = ?', [withOptOut(String(row.preferences), writes.optOut.eventType), now, conversation.userId]);
+    }
     let published = writes.messages.length ? publishInTx(writes.messages, route, { now, ...ttl() }) : [];
     if (writes.announce) {
       const announced = writes.announce(transcript(conversation.id));

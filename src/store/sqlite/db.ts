@@ -1,5 +1,6 @@
 // A thin layer over node:sqlite: cached prepared statements and immediate-mode transactions.
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
+import { startCheckpointer, type Checkpointer } from './checkpointer.ts';
 
 export type Params = Record<string, SQLInputValue> | SQLInputValue[];
 export type Row = Record<string, unknown>;
@@ -8,6 +9,7 @@ export class SqliteDb {
   readonly raw: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
   #depth = 0;
+  #checkpointer: Checkpointer | null = null;
 
   constructor(file: string, options: { synchronous: 'NORMAL' | 'FULL' }) {
     this.raw = new DatabaseSync(file);
@@ -15,6 +17,13 @@ export class SqliteDb {
     this.raw.exec(`PRAGMA synchronous = ${options.synchronous}`);
     this.raw.exec('PRAGMA busy_timeout = 5000');
     this.raw.exec('PRAGMA foreign_keys = OFF');
+  }
+
+  /** Hands checkpoints to a background thread (store/sqlite/checkpointer.ts); the writer's own threshold rises. */
+  checkpointInBackground(file: string): void {
+    if (file === ':memory:' || this.#checkpointer) return;
+    this.raw.exec('PRAGMA wal_autocheckpoint = 20000');
+    this.#checkpointer = startCheckpointer(file);
   }
 
   #prepare(sql: string): StatementSync {
@@ -59,7 +68,8 @@ export class SqliteDb {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.#checkpointer?.stop();
     this.#statements.clear();
     this.raw.close();
   }

@@ -34,6 +34,7 @@ export interface SqliteStoreOptions {
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
   const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
+  db.checkpointInBackground(options.file);
   const messages = createMessagesRepo(db, options.newId);
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
@@ -73,7 +74,7 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     // One gateway process per SQLite file (the server lock): nobody to exclude.
     exclusive: (_name, fn) => fn(),
     async close() {
-      db.close();
+      await db.close();
     },
   };
 }

@@ -9,6 +9,15 @@ export function createUsersRepo(db: SqliteDb): UsersRepo {
       const row = db.get('SELECT * FROM users WHERE id = ?', [id]);
       return row ? userFromRow(row) : null;
     },
+    async identitiesOf(userIds) {
+      const out = new Map<string, Identity[]>();
+      for (const r of db.all('SELECT user_id, kind, value FROM identities WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY kind, value', [JSON.stringify(userIds)])) {
+        const list = out.get(String(r.user_id)) ?? [];
+        list.push({ kind: String(r.kind), value: String(r.value) });
+        out.set(String(r.user_id), list);
+      }
+      return out;
+    },
     async identities(userId) {
       return db.all('SELECT kind, value FROM identities WHERE user_id = ? ORDER BY kind, value', [userId]).map((r) => ({ kind: String(r.kind), value: String(r.value) }));
     },
