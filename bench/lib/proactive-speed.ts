@@ -1,5 +1,6 @@
 // The speed half of bench:proactive: the gateway on SQLite as `npm start` runs it, (1) decisions per second through
-// the batch API (batches of 1,000 events from rotating users, a few in flight), (2) the latency of single
+// the batch API (batches of 1,000 events from rotating users in the quality scenario's type mix, two in flight),
+// (2) the latency of single
 // POST /api/events under wrk -t1 -c50. Users reach nobody by default, so each type names an endpoint (a loopback
 // receiver): every notify decision really writes a message and a delivery, as in production.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +26,12 @@ export interface SpeedResult {
   non2xx: number;
   rssMb: number;
   reasons: Record<string, number>;
+}
+
+/** The quality scenario's mix (per user per day: payment_failed 0.03, low_balance 0.3, marketing_offer 2.0), spread evenly. */
+function typeOf(n: number): string {
+  const slot = n % 233;
+  return slot < 3 ? TYPES[0] : slot < 33 ? TYPES[1] : TYPES[2];
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
@@ -57,7 +64,7 @@ export async function speed(options: { batches?: number; users?: number; inFligh
     const batchBody = () => JSON.stringify({
       events: Array.from({ length: 1000 }, () => {
         const n = seq++;
-        return { user_id: `user-${n % users}`, event_type: TYPES[n % 3 === 0 ? 0 : n % 3 === 1 ? 1 : 2], params: { event_id: n, amount: n % 97 } };
+        return { user_id: `user-${n % users}`, event_type: typeOf(n), params: { event_id: n, amount: n % 97 } };
       }),
     });
     const reasons: Record<string, number> = {};

@@ -28,7 +28,8 @@ function endpointDestination(endpoint: EndpointRecord, identities: Identity[], n
           type: NOTIFICATION_EVENT, notification_id: n.id, user_id: n.userId, event_type: n.eventType, variant: n.variant, text, params: n.params,
           identities: identities.map((i) => ({ kind: i.kind, id: i.value })), timestamp: new Date(n.sentAt ?? now).toISOString(),
         });
-      return [{ id: newId('msg'), eventType: NOTIFICATION_EVENT, payload, orderingKey: n.userId, idempotencyKey: `notification:${n.id}`, createdAt: now, endpointIds: [endpoint.id] }];
+      // No idempotency key: a notification is published once, in the transaction that decides it.
+      return [{ id: newId('msg'), eventType: NOTIFICATION_EVENT, payload, orderingKey: n.userId, idempotencyKey: null, createdAt: now, endpointIds: [endpoint.id] }];
     },
   };
 }

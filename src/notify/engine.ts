@@ -119,7 +119,11 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       return ctx;
     }
 
-    const sendsWithin = (ctx: UserContext, t: number, ms: number, pick: (s: RecentSend) => boolean) => ctx.sends.filter((s) => s.sentAt > t - ms && s.sentAt <= t && pick(s)).length;
+    function sendsWithin(ctx: UserContext, t: number, ms: number, pick: (s: RecentSend) => boolean): number {
+      let n = 0;
+      for (const s of ctx.sends) if (s.sentAt > t - ms && s.sentAt <= t && pick(s)) n++;
+      return n;
+    }
 
     /** value × p̂ × fatigue, and whether a send is worth its cost (on a posterior sample when exploring). */
     function worth(userId: string, ctx: UserContext, type: EventTypeSettings, t: number): { score: number; worth: boolean } {

@@ -164,6 +164,35 @@ describe('notification producer API (SQLite)', () => {
   });
 });
 
+describe('notifications to Kore.ai\'s proactive API', () => {
+  it('sends a type configured with a kore_jwt endpoint in Kore\'s notify format, to the user\'s email identity, with a fresh JWT', async () => {
+    const { jwtVerify } = await import('jose');
+    const kore = await startReceiver((_q, res) => void res.writeHead(200).end());
+    const gw = await startTestGateway({ BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY });
+    try {
+      const secret = 'kore-client-secret-0123456789abcdef';
+      const endpoint = await gw.api('POST', '/api/endpoints', { name: 'kore-notify', url: `${kore.url}/api/public/bot/st-123/notify`, auth: { kind: 'kore_jwt', client_id: 'cs-app-1', client_secret: secret } });
+      assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+      const put = await gw.api('PUT', '/api/notify/types/payment_failed', { endpoint_id: endpoint.body.id });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      await gw.api('PUT', '/api/users/kore-user', { identities: [{ kind: 'email', id: 'Ada@Example.com' }] });
+      const r = await gw.app.inject({ method: 'POST', url: '/api/events', headers: { 'x-api-key': PRODUCER_KEY }, payload: { user_id: 'kore-user', event_type: 'payment_failed', params: {} } });
+      assert.equal(r.json().reason, 'critical');
+      await eventually(() => kore.requests.length > 0);
+      const request = kore.requests[0];
+      assert.match(String(request.url), /\/api\/public\/bot\/st-123\/notify$/);
+      assert.deepEqual(JSON.parse(request.body), {
+        channel: 'rtm', userIdentityType: 'email', message: { type: 'text', val: 'Your payment failed. Would you like to retry?' }, identities: [{ val: 'ada@example.com', type: 'email' }],
+      });
+      const { payload } = await jwtVerify(String(request.headers.auth), new TextEncoder().encode(secret), { algorithms: ['HS256'] });
+      assert.equal(payload.appId, 'cs-app-1');
+    } finally {
+      await gw.close();
+      await kore.close();
+    }
+  });
+});
+
 describe('scheduled work survives a restart and runs once', () => {
   it('sends a scheduled event after the gateway restarts', async () => {
     const receiver = await startReceiver((_q, res) => void res.writeHead(200).end());

@@ -27,6 +27,8 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
 
   const publishInTx: PublishInTx = (messages, route, { now, idempotencyTtlMs }) => {
     let activeTargets: EndpointTarget[] | null = null;
+    // Messages naming the same endpoints (a batch of notifications, a turn's replies) read them once.
+    const named = new Map<string, EndpointTarget[]>();
     const results: PublishedMessage[] = [];
     for (const message of messages) {
       if (message.idempotencyKey) {
@@ -36,7 +38,14 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
           continue;
         }
       }
-      const targets = message.endpointIds ? (message.endpointIds.length ? loadTargets(message.endpointIds) : []) : (activeTargets ??= loadTargets(undefined));
+      let targets: EndpointTarget[];
+      if (!message.endpointIds) targets = activeTargets ??= loadTargets(undefined);
+      else if (message.endpointIds.length === 0) targets = [];
+      else {
+        const key = message.endpointIds.join('\u0000');
+        targets = named.get(key) ?? loadTargets(message.endpointIds);
+        named.set(key, targets);
+      }
       results.push(insertOne(message, targets, route));
     }
     return results;
