@@ -189,7 +189,7 @@ export function createNotifyService(deps: {
       return ok;
     },
     async createProducerKey(name: string): Promise<{ id: string; name: string; key: string; created_at: string }> {
-      const key = generateToken('bgp');
+      const key = generateToken('bgk');
       const record: ProducerKey = { id: newId('job').replace(/^job_/, 'pk_'), name, hash: hashToken(key), created_at: clock.now() };
       await store.exclusive('producer-keys', async () => store.settings.set(PRODUCER_KEYS, JSON.stringify([...(await producerKeys(true)), record])));
       keysCache = null;

@@ -30,7 +30,7 @@ describe('cli: users and producer keys', () => {
     const added = cli('producer-keys', 'add', 'billing');
     assert.equal(added.status, 0, added.stderr);
     const id = /producer key (pk_\w+) \(billing\)/.exec(added.stdout)?.[1];
-    const key = /key \(shown this once\): (bgp_\S+)/.exec(added.stdout)?.[1];
+    const key = /key \(shown this once\): (bgk_\S+)/.exec(added.stdout)?.[1];
     assert.ok(id && key, added.stdout);
     assert.equal(await withServices((s) => s.notify.producerKeyValid(key)), true);
 

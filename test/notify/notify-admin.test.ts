@@ -282,7 +282,7 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
     it('creates producer keys shown once, lists them without the key, and revokes them', async () => {
       const created = await gw.api('POST', '/api/producer-keys', { name: 'billing' });
       assert.equal(created.status, 201, JSON.stringify(created.body));
-      assert.match(created.body.key, /^bgp_/);
+      assert.match(created.body.key, /^bgk_/);
       assert.equal(created.body.name, 'billing');
       assert.ok(!Number.isNaN(Date.parse(created.body.created_at)));
       assert.equal(await gw.notify.producerKeyValid(created.body.key), true);
