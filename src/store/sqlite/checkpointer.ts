@@ -9,6 +9,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { DatabaseSync } = require('node:sqlite');
 const db = new DatabaseSync(workerData.file);
 db.exec('PRAGMA busy_timeout = 1000');
+db.exec('PRAGMA synchronous = ' + workerData.synchronous);
 const timer = setInterval(() => {
   try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
 }, workerData.everyMs);
@@ -21,8 +22,8 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-export function startCheckpointer(file: string, everyMs = 100): Checkpointer {
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs } });
+export function startCheckpointer(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100): Checkpointer {
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous } });
   worker.unref();
   worker.on('error', () => {});
   return {

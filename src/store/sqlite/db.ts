@@ -20,10 +20,10 @@ export class SqliteDb {
   }
 
   /** Hands checkpoints to a background thread (store/sqlite/checkpointer.ts); the writer's own threshold rises. */
-  checkpointInBackground(file: string): void {
+  checkpointInBackground(file: string, synchronous: 'NORMAL' | 'FULL'): void {
     if (file === ':memory:' || this.#checkpointer) return;
     this.raw.exec('PRAGMA wal_autocheckpoint = 20000');
-    this.#checkpointer = startCheckpointer(file);
+    this.#checkpointer = startCheckpointer(file, synchronous);
   }
 
   #prepare(sql: string): StatementSync {

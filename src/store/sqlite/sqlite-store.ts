@@ -34,7 +34,7 @@ export interface SqliteStoreOptions {
 export function createSqliteStore(options: SqliteStoreOptions): Store {
   if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
   const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
-  db.checkpointInBackground(options.file);
+  db.checkpointInBackground(options.file, options.synchronous ?? 'NORMAL');
   const messages = createMessagesRepo(db, options.newId);
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
