@@ -23,7 +23,8 @@ export interface Checkpointer {
 }
 
 export function startCheckpointer(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100): Checkpointer {
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous } });
+  // A small heap: the worker only runs one pragma now and then.
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4, stackSizeMb: 1 } });
   worker.unref();
   worker.on('error', () => {});
   return {
