@@ -75,7 +75,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     log: options.log,
   });
   onUserMessages = (userIds) => {
-    for (const userId of userIds) notify.engine.recordReply(userId).catch((error) => options.log?.error({ err: error, user: userId }, 'recording a reply as engagement failed'));
+    notify.engine.recordReplies(userIds).catch((error) => options.log?.error({ err: error }, 'recording replies as engagement failed'));
   };
   return {
     config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns, platforms, inbound, agents, sessions, notify,

@@ -480,6 +480,13 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       return latest ? engine.recordClick(latest.id, t) : 'not_found';
     },
 
+    async recordReplies(userIds, at) {
+      const t = at ?? clock.now();
+      for (const n of (await repo.latestSentOf(userIds, t - DAY)).values()) {
+        if (n.clickedAt === null && n.sentAt !== null) await repo.click(n.id, t, weightAt(n.sentAt, halfLife));
+      }
+    },
+
     async updateUser(userId, patch) {
       await repo.putUser(userId, { tz: patch.tz, preferences: patch.preferences as Record<string, unknown> | undefined }, clock.now());
     },

@@ -118,6 +118,8 @@ export interface NotifyEngine {
   recordFeedback(userId: string, eventType: string, at?: number): Promise<ClickResult>;
   /** A user's message in a conversation: engagement with their notification of the last 24 h, if any. */
   recordReply(userId: string, at?: number): Promise<ClickResult>;
+  /** recordReply for many users at once (one read of the store). */
+  recordReplies(userIds: string[], at?: number): Promise<void>;
   /** Creates the user when unknown; sets the time zone (IANA name) and/or preferences. */
   updateUser(userId: string, patch: { tz?: string | null; preferences?: UserPreferences }): Promise<void>;
 }

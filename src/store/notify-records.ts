@@ -125,6 +125,8 @@ export interface NotifyRepo {
   notification(id: string): Promise<NotificationRecord | null>;
   /** The user's latest sent notification (of a type, when given) sent at or after `since`. */
   latestSent(userId: string, eventType: string | null, since: number): Promise<NotificationRecord | null>;
+  /** Per user among these, the latest notification sent at or after `since` (one query for a batch of writers). */
+  latestSentOf(userIds: string[], since: number): Promise<Map<string, NotificationRecord>>;
   /** Marks a notification clicked once and adds the click weight to its engagement and variant counts. */
   click(id: string, at: number, weight: number): Promise<'recorded' | 'duplicate' | 'not_found'>;
   decisions(filter: DecisionFilter, page: PageRequest): Promise<DecisionRecord[]>;

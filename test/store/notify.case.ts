@@ -214,6 +214,10 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.equal(await store.notify.latestSent('usr_1', 'promo', T0 + 1), null);
       assert.equal(await store.notify.latestSent('usr_1', 'digest', T0 - 2 * DAY), null);
       assert.equal(await store.notify.latestSent('usr_9', null, 0), null);
+      const many = await store.notify.latestSentOf(['usr_1', 'usr_2', 'usr_9'], T0 - 2 * DAY);
+      assert.deepEqual([...many.keys()].sort(), ['usr_1', 'usr_2']);
+      assert.deepEqual(many.get('usr_1'), alert);
+      assert.equal((await store.notify.latestSentOf(['usr_1'], T0 + 6)).size, 0);
     });
 
     it('records a click once and adds its weight to engagement and to the pooled and variant type stats', async () => {

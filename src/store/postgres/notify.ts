@@ -195,6 +195,16 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       return row ? notificationFromRow(row) : null;
     },
 
+    async latestSentOf(userIds, since) {
+      const out = new Map<string, NotificationRecord>();
+      const rows = await db.all(
+        "SELECT * FROM notifications WHERE status = 'sent' AND user_id = ANY($1::text[]) AND sent_at >= $2 ORDER BY sent_at",
+        [userIds, since],
+      );
+      for (const r of rows) out.set(String(r.user_id), notificationFromRow(r));
+      return out;
+    },
+
     async latestSent(userId, eventType, since) {
       const row = eventType === null
         ? await db.get("SELECT * FROM notifications WHERE status = 'sent' AND user_id = $1 AND sent_at >= $2 ORDER BY sent_at DESC LIMIT 1", [userId, since])

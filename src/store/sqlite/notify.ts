@@ -111,6 +111,16 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       return row ? notificationFromRow(row) : null;
     },
 
+    async latestSentOf(userIds, since) {
+      const out = new Map<string, NotificationRecord>();
+      const rows = db.all(
+        "SELECT * FROM notifications WHERE status = 'sent' AND user_id IN (SELECT value FROM json_each(?)) AND sent_at >= ? ORDER BY sent_at",
+        [JSON.stringify(userIds), since],
+      );
+      for (const r of rows) out.set(String(r.user_id), notificationFromRow(r));
+      return out;
+    },
+
     async latestSent(userId, eventType, since) {
       const row = eventType === null
         ? db.get("SELECT * FROM notifications WHERE status = 'sent' AND user_id = ? AND sent_at >= ? ORDER BY sent_at DESC LIMIT 1", [userId, since])
