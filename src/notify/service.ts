@@ -119,6 +119,8 @@ export function createNotifyService(deps: {
   let running: Promise<void> | null = null;
   async function tick(): Promise<void> {
     try {
+      // Another process may have changed a type through the admin API: pick it up within a tick.
+      if (store.capabilities.multiProcess) await engine.reloadOverrides();
       await runFeeds();
       for (let i = 0; i < 20; i++) {
         const due = await engine.runDue(500);
