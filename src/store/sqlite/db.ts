@@ -22,7 +22,7 @@ export class SqliteDb {
   /** Hands checkpoints to a background thread (store/sqlite/checkpointer.ts); the writer's own threshold rises. */
   checkpointInBackground(file: string, synchronous: 'NORMAL' | 'FULL'): void {
     if (file === ':memory:' || this.#checkpointer) return;
-    this.raw.exec('PRAGMA wal_autocheckpoint = 20000');
+    this.raw.exec('PRAGMA wal_autocheckpoint = 50000');
     this.#checkpointer = startCheckpointer(file, synchronous);
   }
 
