@@ -1,4 +1,4 @@
-// The producer surface through the real HTTP app: POST /api/events (one, a batch, bad input), the legacy
+// The producer surface through the real HTTP app, on SQLite and PostgreSQL: POST /api/events (one, a batch, bad input), the legacy
 // BotOptimizer routes answering exactly as DESIGN.md gives them, tracked links (a click changes the next
 // decision; forged tokens are 404), a scheduled event surviving a restart, and feeds running once.
 import { describe, it, before, after } from 'node:test';
@@ -7,12 +7,16 @@ import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { createManualClock } from '../../src/clock.ts';
 import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
 
 type Json = any;
 const PRODUCER_KEY = 'test-producer-key-0123456789';
 
-describe('notification producer API (SQLite)', () => {
+const postgres = await postgresAvailability();
+
+for (const backend of ['SQLite', 'PostgreSQL'] as const) describe(`notification producer API (${backend})`, { skip: backend === 'PostgreSQL' && 'skip' in postgres ? postgres.skip : false }, () => {
   let gw: TestGateway;
+  let dropSchema = async () => {};
   let base: string;
   let platform: Receiver;
   let inboundToken: string;
@@ -42,7 +46,13 @@ describe('notification producer API (SQLite)', () => {
   const toUser = (userId: string) => platform.requests.map((r) => JSON.parse(r.body)).filter((b) => b.user_id === userId && b.message);
 
   before(async () => {
-    gw = await startTestGateway({ BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__EXPLORATION: 'mean', BOTGATE_NOTIFY__TICK_SECONDS: '0.1' }, { start: false });
+    const env: Record<string, string> = { BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__EXPLORATION: 'mean', BOTGATE_NOTIFY__TICK_SECONDS: '0.1' };
+    if (backend === 'PostgreSQL' && 'url' in postgres) {
+      const schema = await freshSchema(postgres.url);
+      Object.assign(env, { BOTGATE_DATABASE_URL: postgres.url, BOTGATE_DATABASE_SCHEMA: schema.schema });
+      dropSchema = schema.drop;
+    }
+    gw = await startTestGateway(env, { start: false });
     await gw.bots.load(DEMO_BOT_FILE);
     await gw.start();
     base = await gw.listen();
@@ -54,6 +64,7 @@ describe('notification producer API (SQLite)', () => {
   after(async () => {
     await gw.close();
     await platform.close();
+    await dropSchema();
   });
 
   it('refuses a missing or wrong producer key, and the admin token, with 401', async () => {
