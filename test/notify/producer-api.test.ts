@@ -167,6 +167,13 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) describe(`notification 
     const forged = await http('GET', link.pathname.slice(0, -3) + 'AAA', undefined, {});
     assert.deepEqual([forged.status, forged.body.code], [404, 'BG_ERR_LINK_NOT_FOUND']);
     assert.equal((await http('GET', '/r/ntf_unknown.abcdefghijklmnopqrstuv', undefined, {})).status, 404);
+    // A link older than 30 days has expired: 404, and no click is recorded.
+    const old = await gw.store.notify.notification(first.body.decisions[1].notification_id);
+    const longAgo = Date.now() - 31 * 86_400_000;
+    await gw.store.notify.commit({ newUsers: [], keys: [], decisions: [], notifications: [{ ...old!, id: 'ntf_old_link', sentAt: longAgo, clickedAt: null }], engagement: [], typeStats: [], messages: [] }, () => [], Date.now());
+    const expired = await http('GET', `/r/${gw.notify.links.token('ntf_old_link')}`, undefined, {});
+    assert.deepEqual([expired.status, expired.body.code], [404, 'BG_ERR_LINK_NOT_FOUND']);
+    assert.equal((await gw.store.notify.notification('ntf_old_link'))?.clickedAt, null);
     const exported = (await gw.store.notify.exportUser(clicker))!.engagement.find((e) => e.eventType === 'promo')!;
     assert.ok(Math.abs(exported.clickedW - exported.shownW) < 1e-9, 'one click for two visits');
     const next = await event({ events: [{ user_id: clicker, event_type: 'promo', params: { n: 2 } }, { user_id: ignorer, event_type: 'promo', params: { n: 2 } }] });
