@@ -202,6 +202,18 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       for (const claimed of results) assert.deepEqual(claimed.map((n) => n.dueAt), claimed.map((n) => n.dueAt).sort((x, y) => x! - y!));
     });
 
+    it('never turns a sent notification back into a pending one, and keeps the lease of a re-held one', async () => {
+      const gone = sent({ id: 'ntf_gone', sentAt: T0 });
+      await commit({ notifications: [gone] });
+      await commit({ notifications: [notification({ id: 'ntf_gone', dueAt: T0 + 5 })] });
+      assert.equal((await store.notify.notification('ntf_gone'))?.status, 'sent');
+      await commit({ notifications: [notification({ id: 'ntf_held', dueAt: T0 - 1 })] });
+      assert.equal((await store.notify.claimDue(T0, T0 + 60_000, 10)).length, 1);
+      await commit({ notifications: [notification({ id: 'ntf_held', dueAt: T0 - 1, params: { newer: true } })] });
+      assert.deepEqual((await store.notify.notification('ntf_held'))?.params, { newer: true });
+      assert.equal((await store.notify.claimDue(T0 + 1, T0 + 60_000, 10)).length, 0, 'still leased');
+    });
+
     it("finds the user's latest sent notification, of a type when given, since a time", async () => {
       const promo = sent({ eventType: 'promo', sentAt: T0 });
       const alert = sent({ eventType: 'alert', sentAt: T0 + 5 });

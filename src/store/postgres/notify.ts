@@ -45,7 +45,11 @@ ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, event_type = excluded
   critical = excluded.critical, variant = excluded.variant, text = excluded.text, params = excluded.params, event_key = excluded.event_key,
   occurred_at = excluded.occurred_at, due_at = excluded.due_at, expires_at = excluded.expires_at, sent_at = excluded.sent_at,
   clicked_at = excluded.clicked_at, destination = excluded.destination, message_id = excluded.message_id, created_at = excluded.created_at,
-  updated_at = excluded.updated_at, lease_until = NULL`;
+  updated_at = excluded.updated_at,
+  -- A held one re-held keeps its lease (it is due later anyway); a sent or dropped one is released.
+  lease_until = CASE WHEN excluded.status = 'pending' THEN notifications.lease_until ELSE NULL END
+  -- Never back from sent or dropped: an event coalescing into a notification another process just sent loses.
+  WHERE notifications.status = 'pending'`;
 
 const ADD_ENGAGEMENT_SQL = `
 INSERT INTO notify_engagement AS g (user_id, event_type, shown_w, clicked_w)

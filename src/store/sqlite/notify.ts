@@ -77,9 +77,16 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
           w.decisions.map((d) => [d.id, d.userId, d.eventType, d.decision, d.reason, d.score, d.variant, d.notificationId, d.eventKey, JSON.stringify(d.params), d.occurredAt, d.decidedAt, d.duplicateOf]),
         );
         insertMany(
-          db, `INSERT OR REPLACE INTO notifications (id, user_id, event_type, status, reason, critical, variant, text, params, event_key, occurred_at, due_at,
+          db, `INSERT INTO notifications (id, user_id, event_type, status, reason, critical, variant, text, params, event_key, occurred_at, due_at,
                  expires_at, sent_at, clicked_at, destination, message_id, created_at, updated_at) VALUES`, 19,
           w.notifications.map(notificationParams),
+          // As on PostgreSQL: a sent or dropped notification never goes back to pending; a re-held one keeps its lease.
+          `ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, event_type = excluded.event_type, status = excluded.status, reason = excluded.reason,
+             critical = excluded.critical, variant = excluded.variant, text = excluded.text, params = excluded.params, event_key = excluded.event_key,
+             occurred_at = excluded.occurred_at, due_at = excluded.due_at, expires_at = excluded.expires_at, sent_at = excluded.sent_at,
+             clicked_at = excluded.clicked_at, destination = excluded.destination, message_id = excluded.message_id, created_at = excluded.created_at,
+             updated_at = excluded.updated_at, lease_until = CASE WHEN excluded.status = 'pending' THEN notifications.lease_until ELSE NULL END
+           WHERE notifications.status = 'pending'`,
         );
         insertMany(
           db, 'INSERT INTO notify_engagement (user_id, event_type, shown_w, clicked_w) VALUES', 4,
