@@ -1,9 +1,7 @@
 // Moves WAL checkpoints off the main thread: the writer never copies pages back into the database file itself
 // (which paused the event loop for milliseconds every ~4 MB of WAL); a worker thread with its own connection
-// runs passive checkpoints instead, which never block the writer. It waits until the WAL holds 64 MB: each time a
-// checkpoint catches up, the writer's next transaction restarts the WAL and syncs its header (an fsync on the
-// main thread, ~30 ms on a slow disk), so fewer, larger checkpoints mean fewer of those pauses. If the worker
-// cannot keep up, or is gone, the writer's own automatic checkpoint comes back into play at ~200 MB.
+// runs a passive checkpoint every 100 ms instead, which never blocks the writer (its fsyncs happen on the worker).
+// If the worker cannot keep up, or is gone, the writer's own automatic checkpoint comes back into play at ~200 MB.
 import { Worker } from 'node:worker_threads';
 
 const WORKER = `
@@ -12,11 +10,7 @@ const { DatabaseSync } = require('node:sqlite');
 const db = new DatabaseSync(workerData.file);
 db.exec('PRAGMA busy_timeout = 1000');
 db.exec('PRAGMA synchronous = ' + workerData.synchronous);
-const { statSync } = require('node:fs');
 const timer = setInterval(() => {
-  let size = 0;
-  try { size = statSync(workerData.file + '-wal').size; } catch {}
-  if (size < workerData.minWalBytes) return;
   try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
 }, workerData.everyMs);
 parentPort.on('message', (m) => {
@@ -28,9 +22,9 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-export function startCheckpointer(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100, minWalBytes = 64 * 1024 * 1024): Checkpointer {
+export function startCheckpointer(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100): Checkpointer {
   // A small heap: the worker only runs one pragma now and then.
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous, minWalBytes }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4, stackSizeMb: 1 } });
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4, stackSizeMb: 1 } });
   worker.unref();
   worker.on('error', () => {});
   return {
