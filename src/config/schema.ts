@@ -112,6 +112,8 @@ const notifySchema = z.strictObject({
   kappa: z.number().min(0).default(0.25),
   dedup_ttl_hours: z.number().positive().default(24),
   exploration: z.enum(['thompson', 'mean']).default('thompson'),
+  /** Thompson draws from Beta(k·α, k·β): the posterior's mean, its spread narrowed by √k (1 = plain Thompson). */
+  exploration_concentration: z.number().min(1).max(10_000).default(16),
   /** A send also costs the attention it takes from the user's other notifications of the next 24 h. */
   fatigue_cost: z.boolean().default(true),
   /** Batch size limit of POST /api/events (413 above). */

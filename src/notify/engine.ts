@@ -132,7 +132,10 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       const p = posterior(own, pooled, type.priorMean, settings.priorStrength);
       const fatigue = Math.exp(-settings.kappa * sendsWithin(ctx, t, DAY, () => true));
       const score = type.value * p.mean * fatigue;
-      const sample = settings.exploration === 'thompson' ? sampleBeta(p.alpha, p.beta, random) : p.mean;
+      // A tempered draw: the same mean, the spread narrowed by √concentration. A user is decided for again and again,
+      // and each exploratory send of a low-value type costs; the plain posterior explores far more than pays.
+      const k = settings.explorationConcentration;
+      const sample = settings.exploration === 'thompson' ? sampleBeta(p.alpha * k, p.beta * k, random) : p.mean;
       return { score, worth: type.value * sample * fatigue >= type.cost + (settings.fatigueCost ? attentionCost(userId, type, t) : 0) };
     }
 

@@ -38,7 +38,7 @@ export function typeFromConfig(t: TypeConfig): Partial<EventTypeSettings> {
 export function settingsFromConfig(c: Config['notify']): NotifySettings {
   return notifySettings({
     defaultTz: c.default_tz, strict: c.strict, capPer24h: c.cap_per_24h, quietHours: c.quiet_hours, halfLifeDays: c.half_life_days,
-    priorStrength: c.prior_strength, kappa: c.kappa, dedupTtlHours: c.dedup_ttl_hours, exploration: c.exploration, fatigueCost: c.fatigue_cost,
+    priorStrength: c.prior_strength, kappa: c.kappa, dedupTtlHours: c.dedup_ttl_hours, exploration: c.exploration, explorationConcentration: c.exploration_concentration, fatigueCost: c.fatigue_cost,
     types: Object.fromEntries(Object.entries(c.types).map(([name, t]) => [name, typeFromConfig(t)])),
   });
 }

@@ -18,6 +18,8 @@ export interface NotifySettings {
   dedupTtlHours: number;
   /** thompson: decide on a sample of the user's click rate (uncertain estimates keep being tested); mean: on p̂. */
   exploration: 'thompson' | 'mean';
+  /** Thompson draws come from Beta(k·α, k·β): the posterior's mean with its spread narrowed by √k (1: plain Thompson). */
+  explorationConcentration: number;
   /** A send also costs the attention it takes from the user's other notifications of the next 24 h (fatigue). */
   fatigueCost: boolean;
   /** Event types by name (patterns ending in `*` match prefixes, e.g. `security_*`); `default` is everything else. */
@@ -63,6 +65,7 @@ export function notifySettings(partial: Partial<NotifySettings> = {}): NotifySet
     kappa: 0.25,
     dedupTtlHours: 24,
     exploration: 'thompson',
+    explorationConcentration: 16,
     fatigueCost: true,
     ...partial,
     types: { ...DEFAULT_TYPES, ...(partial.types ?? {}) },
