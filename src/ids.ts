@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from './clock.ts';
 
-export type IdPrefix = 'msg' | 'ep' | 'dlv' | 'att' | 'job' | 'ch' | 'conv' | 'usr' | 'hof' | 'agt' | 'dec' | 'ntf' | 'feed';
+export type IdPrefix = 'msg' | 'ep' | 'dlv' | 'att' | 'job' | 'ch' | 'conv' | 'usr' | 'hof' | 'agt' | 'dec' | 'ntf' | 'feed' | 'pk';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 const HALF = 2 ** 40;

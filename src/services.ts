@@ -37,7 +37,6 @@ export interface ServiceOptions {
 export type Services = Awaited<ReturnType<typeof createServices>>;
 
 export async function createServices(config: Config, options: ServiceOptions = {}) {
-  let onUserMessages = (_userIds: string[]): void => {};
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
   const newId = createIdGenerator(clock);
@@ -57,26 +56,25 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const bots = createBotRegistry({ store, clock });
   const channels = createChannelService({ store, clock, newId, endpoints, defaultSyncTimeoutSeconds: config.kore.sync_timeout_seconds });
   const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter, platform: platformAdapter, twilio: twilioAdapter } });
-  const turns = createTurnService({
-    store, clock, newId, directory,
-    onPublished: (endpointIds) => outbox.nudge(endpointIds),
-    // A user's message within 24 h of a notification is engagement with it (set once the engine exists).
-    onUserMessages: (userIds) => onUserMessages(userIds),
-    log: options.log,
-  });
-  const platforms = createPlatformService({ store, box, clock, newId, config, endpoints, onChange: (id) => turns.forgetChannel(id) });
-  const inbound = createPlatformInbound({ store, clock, platforms, turns, limiter: createInboundLimiter(store, clock), syncWaitMs: config.kore.sync_timeout_seconds * 1000 });
-  const agents = createAgentService({ store, clock, newId });
-  const sessions = createHandoffSessions({ store, clock, newId, config, directory, onPublished: (endpointIds) => outbox.nudge(endpointIds), log: options.log });
   const notify = createNotifyService({
     config, store, clock, random, newId, directory,
     linkKey: createHmac('sha256', masterKey.key).update('botgate click links').digest(),
     onPublished: (endpointIds) => outbox.nudge(endpointIds),
     log: options.log,
   });
-  onUserMessages = (userIds) => {
-    notify.engine.recordReplies(userIds).catch((error) => options.log?.error({ err: error }, 'recording replies as engagement failed'));
-  };
+  const turns = createTurnService({
+    store, clock, newId, directory,
+    onPublished: (endpointIds) => outbox.nudge(endpointIds),
+    // A user's message within 24 h of a notification is engagement with it.
+    onUserMessages: (userIds) => {
+      notify.engine.recordReplies(userIds).catch((error) => options.log?.error({ err: error }, 'recording replies as engagement failed'));
+    },
+    log: options.log,
+  });
+  const platforms = createPlatformService({ store, box, clock, newId, config, endpoints, onChange: (id) => turns.forgetChannel(id) });
+  const inbound = createPlatformInbound({ store, clock, platforms, turns, limiter: createInboundLimiter(store, clock), syncWaitMs: config.kore.sync_timeout_seconds * 1000 });
+  const agents = createAgentService({ store, clock, newId });
+  const sessions = createHandoffSessions({ store, clock, newId, config, directory, onPublished: (endpointIds) => outbox.nudge(endpointIds), log: options.log });
   return {
     config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns, platforms, inbound, agents, sessions, notify,
     async close() {

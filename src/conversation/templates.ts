@@ -30,11 +30,14 @@ export function templateUses(text: string): TemplateUse[] {
  * or '' without one, and its path is listed in `missing` (for the log). One pass: a value that itself looks like
  * a template (a user's answer in memory) is sent as written, never expanded.
  */
-export function renderText(template: string, values: TemplateValues): { text: string; missing: string[] } {
+export function renderText(template: string, values: TemplateValues): { text: string; missing: string[] };
+/** The same over other roots (notification templates read `params`, `user` and `link`). */
+export function renderText(template: string, values: Record<string, unknown>, roots: readonly string[]): { text: string; missing: string[] };
+export function renderText(template: string, values: TemplateValues | Record<string, unknown>, roots: readonly string[] = TEMPLATE_ROOTS): { text: string; missing: string[] } {
   const missing: string[] = [];
   const text = template.replace(TEMPLATE, (_match, inner: string) => {
     const use = parseUse(inner);
-    const value = lookup(values, use.path);
+    const value = lookup(values as Record<string, unknown>, use.path, roots);
     if (value !== null) return value;
     if (!missing.includes(use.path)) missing.push(use.path);
     return use.fallback ?? '';
@@ -68,10 +71,10 @@ function parseUse(inner: string): TemplateUse {
   return { path, fallback: bar < 0 ? null : inner.slice(bar + 1).trim() };
 }
 
-function lookup(values: TemplateValues, path: string): string | null {
+function lookup(values: Record<string, unknown>, path: string, roots: readonly string[]): string | null {
   const [root, ...keys] = path.split('.');
-  if (!(TEMPLATE_ROOTS as readonly string[]).includes(root)) return null;
-  let current: unknown = values[root as keyof TemplateValues];
+  if (!roots.includes(root)) return null;
+  let current: unknown = values[root];
   for (const key of keys) {
     // Own properties only: `{{customData.constructor}}` must not reach the prototype.
     if (typeof current !== 'object' || current === null || !Object.hasOwn(current, key)) return null;

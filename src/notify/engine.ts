@@ -4,16 +4,17 @@
 // the event's occurred_at), all randomness from the injected source: a simulation can drive it deterministically.
 import { createHash } from 'node:crypto';
 import type { Clock, Random } from '../clock.ts';
+import { routeExplicit } from '../conversation/turns.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { Store, UserRecord } from '../store/store.ts';
-import type { DecisionRecord, NotificationRecord, NotifyState, NotifyWrites, RecentSend } from '../store/notify-records.ts';
-import { decayed, pickVariant, posterior, sampleBeta, weightAt } from './engagement.ts';
-import { inWindow, nextLocal, parseClock } from './local-time.ts';
-import type { NotificationRouter, RouterBatch } from './router.ts';
+import type { Store } from '../store/store.ts';
+import type { DecisionRecord, NotificationRecord } from '../store/notify-records.ts';
+import { createBatch, DAY, optedOut, pairKey, type Batch, type BatchDeps } from './batch.ts';
+import { weightAt } from './engagement.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { parseClock } from './local-time.ts';
+import type { NotificationRouter } from './router.ts';
 import { hours, typeSettings, type NotifySettings } from './settings.ts';
-import type { ClickResult, Decision, DecisionReason, DueResult, EventInput, EventTypeSettings, NotifyEngine, SentNotification, UserPreferences } from './types.ts';
-
-const DAY = 86_400_000;
+import type { Decision, DecisionReason, DueResult, EventInput, EventTypeSettings, NotifyEngine } from './types.ts';
 
 export interface NotifyEngineDeps {
   store: Store;
@@ -36,10 +37,6 @@ export type NotifyEngineService = NotifyEngine & {
   reloadOverrides(): Promise<void>;
 };
 
-/** The caller shows the text (legacy /kore-webhook): nothing leaves through the outbox. */
-const CALLER = { id: 'caller', channel: 'caller', build: () => [] };
-
-const pairKey = (a: string, b: string) => `${a}\u0000${b}`;
 const sha = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 32);
 
 /** The content key of an event: same user, type, dedup fields and time → the same event. */
@@ -49,41 +46,10 @@ export function eventKey(userId: string, type: EventTypeSettings, params: Record
   return `h:${occurredAt.toString(36).padStart(9, '0')}:${sha(JSON.stringify([userId, type.name, fields, occurredAt]))}`;
 }
 
-/** A value read from params or the user for a template: `{{params.amount}}`, `{{user.tz}}`, `{{link}}`. */
-function render(template: string, values: Record<string, unknown>, missing: string[]): string {
-  return template.replace(/\{\{\s*([\w.]+)\s*(?:\|([^}]*))?\}\}/g, (_m, path: string, fallback: string | undefined) => {
-    let value: unknown = values;
-    for (const part of path.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
-    if (value === undefined || value === null || value === '' || typeof value === 'object') {
-      missing.push(path);
-      return fallback ?? '';
-    }
-    return String(value);
-  });
-}
-
-function optedOut(prefs: UserPreferences, type: EventTypeSettings, channel: string | null): boolean {
-  for (const o of prefs.opt_outs ?? []) {
-    const typeMatches = o.event_type === type.name || (o.event_type === '*' && !type.critical);
-    if (typeMatches && (o.channel === '*' || (channel !== null && o.channel === channel))) return true;
-  }
-  return !type.critical && prefs.muted === true;
-}
-
-/** What one batch knows about one user, kept current while the batch's decisions are taken. */
-interface UserContext {
-  user: UserRecord | null;
-  tz: string;
-  prefs: UserPreferences;
-  sends: RecentSend[];
-}
-
 export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService {
-  const { store, clock, random, newId, settings } = deps;
+  const { store, clock, newId, settings } = deps;
   const repo = store.notify;
   const halfLife = settings.halfLifeDays * DAY;
-  const quietStart = parseClock(settings.quietHours.start);
-  const quietEnd = parseClock(settings.quietHours.end);
   let overrides = new Map<string, Partial<EventTypeSettings>>();
   const typeCache = new Map<string, EventTypeSettings & { known: boolean }>();
   const typeOf = (name: string) => {
@@ -91,7 +57,13 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     if (!found) typeCache.set(name, (found = typeSettings(settings, name, overrides)));
     return found;
   };
-  const maxWindow = () => Math.max(DAY, ...Object.values(settings.types).map((t) => hours(t.cooldownHours ?? 0)), ...[...overrides.values()].map((t) => hours(t.cooldownHours ?? 0)));
+  // How far back sends matter: a day (cap, fatigue), or the longest cooldown.
+  const sendWindow = () => Math.max(DAY, ...[...Object.values(settings.types), ...overrides.values()].map((t) => hours(t.cooldownHours ?? 0)));
+  let window = sendWindow();
+  const batchDeps: BatchDeps = {
+    settings, clock, random: deps.random, typeOf, linkFor: deps.linkFor, log: deps.log,
+    quiet: { start: parseClock(settings.quietHours.start), end: parseClock(settings.quietHours.end) },
+  };
 
   // One batch at a time per process: a batch reads state, decides, then writes it; two interleaved would read stale state.
   let queue: Promise<unknown> = Promise.resolve();
@@ -101,161 +73,18 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     return run;
   }
 
-  /** A batch under construction: the loaded state, the writes, and helpers the policy steps share. */
-  function batch(state: NotifyState, router: RouterBatch) {
-    const writes: NotifyWrites = { newUsers: [], keys: [], decisions: [], notifications: [], engagement: [], typeStats: [], messages: [] };
-    const users = new Map<string, UserContext>();
-    const sent: SentNotification[] = [];
-    const published = new Set<string>();
-
-    function userContext(userId: string, now: number): UserContext {
-      let ctx = users.get(userId);
-      if (ctx) return ctx;
-      const user = state.users.get(userId) ?? null;
-      if (!user) writes.newUsers.push({ id: userId, tz: null });
-      ctx = { user, tz: user?.tz ?? settings.defaultTz, prefs: (user?.preferences ?? {}) as UserPreferences, sends: state.sends.get(userId) ?? [] };
-      void now;
-      users.set(userId, ctx);
-      return ctx;
-    }
-
-    function sendsWithin(ctx: UserContext, t: number, ms: number, pick: (s: RecentSend) => boolean): number {
-      let n = 0;
-      for (const s of ctx.sends) if (s.sentAt > t - ms && s.sentAt <= t && pick(s)) n++;
-      return n;
-    }
-
-    /** value × p̂ × fatigue, and whether a send is worth its cost (on a posterior sample when exploring). */
-    function worth(userId: string, ctx: UserContext, type: EventTypeSettings, t: number): { score: number; worth: boolean } {
-      const own = decayed(state.engagement.get(pairKey(userId, type.name)), t, halfLife);
-      const pooled = decayed(state.typeStats.get(pairKey(type.name, '')), t, halfLife);
-      const p = posterior(own, pooled, type.priorMean, settings.priorStrength);
-      const fatigue = Math.exp(-settings.kappa * sendsWithin(ctx, t, DAY, () => true));
-      const score = type.value * p.mean * fatigue;
-      // A tempered draw: the same mean, the spread narrowed by √concentration. A user is decided for again and again,
-      // and each exploratory send of a low-value type costs; the plain posterior explores far more than pays.
-      const k = settings.explorationConcentration;
-      const sample = settings.exploration === 'thompson' ? sampleBeta(p.alpha * k, p.beta * k, random) : p.mean;
-      return { score, worth: type.value * sample * fatigue >= type.cost + (settings.fatigueCost ? attentionCost(userId, type, t) : 0) };
-    }
-
-    // Per user, the types they have engagement with (an index over the loaded rows, built once per batch).
-    let typesByUser: Map<string, string[]> | null = null;
-    /**
-     * What a send takes from the user's other notifications: each send in the next 24 h will be worth e^(−κ) as much.
-     * Expected sends per day of each other type come from its decayed shown count over the window it covers; their
-     * value is value × p̂.
-     */
-    function attentionCost(userId: string, type: EventTypeSettings, t: number): number {
-      if (!typesByUser) {
-        typesByUser = new Map();
-        for (const key of state.engagement.keys()) {
-          const [user, name] = key.split('\u0000');
-          const list = typesByUser.get(user);
-          if (list) list.push(name);
-          else typesByUser.set(user, [name]);
-        }
-      }
-      // The decayed counts cover the user's life so far: a window of (H / ln 2)(1 − 2^(−age/H)), at least a day.
-      const age = Math.max(0, t - (state.users.get(userId)?.createdAt ?? t));
-      const window = Math.max(DAY, (halfLife / Math.LN2) * (1 - 2 ** (-age / halfLife)));
-      let expected = 0;
-      for (const name of typesByUser.get(userId) ?? []) {
-        if (name === type.name) continue;
-        const other = typeOf(name);
-        const own = decayed(state.engagement.get(pairKey(userId, name)), t, halfLife);
-        const perDay = (own.shown * DAY) / window;
-        const p = posterior(own, decayed(state.typeStats.get(pairKey(name, '')), t, halfLife), other.priorMean, settings.priorStrength);
-        expected += perDay * other.value * p.mean;
-      }
-      return (1 - Math.exp(-settings.kappa)) * expected;
-    }
-
-    /** The guardrails and the value test for a non-critical notification at time t; null: send. */
-    function check(userId: string, ctx: UserContext, type: EventTypeSettings, t: number): { reason: DecisionReason; score: number | null; until?: number } | null {
-      if (type.cooldownHours > 0 && sendsWithin(ctx, t, hours(type.cooldownHours), (s) => s.eventType === type.name) > 0) return { reason: 'cooldown', score: null };
-      if (sendsWithin(ctx, t, DAY, (s) => !s.critical) >= settings.capPer24h) return { reason: 'cap', score: null };
-      const value = worth(userId, ctx, type, t);
-      if (!value.worth) return { reason: 'below_value', score: value.score };
-      if (inWindow(ctx.tz, t, quietStart, quietEnd)) return { reason: 'quiet_hours', score: value.score, until: nextLocal(ctx.tz, t, quietEnd) };
-      return { reason: 'sent', score: value.score };
-    }
-
-    function variantFor(type: EventTypeSettings, t: number): string {
-      const ids = type.templates.map((v) => v.id);
-      if (type.frozenVariant && ids.includes(type.frozenVariant)) return type.frozenVariant;
-      if (ids.length === 1) return ids[0];
-      return pickVariant(ids, (v) => decayed(state.typeStats.get(pairKey(type.name, v)), t, halfLife), random);
-    }
-
-    function addCounts(userId: string, type: string, variant: string, shownW: number): void {
-      const add = (map: Map<string, { shownW: number; clickedW: number }>, key: string) => {
-        const c = map.get(key) ?? { shownW: 0, clickedW: 0 };
-        map.set(key, { shownW: c.shownW + shownW, clickedW: c.clickedW });
-      };
-      if (typesByUser && !state.engagement.has(pairKey(userId, type))) {
-        const list = typesByUser.get(userId);
-        if (list) list.push(type);
-        else typesByUser.set(userId, [type]);
-      }
-      add(state.engagement, pairKey(userId, type));
-      add(state.typeStats, pairKey(type, ''));
-      add(state.typeStats, pairKey(type, variant));
-      writes.engagement.push({ userId, eventType: type, shownW, clickedW: 0 });
-      writes.typeStats.push({ eventType: type, variant: '', shownW, clickedW: 0 }, { eventType: type, variant, shownW, clickedW: 0 });
-    }
-
-    /** Sends a notification now: variant, text, destination, message, counts. Returns null when no destination will take it. */
-    function send(n: NotificationRecord, ctx: UserContext, type: EventTypeSettings, t: number, respondOnly = false): NotificationRecord | 'no_channel' | 'preference' {
-      const candidates = respondOnly ? [CALLER] : router.candidates(n.userId, type);
-      const destination = candidates.find((d) => !optedOut(ctx.prefs, type, d.channel));
-      if (!destination) return candidates.length ? 'preference' : 'no_channel';
-      const variant = variantFor(type, t);
-      const template = type.templates.find((v) => v.id === variant)!;
-      const missing: string[] = [];
-      const text = render(template.text, { params: n.params, user: { id: n.userId, tz: ctx.tz }, link: template.text.includes('{{link') ? (deps.linkFor?.(n.id) ?? '') : '' }, missing);
-      if (missing.length) deps.log?.warn({ notification: n.id, event_type: type.name, variant, missing }, 'notification template values missing: rendered with fallbacks');
-      const done: NotificationRecord = { ...n, status: 'sent', reason: type.critical ? 'critical' : 'sent', variant, text, sentAt: t, destination: destination.id, updatedAt: clock.now() };
-      const messages = destination.build(done, text, clock.now());
-      done.messageId = messages[0]?.id ?? null;
-      writes.messages.push(...messages);
-      for (const m of messages) for (const e of m.endpointIds ?? []) published.add(e);
-      ctx.sends.push({ eventType: type.name, sentAt: t, critical: type.critical });
-      addCounts(n.userId, type.name, variant, weightAt(t, halfLife));
-      sent.push({ id: done.id, userId: done.userId, eventType: done.eventType, variant, text, critical: type.critical, sentAt: t });
-      return done;
-    }
-
-    return { writes, users, sent, published, userContext, check, send };
-  }
-
-  async function commit(b: ReturnType<typeof batch>, now: number): Promise<void> {
-    // Counts are sums: one row per key and batch instead of one per send.
-    const sum = <T extends { shownW: number; clickedW: number }>(rows: T[], key: (r: T) => string): T[] => {
-      const merged = new Map<string, T>();
-      for (const r of rows) {
-        const k = key(r);
-        const m = merged.get(k);
-        if (m) merged.set(k, { ...m, shownW: m.shownW + r.shownW, clickedW: m.clickedW + r.clickedW });
-        else merged.set(k, r);
-      }
-      return [...merged.values()];
-    };
-    b.writes.engagement = sum(b.writes.engagement, (r) => pairKey(r.userId, r.eventType));
-    b.writes.typeStats = sum(b.writes.typeStats, (r) => pairKey(r.eventType, r.variant));
-    // A notification written twice in one batch (held, then coalesced): the last version only.
-    b.writes.notifications = [...new Map(b.writes.notifications.map((n) => [n.id, n])).values()];
-    await repo.commit(b.writes, (targets, message) => targets.filter((t) => message.endpointIds?.includes(t.id)).map((t) => t.id), now);
-    if (b.published.size) deps.onPublished?.([...b.published]);
-  }
-
-  async function load(userIds: string[], keys: string[], types: EventTypeSettings[], from: number, to: number) {
+  /** The state of these users and a router batch, read together, as of `from`. */
+  async function open(userIds: string[], keys: string[], types: EventTypeSettings[], from: number): Promise<Batch> {
     const [state, router] = await Promise.all([
-      repo.loadState({ userIds, keys, types: types.map((t) => t.name), now: from, sendsSince: from - maxWindow() }),
+      repo.loadState({ userIds, keys, types: types.map((t) => t.name), now: from, sendsSince: from - window }),
       deps.router.prepare(userIds, types),
     ]);
-    void to;
-    return { state, router };
+    return createBatch(state, router, batchDeps);
+  }
+
+  async function commit(b: Batch, now: number): Promise<void> {
+    await repo.commit(b.writes, routeExplicit, now);
+    if (b.published.size) deps.onPublished?.([...b.published]);
   }
 
   async function decideBatch(events: EventInput[]): Promise<Decision[]> {
@@ -267,20 +96,18 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       if (event.idempotencyKey) keys.unshift('k:' + sha(event.idempotencyKey));
       return { event, type, t, keys };
     });
-    const from = Math.min(now, ...prepared.map((p) => p.t));
-    const { state, router } = await load(
+    const b = await open(
       [...new Set(events.map((e) => e.userId))],
       prepared.flatMap((p) => p.keys),
       [...new Map(prepared.map((p) => [p.type.name, p.type])).values()],
-      from,
-      now,
+      Math.min(now, ...prepared.map((p) => p.t)),
     );
-    const b = batch(state, router);
+    const { state } = b;
     const decisions: Decision[] = [];
 
     for (const { event, type, t, keys } of prepared) {
       const id = newId('dec');
-      const ctx = b.userContext(event.userId, t);
+      const ctx = b.userContext(event.userId);
       const record = (decision: Decision['decision'], reason: DecisionReason, extra: Partial<Decision> = {}): void => {
         const d: Decision = { id, userId: event.userId, eventType: type.name, decision, reason, score: null, variant: null, notificationId: null, decidedAt: t, duplicateOf: null, ...extra };
         decisions.push(d);
@@ -344,16 +171,16 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       let score: number | null = null;
       if (!type.critical) {
         const verdict = b.check(event.userId, ctx, type, t);
-        if (verdict && verdict.reason === 'quiet_hours') {
+        if (verdict.reason === 'quiet_hours') {
           if (event.respondOnly) record('skip', 'quiet_hours', { score: verdict.score });
           else hold('quiet_hours', verdict.until!, verdict.score);
           continue;
         }
-        if (verdict && verdict.reason !== 'sent') {
+        if (verdict.reason !== 'sent') {
           record('skip', verdict.reason, { score: verdict.score });
           continue;
         }
-        score = verdict?.score ?? null;
+        score = verdict.score;
       }
       const done = b.send(base, ctx, type, t, event.respondOnly);
       if (typeof done === 'string') {
@@ -373,11 +200,10 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     const result: DueResult = { sent: [], dropped: [], held: 0 };
     if (!due.length) return result;
     const types = [...new Map(due.map((n) => [n.eventType, typeOf(n.eventType)])).values()];
-    const { state, router } = await load([...new Set(due.map((n) => n.userId))], [], types, now, now);
-    const b = batch(state, router);
+    const b = await open([...new Set(due.map((n) => n.userId))], [], types, now);
     for (const n of due) {
       const type = typeOf(n.eventType);
-      const ctx = b.userContext(n.userId, now);
+      const ctx = b.userContext(n.userId);
       const drop = (reason: DecisionReason) => {
         b.writes.notifications.push({ ...n, status: 'dropped', reason, updatedAt: now });
         result.dropped.push({ id: n.id, reason });
@@ -392,19 +218,19 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       }
       if (!type.critical) {
         const verdict = b.check(n.userId, ctx, type, now);
-        if (verdict?.reason === 'quiet_hours') {
+        if (verdict.reason === 'quiet_hours') {
           b.writes.notifications.push({ ...n, reason: 'quiet_hours', dueAt: verdict.until!, updatedAt: now });
           result.held++;
           continue;
         }
-        if (verdict?.reason === 'cap') {
+        if (verdict.reason === 'cap') {
           // Held, not dropped: the rolling cap frees a slot as the oldest send leaves the window.
           const oldest = ctx.sends.filter((s) => !s.critical && s.sentAt > now - DAY)[0];
           b.writes.notifications.push({ ...n, dueAt: Math.min(n.expiresAt, (oldest?.sentAt ?? now) + DAY + 1000), updatedAt: now });
           result.held++;
           continue;
         }
-        if (verdict && verdict.reason !== 'sent') {
+        if (verdict.reason !== 'sent') {
           drop(verdict.reason);
           continue;
         }
@@ -418,68 +244,22 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     return result;
   }
 
-  // Group commit: calls that arrive while a batch is being decided are decided together in the next one (one
-  // read of state, one transaction), each caller getting its own decisions back in order.
-  const MAX_GROUP = 2000;
-  let waiting: { events: EventInput[]; resolve: (d: Decision[]) => void; reject: (e: unknown) => void }[] = [];
-  let flushing = false;
-  async function flushGroups(): Promise<void> {
-    while (waiting.length) {
-      const group: typeof waiting = [];
-      let size = 0;
-      while (waiting.length && (group.length === 0 || size + waiting[0].events.length <= MAX_GROUP)) {
-        const next = waiting.shift()!;
-        group.push(next);
-        size += next.events.length;
-      }
-      try {
-        const all = await serial(() => decideBatch(group.flatMap((g) => g.events)));
-        let at = 0;
-        for (const g of group) {
-          g.resolve(all.slice(at, at + g.events.length));
-          at += g.events.length;
-        }
-      } catch (error) {
-        for (const g of group) g.reject(error);
-      }
-    }
-  }
-
-  function startFlush(): void {
-    if (flushing) return;
-    flushing = true;
-    setImmediate(() => void flushGroups().finally(() => {
-      flushing = false;
-      if (waiting.length) startFlush(); // arrived after the loop's last look
-    }));
-  }
+  // Calls that arrive while a batch is being decided are decided together in the next one.
+  const decideGrouped = createGroupCommit((events: EventInput[]) => serial(() => decideBatch(events)), 2000);
 
   const engine: NotifyEngineService = {
-    decide(events) {
-      if (!events.length) return Promise.resolve([]);
-      return new Promise((resolve, reject) => {
-        waiting.push({ events, resolve, reject });
-        startFlush();
-      });
-    },
+    decide: decideGrouped,
     runDue: (limit = 500) => serial(() => runDueBatch(limit)),
 
     async recordClick(notificationId, at) {
       const n = await repo.notification(notificationId);
       if (!n || n.status !== 'sent' || n.sentAt === null) return 'not_found';
-      void at;
       return repo.click(notificationId, at ?? clock.now(), weightAt(n.sentAt, halfLife));
     },
 
     async recordFeedback(userId, eventType, at) {
       const t = at ?? clock.now();
       const latest = await repo.latestSent(userId, eventType, t - 7 * DAY);
-      return latest ? engine.recordClick(latest.id, t) : 'not_found';
-    },
-
-    async recordReply(userId, at): Promise<ClickResult> {
-      const t = at ?? clock.now();
-      const latest = await repo.latestSent(userId, null, t - DAY);
       return latest ? engine.recordClick(latest.id, t) : 'not_found';
     },
 
@@ -499,6 +279,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     async reloadOverrides() {
       overrides = (await repo.overrides()) as Map<string, Partial<EventTypeSettings>>;
       typeCache.clear();
+      window = sendWindow();
     },
   };
   return engine;

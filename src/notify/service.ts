@@ -62,7 +62,7 @@ export function createNotifyService(deps: {
   const sign = (id: string) => createHmac('sha256', deps.linkKey).update(id).digest('base64url').slice(0, 22);
   const links = {
     token: (notificationId: string) => `${notificationId}.${sign(notificationId)}`,
-    url: (notificationId: string) => `${publicBase()}/r/${notificationId}.${sign(notificationId)}`,
+    url: (notificationId: string) => `${publicBase()}/r/${links.token(notificationId)}`,
     /** The notification id a token names, or null when forged. */
     verify(token: string): string | null {
       const dot = token.lastIndexOf('.');
@@ -192,7 +192,7 @@ export function createNotifyService(deps: {
     },
     async createProducerKey(name: string): Promise<{ id: string; name: string; key: string; created_at: string }> {
       const key = generateToken('bgk');
-      const record: ProducerKey = { id: newId('job').replace(/^job_/, 'pk_'), name, hash: hashToken(key), created_at: clock.now() };
+      const record: ProducerKey = { id: newId('pk'), name, hash: hashToken(key), created_at: clock.now() };
       await store.exclusive('producer-keys', async () => store.settings.set(PRODUCER_KEYS, JSON.stringify([...(await producerKeys(true)), record])));
       keysCache = null;
       return { id: record.id, name, key, created_at: new Date(record.created_at).toISOString() };

@@ -116,9 +116,7 @@ export interface NotifyEngine {
   recordClick(notificationId: string, at?: number): Promise<ClickResult>;
   /** Legacy feedback: a click on the user's latest notification of that type. */
   recordFeedback(userId: string, eventType: string, at?: number): Promise<ClickResult>;
-  /** A user's message in a conversation: engagement with their notification of the last 24 h, if any. */
-  recordReply(userId: string, at?: number): Promise<ClickResult>;
-  /** recordReply for many users at once (one read of the store). */
+  /** Users' messages in a conversation: engagement with each one's latest notification of the last 24 h, if any. */
   recordReplies(userIds: string[], at?: number): Promise<void>;
   /** Creates the user when unknown; sets the time zone (IANA name) and/or preferences. */
   updateUser(userId: string, patch: { tz?: string | null; preferences?: UserPreferences }): Promise<void>;

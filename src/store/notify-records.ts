@@ -97,7 +97,7 @@ export interface FeedRecord {
   cron: string;
   tz: string;
   eventType: string;
-  /** Who gets the event: these users (null: every user who has a channel or identity). */
+  /** Who gets the event (null only in rows written without a list: nobody). */
   userIds: string[] | null;
   params: Record<string, unknown>;
   isActive: boolean;
@@ -149,5 +149,29 @@ export interface NotifyRepo {
     delete(id: string): Promise<boolean>;
     /** Moves a due feed's next run from `expected` to `next` and returns true for exactly one caller (run once). */
     advance(id: string, expected: number, next: number | null, now: number): Promise<boolean>;
+  };
+}
+
+const pair = (a: string, b: string) => `${a}\u0000${b}`;
+
+/**
+ * The writes with each row named once, as the backends write them: users once, counts summed per key (one row
+ * per key and batch instead of one per send), each notification in its last version.
+ */
+export function foldWrites(w: NotifyWrites): NotifyWrites {
+  const sum = <T extends WeightedCounts>(rows: T[], key: (r: T) => string): T[] => {
+    const merged = new Map<string, T>();
+    for (const r of rows) {
+      const m = merged.get(key(r));
+      merged.set(key(r), m ? { ...m, shownW: m.shownW + r.shownW, clickedW: m.clickedW + r.clickedW } : r);
+    }
+    return [...merged.values()];
+  };
+  return {
+    ...w,
+    newUsers: [...new Map(w.newUsers.map((u) => [u.id, u])).values()],
+    engagement: sum(w.engagement, (r) => pair(r.userId, r.eventType)),
+    typeStats: sum(w.typeStats, (r) => pair(r.eventType, r.variant)),
+    notifications: [...new Map(w.notifications.map((n) => [n.id, n])).values()],
   };
 }

@@ -5,7 +5,7 @@
 // once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE,
 // a feed's run advances by compare-and-set.
 import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import type { FeedRecord, NotificationRecord, NotifyRepo, NotifyState, NotifyWrites, WeightedCounts } from '../notify-records.ts';
+import { foldWrites, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
@@ -32,7 +32,7 @@ INSERT INTO notify_decisions (id, user_id, event_type, decision, reason, score, 
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[], $9::text[], $10::text[],
   $11::bigint[], $12::bigint[], $13::text[])`;
 
-// Inserted, or replacing the row with the same id (its lease ends with it, as SQLite's INSERT OR REPLACE).
+// Inserted, or updating the row with the same id while it is pending (as on SQLite).
 const UPSERT_NOTIFICATIONS_SQL = `
 INSERT INTO notifications (id, user_id, event_type, status, reason, critical, variant, text, params, event_key, occurred_at, due_at,
   expires_at, sent_at, clicked_at, destination, message_id, created_at, updated_at, lease_until)
@@ -88,30 +88,20 @@ WITH c AS (
 )
 SELECT count(*) AS n FROM c`;
 
-function insertParams(w: NotifyWrites, now: number) {
-  const users = new Map<string, { id: string; tz: string | null }>();
-  for (const u of w.newUsers) if (!users.has(u.id)) users.set(u.id, u);
+/** foldWrites, plus the key order the statements need (rows several processes write go in key order: no deadlocks). */
+function insertParams(writes: NotifyWrites, now: number) {
+  const w = foldWrites(writes);
   // As one statement after another would: a later entry for a key takes it over only when the earlier one has expired.
   const keys = new Map<string, NotifyWrites['keys'][number]>();
   for (const k of w.keys) {
     const held = keys.get(k.key);
     if (!held || held.expiresAt <= now) keys.set(k.key, k);
   }
-  const notifications = new Map<string, NotificationRecord>();
-  for (const n of w.notifications) notifications.set(n.id, n);
-  const engagement = new Map<string, { userId: string; eventType: string } & WeightedCounts>();
-  for (const e of w.engagement) {
-    const key = pair(e.userId, e.eventType);
-    const sum = engagement.get(key);
-    engagement.set(key, sum ? { ...sum, shownW: sum.shownW + e.shownW, clickedW: sum.clickedW + e.clickedW } : { ...e });
-  }
-  const typeStats = new Map<string, { eventType: string; variant: string } & WeightedCounts>();
-  for (const s of w.typeStats) {
-    const key = pair(s.eventType, s.variant);
-    const sum = typeStats.get(key);
-    typeStats.set(key, sum ? { ...sum, shownW: sum.shownW + s.shownW, clickedW: sum.clickedW + s.clickedW } : { ...s });
-  }
-  return { users: [...users.values()], keys: byKey(keys), notifications: byKey(notifications), engagement: byKey(engagement), typeStats: byKey(typeStats) };
+  const keyed = <T>(rows: T[], key: (r: T) => string) => byKey(new Map(rows.map((r) => [key(r), r])));
+  return {
+    users: w.newUsers, keys: byKey(keys), notifications: keyed(w.notifications, (n) => n.id),
+    engagement: keyed(w.engagement, (e) => pair(e.userId, e.eventType)), typeStats: keyed(w.typeStats, (s) => pair(s.eventType, s.variant)),
+  };
 }
 
 const feedParams = (f: FeedRecord) => [f.id, f.name, f.cron, f.tz, f.eventType, f.userIds ? JSON.stringify(f.userIds) : null, JSON.stringify(f.params),

@@ -1,6 +1,6 @@
 // SQLite: the notification engine's tables (store/notify-records.ts).
 import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import type { FeedRecord, NotificationRecord, NotifyRepo, NotifyState, WeightedCounts } from '../notify-records.ts';
+import { foldWrites, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts } from '../notify-records.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
@@ -62,7 +62,8 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       return state;
     },
 
-    async commit(w, route, now) {
+    async commit(writes, route, now) {
+      const w = foldWrites(writes);
       db.tx(() => {
         for (const u of w.newUsers) db.run('INSERT INTO users (id, tz, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [u.id, u.tz, now, now]);
         // Many rows per statement: a batch of 1,000 decisions is a few dozen statements, not thousands.

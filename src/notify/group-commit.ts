@@ -1,0 +1,44 @@
+// Group commit: calls that arrive while a group is being worked on are taken together in the next one (one read of
+// state, one transaction), each caller getting its own share of the results back, in order.
+
+export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, maxGroup: number): (items: I[]) => Promise<O[]> {
+  let waiting: { items: I[]; resolve: (out: O[]) => void; reject: (error: unknown) => void }[] = [];
+  let flushing = false;
+
+  async function flush(): Promise<void> {
+    while (waiting.length) {
+      let size = 0;
+      let count = 0;
+      while (count < waiting.length && (count === 0 || size + waiting[count].items.length <= maxGroup)) size += waiting[count++].items.length;
+      const group = waiting.slice(0, count);
+      waiting = waiting.slice(count);
+      try {
+        const all = await run(group.flatMap((g) => g.items));
+        let at = 0;
+        for (const g of group) {
+          g.resolve(all.slice(at, at + g.items.length));
+          at += g.items.length;
+        }
+      } catch (error) {
+        for (const g of group) g.reject(error);
+      }
+    }
+  }
+
+  function start(): void {
+    if (flushing) return;
+    flushing = true;
+    setImmediate(() => void flush().finally(() => {
+      flushing = false;
+      if (waiting.length) start(); // arrived after the loop's last look
+    }));
+  }
+
+  return (items) => {
+    if (!items.length) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      waiting.push({ items, resolve, reject });
+      start();
+    });
+  };
+}
