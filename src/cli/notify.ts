@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BotgateError } from '../errors.ts';
-import { exportUser, userView } from '../http/routes/users.ts';
+import { exportUser, showUser } from '../http/routes/users.ts';
 import { print, printJson, printTable, withServices } from './context.ts';
 
 export function registerNotifyCommands(program: Command): void {
@@ -13,11 +13,7 @@ export function registerNotifyCommands(program: Command): void {
     .command('show <id>')
     .description('a user as JSON: time zone, preferences, linked identities')
     .action(async (id: string, _options, command: Command) => {
-      await withServices(command, async ({ store }) => {
-        const user = await store.users.get(id);
-        if (!user) throw new BotgateError('BG_ERR_USER_NOT_FOUND', `No user ${id}`);
-        printJson(userView(user, await store.users.identities(id)));
-      });
+      await withServices(command, async ({ store }) => printJson(await showUser(store, id)));
     });
 
   users
@@ -26,9 +22,7 @@ export function registerNotifyCommands(program: Command): void {
     .option('--out <file>', 'write to this file instead of stdout')
     .action(async (id: string, options: { out?: string }, command: Command) => {
       await withServices(command, async (services) => {
-        const data = await exportUser(services, id);
-        if (!data) throw new BotgateError('BG_ERR_USER_NOT_FOUND', `No user ${id}`);
-        const json = JSON.stringify(data, null, 2) + '\n';
+        const json = JSON.stringify(await exportUser(services, id), null, 2) + '\n';
         if (options.out) {
           writeFileSync(options.out, json, { mode: 0o600 });
           print(`user ${id} exported to ${options.out}`);

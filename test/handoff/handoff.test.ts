@@ -10,14 +10,12 @@ import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { rememberSecrets } from '../helpers/signatures.ts';
-import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
+import { startBackendGateway, testBackends } from '../helpers/backends.ts';
 
 type Json = any;
 
-const postgres = await postgresAvailability();
-
-for (const store of ['SQLite', 'PostgreSQL'] as const) {
-  describe(`live-agent handoff (${store})`, { skip: store === 'PostgreSQL' && 'skip' in postgres ? postgres.skip : false }, () => {
+for (const backend of await testBackends()) {
+  describe(`live-agent handoff (${backend.name})`, { skip: backend.skip }, () => {
     let gw: TestGateway;
     let dropSchema = async () => {};
     let base: string;
@@ -56,13 +54,8 @@ for (const store of ['SQLite', 'PostgreSQL'] as const) {
     const events = (userId: string, receiver = platform) => atPlatform(userId, receiver).filter((b) => b.type);
 
     before(async () => {
-      const env: Record<string, string> = { BOTGATE_PORT: '0', BOTGATE_HANDOFF__AGENT_WAIT_MINUTES: '0.03', BOTGATE_HANDOFF__SWEEP_SECONDS: '0.2' };
-      if (store === 'PostgreSQL' && 'url' in postgres) {
-        const schema = await freshSchema(postgres.url);
-        Object.assign(env, { BOTGATE_DATABASE_URL: postgres.url, BOTGATE_DATABASE_SCHEMA: schema.schema });
-        dropSchema = schema.drop;
-      }
-      gw = await startTestGateway(env, { start: false });
+      const env = { BOTGATE_PORT: '0', BOTGATE_HANDOFF__AGENT_WAIT_MINUTES: '0.03', BOTGATE_HANDOFF__SWEEP_SECONDS: '0.2' };
+      ({ gw, drop: dropSchema } = await startBackendGateway(backend, env, { start: false }));
       await gw.bots.load(DEMO_BOT_FILE);
       await gw.start();
       base = await gw.listen();

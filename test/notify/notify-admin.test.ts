@@ -3,27 +3,19 @@
 // decisions and reason counts, feeds, producer keys; 401 without the admin token, 400s and 404s.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
+import { startBackendGateway, testBackends } from '../helpers/backends.ts';
+import type { TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 
-const postgres = await postgresAvailability();
-
-for (const store of ['SQLite', 'PostgreSQL'] as const) {
-  describe(`notifications admin API (${store})`, { skip: store === 'PostgreSQL' && 'skip' in postgres ? postgres.skip : false }, () => {
+for (const backend of await testBackends()) {
+  describe(`notifications admin API (${backend.name})`, { skip: backend.skip }, () => {
     let gw: TestGateway;
     let rx: Receiver;
     let endpointId: string;
     let dropSchema = async () => {};
 
     before(async () => {
-      const env: Record<string, string> = { BOTGATE_NOTIFY__TICK_SECONDS: '3600' };
-      if (store === 'PostgreSQL' && 'url' in postgres) {
-        const schema = await freshSchema(postgres.url);
-        Object.assign(env, { BOTGATE_DATABASE_URL: postgres.url, BOTGATE_DATABASE_SCHEMA: schema.schema });
-        dropSchema = schema.drop;
-      }
-      gw = await startTestGateway(env);
+      ({ gw, drop: dropSchema } = await startBackendGateway(backend, { BOTGATE_NOTIFY__TICK_SECONDS: '3600' }));
       rx = await startReceiver();
       const endpoint = await gw.api('POST', '/api/endpoints', { name: 'notify-rx', url: rx.url });
       assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));

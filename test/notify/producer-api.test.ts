@@ -7,14 +7,12 @@ import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { createManualClock } from '../../src/clock.ts';
 import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
+import { startBackendGateway, testBackends } from '../helpers/backends.ts';
 
 type Json = any;
 const PRODUCER_KEY = 'test-producer-key-0123456789';
 
-const postgres = await postgresAvailability();
-
-for (const backend of ['SQLite', 'PostgreSQL'] as const) describe(`notification producer API (${backend})`, { skip: backend === 'PostgreSQL' && 'skip' in postgres ? postgres.skip : false }, () => {
+for (const backend of await testBackends()) describe(`notification producer API (${backend.name})`, { skip: backend.skip }, () => {
   let gw: TestGateway;
   let dropSchema = async () => {};
   let base: string;
@@ -46,13 +44,8 @@ for (const backend of ['SQLite', 'PostgreSQL'] as const) describe(`notification 
   const toUser = (userId: string) => platform.requests.map((r) => JSON.parse(r.body)).filter((b) => b.user_id === userId && b.message);
 
   before(async () => {
-    const env: Record<string, string> = { BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__EXPLORATION: 'mean', BOTGATE_NOTIFY__TICK_SECONDS: '0.1' };
-    if (backend === 'PostgreSQL' && 'url' in postgres) {
-      const schema = await freshSchema(postgres.url);
-      Object.assign(env, { BOTGATE_DATABASE_URL: postgres.url, BOTGATE_DATABASE_SCHEMA: schema.schema });
-      dropSchema = schema.drop;
-    }
-    gw = await startTestGateway(env, { start: false });
+    const env = { BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__EXPLORATION: 'mean', BOTGATE_NOTIFY__TICK_SECONDS: '0.1' };
+    ({ gw, drop: dropSchema } = await startBackendGateway(backend, env, { start: false }));
     await gw.bots.load(DEMO_BOT_FILE);
     await gw.start();
     base = await gw.listen();

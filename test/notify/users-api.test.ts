@@ -3,26 +3,18 @@
 // a user — decisions and notifications made by the engine — followed by its deletion.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
+import { startBackendGateway, testBackends } from '../helpers/backends.ts';
+import { ADMIN_TOKEN, type TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 
-const postgres = await postgresAvailability();
-
-for (const store of ['SQLite', 'PostgreSQL'] as const) {
-  describe(`users API (${store})`, { skip: store === 'PostgreSQL' && 'skip' in postgres ? postgres.skip : false }, () => {
+for (const backend of await testBackends()) {
+  describe(`users API (${backend.name})`, { skip: backend.skip }, () => {
     let gw: TestGateway;
     let rx: Receiver;
     let dropSchema = async () => {};
 
     before(async () => {
-      const env: Record<string, string> = { BOTGATE_NOTIFY__TICK_SECONDS: '3600' };
-      if (store === 'PostgreSQL' && 'url' in postgres) {
-        const schema = await freshSchema(postgres.url);
-        Object.assign(env, { BOTGATE_DATABASE_URL: postgres.url, BOTGATE_DATABASE_SCHEMA: schema.schema });
-        dropSchema = schema.drop;
-      }
-      gw = await startTestGateway(env);
+      ({ gw, drop: dropSchema } = await startBackendGateway(backend, { BOTGATE_NOTIFY__TICK_SECONDS: '3600' }));
       rx = await startReceiver();
       // payment_failed (critical) goes to an endpoint, so the engine sends notifications without a chat channel.
       const endpoint = await gw.api('POST', '/api/endpoints', { name: 'notify-rx', url: rx.url });

@@ -8,7 +8,7 @@ import { typeSettings } from '../../notify/settings.ts';
 import type { EventTypeSettings } from '../../notify/types.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from '../../store/notify-records.ts';
 import type { AppDeps } from '../deps.ts';
-import { pageRequest, pageResult } from '../paging.ts';
+import { pageRequest, pageResult, parseTime } from '../paging.ts';
 import { AnyObject, IdParams, Nullable, OptionalBody, PageQuery, Timestamp, errors, listOf } from '../schemas.ts';
 
 const DAY = 86_400_000;
@@ -71,6 +71,7 @@ const TypeView = Type.Object({
 });
 const TypeBody = Type.Partial(Type.Object(typeFields), { additionalProperties: false });
 const TypeParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+\\*?$' }) });
+const NoBody = OptionalBody(Type.Object({}, { additionalProperties: false }));
 
 const VariantsView = Type.Object({
   event_type: Type.String(),
@@ -96,8 +97,8 @@ const feedFields = {
   params: AnyObject({ description: 'the event\'s params (plus feed: the feed\'s name)' }),
   is_active: Type.Boolean(),
 };
-const { name: feedName, cron, event_type: feedType, user_ids: userIds, ...feedOptional } = feedFields;
-const FeedBody = Type.Object({ name: feedName, cron, event_type: feedType, user_ids: userIds, ...Object.fromEntries(Object.entries(feedOptional).map(([k, v]) => [k, Type.Optional(v)])) }, { additionalProperties: false });
+const { tz, params, is_active, ...feedRequired } = feedFields;
+const FeedBody = Type.Object({ ...feedRequired, tz: Type.Optional(tz), params: Type.Optional(params), is_active: Type.Optional(is_active) }, { additionalProperties: false });
 const FeedPatch = Type.Partial(Type.Object(feedFields), { additionalProperties: false });
 
 const ProducerKeyView = Type.Object({ id: Type.String(), name: Type.String(), created_at: Timestamp });
@@ -132,11 +133,17 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   async function view(name: string) {
     return typeView(known(name), (await repo.overrides()).get(name));
   }
-  /** Stores the type's new override (the engine's names; an empty one is removed) and makes the engine use it. */
+  /** The type's stored override (the engine's names), empty when it has none. */
+  async function overrideOf(name: string): Promise<Record<string, unknown>> {
+    return (await repo.overrides()).get(name) ?? {};
+  }
+  /** Stores the type's new override (an empty one is removed), makes the engine use it, and answers the type's view. */
   async function saveOverride(name: string, override: Record<string, unknown>) {
-    if (Object.keys(override).length) await repo.putOverride(name, override, clock.now());
-    else await repo.deleteOverride(name);
+    const empty = Object.keys(override).length === 0;
+    if (empty) await repo.deleteOverride(name);
+    else await repo.putOverride(name, override, clock.now());
     await notify.engine.reloadOverrides();
+    return typeView(known(name), empty ? undefined : override);
   }
 
   app.get('/notify/types', {
@@ -159,15 +166,14 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   }, async (request) => {
     const { name } = request.params;
     const body = request.body as Partial<Record<Field, unknown>>;
-    const override = { ...((await repo.overrides()).get(name) ?? {}) };
+    const override = { ...(await overrideOf(name)) };
     for (const field of Object.keys(body) as Field[]) if (body[field] !== undefined) override[FIELDS[field]] = body[field];
     const effective = typeSettings(notify.settings, name, new Map([[name, override as Partial<EventTypeSettings>]]));
     const ids = effective.templates.map((t) => t.id);
     if (new Set(ids).size !== ids.length) throw new BotgateError('BG_ERR_VALIDATION', 'body.templates: variant ids must be unique');
     if (effective.frozenVariant !== null && !ids.includes(effective.frozenVariant)) throw new BotgateError('BG_ERR_VALIDATION', `body.frozen_variant: ${effective.frozenVariant} is not one of the templates (${ids.join(', ')})`);
     if (typeof body.endpoint_id === 'string' && !(await store.endpoints.get(body.endpoint_id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${body.endpoint_id}`);
-    await saveOverride(name, override);
-    return view(name);
+    return saveOverride(name, override);
   });
 
   app.delete('/notify/types/:name', {
@@ -201,24 +207,22 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   app.post('/notify/types/:name/variants/:variant/freeze', {
     schema: {
       tags, summary: 'Always send this variant (no more exploring)', params: Type.Object({ ...TypeParams.properties, variant: Type.String({ minLength: 1, maxLength: 40 }) }),
-      body: OptionalBody(Type.Object({}, { additionalProperties: false })), response: { 200: TypeView, ...errors('BG_ERR_EVENT_TYPE_NOT_FOUND', 'BG_ERR_VARIANT_NOT_FOUND') },
+      body: NoBody, response: { 200: TypeView, ...errors('BG_ERR_EVENT_TYPE_NOT_FOUND', 'BG_ERR_VARIANT_NOT_FOUND') },
     },
   }, async (request) => {
     const { name, variant } = request.params;
     const type = known(name);
     if (!type.templates.some((t) => t.id === variant)) throw new BotgateError('BG_ERR_VARIANT_NOT_FOUND', `The event type ${name} has no variant ${variant} (it has ${type.templates.map((t) => t.id).join(', ')})`);
-    await saveOverride(name, { ...((await repo.overrides()).get(name) ?? {}), frozenVariant: variant });
-    return view(name);
+    return saveOverride(name, { ...(await overrideOf(name)), frozenVariant: variant });
   });
 
   app.post('/notify/types/:name/variants/unfreeze', {
-    schema: { tags, summary: 'Explore the variants again', params: TypeParams, body: OptionalBody(Type.Object({}, { additionalProperties: false })), response: { 200: TypeView, ...errors('BG_ERR_EVENT_TYPE_NOT_FOUND') } },
+    schema: { tags, summary: 'Explore the variants again', params: TypeParams, body: NoBody, response: { 200: TypeView, ...errors('BG_ERR_EVENT_TYPE_NOT_FOUND') } },
   }, async (request) => {
     const { name } = request.params;
     known(name);
-    const { frozenVariant: _dropped, ...rest } = (await repo.overrides()).get(name) ?? {};
-    await saveOverride(name, rest);
-    return view(name);
+    const { frozenVariant: _dropped, ...rest } = await overrideOf(name);
+    return saveOverride(name, rest);
   });
 
   app.get('/notify/decisions', {
@@ -234,7 +238,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   }, async (request) => {
     const q = request.query;
     const page = pageRequest({ ...q, per_page: q.limit ?? q.per_page });
-    const rows = await repo.decisions({ userId: q.user_id, eventType: q.event_type, reason: q.reason, since: q.since === undefined ? undefined : Date.parse(q.since) }, page.request);
+    const rows = await repo.decisions({ userId: q.user_id, eventType: q.event_type, reason: q.reason, since: parseTime(q.since) }, page.request);
     return pageResult(rows, page, decisionRecordView);
   });
 
@@ -251,7 +255,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
       },
     },
   }, async (request) => {
-    const since = request.query.since === undefined ? clock.now() - 7 * DAY : Date.parse(request.query.since);
+    const since = parseTime(request.query.since) ?? clock.now() - 7 * DAY;
     const rows = await repo.reasonCounts(since);
     const totals = { notify: 0, skip: 0, defer: 0 };
     for (const r of rows) if (r.decision in totals) totals[r.decision as keyof typeof totals] += r.count;

@@ -1,7 +1,7 @@
 // What producers call (a producer API key: Authorization: Bearer or X-Api-Key): POST /api/events, single or
 // batch, and the legacy BotOptimizer routes /kore-webhook and /feedback, kept to their contract (DESIGN.md) but
 // decided by the same policy. And the click links /r/{token}, open to anyone holding a signed token.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { BotgateError } from '../../errors.ts';
 import type { Decision, EventInput } from '../../notify/types.ts';
@@ -11,6 +11,9 @@ import { AnyObject, Nullable, errors } from '../schemas.ts';
 
 const DAY = 86_400_000;
 const LINK_TTL_MS = 30 * DAY;
+
+/** OpenAPI: these routes take a producer key, not the admin token. */
+const PRODUCER = [{ producerKey: [] }];
 
 const EventBody = Type.Object({
   user_id: Type.String({ minLength: 1, maxLength: 200 }),
@@ -39,7 +42,7 @@ const view = (d: Decision) => ({
   notification_id: d.notificationId, decided_at: new Date(d.decidedAt).toISOString(), duplicate_of: d.duplicateOf,
 });
 
-function toEvent(body: { user_id: string; event_type: string; params?: Record<string, unknown>; idempotency_key?: string; occurred_at?: string; deliver_at?: string }): EventInput {
+function toEvent(body: Static<typeof EventBody>): EventInput {
   return {
     userId: body.user_id, eventType: body.event_type, params: body.params ?? {}, idempotencyKey: body.idempotency_key ?? null,
     occurredAt: body.occurred_at ? Date.parse(body.occurred_at) : null, deliverAt: body.deliver_at ? Date.parse(body.deliver_at) : null,
@@ -48,8 +51,8 @@ function toEvent(body: { user_id: string; event_type: string; params?: Record<st
 
 export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
   const tags = ['notifications'];
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    if (request.url.startsWith('/r/')) return;
+  // On the producer routes only (not the click links); before the body is read.
+  const requireProducerKey = async (request: FastifyRequest) => {
     const header = request.headers['x-api-key'];
     const key = bearerToken(request) ?? (typeof header === 'string' ? header : null);
     if (!key || !(await deps.notify.producerKeyValid(key))) {
@@ -57,13 +60,14 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
         headers: { 'www-authenticate': 'Bearer' },
       });
     }
-  });
+  };
 
   const maxBatch = deps.config.notify.max_batch;
   app.post('/api/events', {
+    onRequest: requireProducerKey,
     bodyLimit: 8 * 1024 * 1024,
     schema: {
-      tags, summary: 'Events in, one decision each: one event, or {events: [...]} (a batch, in order)',
+      tags, security: PRODUCER, summary: 'Events in, one decision each: one event, or {events: [...]} (a batch, in order)',
       body: Type.Union([EventBody, Type.Object({ events: Type.Array(EventBody, { minItems: 1 }) }, { additionalProperties: false })]),
       response: {
         200: Type.Union([DecisionView, Type.Object({ decisions: Type.Array(DecisionView) })]),
@@ -81,8 +85,9 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
 
   // The legacy BotOptimizer contract: the caller shows the text; botgate sends nothing itself here.
   app.post('/kore-webhook', {
+    onRequest: requireProducerKey,
     schema: {
-      tags, summary: 'Legacy BotOptimizer: should this event be shown? The text, or skipped with the score',
+      tags, security: PRODUCER, summary: 'Legacy BotOptimizer: should this event be shown? The text, or skipped with the score',
       body: Type.Object({
         userInfo: Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) }),
         eventType: Type.String({ minLength: 1, maxLength: 100 }),
@@ -104,8 +109,9 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
   });
 
   app.post('/feedback', {
+    onRequest: requireProducerKey,
     schema: {
-      tags, summary: 'Legacy BotOptimizer: the user clicked their latest notification of this type (counted once)',
+      tags, security: PRODUCER, summary: 'Legacy BotOptimizer: the user clicked their latest notification of this type (counted once)',
       body: Type.Object({ user_id: Type.String({ minLength: 1, maxLength: 320 }), event_type: Type.String({ minLength: 1, maxLength: 100 }) }),
       response: { 200: Type.Object({ status: Type.Literal('recorded') }), ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNAUTHORIZED') },
     },
@@ -118,7 +124,7 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
 
   app.get('/r/:token', {
     schema: {
-      tags, summary: 'A tracked link: records the click (once) and redirects', params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }),
+      tags, security: [], summary: 'A tracked link: records the click (once) and redirects', params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }),
       response: { 200: Type.String({ description: 'a thank-you page when the notification has no link target (else 302 to it)' }), ...errors('BG_ERR_LINK_NOT_FOUND') },
     },
   }, async (request, reply) => {

@@ -4,7 +4,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { BotgateError } from '../../errors.ts';
 import { decayed } from '../../notify/engagement.ts';
 import { isValidZone } from '../../notify/local-time.ts';
-import type { Identity, UserRecord } from '../../store/store.ts';
+import type { Identity, Store, UserRecord } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
 import { AnyObject, Nullable, Timestamp, errors } from '../schemas.ts';
 import { DecisionRecordView, NotificationView, decisionRecordView, notificationView } from './notify-admin.ts';
@@ -71,10 +71,19 @@ function rowView(row: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** Everything stored about a user, as the API and the CLI show it; null when unknown. */
+const userNotFound = (id: string) => new BotgateError('BG_ERR_USER_NOT_FOUND', `No user ${id}`);
+
+/** A user as the API and the CLI show it; BG_ERR_USER_NOT_FOUND when unknown. */
+export async function showUser(store: Store, id: string) {
+  const user = await store.users.get(id);
+  if (!user) throw userNotFound(id);
+  return userView(user, await store.users.identities(user.id));
+}
+
+/** Everything stored about a user, as the API and the CLI show it; BG_ERR_USER_NOT_FOUND when unknown. */
 export async function exportUser(deps: Pick<AppDeps, 'store' | 'clock' | 'notify'>, id: string) {
   const data = await deps.store.notify.exportUser(id);
-  if (!data) return null;
+  if (!data) throw userNotFound(id);
   const now = deps.clock.now();
   const halfLife = deps.notify.settings.halfLifeDays * DAY;
   return {
@@ -94,18 +103,9 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
   const { store, clock } = deps;
   const tags = ['users'];
 
-  async function found(id: string): Promise<UserRecord> {
-    const user = await store.users.get(id);
-    if (!user) throw new BotgateError('BG_ERR_USER_NOT_FOUND', `No user ${id}`);
-    return user;
-  }
-
   app.get('/users/:id', {
     schema: { tags, summary: 'A user: time zone, notification preferences, linked identities', params: UserParams, response: { 200: UserView, ...errors('BG_ERR_USER_NOT_FOUND') } },
-  }, async (request) => {
-    const user = await found(request.params.id);
-    return userView(user, await store.users.identities(user.id));
-  });
+  }, async (request) => showUser(store, request.params.id));
 
   app.put('/users/:id', {
     schema: {
@@ -129,16 +129,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
 
   app.get('/users/:id/export', {
     schema: { tags, summary: 'Everything stored about a user: identities, conversations and messages, decisions, notifications, engagement', params: UserParams, response: { 200: UserExport, ...errors('BG_ERR_USER_NOT_FOUND') } },
-  }, async (request) => {
-    const data = await exportUser(deps, request.params.id);
-    if (!data) throw new BotgateError('BG_ERR_USER_NOT_FOUND', `No user ${request.params.id}`);
-    return data;
-  });
+  }, async (request) => exportUser(deps, request.params.id));
 
   app.delete('/users/:id', {
     schema: { tags, summary: 'Delete a user and everything stored about them (conversations, messages, decisions, notifications)', params: UserParams, response: { 204: Type.Null(), ...errors('BG_ERR_USER_NOT_FOUND') } },
   }, async (request, reply) => {
-    if (!(await store.notify.deleteUser(request.params.id))) throw new BotgateError('BG_ERR_USER_NOT_FOUND', `No user ${request.params.id}`);
+    if (!(await store.notify.deleteUser(request.params.id))) throw userNotFound(request.params.id);
     reply.code(204).send(null);
   });
 };
