@@ -37,7 +37,14 @@ function feed(over: Partial<FeedRecord> = {}): FeedRecord {
   };
 }
 
-export function runNotifyConformance(name: string, open: () => Promise<Store>, options: { skip?: string | false } = {}): void {
+export interface NotifyConformanceOptions {
+  skip?: string | false;
+  /** Writes what a backend writes behind the requests (SQLite: the decisions' user index); reads must not tell. */
+  settle?: (store: Store) => Promise<void>;
+}
+
+export function runNotifyConformance(name: string, open: () => Promise<Store>, options: NotifyConformanceOptions = {}): void {
+  const settle = (s: Store) => options.settle?.(s) ?? Promise.resolve();
   describe(`notify store conformance: ${name}`, { skip: options.skip }, () => {
     let store: Store;
     beforeEach(async () => {
@@ -284,7 +291,14 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       await commit({ decisions: ds });
       const ids = (list: DecisionRecord[]) => list.map((d) => d.id);
       assert.deepEqual(await store.notify.decisions({}, { limit: 10 }), [...ds].reverse());
-      assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1' }, { limit: 10 })), [ds[4].id, ds[1].id, ds[0].id]);
+      const byUser = async (expected: DecisionRecord[]) => {
+        assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1' }, { limit: 10 })), ids(expected));
+        assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1' }, { limit: 1, offset: 1 })), ids(expected.slice(1, 2)));
+        assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1', eventType: 'promo' }, { limit: 10 })), ids(expected.filter((d) => d.eventType === 'promo')));
+      };
+      await byUser([ds[4], ds[1], ds[0]]);
+      await settle(store);
+      await byUser([ds[4], ds[1], ds[0]]);
       assert.deepEqual(ids(await store.notify.decisions({ eventType: 'promo', reason: 'fatigue' }, { limit: 10 })), [ds[2].id, ds[1].id]);
       assert.deepEqual(ids(await store.notify.decisions({ since: T0 + 3 }, { limit: 10 })), [ds[4].id, ds[3].id]);
       assert.deepEqual(ids(await store.notify.decisions({ userId: 'usr_1', eventType: 'alert', reason: 'sent', since: T0 }, { limit: 10 })), [ds[4].id]);
@@ -300,6 +314,13 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
         { eventType: 'promo', decision: 'skip', reason: 'fatigue', count: 2 },
       ]);
       assert.deepEqual(await store.notify.reasonCounts(T0 + 5), []);
+
+      // Half indexed, half newer than the last settle: one list still.
+      const later = decision({ userId: 'usr_1', eventType: 'promo', decision: 'skip', reason: 'cap', decidedAt: T0 + 5 });
+      await commit({ decisions: [later] });
+      await byUser([later, ds[4], ds[1], ds[0]]);
+      await settle(store);
+      await byUser([later, ds[4], ds[1], ds[0]]);
     });
 
     it('puts, replaces and deletes per-type overrides', async () => {
@@ -364,6 +385,10 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
         engagement: [a, b].map((x) => ({ userId: x.d.userId, eventType: 'promo', shownW: 1, clickedW: 0.5 })),
       });
       await store.notify.putUser(annId, { tz: 'Europe/Paris', preferences: { optOut: ['promo'] } }, T0 + 2);
+      // Ann's second decision (and its dedup key) comes after the backend settled its deferred writes.
+      await settle(store);
+      const a2 = decision({ userId: annId, reason: 'below_value', decision: 'skip', decidedAt: T0 + 2 });
+      await commit({ keys: [{ key: 'key-ann-2', userId: annId, decisionId: a2.id, expiresAt: T0 + DAY }], decisions: [a2] });
 
       const exported = await store.notify.exportUser(annId);
       assert.ok(exported);
@@ -381,7 +406,7 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(exported.messages, [{
         id: ann.message.id, event_type: 'message.received', payload: { text: 'hello' }, conversation_id: ann.conversation.id, direction: 'incoming', reply_to: null, created_at: T0,
       }]);
-      assert.deepEqual(exported.decisions, [a.d]);
+      assert.deepEqual(exported.decisions, [a.d, a2]);
       assert.deepEqual(exported.notifications, [a.n]);
       assert.deepEqual(exported.engagement, [{ eventType: 'promo', shownW: 1, clickedW: 0.5 }]);
       assert.equal(await store.notify.exportUser('usr_unknown'), null);
@@ -397,7 +422,7 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.equal(await store.handoffs.get('hof_ann'), null);
       assert.equal(await store.notify.notification(a.n.id), null);
       assert.deepEqual(await store.notify.decisions({ userId: annId }, { limit: 10 }), []);
-      const after = await load({ userIds: [annId, bobId], keys: [a.key, b.key] });
+      const after = await load({ userIds: [annId, bobId], keys: [a.key, 'key-ann-2', b.key] });
       assert.deepEqual(after.seenKeys, new Map([[b.key, b.d.id]]));
       assert.deepEqual([...after.engagement.keys()], [pair(bobId, 'promo')]);
       assert.deepEqual([...after.users.keys()], [bobId]);

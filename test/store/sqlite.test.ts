@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { newId } from '../helpers/fixtures.ts';
 import { runStoreConformance } from './conformance.case.ts';
 import { runNotifyConformance } from './notify.case.ts';
@@ -15,4 +15,4 @@ const open = async () => {
 };
 
 runStoreConformance('sqlite', open);
-runNotifyConformance('sqlite', open);
+runNotifyConformance('sqlite', open, { settle: (store) => (store as SqliteStore).flushDeferred() });

@@ -1,6 +1,6 @@
 // A thin layer over node:sqlite: cached prepared statements and immediate-mode transactions.
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite';
-import { startCheckpointer, type Checkpointer } from './checkpointer.ts';
+import { startBackground, type Background } from './background.ts';
 
 export type Params = Record<string, SQLInputValue> | SQLInputValue[];
 export type Row = Record<string, unknown>;
@@ -9,7 +9,7 @@ export class SqliteDb {
   readonly raw: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
   #depth = 0;
-  #checkpointer: Checkpointer | null = null;
+  #background: Background | null = null;
 
   constructor(file: string, options: { synchronous: 'NORMAL' | 'FULL' }) {
     this.raw = new DatabaseSync(file);
@@ -19,11 +19,16 @@ export class SqliteDb {
     this.raw.exec('PRAGMA foreign_keys = OFF');
   }
 
-  /** Hands checkpoints to a background thread (store/sqlite/checkpointer.ts); the writer's own threshold rises. */
-  checkpointInBackground(file: string, synchronous: 'NORMAL' | 'FULL'): void {
-    if (file === ':memory:' || this.#checkpointer) return;
+  /** Starts the background thread (store/sqlite/background.ts): checkpoints move there, the writer's own threshold rises. */
+  startBackground(file: string, synchronous: 'NORMAL' | 'FULL'): void {
+    if (file === ':memory:' || this.#background) return;
     this.raw.exec('PRAGMA wal_autocheckpoint = 50000');
-    this.#checkpointer = startCheckpointer(file, synchronous);
+    this.#background = startBackground(file, synchronous);
+  }
+
+  /** The background thread, for reads too big for the event loop; null for an in-memory database. */
+  get background(): Background | null {
+    return this.#background;
   }
 
   #prepare(sql: string): StatementSync {
@@ -69,7 +74,7 @@ export class SqliteDb {
   }
 
   async close(): Promise<void> {
-    await this.#checkpointer?.stop();
+    await this.#background?.stop();
     this.#statements.clear();
     this.raw.close();
   }

@@ -3,6 +3,7 @@ import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '
 import { foldWrites, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts } from '../notify-records.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
+import { USER_DECISION_SEQS } from './decision-index.ts';
 import { pageClause } from './paging.ts';
 
 const list = (values: string[]) => JSON.stringify(values);
@@ -154,11 +155,12 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
     async decisions(filter, page) {
       const where: string[] = [];
       const params: Record<string, string | number> = {};
-      if (filter.userId !== undefined) (where.push('user_id = :user_id'), (params.user_id = filter.userId));
+      if (filter.userId !== undefined) (where.push(`seq IN ${USER_DECISION_SEQS}`), (params.user_id = filter.userId));
       if (filter.eventType !== undefined) (where.push('event_type = :event_type'), (params.event_type = filter.eventType));
       if (filter.reason !== undefined) (where.push('reason = :reason'), (params.reason = filter.reason));
       if (filter.since !== undefined) (where.push('decided_at >= :since'), (params.since = filter.since));
-      const { clause, extra } = pageClause(page, where);
+      // A user's decisions come from the index table; `+id` keeps the planner from walking the id index instead.
+      const { clause, extra } = pageClause(page, where, filter.userId !== undefined ? '+id' : 'id');
       return db.all(`SELECT * FROM notify_decisions ${clause}`, { ...params, ...extra }).map(decisionFromRow);
     },
 
@@ -212,7 +214,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         identities: db.all('SELECT kind, value FROM identities WHERE user_id = ? ORDER BY kind, value', [id]).map((r) => ({ kind: String(r.kind), value: String(r.value) })),
         conversations: conversations.map((r) => ({ ...r, memory: JSON.parse(String(r.memory)), last_prompt: JSON.parse(String(r.last_prompt)) })),
         messages: messages.map((r) => ({ ...r, payload: r.payload === null ? null : JSON.parse(String(r.payload)) })),
-        decisions: db.all('SELECT * FROM notify_decisions WHERE user_id = ? ORDER BY id', [id]).map(decisionFromRow),
+        decisions: db.all(`SELECT * FROM notify_decisions WHERE seq IN ${USER_DECISION_SEQS} ORDER BY +id`, { user_id: id }).map(decisionFromRow),
         notifications: db.all('SELECT * FROM notifications WHERE user_id = ? ORDER BY id', [id]).map(notificationFromRow),
         engagement: db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = ? ORDER BY event_type', [id])
           .map((r) => ({ eventType: String(r.event_type), shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) })),
@@ -231,7 +233,11 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         db.run(`DELETE FROM messages WHERE id IN ${messages}`, { id });
         db.run(`DELETE FROM handoffs WHERE conversation_id IN ${conversations}`, { id });
         db.run('DELETE FROM conversations WHERE user_id = :id', { id });
-        for (const table of ['notify_keys', 'notify_decisions', 'notifications', 'notify_engagement', 'identities']) db.run(`DELETE FROM ${table} WHERE user_id = :id`, { id });
+        // Dedup keys go with their decisions (neither has an index on user_id: store/sqlite/decision-index.ts).
+        db.run(`DELETE FROM notify_keys WHERE decision_id IN (SELECT id FROM notify_decisions WHERE seq IN ${USER_DECISION_SEQS})`, { user_id: id });
+        db.run(`DELETE FROM notify_decisions WHERE seq IN ${USER_DECISION_SEQS}`, { user_id: id });
+        db.run('DELETE FROM notify_decision_users WHERE user_id = :id', { id });
+        for (const table of ['notifications', 'notify_engagement', 'identities']) db.run(`DELETE FROM ${table} WHERE user_id = :id`, { id });
         db.run('DELETE FROM users WHERE id = :id', { id });
         return true;
       });

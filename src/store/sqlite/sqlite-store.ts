@@ -19,6 +19,7 @@ import { createMessagesRepo } from './messages.ts';
 import { createRetentionRepo } from './retention.ts';
 import { createSettingsRepo } from './settings.ts';
 import { createNotifyRepo } from './notify.ts';
+import { startDecisionUserIndex } from './decision-index.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -31,11 +32,17 @@ export interface SqliteStoreOptions {
   idempotencyTtlMs?: number;
 }
 
-export function createSqliteStore(options: SqliteStoreOptions): Store {
+export interface SqliteStore extends Store {
+  /** Writes what is written behind the requests (the decisions' user index) now: tests, benchmarks. */
+  flushDeferred(): Promise<void>;
+}
+
+export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
   const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
-  db.checkpointInBackground(options.file, options.synchronous ?? 'NORMAL');
+  db.startBackground(options.file, options.synchronous ?? 'NORMAL');
   const messages = createMessagesRepo(db, options.newId);
+  let decisionIndex: ReturnType<typeof startDecisionUserIndex> | null = null;
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
     settings: createSettingsRepo(db),
@@ -66,6 +73,8 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
         });
         done.push(migration.name);
       }
+      // Written behind the decisions once their table is there (store/sqlite/decision-index.ts).
+      decisionIndex ??= startDecisionUserIndex(db);
       return done;
     },
     async ping() {
@@ -73,7 +82,9 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     },
     // One gateway process per SQLite file (the server lock): nobody to exclude.
     exclusive: (_name, fn) => fn(),
+    flushDeferred: async () => decisionIndex?.flush(),
     async close() {
+      await decisionIndex?.stop();
       await db.close();
     },
   };

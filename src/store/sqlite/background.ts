@@ -1,0 +1,82 @@
+// A background thread with its own connection to the SQLite file, for the work that would pause the event loop:
+// - WAL checkpoints: the writer never copies pages back into the database file itself (which paused the event loop
+//   for milliseconds every ~4 MB of WAL); a passive checkpoint every 100 ms never blocks the writer (its fsyncs
+//   happen here). If the thread cannot keep up, or is gone, the writer's own automatic checkpoint comes back into
+//   play at ~200 MB (db.ts).
+// - big sorted reads: the decisions a round of the user index takes, ordered by user (decision-index.ts). Reads
+//   never block the writer in WAL mode, and see at least everything committed before they were asked for.
+import { Worker } from 'node:worker_threads';
+
+const WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { DatabaseSync } = require('node:sqlite');
+const db = new DatabaseSync(workerData.file);
+db.exec('PRAGMA busy_timeout = 1000');
+db.exec('PRAGMA synchronous = ' + workerData.synchronous);
+const timer = setInterval(() => {
+  try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {}
+}, workerData.everyMs);
+let bySeq = null;
+parentPort.on('message', (m) => {
+  if (m === 'stop') { clearInterval(timer); try { db.close(); } catch {} parentPort.postMessage('stopped'); return; }
+  if (m.kind === 'decision-seqs-by-user') {
+    try {
+      bySeq ??= db.prepare('SELECT seq FROM notify_decisions WHERE seq > ? AND seq <= ? ORDER BY user_id');
+      bySeq.setReturnArrays(true);
+      const rows = bySeq.all(m.from, m.to);
+      const seqs = new Float64Array(rows.length);
+      for (let i = 0; i < rows.length; i++) seqs[i] = rows[i][0];
+      parentPort.postMessage({ id: m.id, seqs }, [seqs.buffer]);
+    } catch (error) {
+      parentPort.postMessage({ id: m.id, error: String(error && error.message || error) });
+    }
+  }
+});
+`;
+
+export interface Background {
+  /** The seqs of the decisions in (from, to], ordered by user. */
+  decisionSeqsByUser(from: number, to: number): Promise<Float64Array>;
+  stop(): Promise<void>;
+}
+
+export function startBackground(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100): Background {
+  // A small heap: the thread runs a pragma now and then, and holds one round of seqs at a time.
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 4, stackSizeMb: 1 } });
+  worker.unref();
+  const waiting = new Map<number, { resolve: (seqs: Float64Array) => void; reject: (error: Error) => void }>();
+  let nextId = 0;
+  let gone: Error | null = null;
+  const fail = (error: Error) => {
+    gone = error;
+    for (const w of waiting.values()) w.reject(error);
+    waiting.clear();
+  };
+  worker.on('error', (error) => fail(error));
+  worker.on('exit', () => fail(new Error('the SQLite background thread has stopped')));
+  worker.on('message', (m: { id: number; seqs?: Float64Array; error?: string } | 'stopped') => {
+    if (m === 'stopped') return;
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error !== undefined) w?.reject(new Error(m.error));
+    else w?.resolve(m.seqs!);
+  });
+  return {
+    decisionSeqsByUser(from, to) {
+      if (gone) return Promise.reject(gone);
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ kind: 'decision-seqs-by-user', id, from, to });
+      });
+    },
+    stop: () => new Promise<void>((resolve) => {
+      if (gone) return resolve();
+      const done = () => resolve();
+      worker.once('message', done);
+      worker.once('exit', done);
+      worker.postMessage('stop');
+      setTimeout(() => void worker.terminate().finally(done), 1000).unref();
+    }),
+  };
+}

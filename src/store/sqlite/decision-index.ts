@@ -1,0 +1,86 @@
+// SQLite: the index of decisions by user, written in bulk behind the decisions (migration 006 says why). Every
+// couple of seconds the decisions past the watermark are read sorted by user (on the background thread,
+// background.ts) and inserted into
+// notify_decision_users in chunks of neighbouring users, one short transaction each with a turn of the event loop
+// between: each index page is then written about once per round instead of once per decision. Queries add the
+// rows past the watermark themselves (USER_DECISION_SEQS), so the index being behind is never visible.
+import type { SqliteDb } from './db.ts';
+
+export const WATERMARK_KEY = 'notify.decision_users_seq';
+
+/** The seqs of :user_id's decisions: indexed ones, and those past the watermark (a short range scan). */
+export const USER_DECISION_SEQS = `(SELECT seq FROM notify_decision_users WHERE user_id = :user_id
+  UNION ALL SELECT seq FROM notify_decisions
+   WHERE seq > (SELECT CAST(value AS INTEGER) FROM settings WHERE key = '${WATERMARK_KEY}') AND user_id = :user_id)`;
+
+export interface DecisionUserIndex {
+  /** Indexes every decision committed so far. */
+  flush(): Promise<void>;
+  /** Stops the timer and waits for a round in progress (which then ends early: the next start redoes it). */
+  stop(): Promise<void>;
+}
+
+export interface DecisionUserIndexOptions {
+  everyMs?: number;
+  /** Decisions read (and sorted) per round. */
+  roundRows?: number;
+  /** Index rows per transaction. */
+  chunkRows?: number;
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexOptions = {}): DecisionUserIndex {
+  const roundRows = options.roundRows ?? 50_000;
+  const chunkRows = options.chunkRows ?? 250;
+  let stopped = false;
+  let running: Promise<void> | null = null;
+
+  const watermark = () => Number(db.get('SELECT value FROM settings WHERE key = ?', [WATERMARK_KEY])?.value ?? 0);
+
+  async function round(): Promise<boolean> {
+    const from = watermark();
+    const top = Number(db.get('SELECT max(seq) AS top FROM notify_decisions')?.top ?? 0);
+    const to = Math.min(top, from + roundRows);
+    if (to <= from) return false;
+    // Every seq up to `to` is committed: seqs are handed out under the write lock, in commit order. Reading and
+    // sorting a round takes ~15 ms per 30,000 decisions: the background thread does it when there is one.
+    const seqs = db.background
+      ? await db.background.decisionSeqsByUser(from, to)
+      : db.all('SELECT seq FROM notify_decisions WHERE seq > ? AND seq <= ? ORDER BY user_id', [from, to]).map((r) => Number(r.seq));
+    for (let i = 0; i < seqs.length; i += chunkRows) {
+      if (stopped) return false;
+      const chunk = JSON.stringify(Array.from(seqs.slice(i, i + chunkRows)));
+      // Read back from the table, so a decision deleted (with its user) meanwhile is not indexed again.
+      db.tx(() => db.run(
+        'INSERT OR IGNORE INTO notify_decision_users (user_id, seq) SELECT user_id, seq FROM notify_decisions WHERE seq IN (SELECT value FROM json_each(?))',
+        [chunk],
+      ));
+      await turn();
+    }
+    db.run('UPDATE settings SET value = ? WHERE key = ? AND CAST(value AS INTEGER) < ?', [String(to), WATERMARK_KEY, to]);
+    return to < top;
+  }
+
+  function flush(): Promise<void> {
+    running ??= (async () => {
+      try {
+        while (!stopped && (await round())) await turn();
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  }
+
+  const timer = setInterval(() => void flush().catch(() => {}), options.everyMs ?? 2000);
+  timer.unref();
+  return {
+    flush,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running?.catch(() => {});
+    },
+  };
+}
