@@ -1,5 +1,6 @@
 // createApp(deps): the Fastify application with every route plugin; it never listens (tests use inject()).
 import { randomUUID } from 'node:crypto';
+import { lazyChildLogger } from './logger.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -61,7 +62,10 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     trustProxy: false,
     return503OnClosing: true,
   };
-  if (options.logger) fastifyOptions.loggerInstance = options.logger;
+  if (options.logger) {
+    fastifyOptions.loggerInstance = options.logger;
+    fastifyOptions.childLoggerFactory = lazyChildLogger;
+  }
   const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>();
 
   installValidation(app);

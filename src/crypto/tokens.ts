@@ -15,3 +15,11 @@ export function tokenMatches(presented: string, storedHash: string): boolean {
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/** Whether a presented token matches any of the stored sha256 hex hashes: hashed once, each compared in constant time. */
+export function tokenMatchesAny(presented: string, storedHashes: readonly Buffer[]): boolean {
+  const a = createHash('sha256').update(presented, 'utf8').digest();
+  let ok = false;
+  for (const b of storedHashes) ok = (a.length === b.length && timingSafeEqual(a, b)) || ok;
+  return ok;
+}

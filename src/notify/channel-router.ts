@@ -46,8 +46,8 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
       }
       const identities = endpoints.size ? await store.users.identitiesOf(userIds) : new Map<string, Identity[]>();
 
-      // Conversations on channels that carry later messages, newest first per user.
-      const conversations = userIds.length ? await store.conversations.list({ userIds }, { limit: 10 * userIds.length }) : [];
+      // Conversations on channels that carry later messages, newest first per user: for types without an endpoint.
+      const conversations = userIds.length && types.some((t) => !t.endpointId) ? await store.conversations.list({ userIds }, { limit: 10 * userIds.length }) : [];
       conversations.sort((a, b) => b.lastMessageAt - a.lastMessageAt);
       const contexts = await directory.contextFor(new Set(conversations.map((c) => c.channelId)));
       const byUser = new Map<string, Destination[]>();

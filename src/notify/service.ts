@@ -5,7 +5,7 @@ import { Cron } from 'croner';
 import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { TurnDirectory } from '../conversation/turn-directory.ts';
-import { generateToken, hashToken, tokenMatches } from '../crypto/tokens.ts';
+import { generateToken, hashToken, tokenMatchesAny } from '../crypto/tokens.ts';
 import { BotgateError } from '../errors.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { FeedRecord, NotificationRecord } from '../store/notify-records.ts';
@@ -81,15 +81,17 @@ export function createNotifyService(deps: {
 
   // Read on every producer request: cached for a moment (a key made or deleted in another process counts within 2 s).
   const KEYS_TTL_MS = 2000;
-  let keysCache: { at: number; keys: ProducerKey[] } | null = null;
-  async function producerKeys(fresh = false): Promise<ProducerKey[]> {
+  const configKeyHash = config.notify.producer_key ? [Buffer.from(hashToken(config.notify.producer_key), 'hex')] : [];
+  let keysCache: { at: number; keys: ProducerKey[]; hashes: Buffer[] } | null = null;
+  async function loadKeys(fresh = false): Promise<NonNullable<typeof keysCache>> {
     const now = clock.now();
-    if (!fresh && keysCache && now - keysCache.at < KEYS_TTL_MS) return keysCache.keys;
+    if (!fresh && keysCache && now - keysCache.at < KEYS_TTL_MS) return keysCache;
     const raw = await store.settings.get(PRODUCER_KEYS);
-    keysCache = { at: now, keys: raw ? (JSON.parse(raw) as ProducerKey[]) : [] };
-    return keysCache.keys;
+    const keys = raw ? (JSON.parse(raw) as ProducerKey[]) : [];
+    keysCache = { at: now, keys, hashes: [...configKeyHash, ...keys.map((k) => Buffer.from(k.hash, 'hex'))] };
+    return keysCache;
   }
-  const configKeyHash = config.notify.producer_key ? hashToken(config.notify.producer_key) : null;
+  const producerKeys = async (fresh = false) => (await loadKeys(fresh)).keys;
 
   /** The next run of a feed after t, or null when its expression has none. */
   function nextRun(cron: string, tz: string, t: number): number | null {
@@ -186,9 +188,7 @@ export function createNotifyService(deps: {
 
     /** Whether a presented producer key is valid (constant-time against each stored hash). */
     async producerKeyValid(presented: string): Promise<boolean> {
-      let ok = configKeyHash !== null && tokenMatches(presented, configKeyHash);
-      for (const key of await producerKeys()) ok = tokenMatches(presented, key.hash) || ok;
-      return ok;
+      return tokenMatchesAny(presented, (await loadKeys()).hashes);
     },
     async createProducerKey(name: string): Promise<{ id: string; name: string; key: string; created_at: string }> {
       const key = generateToken('bgk');
