@@ -1,12 +1,12 @@
 // Bearer tokens we issue (admin token, later API keys): random, stored only as a hash, compared in constant time.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export function generateToken(prefix: string, bytes = 32): string {
   return `${prefix}_${randomBytes(bytes).toString('base64url')}`;
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /** Constant-time check of a presented token against a stored sha256 hex hash. */
@@ -18,7 +18,7 @@ export function tokenMatches(presented: string, storedHash: string): boolean {
 
 /** Whether a presented token matches any of the stored sha256 hex hashes: hashed once, each compared in constant time. */
 export function tokenMatchesAny(presented: string, storedHashes: readonly Buffer[]): boolean {
-  const a = createHash('sha256').update(presented, 'utf8').digest();
+  const a = hash('sha256', presented, 'buffer');
   let ok = false;
   for (const b of storedHashes) ok = (a.length === b.length && timingSafeEqual(a, b)) || ok;
   return ok;

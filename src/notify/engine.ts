@@ -2,7 +2,7 @@
 // outbox. The policy runs in this order: dedup → strict types → expiry → preferences → coalescing / schedule →
 // critical → digest → cooldown → cap → value → quiet hours → channel. All time comes from the injected clock (or
 // the event's occurred_at), all randomness from the injected source: a simulation can drive it deterministically.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Clock, Random } from '../clock.ts';
 import { routeExplicit } from '../conversation/turns.ts';
 import type { IdPrefix } from '../ids.ts';
@@ -37,7 +37,7 @@ export type NotifyEngineService = NotifyEngine & {
   reloadOverrides(): Promise<void>;
 };
 
-const sha = (text: string) => createHash('sha256').update(text).digest('base64url').slice(0, 32);
+const sha = (text: string) => hash('sha256', text, 'base64url').slice(0, 32);
 
 /** The content key of an event: same user, type, dedup fields and time → the same event. */
 export function eventKey(userId: string, type: EventTypeSettings, params: Record<string, unknown>, occurredAt: number): string {
