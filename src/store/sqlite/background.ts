@@ -23,9 +23,10 @@ parentPort.on('message', (m) => {
     try {
       bySeq ??= db.prepare('SELECT seq FROM notify_decisions WHERE seq > ? AND seq <= ? ORDER BY user_id');
       bySeq.setReturnArrays(true);
-      const rows = bySeq.all(m.from, m.to);
-      const seqs = new Float64Array(rows.length);
-      for (let i = 0; i < rows.length; i++) seqs[i] = rows[i][0];
+      const all = new Float64Array(m.to - m.from);
+      let n = 0;
+      for (const row of bySeq.iterate(m.from, m.to)) all[n++] = row[0];
+      const seqs = all.slice(0, n);
       parentPort.postMessage({ id: m.id, seqs }, [seqs.buffer]);
     } catch (error) {
       parentPort.postMessage({ id: m.id, error: String(error && error.message || error) });
@@ -41,8 +42,8 @@ export interface Background {
 }
 
 export function startBackground(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100): Background {
-  // A small heap: the thread runs a pragma now and then, and holds one round of seqs at a time.
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 4, stackSizeMb: 1 } });
+  // A small heap: the thread runs a pragma now and then, and streams a round of seqs into one typed array.
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4, stackSizeMb: 1 } });
   worker.unref();
   const waiting = new Map<number, { resolve: (seqs: Float64Array) => void; reject: (error: Error) => void }>();
   let nextId = 0;
