@@ -1,5 +1,5 @@
 // createApp(deps): the Fastify application with every route plugin; it never listens (tests use inject()).
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { lazyChildLogger } from './logger.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -32,6 +32,10 @@ import { notifyProducerRoutes } from './http/routes/notify-producer.ts';
 export type { AppDeps } from './http/deps.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// Generated request ids: a random prefix per process and a counter (unique, and far cheaper than a UUID each).
+const REQUEST_ID_PREFIX = randomBytes(6).toString('base64url');
+let requestCounter = 0;
+const nextRequestId = () => `${REQUEST_ID_PREFIX}-${(++requestCounter).toString(36)}`;
 
 /** Per-request lines at debug level: at info they would dominate the log and cost throughput. */
 class QuietLogController extends LogController {
@@ -56,7 +60,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
     },
     logController: new QuietLogController(),
     trustProxy: false,
@@ -71,8 +75,9 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   installValidation(app);
   installJsonParser(app);
   installErrorHandling(app);
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   app.addSchema(ErrorBody);
 

@@ -83,9 +83,11 @@ export function createNotifyService(deps: {
   const KEYS_TTL_MS = 2000;
   const configKeyHash = config.notify.producer_key ? [Buffer.from(hashToken(config.notify.producer_key), 'hex')] : [];
   let keysCache: { at: number; keys: ProducerKey[]; hashes: Buffer[] } | null = null;
+  const cachedKeys = () => (keysCache && clock.now() - keysCache.at < KEYS_TTL_MS ? keysCache : null);
   async function loadKeys(fresh = false): Promise<NonNullable<typeof keysCache>> {
     const now = clock.now();
-    if (!fresh && keysCache && now - keysCache.at < KEYS_TTL_MS) return keysCache;
+    const cached = fresh ? null : cachedKeys();
+    if (cached) return cached;
     const raw = await store.settings.get(PRODUCER_KEYS);
     const keys = raw ? (JSON.parse(raw) as ProducerKey[]) : [];
     keysCache = { at: now, keys, hashes: [...configKeyHash, ...keys.map((k) => Buffer.from(k.hash, 'hex'))] };
@@ -186,9 +188,10 @@ export function createNotifyService(deps: {
       return raw && /^https?:\/\//i.test(raw) ? raw : null;
     },
 
-    /** Whether a presented producer key is valid (constant-time against each stored hash). */
-    async producerKeyValid(presented: string): Promise<boolean> {
-      return tokenMatchesAny(presented, (await loadKeys()).hashes);
+    /** Whether a presented producer key is valid (constant-time against each stored hash); at once while the keys are cached. */
+    producerKeyValid(presented: string): boolean | Promise<boolean> {
+      const cached = cachedKeys();
+      return cached ? tokenMatchesAny(presented, cached.hashes) : loadKeys().then((k) => tokenMatchesAny(presented, k.hashes));
     },
     async createProducerKey(name: string): Promise<{ id: string; name: string; key: string; created_at: string }> {
       const key = generateToken('bgk');

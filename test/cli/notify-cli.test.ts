@@ -32,14 +32,14 @@ describe('cli: users and producer keys', () => {
     const id = /producer key (pk_\w+) \(billing\)/.exec(added.stdout)?.[1];
     const key = /key \(shown this once\): (bgk_\S+)/.exec(added.stdout)?.[1];
     assert.ok(id && key, added.stdout);
-    assert.equal(await withServices((s) => s.notify.producerKeyValid(key)), true);
+    assert.equal(await withServices(async (s) => s.notify.producerKeyValid(key)), true);
 
     const listed = JSON.parse(cli('producer-keys', 'list', '--json').stdout);
     assert.deepEqual(listed.map((k: { id: string; name: string }) => [k.id, k.name]), [[id, 'billing']]);
     assert.ok(!cli('producer-keys', 'list').stdout.includes(key));
 
     assert.match(cli('producer-keys', 'delete', id).stdout, /deleted/);
-    assert.equal(await withServices((s) => s.notify.producerKeyValid(key)), false);
+    assert.equal(await withServices(async (s) => s.notify.producerKeyValid(key)), false);
     const again = cli('producer-keys', 'delete', id);
     assert.equal(again.status, 2);
     assert.match(again.stderr, /BG_ERR_PRODUCER_KEY_NOT_FOUND/);

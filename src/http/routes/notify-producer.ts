@@ -2,7 +2,7 @@
 // batch, and the legacy BotOptimizer routes /kore-webhook and /feedback, kept to their contract (DESIGN.md) but
 // decided by the same policy. And the click links /r/{token}, open to anyone holding a signed token.
 import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BotgateError } from '../../errors.ts';
 import type { Decision, EventInput } from '../../notify/types.ts';
 import { bearerToken } from '../admin-guard.ts';
@@ -52,14 +52,17 @@ function toEvent(body: Static<typeof EventBody>): EventInput {
 export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
   const tags = ['notifications'];
   // On the producer routes only (not the click links); before the body is read.
-  const requireProducerKey = async (request: FastifyRequest) => {
+  // A callback hook: the key check is synchronous while the keys are cached, so most requests skip a promise.
+  const requireProducerKey = (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
     const header = request.headers['x-api-key'];
     const key = bearerToken(request) ?? (typeof header === 'string' ? header : null);
-    if (!key || !(await deps.notify.producerKeyValid(key))) {
-      throw new BotgateError('BG_ERR_UNAUTHORIZED', key ? 'The producer key is not valid' : 'Send a producer key as Authorization: Bearer <key> or X-Api-Key', {
-        headers: { 'www-authenticate': 'Bearer' },
-      });
-    }
+    const refuse = () => new BotgateError('BG_ERR_UNAUTHORIZED', key ? 'The producer key is not valid' : 'Send a producer key as Authorization: Bearer <key> or X-Api-Key', {
+      headers: { 'www-authenticate': 'Bearer' },
+    });
+    if (!key) return done(refuse());
+    const valid = deps.notify.producerKeyValid(key);
+    if (typeof valid === 'boolean') return done(valid ? undefined : refuse());
+    valid.then((ok) => done(ok ? undefined : refuse()), (error: Error) => done(error));
   };
 
   const maxBatch = deps.config.notify.max_batch;
