@@ -77,7 +77,11 @@ export function editDistance(a: string, b: string): number {
 
 /** A word of the message: its weight, and the vocabulary stems it may be, each with a similarity in (0, 1]. */
 type Term = { weight: number; stems: Map<string, number> };
-type Example = { weights: Map<string, number>; total: number };
+/**
+ * An example utterance as parallel arrays over stem numbers (plain loops: rank() runs for every message, and
+ * iterating Maps there allocated most of a bot turn's garbage); `has` marks the stems it uses.
+ */
+type Example = { stems: Int32Array; weights: Float64Array; has: Uint8Array; total: number };
 
 export function createIntentMatcher(intents: Record<string, string[]>): IntentMatcher {
   const names = Object.keys(intents).sort();
@@ -95,9 +99,15 @@ export function createIntentMatcher(intents: Record<string, string[]>): IntentMa
   // IDF across intents: a word used by one intent identifies it; one used by all of them hardly tells anything.
   const maxIdf = Math.log(1 + names.length);
   const weightOf = (s: string) => Math.log(1 + names.length / vocabulary.get(s)!.size) * (stopStems.has(s) ? STOP_FACTOR : 1);
+  const stemIds = new Map([...vocabulary.keys()].map((s, i) => [s, i]));
   const toExample = (utterance: string): Example => {
     const weights = new Map(tokens(utterance).map((w) => [stem(w), weightOf(stem(w))]));
-    return { weights, total: [...weights.values()].reduce((a, b) => a + b, 0) };
+    const has = new Uint8Array(stemIds.size);
+    for (const s of weights.keys()) has[stemIds.get(s)!] = 1;
+    return {
+      stems: Int32Array.from(weights.keys(), (s) => stemIds.get(s)!), weights: Float64Array.from(weights.values()), has,
+      total: [...weights.values()].reduce((a, b) => a + b, 0),
+    };
   };
   const examples = new Map(names.map((name) => [name, intents[name].map(toExample)]));
 
@@ -151,15 +161,23 @@ export function createIntentMatcher(intents: Record<string, string[]>): IntentMa
   function rank(text: string): IntentScore[] {
     const message = terms(text);
     let total = 0;
-    const covered = new Map<string, number>(); // stem → how well the message covers it
+    const covered = new Float64Array(stemIds.size); // stem → how well the message covers it
     const explainedBy = new Map<string, number>(); // intent → weight of the message its vocabulary explains
+    // The message's candidate stems as numbers, term by term (terms[k] spans starts[k] … starts[k + 1]).
+    const starts: number[] = [0];
+    const ids: number[] = [];
+    const sims: number[] = [];
     for (const t of message) {
       total += t.weight;
       const best = new Map<string, number>();
       for (const [s, sim] of t.stems) {
-        covered.set(s, Math.max(sim, covered.get(s) ?? 0));
+        const id = stemIds.get(s)!;
+        covered[id] = Math.max(sim, covered[id]);
+        ids.push(id);
+        sims.push(sim);
         for (const name of vocabulary.get(s)!) best.set(name, Math.max(sim, best.get(name) ?? 0));
       }
+      starts.push(ids.length);
       for (const [name, sim] of best) explainedBy.set(name, (explainedBy.get(name) ?? 0) + t.weight * sim);
     }
     const scores: IntentScore[] = [];
@@ -168,13 +186,13 @@ export function createIntentMatcher(intents: Record<string, string[]>): IntentMa
       let confidence = 0;
       for (const ex of examples.get(name)!) {
         let exampleCover = 0;
-        for (const [s, w] of ex.weights) exampleCover += w * (covered.get(s) ?? 0);
+        for (let i = 0; i < ex.stems.length; i++) exampleCover += ex.weights[i] * covered[ex.stems[i]];
         if (exampleCover === 0) continue;
         let messageCover = 0;
-        for (const t of message) {
+        for (let k = 0; k < message.length; k++) {
           let sim = 0;
-          for (const [s, v] of t.stems) if (v > sim && ex.weights.has(s)) sim = v;
-          messageCover += t.weight * sim;
+          for (let j = starts[k]; j < starts[k + 1]; j++) if (sims[j] > sim && ex.has[ids[j]] === 1) sim = sims[j];
+          messageCover += message[k].weight * sim;
         }
         // A weighted geometric mean: the message must be explained (by this example or the intent's others) and
         // the example recognisable in the message. Explaining weighs more, as paraphrases often borrow words
