@@ -359,6 +359,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.ok(a.conversation.userId);
       assert.equal(c.conversation.userId, a.conversation.userId);
       assert.equal(b.conversation.lastMessageAt, T0 + 1);
+      assert.equal((await store.conversations.get(a.conversation.id))?.lastMessageAt, T0 + 1, 'stored too');
       assert.deepEqual(await store.users.identities(a.conversation.userId!), [{ kind: 'email', value: 'ann@example.com' }, { kind: 'kore', value: 'ch_1:u1' }]);
       assert.equal((await store.users.byIdentity({ kind: 'email', value: 'ann@example.com' }))?.id, a.conversation.userId);
       assert.equal(a.message.turnStatus, 'pending');
@@ -366,6 +367,30 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual((await store.conversations.withPendingTurns(10)).sort(), [a.conversation.id, c.conversation.id].sort());
       assert.equal((await store.conversations.list({ userId: a.conversation.userId! }, { limit: 10 })).length, 2);
       assert.equal((await store.messages.list({ conversationId: a.conversation.id }, { limit: 10 })).length, 2);
+    });
+
+    it('receives a batch with its turns run in the same transaction: the row gets the turn and the message time', async () => {
+      const first = await receive('ch_1', 'u1', 'hello', [{ kind: 'kore', value: 'ch_1:u1' }]);
+      await store.conversations.takeTurn(first.conversation.id, () => ({ state: 'greeted', memory: {}, lastPrompt: [], messages: [] }), routeAll, T0);
+      const input = (userKey: string, text: string, at: number) => ({
+        conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId: 'ch_1', userKey, identities: [], knownUserId: first.conversation.userId,
+        newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming(text, at), now: at,
+      });
+      const run = (conversation: { state: string | null }, m: { payload: string | null }) => ({
+        state: `${conversation.state}+${JSON.parse(m.payload!).text}`, memory: { last: JSON.parse(m.payload!).text }, lastPrompt: [], messages: [],
+      });
+      const [known, fresh] = await store.conversations.receiveAll([input('u1', 'again', T0 + 5), input('u2', 'new here', T0 + 6)], run, routeAll, T0 + 7);
+      assert.equal(known.conversation.id, first.conversation.id);
+      assert.ok(known.turn && fresh.turn);
+      const stored = await store.conversations.get(first.conversation.id);
+      assert.equal(stored?.state, 'greeted+again');
+      assert.deepEqual(stored?.memory, { last: 'again' });
+      assert.equal(stored?.lastMessageAt, T0 + 5);
+      assert.equal(stored?.updatedAt, T0 + 7);
+      const other = await store.conversations.get(fresh.conversation.id);
+      assert.equal(other?.state, 'null+new here');
+      assert.equal(other?.lastMessageAt, T0 + 6);
+      assert.equal(other?.userId, first.conversation.userId, 'a known user is linked to a new conversation');
     });
 
     it('runs turns one at a time, in arrival order, with their writes and replies committed together', async () => {

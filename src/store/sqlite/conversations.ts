@@ -14,10 +14,16 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
   };
   const ttl = () => ({ idempotencyTtlMs: idempotencyTtlMs() });
 
-  /** Inside a transaction: the conversation (opened on first contact) with its user linked. */
-  function open(input: ReceiveInput): ConversationRecord {
+  /**
+   * Inside a transaction: the conversation (opened on first contact) with its user linked, and whether its row
+   * already holds this message's time. Usually it exists and needs nothing but `last_message_at`, which is then
+   * left to the turn's update of the row (or to receiveOne), so the row is written once per message, not twice.
+   */
+  function open(input: ReceiveInput): { conversation: ConversationRecord; written: boolean } {
     const userId = input.knownUserId ?? (input.identities.length ? linkIdentities(db, input.identities, input.newUserId, input.now) : null);
-    return conversationFromRow(db.get(
+    const row = db.get('SELECT * FROM conversations WHERE channel_id = ? AND user_key = ?', [input.channelId, input.userKey]);
+    if (row && (userId === null || row.user_id === userId)) return { conversation: { ...conversationFromRow(row), lastMessageAt: input.now }, written: false };
+    const conversation = conversationFromRow(db.get(
       `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (channel_id, user_key) DO UPDATE SET last_message_at = excluded.last_message_at,
@@ -25,6 +31,7 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
        RETURNING *`,
       [input.conversationId, input.botId, input.channelId, input.userKey, userId, input.now, input.now, input.now],
     )!);
+    return { conversation, written: true };
   }
 
   /** Inside a transaction: a change of handoff session (opened, assigned, closed). */
@@ -54,8 +61,8 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
   function commit(conversation: ConversationRecord, incoming: MessageRecord, writes: TurnWrites, route: Router, now: number): TurnCommitted {
     const mode = writes.mode ?? conversation.mode;
     db.run(
-      `UPDATE conversations SET state = ?, memory = ?, last_prompt = ?, mode = ?, updated_at = ? WHERE id = ?`,
-      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), mode, now, conversation.id],
+      `UPDATE conversations SET state = ?, memory = ?, last_prompt = ?, mode = ?, updated_at = ?, last_message_at = ? WHERE id = ?`,
+      [writes.state, JSON.stringify(writes.memory), JSON.stringify(writes.lastPrompt), mode, now, conversation.lastMessageAt, conversation.id],
     );
     if (incoming.turnStatus !== 'done') db.run(`UPDATE messages SET turn_status = 'done' WHERE id = ?`, [incoming.id]);
     if (writes.handoff) applyHandoff(conversation.id, writes.handoff, now);
@@ -76,7 +83,14 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
   }
 
   function receiveOne(input: ReceiveInput, run: TurnRunner | null, route: Router, now: number): Received {
-    const conversation = open(input);
+    const { conversation, written } = open(input);
+    const received = receiveIn(conversation, input, run, route, now);
+    // No turn wrote the row: the message's time still has to go in.
+    if (!written && !received.turn) db.run('UPDATE conversations SET last_message_at = ? WHERE id = ?', [conversation.lastMessageAt, conversation.id]);
+    return received;
+  }
+
+  function receiveIn(conversation: ConversationRecord, input: ReceiveInput, run: TurnRunner | null, route: Router, now: number): Received {
     const waiting = run ? db.get(`SELECT 1 FROM messages WHERE conversation_id = ? AND turn_status = 'pending' LIMIT 1`, [conversation.id]) : undefined;
     if (run && !waiting && !input.message.idempotencyKey) {
       // The common case: nothing waits and the message cannot be a repeat; work the turn out first, then store
