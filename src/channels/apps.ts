@@ -16,7 +16,9 @@ export function generateClientSecret(): string {
 
 export function createAppService(deps: { store: Store; box: SecretBox; clock: Clock }) {
   const { store, box, clock } = deps;
-  const opened = new Map<string, { key: Uint8Array; at: number }>();
+  // The key being opened or opened, per app: callers arriving meanwhile share one read (no stampede every
+  // CACHE_MS); an unchanged secret keeps its key object, so tokens verified with it stay verified.
+  const opened = new Map<string, { key: Promise<Uint8Array | null>; at: number }>();
 
   async function get(id: string): Promise<AppRecord> {
     const app = await store.apps.get(id);
@@ -54,10 +56,16 @@ export function createAppService(deps: { store: Store; box: SecretBox; clock: Cl
     async signingKey(id: string): Promise<Uint8Array | null> {
       const cached = opened.get(id);
       if (cached && clock.now() - cached.at < CACHE_MS) return cached.key;
-      const app = await store.apps.get(id);
-      if (!app) return null;
-      const key = new TextEncoder().encode(box.open(app.secretSealed));
+      const previous = cached?.key;
+      const key = (async () => {
+        const app = await store.apps.get(id);
+        if (!app) return null;
+        const fresh = new TextEncoder().encode(box.open(app.secretSealed));
+        const before = await previous?.catch(() => null);
+        return before && Buffer.compare(before, fresh) === 0 ? before : fresh;
+      })();
       opened.set(id, { key, at: clock.now() });
+      key.catch(() => opened.get(id)?.key === key && opened.delete(id));
       return key;
     },
   };
