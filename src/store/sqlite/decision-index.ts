@@ -11,7 +11,7 @@ export const WATERMARK_KEY = 'notify.decision_users_seq';
 /** The seqs of :user_id's decisions: indexed ones, and those past the watermark (a short range scan). */
 export const USER_DECISION_SEQS = `(SELECT seq FROM notify_decision_users WHERE user_id = :user_id
   UNION ALL SELECT seq FROM notify_decisions
-   WHERE seq > (SELECT CAST(value AS INTEGER) FROM settings WHERE key = '${WATERMARK_KEY}') AND user_id = :user_id)`;
+   WHERE seq > coalesce((SELECT CAST(value AS INTEGER) FROM settings WHERE key = '${WATERMARK_KEY}'), 0) AND user_id = :user_id)`;
 
 export interface DecisionUserIndex {
   /** Indexes every decision committed so far. */
@@ -57,7 +57,11 @@ export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexO
       ));
       await turn();
     }
-    db.run('UPDATE settings SET value = ? WHERE key = ? AND CAST(value AS INTEGER) < ?', [String(to), WATERMARK_KEY, to]);
+    db.run(
+      `INSERT INTO settings (key, value) VALUES (?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CAST(settings.value AS INTEGER) < CAST(excluded.value AS INTEGER)`,
+      [WATERMARK_KEY, String(to)],
+    );
     return to < top;
   }
 
