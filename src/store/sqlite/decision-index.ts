@@ -66,7 +66,9 @@ export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexO
   }
 
   function flush(): Promise<void> {
-    running ??= (async () => {
+    // A round under way may have looked before the caller's last commit: run again after it.
+    if (running) return running.then(flush, flush);
+    running = (async () => {
       try {
         while (!stopped && (await round())) await turn();
       } finally {
@@ -76,7 +78,7 @@ export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexO
     return running;
   }
 
-  const timer = setInterval(() => void flush().catch(() => {}), options.everyMs ?? 2000);
+  const timer = setInterval(() => void (running ?? flush().catch(() => {})), options.everyMs ?? 2000);
   timer.unref();
   return {
     flush,
