@@ -4,9 +4,9 @@
 //   happen here). If the thread cannot keep up, or is gone, the writer's own automatic checkpoint comes back into
 //   play at ~200 MB (db.ts).
 // - reads that grow with the database: the decisions a round of the user index takes, ordered by user
-//   (decision-index.ts), and the delivery counts by status behind /metrics (a walk over every delivery: ~50 ms
-//   per million). Reads never block the writer in WAL mode, and see at least everything committed before they
-//   were asked for.
+//   (decision-index.ts), and aggregates with small answers (db.ts readAside: the delivery counts behind /metrics
+//   walk every delivery, ~50 ms per million). Reads never block the writer in WAL mode, and see at least
+//   everything committed before they were asked for.
 import { Worker } from 'node:worker_threads';
 
 const WORKER = `
@@ -34,10 +34,8 @@ const work = {
     const seqs = all.slice(0, n);
     return [seqs, [seqs.buffer]];
   },
-  'delivery-stats'() {
-    const byStatus = prepare('SELECT status, count(*) AS n FROM deliveries GROUP BY status').all().map((r) => [r.status, r.n]);
-    const oldest = prepare("SELECT min(created_at) AS t FROM deliveries WHERE status = 'pending'").get();
-    return [{ byStatus, oldest: oldest ? oldest.t : null }, []];
+  read(m) {
+    return [prepare(m.sql).all(...m.params), []];
   },
 };
 parentPort.on('message', (m) => {
@@ -54,8 +52,8 @@ parentPort.on('message', (m) => {
 export interface Background {
   /** The seqs of the decisions in (from, to], ordered by user. */
   decisionSeqsByUser(from: number, to: number): Promise<Float64Array>;
-  /** Deliveries by status, and the creation time of the oldest pending one. */
-  deliveryStats(): Promise<{ byStatus: [string, number][]; oldest: number | null }>;
+  /** A read-only query with a small answer (counts, aggregates) whose work grows with the data. */
+  read(sql: string, params?: (string | number | null)[]): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
 }
 
@@ -90,7 +88,7 @@ export function startBackground(file: string, synchronous: 'NORMAL' | 'FULL', ev
   }
   return {
     decisionSeqsByUser: (from, to) => ask('decision-seqs-by-user', { from, to }),
-    deliveryStats: () => ask('delivery-stats'),
+    read: (sql, params = []) => ask('read', { sql, params }),
     stop: () => new Promise<void>((resolve) => {
       if (gone) return resolve();
       const done = () => resolve();

@@ -31,6 +31,18 @@ export class SqliteDb {
     return this.#background;
   }
 
+  /** A read-only query with a small answer, run on the background thread (here when there is none, or it is gone). */
+  async readAside(sql: string, params: (string | number | null)[] = []): Promise<Row[]> {
+    if (this.#background) {
+      try {
+        return await this.#background.read(sql, params);
+      } catch {
+        // the thread is gone: read here
+      }
+    }
+    return this.all(sql, params);
+  }
+
   #prepare(sql: string): StatementSync {
     let statement = this.#statements.get(sql);
     if (!statement) {
