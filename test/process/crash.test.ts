@@ -1,5 +1,6 @@
 // kill -9 of the gateway during a burst: after a restart every message that got a 202 is delivered (at
-// least once; a duplicate carries the same webhook-id), and no delivery stays in `sending`.
+// least once; a duplicate carries the same webhook-id), and no delivery stays in `sending`; every decided event
+// is in its user's decisions, both before the user index written behind them has caught up and after.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startReceiver } from '../helpers/receiver.ts';
@@ -54,6 +55,66 @@ describe('crash safety (SQLite)', () => {
       }
     } finally {
       await rx.close();
+    }
+  });
+
+  it('loses no decided event across kill -9 and restart, and every user still lists all of theirs', async () => {
+    const dataDir = tempDataDir();
+    const key = 'crash-test-producer-key-0123456789';
+    let gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_NOTIFY__PRODUCER_KEY: key, BOTGATE_DEMO__ENABLED: 'false' });
+    const decided = new Map<string, Set<string>>(); // user → decision ids answered
+    let count = 0;
+    let stop = false;
+    const producer = async (n: number) => {
+      for (let i = 0; !stop; i++) {
+        const user = `crash-user-${(n * 7 + i) % 40}`;
+        try {
+          const res = await fetch(`${gw.url}/api/events`, {
+            method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ user_id: user, event_type: 'low_balance', params: { n, i } }),
+          });
+          const body = (await res.json()) as { id?: string };
+          if (res.status === 200 && body.id) (decided.get(user) ?? decided.set(user, new Set()).get(user)!).add(body.id), count++;
+        } catch {
+          return; // the process died under us
+        }
+      }
+    };
+    const producers = Array.from({ length: 16 }, (_, n) => producer(n));
+    // Past a round of the user index (every 2 s), so some decisions are indexed and some are not.
+    await eventually(() => count > 2000, 20_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    gw.child.kill('SIGKILL');
+    stop = true;
+    await gw.exited;
+    await Promise.all(producers);
+
+    gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_NOTIFY__PRODUCER_KEY: key, BOTGATE_DEMO__ENABLED: 'false' });
+    try {
+      const listed = async (user: string) => {
+        const ids = new Set<string>();
+        for (let cursor = ''; ;) {
+          const res = await gw.api('GET', `/api/notify/decisions?user_id=${user}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+          for (const d of res.body.data) ids.add(d.id);
+          if (!res.body.next_cursor) return ids;
+          cursor = res.body.next_cursor;
+        }
+      };
+      const missing = async () => {
+        const out: string[] = [];
+        for (const [user, ids] of decided) {
+          const got = await listed(user);
+          for (const id of ids) if (!got.has(id)) out.push(id);
+        }
+        return out;
+      };
+      assert.deepEqual(await missing(), [], 'right after the restart');
+      await new Promise((r) => setTimeout(r, 2500)); // the index catches up
+      assert.deepEqual(await missing(), [], 'once the index caught up');
+      process.stdout.write(`# decided ${count} events for ${decided.size} users before kill -9; all listed after the restart\n`);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
     }
   });
 });
