@@ -11,12 +11,10 @@ export function hashToken(token: string): string {
 
 /** Constant-time check of a presented token against a stored sha256 hex hash. */
 export function tokenMatches(presented: string, storedHash: string): boolean {
-  const a = Buffer.from(hashToken(presented), 'hex');
-  const b = Buffer.from(storedHash, 'hex');
-  return a.length === b.length && timingSafeEqual(a, b);
+  return tokenMatchesAny(presented, [Buffer.from(storedHash, 'hex')]);
 }
 
-/** Whether a presented token matches any of the stored sha256 hex hashes: hashed once, each compared in constant time. */
+/** Whether a presented token matches any of the stored sha256 hashes: hashed once, each compared in constant time. */
 export function tokenMatchesAny(presented: string, storedHashes: readonly Buffer[]): boolean {
   const a = hash('sha256', presented, 'buffer');
   let ok = false;

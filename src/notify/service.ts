@@ -81,7 +81,7 @@ export function createNotifyService(deps: {
 
   // Read on every producer request: cached for a moment (a key made or deleted in another process counts within 2 s).
   const KEYS_TTL_MS = 2000;
-  const configKeyHash = config.notify.producer_key ? [Buffer.from(hashToken(config.notify.producer_key), 'hex')] : [];
+  const configKeyHashes = config.notify.producer_key ? [Buffer.from(hashToken(config.notify.producer_key), 'hex')] : [];
   let keysCache: { at: number; keys: ProducerKey[]; hashes: Buffer[] } | null = null;
   const cachedKeys = () => (keysCache && clock.now() - keysCache.at < KEYS_TTL_MS ? keysCache : null);
   async function loadKeys(fresh = false): Promise<NonNullable<typeof keysCache>> {
@@ -90,7 +90,7 @@ export function createNotifyService(deps: {
     if (cached) return cached;
     const raw = await store.settings.get(PRODUCER_KEYS);
     const keys = raw ? (JSON.parse(raw) as ProducerKey[]) : [];
-    keysCache = { at: now, keys, hashes: [...configKeyHash, ...keys.map((k) => Buffer.from(k.hash, 'hex'))] };
+    keysCache = { at: now, keys, hashes: [...configKeyHashes, ...keys.map((k) => Buffer.from(k.hash, 'hex'))] };
     return keysCache;
   }
   const producerKeys = async (fresh = false) => (await loadKeys(fresh)).keys;

@@ -3,10 +3,10 @@
 //   for milliseconds every ~4 MB of WAL); a passive checkpoint every 100 ms never blocks the writer (its fsyncs
 //   happen here). If the thread cannot keep up, or is gone, the writer's own automatic checkpoint comes back into
 //   play at ~200 MB (db.ts).
-// - reads that grow with the database: the decisions a round of the user index takes, ordered by user
-//   (decision-index.ts), and aggregates with small answers (db.ts readAside: the delivery counts behind /metrics
-//   walk every delivery, ~50 ms per million). Reads never block the writer in WAL mode, and see at least
-//   everything committed before they were asked for.
+// - reads that grow with the database (db.ts readAside, numbersAside): aggregates with small answers (the
+//   delivery counts behind /metrics walk every delivery, ~50 ms per million) and long sorted columns (a round
+//   of the decisions' user index, decision-index.ts). Reads never block the writer in WAL mode, and see at
+//   least everything committed before they were asked for.
 import { Worker } from 'node:worker_threads';
 
 const WORKER = `
@@ -25,14 +25,17 @@ const prepare = (sql) => {
   return s;
 };
 const work = {
-  'decision-seqs-by-user'(m) {
-    const bySeq = prepare('SELECT seq FROM notify_decisions WHERE seq > ? AND seq <= ? ORDER BY user_id');
-    bySeq.setReturnArrays(true);
-    const all = new Float64Array(m.to - m.from);
+  numbers(m) {
+    const statement = prepare(m.sql);
+    statement.setReturnArrays(true);
+    const all = new Float64Array(m.max);
     let n = 0;
-    for (const row of bySeq.iterate(m.from, m.to)) all[n++] = row[0];
-    const seqs = all.slice(0, n);
-    return [seqs, [seqs.buffer]];
+    for (const row of statement.iterate(...m.params)) {
+      if (n === m.max) throw new Error('more than ' + m.max + ' rows');
+      all[n++] = row[0];
+    }
+    const values = all.slice(0, n);
+    return [values, [values.buffer]];
   },
   read(m) {
     return [prepare(m.sql).all(...m.params), []];
@@ -50,15 +53,15 @@ parentPort.on('message', (m) => {
 `;
 
 export interface Background {
-  /** The seqs of the decisions in (from, to], ordered by user. */
-  decisionSeqsByUser(from: number, to: number): Promise<Float64Array>;
+  /** The first column of a read-only query's rows (at most `max`), streamed into one typed array. */
+  numbers(sql: string, params: (string | number | null)[], max: number): Promise<Float64Array>;
   /** A read-only query with a small answer (counts, aggregates) whose work grows with the data. */
   read(sql: string, params?: (string | number | null)[]): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
 }
 
 export function startBackground(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100): Background {
-  // A small heap: the thread runs a pragma now and then, and streams a round of seqs into one typed array.
+  // A small heap: the thread runs a pragma now and then, and streams long columns into one typed array.
   const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4, stackSizeMb: 1 } });
   worker.unref();
   const waiting = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
@@ -87,7 +90,7 @@ export function startBackground(file: string, synchronous: 'NORMAL' | 'FULL', ev
     });
   }
   return {
-    decisionSeqsByUser: (from, to) => ask('decision-seqs-by-user', { from, to }),
+    numbers: (sql, params, max) => ask('numbers', { sql, params, max }),
     read: (sql, params = []) => ask('read', { sql, params }),
     stop: () => new Promise<void>((resolve) => {
       if (gone) return resolve();

@@ -26,21 +26,25 @@ export class SqliteDb {
     this.#background = startBackground(file, synchronous);
   }
 
-  /** The background thread, for reads too big for the event loop; null for an in-memory database. */
-  get background(): Background | null {
-    return this.#background;
+  /** A read-only query with a small answer, run on the background thread (here when there is none, or it is gone). */
+  readAside(sql: string, params: (string | number | null)[] = []): Promise<Row[]> {
+    return this.#aside((b) => b.read(sql, params), () => this.all(sql, params));
   }
 
-  /** A read-only query with a small answer, run on the background thread (here when there is none, or it is gone). */
-  async readAside(sql: string, params: (string | number | null)[] = []): Promise<Row[]> {
+  /** The first column (numbers) of a read-only query's rows, at most `max`, read on the background thread likewise. */
+  numbersAside(sql: string, params: (string | number | null)[], max: number): Promise<ArrayLike<number>> {
+    return this.#aside<ArrayLike<number>>((b) => b.numbers(sql, params, max), () => this.all(sql, params).map((r) => Number(Object.values(r)[0])));
+  }
+
+  async #aside<T>(there: (b: Background) => Promise<T>, here: () => T): Promise<T> {
     if (this.#background) {
       try {
-        return await this.#background.read(sql, params);
+        return await there(this.#background);
       } catch {
         // the thread is gone: read here
       }
     }
-    return this.all(sql, params);
+    return here();
   }
 
   #prepare(sql: string): StatementSync {

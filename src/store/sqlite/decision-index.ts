@@ -45,11 +45,10 @@ export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexO
     if (to <= from) return false;
     // Every seq up to `to` is committed: seqs are handed out under the write lock, in commit order. Reading and
     // sorting a round takes ~15 ms per 30,000 decisions: the background thread does it when there is one.
-    const local = () => db.all('SELECT seq FROM notify_decisions WHERE seq > ? AND seq <= ? ORDER BY user_id', [from, to]).map((r) => Number(r.seq));
-    const seqs = db.background ? await db.background.decisionSeqsByUser(from, to).catch(local) : local();
+    const seqs = await db.numbersAside('SELECT seq FROM notify_decisions WHERE seq > ? AND seq <= ? ORDER BY user_id', [from, to], to - from);
     for (let i = 0; i < seqs.length; i += chunkRows) {
       if (stopped) return false;
-      const chunk = JSON.stringify(Array.from(seqs.slice(i, i + chunkRows)));
+      const chunk = JSON.stringify(Array.prototype.slice.call(seqs, i, i + chunkRows));
       // Read back from the table, so a decision deleted (with its user) meanwhile is not indexed again.
       db.tx(() => db.run(
         'INSERT OR IGNORE INTO notify_decision_users (user_id, seq) SELECT user_id, seq FROM notify_decisions WHERE seq IN (SELECT value FROM json_each(?))',
