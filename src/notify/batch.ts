@@ -2,7 +2,7 @@
 // against the cap of the next event of the same user), the policy's tests, sending, and the writes it collects.
 import type { Clock, Random } from '../clock.ts';
 import { renderText } from '../conversation/templates.ts';
-import type { NotificationRecord, NotifyState, NotifyWrites, RecentSend, WeightedCounts } from '../store/notify-records.ts';
+import { pair, type NotificationRecord, type NotifyState, type NotifyWrites, type RecentSend, type WeightedCounts } from '../store/notify-records.ts';
 import { decayed, pickVariant, posterior, sampleBeta, weightAt } from './engagement.ts';
 import { inWindow, nextLocal } from './local-time.ts';
 import type { Destination, RouterBatch } from './router.ts';
@@ -12,7 +12,6 @@ import type { DecisionReason, EventTypeSettings, SentNotification, UserPreferenc
 export const DAY = 86_400_000;
 const TEMPLATE_ROOTS = ['params', 'user', 'link'];
 
-export const pairKey = (a: string, b: string) => `${a}\u0000${b}`;
 
 /** The caller shows the text (legacy /kore-webhook): nothing leaves through the outbox. */
 const CALLER: Destination = { id: 'caller', channel: 'caller', build: () => [] };
@@ -72,11 +71,11 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     return n;
   }
 
-  const pooled = (type: string, t: number) => decayed(state.typeStats.get(pairKey(type, '')), t, halfLife);
+  const pooled = (type: string, t: number) => decayed(state.typeStats.get(pair(type, '')), t, halfLife);
 
   /** value × p̂ × fatigue, and whether a send is worth its cost (on a posterior sample when exploring). */
   function worth(userId: string, ctx: UserContext, type: EventTypeSettings, t: number): { score: number; worth: boolean } {
-    const p = posterior(decayed(state.engagement.get(pairKey(userId, type.name)), t, halfLife), pooled(type.name, t), type.priorMean, settings.priorStrength);
+    const p = posterior(decayed(state.engagement.get(pair(userId, type.name)), t, halfLife), pooled(type.name, t), type.priorMean, settings.priorStrength);
     const fatigue = Math.exp(-settings.kappa * sendsWithin(ctx, t, DAY, () => true));
     // A tempered draw: the same mean, the spread narrowed by √concentration. A user is decided for again and again,
     // and each exploratory send of a low-value type costs; the plain posterior explores far more than pays.
@@ -105,7 +104,7 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     for (const name of typesByUser.get(userId) ?? []) {
       if (name === type.name) continue;
       const other = typeOf(name);
-      const own = decayed(state.engagement.get(pairKey(userId, name)), t, halfLife);
+      const own = decayed(state.engagement.get(pair(userId, name)), t, halfLife);
       expected += ((own.shown * DAY) / window) * other.value * posterior(own, pooled(name, t), other.priorMean, settings.priorStrength).mean;
     }
     return (1 - Math.exp(-settings.kappa)) * expected;
@@ -131,7 +130,7 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     const ids = type.templates.map((v) => v.id);
     if (type.frozenVariant && ids.includes(type.frozenVariant)) return type.frozenVariant;
     if (ids.length === 1) return ids[0];
-    return pickVariant(ids, (v) => decayed(state.typeStats.get(pairKey(type.name, v)), t, halfLife), random);
+    return pickVariant(ids, (v) => decayed(state.typeStats.get(pair(type.name, v)), t, halfLife), random);
   }
 
   /** A send adds to the user's, the type's and the variant's shown counts (in the loaded state and the writes). */
@@ -140,10 +139,10 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
       const c = map.get(key);
       map.set(key, { shownW: (c?.shownW ?? 0) + shownW, clickedW: c?.clickedW ?? 0 });
     };
-    if (!state.engagement.has(pairKey(userId, type))) indexType(userId, type);
-    add(state.engagement, pairKey(userId, type));
-    add(state.typeStats, pairKey(type, ''));
-    add(state.typeStats, pairKey(type, variant));
+    if (!state.engagement.has(pair(userId, type))) indexType(userId, type);
+    add(state.engagement, pair(userId, type));
+    add(state.typeStats, pair(type, ''));
+    add(state.typeStats, pair(type, variant));
     writes.engagement.push({ userId, eventType: type, shownW, clickedW: 0 });
     writes.typeStats.push({ eventType: type, variant: '', shownW, clickedW: 0 }, { eventType: type, variant, shownW, clickedW: 0 });
   }

@@ -7,8 +7,8 @@ import type { Clock, Random } from '../clock.ts';
 import { routeExplicit } from '../conversation/turns.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Store } from '../store/store.ts';
-import type { DecisionRecord, NotificationRecord } from '../store/notify-records.ts';
-import { createBatch, DAY, optedOut, pairKey, type Batch, type BatchDeps } from './batch.ts';
+import { pair, type DecisionRecord, type NotificationRecord } from '../store/notify-records.ts';
+import { createBatch, DAY, optedOut, type Batch, type BatchDeps } from './batch.ts';
 import { weightAt } from './engagement.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { parseClock } from './local-time.ts';
@@ -137,14 +137,14 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         record('skip', 'preference');
         continue;
       }
-      const pending = event.respondOnly ? undefined : state.pending.get(pairKey(event.userId, type.name));
+      const pending = event.respondOnly ? undefined : state.pending.get(pair(event.userId, type.name));
       if (pending && !type.critical) {
         // Latest wins: the waiting notification carries the newest facts; it keeps its place in time.
         const updated: NotificationRecord = {
           ...pending, params: event.params, eventKey: keys[keys.length - 1], occurredAt: t, expiresAt: Math.max(pending.expiresAt, expiresAt),
           dueAt: event.deliverAt ?? pending.dueAt, updatedAt: now,
         };
-        state.pending.set(pairKey(event.userId, type.name), updated);
+        state.pending.set(pair(event.userId, type.name), updated);
         b.writes.notifications.push(updated);
         record('defer', 'coalesced', { notificationId: pending.id });
         continue;
@@ -156,7 +156,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       };
       const hold = (reason: DecisionReason, dueAt: number, score: number | null) => {
         const held = { ...base, reason, dueAt, expiresAt: Math.max(expiresAt, reason === 'scheduled' ? dueAt + hours(type.ttlHours) : expiresAt) };
-        state.pending.set(pairKey(event.userId, type.name), held);
+        state.pending.set(pair(event.userId, type.name), held);
         b.writes.notifications.push(held);
         record('defer', reason, { notificationId: held.id, score });
       };

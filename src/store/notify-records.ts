@@ -152,7 +152,8 @@ export interface NotifyRepo {
   };
 }
 
-const pair = (a: string, b: string) => `${a}\u0000${b}`;
+/** The key of NotifyState's per-(user, type) and per-(type, variant) maps. */
+export const pair = (a: string, b: string) => `${a}\u0000${b}`;
 
 /**
  * The writes with each row named once, as the backends write them: users once, counts summed per key (one row

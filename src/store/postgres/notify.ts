@@ -5,14 +5,13 @@
 // once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE,
 // a feed's run advances by compare-and-set.
 import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import { foldWrites, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
+import { foldWrites, pair, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
 
 type Row = Record<string, unknown>;
 
-const pair = (a: string, b: string) => `${a}\u0000${b}`;
 const byKey = <T>(items: Map<string, T>) => [...items.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 const counts = (r: Row): WeightedCounts => ({ shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
 

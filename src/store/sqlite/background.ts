@@ -60,9 +60,11 @@ export interface Background {
   stop(): Promise<void>;
 }
 
-export function startBackground(file: string, synchronous: 'NORMAL' | 'FULL', everyMs = 100): Background {
+const CHECKPOINT_EVERY_MS = 100;
+
+export function startBackground(file: string, synchronous: 'NORMAL' | 'FULL'): Background {
   // A small heap: the thread runs a pragma now and then, and streams long columns into one typed array.
-  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4, stackSizeMb: 1 } });
+  const worker = new Worker(WORKER, { eval: true, workerData: { file, everyMs: CHECKPOINT_EVERY_MS, synchronous }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 1, codeRangeSizeMb: 4, stackSizeMb: 1 } });
   worker.unref();
   const waiting = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 0;

@@ -6,7 +6,7 @@
 // rows past the watermark themselves (USER_DECISION_SEQS), so the index being behind is never visible.
 import type { SqliteDb } from './db.ts';
 
-export const WATERMARK_KEY = 'notify.decision_users_seq';
+const WATERMARK_KEY = 'notify.decision_users_seq';
 
 /** The seqs of :user_id's decisions: indexed ones, and those past the watermark (a short range scan). */
 export const USER_DECISION_SEQS = `(SELECT seq FROM notify_decision_users WHERE user_id = :user_id
@@ -20,19 +20,15 @@ export interface DecisionUserIndex {
   stop(): Promise<void>;
 }
 
-export interface DecisionUserIndexOptions {
-  everyMs?: number;
-  /** Decisions read (and sorted) per round. */
-  roundRows?: number;
-  /** Index rows per transaction. */
-  chunkRows?: number;
-}
+const EVERY_MS = 2000;
+/** Decisions read (and sorted) per round. */
+const ROUND_ROWS = 50_000;
+/** Index rows per statement (each its own transaction, a turn of the event loop between). */
+const CHUNK_ROWS = 250;
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexOptions = {}): DecisionUserIndex {
-  const roundRows = options.roundRows ?? 50_000;
-  const chunkRows = options.chunkRows ?? 250;
+export function startDecisionUserIndex(db: SqliteDb): DecisionUserIndex {
   let stopped = false;
   let running: Promise<void> | null = null;
 
@@ -41,19 +37,19 @@ export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexO
   async function round(): Promise<boolean> {
     const from = watermark();
     const top = Number(db.get('SELECT max(seq) AS top FROM notify_decisions')?.top ?? 0);
-    const to = Math.min(top, from + roundRows);
+    const to = Math.min(top, from + ROUND_ROWS);
     if (to <= from) return false;
     // Every seq up to `to` is committed: seqs are handed out under the write lock, in commit order. Reading and
     // sorting a round takes ~15 ms per 30,000 decisions: the background thread does it when there is one.
     const seqs = await db.numbersAside('SELECT seq FROM notify_decisions WHERE seq > ? AND seq <= ? ORDER BY user_id', [from, to], to - from);
-    for (let i = 0; i < seqs.length; i += chunkRows) {
+    for (let i = 0; i < seqs.length; i += CHUNK_ROWS) {
       if (stopped) return false;
-      const chunk = JSON.stringify(Array.prototype.slice.call(seqs, i, i + chunkRows));
+      const chunk = JSON.stringify(Array.prototype.slice.call(seqs, i, i + CHUNK_ROWS));
       // Read back from the table, so a decision deleted (with its user) meanwhile is not indexed again.
-      db.tx(() => db.run(
+      db.run(
         'INSERT OR IGNORE INTO notify_decision_users (user_id, seq) SELECT user_id, seq FROM notify_decisions WHERE seq IN (SELECT value FROM json_each(?))',
         [chunk],
-      ));
+      );
       await turn();
     }
     db.run(
@@ -77,7 +73,7 @@ export function startDecisionUserIndex(db: SqliteDb, options: DecisionUserIndexO
     return running;
   }
 
-  const timer = setInterval(() => void (running ?? flush().catch(() => {})), options.everyMs ?? 2000);
+  const timer = setInterval(() => void (running ?? flush().catch(() => {})), EVERY_MS);
   timer.unref();
   return {
     flush,

@@ -142,11 +142,12 @@ export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
     async stats() {
       // The counts walk every delivery (~50 ms per million): beside the event loop.
       const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-      for (const row of await db.readAside('SELECT status, count(*) AS n FROM deliveries GROUP BY status')) {
+      let oldest: number | null = null;
+      for (const row of await db.readAside('SELECT status, count(*) AS n, min(created_at) AS oldest FROM deliveries GROUP BY status')) {
         byStatus[String(row.status) as DeliveryStatus] = Number(row.n);
+        if (row.status === 'pending') oldest = Number(row.oldest);
       }
-      const [oldest] = await db.readAside(`SELECT min(created_at) AS t FROM deliveries WHERE status = 'pending'`);
-      return { byStatus, oldestPendingCreatedAt: oldest?.t === null || oldest?.t === undefined ? null : Number(oldest.t) };
+      return { byStatus, oldestPendingCreatedAt: oldest };
     },
 
     async nextDueAt() {

@@ -1,13 +1,12 @@
 // SQLite: the notification engine's tables (store/notify-records.ts).
 import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import { foldWrites, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts } from '../notify-records.ts';
+import { foldWrites, pair, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts } from '../notify-records.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { USER_DECISION_SEQS } from './decision-index.ts';
 import { pageClause } from './paging.ts';
 
 const list = (values: string[]) => JSON.stringify(values);
-const pair = (a: string, b: string) => `${a}\u0000${b}`;
 
 function notificationParams(n: NotificationRecord): unknown[] {
   return [n.id, n.userId, n.eventType, n.status, n.reason, n.critical ? 1 : 0, n.variant, n.text, JSON.stringify(n.params), n.eventKey,
@@ -16,12 +15,20 @@ function notificationParams(n: NotificationRecord): unknown[] {
 
 const ROWS_PER_STATEMENT = 100;
 
-/** INSERT … VALUES (…), (…), … in chunks (the same few statement texts, so they stay prepared). */
+/** The text of INSERT … VALUES (…), (…), … per statement and row count, built once (they stay prepared, too). */
+const insertTexts = new Map<string, string>();
+
+/** INSERT … VALUES (…), (…), … in chunks of up to ROWS_PER_STATEMENT rows. */
 function insertMany(db: SqliteDb, head: string, columns: number, rows: unknown[][], tail = '', tailParams: unknown[] = []): void {
-  const one = `(${Array(columns).fill('?').join(', ')})`;
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
     const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
-    db.run(`${head} ${Array(chunk.length).fill(one).join(', ')} ${tail}`, [...chunk.flat(), ...tailParams] as never[]);
+    const key = `${chunk.length}\u0000${head}\u0000${tail}`;
+    let sql = insertTexts.get(key);
+    if (sql === undefined) {
+      const one = `(${Array(columns).fill('?').join(', ')})`;
+      insertTexts.set(key, (sql = `${head} ${Array(chunk.length).fill(one).join(', ')} ${tail}`));
+    }
+    db.run(sql, [...chunk.flat(), ...tailParams] as never[]);
   }
 }
 
@@ -66,8 +73,8 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
     async commit(writes, route, now) {
       const w = foldWrites(writes);
       db.tx(() => {
-        for (const u of w.newUsers) db.run('INSERT INTO users (id, tz, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', [u.id, u.tz, now, now]);
         // Many rows per statement: a batch of 1,000 decisions is a few dozen statements, not thousands.
+        insertMany(db, 'INSERT INTO users (id, tz, created_at, updated_at) VALUES', 4, w.newUsers.map((u) => [u.id, u.tz, now, now]), 'ON CONFLICT (id) DO NOTHING');
         insertMany(
           db, 'INSERT INTO notify_keys (key, user_id, decision_id, expires_at) VALUES', 4,
           w.keys.map((k) => [k.key, k.userId, k.decisionId, k.expiresAt]),
@@ -110,7 +117,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
           `SELECT * FROM notifications WHERE status = 'pending' AND due_at <= ? AND (lease_until IS NULL OR lease_until < ?) ORDER BY due_at LIMIT ?`,
           [now, now, limit],
         );
-        for (const r of rows) db.run('UPDATE notifications SET lease_until = ? WHERE id = ?', [leaseUntil, String(r.id)]);
+        if (rows.length) db.run('UPDATE notifications SET lease_until = ? WHERE id IN (SELECT value FROM json_each(?))', [leaseUntil, list(rows.map((r) => String(r.id)))]);
         return rows.map(notificationFromRow);
       });
     },
@@ -145,9 +152,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         db.run('UPDATE notifications SET clicked_at = ?, updated_at = ? WHERE id = ?', [at, at, id]);
         db.run('UPDATE notify_engagement SET clicked_w = clicked_w + ? WHERE user_id = ? AND event_type = ?', [weight, String(row.user_id), String(row.event_type)]);
         // The pooled ('') row and the variant's, each once: a notification without a variant has only the first.
-        for (const variant of new Set(['', String(row.variant ?? '')])) {
-          db.run('UPDATE notify_type_stats SET clicked_w = clicked_w + ? WHERE event_type = ? AND variant = ?', [weight, String(row.event_type), variant]);
-        }
+        db.run("UPDATE notify_type_stats SET clicked_w = clicked_w + ? WHERE event_type = ? AND variant IN ('', ?)", [weight, String(row.event_type), String(row.variant ?? '')]);
         return 'recorded';
       });
     },

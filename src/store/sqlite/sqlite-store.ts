@@ -19,7 +19,7 @@ import { createMessagesRepo } from './messages.ts';
 import { createRetentionRepo } from './retention.ts';
 import { createSettingsRepo } from './settings.ts';
 import { createNotifyRepo } from './notify.ts';
-import { startDecisionUserIndex } from './decision-index.ts';
+import { startDecisionUserIndex, type DecisionUserIndex } from './decision-index.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -42,7 +42,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
   db.startBackground(options.file, options.synchronous ?? 'NORMAL');
   const messages = createMessagesRepo(db, options.newId);
-  let decisionIndex: ReturnType<typeof startDecisionUserIndex> | null = null;
+  let decisionIndex: DecisionUserIndex | null = null;
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
     settings: createSettingsRepo(db),
