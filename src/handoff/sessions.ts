@@ -13,6 +13,7 @@ import { BotgateError } from '../errors.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { AgentRecord, ConversationAction, ConversationRecord, HandoffRecord, NewMessage, Store } from '../store/store.ts';
 import { handoffEvent, type HandoffEvent, type SenderType } from './events.ts';
+import { lastIncoming } from '../conversation/last-incoming.ts';
 
 export interface SessionLog {
   warn(object: Record<string, unknown>, message: string): void;
@@ -46,11 +47,6 @@ export function createHandoffSessions(deps: {
     return found;
   }
 
-  async function lastIncoming(conversationId: string): Promise<Record<string, unknown> | null> {
-    const [last] = await store.messages.list({ conversationId, direction: 'incoming' }, { limit: 1 });
-    return last?.payload ? (JSON.parse(last.payload) as Record<string, unknown>) : null;
-  }
-
   /** Runs `fn` on the open session under the conversation's lock; a closed (or replaced) session is 409. */
   async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction) {
     const found = await session(sessionId);
@@ -58,7 +54,7 @@ export function createHandoffSessions(deps: {
     if (!conversation) throw new BotgateError('BG_ERR_SESSION_NOT_FOUND', `The conversation of session ${sessionId} no longer exists`);
     const ctx = (await directory.contextFor([conversation.channelId])).get(conversation.channelId);
     if (!ctx) throw new BotgateError('BG_ERR_CONFLICT', `The channel of session ${sessionId} no longer exists`);
-    const last = await lastIncoming(conversation.id);
+    const last = await lastIncoming(store, conversation.id);
     const endpointByName = (await directory.endpointIndex()).byName;
     const now = clock.now();
     let action: ConversationAction | null = null;

@@ -8,6 +8,7 @@ import type { NotificationRecord } from '../store/notify-records.ts';
 import { koreNotifyBody } from './kore-notify.ts';
 import type { Destination, NotificationRouter } from './router.ts';
 import type { EventTypeSettings } from './types.ts';
+import { lastIncoming } from '../conversation/last-incoming.ts';
 
 export const NOTIFICATION_EVENT = 'notification.sent';
 
@@ -54,10 +55,11 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
       for (const conversation of conversations) {
         const ctx = contexts.get(conversation.channelId);
         if (!ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel) || conversation.mode !== 'bot') continue;
-        const last = (await store.messages.list({ conversationId: conversation.id, direction: 'incoming' }, { limit: 1 }))[0];
-        const incoming = last?.payload ? (JSON.parse(last.payload) as Record<string, unknown>) : null;
+        // The newest conversation per platform only: a send takes the first candidate the user has not opted out
+        // of, and opting out is per platform, so an older one on the same platform is never reached.
         const list = byUser.get(conversation.userId) ?? [];
-        list.push(conversationDestination(conversation, ctx, incoming));
+        if (list.some((d) => d.channel === ctx.adapter.platform(ctx.channel))) continue;
+        list.push(conversationDestination(conversation, ctx, await lastIncoming(store, conversation.id)));
         byUser.set(conversation.userId, list);
       }
 

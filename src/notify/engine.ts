@@ -253,20 +253,25 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
 
     async recordClick(notificationId, at) {
       const n = await repo.notification(notificationId);
-      if (!n || n.status !== 'sent' || n.sentAt === null) return 'not_found';
-      return repo.click(notificationId, at ?? clock.now(), weightAt(n.sentAt, halfLife));
+      return n ? engine.recordClickOf(n, at) : 'not_found';
+    },
+
+    async recordClickOf(n, at) {
+      if (n.status !== 'sent' || n.sentAt === null) return 'not_found';
+      // The store checks again in its transaction: a second click counts once.
+      return repo.click(n.id, at ?? clock.now(), weightAt(n.sentAt, halfLife));
     },
 
     async recordFeedback(userId, eventType, at) {
       const t = at ?? clock.now();
       const latest = await repo.latestSent(userId, eventType, t - 7 * DAY);
-      return latest ? engine.recordClick(latest.id, t) : 'not_found';
+      return latest ? engine.recordClickOf(latest, t) : 'not_found';
     },
 
     async recordReplies(userIds, at) {
       const t = at ?? clock.now();
       for (const n of (await repo.latestSentOf(userIds, t - DAY)).values()) {
-        if (n.clickedAt === null && n.sentAt !== null) await repo.click(n.id, t, weightAt(n.sentAt, halfLife));
+        if (n.clickedAt === null) await engine.recordClickOf(n, t);
       }
     },
 

@@ -82,16 +82,30 @@ export function createNotifyService(deps: {
   // Read on every producer request: cached for a moment (a key made or deleted in another process counts within 2 s).
   const KEYS_TTL_MS = 2000;
   const configKeyHashes = config.notify.producer_key ? [Buffer.from(hashToken(config.notify.producer_key), 'hex')] : [];
-  let keysCache: { at: number; keys: ProducerKey[]; hashes: Buffer[] } | null = null;
+  type Keys = { at: number; keys: ProducerKey[]; hashes: Buffer[] };
+  let keysCache: Keys | null = null;
+  let loading: Promise<Keys> | null = null; // requests arriving while the keys are read share the read
   const cachedKeys = () => (keysCache && clock.now() - keysCache.at < KEYS_TTL_MS ? keysCache : null);
-  async function loadKeys(fresh = false): Promise<NonNullable<typeof keysCache>> {
-    const now = clock.now();
-    const cached = fresh ? null : cachedKeys();
-    if (cached) return cached;
+  let generation = 0; // a key made or deleted here: reads begun before it are not cached
+  async function readKeys(): Promise<Keys> {
+    const at = clock.now();
+    const began = generation;
     const raw = await store.settings.get(PRODUCER_KEYS);
     const keys = raw ? (JSON.parse(raw) as ProducerKey[]) : [];
-    keysCache = { at: now, keys, hashes: [...configKeyHashes, ...keys.map((k) => Buffer.from(k.hash, 'hex'))] };
-    return keysCache;
+    const read = { at, keys, hashes: [...configKeyHashes, ...keys.map((k) => Buffer.from(k.hash, 'hex'))] };
+    if (began === generation) keysCache = read;
+    return read;
+  }
+  const keysChanged = () => {
+    generation++;
+    keysCache = null;
+    loading = null;
+  };
+  function loadKeys(fresh = false): Promise<Keys> {
+    if (fresh) return readKeys();
+    const cached = cachedKeys();
+    if (cached) return Promise.resolve(cached);
+    return (loading ??= readKeys().finally(() => (loading = null)));
   }
   const producerKeys = async (fresh = false) => (await loadKeys(fresh)).keys;
 
@@ -135,11 +149,10 @@ export function createNotifyService(deps: {
     }
   }
 
-  return {
+  const service = {
     engine,
     links,
     settings,
-    nextRun,
     runFeeds,
     tick,
     /** Where click links point (the gateway knows once it listens). */
@@ -171,13 +184,12 @@ export function createNotifyService(deps: {
     },
     /** The user an email names, created on first sight with that identity. */
     async userForEmail(email: string): Promise<string> {
-      const value = email.trim().toLowerCase();
-      const known = await store.users.byIdentity({ kind: 'email', value });
-      if (known) return known.id;
+      const known = await service.userByEmail(email);
+      if (known) return known;
+      // attach creates the user; another request that attached the email first wins.
       const id = newId('usr');
-      await store.notify.putUser(id, {}, clock.now());
-      await store.users.attach(id, [{ kind: 'email', value }], clock.now());
-      return (await store.users.byIdentity({ kind: 'email', value }))?.id ?? id;
+      const { conflict } = await store.users.attach(id, [{ kind: 'email', value: email.trim().toLowerCase() }], clock.now());
+      return conflict ? (await service.userByEmail(email))! : id;
     },
     /** Where a click on a notification goes: the type's link_url (params filled in), else params.url; http(s) only. */
     linkTarget(n: NotificationRecord): string | null {
@@ -197,7 +209,7 @@ export function createNotifyService(deps: {
       const key = generateToken('bgk');
       const record: ProducerKey = { id: newId('pk'), name, hash: hashToken(key), created_at: clock.now() };
       await store.exclusive('producer-keys', async () => store.settings.set(PRODUCER_KEYS, JSON.stringify([...(await producerKeys(true)), record])));
-      keysCache = null;
+      keysChanged();
       return { id: record.id, name, key, created_at: new Date(record.created_at).toISOString() };
     },
     async listProducerKeys() {
@@ -209,20 +221,24 @@ export function createNotifyService(deps: {
         const left = keys.filter((k) => k.id !== id);
         if (left.length === keys.length) return false;
         await store.settings.set(PRODUCER_KEYS, JSON.stringify(left));
-        keysCache = null;
+        keysChanged();
         return true;
       });
     },
 
+    /** A feed's next run after `now`, its cron and time zone checked (a bad one is a validation error named at `prefix`). */
+    schedule(cron: string, tz: string, now: number, prefix = ''): number | null {
+      if (!isValidZone(tz)) throw new BotgateError('BG_ERR_VALIDATION', `${prefix}tz: unknown time zone ${tz}`);
+      try {
+        return nextRun(cron, tz, now);
+      } catch (error) {
+        throw new BotgateError('BG_ERR_VALIDATION', `${prefix}cron: ${(error as Error).message}`);
+      }
+    },
+
     async createFeed(input: { name: string; cron: string; tz?: string; event_type: string; user_ids: string[]; params?: Record<string, unknown>; is_active?: boolean }): Promise<FeedRecord> {
       const tz = input.tz ?? settings.defaultTz;
-      if (!isValidZone(tz)) throw new BotgateError('BG_ERR_VALIDATION', `tz: unknown time zone ${tz}`);
-      let next: number | null;
-      try {
-        next = nextRun(input.cron, tz, clock.now());
-      } catch (error) {
-        throw new BotgateError('BG_ERR_VALIDATION', `cron: ${(error as Error).message}`);
-      }
+      const next = service.schedule(input.cron, tz, clock.now());
       const now = clock.now();
       const feed: FeedRecord = {
         id: newId('feed'), name: input.name, cron: input.cron, tz, eventType: input.event_type, userIds: input.user_ids, params: input.params ?? {},
@@ -232,4 +248,5 @@ export function createNotifyService(deps: {
       return feed;
     },
   };
+  return service;
 }

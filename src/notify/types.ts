@@ -1,6 +1,7 @@
 // The notification engine's vocabulary (DESIGN.md glossary): an *event* is a business fact about a user, a
 // *decision* says whether it becomes a *notification*, and *engagement* (shown, clicked) is what the engine
 // learns from. Times are milliseconds since the Unix epoch and always come from an injected clock.
+import type { NotificationRecord } from '../store/notify-records.ts';
 
 export type DecisionKind = 'notify' | 'skip' | 'defer';
 
@@ -114,6 +115,8 @@ export interface NotifyEngine {
   runDue(limit?: number): Promise<DueResult>;
   /** A click on a notification (tracked link or feedback); a second click counts once. */
   recordClick(notificationId: string, at?: number): Promise<ClickResult>;
+  /** recordClick for a notification the caller has already read. */
+  recordClickOf(notification: NotificationRecord, at?: number): Promise<ClickResult>;
   /** Legacy feedback: a click on the user's latest notification of that type. */
   recordFeedback(userId: string, eventType: string, at?: number): Promise<ClickResult>;
   /** Users' messages in a conversation: engagement with each one's latest notification of the last 24 h, if any. */

@@ -3,15 +3,14 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed, probabilityBest } from '../../notify/engagement.ts';
-import { isValidZone } from '../../notify/local-time.ts';
 import { typeSettings } from '../../notify/settings.ts';
 import type { EventTypeSettings } from '../../notify/types.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from '../../store/notify-records.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult, parseTime } from '../paging.ts';
 import { AnyObject, IdParams, Nullable, OptionalBody, PageQuery, Timestamp, errors, listOf } from '../schemas.ts';
+import { DAY } from '../../notify/batch.ts';
 
-const DAY = 86_400_000;
 const iso = (t: number) => new Date(t).toISOString();
 const isoOrNull = (t: number | null) => (t === null ? null : iso(t));
 
@@ -303,12 +302,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     const tzChanged = b.tz !== undefined && b.tz !== current.tz;
     if (cronChanged || tzChanged || (b.is_active === true && !current.isActive)) {
       const tz = b.tz ?? current.tz;
-      if (!isValidZone(tz)) throw new BotgateError('BG_ERR_VALIDATION', `body.tz: unknown time zone ${tz}`);
-      try {
-        patch.nextRunAt = notify.nextRun(b.cron ?? current.cron, tz, now);
-      } catch (error) {
-        throw new BotgateError('BG_ERR_VALIDATION', `body.cron: ${(error as Error).message}`);
-      }
+      patch.nextRunAt = notify.schedule(b.cron ?? current.cron, tz, now, 'body.');
       patch.cron = b.cron ?? current.cron;
       patch.tz = tz;
     }

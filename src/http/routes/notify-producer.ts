@@ -8,8 +8,8 @@ import type { Decision, EventInput } from '../../notify/types.ts';
 import { bearerToken } from '../admin-guard.ts';
 import type { AppDeps } from '../deps.ts';
 import { AnyObject, Nullable, errors } from '../schemas.ts';
+import { DAY } from '../../notify/batch.ts';
 
-const DAY = 86_400_000;
 const LINK_TTL_MS = 30 * DAY;
 
 /** OpenAPI: these routes take a producer key, not the admin token. */
@@ -137,7 +137,7 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     if (!notification || notification.status !== 'sent' || notification.sentAt === null || now - notification.sentAt > LINK_TTL_MS) {
       throw new BotgateError('BG_ERR_LINK_NOT_FOUND', 'This link is not valid or has expired');
     }
-    await deps.notify.engine.recordClick(notification.id, now);
+    await deps.notify.engine.recordClickOf(notification, now);
     const target = deps.notify.linkTarget(notification);
     if (target) return reply.redirect(target, 302);
     return reply.code(200).type('text/html; charset=utf-8').send('<!doctype html><meta charset="utf-8"><title>Thanks</title><p>Thanks! You can close this page.</p>');

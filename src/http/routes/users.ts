@@ -8,8 +8,8 @@ import type { Identity, Store, UserRecord } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
 import { AnyObject, Nullable, Timestamp, errors } from '../schemas.ts';
 import { DecisionRecordView, NotificationView, decisionRecordView, notificationView } from './notify-admin.ts';
+import { DAY } from '../../notify/batch.ts';
 
-const DAY = 86_400_000;
 const IDENTITY_KINDS = ['email', 'kore', 'platform', 'phone'] as const;
 
 const UserParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
