@@ -11,6 +11,7 @@ import { runRelay, type InboundContext, type InboundResult } from './lib/inbound
 import { RATE_LIMIT_PER_MINUTE, runPlatform, type PlatformResult } from './lib/platform-targets.ts';
 import { deadline, defer, forkHelper, killAll, runCleanups, type Helper } from './lib/procs.ts';
 import { WRK } from './lib/wrk.ts';
+import { num, table } from './lib/report.ts';
 
 const TARGETS = ['relay', 'platform'] as const;
 type Target = (typeof TARGETS)[number];
@@ -84,14 +85,6 @@ function options() {
 type Outcome = InboundResult | PlatformResult | { key: string; label: string; error: string };
 const ok = (o: Outcome | undefined): o is InboundResult | PlatformResult => !!o && !('error' in o);
 
-function num(x: number | null | undefined, digits: number): string {
-  return x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
-}
 
 function summarize(outcomes: Outcome[]): string {
   const by = new Map(outcomes.map((o) => [o.key, o]));

@@ -7,6 +7,7 @@ import { createNaive, createOracle } from './lib/proactive-policies.ts';
 import { simulate, type Metrics } from './lib/proactive-simulation.ts';
 import { buildScenario, SCENARIO, SEND_COST, TYPES, type Scenario } from './lib/proactive-world.ts';
 import { speed as runSpeed } from './lib/proactive-speed.ts';
+import { num, table } from './lib/report.ts';
 
 const HELP = `usage: node bench/proactive.ts     (npm run bench:proactive)
 
@@ -49,14 +50,6 @@ interface Run {
   error?: string;
 }
 
-function num(x: number, digits: number): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : '-';
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
-}
 
 const lastWeek = (m: Metrics, type: number) => m.types[type].sendsByWeek[m.types[type].sendsByWeek.length - 1];
 
@@ -145,7 +138,6 @@ function summarize(scn: Scenario, oracle: Metrics, runs: Metrics[], engine: Run,
   lines.push('', ...fast.lines);
   lines.push('', 'targets (the engine):');
   for (const [name, x, goal, met] of values) {
-    if (!goal) continue;
     lines.push(`  ${name.padEnd(20)} ${goal.padEnd(8)} ${fmt(x, name).padStart(8)}   ${Number.isNaN(x) ? 'not measured' : met(x) ? 'met' : 'UNMET'}`);
   }
   lines.push(`  (oracle U ${num(uOracle, 1)} over ${scn.users.length} users)`);

@@ -25,7 +25,7 @@ export interface Gateway {
   readonly base: string;
   readonly token: string;
   readonly logFile: string;
-  api<T = unknown>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  api<T = unknown>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<{ status: number; body: T }>;
   createEndpoint(settings: Record<string, unknown>): Promise<string>;
   /** botgate_deliveries{status="sent"} from GET /metrics. */
   sentCount(): Promise<number>;
@@ -96,7 +96,7 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
     base,
     token,
     logFile,
-    async api<T>(method: 'GET' | 'POST', path: string, body?: unknown) {
+    async api<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown) {
       const res = await request(base + path, {
         method,
         headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },

@@ -1,18 +1,11 @@
 // Prints the inbound benchmark's results: one table row per target, the targets met or not, and the RESULT line.
 import type { InboundResult } from './inbound-targets.ts';
+import { num, table } from './report.ts';
 
 export type InboundOutcome = InboundResult | { key: string; label: string; error: string };
 
 const ok = (o: InboundOutcome | undefined): o is InboundResult => !!o && !('error' in o);
 
-function num(x: number | null | undefined, digits: number): string {
-  return x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
-}
 
 export function fmt(x: number, key = ''): string {
   if (Number.isNaN(x)) return 'NaN';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startGateway } from './gateway.ts';
-import { deadline } from './procs.ts';
+import { deadline, sleep } from './procs.ts';
 import { sampleRss } from './sampler.ts';
 import { runWrk, writeRotatingScript } from './wrk.ts';
 
@@ -53,11 +53,8 @@ export async function speed(options: { batches?: number; users?: number; inFligh
   try {
     const endpoint = await gateway.createEndpoint({ name: 'notifications', url: `http://127.0.0.1:${port}/notify` });
     for (const type of TYPES) {
-      const res = await request(`${gateway.base}/api/notify/types/${type}`, {
-        method: 'PUT', headers: { authorization: `Bearer ${gateway.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ endpoint_id: endpoint }),
-      });
-      if (res.statusCode !== 200) throw new Error(`PUT /api/notify/types/${type} answered ${res.statusCode}: ${await res.body.text()}`);
-      await res.body.dump();
+      const res = await gateway.api('PUT', `/api/notify/types/${type}`, { endpoint_id: endpoint });
+      if (res.status !== 200) throw new Error(`PUT /api/notify/types/${type} answered ${res.status}: ${JSON.stringify(res.body)}`);
     }
     const headers = { authorization: `Bearer ${PRODUCER_KEY}`, 'content-type': 'application/json' };
     let seq = 0;
@@ -90,7 +87,10 @@ export async function speed(options: { batches?: number; users?: number; inFligh
 
     // The batches' notifications are still being delivered: let that finish so the latency run measures decisions.
     const notified = (reasons.critical ?? 0) + (reasons.sent ?? 0);
-    for (let waited = 0; waited < 120_000 && (await gateway.sentCount()) < notified; waited += 250) await new Promise((r) => setTimeout(r, 250));
+    for (let sent = 0; (sent = await dl.race(gateway.sentCount(), 'GET /metrics')) < notified;) {
+      if (dl.left() <= 0) throw new Error(`the gateway delivered ${sent} of the batches' ${notified} notifications in time`);
+      await sleep(250);
+    }
     const script = writeRotatingScript(dataDir, {
       path: '/api/events', authorization: `Bearer ${PRODUCER_KEY}`, users,
       bodyParts: ['{"user_id":"wrk-user-', '","event_type":"low_balance","params":{"balance":', '}}'],

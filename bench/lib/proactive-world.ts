@@ -59,7 +59,6 @@ export const SCENARIO = {
 export const SEND_COST = SCENARIO.sendCost + SCENARIO.optOutCost * SCENARIO.optOut.base;
 
 export interface SimUser {
-  index: number;
   id: string;
   offsetMs: number;
   /** IANA name; Etc/GMT signs are inverted (UTC−8 is Etc/GMT+8). */
@@ -125,7 +124,7 @@ export function buildScenario(seed: number, userCount: number): Scenario {
     const h = SCENARIO.utcOffsetsH[Math.floor(rng() * SCENARIO.utcOffsetsH.length)];
     const userEffect = gaussian(rng) * SCENARIO.userSd;
     const base = TYPES.map((t) => sigmoid(logit(t.meanP) + userEffect + gaussian(rng) * SCENARIO.userTypeSd));
-    users.push({ index: i, id: `u${i}`, offsetMs: h * HOUR, tz: zoneName(h), base });
+    users.push({ id: `u${i}`, offsetMs: h * HOUR, tz: zoneName(h), base });
   }
   // Poisson arrivals per user and type, at whole minutes (the simulation's tick).
   const raw: { user: number; type: number; at: number; keyed: boolean; resendAfter: number }[] = [];

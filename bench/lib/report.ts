@@ -5,11 +5,13 @@ export type Outcome = TargetResult | { key: string; label: string; error: string
 
 const ok = (o: Outcome | undefined): o is TargetResult => !!o && !('error' in o);
 
-function num(x: number | null | undefined, digits: number): string {
+/** A number for a table cell: '-' when there is none. */
+export function num(x: number | null | undefined, digits: number): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
 }
 
-function table(rows: string[][]): string {
+/** Rows as aligned columns: the first left-aligned, the rest right-aligned. */
+export function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
 }
