@@ -3,30 +3,24 @@
 // decisions and reason counts, feeds, producer keys; 401 without the admin token, 400s and 404s.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackendGateway, testBackends } from '../helpers/backends.ts';
+import { testBackends } from '../helpers/backends.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import type { Receiver } from '../helpers/receiver.ts';
+import { startNotifyFixture, type NotifyFixture } from './notify-helpers.ts';
 
 for (const backend of await testBackends()) {
   describe(`notifications admin API (${backend.name})`, { skip: backend.skip }, () => {
     let gw: TestGateway;
     let rx: Receiver;
     let endpointId: string;
-    let dropSchema = async () => {};
+    let fixture: NotifyFixture;
 
     before(async () => {
-      ({ gw, drop: dropSchema } = await startBackendGateway(backend, { BOTGATE_NOTIFY__TICK_SECONDS: '3600' }));
-      rx = await startReceiver();
-      const endpoint = await gw.api('POST', '/api/endpoints', { name: 'notify-rx', url: rx.url });
-      assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
-      endpointId = endpoint.body.id;
+      fixture = await startNotifyFixture(backend);
+      ({ gw, rx, endpointId } = fixture);
     });
 
-    after(async () => {
-      await gw.close();
-      await rx.close();
-      await dropSchema();
-    });
+    after(async () => fixture.close());
 
     /** A critical type sent to the test endpoint: decided without the value test, so every event is sent. */
     async function criticalType(name: string, extra: Record<string, unknown> = {}) {

@@ -39,7 +39,8 @@ for (const backend of await testBackends()) describe(`notification producer API 
   async function platformUser(userId: string): Promise<string> {
     const r = await http('POST', '/api/webhook/incoming', { user_id: userId, username: 'Ada', message: 'hello', platform: 'freshchat', conversation_id: `c-${userId}` }, { authorization: `Bearer ${inboundToken}` });
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    return (await gw.store.users.byIdentity({ kind: 'platform', value: `freshchat:${userId}` }))?.id ?? (await eventually(async () => (await gw.store.conversations.list({ userKey: userId }, { limit: 1 }))[0]?.userId));
+    // The platform identity is written with the turn, before the 200.
+    return (await gw.store.users.byIdentity({ kind: 'platform', value: `freshchat:${userId}` }))!.id;
   }
   const toUser = (userId: string) => platform.requests.map((r) => JSON.parse(r.body)).filter((b) => b.user_id === userId && b.message);
 

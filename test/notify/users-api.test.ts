@@ -3,31 +3,24 @@
 // a user — decisions and notifications made by the engine — followed by its deletion.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startBackendGateway, testBackends } from '../helpers/backends.ts';
+import { testBackends } from '../helpers/backends.ts';
 import { ADMIN_TOKEN, type TestGateway } from '../helpers/gateway.ts';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { startNotifyFixture, type NotifyFixture } from './notify-helpers.ts';
 
 for (const backend of await testBackends()) {
   describe(`users API (${backend.name})`, { skip: backend.skip }, () => {
     let gw: TestGateway;
-    let rx: Receiver;
-    let dropSchema = async () => {};
+    let fixture: NotifyFixture;
 
     before(async () => {
-      ({ gw, drop: dropSchema } = await startBackendGateway(backend, { BOTGATE_NOTIFY__TICK_SECONDS: '3600' }));
-      rx = await startReceiver();
+      fixture = await startNotifyFixture(backend);
+      ({ gw } = fixture);
       // payment_failed (critical) goes to an endpoint, so the engine sends notifications without a chat channel.
-      const endpoint = await gw.api('POST', '/api/endpoints', { name: 'notify-rx', url: rx.url });
-      assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
-      const type = await gw.api('PUT', '/api/notify/types/payment_failed', { endpoint_id: endpoint.body.id });
+      const type = await gw.api('PUT', '/api/notify/types/payment_failed', { endpoint_id: fixture.endpointId });
       assert.equal(type.status, 200, JSON.stringify(type.body));
     });
 
-    after(async () => {
-      await gw.close();
-      await rx.close();
-      await dropSchema();
-    });
+    after(async () => fixture.close());
 
     it('refuses every users route without the admin token', async () => {
       for (const [method, url] of [['GET', '/api/users/u1'], ['PUT', '/api/users/u1'], ['GET', '/api/users/u1/export'], ['DELETE', '/api/users/u1']] as const) {
