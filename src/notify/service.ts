@@ -118,8 +118,9 @@ export function createNotifyService(deps: {
   async function runFeeds(): Promise<number> {
     const now = clock.now();
     let fired = 0;
-    for (const feed of await store.notify.feeds.list()) {
-      if (!feed.isActive || feed.nextRunAt === null || feed.nextRunAt > now) continue;
+    // Only the due ones: a feed holds up to 100,000 user ids, and this runs every tick in every process.
+    for (const feed of await store.notify.feeds.due(now)) {
+      if (feed.nextRunAt === null) continue;
       // Compare-and-set: of all processes that see this run due, exactly one moves it on and runs it.
       if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now))) continue;
       const users = feed.userIds ?? [];

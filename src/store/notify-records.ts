@@ -145,6 +145,8 @@ export interface NotifyRepo {
     insert(feed: FeedRecord): Promise<void>;
     get(id: string): Promise<FeedRecord | null>;
     list(): Promise<FeedRecord[]>;
+    /** Active feeds whose next run is at or before `now`, earliest first. */
+    due(now: number): Promise<FeedRecord[]>;
     update(id: string, patch: Partial<Omit<FeedRecord, 'id' | 'createdAt'>>): Promise<FeedRecord | null>;
     delete(id: string): Promise<boolean>;
     /** Moves a due feed's next run from `expected` to `next` and returns true for exactly one caller (run once). */

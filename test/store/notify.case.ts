@@ -454,6 +454,8 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(await store.notify.feeds.get(a.id), a);
       assert.equal(await store.notify.feeds.get('feed_missing'), null);
       assert.deepEqual(await store.notify.feeds.list(), [a, b]);
+      assert.deepEqual(await store.notify.feeds.due(T0), [b], 'due: active, next run at or before now');
+      assert.deepEqual(await store.notify.feeds.due(T0 - 1), []);
       await assert.rejects(store.notify.feeds.insert(feed({ name: 'a-evening' })), 'names are unique');
       const updated = await store.notify.feeds.update(b.id, { cron: '0 8 * * 1', isActive: false, userIds: ['usr_3'], params: { section: 'sport' }, updatedAt: T0 + 1 });
       const expected: FeedRecord = { ...b, cron: '0 8 * * 1', isActive: false, userIds: ['usr_3'], params: { section: 'sport' }, updatedAt: T0 + 1 };

@@ -340,6 +340,9 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       async list() {
         return (await db.all('SELECT * FROM notify_feeds ORDER BY name')).map(feedFromRow);
       },
+      async due(now) {
+        return (await db.all('SELECT * FROM notify_feeds WHERE is_active AND next_run_at <= $1 ORDER BY next_run_at', [now])).map(feedFromRow);
+      },
       async update(id, patch) {
         // Read, merge and write under the row's lock, so a concurrent advance is not written over.
         return db.tx(async (sql) => {

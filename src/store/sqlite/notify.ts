@@ -268,6 +268,9 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       async list() {
         return db.all('SELECT * FROM notify_feeds ORDER BY name').map(feedFromRow);
       },
+      async due(now) {
+        return db.all('SELECT * FROM notify_feeds WHERE is_active = 1 AND next_run_at <= ? ORDER BY next_run_at', [now]).map(feedFromRow);
+      },
       async update(id, patch) {
         const row = db.get('SELECT * FROM notify_feeds WHERE id = ?', [id]);
         if (!row) return null;
