@@ -295,25 +295,21 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
     async deleteUser(id) {
       return db.tx(async (sql) => {
         if (!(await sql.get('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [id]))) return false;
-        const conversations = await sql.all('DELETE FROM conversations WHERE user_id = $1 RETURNING id', [id]);
-        if (conversations.length) {
-          const conversationIds = conversations.map((r) => String(r.id));
+        /** Messages with their deliveries, attempts and idempotency keys. */
+        const dropMessages = async (messages: string[]) => {
+          if (!messages.length) return;
+          const deliveries = (await sql.all('DELETE FROM deliveries WHERE message_id = ANY($1::text[]) RETURNING id', [messages])).map((r) => String(r.id));
+          if (deliveries.length) await sql.run('DELETE FROM attempts WHERE delivery_id = ANY($1::text[])', [deliveries]);
+          await sql.run('DELETE FROM idempotency_keys WHERE message_id = ANY($1::text[])', [messages]);
+          await sql.run('DELETE FROM messages WHERE id = ANY($1::text[])', [messages]);
+        };
+        const conversationIds = (await sql.all('DELETE FROM conversations WHERE user_id = $1 RETURNING id', [id])).map((r) => String(r.id));
+        if (conversationIds.length) {
           await sql.run('DELETE FROM handoffs WHERE conversation_id = ANY($1::text[])', [conversationIds]);
-          const messages = (await sql.all('DELETE FROM messages WHERE conversation_id = ANY($1::text[]) RETURNING id', [conversationIds])).map((r) => String(r.id));
-          if (messages.length) {
-            const deliveries = (await sql.all('DELETE FROM deliveries WHERE message_id = ANY($1::text[]) RETURNING id', [messages])).map((r) => String(r.id));
-            if (deliveries.length) await sql.run('DELETE FROM attempts WHERE delivery_id = ANY($1::text[])', [deliveries]);
-            await sql.run('DELETE FROM idempotency_keys WHERE message_id = ANY($1::text[])', [messages]);
-          }
+          await dropMessages((await sql.all('SELECT id FROM messages WHERE conversation_id = ANY($1::text[])', [conversationIds])).map((r) => String(r.id)));
         }
         // Notifications sent to an endpoint are messages outside any conversation: they go too.
-        const sentAlone = (await sql.all('SELECT message_id FROM notifications WHERE user_id = $1 AND message_id IS NOT NULL', [id])).map((r) => String(r.message_id));
-        if (sentAlone.length) {
-          const deliveries = (await sql.all('DELETE FROM deliveries WHERE message_id = ANY($1::text[]) RETURNING id', [sentAlone])).map((r) => String(r.id));
-          if (deliveries.length) await sql.run('DELETE FROM attempts WHERE delivery_id = ANY($1::text[])', [deliveries]);
-          await sql.run('DELETE FROM idempotency_keys WHERE message_id = ANY($1::text[])', [sentAlone]);
-          await sql.run('DELETE FROM messages WHERE id = ANY($1::text[])', [sentAlone]);
-        }
+        await dropMessages((await sql.all('SELECT message_id FROM notifications WHERE user_id = $1 AND message_id IS NOT NULL', [id])).map((r) => String(r.message_id)));
         // In commit's order (keys, decisions, notifications, engagement), so the two cannot deadlock.
         for (const table of ['notify_keys', 'notify_decisions', 'notifications', 'notify_engagement', 'identities']) await sql.run(`DELETE FROM ${table} WHERE user_id = $1`, [id]);
         await sql.run('DELETE FROM users WHERE id = $1', [id]);
