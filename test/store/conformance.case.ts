@@ -230,6 +230,20 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal((await store.deliveries.get(b.id))?.status, 'pending');
     });
 
+    it('counts deliveries by status, with the oldest pending one', async () => {
+      await store.endpoints.insert(endpointRecord());
+      await store.endpoints.insert(endpointRecord());
+      await publish([newMessage({ createdAt: T0 }), newMessage({ createdAt: T0 + 1 }), newMessage({ createdAt: T0 + 2 })]);
+      const claimed = await claim({ limit: 4, now: T0 + 2 }); // 6 deliveries: the 4 oldest leased
+      await store.deliveries.finish([outcome(claimed[0], { status: 'sent' }), outcome(claimed[1], { status: 'failed' }), outcome(claimed[2], { status: 'sent' })], T0 + 5);
+      const stats = await store.deliveries.stats();
+      assert.deepEqual(stats.byStatus, { pending: 2, sending: 1, sent: 2, failed: 1 });
+      assert.equal(stats.oldestPendingCreatedAt, T0 + 2);
+      assert.equal(await store.deliveries.reapExpiredLeases(T0 + DAY), 1);
+      assert.deepEqual((await store.deliveries.stats()).byStatus, { pending: 3, sending: 0, sent: 2, failed: 1 });
+      assert.equal((await store.deliveries.stats()).oldestPendingCreatedAt, T0 + 1);
+    });
+
     it('resends: unknown, in progress, and a failed delivery becomes one-shot and due', async () => {
       await store.endpoints.insert(endpointRecord());
       await publish();

@@ -8,15 +8,15 @@ const CHUNK = 64;
 /** Rows phase 1 reads at most; past it, and past a run of rows nobody can take, phase 2 seeks per endpoint. */
 const BUDGET = 256;
 
-// INDEXED BY: without statistics the planner prefers the status index and sorts the whole backlog.
+// INDEXED BY: without statistics the planner may prefer another index and sort the whole backlog.
 const SCAN_SQL = `
 SELECT seq, endpoint_id, ordering_key, next_attempt_at FROM deliveries INDEXED BY deliveries_due
 WHERE status = 'pending' AND next_attempt_at <= ?1 AND (next_attempt_at > ?2 OR (next_attempt_at = ?2 AND seq > ?3))
 ORDER BY next_attempt_at, seq LIMIT ?4`;
 
-// An endpoint's pending deliveries in creation order (deliveries_endpoint), the due ones kept.
+// An endpoint's pending deliveries in creation order (deliveries_endpoint_pending), the due ones kept.
 const SCAN_ENDPOINT_SQL = `
-SELECT seq, endpoint_id, ordering_key, next_attempt_at, created_at FROM deliveries INDEXED BY deliveries_endpoint
+SELECT seq, endpoint_id, ordering_key, next_attempt_at, created_at FROM deliveries INDEXED BY deliveries_endpoint_pending
 WHERE endpoint_id = ?1 AND status = 'pending' AND (created_at > ?2 OR (created_at = ?2 AND seq > ?3))
 ORDER BY created_at, seq LIMIT ?4`;
 

@@ -1,7 +1,6 @@
 // SQLite: deliveries as a queue — claim with a lease, finish with an attempt row, release, reap, resend.
 import { attemptFromRow, deliveryFromRow } from '../rows.ts';
 import type { AttemptOutcome, ClaimedDelivery, DeliveriesRepo, DeliveryStatus, FinishResult } from '../store.ts';
-import { DELIVERY_STATUSES } from '../store.ts';
 import { claimRows } from './claim.ts';
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
@@ -140,14 +139,18 @@ export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
     },
 
     async stats() {
-      // The counts walk every delivery (~50 ms per million): beside the event loop.
-      const byStatus = Object.fromEntries(DELIVERY_STATUSES.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
-      let oldest: number | null = null;
-      for (const row of await db.readAside('SELECT status, count(*) AS n, min(created_at) AS oldest FROM deliveries GROUP BY status')) {
-        byStatus[String(row.status) as DeliveryStatus] = Number(row.n);
-        if (row.status === 'pending') oldest = Number(row.oldest);
-      }
-      return { byStatus, oldestPendingCreatedAt: oldest };
+      // On the background thread: the total walks the smallest index (~40 ms per million); pending, sending and
+      // failed count their own partial indexes; sent is the rest. One statement: one snapshot.
+      const [row] = await db.readAside(
+        `SELECT (SELECT count(*) FROM deliveries) AS total,
+                (SELECT count(*) FROM deliveries WHERE status = 'pending') AS pending,
+                (SELECT min(created_at) FROM deliveries WHERE status = 'pending') AS oldest,
+                (SELECT count(*) FROM deliveries WHERE status = 'sending') AS sending,
+                (SELECT count(*) FROM deliveries WHERE status = 'failed') AS failed`,
+      );
+      const [pending, sending, failed] = [Number(row.pending), Number(row.sending), Number(row.failed)];
+      const byStatus: Record<DeliveryStatus, number> = { pending, sending, failed, sent: Number(row.total) - pending - sending - failed };
+      return { byStatus, oldestPendingCreatedAt: row.oldest === null ? null : Number(row.oldest) };
     },
 
     async nextDueAt() {
