@@ -23,8 +23,8 @@ environment:
   BENCH_SEED    the scenario's seed (default 20260202)
   BENCH_USERS   the number of users (default 2000; fewer for a quick run)
   BENCH_SKIP_SPEED=1  only the simulation
-  experiments: BENCH_CPU_PROF=DIR (the gateway's CPU profile), BENCH_NODE_FLAGS="--flag …" (added to npm start's),
-  BENCH_KEEP_LOG=FILE (copy the gateway's log there, e.g. with BENCH_NODE_FLAGS=--trace-gc)
+  experiments: BENCH_CPU_PROF=DIR (the gateway's CPU profile); and, as in every bench: BENCH_NODE_FLAGS="--flag …"
+  (added to npm start's), BENCH_KEEP_LOG=FILE (the gateways' output appended there, e.g. with --trace-gc)
 
 The last line is: RESULT regret=… duplicates=… quiet_hour_sends=… critical_suppressed=… best_variant_share=… silent_types=…
 decisions_per_s=… event_p99_ms=…`;

@@ -58,7 +58,8 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
   const port = await freePort();
   const token = `bench-admin-${Math.random().toString(36).slice(2)}-token`;
   const base = `http://127.0.0.1:${port}`;
-  const logFile = join(options.dataDir, 'gateway.log');
+  // BENCH_KEEP_LOG=FILE: every gateway of the run appends its output there (kept after the run; e.g. with --trace-gc).
+  const logFile = process.env.BENCH_KEEP_LOG || join(options.dataDir, 'gateway.log');
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BOTGATE_')) env[k] = v;
   Object.assign(env, {
@@ -71,7 +72,9 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
     BOTGATE_DELIVERY__ALLOW_PRIVATE: '127.0.0.1',
     ...options.env,
   });
-  const execArgv = [...startFlags(), ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), ...(options.nodeFlags ?? [])];
+  // BENCH_NODE_FLAGS="--flag …": added to npm start's flags for every gateway of the run (experiments).
+  const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const execArgv = [...startFlags(), ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), ...(options.nodeFlags ?? []), ...extra];
   const log = openSync(logFile, 'a');
   const proc = spawn(process.execPath, [...execArgv, 'src/main.ts'], { cwd: REPO, env, stdio: ['ignore', log, log] });
   closeSync(log);

@@ -3,7 +3,7 @@
 // (2) the latency of single
 // POST /api/events under wrk -t1 -c50. Users reach nobody by default, so each type names an endpoint (a loopback
 // receiver): every notify decision really writes a message and a delivery, as in production.
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,7 @@ export async function speed(options: { batches?: number; users?: number; inFligh
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const port = (receiver.address() as { port: number }).port;
   const dataDir = mkdtempSync(join(tmpdir(), 'botgate-bench-proactive-'));
-  const gateway = await startGateway({ dataDir, env: { BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_DEMO__ENABLED: 'false' }, cpuProfDir: process.env.BENCH_CPU_PROF, nodeFlags: process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) }, dl);
+  const gateway = await startGateway({ dataDir, env: { BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_DEMO__ENABLED: 'false' }, cpuProfDir: process.env.BENCH_CPU_PROF }, dl);
   const rss = sampleRss(gateway.pid);
   try {
     const endpoint = await gateway.createEndpoint({ name: 'notifications', url: `http://127.0.0.1:${port}/notify` });
@@ -104,7 +104,6 @@ export async function speed(options: { batches?: number; users?: number; inFligh
     rss.stop();
     await gateway.stop();
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
-    if (process.env.BENCH_KEEP_LOG) copyFileSync(join(dataDir, 'gateway.log'), process.env.BENCH_KEEP_LOG);
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
