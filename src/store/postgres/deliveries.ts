@@ -6,10 +6,12 @@ import { Params, type PgDb } from './db.ts';
 import { finishBatch } from './outcomes.ts';
 import { pageClause } from './paging.ts';
 
-// As SQLite's CLAIM_SQL: due deliveries of active endpoints, skipping endpoints the worker cannot take and
-// any delivery with an unfinished predecessor under the same ordering key (FIFO); at most `cap` per
-// endpoint. Candidates are locked FOR UPDATE SKIP LOCKED (row_number() cannot share a level with FOR
-// UPDATE, hence the separate `ranked` step), leased, and returned with their payloads in one statement.
+// As SQLite's claim: due deliveries of active endpoints, skipping endpoints the worker cannot take and any
+// delivery with an unfinished predecessor under the same ordering key (FIFO); at most `cap` per endpoint.
+// Claims are serialized across processes (the advisory lock in claim()), so the candidates are read without
+// locks; only the picked rows are locked (FOR UPDATE SKIP LOCKED, still pending: a release, resend or finish of
+// another transaction wins), leased, and returned with their payloads, in one statement. Locking every
+// candidate instead (up to 4× the limit) cost most of a claim's time.
 const CLAIM_SQL = `
 WITH cand AS (
   SELECT d.seq, d.endpoint_id, d.next_attempt_at FROM deliveries d
@@ -22,7 +24,6 @@ WITH cand AS (
         AND p.status IN ('pending', 'sending')))
   ORDER BY d.next_attempt_at, d.seq
   LIMIT $3
-  FOR UPDATE OF d SKIP LOCKED
 ), ranked AS (
   SELECT seq, next_attempt_at, endpoint_id,
          row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, seq) AS rn
@@ -32,12 +33,16 @@ WITH cand AS (
   WHERE rn <= coalesce(($4::jsonb ->> endpoint_id)::numeric, $5::numeric)
   ORDER BY next_attempt_at, seq
   LIMIT $6
+), locked AS (
+  SELECT d.seq FROM deliveries d JOIN picked ON d.seq = picked.seq
+  WHERE d.status = 'pending'
+  FOR UPDATE OF d SKIP LOCKED
 ), claimed AS (
   UPDATE deliveries d
   SET status = 'sending', locked_by = $7, updated_at = $1::bigint,
       locked_until = $1::bigint + $8::bigint
         + trunc(1000 * (SELECT e.timeout_seconds FROM endpoints e WHERE e.id = d.endpoint_id))::bigint
-  FROM picked WHERE d.seq = picked.seq
+  FROM locked WHERE d.seq = locked.seq
   RETURNING d.seq, d.next_attempt_at, d.id, d.message_id, d.endpoint_id, d.event_type, d.attempts, d.one_shot, d.ordering_key
 )
 SELECT c.*, m.payload FROM claimed c LEFT JOIN messages m ON m.id = c.message_id
@@ -51,9 +56,9 @@ export function createDeliveriesRepo(db: PgDb): DeliveriesRepo {
 
   return {
     async claim(request) {
-      // Claims run one at a time across processes (a transaction-scoped advisory lock): a claim locks up to
-      // 4×limit candidates to apply the per-endpoint caps, and a concurrent claim would skip all of those
-      // and come back short. Serialized, each claim sees the previous one committed, as on SQLite.
+      // Claims run one at a time across processes (a transaction-scoped advisory lock): a claim reads up to
+      // 4×limit candidates to apply the per-endpoint caps, and two at once would pick the same ones and come
+      // back short. Serialized, each claim sees the previous one committed, as on SQLite.
       // enable_sort off: walk deliveries_due in claim order rather than sort every due row. Before the first
       // ANALYZE of a freshly filled table the planner guesses a handful of rows and would sort them all (0.5 s
       // at 250k rows); the sorts left (a few hundred candidates) cannot be avoided anyway. The lock and the
