@@ -77,7 +77,10 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
         candidates(userId: string, type: EventTypeSettings): Destination[] {
           if (type.endpointId) {
             const endpoint = endpoints.get(type.endpointId);
-            return endpoint ? [endpointDestination(endpoint, identities.get(userId) ?? [], newId)] : [];
+            const known = identities.get(userId) ?? [];
+            // Kore.ai's notify API reaches a user by email: without one there is nobody to address.
+            if (!endpoint || (endpoint.authKind === 'kore_jwt' && !known.some((i) => i.kind === 'email'))) return [];
+            return [endpointDestination(endpoint, known, newId)];
           }
           return byUser.get(userId) ?? [];
         },

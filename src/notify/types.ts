@@ -80,7 +80,7 @@ export interface EventTypeSettings {
   critical: boolean;
   /** What a click is worth. The legacy `priority` maps here. */
   value: number;
-  /** What a send costs (attention, opt-out risk). The legacy `threshold` maps here (cost = threshold × value … see docs). */
+  /** What a send costs (attention, opt-out risk), on the scale of a click worth 1. It takes the place of the legacy `threshold` (docs/notifications.md, "Legacy BotOptimizer mapping"). */
   cost: number;
   cooldownHours: number;
   ttlHours: number;

@@ -119,6 +119,20 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal(text.status, 400);
   });
 
+  it('refuses an occurred_at in the future (more than 5 minutes ahead), and decides nothing of such a batch', async () => {
+    const ahead = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const one = await event({ user_id: 'future-1', event_type: 'low_balance', occurred_at: ahead(3_600_000) });
+    assert.deepEqual([one.status, one.body.code], [400, 'BG_ERR_VALIDATION']);
+    assert.match(one.body.message, /occurred_at is in the future/);
+    const batch = await event({ events: [{ user_id: 'future-2', event_type: 'low_balance' }, { user_id: 'future-2', event_type: 'low_balance', occurred_at: ahead(86_400_000 * 365) }] });
+    assert.deepEqual([batch.status, batch.body.code], [400, 'BG_ERR_VALIDATION']);
+    assert.match(batch.body.message, /events\[1\]\.occurred_at/);
+    const users = await http('GET', '/api/users/future-2', undefined, { authorization: `Bearer ${ADMIN_TOKEN}` });
+    assert.equal(users.status, 404, 'nothing of the refused batch was decided');
+    const skewed = await event({ user_id: 'future-3', event_type: 'low_balance', occurred_at: ahead(60_000) });
+    assert.equal(skewed.status, 200, 'a producer clock a minute fast is fine');
+  });
+
   it('answers the legacy /kore-webhook and /feedback exactly as specified', async () => {
     const shown = await http('POST', '/kore-webhook', { userInfo: { email: 'Legacy@Example.com' }, eventType: 'payment_failed', parameters: { amount: 5 } });
     assert.equal(shown.status, 200);
@@ -198,6 +212,9 @@ describe('notifications to Kore.ai\'s proactive API', () => {
       });
       const { payload } = await jwtVerify(String(request.headers.auth), new TextEncoder().encode(secret), { algorithms: ['HS256'] });
       assert.equal(payload.appId, 'cs-app-1');
+      // A user Kore.ai cannot be told about (no email identity): nothing is sent.
+      const nobody = await gw.app.inject({ method: 'POST', url: '/api/events', headers: { 'x-api-key': PRODUCER_KEY }, payload: { user_id: 'no-email-user', event_type: 'payment_failed', params: {} } });
+      assert.deepEqual([nobody.json().decision, nobody.json().reason], ['skip', 'no_channel']);
     } finally {
       await gw.close();
       await kore.close();

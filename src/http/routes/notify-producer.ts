@@ -11,6 +11,8 @@ import { AnyObject, Nullable, errors } from '../schemas.ts';
 import { DAY } from '../../notify/batch.ts';
 
 const LINK_TTL_MS = 30 * DAY;
+/** How far ahead of this clock an occurred_at may be (a producer's clock running fast), not more. */
+const FUTURE_SKEW_MS = 5 * 60_000;
 
 /** OpenAPI: these routes take a producer key, not the admin token. */
 const PRODUCER = [{ producerKey: [] }];
@@ -20,7 +22,7 @@ const EventBody = Type.Object({
   event_type: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' }),
   params: Type.Optional(AnyObject({ description: 'facts for templates and dedup fields' })),
   idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  occurred_at: Type.Optional(Type.String({ format: 'date-time', description: 'decide as of this time (replays); default now' })),
+  occurred_at: Type.Optional(Type.String({ format: 'date-time', description: 'when it happened: decided as of then (replays); default now; at most 5 minutes ahead' })),
   deliver_at: Type.Optional(Type.String({ format: 'date-time', description: 'hold until then (a scheduled event)' })),
 }, { additionalProperties: false });
 
@@ -41,6 +43,19 @@ const view = (d: Decision) => ({
   id: d.id, user_id: d.userId, event_type: d.eventType, decision: d.decision, reason: d.reason, score: d.score, variant: d.variant,
   notification_id: d.notificationId, decided_at: new Date(d.decidedAt).toISOString(), duplicate_of: d.duplicateOf,
 });
+
+/**
+ * occurred_at is when the event happened (a replay decides as of then); one in the future would put weight on
+ * engagement counts that decays for months, so it is refused. deliver_at schedules.
+ */
+function refuseFuture(events: Static<typeof EventBody>[], now: number): void {
+  events.forEach((e, i) => {
+    if (e.occurred_at && Date.parse(e.occurred_at) > now + FUTURE_SKEW_MS) {
+      const at = events.length > 1 ? `events[${i}].occurred_at` : 'occurred_at';
+      throw new BotgateError('BG_ERR_VALIDATION', `${at} is in the future (${e.occurred_at}); it says when the event happened; schedule with deliver_at`);
+    }
+  });
+}
 
 function toEvent(body: Static<typeof EventBody>): EventInput {
   return {
@@ -81,8 +96,10 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     const body = request.body;
     if ('events' in body) {
       if (body.events.length > maxBatch) throw new BotgateError('BG_ERR_BATCH_TOO_LARGE', `A batch holds at most ${maxBatch} events; this one has ${body.events.length}`);
+      refuseFuture(body.events, deps.clock.now());
       return { decisions: (await deps.notify.engine.decide(body.events.map(toEvent))).map(view) };
     }
+    refuseFuture([body], deps.clock.now());
     return view((await deps.notify.engine.decide([toEvent(body)]))[0]);
   });
 
