@@ -44,6 +44,8 @@ export function settingsFromConfig(c: Config['notify']): NotifySettings {
 }
 
 const PRODUCER_KEYS = 'notify.producer_keys';
+/** How long a feed run is held by its process between two batches of users before another may take it over. */
+const FEED_LEASE_MS = 60_000;
 type ProducerKey = { id: string; name: string; hash: string; created_at: number };
 
 export type NotifyService = ReturnType<typeof createNotifyService>;
@@ -115,23 +117,45 @@ export function createNotifyService(deps: {
     return next ? next.getTime() : null;
   }
 
+  /**
+   * Runs the due feeds, each run once across processes: advance() moves a feed to its next run and marks this one
+   * under way with a lease, renewed between batches of 1,000 users and cleared at the end. A run whose process
+   * stopped in the middle is taken over once its lease runs out and run again: its per-user idempotency keys make
+   * the users already decided duplicates (skip: dedup), so each user is notified once.
+   */
   async function runFeeds(): Promise<number> {
     const now = clock.now();
     let fired = 0;
+    for (const { feed, runAt, leaseUntil } of await store.notify.feeds.stalled(now)) {
+      const lease = now + FEED_LEASE_MS;
+      if (await store.notify.feeds.lease(feed.id, runAt, leaseUntil, lease)) fired += (await runFeed(feed, runAt, lease)) ? 1 : 0;
+    }
     // Only the due ones: a feed holds up to 100,000 user ids, and this runs every tick in every process.
     for (const feed of await store.notify.feeds.due(now)) {
       if (feed.nextRunAt === null) continue;
+      const lease = now + FEED_LEASE_MS;
       // Compare-and-set: of all processes that see this run due, exactly one moves it on and runs it.
-      if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now))) continue;
-      const users = feed.userIds ?? [];
-      for (let i = 0; i < users.length; i += 1000) {
-        await engine.decide(users.slice(i, i + 1000).map((userId) => ({
-          userId, eventType: feed.eventType, params: { ...feed.params, feed: feed.name }, occurredAt: feed.nextRunAt, idempotencyKey: `feed:${feed.id}:${feed.nextRunAt}:${userId}`,
-        })));
-      }
-      fired++;
+      if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now, lease))) continue;
+      fired += (await runFeed(feed, feed.nextRunAt, lease)) ? 1 : 0;
     }
     return fired;
+  }
+
+  /** Decides the run at `runAt` for every user of the feed; false when another process took the run over. */
+  async function runFeed(feed: FeedRecord, runAt: number, lease: number): Promise<boolean> {
+    const users = feed.userIds ?? [];
+    for (let i = 0; i < users.length; i += 1000) {
+      if (i > 0) {
+        const renewed = clock.now() + FEED_LEASE_MS;
+        if (!(await store.notify.feeds.lease(feed.id, runAt, lease, renewed))) return false;
+        lease = renewed;
+      }
+      await engine.decide(users.slice(i, i + 1000).map((userId) => ({
+        userId, eventType: feed.eventType, params: { ...feed.params, feed: feed.name }, occurredAt: runAt, idempotencyKey: `feed:${feed.id}:${runAt}:${userId}`,
+      })));
+    }
+    await store.notify.feeds.finishRun(feed.id, runAt, lease);
+    return true;
   }
 
   let timer: NodeJS.Timeout | null = null;

@@ -149,8 +149,17 @@ export interface NotifyRepo {
     due(now: number): Promise<FeedRecord[]>;
     update(id: string, patch: Partial<Omit<FeedRecord, 'id' | 'createdAt'>>): Promise<FeedRecord | null>;
     delete(id: string): Promise<boolean>;
-    /** Moves a due feed's next run from `expected` to `next` and returns true for exactly one caller (run once). */
-    advance(id: string, expected: number, next: number | null, now: number): Promise<boolean>;
+    /**
+     * Moves a due feed's next run from `expected` to `next` and marks the run at `expected` under way, leased until
+     * `leaseUntil`: true for exactly one caller (run once); false while another run of the feed is under way.
+     */
+    advance(id: string, expected: number, next: number | null, now: number, leaseUntil: number): Promise<boolean>;
+    /** Runs under way on active feeds whose lease ran out before `now`: their process stopped in the middle. */
+    stalled(now: number): Promise<{ feed: FeedRecord; runAt: number; leaseUntil: number }[]>;
+    /** Moves the lease of the run at `runAt` from `expected` to `leaseUntil` (renewing it, or taking a stalled run over): true for exactly one caller. */
+    lease(id: string, runAt: number, expected: number, leaseUntil: number): Promise<boolean>;
+    /** The run at `runAt`, held under `lease`, is done. */
+    finishRun(id: string, runAt: number, lease: number): Promise<void>;
   };
 }
 

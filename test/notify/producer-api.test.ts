@@ -251,6 +251,30 @@ describe('scheduled work survives a restart and runs once', () => {
     }
   });
 
+  it('takes over a feed run whose process stopped in the middle, once its lease ran out: each user decided once', async () => {
+    const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
+    const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
+    try {
+      const feed = await gw.notify.createFeed({ name: 'daily', cron: '0 9 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['g1', 'g2', 'g3'] });
+      const runAt = Date.UTC(2026, 2, 2, 9);
+      clock.set(runAt + 1000);
+      // Another process claimed the run and decided g1, then died.
+      assert.equal(await gw.store.notify.feeds.advance(feed.id, runAt, Date.UTC(2026, 2, 3, 9), clock.now(), clock.now() + 60_000), true);
+      await gw.notify.engine.decide([{ userId: 'g1', eventType: 'digest_daily', params: { feed: 'daily' }, occurredAt: runAt, idempotencyKey: `feed:${feed.id}:${runAt}:g1` }]);
+      assert.equal(await gw.notify.runFeeds(), 0, 'its lease still holds');
+      clock.set(runAt + 1000 + 60_001);
+      assert.equal(await gw.notify.runFeeds(), 1);
+      assert.equal(await gw.notify.runFeeds(), 0, 'done: not run again');
+      const decisions = await gw.store.notify.decisions({ eventType: 'digest_daily' }, { limit: 10 });
+      const fresh = decisions.filter((d) => d.reason !== 'dedup');
+      assert.deepEqual(fresh.map((d) => d.userId).sort(), ['g1', 'g2', 'g3']);
+      assert.deepEqual(decisions.filter((d) => d.reason === 'dedup').map((d) => d.userId), ['g1']);
+      assert.deepEqual(await gw.store.notify.feeds.stalled(clock.now() + 3_600_000), []);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('runs a due feed once when two schedulers race, and moves it to its next run', async () => {
     const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
     const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });

@@ -470,23 +470,47 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual((await store.notify.feeds.list()).map((f) => f.id), [b.id]);
     });
 
-    it("advances a feed's next run by compare-and-set: exactly one caller wins", async () => {
+    it("advances a feed's next run by compare-and-set: exactly one caller wins, and marks the run under way", async () => {
       const f = feed({ nextRunAt: T0 });
       const inactive = feed({ nextRunAt: T0, isActive: false });
       await store.notify.feeds.insert(f);
       await store.notify.feeds.insert(inactive);
-      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0 + 3), true);
-      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + 2 * DAY, T0 + 4), false, 'a second advance from the old value loses');
+      const L = 60_000;
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0 + 3, T0 + 3 + L), true);
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + 2 * DAY, T0 + 4, T0 + 4 + L), false, 'a second advance from the old value loses');
       assert.deepEqual(await store.notify.feeds.get(f.id), { ...f, nextRunAt: T0 + DAY, lastRunAt: T0 + 3, updatedAt: T0 + 3 });
-      assert.equal(await store.notify.feeds.advance(inactive.id, T0, T0 + DAY, T0), false, 'an inactive feed does not run');
-      assert.equal(await store.notify.feeds.advance('feed_missing', T0, T0 + DAY, T0), false);
+      assert.equal(await store.notify.feeds.advance(inactive.id, T0, T0 + DAY, T0, T0 + L), false, 'an inactive feed does not run');
+      assert.equal(await store.notify.feeds.advance('feed_missing', T0, T0 + DAY, T0, T0 + L), false);
+      assert.equal(await store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY, T0 + DAY, T0 + DAY + L), false, 'not while the run at T0 is under way');
+      await store.notify.feeds.finishRun(f.id, T0, T0 + 3 + L);
 
-      const racing = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY + i, T0 + DAY + i)));
+      const racing = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY + i, T0 + DAY + i, T0 + DAY + L)));
       assert.equal(racing.filter(Boolean).length, 1);
       const winner = racing.indexOf(true) + 1;
       assert.equal((await store.notify.feeds.get(f.id))?.nextRunAt, T0 + 2 * DAY + winner);
-      assert.equal(await store.notify.feeds.advance(f.id, T0 + 2 * DAY + winner, null, T0 + 2 * DAY + winner), true, 'a last run leaves no next one');
+      await store.notify.feeds.finishRun(f.id, T0 + DAY, T0 + DAY + L);
+      assert.equal(await store.notify.feeds.advance(f.id, T0 + 2 * DAY + winner, null, T0 + 2 * DAY + winner, T0 + 3 * DAY), true, 'a last run leaves no next one');
       assert.equal((await store.notify.feeds.get(f.id))?.nextRunAt, null);
+    });
+
+    it('hands a run whose lease ran out to exactly one taker, renews and finishes runs by compare-and-set', async () => {
+      const f = feed({ nextRunAt: T0 });
+      await store.notify.feeds.insert(f);
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0, T0 + 1000), true);
+      assert.deepEqual(await store.notify.feeds.stalled(T0 + 1000), [], 'not before the lease runs out');
+      const [stalled, ...more] = await store.notify.feeds.stalled(T0 + 1001);
+      assert.equal(more.length, 0);
+      assert.deepEqual([stalled.feed.id, stalled.runAt, stalled.leaseUntil], [f.id, T0, T0 + 1000]);
+      const takers = await Promise.all([1, 2, 3].map((i) => store.notify.feeds.lease(f.id, T0, T0 + 1000, T0 + 5000 + i)));
+      assert.equal(takers.filter(Boolean).length, 1);
+      const lease = T0 + 5000 + takers.indexOf(true) + 1;
+      assert.equal(await store.notify.feeds.lease(f.id, T0, T0 + 1000, T0 + 9000), false, 'the old holder cannot renew');
+      assert.equal(await store.notify.feeds.lease(f.id, T0, lease, lease + 1), true, 'the new holder renews');
+      await store.notify.feeds.finishRun(f.id, T0, lease); // a stale lease: nothing
+      assert.equal((await store.notify.feeds.stalled(T0 + DAY)).length, 1);
+      await store.notify.feeds.finishRun(f.id, T0, lease + 1);
+      assert.deepEqual(await store.notify.feeds.stalled(T0 + DAY), []);
+      assert.equal(await store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY, T0 + DAY, T0 + DAY + 1000), true, 'the next run may start');
     });
   });
 }

@@ -355,12 +355,23 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       async delete(id) {
         return (await db.run('DELETE FROM notify_feeds WHERE id = $1', [id])) > 0;
       },
-      async advance(id, expected, next, now) {
+      async advance(id, expected, next, now, leaseUntil) {
         // A second caller waits for the first's row lock, re-reads next_run_at and matches nothing.
         return (await db.run(
-          'UPDATE notify_feeds SET next_run_at = $1, last_run_at = $2, updated_at = $2 WHERE id = $3 AND next_run_at = $4 AND is_active',
-          [next, now, id, expected],
+          `UPDATE notify_feeds SET next_run_at = $1, last_run_at = $2, updated_at = $2, run_at = $4, run_lease_until = $5
+           WHERE id = $3 AND next_run_at = $4 AND is_active AND run_at IS NULL`,
+          [next, now, id, expected, leaseUntil],
         )) === 1;
+      },
+      async stalled(now) {
+        return (await db.all('SELECT * FROM notify_feeds WHERE run_at IS NOT NULL AND run_lease_until < $1 AND is_active', [now]))
+          .map((r) => ({ feed: feedFromRow(r), runAt: Number(r.run_at), leaseUntil: Number(r.run_lease_until) }));
+      },
+      async lease(id, runAt, expected, leaseUntil) {
+        return (await db.run('UPDATE notify_feeds SET run_lease_until = $1 WHERE id = $2 AND run_at = $3 AND run_lease_until = $4', [leaseUntil, id, runAt, expected])) === 1;
+      },
+      async finishRun(id, runAt, lease) {
+        await db.run('UPDATE notify_feeds SET run_at = NULL, run_lease_until = NULL WHERE id = $1 AND run_at = $2 AND run_lease_until = $3', [id, runAt, lease]);
       },
     },
   };

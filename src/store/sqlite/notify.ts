@@ -284,8 +284,22 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       async delete(id) {
         return db.run('DELETE FROM notify_feeds WHERE id = ?', [id]).changes > 0;
       },
-      async advance(id, expected, next, now) {
-        return db.run('UPDATE notify_feeds SET next_run_at = ?, last_run_at = ?, updated_at = ? WHERE id = ? AND next_run_at = ? AND is_active = 1', [next, now, now, id, expected]).changes === 1;
+      async advance(id, expected, next, now, leaseUntil) {
+        return db.run(
+          `UPDATE notify_feeds SET next_run_at = ?, last_run_at = ?, updated_at = ?, run_at = ?, run_lease_until = ?
+           WHERE id = ? AND next_run_at = ? AND is_active = 1 AND run_at IS NULL`,
+          [next, now, now, expected, leaseUntil, id, expected],
+        ).changes === 1;
+      },
+      async stalled(now) {
+        return db.all('SELECT * FROM notify_feeds WHERE run_at IS NOT NULL AND run_lease_until < ? AND is_active = 1', [now])
+          .map((r) => ({ feed: feedFromRow(r), runAt: Number(r.run_at), leaseUntil: Number(r.run_lease_until) }));
+      },
+      async lease(id, runAt, expected, leaseUntil) {
+        return db.run('UPDATE notify_feeds SET run_lease_until = ? WHERE id = ? AND run_at = ? AND run_lease_until = ?', [leaseUntil, id, runAt, expected]).changes === 1;
+      },
+      async finishRun(id, runAt, lease) {
+        db.run('UPDATE notify_feeds SET run_at = NULL, run_lease_until = NULL WHERE id = ? AND run_at = ? AND run_lease_until = ?', [id, runAt, lease]);
       },
     },
   };
