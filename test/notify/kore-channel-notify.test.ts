@@ -1,0 +1,87 @@
+// Notifications through a Kore.ai async channel: a user who talked to the bot there is found by the `kore`
+// identity the channel writes ({botId}:{from.id}), and a notification goes to the POST_URL of the channel they
+// used last, in the channel's own format ({"text", "to", "from"}) with its access token — a sync channel cannot
+// carry one. The tests run in order: the export test reads what the first one stored.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { eventually } from '../helpers/gateway.ts';
+import { koreFixture, say, type KoreFixture } from '../channels/kore-helpers.ts';
+
+const PRODUCER_KEY = 'test-producer-key-0123456789';
+
+describe('notifications through a Kore.ai async channel', () => {
+  let k: KoreFixture;
+  let first: Receiver;
+  let second: Receiver;
+  let hooks: string[];
+  before(async () => {
+    k = await koreFixture({ BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY });
+    first = await startReceiver((_q, res) => void res.writeHead(200).end());
+    second = await startReceiver((_q, res) => void res.writeHead(200).end());
+    await k.gw.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: k.clientId });
+    hooks = [];
+    for (const [receiver, token] of [[first, 'token-first'], [second, 'token-second']] as const) {
+      const channel = await k.gw.api('POST', '/api/bots/demo/channels', { mode: 'async', app_id: k.clientId, post_url: receiver.url, access_token: token });
+      assert.equal(channel.status, 201, JSON.stringify(channel.body));
+      hooks.push(new URL(channel.body.url).pathname);
+    }
+  });
+  after(async () => {
+    await k.gw.close();
+    await first.close();
+    await second.close();
+  });
+
+  const notify = async (userId: string, n: number) => {
+    const r = await k.gw.app.inject({
+      method: 'POST', url: '/api/events', headers: { 'x-api-key': PRODUCER_KEY },
+      payload: { user_id: userId, event_type: 'payment_failed', params: { amount: n }, idempotency_key: `pay-${n}` },
+    });
+    assert.equal(r.statusCode, 200, r.body);
+    return r.json();
+  };
+  const notifications = (receiver: Receiver, to: string) =>
+    receiver.requests.map((r) => ({ body: JSON.parse(r.body), auth: r.headers.authorization })).filter((r) => r.body.to === to && /payment failed/.test(String(r.body.text)));
+
+  it('finds the user by their kore identity and sends to the POST_URL of the async channel they used last', async () => {
+    const h = { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'kn-1' })}` };
+    assert.equal((await k.post(hooks[0], say('what is my balance', 'kn-1'), h)).status, 200);
+    const user = await k.gw.store.users.byIdentity({ kind: 'kore', value: 'demo:kn-1' });
+    assert.ok(user, 'the channel linked a kore identity');
+
+    const d1 = await notify(user.id, 1);
+    assert.deepEqual([d1.decision, d1.reason], ['notify', 'critical']);
+    await eventually(() => notifications(first, 'kn-1').length === 1);
+    const [sent] = notifications(first, 'kn-1');
+    assert.deepEqual(sent.body, { text: 'Your payment failed. Would you like to retry?', to: 'kn-1', from: 'demo' });
+    assert.equal(sent.auth, 'Bearer token-first');
+
+    // The user moves to the second channel: the next notification follows them there.
+    assert.equal((await k.post(hooks[1], say('when are you open', 'kn-1'), h)).status, 200);
+    assert.equal((await notify(user.id, 2)).reason, 'critical');
+    await eventually(() => notifications(second, 'kn-1').length === 1);
+    assert.equal(notifications(second, 'kn-1')[0].auth, 'Bearer token-second');
+    assert.equal(notifications(first, 'kn-1').length, 1, 'nothing more on the first');
+  });
+
+  it('exports the conversations and messages of the user (what they said, what they were sent), and deletes them with the user', async () => {
+    const user = (await k.gw.store.users.byIdentity({ kind: 'kore', value: 'demo:kn-1' }))!;
+    const exported = await k.gw.api('GET', `/api/users/${user.id}/export`);
+    assert.equal(exported.status, 200, JSON.stringify(exported.body));
+    assert.equal(exported.body.conversations.length, 2, 'one per async channel');
+    const messages = JSON.stringify(exported.body.messages);
+    for (const text of ['what is my balance', 'when are you open', 'Your payment failed. Would you like to retry?']) assert.ok(messages.includes(text), text);
+    assert.equal((await k.gw.api('DELETE', `/api/users/${user.id}`)).status, 204);
+    assert.equal((await k.gw.api('GET', `/api/users/${user.id}/export`)).status, 404);
+    assert.deepEqual(await k.gw.store.conversations.list({ userIds: [user.id] }, { limit: 10 }), []);
+  });
+
+  it('leaves a user who only used the sync channel without a channel', async () => {
+    const h = { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'kn-2' })}` };
+    assert.equal((await k.post('/chatbot/hooks/demo', say('what is my balance', 'kn-2'), h)).status, 200);
+    const user = await k.gw.store.users.byIdentity({ kind: 'kore', value: 'demo:kn-2' });
+    assert.ok(user);
+    assert.deepEqual([(await notify(user.id, 3)).decision, (await notify(user.id, 4)).reason], ['skip', 'no_channel']);
+  });
+});
