@@ -211,6 +211,33 @@ describe('notification policy', () => {
     assert.equal((await one('u1', 'payment_failed', {})).reason, 'no_channel');
   });
 
+  it('does not coalesce critical types: a second payment_failed while one waits is its own notification', async () => {
+    const first = await one('u1', 'payment_failed', { invoice: 1 }, { deliverAt: NOON + H });
+    const second = await one('u1', 'payment_failed', { invoice: 2 }, { deliverAt: NOON + H });
+    assert.deepEqual([first.reason, second.reason], ['scheduled', 'scheduled']);
+    assert.notEqual(first.notificationId, second.notificationId);
+    const third = await one('u1', 'payment_failed', { invoice: 3 });
+    assert.equal(third.reason, 'critical', 'sent now, not folded into a waiting one');
+    const marketing = [await one('u1', 'marketing_offer', { code: 'A' }, { deliverAt: NOON + H }), await one('u1', 'marketing_offer', { code: 'B' }, { deliverAt: NOON + H })];
+    assert.deepEqual(marketing.map((d) => d.reason), ['scheduled', 'coalesced'], 'a non-critical one is');
+  });
+
+  it('renders a missing template value with its fallback and logs it', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const newId = createIdGenerator(clock);
+    const logged = createNotifyEngine({
+      store, clock, random: createSeededRandom(7), newId, router: recordOnlyRouter,
+      settings: notifySettings({ exploration: 'mean', fatigueCost: false, types: { promo: { value: 1, cost: 0, templates: [{ id: 'a', text: 'Hi {{params.name|there}}, {{params.code}} inside' }] } } }),
+      log: { warn: (object) => void warnings.push(object) },
+    });
+    await logged.reloadOverrides();
+    const [d] = await logged.decide([{ userId: 'u9', eventType: 'promo', params: {} }]);
+    assert.equal(d.reason, 'sent');
+    assert.equal((await store.notify.notification(d.notificationId!))?.text, 'Hi there,  inside');
+    assert.equal(warnings.length, 1);
+    assert.deepEqual(warnings[0].missing, ['params.name', 'params.code']);
+  });
+
   it('picks variants by Thompson sampling: the clicked variant wins, and a frozen one is always used', async () => {
     await setup({ types: { promo: { value: 1, cost: 0, priorMean: 0.5, templates: [{ id: 'a', text: 'A' }, { id: 'b', text: 'B' }] } }, capPer24h: 1e9 });
     const shown: Record<string, number> = { a: 0, b: 0 };
