@@ -117,9 +117,12 @@ function printBanner(base: string, store: string, adminToken: string | null): vo
   process.stdout.write(lines.join('\n') + '\n\n');
 }
 
-if (import.meta.main) {
+/** main() as the process's entry point: a failure to start is printed and exits 1. */
+export function start(): void {
   main().catch((error) => {
     process.stderr.write(`botgate: failed to start: ${(error as Error).stack ?? error}\n`);
     process.exit(1);
   });
 }
+
+if (import.meta.main) start();

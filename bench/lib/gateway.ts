@@ -8,6 +8,8 @@ import { request } from 'undici';
 import { sleep, stopProcess, track, type Deadline } from './procs.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
+/** What `npm start` runs (package.json): src/main.ts behind a launcher that turns Node's compile cache on. */
+const START_ENTRY = 'bin/start.js';
 
 export interface GatewayOptions {
   dataDir: string;
@@ -39,7 +41,8 @@ export interface Gateway {
 export function startFlags(): string[] {
   const start = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   const words = start.split(/\s+/);
-  return words.slice(words.indexOf('node') + 1, words.indexOf('src/main.ts')).filter((w) => w.startsWith('--'));
+  if (!words.includes(START_ENTRY)) throw new Error(`package.json's start script does not run ${START_ENTRY}: ${start}`);
+  return words.slice(words.indexOf('node') + 1, words.indexOf(START_ENTRY)).filter((w) => w.startsWith('--'));
 }
 
 export function freePort(): Promise<number> {
@@ -76,7 +79,7 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
   const extra = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const execArgv = [...startFlags(), ...(options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []), ...(options.nodeFlags ?? []), ...extra];
   const log = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [...execArgv, 'src/main.ts'], { cwd: REPO, env, stdio: ['ignore', log, log] });
+  const proc = spawn(process.execPath, [...execArgv, START_ENTRY], { cwd: REPO, env, stdio: ['ignore', log, log] });
   closeSync(log);
   track(proc);
   let exited: string | null = null;

@@ -37,6 +37,20 @@ describe('gateway process', () => {
     assert.equal(await again.exited, 0);
   });
 
+  it("runs as npm start runs it (bin/start.js): with Node's compile cache, the second start takes the stripped TypeScript from it", async () => {
+    const cache = tempDataDir();
+    const dataDir = tempDataDir();
+    const env = { BOTGATE_DATA_DIR: dataDir, NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' };
+    const fromCache = /retrieving transpile cache for StrippedTypeScript file:\/\/\S+\/src\/main\.ts\.\.\.success/;
+    for (const run of ['first', 'second']) {
+      const gw = await spawnGateway(env, { entry: 'bin/start.js' });
+      assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+      assert.equal(fromCache.test(gw.output()), run === 'second', `${run} start: ${gw.output().slice(0, 400)}`);
+      gw.child.kill('SIGTERM');
+      assert.equal(await gw.exited, 0);
+    }
+  });
+
   it('serves the demo bot and prints a curl one-liner that works as printed', async () => {
     const gw = await spawnGateway({ BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_LOG_LEVEL: 'info' });
     try {
