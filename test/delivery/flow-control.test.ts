@@ -1,12 +1,15 @@
-// Ordering (FIFO per key), per-endpoint rate limits, isolation of a dead endpoint, graceful shutdown.
+// Ordering (FIFO per key), per-endpoint rate limits, isolation of a dead endpoint, graceful shutdown; on both stores
+// (on PostgreSQL claims run ahead of sending, the excess queued in the worker).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startReceiver } from '../helpers/receiver.ts';
-import { eventually, startTestGateway } from '../helpers/gateway.ts';
+import { eventually } from '../helpers/gateway.ts';
+import { startBackendGateway, testBackends } from '../helpers/backends.ts';
+import { createManualClock } from '../../src/clock.ts';
 
-describe('flow control', () => {
+for (const backend of await testBackends()) describe(`flow control (${backend.name})`, { skip: backend.skip }, () => {
   it('delivers in publish order per ordering key; a failing head blocks only its own key', async () => {
-    const gw = await startTestGateway();
+    const { gw, drop } = await startBackendGateway(backend);
     let aFailures = 0;
     const rx = await startReceiver((req, res) => {
       const body = JSON.parse(req.body);
@@ -28,12 +31,13 @@ describe('flow control', () => {
       assert.deepEqual(order.filter((x) => x.startsWith('a')), ['a1', 'a1', 'a1', 'a1', 'a2', 'a3'], 'a waits for its head');
     } finally {
       await gw.close();
+      await drop();
       await rx.close();
     }
   });
 
   it('enforces an endpoint rate limit', async () => {
-    const gw = await startTestGateway();
+    const { gw, drop } = await startBackendGateway(backend);
     const rx = await startReceiver();
     try {
       await gw.api('POST', '/api/endpoints', { name: 'limited', url: rx.url, rate_limit_per_second: 5 });
@@ -56,12 +60,13 @@ describe('flow control', () => {
       assert.ok(Math.max(...perWindow.values()) <= 5, `at most 5 tries started per second: ${JSON.stringify([...perWindow.values()])}`);
     } finally {
       await gw.close();
+      await drop();
       await rx.close();
     }
   });
 
   it('a dead endpoint never delays deliveries to a healthy one', async () => {
-    const gw = await startTestGateway({ BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '10', BOTGATE_DELIVERY__CONCURRENCY: '40' });
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '10', BOTGATE_DELIVERY__CONCURRENCY: '40' });
     const dead = await startReceiver(() => {}); // accepts, never answers
     const healthy = await startReceiver();
     try {
@@ -76,13 +81,69 @@ describe('flow control', () => {
       assert.ok(dead.requests.length <= 10, `the dead endpoint holds at most its per-endpoint concurrency (${dead.requests.length})`);
     } finally {
       await gw.close();
+      await drop();
       await dead.close();
       await healthy.close();
     }
   });
 
+  // Only PostgreSQL claims ahead of its free slots.
+  if (backend.name === 'PostgreSQL') it('gives back a delivery claimed ahead that waited too long for a slot, instead of sending it on an old lease', async () => {
+    const clock = createManualClock(Date.now());
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1' }, { clock });
+    let answerFirst: (() => void) | null = null;
+    const rx = await startReceiver((_q, res) => {
+      if (!answerFirst) answerFirst = () => void res.writeHead(200).end();
+      else res.writeHead(200).end();
+    });
+    const released: string[] = [];
+    const release = gw.store.deliveries.release.bind(gw.store.deliveries);
+    gw.store.deliveries.release = async (ids, workerId, at) => {
+      released.push(...ids);
+      return release(ids, workerId, at);
+    };
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'one-at-a-time', url: rx.url });
+      const res = await gw.api('POST', '/api/messages/batch', { messages: [{ event_type: 'q.test', payload: { n: 1 } }, { event_type: 'q.test', payload: { n: 2 } }] });
+      const [first, second] = res.body.messages.map((m: { delivery_ids: string[] }) => m.delivery_ids[0]);
+      await eventually(() => answerFirst !== null);
+      assert.equal((await gw.store.deliveries.get(second))?.status, 'sending', 'claimed ahead, waiting for the slot');
+      clock.advance(16_000); // past half the 30 s lease grace
+      answerFirst!();
+      await eventually(async () => (await gw.store.deliveries.get(second))?.status === 'sent');
+      assert.deepEqual(released, [second], 'given back once, then claimed again and sent');
+      assert.equal((await gw.store.deliveries.get(first))?.status, 'sent');
+      assert.equal((await gw.store.deliveries.attempts(second)).length, 1, 'the give-back is not an attempt');
+    } finally {
+      await gw.close();
+      await drop();
+      await rx.close();
+    }
+  });
+
+  it('on shutdown gives back every delivery it claimed: in flight, and claimed ahead but never started', async () => {
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.2', BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '2' });
+    const stuck = await startReceiver(() => {});
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'stuck', url: stuck.url, timeout_seconds: 30 });
+      const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 6 }, (_, i) => ({ event_type: 'stuck.test', payload: { i } })) });
+      assert.equal(res.status, 202);
+      await stuck.waitFor(2);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(stuck.requests.length, 2, 'never more than the endpoint\'s 2 in flight');
+      await gw.worker.stop();
+      const ids = res.body.messages.flatMap((m: { delivery_ids: string[] }) => m.delivery_ids);
+      const after = await Promise.all(ids.map((id: string) => gw.store.deliveries.get(id)));
+      assert.deepEqual(after.map((d) => [d?.status, d?.attempts, d?.lockedBy]), ids.map(() => ['pending', 0, null]));
+    } finally {
+      await gw.close();
+      await drop();
+      await stuck.close();
+    }
+  });
+
   it('on shutdown finishes in-flight deliveries and releases the ones past the deadline', async () => {
-    const gw = await startTestGateway({ BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '1' });
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '1' });
     const slow = await startReceiver((_q, res) => void setTimeout(() => res.writeHead(200).end(), 300));
     const stuck = await startReceiver(() => {});
     try {
@@ -104,6 +165,7 @@ describe('flow control', () => {
       assert.equal(released?.lockedBy, null);
     } finally {
       await gw.close();
+      await drop();
       await slow.close();
       await stuck.close();
     }
