@@ -72,19 +72,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     else wakePending = true;
   };
   let reapTimer: NodeJS.Timeout | undefined;
-  // Claims may run ahead of sending by `depth` times the limits, the excess waiting in `queued` (per endpoint, in
-  // claim order) for a slot: with a store whose claims take round trips (PostgreSQL) the slots are refilled from
-  // the queue while the next claim is under way, and claims come twice as large. An in-process store claims in
-  // microseconds: no queue there.
-  const depth = store.capabilities.parallelQueries ? 2 : 1;
-  const queued = new Map<string, { d: ClaimedDelivery; at: number }[]>();
-  let queuedCount = 0;
-  /** A queued delivery older than this is released rather than sent: its lease must outlast its own try. */
-  const staleMs = (settings.lease_grace_seconds * 1000) / 2;
-  // Hysteresis: the loop claims when at least half of the process's (or an endpoint's) room is free.
-  const refillThreshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency * depth) / 2));
-  const endpointRefill = Math.max(1, Math.floor((settings.per_endpoint_concurrency * depth) / 2));
-  const waiting = (endpointId: string) => queued.get(endpointId)?.length ?? 0;
+  // Hysteresis: the loop claims when at least half of the process's (or an endpoint's) slots are free.
+  const refillThreshold = Math.max(1, Math.floor(Math.min(settings.claim_batch_size, settings.concurrency) / 2));
+  const endpointRefill = Math.max(1, Math.floor(settings.per_endpoint_concurrency / 2));
   // Endpoints that likely have more due work than the last claim gave them room for (it filled their room,
   // or they were at their limit, or a publish for them came while they were): the first release that opens
   // half their room wakes the loop, once. Likewise for the whole process when a claim filled its limit.
@@ -133,13 +123,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
       if (left <= 0) perEndpoint.delete(d.endpointId);
       else perEndpoint.set(d.endpointId, left);
-      if (queuedCount > 0) dispatch();
       // Claim again once a useful amount of room opened (not on every slot: a claim costs a query).
-      const room = settings.per_endpoint_concurrency * depth - (perEndpoint.get(d.endpointId) ?? 0) - waiting(d.endpointId);
+      const room = settings.per_endpoint_concurrency - Math.max(0, left);
       if (backlog.has(d.endpointId) && room >= endpointRefill) {
         backlog.delete(d.endpointId);
         signal();
-      } else if (processBacklog && settings.concurrency * depth - inFlight - queuedCount >= refillThreshold) {
+      } else if (processBacklog && settings.concurrency - inFlight >= refillThreshold) {
         processBacklog = false;
         signal();
       }
@@ -262,31 +251,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     return allowed;
   }
 
-  /** Starts queued deliveries while the process and their endpoints have free slots. */
-  function dispatch(): void {
-    const cap = settings.per_endpoint_concurrency;
-    for (const [endpointId, list] of queued) {
-      while (list.length > 0 && inFlight < settings.concurrency && (perEndpoint.get(endpointId) ?? 0) < cap) {
-        const { d, at } = list.shift()!;
-        queuedCount--;
-        if (clock.now() - at > staleMs) {
-          toRelease.push(d.id);
-          scheduleFlush();
-          continue;
-        }
-        inFlight++;
-        perEndpoint.set(endpointId, (perEndpoint.get(endpointId) ?? 0) + 1);
-        void deliver(d);
-      }
-      if (list.length === 0) queued.delete(endpointId);
-      if (inFlight >= settings.concurrency) return;
-    }
-  }
-
   async function loop() {
-    const cap = settings.per_endpoint_concurrency * depth;
+    const cap = settings.per_endpoint_concurrency;
     while (running) {
-      const free = settings.concurrency * depth - inFlight - queuedCount;
+      const free = settings.concurrency - inFlight;
       // Backpressure: attempts not yet stored hold the loop back, so a slow store is never overrun.
       heldBack = buffer.length >= settings.flush_batch_size;
       if (free < refillThreshold || heldBack) {
@@ -300,12 +268,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         if (until > now) exclude.push(id);
         else throttledUntil.delete(id);
       }
-      for (const id of new Set([...perEndpoint.keys(), ...queued.keys()])) {
-        const taken = (perEndpoint.get(id) ?? 0) + waiting(id);
-        if (taken >= cap) {
+      for (const [id, count] of perEndpoint) {
+        if (count >= cap) {
           exclude.push(id);
           backlog.add(id); // it may have more; its releases will say when there is room
-        } else caps[id] = cap - taken;
+        } else caps[id] = cap - count;
       }
       const limit = Math.min(free, settings.claim_batch_size);
       let claimed: ClaimedDelivery[];
@@ -328,14 +295,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       for (const d of claimed) got.set(d.endpointId, (got.get(d.endpointId) ?? 0) + 1);
       for (const [id, n] of got) if (n >= (caps[id] ?? cap)) backlog.add(id);
       if (claimed.length >= limit) processBacklog = true;
-      const at = clock.now();
       for (const d of claimed) {
-        const list = queued.get(d.endpointId);
-        if (list) list.push({ d, at });
-        else queued.set(d.endpointId, [{ d, at }]);
+        inFlight++;
+        perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
+        void deliver(d);
       }
-      queuedCount += claimed.length;
-      dispatch();
       // Nothing else is claimable right now: wait for a signal (a release opening room, a publish, the poll).
       await idle();
     }
@@ -385,7 +349,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     /** New deliveries were stored (for these endpoints, when known): look now rather than at the next poll. */
     wake(endpointIds?: string[]) {
       // Work only for endpoints already at their limit cannot be claimed now; their freed slots will wake us.
-      if (endpointIds && endpointIds.every((id) => (perEndpoint.get(id) ?? 0) + waiting(id) >= settings.per_endpoint_concurrency * depth)) {
+      if (endpointIds && endpointIds.every((id) => (perEndpoint.get(id) ?? 0) >= settings.per_endpoint_concurrency)) {
         for (const id of endpointIds) backlog.add(id);
         return;
       }
@@ -399,10 +363,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       clearInterval(reapTimer);
       wakeUp?.();
       await loopDone;
-      // Claimed but never started: back to pending at once.
-      for (const list of queued.values()) for (const { d } of list) toRelease.push(d.id);
-      queued.clear();
-      queuedCount = 0;
       const until = performance.now() + deadlineMs;
       while (inFlight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
       if (inFlight > 0) shutdown.abort();
