@@ -126,14 +126,16 @@ export function createNotifyService(deps: {
   async function runFeeds(): Promise<number> {
     const now = clock.now();
     let fired = 0;
+    // Each lease runs from the moment it is taken (clock.now()), not from the tick's start: an earlier feed of the
+    // same tick may have taken a while.
     for (const { feed, runAt, leaseUntil } of await store.notify.feeds.stalled(now)) {
-      const lease = now + FEED_LEASE_MS;
+      const lease = clock.now() + FEED_LEASE_MS;
       if (await store.notify.feeds.lease(feed.id, runAt, leaseUntil, lease)) fired += (await runFeed(feed, runAt, lease)) ? 1 : 0;
     }
     // Only the due ones: a feed holds up to 100,000 user ids, and this runs every tick in every process.
     for (const feed of await store.notify.feeds.due(now)) {
       if (feed.nextRunAt === null) continue;
-      const lease = now + FEED_LEASE_MS;
+      const lease = clock.now() + FEED_LEASE_MS;
       // Compare-and-set: of all processes that see this run due, exactly one moves it on and runs it.
       if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now, lease))) continue;
       fired += (await runFeed(feed, feed.nextRunAt, lease)) ? 1 : 0;

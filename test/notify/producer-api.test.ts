@@ -275,6 +275,27 @@ describe('scheduled work survives a restart and runs once', () => {
     }
   });
 
+  it('leases each feed run from when it starts, not from the tick: a long earlier run does not leave a later one stalled', async () => {
+    const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 58, 30));
+    const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
+    try {
+      await gw.notify.createFeed({ name: 'first', cron: '59 8 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['h1'] });
+      await gw.notify.createFeed({ name: 'second', cron: '0 9 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['h2'] });
+      clock.set(Date.UTC(2026, 2, 2, 9, 0, 1));
+      const decide = gw.notify.engine.decide;
+      const stalledDuringSecond: string[][] = [];
+      gw.notify.engine.decide = async (events) => {
+        if (events[0]?.params.feed === 'first') clock.advance(90_000); // the first run takes 90 s
+        if (events[0]?.params.feed === 'second') stalledDuringSecond.push((await gw.store.notify.feeds.stalled(clock.now())).map((r) => r.feed.name));
+        return decide(events);
+      };
+      assert.equal(await gw.notify.runFeeds(), 2);
+      assert.deepEqual(stalledDuringSecond, [[]], 'the second run\'s lease was fresh while it ran');
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('runs a due feed once when two schedulers race, and moves it to its next run', async () => {
     const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
     const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
