@@ -258,6 +258,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       // Backpressure: attempts not yet stored hold the loop back, so a slow store is never overrun.
       heldBack = buffer.length >= settings.flush_batch_size;
       if (free < refillThreshold || heldBack) {
+        // No timer: the release that opens enough room wakes the loop (were processBacklog left false after a
+        // partial claim, nothing would, and due retries would wait for the next publish).
+        processBacklog = true;
         await idle(null);
         continue;
       }

@@ -85,6 +85,31 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('claims a retry that falls due after a partial claim left it waiting for room, with no publish to wake it', async () => {
+    // 160 deliveries: one claim of 160 (under its limit of 200) leaves 90 of 250 slots, under the refill
+    // threshold of 100, so the loop waits for room with no timer; the retry of the one that failed must still be
+    // claimed when slots free.
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__POLL_INTERVAL_MS: '200' });
+    let failed = false;
+    const rx = await startReceiver((req, res) => {
+      if (JSON.parse(req.body).n === 0 && !failed) {
+        failed = true;
+        return void res.writeHead(503).end();
+      }
+      setTimeout(() => res.writeHead(200).end(), 600);
+    });
+    try {
+      for (let e = 0; e < 10; e++) await gw.api('POST', '/api/endpoints', { name: `e${e}`, url: rx.url, event_types: [`part.${e}`], retry_schedule: [0, 0.3] });
+      const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 160 }, (_, n) => ({ event_type: `part.${n % 10}`, payload: { n } })) });
+      assert.equal(res.status, 202);
+      await eventually(() => rx.requests.filter((r) => JSON.parse(r.body).n === 0).length === 2, 8_000);
+    } finally {
+      await gw.close();
+      await drop();
+      await rx.close();
+    }
+  });
+
   it('on shutdown gives back every delivery it claimed, and never runs more than an endpoint\'s limit', async () => {
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.2', BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '2' });
     const stuck = await startReceiver(() => {});
