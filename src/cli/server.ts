@@ -6,7 +6,7 @@ import { configFrom, print, withServices } from './context.ts';
 export function registerServerCommands(program: Command): void {
   program
     .command('serve')
-    .description('run the gateway (what `npm start` runs; npm start adds V8 memory flags: README, CLI)')
+    .description('run the gateway (what `npm start` runs, without its V8 flags: see the README, CLI)')
     .option('-p, --port <port>', 'port to listen on (BOTGATE_PORT)', (v) => Number(v))
     .option('--host <host>', 'address to listen on (BOTGATE_HOST)')
     .action(async (options: { port?: number; host?: string }, command: Command) => {

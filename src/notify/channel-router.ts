@@ -12,8 +12,11 @@ import { lastIncoming } from '../conversation/last-incoming.ts';
 
 export const NOTIFICATION_EVENT = 'notification.sent';
 
-function endpointDestination(endpoint: EndpointRecord, identities: Identity[], newId: (p: IdPrefix) => string): Destination {
+/** A type's endpoint as the user's destination; none for Kore.ai's notify API when the user has no email (it addresses users by email). */
+function endpointDestination(endpoint: EndpointRecord, identities: Identity[], newId: (p: IdPrefix) => string): Destination | null {
   const kore = endpoint.authKind === 'kore_jwt';
+  const emails = identities.filter((i) => i.kind === 'email').map((i) => ({ val: i.value, type: 'email' }));
+  if (kore && emails.length === 0) return null;
   return {
     id: endpoint.id,
     channel: endpoint.name,
@@ -23,7 +26,7 @@ function endpointDestination(endpoint: EndpointRecord, identities: Identity[], n
           channel: typeof n.params.kore_channel === 'string' ? n.params.kore_channel : 'rtm',
           userIdentityType: 'email',
           text,
-          identities: identities.filter((i) => i.kind === 'email').map((i) => ({ val: i.value, type: 'email' })),
+          identities: emails,
         })
         : JSON.stringify({
           type: NOTIFICATION_EVENT, notification_id: n.id, user_id: n.userId, event_type: n.eventType, variant: n.variant, text, params: n.params,
@@ -77,10 +80,8 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
         candidates(userId: string, type: EventTypeSettings): Destination[] {
           if (type.endpointId) {
             const endpoint = endpoints.get(type.endpointId);
-            const known = identities.get(userId) ?? [];
-            // Kore.ai's notify API reaches a user by email: without one there is nobody to address.
-            if (!endpoint || (endpoint.authKind === 'kore_jwt' && !known.some((i) => i.kind === 'email'))) return [];
-            return [endpointDestination(endpoint, known, newId)];
+            const destination = endpoint ? endpointDestination(endpoint, identities.get(userId) ?? [], newId) : null;
+            return destination ? [destination] : [];
           }
           return byUser.get(userId) ?? [];
         },

@@ -123,19 +123,21 @@ export function createNotifyService(deps: {
    * stopped in the middle is taken over once its lease runs out and run again: its per-user idempotency keys make
    * the users already decided duplicates (skip: dedup), so each user is notified once.
    */
+  // Each lease runs from the moment it is taken, not from the tick's start: an earlier feed of the tick may have
+  // taken a while.
+  const leaseFromNow = () => clock.now() + FEED_LEASE_MS;
+
   async function runFeeds(): Promise<number> {
     const now = clock.now();
     let fired = 0;
-    // Each lease runs from the moment it is taken (clock.now()), not from the tick's start: an earlier feed of the
-    // same tick may have taken a while.
     for (const { feed, runAt, leaseUntil } of await store.notify.feeds.stalled(now)) {
-      const lease = clock.now() + FEED_LEASE_MS;
+      const lease = leaseFromNow();
       if (await store.notify.feeds.lease(feed.id, runAt, leaseUntil, lease)) fired += (await runFeed(feed, runAt, lease)) ? 1 : 0;
     }
     // Only the due ones: a feed holds up to 100,000 user ids, and this runs every tick in every process.
     for (const feed of await store.notify.feeds.due(now)) {
       if (feed.nextRunAt === null) continue;
-      const lease = clock.now() + FEED_LEASE_MS;
+      const lease = leaseFromNow();
       // Compare-and-set: of all processes that see this run due, exactly one moves it on and runs it.
       if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now, lease))) continue;
       fired += (await runFeed(feed, feed.nextRunAt, lease)) ? 1 : 0;
@@ -148,7 +150,7 @@ export function createNotifyService(deps: {
     const users = feed.userIds ?? [];
     for (let i = 0; i < users.length; i += 1000) {
       if (i > 0) {
-        const renewed = clock.now() + FEED_LEASE_MS;
+        const renewed = leaseFromNow();
         if (!(await store.notify.feeds.lease(feed.id, runAt, lease, renewed))) return false;
         lease = renewed;
       }

@@ -48,13 +48,14 @@ const view = (d: Decision) => ({
  * occurred_at is when the event happened (a replay decides as of then); one in the future would put weight on
  * engagement counts that decays for months, so it is refused. deliver_at schedules.
  */
-function refuseFuture(events: Static<typeof EventBody>[], now: number): void {
+function refuseFuture(events: EventInput[], now: number): EventInput[] {
   events.forEach((e, i) => {
-    if (e.occurred_at && Date.parse(e.occurred_at) > now + FUTURE_SKEW_MS) {
+    if (e.occurredAt !== null && e.occurredAt !== undefined && e.occurredAt > now + FUTURE_SKEW_MS) {
       const at = events.length > 1 ? `events[${i}].occurred_at` : 'occurred_at';
-      throw new BotgateError('BG_ERR_VALIDATION', `${at} is in the future (${e.occurred_at}); it says when the event happened; schedule with deliver_at`);
+      throw new BotgateError('BG_ERR_VALIDATION', `${at} is in the future (${new Date(e.occurredAt).toISOString()}); it says when the event happened; schedule with deliver_at`);
     }
   });
+  return events;
 }
 
 function toEvent(body: Static<typeof EventBody>): EventInput {
@@ -96,11 +97,9 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     const body = request.body;
     if ('events' in body) {
       if (body.events.length > maxBatch) throw new BotgateError('BG_ERR_BATCH_TOO_LARGE', `A batch holds at most ${maxBatch} events; this one has ${body.events.length}`);
-      refuseFuture(body.events, deps.clock.now());
-      return { decisions: (await deps.notify.engine.decide(body.events.map(toEvent))).map(view) };
+      return { decisions: (await deps.notify.engine.decide(refuseFuture(body.events.map(toEvent), deps.clock.now()))).map(view) };
     }
-    refuseFuture([body], deps.clock.now());
-    return view((await deps.notify.engine.decide([toEvent(body)]))[0]);
+    return view((await deps.notify.engine.decide(refuseFuture([toEvent(body)], deps.clock.now())))[0]);
   });
 
   // The legacy BotOptimizer contract: the caller shows the text; botgate sends nothing itself here.
