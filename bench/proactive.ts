@@ -17,7 +17,7 @@ policy decides them minute by minute and the simulated users click, tire and opt
   engine   src/notify/engine.ts on an in-memory SQLite store, clock and random injected
   naive    the legacy BotOptimizer rule: priority × clicks/shown ≥ 0.5, nothing else
 Speed: the gateway on SQLite as npm start runs it: decisions per second through the batch API (batches of 1,000)
-and the latency of single POST /api/events under wrk -t1 -c50 (wrk must be installed).
+and the latency of single POST /api/events under wrk -t1 -c50 for 15 s, after a 3 s warm-up run on other users (wrk must be installed).
 
 environment:
   BENCH_SEED    the scenario's seed (default 20260202)
@@ -72,7 +72,7 @@ async function speed(): Promise<{ decisionsPerS: number; eventP99Ms: number; lin
         'speed (SQLite, the gateway as npm start runs it; every type sent to a loopback endpoint):',
         `  batch API: ${r.decisionsPerS} decisions/s (batches of 1,000, 2 in flight; per batch p50 ${r.batchP50Ms.toFixed(1)} ms, p99 ${r.batchP99Ms.toFixed(1)} ms)`,
         `    decisions by reason: ${reasons}`,
-        `  single POST /api/events, wrk -t1 -c50: ${r.eventRate} req/s, p50 ${r.eventP50Ms.toFixed(2)} ms, p99 ${r.eventP99Ms.toFixed(2)} ms, non-2xx ${r.non2xx}`,
+        `  single POST /api/events, wrk -t1 -c50 (15 s, after 3 s of warm-up on other users): ${r.eventRate} req/s, p50 ${r.eventP50Ms.toFixed(2)} ms, p99 ${r.eventP99Ms.toFixed(2)} ms, non-2xx ${r.non2xx}`,
         `  gateway peak RSS ${r.rssMb.toFixed(1)} MB`,
       ],
     };

@@ -31,6 +31,8 @@ export interface Gateway {
   createEndpoint(settings: Record<string, unknown>): Promise<string>;
   /** botgate_deliveries{status="sent"} from GET /metrics. */
   sentCount(): Promise<number>;
+  /** botgate_delivery_queue_depth from GET /metrics (pending + sending). */
+  queueDepth(): Promise<number>;
   logTail(lines?: number): string;
   /** Graceful stop (SIGTERM, then SIGKILL after graceMs); kill() ends it at once. */
   stop(graceMs?: number): Promise<void>;
@@ -96,6 +98,13 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
   };
   const headers = { authorization: `Bearer ${token}` };
 
+  /** A number read off GET /metrics (0 when the series is absent). */
+  const metric = async (pattern: RegExp): Promise<number> => {
+    const res = await gateway.api<string>('GET', '/metrics');
+    if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+    const match = pattern.exec(String(res.body));
+    return match ? Number(match[1]) : 0;
+  };
   const gateway: Gateway = {
     proc,
     pid: proc.pid ?? 0,
@@ -122,12 +131,8 @@ export async function startGateway(options: GatewayOptions, dl: Deadline): Promi
       if (res.status !== 201 || !res.body.id) throw new Error(`POST /api/endpoints answered ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`);
       return res.body.id;
     },
-    async sentCount() {
-      const res = await gateway.api<string>('GET', '/metrics');
-      if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
-      const match = /^botgate_deliveries\{status="sent"\} (\d+)/m.exec(String(res.body));
-      return match ? Number(match[1]) : 0;
-    },
+    sentCount: () => metric(/^botgate_deliveries\{status="sent"\} (\d+)/m),
+    queueDepth: () => metric(/^botgate_delivery_queue_depth (\d+)/m),
     logTail,
     stop: (graceMs = 15_000) => stopProcess(proc, graceMs),
     kill: () => stopProcess(proc, 0, 'SIGKILL'),

@@ -21,3 +21,10 @@ export function tokenMatchesAny(presented: string, storedHashes: readonly Buffer
   for (const b of storedHashes) ok = (a.length === b.length && timingSafeEqual(a, b)) || ok;
   return ok;
 }
+
+/** Whether two secrets are equal, compared in constant time for equal lengths (only the length can tell them apart early). */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -5,7 +5,7 @@ import { Cron } from 'croner';
 import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { TurnDirectory } from '../conversation/turn-directory.ts';
-import { generateToken, hashToken, tokenMatchesAny } from '../crypto/tokens.ts';
+import { generateToken, hashToken, sameSecret, tokenMatchesAny } from '../crypto/tokens.ts';
 import { BotgateError } from '../errors.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { FeedRecord, NotificationRecord } from '../store/notify-records.ts';
@@ -110,6 +110,8 @@ export function createNotifyService(deps: {
     return (loading ??= readKeys().finally(() => (loading = null)));
   }
   const producerKeys = async (fresh = false) => (await loadKeys(fresh)).keys;
+  // Per keep-alive connection: the last producer key found valid on it, and the read of the keys it was valid in.
+  const validOn = new WeakMap<object, { key: string; keys: Keys }>();
 
   /** The next run of a feed after t, or null when its expression has none. */
   function nextRun(cron: string, tz: string, t: number): number | null {
@@ -229,10 +231,21 @@ export function createNotifyService(deps: {
       return raw && /^https?:\/\//i.test(raw) ? raw : null;
     },
 
-    /** Whether a presented producer key is valid (constant-time against each stored hash); at once while the keys are cached. */
-    producerKeyValid(presented: string): boolean | Promise<boolean> {
+    /**
+     * Whether a presented producer key is valid (constant-time against each stored hash); at once while the keys are
+     * cached. Given the connection it came on, a key that connection presented before and that was valid against the
+     * same read of the keys is compared (in constant time) with that one instead of being hashed again.
+     */
+    producerKeyValid(presented: string, connection?: object): boolean | Promise<boolean> {
+      const check = (keys: Keys): boolean => {
+        const before = connection && validOn.get(connection);
+        if (before && before.keys === keys && sameSecret(presented, before.key)) return true;
+        const ok = tokenMatchesAny(presented, keys.hashes);
+        if (ok && connection) validOn.set(connection, { key: presented, keys });
+        return ok;
+      };
       const cached = cachedKeys();
-      return cached ? tokenMatchesAny(presented, cached.hashes) : loadKeys().then((k) => tokenMatchesAny(presented, k.hashes));
+      return cached ? check(cached) : loadKeys().then(check);
     },
     async createProducerKey(name: string): Promise<{ id: string; name: string; key: string; created_at: string }> {
       const key = generateToken('bgk');

@@ -287,5 +287,23 @@ for (const backend of await testBackends()) {
       assert.equal(again.status, 404);
       assert.equal(again.body.code, 'BG_ERR_PRODUCER_KEY_NOT_FOUND');
     });
+
+    it('remembers a valid key per connection only while it stays valid, and never for another key', async () => {
+      const first = (await gw.api('POST', '/api/producer-keys', { name: 'one' })).body;
+      const second = (await gw.api('POST', '/api/producer-keys', { name: 'two' })).body;
+      const connection = {};
+      assert.equal(await gw.notify.producerKeyValid(first.key, connection), true);
+      assert.equal(await gw.notify.producerKeyValid(first.key, connection), true);
+      // Another key on the same connection is checked on its own: a wrong one (same length, one character off) fails.
+      const forged = first.key.slice(0, -1) + (first.key.endsWith('A') ? 'B' : 'A');
+      assert.equal(await gw.notify.producerKeyValid(forged, connection), false);
+      assert.equal(await gw.notify.producerKeyValid(second.key, connection), true);
+      // Revoked: refused on the connection that used it, at once.
+      assert.equal((await gw.api('DELETE', `/api/producer-keys/${first.id}`)).status, 204);
+      assert.equal(await gw.notify.producerKeyValid(first.key, connection), false);
+      assert.equal(await gw.notify.producerKeyValid(second.key, connection), true);
+      assert.equal((await gw.api('DELETE', `/api/producer-keys/${second.id}`)).status, 204);
+      assert.equal(await gw.notify.producerKeyValid(second.key, connection), false);
+    });
   });
 }

@@ -76,7 +76,7 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
       headers: { 'www-authenticate': 'Bearer' },
     });
     if (!key) return done(refuse());
-    const valid = deps.notify.producerKeyValid(key);
+    const valid = deps.notify.producerKeyValid(key, request.raw.socket);
     if (typeof valid === 'boolean') return done(valid ? undefined : refuse());
     valid.then((ok) => done(ok ? undefined : refuse()), (error: Error) => done(error));
   };
