@@ -122,8 +122,8 @@ export function createNotifyService(deps: {
   /**
    * Runs the due feeds, each run once across processes: advance() moves a feed to its next run and marks this one
    * under way with a lease, renewed between batches of 1,000 users and cleared at the end. A run whose process
-   * stopped in the middle is taken over once its lease runs out and run again: its per-user idempotency keys make
-   * the users already decided duplicates (skip: dedup), so each user is notified once.
+   * stopped in the middle, or that failed, is taken over once its lease runs out and run again: its per-user
+   * idempotency keys make the users already decided duplicates (skip: dedup), so each user is notified once.
    */
   // Each lease runs from the moment it is taken, not from the tick's start: an earlier feed of the tick may have
   // taken a while.
@@ -134,7 +134,15 @@ export function createNotifyService(deps: {
     let fired = 0;
     for (const { feed, runAt, leaseUntil } of await store.notify.feeds.stalled(now)) {
       const lease = leaseFromNow();
-      if (await store.notify.feeds.lease(feed.id, runAt, leaseUntil, lease)) fired += (await runFeed(feed, runAt, lease)) ? 1 : 0;
+      if (!(await store.notify.feeds.lease(feed.id, runAt, leaseUntil, lease))) continue;
+      if (feed.nextRunAt !== null && feed.nextRunAt <= now) {
+        // Superseded: a run that kept failing (or whose process stopped) gives way once the feed's next run is due,
+        // which the loop below then starts; a feed is never held up by one run.
+        await store.notify.feeds.finishRun(feed.id, runAt, lease);
+        deps.log?.error({ feed_id: feed.id, feed: feed.name, run_at: new Date(runAt).toISOString() }, 'feed run given up: the next run is due');
+        continue;
+      }
+      fired += await runFeedAlone(feed, runAt, lease);
     }
     // Only the due ones: a feed holds up to 100,000 user ids, and this runs every tick in every process.
     for (const feed of await store.notify.feeds.due(now)) {
@@ -142,9 +150,22 @@ export function createNotifyService(deps: {
       const lease = leaseFromNow();
       // Compare-and-set: of all processes that see this run due, exactly one moves it on and runs it.
       if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now, lease))) continue;
-      fired += (await runFeed(feed, feed.nextRunAt, lease)) ? 1 : 0;
+      fired += await runFeedAlone(feed, feed.nextRunAt, lease);
     }
     return fired;
+  }
+
+  /**
+   * One run, its failure kept to itself: logged, the run left under way, so it is taken over (tried again) once its
+   * lease runs out, until the feed's next run supersedes it; the other feeds of the tick run regardless. 1 if it ran.
+   */
+  async function runFeedAlone(feed: FeedRecord, runAt: number, lease: number): Promise<number> {
+    try {
+      return (await runFeed(feed, runAt, lease)) ? 1 : 0;
+    } catch (error) {
+      deps.log?.error({ err: error, feed_id: feed.id, feed: feed.name, run_at: new Date(runAt).toISOString() }, 'feed run failed; tried again once its lease runs out');
+      return 0;
+    }
   }
 
   /** Decides the run at `runAt` for every user of the feed; false when another process took the run over. */

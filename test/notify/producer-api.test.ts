@@ -296,6 +296,59 @@ describe('scheduled work survives a restart and runs once', () => {
     }
   });
 
+  it('keeps a failing feed run to itself: the other feeds run, and it is tried again once its lease runs out', async () => {
+    const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
+    const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
+    try {
+      await gw.notify.createFeed({ name: 'broken', cron: '0 9 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['b1'] });
+      await gw.notify.createFeed({ name: 'fine', cron: '0 9 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['k1'] });
+      clock.set(Date.UTC(2026, 2, 2, 9, 0, 1));
+      const decide = gw.notify.engine.decide;
+      let failing = true;
+      gw.notify.engine.decide = async (events) => {
+        if (failing && events[0]?.params.feed === 'broken') throw new Error('the store refused the write');
+        return decide(events);
+      };
+      assert.equal(await gw.notify.runFeeds(), 1, 'the fine feed ran');
+      const users = async () => (await gw.store.notify.decisions({ eventType: 'digest_daily' }, { limit: 10 })).map((d) => d.userId).sort();
+      assert.deepEqual(await users(), ['k1']);
+      assert.equal(await gw.notify.runFeeds(), 0, 'the failed run waits for its lease');
+      failing = false;
+      clock.advance(60_001);
+      assert.equal(await gw.notify.runFeeds(), 1, 'tried again');
+      assert.deepEqual(await users(), ['b1', 'k1']);
+      assert.equal(await gw.notify.runFeeds(), 0);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('gives a run that keeps failing up once the feed\'s next run is due, and runs that one', async () => {
+    const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
+    const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
+    try {
+      const feed = await gw.notify.createFeed({ name: 'daily', cron: '0 9 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['d1'] });
+      const firstRun = Date.UTC(2026, 2, 2, 9);
+      const decide = gw.notify.engine.decide;
+      gw.notify.engine.decide = async (events) => {
+        if (events[0]?.occurredAt === firstRun) throw new Error('this run always fails');
+        return decide(events);
+      };
+      clock.set(firstRun + 1000);
+      assert.equal(await gw.notify.runFeeds(), 0);
+      clock.advance(3_600_000); // retried, failing again
+      assert.equal(await gw.notify.runFeeds(), 0);
+      clock.set(Date.UTC(2026, 2, 3, 9, 0, 1));
+      assert.equal(await gw.notify.runFeeds(), 1, 'the next run fired');
+      const decisions = await gw.store.notify.decisions({ eventType: 'digest_daily' }, { limit: 10 });
+      assert.deepEqual(decisions.map((d) => d.decidedAt), [Date.UTC(2026, 2, 3, 9)]);
+      assert.deepEqual(await gw.store.notify.feeds.stalled(clock.now() + 3_600_000), []);
+      assert.equal((await gw.store.notify.feeds.get(feed.id))?.nextRunAt, Date.UTC(2026, 2, 4, 9));
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('runs a due feed once when two schedulers race, and moves it to its next run', async () => {
     const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
     const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
