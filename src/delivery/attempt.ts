@@ -31,7 +31,7 @@ export async function attemptRequest(d: ClaimedDelivery, endpoint: ResolvedEndpo
     'webhook-timestamp': String(timestamp),
   };
   if (record.signing && endpoint.keys.length > 0) headers['webhook-signature'] = signatureHeader(endpoint.keys, d.messageId, timestamp, body);
-  return { url: record.url, headers, body, timeoutMs: record.timeoutSeconds * 1000, signal: context.signal };
+  return { url: record.url, headers, body, timeoutMs: record.timeoutSeconds * 1000, pool: record.id, signal: context.signal };
 }
 
 /** What an answer means: only 2xx is success; a one-shot resend schedules nothing; else the retry policy decides. */

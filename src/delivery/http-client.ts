@@ -8,15 +8,23 @@ import { BlockedAddressError, createAddressGuard, stripBrackets, type AddressGua
 export interface HttpClientOptions {
   allowPrivate: readonly string[];
   maxResponseBytes: number;
-  /** Pooled connections per origin. */
+  /** Pooled connections per pool (an endpoint's pool, or an origin's when a request names none). */
   connectionsPerOrigin: number;
 }
+
+/** Connection pools kept at most; past it the least recently used is closed (a deleted endpoint's, say). */
+const MAX_POOLS = 1000;
 
 export interface HttpRequest {
   url: string;
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  /**
+   * The connection pool to use (the endpoint's id): endpoints never wait for each other's connections, even on one
+   * host, so a hanging endpoint cannot hold a healthy one's tries in a queue. Without it, one pool per origin.
+   */
+  pool?: string;
   /** Aborts the try (shutdown); reported as kind 'aborted'. */
   signal?: AbortSignal;
 }
@@ -39,15 +47,30 @@ export interface HttpClient {
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const guard = createAddressGuard(options.allowPrivate);
-  const agent = new Agent({
-    connections: options.connectionsPerOrigin,
-    pipelining: 1,
-    keepAliveTimeout: 10_000,
-    connect: { lookup: guardedLookup(guard) as never, timeout: 10_000 },
-  });
+  const connect = { lookup: guardedLookup(guard) as never, timeout: 10_000 };
+  const newAgent = () => new Agent({ connections: options.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 10_000, connect });
+  const shared = newAgent();
+  const pools = new Map<string, Agent>(); // in order of last use
+  function agentFor(pool: string | undefined): Agent {
+    if (pool === undefined) return shared;
+    let agent = pools.get(pool);
+    if (agent) {
+      pools.delete(pool);
+    } else {
+      agent = newAgent();
+      if (pools.size >= MAX_POOLS) {
+        const [oldest, old] = pools.entries().next().value!;
+        pools.delete(oldest);
+        void old.close(); // lets its in-flight tries finish
+      }
+    }
+    pools.set(pool, agent);
+    return agent;
+  }
   const targets = new Map<string, Target>();
   const active = new Set<Dispatcher.DispatchController>();
   const watched = new WeakSet<AbortSignal>();
+  let stopping = false;
 
   function target(text: string): Target {
     let found = targets.get(text);
@@ -74,7 +97,10 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       if ('error' in to) return Promise.resolve(failure(to.kind, to.error, performance.now() - started));
       if (req.signal && !watched.has(req.signal)) {
         watched.add(req.signal);
-        req.signal.addEventListener('abort', () => active.forEach((c) => c.abort(new AbortedError())), { once: true });
+        req.signal.addEventListener('abort', () => {
+          stopping = true;
+          active.forEach((c) => c.abort(new AbortedError()));
+        }, { once: true });
       }
       if (req.signal?.aborted) return Promise.resolve(failure('aborted', new AbortedError(), 0));
       const deadline = started + req.timeoutMs;
@@ -100,11 +126,15 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         };
         // undici's own timers bound the wait for the answer and each pause in its body (cheaper than an
         // AbortSignal per request); a body still trickling at the deadline is cut in onResponseData.
-        agent.dispatch(
+        agentFor(req.pool).dispatch(
           { origin: to.origin, path: to.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
           {
             onRequestStart(c) {
               controller = c;
+              // A try that waited for a connection (more tries than the pool's connections) is never sent after
+              // the shutdown began or past its deadline: its signature and its lease were meant for then.
+              if (stopping || req.signal?.aborted) return c.abort(new AbortedError());
+              if (performance.now() > deadline) return c.abort(Object.assign(new Error(`waited ${req.timeoutMs} ms for a connection`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
               active.add(c);
             },
             onResponseStart(_c, status, responseHeaders) {
@@ -132,7 +162,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         );
       });
     },
-    close: () => agent.close(),
+    async close() {
+      await Promise.all([shared, ...pools.values()].map((a) => a.close()));
+    },
   };
 }
 

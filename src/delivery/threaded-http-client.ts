@@ -45,7 +45,7 @@ export function createThreadedHttpClient(options: HttpClientOptions): HttpClient
       return new Promise((resolve) => {
         const id = nextId++;
         waiting.set(id, resolve);
-        batch.batch.push([id, { url: req.url, headers: req.headers, body: req.body, timeoutMs: req.timeoutMs }]);
+        batch.batch.push([id, { url: req.url, headers: req.headers, body: req.body, timeoutMs: req.timeoutMs, pool: req.pool }]);
         if (!scheduled) {
           scheduled = true;
           setImmediate(flush);

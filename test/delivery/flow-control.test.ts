@@ -85,6 +85,30 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('a dead endpoint never delays a healthy one on the same host: each endpoint has its own connections', async () => {
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '4', BOTGATE_DELIVERY__CONCURRENCY: '40', BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '1' });
+    const host = await startReceiver((req, res) => {
+      if (!req.url.startsWith('/dead')) res.writeHead(200).end('ok'); // /dead: accepts, never answers
+    });
+    try {
+      const base = `http://127.0.0.1:${host.port}`;
+      await gw.api('POST', '/api/endpoints', { name: 'dead', url: `${base}/dead`, timeout_seconds: 5 });
+      await gw.api('POST', '/api/endpoints', { name: 'healthy', url: `${base}/hook` });
+      const started = Date.now();
+      const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 60 }, (_, i) => ({ event_type: 'iso.host', payload: { i } })) });
+      assert.equal(res.status, 202);
+      await eventually(() => host.requests.filter((r) => r.url === '/hook').length >= 60, 4000);
+      const took = Date.now() - started;
+      assert.ok(took < 4000, `healthy endpoint drained in ${took} ms while the dead one on its host hangs for 5 s per try`);
+      await eventually(() => host.requests.filter((r) => r.url === '/dead').length === 4, 2000);
+      assert.equal(host.requests.filter((r) => r.url === '/dead').length, 4, 'the dead endpoint holds its 4 connections, no more');
+    } finally {
+      await gw.close();
+      await drop();
+      await host.close();
+    }
+  });
+
   it('claims a retry that falls due after a partial claim left it waiting for room, with no publish to wake it', async () => {
     // 160 deliveries: one claim of 160 (under its limit of 200) leaves 90 of 250 slots, under the refill
     // threshold of 100, so the loop waits for room with no timer; the retry of the one that failed must still be
