@@ -121,7 +121,7 @@ export interface ReceiveInput {
   channelId: string;
   userKey: string;
   identities: Identity[];
-  /** The user these identities are already known to belong to (linking is then skipped). */
+  /** The user these identities are remembered to belong to: linking is skipped when the conversation is already theirs. */
   knownUserId?: string | null;
   newUserId: string;
   /** The incoming message (its conversation link is filled in by the store). */

@@ -77,6 +77,15 @@ describe('notifications through a Kore.ai async channel', () => {
     assert.deepEqual(await k.gw.store.conversations.list({ userIds: [user.id] }, { limit: 10 }), []);
   });
 
+  it('makes a deleted user who talks again a new user, found by their identity (not the deleted one)', async () => {
+    const h = { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'kn-1' })}` };
+    assert.equal((await k.post(hooks[1], say('when are you open', 'kn-1'), h)).status, 200);
+    const again = await eventually(() => k.gw.store.users.byIdentity({ kind: 'kore', value: 'demo:kn-1' }));
+    const fetched = await k.gw.api('GET', `/api/users/${again.id}`);
+    assert.equal(fetched.status, 200, 'the user of the new conversation exists');
+    assert.equal((await k.gw.store.conversations.list({ userIds: [again.id] }, { limit: 10 })).length, 1);
+  });
+
   it('leaves a user who only used the sync channel without a channel', async () => {
     const h = { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'kn-2' })}` };
     assert.equal((await k.post('/chatbot/hooks/demo', say('what is my balance', 'kn-2'), h)).status, 200);

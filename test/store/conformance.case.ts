@@ -387,7 +387,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       const first = await receive('ch_1', 'u1', 'hello', [{ kind: 'kore', value: 'ch_1:u1' }]);
       await store.conversations.takeTurn(first.conversation.id, () => ({ state: 'greeted', memory: {}, lastPrompt: [], messages: [] }), routeAll, T0);
       const input = (userKey: string, text: string, at: number) => ({
-        conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId: 'ch_1', userKey, identities: [], knownUserId: first.conversation.userId,
+        conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId: 'ch_1', userKey, identities: [{ kind: 'kore', value: 'ch_1:u1' }], knownUserId: first.conversation.userId,
         newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming(text, at), now: at,
       });
       const run = (conversation: { state: string | null }, m: { payload: string | null }) => ({
@@ -404,7 +404,19 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       const other = await store.conversations.get(fresh.conversation.id);
       assert.equal(other?.state, 'null+new here');
       assert.equal(other?.lastMessageAt, T0 + 6);
-      assert.equal(other?.userId, first.conversation.userId, 'a known user is linked to a new conversation');
+      assert.equal(other?.userId, first.conversation.userId, 'a known person is linked to a new conversation by their identities');
+    });
+
+    it('links a new conversation by its identities, not by a remembered user that is gone', async () => {
+      const at = T0 + 50;
+      const received = await store.conversations.receive({
+        conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId: 'ch_9', userKey: 'back-again',
+        identities: [{ kind: 'email', value: 'back@example.com' }], knownUserId: 'usr_deleted_meanwhile',
+        newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming('hello again', at), now: at,
+      }, routeAll);
+      const userId = received.conversation.userId;
+      assert.ok(userId && userId !== 'usr_deleted_meanwhile');
+      assert.equal((await store.users.byIdentity({ kind: 'email', value: 'back@example.com' }))?.id, userId);
     });
 
     it('runs turns one at a time, in arrival order, with their writes and replies committed together', async () => {

@@ -16,7 +16,17 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
 
   /** Inside a transaction: the conversation (opened on first contact, row locked) with its user linked. */
   async function open(sql: Sql, input: ReceiveInput): Promise<ConversationRecord> {
-    const userId = input.knownUserId ?? (input.identities.length ? await linkIdentities(sql, input.identities, input.newUserId, input.now) : null);
+    // The user the caller remembers is trusted for a conversation already theirs; any other is linked from its
+    // identities anew: the user may have been deleted (with their conversations) since it was remembered.
+    if (input.knownUserId) {
+      const known = await sql.get(
+        'UPDATE conversations SET last_message_at = $4 WHERE channel_id = $1 AND user_key = $2 AND user_id = $3 RETURNING *',
+        [input.channelId, input.userKey, input.knownUserId, input.now],
+        'botgate_receive_known',
+      );
+      if (known) return conversationFromRow(known);
+    }
+    const userId = input.identities.length ? await linkIdentities(sql, input.identities, input.newUserId, input.now) : null;
     const row = await sql.get(
       `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at)
        VALUES ($1, $2, $3, $4, $5, $6, $6, $6)

@@ -20,9 +20,13 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
    * left to the turn's update of the row (or to receiveOne), so the row is written once per message, not twice.
    */
   function open(input: ReceiveInput): { conversation: ConversationRecord; written: boolean } {
-    const userId = input.knownUserId ?? (input.identities.length ? linkIdentities(db, input.identities, input.newUserId, input.now) : null);
     const row = db.get('SELECT * FROM conversations WHERE channel_id = ? AND user_key = ?', [input.channelId, input.userKey]);
-    if (row && (userId === null || row.user_id === userId)) return { conversation: { ...conversationFromRow(row), lastMessageAt: input.now }, written: false };
+    const existing = () => ({ conversation: { ...conversationFromRow(row!), lastMessageAt: input.now }, written: false });
+    // The user the caller remembers is trusted for a conversation already theirs; any other is linked from its
+    // identities anew: the user may have been deleted (with their conversations) since it was remembered.
+    if (row && input.knownUserId && row.user_id === input.knownUserId) return existing();
+    const userId = input.identities.length ? linkIdentities(db, input.identities, input.newUserId, input.now) : null;
+    if (row && (userId === null || row.user_id === userId)) return existing();
     const conversation = conversationFromRow(db.get(
       `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
