@@ -70,13 +70,17 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');
 }
 
-/** Declared apps given no secret, and the demo channel with a ready-to-paste request (a JWT valid for 24 h). */
+/** Declared apps and endpoints given no secret, new async channels' signing secrets, and the demo channel with a ready-to-paste request (a JWT valid for 24 h). */
 async function printProvisioned(gateway: Gateway, base: string): Promise<void> {
   const provisioned = gateway.provisioned;
   if (!provisioned) return;
   const lines: string[] = [];
   for (const generated of provisioned.generatedSecrets) {
     lines.push(`App "${generated.app}" (client id ${generated.clientId}) got a generated client secret (shown this once):`, `  ${generated.secret}`, '');
+  }
+  for (const generated of provisioned.generatedSigningSecrets) {
+    const what = generated.kind === 'endpoint' ? `Endpoint "${generated.name}"` : `Channel "${generated.name}" (its POST_URL deliveries)`;
+    lines.push(`${what} got a generated signing secret (shown this once; the receiver checks signatures with it):`, `  ${generated.secret}`, '');
   }
   const demo = provisioned.demo;
   if (demo) {

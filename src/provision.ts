@@ -14,6 +14,11 @@ export const DEMO_ORDERS_PATH = '/demo/orders';
 export interface Provisioned {
   /** Secrets generated now for declared apps without one (printed once by the caller). */
   generatedSecrets: { app: string; clientId: string; secret: string }[];
+  /**
+   * whsec_ signing secrets generated now for declared endpoints without one and for the endpoints of declared
+   * async channels (their POST_URL), printed once by the caller: the receivers need them to check signatures.
+   */
+  generatedSigningSecrets: { kind: 'endpoint' | 'channel'; name: string; secret: string }[];
   demo: { botId: string; botName: string; appId: string; channel: ChannelRecord } | null;
 }
 
@@ -22,7 +27,7 @@ export function demoEnabled(config: Config): boolean {
 }
 
 export async function provision(services: Services, config: Config, internalBase: string): Promise<Provisioned> {
-  const result: Provisioned = { generatedSecrets: [], demo: null };
+  const result: Provisioned = { generatedSecrets: [], generatedSigningSecrets: [], demo: null };
   for (const declared of config.apps) {
     const secret = declared.client_secret ?? null;
     const existing = await services.store.apps.byName(declared.name);
@@ -33,17 +38,24 @@ export async function provision(services: Services, config: Config, internalBase
       await services.apps.rotateSecret(existing.id, secret);
     }
   }
-  for (const declared of config.endpoints) await ensureEndpoint(services, declared.name, endpointInput(declared));
+  for (const declared of config.endpoints) {
+    const { generated } = await ensureEndpoint(services, declared.name, endpointInput(declared));
+    if (generated) result.generatedSigningSecrets.push({ kind: 'endpoint', name: declared.name, secret: generated });
+  }
   for (const declared of config.bots) await ensureBot(services, declared.file);
-  for (const declared of config.channels) await ensureChannel(services, declared);
+  for (const declared of config.channels) {
+    const { generated } = await ensureChannel(services, declared);
+    if (generated) result.generatedSigningSecrets.push({ kind: 'channel', name: declared.name, secret: generated });
+  }
 
   if (demoEnabled(config)) {
     const bot = await ensureBot(services, DEMO_BOT_FILE);
     let app = await services.store.apps.byName('demo');
     if (!app) app = (await services.apps.create({ name: 'demo' })).app;
     const ordersUrl = config.demo.orders_url ?? internalBase + DEMO_ORDERS_PATH;
+    // The demo's own receiver reads the orders endpoint's secret from the store: nothing to print.
     await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' });
-    const channel = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
+    const { channel } = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
     result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel };
   }
   return result;
@@ -58,11 +70,21 @@ async function findEndpoint(services: Services, name: string): Promise<EndpointR
   return (await services.store.endpoints.list({}, { limit: 10_000 })).find((e) => e.name === name) ?? null;
 }
 
-async function ensureEndpoint(services: Services, name: string, input: EndpointInput): Promise<EndpointRecord> {
+/**
+ * Creates or updates a declared endpoint; `generated` is the signing secret made for it when it was created with
+ * none. A declared secret that differs from the one signing now is rotated in (the old one keeps signing for the
+ * rotation overlap, as after any rotation), so changing the variable and restarting takes effect.
+ */
+async function ensureEndpoint(services: Services, name: string, input: EndpointInput): Promise<{ endpoint: EndpointRecord; generated: string | null }> {
   const existing = await findEndpoint(services, name);
-  if (!existing) return (await services.endpoints.create(input)).endpoint;
-  const { secret: _secret, ...settings } = input;
-  return services.endpoints.update(existing.id, settings);
+  if (!existing) {
+    const created = await services.endpoints.create(input);
+    return { endpoint: created.endpoint, generated: input.secret ? null : created.secret };
+  }
+  const { secret, ...settings } = input;
+  const endpoint = await services.endpoints.update(existing.id, settings);
+  if (secret && services.endpoints.signingSecrets(endpoint, services.clock.now())[0] !== secret) await services.endpoints.rotateSecret(endpoint.id, secret);
+  return { endpoint, generated: null };
 }
 
 async function ensureBot(services: Services, file: string) {
@@ -70,21 +92,24 @@ async function ensureBot(services: Services, file: string) {
   return loaded;
 }
 
-async function ensureChannel(services: Services, declared: ChannelDeclaration): Promise<ChannelRecord> {
+/** Creates or updates a declared channel; `generated` is the signing secret of a new async channel's POST_URL endpoint. */
+async function ensureChannel(services: Services, declared: ChannelDeclaration): Promise<{ channel: ChannelRecord; generated: string | null }> {
   const app = await services.store.apps.byName(declared.app);
   if (!app) throw new Error(`channels: ${declared.name}: no app named ${declared.app}`);
   const existing = (await services.store.channels.list({ limit: 10_000 })).find((c) => c.name === declared.name);
   if (!existing) {
-    return (await services.channels.create(declared.bot, {
+    const created = await services.channels.create(declared.bot, {
       name: declared.name, mode: declared.mode, app_id: app.id, post_url: declared.post_url, access_token: declared.access_token,
       sync_timeout_seconds: declared.sync_timeout_seconds,
-    })).channel;
+    });
+    return { channel: created.channel, generated: created.secret };
   }
   if (existing.botId !== declared.bot || existing.mode !== declared.mode) {
     throw new Error(`channels: ${declared.name}: its bot or mode changed; delete the channel to declare it anew`);
   }
-  return services.channels.update(existing.id, {
+  const channel = await services.channels.update(existing.id, {
     app_id: app.id, sync_timeout_seconds: declared.sync_timeout_seconds,
     ...(declared.mode === 'async' ? { post_url: declared.post_url, access_token: declared.access_token ?? null } : {}),
   });
+  return { channel, generated: null };
 }

@@ -63,17 +63,53 @@ describe('config as code', () => {
       const channels = await gw.channels.forBot('demo');
       assert.deepEqual(channels.map((c) => [c.name, c.mode]), [['kore-demo-async', 'async'], ['kore-demo-sync', 'sync']]);
       assert.equal((await gw.store.bots.get('demo'))?.version, 1);
+      // Generated signing secrets are handed to the caller to print once: the declared endpoint's and the async channel's.
+      const generated = gw.provisioned!.generatedSigningSecrets;
+      assert.deepEqual(generated.map((g) => [g.kind, g.name]).sort(), [['channel', 'kore-demo-async'], ['endpoint', 'orders']]);
+      for (const g of generated) assert.match(g.secret, /^whsec_/);
+      assert.equal(gw.endpoints.signingSecrets(orders, Date.now())[0], generated.find((g) => g.name === 'orders')!.secret);
     } finally {
       await gw.close();
     }
     gw = await boot();
     try {
+      assert.deepEqual(gw.provisioned!.generatedSigningSecrets, [], 'shown once: nothing generated on the next start');
       assert.equal((await gw.store.apps.list({ limit: 10 })).length, 1);
       assert.equal((await gw.store.endpoints.list({}, { limit: 100 })).length, 2);
       assert.equal((await gw.store.channels.list({ limit: 10 })).length, 2);
       assert.equal((await gw.store.bots.get('demo'))?.version, 1, 'an unchanged bot file keeps its version');
     } finally {
       await gw.close();
+    }
+  });
+
+  it('rotates a declared endpoint secret in when its variable changes, the old one signing for the overlap', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'botgate-cac-data-'));
+    const file = configFile(`
+endpoints:
+  - name: erp
+    url: https://erp.example.com/hooks
+    secret_env: ERP_WHSEC
+`);
+    const first = 'whsec_' + Buffer.alloc(32, 1).toString('base64');
+    const second = 'whsec_' + Buffer.alloc(32, 2).toString('base64');
+    const boot = async (secret: string) => {
+      const gw = await createGateway(loadConfig({ file, env: { BOTGATE_DATA_DIR: dataDir, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', ERP_WHSEC: secret } }));
+      await gw.start();
+      return gw;
+    };
+    const signing = async (gw: Awaited<ReturnType<typeof boot>>) => {
+      const erp = (await gw.store.endpoints.list({}, { limit: 10 })).find((e) => e.name === 'erp')!;
+      return gw.endpoints.signingSecrets(erp, Date.now());
+    };
+    for (const [secret, expected] of [[first, [first]], [first, [first]], [second, [second, first]], [second, [second, first]]] as const) {
+      const gw = await boot(secret);
+      try {
+        assert.deepEqual(await signing(gw), expected);
+        assert.deepEqual(gw.provisioned!.generatedSigningSecrets, [], 'a declared secret is never printed');
+      } finally {
+        await gw.close();
+      }
     }
   });
 
