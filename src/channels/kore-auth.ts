@@ -55,7 +55,9 @@ export function checkClaims(claims: Record<string, unknown>, expected: ExpectedC
   if (typeof claims.exp === 'number' && claims.exp * 1000 + skew <= expected.now) throw new KoreAuthError('the token has expired');
   if (typeof claims.nbf === 'number' && claims.nbf * 1000 - skew > expected.now) throw new KoreAuthError('the token is not valid yet or has a bad claim (nbf)');
   if (typeof claims.iat === 'number' && claims.iat * 1000 > expected.now + skew) throw new KoreAuthError('the token is issued in the future (iat)');
-  const clientId = typeof claims.appId === 'string' ? claims.appId : typeof claims.iss === 'string' ? claims.iss : null;
+  // appId when present (of any type: a non-string one names no app), else iss.
+  const named = claims.appId !== undefined ? claims.appId : claims.iss;
+  const clientId = typeof named === 'string' ? named : null;
   if (clientId !== expected.clientId) throw new KoreAuthError('the token names another app (appId, else iss)');
   if (claims.userIdentity !== undefined && claims.userIdentity !== expected.fromId) {
     throw new KoreAuthError('userIdentity does not match from.id');

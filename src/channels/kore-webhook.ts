@@ -26,7 +26,7 @@ const Loose = (properties: Parameters<typeof Type.Object>[0], required = false) 
 const KoreBody = Type.Object(
   {
     session: Loose({ new: Type.Optional(Type.Boolean()) }),
-    message: Loose({ text: Type.String({ maxLength: 8192 }), attachments: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 20 })) }, true),
+    message: Loose({ text: Type.String(), attachments: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 20 })) }, true),
     from: Loose({
       id: Type.String({ minLength: 1, maxLength: 256 }),
       userInfo: Loose({ firstName: Type.Optional(Type.String()), lastName: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }),

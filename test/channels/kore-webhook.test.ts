@@ -165,6 +165,8 @@ describe('kore webhook channel (sync)', () => {
       // Signed with this secret but naming another client id (appId, else iss).
       await expect401({ authorization: `bearer ${await k.token({ appId: other.body.client_id, sub: 'x' })}` }, /another app/);
       await expect401({ authorization: `bearer ${await k.token({ iss: 'cs-someone-else', sub: 'x' })}` }, /another app/);
+      // appId present but not a string names no app: iss is read only when appId is absent.
+      await expect401({ authorization: `bearer ${await k.token({ appId: 123, iss: k.clientId, sub: 'x' })}` }, /another app/);
       await expect401({ authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'x', userIdentity: 'mallory' })}` }, /userIdentity/);
       const same = await k.post(channelUrl, say('hello', 'alice'), { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'whoever', userIdentity: 'alice' })}` });
       assert.equal(same.status, 200, 'sub is not compared with from.id; userIdentity equal to from.id is fine');
@@ -196,6 +198,9 @@ describe('kore webhook channel (sync)', () => {
       assert.ok(res.status >= 400 && res.status < 500, `${weird} → ${res.status} ${res.text}`);
       assert.ok(res.body.errors?.[0]?.msg, res.text);
     }
+    // A long text is bounded by the body limit alone (10 KB by default, kore.body_limit_bytes), not by a text length of its own.
+    const long = await k.post(channelUrl, say('x'.repeat(9_500), 'long-text'), h);
+    assert.equal(long.status, 200, long.text);
     const noBody = await k.gw.app.inject({ method: 'POST', url: channelUrl, headers: h });
     assert.equal(noBody.statusCode, 400);
     const unknownBot = await k.post('/chatbot/hooks/no-such-bot', say('hi'), h);
@@ -208,6 +213,6 @@ describe('kore webhook channel (sync)', () => {
     assert.equal(wrongMethod.statusCode, 404);
     assert.ok(JSON.parse(wrongMethod.body).errors);
     const after = (await k.gw.api('GET', '/api/messages?per_page=1000')).body.data.length;
-    assert.equal(after, before, 'nothing refused was stored');
+    assert.equal(after, before + 2, 'nothing refused was stored (the long text and its answer were)');
   });
 });
