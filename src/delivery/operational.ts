@@ -13,7 +13,11 @@ export interface FinishedAttempt {
 export async function afterAttempts(
   batch: FinishedAttempt[],
   result: FinishResult,
-  deps: { now: number; config: Config; endpoints: EndpointService; outbox: Outbox; onDisabled: (endpointId: string, reason: string) => void },
+  deps: {
+    now: number; config: Config; endpoints: EndpointService; outbox: Outbox; onDisabled: (endpointId: string, reason: string) => void;
+    /** One step that failed (its endpoint deleted meanwhile, the store refusing a write): the others still run. */
+    onError: (step: string, error: unknown) => void;
+  },
 ): Promise<void> {
   const { now } = deps;
   const disable = new Map<string, string>();
@@ -25,19 +29,27 @@ export async function afterAttempts(
     if (since !== null && now - since >= limit && !disable.has(endpointId)) disable.set(endpointId, 'failing');
   }
   for (const [endpointId, reason] of disable) {
-    const { endpoint, changed } = await deps.endpoints.disable(endpointId, reason);
-    if (!changed) continue; // another process (or an earlier batch) disabled it and announced it
-    deps.onDisabled(endpointId, reason);
-    const since = endpoint.failingSince ?? result.failingSince[endpointId] ?? null;
-    await deps.outbox.publish({
-      eventType: 'endpoint.disabled',
-      payload: { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: since === null ? null : new Date(since).toISOString(), timestamp: new Date(now).toISOString() },
-      excludeEndpointIds: [endpointId],
-    });
+    try {
+      const { endpoint, changed } = await deps.endpoints.disable(endpointId, reason);
+      if (!changed) continue; // another process (or an earlier batch) disabled it and announced it
+      deps.onDisabled(endpointId, reason);
+      const since = endpoint.failingSince ?? result.failingSince[endpointId] ?? null;
+      await deps.outbox.publish({
+        eventType: 'endpoint.disabled',
+        payload: { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: since === null ? null : new Date(since).toISOString(), timestamp: new Date(now).toISOString() },
+        excludeEndpointIds: [endpointId],
+      });
+    } catch (error) {
+      deps.onError('disable', error);
+    }
   }
   for (const { outcome, delivery } of batch) {
     if (outcome.next.status !== 'failed' || delivery.oneShot || OPERATIONAL_EVENT_TYPES.has(delivery.eventType)) continue;
-    await deps.outbox.publish({
+    await publishExhausted(outcome, delivery).catch((error) => deps.onError('exhausted', error));
+  }
+
+  function publishExhausted(outcome: AttemptOutcome, delivery: ClaimedDelivery) {
+    return deps.outbox.publish({
       eventType: 'message.attempt.exhausted',
       payload: {
         type: 'message.attempt.exhausted',

@@ -4,7 +4,7 @@ import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { ClaimedDelivery, Store } from '../store/store.ts';
+import type { AttemptOutcome, ClaimedDelivery, Store } from '../store/store.ts';
 import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
 import type { HttpClient, HttpResult } from './http-client.ts';
@@ -45,6 +45,8 @@ export interface DeliveryWorkerDeps {
 
 const ENDPOINT_CACHE_MS = 2000;
 const REAP_INTERVAL_MS = 10_000;
+/** Waits before storing finished attempts again after a failure; then they are given up to their leases. */
+const FINISH_RETRY_MS = [100, 1000, 5000];
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
 
@@ -87,6 +89,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const toRelease: string[] = [];
   let flushScheduled = false;
   let flushing: Promise<void> | null = null;
+  /** What stored attempts set in motion (endpoints disabled, operational messages), awaited by stop(). */
+  const following = new Set<Promise<void>>();
 
   async function resolve(endpointId: string): Promise<ResolvedEndpoint | null> {
     const now = clock.now();
@@ -185,6 +189,24 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     });
   }
 
+  /**
+   * Stores finished attempts, trying again after a failure (a dropped connection, a busy database): a try that
+   * got its answer but was never recorded would be sent again once its lease ran out. Meanwhile the buffer fills
+   * and holds the loop back. (After an ambiguous failure on PostgreSQL an attempt row may be stored twice; the
+   * lease check keeps the delivery's own row from moving twice.)
+   */
+  async function finishStubbornly(outcomes: AttemptOutcome[]) {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await store.deliveries.finish(outcomes, clock.now());
+      } catch (error) {
+        if (retry >= FINISH_RETRY_MS.length) throw error;
+        fail('finish', error);
+        await new Promise((resolve) => setTimeout(resolve, FINISH_RETRY_MS[retry]));
+      }
+    }
+  }
+
   /** Writes finished attempts in batches. */
   async function flush(): Promise<void> {
     if (flushing) return flushing.then(() => (buffer.length || toRelease.length ? flush() : undefined));
@@ -201,15 +223,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         const batch = buffer.splice(0, settings.flush_batch_size);
         if (batch.length === 0) continue;
         try {
-          const result = await store.deliveries.finish(batch.map((f) => f.outcome), clock.now());
+          const result = await finishStubbornly(batch.map((f) => f.outcome));
           const onDisabled = (endpointId: string, reason: string) => {
             cache.delete(endpointId);
             events.emit('endpoint.disabled', { endpointId, reason });
           };
-          void afterAttempts(batch, result, { now: clock.now(), config, endpoints: deps.endpoints, outbox: deps.outbox, onDisabled })
-            .catch((error) => fail('after-attempts', error));
+          const after = afterAttempts(batch, result, { now: clock.now(), config, endpoints: deps.endpoints, outbox: deps.outbox, onDisabled, onError: (step, error) => fail(`after-attempts ${step}`, error) })
+            .catch((error) => fail('after-attempts', error))
+            .finally(() => following.delete(after));
+          following.add(after);
         } catch (error) {
-          fail('finish', error); // not recorded: the leases expire and the deliveries are tried again
+          fail('finish', error); // not recorded after its retries: the leases expire and the deliveries are tried again
         }
         for (const f of batch) f.release();
         // Stored: the successors of finished ordering-key heads may now be claimed, and a loop held back by
@@ -371,6 +395,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       if (inFlight > 0) shutdown.abort();
       while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
       await flush();
+      await Promise.all(following);
     },
   };
 }

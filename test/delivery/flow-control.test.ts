@@ -109,6 +109,30 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('stores an answered try even when the first write of it fails: sent once, recorded as sent', async () => {
+    const { gw, drop } = await startBackendGateway(backend);
+    const receiver = await startReceiver();
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'r', url: receiver.url });
+      const finish = gw.store.deliveries.finish.bind(gw.store.deliveries);
+      let failures = 1;
+      gw.store.deliveries.finish = async (outcomes, now) => {
+        if (failures-- > 0) throw new Error('connection terminated unexpectedly');
+        return finish(outcomes, now);
+      };
+      const res = await gw.api('POST', '/api/messages', { event_type: 'finish.retry', payload: { n: 1 } });
+      assert.equal(res.status, 202);
+      const [delivery] = (await gw.api('GET', `/api/deliveries?message_id=${res.body.id}`)).body.data;
+      await eventually(async () => (await gw.api('GET', `/api/deliveries/${delivery.id}`)).body.status === 'sent', 3000);
+      assert.equal(receiver.requests.length, 1);
+      assert.equal((await gw.api('GET', `/api/deliveries/${delivery.id}/attempts`)).body.data.length, 1);
+    } finally {
+      await gw.close();
+      await drop();
+      await receiver.close();
+    }
+  });
+
   it('claims a retry that falls due after a partial claim left it waiting for room, with no publish to wake it', async () => {
     // 160 deliveries: one claim of 160 (under its limit of 200) leaves 90 of 250 slots, under the refill
     // threshold of 100, so the loop waits for room with no timer; the retry of the one that failed must still be
