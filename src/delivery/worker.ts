@@ -47,6 +47,8 @@ const ENDPOINT_CACHE_MS = 2000;
 const REAP_INTERVAL_MS = 10_000;
 /** Waits before storing finished attempts again after a failure; then they are given up to their leases. */
 const FINISH_RETRY_MS = [100, 1000, 5000];
+/** A delivery that failed on our side before an answer (not the endpoint's fault) is due again after this. */
+const DEFER_AFTER_ERROR_MS = 60_000;
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
 
@@ -87,6 +89,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const early = store.capabilities.parallelQueries;
   let heldBack = false;
   const toRelease: string[] = [];
+  /** Given back after our own failure: due again in DEFER_AFTER_ERROR_MS. */
+  const toDefer: string[] = [];
   let flushScheduled = false;
   let flushing: Promise<void> | null = null;
   /** What stored attempts set in motion (endpoints disabled, operational messages), awaited by stop(). */
@@ -173,8 +177,11 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       // one query at a time anyway: there the slot frees once the attempt is stored, and claims come larger.
       if (early) release();
     } catch (error) {
+      // Not an answer of the endpoint but our own failure (its secrets unreadable under another master key, an
+      // auth header that cannot be made): the delivery goes back without an attempt, due again only in a while,
+      // so a lasting fault is logged once a minute instead of retried on every poll.
       fail('deliver', error);
-      toRelease.push(d.id);
+      toDefer.push(d.id);
       scheduleFlush();
       release();
     }
@@ -209,13 +216,13 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
 
   /** Writes finished attempts in batches. */
   async function flush(): Promise<void> {
-    if (flushing) return flushing.then(() => (buffer.length || toRelease.length ? flush() : undefined));
+    if (flushing) return flushing.then(() => (buffer.length || toRelease.length || toDefer.length ? flush() : undefined));
     flushing = (async () => {
-      while (buffer.length > 0 || toRelease.length > 0) {
-        if (toRelease.length > 0) {
-          const ids = toRelease.splice(0);
+      while (buffer.length > 0 || toRelease.length > 0 || toDefer.length > 0) {
+        for (const [ids, dueAt] of [[toRelease.splice(0), clock.now()], [toDefer.splice(0), clock.now() + DEFER_AFTER_ERROR_MS]] as const) {
+          if (ids.length === 0) continue;
           try {
-            await store.deliveries.release(ids, workerId, clock.now());
+            await store.deliveries.release(ids, workerId, dueAt);
           } catch (error) {
             fail('release', error); // the leases expire and are reaped
           }
@@ -258,18 +265,27 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     }
     const allowed: ClaimedDelivery[] = [];
     for (const [endpointId, list] of byEndpoint) {
-      const endpoint = await resolve(endpointId);
-      const perSecond = endpoint?.record.rateLimitPerSecond;
-      if (!perSecond) {
-        allowed.push(...list);
-        continue;
-      }
-      const { granted, retryAt } = await deps.rateLimiter.take(endpointId, perSecond, list.length, clock.now());
-      allowed.push(...list.slice(0, granted));
-      const rest = list.slice(granted);
-      if (rest.length > 0) {
-        throttledUntil.set(endpointId, retryAt);
-        await store.deliveries.release(rest.map((d) => d.id), workerId, retryAt);
+      let undecided = list; // neither allowed nor given back yet
+      try {
+        const endpoint = await resolve(endpointId);
+        const perSecond = endpoint?.record.rateLimitPerSecond;
+        if (!perSecond) {
+          allowed.push(...list);
+          continue;
+        }
+        const { granted, retryAt } = await deps.rateLimiter.take(endpointId, perSecond, list.length, clock.now());
+        allowed.push(...list.slice(0, granted));
+        undecided = list.slice(granted);
+        if (undecided.length > 0) {
+          throttledUntil.set(endpointId, retryAt);
+          await store.deliveries.release(undecided.map((d) => d.id), workerId, retryAt);
+        }
+      } catch (error) {
+        // Claimed but not sendable now (the endpoint unreadable, the limiter's store failing): given back for a
+        // while rather than left leased until the lease runs out. The other endpoints' deliveries go on.
+        fail('rate-limit', error);
+        toDefer.push(...undecided.map((d) => d.id));
+        scheduleFlush();
       }
     }
     return allowed;

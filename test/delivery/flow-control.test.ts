@@ -133,6 +133,34 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('gives a delivery back for a minute when it fails on our side before any answer (no attempt counted, no busy loop)', async () => {
+    const { gw, drop } = await startBackendGateway(backend);
+    const receiver = await startReceiver();
+    try {
+      const ep = (await gw.api('POST', '/api/endpoints', { name: 'r', url: receiver.url })).body;
+      let calls = 0;
+      gw.endpoints.signingSecrets = () => {
+        calls++;
+        throw new Error('the stored secrets do not open with this master key');
+      };
+      const before = Date.now();
+      const res = await gw.api('POST', '/api/messages', { event_type: 'own.fault', payload: {}, endpoint_ids: [ep.id] });
+      const [delivery] = (await gw.api('GET', `/api/deliveries?message_id=${res.body.id}`)).body.data;
+      const back = await eventually(async () => {
+        const d = (await gw.api('GET', `/api/deliveries/${delivery.id}`)).body;
+        return d.status === 'pending' && Date.parse(d.next_attempt_at) > before + 50_000 ? d : null;
+      }, 3000);
+      assert.equal(back.attempts, 0);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(calls, 1, 'not claimed again meanwhile');
+      assert.equal(receiver.requests.length, 0);
+    } finally {
+      await gw.close();
+      await drop();
+      await receiver.close();
+    }
+  });
+
   it('claims a retry that falls due after a partial claim left it waiting for room, with no publish to wake it', async () => {
     // 160 deliveries: one claim of 160 (under its limit of 200) leaves 90 of 250 slots, under the refill
     // threshold of 100, so the loop waits for room with no timer; the retry of the one that failed must still be
