@@ -1,11 +1,13 @@
 // createApp(deps): the Fastify application with every route plugin; it never listens (tests use inject()).
 import { randomBytes } from 'node:crypto';
 import { lazyChildLogger } from './logger.ts';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { installErrorHandling } from './http/error-handler.ts';
+import { errorFormat, surfaceOf } from './http/error-bodies.ts';
+import { BotgateError } from './errors.ts';
 import { installJsonParser, installValidation } from './http/validation.ts';
 import { requireAdmin } from './http/admin-guard.ts';
 import type { AppDeps } from './http/deps.ts';
@@ -48,6 +50,8 @@ class QuietLogController extends LogController {
   }
 }
 
+const MAX_PARAM_LENGTH = 500;
+
 export interface AppOptions {
   logger?: FastifyBaseLogger | false;
   /** Serve the demo's order receiver (POST /demo/orders). */
@@ -65,6 +69,15 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     logController: new QuietLogController(),
     trustProxy: false,
     return503OnClosing: true,
+    // Ids are short, but a user id may be up to 200 characters (and is a path parameter of /api/users/{id}).
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Bad percent-encoding or an over-long path parameter, found while routing: a coded 400 in the surface's shape.
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      const coded = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new BotgateError('BG_ERR_VALIDATION', `A path segment is longer than ${MAX_PARAM_LENGTH} characters`)
+        : new BotgateError('BG_ERR_VALIDATION', 'The URL is not valid (bad percent-encoding)');
+      reply.code(coded.statusCode).send(errorFormat(surfaceOf(request.url))(coded, reply));
+    },
   };
   if (options.logger) {
     fastifyOptions.loggerInstance = options.logger;

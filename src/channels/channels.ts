@@ -46,6 +46,7 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
 
     async create(botId: string, input: ChannelInput): Promise<{ channel: ChannelRecord; secret: string | null }> {
       if (!(await store.bots.get(botId))) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
+      if (input.name && (await channelNameTaken(store, input.name))) throw new BotgateError('BG_ERR_CONFLICT', `A channel named ${input.name} exists`);
       if (!(await store.apps.get(input.app_id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${input.app_id}`);
       if (input.mode === 'async' && !input.post_url) throw new BotgateError('BG_ERR_VALIDATION', 'an async channel needs post_url');
       if (input.mode === 'sync' && (input.post_url || input.access_token)) throw new BotgateError('BG_ERR_VALIDATION', 'post_url and access_token belong to async channels');
@@ -77,6 +78,7 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
 
     async update(id: string, input: Partial<Omit<ChannelInput, 'mode' | 'kind'>>): Promise<ChannelRecord> {
       const channel = await get(id);
+      if (input.name && input.name !== channel.name && (await channelNameTaken(store, input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A channel named ${input.name} exists`);
       if (input.app_id && !(await store.apps.get(input.app_id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${input.app_id}`);
       if ((input.post_url || input.access_token !== undefined) && !channel.endpointId) throw new BotgateError('BG_ERR_VALIDATION', 'post_url and access_token belong to async channels');
       if (channel.endpointId && (input.post_url || input.access_token !== undefined)) {
@@ -131,4 +133,9 @@ export function channelView(channel: ChannelRecord, first: boolean, base: string
     created_at: new Date(channel.createdAt).toISOString(),
     updated_at: new Date(channel.updatedAt).toISOString(),
   };
+}
+
+/** Whether another channel (Kore.ai or a platform config: their names share one namespace) has this name. */
+export async function channelNameTaken(store: Store, name: string, except?: string): Promise<boolean> {
+  return (await store.channels.list({ limit: 100_000 })).some((c) => c.name === name && c.id !== except);
 }

@@ -12,6 +12,7 @@ import type { IdPrefix } from '../ids.ts';
 import type { ChannelRecord, EndpointRecord, Store } from '../store/store.ts';
 import { SIGNATURE_PRESETS, type SignatureScheme } from './inbound-signature.ts';
 import { PLATFORM_MESSAGE_EVENT } from './platform-adapter.ts';
+import { channelNameTaken } from './channels.ts';
 
 export const TWILIO_MESSAGE_EVENT = 'twilio.message';
 export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
@@ -119,17 +120,13 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     return { ...scheme, secretSealed };
   }
 
-  async function nameTaken(name: string, except?: string) {
-    for (const kind of PLATFORM_KINDS) for (const c of await store.channels.ofKind(kind)) if (c.name === name && c.id !== except) return true;
-    return false;
-  }
 
   return {
     get,
 
     async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string; signingSecret: string | undefined }> {
       if (!input.name) throw new BotgateError('BG_ERR_VALIDATION', 'name is required');
-      if (await nameTaken(input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A platform config named ${input.name} exists`);
+      if (await channelNameTaken(store, input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);
       // The name stands in for a missing provider, made a valid provider name ("Fresh Chat" → "fresh-chat").
       const provider = (input.provider ?? input.name).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
       const twilio = provider === 'twilio';
@@ -184,7 +181,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     async update(id: string, input: PlatformInput): Promise<ChannelRecord> {
       const channel = await get(id);
       const current = settingsOf(channel);
-      if (input.name && input.name !== channel.name && (await nameTaken(input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A platform config named ${input.name} exists`);
+      if (input.name && input.name !== channel.name && (await channelNameTaken(store, input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);
       if (input.provider !== undefined && input.provider.toLowerCase() !== channel.provider) throw new BotgateError('BG_ERR_VALIDATION', 'provider cannot change; create another config');
       // Its conversations stand at states of its bot: a config keeps the bot it was created for.
       if (input.bot !== undefined && input.bot !== channel.botId) throw new BotgateError('BG_ERR_VALIDATION', 'bot cannot change; create another config');

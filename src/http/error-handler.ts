@@ -31,11 +31,30 @@ export function toBotgateError(error: FastifyError | BotgateError | Error): Botg
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new BotgateError('BG_ERR_INVALID_JSON');
   }
+  const taken = uniqueViolation(error);
+  if (taken) return new BotgateError('BG_ERR_CONFLICT', `That ${taken.column} is taken (${taken.table})`, { cause: error });
   if (error instanceof SyntaxError || (e.statusCode === 400 && /JSON/i.test(e.message))) return new BotgateError('BG_ERR_INVALID_JSON');
   if (e.statusCode === 413) return new BotgateError('BG_ERR_PAYLOAD_TOO_LARGE');
   if (e.statusCode === 415) return new BotgateError('BG_ERR_UNSUPPORTED_MEDIA_TYPE');
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new BotgateError('BG_ERR_VALIDATION', e.message);
   return new BotgateError('BG_ERR_INTERNAL', undefined, { cause: error });
+}
+
+/**
+ * A unique constraint the store refused (two writers racing for a name, or a check that missed one): a conflict
+ * with what exists, not a server failure. SQLite: SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY; PostgreSQL: 23505.
+ */
+function uniqueViolation(error: Error): { table: string; column: string } | null {
+  const e = error as Error & { errcode?: number; code?: string; table?: string; detail?: string };
+  if (e.errcode === 2067 || e.errcode === 1555) {
+    const m = /constraint failed: (\w+)\.(\w+)/.exec(e.message);
+    return m ? { table: m[1], column: m[2] } : { table: 'record', column: 'key' };
+  }
+  if (e.code === '23505') {
+    const m = /^Key \(([^)]+)\)/.exec(e.detail ?? '');
+    return { table: e.table ?? 'record', column: m ? m[1] : 'key' };
+  }
+  return null;
 }
 
 function fromValidation(issues: AjvIssue[], where: string): BotgateError {
@@ -52,6 +71,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
     const coded = toBotgateError(error);
     if (coded.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    else if (coded.cause) request.log.warn({ err: error }, 'the store refused a write as a conflict');
     for (const [name, value] of Object.entries(coded.headers)) reply.header(name, value);
     reply.code(coded.statusCode).send(errorFormat(request.routeOptions.config?.errorFormat)(coded, reply));
   });

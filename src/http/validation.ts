@@ -12,6 +12,10 @@ export const OPTIONAL_BODY = 'x-optional-body';
 function makeAjv(coerce: boolean) {
   const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
   (addFormats as unknown as (a: Ajv) => void)(ajv);
+  // RFC 3339 allows a leap second (23:59:60) that Date.parse cannot read (NaN): a time we could not use is refused.
+  const rfc3339 = (ajv.formats as Record<string, unknown>)['date-time'];
+  const base = typeof rfc3339 === 'function' ? (rfc3339 as (s: string) => boolean) : (rfc3339 as { validate: (s: string) => boolean }).validate;
+  ajv.addFormat('date-time', { type: 'string', validate: (text: string) => base(text) && Number.isFinite(Date.parse(text)) });
   return ajv;
 }
 
@@ -22,8 +26,19 @@ export function installValidation(app: FastifyInstance): void {
     if (httpPart !== 'body') return coercing.compile(schema);
     const validate = strict.compile(schema);
     if (!(schema as Record<string, unknown>)[OPTIONAL_BODY]) return validate;
-    // An optional body may be left out entirely.
-    return (data: unknown) => (data === undefined || data === null ? true : validate(data));
+    // An optional body may be left out entirely. Fastify reads a failure's reasons from the function's `errors`
+    // (no errors there counts as valid), so the wrapper carries the inner validator's.
+    const optional = (data: unknown): boolean => {
+      if (data === undefined || data === null) {
+        optional.errors = null;
+        return true;
+      }
+      const ok = validate(data);
+      optional.errors = validate.errors;
+      return ok;
+    };
+    optional.errors = null as typeof validate.errors;
+    return optional;
   });
 }
 

@@ -173,6 +173,24 @@ describe('kore webhook channel (sync)', () => {
     });
   });
 
+  it('keeps channel names unique across Kore.ai channels and platform configs: 409, nothing half made', async () => {
+    const endpointsBefore = (await k.gw.api('GET', '/api/endpoints')).body.data.length;
+    assert.equal((await k.gw.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: k.clientId, name: 'shared-name' })).status, 201);
+    for (const [method, url, body] of [
+      ['POST', '/api/bots/demo/channels', { mode: 'sync', app_id: k.clientId, name: 'shared-name' }],
+      ['POST', '/api/bots/demo/channels', { mode: 'async', app_id: k.clientId, name: 'shared-name', post_url: 'https://bots.example.com/hook' }],
+      ['POST', '/api/webhook/config', { name: 'shared-name', outgoing_webhook_url: 'https://app.example.com/out' }],
+    ] as const) {
+      const res = await k.gw.api(method, url, body);
+      assert.equal(res.status, 409, `${url} → ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'BG_ERR_CONFLICT');
+    }
+    const other = await k.gw.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: k.clientId, name: 'other-name' });
+    const renamed = await k.gw.api('PATCH', `/api/channels/${other.body.id}`, { name: 'shared-name' });
+    assert.equal(renamed.status, 409, JSON.stringify(renamed.body));
+    assert.equal((await k.gw.api('GET', '/api/endpoints')).body.data.length, endpointsBefore, 'no endpoint left behind by a refused async channel');
+  });
+
   it('refuses bad input with clear 4xx in Kore\'s shape and stores nothing', async () => {
     const h = await auth();
     const before = (await k.gw.api('GET', '/api/messages?per_page=1000')).body.data.length;
@@ -209,6 +227,10 @@ describe('kore webhook channel (sync)', () => {
     const unknownInstance = await k.post(`${channelUrl}/hookInstance/ch_nope`, say('hi'), h);
     assert.equal(unknownInstance.status, 404);
     assert.equal(unknownInstance.body.bg_code, 'BG_ERR_CHANNEL_NOT_FOUND');
+    const badUrl = await k.gw.app.inject({ method: 'POST', url: '/chatbot/hooks/%zz', headers: h, payload: say('hi') });
+    assert.equal(badUrl.statusCode, 400);
+    assert.equal(JSON.parse(badUrl.body).bg_code, 'BG_ERR_VALIDATION', 'Kore\'s shape for a bad URL too');
+    assert.ok(JSON.parse(badUrl.body).errors?.[0]?.msg);
     const wrongMethod = await k.gw.app.inject({ method: 'GET', url: channelUrl });
     assert.equal(wrongMethod.statusCode, 404);
     assert.ok(JSON.parse(wrongMethod.body).errors);

@@ -80,6 +80,40 @@ describe('bad input', () => {
     expectError(await raw('PUT', '/api/messages'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
   });
 
+  it('validates optional bodies like any other: wrong types, short secrets, unknown fields are 400, no body is fine', async () => {
+    const app = JSON.parse((await raw('POST', '/api/apps', JSON.stringify({ name: 'opt-body' }))).body);
+    const endpoint = JSON.parse((await raw('POST', '/api/endpoints', JSON.stringify({ name: 'opt-body', url: 'http://127.0.0.1:9/x' }))).body);
+    const rotate = `/api/apps/${app.client_id}/secret/rotate`;
+    expectError(await raw('POST', rotate, JSON.stringify({ client_secret: 'a' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', rotate, JSON.stringify({ client_secret: 5 })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', rotate, JSON.stringify({ bogus: 1 })), 400, 'BG_ERR_UNKNOWN_FIELD');
+    expectError(await raw('POST', rotate, '[1]'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', `/api/endpoints/${endpoint.id}/secret/rotate`, JSON.stringify({ secret: 5 })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', `/api/endpoints/${endpoint.id}/test`, JSON.stringify({ event_type: { a: 1 } })), 400, 'BG_ERR_VALIDATION');
+    assert.equal((await raw('POST', rotate)).statusCode, 200, 'no body: a generated secret');
+    assert.equal((await raw('POST', rotate, JSON.stringify({ client_secret: 'a-long-enough-secret-0123' }))).statusCode, 200);
+  });
+
+  it('refuses a page past any data, and times Date cannot read (leap seconds), with 400', async () => {
+    for (const page of ['99999999999999999999', '1e300', '1e17']) expectError(await raw('GET', `/api/endpoints?page=${page}&per_page=1000`), 400, 'BG_ERR_VALIDATION');
+    assert.equal((await raw('GET', '/api/endpoints?page=1000000')).statusCode, 200);
+    expectError(await raw('GET', '/api/deliveries?since=2016-12-31T23:59:60Z'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('GET', '/api/notify/stats?since=2016-12-31T23:59:60Z'), 400, 'BG_ERR_VALIDATION');
+  });
+
+  it('answers a bad URL or an over-long path segment with 400 in the API shape', async () => {
+    expectError(await raw('GET', '/api/endpoints/%FF'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('GET', `/api/agents/${'x'.repeat(501)}`), 400, 'BG_ERR_VALIDATION');
+    // A user id may be 200 characters: its routes reach the handler.
+    expectError(await raw('GET', `/api/users/${'u'.repeat(200)}`), 404, 'BG_ERR_USER_NOT_FOUND');
+  });
+
+  it('answers a name taken with 409, also when the store is the one to notice', async () => {
+    const feed = { name: 'twice', cron: '0 9 * * *', event_type: 'digest_daily', user_ids: [] };
+    assert.equal((await raw('POST', '/api/notify/feeds', JSON.stringify(feed))).statusCode, 201);
+    expectError(await raw('POST', '/api/notify/feeds', JSON.stringify(feed)), 409, 'BG_ERR_CONFLICT');
+  });
+
   it('never answers 500 to a fuzzed body', async () => {
     const samples = ['null', 'true', '1', '"s"', '{"__proto__": {"x": 1}}', '{"constructor": {"prototype": {}}}', '{"name": null, "url": null}', '{"name": "x", "url": "http://a.example", "retry_schedule": [-1]}', '{"name": "x", "url": "http://a.example", "custom_headers": {"bad header": "x"}}', '{"name": "x", "url": "http://a.example", "custom_headers": {"x": "a\\r\\nb"}}', '\u0000', '{"name": "' + 'n'.repeat(300) + '", "url": "http://a"}'];
     for (const body of samples) {

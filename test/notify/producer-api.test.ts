@@ -131,6 +131,11 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal(users.status, 404, 'nothing of the refused batch was decided');
     const skewed = await event({ user_id: 'future-3', event_type: 'low_balance', occurred_at: ahead(60_000) });
     assert.equal(skewed.status, 200, 'a producer clock a minute fast is fine');
+    // RFC 3339 allows a leap second, which no clock here can read: refused, not decided as "now" or a 500.
+    for (const field of ['occurred_at', 'deliver_at']) {
+      const leap = await event({ user_id: 'leap-1', event_type: 'low_balance', [field]: '2016-12-31T23:59:60Z' });
+      assert.deepEqual([leap.status, leap.body.code], [400, 'BG_ERR_VALIDATION'], field);
+    }
   });
 
   it('answers the legacy /kore-webhook and /feedback exactly as specified', async () => {

@@ -45,7 +45,7 @@ export const botRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
   app.post('/bots/:id/channels', {
     schema: {
       tags: ['channels'], summary: 'Add a channel; an async one gets an endpoint for its POST_URL, whose signing secret is in this answer only',
-      params: IdParams, body: ChannelBody, response: { 201: ChannelWithSecret, ...errors('BG_ERR_BOT_NOT_FOUND', 'BG_ERR_APP_NOT_FOUND', 'BG_ERR_VALIDATION') },
+      params: IdParams, body: ChannelBody, response: { 201: ChannelWithSecret, ...errors('BG_ERR_BOT_NOT_FOUND', 'BG_ERR_APP_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_CONFLICT') },
     },
   }, async (request, reply) => {
     const { channel, secret } = await deps.channels.create(request.params.id, request.body);

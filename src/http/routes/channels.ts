@@ -29,7 +29,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
   };
   app.get('/channels/:id', { schema: { tags, summary: 'One channel', params: IdParams, response: { 200: ChannelView, ...errors('BG_ERR_CHANNEL_NOT_FOUND') } } }, async (request) => view(request.params.id));
   app.patch('/channels/:id', {
-    schema: { tags, summary: 'Change a channel', params: IdParams, body: ChannelPatch, response: { 200: ChannelView, ...errors('BG_ERR_CHANNEL_NOT_FOUND', 'BG_ERR_APP_NOT_FOUND', 'BG_ERR_VALIDATION') } },
+    schema: { tags, summary: 'Change a channel', params: IdParams, body: ChannelPatch, response: { 200: ChannelView, ...errors('BG_ERR_CHANNEL_NOT_FOUND', 'BG_ERR_APP_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_CONFLICT') } },
   }, async (request) => {
     await deps.channels.update(request.params.id, request.body);
     deps.turns.forgetChannel(request.params.id);

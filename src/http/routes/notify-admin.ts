@@ -272,7 +272,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   }, async () => ({ data: (await repo.feeds.list()).map(feedView) }));
 
   app.post('/notify/feeds', {
-    schema: { tags, summary: 'Create a feed', body: FeedBody, response: { 201: FeedView, ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD') } },
+    schema: { tags, summary: 'Create a feed', body: FeedBody, response: { 201: FeedView, ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_CONFLICT') } },
   }, async (request, reply) => {
     const created = await notify.createFeed(request.body as Parameters<typeof notify.createFeed>[0]);
     reply.code(201);
@@ -286,7 +286,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   app.patch('/notify/feeds/:id', {
     schema: {
       tags, summary: 'Change a feed (a new cron or tz, or switching it back on, sets the next run from now)', params: IdParams, body: FeedPatch,
-      response: { 200: FeedView, ...errors('BG_ERR_FEED_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD') },
+      response: { 200: FeedView, ...errors('BG_ERR_FEED_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_CONFLICT') },
     },
   }, async (request) => {
     const current = await feed(request.params.id);
