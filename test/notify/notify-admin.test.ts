@@ -225,6 +225,10 @@ for (const backend of await testBackends()) {
       const defaults = await gw.api('POST', '/api/notify/feeds', { name: 'daily', cron: '0 8 * * *', event_type: 'digest_daily', user_ids: [] });
       assert.equal(defaults.status, 201);
       assert.equal(defaults.body.tz, 'UTC', 'notify.default_tz');
+      const again = await gw.api('POST', '/api/notify/feeds', { name: 'daily', cron: '0 7 * * *', event_type: 'digest_daily', user_ids: [] });
+      assert.deepEqual([again.status, again.body.code], [409, 'BG_ERR_CONFLICT'], 'a name taken, noticed by the store');
+      const taken = await gw.api('PATCH', `/api/notify/feeds/${feed.id}`, { name: 'daily' });
+      assert.deepEqual([taken.status, taken.body.code], [409, 'BG_ERR_CONFLICT']);
 
       for (const [body, message] of [
         [{ name: 'x', cron: 'every monday', event_type: 't', user_ids: [] }, /cron/],
