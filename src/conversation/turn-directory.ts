@@ -1,6 +1,7 @@
 // What turns look up around a conversation, cached briefly: its channel and adapter, the bot runtime, endpoint
 // names (event webhooks name their endpoint), and who takes handoff lifecycle messages.
 import type { Clock } from '../clock.ts';
+import { endpointAccepts } from '../delivery/outbox.ts';
 import type { ChannelRecord, Store } from '../store/store.ts';
 import type { BotRuntime } from './bot.ts';
 import type { BotRegistry } from './bot-registry.ts';
@@ -12,14 +13,14 @@ export interface ChannelContext {
   channel: ChannelRecord;
   adapter: ChannelAdapter;
   runtime: BotRuntime;
-  /** Endpoints that take this channel's handoff lifecycle messages. */
-  handoffTargets: string[];
+  /** Endpoints that take this channel's handoff lifecycle messages of a type: its own (the platform's), and subscribers whose filter takes it. */
+  handoffTargets(type: string): string[];
 }
 
 export interface EndpointIndex {
   byName: Map<string, string>;
-  /** Endpoints subscribed to handoff.* by name (other channels' own endpoints excluded). */
-  handoffSubscribers: string[];
+  /** Endpoints subscribed to handoff types by name, with their filters (other channels' own endpoints excluded). */
+  handoffSubscribers: { id: string; eventTypes: string[] }[];
 }
 
 export type TurnDirectory = ReturnType<typeof createTurnDirectory>;
@@ -42,12 +43,12 @@ export function createTurnDirectory(deps: { store: Store; clock: Clock; bots: Bo
     if (endpoints && now - endpoints.at < ENDPOINTS_MS) return endpoints.index;
     const channelEndpoints = new Set((await store.channels.list({ limit: 100_000 })).flatMap((c) => (c.endpointId ? [c.endpointId] : [])));
     const byName = new Map<string, string>();
-    const handoffSubscribers: string[] = [];
+    const handoffSubscribers: EndpointIndex['handoffSubscribers'] = [];
     for (const e of await store.endpoints.list({ isActive: true }, { limit: 100_000 })) {
       if (!byName.has(e.name)) byName.set(e.name, e.id);
       byName.set(e.id, e.id);
       const wantsHandoff = e.eventTypes?.some((t) => t === 'handoff.*' || t.startsWith('handoff.')) ?? false;
-      if (wantsHandoff && !channelEndpoints.has(e.id)) handoffSubscribers.push(e.id);
+      if (wantsHandoff && !channelEndpoints.has(e.id)) handoffSubscribers.push({ id: e.id, eventTypes: e.eventTypes! });
     }
     endpoints = { at: now, index: { byName, handoffSubscribers } };
     return endpoints.index;
@@ -66,7 +67,9 @@ export function createTurnDirectory(deps: { store: Store; clock: Clock; bots: Bo
         const adapter = channel ? deps.adapters[channel.kind] : undefined;
         if (!channel || !adapter) continue;
         const own = adapter.receivesHandoffEvents(channel) && channel.endpointId ? [channel.endpointId] : [];
-        context.set(id, { channel, adapter, runtime: await deps.bots.runtime(channel.botId), handoffTargets: [...own, ...index.handoffSubscribers] });
+        // A subscriber gets only the handoff types its filter lists (handoff.requested alone must not carry the chat).
+        const handoffTargets = (type: string) => [...own, ...index.handoffSubscribers.filter((s) => endpointAccepts(s.eventTypes, type)).map((s) => s.id)];
+        context.set(id, { channel, adapter, runtime: await deps.bots.runtime(channel.botId), handoffTargets });
       }
       return context;
     },

@@ -46,7 +46,7 @@ function toHuman(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
   const keep = { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt };
   const event = (type: 'handoff.message' | 'handoff.closed') => handoffEvent({
     event: type, conversation, address: ctx.adapter.address(conversation, said.payload), platform: ctx.adapter.platform(ctx.channel), sessionId: handoff.id, message: input.text,
-    sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets,
+    sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets(type),
   }, deps.now, deps.newId);
   if (!saysPhrase(settings.closePhrases, input.text)) return { writes: { ...keep, messages: [event('handoff.message')] }, result: null, unrouted: [] };
   const goodbye = ctx.adapter.outgoing({
@@ -86,7 +86,7 @@ function botTurn(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
       handoff: { kind: 'open', id: sessionId, reason: result.handoff!.reason },
       announce: (transcript: MessageRecord[]): NewMessage[] => [handoffEvent({
         event: 'handoff.requested', conversation, address: adapter.address(conversation, said.payload), platform: adapter.platform(channel), sessionId, message: input.text,
-        sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets, transcript, extra: { reason: result.handoff!.reason },
+        sender: conversation.userKey, senderType: 'user', endpointIds: ctx.handoffTargets('handoff.requested'), transcript, extra: { reason: result.handoff!.reason },
       }, deps.now, deps.newId)],
     } satisfies Partial<TurnWrites>);
   }

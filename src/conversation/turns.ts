@@ -84,7 +84,7 @@ export function createTurnService(deps: {
       const outcome = turnWrites(ctx, conversation, incoming, handoff, { newId, now, endpointByName });
       for (const miss of outcome.unrouted) deps.log?.warn({ bot: ctx.runtime.definition.id, ...miss }, 'event webhook names no active endpoint: not sent');
       const endpoints = new Set(outcome.writes.messages.flatMap((m) => m.endpointIds ?? []));
-      if (outcome.writes.announce) for (const id of ctx.handoffTargets) endpoints.add(id);
+      if (outcome.writes.announce) for (const id of ctx.handoffTargets('handoff.requested')) endpoints.add(id);
       produced.set(incoming.id, { result: outcome.result, endpoints: [...endpoints] });
       return outcome.writes;
     };

@@ -68,7 +68,7 @@ export function createHandoffSessions(deps: {
     return committed;
   }
 
-  function event(a: ActionContext, type: HandoffEvent, message: string, sender: string, senderType: SenderType, endpointIds = a.ctx.handoffTargets): NewMessage {
+  function event(a: ActionContext, type: HandoffEvent, message: string, sender: string, senderType: SenderType, endpointIds = a.ctx.handoffTargets(type)): NewMessage {
     return handoffEvent({
       event: type, conversation: a.conversation, address: a.ctx.adapter.address(a.conversation, a.lastIncoming), platform: a.ctx.adapter.platform(a.ctx.channel),
       sessionId: a.open.id, message, sender, senderType, endpointIds,

@@ -21,6 +21,7 @@ for (const backend of await testBackends()) {
     let base: string;
     let platform: Receiver;
     let subscriber: Receiver;
+    let narrow: Receiver;
     let inboundToken: string;
     const agents: Record<string, { id: string; token: string }> = {};
 
@@ -66,6 +67,8 @@ for (const backend of await testBackends()) {
       inboundToken = config.body.inbound_token;
       const sub = await http('POST', '/api/endpoints', { name: 'helpdesk', url: subscriber.url, event_types: ['handoff.*'] });
       assert.equal(sub.status, 201, JSON.stringify(sub.body));
+      narrow = await startReceiver((_q, res) => void res.writeHead(200).end());
+      assert.equal((await http('POST', '/api/endpoints', { name: 'pager', url: narrow.url, event_types: ['handoff.requested'] })).status, 201);
       for (const name of ['alice', 'bob', 'carol']) {
         const created = await http('POST', '/api/agents', { name });
         assert.equal(created.status, 201);
@@ -77,6 +80,7 @@ for (const backend of await testBackends()) {
       await gw.close();
       await platform.close();
       await subscriber.close();
+      await narrow.close();
       await dropSchema();
     });
 
@@ -163,6 +167,18 @@ for (const backend of await testBackends()) {
       // The session is closed for good.
       assert.equal((await winner.post(`/sessions/${session.id}/messages`, { text: 'one more thing' })).body.code, 'BG_ERR_SESSION_CLOSED');
       assert.equal((await winner.post(`/sessions/${session.id}/messages`, { text: 'one more thing' })).status, 409);
+    });
+
+    it('sends a subscriber only the handoff types its filter lists: a pager for requests never gets the chat', async () => {
+      await user('u5', 'talk to a human');
+      const [session] = (await agent('bob').get('/sessions?status=waiting')).body.data.filter((s: Json) => s.user_id === 'u5');
+      assert.equal((await agent('bob').post(`/sessions/${session.id}/claim`)).status, 200);
+      await user('u5', 'my card number is 4111 1111 1111 1111');
+      assert.equal((await agent('bob').post(`/sessions/${session.id}/close`, {})).status, 200);
+      await eventually(() => events('u5', subscriber).some((e) => e.type === 'handoff.closed'));
+      await eventually(() => events('u5', narrow).length > 0);
+      assert.deepEqual(events('u5', narrow).map((e) => e.type), ['handoff.requested']);
+      assert.ok(events('u5', subscriber).some((e) => e.type === 'handoff.message'), 'the handoff.* subscriber has the chat');
     });
 
     it('ends the session when the user says a close phrase', async () => {
