@@ -47,12 +47,23 @@ export function createHandoffSessions(deps: {
     return found;
   }
 
-  /** Runs `fn` on the open session under the conversation's lock; a closed (or replaced) session is 409. */
-  async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction) {
+  /**
+   * Runs `fn` on the open session under the conversation's lock; a closed (or replaced) session is 409. When the
+   * conversation's channel is gone (deleted mid-handoff) nothing can reach the user: `closing` (who closes) then
+   * closes the session without a word to them, anything else is 409.
+   */
+  async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction, closing?: string) {
     const found = await session(sessionId);
     const conversation = await store.conversations.get(found.conversationId);
     if (!conversation) throw new BotgateError('BG_ERR_SESSION_NOT_FOUND', `The conversation of session ${sessionId} no longer exists`);
     const ctx = (await directory.contextFor([conversation.channelId])).get(conversation.channelId);
+    if (!ctx && closing) {
+      deps.log?.warn({ session: sessionId, channel: conversation.channelId }, 'closing a handoff session whose channel is gone');
+      return store.conversations.act(conversation.id, (_current, open) => {
+        if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
+        return { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing, resumeState: null }, messages: [] };
+      }, routeExplicit, clock.now());
+    }
     if (!ctx) throw new BotgateError('BG_ERR_CONFLICT', `The channel of session ${sessionId} no longer exists`);
     const last = await lastIncoming(store, conversation.id);
     const endpointByName = (await directory.endpointIndex()).byName;
@@ -96,6 +107,14 @@ export function createHandoffSessions(deps: {
     };
   }
 
+  /** The agent holding a session, when that agent has been deactivated since (their sessions are free to take). */
+  async function deactivatedHolder(sessionId: string): Promise<string | null> {
+    const found = await session(sessionId);
+    if (found.status !== 'active' || !found.agentId) return null;
+    const holder = await store.agents.get(found.agentId);
+    return holder && holder.isActive ? null : found.agentId;
+  }
+
   async function sweep(): Promise<void> {
     const waitMs = deps.config.handoff.agent_wait_minutes * 60_000;
     for (const waiting of await store.handoffs.waitingSince(clock.now() - waitMs, 100)) {
@@ -105,7 +124,7 @@ export function createHandoffSessions(deps: {
           const settings = a.ctx.runtime.definition.settings;
           const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
           return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
-        });
+        }, 'timeout');
       } catch (error) {
         if (error instanceof BotgateError && error.statusCode === 409) continue; // claimed or closed meanwhile
         deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');
@@ -127,12 +146,16 @@ export function createHandoffSessions(deps: {
 
     conversation: async (found: HandoffRecord) => store.conversations.get(found.conversationId),
 
-    /** An agent takes a waiting session; a session another agent holds answers 409 (claiming one's own again is fine). */
+    /**
+     * An agent takes a waiting session; a session another agent holds answers 409 (claiming one's own again is
+     * fine), unless that agent was deactivated: then it is free to take over.
+     */
     async claim(sessionId: string, agent: AgentRecord) {
+      const gone = await deactivatedHolder(sessionId);
       return change(sessionId, (a) => {
         if (a.open.status === 'active') {
           if (a.open.agentId === agent.id) return { messages: [] };
-          throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
+          if (a.open.agentId !== gone) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
         }
         return {
           mode: 'agent',
@@ -151,16 +174,17 @@ export function createHandoffSessions(deps: {
       });
     },
 
-    /** Ends the session; the bot resumes at `resumeState` (a flow state of the bot) or idle. */
+    /** Ends the session; the bot resumes at `resumeState` (a flow state of the bot) or idle. A deactivated agent's session any agent may close. */
     async close(sessionId: string, agent: AgentRecord, resumeState: string | null) {
+      const gone = await deactivatedHolder(sessionId);
       return change(sessionId, (a) => {
-        if (a.open.status === 'active' && a.open.agentId !== agent.id) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
+        if (a.open.status === 'active' && a.open.agentId !== agent.id && a.open.agentId !== gone) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
         if (resumeState !== null && !Object.hasOwn(a.ctx.runtime.definition.flows, resumeState)) {
           throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} is not a state of bot ${a.ctx.runtime.definition.id}`);
         }
         const closed = event(a, 'handoff.closed', `${agent.name} closed the conversation`, agent.id, 'agent');
         return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, 'agent', closed);
-      });
+      }, 'agent');
     },
 
     sweep,

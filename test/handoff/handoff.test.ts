@@ -237,6 +237,41 @@ for (const backend of await testBackends()) {
       assert.equal((await agent(holder).post(`/sessions/${session.id}/close`)).status, 200);
       assert.equal((await http('GET', '/api/agents/agt_nope')).status, 404);
     });
+
+    it('frees a deactivated agent\'s sessions: another agent takes over or closes them', async () => {
+      const dave = await http('POST', '/api/agents', { name: 'dave' });
+      agents.dave = { id: dave.body.id, token: dave.body.token };
+      await user('u6', 'talk to a human');
+      const [session] = (await agent('dave').get('/sessions?status=waiting')).body.data.filter((s: Json) => s.user_id === 'u6');
+      assert.equal((await agent('dave').post(`/sessions/${session.id}/claim`)).status, 200);
+      assert.equal((await agent('bob').post(`/sessions/${session.id}/claim`)).status, 409, 'held by an active agent');
+      assert.equal((await http('PATCH', `/api/agents/${agents.dave.id}`, { is_active: false })).status, 200);
+      const taken = await agent('bob').post(`/sessions/${session.id}/claim`);
+      assert.equal(taken.status, 200, JSON.stringify(taken.body));
+      assert.equal(taken.body.agent_id, agents.bob.id);
+      assert.equal((await agent('bob').post(`/sessions/${session.id}/messages`, { text: 'Bob here, taking over.' })).status, 202);
+      assert.equal((await agent('bob').post(`/sessions/${session.id}/close`, {})).status, 200);
+    });
+
+    it('closes a session whose channel was deleted mid-handoff: by timeout when waiting, by its agent when claimed', async () => {
+      const config = await http('POST', '/api/webhook/config', { name: 'short-lived', outgoing_webhook_url: platform.url });
+      const say = (userId: string, message: string) => http('POST', '/api/webhook/incoming', { user_id: userId, message, platform: 'short-lived', conversation_id: `sl-${userId}` }, config.body.inbound_token);
+      await say('w1', 'talk to a human');
+      await say('w2', 'talk to a human');
+      const open = (await agent('bob').get('/sessions?status=waiting')).body.data;
+      const waiting = open.find((s: Json) => s.user_id === 'w1');
+      const claimed = open.find((s: Json) => s.user_id === 'w2');
+      assert.equal((await agent('bob').post(`/sessions/${claimed.id}/claim`)).status, 200);
+      assert.equal((await http('DELETE', `/api/webhook/config/${config.body.id}`)).status, 204);
+      const timedOut = await eventually(async () => {
+        const s = (await agent('bob').get(`/sessions/${waiting.id}`)).body;
+        return s.status === 'closed' ? s : null;
+      }, 10_000);
+      assert.equal(timedOut.closed_by, 'timeout');
+      assert.equal((await agent('bob').post(`/sessions/${claimed.id}/messages`, { text: 'hello?' })).status, 409, 'nothing reaches the user');
+      assert.equal((await agent('bob').post(`/sessions/${claimed.id}/close`, {})).status, 200);
+      assert.equal((await agent('bob').get(`/sessions/${claimed.id}`)).body.status, 'closed');
+    });
   });
 }
 
