@@ -8,6 +8,7 @@ import type { BotRegistry } from './bot-registry.ts';
 import type { ChannelAdapter } from './turns.ts';
 
 const ENDPOINTS_MS = 5000;
+const CHANNELS_MS = 5000;
 
 export interface ChannelContext {
   channel: ChannelRecord;
@@ -27,14 +28,17 @@ export type TurnDirectory = ReturnType<typeof createTurnDirectory>;
 
 export function createTurnDirectory(deps: { store: Store; clock: Clock; bots: BotRegistry; adapters: Record<string, ChannelAdapter> }) {
   const { store, clock } = deps;
-  const channels = new Map<string, ChannelRecord>();
+  // Briefly: another process sharing the database may change or delete a channel (forgetChannel covers this one).
+  const channels = new Map<string, { channel: ChannelRecord; at: number }>();
   let endpoints: { at: number; index: EndpointIndex } | null = null;
 
   async function channelOf(id: string): Promise<ChannelRecord | null> {
+    const now = clock.now();
     const cached = channels.get(id);
-    if (cached) return cached;
+    if (cached && now - cached.at < CHANNELS_MS) return cached.channel;
     const channel = await store.channels.get(id);
-    if (channel) channels.set(id, channel);
+    if (channel) channels.set(id, { channel, at: now });
+    else channels.delete(id);
     return channel;
   }
 
