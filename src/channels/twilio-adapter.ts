@@ -78,12 +78,13 @@ export const twilioAdapter: ChannelAdapter = {
     };
   },
 
-  outgoing({ channel, conversation, messages, direction, incoming, replyTo, newId, now }) {
+  outgoing({ channel, conversation, messages, direction, incoming, replyTo, newId, now, answering }) {
     // Our number is the one the user last wrote to (a config may front several numbers or a WhatsApp sender).
     const ours = (incoming?.metadata as Record<string, unknown> | undefined)?.To;
     const to = typeof incoming?.user_id === 'string' ? incoming.user_id : conversation.userKey;
-    // Only a reply to the request being answered can ride in its TwiML; anything else must be sent.
-    const inAnswer = settingsOf(channel).twilio?.replyMode !== 'api' && direction === 'outgoing' && replyTo !== null;
+    // Only a reply made while its request is being answered rides in that request's TwiML; anything else (a
+    // turn run later: after an earlier message, or recovered) must be sent, or no one would ever see it.
+    const inAnswer = settingsOf(channel).twilio?.replyMode !== 'api' && direction === 'outgoing' && replyTo !== null && answering === true;
     const viaApi = !inAnswer && channel.endpointId !== null;
     return messages.map((m): NewMessage => ({
       id: newId('msg'),

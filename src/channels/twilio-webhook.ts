@@ -9,9 +9,9 @@ import sjson from 'secure-json-parse';
 import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
-import type { ChannelRecord, MessageRecord } from '../store/store.ts';
+import type { ChannelRecord, MessageRecord, Store } from '../store/store.ts';
 import { verifyTwilio, verifyTwilioBody } from './inbound-signature.ts';
-import type { PlatformInbound } from './platform-inbound.ts';
+import type { InboundResult, PlatformInbound } from './platform-inbound.ts';
 import { settingsOf, type PlatformService } from './platforms.ts';
 import { twilioRequest, type TwilioParams } from './twilio-adapter.ts';
 
@@ -101,10 +101,23 @@ export interface TwilioWebhookDeps {
   config: Config;
   platforms: PlatformService;
   inbound: PlatformInbound;
+  store: Store;
 }
 
 export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhookDeps }> = async (app, { deps }) => {
   const { platforms, inbound } = deps;
+
+  /**
+   * The replies this request's TwiML carries: those of a turn run with it. A turn run later (after an earlier
+   * message of the user, or recovered) sent its replies through the Messages API; a MessageSid seen before is
+   * answered with what the original answer carried, its replies that have no delivery.
+   */
+  async function inAnswer(result: InboundResult): Promise<MessageRecord[]> {
+    if (result.received.turn) return result.replies;
+    const kept: MessageRecord[] = [];
+    for (const r of result.replies) if ((await deps.store.deliveries.list({ messageId: r.id }, { limit: 1 })).length === 0) kept.push(r);
+    return kept;
+  }
 
   // This plugin's own parsers (encapsulated): the raw body is kept, since the signature covers it. Twilio sends
   // no text/plain: Fastify's default parser for it would turn a wrong content type into a 400 instead of a 415.
@@ -155,7 +168,7 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
     const message = twilioRequest(json ? jsonParams(request.body) : ((request.body ?? {}) as TwilioParams));
     if (!message) throw new BotgateError('BG_ERR_VALIDATION', 'Not an incoming message: From and Body are required');
     const result = await inbound.receive(channel, message, message.message_id ?? null);
-    const texts = settingsOf(channel).twilio?.replyMode === 'api' ? [] : result.replies.map(bodyOf).filter((t): t is string => t !== null);
+    const texts = settingsOf(channel).twilio?.replyMode === 'api' ? [] : (await inAnswer(result)).map(bodyOf).filter((t): t is string => t !== null);
     asTwiml(reply);
     return twiml(texts);
   });

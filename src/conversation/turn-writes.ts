@@ -22,6 +22,8 @@ export interface TurnWriteDeps {
   now: number;
   /** Endpoint names and ids → ids. */
   endpointByName: Map<string, string>;
+  /** The turn runs with the user's request (see ChannelAdapter.outgoing). */
+  answering?: boolean;
 }
 
 export function turnWrites(ctx: ChannelContext, conversation: ConversationRecord, incoming: MessageRecord, handoff: HandoffRecord | null, deps: TurnWriteDeps): TurnOutcome {
@@ -51,6 +53,7 @@ function toHuman(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
   if (!saysPhrase(settings.closePhrases, input.text)) return { writes: { ...keep, messages: [event('handoff.message')] }, result: null, unrouted: [] };
   const goodbye = ctx.adapter.outgoing({
     channel: ctx.channel, conversation, messages: settings.agentClosed, direction: 'outgoing', incoming: said.payload, replyTo: said.record.id, endOfTask: null, newId: deps.newId, now: deps.now,
+    answering: deps.answering,
   });
   return {
     writes: {
@@ -72,6 +75,7 @@ function botTurn(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
   const answer = result.handoff === null ? result.replies : [...result.replies, ...(handsOver ? settings.handoffMessage : settings.handoffUnavailable)];
   const replies = adapter.outgoing({
     channel, conversation, messages: answer, direction: 'outgoing', incoming: said.payload, replyTo: said.record.id, endOfTask: result.endOfTask, newId: deps.newId, now: deps.now,
+    answering: deps.answering,
   });
   const { messages: hooks, unrouted } = webhookMessages(runtime, conversation, input, result, deps);
   const writes: TurnWrites = {

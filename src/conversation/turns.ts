@@ -17,6 +17,12 @@ export interface ChannelAdapter {
     /** The user's message answered — or, for agent messages, the user's last one (null: none). */
     incoming: Record<string, unknown> | null;
     replyTo: string | null; endOfTask: { reason: string } | null; newId: (p: IdPrefix) => string; now: number;
+    /**
+     * The reply is made while the user's request is being served (its turn runs with the request), so a channel
+     * that answers in its response may carry it there; a turn run later (after an earlier message, or recovered)
+     * must send its replies.
+     */
+    answering?: boolean;
   }): NewMessage[];
   /** How the user and conversation are named to the channel's side (handoff events carry these). */
   address(conversation: ConversationRecord, incoming: Record<string, unknown> | null): { userId: string; conversationId: string };
@@ -76,12 +82,12 @@ export function createTurnService(deps: {
    * A runner that works out turns (pure, synchronous: it runs inside the store's transaction) for conversations
    * whose channels and bot runtimes were loaded beforehand. It records what each turn produced, for after the commit.
    */
-  function runner(context: Map<string, ChannelContext>, endpointByName: Map<string, string>, now: number) {
+  function runner(context: Map<string, ChannelContext>, endpointByName: Map<string, string>, now: number, answering: boolean) {
     const produced = new Map<string, Produced>();
     const run: TurnRunner = (conversation, incoming, handoff) => {
       const ctx = context.get(conversation.channelId);
       if (!ctx) throw new Error(`no channel ${conversation.channelId}`);
-      const outcome = turnWrites(ctx, conversation, incoming, handoff, { newId, now, endpointByName });
+      const outcome = turnWrites(ctx, conversation, incoming, handoff, { newId, now, endpointByName, answering });
       for (const miss of outcome.unrouted) deps.log?.warn({ bot: ctx.runtime.definition.id, ...miss }, 'event webhook names no active endpoint: not sent');
       const endpoints = new Set(outcome.writes.messages.flatMap((m) => m.endpointIds ?? []));
       if (outcome.writes.announce) for (const id of ctx.handoffTargets('handoff.requested')) endpoints.add(id);
@@ -109,7 +115,7 @@ export function createTurnService(deps: {
         return;
       }
       const now = clock.now();
-      const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now);
+      const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now, false);
       const committed = await store.conversations.takeTurn(conversationId, run, route, now);
       if (!committed) return;
       afterCommit(committed, produced.get(committed.incoming.id));
@@ -127,7 +133,7 @@ export function createTurnService(deps: {
     try {
       const now = clock.now();
       const context = await directory.contextFor(new Set(items.map((i) => i.channel.id)));
-      const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now);
+      const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now, true);
       const results = await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now);
       const writers = new Set<string>();
       results.forEach((received, i) => {

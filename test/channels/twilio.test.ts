@@ -13,6 +13,7 @@ import twilio from 'twilio';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { twilioRequest } from '../../src/channels/twilio-adapter.ts';
 
 type Json = any;
 
@@ -222,6 +223,21 @@ describe('twilio channel', () => {
     const res = await post(raw);
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.body, twiml('Your balance is not available right now.'));
+  });
+
+  it('sends through the Messages API the replies of turns that run after their request (an earlier message was pending)', async () => {
+    const from = '+15550100011';
+    const config = configs['twilio-sms'];
+    const channel = (await gw.store.channels.get(config.id))!;
+    // A message stored with its turn left for later (as after a crash, or while another process had the conversation).
+    const pending = twilioRequest(smsParams(from, 'what is my balance'))!;
+    await gw.turns.receive(channel, { userKey: from, identities: [], payload: pending as unknown as Record<string, unknown>, eventType: 'message.received' });
+    const res = await send(config, smsParams(from, 'when are you open'));
+    assert.equal(res.status, 200, res.body);
+    // Both turns ran after their requests: neither reply rides in this TwiML; both go out, in order.
+    assert.equal(res.body, EMPTY);
+    await eventually(() => apiPosts(from).length >= 2);
+    assert.deepEqual(apiPosts(from).map((p) => p.form.Body.slice(0, 25)), ['Your balance is not avail', 'Our kitchens are open eve']);
   });
 
   it('in reply_mode api answers an empty <Response/> and sends the replies to the Messages API with basic auth', async () => {
