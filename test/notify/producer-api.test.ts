@@ -177,6 +177,9 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal(click.status, 302);
     assert.equal(click.headers.get('location'), 'https://shop.example/deal');
     assert.equal((await http('GET', link.pathname, undefined, {})).status, 302); // counted once (checked below)
+    // A link scanner's HEAD is no click (the ignorer's score stays below the clicker's, checked below).
+    const ignored = await eventually(() => toUser('p-ignore').find((b) => /\/r\//.test(b.message)));
+    assert.equal((await http('HEAD', new URL(ignored.message.replace('Deal: ', '')).pathname, undefined, {})).status, 404);
     const forged = await http('GET', link.pathname.slice(0, -3) + 'AAA', undefined, {});
     assert.deepEqual([forged.status, forged.body.code], [404, 'BG_ERR_LINK_NOT_FOUND']);
     assert.equal((await http('GET', '/r/ntf_unknown.abcdefghijklmnopqrstuv', undefined, {})).status, 404);
@@ -192,6 +195,13 @@ for (const backend of await testBackends()) describe(`notification producer API 
     const next = await event({ events: [{ user_id: clicker, event_type: 'promo', params: { n: 2 } }, { user_id: ignorer, event_type: 'promo', params: { n: 2 } }] });
     const [c, i] = next.body.decisions;
     assert.ok(c.score > i.score, `clicked ${c.score} > ignored ${i.score}`);
+    // A target HTTP cannot carry as it is (non-ASCII host and query) is redirected to, encoded; never a 500.
+    const intl = await platformUser('p-intl');
+    assert.equal((await event({ user_id: intl, event_type: 'promo', params: { url: 'https://例え.jp/x?q=ü', n: 3 } })).body.reason, 'sent');
+    const sent = await eventually(() => toUser('p-intl').find((b) => /\/r\//.test(b.message)));
+    const away = await http('GET', new URL(sent.message.replace('Deal: ', '')).pathname, undefined, {});
+    assert.equal(away.status, 302);
+    assert.equal(away.headers.get('location'), 'https://xn--r8jz45g.jp/x?q=%C3%BC');
   });
 });
 

@@ -142,6 +142,8 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
   });
 
   app.get('/r/:token', {
+    // No automatic HEAD: link scanners and prefetchers send HEAD, and a click is a person's GET.
+    exposeHeadRoute: false,
     schema: {
       tags, security: [], summary: 'A tracked link: records the click (once) and redirects', params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }),
       response: { 200: Type.String({ description: 'a thank-you page when the notification has no link target (else 302 to it)' }), ...errors('BG_ERR_LINK_NOT_FOUND') },
