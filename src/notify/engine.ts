@@ -92,8 +92,9 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     const prepared = events.map((event) => {
       const type = typeOf(event.eventType);
       const t = event.occurredAt ?? now;
-      const keys = [eventKey(event.userId, type, event.params, t)];
-      if (event.idempotencyKey) keys.unshift('k:' + sha(event.idempotencyKey));
+      // The caller's key when given (one user's: another user's event with the same key is another event), else
+      // the content key.
+      const keys = [event.idempotencyKey ? 'k:' + sha(`${event.userId}\u0000${event.idempotencyKey}`) : eventKey(event.userId, type, event.params, t)];
       return { event, type, t, keys };
     });
     const b = await open(

@@ -68,6 +68,22 @@ describe('notification policy', () => {
     assert.notEqual(later.reason, 'dedup');
   });
 
+  it('takes the caller\'s key instead of the content, and one user\'s key is not another\'s', async () => {
+    // Two events the same to the content key (same params, same moment) but keyed apart by the caller: both count.
+    const [k1, k2] = await engine.decide([
+      { userId: 'u4', eventType: 'payment_failed', params: { amount: 5 }, idempotencyKey: 'pay-1' },
+      { userId: 'u4', eventType: 'payment_failed', params: { amount: 5 }, idempotencyKey: 'pay-2' },
+    ]);
+    assert.deepEqual([k1.reason, k2.reason], ['critical', 'critical']);
+    // The same key from another user's event is another event.
+    const [alice, bob] = await engine.decide([
+      { userId: 'alice', eventType: 'payment_failed', params: {}, idempotencyKey: 'order-1' },
+      { userId: 'bob', eventType: 'payment_failed', params: {}, idempotencyKey: 'order-1' },
+    ]);
+    assert.deepEqual([alice.reason, bob.reason], ['critical', 'critical']);
+    assert.equal((await one('bob', 'payment_failed', {}, { idempotencyKey: 'order-1' })).reason, 'dedup');
+  });
+
   it('sends critical types past cooldown, cap, quiet hours and a global mute, but not past an explicit opt-out', async () => {
     for (let i = 0; i < 5; i++) assert.equal((await one('u1', 'payment_failed', { attempt: i })).reason, 'critical');
     assert.equal((await one('u1', 'security_login', { ip: '1' })).reason, 'critical');
