@@ -72,18 +72,29 @@ export function notifySettings(partial: Partial<NotifySettings> = {}): NotifySet
   };
 }
 
-/** The settings of a type: the exact entry, else the longest matching `prefix*` pattern, else `default`; plus admin overrides. */
+/** The longest `prefix*` pattern among these names that matches `name` ('' when none). */
+function longestPattern(names: Iterable<string>, name: string): string {
+  let best = '';
+  for (const pattern of names) {
+    if (pattern.endsWith('*') && name.startsWith(pattern.slice(0, -1)) && pattern.length > best.length) best = pattern;
+  }
+  return best;
+}
+
+/**
+ * The settings of a type: the exact entry, else the longest matching `prefix*` pattern, else `default`; then the
+ * admin overrides the same way (those of the longest matching pattern, then the type's own).
+ */
 export function typeSettings(settings: NotifySettings, name: string, overrides?: ReadonlyMap<string, Partial<EventTypeSettings>>): EventTypeSettings & { known: boolean } {
   let entry = settings.types[name];
   let known = entry !== undefined;
   if (!entry) {
-    let best = '';
-    for (const pattern of Object.keys(settings.types)) {
-      if (pattern.endsWith('*') && name.startsWith(pattern.slice(0, -1)) && pattern.length > best.length) best = pattern;
-    }
+    const best = longestPattern(Object.keys(settings.types), name);
     if (best) (entry = settings.types[best]), (known = true);
   }
-  return { ...BASE_TYPE, ...(settings.types.default ?? {}), ...(entry ?? {}), ...(overrides?.get(name) ?? {}), name, known: known || (overrides?.has(name) ?? false) };
+  const patternOverride = overrides ? overrides.get(longestPattern(overrides.keys(), name)) : undefined;
+  const own = overrides?.get(name);
+  return { ...BASE_TYPE, ...(settings.types.default ?? {}), ...(entry ?? {}), ...(patternOverride ?? {}), ...(own ?? {}), name, known: known || patternOverride !== undefined || own !== undefined };
 }
 
 export const hours = (h: number): number => h * HOUR;

@@ -68,6 +68,19 @@ describe('notification policy', () => {
     assert.notEqual(later.reason, 'dedup');
   });
 
+  it('applies an admin override of a pattern type to the types it matches, the type\'s own override last', async () => {
+    await store.notify.putOverride('security_*', { templates: [{ id: 'x', text: 'Security notice' }] }, clock.now());
+    await store.notify.putOverride('promo_*', { critical: true, templates: [{ id: 'p', text: 'Promo' }] }, clock.now());
+    await store.notify.putOverride('security_reset', { templates: [{ id: 'y', text: 'Your password was reset' }] }, clock.now());
+    await engine.reloadOverrides();
+    assert.equal(engine.type('security_login').templates[0].text, 'Security notice');
+    assert.equal(engine.type('security_login').critical, true, 'the config pattern\'s fields stay');
+    assert.equal(engine.type('security_reset').templates[0].text, 'Your password was reset');
+    const promo = engine.type('promo_summer');
+    assert.deepEqual([promo.known, promo.critical], [true, true]);
+    assert.equal((await one('u9', 'promo_summer')).reason, 'critical');
+  });
+
   it('takes the caller\'s key instead of the content, and one user\'s key is not another\'s', async () => {
     // Two events the same to the content key (same params, same moment) but keyed apart by the caller: both count.
     const [k1, k2] = await engine.decide([
