@@ -411,7 +411,11 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(exported.engagement, [{ eventType: 'promo', shownW: 1, clickedW: 0.5 }]);
       assert.equal(await store.notify.exportUser('usr_unknown'), null);
 
+      const annsFeed = feed({ name: 'with-ann', userIds: ['usr_first', annId, bobId, 'usr_last'] });
+      await store.notify.feeds.insert(annsFeed);
+      await store.notify.feeds.insert(feed({ name: 'without-ann', userIds: [bobId] }));
       assert.equal(await store.notify.deleteUser(annId), true);
+      assert.deepEqual((await store.notify.feeds.get(annsFeed.id))?.userIds, ['usr_first', bobId, 'usr_last'], 'out of the feed, the order kept');
       assert.equal(await store.users.get(annId), null);
       assert.deepEqual(await store.users.identities(annId), []);
       assert.equal(await store.users.byIdentity({ kind: 'email', value: 'ann@example.com' }), null);

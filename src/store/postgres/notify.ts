@@ -312,6 +312,13 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         await dropMessages((await sql.all('SELECT message_id FROM notifications WHERE user_id = $1 AND message_id IS NOT NULL', [id])).map((r) => String(r.message_id)));
         // In commit's order (keys, decisions, notifications, engagement), so the two cannot deadlock.
         for (const table of ['notify_keys', 'notify_decisions', 'notifications', 'notify_engagement', 'identities']) await sql.run(`DELETE FROM ${table} WHERE user_id = $1`, [id]);
+        // Out of every feed too, or its next run would bring the user back.
+        await sql.run(
+          `UPDATE notify_feeds SET user_ids = (
+             SELECT coalesce(json_agg(u.v ORDER BY u.n), '[]'::json)::text FROM json_array_elements_text(notify_feeds.user_ids::json) WITH ORDINALITY AS u(v, n) WHERE u.v <> $1)
+           WHERE user_ids IS NOT NULL AND user_ids::jsonb ? $1`,
+          [id],
+        );
         await sql.run('DELETE FROM users WHERE id = $1', [id]);
         return true;
       });

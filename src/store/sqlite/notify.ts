@@ -244,6 +244,12 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         db.run(`DELETE FROM notify_decisions WHERE seq IN ${USER_DECISION_SEQS}`, { user_id: id });
         db.run('DELETE FROM notify_decision_users WHERE user_id = :id', { id });
         for (const table of ['notifications', 'notify_engagement', 'identities']) db.run(`DELETE FROM ${table} WHERE user_id = :id`, { id });
+        // Out of every feed too, or its next run would bring the user back.
+        db.run(
+          `UPDATE notify_feeds SET user_ids = (SELECT json_group_array(value) FROM (SELECT value FROM json_each(notify_feeds.user_ids) WHERE value <> :id ORDER BY key))
+            WHERE user_ids IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(notify_feeds.user_ids) WHERE value = :id)`,
+          { id },
+        );
         db.run('DELETE FROM users WHERE id = :id', { id });
         return true;
       });
