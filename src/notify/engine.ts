@@ -116,13 +116,15 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         const row: DecisionRecord = { ...stored, eventKey: keys[keys.length - 1], params: event.params, occurredAt: t };
         b.writes.decisions.push(row);
       };
-      const seen = keys.map((k) => state.seenKeys.get(k)).find((v) => v !== undefined);
+      // A key counts for an event decided before it expires (the batch's reads cover its earliest event).
+      const seen = keys.filter((k) => (state.keyExpiry.get(k) ?? -Infinity) > t).map((k) => state.seenKeys.get(k)).find((v) => v !== undefined);
       if (seen !== undefined) {
         record('skip', 'dedup', { duplicateOf: seen });
         continue;
       }
       for (const key of keys) {
         state.seenKeys.set(key, id);
+        state.keyExpiry.set(key, t + hours(settings.dedupTtlHours));
         b.writes.keys.push({ key, userId: event.userId, decisionId: id, expiresAt: t + hours(settings.dedupTtlHours) });
       }
       if (!type.known && settings.strict) {

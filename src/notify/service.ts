@@ -14,6 +14,7 @@ import { createChannelRouter } from './channel-router.ts';
 import { createNotifyEngine } from './engine.ts';
 import { isValidZone } from './local-time.ts';
 import { notifySettings, type NotifySettings } from './settings.ts';
+import { DAY } from './batch.ts';
 import type { EventTypeSettings } from './types.ts';
 
 type TypeConfig = Config['notify']['types'][string];
@@ -46,6 +47,7 @@ export function settingsFromConfig(c: Config['notify']): NotifySettings {
 const PRODUCER_KEYS = 'notify.producer_keys';
 /** How long a feed run is held by its process between two batches of users before another may take it over. */
 const FEED_LEASE_MS = 60_000;
+const KEYS_PURGED_PER_TICK = 5_000;
 type ProducerKey = { id: string; name: string; hash: string; created_at: number };
 
 export type NotifyService = ReturnType<typeof createNotifyService>;
@@ -196,6 +198,9 @@ export function createNotifyService(deps: {
         const due = await engine.runDue(500);
         if (due.sent.length + due.dropped.length + due.held < 500) break;
       }
+      // Dedup keys a day past their expiry (no event decided now or replayed within a day can meet them), a
+      // bounded number per tick so a backlog never pauses the store for long.
+      await store.notify.purgeKeys(clock.now() - DAY, KEYS_PURGED_PER_TICK);
     } catch (error) {
       deps.log?.error({ err: error }, 'notification scheduler tick failed');
     }

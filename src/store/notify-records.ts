@@ -63,6 +63,8 @@ export interface NotifyState {
   users: Map<string, UserRecord>;
   /** Dedup keys still held → the decision first given for them. */
   seenKeys: Map<string, string>;
+  /** When each of seenKeys stops counting: a key holds for an event decided before then. */
+  keyExpiry: Map<string, number>;
   /** Sends per user since the asked time, oldest first. */
   sends: Map<string, RecentSend[]>;
   /** Pending notification per `user \0 type`. */
@@ -140,7 +142,8 @@ export interface NotifyRepo {
   exportUser(id: string): Promise<UserExport | null>;
   /** Deletes the user and everything stored about them; false when unknown. */
   deleteUser(id: string): Promise<boolean>;
-  purgeKeys(before: number): Promise<number>;
+  /** Deletes dedup keys that expired before `before`, at most `limit` of them (oldest first); how many went. */
+  purgeKeys(before: number, limit?: number): Promise<number>;
   feeds: {
     insert(feed: FeedRecord): Promise<void>;
     get(id: string): Promise<FeedRecord | null>;

@@ -81,6 +81,17 @@ describe('notification policy', () => {
     assert.equal((await one('u9', 'promo_summer')).reason, 'critical');
   });
 
+  it('judges each event\'s key by its own time, whatever else its batch holds', async () => {
+    assert.equal((await one('u7', 'payment_failed', {}, { idempotencyKey: 'x' })).reason, 'critical');
+    clock.advance(30 * H);
+    // The key expired 6 h ago; another event of the batch happened 20 h ago (its reads reach back that far).
+    const [again, other] = await engine.decide([
+      { userId: 'u7', eventType: 'payment_failed', params: {}, idempotencyKey: 'x' },
+      { userId: 'u8', eventType: 'payment_failed', params: {}, occurredAt: clock.now() - 20 * H },
+    ]);
+    assert.deepEqual([again.reason, other.reason], ['critical', 'critical']);
+  });
+
   it('takes the caller\'s key instead of the content, and one user\'s key is not another\'s', async () => {
     // Two events the same to the content key (same params, same moment) but keyed apart by the caller: both count.
     const [k1, k2] = await engine.decide([

@@ -173,13 +173,16 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual((await load({ keys: ['k'], now: T0 + 10 })).seenKeys, new Map(), 'expired at its expiry time');
       await commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_third', expiresAt: T0 + 100 }, { key: 'k', userId: 'usr_1', decisionId: 'dec_fourth', expiresAt: T0 + 200 }] }, T0 + 10);
       assert.deepEqual((await load({ keys: ['k'], now: T0 + 10 })).seenKeys, new Map([['k', 'dec_third']]));
+      assert.deepEqual((await load({ keys: ['k'], now: T0 + 10 })).keyExpiry, new Map([['k', T0 + 100]]), 'with its expiry');
     });
 
     it('purges keys that expired before a time', async () => {
       await commit({
         keys: [10, 20, 30].map((t) => ({ key: `k${t}`, userId: 'usr_1', decisionId: `dec_${t}`, expiresAt: T0 + t })),
       });
-      assert.equal(await store.notify.purgeKeys(T0 + 25), 2);
+      assert.equal(await store.notify.purgeKeys(T0 + 25, 1), 1, 'at most the limit');
+      assert.deepEqual((await load({ keys: ['k10', 'k20'], now: T0 })).seenKeys, new Map([['k20', 'dec_20']]), 'the oldest first');
+      assert.equal(await store.notify.purgeKeys(T0 + 25), 1);
       assert.equal(await store.notify.purgeKeys(T0 + 25), 0);
       assert.deepEqual((await load({ keys: ['k10', 'k20', 'k30'], now: T0 })).seenKeys, new Map([['k30', 'dec_30']]));
     });

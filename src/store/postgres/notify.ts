@@ -138,11 +138,11 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
 
   return {
     async loadState({ userIds, keys, types, now, sendsSince }) {
-      const state: NotifyState = { users: new Map(), seenKeys: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map() };
+      const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map() };
       // Independent reads: issued together, they share the pool's connections instead of queueing on one.
       const [users, seen, sends, pending, engagement, typeStats] = await Promise.all([
         userIds.length ? db.all('SELECT * FROM users WHERE id = ANY($1::text[])', [userIds]) : [],
-        keys.length ? db.all('SELECT key, decision_id FROM notify_keys WHERE key = ANY($1::text[]) AND expires_at > $2', [keys, now]) : [],
+        keys.length ? db.all('SELECT key, decision_id, expires_at FROM notify_keys WHERE key = ANY($1::text[]) AND expires_at > $2', [keys, now]) : [],
         userIds.length
           ? db.all(
             `SELECT user_id, event_type, sent_at, critical FROM notifications
@@ -155,7 +155,10 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         types.length ? db.all('SELECT * FROM notify_type_stats WHERE event_type = ANY($1::text[])', [types]) : [],
       ]);
       for (const r of users) state.users.set(String(r.id), userFromRow(r));
-      for (const r of seen) state.seenKeys.set(String(r.key), String(r.decision_id));
+      for (const r of seen) {
+        state.seenKeys.set(String(r.key), String(r.decision_id));
+        state.keyExpiry.set(String(r.key), Number(r.expires_at));
+      }
       for (const r of sends) {
         const id = String(r.user_id);
         let mine = state.sends.get(id);
@@ -324,8 +327,8 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       });
     },
 
-    async purgeKeys(before) {
-      return db.run('DELETE FROM notify_keys WHERE expires_at < $1', [before]);
+    async purgeKeys(before, limit = 1_000_000_000) {
+      return db.run('DELETE FROM notify_keys WHERE key IN (SELECT key FROM notify_keys WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)', [before, limit]);
     },
 
     feeds: {

@@ -39,11 +39,12 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
   return {
     async loadState({ userIds, keys, types, now, sendsSince }) {
       const users = list(userIds);
-      const state: NotifyState = { users: new Map(), seenKeys: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map() };
+      const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map() };
       for (const r of db.all('SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))', [users])) state.users.set(String(r.id), userFromRow(r));
       if (keys.length) {
-        for (const r of db.all('SELECT key, decision_id FROM notify_keys WHERE key IN (SELECT value FROM json_each(?)) AND expires_at > ?', [list(keys), now])) {
+        for (const r of db.all('SELECT key, decision_id, expires_at FROM notify_keys WHERE key IN (SELECT value FROM json_each(?)) AND expires_at > ?', [list(keys), now])) {
           state.seenKeys.set(String(r.key), String(r.decision_id));
+          state.keyExpiry.set(String(r.key), Number(r.expires_at));
         }
       }
       const sends = db.all(
@@ -255,8 +256,8 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       });
     },
 
-    async purgeKeys(before) {
-      return db.run('DELETE FROM notify_keys WHERE expires_at < ?', [before]).changes;
+    async purgeKeys(before, limit = 1_000_000_000) {
+      return db.run('DELETE FROM notify_keys WHERE key IN (SELECT key FROM notify_keys WHERE expires_at < ? ORDER BY expires_at LIMIT ?)', [before, limit]).changes;
     },
 
     feeds: {
