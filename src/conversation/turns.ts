@@ -97,6 +97,14 @@ export function createTurnService(deps: {
     return { run, produced };
   }
 
+  /**
+   * Whether a user's message counts as engagement with their latest notification (a reply within 24 h does): any
+   * message of a known user, except the one opting out ("stop offers" answers an offer, but not in its favour).
+   */
+  function engaged(conversation: { userId: string | null }, turn: Produced | undefined): boolean {
+    return conversation.userId !== null && !turn?.result?.optOut;
+  }
+
   /** After a turn committed: wake the delivery worker for its endpoints; note values templates missed. */
   function afterCommit(committed: TurnCommitted, turn: Produced | undefined) {
     if (!turn) return;
@@ -119,6 +127,7 @@ export function createTurnService(deps: {
       const committed = await store.conversations.takeTurn(conversationId, run, route, now);
       if (!committed) return;
       afterCommit(committed, produced.get(committed.incoming.id));
+      if (engaged(committed.conversation, produced.get(committed.incoming.id))) deps.onUserMessages?.([committed.conversation.userId!]);
     }
   }
 
@@ -138,7 +147,8 @@ export function createTurnService(deps: {
       const writers = new Set<string>();
       results.forEach((received, i) => {
         remember(items[i].input.identities, received.conversation.userId);
-        if (!received.duplicate && received.conversation.userId) writers.add(received.conversation.userId);
+        // A turn run now says whether the user engaged; one run later says so then (runPending).
+        if (received.turn && engaged(received.conversation, produced.get(received.message.id))) writers.add(received.conversation.userId!);
         if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
         else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
         else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
@@ -213,9 +223,8 @@ export function createTurnService(deps: {
 
     /** Stores an incoming message only; its turn runs later (process(), or the sweep of pending turns). */
     async receive(channel: ChannelRecord, input: IncomingInput) {
-      const received = await store.conversations.receive(inputOf(channel, input, clock.now()), route);
-      if (!received.duplicate && received.conversation.userId) deps.onUserMessages?.([received.conversation.userId]);
-      return received;
+      // Engagement is counted when its turn runs (runPending), which knows whether the message opted out.
+      return store.conversations.receive(inputOf(channel, input, clock.now()), route);
     },
 
     /** Runs every pending turn of a conversation, in order; concurrent calls queue behind each other. */

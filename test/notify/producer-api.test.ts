@@ -94,8 +94,13 @@ for (const backend of await testBackends()) describe(`notification producer API 
 
   it('lets a user opt out in the conversation: "stop offers" writes a preference the policy honours', async () => {
     const userId = await platformUser('p-stop');
+    const sent = await event({ user_id: userId, event_type: 'payment_failed', params: { amount: 1 } });
+    assert.equal(sent.body.reason, 'critical');
     const said = await http('POST', '/api/webhook/incoming', { user_id: 'p-stop', username: 'Ada', message: 'Stop offers!', platform: 'freshchat', conversation_id: 'c-p-stop' }, { authorization: `Bearer ${inboundToken}` });
     assert.equal(said.body.response.answer, "Done: you won't get offers from us any more.");
+    // Opting out answers the notification, but not in its favour: no engagement recorded.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal((await gw.store.notify.notification(sent.body.notification_id))?.clickedAt, null);
     assert.deepEqual((await gw.store.users.get(userId))?.preferences, { opt_outs: [{ event_type: 'marketing_offer', channel: '*' }] });
     const offer = await event({ user_id: userId, event_type: 'marketing_offer', params: { code: 'X' } });
     assert.deepEqual([offer.body.decision, offer.body.reason], ['skip', 'preference']);
