@@ -172,8 +172,12 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         continue;
       }
       let score: number | null = null;
+      // The guardrails (quiet hours, cooldown, cap, fatigue) judge the moment the message would reach the user:
+      // a late event (occurred_at in the past) leaves now, not when it happened. A replay on an injected clock has
+      // now = occurred_at, so it is decided exactly as then.
+      const at = Math.max(t, now);
       if (!type.critical) {
-        const verdict = b.check(event.userId, ctx, type, t);
+        const verdict = b.check(event.userId, ctx, type, at);
         if (verdict.reason === 'quiet_hours') {
           if (event.respondOnly) record('skip', 'quiet_hours', { score: verdict.score });
           else hold('quiet_hours', verdict.until!, verdict.score);
@@ -185,7 +189,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         }
         score = verdict.score;
       }
-      const done = b.send(base, ctx, type, t, event.respondOnly);
+      const done = b.send(base, ctx, type, at, event.respondOnly);
       if (typeof done === 'string') {
         record('skip', done, { score });
         continue;

@@ -167,6 +167,14 @@ describe('notification policy', () => {
     assert.deepEqual(dropped.dropped, [{ id: e.notificationId, reason: 'expired' }]);
   });
 
+  it('judges quiet hours when the message would leave: a late event (occurred_at before 22:00, decided after) is held', async () => {
+    await engine.updateUser('u3', { tz: 'UTC' });
+    clock.set(Date.UTC(2026, 2, 3, 22, 15));
+    const late = await one('u3', 'low_balance', { b: 2 }, { occurredAt: Date.UTC(2026, 2, 3, 21, 45) });
+    assert.deepEqual([late.decision, late.reason], ['defer', 'quiet_hours']);
+    assert.equal((await store.notify.notification(late.notificationId!))?.dueAt, Date.UTC(2026, 2, 4, 8));
+  });
+
   it('coalesces: a new event of a pending (user, type) updates it, latest wins', async () => {
     await engine.updateUser('u1', { tz: 'America/New_York' });
     clock.set(Date.UTC(2026, 2, 3, 4));
