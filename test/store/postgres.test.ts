@@ -92,3 +92,27 @@ describe('postgres: two processes on one schema', { skip }, () => {
     assert.equal(ids.length, 300);
   });
 });
+
+describe('postgres: a connection lost in the middle', { skip }, () => {
+  it('fails the transaction it was in, keeps the process running, and the next query gets a fresh connection', async () => {
+    const { PgDb } = await import('../../src/store/postgres/db.ts');
+    const pg = await import('pg');
+    const { schema, drop } = await freshSchema(url);
+    const db = new PgDb({ connectionString: url, schema, poolSize: 2 });
+    const admin = new pg.default.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await assert.rejects(db.tx(async (sql) => {
+        const { pid } = (await sql.get('SELECT pg_backend_pid() AS pid'))!;
+        await admin.query('SELECT pg_terminate_backend($1)', [pid]); // a database restart, as this client sees it
+        await new Promise((resolve) => setTimeout(resolve, 100)); // the client learns of it while idle in the transaction
+        await sql.get('SELECT 1');
+      }));
+      assert.equal((await db.get('SELECT 1 AS one'))?.one, 1);
+    } finally {
+      await admin.end();
+      await db.close();
+      await drop();
+    }
+  });
+});

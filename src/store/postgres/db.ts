@@ -76,7 +76,7 @@ export class PgDb implements Sql {
    * parameterless SQL sent with BEGIN in the same round trip (locks, SET LOCAL).
    */
   async tx<T>(fn: (sql: Sql) => Promise<T>, begin?: string): Promise<T> {
-    const client = await this.pool.connect();
+    const { client, release } = await this.checkout();
     let broken: Error | undefined;
     try {
       await client.query(begin ? `BEGIN; ${begin}` : 'BEGIN');
@@ -90,8 +90,29 @@ export class PgDb implements Sql {
       throw error;
     } finally {
       // A client whose ROLLBACK failed is in an unknown state: destroy it rather than reuse it.
-      client.release(broken);
+      release(broken);
     }
+  }
+
+  /**
+   * A client of its own (a transaction, a session lock). Its connection may drop while it is checked out (a
+   * database restart, a failover): the pool listens only to idle clients, and an 'error' nobody listens to
+   * would crash the process. Here it is caught: the query in flight fails, and the client is destroyed on release.
+   */
+  async checkout(): Promise<{ client: PoolClient; release: (broken?: Error) => void }> {
+    const client = await this.pool.connect();
+    let lost: Error | undefined;
+    const onError = (error: Error) => {
+      lost = error;
+    };
+    client.on('error', onError);
+    return {
+      client,
+      release: (broken?: Error) => {
+        client.off('error', onError);
+        client.release(broken ?? lost);
+      },
+    };
   }
 
   /** The name of an advisory lock for this schema (SQL hashes it to a key), so schemas never share locks. */

@@ -57,7 +57,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     },
     async exclusive(name, fn) {
       // A session advisory lock on its own connection, held while fn runs on the pool.
-      const client = await db.pool.connect();
+      const { client, release } = await db.checkout();
       try {
         await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [db.lockName(name)]);
         try {
@@ -66,7 +66,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
           await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [db.lockName(name)]);
         }
       } finally {
-        client.release();
+        release();
       }
     },
     close: () => db.close(),
