@@ -88,6 +88,10 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   installValidation(app);
   installJsonParser(app);
   installErrorHandling(app);
+  // NUL in a path or query (%00) would reach the store, which cannot hold it in text (PostgreSQL refuses it).
+  app.addHook('onRequest', (request, _reply, done) => {
+    done(request.url.includes('%00') ? new BotgateError('BG_ERR_VALIDATION', 'The URL may not contain the NUL character (%00)') : undefined);
+  });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     done(null, payload);

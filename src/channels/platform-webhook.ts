@@ -4,10 +4,10 @@
 // platform's outgoing webhook URL. Errors: {"success": false, "error": {"code", "message"}}.
 import { Type, type FastifyPluginAsyncTypebox, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import sjson from 'secure-json-parse';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
+import { parseJsonBody } from '../http/validation.ts';
 import { bearerToken } from '../http/admin-guard.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
 import type { ChannelRecord, MessageRecord } from '../store/store.ts';
@@ -166,9 +166,9 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
     signed.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
       request.rawBody = body as string;
       try {
-        done(null, (body as string).trim() === '' ? undefined : sjson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
+        done(null, parseJsonBody(body as string));
       } catch (error) {
-        done(new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`), undefined);
+        done(error as Error, undefined);
       }
     });
     signed.post('/api/webhook/incoming/:id', {

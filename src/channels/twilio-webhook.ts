@@ -5,9 +5,9 @@
 import { parse as parseQuery } from 'node:querystring';
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import sjson from 'secure-json-parse';
 import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
+import { holdsNul, parseJsonBody } from '../http/validation.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
 import type { ChannelRecord, MessageRecord, Store } from '../store/store.ts';
 import { verifyTwilio, verifyTwilioBody } from './inbound-signature.ts';
@@ -124,15 +124,17 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
-    done(null, parseQuery(body as string));
+    const form = parseQuery(body as string);
+    if (holdsNul(form)) return done(new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)'), undefined);
+    done(null, form);
   });
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
     try {
-      done(null, (body as string).trim() === '' ? undefined : sjson.parse(body as string, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      done(null, parseJsonBody(body as string));
     } catch (error) {
-      done(new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`), undefined);
+      done(error as Error, undefined);
     }
   });
 

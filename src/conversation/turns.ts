@@ -139,25 +139,35 @@ export function createTurnService(deps: {
   async function flush(): Promise<void> {
     const items = batch;
     batch = [];
+    await receiveGroup(items).catch((error) => deps.log?.error({ err: error }, 'after storing incoming messages'));
+  }
+
+  async function receiveGroup(items: typeof batch): Promise<void> {
+    let committed: { results: Received[]; produced: Map<string, Produced> };
     try {
       const now = clock.now();
       const context = await directory.contextFor(new Set(items.map((i) => i.channel.id)));
       const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now, true);
-      const results = await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now);
-      const writers = new Set<string>();
-      results.forEach((received, i) => {
-        remember(items[i].input.identities, received.conversation.userId);
-        // A turn run now says whether the user engaged; one run later says so then (runPending).
-        if (received.turn && engaged(received.conversation, produced.get(received.message.id))) writers.add(received.conversation.userId!);
-        if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
-        else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
-        else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
-        items[i].resolve(received);
-      });
-      if (writers.size) deps.onUserMessages?.([...writers]);
+      committed = { results: await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now), produced };
     } catch (error) {
-      for (const item of items) item.reject(error);
+      if (items.length === 1) return items[0].reject(error);
+      // Nothing was stored. One request the store refuses must not fail the others that shared its transaction:
+      // each tries alone.
+      for (const item of items) await receiveGroup([item]);
+      return;
     }
+    const { results, produced } = committed;
+    const writers = new Set<string>();
+    results.forEach((received, i) => {
+      items[i].resolve(received); // stored: acknowledged whatever happens below
+      remember(items[i].input.identities, received.conversation.userId);
+      // A turn run now says whether the user engaged; one run later says so then (runPending).
+      if (received.turn && engaged(received.conversation, produced.get(received.message.id))) writers.add(received.conversation.userId!);
+      if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
+      else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
+      else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
+    });
+    if (writers.size) deps.onUserMessages?.([...writers]);
   }
 
   function schedule() {

@@ -20,7 +20,18 @@ export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, maxGr
           at += g.items.length;
         }
       } catch (error) {
-        for (const g of group) g.reject(error);
+        if (group.length === 1) {
+          group[0].reject(error);
+          continue;
+        }
+        // One caller's input the store refuses must not fail the others that shared its group: each tries alone.
+        for (const g of group) {
+          try {
+            g.resolve(await run(g.items));
+          } catch (alone) {
+            g.reject(alone);
+          }
+        }
       }
     }
   }

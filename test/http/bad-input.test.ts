@@ -101,6 +101,16 @@ describe('bad input', () => {
     expectError(await raw('GET', '/api/notify/stats?since=2016-12-31T23:59:60Z'), 400, 'BG_ERR_VALIDATION');
   });
 
+  it('refuses NUL (U+0000) in body strings, keys, paths and queries with 400: no store can keep it in text', async () => {
+    expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'a\u0000b', url: 'http://a.example' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: {}, idempotency_key: 'k\u0000' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { ['x\u0000']: 1 } })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('PUT', '/api/users/u%00x', JSON.stringify({ tz: 'UTC' })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('GET', '/api/deliveries?endpoint_id=ep%00'), 400, 'BG_ERR_VALIDATION');
+    // An escaped backslash before u0000 is text, not NUL.
+    assert.equal((await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: '\\u0000' } }))).statusCode, 202);
+  });
+
   it('answers a bad URL or an over-long path segment with 400 in the API shape', async () => {
     expectError(await raw('GET', '/api/endpoints/%FF'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', `/api/agents/${'x'.repeat(501)}`), 400, 'BG_ERR_VALIDATION');
