@@ -10,7 +10,7 @@ import { createRetentionTask } from './delivery/retention.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import { createMetrics } from './metrics.ts';
 import { createServices, type ServiceOptions } from './services.ts';
-import { demoEnabled, provision, type Provisioned } from './provision.ts';
+import { demoEnabled, emptyProvisioned, provision, type Provisioned } from './provision.ts';
 
 export interface GatewayOptions extends ServiceOptions {
   logger?: FastifyBaseLogger;
@@ -89,7 +89,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     /** Applies the declared resources (and the demo), then starts the workers. */
     async start() {
       // Several processes starting at once on one database provision one after another.
-      provisioned = await store.exclusive('provision', () => provision(services, config, internalBase));
+      // Kept even when provisioning fails part way: the secrets it generated before that must still be shown.
+      const result = emptyProvisioned();
+      provisioned = result;
+      await store.exclusive('provision', () => provision(services, config, internalBase, result));
       started = true;
       await worker.start();
       recovery.start();

@@ -7,6 +7,7 @@ import { createGateway, type Gateway } from './gateway.ts';
 import { signKoreToken } from './channels/kore-auth.ts';
 import { createLogger } from './logger.ts';
 import { acquireServerLock, ServerLockError } from './server-lock.ts';
+import { BotgateError } from './errors.ts';
 
 export async function main(options: LoadOptions = {}): Promise<void> {
   let config: Readonly<Config>;
@@ -62,26 +63,47 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  const address = await gateway.listen();
-  await gateway.start();
+  let address: string;
+  try {
+    address = await gateway.listen();
+    await gateway.start();
+  } catch (error) {
+    // The secrets generated on the way (the admin token, declared apps' and endpoints' secrets) are stored
+    // already: shown now, or never.
+    printGeneratedOnFailure(gateway);
+    throw error;
+  }
   const base = gateway.publicBase();
   printBanner(base, describeStore(config), gateway.generatedAdminToken);
   await printProvisioned(gateway, base);
   log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');
 }
 
+/** A start that failed after generating secrets: they go to stdout (never the logger), as the banner would have. */
+function printGeneratedOnFailure(gateway: Gateway): void {
+  const lines: string[] = [];
+  if (gateway.generatedAdminToken) lines.push('Admin token (shown this once; only its hash is stored):', `  ${gateway.generatedAdminToken}`);
+  lines.push(...generatedSecretLines(gateway.provisioned));
+  if (lines.length) process.stdout.write(['', 'The start failed, but these secrets were generated and stored (shown this once):', ...lines, ''].join('\n') + '\n');
+}
+
+function generatedSecretLines(provisioned: Gateway['provisioned']): string[] {
+  const lines: string[] = [];
+  for (const generated of provisioned?.generatedSecrets ?? []) {
+    lines.push(`App "${generated.app}" (client id ${generated.clientId}) got a generated client secret (shown this once):`, `  ${generated.secret}`, '');
+  }
+  for (const generated of provisioned?.generatedSigningSecrets ?? []) {
+    const what = generated.kind === 'endpoint' ? `Endpoint "${generated.name}"` : `Channel "${generated.name}" (its POST_URL deliveries)`;
+    lines.push(`${what} got a generated signing secret (shown this once; the receiver checks signatures with it):`, `  ${generated.secret}`, '');
+  }
+  return lines;
+}
+
 /** Declared apps and endpoints given no secret, new async channels' signing secrets, and the demo channel with a ready-to-paste request (a JWT valid for 24 h). */
 async function printProvisioned(gateway: Gateway, base: string): Promise<void> {
   const provisioned = gateway.provisioned;
   if (!provisioned) return;
-  const lines: string[] = [];
-  for (const generated of provisioned.generatedSecrets) {
-    lines.push(`App "${generated.app}" (client id ${generated.clientId}) got a generated client secret (shown this once):`, `  ${generated.secret}`, '');
-  }
-  for (const generated of provisioned.generatedSigningSecrets) {
-    const what = generated.kind === 'endpoint' ? `Endpoint "${generated.name}"` : `Channel "${generated.name}" (its POST_URL deliveries)`;
-    lines.push(`${what} got a generated signing secret (shown this once; the receiver checks signatures with it):`, `  ${generated.secret}`, '');
-  }
+  const lines = generatedSecretLines(provisioned);
   const demo = provisioned.demo;
   if (demo) {
     const key = await gateway.apps.signingKey(demo.appId);
@@ -124,9 +146,19 @@ function printBanner(base: string, store: string, adminToken: string | null): vo
 /** main() as the process's entry point: a failure to start is printed and exits 1. */
 export function start(): void {
   main().catch((error) => {
-    process.stderr.write(`botgate: failed to start: ${(error as Error).stack ?? error}\n`);
+    process.stderr.write(`botgate: failed to start: ${startFailure(error)}\n`);
     process.exit(1);
   });
+}
+
+/** What went wrong, in a line where the cause is known (a port taken, a database away, a declaration); else the stack. */
+function startFailure(error: unknown): string {
+  const e = error as Error & { code?: string; address?: string; port?: number };
+  if (e.code === 'EADDRINUSE') return `the address ${e.address ?? ''}:${e.port ?? ''} is in use (another process listens there; set BOTGATE_PORT or port)`;
+  if (e.code === 'EACCES' && e.port !== undefined) return `no permission to listen on port ${e.port}`;
+  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === '28P01' || e.code === '3D000') return `the database cannot be reached: ${e.message} (check database_url)`;
+  if (e.cause instanceof BotgateError || e instanceof BotgateError) return e.message;
+  return e.stack ?? String(error);
 }
 
 if (import.meta.main) start();

@@ -26,9 +26,24 @@ export function demoEnabled(config: Config): boolean {
   return config.demo.enabled === true || (config.demo.enabled === 'auto' && config.bots.length === 0);
 }
 
-export async function provision(services: Services, config: Config, internalBase: string): Promise<Provisioned> {
-  const result: Provisioned = { generatedSecrets: [], generatedSigningSecrets: [], demo: null };
-  for (const declared of config.apps) {
+/** What a start provisioned so far: filled as it goes, so the secrets generated before a failure are still shown. */
+export function emptyProvisioned(): Provisioned {
+  return { generatedSecrets: [], generatedSigningSecrets: [], demo: null };
+}
+
+/**
+ * Applies the declarations into `result`. A failure names the declaration it came from (`channels[0] (kore-pizza):
+ * No bot nobot`); what was generated before it stays in `result`, to be shown.
+ */
+export async function provision(services: Services, config: Config, internalBase: string, result: Provisioned = emptyProvisioned()): Promise<Provisioned> {
+  const step = async <T>(where: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  for (const [i, declared] of config.apps.entries()) await step(`apps[${i}] (${declared.name})`, async () => {
     const secret = declared.client_secret ?? null;
     const existing = await services.store.apps.byName(declared.name);
     if (!existing) {
@@ -37,16 +52,16 @@ export async function provision(services: Services, config: Config, internalBase
     } else if (secret && services.box.open(existing.secretSealed) !== secret) {
       await services.apps.rotateSecret(existing.id, secret);
     }
-  }
-  for (const declared of config.endpoints) {
+  });
+  for (const [i, declared] of config.endpoints.entries()) await step(`endpoints[${i}] (${declared.name})`, async () => {
     const { generated } = await ensureEndpoint(services, declared.name, endpointInput(declared));
     if (generated) result.generatedSigningSecrets.push({ kind: 'endpoint', name: declared.name, secret: generated });
-  }
-  for (const declared of config.bots) await ensureBot(services, declared.file);
-  for (const declared of config.channels) {
+  });
+  for (const [i, declared] of config.bots.entries()) await step(`bots[${i}] (${declared.file})`, () => ensureBot(services, declared.file));
+  for (const [i, declared] of config.channels.entries()) await step(`channels[${i}] (${declared.name})`, async () => {
     const { generated } = await ensureChannel(services, declared);
     if (generated) result.generatedSigningSecrets.push({ kind: 'channel', name: declared.name, secret: generated });
-  }
+  });
 
   if (demoEnabled(config)) {
     const bot = await ensureBot(services, DEMO_BOT_FILE);

@@ -74,6 +74,30 @@ describe('gateway process', () => {
     }
   });
 
+  it('a first start that fails still shows the secrets it generated, and says what failed in a line', async () => {
+    const dataDir = tempDataDir();
+    const { writeFileSync } = await import('node:fs');
+    const file = `${dataDir}/bad.yaml`;
+    writeFileSync(file, 'apps:\n  - name: kore-prod\nchannels:\n  - name: kore-pizza\n    bot: nobot\n    app: kore-prod\n    mode: sync\n');
+    const failed = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(failed.status, 1);
+    assert.match(failed.stderr, /^botgate: failed to start: channels\[0\] \(kore-pizza\): No bot nobot$/m);
+    assert.ok(!/\n\s+at /.test(failed.stderr), 'no stack trace for a known cause');
+    const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(failed.stdout)?.[1];
+    assert.ok(token, failed.stdout);
+    assert.match(failed.stdout, /App "kore-prod" \(client id cs-[\w-]+\) got a generated client secret/);
+    // Fixed, it starts; the token shown by the failed start is the one that works.
+    writeFileSync(file, 'apps:\n  - name: kore-prod\n');
+    const gw = await spawnGateway({ BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir }, { adminToken: null });
+    try {
+      assert.ok(!/Admin token/.test(gw.output()));
+      assert.equal((await fetch(`${gw.url}/api/apps`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
+
   it('refuses to start on a bad setting and names the key', () => {
     const result = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_PORT: 'eighty', BOTGATE_DATA_DIR: tempDataDir() }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(result.status, 2);
