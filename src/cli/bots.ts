@@ -6,7 +6,7 @@ import { signKoreToken } from '../channels/kore-auth.ts';
 import { botView } from '../conversation/bot-registry.ts';
 import { formatProblems, loadBotFile } from '../conversation/bot-file.ts';
 import { BotgateError } from '../errors.ts';
-import { print, printJson, printTable, withServices } from './context.ts';
+import { print, printJson, printTable, publicBase, withServices } from './context.ts';
 
 export function registerBotCommands(program: Command): void {
   const bots = program.command('bots').description('bots defined in YAML or JSON files');
@@ -96,23 +96,23 @@ export function registerBotCommands(program: Command): void {
     .option('--post-url <url>', 'async: where replies go (Kore.ai\'s POST_URL)')
     .option('--access-token <token>', 'async: sent as Authorization: Bearer to POST_URL')
     .option('--name <name>', 'a name')
-    .option('--public-url <url>', 'the gateway\'s public URL, to print the channel\'s address', 'http://127.0.0.1:3000')
-    .action(async (botId: string, options: { app: string; mode: string; postUrl?: string; accessToken?: string; name?: string; publicUrl: string }, command: Command) => {
+    .option('--public-url <url>', 'the gateway\'s public URL, to print the channel\'s address (default: public_url, else http://host:port of the config)')
+    .action(async (botId: string, options: { app: string; mode: string; postUrl?: string; accessToken?: string; name?: string; publicUrl?: string }, command: Command) => {
       if (options.mode !== 'sync' && options.mode !== 'async') throw new Error('--mode must be sync or async');
-      await withServices(command, async ({ channels: service }) => {
+      await withServices(command, async ({ channels: service, config }) => {
         const { channel, secret } = await service.create(botId, { mode: options.mode as 'sync' | 'async', app_id: options.app, post_url: options.postUrl, access_token: options.accessToken, name: options.name });
         const first = (await service.forBot(botId))[0]?.id === channel.id;
-        print(`channel ${channel.id} answers at ${channelView(channel, first, options.publicUrl.replace(/\/$/, '')).url}`);
+        print(`channel ${channel.id} answers at ${channelView(channel, first, publicBase(config, options.publicUrl)).url}`);
         if (secret) print(`deliveries to POST_URL are signed with (shown this once): ${secret}`);
       });
     });
   channels
     .command('list <botId>')
     .description('a bot\'s channels, oldest first')
-    .option('--public-url <url>', 'the gateway\'s public URL', 'http://127.0.0.1:3000')
-    .action(async (botId: string, options: { publicUrl: string }, command: Command) => {
-      await withServices(command, async ({ channels: service }) => {
-        const rows = (await service.forBot(botId)).map((c, i) => channelView(c, i === 0, options.publicUrl.replace(/\/$/, '')));
+    .option('--public-url <url>', 'the gateway\'s public URL (default: public_url, else http://host:port of the config)')
+    .action(async (botId: string, options: { publicUrl?: string }, command: Command) => {
+      await withServices(command, async ({ channels: service, config }) => {
+        const rows = (await service.forBot(botId)).map((c, i) => channelView(c, i === 0, publicBase(config, options.publicUrl)));
         printTable(rows, ['id', 'mode', 'app_id', 'url']);
       });
     });

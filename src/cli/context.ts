@@ -43,3 +43,8 @@ export function parseWhen(text: string, now: number): number {
   if (Number.isNaN(at)) throw new Error(`not a time: ${text} (use ISO 8601 or an age like 2h, 7d)`);
   return at;
 }
+
+/** The gateway's address as clients reach it: `--public-url` when given, else public_url, else http://host:port. */
+export function publicBase(config: Services['config'], given?: string): string {
+  return (given ?? config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/$/, '');
+}

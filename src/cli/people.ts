@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { agentView } from '../handoff/agents.ts';
 import { platformView } from '../channels/platforms.ts';
-import { print, printJson, printTable, withServices } from './context.ts';
+import { print, printJson, printTable, publicBase, withServices } from './context.ts';
 
 export function registerPeopleCommands(program: Command): void {
   const agents = program.command('agents').description('agents: people who take conversations over from the bot (docs/handoff.md)');
@@ -65,7 +65,7 @@ export function registerPeopleCommands(program: Command): void {
         const created = await service.create({
           name, provider: options.provider, bot: options.bot, outgoing_webhook_url: options.url, auth_token: options.authToken, rate_limit_per_minute: options.rateLimit,
         });
-        const view = platformView(created.channel, created.endpoint, (config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/$/, ''));
+        const view = platformView(created.channel, created.endpoint, publicBase(config));
         print(`platform config ${view.id} (${view.provider}) answered by bot ${view.bot}; replies go to ${view.outgoing_webhook_url}`);
         print(`incoming: POST ${view.incoming_url} with Authorization: Bearer <inbound token>`);
         print(`inbound token (shown this once): ${created.inboundToken}`);
@@ -79,7 +79,7 @@ export function registerPeopleCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: { json?: boolean }, command: Command) => {
       await withServices(command, async ({ platforms: service, store, config }) => {
-        const base = (config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/$/, '');
+        const base = publicBase(config);
         const rows = [];
         for (const channel of await service.list()) rows.push(platformView(channel, channel.endpointId ? await store.endpoints.get(channel.endpointId) : null, base));
         if (options.json) printJson(rows);

@@ -51,7 +51,9 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = issue.path.join('.');
-      const where = sources.get(key) ?? (file ? `${file}: ${key || '(root)'}` : key);
+      // The setting the issue is in, or one of its parents (a list item's issue is the list's variable's).
+      const source = issue.path.map((_, i) => sources.get(issue.path.slice(0, issue.path.length - i).join('.'))).find((s) => s !== undefined);
+      const where = source ? (source === sources.get(key) ? source : `${source} (${key})`) : file ? `${file}: ${key || '(root)'}` : key;
       const extra = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
       return `${where}: ${issue.message}${extra}`;
     });

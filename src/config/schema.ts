@@ -106,7 +106,7 @@ const notifySchema = z.strictObject({
   /** Unknown event types are refused (skip unknown_type) instead of decided with the `default` type. */
   strict: z.boolean().default(false),
   cap_per_24h: z.number().int().min(0).default(3),
-  quiet_hours: z.strictObject({ start: z.string().regex(/^\d\d:\d\d$/), end: z.string().regex(/^\d\d:\d\d$/) }).default({ start: '22:00', end: '08:00' }),
+  quiet_hours: z.strictObject({ start: z.string().regex(/^\d\d:\d\d$/).default('22:00'), end: z.string().regex(/^\d\d:\d\d$/).default('08:00') }).prefault({}),
   half_life_days: z.number().positive().default(14),
   prior_strength: z.number().positive().default(20),
   kappa: z.number().min(0).default(0.25),

@@ -36,6 +36,9 @@ describe('cli', () => {
     const clientId = /client id:\s+(\S+)/.exec(app.stdout)![1];
     const secret = /client secret:\s+(\S+)/.exec(app.stdout)![1];
     assert.match(cli('channels', 'create', 'demo', '--app', clientId).stdout, /answers at http:\/\/127\.0\.0\.1:3000\/chatbot\/hooks\/demo/);
+    // The address comes from the configuration: public_url, else host and port.
+    const listed = spawnSync(process.execPath, ['bin/botgate.js', 'channels', 'list', 'demo'], { cwd: ROOT, env: { ...env, BOTGATE_PUBLIC_URL: 'https://hooks.example.com' }, encoding: 'utf8', timeout: 30_000 });
+    assert.match(listed.stdout, /https:\/\/hooks\.example\.com\/chatbot\/hooks\/demo/, listed.stderr);
     for (const style of ['appId', 'iss']) {
       const token = cli('token', '--app', clientId, '--sub', 'tester', '--style', style).stdout.trim();
       const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'] });

@@ -41,6 +41,18 @@ describe('config', () => {
     assert.equal(loadConfig({ env: { BOTGATE_PORT: '', BOTGATE_ADMIN_TOKEN: '  ' } }).port, 3000);
   });
 
+  it('takes one key of a group on its own, the others keeping their defaults', () => {
+    assert.deepEqual(loadConfig({ env: { BOTGATE_NOTIFY__QUIET_HOURS__START: '23:00' } }).notify.quiet_hours, { start: '23:00', end: '08:00' });
+    assert.deepEqual(loadConfig({ file: file('notify:\n  quiet_hours:\n    end: "07:00"\n') }).notify.quiet_hours, { start: '22:00', end: '07:00' });
+  });
+
+  it('blames an item of a list set in the environment on its variable, not on the config file', () => {
+    assert.throws(
+      () => loadConfig({ file: file('port: 8080\n'), env: { BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS: '0,5,abc' } }),
+      (e: Error) => e instanceof ConfigError && /BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS \(delivery\.retry_schedule_seconds\.2\)/.test(e.message) && !/\.yaml/.test(e.message),
+    );
+  });
+
   it('parses lists from commas or JSON', () => {
     assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '127.0.0.1, 10.0.0.0/8' } }).delivery.allow_private, ['127.0.0.1', '10.0.0.0/8']);
     assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS: '[0, 1, 2]' } }).delivery.retry_schedule_seconds, [0, 1, 2]);
