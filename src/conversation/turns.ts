@@ -50,6 +50,8 @@ export interface TurnLog {
 }
 
 const RECOVER_MS = 5000;
+const SWEEP_PAGE = 100;
+const SWEEP_PAGES = 10;
 
 /** Turn messages name their endpoints. */
 export const routeExplicit = (targets: EndpointTarget[], message: NewMessage) => targets.filter((t) => message.endpointIds?.includes(t.id)).map((t) => t.id);
@@ -244,9 +246,17 @@ export function createTurnService(deps: {
 
     /** Picks up turns left pending (after a crash, or by another process) now and every few seconds. */
     start() {
+      // A cursor through the pending conversations, a few pages per sweep: conversations whose turns cannot run
+      // (their channel deleted, a turn failing every time) never keep the sweep from the others behind them.
+      let after = '';
       const sweep = async () => {
         try {
-          for (const id of await store.conversations.withPendingTurns(100)) if (!chains.has(id)) void process(id);
+          for (let page = 0; page < SWEEP_PAGES; page++) {
+            const ids = await store.conversations.withPendingTurns(SWEEP_PAGE, after);
+            for (const id of ids) if (!chains.has(id)) void process(id);
+            after = ids.length < SWEEP_PAGE ? '' : ids[ids.length - 1];
+            if (!after) break;
+          }
         } catch (error) {
           deps.log?.error({ err: error }, 'looking for pending turns failed');
         }

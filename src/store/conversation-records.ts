@@ -255,7 +255,8 @@ export interface ConversationsRepo {
   get(id: string): Promise<ConversationRecord | null>;
   list(filter: ConversationFilter, page: PageRequest): Promise<ConversationRecord[]>;
   /** Conversations with a pending turn (a crash between the answer and the turn, or work for another process). */
-  withPendingTurns(limit: number): Promise<string[]>;
+  /** Conversations with a turn pending, in id order after `after` (a cursor, so stuck ones never hide the rest). */
+  withPendingTurns(limit: number, after?: string): Promise<string[]>;
   /** The outgoing messages that answer an incoming one, in order. */
   replies(incomingId: string): Promise<MessageRecord[]>;
   /**

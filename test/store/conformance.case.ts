@@ -379,6 +379,11 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(a.message.turnStatus, 'pending');
       assert.deepEqual(a.message.conversation, { conversationId: a.conversation.id, direction: 'incoming', replyTo: null });
       assert.deepEqual((await store.conversations.withPendingTurns(10)).sort(), [a.conversation.id, c.conversation.id].sort());
+      // Paged by a cursor, in id order.
+      const [first, second] = [a.conversation.id, c.conversation.id].sort();
+      assert.deepEqual(await store.conversations.withPendingTurns(1), [first]);
+      assert.deepEqual(await store.conversations.withPendingTurns(1, first), [second]);
+      assert.deepEqual(await store.conversations.withPendingTurns(1, second), []);
       assert.equal((await store.conversations.list({ userId: a.conversation.userId! }, { limit: 10 })).length, 2);
       assert.equal((await store.messages.list({ conversationId: a.conversation.id }, { limit: 10 })).length, 2);
     });

@@ -153,8 +153,11 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       return (await db.all(`SELECT * FROM conversations ${pageClause(page, where, params)}`, params.values)).map(conversationFromRow);
     },
 
-    async withPendingTurns(limit) {
-      return (await db.all(`SELECT DISTINCT conversation_id FROM messages WHERE turn_status = 'pending' LIMIT $1`, [limit])).map((r) => String(r.conversation_id));
+    async withPendingTurns(limit, after = '') {
+      return (await db.all(
+        `SELECT DISTINCT conversation_id FROM messages WHERE turn_status = 'pending' AND conversation_id > $1 ORDER BY conversation_id LIMIT $2`,
+        [after, limit],
+      )).map((r) => String(r.conversation_id));
     },
 
     async act(conversationId, fn, route, now) {

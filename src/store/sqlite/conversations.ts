@@ -177,8 +177,11 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
       return db.all(`SELECT * FROM conversations ${clause}`, { ...params, ...extra }).map(conversationFromRow);
     },
 
-    async withPendingTurns(limit) {
-      return db.all(`SELECT DISTINCT conversation_id FROM messages WHERE turn_status = 'pending' LIMIT ?`, [limit]).map((r) => String(r.conversation_id));
+    async withPendingTurns(limit, after = '') {
+      return db.all(
+        `SELECT DISTINCT conversation_id FROM messages WHERE turn_status = 'pending' AND conversation_id > ? ORDER BY conversation_id LIMIT ?`,
+        [after, limit],
+      ).map((r) => String(r.conversation_id));
     },
 
     async act(conversationId, fn, route, now) {

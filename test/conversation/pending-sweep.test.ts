@@ -1,0 +1,27 @@
+// The sweep of pending turns (after a crash, or by another process) reaches every conversation: ones whose turns
+// cannot run (their channel deleted) never hide the ones behind them.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEMO_BOT_FILE } from '../../src/provision.ts';
+import { eventually, startTestGateway } from '../helpers/gateway.ts';
+
+describe('pending turns sweep', () => {
+  it('runs a pending turn behind more than a page of conversations that cannot run', async () => {
+    const gw = await startTestGateway({}, { start: false });
+    try {
+      await gw.bots.load(DEMO_BOT_FILE);
+      const app = (await gw.api('POST', '/api/apps', { name: 'sweep' })).body;
+      const gone = (await gw.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: app.client_id, name: 'gone' })).body;
+      const live = (await gw.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: app.client_id, name: 'live' })).body;
+      const store = (channelId: string, userKey: string) => gw.store.channels.get(channelId).then((channel) =>
+        gw.turns.receive(channel!, { userKey, identities: [], payload: { message: { text: 'what is my balance' }, from: { id: userKey } }, eventType: 'message.received' }));
+      for (let i = 0; i < 120; i++) await store(gone.id, `stuck-${i}`); // stored, their turns left for later…
+      assert.equal((await gw.api('DELETE', `/api/channels/${gone.id}`)).status, 204); // …and their channel deleted
+      const waiting = await store(live.id, 'behind-them');
+      await gw.start();
+      await eventually(async () => (await gw.store.conversations.replies(waiting.message.id)).length > 0, 8000);
+    } finally {
+      await gw.close();
+    }
+  });
+});
