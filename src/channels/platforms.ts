@@ -17,6 +17,14 @@ import { channelNameTaken } from './channels.ts';
 export const TWILIO_MESSAGE_EVENT = 'twilio.message';
 export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
 
+/** The API's bounds, here where the CLI comes in too (a limit of 0 would refuse every message). */
+function checkLimits(input: PlatformInput): void {
+  for (const [field, value, min, max] of [['rate_limit_per_minute', input.rate_limit_per_minute, 1, 10_000_000], ['max_message_bytes', input.max_message_bytes, 16, 1 << 20]] as const) {
+    if (value === undefined || value === null) continue;
+    if (!Number.isInteger(value) || value < min || value > max) throw new BotgateError('BG_ERR_VALIDATION', `${field} must be an integer from ${min} to ${max}`);
+  }
+}
+
 export type SignaturePreset = keyof typeof SIGNATURE_PRESETS | 'standard_webhooks' | 'custom';
 
 export interface SignatureInput {
@@ -126,6 +134,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
 
     async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string; signingSecret: string | undefined }> {
       if (!input.name) throw new BotgateError('BG_ERR_VALIDATION', 'name is required');
+      checkLimits(input);
       if (await channelNameTaken(store, input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);
       // The name stands in for a missing provider, made a valid provider name ("Fresh Chat" → "fresh-chat").
       const provider = (input.provider ?? input.name).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
@@ -179,6 +188,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     },
 
     async update(id: string, input: PlatformInput): Promise<ChannelRecord> {
+      checkLimits(input);
       const channel = await get(id);
       const current = settingsOf(channel);
       if (input.name && input.name !== channel.name && (await channelNameTaken(store, input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);

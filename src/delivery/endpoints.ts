@@ -63,6 +63,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
 
     async create(input: EndpointInput): Promise<{ endpoint: EndpointRecord; secret: string }> {
       if (!input.name || !input.url) throw new BotgateError('BG_ERR_VALIDATION', 'name and url are required');
+      checkLimits(input);
       const secret = input.secret ?? generateSigningSecret();
       if (!isSigningSecret(secret)) throw new BotgateError('BG_ERR_VALIDATION', 'secret must be whsec_ followed by base64 of 24 to 64 bytes');
       const now = clock.now();
@@ -99,6 +100,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
 
     async update(id: string, input: EndpointInput): Promise<EndpointRecord> {
       if (input.secret !== undefined) throw new BotgateError('BG_ERR_VALIDATION', 'secret cannot be changed by an update; rotate it');
+      checkLimits(input);
       const current = await get(id);
       const patch: EndpointPatch = { updatedAt: clock.now() };
       if (input.name !== undefined) patch.name = input.name;
@@ -184,6 +186,28 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       if (error instanceof AuthSettingsError) throw new BotgateError('BG_ERR_VALIDATION', error.message);
       throw error;
     }
+  }
+}
+
+/**
+ * The bounds of the numbers an endpoint takes, here where every way in passes (the API's schema checks them too;
+ * the CLI and config as code come straight here): a timeout of -5 s would make every try fail at once.
+ */
+function checkLimits(input: EndpointInput): void {
+  const within = (field: string, value: number | null | undefined, min: number, max: number, integer: boolean) => {
+    if (value === undefined || value === null) return;
+    if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+      throw new BotgateError('BG_ERR_VALIDATION', `${field} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    }
+  };
+  within('timeout_seconds', input.timeout_seconds, 1, 300, false);
+  within('max_attempts', input.max_attempts, 1, 100, true);
+  within('rate_limit_per_second', input.rate_limit_per_second, 1, 100_000, true);
+  if (input.retry_schedule !== undefined && input.retry_schedule !== null) {
+    if (!Array.isArray(input.retry_schedule) || input.retry_schedule.length < 1 || input.retry_schedule.length > 50) {
+      throw new BotgateError('BG_ERR_VALIDATION', 'retry_schedule must be a list of 1 to 50 delays');
+    }
+    for (const delay of input.retry_schedule) within('retry_schedule[]', delay, 0, 604_800, false);
   }
 }
 

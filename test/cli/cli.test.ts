@@ -36,6 +36,13 @@ describe('cli', () => {
     const clientId = /client id:\s+(\S+)/.exec(app.stdout)![1];
     const secret = /client secret:\s+(\S+)/.exec(app.stdout)![1];
     assert.match(cli('channels', 'create', 'demo', '--app', clientId).stdout, /answers at http:\/\/127\.0\.0\.1:3000\/chatbot\/hooks\/demo/);
+    // The CLI meets the API's bounds: a negative timeout or a zero rate limit is refused, not stored.
+    const negative = cli('endpoints', 'create', '--name', 'neg', '--url', 'http://127.0.0.1:4000/neg', '--timeout', '-5');
+    assert.notEqual(negative.status, 0);
+    assert.match(negative.stderr, /timeout_seconds must be a number from 1 to 300/);
+    const zero = cli('platforms', 'add', 'zero-limit', '--url', 'http://127.0.0.1:4000/out', '--rate-limit', '0');
+    assert.notEqual(zero.status, 0);
+    assert.match(zero.stderr, /rate_limit_per_minute must be an integer from 1/);
     // The address comes from the configuration: public_url, else host and port.
     const listed = spawnSync(process.execPath, ['bin/botgate.js', 'channels', 'list', 'demo'], { cwd: ROOT, env: { ...env, BOTGATE_PUBLIC_URL: 'https://hooks.example.com' }, encoding: 'utf8', timeout: 30_000 });
     assert.match(listed.stdout, /https:\/\/hooks\.example\.com\/chatbot\/hooks\/demo/, listed.stderr);
