@@ -27,7 +27,7 @@ export function createMetrics(deps: { store: Store; clock: Clock }) {
   });
   const published = new Counter({
     name: 'botgate_messages_published_total',
-    help: 'Messages stored for delivery (idempotent repeats not counted)',
+    help: 'Messages published through the messages API (POST /api/messages and /api/messages/batch; idempotent repeats not counted). Bot replies, notifications and handoff messages show in botgate_deliveries',
     registers: [registry],
   });
   const byStatus = new Gauge({
