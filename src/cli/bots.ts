@@ -6,7 +6,7 @@ import { signKoreToken } from '../channels/kore-auth.ts';
 import { botView } from '../conversation/bot-registry.ts';
 import { formatProblems, loadBotFile } from '../conversation/bot-file.ts';
 import { BotgateError } from '../errors.ts';
-import { print, printJson, printTable, publicBase, withServices } from './context.ts';
+import { numberOption, print, printJson, printTable, publicBase, withServices } from './context.ts';
 
 export function registerBotCommands(program: Command): void {
   const bots = program.command('bots').description('bots defined in YAML or JSON files');
@@ -123,7 +123,7 @@ export function registerBotCommands(program: Command): void {
     .requiredOption('--app <clientId>', 'the app')
     .requiredOption('--sub <user>', 'the subject (a user id)')
     .option('--style <style>', 'appId ({appId, sub}) or iss ({iss, aud, sub, isAnonymous})', 'appId')
-    .option('--ttl <seconds>', 'lifetime', (v) => Number(v), 86_400)
+    .option('--ttl <seconds>', 'lifetime', numberOption(1, 31_536_000, true), 86_400)
     .option('--user-identity <id>', 'add userIdentity (must then equal from.id)')
     .action(async (options: { app: string; sub: string; style: string; ttl: number; userIdentity?: string }, command: Command) => {
       if (options.style !== 'appId' && options.style !== 'iss') throw new Error('--style must be appId or iss');

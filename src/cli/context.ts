@@ -1,5 +1,5 @@
 // What CLI commands share: loading config from the global --config flag, opening the services, printing.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import { createServices, type Services } from '../services.ts';
 
@@ -47,4 +47,18 @@ export function parseWhen(text: string, now: number): number {
 /** The gateway's address as clients reach it: `--public-url` when given, else public_url, else http://host:port. */
 export function publicBase(config: Services['config'], given?: string): string {
   return (given ?? config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/$/, '');
+}
+
+/**
+ * A numeric option's parser: the text must be a number (an integer when asked) within [min, max], else commander
+ * stops with "error: option '--x <n>' argument 'abc' is invalid. …" and exit code 1.
+ */
+export function numberOption(min: number, max: number, integer = false): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+      throw new InvalidArgumentError(`expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    }
+    return value;
+  };
 }

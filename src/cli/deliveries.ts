@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { BotgateError } from '../errors.ts';
 import type { DeliveryStatus } from '../store/store.ts';
 import { attemptView, deliveryView } from '../delivery/views.ts';
-import { parseWhen, print, printJson, printTable, withServices } from './context.ts';
+import { numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
 
 export function registerDeliveryCommands(program: Command): void {
   const deliveries = program.command('deliveries').description('deliveries (one message to one endpoint) and their attempts');
@@ -16,7 +16,7 @@ export function registerDeliveryCommands(program: Command): void {
     .option('--status <status>', 'pending | sending | sent | failed')
     .option('--event-type <type>', 'only this event type')
     .option('--since <when>', 'created since (ISO time or an age such as 2h)')
-    .option('--limit <n>', 'at most n', (v) => Number(v), 50)
+    .option('--limit <n>', 'at most n', numberOption(1, 1000, true), 50)
     .option('--json', 'print JSON')
     .action(async (options: { endpoint?: string; provider?: string; status?: string; eventType?: string; since?: string; limit: number; json?: boolean }, command: Command) => {
       if (options.status && !['pending', 'sending', 'sent', 'failed'].includes(options.status)) throw new Error(`--status must be pending, sending, sent or failed`);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { endpointView } from '../delivery/endpoints.ts';
 import { jobView } from '../delivery/recovery.ts';
-import { parseWhen, print, printJson, printTable, withServices } from './context.ts';
+import { numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
 
 export function registerEndpointCommands(program: Command): void {
   const endpoints = program.command('endpoints').description('outgoing webhook targets');
@@ -11,7 +11,7 @@ export function registerEndpointCommands(program: Command): void {
     .command('list')
     .description('list endpoints, newest first')
     .option('--provider <name>', 'only this provider')
-    .option('--limit <n>', 'at most n', (v) => Number(v), 100)
+    .option('--limit <n>', 'at most n', numberOption(1, 1000, true), 100)
     .option('--json', 'print JSON')
     .action(async (options: { provider?: string; limit: number; json?: boolean }, command: Command) => {
       await withServices(command, async ({ store }) => {
@@ -29,7 +29,7 @@ export function registerEndpointCommands(program: Command): void {
     .option('--event-type <type...>', 'event types it receives (default: all)')
     .option('--bearer <token>', 'send Authorization: Bearer <token>')
     .option('--ordered', 'deliver FIFO per ordering key')
-    .option('--timeout <seconds>', 'per-try timeout', (v) => Number(v))
+    .option('--timeout <seconds>', 'per-try timeout (1-300)', numberOption(1, 300))
     .action(async (options: { name: string; url: string; eventType?: string[]; bearer?: string; ordered?: boolean; timeout?: number }, command: Command) => {
       await withServices(command, async ({ endpoints: service }) => {
         const { endpoint, secret } = await service.create({
@@ -69,7 +69,7 @@ export function registerEndpointCommands(program: Command): void {
   endpoints
     .command('test <id>')
     .description('send a test message to one endpoint (the running gateway delivers it)')
-    .option('--wait <seconds>', 'wait this long for the outcome', (v) => Number(v))
+    .option('--wait <seconds>', 'wait this long for the outcome', numberOption(0, 3600))
     .action(async (id: string, options: { wait?: number }, command: Command) => {
       await withServices(command, async ({ endpoints: service, outbox, store, clock }) => {
         const endpoint = await service.get(id);

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { agentView } from '../handoff/agents.ts';
 import { platformView } from '../channels/platforms.ts';
-import { print, printJson, printTable, publicBase, withServices } from './context.ts';
+import { numberOption, print, printJson, printTable, publicBase, withServices } from './context.ts';
 
 export function registerPeopleCommands(program: Command): void {
   const agents = program.command('agents').description('agents: people who take conversations over from the bot (docs/handoff.md)');
@@ -59,7 +59,7 @@ export function registerPeopleCommands(program: Command): void {
     .option('--provider <provider>', 'the platform\'s name (default: the name)')
     .option('--bot <id>', 'the bot that answers (default: the only bot)')
     .option('--auth-token <token>', 'sent to the platform as Authorization: Bearer')
-    .option('--rate-limit <n>', 'requests per minute', (v) => Number.parseInt(v, 10))
+    .option('--rate-limit <n>', 'requests per minute', numberOption(1, 10_000_000, true))
     .action(async (name: string, options: { url: string; provider?: string; bot?: string; authToken?: string; rateLimit?: number }, command: Command) => {
       await withServices(command, async ({ platforms: service, config }) => {
         const created = await service.create({

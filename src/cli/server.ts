@@ -1,13 +1,13 @@
 // CLI: serve, migrate, admin-token.
 import type { Command } from 'commander';
 import { resetAdminToken } from '../admin-token.ts';
-import { configFrom, print, withServices } from './context.ts';
+import { configFrom, numberOption, print, withServices } from './context.ts';
 
 export function registerServerCommands(program: Command): void {
   program
     .command('serve')
     .description('run the gateway (what `npm start` runs, without its V8 flags: see the README, CLI)')
-    .option('-p, --port <port>', 'port to listen on (BOTGATE_PORT)', (v) => Number(v))
+    .option('-p, --port <port>', 'port to listen on (BOTGATE_PORT)', numberOption(0, 65_535, true))
     .option('--host <host>', 'address to listen on (BOTGATE_HOST)')
     .action(async (options: { port?: number; host?: string }, command: Command) => {
       const globals = command.optsWithGlobals() as { config?: string };

@@ -43,6 +43,12 @@ describe('cli', () => {
     const zero = cli('platforms', 'add', 'zero-limit', '--url', 'http://127.0.0.1:4000/out', '--rate-limit', '0');
     assert.notEqual(zero.status, 0);
     assert.match(zero.stderr, /rate_limit_per_minute must be an integer from 1/);
+    // A number option that is no number is refused by name, not passed on to the store.
+    for (const args of [['endpoints', 'list', '--limit', 'abc'], ['token', '--app', clientId, '--sub', 'x', '--ttl', 'abc']]) {
+      const refused = cli(...args);
+      assert.equal(refused.status, 1, args.join(' '));
+      assert.match(refused.stderr, /argument 'abc' is invalid\. expected an integer/);
+    }
     // The address comes from the configuration: public_url, else host and port.
     const listed = spawnSync(process.execPath, ['bin/botgate.js', 'channels', 'list', 'demo'], { cwd: ROOT, env: { ...env, BOTGATE_PUBLIC_URL: 'https://hooks.example.com' }, encoding: 'utf8', timeout: 30_000 });
     assert.match(listed.stdout, /https:\/\/hooks\.example\.com\/chatbot\/hooks\/demo/, listed.stderr);
