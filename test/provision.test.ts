@@ -113,6 +113,16 @@ endpoints:
     }
   });
 
+  it('refuses a declared endpoint out of the API\'s bounds, naming it', async () => {
+    const file = configFile('endpoints:\n  - name: neg\n    url: https://erp.example.com/hooks\n    timeout_seconds: -5\n');
+    const gw = await createGateway(loadConfig({ file, env: { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' } }));
+    try {
+      await assert.rejects(gw.start(), /endpoints\[0\] \(neg\): timeout_seconds must be a number from 1 to 300/);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('stops start-up naming the variable a secret should come from', () => {
     const file = configFile(declared);
     assert.throws(() => loadConfig({ file, env: { ERP_TOKEN: 'x', KORE_ACCESS: 'y' } }), (e: Error) => e instanceof ConfigError && /apps\[0\]\.client_secret_env: the environment variable KORE_SECRET is not set/.test(e.message));

@@ -39,10 +39,10 @@ describe('cli', () => {
     // The CLI meets the API's bounds: a negative timeout or a zero rate limit is refused, not stored.
     const negative = cli('endpoints', 'create', '--name', 'neg', '--url', 'http://127.0.0.1:4000/neg', '--timeout', '-5');
     assert.notEqual(negative.status, 0);
-    assert.match(negative.stderr, /timeout_seconds must be a number from 1 to 300/);
+    assert.match(negative.stderr, /'--timeout <seconds>' argument '-5' is invalid\. expected a number from 1 to 300/);
     const zero = cli('platforms', 'add', 'zero-limit', '--url', 'http://127.0.0.1:4000/out', '--rate-limit', '0');
     assert.notEqual(zero.status, 0);
-    assert.match(zero.stderr, /rate_limit_per_minute must be an integer from 1/);
+    assert.match(zero.stderr, /'--rate-limit <n>' argument '0' is invalid\. expected an integer from 1/);
     // A number option that is no number is refused by name, not passed on to the store.
     for (const args of [['endpoints', 'list', '--limit', 'abc'], ['token', '--app', clientId, '--sub', 'x', '--ttl', 'abc']]) {
       const refused = cli(...args);
