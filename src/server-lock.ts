@@ -1,7 +1,12 @@
 // One gateway process per SQLite data directory: the embedded store takes back every lease at start, which
 // is only safe when no other gateway uses the same file (several processes need PostgreSQL).
+//
+// The lock is the operating system's: an exclusive SQLite transaction held open on `gateway.lock` for the
+// process's life. The kernel releases it when the process ends in any way (kill -9 included), so there is no
+// stale lock to judge and no race between two processes starting at once. `gateway.pid` only says who holds it.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 
 export class ServerLockError extends Error {
   override name = 'ServerLockError';
@@ -9,28 +14,32 @@ export class ServerLockError extends Error {
 
 export function acquireServerLock(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true });
-  const file = join(dataDir, 'gateway.pid');
-  for (let i = 0; i < 2; i++) {
-    try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
-      return () => rmSync(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      if (pid && pid !== process.pid && alive(pid)) {
-        throw new ServerLockError(`another gateway (pid ${pid}) is using ${dataDir}; SQLite serves one gateway process — use PostgreSQL (BOTGATE_DATABASE_URL) for several`);
-      }
-      rmSync(file, { force: true }); // left by a process that died
-    }
+  const pidFile = join(dataDir, 'gateway.pid');
+  const lock = new DatabaseSync(join(dataDir, 'gateway.lock'));
+  try {
+    lock.exec('PRAGMA busy_timeout = 0');
+    lock.exec('BEGIN EXCLUSIVE');
+  } catch {
+    lock.close();
+    const holder = readPid(pidFile);
+    throw new ServerLockError(`another gateway${holder ? ` (pid ${holder})` : ''} is using ${dataDir}; SQLite serves one gateway process — use PostgreSQL (BOTGATE_DATABASE_URL) for several`);
   }
-  throw new ServerLockError(`cannot take the lock ${file}`);
+  writeFileSync(pidFile, String(process.pid));
+  return () => {
+    rmSync(pidFile, { force: true });
+    try {
+      lock.exec('ROLLBACK');
+      lock.close();
+    } catch {
+      // closing anyway: the process ends
+    }
+  };
 }
 
-function alive(pid: number): boolean {
+function readPid(file: string): number | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return Number(readFileSync(file, 'utf8').trim()) || null;
+  } catch {
+    return null;
   }
 }

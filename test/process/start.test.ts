@@ -74,6 +74,20 @@ describe('gateway process', () => {
     }
   });
 
+  it('takes the lock held by no process, whatever pid a crashed gateway left (even one now reused by another process)', async () => {
+    const dataDir = tempDataDir();
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(`${dataDir}/gateway.pid`, String(process.pid)); // a live process, but not a gateway on this data
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir });
+    try {
+      assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
+
   it('a first start that fails still shows the secrets it generated, and says what failed in a line', async () => {
     const dataDir = tempDataDir();
     const { writeFileSync } = await import('node:fs');
