@@ -125,6 +125,11 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     if (scheme.preset === 'custom' && (!scheme.header || !scheme.algorithm || !scheme.encoding || !scheme.content)) {
       throw new BotgateError('BG_ERR_VALIDATION', 'a custom signature needs header, algorithm, encoding and content');
     }
+    // A content that signs a timestamp needs the header it comes in: else "{timestamp}" signs nothing and no
+    // replay window applies, silently.
+    if (scheme.content?.includes('{timestamp}') && !scheme.timestamp_header && scheme.preset === 'custom') {
+      throw new BotgateError('BG_ERR_VALIDATION', 'signature.content signs {timestamp}: set signature.timestamp_header, the header it comes in');
+    }
     return { ...scheme, secretSealed };
   }
 

@@ -245,6 +245,11 @@ describe('platform webhook (SQLite)', () => {
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'bad-url', outgoing_webhook_url: 'not a url' }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'typo', outgoing_webhook_url: urlOf('x'), outgoing_url: urlOf('x') }), 400, 'BG_ERR_UNKNOWN_FIELD');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'badsig', outgoing_webhook_url: urlOf('x'), signature: { preset: 'custom', secret: 's' } }), 400, 'BG_ERR_VALIDATION');
+      // Signing a timestamp without naming its header would sign "." + body and skip the replay window, silently.
+      assertApiError(await gw.api('POST', '/api/webhook/config', {
+        name: 'badsig', outgoing_webhook_url: urlOf('x'),
+        signature: { preset: 'custom', secret: 's', header: 'X-Sig', algorithm: 'sha256', encoding: 'hex', content: '{timestamp}.{body}' },
+      }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'nosecret', outgoing_webhook_url: urlOf('x'), signature: { preset: 'zendesk' } }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'nobot', outgoing_webhook_url: urlOf('x'), bot: 'no-such-bot' }), 404, 'BG_ERR_BOT_NOT_FOUND');
       await createConfig('dup');
