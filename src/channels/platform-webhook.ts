@@ -163,16 +163,36 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
   await app.register(async (plugin) => {
     const signed = plugin.withTypeProvider<TypeBoxTypeProvider>();
     signed.removeContentTypeParser('application/json');
+    // The signature is checked before the body's JSON is judged (a forged request is 401 whatever it holds): a
+    // parse error waits here until the preValidation hook has verified the signature.
+    const unparsable = new WeakMap<object, Error>();
+    const verified = new WeakMap<object, { channel: ChannelRecord; scheme: ReturnType<typeof signatureScheme> }>();
     signed.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
       request.rawBody = body as string;
       try {
         done(null, parseJsonBody(body as string));
       } catch (error) {
-        done(error as Error, undefined);
+        unparsable.set(request, error as Error);
+        done(null, {});
       }
     });
     signed.post('/api/webhook/incoming/:id', {
       ...routeOptions,
+      preValidation: async (request) => {
+        const channel = await platforms.byId((request.params as { id: string }).id);
+        if (!channel || channel.kind !== 'platform') throw new BotgateError('BG_ERR_PLATFORM_NOT_FOUND', `No platform config ${(request.params as { id: string }).id}`);
+        const signature = settingsOf(channel).signature;
+        if (!signature) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', 'This platform config has no signature scheme; use /api/webhook/incoming with its inbound token');
+        const secret = platforms.signatureSecret(channel)!;
+        const scheme = signatureScheme(signature);
+        const now = deps.clock.now();
+        const raw = request.rawBody ?? '';
+        const verdict = scheme === 'standard_webhooks' ? verifyStandardWebhook(secret, request.headers, raw, now) : verifySigned(scheme, secret, request.headers, raw, now);
+        if (!verdict.ok) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', `The signature is not valid: ${verdict.reason}`);
+        const parseError = unparsable.get(request);
+        if (parseError) throw parseError;
+        verified.set(request, { channel, scheme });
+      },
       schema: {
         tags: ['platform webhook'],
         summary: 'A user message from a signed source (Zendesk, Intercom, Chatwoot, Standard Webhooks or a custom HMAC scheme set on the config)',
@@ -183,16 +203,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
         response: { 200: IncomingAnswer, ...errors },
       },
     }, async (request) => {
-      const channel = await platforms.byId(request.params.id);
-      if (!channel || channel.kind !== 'platform') throw new BotgateError('BG_ERR_PLATFORM_NOT_FOUND', `No platform config ${request.params.id}`);
-      const signature = settingsOf(channel).signature;
-      if (!signature) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', 'This platform config has no signature scheme; use /api/webhook/incoming with its inbound token');
-      const secret = platforms.signatureSecret(channel)!;
-      const scheme = signatureScheme(signature);
-      const now = deps.clock.now();
-      const raw = request.rawBody ?? '';
-      const verdict = scheme === 'standard_webhooks' ? verifyStandardWebhook(secret, request.headers, raw, now) : verifySigned(scheme, secret, request.headers, raw, now);
-      if (!verdict.ok) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', `The signature is not valid: ${verdict.reason}`);
+      const { channel, scheme } = verified.get(request)!;
       await inbound.admit(channel);
       const message = mapFields(request.body, settingsOf(channel).fields);
       const key = message.message_id ?? headerValue(request.headers['idempotency-key']) ?? (scheme === 'standard_webhooks' ? headerValue(request.headers['webhook-id']) : undefined);

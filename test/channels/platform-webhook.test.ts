@@ -633,6 +633,9 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.signed(cfg.id, raw, noTimestamp), 401, 'BG_ERR_SIGNATURE_INVALID');
       // A bearer inbound token is no signature.
       assertPlatformError(await c.signed(cfg.id, raw, { authorization: `Bearer ${cfg.inbound_token}` }), 401, 'BG_ERR_SIGNATURE_INVALID');
+      // The signature is judged first: a forged body that is not even JSON is 401; a signed one that is not JSON, 400.
+      assertPlatformError(await c.signed(cfg.id, '{"user_id": ', sign(raw)), 401, 'BG_ERR_SIGNATURE_INVALID');
+      assertPlatformError(await c.signed(cfg.id, '{"user_id": ', sign('{"user_id": ')), 400, 'BG_ERR_INVALID_JSON');
       assert.equal(await incomingCount('zendesk'), 1, 'nothing refused was stored');
       const [reply] = await until(() => repliesAt('zendesk').length === 1 && repliesAt('zendesk'));
       assert.equal(JSON.parse(reply.body).conversation_id, 'zd-ticket-9');
