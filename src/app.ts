@@ -102,7 +102,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'botgate', version: '0.1.0', description: 'Self-hosted gateway connecting chatbots to the outside world over webhooks. Error codes: docs/errors.md.' },
-      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token (BOTGATE_ADMIN_TOKEN, or the one printed at first start)' }, agentToken: { type: 'http', scheme: 'bearer', description: 'an agent token (POST /api/agents)' }, producerKey: { type: 'http', scheme: 'bearer', description: 'a producer key (POST /api/producer-keys, or notify.producer_key); also accepted as X-Api-Key' } } },
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token (BOTGATE_ADMIN_TOKEN, or the one printed at first start)' }, agentToken: { type: 'http', scheme: 'bearer', description: 'an agent token (POST /api/agents)' }, producerKey: { type: 'http', scheme: 'bearer', description: 'a producer key (POST /api/producer-keys, or notify.producer_key); also accepted as X-Api-Key' }, metricsToken: { type: 'http', scheme: 'bearer', description: 'metrics_token, when configured' } } },
       security: [{ adminToken: [] }],
     },
   });

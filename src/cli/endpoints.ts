@@ -1,4 +1,5 @@
 // CLI: botgate endpoints list|create|enable|disable|test|recover.
+import { BotgateError } from '../errors.ts';
 import type { Command } from 'commander';
 import { endpointView } from '../delivery/endpoints.ts';
 import { jobView } from '../delivery/recovery.ts';
@@ -73,6 +74,7 @@ export function registerEndpointCommands(program: Command): void {
     .action(async (id: string, options: { wait?: number }, command: Command) => {
       await withServices(command, async ({ endpoints: service, outbox, store, clock }) => {
         const endpoint = await service.get(id);
+        if (!endpoint.isActive) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is disabled (${endpoint.disabledReason ?? 'manual'}); enable it first: botgate endpoints enable ${id}`);
         const published = await outbox.publish({
           eventType: 'webhook.test',
           payload: { type: 'webhook.test', endpoint_id: endpoint.id, message: 'Test message from botgate', timestamp: new Date(clock.now()).toISOString() },

@@ -42,6 +42,11 @@ export async function run(argv: string[]): Promise<number> {
 
 /** Runs the CLI as a process: `serve` keeps it alive itself; every other command exits when done. */
 export async function runCli(argv: string[]): Promise<void> {
+  // Output piped into `head` and the like: the reader went away, which is no failure of ours.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const code = await run(argv);
   const serving = argv.includes('serve') && !argv.includes('--help') && !argv.includes('-h');
   if (!serving || code !== 0) process.exit(code || Number(process.exitCode ?? 0));

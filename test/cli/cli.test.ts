@@ -92,6 +92,7 @@ describe('cli', () => {
       assert.ok(!JSON.stringify(listed).includes('whsec_'));
       const tested = cli('endpoints', 'test', id);
       assert.equal(tested.status, 0, tested.stderr);
+
       const deliveryId = /delivery (dlv_\w+)/.exec(tested.stdout)![1];
       const rows = JSON.parse(cli('deliveries', 'list', '--endpoint', id, '--status', 'pending', '--json').stdout);
       assert.equal(rows[0].id, deliveryId);
@@ -106,6 +107,10 @@ describe('cli', () => {
       assert.equal(badStatus.status, 1);
       assert.match(badStatus.stderr, /--status must be/);
       assert.match(cli('endpoints', 'disable', id).stdout, /disabled/);
+      // A test message to a disabled endpoint would never be sent: refused, with what to do.
+      const toDisabled = cli('endpoints', 'test', id);
+      assert.equal(toDisabled.status, 2);
+      assert.match(toDisabled.stderr, /is disabled .*enable it first/);
       assert.match(cli('endpoints', 'enable', id).stdout, /enabled/);
       const recover = cli('endpoints', 'recover', id, '--since', '1h');
       assert.equal(recover.status, 0, recover.stderr);

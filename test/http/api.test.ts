@@ -94,6 +94,8 @@ describe('management API', () => {
 
   it('exposes Prometheus metrics behind the metrics token', async () => {
     assert.equal((await gw.app.inject({ url: '/metrics' })).statusCode, 401);
+    const openapi = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body);
+    assert.deepEqual(openapi.paths['/metrics'].get.security, [{ metricsToken: [] }], 'documented as protected when metrics_token is set');
     const res = await gw.app.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-secret-1' } });
     assert.equal(res.statusCode, 200);
     for (const name of ['botgate_deliveries{status="pending"}', 'botgate_delivery_queue_depth', 'botgate_delivery_oldest_pending_age_seconds', 'botgate_delivery_attempt_duration_seconds', 'botgate_messages_published_total']) {

@@ -36,7 +36,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
   });
 
   app.get('/metrics', {
-    schema: { tags, summary: 'Prometheus metrics (a Bearer token when metrics_token is configured)', security: [], response: { 200: Type.String(), ...errors() } },
+    schema: { tags, summary: 'Prometheus metrics (a Bearer token when metrics_token is configured)', security: metricsHash ? [{ metricsToken: [] }] : [], response: { 200: Type.String(), ...errors() } },
   }, async (request, reply) => {
     if (metricsHash) {
       const token = bearerToken(request);
