@@ -1,9 +1,10 @@
-// What stored attempts set in motion: endpoints disabled (410, or failing without a success for too long) and
-// the operational messages endpoint.disabled and message.attempt.exhausted, never sent to the endpoint they are about.
+// What stored attempts set in motion: endpoints disabled (410, or failing without a success for too long) with
+// endpoint.disabled, and message.attempt.exhausted (published with the finish itself); neither is ever sent to the
+// endpoint it is about.
 import type { Config } from '../config/schema.ts';
-import type { AttemptOutcome, ClaimedDelivery, FinishResult } from '../store/store.ts';
+import type { AttemptOutcome, ClaimedDelivery, FinishAnnouncements, FinishResult, NewMessage, Router } from '../store/store.ts';
 import type { EndpointService } from './endpoints.ts';
-import { OPERATIONAL_EVENT_TYPES, type Outbox } from './outbox.ts';
+import { endpointAccepts, OPERATIONAL_EVENT_TYPES, type Outbox } from './outbox.ts';
 
 export interface FinishedAttempt {
   outcome: AttemptOutcome;
@@ -43,15 +44,23 @@ export async function afterAttempts(
       deps.onError('disable', error);
     }
   }
+}
+
+/**
+ * message.attempt.exhausted for each delivery of the batch that has failed for good (not a one-shot resend, not an
+ * operational message itself), published by the store with the finish that fails it: never one without the
+ * other. They reach the endpoints subscribed to the type, never the endpoint they are about.
+ */
+export function exhaustedAnnouncements(batch: FinishedAttempt[], now: number, newId: (prefix: 'msg') => string): FinishAnnouncements | undefined {
+  const messages = new Map<string, NewMessage>();
+  const about = new Map<string, string>(); // message id → the endpoint it is about
   for (const { outcome, delivery } of batch) {
     if (outcome.next.status !== 'failed' || delivery.oneShot || OPERATIONAL_EVENT_TYPES.has(delivery.eventType)) continue;
-    await publishExhausted(outcome, delivery).catch((error) => deps.onError('exhausted', error));
-  }
-
-  function publishExhausted(outcome: AttemptOutcome, delivery: ClaimedDelivery) {
-    return deps.outbox.publish({
-      eventType: 'message.attempt.exhausted',
-      payload: {
+    const id = newId('msg');
+    about.set(id, delivery.endpointId);
+    messages.set(delivery.id, {
+      id, eventType: 'message.attempt.exhausted', orderingKey: null, idempotencyKey: null, createdAt: now,
+      payload: JSON.stringify({
         type: 'message.attempt.exhausted',
         endpoint_id: delivery.endpointId,
         message_id: delivery.messageId,
@@ -61,8 +70,10 @@ export async function afterAttempts(
         last_status_code: outcome.attempt.statusCode,
         last_error: outcome.attempt.error,
         timestamp: new Date(now).toISOString(),
-      },
-      excludeEndpointIds: [delivery.endpointId],
+      }),
     });
   }
+  if (!messages.size) return undefined;
+  const route: Router = (targets, message) => targets.filter((t) => t.id !== about.get(message.id) && endpointAccepts(t.eventTypes, message.eventType)).map((t) => t.id);
+  return { messages, route };
 }

@@ -4,11 +4,11 @@ import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { AttemptOutcome, ClaimedDelivery, Store } from '../store/store.ts';
+import type { AttemptOutcome, ClaimedDelivery, FinishAnnouncements, Store } from '../store/store.ts';
 import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
 import type { HttpClient, HttpResult } from './http-client.ts';
-import { afterAttempts, type FinishedAttempt } from './operational.ts';
+import { afterAttempts, exhaustedAnnouncements, type FinishedAttempt } from './operational.ts';
 import type { Outbox } from './outbox.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { signingKey } from './signer.ts';
@@ -202,10 +202,10 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
    * and holds the loop back. (After an ambiguous failure on PostgreSQL an attempt row may be stored twice; the
    * lease check keeps the delivery's own row from moving twice.)
    */
-  async function finishStubbornly(outcomes: AttemptOutcome[]) {
+  async function finishStubbornly(outcomes: AttemptOutcome[], announce: FinishAnnouncements | undefined) {
     for (let retry = 0; ; retry++) {
       try {
-        return await store.deliveries.finish(outcomes, clock.now());
+        return await store.deliveries.finish(outcomes, clock.now(), announce);
       } catch (error) {
         if (retry >= FINISH_RETRY_MS.length) throw error;
         fail('finish', error);
@@ -230,7 +230,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         const batch = buffer.splice(0, settings.flush_batch_size);
         if (batch.length === 0) continue;
         try {
-          const result = await finishStubbornly(batch.map((f) => f.outcome));
+          const announce = exhaustedAnnouncements(batch, clock.now(), deps.newId);
+          const result = await finishStubbornly(batch.map((f) => f.outcome), announce);
+          if (announce) deps.outbox.nudge(); // message.attempt.exhausted deliveries were stored with it
           const onDisabled = (endpointId: string, reason: string) => {
             cache.delete(endpointId);
             events.emit('endpoint.disabled', { endpointId, reason });

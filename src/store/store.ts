@@ -285,10 +285,20 @@ export interface MessagesRepo {
   list(filter: MessageFilter, page: PageRequest): Promise<MessageRecord[]>;
 }
 
+/** Messages to publish with a finish, each for one delivery (by id), routed by `route`. */
+export interface FinishAnnouncements {
+  messages: Map<string, NewMessage>;
+  route: Router;
+}
+
 export interface DeliveriesRepo {
   claim(request: ClaimRequest): Promise<ClaimedDelivery[]>;
-  /** Records attempts and moves their deliveries on, in one transaction; ignores rows whose lease was lost. */
-  finish(outcomes: AttemptOutcome[], now: number): Promise<FinishResult>;
+  /**
+   * Records attempts and moves their deliveries on, in one transaction; ignores rows whose lease was lost. The
+   * announcements (by delivery id: message.attempt.exhausted) are published in the same transaction for the
+   * deliveries it really moved, so a crash cannot keep the one without the other.
+   */
+  finish(outcomes: AttemptOutcome[], now: number, announce?: FinishAnnouncements): Promise<FinishResult>;
   /** Gives leased deliveries back without an attempt (shutdown, throttling). */
   release(ids: string[], workerId: string, nextAttemptAt: number): Promise<number>;
   /** Returns every delivery whose lease ended to pending; returns how many. */

@@ -215,6 +215,21 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(attempts[0].durationMs, 3.5);
     });
 
+    it('publishes a finish\'s announcements with it, for the deliveries it really moved', async () => {
+      const e = endpointRecord();
+      const watch = endpointRecord({ eventTypes: ['message.attempt.exhausted'] });
+      await store.endpoints.insert(e);
+      await store.endpoints.insert(watch);
+      await publish([newMessage({ endpointIds: [e.id] }), newMessage({ endpointIds: [e.id] })]);
+      const [mine, lost] = await claim();
+      const announcement = (id: string) => newMessage({ eventType: 'message.attempt.exhausted', payload: JSON.stringify({ delivery_id: id }), endpointIds: undefined });
+      const messages = new Map([[mine.id, announcement(mine.id)], [lost.id, announcement(lost.id)]]);
+      const route = (targets: { id: string }[]) => targets.filter((t) => t.id === watch.id).map((t) => t.id);
+      await store.deliveries.finish([outcome(mine, { status: 'failed' }), outcome(lost, { status: 'failed' }, { workerId: 'someone-else' })], T0 + 1, { messages, route });
+      const announced = await store.messages.list({ endpointId: watch.id }, { limit: 10 });
+      assert.deepEqual(announced.map((m) => JSON.parse(m.payload!).delivery_id), [mine.id], 'only the delivery this finish failed');
+    });
+
     it('releases leases without an attempt and reaps expired ones', async () => {
       await store.endpoints.insert(endpointRecord({ timeoutSeconds: 1 }));
       await publish([newMessage(), newMessage()]);

@@ -3,6 +3,7 @@ import { attemptFromRow, deliveryFromRow } from '../rows.ts';
 import type { ClaimedDelivery, DeliveriesRepo, DeliveryStatus } from '../store.ts';
 import { DELIVERY_STATUSES } from '../store.ts';
 import { Params, type PgDb } from './db.ts';
+import type { PublishInTx } from './messages.ts';
 import { finishBatch } from './outcomes.ts';
 import { pageClause } from './paging.ts';
 
@@ -48,7 +49,7 @@ WITH cand AS (
 SELECT c.*, m.payload FROM claimed c LEFT JOIN messages m ON m.id = c.message_id
 ORDER BY c.next_attempt_at, c.seq`;
 
-export function createDeliveriesRepo(db: PgDb): DeliveriesRepo {
+export function createDeliveriesRepo(db: PgDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): DeliveriesRepo {
   const get = async (id: string) => {
     const row = await db.get('SELECT * FROM deliveries WHERE id = $1', [id]);
     return row ? deliveryFromRow(row) : null;
@@ -82,9 +83,19 @@ export function createDeliveriesRepo(db: PgDb): DeliveriesRepo {
       }, lock);
     },
 
-    async finish(outcomes, now) {
+    async finish(outcomes, now, announce) {
       if (outcomes.length === 0) return { failingSince: {} };
-      return finishBatch(db, outcomes, now);
+      const announced = announce ? outcomes.filter((o) => announce.messages.has(o.attempt.deliveryId)).map((o) => o.attempt.deliveryId) : [];
+      if (!announced.length) return finishBatch(db, outcomes, now);
+      // With announcements: one transaction; a row moved by this finish is now failed with this finish's time
+      // (its lease kept any other process from moving it meanwhile).
+      return db.tx(async (sql) => {
+        const result = await finishBatch(sql, outcomes, now);
+        const moved = (await sql.all(`SELECT id FROM deliveries WHERE id = ANY($1::text[]) AND status = 'failed' AND updated_at = $2`, [announced, now])).map((r) => String(r.id));
+        const messages = moved.flatMap((id) => announce!.messages.get(id) ?? []);
+        if (messages.length) await publishInTx(sql, messages, announce!.route, now - idempotencyTtlMs());
+        return result;
+      });
     },
 
     async release(ids, workerId, nextAttemptAt) {

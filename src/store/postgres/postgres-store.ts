@@ -39,7 +39,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     settings: createSettingsRepo(db),
     endpoints: createEndpointsRepo(db),
     messages,
-    deliveries: createDeliveriesRepo(db),
+    deliveries: createDeliveriesRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     jobs: createJobsRepo(db),
     retention: createRetentionRepo(db),
     counters: createCountersRepo(db),

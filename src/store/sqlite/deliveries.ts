@@ -3,6 +3,7 @@ import { attemptFromRow, deliveryFromRow } from '../rows.ts';
 import type { AttemptOutcome, ClaimedDelivery, DeliveriesRepo, DeliveryStatus, FinishResult } from '../store.ts';
 import { claimRows } from './claim.ts';
 import type { SqliteDb } from './db.ts';
+import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
 
 // Positional parameters throughout the hot path: node:sqlite binds them ~4× faster than named ones.
@@ -17,7 +18,7 @@ const INSERT_ATTEMPT_SQL = `
 INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, attempted_at, status_code, duration_ms, error_kind, error, response_body)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
+export function createDeliveriesRepo(db: SqliteDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): DeliveriesRepo {
   const get = (id: string) => {
     const row = db.get('SELECT * FROM deliveries WHERE id = ?', [id]);
     return row ? deliveryFromRow(row) : null;
@@ -46,8 +47,13 @@ export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
       });
     },
 
-    async finish(outcomes, now) {
-      return db.tx(() => finishBatch(db, outcomes, now));
+    async finish(outcomes, now, announce) {
+      return db.tx(() => {
+        const { result, moved } = finishBatch(db, outcomes, now);
+        const messages = announce ? moved.flatMap((id) => announce.messages.get(id) ?? []) : [];
+        if (messages.length) publishInTx(messages, announce!.route, { now, idempotencyTtlMs: idempotencyTtlMs() });
+        return result;
+      });
     },
 
     async release(ids, workerId, nextAttemptAt) {
@@ -164,18 +170,21 @@ export function createDeliveriesRepo(db: SqliteDb): DeliveriesRepo {
   };
 }
 
-function finishBatch(db: SqliteDb, outcomes: AttemptOutcome[], now: number): FinishResult {
+/** The attempts stored and their deliveries moved; `moved`: the deliveries whose row this batch changed (lease held). */
+function finishBatch(db: SqliteDb, outcomes: AttemptOutcome[], now: number): { result: FinishResult; moved: string[] } {
   const succeeded = new Set<string>();
   const failedAt = new Map<string, number>();
+  const moved: string[] = [];
   for (const { attempt, next, workerId, succeeded: ok } of outcomes) {
     db.run(INSERT_ATTEMPT_SQL, [
       attempt.id, attempt.deliveryId, attempt.messageId, attempt.endpointId, attempt.attemptedAt,
       attempt.statusCode, attempt.durationMs, attempt.errorKind, attempt.error, attempt.responseBody,
     ]);
-    db.run(FINISH_SQL, [
+    const { changes } = db.run(FINISH_SQL, [
       next.status, next.status === 'pending' ? next.nextAttemptAt : null, attempt.statusCode, attempt.error, now,
       attempt.deliveryId, workerId,
     ]);
+    if (changes === 1) moved.push(attempt.deliveryId);
     if (ok) succeeded.add(attempt.endpointId);
     else if (!failedAt.has(attempt.endpointId)) failedAt.set(attempt.endpointId, attempt.attemptedAt);
   }
@@ -191,5 +200,5 @@ function finishBatch(db: SqliteDb, outcomes: AttemptOutcome[], now: number): Fin
     );
     if (row) failingSince[endpointId] = row.failing_since === null ? null : Number(row.failing_since);
   }
-  return { failingSince };
+  return { result: { failingSince }, moved };
 }
