@@ -52,7 +52,7 @@ export function createHandoffSessions(deps: {
    * conversation's channel is gone (deleted mid-handoff) nothing can reach the user: `closing` (who closes) then
    * closes the session without a word to them, anything else is 409.
    */
-  async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction, closing?: string) {
+  async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction, closing?: { by: string; check?: (open: HandoffRecord) => void }) {
     const found = await session(sessionId);
     const conversation = await store.conversations.get(found.conversationId);
     if (!conversation) throw new BotgateError('BG_ERR_SESSION_NOT_FOUND', `The conversation of session ${sessionId} no longer exists`);
@@ -61,7 +61,8 @@ export function createHandoffSessions(deps: {
       deps.log?.warn({ session: sessionId, channel: conversation.channelId }, 'closing a handoff session whose channel is gone');
       return store.conversations.act(conversation.id, (_current, open) => {
         if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
-        return { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing, resumeState: null }, messages: [] };
+        closing.check?.(open); // who may close it, as when the channel is there
+        return { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing.by, resumeState: null }, messages: [] };
       }, routeExplicit, clock.now());
     }
     if (!ctx) throw new BotgateError('BG_ERR_CONFLICT', `The channel of session ${sessionId} no longer exists`);
@@ -124,7 +125,9 @@ export function createHandoffSessions(deps: {
           const settings = a.ctx.runtime.definition.settings;
           const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
           return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
-        }, 'timeout');
+        }, { by: 'timeout', check: (open) => {
+          if (open.status !== 'waiting') throw new BotgateError('BG_ERR_CONFLICT', 'claimed meanwhile');
+        } });
       } catch (error) {
         if (error instanceof BotgateError && error.statusCode === 409) continue; // claimed or closed meanwhile
         deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');
@@ -177,14 +180,17 @@ export function createHandoffSessions(deps: {
     /** Ends the session; the bot resumes at `resumeState` (a flow state of the bot) or idle. A deactivated agent's session any agent may close. */
     async close(sessionId: string, agent: AgentRecord, resumeState: string | null) {
       const gone = await deactivatedHolder(sessionId);
+      const mayClose = (open: HandoffRecord) => {
+        if (open.status === 'active' && open.agentId !== agent.id && open.agentId !== gone) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${open.agentId} has session ${sessionId}`);
+      };
       return change(sessionId, (a) => {
-        if (a.open.status === 'active' && a.open.agentId !== agent.id && a.open.agentId !== gone) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${a.open.agentId} has session ${sessionId}`);
+        mayClose(a.open);
         if (resumeState !== null && !Object.hasOwn(a.ctx.runtime.definition.flows, resumeState)) {
           throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} is not a state of bot ${a.ctx.runtime.definition.id}`);
         }
         const closed = event(a, 'handoff.closed', `${agent.name} closed the conversation`, agent.id, 'agent');
         return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, 'agent', closed);
-      }, 'agent');
+      }, { by: 'agent', check: mayClose });
     },
 
     sweep,

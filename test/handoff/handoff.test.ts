@@ -269,6 +269,8 @@ for (const backend of await testBackends()) {
       }, 10_000);
       assert.equal(timedOut.closed_by, 'timeout');
       assert.equal((await agent('bob').post(`/sessions/${claimed.id}/messages`, { text: 'hello?' })).status, 409, 'nothing reaches the user');
+      const other = await agent('carol').post(`/sessions/${claimed.id}/close`, {});
+      assert.deepEqual([other.status, other.body.code], [409, 'BG_ERR_SESSION_TAKEN'], 'still only its agent may close it');
       assert.equal((await agent('bob').post(`/sessions/${claimed.id}/close`, {})).status, 200);
       assert.equal((await agent('bob').get(`/sessions/${claimed.id}`)).body.status, 'closed');
     });
