@@ -24,6 +24,25 @@ describe('group commit isolation', () => {
     }
   });
 
+  it('does not retry a group whose commit may have happened (the connection lost): each caller gets the error', async () => {
+    const gw = await startTestGateway({}, { start: false });
+    try {
+      let runs = 0;
+      const commit = gw.store.notify.commit.bind(gw.store.notify);
+      gw.store.notify.commit = async (writes, route, now) => {
+        runs++;
+        if (writes.decisions.some((d) => d.userId === 'lost')) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' });
+        return commit(writes, route, now);
+      };
+      const decide = (userId: string) => gw.notify.engine.decide([{ userId, eventType: 'payment_failed', params: {} }]);
+      const settled = await Promise.allSettled([decide('a-1'), decide('lost'), decide('a-2')]);
+      assert.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+      assert.equal(runs, 1, 'tried once: a retry could store it twice');
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('stores the other incoming messages when the store refuses one request\'s', async () => {
     const gw = await startTestGateway({}, { start: false });
     try {

@@ -7,6 +7,7 @@ import type { ChannelRecord, ConversationRecord, EndpointTarget, Identity, NewMe
 import type { BotMessage, TurnInput, TurnResult } from './bot.ts';
 import type { ChannelContext, TurnDirectory } from './turn-directory.ts';
 import { turnWrites } from './turn-writes.ts';
+import { mayHaveCommitted } from '../store/commit-fate.ts';
 
 /** What a channel kind contributes: how its stored payloads read as turn input, and how messages reach the user. */
 export interface ChannelAdapter {
@@ -152,22 +153,30 @@ export function createTurnService(deps: {
       const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now, true);
       committed = { results: await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now), produced };
     } catch (error) {
-      if (items.length === 1) return items[0].reject(error);
-      // Nothing was stored. One request the store refuses must not fail the others that shared its transaction:
-      // each tries alone.
+      // One request the store refuses must not fail the others that shared its transaction: each tries alone. Not
+      // when the commit's fate is unknown (the connection lost): then it may have been stored, and a retry would
+      // store it twice.
+      if (items.length === 1 || mayHaveCommitted(error)) {
+        for (const item of items) item.reject(error);
+        return;
+      }
       for (const item of items) await receiveGroup([item]);
       return;
     }
     const { results, produced } = committed;
+    results.forEach((received, i) => items[i].resolve(received)); // stored: acknowledged, whatever happens below
     const writers = new Set<string>();
     results.forEach((received, i) => {
-      items[i].resolve(received); // stored: acknowledged whatever happens below
-      remember(items[i].input.identities, received.conversation.userId);
-      // A turn run now says whether the user engaged; one run later says so then (runPending).
-      if (received.turn && engaged(received.conversation, produced.get(received.message.id))) writers.add(received.conversation.userId!);
-      if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
-      else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
-      else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
+      try {
+        remember(items[i].input.identities, received.conversation.userId);
+        // A turn run now says whether the user engaged; one run later says so then (runPending).
+        if (received.turn && engaged(received.conversation, produced.get(received.message.id))) writers.add(received.conversation.userId!);
+        if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
+        else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
+        else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
+      } catch (error) {
+        deps.log?.error({ err: error, conversation: received.conversation.id }, 'after storing an incoming message');
+      }
     });
     if (writers.size) deps.onUserMessages?.([...writers]);
   }

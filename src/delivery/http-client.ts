@@ -119,7 +119,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           const durationMs = performance.now() - started;
           // Once the status line arrived it decides; a body cut off (too large, past the deadline, broken) is kept as far as it came.
           if (statusCode !== null) {
-            resolve({ statusCode, headers, body: Buffer.concat(chunks, size).subarray(0, max).toString('utf8'), durationMs, errorKind: null, error: null });
+            // NUL cannot be stored in text (PostgreSQL refuses it): a receiver's binary answer is kept readable.
+            resolve({ statusCode, headers, body: Buffer.concat(chunks, size).subarray(0, max).toString('utf8').replaceAll('\u0000', '\uFFFD'), durationMs, errorKind: null, error: null });
           } else {
             resolve(failure(error instanceof AbortedError ? 'aborted' : errorKind(error), error, durationMs));
           }

@@ -1,5 +1,6 @@
 // Group commit: calls that arrive while a group is being worked on are taken together in the next one (one read of
 // state, one transaction), each caller getting its own share of the results back, in order.
+import { mayHaveCommitted } from '../store/commit-fate.ts';
 
 export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, maxGroup: number): (items: I[]) => Promise<O[]> {
   let waiting: { items: I[]; resolve: (out: O[]) => void; reject: (error: unknown) => void }[] = [];
@@ -20,8 +21,9 @@ export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, maxGr
           at += g.items.length;
         }
       } catch (error) {
-        if (group.length === 1) {
-          group[0].reject(error);
+        // A write whose fate is unknown (the connection lost at COMMIT) is not retried: it may be stored already.
+        if (group.length === 1 || mayHaveCommitted(error)) {
+          for (const g of group) g.reject(error);
           continue;
         }
         // One caller's input the store refuses must not fail the others that shared its group: each tries alone.

@@ -161,6 +161,23 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('stores an answer whose body holds NUL bytes (kept readable; PostgreSQL cannot hold NUL in text)', async () => {
+    const { gw, drop } = await startBackendGateway(backend);
+    const receiver = await startReceiver((_q, res) => void res.writeHead(200).end(Buffer.from([0x6f, 0x6b, 0x00, 0x01])));
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'binary', url: receiver.url });
+      const res = await gw.api('POST', '/api/messages', { event_type: 'nul.answer', payload: {} });
+      const [delivery] = (await gw.api('GET', `/api/deliveries?message_id=${res.body.id}`)).body.data;
+      await eventually(async () => (await gw.api('GET', `/api/deliveries/${delivery.id}`)).body.status === 'sent', 3000);
+      const [attempt] = (await gw.api('GET', `/api/deliveries/${delivery.id}/attempts`)).body.data;
+      assert.equal(attempt.response_body, 'ok\uFFFD\u0001');
+    } finally {
+      await gw.close();
+      await drop();
+      await receiver.close();
+    }
+  });
+
   it('claims a retry that falls due after a partial claim left it waiting for room, with no publish to wake it', async () => {
     // 160 deliveries: one claim of 160 (under its limit of 200) leaves 90 of 250 slots, under the refill
     // threshold of 100, so the loop waits for room with no timer; the retry of the one that failed must still be
