@@ -8,6 +8,7 @@ import type { SecretBox } from '../crypto/secret-box.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
 import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
 import { BotgateError } from '../errors.ts';
+import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { ChannelRecord, EndpointRecord, Store } from '../store/store.ts';
 import { SIGNATURE_PRESETS, type SignatureScheme } from './inbound-signature.ts';
@@ -19,10 +20,8 @@ export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
 
 /** The API's bounds, here where the CLI comes in too (a limit of 0 would refuse every message). */
 function checkLimits(input: PlatformInput): void {
-  for (const [field, value, min, max] of [['rate_limit_per_minute', input.rate_limit_per_minute, 1, 10_000_000], ['max_message_bytes', input.max_message_bytes, 16, 1 << 20]] as const) {
-    if (value === undefined || value === null) continue;
-    if (!Number.isInteger(value) || value < min || value > max) throw new BotgateError('BG_ERR_VALIDATION', `${field} must be an integer from ${min} to ${max}`);
-  }
+  checkRange('rate_limit_per_minute', input.rate_limit_per_minute, 1, 10_000_000, true);
+  checkRange('max_message_bytes', input.max_message_bytes, 16, 1 << 20, true);
 }
 
 export type SignaturePreset = keyof typeof SIGNATURE_PRESETS | 'standard_webhooks' | 'custom';

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { BotgateError } from '../errors.ts';
+import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
 import { AuthSettingsError, authKind } from './endpoint-auth.ts';
@@ -194,20 +195,14 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
  * the CLI and config as code come straight here): a timeout of -5 s would make every try fail at once.
  */
 function checkLimits(input: EndpointInput): void {
-  const within = (field: string, value: number | null | undefined, min: number, max: number, integer: boolean) => {
-    if (value === undefined || value === null) return;
-    if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-      throw new BotgateError('BG_ERR_VALIDATION', `${field} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
-    }
-  };
-  within('timeout_seconds', input.timeout_seconds, 1, 300, false);
-  within('max_attempts', input.max_attempts, 1, 100, true);
-  within('rate_limit_per_second', input.rate_limit_per_second, 1, 100_000, true);
+  checkRange('timeout_seconds', input.timeout_seconds, 1, 300);
+  checkRange('max_attempts', input.max_attempts, 1, 100, true);
+  checkRange('rate_limit_per_second', input.rate_limit_per_second, 1, 100_000, true);
   if (input.retry_schedule !== undefined && input.retry_schedule !== null) {
     if (!Array.isArray(input.retry_schedule) || input.retry_schedule.length < 1 || input.retry_schedule.length > 50) {
       throw new BotgateError('BG_ERR_VALIDATION', 'retry_schedule must be a list of 1 to 50 delays');
     }
-    for (const delay of input.retry_schedule) within('retry_schedule[]', delay, 0, 604_800, false);
+    for (const delay of input.retry_schedule) checkRange('retry_schedule[]', delay, 0, 604_800);
   }
 }
 

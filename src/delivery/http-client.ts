@@ -134,7 +134,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
               controller = c;
               // A try that waited for a connection (more tries than the pool's connections) is never sent after
               // the shutdown began or past its deadline: its signature and its lease were meant for then.
-              if (stopping || req.signal?.aborted) return c.abort(new AbortedError());
+              if (stopping) return c.abort(new AbortedError());
               if (performance.now() > deadline) return c.abort(Object.assign(new Error(`waited ${req.timeoutMs} ms for a connection`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
               active.add(c);
             },

@@ -118,16 +118,17 @@ export function createHandoffSessions(deps: {
 
   async function sweep(): Promise<void> {
     const waitMs = deps.config.handoff.agent_wait_minutes * 60_000;
+    const stillWaiting = (open: HandoffRecord) => {
+      if (open.status !== 'waiting') throw new BotgateError('BG_ERR_CONFLICT', 'claimed meanwhile');
+    };
     for (const waiting of await store.handoffs.waitingSince(clock.now() - waitMs, 100)) {
       try {
         await change(waiting.id, (a) => {
-          if (a.open.status !== 'waiting') throw new BotgateError('BG_ERR_CONFLICT', 'claimed meanwhile');
+          stillWaiting(a.open);
           const settings = a.ctx.runtime.definition.settings;
           const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
           return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
-        }, { by: 'timeout', check: (open) => {
-          if (open.status !== 'waiting') throw new BotgateError('BG_ERR_CONFLICT', 'claimed meanwhile');
-        } });
+        }, { by: 'timeout', check: stillWaiting });
       } catch (error) {
         if (error instanceof BotgateError && error.statusCode === 409) continue; // claimed or closed meanwhile
         deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');

@@ -254,8 +254,8 @@ export function createNotifyService(deps: {
       const raw = type.linkUrl
         ? type.linkUrl.replace(/\{\{\s*params\.([\w]+)\s*\}\}/g, (_m, k: string) => encodeURIComponent(String(n.params[k] ?? '')))
         : typeof n.params.url === 'string' ? n.params.url : null;
-      if (!raw || !/^https?:\/\//i.test(raw)) return null;
-      // As a Location header can carry it: the WHATWG parse percent-encodes (and punycodes) what HTTP cannot send.
+      if (!raw) return null;
+      // http(s) only, as a Location header can carry it: the WHATWG parse percent-encodes (and punycodes) what HTTP cannot send.
       try {
         const url = new URL(raw);
         return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;

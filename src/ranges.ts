@@ -1,0 +1,11 @@
+// Numbers a service takes, checked where every way in passes (the API's schemas check them too; the CLI and
+// config as code come straight to the services).
+import { BotgateError } from './errors.ts';
+
+/** Refuses a present value outside [min, max] (or not an integer, when asked) with a 400 naming the field. */
+export function checkRange(field: string, value: number | null | undefined, min: number, max: number, integer = false): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    throw new BotgateError('BG_ERR_VALIDATION', `${field} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+  }
+}
