@@ -4,11 +4,11 @@ import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { AttemptOutcome, ClaimedDelivery, FinishAnnouncements, Store } from '../store/store.ts';
+import type { ClaimedDelivery, Store } from '../store/store.ts';
 import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
 import type { HttpClient, HttpResult } from './http-client.ts';
-import { afterAttempts, exhaustedAnnouncements, type FinishedAttempt } from './operational.ts';
+import { createAttemptRecorder } from './attempt-recorder.ts';
 import type { Outbox } from './outbox.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { signingKey } from './signer.ts';
@@ -45,10 +45,6 @@ export interface DeliveryWorkerDeps {
 
 const ENDPOINT_CACHE_MS = 2000;
 const REAP_INTERVAL_MS = 10_000;
-/** Waits before storing finished attempts again after a failure; then they are given up to their leases. */
-const FINISH_RETRY_MS = [100, 1000, 5000];
-/** A delivery that failed on our side before an answer (not the endpoint's fault) is due again after this. */
-const DEFER_AFTER_ERROR_MS = 60_000;
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
 
@@ -85,16 +81,20 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const backlog = new Set<string>();
   let processBacklog = false;
 
-  let buffer: (FinishedAttempt & { release: () => void })[] = [];
   const early = store.capabilities.parallelQueries;
   let heldBack = false;
-  const toRelease: string[] = [];
-  /** Given back after our own failure: due again in DEFER_AFTER_ERROR_MS. */
-  const toDefer: string[] = [];
-  let flushScheduled = false;
-  let flushing: Promise<void> | null = null;
-  /** What stored attempts set in motion (endpoints disabled, operational messages), awaited by stop(). */
-  const following = new Set<Promise<void>>();
+  const recorder = createAttemptRecorder({
+    store, clock, config, workerId, newId: deps.newId, endpoints: deps.endpoints, outbox: deps.outbox, fail,
+    onDisabled: (endpointId, reason) => {
+      cache.delete(endpointId);
+      events.emit('endpoint.disabled', { endpointId, reason });
+    },
+    // Stored: the successors of finished ordering-key heads may now be claimed, and a loop held back by a full
+    // buffer may go on.
+    onStored: (batch) => {
+      if (batch.some((f) => f.delivery.orderingKey !== null) || (heldBack && recorder.buffered < settings.flush_batch_size)) signal();
+    },
+  });
 
   async function resolve(endpointId: string): Promise<ResolvedEndpoint | null> {
     const now = clock.now();
@@ -144,8 +144,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     try {
       const endpoint = await resolve(d.endpointId);
       if (!endpoint || !endpoint.record.isActive) {
-        toRelease.push(d.id);
-        scheduleFlush();
+        recorder.giveBack(d.id);
         return release();
       }
       const attemptedAt = clock.now();
@@ -156,8 +155,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         result = await deps.http.send(await attemptRequest(d, endpoint, d.payload, { now: clock.now(), userAgent: settings.user_agent, signal: shutdown.signal }));
       }
       if (result.errorKind === 'aborted') {
-        toRelease.push(d.id);
-        scheduleFlush();
+        recorder.giveBack(d.id);
         return release();
       }
       const outcome = attemptOutcome(d, endpoint, result, { attemptId: deps.newId('att'), attemptedAt, now: clock.now(), workerId, random: deps.random });
@@ -170,8 +168,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         errorKind: outcome.attempt.errorKind,
         durationMs: result.durationMs,
       });
-      buffer.push({ outcome, delivery: d, release });
-      scheduleFlush();
+      recorder.record({ outcome, delivery: d, release });
       // With a store that runs queries in parallel the slot frees now, so the next claim overlaps storing
       // this attempt (the lease keeps the row from being claimed again meanwhile). An in-process store runs
       // one query at a time anyway: there the slot frees once the attempt is stored, and claims come larger.
@@ -181,79 +178,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       // auth header that cannot be made): the delivery goes back without an attempt, due again only in a while,
       // so a lasting fault is logged once a minute instead of retried on every poll.
       fail('deliver', error);
-      toDefer.push(d.id);
-      scheduleFlush();
+      recorder.defer([d.id]);
       release();
-    }
-  }
-
-  function scheduleFlush() {
-    if (flushScheduled) return;
-    flushScheduled = true;
-    setImmediate(() => {
-      flushScheduled = false;
-      void flush();
-    });
-  }
-
-  /**
-   * Stores finished attempts, trying again after a failure (a dropped connection, a busy database): a try that
-   * got its answer but was never recorded would be sent again once its lease ran out. Meanwhile the buffer fills
-   * and holds the loop back. (After an ambiguous failure on PostgreSQL an attempt row may be stored twice; the
-   * lease check keeps the delivery's own row from moving twice.)
-   */
-  async function finishStubbornly(outcomes: AttemptOutcome[], announce: FinishAnnouncements | undefined) {
-    for (let retry = 0; ; retry++) {
-      try {
-        return await store.deliveries.finish(outcomes, clock.now(), announce);
-      } catch (error) {
-        if (retry >= FINISH_RETRY_MS.length) throw error;
-        fail('finish', error);
-        await new Promise((resolve) => setTimeout(resolve, FINISH_RETRY_MS[retry]));
-      }
-    }
-  }
-
-  /** Writes finished attempts in batches. */
-  async function flush(): Promise<void> {
-    if (flushing) return flushing.then(() => (buffer.length || toRelease.length || toDefer.length ? flush() : undefined));
-    flushing = (async () => {
-      while (buffer.length > 0 || toRelease.length > 0 || toDefer.length > 0) {
-        for (const [ids, dueAt] of [[toRelease.splice(0), clock.now()], [toDefer.splice(0), clock.now() + DEFER_AFTER_ERROR_MS]] as const) {
-          if (ids.length === 0) continue;
-          try {
-            await store.deliveries.release(ids, workerId, dueAt);
-          } catch (error) {
-            fail('release', error); // the leases expire and are reaped
-          }
-        }
-        const batch = buffer.splice(0, settings.flush_batch_size);
-        if (batch.length === 0) continue;
-        try {
-          const announce = exhaustedAnnouncements(batch, clock.now(), deps.newId);
-          const result = await finishStubbornly(batch.map((f) => f.outcome), announce);
-          if (announce) deps.outbox.nudge(); // message.attempt.exhausted deliveries were stored with it
-          const onDisabled = (endpointId: string, reason: string) => {
-            cache.delete(endpointId);
-            events.emit('endpoint.disabled', { endpointId, reason });
-          };
-          const after = afterAttempts(batch, result, { now: clock.now(), config, endpoints: deps.endpoints, outbox: deps.outbox, onDisabled, onError: (step, error) => fail(`after-attempts ${step}`, error) })
-            .catch((error) => fail('after-attempts', error))
-            .finally(() => following.delete(after));
-          following.add(after);
-        } catch (error) {
-          fail('finish', error); // not recorded after its retries: the leases expire and the deliveries are tried again
-        }
-        for (const f of batch) f.release();
-        // Stored: the successors of finished ordering-key heads may now be claimed, and a loop held back by
-        // a full buffer may go on.
-        if (batch.some((f) => f.delivery.orderingKey !== null) || (heldBack && buffer.length < settings.flush_batch_size)) signal();
-      }
-    })();
-    try {
-      await flushing;
-    } finally {
-      flushing = null;
     }
   }
 
@@ -286,8 +212,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         // Claimed but not sendable now (the endpoint unreadable, the limiter's store failing): given back for a
         // while rather than left leased until the lease runs out. The other endpoints' deliveries go on.
         fail('rate-limit', error);
-        toDefer.push(...undecided.map((d) => d.id));
-        scheduleFlush();
+        recorder.defer(undecided.map((d) => d.id));
       }
     }
     return allowed;
@@ -298,7 +223,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     while (running) {
       const free = settings.concurrency - inFlight;
       // Backpressure: attempts not yet stored hold the loop back, so a slow store is never overrun.
-      heldBack = buffer.length >= settings.flush_batch_size;
+      heldBack = recorder.buffered >= settings.flush_batch_size;
       if (free < refillThreshold || heldBack) {
         // No timer: the release that opens enough room wakes the loop (were processBacklog left false after a
         // partial claim, nothing would, and due retries would wait for the next publish).
@@ -412,8 +337,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       while (inFlight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
       if (inFlight > 0) shutdown.abort();
       while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
-      await flush();
-      await Promise.all(following);
+      await recorder.settled();
     },
   };
 }
