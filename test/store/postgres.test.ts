@@ -116,3 +116,40 @@ describe('postgres: a connection lost in the middle', { skip }, () => {
     }
   });
 });
+
+describe('postgres: the claim in one round trip', { skip }, () => {
+  it('prepares its statement again on a fresh connection, and quotes in ids stay data', async () => {
+    const pg = await import('pg');
+    const { schema, drop } = await freshSchema(url);
+    const store = createPostgresStore({ connectionString: url, schema, poolSize: 1, newId });
+    const admin = new pg.default.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await store.migrate();
+      const endpoint = endpointRecord({ id: "ep_o'brien\\" });
+      await store.endpoints.insert(endpoint);
+      await store.messages.publish(Array.from({ length: 30 }, () => newMessage()), routeAll, { now: 1_700_000_000_000, idempotencyTtlMs: 1 });
+      const workerId = "w'1\\'; DROP TABLE deliveries; --";
+      const claim = (limit: number) => store.deliveries.claim({
+        workerId, now: 1_700_000_000_000, leaseGraceMs: 1000, limit,
+        excludeEndpointIds: ["x'); DROP TABLE deliveries; --"], endpointCaps: { [endpoint.id]: limit }, defaultEndpointCap: limit,
+      });
+      const first = [...(await claim(5)), ...(await claim(5))];
+      assert.equal(first.length, 10);
+      // The store's one connection goes away (a database restart, as it sees it). Its last query, a claim without
+      // the PREPARE (the first one's text is longer than pg_stat_activity keeps), names the schema in its lock.
+      const { rowCount } = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`, [`%${schema}%`]);
+      assert.equal(rowCount, 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const second = await claim(10);
+      assert.equal(second.length, 10);
+      assert.equal(new Set([...first, ...second].map((d) => d.id)).size, 20);
+      const leased = await admin.query(`SELECT locked_by, count(*)::int AS n FROM ${schema}.deliveries WHERE status = 'sending' GROUP BY locked_by`);
+      assert.deepEqual(leased.rows, [{ locked_by: workerId, n: 20 }]);
+    } finally {
+      await admin.end();
+      await store.close();
+      await drop();
+    }
+  });
+});
