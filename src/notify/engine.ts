@@ -7,7 +7,7 @@ import type { Clock, Random } from '../clock.ts';
 import { routeExplicit } from '../conversation/turns.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Store } from '../store/store.ts';
-import { pair, type DecisionRecord, type NotificationRecord } from '../store/notify-records.ts';
+import { KeysTaken, pair, type DecisionRecord, type NotificationRecord } from '../store/notify-records.ts';
 import { createBatch, DAY, optedOut, type Batch, type BatchDeps } from './batch.ts';
 import { weightAt } from './engagement.ts';
 import { createGroupCommit } from './group-commit.ts';
@@ -87,7 +87,22 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     if (b.published.size) deps.onPublished?.([...b.published]);
   }
 
+  /**
+   * Decides a batch. Another gateway process on the same database may decide the same event between this batch's
+   * read and its commit: the commit then refuses the dedup key (KeysTaken) and the batch is decided again, reading
+   * that key, so the event is a duplicate here (only the first of the two processes notifies).
+   */
   async function decideBatch(events: EventInput[]): Promise<Decision[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await decideOnce(events);
+      } catch (error) {
+        if (!(error instanceof KeysTaken) || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  async function decideOnce(events: EventInput[]): Promise<Decision[]> {
     const now = clock.now();
     const prepared = events.map((event) => {
       const type = typeOf(event.eventType);
@@ -116,8 +131,10 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         const row: DecisionRecord = { ...stored, eventKey: keys[keys.length - 1], params: event.params, occurredAt: t };
         b.writes.decisions.push(row);
       };
-      // A key counts for an event decided before it expires (the batch's reads cover its earliest event).
-      const seen = keys.filter((k) => (state.keyExpiry.get(k) ?? -Infinity) > t).map((k) => state.seenKeys.get(k)).find((v) => v !== undefined);
+      // A key counts for an event decided before it expires (the batch's reads cover its earliest event); for an
+      // event stamped a little ahead of this clock, one held now counts too (the store takes over only keys
+      // expired by now).
+      const seen = keys.filter((k) => (state.keyExpiry.get(k) ?? -Infinity) > Math.min(t, now)).map((k) => state.seenKeys.get(k)).find((v) => v !== undefined);
       if (seen !== undefined) {
         record('skip', 'dedup', { duplicateOf: seen });
         continue;

@@ -121,6 +121,10 @@ export interface UserExport {
 
 export interface NotifyRepo {
   loadState(query: { userIds: string[]; keys: string[]; types: string[]; now: number; sendsSince: number }): Promise<NotifyState>;
+  /**
+   * Stores a batch's writes in one transaction. A dedup key is taken when new or expired by `now`; one still held
+   * by a decision stored before (another process's) fails the whole commit with KeysTaken.
+   */
   commit(writes: NotifyWrites, route: Router, now: number): Promise<void>;
   /** Pending notifications due by now that no other process holds; they are leased until leaseUntil. */
   claimDue(now: number, leaseUntil: number, limit: number): Promise<NotificationRecord[]>;
@@ -173,6 +177,33 @@ export const pair = (a: string, b: string) => `${a}\u0000${b}`;
  * The writes with each row named once, as the backends write them: users once, counts summed per key (one row
  * per key and batch instead of one per send), each notification in its last version.
  */
+/**
+ * A commit's dedup keys, one per key: as one statement after another would store them, a later entry for a key
+ * takes it over only when the earlier one has expired by `now`.
+ */
+export function foldKeys(keys: NotifyWrites['keys'], now: number): NotifyWrites['keys'] {
+  const folded = new Map<string, NotifyWrites['keys'][number]>();
+  for (const k of keys) {
+    const held = folded.get(k.key);
+    if (!held || held.expiresAt <= now) folded.set(k.key, k);
+  }
+  return [...folded.values()];
+}
+
+/**
+ * A commit named dedup keys that another decision already holds, stored after this batch read its state (another
+ * gateway process decided the same event at the same moment). Nothing of the commit is stored; the engine
+ * decides the batch again, and now sees those keys.
+ */
+export class KeysTaken extends Error {
+  readonly keys: string[];
+  constructor(keys: string[]) {
+    super(`dedup keys already held by another decision: ${keys.length}`);
+    this.name = 'KeysTaken';
+    this.keys = keys;
+  }
+}
+
 export function foldWrites(w: NotifyWrites): NotifyWrites {
   const sum = <T extends WeightedCounts>(rows: T[], key: (r: T) => string): T[] => {
     const merged = new Map<string, T>();

@@ -4,7 +4,7 @@
 // the concurrent cases race on one store, which on PostgreSQL means several pooled connections.
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DecisionRecord, FeedRecord, NotificationRecord, NotifyWrites } from '../../src/store/notify-records.ts';
+import { KeysTaken, type DecisionRecord, type FeedRecord, type NotificationRecord, type NotifyWrites } from '../../src/store/notify-records.ts';
 import type { ClaimRequest, Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 
@@ -166,10 +166,16 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(state.engagement.get(pair('usr_7', 'promo')), { shownW: 20, clickedW: 0 });
     });
 
-    it('keeps a dedup key for its first decision until it expires, then lets a new decision take it', async () => {
+    it('keeps a dedup key for its first decision until it expires (a commit naming it meanwhile stores nothing), then lets a new decision take it', async () => {
       await commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_first', expiresAt: T0 + 10 }] });
-      await commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_second', expiresAt: T0 + 100 }] }, T0 + 5);
-      assert.deepEqual((await load({ keys: ['k'], now: T0 + 5 })).seenKeys, new Map([['k', 'dec_first']]));
+      // Held: a commit naming it (another process deciding the same event at once) stores nothing and says which.
+      const second = decision({ id: 'dec_second', eventKey: 'k' });
+      await assert.rejects(
+        commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_second', expiresAt: T0 + 100 }, { key: 'k-new', userId: 'usr_1', decisionId: 'dec_second', expiresAt: T0 + 100 }], decisions: [second] }, T0 + 5),
+        (error: unknown) => error instanceof KeysTaken && error.keys.join() === 'k',
+      );
+      assert.deepEqual((await load({ keys: ['k', 'k-new'], now: T0 + 5 })).seenKeys, new Map([['k', 'dec_first']]));
+      assert.equal((await store.notify.decisions({}, { limit: 10 })).length, 0);
       assert.deepEqual((await load({ keys: ['k'], now: T0 + 10 })).seenKeys, new Map(), 'expired at its expiry time');
       await commit({ keys: [{ key: 'k', userId: 'usr_1', decisionId: 'dec_third', expiresAt: T0 + 100 }, { key: 'k', userId: 'usr_1', decisionId: 'dec_fourth', expiresAt: T0 + 200 }] }, T0 + 10);
       assert.deepEqual((await load({ keys: ['k'], now: T0 + 10 })).seenKeys, new Map([['k', 'dec_third']]));

@@ -93,6 +93,58 @@ describe('postgres: two processes on one schema', { skip }, () => {
   });
 });
 
+describe('postgres: two processes deciding one event at once', { skip }, () => {
+  it('notifies once: the second commit finds the dedup key taken, decides again and skips it as a duplicate', async () => {
+    const { createNotifyEngine } = await import('../../src/notify/engine.ts');
+    const { recordOnlyRouter } = await import('../../src/notify/router.ts');
+    const { notifySettings } = await import('../../src/notify/settings.ts');
+    const { createManualClock, createSeededRandom } = await import('../../src/clock.ts');
+    const { schema, drop } = await freshSchema(url);
+    const stores = [open(schema), open(schema)];
+    try {
+      await stores[0].migrate();
+      const clock = createManualClock(Date.UTC(2026, 2, 2, 12));
+      // The second process reads its state before the first commits, and commits after it: the race, every time.
+      let secondRead!: () => void;
+      const read = new Promise<void>((resolve) => (secondRead = resolve));
+      let firstCommitted!: () => void;
+      const committed = new Promise<void>((resolve) => (firstCommitted = resolve));
+      const engines = stores.map((store, i) => {
+        const gated: Store = {
+          ...store,
+          notify: {
+            ...store.notify,
+            loadState: async (query) => {
+              const state = await store.notify.loadState(query);
+              if (i === 1) secondRead();
+              return state;
+            },
+            commit: async (...args) => {
+              if (i === 1) await committed;
+              else await read;
+              try {
+                return await store.notify.commit(...args);
+              } finally {
+                if (i === 0) firstCommitted();
+              }
+            },
+          },
+        };
+        return createNotifyEngine({ store: gated, clock, random: createSeededRandom(i), newId, router: recordOnlyRouter, settings: notifySettings({ exploration: 'mean' }) });
+      });
+      const event = { userId: 'usr_race', eventType: 'payment_failed', params: { amount: 12 }, idempotencyKey: 'pay-1' };
+      const [a, b] = await Promise.all(engines.map((engine) => engine.decide([event])));
+      assert.deepEqual([a[0].decision, a[0].reason], ['notify', 'critical']);
+      assert.deepEqual([b[0].decision, b[0].reason, b[0].duplicateOf], ['skip', 'dedup', a[0].id]);
+      const stored = await stores[0].notify.decisions({ userId: 'usr_race' }, { limit: 10 });
+      assert.deepEqual(stored.map((d) => d.decision).sort(), ['notify', 'skip']);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await drop();
+    }
+  });
+});
+
 describe('postgres: a connection lost in the middle', { skip }, () => {
   it('fails the transaction it was in, keeps the process running, and the next query gets a fresh connection', async () => {
     const { PgDb } = await import('../../src/store/postgres/db.ts');

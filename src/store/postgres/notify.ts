@@ -5,7 +5,7 @@
 // once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE,
 // a feed's run advances by compare-and-set.
 import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import { foldWrites, pair, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
+import { foldKeys, foldWrites, KeysTaken, pair, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
@@ -24,7 +24,8 @@ ON CONFLICT (id) DO NOTHING`;
 const INSERT_KEYS_SQL = `
 INSERT INTO notify_keys AS k (key, user_id, decision_id, expires_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(key, user_id, decision_id, expires_at) ORDER BY key
-ON CONFLICT (key) DO UPDATE SET decision_id = excluded.decision_id, expires_at = excluded.expires_at WHERE k.expires_at <= $5`;
+ON CONFLICT (key) DO UPDATE SET decision_id = excluded.decision_id, expires_at = excluded.expires_at WHERE k.expires_at <= $5
+RETURNING key`;
 
 const INSERT_DECISIONS_SQL = `
 INSERT INTO notify_decisions (id, user_id, event_type, decision, reason, score, variant, notification_id, event_key, params, occurred_at, decided_at, duplicate_of)
@@ -90,12 +91,7 @@ SELECT count(*) AS n FROM c`;
 /** foldWrites, plus the key order the statements need (rows several processes write go in key order: no deadlocks). */
 function insertParams(writes: NotifyWrites, now: number) {
   const w = foldWrites(writes);
-  // As one statement after another would: a later entry for a key takes it over only when the earlier one has expired.
-  const keys = new Map<string, NotifyWrites['keys'][number]>();
-  for (const k of w.keys) {
-    const held = keys.get(k.key);
-    if (!held || held.expiresAt <= now) keys.set(k.key, k);
-  }
+  const keys = new Map(foldKeys(w.keys, now).map((k) => [k.key, k]));
   const keyed = <T>(rows: T[], key: (r: T) => string) => byKey(new Map(rows.map((r) => [key(r), r])));
   return {
     users: w.newUsers, keys: byKey(keys), notifications: keyed(w.notifications, (n) => n.id),
@@ -111,7 +107,11 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
     const p = insertParams(w, now);
     if (p.users.length) await sql.run(INSERT_USERS_SQL, [p.users.map((u) => u.id), p.users.map((u) => u.tz), now]);
     if (p.keys.length) {
-      await sql.run(INSERT_KEYS_SQL, [p.keys.map((k) => k.key), p.keys.map((k) => k.userId), p.keys.map((k) => k.decisionId), p.keys.map((k) => k.expiresAt), now]);
+      const taken = await sql.all(INSERT_KEYS_SQL, [p.keys.map((k) => k.key), p.keys.map((k) => k.userId), p.keys.map((k) => k.decisionId), p.keys.map((k) => k.expiresAt), now]);
+      if (taken.length < p.keys.length) {
+        const ours = new Set(taken.map((r) => String(r.key)));
+        throw new KeysTaken(p.keys.map((k) => k.key).filter((k) => !ours.has(k)));
+      }
     }
     const d = w.decisions;
     if (d.length) {

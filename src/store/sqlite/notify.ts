@@ -1,6 +1,6 @@
 // SQLite: the notification engine's tables (store/notify-records.ts).
 import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import { foldWrites, pair, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts } from '../notify-records.ts';
+import { foldKeys, foldWrites, KeysTaken, pair, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts } from '../notify-records.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { USER_DECISION_SEQS } from './decision-index.ts';
@@ -19,7 +19,9 @@ const ROWS_PER_STATEMENT = 100;
 const insertTexts = new Map<string, string>();
 
 /** INSERT … VALUES (…), (…), … in chunks of up to ROWS_PER_STATEMENT rows. */
-function insertMany(db: SqliteDb, head: string, columns: number, rows: unknown[][], tail = '', tailParams: unknown[] = []): void {
+/** Returns how many rows the statements inserted or updated. */
+function insertMany(db: SqliteDb, head: string, columns: number, rows: unknown[][], tail = '', tailParams: unknown[] = []): number {
+  let changes = 0;
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
     const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
     const key = `${chunk.length}\u0000${head}\u0000${tail}`;
@@ -28,8 +30,9 @@ function insertMany(db: SqliteDb, head: string, columns: number, rows: unknown[]
       const one = `(${Array(columns).fill('?').join(', ')})`;
       insertTexts.set(key, (sql = `${head} ${Array(chunk.length).fill(one).join(', ')} ${tail}`));
     }
-    db.run(sql, [...chunk.flat(), ...tailParams] as never[]);
+    changes += Number(db.run(sql, [...chunk.flat(), ...tailParams] as never[]).changes);
   }
+  return changes;
 }
 
 export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): NotifyRepo {
@@ -76,12 +79,14 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       db.tx(() => {
         // Many rows per statement: a batch of 1,000 decisions is a few dozen statements, not thousands.
         insertMany(db, 'INSERT INTO users (id, tz, created_at, updated_at) VALUES', 4, w.newUsers.map((u) => [u.id, u.tz, now, now]), 'ON CONFLICT (id) DO NOTHING');
-        insertMany(
+        const keys = foldKeys(w.keys, now);
+        const taken = insertMany(
           db, 'INSERT INTO notify_keys (key, user_id, decision_id, expires_at) VALUES', 4,
-          w.keys.map((k) => [k.key, k.userId, k.decisionId, k.expiresAt]),
+          keys.map((k) => [k.key, k.userId, k.decisionId, k.expiresAt]),
           'ON CONFLICT (key) DO UPDATE SET decision_id = excluded.decision_id, expires_at = excluded.expires_at WHERE notify_keys.expires_at <= ?',
           [now],
         );
+        if (taken < keys.length) throw new KeysTaken(keys.filter((k) => db.get('SELECT decision_id FROM notify_keys WHERE key = ?', [k.key])?.decision_id !== k.decisionId).map((k) => k.key));
         insertMany(
           db, 'INSERT INTO notify_decisions (id, user_id, event_type, decision, reason, score, variant, notification_id, event_key, params, occurred_at, decided_at, duplicate_of) VALUES', 13,
           w.decisions.map((d) => [d.id, d.userId, d.eventType, d.decision, d.reason, d.score, d.variant, d.notificationId, d.eventKey, JSON.stringify(d.params), d.occurredAt, d.decidedAt, d.duplicateOf]),
