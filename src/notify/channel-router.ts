@@ -38,6 +38,9 @@ function endpointDestination(endpoint: EndpointRecord, identities: Identity[], n
   };
 }
 
+/** A user's most recent conversations looked at: the newest per platform among them are the candidates. */
+const RECENT_PER_USER = 10;
+
 export function createChannelRouter(deps: { store: Store; directory: TurnDirectory; newId: (p: IdPrefix) => string }): NotificationRouter {
   const { store, directory, newId } = deps;
   return {
@@ -51,8 +54,7 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
       const identities = endpoints.size ? await store.users.identitiesOf(userIds) : new Map<string, Identity[]>();
 
       // Conversations on channels that carry later messages, newest first per user: for types without an endpoint.
-      const conversations = userIds.length && types.some((t) => !t.endpointId) ? await store.conversations.list({ userIds }, { limit: 10 * userIds.length }) : [];
-      conversations.sort((a, b) => b.lastMessageAt - a.lastMessageAt);
+      const conversations = types.some((t) => !t.endpointId) ? await store.conversations.recentOfUsers(userIds, RECENT_PER_USER) : [];
       const contexts = await directory.contextFor(new Set(conversations.map((c) => c.channelId)));
       const byUser = new Map<string, Destination[]>();
       for (const conversation of conversations) {

@@ -254,8 +254,12 @@ export interface ConversationsRepo {
   receiveAll(inputs: ReceiveInput[], run: TurnRunner | null, route: Router, now: number): Promise<Received[]>;
   get(id: string): Promise<ConversationRecord | null>;
   list(filter: ConversationFilter, page: PageRequest): Promise<ConversationRecord[]>;
-  /** Conversations with a pending turn (a crash between the answer and the turn, or work for another process). */
-  /** Conversations with a turn pending, in id order after `after` (a cursor, so stuck ones never hide the rest). */
+  /** Each user's most recently active conversations (last message first), at most `perUser` of each user. */
+  recentOfUsers(userIds: string[], perUser: number): Promise<ConversationRecord[]>;
+  /**
+   * Conversations with a turn pending (a crash between the answer and the turn, or work for another process), in
+   * id order after `after` (a cursor, so stuck ones never hide the rest).
+   */
   withPendingTurns(limit: number, after?: string): Promise<string[]>;
   /** The outgoing messages that answer an incoming one, in order. */
   replies(incomingId: string): Promise<MessageRecord[]>;

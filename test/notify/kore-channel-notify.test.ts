@@ -86,6 +86,22 @@ describe('notifications through a Kore.ai async channel', () => {
     assert.equal((await k.gw.store.conversations.list({ userIds: [again.id] }, { limit: 10 })).length, 1);
   });
 
+  it('finds the channel used last among more than ten conversations of the user, however old the conversation', async () => {
+    const h = { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'kn-many' })}` };
+    assert.equal((await k.post(hooks[0], say('what is my balance', 'kn-many'), h)).status, 200);
+    // Ten newer conversations on ten more async channels (to the second receiver), then the oldest one talks again.
+    for (let i = 0; i < 10; i++) {
+      const channel = await k.gw.api('POST', '/api/bots/demo/channels', { mode: 'async', app_id: k.clientId, post_url: second.url, access_token: `token-${i}` });
+      assert.equal((await k.post(new URL(channel.body.url).pathname, say('when are you open', 'kn-many'), h)).status, 200);
+    }
+    assert.equal((await k.post(hooks[0], say('when are you open', 'kn-many'), h)).status, 200);
+    const user = (await k.gw.store.users.byIdentity({ kind: 'kore', value: 'demo:kn-many' }))!;
+    assert.equal((await k.gw.store.conversations.list({ userIds: [user.id] }, { limit: 20 })).length, 11);
+    assert.equal((await notify(user.id, 5)).reason, 'critical');
+    await eventually(() => notifications(first, 'kn-many').length === 1);
+    assert.equal(notifications(second, 'kn-many').length, 0);
+  });
+
   it('leaves a user who only used the sync channel without a channel', async () => {
     const h = { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'kn-2' })}` };
     assert.equal((await k.post('/chatbot/hooks/demo', say('what is my balance', 'kn-2'), h)).status, 200);

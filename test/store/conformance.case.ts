@@ -379,6 +379,21 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
     const receive = (channelId: string, userKey: string, text: string, identities: { kind: string; value: string }[] = [], at = T0) =>
       store.conversations.receive({ conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId, userKey, identities, newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming(text, at), now: at }, routeAll);
 
+    it("finds each user's most recently active conversations, a few per user, the one that talked last first", async () => {
+      const ann = [{ kind: 'email', value: 'ann@example.com' }];
+      const first = await receive('ch_0', 'ann', 'hi', ann);
+      for (let i = 1; i < 12; i++) await receive(`ch_${i}`, `ann-${i}`, 'hi', ann, T0 + i);
+      await receive('ch_0', 'ann', 'again', ann, T0 + 100); // the oldest conversation talks again
+      const bob = await receive('ch_b', 'bob', 'hi', [{ kind: 'email', value: 'bob@example.com' }], T0 + 50);
+      const [annId, bobId] = [first.conversation.userId!, bob.conversation.userId!];
+      const recent = await store.conversations.recentOfUsers([annId, bobId, 'usr_nobody'], 10);
+      assert.equal(recent[0].id, first.conversation.id);
+      assert.deepEqual(recent.map((c) => c.lastMessageAt), recent.map((c) => c.lastMessageAt).sort((a, b) => b - a));
+      assert.deepEqual(recent.filter((c) => c.userId === bobId).map((c) => c.id), [bob.conversation.id], "ann's many leave bob's in");
+      assert.deepEqual(recent.filter((c) => c.userId === annId).map((c) => c.channelId), ['ch_0', 'ch_11', 'ch_10', 'ch_9', 'ch_8', 'ch_7', 'ch_6', 'ch_5', 'ch_4', 'ch_3']);
+      assert.deepEqual(await store.conversations.recentOfUsers([], 10), []);
+    });
+
     it('opens a conversation per channel and user, and links people across channels by identity', async () => {
       const a = await receive('ch_1', 'u1', 'hello', [{ kind: 'kore', value: 'ch_1:u1' }, { kind: 'email', value: 'ann@example.com' }]);
       const b = await receive('ch_1', 'u1', 'again', [{ kind: 'kore', value: 'ch_1:u1' }], T0 + 1);

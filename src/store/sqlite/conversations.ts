@@ -177,6 +177,17 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
       return db.all(`SELECT * FROM conversations ${clause}`, { ...params, ...extra }).map(conversationFromRow);
     },
 
+    async recentOfUsers(userIds, perUser) {
+      if (!userIds.length) return [];
+      return db.all(
+        `WITH ranked AS (
+  SELECT c.*, row_number() OVER (PARTITION BY c.user_id ORDER BY c.last_message_at DESC, c.id DESC) AS rank_in_user FROM conversations c WHERE c.user_id IN (SELECT value FROM json_each(?))
+)
+SELECT * FROM ranked WHERE rank_in_user <= ? ORDER BY last_message_at DESC, id DESC`,
+        [JSON.stringify(userIds), perUser],
+      ).map(conversationFromRow);
+    },
+
     async withPendingTurns(limit, after = '') {
       return db.all(
         `SELECT DISTINCT conversation_id FROM messages WHERE turn_status = 'pending' AND conversation_id > ? ORDER BY conversation_id LIMIT ?`,
