@@ -92,7 +92,7 @@ export function createAttemptRecorder(deps: AttemptRecorderDeps) {
           const result = await finishStubbornly(batch.map((f) => f.outcome), announce);
           if (announce) deps.outbox.nudge(); // message.attempt.exhausted deliveries were stored with it
           const after = afterAttempts(batch, result, {
-            now: clock.now(), config, endpoints: deps.endpoints, outbox: deps.outbox, onDisabled: deps.onDisabled,
+            now: clock.now(), config, endpoints: deps.endpoints, outbox: deps.outbox, newId: deps.newId, onDisabled: deps.onDisabled,
             onError: (step, error) => fail(`after-attempts ${step}`, error),
           })
             .catch((error) => fail('after-attempts', error))

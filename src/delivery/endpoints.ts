@@ -6,7 +6,7 @@ import type { SecretBox } from '../crypto/secret-box.ts';
 import { BotgateError } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
+import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
 import { AuthSettingsError, authKind } from './endpoint-auth.ts';
 import { generateSigningSecret, isSigningSecret } from './signer.ts';
 
@@ -157,9 +157,9 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       return endpoint;
     },
 
-    /** Disables an endpoint; `changed` is true only for the caller that flipped it. */
-    async disable(id: string, reason: string): Promise<{ endpoint: EndpointRecord; changed: boolean }> {
-      const result = await store.endpoints.setActive(id, false, reason, clock.now());
+    /** Disables an endpoint; `changed` is true only for the caller that flipped it, who alone publishes `announce`. */
+    async disable(id: string, reason: string, announce?: Announce): Promise<{ endpoint: EndpointRecord; changed: boolean }> {
+      const result = await store.endpoints.setActive(id, false, reason, clock.now(), announce);
       if (!result.endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
       changed(id);
       return { endpoint: result.endpoint, changed: result.changed };

@@ -15,7 +15,7 @@ export async function afterAttempts(
   batch: FinishedAttempt[],
   result: FinishResult,
   deps: {
-    now: number; config: Config; endpoints: EndpointService; outbox: Outbox; onDisabled: (endpointId: string, reason: string) => void;
+    now: number; config: Config; endpoints: EndpointService; outbox: Outbox; newId: (prefix: 'msg') => string; onDisabled: (endpointId: string, reason: string) => void;
     /** One step that failed (its endpoint deleted meanwhile, the store refusing a write): the others still run. */
     onError: (step: string, error: unknown) => void;
   },
@@ -31,15 +31,18 @@ export async function afterAttempts(
   }
   for (const [endpointId, reason] of disable) {
     try {
-      const { endpoint, changed } = await deps.endpoints.disable(endpointId, reason);
+      // endpoint.disabled is stored with the disable itself, by the caller that flipped it: never one without the other.
+      const { changed } = await deps.endpoints.disable(endpointId, reason, (endpoint) => {
+        const since = endpoint.failingSince ?? result.failingSince[endpointId] ?? null;
+        const payload = { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: since === null ? null : new Date(since).toISOString(), timestamp: new Date(now).toISOString() };
+        return {
+          message: { id: deps.newId('msg'), eventType: 'endpoint.disabled', payload: JSON.stringify(payload), orderingKey: null, idempotencyKey: null, createdAt: now },
+          route: (targets, message) => targets.filter((t) => t.id !== endpointId && endpointAccepts(t.eventTypes, message.eventType)).map((t) => t.id),
+        };
+      });
       if (!changed) continue; // another process (or an earlier batch) disabled it and announced it
       deps.onDisabled(endpointId, reason);
-      const since = endpoint.failingSince ?? result.failingSince[endpointId] ?? null;
-      await deps.outbox.publish({
-        eventType: 'endpoint.disabled',
-        payload: { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: since === null ? null : new Date(since).toISOString(), timestamp: new Date(now).toISOString() },
-        excludeEndpointIds: [endpointId],
-      });
+      deps.outbox.nudge();
     } catch (error) {
       deps.onError('disable', error);
     }

@@ -15,8 +15,6 @@ export interface PublishInput {
   endpointIds?: string[];
   orderingKey?: string | null;
   idempotencyKey?: string | null;
-  /** Never deliver to these (an operational message is not sent to the endpoint it is about). */
-  excludeEndpointIds?: string[];
   /** Deliver to the explicit endpoints even if their event_types filter does not list the type (test sends). */
   ignoreFilters?: boolean;
 }
@@ -54,9 +52,7 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
     const routed = new Set<string>();
     const route = (targets: EndpointTarget[], message: NewMessage) => {
       const input = options.get(message.id)!;
-      const excluded = new Set(input.excludeEndpointIds ?? []);
       const ids = targets
-        .filter((t) => !excluded.has(t.id))
         .filter((t) => (input.ignoreFilters && input.endpointIds) || endpointAccepts(t.eventTypes, message.eventType))
         .map((t) => t.id);
       for (const id of ids) routed.add(id);

@@ -274,8 +274,12 @@ export interface EndpointsRepo {
   list(filter: { provider?: string; isActive?: boolean }, page: PageRequest): Promise<EndpointRecord[]>;
   update(id: string, patch: EndpointPatch): Promise<EndpointRecord | null>;
   delete(id: string): Promise<boolean>;
-  /** Flips is_active; `changed` is false when it already had that value (only one caller sees true). */
-  setActive(id: string, active: boolean, reason: string | null, now: number): Promise<{ changed: boolean; endpoint: EndpointRecord | null }>;
+  /**
+   * Flips is_active; `changed` is false when it already had that value (only one caller sees true). `announce`
+   * makes the message that tells of the flip (endpoint.disabled) from the changed row: it is published in the same
+   * transaction, and only by the caller that flipped it, so a crash cannot keep the one without the other.
+   */
+  setActive(id: string, active: boolean, reason: string | null, now: number, announce?: Announce): Promise<{ changed: boolean; endpoint: EndpointRecord | null }>;
 }
 
 export interface MessagesRepo {
@@ -284,6 +288,9 @@ export interface MessagesRepo {
   get(id: string): Promise<MessageRecord | null>;
   list(filter: MessageFilter, page: PageRequest): Promise<MessageRecord[]>;
 }
+
+/** The message to publish with a change of an endpoint, made from its changed row, and how to route it. */
+export type Announce = (endpoint: EndpointRecord) => { message: NewMessage; route: Router };
 
 /** Messages to publish with a finish, each for one delivery (by id), routed by `route`. */
 export interface FinishAnnouncements {

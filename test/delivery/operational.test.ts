@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { afterAttempts, exhaustedAnnouncements } from '../../src/delivery/operational.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { BotgateError } from '../../src/errors.ts';
+import type { Announce, EndpointRecord } from '../../src/store/store.ts';
 
 const attempt = (endpointId: string, deliveryId: string, statusCode: number, next: 'failed' | 'pending', extra: Record<string, unknown> = {}) => ({
   outcome: { attempt: { endpointId, statusCode, error: `HTTP ${statusCode}` }, next: { status: next } },
@@ -13,9 +14,11 @@ const attempt = (endpointId: string, deliveryId: string, statusCode: number, nex
 
 describe('after attempts', () => {
   it('disables the other gone endpoints when disabling one fails (deleted meanwhile), and announces those', async () => {
-    const published: { eventType: string; payload: Record<string, unknown> }[] = [];
+    // The store publishes what `announce` makes with the disable itself; here the stub keeps it, with its routing.
+    const published: { eventType: string; payload: Record<string, unknown>; to: string[] }[] = [];
     const errors: string[] = [];
     const disabled: string[] = [];
+    let nudges = 0;
     await afterAttempts(
       [attempt('ep_deleted', 'dlv_1', 410, 'failed'), attempt('ep_gone', 'dlv_2', 410, 'failed')] as never,
       { failingSince: {} } as never,
@@ -23,19 +26,25 @@ describe('after attempts', () => {
         now: Date.UTC(2026, 0, 1),
         config: loadConfig({ env: {} }),
         endpoints: {
-          disable: async (id: string) => {
+          disable: async (id: string, _reason: string, announce: Announce) => {
             if (id === 'ep_deleted') throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
-            return { endpoint: { id, name: id, failingSince: null }, changed: true };
+            const endpoint = { id, name: id, failingSince: null } as unknown as EndpointRecord;
+            const { message, route } = announce(endpoint);
+            const targets = [{ id, eventTypes: null, ordered: false }, { id: 'ep_ops', eventTypes: ['endpoint.*'], ordered: false }, { id: 'ep_orders', eventTypes: ['order.*'], ordered: false }];
+            published.push({ eventType: message.eventType, payload: JSON.parse(message.payload), to: route(targets, message) });
+            return { endpoint, changed: true };
           },
         } as never,
-        outbox: { publish: async (m: { eventType: string; payload: Record<string, unknown> }) => void published.push(m) } as never,
+        outbox: { nudge: () => void nudges++ } as never,
+        newId: () => 'msg_1',
         onDisabled: (id) => void disabled.push(id),
         onError: (step) => void errors.push(step),
       },
     );
     assert.deepEqual(errors, ['disable']);
     assert.deepEqual(disabled, ['ep_gone']);
-    assert.deepEqual(published.map((m) => [m.eventType, m.payload.endpoint_id]), [['endpoint.disabled', 'ep_gone']]);
+    assert.deepEqual(published.map((m) => [m.eventType, m.payload.endpoint_id, m.to]), [['endpoint.disabled', 'ep_gone', ['ep_ops']]]);
+    assert.equal(nudges, 1, 'the worker looks for the stored announcement at once');
   });
 
   it('announces each delivery failed for good, to subscribers other than its endpoint', () => {

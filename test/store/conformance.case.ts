@@ -2,7 +2,7 @@
 // reachable, and always in CI).
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AttemptOutcome, ClaimRequest, Store } from '../../src/store/store.ts';
+import type { AttemptOutcome, ClaimRequest, EndpointRecord, Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 
 const T0 = 1_700_000_000_000;
@@ -73,6 +73,25 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(await store.endpoints.delete(a.id), true);
       assert.equal(await store.endpoints.delete(a.id), false);
       assert.equal(await store.endpoints.get(a.id), null);
+    });
+
+    it('publishes the announcement of a flip with it, made from the changed row, by the caller that flipped it only', async () => {
+      const gone = endpointRecord({ name: 'gone' });
+      const ops = endpointRecord({ name: 'ops' });
+      await store.endpoints.insert(gone);
+      await store.endpoints.insert(ops);
+      const announce = (endpoint: EndpointRecord) => ({
+        message: newMessage({ eventType: 'endpoint.disabled', payload: JSON.stringify({ name: endpoint.name, active: endpoint.isActive }), createdAt: T0 }),
+        route: (targets: { id: string }[]) => targets.filter((t) => t.id !== endpoint.id).map((t) => t.id),
+      });
+      const [first, second] = await Promise.all([
+        store.endpoints.setActive(gone.id, false, 'gone', T0, announce),
+        store.endpoints.setActive(gone.id, false, 'gone', T0, announce),
+      ]);
+      assert.deepEqual([first.changed, second.changed].sort(), [false, true]);
+      const messages = await store.messages.list({ eventType: 'endpoint.disabled' }, { limit: 10 });
+      assert.deepEqual(messages.map((m) => JSON.parse(m.payload ?? 'null')), [{ name: 'gone', active: false }]);
+      assert.deepEqual((await store.deliveries.forMessage(messages[0].id)).map((d) => d.endpointId), [ops.id]);
     });
 
     it('publishes a message and one delivery per matching active endpoint in one call', async () => {

@@ -1,12 +1,13 @@
 // PostgreSQL: endpoint rows.
 import { endpointColumns, endpointFromRow } from '../rows.ts';
 import type { EndpointsRepo } from '../store.ts';
-import { Params, type PgDb } from './db.ts';
+import { Params, type PgDb, type Sql } from './db.ts';
+import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
 
 const bool = (b: boolean) => b;
 
-export function createEndpointsRepo(db: PgDb): EndpointsRepo {
+export function createEndpointsRepo(db: PgDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): EndpointsRepo {
   const get = async (id: string) => {
     const row = await db.get('SELECT * FROM endpoints WHERE id = $1', [id]);
     return row ? endpointFromRow(row) : null;
@@ -47,16 +48,24 @@ export function createEndpointsRepo(db: PgDb): EndpointsRepo {
         return (await sql.run('DELETE FROM endpoints WHERE id = $1', [id])) === 1;
       });
     },
-    async setActive(id, active, reason, now) {
+    async setActive(id, active, reason, now, announce) {
       // The WHERE clause is re-checked on the latest row version after a concurrent update, so of two
       // callers flipping the same way only the first changes the row.
-      const row = await db.get(
+      const flip = (sql: Sql) => sql.get(
         `UPDATE endpoints SET is_active = $2::boolean, disabled_reason = $3, disabled_at = $4,
            failing_since = CASE WHEN $2 THEN NULL ELSE failing_since END, updated_at = $5
          WHERE id = $1 AND is_active <> $2
          RETURNING *`,
         [id, active, active ? null : reason, active ? null : now, now],
       );
+      const row = !announce ? await flip(db) : await db.tx(async (sql) => {
+        const flipped = await flip(sql);
+        if (flipped) {
+          const { message, route } = announce(endpointFromRow(flipped));
+          await publishInTx(sql, [message], route, now - idempotencyTtlMs());
+        }
+        return flipped;
+      });
       if (row) return { changed: true, endpoint: endpointFromRow(row) };
       return { changed: false, endpoint: await get(id) };
     },

@@ -37,7 +37,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   return {
     capabilities: { dialect: 'postgres', multiProcess: true, parallelQueries: true },
     settings: createSettingsRepo(db),
-    endpoints: createEndpointsRepo(db),
+    endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
     deliveries: createDeliveriesRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     jobs: createJobsRepo(db),

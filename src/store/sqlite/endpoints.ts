@@ -2,11 +2,12 @@
 import { endpointColumns, endpointFromRow } from '../rows.ts';
 import type { EndpointsRepo } from '../store.ts';
 import { insertSql, type SqliteDb } from './db.ts';
+import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
 
 const bool = (b: boolean) => (b ? 1 : 0);
 
-export function createEndpointsRepo(db: SqliteDb): EndpointsRepo {
+export function createEndpointsRepo(db: SqliteDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): EndpointsRepo {
   const get = (id: string) => {
     const row = db.get('SELECT * FROM endpoints WHERE id = ?', [id]);
     return row ? endpointFromRow(row) : null;
@@ -48,7 +49,7 @@ export function createEndpointsRepo(db: SqliteDb): EndpointsRepo {
         return db.run('DELETE FROM endpoints WHERE id = ?', [id]).changes === 1;
       });
     },
-    async setActive(id, active, reason, now) {
+    async setActive(id, active, reason, now, announce) {
       return db.tx(() => {
         const { changes } = db.run(
           `UPDATE endpoints SET is_active = :active, disabled_reason = :reason, disabled_at = :disabled_at,
@@ -56,7 +57,12 @@ export function createEndpointsRepo(db: SqliteDb): EndpointsRepo {
            WHERE id = :id AND is_active <> :active`,
           { id, active: bool(active), reason: active ? null : reason, disabled_at: active ? null : now, now },
         );
-        return { changed: changes === 1, endpoint: get(id) };
+        const endpoint = get(id);
+        if (changes === 1 && endpoint && announce) {
+          const { message, route } = announce(endpoint);
+          publishInTx([message], route, { now, idempotencyTtlMs: idempotencyTtlMs() });
+        }
+        return { changed: changes === 1, endpoint };
       });
     },
   };

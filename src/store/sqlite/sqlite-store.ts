@@ -46,7 +46,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
     settings: createSettingsRepo(db),
-    endpoints: createEndpointsRepo(db),
+    endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
     deliveries: createDeliveriesRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     jobs: createJobsRepo(db),
