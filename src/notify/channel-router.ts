@@ -38,9 +38,6 @@ function endpointDestination(endpoint: EndpointRecord, identities: Identity[], n
   };
 }
 
-/** A user's most recent conversations looked at: the newest per platform among them are the candidates. */
-const RECENT_PER_USER = 10;
-
 export function createChannelRouter(deps: { store: Store; directory: TurnDirectory; newId: (p: IdPrefix) => string }): NotificationRouter {
   const { store, directory, newId } = deps;
   return {
@@ -53,13 +50,14 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
       }
       const identities = endpoints.size ? await store.users.identitiesOf(userIds) : new Map<string, Identity[]>();
 
-      // Conversations on channels that carry later messages, newest first per user: for types without an endpoint.
-      const conversations = types.some((t) => !t.endpointId) ? await store.conversations.recentOfUsers(userIds, RECENT_PER_USER) : [];
+      // Each user's latest conversation per channel (in bot mode: an agent's conversation is not interrupted), newest
+      // first: for types without an endpoint, those on channels that carry later messages are the candidates.
+      const conversations = types.some((t) => !t.endpointId) ? await store.conversations.latestInBotMode(userIds) : [];
       const contexts = await directory.contextFor(new Set(conversations.map((c) => c.channelId)));
       const byUser = new Map<string, Destination[]>();
       for (const conversation of conversations) {
         const ctx = contexts.get(conversation.channelId);
-        if (!ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel) || conversation.mode !== 'bot') continue;
+        if (!ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel)) continue;
         // The newest conversation per platform only: a send takes the first candidate the user has not opted out
         // of, and opting out is per platform, so an older one on the same platform is never reached.
         const list = byUser.get(conversation.userId) ?? [];

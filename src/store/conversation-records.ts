@@ -254,8 +254,8 @@ export interface ConversationsRepo {
   receiveAll(inputs: ReceiveInput[], run: TurnRunner | null, route: Router, now: number): Promise<Received[]>;
   get(id: string): Promise<ConversationRecord | null>;
   list(filter: ConversationFilter, page: PageRequest): Promise<ConversationRecord[]>;
-  /** Each user's most recently active conversations (last message first), at most `perUser` of each user. */
-  recentOfUsers(userIds: string[], perUser: number): Promise<ConversationRecord[]>;
+  /** Each user's conversations in bot mode, the latest one (by last message) per channel, last message first. */
+  latestInBotMode(userIds: string[]): Promise<ConversationRecord[]>;
   /**
    * Conversations with a turn pending (a crash between the answer and the turn, or work for another process), in
    * id order after `after` (a cursor, so stuck ones never hide the rest).

@@ -398,19 +398,24 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
     const receive = (channelId: string, userKey: string, text: string, identities: { kind: string; value: string }[] = [], at = T0) =>
       store.conversations.receive({ conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId, userKey, identities, newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming(text, at), now: at }, routeAll);
 
-    it("finds each user's most recently active conversations, a few per user, the one that talked last first", async () => {
+    it("finds each user's latest conversation per channel in bot mode, the one that talked last first", async () => {
       const ann = [{ kind: 'email', value: 'ann@example.com' }];
       const first = await receive('ch_0', 'ann', 'hi', ann);
-      for (let i = 1; i < 12; i++) await receive(`ch_${i}`, `ann-${i}`, 'hi', ann, T0 + i);
+      const others = [];
+      for (let i = 1; i < 12; i++) others.push(await receive(`ch_${i}`, `ann-${i}`, 'hi', ann, T0 + i));
+      await receive('ch_5', 'ann-5b', 'hi', ann, T0 + 60); // a second conversation on ch_5: the later one counts
       await receive('ch_0', 'ann', 'again', ann, T0 + 100); // the oldest conversation talks again
+      await store.conversations.act(others[10].conversation.id, () => ({ mode: 'agent', messages: [] }), routeAll, T0 + 200); // ch_11: with an agent
       const bob = await receive('ch_b', 'bob', 'hi', [{ kind: 'email', value: 'bob@example.com' }], T0 + 50);
       const [annId, bobId] = [first.conversation.userId!, bob.conversation.userId!];
-      const recent = await store.conversations.recentOfUsers([annId, bobId, 'usr_nobody'], 10);
-      assert.equal(recent[0].id, first.conversation.id);
-      assert.deepEqual(recent.map((c) => c.lastMessageAt), recent.map((c) => c.lastMessageAt).sort((a, b) => b - a));
-      assert.deepEqual(recent.filter((c) => c.userId === bobId).map((c) => c.id), [bob.conversation.id], "ann's many leave bob's in");
-      assert.deepEqual(recent.filter((c) => c.userId === annId).map((c) => c.channelId), ['ch_0', 'ch_11', 'ch_10', 'ch_9', 'ch_8', 'ch_7', 'ch_6', 'ch_5', 'ch_4', 'ch_3']);
-      assert.deepEqual(await store.conversations.recentOfUsers([], 10), []);
+      const latest = await store.conversations.latestInBotMode([annId, bobId, 'usr_nobody']);
+      assert.deepEqual(latest.map((c) => c.lastMessageAt), latest.map((c) => c.lastMessageAt).sort((a, b) => b - a));
+      assert.deepEqual(latest.filter((c) => c.userId === bobId).map((c) => c.id), [bob.conversation.id]);
+      assert.deepEqual(
+        latest.filter((c) => c.userId === annId).map((c) => `${c.channelId}/${c.userKey}`),
+        ['ch_0/ann', 'ch_5/ann-5b', 'ch_10/ann-10', 'ch_9/ann-9', 'ch_8/ann-8', 'ch_7/ann-7', 'ch_6/ann-6', 'ch_4/ann-4', 'ch_3/ann-3', 'ch_2/ann-2', 'ch_1/ann-1'],
+      );
+      assert.deepEqual(await store.conversations.latestInBotMode([]), []);
     });
 
     it('opens a conversation per channel and user, and links people across channels by identity', async () => {

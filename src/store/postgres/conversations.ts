@@ -153,14 +153,15 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       return (await db.all(`SELECT * FROM conversations ${pageClause(page, where, params)}`, params.values)).map(conversationFromRow);
     },
 
-    async recentOfUsers(userIds, perUser) {
+    async latestInBotMode(userIds) {
       if (!userIds.length) return [];
       return (await db.all(
         `WITH ranked AS (
-  SELECT c.*, row_number() OVER (PARTITION BY c.user_id ORDER BY c.last_message_at DESC, c.id DESC) AS rank_in_user FROM conversations c WHERE c.user_id = ANY($1::text[])
-)
-SELECT * FROM ranked WHERE rank_in_user <= $2 ORDER BY last_message_at DESC, id DESC`,
-        [userIds, perUser],
+           SELECT c.*, row_number() OVER (PARTITION BY c.user_id, c.channel_id ORDER BY c.last_message_at DESC, c.id DESC) AS rank_in_channel
+           FROM conversations c WHERE c.user_id = ANY($1::text[]) AND c.mode = 'bot'
+         )
+         SELECT * FROM ranked WHERE rank_in_channel = 1 ORDER BY last_message_at DESC, id DESC`,
+        [userIds],
       )).map(conversationFromRow);
     },
 
