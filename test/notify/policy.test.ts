@@ -68,6 +68,15 @@ describe('notification policy', () => {
     assert.notEqual(later.reason, 'dedup');
   });
 
+  it('counts a key still held now for an event stamped a little ahead of the clock, past the key\'s expiry', async () => {
+    const first = await one('u1', 'payment_failed', {}, { idempotencyKey: 'pay-7' });
+    clock.advance(24 * H - 60_000); // the key expires in a minute
+    // The producer's clock runs 2 minutes fast: the event says it happened after the key's expiry. The store would
+    // not take over a key held now, so the engine counts it as seen rather than failing its commit again and again.
+    const again = await one('u1', 'payment_failed', {}, { idempotencyKey: 'pay-7', occurredAt: clock.now() + 2 * 60_000 });
+    assert.deepEqual([again.decision, again.reason, again.duplicateOf], ['skip', 'dedup', first.id]);
+  });
+
   it('applies an admin override of a pattern type to the types it matches, the type\'s own override last', async () => {
     await store.notify.putOverride('security_*', { templates: [{ id: 'x', text: 'Security notice' }] }, clock.now());
     await store.notify.putOverride('promo_*', { critical: true, templates: [{ id: 'p', text: 'Promo' }] }, clock.now());

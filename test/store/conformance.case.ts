@@ -78,11 +78,11 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
     it('publishes the announcement of a flip with it, made from the changed row, by the caller that flipped it only', async () => {
       const gone = endpointRecord({ name: 'gone' });
       const ops = endpointRecord({ name: 'ops' });
-      await store.endpoints.insert(gone);
-      await store.endpoints.insert(ops);
+      const orders = endpointRecord({ name: 'orders' });
+      for (const e of [gone, ops, orders]) await store.endpoints.insert(e);
       const announce = (endpoint: EndpointRecord) => ({
         message: newMessage({ eventType: 'endpoint.disabled', payload: JSON.stringify({ name: endpoint.name, active: endpoint.isActive }), createdAt: T0 }),
-        route: (targets: { id: string }[]) => targets.filter((t) => t.id !== endpoint.id).map((t) => t.id),
+        route: (targets: { id: string }[]) => targets.filter((t) => t.id !== endpoint.id && t.id !== orders.id).map((t) => t.id),
       });
       const [first, second] = await Promise.all([
         store.endpoints.setActive(gone.id, false, 'gone', T0, announce),

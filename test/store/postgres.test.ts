@@ -93,6 +93,28 @@ describe('postgres: two processes on one schema', { skip }, () => {
   });
 });
 
+describe('postgres: a transaction in one round trip that fails', { skip }, () => {
+  it('rolls back, drops its connection, and the next one (a fresh connection) prepares again and works', async () => {
+    const { PgDb } = await import('../../src/store/postgres/db.ts');
+    const { schema, drop } = await freshSchema(url);
+    const db = new PgDb({ connectionString: url, schema, poolSize: 1 });
+    try {
+      await db.run('CREATE TABLE t (n int)');
+      const insert = { name: 'test_insert', text: 'INSERT INTO t VALUES (100 / $1) RETURNING n', types: ['int'] };
+      assert.deepEqual(await db.txInOneTrip(insert, [4], 'SET LOCAL statement_timeout = 5000'), [{ n: 25 }]);
+      const pid = (await db.get('SELECT pg_backend_pid() AS pid'))!.pid;
+      await assert.rejects(db.txInOneTrip(insert, [0], 'SET LOCAL statement_timeout = 5000'), /division by zero/);
+      // Not returned to the pool inside its aborted transaction: the next query runs, on another connection.
+      assert.deepEqual(await db.all('SELECT n FROM t'), [{ n: 25 }]);
+      assert.notEqual((await db.get('SELECT pg_backend_pid() AS pid'))!.pid, pid);
+      assert.deepEqual(await db.txInOneTrip(insert, [2], 'SET LOCAL statement_timeout = 5000'), [{ n: 50 }]);
+    } finally {
+      await db.close();
+      await drop();
+    }
+  });
+});
+
 describe('postgres: two processes deciding one event at once', { skip }, () => {
   it('notifies once: the second commit finds the dedup key taken, decides again and skips it as a duplicate', async () => {
     const { createNotifyEngine } = await import('../../src/notify/engine.ts');
@@ -198,6 +220,10 @@ describe('postgres: the claim in one round trip', { skip }, () => {
       assert.equal(new Set([...first, ...second].map((d) => d.id)).size, 20);
       const leased = await admin.query(`SELECT locked_by, count(*)::int AS n FROM ${schema}.deliveries WHERE status = 'sending' GROUP BY locked_by`);
       assert.deepEqual(leased.rows, [{ locked_by: workerId, n: 20 }]);
+      // The quoted endpoint id reaches the exclusion list and the caps (JSON) intact.
+      const base = { workerId, now: 1_700_000_000_000, leaseGraceMs: 1000, limit: 10, defaultEndpointCap: 10 };
+      assert.equal((await store.deliveries.claim({ ...base, excludeEndpointIds: [endpoint.id], endpointCaps: {} })).length, 0);
+      assert.equal((await store.deliveries.claim({ ...base, excludeEndpointIds: [], endpointCaps: { [endpoint.id]: 3 } })).length, 3);
     } finally {
       await admin.end();
       await store.close();

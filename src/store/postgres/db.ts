@@ -121,7 +121,7 @@ export class PgDb implements Sql {
     let broken: Error | undefined;
     try {
       const prepared = this.#prepared.get(client) ?? new Set<string>();
-      const prepare = prepared.has(statement.name) ? '' : `PREPARE ${statement.name}(${statement.types.join(', ')}) AS ${statement.text};\n`;
+      const prepare = prepared.has(statement.name) ? '' : `PREPARE ${statement.name}(${statement.types.join(', ')}) AS ${statement.text}\n;\n`;
       const execute = `EXECUTE ${statement.name}(${params.map((p) => literal(client, p)).join(', ')})`;
       const results = (await client.query(`${prepare}BEGIN; ${begin}; ${execute}; COMMIT`)) as unknown as { rows: Row[] }[];
       prepared.add(statement.name);
