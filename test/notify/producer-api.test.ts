@@ -45,7 +45,12 @@ for (const backend of await testBackends()) describe(`notification producer API 
   const toUser = (userId: string) => platform.requests.map((r) => JSON.parse(r.body)).filter((b) => b.user_id === userId && b.message);
 
   before(async () => {
-    const env = { BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__EXPLORATION: 'mean', BOTGATE_NOTIFY__TICK_SECONDS: '0.1' };
+    // No quiet hours: this gateway runs on the real clock, and its non-critical sends must not depend on the time of
+    // day the suite runs at (quiet hours have their own tests, on an injected clock).
+    const env = {
+      BOTGATE_PORT: '0', BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_NOTIFY__EXPLORATION: 'mean', BOTGATE_NOTIFY__TICK_SECONDS: '0.1',
+      BOTGATE_NOTIFY__QUIET_HOURS__START: '00:00', BOTGATE_NOTIFY__QUIET_HOURS__END: '00:00',
+    };
     ({ gw, drop: dropSchema } = await startBackendGateway(backend, env, { start: false }));
     await gw.bots.load(DEMO_BOT_FILE);
     await gw.start();
