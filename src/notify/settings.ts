@@ -82,19 +82,20 @@ function longestPattern(names: Iterable<string>, name: string): string {
 }
 
 /**
- * The settings of a type: the exact entry, else the longest matching `prefix*` pattern, else `default`; then the
- * admin overrides the same way (those of the longest matching pattern, then the type's own).
+ * The settings of a type, in layers: `default`, the longest matching `prefix*` pattern, the type's own entry (so
+ * `security_login` with its own text stays critical through `security_*`); then the admin overrides the same way
+ * (those of the longest matching pattern, then the type's own).
  */
 export function typeSettings(settings: NotifySettings, name: string, overrides?: ReadonlyMap<string, Partial<EventTypeSettings>>): EventTypeSettings & { known: boolean } {
-  let entry = settings.types[name];
-  let known = entry !== undefined;
-  if (!entry) {
-    const best = longestPattern(Object.keys(settings.types), name);
-    if (best) (entry = settings.types[best]), (known = true);
-  }
+  const pattern = longestPattern(Object.keys(settings.types), name);
+  const patternEntry = pattern ? settings.types[pattern] : undefined;
+  const entry = settings.types[name];
   const patternOverride = overrides ? overrides.get(longestPattern(overrides.keys(), name)) : undefined;
   const own = overrides?.get(name);
-  return { ...BASE_TYPE, ...(settings.types.default ?? {}), ...(entry ?? {}), ...(patternOverride ?? {}), ...(own ?? {}), name, known: known || patternOverride !== undefined || own !== undefined };
+  return {
+    ...BASE_TYPE, ...(settings.types.default ?? {}), ...(patternEntry ?? {}), ...(entry ?? {}), ...(patternOverride ?? {}), ...(own ?? {}),
+    name, known: entry !== undefined || patternEntry !== undefined || patternOverride !== undefined || own !== undefined,
+  };
 }
 
 export const hours = (h: number): number => h * HOUR;
