@@ -102,9 +102,10 @@ export function verifySigned(scheme: SignatureScheme, secret: string, headers: H
 /**
  * Verifies a Standard Webhooks request (standardwebhooks.com; what src/delivery/signer.ts sends): HMAC-SHA256
  * with the base64-decoded key after `whsec_` over `${webhook-id}.${webhook-timestamp}.${body}`, any of the
- * space-separated `v1,<base64>` entries may match (key rotation), timestamp within 5 minutes; `now` in ms.
+ * space-separated `v1,<base64>` entries may match (key rotation), timestamp (unix seconds) within the tolerance
+ * (5 minutes unless given); `now` in ms.
  */
-export function verifyStandardWebhook(secret: string, headers: Headers, rawBody: string, now: number): Verdict {
+export function verifyStandardWebhook(secret: string, headers: Headers, rawBody: string, now: number, toleranceSeconds = 300): Verdict {
   const key = typeof secret === 'string' ? Buffer.from(secret.replace(/^whsec_/, ''), 'base64') : Buffer.alloc(0);
   if (key.length === 0) return { ok: false, reason: 'no signing secret configured' };
   if (typeof rawBody !== 'string') return { ok: false, reason: 'no raw body' };
@@ -115,7 +116,7 @@ export function verifyStandardWebhook(secret: string, headers: Headers, rawBody:
   if (!timestamp) return { ok: false, reason: 'missing webhook-timestamp header' };
   if (!signatures) return { ok: false, reason: 'missing webhook-signature header' };
   if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'unparseable timestamp' };
-  const fresh = checkFreshness(timestamp, now, 300);
+  const fresh = checkFreshness(timestamp, now, toleranceSeconds);
   if (!fresh.ok) return fresh;
   const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${rawBody}`, 'utf8').digest('base64');
   const match = signatures.split(' ').some((entry) => {

@@ -187,7 +187,9 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
         const scheme = signatureScheme(signature);
         const now = deps.clock.now();
         const raw = request.rawBody ?? '';
-        const verdict = scheme === 'standard_webhooks' ? verifyStandardWebhook(secret, request.headers, raw, now) : verifySigned(scheme, secret, request.headers, raw, now);
+        const verdict = scheme === 'standard_webhooks'
+          ? verifyStandardWebhook(secret, request.headers, raw, now, signature.tolerance_seconds)
+          : verifySigned(scheme, secret, request.headers, raw, now);
         if (!verdict.ok) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', `The signature is not valid: ${verdict.reason}`);
         const parseError = unparsable.get(request);
         if (parseError) throw parseError;

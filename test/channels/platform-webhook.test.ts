@@ -720,6 +720,11 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.signed(cfg.id, raw, noId), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw, {}), 401, 'BG_ERR_SIGNATURE_INVALID');
       assert.equal(await incomingCount('swh'), 2);
+
+      // Its tolerance is the config's when given: an hour takes a request signed 10 minutes ago.
+      const slack = await createConfig('swh-slack', { signature: { preset: 'standard_webhooks', secret, tolerance_seconds: 3600 } });
+      assert.equal((await c.signed(slack.id, raw, sign('evt_8', raw, new Date(Date.now() - 10 * 60_000)))).status, 200);
+      assertPlatformError(await c.signed(slack.id, raw, sign('evt_9', raw, new Date(Date.now() - 2 * 3600_000))), 401, 'BG_ERR_SIGNATURE_INVALID');
     });
 
     it('custom: its own header, algorithm, encoding, prefix, content and tolerance', async () => {
