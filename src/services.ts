@@ -56,6 +56,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const bots = createBotRegistry({ store, clock });
   const channels = createChannelService({ store, clock, newId, endpoints, defaultSyncTimeoutSeconds: config.kore.sync_timeout_seconds });
   const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter, platform: platformAdapter, twilio: twilioAdapter } });
+  endpoints.onChange(() => directory.forgetEndpoints());
   const notify = createNotifyService({
     config, store, clock, random, newId, directory,
     linkKey: createHmac('sha256', masterKey.key).update('botgate click links').digest(),

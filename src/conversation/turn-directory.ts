@@ -82,5 +82,10 @@ export function createTurnDirectory(deps: { store: Store; clock: Clock; bots: Bo
       channels.delete(id);
       endpoints = null;
     },
+
+    /** An endpoint was created, changed or deleted in this process: the next turn reads the endpoints again. */
+    forgetEndpoints() {
+      endpoints = null;
+    },
   };
 }

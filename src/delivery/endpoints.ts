@@ -96,6 +96,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
         updatedAt: now,
       };
       await store.endpoints.insert(endpoint);
+      changed(endpoint.id);
       return { endpoint, secret };
     },
 

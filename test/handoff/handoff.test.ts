@@ -253,6 +253,18 @@ for (const backend of await testBackends()) {
       assert.equal((await agent('bob').post(`/sessions/${session.id}/close`, {})).status, 200);
     });
 
+    it('sends the handoff lifecycle to a subscriber created a moment before the request', async () => {
+      await user('u7', 'what is my balance'); // the turns have just looked up who subscribes
+      const late = await startReceiver((_q, res) => void res.writeHead(200).end());
+      try {
+        assert.equal((await http('POST', '/api/endpoints', { name: 'late-desk', url: late.url, event_types: ['handoff.requested'] })).status, 201);
+        await user('u7', 'talk to a human');
+        await eventually(() => events('u7', late).find((e) => e.type === 'handoff.requested'));
+      } finally {
+        await late.close();
+      }
+    });
+
     it('closes a session whose channel was deleted mid-handoff: by timeout when waiting, by its agent when claimed', async () => {
       const config = await http('POST', '/api/webhook/config', { name: 'short-lived', outgoing_webhook_url: platform.url });
       const say = (userId: string, message: string) => http('POST', '/api/webhook/incoming', { user_id: userId, message, platform: 'short-lived', conversation_id: `sl-${userId}` }, config.body.inbound_token);
