@@ -69,7 +69,7 @@ async function speed(): Promise<{ decisionsPerS: number; eventP99Ms: number; lin
     return {
       decisionsPerS: r.decisionsPerS, eventP99Ms: r.eventP99Ms,
       lines: [
-        'speed (SQLite, the gateway as npm start runs it; every type sent to a loopback endpoint):',
+        `speed (SQLite, the gateway as npm start runs it; every type sent to a loopback endpoint; users in ${r.zone}, where it is midday):`,
         `  batch API: ${r.decisionsPerS} decisions/s (batches of 1,000, 2 in flight; per batch p50 ${r.batchP50Ms.toFixed(1)} ms, p99 ${r.batchP99Ms.toFixed(1)} ms)`,
         `    decisions by reason: ${reasons}`,
         `  single POST /api/events, wrk -t1 -c50 (15 s, after 3 s of warm-up on other users): ${r.eventRate} req/s, p50 ${r.eventP50Ms.toFixed(2)} ms, p99 ${r.eventP99Ms.toFixed(2)} ms, non-2xx ${r.non2xx}`,

@@ -17,6 +17,8 @@ const PRODUCER_KEY = 'bench-producer-key-0123456789abcdef';
 const TYPES = ['payment_failed', 'low_balance', 'marketing_offer'];
 
 export interface SpeedResult {
+  /** The users' time zone (middayZone). */
+  zone: string;
   decisionsPerS: number;
   batchP50Ms: number;
   batchP99Ms: number;
@@ -42,6 +44,16 @@ async function settled(depth: () => Promise<number>, dl: ReturnType<typeof deadl
   }
 }
 
+/**
+ * The users' zone (the gateway's default_tz): one where it is midday now, so quiet hours never apply and every run
+ * decides the same mix whatever the hour (run at night in UTC, half the decisions became quiet-hour holds and
+ * coalesced updates, a different and slower workload: 22k decisions/s where the day mix gave 28k).
+ */
+export function middayZone(now = new Date()): string {
+  const offset = 12 - now.getUTCHours(); // hours east of UTC: -11 … +12
+  return offset === 0 ? 'Etc/GMT' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`; // Etc/GMT signs are inverted
+}
+
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 export async function speed(options: { batches?: number; users?: number; inFlight?: number; wrkSeconds?: number; warmS?: number } = {}): Promise<SpeedResult> {
@@ -56,7 +68,8 @@ export async function speed(options: { batches?: number; users?: number; inFligh
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const port = (receiver.address() as { port: number }).port;
   const dataDir = mkdtempSync(join(tmpdir(), 'botgate-bench-proactive-'));
-  const gateway = await startGateway({ dataDir, env: { BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_DEMO__ENABLED: 'false' }, cpuProfDir: process.env.BENCH_CPU_PROF }, dl);
+  const zone = middayZone();
+  const gateway = await startGateway({ dataDir, env: { BOTGATE_NOTIFY__PRODUCER_KEY: PRODUCER_KEY, BOTGATE_DEMO__ENABLED: 'false', BOTGATE_NOTIFY__DEFAULT_TZ: zone }, cpuProfDir: process.env.BENCH_CPU_PROF }, dl);
   const rss = sampleRss(gateway.pid);
   try {
     const endpoint = await gateway.createEndpoint({ name: 'notifications', url: `http://127.0.0.1:${port}/notify` });
@@ -109,6 +122,7 @@ export async function speed(options: { batches?: number; users?: number; inFligh
     await settled(() => dl.race(gateway.queueDepth(), 'GET /metrics'), dl);
     const wrk = await runWrk({ url: gateway.base + '/api/events', script: singleScript('wrk-user'), threads: 1, connections: 50, durationS: options.wrkSeconds ?? 15 }, dl);
     return {
+      zone,
       decisionsPerS: Math.round((batches * 1000) / seconds), batchP50Ms: quantile(times, 0.5), batchP99Ms: quantile(times, 0.99),
       eventRate: Math.round(wrk.okRate), eventP50Ms: wrk.p50, eventP99Ms: wrk.p99, non2xx: wrk.non2xx, rssMb: rss.peakMb(), reasons,
     };
