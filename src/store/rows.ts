@@ -1,6 +1,6 @@
 // Row ↔ record mapping shared by both backends (SQLite gives 0/1 and JSON text, PostgreSQL booleans and
 // BIGINT strings): every column passes through these normalisers.
-import type { AgentRecord, HandoffRecord, AppRecord, AttemptRecord, BotRecord, ChannelRecord, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, UserRecord } from './store.ts';
+import type { AgentRecord, HandoffRecord, AppRecord, AttemptRecord, BotRecord, ChannelRecord, ClaimedDelivery, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, UserRecord } from './store.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from './notify-records.ts';
 
 type Row = Record<string, unknown>;
@@ -155,6 +155,20 @@ export function deliveryFromRow(r: Row): DeliveryRecord {
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
     sentAt: numOrNull(r.sent_at),
+  };
+}
+
+/** A leased delivery as a worker gets it, with its message's payload (null: purged by retention). */
+export function claimedFromRow(r: Row, payload: unknown): ClaimedDelivery {
+  return {
+    id: String(r.id),
+    messageId: String(r.message_id),
+    endpointId: String(r.endpoint_id),
+    eventType: String(r.event_type),
+    attempts: num(r.attempts),
+    oneShot: bool(r.one_shot),
+    orderingKey: strOrNull(r.ordering_key),
+    payload: strOrNull(payload),
   };
 }
 

@@ -1,6 +1,6 @@
 // PostgreSQL: deliveries as a queue — claim with a lease, finish with an attempt row, release, reap, resend.
-import { attemptFromRow, deliveryFromRow } from '../rows.ts';
-import type { ClaimedDelivery, DeliveriesRepo, DeliveryStatus } from '../store.ts';
+import { attemptFromRow, claimedFromRow, deliveryFromRow } from '../rows.ts';
+import type { DeliveriesRepo, DeliveryStatus } from '../store.ts';
 import { DELIVERY_STATUSES } from '../store.ts';
 import { Params, type PgDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
@@ -70,16 +70,7 @@ export function createDeliveriesRepo(db: PgDb, publishInTx: PublishInTx, idempot
         request.now, request.excludeEndpointIds, Math.max(request.limit * 4, 100), JSON.stringify(request.endpointCaps),
         request.defaultEndpointCap, request.limit, request.workerId, request.leaseGraceMs,
       ], lock);
-      return rows.map((r): ClaimedDelivery => ({
-        id: String(r.id),
-        messageId: String(r.message_id),
-        endpointId: String(r.endpoint_id),
-        eventType: String(r.event_type),
-        attempts: Number(r.attempts),
-        oneShot: r.one_shot === true,
-        orderingKey: r.ordering_key === null ? null : String(r.ordering_key),
-        payload: r.payload === null || r.payload === undefined ? null : String(r.payload),
-      }));
+      return rows.map((r) => claimedFromRow(r, r.payload));
     },
 
     async finish(outcomes, now, announce) {

@@ -1,6 +1,6 @@
 // SQLite: deliveries as a queue — claim with a lease, finish with an attempt row, release, reap, resend.
-import { attemptFromRow, deliveryFromRow } from '../rows.ts';
-import type { AttemptOutcome, ClaimedDelivery, DeliveriesRepo, DeliveryStatus, FinishResult } from '../store.ts';
+import { attemptFromRow, claimedFromRow, deliveryFromRow } from '../rows.ts';
+import type { AttemptOutcome, DeliveriesRepo, DeliveryStatus, FinishResult } from '../store.ts';
 import { claimRows } from './claim.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
@@ -34,16 +34,7 @@ export function createDeliveriesRepo(db: SqliteDb, publishInTx: PublishInTx, ide
         for (const m of db.all('SELECT id, payload FROM messages WHERE id IN (SELECT value FROM json_each(?))', [ids])) {
           payloads.set(String(m.id), m.payload === null ? null : String(m.payload));
         }
-        return rows.map((r): ClaimedDelivery => ({
-          id: String(r.id),
-          messageId: String(r.message_id),
-          endpointId: String(r.endpoint_id),
-          eventType: String(r.event_type),
-          attempts: Number(r.attempts),
-          oneShot: r.one_shot === 1,
-          orderingKey: r.ordering_key === null ? null : String(r.ordering_key),
-          payload: payloads.get(String(r.message_id)) ?? null,
-        }));
+        return rows.map((r) => claimedFromRow(r, payloads.get(String(r.message_id))));
       });
     },
 
