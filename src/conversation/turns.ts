@@ -7,7 +7,7 @@ import type { ChannelRecord, ConversationRecord, EndpointTarget, Identity, NewMe
 import type { BotMessage, TurnInput, TurnResult } from './bot.ts';
 import type { ChannelContext, TurnDirectory } from './turn-directory.ts';
 import { turnWrites } from './turn-writes.ts';
-import { mayHaveCommitted } from '../store/commit-fate.ts';
+import { createGroupCommit } from '../group-commit.ts';
 
 /** What a channel kind contributes: how its stored payloads read as turn input, and how messages reach the user. */
 export interface ChannelAdapter {
@@ -134,62 +134,39 @@ export function createTurnService(deps: {
     }
   }
 
-  // Group commit: requests arriving in the same turn of the event loop are stored, and their turns run, in one
-  // transaction — one commit shared by all of them instead of one or two each.
-  let batch: { channel: ChannelRecord; input: IncomingInput; resolve: (r: Received) => void; reject: (e: unknown) => void }[] = [];
-  let flushing = false;
+  // Group commit: requests arriving while a group is stored are stored, and their turns run, in one transaction
+  // — one commit shared by all of them instead of one or two each (../group-commit.ts: a request the store refuses
+  // tries alone; each caller is answered before the work after the commit).
+  type Incoming = { channel: ChannelRecord; input: IncomingInput };
+  type Stored = { received: Received; turn: Produced | undefined };
+  const receiveGrouped = createGroupCommit(async (items: Incoming[]): Promise<Stored[]> => {
+    const now = clock.now();
+    const context = await directory.contextFor(new Set(items.map((i) => i.channel.id)));
+    const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now, true);
+    const results = await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now);
+    return results.map((received) => ({ received, turn: produced.get(received.message.id) }));
+  }, { after: afterReceived });
 
-  async function flush(): Promise<void> {
-    const items = batch;
-    batch = [];
-    await receiveGroup(items).catch((error) => deps.log?.error({ err: error }, 'after storing incoming messages'));
-  }
-
-  async function receiveGroup(items: typeof batch): Promise<void> {
-    let committed: { results: Received[]; produced: Map<string, Produced> };
-    try {
-      const now = clock.now();
-      const context = await directory.contextFor(new Set(items.map((i) => i.channel.id)));
-      const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now, true);
-      committed = { results: await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now), produced };
-    } catch (error) {
-      // One request the store refuses must not fail the others that shared its transaction: each tries alone. Not
-      // when the commit's fate is unknown (the connection lost): then it may have been stored, and a retry would
-      // store it twice.
-      if (items.length === 1 || mayHaveCommitted(error)) {
-        for (const item of items) item.reject(error);
-        return;
-      }
-      for (const item of items) await receiveGroup([item]);
-      return;
-    }
-    const { results, produced } = committed;
-    results.forEach((received, i) => items[i].resolve(received)); // stored: acknowledged, whatever happens below
+  /** After a group is stored and answered: remember identities, wake deliveries, run turns left waiting. */
+  function afterReceived(items: Incoming[], stored: Stored[]): void {
     const writers = new Set<string>();
-    results.forEach((received, i) => {
+    stored.forEach(({ received, turn }, i) => {
       try {
         remember(items[i].input.identities, received.conversation.userId);
         // A turn run now says whether the user engaged; one run later says so then (runPending).
-        if (received.turn && engaged(received.conversation, produced.get(received.message.id))) writers.add(received.conversation.userId!);
-        if (received.turn) afterCommit(received.turn, produced.get(received.message.id));
+        if (received.turn && engaged(received.conversation, turn)) writers.add(received.conversation.userId!);
+        if (received.turn) afterCommit(received.turn, turn);
         else if (received.turnError) deps.log?.error({ err: received.turnError, conversation: received.conversation.id }, 'turn failed; the message stays pending');
         else if (!received.duplicate) void process(received.conversation.id); // an earlier message waits: run them in order
       } catch (error) {
         deps.log?.error({ err: error, conversation: received.conversation.id }, 'after storing an incoming message');
       }
     });
-    if (writers.size) deps.onUserMessages?.([...writers]);
-  }
-
-  function schedule() {
-    if (flushing) return;
-    flushing = true;
-    setImmediate(() => {
-      void flush().finally(() => {
-        flushing = false;
-        if (batch.length) schedule();
-      });
-    });
+    try {
+      if (writers.size) deps.onUserMessages?.([...writers]);
+    } catch (error) {
+      deps.log?.error({ err: error }, 'after storing incoming messages');
+    }
   }
 
   // Identities seen before and the user they belong to: a returning person costs no linking queries.
@@ -235,11 +212,9 @@ export function createTurnService(deps: {
      * Stores an incoming message in its conversation (opened on first contact) and, when no earlier message of
      * the conversation waits, runs its turn in the same transaction; resolves once committed (acknowledge then).
      */
-    handle(channel: ChannelRecord, input: IncomingInput): Promise<Received> {
-      return new Promise((resolve, reject) => {
-        batch.push({ channel, input, resolve, reject });
-        schedule();
-      });
+    async handle(channel: ChannelRecord, input: IncomingInput): Promise<Received> {
+      const [stored] = await receiveGrouped([{ channel, input }]);
+      return stored.received;
     },
 
     /** Stores an incoming message only; its turn runs later (process(), or the sweep of pending turns). */

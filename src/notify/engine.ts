@@ -10,7 +10,7 @@ import type { Store } from '../store/store.ts';
 import { KeysTaken, pair, type DecisionRecord, type NotificationRecord } from '../store/notify-records.ts';
 import { createBatch, DAY, optedOut, type Batch, type BatchDeps } from './batch.ts';
 import { weightAt } from './engagement.ts';
-import { createGroupCommit } from './group-commit.ts';
+import { createGroupCommit } from '../group-commit.ts';
 import { parseClock } from './local-time.ts';
 import type { NotificationRouter } from './router.ts';
 import { hours, typeSettings, type NotifySettings } from './settings.ts';
@@ -269,7 +269,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
   }
 
   // Calls that arrive while a batch is being decided are decided together in the next one.
-  const decideGrouped = createGroupCommit((events: EventInput[]) => serial(() => decideBatch(events)), 2000);
+  const decideGrouped = createGroupCommit((events: EventInput[]) => serial(() => decideBatch(events)), { maxGroup: 2000 });
 
   const engine: NotifyEngineService = {
     decide: decideGrouped,

@@ -1,10 +1,31 @@
 // Group commit: calls that arrive while a group is being worked on are taken together in the next one (one read of
-// state, one transaction), each caller getting its own share of the results back, in order.
-import { mayHaveCommitted } from '../store/commit-fate.ts';
+// state, one transaction), each caller getting its own share of the results back, in order. Used by the
+// notification engine (events decided together) and the turns (incoming messages stored together).
+import { mayHaveCommitted } from './store/commit-fate.ts';
 
-export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, maxGroup: number): (items: I[]) => Promise<O[]> {
+export interface GroupCommitOptions<I, O> {
+  /** Items per group at most (a caller's items are never split). */
+  maxGroup?: number;
+  /**
+   * Work after a group is stored, once its callers have their answers (so it can never leave one unanswered); it
+   * must not throw.
+   */
+  after?: (items: I[], outputs: O[]) => void;
+}
+
+export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, options: GroupCommitOptions<I, O> = {}): (items: I[]) => Promise<O[]> {
+  const maxGroup = options.maxGroup ?? Infinity;
   let waiting: { items: I[]; resolve: (out: O[]) => void; reject: (error: unknown) => void }[] = [];
   let flushing = false;
+
+  function answer(group: typeof waiting, items: I[], all: O[]): void {
+    let at = 0;
+    for (const g of group) {
+      g.resolve(all.slice(at, at + g.items.length));
+      at += g.items.length;
+    }
+    options.after?.(items, all);
+  }
 
   async function flush(): Promise<void> {
     while (waiting.length) {
@@ -13,13 +34,10 @@ export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, maxGr
       while (count < waiting.length && (count === 0 || size + waiting[count].items.length <= maxGroup)) size += waiting[count++].items.length;
       const group = waiting.slice(0, count);
       waiting = waiting.slice(count);
+      const items = group.flatMap((g) => g.items);
+      let all: O[];
       try {
-        const all = await run(group.flatMap((g) => g.items));
-        let at = 0;
-        for (const g of group) {
-          g.resolve(all.slice(at, at + g.items.length));
-          at += g.items.length;
-        }
+        all = await run(items);
       } catch (error) {
         // A write whose fate is unknown (the connection lost at COMMIT) is not retried: it may be stored already.
         if (group.length === 1 || mayHaveCommitted(error)) {
@@ -28,13 +46,18 @@ export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, maxGr
         }
         // One caller's input the store refuses must not fail the others that shared its group: each tries alone.
         for (const g of group) {
+          let alone: O[];
           try {
-            g.resolve(await run(g.items));
-          } catch (alone) {
-            g.reject(alone);
+            alone = await run(g.items);
+          } catch (error) {
+            g.reject(error);
+            continue;
           }
+          answer([g], g.items, alone);
         }
+        continue;
       }
+      answer(group, items, all);
     }
   }
 
