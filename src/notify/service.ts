@@ -13,7 +13,7 @@ import type { Store } from '../store/store.ts';
 import { createChannelRouter } from './channel-router.ts';
 import { createNotifyEngine } from './engine.ts';
 import { isValidZone } from './local-time.ts';
-import { DEFAULT_TYPES, notifySettings, type NotifySettings } from './settings.ts';
+import { notifySettings, type NotifySettings } from './settings.ts';
 import { DAY } from './batch.ts';
 import type { EventTypeSettings } from './types.ts';
 
@@ -40,9 +40,7 @@ export function settingsFromConfig(c: Config['notify']): NotifySettings {
   return notifySettings({
     defaultTz: c.default_tz, strict: c.strict, capPer24h: c.cap_per_24h, quietHours: c.quiet_hours, halfLifeDays: c.half_life_days,
     priorStrength: c.prior_strength, kappa: c.kappa, dedupTtlHours: c.dedup_ttl_hours, exploration: c.exploration, explorationConcentration: c.exploration_concentration, fatigueCost: c.fatigue_cost,
-    // A configured type changes the keys it names over the built-in type of that name (payment_failed stays critical
-    // when only its text changes).
-    types: Object.fromEntries(Object.entries(c.types).map(([name, t]) => [name, { ...DEFAULT_TYPES[name], ...typeFromConfig(t) }])),
+    types: Object.fromEntries(Object.entries(c.types).map(([name, t]) => [name, typeFromConfig(t)])),
   });
 }
 

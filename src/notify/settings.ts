@@ -68,7 +68,9 @@ export function notifySettings(partial: Partial<NotifySettings> = {}): NotifySet
     explorationConcentration: 16,
     fatigueCost: true,
     ...partial,
-    types: { ...DEFAULT_TYPES, ...(partial.types ?? {}) },
+    // A given type changes the keys it names over the built-in type of that name (payment_failed stays critical
+    // when only its text changes).
+    types: { ...DEFAULT_TYPES, ...Object.fromEntries(Object.entries(partial.types ?? {}).map(([name, t]) => [name, { ...DEFAULT_TYPES[name], ...t }])) },
   };
 }
 
