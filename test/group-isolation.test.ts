@@ -3,19 +3,27 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEMO_BOT_FILE } from '../src/provision.ts';
-import { startTestGateway } from './helpers/gateway.ts';
+import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 
 describe('group commit isolation', () => {
+  /** The store's notify commits fail with `error` for a group holding a decision of `userId`; counts the commits. */
+  function failCommitsOf(gw: TestGateway, userId: string, error: Error): { runs: number } {
+    const counted = { runs: 0 };
+    const commit = gw.store.notify.commit.bind(gw.store.notify);
+    gw.store.notify.commit = async (writes, route, now) => {
+      counted.runs++;
+      if (writes.decisions.some((d) => d.userId === userId)) throw error;
+      return commit(writes, route, now);
+    };
+    return counted;
+  }
+  const decide = (gw: TestGateway, userId: string) => gw.notify.engine.decide([{ userId, eventType: 'payment_failed', params: {} }]);
+
   it('decides the other callers\' events when the store refuses one caller\'s', async () => {
     const gw = await startTestGateway({}, { start: false });
     try {
-      const commit = gw.store.notify.commit.bind(gw.store.notify);
-      gw.store.notify.commit = async (writes, route, now) => {
-        if (writes.decisions.some((d) => d.userId === 'poison')) throw new Error('the store refused the write');
-        return commit(writes, route, now);
-      };
-      const decide = (userId: string) => gw.notify.engine.decide([{ userId, eventType: 'payment_failed', params: {} }]);
-      const [a, bad, b] = await Promise.allSettled([decide('ok-1'), decide('poison'), decide('ok-2')]);
+      failCommitsOf(gw, 'poison', new Error('the store refused the write'));
+      const [a, bad, b] = await Promise.allSettled([decide(gw, 'ok-1'), decide(gw, 'poison'), decide(gw, 'ok-2')]);
       assert.equal(a.status, 'fulfilled');
       assert.equal(b.status, 'fulfilled');
       assert.equal(bad.status, 'rejected');
@@ -27,17 +35,10 @@ describe('group commit isolation', () => {
   it('does not retry a group whose commit may have happened (the connection lost): each caller gets the error', async () => {
     const gw = await startTestGateway({}, { start: false });
     try {
-      let runs = 0;
-      const commit = gw.store.notify.commit.bind(gw.store.notify);
-      gw.store.notify.commit = async (writes, route, now) => {
-        runs++;
-        if (writes.decisions.some((d) => d.userId === 'lost')) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' });
-        return commit(writes, route, now);
-      };
-      const decide = (userId: string) => gw.notify.engine.decide([{ userId, eventType: 'payment_failed', params: {} }]);
-      const settled = await Promise.allSettled([decide('a-1'), decide('lost'), decide('a-2')]);
+      const commits = failCommitsOf(gw, 'lost', Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' }));
+      const settled = await Promise.allSettled([decide(gw, 'a-1'), decide(gw, 'lost'), decide(gw, 'a-2')]);
       assert.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
-      assert.equal(runs, 1, 'tried once: a retry could store it twice');
+      assert.equal(commits.runs, 1, 'tried once: a retry could store it twice');
     } finally {
       await gw.close();
     }

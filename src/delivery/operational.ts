@@ -11,6 +11,11 @@ export interface FinishedAttempt {
   delivery: ClaimedDelivery;
 }
 
+/** Routes an operational message to the endpoints subscribed to its type, never to the endpoint it is about. */
+function toSubscribers(about: (message: NewMessage) => string | undefined): Router {
+  return (targets, message) => targets.filter((t) => t.id !== about(message) && endpointAccepts(t.eventTypes, message.eventType)).map((t) => t.id);
+}
+
 export async function afterAttempts(
   batch: FinishedAttempt[],
   result: FinishResult,
@@ -37,7 +42,7 @@ export async function afterAttempts(
         const payload = { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: since === null ? null : new Date(since).toISOString(), timestamp: new Date(now).toISOString() };
         return {
           message: { id: deps.newId('msg'), eventType: 'endpoint.disabled', payload: JSON.stringify(payload), orderingKey: null, idempotencyKey: null, createdAt: now },
-          route: (targets, message) => targets.filter((t) => t.id !== endpointId && endpointAccepts(t.eventTypes, message.eventType)).map((t) => t.id),
+          route: toSubscribers(() => endpointId),
         };
       });
       if (!changed) continue; // another process (or an earlier batch) disabled it and announced it
@@ -77,6 +82,6 @@ export function exhaustedAnnouncements(batch: FinishedAttempt[], now: number, ne
     });
   }
   if (!messages.size) return undefined;
-  const route: Router = (targets, message) => targets.filter((t) => t.id !== about.get(message.id) && endpointAccepts(t.eventTypes, message.eventType)).map((t) => t.id);
+  const route = toSubscribers((message) => about.get(message.id));
   return { messages, route };
 }

@@ -120,12 +120,12 @@ export class PgDb implements Sql {
     const { client, release } = await this.checkout();
     let broken: Error | undefined;
     try {
-      const prepared = this.#prepared.get(client) ?? new Set<string>();
+      let prepared = this.#prepared.get(client);
+      if (!prepared) this.#prepared.set(client, (prepared = new Set<string>()));
       const prepare = prepared.has(statement.name) ? '' : `PREPARE ${statement.name}(${statement.types.join(', ')}) AS ${statement.text}\n;\n`;
       const execute = `EXECUTE ${statement.name}(${params.map((p) => literal(client, p)).join(', ')})`;
       const results = (await client.query(`${prepare}BEGIN; ${begin}; ${execute}; COMMIT`)) as unknown as { rows: Row[] }[];
       prepared.add(statement.name);
-      this.#prepared.set(client, prepared);
       return results[results.length - 2].rows;
     } catch (error) {
       broken = error as Error;
