@@ -48,9 +48,13 @@ export function createTurnDirectory(deps: { store: Store; clock: Clock; bots: Bo
     const channelEndpoints = new Set((await store.channels.list({ limit: 100_000 })).flatMap((c) => (c.endpointId ? [c.endpointId] : [])));
     const byName = new Map<string, string>();
     const handoffSubscribers: EndpointIndex['handoffSubscribers'] = [];
-    for (const e of await store.endpoints.list({ isActive: true }, { limit: 100_000 })) {
+    // Every endpoint, active ones first: a bot's webhook to a disabled endpoint waits there until it is enabled
+    // (under a name two endpoints share, the active one wins); handoff subscriptions count while active.
+    const all = await store.endpoints.list({}, { limit: 100_000 });
+    for (const e of [...all.filter((x) => x.isActive), ...all.filter((x) => !x.isActive)]) {
       if (!byName.has(e.name)) byName.set(e.name, e.id);
       byName.set(e.id, e.id);
+      if (!e.isActive) continue;
       const wantsHandoff = e.eventTypes?.some((t) => t === 'handoff.*' || t.startsWith('handoff.')) ?? false;
       if (wantsHandoff && !channelEndpoints.has(e.id)) handoffSubscribers.push({ id: e.id, eventTypes: e.eventTypes! });
     }

@@ -49,6 +49,8 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
   const { store, box, clock } = deps;
   const changeListeners = new Set<(id: string) => void>();
   const changed = (id: string) => changeListeners.forEach((fn) => fn(id));
+  /** What else sends through an endpoint (a channel, an event type): each names its users of an id. */
+  const users: ((id: string) => Promise<string[]>)[] = [];
 
   async function get(id: string): Promise<EndpointRecord> {
     const endpoint = await store.endpoints.get(id);
@@ -129,7 +131,14 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       return updated;
     },
 
+    /** Registers a lookup of what sends through an endpoint: such an endpoint cannot be deleted. */
+    usedBy(lookup: (id: string) => Promise<string[]>) {
+      users.push(lookup);
+    },
+
     async delete(id: string): Promise<void> {
+      const using = (await Promise.all(users.map((lookup) => lookup(id)))).flat();
+      if (using.length) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is used by ${using.join(', ')}: delete or change ${using.length > 1 ? 'those' : 'that'} first`);
       if (!(await store.endpoints.delete(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
       changed(id);
     },

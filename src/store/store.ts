@@ -86,7 +86,7 @@ export interface NewMessage {
   orderingKey: string | null;
   idempotencyKey: string | null;
   createdAt: number;
-  /** Explicit targets; when absent, every active endpoint the router picks. */
+  /** Explicit targets, active or not (a disabled one holds its delivery until enabled); when absent, every active endpoint the router picks. */
   endpointIds?: string[];
   conversation?: ConversationLink;
   /** An incoming message whose turn runs in the same transaction is stored as done at once. */
@@ -100,7 +100,7 @@ export interface PublishedMessage {
   duplicate: boolean;
 }
 
-/** Picks the endpoints a message goes to, among the active ones (or the explicit ones) the store read. */
+/** Picks the endpoints a message goes to, among the active ones (or the explicit ones, in any state) the store read. */
 export type Router = (targets: EndpointTarget[], message: NewMessage) => string[];
 
 export interface DeliveryRecord {

@@ -72,6 +72,29 @@ describe('kore webhook channel (async)', () => {
     assert.ok(tries.slice(0, firstOk).every((r) => r.headers['webhook-id'] === tries[0].headers['webhook-id']));
   });
 
+  it('holds replies while the channel\'s endpoint is disabled and delivers them, in order, once it is enabled', async () => {
+    const h = { authorization: `bearer ${await k.token()}` };
+    assert.equal((await k.post(hook, say('order a pizza', 'async-4'), h)).status, 200);
+    await eventually(() => delivered('async-4').length === 1);
+    assert.equal((await k.gw.api('POST', `/api/endpoints/${endpointId}/disable`)).status, 200);
+    for (const text of ['2', 'Pepperoni']) assert.equal((await k.post(hook, say(text, 'async-4'), h)).status, 200);
+    const held = await k.gw.api('GET', `/api/deliveries?endpoint_id=${endpointId}&status=pending`);
+    assert.equal(held.body.data.length, 2, 'each reply is a delivery waiting for the endpoint');
+    assert.equal((await k.gw.api('POST', `/api/endpoints/${endpointId}/enable`)).status, 200);
+    await eventually(() => delivered('async-4').length === 3, 15_000);
+    assert.deepEqual(delivered('async-4').map((b) => (typeof b.text === 'string' ? b.text : b.text.payload.text)), [
+      'How many pizzas would you like?', 'Which toppings?', 'What is the delivery address?',
+    ]);
+  });
+
+  it('refuses to delete the endpoint a channel delivers to (409), naming the channel', async () => {
+    const refused = await k.gw.api('DELETE', `/api/endpoints/${endpointId}`);
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.code, 'BG_ERR_CONFLICT');
+    assert.match(refused.body.message, /channel ch_/);
+    assert.equal((await k.gw.api('GET', `/api/endpoints/${endpointId}`)).status, 200);
+  });
+
   it('runs a turn left pending (stored, then the process stopped) when the gateway looks again', async () => {
     const channel = (await k.gw.channels.forBot('demo'))[1];
     const { message } = await k.gw.turns.receive(channel, {

@@ -11,10 +11,11 @@ describe('kore webhook channel (sync)', () => {
   let k: KoreFixture;
   let orders: Receiver;
   let channelUrl: string;
+  let ordersId: string;
   before(async () => {
     k = await koreFixture();
     orders = await startReceiver();
-    await k.gw.api('POST', '/api/endpoints', { name: 'orders', url: orders.url, event_types: ['order.confirmed'] });
+    ordersId = (await k.gw.api('POST', '/api/endpoints', { name: 'orders', url: orders.url, event_types: ['order.confirmed'] })).body.id;
     const channel = await k.gw.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: k.clientId });
     assert.equal(channel.status, 201, JSON.stringify(channel.body));
     channelUrl = new URL(channel.body.url).pathname;
@@ -82,6 +83,20 @@ describe('kore webhook channel (sync)', () => {
     assert.ok(history.filter((m: { direction: string }) => m.direction === 'outgoing').length >= 7);
     const incoming = history.find((m: { direction: string; payload: { message: { text: string } } }) => m.direction === 'incoming' && m.payload.message.text === '12 Main St');
     assert.equal(incoming.payload.customData.balance, '12.00', 'customData is stored with the message');
+  });
+
+  it('keeps an event webhook for a disabled endpoint waiting there, sent once the endpoint is enabled', async () => {
+    const h = await auth();
+    assert.equal((await k.gw.api('POST', `/api/endpoints/${ordersId}/disable`)).status, 200);
+    const before = orders.requests.length;
+    for (const text of ['I want to order a pizza', '1', 'Cheese', '1 Elm Road', '555-0000', '1']) {
+      assert.equal((await k.post(channelUrl, say(text, 'held-order'), h)).status, 200);
+    }
+    const held = (await k.gw.api('GET', `/api/deliveries?endpoint_id=${ordersId}&status=pending`)).body.data;
+    assert.equal(held.length, 1, 'the order.confirmed webhook waits for the endpoint');
+    assert.equal((await k.gw.api('POST', `/api/endpoints/${ordersId}/enable`)).status, 200);
+    const [hook] = (await orders.waitFor(before + 1)).slice(before);
+    assert.equal(JSON.parse(hook.body).address, '1 Elm Road');
   });
 
   it('uses customData and userInfo in templates, answers from the knowledge base, and says when it does not know', async () => {

@@ -240,6 +240,10 @@ describe('notifications to Kore.ai\'s proactive API', () => {
       // A user Kore.ai cannot be told about (no email identity): nothing is sent.
       const nobody = await gw.app.inject({ method: 'POST', url: '/api/events', headers: { 'x-api-key': PRODUCER_KEY }, payload: { user_id: 'no-email-user', event_type: 'payment_failed', params: {} } });
       assert.deepEqual([nobody.json().decision, nobody.json().reason], ['skip', 'no_channel']);
+      // The type sends through the endpoint: it cannot be deleted under it.
+      const refused = await gw.api('DELETE', `/api/endpoints/${endpoint.body.id}`);
+      assert.deepEqual([refused.status, refused.body.code], [409, 'BG_ERR_CONFLICT']);
+      assert.match(refused.body.message, /event type payment_failed/);
     } finally {
       await gw.close();
       await kore.close();

@@ -123,6 +123,17 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual(new Map(keys as [string, string | null][]), new Map([[plain.id, null], [fifo.id, '']]));
     });
 
+    it('gives a named endpoint its delivery while disabled, held until it is enabled; routing by type skips it', async () => {
+      const off = endpointRecord({ isActive: false });
+      await store.endpoints.insert(off);
+      const [named, routed] = await publish([newMessage({ endpointIds: [off.id] }), newMessage()]);
+      assert.equal(named.deliveryIds.length, 1, 'a channel\'s reply to its disabled POST_URL is kept');
+      assert.equal(routed.deliveryIds.length, 0, 'a message routed by event type goes to active endpoints only');
+      assert.equal((await claim()).length, 0, 'held while the endpoint is disabled');
+      await store.endpoints.setActive(off.id, true, null, T0);
+      assert.deepEqual((await claim()).map((d) => d.id), named.deliveryIds);
+    });
+
     it('returns the original answer for an idempotency key within its time to live, a new one after', async () => {
       await store.endpoints.insert(endpointRecord());
       const [first] = await publish([newMessage({ idempotencyKey: 'k1' })]);

@@ -80,7 +80,7 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
   }, async (request) => endpointView(await endpoints.update(request.params.id, request.body)));
 
   app.delete('/endpoints/:id', {
-    schema: { tags, summary: 'Delete an endpoint with its deliveries and attempts', params: IdParams, response: { 204: Type.Null(), ...errors('BG_ERR_ENDPOINT_NOT_FOUND') } },
+    schema: { tags, summary: 'Delete an endpoint with its deliveries and attempts (409 while a channel or an event type sends through it)', params: IdParams, response: { 204: Type.Null(), ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_CONFLICT') } },
   }, async (request, reply) => {
     await endpoints.delete(request.params.id);
     reply.code(204).send(null);

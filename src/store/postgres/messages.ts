@@ -130,23 +130,25 @@ async function takeKeys(sql: Sql, messages: NewMessage[], notBefore: number): Pr
   return new Map(rows.map((r) => [String(r.key), String(r.message_id)]));
 }
 
-/** Active endpoints, read once per batch: all of them when a message is routed, else only those named. */
+/**
+ * Endpoints, read once per batch: every active one when a message is routed, and those named whatever their state (a
+ * disabled one keeps the delivery until it is enabled: a channel's replies must not vanish while its POST_URL is off).
+ */
 async function loadTargets(sql: Sql, messages: NewMessage[]): Promise<{ all: EndpointTarget[]; byId: Map<string, EndpointTarget> }> {
   const needAll = messages.some((m) => !m.endpointIds);
   const named = [...new Set(messages.flatMap((m) => m.endpointIds ?? []))];
   if (!needAll && named.length === 0) return { all: [], byId: new Map() };
   const rows = needAll
-    ? await sql.all('SELECT id, event_types, ordered FROM endpoints WHERE is_active ORDER BY id')
-    : await sql.all('SELECT id, event_types, ordered FROM endpoints WHERE is_active AND id = ANY($1::text[]) ORDER BY id', [named]);
-  const all = rows.map((r): EndpointTarget => ({
-    id: String(r.id),
-    eventTypes: r.event_types ? JSON.parse(String(r.event_types)) : null,
-    ordered: r.ordered === true,
+    ? await sql.all('SELECT id, event_types, ordered, is_active FROM endpoints WHERE is_active OR id = ANY($1::text[]) ORDER BY id', [named])
+    : await sql.all('SELECT id, event_types, ordered, is_active FROM endpoints WHERE id = ANY($1::text[]) ORDER BY id', [named]);
+  const targets = rows.map((r) => ({
+    target: { id: String(r.id), eventTypes: r.event_types ? JSON.parse(String(r.event_types)) : null, ordered: r.ordered === true } as EndpointTarget,
+    active: r.is_active === true,
   }));
-  return { all: needAll ? all : [], byId: new Map(all.map((t) => [t.id, t])) };
+  return { all: needAll ? targets.filter((t) => t.active).map((t) => t.target) : [], byId: new Map(targets.map((t) => [t.target.id, t.target])) };
 }
 
-/** The named endpoints that exist and are active, each once, in the order named. */
+/** The named endpoints that exist, each once, in the order named. */
 function explicitTargets(ids: string[], byId: Map<string, EndpointTarget>): EndpointTarget[] {
   return [...new Set(ids)].flatMap((id) => byId.get(id) ?? []);
 }

@@ -9,9 +9,11 @@ import { pageClause } from './paging.ts';
 export type PublishInTx = (messages: NewMessage[], route: (t: EndpointTarget[], m: NewMessage) => string[], options: { now: number; idempotencyTtlMs: number }) => PublishedMessage[];
 
 export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => string): MessagesRepo & { publishInTx: PublishInTx } {
+  // Named endpoints are targets whatever their state: a disabled one keeps the delivery until it is enabled (a
+  // channel's replies must not vanish while its POST_URL is off). Routing by event type picks active ones only.
   const loadTargets = (explicit: string[] | undefined): EndpointTarget[] => {
     const rows = explicit
-      ? db.all(`SELECT id, event_types, ordered FROM endpoints WHERE is_active = 1 AND id IN (SELECT value FROM json_each(?))`, [JSON.stringify(explicit)])
+      ? db.all(`SELECT id, event_types, ordered FROM endpoints WHERE id IN (SELECT value FROM json_each(?))`, [JSON.stringify(explicit)])
       : db.all('SELECT id, event_types, ordered FROM endpoints WHERE is_active = 1');
     return rows.map((r) => ({ id: String(r.id), eventTypes: r.event_types ? JSON.parse(String(r.event_types)) : null, ordered: r.ordered === 1 }));
   };
