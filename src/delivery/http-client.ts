@@ -14,6 +14,10 @@ export interface HttpClientOptions {
 
 /** Connection pools kept at most; past it the least recently used is closed (a deleted endpoint's, say). */
 const MAX_POOLS = 1000;
+/** The connect timeout of tries that name no pool (an endpoint's pool connects within its own timeout). */
+const DEFAULT_CONNECT_MS = 10_000;
+/** How often tries past their deadline are cut: undici's own timers tick coarsely (about 0.5 s) for long ones. */
+const SWEEP_MS = 100;
 
 export interface HttpRequest {
   url: string;
@@ -47,28 +51,40 @@ export interface HttpClient {
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const guard = createAddressGuard(options.allowPrivate);
-  const connect = { lookup: guardedLookup(guard) as never, timeout: 10_000 };
-  const newAgent = () => new Agent({ connections: options.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 10_000, connect });
-  const shared = newAgent();
-  const pools = new Map<string, Agent>(); // in order of last use
-  function agentFor(pool: string | undefined): Agent {
+  const lookup = guardedLookup(guard) as never;
+  // Connecting counts against the try's deadline: an endpoint's pool connects within its timeout.
+  const newAgent = (connectMs: number) =>
+    new Agent({ connections: options.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 10_000, connect: { lookup, timeout: connectMs } });
+  const shared = newAgent(DEFAULT_CONNECT_MS);
+  const pools = new Map<string, { agent: Agent; connectMs: number }>(); // in order of last use
+  function agentFor(pool: string | undefined, timeoutMs: number): Agent {
     if (pool === undefined) return shared;
-    let agent = pools.get(pool);
-    if (agent) {
-      pools.delete(pool);
-    } else {
-      agent = newAgent();
+    let found = pools.get(pool);
+    if (found) pools.delete(pool);
+    if (found && found.connectMs !== timeoutMs) {
+      void found.agent.close(); // the endpoint's timeout changed; its in-flight tries finish
+      found = undefined;
+    }
+    if (!found) {
+      found = { agent: newAgent(timeoutMs), connectMs: timeoutMs };
       if (pools.size >= MAX_POOLS) {
         const [oldest, old] = pools.entries().next().value!;
         pools.delete(oldest);
-        void old.close(); // lets its in-flight tries finish
+        void old.agent.close(); // lets its in-flight tries finish
       }
     }
-    pools.set(pool, agent);
-    return agent;
+    pools.set(pool, found);
+    return found.agent;
   }
   const targets = new Map<string, Target>();
-  const active = new Set<Dispatcher.DispatchController>();
+  const active = new Map<Dispatcher.DispatchController, number>(); // → the try's deadline
+  let sweeper: NodeJS.Timeout | null = null;
+  function sweep(): void {
+    const now = performance.now();
+    for (const [c, deadline] of active) {
+      if (now > deadline) c.abort(Object.assign(new Error('past the deadline'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+    }
+  }
   const watched = new WeakSet<AbortSignal>();
   let stopping = false;
 
@@ -99,12 +115,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         watched.add(req.signal);
         req.signal.addEventListener('abort', () => {
           stopping = true;
-          active.forEach((c) => c.abort(new AbortedError()));
+          active.forEach((_deadline, c) => c.abort(new AbortedError()));
         }, { once: true });
       }
       if (req.signal?.aborted) return Promise.resolve(failure('aborted', new AbortedError(), 0));
       const deadline = started + req.timeoutMs;
       const max = options.maxResponseBytes;
+      sweeper ??= setInterval(sweep, SWEEP_MS).unref();
       return new Promise((resolve) => {
         let statusCode: number | null = null;
         let headers: HttpResult['headers'] = {};
@@ -125,9 +142,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
             resolve(failure(error instanceof AbortedError ? 'aborted' : errorKind(error), error, durationMs));
           }
         };
-        // undici's own timers bound the wait for the answer and each pause in its body (cheaper than an
-        // AbortSignal per request); a body still trickling at the deadline is cut in onResponseData.
-        agentFor(req.pool).dispatch(
+        // The pool's connect timeout bounds connecting; one sweep for all tries (cheaper than an AbortSignal per
+        // request) cuts a try past its deadline within SWEEP_MS, waiting for the answer or reading its body.
+        agentFor(req.pool, req.timeoutMs).dispatch(
           { origin: to.origin, path: to.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
           {
             onRequestStart(c) {
@@ -136,7 +153,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
               // the shutdown began or past its deadline: its signature and its lease were meant for then.
               if (stopping) return c.abort(new AbortedError());
               if (performance.now() > deadline) return c.abort(Object.assign(new Error(`waited ${req.timeoutMs} ms for a connection`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
-              active.add(c);
+              active.set(c, deadline);
             },
             onResponseStart(_c, status, responseHeaders) {
               if (status < 200) return; // 1xx: the real answer follows
@@ -164,7 +181,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       });
     },
     async close() {
-      await Promise.all([shared, ...pools.values()].map((a) => a.close()));
+      if (sweeper) clearInterval(sweeper);
+      await Promise.all([shared, ...[...pools.values()].map((p) => p.agent)].map((a) => a.close()));
     },
   };
 }

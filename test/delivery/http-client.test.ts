@@ -2,6 +2,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHttpClient } from '../../src/delivery/http-client.ts';
+import { spawn } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { startReceiver } from '../helpers/receiver.ts';
 
 const client = () => createHttpClient({ allowPrivate: ['127.0.0.1'], maxResponseBytes: 1000, connectionsPerOrigin: 1 });
@@ -55,6 +58,27 @@ describe('delivery HTTP client', () => {
       assert.equal((await dead).errorKind, 'timeout');
     } finally {
       await host.close();
+      await http.close();
+    }
+  });
+
+  it('counts connecting against the try\'s timeout: a host that never completes the connection fails within it', async () => {
+    // A listener in a stopped process with its accept backlog full: the kernel drops further SYNs, so connecting hangs.
+    const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const fillers: Socket[] = [];
+    const http = client();
+    try {
+      const [line] = await once(child.stdout!, 'data');
+      const port = Number(String(line).trim());
+      child.kill('SIGSTOP');
+      for (let i = 0; i < 4; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => {}));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const result = await http.send({ url: `http://127.0.0.1:${port}/hook`, headers: {}, body: '{}', timeoutMs: 500, pool: 'ep_slow_connect' });
+      assert.equal(result.errorKind, 'timeout');
+      assert.ok(result.durationMs < 3000, `failed after ${Math.round(result.durationMs)} ms, not the 10 s default connect timeout`);
+    } finally {
+      for (const f of fillers) f.destroy();
+      child.kill('SIGKILL');
       await http.close();
     }
   });
