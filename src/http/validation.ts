@@ -59,12 +59,20 @@ export function installJsonParser(app: FastifyInstance): void {
   });
 }
 
+/** Nesting deeper than this is refused (deep enough for any webhook; far from where JSON.stringify overflows the stack). */
+export const MAX_JSON_DEPTH = 100;
+
 /**
- * A JSON request body (every parser of ours): empty is none; prototype-poisoning keys and strings holding NUL
- * (U+0000, which PostgreSQL cannot store in text, so it would fail deep in a write) are refused with a 400.
+ * A JSON request body (every parser of ours): empty is none; prototype-poisoning keys, nesting deeper than
+ * MAX_JSON_DEPTH, strings holding NUL (U+0000, which PostgreSQL cannot store in text, so it would fail deep in a
+ * write) or an unpaired UTF-16 surrogate (stored, it turns into U+FFFD: two ids would become one) are refused with a 400.
  */
 export function parseJsonBody(text: string): unknown {
   if (text.trim() === '') return undefined;
+  // Each level takes two characters at least: a short body cannot be too deep.
+  if (text.length > 2 * MAX_JSON_DEPTH && nestedDeeper(text, MAX_JSON_DEPTH)) {
+    throw new BotgateError('BG_ERR_VALIDATION', `The body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
+  }
   let value: unknown;
   try {
     value = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
@@ -72,7 +80,36 @@ export function parseJsonBody(text: string): unknown {
     throw new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`);
   }
   if (text.includes('\\u0000') && holdsNul(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)');
+  // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes decode to well-formed text.
+  if (SURROGATE_ESCAPE.test(text) && !wellFormed(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
   return value;
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/** Whether every string in this value (keys too) is well-formed UTF-16. */
+function wellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (Array.isArray(value)) return value.every(wellFormed);
+  if (value && typeof value === 'object') return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
+  return true;
+}
+
+/** Whether JSON text opens more than max objects/arrays inside each other (brackets within strings do not count). */
+function nestedDeeper(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) return true;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return false;
 }
 
 /** Whether a string anywhere in this value (keys too) holds NUL. */

@@ -111,6 +111,19 @@ describe('bad input', () => {
     assert.equal((await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: '\\u0000' } }))).statusCode, 202);
   });
 
+  it('refuses bodies nested too deep and strings with an unpaired surrogate with 400, not a 500 or a changed id', async () => {
+    const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    for (const url of ['/api/messages', '/api/notify/feeds']) {
+      expectError(await raw('POST', url, `{"event_type":"a","payload":${deep(5000)}}`), 400, 'BG_ERR_VALIDATION');
+    }
+    expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: 'x\ud800' } })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { ['k\udfff']: 1 } })), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('PUT', '/api/users/u1', JSON.stringify({ identities: [{ kind: 'email', id: 'a\udbff@example.com' }] })), 400, 'BG_ERR_VALIDATION');
+    // Nesting up to the limit, brackets inside strings and paired surrogates (an emoji) are fine.
+    assert.equal((await raw('POST', '/api/messages', `{"event_type":"a","payload":${deep(98)}}`)).statusCode, 202);
+    assert.equal((await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: '{['.repeat(500) + '\ud83d\ude00' } }))).statusCode, 202);
+  });
+
   it('answers a bad URL or an over-long path segment with 400 in the API shape', async () => {
     expectError(await raw('GET', '/api/endpoints/%FF'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', `/api/agents/${'x'.repeat(501)}`), 400, 'BG_ERR_VALIDATION');
