@@ -139,10 +139,13 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         record('skip', 'dedup', { duplicateOf: seen });
         continue;
       }
+      // A key is kept for the dedup window after the event's time and after it was seen: a replayed old event
+      // sent twice a minute apart is still one event.
+      const keyExpiry = Math.max(t, now) + hours(settings.dedupTtlHours);
       for (const key of keys) {
         state.seenKeys.set(key, id);
-        state.keyExpiry.set(key, t + hours(settings.dedupTtlHours));
-        b.writes.keys.push({ key, userId: event.userId, decisionId: id, expiresAt: t + hours(settings.dedupTtlHours) });
+        state.keyExpiry.set(key, keyExpiry);
+        b.writes.keys.push({ key, userId: event.userId, decisionId: id, expiresAt: keyExpiry });
       }
       if (!type.known && settings.strict) {
         record('skip', 'unknown_type');
@@ -160,9 +163,11 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       const pending = event.respondOnly ? undefined : state.pending.get(pair(event.userId, type.name));
       if (pending && !type.critical) {
         // Latest wins: the waiting notification carries the newest facts; it keeps its place in time.
+        // A later deliver_at moves it; it then lives the type's TTL past that, as a new scheduled one would.
+        const dueAt = event.deliverAt ?? pending.dueAt;
         const updated: NotificationRecord = {
-          ...pending, params: event.params, eventKey: keys[keys.length - 1], occurredAt: t, expiresAt: Math.max(pending.expiresAt, expiresAt),
-          dueAt: event.deliverAt ?? pending.dueAt, updatedAt: now,
+          ...pending, params: event.params, eventKey: keys[keys.length - 1], occurredAt: t,
+          expiresAt: Math.max(pending.expiresAt, expiresAt, event.deliverAt ? event.deliverAt + hours(type.ttlHours) : -Infinity), dueAt, updatedAt: now,
         };
         state.pending.set(pair(event.userId, type.name), updated);
         b.writes.notifications.push(updated);

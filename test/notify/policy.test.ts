@@ -77,6 +77,16 @@ describe('notification policy', () => {
     assert.deepEqual([again.decision, again.reason, again.duplicateOf], ['skip', 'dedup', first.id]);
   });
 
+  it('keeps a replayed old event\'s key for the dedup window after it was seen, past the scheduler\'s purge', async () => {
+    await setup({ types: { old_alert: { critical: true, ttlHours: 1000 } } });
+    const occurredAt = NOON - 72 * H;
+    const first = await one('u1', 'old_alert', {}, { idempotencyKey: 'replay-7', occurredAt });
+    assert.equal(first.decision, 'notify');
+    await store.notify.purgeKeys(clock.now() - 24 * H, 5000); // what the scheduler's tick does
+    const again = await one('u1', 'old_alert', {}, { idempotencyKey: 'replay-7', occurredAt });
+    assert.deepEqual([again.decision, again.reason, again.duplicateOf], ['skip', 'dedup', first.id]);
+  });
+
   it('applies an admin override of a pattern type to the types it matches, the type\'s own override last', async () => {
     await store.notify.putOverride('security_*', { templates: [{ id: 'x', text: 'Security notice' }] }, clock.now());
     await store.notify.putOverride('promo_*', { critical: true, templates: [{ id: 'p', text: 'Promo' }] }, clock.now());
@@ -194,6 +204,19 @@ describe('notification policy', () => {
     assert.deepEqual(n?.params, { balance: 2 });
     clock.set(Date.UTC(2026, 2, 3, 13));
     assert.equal((await engine.runDue()).sent.length, 1);
+  });
+
+  it('coalesces into a waiting notification with a later deliver_at: it lives the TTL past its new time, then is sent', async () => {
+    await engine.updateUser('u1', { tz: 'America/New_York' });
+    clock.set(Date.UTC(2026, 2, 3, 4)); // night in New York: held by quiet hours
+    const first = await one('u1', 'marketing_offer', { code: 'A' });
+    assert.equal(first.reason, 'quiet_hours');
+    const later = Date.UTC(2026, 2, 4, 15); // past the type's 6 h TTL from the first event
+    const second = await one('u1', 'marketing_offer', { code: 'B' }, { deliverAt: later });
+    assert.deepEqual([second.reason, second.notificationId], ['coalesced', first.notificationId]);
+    clock.set(later);
+    const due = await engine.runDue();
+    assert.deepEqual([due.sent.map((n) => n.id), due.dropped.length], [[first.notificationId], 0]);
   });
 
   it('schedules an event for deliver_at and checks it then', async () => {
