@@ -90,12 +90,13 @@ function longestPattern(names: Iterable<string>, name: string): string {
  */
 export function typeSettings(settings: NotifySettings, name: string, overrides?: ReadonlyMap<string, Partial<EventTypeSettings>>): EventTypeSettings & { known: boolean } {
   const pattern = longestPattern(Object.keys(settings.types), name);
+  // Own entries only: 'constructor' or '__proto__' is not a configured type.
   const patternEntry = pattern ? settings.types[pattern] : undefined;
-  const entry = settings.types[name];
+  const entry = Object.hasOwn(settings.types, name) ? settings.types[name] : undefined;
   const patternOverride = overrides ? overrides.get(longestPattern(overrides.keys(), name)) : undefined;
   const own = overrides?.get(name);
   return {
-    ...BASE_TYPE, ...(settings.types.default ?? {}), ...(patternEntry ?? {}), ...(entry ?? {}), ...(patternOverride ?? {}), ...(own ?? {}),
+    ...BASE_TYPE, ...(Object.hasOwn(settings.types, 'default') ? settings.types.default : {}), ...(patternEntry ?? {}), ...(entry ?? {}), ...(patternOverride ?? {}), ...(own ?? {}),
     name, known: entry !== undefined || patternEntry !== undefined || patternOverride !== undefined || own !== undefined,
   };
 }

@@ -25,6 +25,12 @@ describe('event type settings', () => {
     assert.deepEqual([low.cooldownHours, low.value, low.priorMean, low.templates[0].id], [6, 0.8, 0.25, 'a']);
   });
 
+  it('knows only configured names: Object.prototype\'s (constructor, __proto__, toString) are unknown types', () => {
+    const settings = configured('');
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) assert.equal(typeSettings(settings, name).known, false, name);
+    assert.equal(typeSettings(settings, 'payment_failed').known, true);
+  });
+
   it('layers a type of its own over the pattern it matches, and the admin overrides over both', () => {
     const settings = configured(`notify:\n  types:\n    security_login:\n      templates: [{ id: a, text: 'New sign-in' }]\n`);
     const login = typeSettings(settings, 'security_login');
