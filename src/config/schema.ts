@@ -1,6 +1,7 @@
 // The configuration schema: every key, its default and its bounds. Keys are snake_case; nested keys map to
 // environment variables with a double underscore (`delivery.concurrency` ↔ BOTGATE_DELIVERY__CONCURRENCY).
 import { z } from 'zod';
+import { MAX_DIGEST_MINUTES, MAX_HOURS } from '../notify/types.ts';
 
 /** Svix's schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (DESIGN.md, "Retries"). */
 export const SVIX_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
@@ -90,10 +91,10 @@ const notifyTypeSchema = z.strictObject({
   critical: z.boolean().optional(),
   value: z.number().min(0).optional(),
   cost: z.number().min(0).optional(),
-  cooldown_hours: z.number().min(0).optional(),
-  ttl_hours: z.number().positive().optional(),
+  cooldown_hours: z.number().min(0).max(MAX_HOURS).optional(),
+  ttl_hours: z.number().positive().max(MAX_HOURS).optional(),
   dedup_fields: z.array(z.string()).optional(),
-  digest_minutes: z.number().min(0).optional(),
+  digest_minutes: z.number().min(0).max(MAX_DIGEST_MINUTES).optional(),
   templates: z.array(z.strictObject({ id: z.string().min(1).max(40), text: z.string().min(1).max(2000) })).min(1).optional(),
   endpoint: z.string().min(1).optional(),
   link_url: z.string().optional(),
@@ -110,7 +111,7 @@ const notifySchema = z.strictObject({
   half_life_days: z.number().positive().default(14),
   prior_strength: z.number().positive().default(20),
   kappa: z.number().min(0).default(0.25),
-  dedup_ttl_hours: z.number().positive().default(24),
+  dedup_ttl_hours: z.number().positive().max(MAX_HOURS).default(24),
   exploration: z.enum(['thompson', 'mean']).default('thompson'),
   /** Thompson draws from Beta(k·α, k·β): the posterior's mean, its spread narrowed by √k (1 = plain Thompson). */
   exploration_concentration: z.number().min(1).max(10_000).default(16),

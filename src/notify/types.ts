@@ -75,6 +75,11 @@ export interface DueResult {
 export type ClickResult = 'recorded' | 'duplicate' | 'not_found';
 
 /** What an event type does; config defaults, overridden per type through the admin API. */
+/** The longest cooldown, TTL or dedup window a type may have (a year: times past it would not be dates). */
+export const MAX_HOURS = 24 * 365;
+/** The longest digest window (a week). */
+export const MAX_DIGEST_MINUTES = 7 * 24 * 60;
+
 export interface EventTypeSettings {
   name: string;
   critical: boolean;

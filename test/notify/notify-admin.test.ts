@@ -103,6 +103,12 @@ for (const backend of await testBackends()) {
       const [d] = await gw.notify.engine.decide([{ userId: 'u-ship', eventType: 'order_shipped', params: { order: 'A-1' } }]);
       assert.deepEqual([d.decision, d.reason], ['notify', 'critical']);
       assert.equal((await gw.store.notify.notification(d.notificationId!))?.text, 'Order A-1 shipped');
+      // An empty PUT configures a new name too, and unfreezing a type known only by its override keeps it.
+      assert.equal((await gw.api('PUT', '/api/notify/types/plain_new', {})).status, 200);
+      assert.equal((await gw.api('GET', '/api/notify/types/plain_new')).status, 200);
+      await gw.api('PUT', '/api/notify/types/frozen_new', { frozen_variant: 'a' });
+      const unfrozen = await gw.api('POST', '/api/notify/types/frozen_new/variants/unfreeze');
+      assert.deepEqual([unfrozen.status, unfrozen.body.frozen_variant], [200, null]);
     });
 
     it('answers 400 for bad type settings and 404 for an unknown endpoint', async () => {
@@ -110,6 +116,10 @@ for (const backend of await testBackends()) {
         [{ cost: -1 }, 'BG_ERR_VALIDATION', /cost/],
         [{ prior_mean: 1 }, 'BG_ERR_VALIDATION', /prior_mean/],
         [{ ttl_hours: 0 }, 'BG_ERR_VALIDATION', /ttl_hours/],
+        // Times past a year would not be dates (a user's export answered 500 with ttl_hours 3e9).
+        [{ ttl_hours: 3e9 }, 'BG_ERR_VALIDATION', /ttl_hours/],
+        [{ cooldown_hours: 8761 }, 'BG_ERR_VALIDATION', /cooldown_hours/],
+        [{ digest_minutes: 1e300 }, 'BG_ERR_VALIDATION', /digest_minutes/],
         [{ templates: [] }, 'BG_ERR_VALIDATION', /templates/],
         [{ templates: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] }, 'BG_ERR_VALIDATION', /unique/],
         [{ frozen_variant: 'zz' }, 'BG_ERR_VALIDATION', /frozen_variant/],

@@ -4,7 +4,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { BotgateError } from '../../errors.ts';
 import { decayed, probabilityBest } from '../../notify/engagement.ts';
 import { typeSettings } from '../../notify/settings.ts';
-import type { EventTypeSettings } from '../../notify/types.ts';
+import { MAX_DIGEST_MINUTES, MAX_HOURS, type EventTypeSettings } from '../../notify/types.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from '../../store/notify-records.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult, parseTime } from '../paging.ts';
@@ -54,10 +54,10 @@ const typeFields = {
   critical: Type.Boolean({ description: 'past dedup and explicit opt-outs only: no value test, cap, cooldown or quiet hours' }),
   value: Type.Number({ minimum: 0, description: 'what a click is worth' }),
   cost: Type.Number({ minimum: 0, description: 'what a send costs; sent when value × p̂ × fatigue ≥ cost' }),
-  cooldown_hours: Type.Number({ minimum: 0 }),
-  ttl_hours: Type.Number({ exclusiveMinimum: 0 }),
+  cooldown_hours: Type.Number({ minimum: 0, maximum: MAX_HOURS }),
+  ttl_hours: Type.Number({ exclusiveMinimum: 0, maximum: MAX_HOURS }),
   dedup_fields: Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 50 }),
-  digest_minutes: Type.Number({ minimum: 0 }),
+  digest_minutes: Type.Number({ minimum: 0, maximum: MAX_DIGEST_MINUTES }),
   templates: Type.Array(Template, { minItems: 1, maxItems: 20 }),
   frozen_variant: Nullable(Type.String({ minLength: 1, maxLength: 40 })),
   endpoint_id: Nullable(Type.String({ minLength: 1, maxLength: 100, description: 'send this type to an endpoint (e.g. Kore.ai\'s notify API) instead of the user\'s channel' })),
@@ -136,9 +136,12 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   async function overrideOf(name: string): Promise<Record<string, unknown>> {
     return (await repo.overrides()).get(name) ?? {};
   }
-  /** Stores the type's new override (an empty one is removed), makes the engine use it, and answers the type's view. */
+  /**
+   * Stores the type's new override, makes the engine use it, and answers the type's view. An empty one is removed
+   * from a type the config knows; a type known only by its override keeps it, empty (a PUT configured it).
+   */
   async function saveOverride(name: string, override: Record<string, unknown>) {
-    const empty = Object.keys(override).length === 0;
+    const empty = Object.keys(override).length === 0 && typeSettings(notify.settings, name).known;
     if (empty) await repo.deleteOverride(name);
     else await repo.putOverride(name, override, clock.now());
     await notify.engine.reloadOverrides();

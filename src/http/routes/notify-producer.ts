@@ -84,7 +84,7 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
   const maxBatch = deps.config.notify.max_batch;
   app.post('/api/events', {
     onRequest: requireProducerKey,
-    bodyLimit: 8 * 1024 * 1024,
+    bodyLimit: deps.config.api.batch_body_limit_bytes, // a batch route, like POST /api/messages/batch
     schema: {
       tags, security: PRODUCER, summary: 'Events in, one decision each: one event, or {events: [...]} (a batch, in order)',
       body: Type.Union([EventBody, Type.Object({ events: Type.Array(EventBody, { minItems: 1 }) }, { additionalProperties: false })]),
