@@ -29,6 +29,12 @@ const EXPLAINED_WEIGHT = 0.6;
 const CHAT_WORDS: Record<string, string> = { u: 'you', ur: 'your', r: 'are', pls: 'please', plz: 'please', thx: 'thanks', im: 'i am', ive: 'i have' };
 const NOT_AUXILIARIES = new Set(['do', 'does', 'did', 'could', 'would', 'should', 'is', 'are', 'was', 'were', 'have', 'has', 'had', 'ca', 'wo', 'must', 'need']);
 
+/**
+ * Longer runs of letters are no word of any language the bot knows (a pasted id, a key mashed): they are left out,
+ * which also keeps the typo and compound look-ups, whose cost grows with a word's length squared, cheap.
+ */
+export const MAX_WORD_LENGTH = 40;
+
 /** Lower-cased words of a text, with contractions and chat spellings expanded ("what's" → "what", "can't" → "can not"). */
 export function tokens(text: string): string[] {
   const clean = text
@@ -42,7 +48,7 @@ export function tokens(text: string): string[] {
   for (const word of clean.split(/[^a-z0-9]+/)) {
     const aux = word.endsWith('nt') ? word.slice(0, -2) : '';
     if (NOT_AUXILIARIES.has(aux)) out.push(aux, 'not');
-    else if (word !== '') out.push(...(CHAT_WORDS[word] ?? word).split(' '));
+    else if (word !== '' && word.length <= MAX_WORD_LENGTH) out.push(...(CHAT_WORDS[word] ?? word).split(' '));
   }
   return out.map((w) => (w === 'ca' ? 'can' : w === 'wo' ? 'will' : w)); // "can't", "won't"
 }

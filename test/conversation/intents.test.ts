@@ -63,6 +63,11 @@ describe('intent matcher', () => {
     assert.equal(matcher.match('?!'), null);
   });
 
+  it('leaves out runs of letters longer than any word (a 10 KB word cost half a second of typo and compound look-ups)', () => {
+    assert.deepEqual(tokens(`check ${'qwertyuiop'.repeat(1000)} my balance`), ['check', 'my', 'balance']);
+    assert.deepEqual(tokens('x'.repeat(40)), ['x'.repeat(40)]);
+  });
+
   it('is not confident when two intents explain the message equally', () => {
     const both = createIntentMatcher({ balance: ['my account balance'], statement: ['my account statement'] });
     assert.ok(both.match('my account')!.confidence < THRESHOLD);
