@@ -6,13 +6,21 @@ const HOUR = 3_600_000;
 const formatters = new Map<string, Intl.DateTimeFormat>();
 const offsets = new Map<string, number>();
 
-export function isValidZone(tz: string): boolean {
+/**
+ * The IANA zone's canonical spelling ("europe/berlin" → "Europe/Berlin", "utc" → "UTC"), or null for what is not an
+ * IANA name: unknown, or a bare offset such as "+05:00" (it knows no daylight saving time; Etc/GMT-5 says it plainly).
+ */
+export function canonicalZone(tz: string): string | null {
+  if (/^[+-]/.test(tz)) return null;
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
+    return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    return false;
+    return null;
   }
+}
+
+export function isValidZone(tz: string): boolean {
+  return canonicalZone(tz) !== null;
 }
 
 /** The zone's offset from UTC in ms at time t (local = utc + offset). */

@@ -75,6 +75,7 @@ for (const backend of await testBackends()) {
       const bad = [
         [{ tz: 'Mars/Olympus_Mons' }, 'BG_ERR_VALIDATION', /time zone/],
         [{ tz: 'not a zone' }, 'BG_ERR_VALIDATION', /time zone/],
+        [{ tz: '+05:00' }, 'BG_ERR_VALIDATION', /IANA/], // an offset knows no daylight saving time
         [{ preferences: { muted: 'yes' } }, 'BG_ERR_VALIDATION', /muted/],
         [{ preferences: { opt_outs: [{ event_type: 'x' }] } }, 'BG_ERR_VALIDATION', /channel/],
         [{ preferences: { opt_outs: 'all' } }, 'BG_ERR_VALIDATION', /opt_outs/],
@@ -90,6 +91,9 @@ for (const backend of await testBackends()) {
         assert.match(response.body.message, message);
       }
       assert.equal((await gw.api('GET', '/api/users/u-bad')).status, 404, 'nothing was created');
+      // An IANA name in another case is stored as the zone's own spelling.
+      assert.equal((await gw.api('PUT', '/api/users/u-case', { tz: 'europe/berlin' })).body.tz, 'Europe/Berlin');
+      assert.equal((await gw.api('PUT', '/api/users/u-case', { tz: 'utc' })).body.tz, 'UTC');
     });
 
     it('answers 409 when an identity belongs to another user, and changes nothing', async () => {

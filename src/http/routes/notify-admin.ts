@@ -3,6 +3,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed, probabilityBest } from '../../notify/engagement.ts';
+import { canonicalZone } from '../../notify/local-time.ts';
 import { typeSettings } from '../../notify/settings.ts';
 import { MAX_DIGEST_MINUTES, MAX_HOURS, type EventTypeSettings } from '../../notify/types.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from '../../store/notify-records.ts';
@@ -293,7 +294,8 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     },
   }, async (request) => {
     const current = await feed(request.params.id);
-    const b = request.body;
+    const b = { ...request.body };
+    if (b.tz !== undefined) b.tz = canonicalZone(b.tz) ?? b.tz; // a bad one is refused by schedule
     const now = clock.now();
     const patch: Partial<FeedRecord> = { updatedAt: now };
     if (b.name !== undefined) patch.name = b.name;

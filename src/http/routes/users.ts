@@ -3,7 +3,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed } from '../../notify/engagement.ts';
-import { isValidZone } from '../../notify/local-time.ts';
+import { canonicalZone } from '../../notify/local-time.ts';
 import type { Identity, Store, UserRecord } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
 import { AnyObject, Nullable, Timestamp, errors } from '../schemas.ts';
@@ -115,14 +115,15 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
   }, async (request, reply) => {
     const { id } = request.params;
     const body = request.body;
-    if (typeof body.tz === 'string' && !isValidZone(body.tz)) throw new BotgateError('BG_ERR_VALIDATION', `body.tz: unknown time zone ${body.tz} (use an IANA name such as Europe/Berlin)`);
+    const tz = typeof body.tz === 'string' ? canonicalZone(body.tz) : body.tz;
+    if (tz === null && body.tz !== null) throw new BotgateError('BG_ERR_VALIDATION', `body.tz: unknown time zone ${body.tz} (use an IANA name such as Europe/Berlin)`);
     const existed = (await store.users.get(id)) !== null;
     const now = clock.now();
     if (body.identities?.length) {
       const { conflict } = await store.users.attach(id, body.identities.map(normalized), now);
       if (conflict) throw new BotgateError('BG_ERR_CONFLICT', `The identity ${conflict.kind} ${conflict.value} belongs to another user`);
     }
-    const user = await store.notify.putUser(id, { tz: body.tz, preferences: body.preferences }, now);
+    const user = await store.notify.putUser(id, { tz, preferences: body.preferences }, now);
     reply.code(existed ? 200 : 201);
     return userView(user, await store.users.identities(id));
   });
