@@ -95,10 +95,13 @@ export function typeSettings(settings: NotifySettings, name: string, overrides?:
   const entry = Object.hasOwn(settings.types, name) ? settings.types[name] : undefined;
   const patternOverride = overrides ? overrides.get(longestPattern(overrides.keys(), name)) : undefined;
   const own = overrides?.get(name);
-  return {
+  const merged = {
     ...BASE_TYPE, ...(Object.hasOwn(settings.types, 'default') ? settings.types.default : {}), ...(patternEntry ?? {}), ...(entry ?? {}), ...(patternOverride ?? {}), ...(own ?? {}),
     name, known: entry !== undefined || patternEntry !== undefined || patternOverride !== undefined || own !== undefined,
   };
+  // A variant frozen by a pattern that is not among this type's own templates freezes nothing here.
+  if (merged.frozenVariant !== null && !merged.templates.some((t) => t.id === merged.frozenVariant)) merged.frozenVariant = null;
+  return merged;
 }
 
 export const hours = (h: number): number => h * HOUR;

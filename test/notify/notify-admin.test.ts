@@ -139,6 +139,16 @@ for (const backend of await testBackends()) {
       assert.deepEqual((await gw.api('GET', '/api/notify/types/low_balance')).body.overridden, [], 'nothing was stored');
     });
 
+    it('shows no frozen variant where a pattern froze one the type\'s own templates lack', async () => {
+      assert.equal((await gw.api('PUT', '/api/notify/types/security_*', { templates: [{ id: 'p', text: 'Security: {{params.what|a change}}' }], frozen_variant: 'p' })).status, 200);
+      assert.equal((await gw.api('GET', '/api/notify/types/security_alert')).body.frozen_variant, 'p', 'a type with the pattern\'s templates is frozen');
+      const own = await gw.api('PUT', '/api/notify/types/security_login', { templates: [{ id: 'q', text: 'New sign-in' }] });
+      assert.deepEqual([own.status, own.body.frozen_variant], [200, null]);
+      assert.equal(gw.notify.engine.type('security_login').frozenVariant, null);
+      await gw.api('DELETE', '/api/notify/types/security_login');
+      await gw.api('DELETE', '/api/notify/types/security_*');
+    });
+
     it('shows variant stats, and a frozen variant is the one the next decisions use', async () => {
       await criticalType('promo_alert', { templates: [{ id: 'a', text: 'Text A' }, { id: 'b', text: 'Text B' }] });
       const first = await gw.notify.engine.decide(Array.from({ length: 6 }, (_, i) => ({ userId: `u-var-${i}`, eventType: 'promo_alert', params: { i } })));

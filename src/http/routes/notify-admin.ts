@@ -171,10 +171,12 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     const body = request.body as Partial<Record<Field, unknown>>;
     const override = { ...(await overrideOf(name)) };
     for (const field of Object.keys(body) as Field[]) if (body[field] !== undefined) override[FIELDS[field]] = body[field];
-    const effective = typeSettings(notify.settings, name, new Map([[name, override as Partial<EventTypeSettings>]]));
-    const ids = effective.templates.map((t) => t.id);
+    const overrides = new Map(await repo.overrides() as Map<string, Partial<EventTypeSettings>>).set(name, override as Partial<EventTypeSettings>);
+    const ids = typeSettings(notify.settings, name, overrides).templates.map((t) => t.id);
     if (new Set(ids).size !== ids.length) throw new BotgateError('BG_ERR_VALIDATION', 'body.templates: variant ids must be unique');
-    if (effective.frozenVariant !== null && !ids.includes(effective.frozenVariant)) throw new BotgateError('BG_ERR_VALIDATION', `body.frozen_variant: ${effective.frozenVariant} is not one of the templates (${ids.join(', ')})`);
+    // The type's own frozen variant must be one of its templates (one a pattern froze counts only where it is).
+    const frozen = override.frozenVariant;
+    if (typeof frozen === 'string' && !ids.includes(frozen)) throw new BotgateError('BG_ERR_VALIDATION', `body.frozen_variant: ${frozen} is not one of the templates (${ids.join(', ')})`);
     if (typeof body.endpoint_id === 'string' && !(await store.endpoints.get(body.endpoint_id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${body.endpoint_id}`);
     return saveOverride(name, override);
   });
