@@ -93,9 +93,10 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
 
     async delete(id: string): Promise<void> {
       const channel = await get(id);
+      await deps.endpoints.assertOnlyUser(channel.endpointId, `channel ${id}`);
       await store.channels.delete(id);
       byBot.delete(channel.botId);
-      if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {});
+      if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {}); // gone already
     },
 
     forBot,

@@ -147,6 +147,8 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');
       if (!twilio && !input.outgoing_webhook_url) throw new BotgateError('BG_ERR_VALIDATION', 'outgoing_webhook_url is required');
       const botId = await pickBot(input.bot);
+      // Checked before the endpoint exists: a refused config leaves nothing behind.
+      const signature = input.signature ? sealSignature(input.signature, null) : null;
       const id = deps.newId('ch');
       const now = clock.now();
       const { endpoint, secret } = await deps.endpoints.create({
@@ -170,7 +172,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
         isActive: input.is_active ?? true,
         rateLimitPerMinute: input.rate_limit_per_minute ?? null,
         maxMessageBytes: input.max_message_bytes ?? null,
-        signature: input.signature ? sealSignature(input.signature, null) : null,
+        signature,
         fields: input.fields ?? null,
         twilio: twilio
           ? { accountSid: input.twilio!.account_sid, authTokenSealed: box.seal(input.twilio!.auth_token!), publicUrl: input.twilio!.public_url ?? null, replyMode: input.twilio!.reply_mode ?? 'twiml' }
@@ -243,8 +245,9 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
 
     async delete(id: string): Promise<void> {
       const channel = await get(id);
+      await deps.endpoints.assertOnlyUser(channel.endpointId, `channel ${id}`);
       await store.channels.delete(id);
-      if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {});
+      if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {}); // gone already
       changed(id);
     },
 

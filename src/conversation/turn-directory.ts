@@ -1,6 +1,7 @@
 // What turns look up around a conversation, cached briefly: its channel and adapter, the bot runtime, endpoint
 // names (event webhooks name their endpoint), and who takes handoff lifecycle messages.
 import type { Clock } from '../clock.ts';
+import { PLATFORM_MESSAGE_EVENT } from '../channels/platform-adapter.ts';
 import { endpointAccepts } from '../delivery/outbox.ts';
 import type { ChannelRecord, Store } from '../store/store.ts';
 import type { BotRuntime } from './bot.ts';
@@ -55,7 +56,10 @@ export function createTurnDirectory(deps: { store: Store; clock: Clock; bots: Bo
       if (!byName.has(e.name)) byName.set(e.name, e.id);
       byName.set(e.id, e.id);
       if (!e.isActive) continue;
-      const wantsHandoff = e.eventTypes?.some((t) => t === 'handoff.*' || t.startsWith('handoff.')) ?? false;
+      // A platform config's own endpoint (it takes platform.message) is never a subscriber of other conversations',
+      // even for the moment before its config is stored.
+      const ownedByPlatform = e.eventTypes?.includes(PLATFORM_MESSAGE_EVENT) ?? false;
+      const wantsHandoff = !ownedByPlatform && (e.eventTypes?.some((t) => t === 'handoff.*' || t.startsWith('handoff.')) ?? false);
       if (wantsHandoff && !channelEndpoints.has(e.id)) handoffSubscribers.push({ id: e.id, eventTypes: e.eventTypes! });
     }
     endpoints = { at: now, index: { byName, handoffSubscribers } };

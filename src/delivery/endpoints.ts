@@ -52,6 +52,11 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
   /** What else sends through an endpoint (a channel, an event type): each names its users of an id. */
   const users: ((id: string) => Promise<string[]>)[] = [];
 
+  const usersOf = async (id: string) => (await Promise.all(users.map((lookup) => lookup(id)))).flat();
+  function refuseIfUsed(id: string, using: string[]): void {
+    if (using.length) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is used by ${using.join(', ')}: delete or change ${using.length > 1 ? 'those' : 'that'} first`);
+  }
+
   async function get(id: string): Promise<EndpointRecord> {
     const endpoint = await store.endpoints.get(id);
     if (!endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
@@ -136,9 +141,13 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       users.push(lookup);
     },
 
+    /** Refuses (409) when anything but `owner` sends through the endpoint: the owner is about to delete it with itself. */
+    async assertOnlyUser(id: string | null, owner: string): Promise<void> {
+      if (id) refuseIfUsed(id, (await usersOf(id)).filter((u) => u !== owner));
+    },
+
     async delete(id: string): Promise<void> {
-      const using = (await Promise.all(users.map((lookup) => lookup(id)))).flat();
-      if (using.length) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is used by ${using.join(', ')}: delete or change ${using.length > 1 ? 'those' : 'that'} first`);
+      refuseIfUsed(id, await usersOf(id));
       if (!(await store.endpoints.delete(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
       changed(id);
     },

@@ -226,6 +226,16 @@ describe('platform webhook (SQLite)', () => {
       assertApiError(await gw.api('DELETE', `/api/webhook/config/${created.id}`), 404, 'BG_ERR_PLATFORM_NOT_FOUND');
     });
 
+    it('refuses to delete a config whose endpoint an event type sends through (409), and keeps both', async () => {
+      const created = await createConfig('in-use');
+      assert.equal((await gw.api('PUT', '/api/notify/types/in_use_alert', { endpoint_id: created.endpoint_id })).status, 200);
+      assertApiError(await gw.api('DELETE', `/api/webhook/config/${created.id}`), 409, 'BG_ERR_CONFLICT');
+      assert.equal((await gw.api('GET', `/api/webhook/config/${created.id}`)).status, 200);
+      await gw.api('DELETE', '/api/notify/types/in_use_alert');
+      assert.equal((await gw.api('DELETE', `/api/webhook/config/${created.id}`)).status, 204);
+      assertApiError(await gw.api('GET', `/api/endpoints/${created.endpoint_id}`), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    });
+
     it('answers an unknown id with 404 in the API error shape', async () => {
       assertApiError(await gw.api('GET', '/api/webhook/config/ch_nope'), 404, 'BG_ERR_PLATFORM_NOT_FOUND');
       assertApiError(await gw.api('PUT', '/api/webhook/config/ch_nope', { is_active: false }), 404, 'BG_ERR_PLATFORM_NOT_FOUND');
@@ -256,6 +266,9 @@ describe('platform webhook (SQLite)', () => {
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'dup', outgoing_webhook_url: urlOf('dup2') }), 409, 'BG_ERR_CONFLICT');
       const names = (await gw.api('GET', '/api/webhook/config')).body.data.map((x: Json) => x.name);
       for (const refused of ['no-url', 'bad-url', 'typo', 'badsig', 'nosecret', 'nobot']) assert.equal(names.includes(refused), false, refused);
+      // Nor an endpoint of theirs: left behind, it would take every platform's handoff events.
+      const endpoints = (await gw.api('GET', '/api/endpoints?per_page=1000')).body.data.map((x: Json) => x.name);
+      for (const refused of ['badsig', 'nosecret', 'nobot']) assert.equal(endpoints.includes(`platform ${refused}`), false, refused);
       assert.equal(names.filter((n: string) => n === 'dup').length, 1);
     });
 
@@ -391,6 +404,15 @@ describe('platform webhook (SQLite)', () => {
       for (const r of all) assert.deepEqual({ ...r.body, duplicate: false }, original);
       assert.deepEqual((await settledReplies('dedup', cfg.inbound_token, user)).map((b) => b.message), [BALANCE]);
       assert.equal((await incomingOf('dedup', user)).length, 2);
+    });
+
+    it('does not take the same message_id from another user for a duplicate (nor answer with their reply)', async () => {
+      const alice = await c.incoming(cfg.inbound_token, { user_id: 'dd-alice', message: 'what is my balance', message_id: 'm-collide' });
+      const bob = await c.incoming(cfg.inbound_token, { user_id: 'dd-bob', message: 'hello', message_id: 'm-collide' });
+      assert.equal(bob.status, 200);
+      assert.equal(bob.body.duplicate, false);
+      assert.notEqual(bob.body.message_id, alice.body.message_id);
+      assert.match(bob.body.response.answer, /^Hi there!/, 'Bob\'s own answer, not Alice\'s balance');
     });
 
     it('does not take the same message_id from another config for a duplicate', async () => {
