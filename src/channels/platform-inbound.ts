@@ -82,7 +82,8 @@ export function createPlatformInbound(deps: { store: Store; clock: Clock; platfo
         ],
         payload: request as unknown as Record<string, unknown>,
         eventType: 'message.received',
-        idempotencyKey: dedupKey ? `platform:${channel.id}:${dedupKey}` : null,
+        // Per config and user: a message id another user's message happened to carry never answers with their reply.
+        idempotencyKey: dedupKey ? `platform:${channel.id}:${JSON.stringify([request.user_id, dedupKey])}` : null,
       });
       return { received, replies: await repliesOf(received) };
     },
