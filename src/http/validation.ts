@@ -1,5 +1,6 @@
 // Request validation: bodies are validated strictly (no type coercion, unknown fields refused); query
 // strings and path parameters are strings on the wire, so they are coerced to the schema's types.
+import { isUtf8 } from 'node:buffer';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
@@ -50,9 +51,11 @@ export function installJsonParser(app: FastifyInstance): void {
   // Every route reads JSON (or its own form parser): a text/plain body is 415, not a 400 about its shape.
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     try {
-      done(null, parseJsonBody(body as string));
+      // Bytes that are not UTF-8 would decode to U+FFFD: two ids differing in them would become one.
+      if (!isUtf8(body as Buffer)) throw new BotgateError('BG_ERR_VALIDATION', 'The body is not valid UTF-8');
+      done(null, parseJsonBody((body as Buffer).toString('utf8')));
     } catch (error) {
       done(error as Error, undefined);
     }
@@ -80,7 +83,7 @@ export function parseJsonBody(text: string): unknown {
     throw new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`);
   }
   if (text.includes('\\u0000') && holdsNul(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)');
-  // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes decode to well-formed text.
+  // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes (checked by the parser) decode to well-formed text.
   if (SURROGATE_ESCAPE.test(text) && !wellFormed(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
   return value;
 }

@@ -119,6 +119,9 @@ describe('bad input', () => {
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: 'x\ud800' } })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { ['k\udfff']: 1 } })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('PUT', '/api/users/u1', JSON.stringify({ identities: [{ kind: 'email', id: 'a\udbff@example.com' }] })), 400, 'BG_ERR_VALIDATION');
+    // Bytes that are not UTF-8 likewise (decoded, "u\xff" and "u\xfe" would both be "u\ufffd").
+    const notUtf8 = Buffer.concat([Buffer.from('{"event_type":"a","payload":{"user":"u'), Buffer.from([0xff]), Buffer.from('"}}')]);
+    expectError(await gw.app.inject({ method: 'POST', url: '/api/messages', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, payload: notUtf8 }), 400, 'BG_ERR_VALIDATION');
     // Nesting up to the limit, brackets inside strings and paired surrogates (an emoji) are fine.
     assert.equal((await raw('POST', '/api/messages', `{"event_type":"a","payload":${deep(98)}}`)).statusCode, 202);
     assert.equal((await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: '{['.repeat(500) + '\ud83d\ude00' } }))).statusCode, 202);
