@@ -189,6 +189,11 @@ export function createHandoffSessions(deps: {
         if (resumeState !== null && !Object.hasOwn(a.ctx.runtime.definition.flows, resumeState)) {
           throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} is not a state of bot ${a.ctx.runtime.definition.id}`);
         }
+        // Resuming in a state that hands over would promise the user a person while the session just ended.
+        const resumeAt = resumeState === null ? null : a.ctx.runtime.definition.flows[resumeState];
+        if (resumeAt && 'handoff' in resumeAt && resumeAt.handoff) {
+          throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} hands the conversation over to a person; resume at a bot state`);
+        }
         const closed = event(a, 'handoff.closed', `${agent.name} closed the conversation`, agent.id, 'agent');
         return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, 'agent', closed);
       }, { by: 'agent', check: mayClose });

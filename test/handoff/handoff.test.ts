@@ -223,6 +223,9 @@ for (const backend of await testBackends()) {
       assert.equal((await agent('alice').post(`/sessions/${session.id}/messages`, { text: '' })).status, 400);
       assert.equal((await agent('alice').post(`/sessions/${session.id}/messages`, { text: 'x', extra: 1 })).status, 400);
       assert.equal((await agent('alice').post(`/sessions/${session.id}/close`, { resume_state: 'no_such_state' })).status, 400);
+      // Nor one that hands over again: the user would be promised a person as the session ends.
+      const handingOver = await agent('alice').post(`/sessions/${session.id}/close`, { resume_state: 'payment_person' });
+      assert.deepEqual([handingOver.status, handingOver.body.code], [400, 'BG_ERR_VALIDATION']);
       // Many agents claiming at once: exactly one wins.
       const names = ['alice', 'bob', 'carol'];
       const results = await Promise.all(names.flatMap((n) => [agent(n).post(`/sessions/${session.id}/claim`), agent(n).post(`/sessions/${session.id}/claim`)]));
