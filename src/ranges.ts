@@ -9,3 +9,10 @@ export function checkRange(field: string, value: number | null | undefined, min:
     throw new BotgateError('BG_ERR_VALIDATION', `${field} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
   }
 }
+
+/** Refuses a name that is empty (or only spaces) or longer than max characters, as the API's schemas do. */
+export function checkName(field: string, value: string, max = 200): void {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > max) {
+    throw new BotgateError('BG_ERR_VALIDATION', `${field} must be 1 to ${max} characters, not only spaces`);
+  }
+}

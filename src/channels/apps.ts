@@ -1,6 +1,7 @@
 // Apps: a client id and client secret that a Kore.ai integration signs its JWTs with. The secret is shown once,
 // stored sealed under the master key, and kept opened in memory for verifying tokens.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { checkName } from '../ranges.ts';
 import type { Clock } from '../clock.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { BotgateError } from '../errors.ts';
@@ -29,6 +30,7 @@ export function createAppService(deps: { store: Store; box: SecretBox; clock: Cl
   return {
     get,
     async create(input: { name: string; clientId?: string; clientSecret?: string }): Promise<{ app: AppRecord; secret: string }> {
+      checkName('name', input.name);
       if (await store.apps.byName(input.name)) throw new BotgateError('BG_ERR_CONFLICT', `An app named ${JSON.stringify(input.name)} exists`);
       const secret = input.clientSecret ?? generateClientSecret();
       if (secret.length < 16) throw new BotgateError('BG_ERR_VALIDATION', 'client_secret must be at least 16 characters');

@@ -49,13 +49,22 @@ export function registerBotCommands(program: Command): void {
 
   bots
     .command('reload [id]')
-    .description('read a bot\'s file again (every bot when no id): the running gateway serves the new version within seconds')
+    .description('read a bot\'s file again (every bot when no id, each tried: a broken file is reported, exit 1): the running gateway serves the new version within seconds')
     .action(async (id: string | undefined, _options, command: Command) => {
       await withServices(command, async ({ bots: registry }) => {
-        const ids = id ? [id] : (await registry.list()).map((b) => b.id);
-        for (const botId of ids) {
-          const record = await registry.reload(botId);
-          print(`reloaded ${record.id}: version ${record.version}`);
+        if (id) {
+          const record = await registry.reload(id);
+          return print(`reloaded ${record.id}: version ${record.version}`);
+        }
+        // Every bot is tried: one broken file does not keep the others at their old version.
+        for (const { id: botId } of await registry.list()) {
+          try {
+            const record = await registry.reload(botId);
+            print(`reloaded ${record.id}: version ${record.version}`);
+          } catch (error) {
+            process.stderr.write(`not reloaded ${botId}: ${(error as Error).message}\n`);
+            process.exitCode = 1;
+          }
         }
       });
     });

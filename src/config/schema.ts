@@ -3,6 +3,9 @@
 import { z } from 'zod';
 import { MAX_DIGEST_MINUTES, MAX_HOURS } from '../notify/types.ts';
 
+/** A time of day, HH:MM. */
+const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
+
 /** Svix's schedule: at once, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (DESIGN.md, "Retries"). */
 export const SVIX_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 
@@ -107,7 +110,7 @@ const notifySchema = z.strictObject({
   /** Unknown event types are refused (skip unknown_type) instead of decided with the `default` type. */
   strict: z.boolean().default(false),
   cap_per_24h: z.number().int().min(0).default(3),
-  quiet_hours: z.strictObject({ start: z.string().regex(/^\d\d:\d\d$/).default('22:00'), end: z.string().regex(/^\d\d:\d\d$/).default('08:00') }).prefault({}),
+  quiet_hours: z.strictObject({ start: z.string().regex(CLOCK, 'a time of day HH:MM, 00:00 to 23:59').default('22:00'), end: z.string().regex(CLOCK, 'a time of day HH:MM, 00:00 to 23:59').default('08:00') }).prefault({}),
   half_life_days: z.number().positive().default(14),
   prior_strength: z.number().positive().default(20),
   kappa: z.number().min(0).default(0.25),

@@ -1,6 +1,7 @@
 // Agents: the people who take conversations over. The admin API issues each one a token (shown once, stored
 // as a hash); agent routes authenticate with it, and every agent action carries the agent's id.
 import type { Clock } from '../clock.ts';
+import { checkName } from '../ranges.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
 import { BotgateError } from '../errors.ts';
 import type { IdPrefix } from '../ids.ts';
@@ -23,6 +24,7 @@ export function createAgentService(deps: { store: Store; clock: Clock; newId: (p
     list: (page: PageRequest) => store.agents.list(page),
 
     async create(name: string): Promise<{ agent: AgentRecord; token: string }> {
+      checkName('name', name);
       const token = generateToken('bga');
       const now = clock.now();
       const agent: AgentRecord = { id: deps.newId('agt'), name, tokenHash: hashToken(token), isActive: true, createdAt: now, updatedAt: now };

@@ -1,6 +1,7 @@
 // The notification engine as the gateway runs it: settings from config, the channel router, signed click links,
 // producer API keys, and the scheduler (held notifications and recurring feeds, run once across processes).
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { checkName } from '../ranges.ts';
 import { Cron } from 'croner';
 import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
@@ -281,6 +282,7 @@ export function createNotifyService(deps: {
       return cached ? check(cached) : loadKeys().then(check);
     },
     async createProducerKey(name: string): Promise<{ id: string; name: string; key: string; created_at: string }> {
+      checkName('name', name);
       const key = generateToken('bgk');
       const record: ProducerKey = { id: newId('pk'), name, hash: hashToken(key), created_at: clock.now() };
       await store.exclusive('producer-keys', async () => store.settings.set(PRODUCER_KEYS, JSON.stringify([...(await producerKeys(true)), record])));

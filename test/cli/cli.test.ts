@@ -60,6 +60,21 @@ describe('cli', () => {
     }
     assert.match(cli('bots', 'reload', 'demo').stdout, /reloaded demo: version 2/);
     assert.equal(cli('token', '--app', 'cs-nope', '--sub', 'x').status, 2);
+    // Names as the API takes them: an empty or over-long one is refused.
+    for (const args of [['apps', 'create', ''], ['apps', 'create', 'a'.repeat(201)], ['agents', 'add', ' '], ['producer-keys', 'add', '']]) {
+      const refused = cli(...args);
+      assert.notEqual(refused.status, 0, args.join(' '));
+      assert.match(refused.stderr, /name must be 1 to 200 characters/);
+    }
+    // Reloading every bot tries each: a broken file is reported and the others still get their new version.
+    const broken = join(tempDataDir(), 'broken.yaml');
+    writeFileSync(broken, 'id: broken\nname: b\nintents: {a: [hi]}\nflows:\n  a: {message: [hi], next_state: end}\n');
+    assert.match(cli('bots', 'load', broken).stdout, /loaded broken version 1/);
+    writeFileSync(broken, 'id: broken\nname: b\nflows: 3\n');
+    const all = cli('bots', 'reload');
+    assert.equal(all.status, 1);
+    assert.match(all.stderr, /not reloaded broken/);
+    assert.match(all.stdout, /reloaded demo: version 3/);
   });
 
   it('has --help with a description on every command', () => {

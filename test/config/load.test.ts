@@ -67,6 +67,8 @@ describe('config', () => {
       [{ BOTGATE_UNKNOWN: 'x' }, /BOTGATE_UNKNOWN: not a configuration key/],
       [{ BOTGATE_DELIVERY__CONCURRENCY: '0' }, /BOTGATE_DELIVERY__CONCURRENCY/],
       [{ BOTGATE_LOG_LEVEL: 'loud' }, /BOTGATE_LOG_LEVEL/],
+      // 25:99 matched HH:MM and silently became minute 1599: quiet hours from midnight.
+      [{ BOTGATE_NOTIFY__QUIET_HOURS__START: '25:99' }, /BOTGATE_NOTIFY__QUIET_HOURS__START: a time of day/],
     ];
     for (const [env, message] of cases) assert.throws(() => loadConfig({ env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
     const bad = file('delivery:\n  concurency: 3\n');
