@@ -49,6 +49,8 @@ export async function provision(services: Services, config: Config, internalBase
     if (!existing) {
       const created = await services.apps.create({ name: declared.name, clientId: declared.client_id, clientSecret: secret ?? undefined });
       if (!secret) result.generatedSecrets.push({ app: declared.name, clientId: created.app.id, secret: created.secret });
+    } else if (declared.client_id !== undefined && declared.client_id !== existing.id) {
+      throw new Error(`client_id ${declared.client_id} is declared but the app has ${existing.id}, and a client id cannot change; delete the app to declare it anew`);
     } else if (secret && services.box.open(existing.secretSealed) !== secret) {
       await services.apps.rotateSecret(existing.id, secret);
     }
@@ -73,6 +75,12 @@ export async function provision(services: Services, config: Config, internalBase
     const { channel } = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
     result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel };
   }
+  // An event type sent to an endpoint that does not exist would skip its events (no_channel), critical ones too.
+  for (const [name, type] of Object.entries(config.notify.types)) {
+    if (type.endpoint && !(await services.store.endpoints.get(type.endpoint))) {
+      throw new Error(`notify.types.${name}.endpoint: no endpoint ${type.endpoint} (an endpoint's id, as GET /api/endpoints lists them)`);
+    }
+  }
   return result;
 }
 
@@ -96,7 +104,15 @@ async function ensureEndpoint(services: Services, name: string, input: EndpointI
     const created = await services.endpoints.create(input);
     return { endpoint: created.endpoint, generated: input.secret ? null : created.secret };
   }
-  const { secret, ...settings } = input;
+  const { secret, ...declared } = input;
+  // A key the declaration no longer names goes back to its default: the same file gives the same endpoint, whatever
+  // it said before. Whether it is active is left alone unless declared (a 410 may have disabled it since).
+  const settings: EndpointInput = {
+    provider: null, auth: { kind: 'none' }, custom_headers: {}, content_type: 'json', signing: true,
+    timeout_seconds: services.config.delivery.default_timeout_seconds, retry_schedule: null, max_attempts: null, event_types: null,
+    rate_limit_per_second: null, ordered: false,
+    ...Object.fromEntries(Object.entries(declared).filter(([, v]) => v !== undefined)),
+  };
   const endpoint = await services.endpoints.update(existing.id, settings);
   if (secret && services.endpoints.signingSecrets(endpoint, services.clock.now())[0] !== secret) await services.endpoints.rotateSecret(endpoint.id, secret);
   return { endpoint, generated: null };
@@ -122,6 +138,8 @@ async function ensureChannel(services: Services, declared: ChannelDeclaration): 
   if (existing.botId !== declared.bot || existing.mode !== declared.mode) {
     throw new Error(`channels: ${declared.name}: its bot or mode changed; delete the channel to declare it anew`);
   }
+  // As on creation: the same file is refused on a fresh store and on this one.
+  if (declared.mode === 'async' && !declared.post_url) throw new Error('an async channel needs post_url');
   const channel = await services.channels.update(existing.id, {
     app_id: app.id, sync_timeout_seconds: declared.sync_timeout_seconds,
     ...(declared.mode === 'async' ? { post_url: declared.post_url, access_token: declared.access_token ?? null } : {}),

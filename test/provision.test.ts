@@ -113,6 +113,35 @@ endpoints:
     }
   });
 
+  it('brings a changed declaration to what the file says now, and refuses what it cannot change, naming it', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'botgate-cac-data-'));
+    const env = { BOTGATE_DATA_DIR: dataDir, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', KORE_SECRET: 'kore-secret-0123456789', ERP_TOKEN: 'erp-token', KORE_ACCESS: 'kore-access' };
+    const boot = async (text: string) => {
+      const gw = await createGateway(loadConfig({ file: configFile(text), env }));
+      try {
+        await gw.start();
+      } catch (error) {
+        await gw.close();
+        throw error;
+      }
+      return gw;
+    };
+    await (await boot(declared)).close();
+    // The orders endpoint loses its auth and its event types in the file: they go back to their defaults.
+    const plain = declared.replace('    event_types: [order.confirmed]\n    auth: { kind: bearer, token_env: ERP_TOKEN }\n', '');
+    assert.notEqual(plain, declared);
+    const gw = await boot(plain);
+    try {
+      const orders = (await gw.store.endpoints.list({}, { limit: 100 })).find((e) => e.name === 'orders')!;
+      assert.deepEqual([orders.authKind, orders.eventTypes], ['none', null]);
+    } finally {
+      await gw.close();
+    }
+    await assert.rejects(boot(plain.replace('client_id: cs-prod-1', 'client_id: cs-other')), /apps\[0\] \(kore-prod\): client_id cs-other is declared but the app has cs-prod-1/);
+    await assert.rejects(boot(plain.replace(/    post_url: .*\n/, '')), /an async channel needs post_url/);
+    await assert.rejects(boot(`${plain}notify:\n  types:\n    payment_failed:\n      endpoint: ep_nope\n`), /notify\.types\.payment_failed\.endpoint: no endpoint ep_nope/);
+  });
+
   it('refuses a declared endpoint out of the API\'s bounds, naming it', async () => {
     const file = configFile('endpoints:\n  - name: neg\n    url: https://erp.example.com/hooks\n    timeout_seconds: -5\n');
     const gw = await createGateway(loadConfig({ file, env: { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' } }));
