@@ -115,6 +115,49 @@ describe('postgres: a transaction in one round trip that fails', { skip }, () =>
   });
 });
 
+describe('postgres: turns of a batch while another process holds a conversation', { skip }, () => {
+  it('stores and runs the batch\'s other conversations at once, and the held one\'s after, in order', async () => {
+    const pg = await import('pg');
+    const { schema, drop } = await freshSchema(url);
+    const store = open(schema);
+    await store.migrate();
+    const T0 = 1_700_000_000_000;
+    const input = (userKey: string, text: string, at: number) => ({
+      conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId: 'ch_1', userKey, identities: [],
+      newUserId: newId('msg').replace('msg_', 'usr_'), now: at,
+      message: newMessage({ eventType: 'message.received', payload: JSON.stringify({ text }), createdAt: at, endpointIds: [] }),
+    });
+    const run = (conversation: { state: string | null }, m: { payload: string | null }) => ({
+      state: `${conversation.state ?? ''}+${JSON.parse(m.payload!).text}`, memory: {}, lastPrompt: [], messages: [],
+    });
+    const other = new pg.default.Client({ connectionString: url });
+    try {
+      const [held] = await store.conversations.receiveAll([input('a-held', 'one', T0)], run, routeAll, T0);
+      await store.conversations.receiveAll([input('z-free', 'one', T0)], run, routeAll, T0);
+      // Another process is in a turn of a-held: its row is locked.
+      await other.connect();
+      await other.query('BEGIN');
+      await other.query(`SELECT 1 FROM ${schema}.conversations WHERE id = $1 FOR UPDATE`, [held.conversation.id]);
+      const batch = store.conversations.receiveAll([input('a-held', 'two', T0 + 1), input('a-held', 'three', T0 + 2), input('z-free', 'two', T0 + 3)], run, routeAll, T0 + 3);
+      // z-free's turn is stored while a-held is still locked: the batch did not wait for it.
+      let free = null;
+      for (let i = 0; i < 100 && (free?.state ?? '') !== '+one+two'; i++) {
+        free = (await store.conversations.list({}, { limit: 10 })).find((c) => c.userKey === 'z-free');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(free?.state, '+one+two', 'the free conversation went ahead');
+      await other.query('COMMIT');
+      const results = await batch;
+      assert.ok(results.every((r) => r.turn !== null));
+      assert.equal((await store.conversations.get(held.conversation.id))?.state, '+one+two+three', 'the held one\'s messages in order');
+    } finally {
+      await other.end().catch(() => {});
+      await store.close();
+      await drop();
+    }
+  });
+});
+
 describe('postgres: two processes deciding one event at once', { skip }, () => {
   it('notifies once: the second commit finds the dedup key taken, decides again and skips it as a duplicate', async () => {
     const { createNotifyEngine } = await import('../../src/notify/engine.ts');

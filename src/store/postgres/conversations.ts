@@ -39,6 +39,16 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     return conversationFromRow(row!);
   }
 
+  /**
+   * Inside a transaction: locks the conversation's row if it exists and nobody else holds it; true when it exists
+   * and another transaction holds it (a new conversation has no row to wait for).
+   */
+  async function heldElsewhere(sql: Sql, input: ReceiveInput): Promise<boolean> {
+    const params = [input.channelId, input.userKey];
+    if (await sql.get('SELECT 1 FROM conversations WHERE channel_id = $1 AND user_key = $2 FOR UPDATE SKIP LOCKED', params, 'botgate_lock_unheld')) return false;
+    return (await sql.get('SELECT 1 FROM conversations WHERE channel_id = $1 AND user_key = $2', params, 'botgate_conversation_exists')) !== undefined;
+  }
+
   /** Inside a transaction: a change of handoff session (opened, assigned, closed). */
   async function applyHandoff(sql: Sql, conversationId: string, op: HandoffOp, now: number): Promise<void> {
     if (op.kind === 'open') {
@@ -113,12 +123,30 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       // Conversation rows are locked in one global order (channel, user), so two processes committing batches
       // that share conversations cannot deadlock; a conversation's own messages keep their order (stable sort).
       const order = inputs.map((input, index) => ({ input, index })).sort((a, b) => (a.input.channelId + '\n' + a.input.userKey).localeCompare(b.input.channelId + '\n' + b.input.userKey) || a.index - b.index);
-      const results = await db.tx(async (sql) => {
-        const out: Received[] = new Array(inputs.length);
-        for (const { input, index } of order) out[index] = await receiveOne(sql, input, run, route, now);
-        return out;
+      // A conversation another process holds (its turn under way) is not waited for inside the batch: waiting
+      // there would hold back every other conversation of the batch, and a user's next message, sent a moment
+      // later to another process, could overtake one of them. Its messages go in a transaction of their own after.
+      const key = (input: ReceiveInput) => input.channelId + '\n' + input.userKey;
+      const deferred: typeof order = [];
+      const out: Received[] = new Array(inputs.length);
+      await db.tx(async (sql) => {
+        const held = new Set<string>();
+        for (const item of order) {
+          if (held.has(key(item.input)) || (await heldElsewhere(sql, item.input))) {
+            held.add(key(item.input));
+            deferred.push(item);
+            continue;
+          }
+          out[item.index] = await receiveOne(sql, item.input, run, route, now);
+        }
       });
-      return results;
+      try {
+        for (const { input, index } of deferred) out[index] = await db.tx((sql) => receiveOne(sql, input, run, route, now));
+      } catch (error) {
+        // The batch's own transaction is stored: it must not be tried again piece by piece.
+        throw Object.assign(error as Error, { partlyStored: true });
+      }
+      return out;
     },
 
     async takeTurn(conversationId, run, route, now) {
