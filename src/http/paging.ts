@@ -1,4 +1,6 @@
 // Page/per_page and cursor paging for list routes: asks the store for one row more to know if there is a next page.
+import { BotgateError } from '../errors.ts';
+import type { IdPrefix } from '../ids.ts';
 import type { PageRequest } from '../store/store.ts';
 
 export interface PageQueryValues {
@@ -7,7 +9,11 @@ export interface PageQueryValues {
   cursor?: string;
 }
 
-export function pageRequest(query: PageQueryValues): { request: PageRequest; page: number; perPage: number } {
+/** `ids`: the prefix of the listed rows' ids; a cursor that is none of them is refused (it was compared as text). */
+export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: PageRequest; page: number; perPage: number } {
+  if (query.cursor !== undefined && ids && !query.cursor.startsWith(`${ids}_`)) {
+    throw new BotgateError('BG_ERR_VALIDATION', `querystring.cursor: not a cursor of this list (a next_cursor it gave, ${ids}_…)`);
+  }
   const perPage = query.per_page ?? 50;
   const page = query.page ?? 1;
   return { request: { limit: perPage + 1, offset: (page - 1) * perPage, cursor: query.cursor }, page, perPage };

@@ -127,6 +127,13 @@ describe('bad input', () => {
     assert.equal((await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: '{['.repeat(500) + '\ud83d\ude00' } }))).statusCode, 202);
   });
 
+  it('refuses a cursor that is no id of the list it pages with 400 (one compared as text came back empty or as everything)', async () => {
+    for (const url of ['/api/messages', '/api/deliveries', '/api/endpoints', '/api/conversations', '/api/notify/decisions']) {
+      expectError(await raw('GET', `${url}?cursor=garbage`), 400, 'BG_ERR_VALIDATION');
+    }
+    assert.equal((await raw('GET', '/api/messages?cursor=msg_0')).statusCode, 200);
+  });
+
   it('answers a bad URL or an over-long path segment with 400 in the API shape', async () => {
     expectError(await raw('GET', '/api/endpoints/%FF'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', `/api/agents/${'x'.repeat(501)}`), 400, 'BG_ERR_VALIDATION');

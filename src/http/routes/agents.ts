@@ -20,7 +20,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
     return { ...agentView(agent), token };
   });
   app.get('/agents', { schema: { tags, summary: 'Agents (never their tokens)', querystring: Type.Object(PageQuery, { additionalProperties: false }), response: { 200: listOf(AgentView), ...errors('BG_ERR_VALIDATION') } } }, async (request) => {
-    const page = pageRequest(request.query);
+    const page = pageRequest(request.query, 'agt');
     return pageResult(await deps.agents.list(page.request), page, agentView);
   });
   app.get('/agents/:id', { schema: { tags, summary: 'One agent', params: IdParams, response: { 200: AgentView, ...errors('BG_ERR_AGENT_NOT_FOUND') } } }, async (request) => agentView(await deps.agents.get(request.params.id)));
@@ -41,7 +41,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (
   app.get('/handoffs', {
     schema: { tags, summary: 'Handoff sessions, newest first', querystring: Type.Object({ ...HandoffStatusQuery, agent_id: Type.Optional(Type.String()), ...PageQuery }, { additionalProperties: false }), response: { 200: listOf(SessionView), ...errors('BG_ERR_VALIDATION') } },
   }, async (request) => {
-    const page = pageRequest(request.query);
+    const page = pageRequest(request.query, 'hof');
     const rows = await deps.sessions.list({ status: request.query.status, agentId: request.query.agent_id }, page.request);
     const views = new Map<string, Awaited<ReturnType<typeof sessionView>>>();
     for (const row of rows) views.set(row.id, await sessionView(deps, row));

@@ -29,7 +29,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = 
     },
   }, async (request) => {
     const q = request.query;
-    const page = pageRequest(q);
+    const page = pageRequest(q, 'conv');
     const rows = await deps.store.conversations.list({ botId: q.bot_id, channelId: q.channel_id, userId: q.user_id, userKey: q.user_key }, page.request);
     return pageResult(rows, page, conversationView);
   });

@@ -28,7 +28,7 @@ export const deliveryRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     },
   }, async (request) => {
     const q = request.query;
-    const page = pageRequest(q);
+    const page = pageRequest(q, 'dlv');
     const rows = await store.deliveries.list({
       endpointId: q.endpoint_id, provider: q.provider, eventType: q.event_type, status: q.status, messageId: q.message_id,
       since: parseTime(q.since), until: parseTime(q.until),

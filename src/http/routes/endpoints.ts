@@ -66,7 +66,7 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
       response: { 200: listOf(EndpointView), ...errors('BG_ERR_VALIDATION') },
     },
   }, async (request) => {
-    const page = pageRequest(request.query);
+    const page = pageRequest(request.query, 'ep');
     const rows = await store.endpoints.list({ provider: request.query.provider, isActive: request.query.is_active }, page.request);
     return pageResult(rows, page, endpointView);
   });

@@ -114,7 +114,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
     },
   }, async (request) => {
     const q = request.query;
-    const page = pageRequest(q);
+    const page = pageRequest(q, 'msg');
     const rows = await store.messages.list({
       eventType: q.event_type, endpointId: q.endpoint_id, conversationId: q.conversation_id, direction: q.direction, since: parseTime(q.since), until: parseTime(q.until),
     }, page.request);

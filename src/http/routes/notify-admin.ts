@@ -242,7 +242,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     },
   }, async (request) => {
     const q = request.query;
-    const page = pageRequest({ ...q, per_page: q.limit ?? q.per_page });
+    const page = pageRequest({ ...q, per_page: q.limit ?? q.per_page }, 'dec');
     const rows = await repo.decisions({ userId: q.user_id, eventType: q.event_type, reason: q.reason, since: parseTime(q.since) }, page.request);
     return pageResult(rows, page, decisionRecordView);
   });

@@ -69,7 +69,7 @@ export const agentSessionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = 
     },
   }, async (request) => {
     const q = request.query;
-    const page = pageRequest(q);
+    const page = pageRequest(q, 'hof');
     const filter = { agentId: q.mine ? request.agent!.id : undefined };
     // Without a status: waiting and active ones (the work at hand).
     const rows = await deps.sessions.list({ ...filter, status: q.status ?? 'open' }, page.request);
