@@ -379,6 +379,13 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       })), T0);
       const annDelivery = claimed.find((d) => d.messageId === ann.message.id)!;
       const bobDelivery = claimed.find((d) => d.messageId === bob.message.id)!;
+      // Events their conversations sent out of themselves (a bot's webhook): ordering key, no conversation_id.
+      const webhookOf = async (conversationId: string) => (await store.messages.publish(
+        [newMessage({ eventType: 'order.confirmed', payload: JSON.stringify({ address: '1 Elm Road' }), orderingKey: conversationId, endpointIds: [], createdAt: T0 })],
+        routeAll, { now: T0, idempotencyTtlMs: DAY },
+      ))[0].message.id;
+      const annWebhook = await webhookOf(ann.conversation.id);
+      await webhookOf(bob.conversation.id);
 
       const of = (userId: string) => {
         const n = sent({ userId, eventType: 'promo' });
@@ -414,6 +421,8 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.equal(conversation.last_message_at, T0);
       assert.deepEqual(exported.messages, [{
         id: ann.message.id, event_type: 'message.received', payload: { text: 'hello' }, conversation_id: ann.conversation.id, direction: 'incoming', reply_to: null, created_at: T0,
+      }, {
+        id: annWebhook, event_type: 'order.confirmed', payload: { address: '1 Elm Road' }, conversation_id: null, direction: null, reply_to: null, created_at: T0,
       }]);
       assert.deepEqual(exported.decisions, [a.d, a2]);
       assert.deepEqual(exported.notifications, [a.n]);
@@ -430,6 +439,7 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.equal(await store.users.byIdentity({ kind: 'email', value: 'ann@example.com' }), null);
       assert.equal(await store.conversations.get(ann.conversation.id), null);
       assert.equal(await store.messages.get(ann.message.id), null);
+      assert.equal(await store.messages.get(annWebhook), null, 'the webhook her conversation fired, with its memory, goes too');
       assert.equal(await store.deliveries.get(annDelivery.id), null);
       assert.deepEqual(await store.deliveries.attempts(annDelivery.id), []);
       assert.equal(await store.handoffs.get('hof_ann'), null);
@@ -446,7 +456,7 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       // Bob is untouched.
       const bobExport = (await store.notify.exportUser(bobId))!;
       assert.equal(bobExport.conversations.length, 1);
-      assert.equal(bobExport.messages.length, 1);
+      assert.equal(bobExport.messages.length, 2);
       assert.deepEqual(bobExport.decisions, [b.d]);
       assert.deepEqual(bobExport.notifications, [b.n]);
       assert.equal((await store.deliveries.attempts(bobDelivery.id)).length, 1);

@@ -275,7 +275,13 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       const [identities, convs, messages, decisions, notifications, engagement] = await Promise.all([
         db.all('SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY kind, value', [id]),
         db.all('SELECT * FROM conversations WHERE user_id = $1 ORDER BY id', [id]),
-        db.all(`SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages WHERE conversation_id IN (${conversations}) ORDER BY id`, [id]),
+        // With the events its conversations sent out of them (webhooks, handoff events: migration 007).
+        db.all(
+          `SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages WHERE conversation_id IN (${conversations})
+           UNION ALL SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages
+             WHERE ordering_key IN (${conversations}) AND ordering_key IS NOT NULL AND conversation_id IS NULL ORDER BY id`,
+          [id],
+        ),
         db.all('SELECT * FROM notify_decisions WHERE user_id = $1 ORDER BY id', [id]),
         db.all('SELECT * FROM notifications WHERE user_id = $1 ORDER BY id', [id]),
         db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = $1 ORDER BY event_type', [id]),
@@ -310,6 +316,8 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         if (conversationIds.length) {
           await sql.run('DELETE FROM handoffs WHERE conversation_id = ANY($1::text[])', [conversationIds]);
           await dropMessages((await sql.all('SELECT id FROM messages WHERE conversation_id = ANY($1::text[])', [conversationIds])).map((r) => String(r.id)));
+          // The events the conversations sent out of themselves (webhooks, handoff events to subscribers).
+          await dropMessages((await sql.all('SELECT id FROM messages WHERE ordering_key = ANY($1::text[]) AND ordering_key IS NOT NULL AND conversation_id IS NULL', [conversationIds])).map((r) => String(r.id)));
         }
         // Notifications sent to an endpoint are messages outside any conversation: they go too.
         await dropMessages((await sql.all('SELECT message_id FROM notifications WHERE user_id = $1 AND message_id IS NOT NULL', [id])).map((r) => String(r.message_id)));

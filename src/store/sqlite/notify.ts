@@ -15,6 +15,10 @@ function notificationParams(n: NotificationRecord): unknown[] {
 
 const ROWS_PER_STATEMENT = 100;
 
+/** A user's conversations' events sent out of them (ordering key = the conversation; migration 009), :id the user. */
+const CONVERSATION_EVENTS = `SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages
+  WHERE ordering_key IN (SELECT id FROM conversations WHERE user_id = :id) AND ordering_key IS NOT NULL AND conversation_id IS NULL`;
+
 /** The text of INSERT … VALUES (…), (…), … per statement and row count, built once (they stay prepared, too). */
 const insertTexts = new Map<string, string>();
 
@@ -218,7 +222,8 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       if (!user) return null;
       const conversations = db.all('SELECT * FROM conversations WHERE user_id = ? ORDER BY id', [id]);
       const messages = db.all(
-        'SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?) ORDER BY id',
+        `SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?1)
+         UNION ALL ${CONVERSATION_EVENTS.replace(':id', '?1')} ORDER BY id`,
         [id],
       );
       return {
@@ -238,7 +243,9 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         if (!db.get('SELECT 1 FROM users WHERE id = ?', [id])) return false;
         const conversations = "(SELECT id FROM conversations WHERE user_id = :id)";
         // The user's conversation messages, and notifications sent to an endpoint (messages outside any conversation).
-        const messages = `(SELECT id FROM messages WHERE conversation_id IN ${conversations} UNION SELECT message_id FROM notifications WHERE user_id = :id AND message_id IS NOT NULL)`;
+        // And the events the conversations sent out of themselves (webhooks, handoff events to subscribers).
+        const messages = `(SELECT id FROM messages WHERE conversation_id IN ${conversations} UNION SELECT message_id FROM notifications WHERE user_id = :id AND message_id IS NOT NULL
+          UNION SELECT id FROM (${CONVERSATION_EVENTS}))`;
         db.run(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id IN ${messages})`, { id });
         db.run(`DELETE FROM deliveries WHERE message_id IN ${messages}`, { id });
         db.run(`DELETE FROM idempotency_keys WHERE message_id IN ${messages}`, { id });
