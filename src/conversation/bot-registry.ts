@@ -39,10 +39,13 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
      * Validates a bot file and stores it (a new bot, or a new version of one); the problems when it has any.
      * `onlyIfChanged`: a file identical to the stored version keeps its version (start-up provisioning).
      */
-    async load(file: string, options: { onlyIfChanged?: boolean } = {}): Promise<BotRecord> {
+    async load(file: string, options: { onlyIfChanged?: boolean; expectId?: string } = {}): Promise<BotRecord> {
       const path = resolve(file);
       const loaded = await loadBotFile(path);
       if ('problems' in loaded) throw new BotgateError('BG_ERR_BOT_INVALID', formatProblems(loaded.problems, path));
+      if (options.expectId !== undefined && loaded.bot.id !== options.expectId) {
+        throw new BotgateError('BG_ERR_BOT_INVALID', `${path} now declares bot ${loaded.bot.id}, not ${options.expectId}: load it as a new bot instead of reloading ${options.expectId}`);
+      }
       const pages = await loadKnowledge(path, loaded.bot.knowledge);
       if (options.onlyIfChanged) {
         const stored = await store.bots.get(loaded.bot.id);
@@ -60,7 +63,7 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
     async reload(botId: string): Promise<BotRecord> {
       const record = await store.bots.get(botId);
       if (!record) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
-      return this.load(record.source);
+      return this.load(record.source, { expectId: botId });
     },
 
     async get(botId: string): Promise<BotRecord> {

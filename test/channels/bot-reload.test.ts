@@ -71,6 +71,13 @@ describe('bot reload', () => {
       assert.match(refused.body.message, /flows\.buy\.next_state: unknown state "prodcut"/);
       assert.match(refused.body.message, /flows\.orphan/);
       assert.equal((await gw.api('GET', '/api/bots/shop')).body.version, 2, 'the invalid file left the served version alone');
+
+      // A file that now declares another bot is not that other bot's reload of shop.
+      writeFileSync(file, v2.replace(/^id: shop$/m, 'id: other'));
+      const other = await gw.api('POST', '/api/bots/shop/reload');
+      assert.deepEqual([other.status, other.body.code], [400, 'BG_ERR_BOT_INVALID']);
+      assert.match(other.body.message, /now declares bot other, not shop/);
+      assert.equal((await gw.api('GET', '/api/bots/other')).status, 404, 'no bot made');
     } finally {
       await gw.close();
     }
