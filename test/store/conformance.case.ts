@@ -381,6 +381,17 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(await store.retention.purgeIdempotencyKeys(T0 + 3 * DAY), 1);
     });
 
+    it('keeps the payload of a message a delivery still has to send (held on a disabled endpoint), past the age', async () => {
+      const off = endpointRecord({ isActive: false });
+      await store.endpoints.insert(off);
+      const [held] = await publish([newMessage({ endpointIds: [off.id] })]);
+      const [done] = await publish([newMessage({ endpointIds: [] })]);
+      assert.equal((await store.retention.purge(T0 + DAY, 10)).messages, 1);
+      assert.equal((await store.messages.get(done.message.id))?.expired, true);
+      const kept = await store.messages.get(held.message.id);
+      assert.deepEqual([kept?.expired, kept?.payload], [false, JSON.stringify({ n: 1 })], 'sent on enable, whole');
+    });
+
     it('keeps apps, bots (versioned) and channels', async () => {
       await store.apps.insert({ id: 'cs-1', name: 'kore', secretSealed: 's1', createdAt: T0, updatedAt: T0 });
       assert.equal((await store.apps.byName('kore'))?.id, 'cs-1');

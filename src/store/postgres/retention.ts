@@ -9,7 +9,9 @@ export function createRetentionRepo(db: PgDb): RetentionRepo {
       return db.tx(async (sql) => {
         const messages = await sql.run(
           `UPDATE messages SET payload = NULL, expired = TRUE
-           WHERE id IN (SELECT id FROM messages WHERE NOT expired AND created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+           WHERE id IN (SELECT id FROM messages m WHERE NOT expired AND created_at < $1
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending')) -- still to be sent: kept
+             LIMIT $2 FOR UPDATE SKIP LOCKED)`,
           [before, limit],
         );
         const attempts = await sql.run(
