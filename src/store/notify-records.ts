@@ -142,7 +142,8 @@ export interface NotifyRepo {
   overrides(): Promise<Map<string, Record<string, unknown>>>;
   putOverride(name: string, settings: Record<string, unknown>, now: number): Promise<void>;
   deleteOverride(name: string): Promise<boolean>;
-  putUser(id: string, patch: { tz?: string | null; preferences?: Record<string, unknown> }, now: number): Promise<UserRecord>;
+  /** `touch`: the user changed otherwise (identities attached), so updated_at moves even with no field given. */
+  putUser(id: string, patch: { tz?: string | null; preferences?: Record<string, unknown>; touch?: boolean }, now: number): Promise<UserRecord>;
   exportUser(id: string): Promise<UserExport | null>;
   /** Deletes the user and everything stored about them; false when unknown. */
   deleteUser(id: string): Promise<boolean>;

@@ -350,8 +350,9 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(await store.notify.putUser('usr_p', { preferences: prefs }, T0 + 2), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2 });
       assert.deepEqual(await store.notify.putUser('usr_p', {}, T0 + 3), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2 }, 'an empty patch changes nothing');
       assert.deepEqual(await store.notify.putUser('usr_p', { tz: null }, T0 + 4), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 4 });
+      assert.equal((await store.notify.putUser('usr_p', { touch: true }, T0 + 5)).updatedAt, T0 + 5, 'identities attached: the user changed');
       assert.deepEqual(await store.notify.putUser('usr_q', { tz: 'Asia/Tokyo', preferences: { a: 1 } }, T0 + 5), { id: 'usr_q', tz: 'Asia/Tokyo', preferences: { a: 1 }, createdAt: T0 + 5, updatedAt: T0 + 5 });
-      assert.deepEqual(await store.users.get('usr_p'), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 4 });
+      assert.deepEqual(await store.users.get('usr_p'), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 5 });
     });
 
     it("exports everything stored about a user, and deleting the user removes all of it and nobody else's", async () => {

@@ -123,7 +123,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
       const { conflict } = await store.users.attach(id, body.identities.map(normalized), now);
       if (conflict) throw new BotgateError('BG_ERR_CONFLICT', `The identity ${conflict.kind} ${conflict.value} belongs to another user`);
     }
-    const user = await store.notify.putUser(id, { tz, preferences: body.preferences }, now);
+    const user = await store.notify.putUser(id, { tz, preferences: body.preferences, touch: (body.identities?.length ?? 0) > 0 }, now);
     reply.code(existed ? 200 : 201);
     return userView(user, await store.users.identities(id));
   });

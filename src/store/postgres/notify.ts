@@ -261,9 +261,9 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         `INSERT INTO users AS u (id, tz, preferences, created_at, updated_at) VALUES ($1, $3, coalesce($5, '{}'), $6, $6)
          ON CONFLICT (id) DO UPDATE SET tz = CASE WHEN $2 THEN excluded.tz ELSE u.tz END,
            preferences = CASE WHEN $4 THEN excluded.preferences ELSE u.preferences END,
-           updated_at = CASE WHEN $2 OR $4 THEN excluded.updated_at ELSE u.updated_at END
+           updated_at = CASE WHEN $2 OR $4 OR $7 THEN excluded.updated_at ELSE u.updated_at END
          RETURNING *`,
-        [id, patch.tz !== undefined, patch.tz ?? null, patch.preferences !== undefined, patch.preferences === undefined ? null : JSON.stringify(patch.preferences), now],
+        [id, patch.tz !== undefined, patch.tz ?? null, patch.preferences !== undefined, patch.preferences === undefined ? null : JSON.stringify(patch.preferences), now, patch.touch === true],
       );
       return userFromRow(row!);
     },
