@@ -626,6 +626,16 @@ describe('platform webhook (SQLite)', () => {
       }
       assert.deepEqual(pages.map((p) => p.length), [2, 2, 2, 0]);
       assert.deepEqual(pages.flat().map((m) => m.id), all.map((m) => m.id));
+      // And with the cursor each page gives.
+      const byCursor: Json[] = [];
+      for (let cursor = '', i = 0; i < 5; i++) {
+        const res = await gw.api('GET', `/api/webhook/messages?platform=hist&per_page=2${cursor ? `&cursor=${cursor}` : ''}`);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        byCursor.push(...res.body.data);
+        if (!res.body.next_cursor) break;
+        cursor = res.body.next_cursor;
+      }
+      assert.deepEqual(byCursor.map((m) => m.id), all.map((m) => m.id));
       assertApiError(await gw.api('GET', '/api/webhook/messages?per_page=0'), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('GET', '/api/webhook/messages?colour=red'), 400, 'BG_ERR_UNKNOWN_FIELD');
     });

@@ -116,7 +116,7 @@ export const platformRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     const all = await platforms.list();
     const wanted = q.platform?.toLowerCase();
     const channels = wanted ? all.filter((c) => c.provider?.toLowerCase() === wanted || c.name?.toLowerCase() === wanted) : all;
-    const page = pageRequest(q, 'ch');
+    const page = pageRequest(q, 'msg');
     const rows = await store.messages.list({ channelIds: channels.map((c) => c.id), direction: q.message_type, state: q.status as MessageState | undefined }, page.request);
     const byId = new Map(all.map((c) => [c.id, c]));
     const conversations = new Map<string, ChannelRecord | undefined>();
