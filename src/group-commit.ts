@@ -3,6 +3,17 @@
 // notification engine (events decided together) and the turns (incoming messages stored together).
 import { mayHaveCommitted } from './store/commit-fate.ts';
 
+/**
+ * An output standing for an item the store refused on its own while the rest of the group was stored (PostgreSQL
+ * stores a conversation another process holds in a transaction of its own): its caller gets the error.
+ */
+export class ItemFailed {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
+
 export interface GroupCommitOptions<I, O> {
   /** Items per group at most (a caller's items are never split). */
   maxGroup?: number;
@@ -13,18 +24,27 @@ export interface GroupCommitOptions<I, O> {
   after?: (items: I[], outputs: O[]) => void;
 }
 
-export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, options: GroupCommitOptions<I, O> = {}): (items: I[]) => Promise<O[]> {
+export function createGroupCommit<I, O>(run: (items: I[]) => Promise<(O | ItemFailed)[]>, options: GroupCommitOptions<I, O> = {}): (items: I[]) => Promise<O[]> {
   const maxGroup = options.maxGroup ?? Infinity;
   let waiting: { items: I[]; resolve: (out: O[]) => void; reject: (error: unknown) => void }[] = [];
   let flushing = false;
 
-  function answer(group: typeof waiting, items: I[], all: O[]): void {
+  function answer(group: typeof waiting, items: I[], all: (O | ItemFailed)[]): void {
     let at = 0;
+    const keptItems: I[] = [];
+    const kept: O[] = [];
     for (const g of group) {
-      g.resolve(all.slice(at, at + g.items.length));
+      const mine = all.slice(at, at + g.items.length);
+      const failed = mine.find((o): o is ItemFailed => o instanceof ItemFailed);
+      if (failed) g.reject(failed.error);
+      else {
+        g.resolve(mine as O[]);
+        keptItems.push(...items.slice(at, at + g.items.length));
+        kept.push(...(mine as O[]));
+      }
       at += g.items.length;
     }
-    options.after?.(items, all);
+    options.after?.(keptItems, kept);
   }
 
   async function flush(): Promise<void> {
@@ -35,7 +55,7 @@ export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, optio
       const group = waiting.slice(0, count);
       waiting = waiting.slice(count);
       const items = group.flatMap((g) => g.items);
-      let all: O[];
+      let all: (O | ItemFailed)[];
       try {
         all = await run(items);
       } catch (error) {
@@ -46,7 +66,7 @@ export function createGroupCommit<I, O>(run: (items: I[]) => Promise<O[]>, optio
         }
         // One caller's input the store refuses must not fail the others that shared its group: each tries alone.
         for (const g of group) {
-          let alone: O[];
+          let alone: (O | ItemFailed)[];
           try {
             alone = await run(g.items);
           } catch (error) {

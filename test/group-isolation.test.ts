@@ -2,6 +2,7 @@
 // itself: the store refusing one caller's writes fails that caller alone, the others that shared the group succeed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createGroupCommit, ItemFailed } from '../src/group-commit.ts';
 import { DEMO_BOT_FILE } from '../src/provision.ts';
 import { startTestGateway, type TestGateway } from './helpers/gateway.ts';
 
@@ -18,6 +19,20 @@ describe('group commit isolation', () => {
     return counted;
   }
   const decide = (gw: TestGateway, userId: string) => gw.notify.engine.decide([{ userId, eventType: 'payment_failed', params: {} }]);
+
+  it('fails only the caller whose item the store refused on its own (ItemFailed); the others and the after hook go on', async () => {
+    const afterSaw: string[] = [];
+    const runs: string[][] = [];
+    const grouped = createGroupCommit(async (items: string[]) => {
+      runs.push(items);
+      return items.map((i) => (i === 'held-bad' ? new ItemFailed(new Error('refused apart')) : i.toUpperCase()));
+    }, { after: (items) => afterSaw.push(...items) });
+    const settled = await Promise.allSettled([grouped(['a']), grouped(['held-bad']), grouped(['b', 'c'])]);
+    assert.deepEqual(settled.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(settled[2].status === 'fulfilled' && settled[2].value, ['B', 'C']);
+    assert.equal(runs.length, 1, 'one group, not retried piece by piece: the rest is stored');
+    assert.deepEqual(afterSaw, ['a', 'b', 'c']);
+  });
 
   it('decides the other callers\' events when the store refuses one caller\'s', async () => {
     const gw = await startTestGateway({}, { start: false });

@@ -7,7 +7,7 @@ import type { ChannelRecord, ConversationRecord, EndpointTarget, Identity, NewMe
 import type { BotMessage, TurnInput, TurnResult } from './bot.ts';
 import type { ChannelContext, TurnDirectory } from './turn-directory.ts';
 import { turnWrites } from './turn-writes.ts';
-import { createGroupCommit } from '../group-commit.ts';
+import { createGroupCommit, ItemFailed } from '../group-commit.ts';
 
 /** What a channel kind contributes: how its stored payloads read as turn input, and how messages reach the user. */
 export interface ChannelAdapter {
@@ -139,12 +139,12 @@ export function createTurnService(deps: {
   // tries alone; each caller is answered before the work after the commit).
   type Incoming = { channel: ChannelRecord; input: IncomingInput };
   type Stored = { received: Received; turn: Produced | undefined };
-  const receiveGrouped = createGroupCommit(async (items: Incoming[]): Promise<Stored[]> => {
+  const receiveGrouped = createGroupCommit(async (items: Incoming[]): Promise<(Stored | ItemFailed)[]> => {
     const now = clock.now();
     const context = await directory.contextFor(new Set(items.map((i) => i.channel.id)));
     const { run, produced } = runner(context, (await directory.endpointIndex()).byName, now, true);
     const results = await store.conversations.receiveAll(items.map((item) => inputOf(item.channel, item.input, now)), run, route, now);
-    return results.map((received) => ({ received, turn: produced.get(received.message.id) }));
+    return results.map((received) => (received instanceof ItemFailed ? received : { received, turn: produced.get(received.message.id) }));
   }, { after: afterReceived });
 
   /** After a group is stored and answered: remember identities, wake deliveries, run turns left waiting. */

@@ -1,5 +1,6 @@
 // The store contract, conversation side: apps, bots, channels, users and their identities, conversations and
 // their turns, handoffs and agents (store.ts re-exports all of it; delivery and messages stay there).
+import type { ItemFailed } from '../group-commit.ts';
 import type { MessageRecord, NewMessage, PageRequest, PublishedMessage, Router } from './store.ts';
 
 /** An app: the client id (its id) and sealed client secret a Kore.ai integration signs its JWTs with. */
@@ -249,9 +250,10 @@ export interface ConversationsRepo {
   /**
    * Group commit: stores several incoming messages in one transaction, in order, and runs each one's turn right
    * there when its conversation has no earlier message waiting (the common case), so a request costs one shared
-   * commit. `run` null: only store them.
+   * commit. `run` null: only store them. An input stored apart from the rest (PostgreSQL: its conversation was held
+   * by another process) that the store then refused is an ItemFailed in its place; the others are stored.
    */
-  receiveAll(inputs: ReceiveInput[], run: TurnRunner | null, route: Router, now: number): Promise<Received[]>;
+  receiveAll(inputs: ReceiveInput[], run: TurnRunner | null, route: Router, now: number): Promise<(Received | ItemFailed)[]>;
   get(id: string): Promise<ConversationRecord | null>;
   list(filter: ConversationFilter, page: PageRequest): Promise<ConversationRecord[]>;
   /** Each user's conversations in bot mode, the latest one (by last message) per channel, last message first. */

@@ -2,7 +2,8 @@
 // reachable, and always in CI).
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AttemptOutcome, ClaimRequest, EndpointRecord, Store } from '../../src/store/store.ts';
+import { ItemFailed } from '../../src/group-commit.ts';
+import type { AttemptOutcome, ClaimRequest, EndpointRecord, Received, Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 
 const T0 = 1_700_000_000_000;
@@ -474,7 +475,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       const run = (conversation: { state: string | null }, m: { payload: string | null }) => ({
         state: `${conversation.state}+${JSON.parse(m.payload!).text}`, memory: { last: JSON.parse(m.payload!).text }, lastPrompt: [], messages: [],
       });
-      const [known, fresh] = await store.conversations.receiveAll([input('u1', 'again', T0 + 5), input('u2', 'new here', T0 + 6)], run, routeAll, T0 + 7);
+      const all = await store.conversations.receiveAll([input('u1', 'again', T0 + 5), input('u2', 'new here', T0 + 6)], run, routeAll, T0 + 7);
+      assert.ok(all.every((r) => !(r instanceof ItemFailed)));
+      const [known, fresh] = all as Received[];
       assert.equal(known.conversation.id, first.conversation.id);
       assert.ok(known.turn && fresh.turn);
       const stored = await store.conversations.get(first.conversation.id);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readMigrations } from '../../src/store/migrations.ts';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import type { Store } from '../../src/store/store.ts';
+import { ItemFailed } from '../../src/group-commit.ts';
+import type { Received, Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
 import { runStoreConformance } from './conformance.case.ts';
@@ -132,8 +133,13 @@ describe('postgres: turns of a batch while another process holds a conversation'
     });
     const other = new pg.default.Client({ connectionString: url });
     try {
-      const [held] = await store.conversations.receiveAll([input('a-held', 'one', T0)], run, routeAll, T0);
-      await store.conversations.receiveAll([input('z-free', 'one', T0)], run, routeAll, T0);
+      const stored = async (inputs: ReturnType<typeof input>[], now: number) => {
+        const all = await store.conversations.receiveAll(inputs, run, routeAll, now);
+        assert.ok(all.every((r) => !(r instanceof ItemFailed)));
+        return all as Received[];
+      };
+      const [held] = await stored([input('a-held', 'one', T0)], T0);
+      await stored([input('z-free', 'one', T0)], T0);
       // Another process is in a turn of a-held: its row is locked.
       await other.connect();
       await other.query('BEGIN');
@@ -148,8 +154,22 @@ describe('postgres: turns of a batch while another process holds a conversation'
       assert.equal(free?.state, '+one+two', 'the free conversation went ahead');
       await other.query('COMMIT');
       const results = await batch;
-      assert.ok(results.every((r) => r.turn !== null));
+      assert.ok(results.every((r) => !(r instanceof ItemFailed) && r.turn !== null));
       assert.equal((await store.conversations.get(held.conversation.id))?.state, '+one+two+three', 'the held one\'s messages in order');
+
+      // A held conversation's message the store then refuses (here: an id already taken) fails alone, with the
+      // later messages of its conversation; the batch's others are stored.
+      await other.query('BEGIN');
+      await other.query(`SELECT 1 FROM ${schema}.conversations WHERE id = $1 FOR UPDATE`, [held.conversation.id]);
+      const taken = input('a-held', 'four', T0 + 4);
+      taken.message = { ...taken.message, id: held.message.id };
+      const second = store.conversations.receiveAll([taken, input('a-held', 'five', T0 + 5), input('z-free', 'three', T0 + 6)], run, routeAll, T0 + 6);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await other.query('COMMIT');
+      const [refused, after, freeAgain] = await second;
+      assert.ok(refused instanceof ItemFailed && after instanceof ItemFailed, 'the refused one and the one behind it fail');
+      assert.ok(!(freeAgain instanceof ItemFailed) && freeAgain.turn !== null);
+      assert.equal((await store.conversations.get(held.conversation.id))?.state, '+one+two+three', 'nothing of the refused conversation changed');
     } finally {
       await other.end().catch(() => {});
       await store.close();

@@ -2,6 +2,7 @@
 // per conversation across processes (the conversation row is locked FOR UPDATE for the turn's transaction).
 import { conversationFromRow, handoffFromRow, messageFromRow, withOptOut } from '../rows.ts';
 import type { ConversationRecord, ConversationsRepo, HandoffOp, MessageRecord, ReceiveInput, Received, Router, TurnCommitted, TurnRunner, TurnWrites } from '../store.ts';
+import { ItemFailed } from '../../group-commit.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { pageClause } from './paging.ts';
@@ -128,7 +129,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       // later to another process, could overtake one of them. Its messages go in a transaction of their own after.
       const key = (input: ReceiveInput) => input.channelId + '\n' + input.userKey;
       const deferred: typeof order = [];
-      const out: Received[] = new Array(inputs.length);
+      const out: (Received | ItemFailed)[] = new Array(inputs.length);
       await db.tx(async (sql) => {
         const held = new Set<string>();
         for (const item of order) {
@@ -140,11 +141,20 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
           out[item.index] = await receiveOne(sql, item.input, run, route, now);
         }
       });
-      try {
-        for (const { input, index } of deferred) out[index] = await db.tx((sql) => receiveOne(sql, input, run, route, now));
-      } catch (error) {
-        // The batch's own transaction is stored: it must not be tried again piece by piece.
-        throw Object.assign(error as Error, { partlyStored: true });
+      // The batch's own transaction is stored: a deferred message the store refuses fails alone (its caller gets the
+      // error, and so do the later messages of its conversation, which must not overtake it).
+      const failedKeys = new Map<string, ItemFailed>();
+      for (const { input, index } of deferred) {
+        const earlier = failedKeys.get(key(input));
+        if (earlier) {
+          out[index] = earlier;
+          continue;
+        }
+        try {
+          out[index] = await db.tx((sql) => receiveOne(sql, input, run, route, now));
+        } catch (error) {
+          failedKeys.set(key(input), (out[index] = new ItemFailed(error)));
+        }
       }
       return out;
     },
