@@ -65,10 +65,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   });
   // A channel's or an event type's endpoint stays while they use it (deleting it would drop their messages).
   endpoints.usedBy(async (id) => (await store.channels.list({ limit: 100_000 })).filter((c) => c.endpointId === id).map((c) => `channel ${c.id}`));
-  endpoints.usedBy(async (id) => {
-    const names = new Set([...Object.keys(notify.settings.types), ...(await store.notify.overrides()).keys()]);
-    return [...names].filter((name) => notify.engine.type(name).endpointId === id).map((name) => `event type ${name}`);
-  });
+  endpoints.usedBy(async (id) => (await notify.typeNames()).filter((name) => notify.engine.type(name).endpointId === id).map((name) => `event type ${name}`));
   const turns = createTurnService({
     store, clock, newId, directory,
     onPublished: (endpointIds) => outbox.nudge(endpointIds),

@@ -84,19 +84,11 @@ export function parseJsonBody(text: string): unknown {
   }
   if (text.includes('\\u0000') && holdsNul(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)');
   // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes (checked by the parser) decode to well-formed text.
-  if (SURROGATE_ESCAPE.test(text) && !wellFormed(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
+  if (SURROGATE_ESCAPE.test(text) && someString(value, (t) => !t.isWellFormed())) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
   return value;
 }
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
-
-/** Whether every string in this value (keys too) is well-formed UTF-16. */
-function wellFormed(value: unknown): boolean {
-  if (typeof value === 'string') return value.isWellFormed();
-  if (Array.isArray(value)) return value.every(wellFormed);
-  if (value && typeof value === 'object') return Object.entries(value).every(([k, v]) => k.isWellFormed() && wellFormed(v));
-  return true;
-}
 
 /** Whether JSON text opens more than max objects/arrays inside each other (brackets within strings do not count). */
 function nestedDeeper(text: string, max: number): boolean {
@@ -117,8 +109,13 @@ function nestedDeeper(text: string, max: number): boolean {
 
 /** Whether a string anywhere in this value (keys too) holds NUL. */
 export function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(holdsNul);
-  if (value && typeof value === 'object') return Object.entries(value).some(([k, v]) => k.includes('\u0000') || holdsNul(v));
+  return someString(value, (t) => t.includes('\u0000'));
+}
+
+/** Whether a string anywhere in this value (keys too) meets the test. */
+function someString(value: unknown, test: (text: string) => boolean): boolean {
+  if (typeof value === 'string') return test(value);
+  if (Array.isArray(value)) return value.some((v) => someString(v, test));
+  if (value && typeof value === 'object') return Object.entries(value).some(([k, v]) => test(k) || someString(v, test));
   return false;
 }

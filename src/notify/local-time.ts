@@ -1,6 +1,8 @@
 // A user's local time of day and quiet hours, from an IANA zone. Zone offsets are looked up once per zone and
 // hour (Intl is slow next to a decision) and DST is handled by that lookup.
 
+import { BotgateError } from '../errors.ts';
+
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -21,6 +23,13 @@ export function canonicalZone(tz: string): string | null {
 
 export function isValidZone(tz: string): boolean {
   return canonicalZone(tz) !== null;
+}
+
+/** The zone's canonical spelling, or a 400 naming `field`. */
+export function zoneOrRefuse(tz: string, field: string): string {
+  const zone = canonicalZone(tz);
+  if (zone === null) throw new BotgateError('BG_ERR_VALIDATION', `${field}: unknown time zone ${tz} (use an IANA name such as Europe/Berlin)`);
+  return zone;
 }
 
 /** The zone's offset from UTC in ms at time t (local = utc + offset). */

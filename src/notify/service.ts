@@ -13,7 +13,7 @@ import type { FeedRecord, NotificationRecord } from '../store/notify-records.ts'
 import type { Store } from '../store/store.ts';
 import { createChannelRouter } from './channel-router.ts';
 import { createNotifyEngine } from './engine.ts';
-import { canonicalZone, isValidZone } from './local-time.ts';
+import { isValidZone, zoneOrRefuse } from './local-time.ts';
 import { notifySettings, type NotifySettings } from './settings.ts';
 import { DAY } from './batch.ts';
 import type { EventTypeSettings } from './types.ts';
@@ -211,6 +211,10 @@ export function createNotifyService(deps: {
     engine,
     links,
     settings,
+    /** Every configured event type's name: the config's (patterns too) and those given an override. */
+    async typeNames(): Promise<string[]> {
+      return [...new Set([...Object.keys(settings.types), ...(await store.notify.overrides()).keys()])].sort();
+    },
     runFeeds,
     tick,
     /** Where click links point (the gateway knows once it listens). */
@@ -305,7 +309,7 @@ export function createNotifyService(deps: {
 
     /** A feed's next run after `now`, its cron and time zone checked (a bad one is a validation error named at `prefix`). */
     schedule(cron: string, tz: string, now: number, prefix = ''): number | null {
-      if (!isValidZone(tz)) throw new BotgateError('BG_ERR_VALIDATION', `${prefix}tz: unknown time zone ${tz} (use an IANA name such as Europe/Berlin)`);
+      zoneOrRefuse(tz, `${prefix}tz`);
       try {
         return nextRun(cron, tz, now);
       } catch (error) {
@@ -314,7 +318,7 @@ export function createNotifyService(deps: {
     },
 
     async createFeed(input: { name: string; cron: string; tz?: string; event_type: string; user_ids: string[]; params?: Record<string, unknown>; is_active?: boolean }): Promise<FeedRecord> {
-      const tz = canonicalZone(input.tz ?? settings.defaultTz) ?? input.tz ?? settings.defaultTz; // a bad one is refused by schedule
+      const tz = zoneOrRefuse(input.tz ?? settings.defaultTz, 'tz');
       const next = service.schedule(input.cron, tz, clock.now());
       const now = clock.now();
       const feed: FeedRecord = {

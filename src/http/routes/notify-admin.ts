@@ -3,7 +3,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed, probabilityBest } from '../../notify/engagement.ts';
-import { canonicalZone } from '../../notify/local-time.ts';
+import { zoneOrRefuse } from '../../notify/local-time.ts';
 import { typeSettings } from '../../notify/settings.ts';
 import { MAX_DIGEST_MINUTES, MAX_HOURS, type EventTypeSettings } from '../../notify/types.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from '../../store/notify-records.ts';
@@ -153,8 +153,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     schema: { tags, summary: 'Every configured event type with its effective settings (config, then overrides)', response: { 200: Type.Object({ data: Type.Array(TypeView) }), ...errors() } },
   }, async () => {
     const overrides = await repo.overrides();
-    const names = [...new Set([...Object.keys(notify.settings.types), ...overrides.keys()])].sort();
-    return { data: names.map((name) => typeView(notify.engine.type(name), overrides.get(name))) };
+    return { data: (await notify.typeNames()).map((name) => typeView(notify.engine.type(name), overrides.get(name))) };
   });
 
   app.get('/notify/types/:name', {
@@ -297,7 +296,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   }, async (request) => {
     const current = await feed(request.params.id);
     const b = { ...request.body };
-    if (b.tz !== undefined) b.tz = canonicalZone(b.tz) ?? b.tz; // a bad one is refused by schedule
+    if (b.tz !== undefined) b.tz = zoneOrRefuse(b.tz, 'body.tz');
     const now = clock.now();
     const patch: Partial<FeedRecord> = { updatedAt: now };
     if (b.name !== undefined) patch.name = b.name;

@@ -3,7 +3,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed } from '../../notify/engagement.ts';
-import { canonicalZone } from '../../notify/local-time.ts';
+import { zoneOrRefuse } from '../../notify/local-time.ts';
 import type { Identity, Store, UserRecord } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
 import { AnyObject, Nullable, Timestamp, errors } from '../schemas.ts';
@@ -115,8 +115,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
   }, async (request, reply) => {
     const { id } = request.params;
     const body = request.body;
-    const tz = typeof body.tz === 'string' ? canonicalZone(body.tz) : body.tz;
-    if (tz === null && body.tz !== null) throw new BotgateError('BG_ERR_VALIDATION', `body.tz: unknown time zone ${body.tz} (use an IANA name such as Europe/Berlin)`);
+    const tz = typeof body.tz === 'string' ? zoneOrRefuse(body.tz, 'body.tz') : body.tz;
     const existed = (await store.users.get(id)) !== null;
     const now = clock.now();
     if (body.identities?.length) {

@@ -123,11 +123,11 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     async receiveAll(inputs, run, route, now) {
       // Conversation rows are locked in one global order (channel, user), so two processes committing batches
       // that share conversations cannot deadlock; a conversation's own messages keep their order (stable sort).
-      const order = inputs.map((input, index) => ({ input, index })).sort((a, b) => (a.input.channelId + '\n' + a.input.userKey).localeCompare(b.input.channelId + '\n' + b.input.userKey) || a.index - b.index);
+      const key = (input: ReceiveInput) => input.channelId + '\n' + input.userKey;
+      const order = inputs.map((input, index) => ({ input, index })).sort((a, b) => key(a.input).localeCompare(key(b.input)) || a.index - b.index);
       // A conversation another process holds (its turn under way) is not waited for inside the batch: waiting
       // there would hold back every other conversation of the batch, and a user's next message, sent a moment
       // later to another process, could overtake one of them. Its messages go in a transaction of their own after.
-      const key = (input: ReceiveInput) => input.channelId + '\n' + input.userKey;
       const deferred: typeof order = [];
       const out: (Received | ItemFailed)[] = new Array(inputs.length);
       await db.tx(async (sql) => {
