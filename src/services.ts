@@ -43,7 +43,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const workerId = config.instance_id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const masterKey = resolveMasterKey(config.master_key, config.data_dir);
   const box = createSecretBox(masterKey.key);
-  const store = createStore(config, newId);
+  const store = await createStore(config, newId);
   const migrations = options.migrate === false ? [] : await store.migrate();
   const endpoints = createEndpointService({ store, box, clock, newId, config });
   const outbox = createOutbox({ store, clock, newId, config });

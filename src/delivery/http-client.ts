@@ -2,7 +2,10 @@
 // most N bytes of the response kept, and the SSRF guard applied after DNS resolution.
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+// undici's Agent module alone: undici's index also loads fetch, WebSocket, caches and mocks, ~3.6 MB of heap the
+// gateway never uses (resident memory is a target: bench:delivery). The lockfile pins undici; the tests send through it.
+import Agent from 'undici/lib/dispatcher/agent.js';
 import { BlockedAddressError, createAddressGuard, stripBrackets, type AddressGuard } from './address-guard.ts';
 
 export interface HttpClientOptions {
