@@ -1,7 +1,7 @@
 // One batch of decisions: the state the store loaded for it, kept current as decisions are taken (a send counts
 // against the cap of the next event of the same user), the policy's tests, sending, and the writes it collects.
 import type { Clock, Random } from '../clock.ts';
-import { renderText } from '../conversation/templates.ts';
+import { renderText, templateUses } from '../conversation/templates.ts';
 import { pair, type NotificationRecord, type NotifyState, type NotifyWrites, type RecentSend, type WeightedCounts } from '../store/notify-records.ts';
 import { decayed, pickVariant, posterior, sampleBeta, weightAt } from './engagement.ts';
 import { inWindow, nextLocal } from './local-time.ts';
@@ -154,7 +154,7 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     if (!destination) return candidates.length ? 'preference' : 'no_channel';
     const variant = variantFor(type, t);
     const template = type.templates.find((v) => v.id === variant)!.text;
-    const link = template.includes('{{link') ? (deps.linkFor?.(n.id) ?? '') : '';
+    const link = templateUses(template).some((u) => u.path === 'link') ? (deps.linkFor?.(n.id) ?? '') : '';
     const { text, missing } = renderText(template, { params: n.params, user: { id: n.userId, tz: ctx.tz }, link }, TEMPLATE_ROOTS);
     if (missing.length) deps.log?.warn({ notification: n.id, event_type: type.name, variant, missing }, 'notification template values missing: rendered with fallbacks');
     const now = clock.now();

@@ -44,9 +44,11 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
     async prepare(userIds, types) {
       const endpointIds = [...new Set(types.flatMap((t) => (t.endpointId ? [t.endpointId] : [])))];
       const endpoints = new Map<string, EndpointRecord>();
+      // A disabled endpoint (by hand, after a 410 or 5 days of failures) still takes its type's notifications: the
+      // delivery engine holds them until it is enabled (docs/delivery.md), instead of dropping them as no_channel.
       for (const id of endpointIds) {
         const e = await store.endpoints.get(id);
-        if (e?.isActive) endpoints.set(id, e);
+        if (e) endpoints.set(id, e);
       }
       const identities = endpoints.size ? await store.users.identitiesOf(userIds) : new Map<string, Identity[]>();
 

@@ -84,9 +84,9 @@ function longestPattern(names: Iterable<string>, name: string): string {
 }
 
 /**
- * The settings of a type, in layers: `default`, the longest matching `prefix*` pattern, the type's own entry (so
- * `security_login` with its own text stays critical through `security_*`); then the admin overrides the same way
- * (those of the longest matching pattern, then the type's own).
+ * The settings of a type, in layers: `default` (with its admin override), the longest matching `prefix*` pattern,
+ * the type's own entry (so `security_login` with its own text stays critical through `security_*`); then the admin
+ * overrides the same way (those of the longest matching pattern, then the type's own).
  */
 export function typeSettings(settings: NotifySettings, name: string, overrides?: ReadonlyMap<string, Partial<EventTypeSettings>>): EventTypeSettings & { known: boolean } {
   const pattern = longestPattern(Object.keys(settings.types), name);
@@ -95,8 +95,11 @@ export function typeSettings(settings: NotifySettings, name: string, overrides?:
   const entry = Object.hasOwn(settings.types, name) ? settings.types[name] : undefined;
   const patternOverride = overrides ? overrides.get(longestPattern(overrides.keys(), name)) : undefined;
   const own = overrides?.get(name);
+  // An override of `default` changes the default layer itself: every type gets it where its own layers are silent.
+  const defaultOverride = overrides?.get('default');
   const merged = {
-    ...BASE_TYPE, ...(Object.hasOwn(settings.types, 'default') ? settings.types.default : {}), ...(patternEntry ?? {}), ...(entry ?? {}), ...(patternOverride ?? {}), ...(own ?? {}),
+    ...BASE_TYPE, ...(Object.hasOwn(settings.types, 'default') ? settings.types.default : {}), ...(defaultOverride ?? {}), ...(patternEntry ?? {}), ...(entry ?? {}),
+    ...(patternOverride ?? {}), ...(own ?? {}),
     name, known: entry !== undefined || patternEntry !== undefined || patternOverride !== undefined || own !== undefined,
   };
   // A variant frozen by a pattern that is not among this type's own templates freezes nothing here.

@@ -171,6 +171,9 @@ for (const backend of await testBackends()) describe(`notification producer API 
     // Nothing left botgate on this route.
     assert.equal(sent?.destination, 'caller');
     assert.equal((await http('POST', '/kore-webhook', { userInfo: {}, eventType: 'x' })).status, 400);
+    // An event type no configuration could name (as /api/events refuses it) is 400 too, and nothing is decided.
+    const oddName = await http('POST', '/kore-webhook', { userInfo: { email: 'legacy@example.com' }, eventType: 'weird type!' });
+    assert.deepEqual([oddName.status, oddName.body.code], [400, 'BG_ERR_VALIDATION']);
   });
 
   it('tracks clicks with signed links: a click raises the next decision\'s score; forged and unknown tokens are 404', async () => {
@@ -213,6 +216,15 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal(away.status, 302);
     assert.equal(away.headers.get('location'), 'https://xn--r8jz45g.jp/x?q=%C3%BC');
   });
+
+  it('fills {{ link }} written with spaces, as any other variable', async () => {
+    await gw.store.notify.putOverride('spaced', { value: 1, cost: 0, priorMean: 0.5, templates: [{ id: 'a', text: 'Go {{ link }} now' }] }, gw.clock.now());
+    await gw.notify.engine.reloadOverrides();
+    const user = await platformUser('p-spaced');
+    assert.equal((await event({ user_id: user, event_type: 'spaced', params: {} })).body.reason, 'sent');
+    const sent = await eventually(() => toUser('p-spaced').find((b) => /^Go /.test(b.message)));
+    assert.match(sent.message, /^Go http:\/\/[^ ]+\/r\/[^ ]+ now$/);
+  });
 });
 
 describe('notifications to Kore.ai\'s proactive API', () => {
@@ -244,6 +256,15 @@ describe('notifications to Kore.ai\'s proactive API', () => {
       const refused = await gw.api('DELETE', `/api/endpoints/${endpoint.body.id}`);
       assert.deepEqual([refused.status, refused.body.code], [409, 'BG_ERR_CONFLICT']);
       assert.match(refused.body.message, /event type payment_failed/);
+      // A disabled endpoint (by hand, a 410, days of failures) holds the type's notifications, critical ones too,
+      // and sends them once enabled: they are not dropped as no_channel.
+      assert.equal((await gw.api('POST', `/api/endpoints/${endpoint.body.id}/disable`)).status, 200);
+      const held = await gw.app.inject({ method: 'POST', url: '/api/events', headers: { 'x-api-key': PRODUCER_KEY }, payload: { user_id: 'kore-user', event_type: 'payment_failed', params: { attempt: 2 } } });
+      assert.deepEqual([held.json().decision, held.json().reason], ['notify', 'critical']);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(kore.requests.length, 1, 'nothing goes to a disabled endpoint');
+      assert.equal((await gw.api('POST', `/api/endpoints/${endpoint.body.id}/enable`)).status, 200);
+      await eventually(() => kore.requests.length === 2);
     } finally {
       await gw.close();
       await kore.close();

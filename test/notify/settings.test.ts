@@ -40,4 +40,13 @@ describe('event type settings', () => {
     assert.deepEqual([overridden.critical, overridden.value, overridden.ttlHours, overridden.templates[0].text], [true, 0.9, 2, 'New sign-in']);
     assert.equal(typeSettings(settings, 'unheard_of').known, false);
   });
+
+  it('takes an override of default as the default layer: unknown types get all of it, configured ones what they leave unset', () => {
+    const settings = configured('');
+    const overrides = new Map([['default', { value: 100, priorMean: 0.5, endpointId: 'ep_x' }]]);
+    const unknown = typeSettings(settings, 'brand_new_type', overrides);
+    assert.deepEqual([unknown.value, unknown.priorMean, unknown.endpointId, unknown.known], [100, 0.5, 'ep_x', false]);
+    const low = typeSettings(settings, 'low_balance', overrides);
+    assert.deepEqual([low.value, low.priorMean, low.endpointId], [0.8, 0.25, 'ep_x']);
+  });
 });
