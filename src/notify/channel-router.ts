@@ -5,7 +5,7 @@ import type { TurnDirectory } from '../conversation/turn-directory.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { ConversationRecord, EndpointRecord, Identity, NewMessage, Store } from '../store/store.ts';
 import type { NotificationRecord } from '../store/notify-records.ts';
-import { koreNotifyBody } from './kore-notify.ts';
+import { KORE_NOTIFY_CHANNELS, koreNotifyBody } from './kore-notify.ts';
 import type { Destination, NotificationRouter } from './router.ts';
 import type { EventTypeSettings } from './types.ts';
 import { lastIncoming } from '../conversation/last-incoming.ts';
@@ -15,7 +15,7 @@ export const NOTIFICATION_EVENT = 'notification.sent';
 /** A type's endpoint as the user's destination; none for Kore.ai's notify API when the user has no email (it addresses users by email). */
 function endpointDestination(endpoint: EndpointRecord, identities: Identity[], newId: (p: IdPrefix) => string): Destination | null {
   const kore = endpoint.authKind === 'kore_jwt';
-  const emails = identities.filter((i) => i.kind === 'email').map((i) => ({ val: i.value, type: 'email' }));
+  const emails = identities.filter((i) => i.kind === 'email').map((i) => i.value);
   if (kore && emails.length === 0) return null;
   return {
     id: endpoint.id,
@@ -23,8 +23,7 @@ function endpointDestination(endpoint: EndpointRecord, identities: Identity[], n
     build(n: NotificationRecord, text: string, now: number): NewMessage[] {
       const payload = kore
         ? koreNotifyBody({
-          channel: typeof n.params.kore_channel === 'string' ? n.params.kore_channel : 'rtm',
-          userIdentityType: 'email',
+          channel: typeof n.params.kore_channel === 'string' ? n.params.kore_channel : KORE_NOTIFY_CHANNELS[0],
           text,
           identities: emails,
         })

@@ -246,6 +246,8 @@ export function createNotifyService(deps: {
     },
     /** The user an email names, created on first sight with that identity. */
     async userForEmail(email: string): Promise<string> {
+      // Blank is no address: it would make one user of every caller that sends spaces.
+      if (email.trim().length < 3) throw new BotgateError('BG_ERR_VALIDATION', 'userInfo.email must be an email address, not blank');
       const known = await service.userByEmail(email);
       if (known) return known;
       // attach creates the user; another request that attached the email first wins.

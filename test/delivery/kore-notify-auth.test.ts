@@ -15,9 +15,9 @@ const CLIENT_SECRET = 'kore-client-secret-Zq8vN3xW7rT1yU5p';
 const key = new TextEncoder().encode(CLIENT_SECRET);
 
 describe('koreNotifyBody / koreNotifyUrl', () => {
-  it('builds the notify API body: channel, identity type, a text message, identities', () => {
-    const body = koreNotifyBody({ channel: 'msteams', userIdentityType: 'email', text: 'Your order "42" shipped 🚚', identities: ['ana@example.com', { id: 'u-2' }] });
-    assert.equal(body, '{"channel":"msteams","userIdentityType":"email","message":{"type":"text","val":"Your order \\"42\\" shipped 🚚"},"identities":["ana@example.com",{"id":"u-2"}]}');
+  it('builds the notify API body as Kore.ai documents it: channel, identities resolved by Kore, a text message, identities as strings', () => {
+    const body = koreNotifyBody({ channel: 'msteams', text: 'Your order "42" shipped 🚚', identities: ['ana@example.com', 'bo@example.com'] });
+    assert.equal(body, '{"channel":"msteams","userIdentityType":"resolve","message":{"type":"text","val":"Your order \\"42\\" shipped 🚚"},"identities":["ana@example.com","bo@example.com"]}');
     assert.deepEqual(JSON.parse(body).message, { type: 'text', val: 'Your order "42" shipped 🚚' });
   });
 
@@ -70,7 +70,7 @@ describe('auth kind kore_jwt', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.deepEqual(created.body.auth, { kind: 'kore_jwt', client_id: CLIENT_ID, header: 'auth', claims: { tenant: 'acme' } });
 
-    const body = koreNotifyBody({ channel: 'rtm', userIdentityType: 'email', text: 'Your refund is on its way', identities: ['ana@example.com'] });
+    const body = koreNotifyBody({ channel: 'msteams', text: 'Your refund is on its way', identities: ['ana@example.com'] });
     const published = await gw.api('POST', '/api/messages', { event_type: 'kore.notify', payload: JSON.parse(body) });
     assert.equal(published.status, 202, JSON.stringify(published.body));
     const deliveryId = published.body.delivery_ids[0];

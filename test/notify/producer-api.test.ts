@@ -174,6 +174,10 @@ for (const backend of await testBackends()) describe(`notification producer API 
     // An event type no configuration could name (as /api/events refuses it) is 400 too, and nothing is decided.
     const oddName = await http('POST', '/kore-webhook', { userInfo: { email: 'legacy@example.com' }, eventType: 'weird type!' });
     assert.deepEqual([oddName.status, oddName.body.code], [400, 'BG_ERR_VALIDATION']);
+    // A blank email is no address (it made one user of every caller sending spaces): 400, and no user is made.
+    const blank = await http('POST', '/kore-webhook', { userInfo: { email: '    ' }, eventType: 'payment_failed' });
+    assert.deepEqual([blank.status, blank.body.code], [400, 'BG_ERR_VALIDATION']);
+    assert.equal(await gw.store.users.byIdentity({ kind: 'email', value: '' }), null);
   });
 
   it('tracks clicks with signed links: a click raises the next decision\'s score; forged and unknown tokens are 404', async () => {
@@ -245,7 +249,7 @@ describe('notifications to Kore.ai\'s proactive API', () => {
       const request = kore.requests[0];
       assert.match(String(request.url), /\/api\/public\/bot\/st-123\/notify$/);
       assert.deepEqual(JSON.parse(request.body), {
-        channel: 'rtm', userIdentityType: 'email', message: { type: 'text', val: 'Your payment failed. Would you like to retry?' }, identities: [{ val: 'ada@example.com', type: 'email' }],
+        channel: 'msteams', userIdentityType: 'resolve', message: { type: 'text', val: 'Your payment failed. Would you like to retry?' }, identities: ['ada@example.com'],
       });
       const { payload } = await jwtVerify(String(request.headers.auth), new TextEncoder().encode(secret), { algorithms: ['HS256'] });
       assert.equal(payload.appId, 'cs-app-1');
