@@ -138,6 +138,11 @@ export interface NotifyRepo {
   decisions(filter: DecisionFilter, page: PageRequest): Promise<DecisionRecord[]>;
   /** Reason counts per type since a time (analytics). */
   reasonCounts(since: number): Promise<{ eventType: string; decision: string; reason: string; count: number }[]>;
+  /**
+   * Notifications created since a time, counted by type × status × reason: where deferred ones ended up (sent when
+   * quiet hours ended, dropped expired, still pending), which their decisions (defer) do not say.
+   */
+  outcomeCounts(since: number): Promise<{ eventType: string; status: string; reason: string | null; count: number }[]>;
   typeStats(eventType: string): Promise<Map<string, WeightedCounts>>;
   overrides(): Promise<Map<string, Record<string, unknown>>>;
   putOverride(name: string, settings: Record<string, unknown>, now: number): Promise<void>;

@@ -226,8 +226,11 @@ for (const backend of await testBackends()) {
       const probe = stats.body.data.filter((r: { event_type: string }) => r.event_type === 'stats_probe').map((r: Record<string, unknown>) => [r.decision, r.reason, r.count]);
       assert.deepEqual(probe.sort(), [['defer', 'scheduled', 1], ['notify', 'critical', 2], ['skip', 'dedup', 1]].sort());
       assert.ok(stats.body.totals.notify >= 2 && stats.body.totals.skip >= 1 && stats.body.totals.defer >= 1);
+      // Where the notifications went: the two critical ones sent, the scheduled one still pending.
+      const outcomes = stats.body.outcomes.filter((r: { event_type: string }) => r.event_type === 'stats_probe').map((r: Record<string, unknown>) => [r.status, r.reason, r.count]);
+      assert.deepEqual(outcomes, [['pending', 'scheduled', 1], ['sent', 'critical', 2]]);
       const future = await gw.api('GET', `/api/notify/stats?since=${new Date(Date.now() + 3_600_000).toISOString()}`);
-      assert.deepEqual(future.body.data, []);
+      assert.deepEqual([future.body.data, future.body.outcomes], [[], []]);
       assert.equal((await gw.api('GET', '/api/notify/stats')).status, 200, 'since defaults to 7 days ago');
       assert.equal((await gw.api('GET', '/api/notify/stats?since=yesterday')).status, 400);
     });

@@ -230,6 +230,20 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.equal((await store.notify.claimDue(T0 + 1, T0 + 60_000, 10)).length, 0, 'still leased');
     });
 
+    it('counts the notifications made since a time by type, status and reason (where deferred ones ended up)', async () => {
+      await commit({
+        notifications: [
+          notification({ eventType: 'outcome_probe', reason: 'quiet_hours', createdAt: T0 }),
+          notification({ eventType: 'outcome_probe', status: 'dropped', reason: 'expired', createdAt: T0 + 1 }),
+          notification({ eventType: 'outcome_probe', status: 'dropped', reason: 'expired', createdAt: T0 + 2 }),
+          sent({ eventType: 'outcome_probe', reason: 'sent', createdAt: T0 + 3 }),
+          sent({ eventType: 'outcome_probe', reason: 'sent', createdAt: T0 - 1 }), // before the window
+        ],
+      });
+      const counts = (await store.notify.outcomeCounts(T0)).filter((c) => c.eventType === 'outcome_probe').map((c) => [c.status, c.reason, c.count]);
+      assert.deepEqual(counts, [['dropped', 'expired', 2], ['pending', 'quiet_hours', 1], ['sent', 'sent', 1]]);
+    });
+
     it("finds the user's latest sent notification, of a type when given, since a time", async () => {
       const promo = sent({ eventType: 'promo', sentAt: T0 });
       const alert = sent({ eventType: 'alert', sentAt: T0 + 5 });

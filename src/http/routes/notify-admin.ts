@@ -248,22 +248,28 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
 
   app.get('/notify/stats', {
     schema: {
-      tags, summary: 'Decision counts by event type × decision × reason', querystring: Type.Object({ since: Type.Optional(Type.String({ format: 'date-time', description: 'default: 7 days ago' })) }, { additionalProperties: false }),
+      tags, summary: 'Decision counts by event type × decision × reason; and where the notifications made since then ended up', querystring: Type.Object({ since: Type.Optional(Type.String({ format: 'date-time', description: 'default: 7 days ago' })) }, { additionalProperties: false }),
       response: {
         200: Type.Object({
           since: Timestamp,
           totals: Type.Object({ notify: Type.Integer(), skip: Type.Integer(), defer: Type.Integer() }),
           data: Type.Array(Type.Object({ event_type: Type.String(), decision: Type.String(), reason: Type.String(), count: Type.Integer() })),
+          outcomes: Type.Array(Type.Object({
+            event_type: Type.String(), status: Type.String({ description: 'pending, sent or dropped' }), reason: Nullable(Type.String()), count: Type.Integer(),
+          }), { description: 'notifications created since then by type × status × reason: a deferred one sent later, dropped expired, or still pending' }),
         }),
         ...errors('BG_ERR_VALIDATION'),
       },
     },
   }, async (request) => {
     const since = parseTime(request.query.since) ?? clock.now() - 7 * DAY;
-    const rows = await repo.reasonCounts(since);
+    const [rows, outcomes] = await Promise.all([repo.reasonCounts(since), repo.outcomeCounts(since)]);
     const totals = { notify: 0, skip: 0, defer: 0 };
     for (const r of rows) if (r.decision in totals) totals[r.decision as keyof typeof totals] += r.count;
-    return { since: iso(since), totals, data: rows.map((r) => ({ event_type: r.eventType, decision: r.decision, reason: r.reason, count: r.count })) };
+    return {
+      since: iso(since), totals, data: rows.map((r) => ({ event_type: r.eventType, decision: r.decision, reason: r.reason, count: r.count })),
+      outcomes: outcomes.map((o) => ({ event_type: o.eventType, status: o.status, reason: o.reason, count: o.count })),
+    };
   });
 
   async function feed(id: string): Promise<FeedRecord> {

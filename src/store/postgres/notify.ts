@@ -236,6 +236,14 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       return rows.map((r) => ({ eventType: String(r.event_type), decision: String(r.decision), reason: String(r.reason), count: Number(r.n) }));
     },
 
+    async outcomeCounts(since) {
+      const rows = await db.all(
+        'SELECT event_type, status, reason, COUNT(*) AS n FROM notifications WHERE created_at >= $1 GROUP BY event_type, status, reason ORDER BY event_type, status, reason',
+        [since],
+      );
+      return rows.map((r) => ({ eventType: String(r.event_type), status: String(r.status), reason: r.reason === null ? null : String(r.reason), count: Number(r.n) }));
+    },
+
     async typeStats(eventType) {
       const rows = await db.all('SELECT variant, shown_w, clicked_w FROM notify_type_stats WHERE event_type = $1', [eventType]);
       return new Map(rows.map((r) => [String(r.variant), counts(r)]));

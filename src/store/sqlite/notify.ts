@@ -187,6 +187,13 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       )).map((r) => ({ eventType: String(r.event_type), decision: String(r.decision), reason: String(r.reason), count: Number(r.n) }));
     },
 
+    async outcomeCounts(since) {
+      return (await db.readAside(
+        'SELECT event_type, status, reason, COUNT(*) AS n FROM notifications WHERE created_at >= ? GROUP BY event_type, status, reason ORDER BY event_type, status, reason',
+        [since],
+      )).map((r) => ({ eventType: String(r.event_type), status: String(r.status), reason: r.reason === null ? null : String(r.reason), count: Number(r.n) }));
+    },
+
     async typeStats(eventType) {
       const out = new Map<string, WeightedCounts>();
       for (const r of db.all('SELECT variant, shown_w, clicked_w FROM notify_type_stats WHERE event_type = ?', [eventType])) {
