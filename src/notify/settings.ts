@@ -96,12 +96,16 @@ export function typeSettings(settings: NotifySettings, name: string, overrides?:
   const patternOverride = overrides ? overrides.get(longestPattern(overrides.keys(), name)) : undefined;
   const own = overrides?.get(name);
   // An override of `default` changes the default layer itself: every type gets it where its own layers are silent.
-  const defaultOverride = overrides?.get('default');
+  // But a variant it freezes is one of the default's templates: it holds only for types sending those (variant ids
+  // repeat across types: `a` of default is not `a` of low_balance).
+  const { frozenVariant: defaultFrozen, ...defaultOverride } = overrides?.get('default') ?? {};
+  const upper = [patternEntry, entry, patternOverride, own];
   const merged = {
-    ...BASE_TYPE, ...(Object.hasOwn(settings.types, 'default') ? settings.types.default : {}), ...(defaultOverride ?? {}), ...(patternEntry ?? {}), ...(entry ?? {}),
+    ...BASE_TYPE, ...(Object.hasOwn(settings.types, 'default') ? settings.types.default : {}), ...defaultOverride, ...(patternEntry ?? {}), ...(entry ?? {}),
     ...(patternOverride ?? {}), ...(own ?? {}),
     name, known: entry !== undefined || patternEntry !== undefined || patternOverride !== undefined || own !== undefined,
   };
+  if (defaultFrozen !== undefined && upper.every((l) => l?.templates === undefined && l?.frozenVariant === undefined)) merged.frozenVariant = defaultFrozen;
   // A variant frozen by a pattern that is not among this type's own templates freezes nothing here.
   if (merged.frozenVariant !== null && !merged.templates.some((t) => t.id === merged.frozenVariant)) merged.frozenVariant = null;
   return merged;

@@ -48,5 +48,10 @@ describe('event type settings', () => {
     assert.deepEqual([unknown.value, unknown.priorMean, unknown.endpointId, unknown.known], [100, 0.5, 'ep_x', false]);
     const low = typeSettings(settings, 'low_balance', overrides);
     assert.deepEqual([low.value, low.priorMean, low.endpointId], [0.8, 0.25, 'ep_x']);
+    // A variant frozen on default is one of default's templates: types with templates of their own keep testing theirs.
+    const frozen = new Map([['default', { templates: [{ id: 'a', text: 'A' }, { id: 'b', text: 'B' }], frozenVariant: 'a' }]]);
+    assert.equal(typeSettings(settings, 'low_balance', frozen).frozenVariant, null);
+    assert.equal(typeSettings(settings, 'brand_new_type', frozen).frozenVariant, 'a');
+    assert.equal(typeSettings(settings, 'default', frozen).frozenVariant, 'a');
   });
 });

@@ -17,12 +17,9 @@ const FUTURE_SKEW_MS = 5 * 60_000;
 /** OpenAPI: these routes take a producer key, not the admin token. */
 const PRODUCER = [{ producerKey: [] }];
 
-/** What an event type may be called (a name the admin API can configure). */
-const EVENT_TYPE = { minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' };
-
 const EventBody = Type.Object({
   user_id: Type.String({ minLength: 1, maxLength: 200 }),
-  event_type: Type.String(EVENT_TYPE),
+  event_type: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' }),
   params: Type.Optional(AnyObject({ description: 'facts for templates and dedup fields' })),
   idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   occurred_at: Type.Optional(Type.String({ format: 'date-time', description: 'when it happened: decided as of then (replays); default now; at most 5 minutes ahead' })),
@@ -112,7 +109,7 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
       tags, security: PRODUCER, summary: 'Legacy BotOptimizer: should this event be shown? The text, or skipped with the score',
       body: Type.Object({
         userInfo: Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) }),
-        eventType: Type.String(EVENT_TYPE),
+        eventType: Type.String({ minLength: 1, maxLength: 100 }), // the legacy contract: any name (a config file may use spaces)
         parameters: Type.Optional(AnyObject()),
       }),
       response: {
@@ -134,7 +131,7 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     onRequest: requireProducerKey,
     schema: {
       tags, security: PRODUCER, summary: 'Legacy BotOptimizer: the user clicked their latest notification of this type (counted once)',
-      body: Type.Object({ user_id: Type.String({ minLength: 1, maxLength: 320 }), event_type: Type.String(EVENT_TYPE) }),
+      body: Type.Object({ user_id: Type.String({ minLength: 1, maxLength: 320 }), event_type: Type.String({ minLength: 1, maxLength: 100 }) }),
       response: { 200: Type.Object({ status: Type.Literal('recorded') }), ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNAUTHORIZED') },
     },
   }, async (request) => {
