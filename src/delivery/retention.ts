@@ -2,7 +2,7 @@
 // stay, marked expired); idempotency keys and rate counters past their life are forgotten.
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import type { Store } from '../store/store.ts';
+import type { PurgeCursor, Store } from '../store/store.ts';
 
 export function createRetentionTask(deps: { store: Store; clock: Clock; config: Config; onError?: (error: unknown) => void }) {
   const { store, clock, config } = deps;
@@ -13,11 +13,16 @@ export function createRetentionTask(deps: { store: Store; clock: Clock; config: 
     const now = clock.now();
     const before = now - config.retention.days * 86_400_000;
     const total = { messages: 0, attempts: 0, idempotencyKeys: 0 };
-    for (;;) {
-      const batch = await store.retention.purge(before, config.retention.batch_size);
+    // The cursor walks past payloads still to be sent (a long-disabled endpoint's backlog): each is read once a run.
+    for (let after: PurgeCursor | null = null, messagesDone = false; ;) {
+      const batch = await store.retention.purge(before, config.retention.batch_size, after);
       total.messages += batch.messages;
       total.attempts += batch.attempts;
-      if (batch.messages < config.retention.batch_size && batch.attempts < config.retention.batch_size) break;
+      if (!messagesDone) {
+        messagesDone = !batch.next;
+        after = batch.next ?? after;
+      }
+      if (messagesDone && batch.attempts < config.retention.batch_size) break;
       await new Promise((resolve) => setImmediate(resolve)); // let deliveries through between batches
     }
     total.idempotencyKeys = await store.retention.purgeIdempotencyKeys(now - config.api.idempotency_ttl_hours * 3_600_000);

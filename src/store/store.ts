@@ -250,7 +250,15 @@ export interface PurgeResult {
   messages: number;
   attempts: number;
   idempotencyKeys: number;
+  /**
+   * Where the messages this call looked at end (pass it back as `after`), or null when it looked at the last old one.
+   * Messages a delivery still has to send are kept and looked past: the next call does not read them again.
+   */
+  next?: PurgeCursor | null;
 }
+
+/** A place in the old unexpired messages, in (created_at, id) order. */
+export type PurgeCursor = { createdAt: number; id: string };
 
 /** Capability flags: backend differences are declared, never tested with instanceof. */
 export interface StoreCapabilities {
@@ -333,8 +341,11 @@ export interface JobsRepo {
 }
 
 export interface RetentionRepo {
-  /** Purges payloads and response bodies older than `before`, at most `limit` rows of each per call. */
-  purge(before: number, limit: number): Promise<PurgeResult>;
+  /**
+   * Purges payloads and response bodies older than `before`, at most `limit` rows of each per call: of the messages,
+   * the next `limit` after `after` (those still to be sent are kept).
+   */
+  purge(before: number, limit: number, after?: PurgeCursor | null): Promise<PurgeResult>;
   /** Forgets idempotency keys older than `before`. */
   purgeIdempotencyKeys(before: number): Promise<number>;
 }

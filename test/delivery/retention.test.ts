@@ -43,4 +43,25 @@ describe('retention', () => {
       await rx.close();
     }
   });
+
+  it('walks past payloads a disabled endpoint still has to send, batch after batch, and purges the rest', async () => {
+    const clock = createManualClock(Date.UTC(2026, 0, 1));
+    const gw = await startTestGateway({ BOTGATE_RETENTION__DAYS: '30', BOTGATE_RETENTION__BATCH_SIZE: '10' }, { clock });
+    try {
+      const off = (await gw.api('POST', '/api/endpoints', { name: 'off', url: 'http://127.0.0.1:9/x', is_active: false })).body;
+      const held: string[] = [];
+      const gone: string[] = [];
+      for (let i = 0; i < 25; i++) {
+        held.push((await gw.api('POST', '/api/messages', { event_type: 'r.held', payload: { i }, endpoint_ids: [off.id] })).body.id);
+        gone.push((await gw.api('POST', '/api/messages', { event_type: 'r.nobody', payload: { i } })).body.id);
+        clock.advance(1000);
+      }
+      clock.advance(31 * 86_400_000);
+      assert.equal((await gw.retention.runOnce()).messages, 25);
+      for (const id of gone) assert.equal((await gw.api('GET', `/api/messages/${id}`)).body.expired, true, id);
+      for (const id of held) assert.deepEqual((await gw.api('GET', `/api/messages/${id}`)).body.expired, false, id);
+    } finally {
+      await gw.close();
+    }
+  });
 });

@@ -393,6 +393,21 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual([kept?.expired, kept?.payload], [false, JSON.stringify({ n: 1 })], 'sent on enable, whole');
     });
 
+    it('walks past kept payloads with a cursor: a batch looks at the next messages, not again at those it kept', async () => {
+      const off = endpointRecord({ isActive: false });
+      await store.endpoints.insert(off);
+      const [held] = await publish([newMessage({ endpointIds: [off.id], createdAt: T0 - 2 })]);
+      const [a] = await publish([newMessage({ endpointIds: [], createdAt: T0 - 1 })]);
+      const [b] = await publish([newMessage({ endpointIds: [], createdAt: T0 })]);
+      const first = await store.retention.purge(T0 + DAY, 1);
+      assert.deepEqual([first.messages, first.next], [0, { createdAt: T0 - 2, id: held.message.id }], 'the kept one, looked at once');
+      const second = await store.retention.purge(T0 + DAY, 1, first.next);
+      assert.deepEqual([second.messages, second.next], [1, { createdAt: T0 - 1, id: a.message.id }]);
+      const third = await store.retention.purge(T0 + DAY, 2, second.next);
+      assert.deepEqual([third.messages, third.next], [1, null], 'fewer than the limit: the last old one');
+      assert.deepEqual([(await store.messages.get(held.message.id))?.expired, (await store.messages.get(b.message.id))?.expired], [false, true]);
+    });
+
     it('keeps apps, bots (versioned) and channels', async () => {
       await store.apps.insert({ id: 'cs-1', name: 'kore', secretSealed: 's1', createdAt: T0, updatedAt: T0 });
       assert.equal((await store.apps.byName('kore'))?.id, 'cs-1');

@@ -4,22 +4,27 @@ import type { PgDb } from './db.ts';
 
 export function createRetentionRepo(db: PgDb): RetentionRepo {
   return {
-    async purge(before, limit) {
+    async purge(before, limit, after) {
       // SKIP LOCKED: purgers in two processes take different batches instead of waiting on each other.
       return db.tx(async (sql) => {
-        const messages = await sql.run(
-          `UPDATE messages SET payload = NULL, expired = TRUE
-           WHERE id IN (SELECT id FROM messages m WHERE NOT expired AND created_at < $1
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending')) -- still to be sent: kept
-             LIMIT $2 FOR UPDATE SKIP LOCKED)`,
-          [before, limit],
+        // The next old messages after the cursor, kept ones included (read once a run, not again every batch).
+        const window = await sql.all(
+          `SELECT id, created_at FROM messages WHERE NOT expired AND created_at < $1 AND (created_at, id) > ($2, $3)
+           ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED`,
+          [before, after?.createdAt ?? -1, after?.id ?? '', limit],
         );
+        const messages = window.length === 0 ? 0 : await sql.run(
+          `UPDATE messages SET payload = NULL, expired = TRUE WHERE id = ANY($1::text[]) AND NOT EXISTS
+             (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending')) -- still to be sent: kept`,
+          [window.map((r) => String(r.id))],
+        );
+        const last = window.at(-1);
         const attempts = await sql.run(
           `UPDATE attempts SET response_body = NULL, expired = TRUE
            WHERE id IN (SELECT id FROM attempts WHERE NOT expired AND attempted_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
           [before, limit],
         );
-        return { messages, attempts, idempotencyKeys: 0 };
+        return { messages, attempts, idempotencyKeys: 0, next: window.length < limit || !last ? null : { createdAt: Number(last.created_at), id: String(last.id) } };
       });
     },
     async purgeIdempotencyKeys(before) {

@@ -3,24 +3,28 @@
 import type { RetentionRepo } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 
-/** A payload still to be sent (a delivery pending or sending, one held on a disabled endpoint say) is kept. */
-const UNFINISHED_NONE = "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.status IN ('pending', 'sending'))";
-
 export function createRetentionRepo(db: SqliteDb): RetentionRepo {
   return {
-    async purge(before, limit) {
+    async purge(before, limit, after) {
       return db.tx(() => {
-        const messages = db.run(
-          `UPDATE messages SET payload = NULL, expired = 1
-           WHERE id IN (SELECT id FROM messages m WHERE expired = 0 AND created_at < ? AND ${UNFINISHED_NONE} LIMIT ?)`,
-          [before, limit],
+        // The next old messages after the cursor, kept ones included (read once a run, not again every batch).
+        const window = db.all(
+          `SELECT id, created_at FROM messages WHERE expired = 0 AND created_at < ?1 AND (created_at > ?2 OR (created_at = ?2 AND id > ?3))
+           ORDER BY created_at, id LIMIT ?4`,
+          [before, after?.createdAt ?? -1, after?.id ?? '', limit],
+        );
+        const messages = window.length === 0 ? 0 : db.run(
+          `UPDATE messages SET payload = NULL, expired = 1 WHERE id IN (SELECT value FROM json_each(?)) AND NOT EXISTS
+             (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending'))`,
+          [JSON.stringify(window.map((r) => String(r.id)))],
         ).changes;
+        const last = window.at(-1);
         const attempts = db.run(
           `UPDATE attempts SET response_body = NULL, expired = 1
            WHERE rowid IN (SELECT rowid FROM attempts WHERE expired = 0 AND attempted_at < ? LIMIT ?)`,
           [before, limit],
         ).changes;
-        return { messages, attempts, idempotencyKeys: 0 };
+        return { messages, attempts, idempotencyKeys: 0, next: window.length < limit || !last ? null : { createdAt: Number(last.created_at), id: String(last.id) } };
       });
     },
     async purgeIdempotencyKeys(before) {
