@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { TurnService } from '../conversation/turns.ts';
 import { BotgateError } from '../errors.ts';
+import { emailValue } from '../identities.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
 import type { ChannelRecord, MessageRecord, Received } from '../store/store.ts';
 import type { AppService } from './apps.ts';
@@ -64,10 +65,10 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
   async function handle(botId: string, instanceId: string | undefined, body: KoreRequest, authorization: string | undefined) {
     const channel = await deps.channels.resolve(botId, instanceId);
     await authenticate(channel, body, authorization);
-    const info = body.from.userInfo;
+    const email = body.from.userInfo?.email === undefined ? null : emailValue(body.from.userInfo.email);
     const received = await deps.turns.handle(channel, {
       userKey: body.from.id,
-      identities: [{ kind: 'kore', value: `${channel.botId}:${body.from.id}` }, ...(info?.email ? [{ kind: 'email', value: info.email.toLowerCase() }] : [])],
+      identities: [{ kind: 'kore', value: `${channel.botId}:${body.from.id}` }, ...(email ? [{ kind: 'email', value: email }] : [])],
       payload: body as unknown as Record<string, unknown>,
       eventType: 'message.received',
     });

@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.ts';
 import type { TurnDirectory } from '../conversation/turn-directory.ts';
 import { generateToken, hashToken, sameSecret, tokenMatchesAny } from '../crypto/tokens.ts';
 import { BotgateError } from '../errors.ts';
+import { emailValue } from '../identities.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { FeedRecord, NotificationRecord } from '../store/notify-records.ts';
 import type { Store } from '../store/store.ts';
@@ -242,17 +243,19 @@ export function createNotifyService(deps: {
 
     /** The user an email names (legacy callers identify users by email), or null. */
     async userByEmail(email: string): Promise<string | null> {
-      return (await store.users.byIdentity({ kind: 'email', value: email.trim().toLowerCase() }))?.id ?? null;
+      const value = emailValue(email);
+      return value === null ? null : ((await store.users.byIdentity({ kind: 'email', value }))?.id ?? null);
     },
     /** The user an email names, created on first sight with that identity. */
     async userForEmail(email: string): Promise<string> {
       // Blank is no address: it would make one user of every caller that sends spaces.
-      if (email.trim().length < 3) throw new BotgateError('BG_ERR_VALIDATION', 'userInfo.email must be an email address, not blank');
+      const value = emailValue(email);
+      if (value === null || value.length < 3) throw new BotgateError('BG_ERR_VALIDATION', 'userInfo.email must be an email address, not blank');
       const known = await service.userByEmail(email);
       if (known) return known;
       // attach creates the user; another request that attached the email first wins.
       const id = newId('usr');
-      const { conflict } = await store.users.attach(id, [{ kind: 'email', value: email.trim().toLowerCase() }], clock.now());
+      const { conflict } = await store.users.attach(id, [{ kind: 'email', value }], clock.now());
       return conflict ? (await service.userByEmail(email))! : id;
     },
     /** Where a click on a notification goes: the type's link_url (params filled in), else params.url; http(s) only. */

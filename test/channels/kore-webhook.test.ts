@@ -99,6 +99,21 @@ describe('kore webhook channel (sync)', () => {
     assert.equal(JSON.parse(hook.body).address, '1 Elm Road');
   });
 
+  it('links by e-mail written any way (spaces, case), and never by a blank one', async () => {
+    const as = async (from: string, email: string) => {
+      const res = await k.post(channelUrl, say('hello', from, { from: { id: from, userInfo: { email } } }), await auth({ appId: k.clientId, sub: from }));
+      assert.equal(res.status, 200, res.text);
+      return (await k.gw.api('GET', `/api/conversations?user_key=${from}`)).body.data[0].user_id as string;
+    };
+    assert.equal(await as('mail-a', 'w1@x.io'), await as('mail-b', '  W1@X.IO '), 'one person, one user');
+    const blankA = await as('blank-a', ' ');
+    const blankB = await as('blank-b', '');
+    assert.notEqual(blankA, blankB, 'a blank e-mail joins nobody');
+    assert.equal(await k.gw.store.users.byIdentity({ kind: 'email', value: ' ' }), null);
+    const put = await k.gw.api('PUT', '/api/users/someone', { identities: [{ kind: 'email', id: '   ' }] });
+    assert.deepEqual([put.status, put.body.code], [400, 'BG_ERR_VALIDATION']);
+  });
+
   it('uses customData and userInfo in templates, answers from the knowledge base, and says when it does not know', async () => {
     const h = await auth();
     const balance = await k.post(channelUrl, { ...say('what is my balance', 'kb-user'), customData: { balance: '42.50 EUR' } }, h);

@@ -2,6 +2,7 @@
 // everything stored about one of them (export), or all of it removed (delete).
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
+import { emailValue } from '../../identities.ts';
 import { decayed } from '../../notify/engagement.ts';
 import { zoneOrRefuse } from '../../notify/local-time.ts';
 import type { Identity, Store, UserRecord } from '../../store/store.ts';
@@ -97,7 +98,12 @@ export async function exportUser(deps: Pick<AppDeps, 'store' | 'clock' | 'notify
   };
 }
 
-const normalized = (i: { kind: string; id: string }): Identity => ({ kind: i.kind, value: i.kind === 'email' ? i.id.trim().toLowerCase() : i.id });
+function normalized(i: { kind: string; id: string }, index: number): Identity {
+  if (i.kind !== 'email') return { kind: i.kind, value: i.id };
+  const value = emailValue(i.id);
+  if (value === null) throw new BotgateError('BG_ERR_VALIDATION', `identities[${index}].id: an email may not be blank`);
+  return { kind: i.kind, value };
+}
 
 export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
   const { store, clock } = deps;
