@@ -140,8 +140,9 @@ async function ensureChannel(services: Services, declared: ChannelDeclaration): 
   }
   // As on creation: the same file is refused on a fresh store and on this one.
   if (declared.mode === 'async' && !declared.post_url) throw new Error('an async channel needs post_url');
+  // A setting the declaration no longer names goes back to its default, as for endpoints: the file is what it becomes.
   const channel = await services.channels.update(existing.id, {
-    app_id: app.id, sync_timeout_seconds: declared.sync_timeout_seconds,
+    app_id: app.id, sync_timeout_seconds: declared.sync_timeout_seconds ?? services.config.kore.sync_timeout_seconds,
     ...(declared.mode === 'async' ? { post_url: declared.post_url, access_token: declared.access_token ?? null } : {}),
   });
   return { channel, generated: null };

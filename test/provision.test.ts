@@ -126,14 +126,21 @@ endpoints:
       }
       return gw;
     };
-    await (await boot(declared)).close();
-    // The orders endpoint loses its auth and its event types in the file: they go back to their defaults.
+    const timed = declared.replace('    mode: sync\n', '    mode: sync\n    sync_timeout_seconds: 2\n');
+    assert.notEqual(timed, declared);
+    const first = await boot(timed);
+    const syncChannel = async (g: typeof first) => (await g.store.channels.list({ limit: 100 })).find((c) => c.name === 'kore-demo-sync')!;
+    assert.equal((await syncChannel(first)).syncTimeoutSeconds, 2);
+    await first.close();
+    // The orders endpoint loses its auth and its event types in the file, the sync channel its timeout: they go
+    // back to their defaults.
     const plain = declared.replace('    event_types: [order.confirmed]\n    auth: { kind: bearer, token_env: ERP_TOKEN }\n', '');
     assert.notEqual(plain, declared);
     const gw = await boot(plain);
     try {
       const orders = (await gw.store.endpoints.list({}, { limit: 100 })).find((e) => e.name === 'orders')!;
       assert.deepEqual([orders.authKind, orders.eventTypes], ['none', null]);
+      assert.equal((await syncChannel(gw)).syncTimeoutSeconds, 15);
     } finally {
       await gw.close();
     }
