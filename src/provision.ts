@@ -59,7 +59,7 @@ export async function provision(services: Services, config: Config, internalBase
     const { generated } = await ensureEndpoint(services, declared.name, endpointInput(declared));
     if (generated) result.generatedSigningSecrets.push({ kind: 'endpoint', name: declared.name, secret: generated });
   });
-  for (const [i, declared] of config.bots.entries()) await step(`bots[${i}] (${declared.file})`, () => ensureBot(services, declared.file));
+  for (const [i, declared] of config.bots.entries()) await step(`bots[${i}] (${declared.file})`, () => ensureBot(services, declared.file, true));
   for (const [i, declared] of config.channels.entries()) await step(`channels[${i}] (${declared.name})`, async () => {
     const { generated } = await ensureChannel(services, declared);
     if (generated) result.generatedSigningSecrets.push({ kind: 'channel', name: declared.name, secret: generated });
@@ -118,9 +118,9 @@ async function ensureEndpoint(services: Services, name: string, input: EndpointI
   return { endpoint, generated: null };
 }
 
-async function ensureBot(services: Services, file: string) {
-  const loaded = await services.bots.load(file, { onlyIfChanged: true });
-  return loaded;
+/** `requireEndpoints`: the endpoints its webhooks name must exist (declared ones are applied before the bots). */
+async function ensureBot(services: Services, file: string, requireEndpoints = false) {
+  return services.bots.load(file, { onlyIfChanged: true, requireEndpoints });
 }
 
 /** Creates or updates a declared channel; `generated` is the signing secret of a new async channel's POST_URL endpoint. */

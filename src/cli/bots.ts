@@ -42,7 +42,7 @@ export function registerBotCommands(program: Command): void {
     .description('load a bot file (a new bot, or a new version of one)')
     .action(async (file: string, _options, command: Command) => {
       await withServices(command, async ({ bots: registry }) => {
-        const record = await registry.load(file);
+        const record = await registry.load(file, { requireEndpoints: true });
         print(`loaded ${record.id} version ${record.version} from ${record.source}`);
       });
     });
@@ -53,13 +53,13 @@ export function registerBotCommands(program: Command): void {
     .action(async (id: string | undefined, _options, command: Command) => {
       await withServices(command, async ({ bots: registry }) => {
         if (id) {
-          const record = await registry.reload(id);
+          const record = await registry.reload(id, { requireEndpoints: true });
           return print(`reloaded ${record.id}: version ${record.version}`);
         }
         // Every bot is tried: one broken file does not keep the others at their old version.
         for (const { id: botId } of await registry.list()) {
           try {
-            const record = await registry.reload(botId);
+            const record = await registry.reload(botId, { requireEndpoints: true });
             print(`reloaded ${record.id}: version ${record.version}`);
           } catch (error) {
             process.stderr.write(`not reloaded ${botId}: ${(error as Error).message}\n`);

@@ -39,10 +39,17 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
      * Validates a bot file and stores it (a new bot, or a new version of one); the problems when it has any.
      * `onlyIfChanged`: a file identical to the stored version keeps its version (start-up provisioning).
      */
-    async load(file: string, options: { onlyIfChanged?: boolean; expectId?: string } = {}): Promise<BotRecord> {
+    async load(file: string, options: { onlyIfChanged?: boolean; expectId?: string; requireEndpoints?: boolean } = {}): Promise<BotRecord> {
       const path = resolve(file);
       const loaded = await loadBotFile(path);
       if ('problems' in loaded) throw new BotgateError('BG_ERR_BOT_INVALID', formatProblems(loaded.problems, path));
+      if (options.requireEndpoints) {
+        // An event webhook to an endpoint that does not exist could never be sent: refused like an unknown state,
+        // before any conversation fires it (a disabled endpoint exists: its deliveries wait for it).
+        const names = new Set((await store.endpoints.list({}, { limit: 100_000 })).flatMap((e) => [e.name, e.id])); // a name or an id
+        const missing = loaded.bot.webhooks.flatMap((w, i) => (names.has(w.endpoint) ? [] : [{ path: `webhooks[${i}].endpoint`, message: `no endpoint named "${w.endpoint}": create it first (POST /api/endpoints)` }]));
+        if (missing.length) throw new BotgateError('BG_ERR_BOT_INVALID', formatProblems(missing, path));
+      }
       if (options.expectId !== undefined && loaded.bot.id !== options.expectId) {
         throw new BotgateError('BG_ERR_BOT_INVALID', `${path} now declares bot ${loaded.bot.id}, not ${options.expectId}: load it as a new bot instead of reloading ${options.expectId}`);
       }
@@ -60,10 +67,10 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
     },
 
     /** Reads a stored bot's file again. */
-    async reload(botId: string): Promise<BotRecord> {
+    async reload(botId: string, options: { requireEndpoints?: boolean } = {}): Promise<BotRecord> {
       const record = await store.bots.get(botId);
       if (!record) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
-      return this.load(record.source, { expectId: botId });
+      return this.load(record.source, { expectId: botId, ...options });
     },
 
     async get(botId: string): Promise<BotRecord> {

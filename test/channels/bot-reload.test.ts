@@ -82,4 +82,26 @@ describe('bot reload', () => {
       await gw.close();
     }
   });
+
+  it('refuses a bot whose webhook names no endpoint (its events could never be sent); an endpoint a bot names stays', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'botgate-bot-'));
+    const file = join(dir, 'shop.yaml');
+    writeFileSync(file, `${v1}webhooks:
+  - { event: shop.bought, states: [item], endpoint: shop-orders }
+`);
+    const gw = await startTestGateway();
+    try {
+      const refused = await gw.api('POST', '/api/bots', { file });
+      assert.deepEqual([refused.status, refused.body.code], [400, 'BG_ERR_BOT_INVALID']);
+      assert.match(refused.body.message, /webhooks\[0\]\.endpoint: no endpoint named "shop-orders"/);
+      assert.equal((await gw.api('GET', '/api/bots/shop')).status, 404, 'nothing loaded');
+      const endpoint = await gw.api('POST', '/api/endpoints', { name: 'shop-orders', url: 'https://shop.example/hooks', is_active: false });
+      assert.equal((await gw.api('POST', '/api/bots', { file })).status, 201, 'a disabled endpoint exists: its deliveries wait');
+      const deleted = await gw.api('DELETE', `/api/endpoints/${endpoint.body.id}`);
+      assert.deepEqual([deleted.status, deleted.body.code], [409, 'BG_ERR_CONFLICT']);
+      assert.match(deleted.body.message, /bot shop/);
+    } finally {
+      await gw.close();
+    }
+  });
 });

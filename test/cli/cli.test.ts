@@ -31,6 +31,11 @@ describe('cli', () => {
     assert.equal(invalid.status, 1);
     assert.match(invalid.stderr, /flows\.a\.next_state: unknown state "b"/);
     assert.match(invalid.stderr, /flows\.c: .*unreachable/);
+    // The demo's order webhook names the endpoint "orders": loading is refused until it exists.
+    const early = cli('bots', 'load', 'bots/demo/bot.yaml');
+    assert.equal(early.status, 2);
+    assert.match(early.stderr, /webhooks\[0\]\.endpoint: no endpoint named "orders"/);
+    assert.equal(cli('endpoints', 'create', '--name', 'orders', '--url', 'https://shop.example/orders').status, 0);
     assert.match(cli('bots', 'load', 'bots/demo/bot.yaml').stdout, /loaded demo version 1/);
     const app = cli('apps', 'create', 'cli-app');
     const clientId = /client id:\s+(\S+)/.exec(app.stdout)![1];

@@ -59,6 +59,7 @@ describe('several gateway processes on PostgreSQL', { skip: 'skip' in pg ? pg.sk
     const { processes, stop } = await cluster(2, {});
     try {
       const [a, b] = processes;
+      assert.equal((await a.api('POST', '/api/endpoints', { name: 'orders', url: 'https://shop.example/orders' })).status, 201); // the demo's webhook names it
       assert.equal((await a.api('POST', '/api/bots', { file: DEMO_BOT_FILE })).status, 201);
       const app = (await a.api('POST', '/api/apps', { name: 'mp-app' })).body;
       assert.equal((await a.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: app.client_id })).status, 201);

@@ -23,7 +23,7 @@ export const botRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
       response: { 201: BotView, ...errors('BG_ERR_BOT_INVALID', 'BG_ERR_VALIDATION') },
     },
   }, async (request, reply) => {
-    const record = await deps.bots.load(request.body.file);
+    const record = await deps.bots.load(request.body.file, { requireEndpoints: true });
     reply.code(201);
     return botView(record);
   });
@@ -33,7 +33,7 @@ export const botRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
       tags, summary: 'Read the bot\'s file again: new turns use the new version; a conversation in a removed state starts afresh',
       params: IdParams, response: { 200: BotView, ...errors('BG_ERR_BOT_NOT_FOUND', 'BG_ERR_BOT_INVALID') },
     },
-  }, async (request) => botView(await deps.bots.reload(request.params.id)));
+  }, async (request) => botView(await deps.bots.reload(request.params.id, { requireEndpoints: true })));
 
   app.get('/bots/:id/channels', {
     schema: { tags: ['channels'], summary: 'A bot\'s channels, oldest first (the first answers at /chatbot/hooks/{botId})', params: IdParams, response: { 200: Type.Object({ data: Type.Array(ChannelView) }), ...errors('BG_ERR_BOT_NOT_FOUND') } },
