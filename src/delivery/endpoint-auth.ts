@@ -30,7 +30,25 @@ function onlyFields(input: Record<string, unknown>, allowed: string[]): void {
   }
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Headers an endpoint may not set itself: botgate's own (the signature, the body's type and length, the host), and
+ * those the HTTP client refuses to send (hop-by-hop: every try would fail before it starts).
+ */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host', 'transfer-encoding', 'connection',
+  'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection',
+]);
+
+/** What HTTP can carry in a header value: tab, visible ASCII and Latin-1, no line breaks or NUL (RFC 9110). */
+const HEADER_VALUE_BAD = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Throws, naming the field, when a header value could not be sent (a line break, a character beyond Latin-1). */
+export function checkHeaderValue(field: string, value: string): string {
+  if (HEADER_VALUE_BAD.test(value)) throw new AuthSettingsError(`${field} holds a character a header cannot carry (a line break, a control character, or one beyond Latin-1)`);
+  return value;
+}
 
 /** Kore.ai's notify API wants a short-lived token; minted per attempt, so retries never carry a stale one. */
 const KORE_TOKEN_TTL_SECONDS = 300;
@@ -43,6 +61,7 @@ function parseKoreJwt(input: Record<string, unknown>) {
   const clientSecret = requireString(input, 'client_secret');
   const header = input.header ?? 'auth';
   if (typeof header !== 'string' || !HEADER_NAME.test(header)) throw new AuthSettingsError('auth.header is not a valid header name');
+  if (RESERVED_HEADERS.has(header.toLowerCase())) throw new AuthSettingsError(`auth.header: ${header} is set by botgate (or cannot be sent)`);
   const claims = input.claims;
   if (claims !== undefined) {
     if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new AuthSettingsError('auth.claims must be an object');
@@ -73,7 +92,7 @@ const kinds = new Map<string, AuthKind>([
     headers: () => ({}),
   }],
   ['bearer', {
-    parse: (input) => (onlyFields(input, ['token']), { public: {}, secret: { token: requireString(input, 'token') } }),
+    parse: (input) => (onlyFields(input, ['token']), { public: {}, secret: { token: checkHeaderValue('auth.token', requireString(input, 'token')) } }),
     headers: (_pub, secret) => ({ authorization: `Bearer ${String(secret?.token)}` }),
   }],
   ['basic', {
@@ -92,7 +111,8 @@ const kinds = new Map<string, AuthKind>([
       onlyFields(input, ['name', 'value']);
       const name = requireString(input, 'name');
       if (!HEADER_NAME.test(name)) throw new AuthSettingsError('auth.name is not a valid header name');
-      return { public: { name }, secret: { value: requireString(input, 'value') } };
+      if (RESERVED_HEADERS.has(name.toLowerCase())) throw new AuthSettingsError(`auth.name: ${name} is set by botgate (or cannot be sent)`);
+      return { public: { name }, secret: { value: checkHeaderValue('auth.value', requireString(input, 'value')) } };
     },
     headers: (pub, secret) => ({ [String(pub.name).toLowerCase()]: String(secret?.value) }),
   }],

@@ -7,7 +7,7 @@ import { BotgateError } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
-import { AuthSettingsError, authKind } from './endpoint-auth.ts';
+import { AuthSettingsError, authKind, checkHeaderValue, HEADER_NAME, RESERVED_HEADERS } from './endpoint-auth.ts';
 import { generateSigningSecret, isSigningSecret } from './signer.ts';
 
 export interface AuthInput {
@@ -40,8 +40,6 @@ export interface SigningSecret {
   expiresAt: number | null;
 }
 
-const RESERVED_HEADERS = new Set(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host', 'transfer-encoding', 'connection']);
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 export type EndpointService = ReturnType<typeof createEndpointService>;
 
@@ -242,8 +240,12 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${JSON.stringify(name)} is not a valid header name`);
-    if (RESERVED_HEADERS.has(lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by botgate`);
-    if (/[\r\n]/.test(value)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} has a line break`);
+    if (RESERVED_HEADERS.has(lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by botgate (or cannot be sent)`);
+    try {
+      checkHeaderValue(`custom_headers.${name}`, value);
+    } catch (error) {
+      throw new BotgateError('BG_ERR_VALIDATION', (error as Error).message);
+    }
     out[lower] = value;
   }
   return out;

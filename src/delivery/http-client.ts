@@ -21,6 +21,8 @@ const MAX_POOLS = 1000;
 const DEFAULT_CONNECT_MS = 10_000;
 /** How often tries past their deadline are cut: undici's own timers tick coarsely (about 0.5 s) for long ones. */
 const SWEEP_MS = 100;
+/** How long close() lets a pool finish what it has (tries are aborted or done by then) before destroying it. */
+const CLOSE_GRACE_MS = 1000;
 
 export interface HttpRequest {
   url: string;
@@ -81,11 +83,19 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   }
   const targets = new Map<string, Target>();
   const active = new Map<Dispatcher.DispatchController, number>(); // → the try's deadline
+  // Tries handed to a pool that have not started: a request the client refuses while others wait may leave them
+  // queued for good (undici calls back neither start nor error), so they too end by their deadline, and their slot
+  // comes back.
+  const waiting = new Map<object, { deadline: number; fail: (error: Error) => void }>();
   let sweeper: NodeJS.Timeout | null = null;
   function sweep(): void {
     const now = performance.now();
     for (const [c, deadline] of active) {
       if (now > deadline) c.abort(Object.assign(new Error('past the deadline'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
+    }
+    // A little after the deadline: a try the pool starts late aborts itself at its start (onRequestStart).
+    for (const w of waiting.values()) {
+      if (now > w.deadline + SWEEP_MS) w.fail(Object.assign(new Error('never got a connection before its deadline'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
     }
   }
   const watched = new WeakSet<AbortSignal>();
@@ -119,6 +129,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         req.signal.addEventListener('abort', () => {
           stopping = true;
           active.forEach((_deadline, c) => c.abort(new AbortedError()));
+          for (const w of waiting.values()) w.fail(new AbortedError());
         }, { once: true });
       }
       if (req.signal?.aborted) return Promise.resolve(failure('aborted', new AbortedError(), 0));
@@ -132,9 +143,11 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         let size = 0;
         let controller: Dispatcher.DispatchController | null = null;
         let done = false;
+        const key = {};
         const finish = (error: Error | null) => {
           if (done) return;
           done = true;
+          waiting.delete(key);
           if (controller) active.delete(controller);
           const durationMs = performance.now() - started;
           // Once the status line arrived it decides; a body cut off (too large, past the deadline, broken) is kept as far as it came.
@@ -147,11 +160,14 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         };
         // The pool's connect timeout bounds connecting; one sweep for all tries (cheaper than an AbortSignal per
         // request) cuts a try past its deadline within SWEEP_MS, waiting for the answer or reading its body.
+        waiting.set(key, { deadline, fail: finish });
         agentFor(req.pool, req.timeoutMs).dispatch(
           { origin: to.origin, path: to.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
           {
             onRequestStart(c) {
               controller = c;
+              waiting.delete(key);
+              if (done) return c.abort(new AbortedError()); // given up on while it waited (past its deadline, shutdown)
               // A try that waited for a connection (more tries than the pool's connections) is never sent after
               // the shutdown began or past its deadline: its signature and its lease were meant for then.
               if (stopping) return c.abort(new AbortedError());
@@ -185,7 +201,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     },
     async close() {
       if (sweeper) clearInterval(sweeper);
-      await Promise.all([shared, ...[...pools.values()].map((p) => p.agent)].map((a) => a.close()));
+      for (const w of waiting.values()) w.fail(new AbortedError());
+      // A pool whose queue holds a try it will never start never finishes closing: destroyed after a grace.
+      await Promise.all([shared, ...[...pools.values()].map((p) => p.agent)].map((a) => {
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((resolve) => (timer = setTimeout(() => void a.destroy().then(resolve, resolve), CLOSE_GRACE_MS)));
+        return Promise.race([a.close().finally(() => clearTimeout(timer)), grace]);
+      }));
     },
   };
 }

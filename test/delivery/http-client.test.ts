@@ -42,6 +42,26 @@ describe('delivery HTTP client', () => {
     }
   });
 
+  it('ends tries the pool never starts (a header the client refuses stalls its queue) by their deadline, and on shutdown', async () => {
+    const rx = await startReceiver((_q, res) => void res.writeHead(200).end());
+    const http = createHttpClient({ allowPrivate: ['127.0.0.1'], maxResponseBytes: 1000, connectionsPerOrigin: 2 });
+    const bounded = <T>(p: Promise<T>) => Promise.race([p, new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('a try never ended')), 5000))]);
+    try {
+      const refused = { expect: '100-continue' };
+      const results = await bounded(Promise.all([0, 1, 2, 3, 4].map(() => http.send({ url: rx.url, headers: refused, body: '{}', timeoutMs: 300, pool: 'ep_bad' }))));
+      assert.ok(results.every((r) => r.statusCode === null && r.errorKind !== null), JSON.stringify(results.map((r) => r.errorKind)));
+      const shutdown = new AbortController();
+      const more = [0, 1, 2, 3, 4].map(() => http.send({ url: rx.url, headers: refused, body: '{}', timeoutMs: 60_000, pool: 'ep_bad', signal: shutdown.signal }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      shutdown.abort();
+      assert.ok((await bounded(Promise.all(more))).every((r) => r.statusCode === null));
+      assert.equal(rx.requests.length, 0);
+    } finally {
+      await rx.close();
+      await http.close();
+    }
+  });
+
   it('gives each pool its own connections: a hanging pool does not hold another one on the same host', async () => {
     const host = await startReceiver((req, res) => {
       if (req.url !== '/dead') res.writeHead(200).end('ok');

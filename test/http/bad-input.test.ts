@@ -43,6 +43,14 @@ describe('bad input', () => {
     expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', auth: { kind: 'bearer' } })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', custom_headers: { 'webhook-id': 'x' } })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', secret: 'whsec_short' })), 400, 'BG_ERR_VALIDATION');
+    // Headers the HTTP client could never send (every try would fail before it starts, and stall the pool's queue),
+    // auth headers botgate writes itself, and a secret receivers' Standard Webhooks libraries cannot decode.
+    for (const bad of [
+      { custom_headers: { Expect: '100-continue' } }, { custom_headers: { 'Keep-Alive': 'x' } }, { custom_headers: { 'x-note': 'héllo ☃' } },
+      { auth: { kind: 'bearer', token: 'abc\r\nX-Injected: 1' } }, { auth: { kind: 'header', name: 'x-k', value: 'a\nb' } },
+      { auth: { kind: 'header', name: 'Content-Type', value: 'key' } }, { auth: { kind: 'header', name: 'webhook-signature', value: 'key' } },
+      { secret: 'whsec_!!!!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, { secret: 'whsec_-_-_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+    ]) expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', ...bad })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/endpoints', '[]'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: 'text' })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'has space', payload: {} })), 400, 'BG_ERR_VALIDATION');
