@@ -83,12 +83,28 @@ export function parseJsonBody(text: string): unknown {
     throw new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`);
   }
   if (text.includes('\\u0000') && holdsNul(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)');
+  // A number JSON text can say but a double cannot hold would be stored and sent changed: refused. Only read when the
+  // text has a long digit run or a large exponent (a second parse that sees each number's own text).
+  if (BIG_NUMBER.test(text)) JSON.parse(text, refuseLossyNumber as (key: string, value: unknown) => unknown);
   // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes (checked by the parser) decode to well-formed text.
   if (SURROGATE_ESCAPE.test(text) && someString(value, (t) => !t.isWellFormed())) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
   return value;
 }
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+const BIG_NUMBER = /\d{16}|[eE]\+?\d{3}/;
+
+function refuseLossyNumber(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number') return value;
+  const source = context?.source ?? String(value);
+  if (!Number.isFinite(value)) throw new BotgateError('BG_ERR_VALIDATION', `The number ${source.slice(0, 40)} is too large to be kept: send it as a string`);
+  // An integer past 2^53 comes out as another one (12345678901234567890 as 12345678901234567000).
+  if (/^-?\d+$/.test(source) && BigInt(source) !== BigInt(value)) {
+    throw new BotgateError('BG_ERR_VALIDATION', `The integer ${source.slice(0, 40)} is beyond 2^53 and would be changed (JSON numbers are doubles here): send it as a string`);
+  }
+  return value;
+}
 
 /** Whether JSON text opens more than max objects/arrays inside each other (brackets within strings do not count). */
 function nestedDeeper(text: string, max: number): boolean {

@@ -53,6 +53,11 @@ describe('bad input', () => {
     ]) expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', ...bad })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/endpoints', '[]'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: 'text' })), 400, 'BG_ERR_VALIDATION');
+    // Numbers a double cannot hold would be stored and sent changed ("the payload exactly as published"): refused.
+    expectError(await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"n": 12345678901234567890}}'), 400, 'BG_ERR_VALIDATION');
+    expectError(await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"f": 1e400}}'), 400, 'BG_ERR_VALIDATION');
+    const exact = await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"max": 9007199254740991, "big": 1e20, "id": "12345678901234567890"}}');
+    assert.equal(exact.statusCode, 202, exact.body);
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'has space', payload: {} })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', '/api/deliveries?status=lost'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', '/api/deliveries?per_page=0'), 400, 'BG_ERR_VALIDATION');
