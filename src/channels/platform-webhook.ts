@@ -170,7 +170,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
     signed.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
       request.rawBody = body as string;
       try {
-        done(null, parseJsonBody(body as string));
+        done(null, parseJsonBody(body as string, { exactNumbers: false }));
       } catch (error) {
         unparsable.set(request, error as Error);
         done(null, {});

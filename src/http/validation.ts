@@ -70,7 +70,7 @@ export const MAX_JSON_DEPTH = 100;
  * MAX_JSON_DEPTH, strings holding NUL (U+0000, which PostgreSQL cannot store in text, so it would fail deep in a
  * write) or an unpaired UTF-16 surrogate (stored, it turns into U+FFFD: two ids would become one) are refused with a 400.
  */
-export function parseJsonBody(text: string): unknown {
+export function parseJsonBody(text: string, options: { exactNumbers?: boolean } = {}): unknown {
   if (text.trim() === '') return undefined;
   // Each level takes two characters at least: a short body cannot be too deep.
   if (text.length > 2 * MAX_JSON_DEPTH && nestedDeeper(text, MAX_JSON_DEPTH)) {
@@ -84,8 +84,9 @@ export function parseJsonBody(text: string): unknown {
   }
   if (text.includes('\\u0000') && holdsNul(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)');
   // A number JSON text can say but a double cannot hold would be stored and sent changed: refused. Only read when the
-  // text has a long digit run or a large exponent (a second parse that sees each number's own text).
-  if (BIG_NUMBER.test(text)) JSON.parse(text, refuseLossyNumber as (key: string, value: unknown) => unknown);
+  // text has a long digit run or a large exponent (a second parse that sees each number's own text). Not for what
+  // chat platforms send (`exactNumbers: false`): their message is taken as it parses rather than lost.
+  if (options.exactNumbers !== false && BIG_NUMBER.test(text)) JSON.parse(text, refuseLossyNumber as (key: string, value: unknown) => unknown);
   // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes (checked by the parser) decode to well-formed text.
   if (SURROGATE_ESCAPE.test(text) && someString(value, (t) => !t.isWellFormed())) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
   return value;
