@@ -8,6 +8,7 @@ import type { TurnService } from '../conversation/turns.ts';
 import { BotgateError } from '../errors.ts';
 import { emailValue } from '../identities.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
+import { installJsonParser } from '../http/validation.ts';
 import type { ChannelRecord, MessageRecord, Received } from '../store/store.ts';
 import type { AppService } from './apps.ts';
 import type { ChannelService } from './channels.ts';
@@ -49,6 +50,9 @@ export interface KoreWebhookDeps {
 }
 
 export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDeps }> = async (app, { deps }) => {
+  // A Kore.ai client's message is taken as it parses (a long integer in customData is kept as the double it reads as),
+  // rather than refused and lost: it is not a payload botgate promises to send on unchanged.
+  installJsonParser(app, { exactNumbers: false });
   const routeOptions = {
     bodyLimit: deps.config.kore.body_limit_bytes,
     config: { errorFormat: 'kore' },

@@ -47,15 +47,15 @@ export function installValidation(app: FastifyInstance): void {
  * JSON bodies: an empty body counts as no body (action routes such as /enable are often POSTed with a JSON
  * content type and nothing else); prototype poisoning keys are refused (secure-json-parse).
  */
-export function installJsonParser(app: FastifyInstance): void {
+export function installJsonParser(app: FastifyInstance, options: { exactNumbers?: boolean } = {}): void {
   // Every route reads JSON (or its own form parser): a text/plain body is 415, not a 400 about its shape.
-  app.removeContentTypeParser('text/plain');
+  if (app.hasContentTypeParser('text/plain')) app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     try {
       // Bytes that are not UTF-8 would decode to U+FFFD: two ids differing in them would become one.
       if (!isUtf8(body as Buffer)) throw new BotgateError('BG_ERR_VALIDATION', 'The body is not valid UTF-8');
-      done(null, parseJsonBody((body as Buffer).toString('utf8')));
+      done(null, parseJsonBody((body as Buffer).toString('utf8'), options));
     } catch (error) {
       done(error as Error, undefined);
     }

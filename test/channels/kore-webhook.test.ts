@@ -99,6 +99,12 @@ describe('kore webhook channel (sync)', () => {
     assert.equal(JSON.parse(hook.body).address, '1 Elm Road');
   });
 
+  it('takes a client\'s message with a long integer in customData (kept as it parses, not refused and lost)', async () => {
+    const payload = '{"message":{"text":"hello"},"from":{"id":"long-int"},"customData":{"account":12345678901234567890}}';
+    const res = await k.gw.app.inject({ method: 'POST', url: channelUrl, payload, headers: { ...(await auth({ appId: k.clientId, sub: 'long-int' })), 'content-type': 'application/json' } });
+    assert.equal(res.statusCode, 200, res.body);
+  });
+
   it('links by e-mail written any way (spaces, case), and never by a blank one', async () => {
     const as = async (from: string, email: string) => {
       const res = await k.post(channelUrl, say('hello', from, { from: { id: from, userInfo: { email } } }), await auth({ appId: k.clientId, sub: from }));
