@@ -9,7 +9,7 @@ import {
 
 const TOP_KEYS = ['id', 'name', 'description', 'settings', 'knowledge', 'intents', 'global_intents', 'handoff_intents', 'flows', 'webhooks'];
 const SETTINGS_KEYS = [
-  'intent_threshold', 'knowledge_threshold', 'dont_know', 'restart_notice',
+  'intent_threshold', 'interrupt_threshold', 'knowledge_threshold', 'dont_know', 'restart_notice',
   'handoff_phrases', 'close_phrases', 'handoff_message', 'handoff_unavailable', 'agent_timeout_message', 'agent_closed_message', 'opt_outs',
 ];
 const OPT_OUT_KEYS = ['phrases', 'event_type', 'message'];
@@ -21,6 +21,7 @@ const EVENT_PATTERN = /^[A-Za-z0-9_.:-]{1,200}$/;
 
 export const DEFAULT_SETTINGS: Readonly<BotSettings> = Object.freeze({
   intentThreshold: 0.6,
+  interruptThreshold: 0.7,
   knowledgeThreshold: 0.35,
   dontKnow: [{ text: "Sorry, I didn't understand that. Could you put it another way?" }],
   restartNotice: [{ text: "Sorry, this conversation changed while you were away, so let's start again." }],
@@ -112,6 +113,7 @@ function readSettings(problems: ProblemList, value: unknown, states: ReadonlySet
   if (!raw) return settings;
   checkKeys(problems, 'settings', raw, SETTINGS_KEYS);
   settings.intentThreshold = readThreshold(problems, 'settings.intent_threshold', raw.intent_threshold) ?? settings.intentThreshold;
+  settings.interruptThreshold = readThreshold(problems, 'settings.interrupt_threshold', raw.interrupt_threshold) ?? settings.interruptThreshold;
   settings.knowledgeThreshold = readThreshold(problems, 'settings.knowledge_threshold', raw.knowledge_threshold) ?? settings.knowledgeThreshold;
   settings.dontKnow = readOptionalMessages(problems, 'settings.dont_know', raw.dont_know, states) ?? settings.dontKnow;
   settings.restartNotice = readOptionalMessages(problems, 'settings.restart_notice', raw.restart_notice, states) ?? settings.restartNotice;

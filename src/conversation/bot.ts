@@ -43,6 +43,8 @@ export interface WebhookRule {
 
 export interface BotSettings {
   intentThreshold: number;
+  /** Confidence a global intent needs to interrupt where the bot waits for free text (a plain state's answer). */
+  interruptThreshold: number;
   knowledgeThreshold: number;
   dontKnow: BotMessage[];
   restartNotice: BotMessage[];

@@ -141,9 +141,13 @@ function handOver(turn: Turn, asked: { intent: string | null; confidence: number
 }
 
 function whenWaiting(turn: Turn, bot: BotRuntime, text: string, waiting: Waiting, name: string): Step {
-  // Step 2: a global intent interrupts the flow (before the message is read as an answer or an option).
+  // Step 2: a global intent interrupts the flow (before the message is read as an answer or an option). Where any
+  // text is an answer (a plain state: an address, a name), it must be plainly meant ("Stop Lane 4" is an address
+  // with one intent word in it, not "stop"): there the bar is interrupt_threshold.
   const match = turn.bot.globalIntents.length > 0 ? bot.intents.match(text) : null;
-  const global = match && match.confidence >= turn.bot.settings.intentThreshold && turn.bot.globalIntents.includes(match.intent);
+  const settings = turn.bot.settings;
+  const bar = turn.bot.flows[name]?.kind === 'plain' ? Math.max(settings.intentThreshold, settings.interruptThreshold) : settings.intentThreshold;
+  const global = match && match.confidence >= bar && turn.bot.globalIntents.includes(match.intent);
   if (global && hasState(turn.bot, match.intent)) return startIntent(turn, match.intent, match.confidence, true);
   const state = turn.bot.flows[name];
   // Step 3, a plain state: the answer is stored under the state's name, then the state is entered.

@@ -35,7 +35,7 @@ function fakeMatcher(intents: Record<string, string[]>, keywords: Record<string,
 
 const KEYWORDS: Record<string, [string, number]> = {
   pizza: ['order_pizza', 0.7], balance: ['check_balance', 0.8], hungry: ['order_pizza', 0.5], halt: ['cancel', 0.5],
-  somebody: ['talk_to_agent', 0.5],
+  somebody: ['talk_to_agent', 0.5], stop: ['cancel', 0.62],
 };
 
 const fakeKnowledge: KnowledgeBaseLike = {
@@ -166,6 +166,18 @@ describe('the demo PizzaBot order', () => {
     const turn = chat.say('hello'); // greeting: an intent, but not a global one
     assert.deepEqual(turn.understood, { kind: 'state', state: 'pizza_toppings' });
     assert.equal(chat.position.memory.pizza_toppings, 'hello');
+  });
+
+  it('needs interrupt_threshold for a global intent where any text is an answer: an address with "stop" in it stays an address', () => {
+    const chat = conversation(runtime(demo));
+    for (const text of ['order a pizza', '2', 'Cheese']) chat.say(text);
+    const turn = chat.say('Stop Lane 4'); // cancel at 0.62: above intent_threshold (0.55), under interrupt_threshold (0.7)
+    assert.deepEqual(turn.understood, { kind: 'state', state: 'address' });
+    assert.equal(chat.position.memory.address, 'Stop Lane 4');
+    chat.say('555');
+    // At a menu the answer is one of few options: the intent threshold is the bar there.
+    const atMenu = chat.say('stop now');
+    assert.deepEqual(atMenu.understood, { kind: 'intent', intent: 'cancel', confidence: 0.62, global: true });
   });
 
   it('starts afresh on session.new, keeping memory', () => {
