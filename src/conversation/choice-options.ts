@@ -3,7 +3,18 @@
 
 /** The comparable form of an option key or an answer: `" Yes. "` → `"yes"`. */
 export function optionKey(text: string): string {
-  return text.trim().replace(/[.,!?]+$/, '').trim().toLowerCase();
+  // NFC: "Grün" typed as u + combining diaeresis is the option "Grün".
+  return text.normalize('NFC').trim().replace(/[.,!?]+$/, '').trim().toLowerCase();
+}
+
+/**
+ * The key stored for a chosen option: its number when the option is text and a numbered option leads to the same
+ * state ("confirm" and "1" both to order_confirmed store "1"), so receivers reading the choice as a number
+ * (Sarufi's `int(data["choice_confirmation"])`) work whichever way the user answered.
+ */
+export function storedOptionKey(options: Record<string, string>, chosen: string): string {
+  if (/^\d+$/.test(chosen.trim())) return chosen;
+  return Object.keys(options).find((key) => /^\d+$/.test(key.trim()) && options[key] === options[chosen]) ?? chosen;
 }
 
 /** The option key, as written in the bot file, that the answer names; null when it names none. */

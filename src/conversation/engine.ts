@@ -8,7 +8,7 @@
 import type {
   BotDefinition, BotMessage, BotRuntime, ConversationPosition, FiredWebhook, TurnContext, TurnInput, TurnResult, WebhookRule,
 } from './bot.ts';
-import { findOption } from './choice-options.ts';
+import { findOption, storedOptionKey } from './choice-options.ts';
 import { renderMessage, type TemplateValues } from './templates.ts';
 
 /** The state a conversation waits at after a step (null: idle), and the question that led there. */
@@ -165,7 +165,7 @@ function whenWaiting(turn: Turn, bot: BotRuntime, text: string, waiting: Waiting
     send(turn, state.message);
     return { waiting, understood: { kind: 'choice', state: name, option: null } };
   }
-  turn.memory[name] = option;
+  turn.memory[name] = storedOptionKey(state.options, option);
   return { waiting: enter(turn, state.options[option], waiting.lastPrompt), understood: { kind: 'choice', state: name, option } };
 }
 

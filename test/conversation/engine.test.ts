@@ -127,8 +127,9 @@ describe('the demo PizzaBot order', () => {
     });
   });
 
-  it('matches options ignoring case, spaces and trailing punctuation, and stores the key as written', () => {
-    for (const [answer, key, reason] of [['1.', '1', 'Fulfilled'], [' CONFIRM! ', 'confirm', 'Fulfilled'], ['2', '2', 'Cancelled']]) {
+  it('matches options ignoring case, spaces and trailing punctuation; stores the number of the option (a text option\'s numbered twin)', () => {
+    // "confirm" leads where "1" does: "1" is stored, which Sarufi receivers read with int().
+    for (const [answer, key, reason] of [['1.', '1', 'Fulfilled'], [' CONFIRM! ', '1', 'Fulfilled'], ['2', '2', 'Cancelled']]) {
       const chat = conversation(runtime(demo));
       for (const text of ['order a pizza', '2', 'Cheese', 'Home', '555']) chat.say(text);
       const turn = chat.say(answer);
@@ -136,6 +137,17 @@ describe('the demo PizzaBot order', () => {
       assert.deepEqual(turn.endOfTask, { reason });
       assert.equal(turn.fired.length, key === '2' ? 0 : 1);
     }
+  });
+
+  it('stores a text option\'s own key when no numbered option leads to its state, and matches it in any Unicode form', () => {
+    const bot = load(`id: colours\nname: Colours\nintents:\n  pick: [pick a colour]\nflows:\n  pick:\n    message: [Which one?]\n    next_state: choice_colour\n  choice_colour:\n    "1": green\n    Grün: green\n    Blau: blue\n    fallback_message: [Grün or Blau?]\n  green:\n    message: [Green it is.]\n    next_state: end\n  blue:\n    message: [Blue it is.]\n    next_state: end\n`, 'colours.yaml');
+    const chat = conversation(runtime(bot));
+    chat.say('pick a colour');
+    chat.say('blau');
+    assert.equal(chat.position.memory.choice_colour, 'Blau');
+    chat.say('pick a colour');
+    chat.say('Gru\u0308n'); // decomposed ü
+    assert.equal(chat.position.memory.choice_colour, '1');
   });
 
   it('stops at "cancel" anywhere in the flow (a global intent), keeping memory', () => {
@@ -232,7 +244,8 @@ const TOP_UP_QUESTION = {
 };
 
 describe('the demo banking flows', () => {
-  for (const [answer, key] of [['yes', 'yes'], ['Yes.', 'yes'], ['1', '1']]) {
+  // The option as written is what was understood; memory keeps its number ("yes" leads where "1" does).
+  for (const [answer, option] of [['yes', 'yes'], ['Yes.', 'yes'], ['1', '1']]) {
     it(`tops up after a failed payment on "${answer}"`, () => {
       const chat = conversation(runtime(demo));
       let turn = chat.say('my payment failed');
@@ -242,14 +255,14 @@ describe('the demo banking flows', () => {
       ]);
       assert.equal(chat.position.state, 'choice_top_up_after_failure');
       turn = chat.say(answer);
-      assert.deepEqual(turn.understood, { kind: 'choice', state: 'choice_top_up_after_failure', option: key });
+      assert.deepEqual(turn.understood, { kind: 'choice', state: 'choice_top_up_after_failure', option });
       assert.deepEqual(texts(turn), ['How much would you like to add?']);
       assert.equal(turn.endOfTask, null);
       assert.equal(chat.position.state, 'top_up_amount');
       turn = chat.say('50 EUR');
       assert.deepEqual(texts(turn), ['Done: 50 EUR is on its way to your account.']);
       assert.deepEqual(turn.endOfTask, { reason: 'Fulfilled' });
-      assert.deepEqual(chat.position.memory, { choice_top_up_after_failure: key, top_up_amount: '50 EUR' });
+      assert.deepEqual(chat.position.memory, { choice_top_up_after_failure: '1', top_up_amount: '50 EUR' });
     });
   }
 
@@ -265,7 +278,7 @@ describe('the demo banking flows', () => {
     turn = chat.say('No');
     assert.deepEqual(texts(turn), ['Alright. Let me know if you need anything else.']);
     assert.deepEqual(turn.endOfTask, { reason: 'Fulfilled' });
-    assert.equal(chat.position.memory.choice_top_up_after_failure, 'no');
+    assert.equal(chat.position.memory.choice_top_up_after_failure, '2');
   });
 
   it('fills templates from customData, or their fallback, and lists what was missing', () => {
@@ -498,7 +511,7 @@ describe('resuming after a human', () => {
     const answer = chat.say('Poor.');
     assert.deepEqual(texts(answer), ["Sorry we let you down. Thanks for telling us; we'll use it to do better."]);
     assert.deepEqual(answer.endOfTask, { reason: 'Fulfilled' });
-    assert.deepEqual(chat.position, { state: null, memory: { number_of_pizzas: '2', choice_feedback: 'poor' }, lastPrompt: [] });
+    assert.deepEqual(chat.position, { state: null, memory: { number_of_pizzas: '2', choice_feedback: '3' }, lastPrompt: [] });
   });
 
   it('enters a choice state by sending its own message after the messages before', () => {
