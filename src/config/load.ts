@@ -1,6 +1,7 @@
 // Loads the configuration: defaults → optional config file (YAML or JSON) → BOTGATE_* environment, validated
 // and frozen. The only module that reads process.env.
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
@@ -27,6 +28,15 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
   const env = options.env ?? process.env;
   const file = options.file ?? nonEmpty(env.BOTGATE_CONFIG);
   const raw: Record<string, unknown> = file ? readConfigFile(file) : {};
+  // A bot file named in the config file is found next to it (as a bot's knowledge next to the bot), wherever the
+  // gateway runs from.
+  if (file && Array.isArray(raw.bots)) {
+    for (const bot of raw.bots) {
+      if (bot && typeof bot === 'object' && typeof (bot as { file?: unknown }).file === 'string') {
+        (bot as { file: string }).file = resolve(dirname(resolve(file)), (bot as { file: string }).file);
+      }
+    }
+  }
   const sources = new Map<string, string>(); // config path → where its value came from
   const fromEnv = new Set<string>();
 

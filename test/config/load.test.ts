@@ -37,6 +37,12 @@ describe('config', () => {
     assert.equal(loadConfig({ env: { BOTGATE_CONFIG: json } }).retention.days, 7);
   });
 
+  it('finds a bot file named in the config file next to it, wherever the gateway runs from', () => {
+    const path = file('bots:\n  - file: bots/pizza.yaml\n  - file: /srv/bots/other.yaml\n');
+    const config = loadConfig({ file: path, env: {} });
+    assert.deepEqual(config.bots.map((b) => b.file), [join(path, '..', 'bots', 'pizza.yaml'), '/srv/bots/other.yaml']);
+  });
+
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ env: { BOTGATE_PORT: '', BOTGATE_ADMIN_TOKEN: '  ' } }).port, 3000);
   });
