@@ -67,12 +67,11 @@ export async function createServices(config: Config, options: ServiceOptions = {
   // A channel's or an event type's endpoint stays while they use it (deleting it would drop their messages).
   endpoints.usedBy(async (id) => (await store.channels.list({ limit: 100_000 })).filter((c) => c.endpointId === id).map((c) => `channel ${c.id}`));
   endpoints.usedBy(async (id) => (await notify.typeNames()).filter((name) => notify.engine.type(name).endpointId === id).map((name) => `event type ${name}`));
-  // Bots name their webhooks' endpoints: deleting one would lose every event the webhook fires.
-  endpoints.usedBy(async (id) => {
-    const name = (await store.endpoints.get(id))?.name;
-    const names = (w: { endpoint: string }) => w.endpoint === id || w.endpoint === name;
-    return (await bots.list()).filter((b) => (JSON.parse(b.definition) as BotDefinition).webhooks.some(names)).map((b) => `bot ${b.id} (its webhooks)`);
-  });
+  // Bots name their webhooks' endpoints (by id or name): deleting or renaming one would lose every event the webhook fires.
+  const botsNaming = async (ref: string) =>
+    (await bots.list()).filter((b) => (JSON.parse(b.definition) as BotDefinition).webhooks.some((w) => w.endpoint === ref)).map((b) => `bot ${b.id} (its webhooks)`);
+  endpoints.usedBy(botsNaming);
+  endpoints.namedBy(botsNaming);
   const turns = createTurnService({
     store, clock, newId, directory,
     onPublished: (endpointIds) => outbox.nudge(endpointIds),

@@ -8,13 +8,16 @@ export function optionKey(text: string): string {
 }
 
 /**
- * The key stored for a chosen option: its number when the option is text and a numbered option leads to the same
- * state ("confirm" and "1" both to order_confirmed store "1"), so receivers reading the choice as a number
- * (Sarufi's `int(data["choice_confirmation"])`) work whichever way the user answered.
+ * The key stored for a chosen option: its number when the option is text and exactly one numbered option leads to
+ * the same state ("confirm" and "1" both to order_confirmed store "1"), so receivers reading the choice as a number
+ * (Sarufi's `int(data["choice_confirmation"])`) work whichever way the user answered. When several numbers lead
+ * there (a pick-one menu that moves on: 1, 2, 3 and small, medium, large), the text is the only answer that says
+ * which: it is stored as written.
  */
 export function storedOptionKey(options: Record<string, string>, chosen: string): string {
   if (/^\d+$/.test(chosen.trim())) return chosen;
-  return Object.keys(options).find((key) => /^\d+$/.test(key.trim()) && options[key] === options[chosen]) ?? chosen;
+  const twins = Object.keys(options).filter((key) => /^\d+$/.test(key.trim()) && options[key] === options[chosen]);
+  return twins.length === 1 ? twins[0] : chosen;
 }
 
 /** The option key, as written in the bot file, that the answer names; null when it names none. */

@@ -51,6 +51,12 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
   const users: ((id: string) => Promise<string[]>)[] = [];
 
   const usersOf = async (id: string) => (await Promise.all(users.map((lookup) => lookup(id)))).flat();
+  const nameUsers: ((name: string) => Promise<string[]>)[] = [];
+  /** What names an endpoint by this name, when no other endpoint carries it (the others would take over). */
+  async function nameUsersOf(name: string, id: string): Promise<string[]> {
+    const others = (await store.endpoints.list({}, { limit: 100_000 })).some((e) => e.name === name && e.id !== id);
+    return others ? [] : (await Promise.all(nameUsers.map((lookup) => lookup(name)))).flat();
+  }
   function refuseIfUsed(id: string, using: string[]): void {
     if (using.length) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is used by ${using.join(', ')}: delete or change ${using.length > 1 ? 'those' : 'that'} first`);
   }
@@ -110,6 +116,11 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       checkLimits(input);
       const current = await get(id);
       const patch: EndpointPatch = { updatedAt: clock.now() };
+      if (input.name !== undefined && input.name !== current.name) {
+        // Renamed under what names it (a bot's webhooks): those would name nothing and their events be lost.
+        const naming = await nameUsersOf(current.name, id);
+        if (naming.length) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is named "${current.name}" by ${naming.join(', ')}: change ${naming.length > 1 ? 'those' : 'that'} first`);
+      }
       if (input.name !== undefined) patch.name = input.name;
       if (input.provider !== undefined) patch.provider = input.provider;
       if (input.url !== undefined) patch.url = checkUrl(input.url);
@@ -144,8 +155,14 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       if (id) refuseIfUsed(id, (await usersOf(id)).filter((u) => u !== owner));
     },
 
+    /** Registers a lookup of what names endpoints by name: the last endpoint of a name so named cannot be renamed or deleted. */
+    namedBy(lookup: (name: string) => Promise<string[]>) {
+      nameUsers.push(lookup);
+    },
+
     async delete(id: string): Promise<void> {
-      refuseIfUsed(id, await usersOf(id));
+      const endpoint = await store.endpoints.get(id);
+      refuseIfUsed(id, [...(await usersOf(id)), ...(endpoint ? await nameUsersOf(endpoint.name, id) : [])]);
       if (!(await store.endpoints.delete(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
       changed(id);
     },

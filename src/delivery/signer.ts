@@ -11,7 +11,9 @@ export function generateSigningSecret(bytes = 24): string {
 export function isSigningSecret(secret: string): boolean {
   // Standard base64 only: Node's decoder would also take URL-safe and stray characters, which receivers' libraries
   // (standardwebhooks) refuse, so they could never check the signatures.
-  if (!secret.startsWith(PREFIX) || !/^[A-Za-z0-9+/]+={0,2}$/.test(secret.slice(PREFIX.length))) return false;
+  const text = secret.slice(PREFIX.length);
+  // Padded too: Python's base64 (the Python standardwebhooks) refuses text whose length is not a multiple of 4.
+  if (!secret.startsWith(PREFIX) || !/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) return false;
   const key = Buffer.from(secret.slice(PREFIX.length), 'base64');
   return key.length >= 24 && key.length <= 64;
 }

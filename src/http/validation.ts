@@ -94,17 +94,43 @@ export function parseJsonBody(text: string, options: { exactNumbers?: boolean } 
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
-const BIG_NUMBER = /\d{16}|[eE]\+?\d{3}/;
+/**
+ * A JSON number that may not fit a double: 16 or more digits (or dots), or a two-digit exponent, right after what
+ * opens a value (`:`, `[`, `,`). Digit runs inside strings (phone numbers, card numbers) do not trigger the second
+ * parse, which costs about eight first ones.
+ */
+const BIG_NUMBER = /[:[,]\s*-?(?:[\d.]{16}|[\d.]+[eE][+-]?\d{2})/;
 
 function refuseLossyNumber(_key: string, value: unknown, context?: { source?: string }): unknown {
   if (typeof value !== 'number') return value;
   const source = context?.source ?? String(value);
-  if (!Number.isFinite(value)) throw new BotgateError('BG_ERR_VALIDATION', `The number ${source.slice(0, 40)} is too large to be kept: send it as a string`);
-  // An integer past 2^53 comes out as another one (12345678901234567890 as 12345678901234567000).
-  if (/^-?\d+$/.test(source) && BigInt(source) !== BigInt(value)) {
-    throw new BotgateError('BG_ERR_VALIDATION', `The integer ${source.slice(0, 40)} is beyond 2^53 and would be changed (JSON numbers are doubles here): send it as a string`);
+  if (!Number.isFinite(value) || !exactly(source, value)) {
+    throw new BotgateError('BG_ERR_VALIDATION', `The number ${source.slice(0, 40)} cannot be kept exactly (JSON numbers are doubles here): send it as a string`);
   }
   return value;
+}
+
+/**
+ * Whether the number will be sent as the same number its text says: the double's shortest form (what is stored
+ * and sent) names the same decimal. 12345678901234567890 reads as 12345678901234567000, 1e-400 as 0,
+ * 0.12345678901234567891 as 0.12345678901234568: refused; 1e20, 1.5e300 and 0.1 are kept.
+ */
+function exactly(source: string, value: number): boolean {
+  const a = decimal(source);
+  return a === null || a === decimal(String(value));
+}
+
+/** A decimal number's canonical form, `sign digits e exponent` with no leading or trailing zeros; null if not one. */
+function decimal(text: string): string | null {
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) return null;
+  const [, sign, whole, fraction = '', exponent = '0'] = m;
+  const all = (whole + fraction).replace(/^0+/, '');
+  if (all === '') return '0';
+  const digits = all.replace(/0+$/, '');
+  // The value is 0.digits × 10^(exp): count where the first significant digit sits.
+  const exp = Number(exponent) + whole.replace(/^0+/, '').length - (whole.replace(/^0+/, '') === '' ? fraction.length - fraction.replace(/^0+/, '').length : 0);
+  return `${sign}${digits}e${exp}`;
 }
 
 /** Whether JSON text opens more than max objects/arrays inside each other (brackets within strings do not count). */

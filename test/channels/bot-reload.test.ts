@@ -100,6 +100,13 @@ describe('bot reload', () => {
       const deleted = await gw.api('DELETE', `/api/endpoints/${endpoint.body.id}`);
       assert.deepEqual([deleted.status, deleted.body.code], [409, 'BG_ERR_CONFLICT']);
       assert.match(deleted.body.message, /bot shop/);
+      // Renamed, the webhook would name nothing: refused too.
+      const renamed = await gw.api('PATCH', `/api/endpoints/${endpoint.body.id}`, { name: 'shop-orders-v2' });
+      assert.deepEqual([renamed.status, renamed.body.code], [409, 'BG_ERR_CONFLICT']);
+      // Another endpoint of that name takes over: the first may go.
+      assert.equal((await gw.api('POST', '/api/endpoints', { name: 'shop-orders', url: 'https://shop.example/hooks2' })).status, 201);
+      assert.equal((await gw.api('PATCH', `/api/endpoints/${endpoint.body.id}`, { name: 'old-shop-orders' })).status, 200);
+      assert.equal((await gw.api('DELETE', `/api/endpoints/${endpoint.body.id}`)).status, 204);
     } finally {
       await gw.close();
     }

@@ -148,6 +148,12 @@ describe('the demo PizzaBot order', () => {
     chat.say('pick a colour');
     chat.say('Gru\u0308n'); // decomposed ü
     assert.equal(chat.position.memory.choice_colour, '1');
+    // Several numbers lead to the same state: only the text says which was meant.
+    const sizes = load(`id: sizes\nname: Sizes\nintents:\n  pick: [pick a size]\nflows:\n  pick:\n    message: [Which size?]\n    next_state: choice_size\n  choice_size:\n    "1": chosen\n    "2": chosen\n    small: chosen\n    large: chosen\n    fallback_message: [Small or large?]\n  chosen:\n    message: [Noted.]\n    next_state: end\n`, 'sizes.yaml');
+    const sized = conversation(runtime(sizes));
+    sized.say('pick a size');
+    sized.say('large');
+    assert.equal(sized.position.memory.choice_size, 'large');
   });
 
   it('stops at "cancel" anywhere in the flow (a global intent), keeping memory', () => {

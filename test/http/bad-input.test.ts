@@ -50,13 +50,17 @@ describe('bad input', () => {
       { auth: { kind: 'bearer', token: 'abc\r\nX-Injected: 1' } }, { auth: { kind: 'header', name: 'x-k', value: 'a\nb' } },
       { auth: { kind: 'header', name: 'Content-Type', value: 'key' } }, { auth: { kind: 'header', name: 'webhook-signature', value: 'key' } },
       { secret: 'whsec_!!!!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, { secret: 'whsec_-_-_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+      { secret: `whsec_${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}` }, // unpadded: Python's base64 refuses it
     ]) expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', ...bad })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/endpoints', '[]'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: 'text' })), 400, 'BG_ERR_VALIDATION');
     // Numbers a double cannot hold would be stored and sent changed ("the payload exactly as published"): refused.
     expectError(await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"n": 12345678901234567890}}'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"f": 1e400}}'), 400, 'BG_ERR_VALIDATION');
-    const exact = await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"max": 9007199254740991, "big": 1e20, "id": "12345678901234567890"}}');
+    for (const lossy of ['12345678901234567890.5', '1e-400', '1234567890123456789e0', '0.1234567890123456789']) {
+      expectError(await raw('POST', '/api/messages', `{"event_type": "a", "payload": {"x": ${lossy}}}`), 400, 'BG_ERR_VALIDATION');
+    }
+    const exact = await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"max": 9007199254740991, "big": 1e20, "far": 1.5e300, "tiny": 5e-324, "id": "12345678901234567890"}}');
     assert.equal(exact.statusCode, 202, exact.body);
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'has space', payload: {} })), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', '/api/deliveries?status=lost'), 400, 'BG_ERR_VALIDATION');
