@@ -50,9 +50,9 @@ export interface KoreWebhookDeps {
 }
 
 export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDeps }> = async (app, { deps }) => {
-  // A Kore.ai client's message is taken as it parses (a long integer in customData is kept as the double it reads as),
-  // rather than refused and lost: it is not a payload botgate promises to send on unchanged.
-  installJsonParser(app, { exactNumbers: false });
+  // A Kore.ai client's message is taken, not refused and lost: a number a double cannot hold (a long id in
+  // customData) is kept as the string of its digits.
+  installJsonParser(app, { lossyNumbers: 'text' });
   const routeOptions = {
     bodyLimit: deps.config.kore.body_limit_bytes,
     config: { errorFormat: 'kore' },

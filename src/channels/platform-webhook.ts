@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
-import { parseJsonBody } from '../http/validation.ts';
+import { installJsonParser, parseJsonBody } from '../http/validation.ts';
 import { bearerToken } from '../http/admin-guard.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
 import type { ChannelRecord, MessageRecord } from '../store/store.ts';
@@ -126,6 +126,9 @@ export function mapFields(body: unknown, fields: Partial<Record<FieldName, strin
 
 export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWebhookDeps }> = async (app, { deps }) => {
   const { platforms, inbound } = deps;
+  // A platform's message is taken, not refused and lost: a number a double cannot hold (a long id) is kept as the
+  // string of its digits, as on the signed sources below.
+  installJsonParser(app, { lossyNumbers: 'text' });
   const routeOptions = { bodyLimit: deps.config.platform.body_limit_bytes, config: { errorFormat: 'platform' } };
 
   // Bearer token first: an unauthenticated request is refused before its body is read.
@@ -170,7 +173,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
     signed.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
       request.rawBody = body as string;
       try {
-        done(null, parseJsonBody(body as string, { exactNumbers: false }));
+        done(null, parseJsonBody(body as string, { lossyNumbers: 'text' }));
       } catch (error) {
         unparsable.set(request, error as Error);
         done(null, {});
@@ -208,7 +211,8 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
       const { channel, scheme } = verified.get(request)!;
       await inbound.admit(channel);
       const message = mapFields(request.body, settingsOf(channel).fields);
-      const key = message.message_id ?? headerValue(request.headers['idempotency-key']) ?? (scheme === 'standard_webhooks' ? headerValue(request.headers['webhook-id']) : undefined);
+      const key = message.message_id ?? metadataId(message.metadata) ?? headerValue(request.headers['idempotency-key'])
+        ?? (scheme === 'standard_webhooks' ? headerValue(request.headers['webhook-id']) : undefined);
       return incomingAnswer(message, await inbound.receive(channel, message, key ?? null));
     });
   });

@@ -132,7 +132,7 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
     try {
-      done(null, parseJsonBody(body as string, { exactNumbers: false }));
+      done(null, parseJsonBody(body as string, { lossyNumbers: 'text' }));
     } catch (error) {
       done(error as Error, undefined);
     }

@@ -152,7 +152,9 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
 
     /** Refuses (409) when anything but `owner` sends through the endpoint: the owner is about to delete it with itself. */
     async assertOnlyUser(id: string | null, owner: string): Promise<void> {
-      if (id) refuseIfUsed(id, (await usersOf(id)).filter((u) => u !== owner));
+      if (!id) return;
+      const endpoint = await store.endpoints.get(id);
+      refuseIfUsed(id, [...(await usersOf(id)), ...(endpoint ? await nameUsersOf(endpoint.name, id) : [])].filter((u) => u !== owner));
     },
 
     /** Registers a lookup of what names endpoints by name: the last endpoint of a name so named cannot be renamed or deleted. */

@@ -171,7 +171,11 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
               // A try that waited for a connection (more tries than the pool's connections) is never sent after
               // the shutdown began or past its deadline: its signature and its lease were meant for then.
               if (stopping) return c.abort(new AbortedError());
-              if (performance.now() > deadline) return c.abort(Object.assign(new Error(`waited ${req.timeoutMs} ms for a connection`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
+              // Nor with so little of its time left that it could only time out at the receiver (sent, then cut: a
+              // duplicate for nothing): at least a quarter of its timeout, or 100 ms.
+              if (performance.now() > deadline - Math.min(100, req.timeoutMs / 4)) {
+                return c.abort(Object.assign(new Error(`waited ${req.timeoutMs} ms for a connection`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
+              }
               active.set(c, deadline);
             },
             onResponseStart(_c, status, responseHeaders) {

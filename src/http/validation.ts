@@ -47,7 +47,7 @@ export function installValidation(app: FastifyInstance): void {
  * JSON bodies: an empty body counts as no body (action routes such as /enable are often POSTed with a JSON
  * content type and nothing else); prototype poisoning keys are refused (secure-json-parse).
  */
-export function installJsonParser(app: FastifyInstance, options: { exactNumbers?: boolean } = {}): void {
+export function installJsonParser(app: FastifyInstance, options: JsonOptions = {}): void {
   // Every route reads JSON (or its own form parser): a text/plain body is 415, not a 400 about its shape.
   if (app.hasContentTypeParser('text/plain')) app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
@@ -70,7 +70,16 @@ export const MAX_JSON_DEPTH = 100;
  * MAX_JSON_DEPTH, strings holding NUL (U+0000, which PostgreSQL cannot store in text, so it would fail deep in a
  * write) or an unpaired UTF-16 surrogate (stored, it turns into U+FFFD: two ids would become one) are refused with a 400.
  */
-export function parseJsonBody(text: string, options: { exactNumbers?: boolean } = {}): unknown {
+export interface JsonOptions {
+  /**
+   * A number a double cannot hold as written: `refuse` (400, the default: the API stores and sends what it was
+   * given), or `text` (it becomes the string of its digits: what chat platforms send is taken, and a long id stays
+   * that id rather than a rounded one another id rounds to as well).
+   */
+  lossyNumbers?: 'refuse' | 'text';
+}
+
+export function parseJsonBody(text: string, options: JsonOptions = {}): unknown {
   if (text.trim() === '') return undefined;
   // Each level takes two characters at least: a short body cannot be too deep.
   if (text.length > 2 * MAX_JSON_DEPTH && nestedDeeper(text, MAX_JSON_DEPTH)) {
@@ -83,10 +92,14 @@ export function parseJsonBody(text: string, options: { exactNumbers?: boolean } 
     throw new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`);
   }
   if (text.includes('\\u0000') && holdsNul(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)');
-  // A number JSON text can say but a double cannot hold would be stored and sent changed: refused. Only read when the
-  // text has a long digit run or a large exponent (a second parse that sees each number's own text). Not for what
-  // chat platforms send (`exactNumbers: false`): their message is taken as it parses rather than lost.
-  if (options.exactNumbers !== false && BIG_NUMBER.test(text)) JSON.parse(text, refuseLossyNumber as (key: string, value: unknown) => unknown);
+  // A number JSON text can say but a double cannot hold would be stored and sent changed: refused, or for what chat
+  // platforms send kept as its digits (JsonOptions). Only read when the text has a long number (a second parse that
+  // sees each number's own text).
+  if (BIG_NUMBER.test(text)) {
+    const reviver = options.lossyNumbers === 'text' ? lossyNumberAsText : refuseLossyNumber;
+    const exact = JSON.parse(text, reviver as (key: string, value: unknown) => unknown) as unknown;
+    if (options.lossyNumbers === 'text') value = exact;
+  }
   // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes (checked by the parser) decode to well-formed text.
   if (SURROGATE_ESCAPE.test(text) && someString(value, (t) => !t.isWellFormed())) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
   return value;
@@ -100,6 +113,11 @@ const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
  * parse, which costs about eight first ones.
  */
 const BIG_NUMBER = /[:[,]\s*-?(?:[\d.]{16}|[\d.]+[eE][+-]?\d{2})/;
+
+function lossyNumberAsText(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== 'number' || context?.source === undefined) return value;
+  return Number.isFinite(value) && exactly(context.source, value) ? value : context.source;
+}
 
 function refuseLossyNumber(_key: string, value: unknown, context?: { source?: string }): unknown {
   if (typeof value !== 'number') return value;

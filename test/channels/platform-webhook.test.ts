@@ -7,6 +7,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -236,6 +239,24 @@ describe('platform webhook (SQLite)', () => {
       assertApiError(await gw.api('GET', `/api/endpoints/${created.endpoint_id}`), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
     });
 
+    it('refuses to delete a config whose endpoint a bot\'s webhook names (409), and keeps both', async () => {
+      const own = await startTestGateway(); // a gateway of its own: a second bot would change which bot configs get
+      try {
+        await own.bots.load(DEMO_BOT_FILE);
+        const created = await own.api('POST', '/api/webhook/config', { name: 'named-by-bot', outgoing_webhook_url: 'https://platform.example/hook' });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        const endpointId = (created.body as Json).endpoint_id;
+        const file = join(mkdtempSync(join(tmpdir(), 'botgate-named-')), 'bot.yaml');
+        writeFileSync(file, `id: named\nname: Named\nintents:\n  hi: [hi]\nflows:\n  hi:\n    message: [Hello]\n    next_state: end\nwebhooks:\n  - { event: said.hi, states: [hi], endpoint: "${endpointId}" }\n`);
+        assert.equal((await own.api('POST', '/api/bots', { file })).status, 201);
+        assertApiError(await own.api('DELETE', `/api/webhook/config/${(created.body as Json).id}`), 409, 'BG_ERR_CONFLICT');
+        assert.equal((await own.api('GET', `/api/webhook/config/${(created.body as Json).id}`)).status, 200);
+        assert.equal((await own.api('GET', `/api/endpoints/${endpointId}`)).status, 200);
+      } finally {
+        await own.close();
+      }
+    });
+
     it('answers an unknown id with 404 in the API error shape', async () => {
       assertApiError(await gw.api('GET', '/api/webhook/config/ch_nope'), 404, 'BG_ERR_PLATFORM_NOT_FOUND');
       assertApiError(await gw.api('PUT', '/api/webhook/config/ch_nope', { is_active: false }), 404, 'BG_ERR_PLATFORM_NOT_FOUND');
@@ -394,6 +415,13 @@ describe('platform webhook (SQLite)', () => {
         assert.equal(stored.find((m) => m.message === 'what is my balance').id, first.body.message_id);
       });
     }
+
+    it('takes a message with long integers (kept as their digits, not refused): two long message ids are two messages', async () => {
+      const body = (id: string) => `{"user_id":"dd-long","message":"what is my balance","message_id":${id},"metadata":{"balance":12345678901234567890}}`;
+      const first = await c.incoming(cfg.inbound_token, body('42345678901234567890'));
+      const second = await c.incoming(cfg.inbound_token, body('42345678901234567891'));
+      assert.deepEqual([first.status, second.status, second.body.duplicate], [200, 200, false], JSON.stringify(second.body));
+    });
 
     it('processes a message sent several times at once exactly once', async () => {
       const user = 'dd-burst';
@@ -695,6 +723,14 @@ describe('platform webhook (SQLite)', () => {
       assert.equal(again.body.duplicate, true);
       assert.equal(again.body.message_id, res.body.message_id);
 
+      // Long numeric ids (Discord-style, beyond a double) stay those ids: two users and two messages, never merged.
+      const ann = '{"event":"message_created","id":42345678901234567890,"content":"what is my balance","sender":{"id":275928847299117063},"conversation":{"id":56}}';
+      const bob = '{"event":"message_created","id":42345678901234567891,"content":"what is my balance","sender":{"id":275928847299117064},"conversation":{"id":57}}';
+      const fromAnn = await c.signed(cfg.id, ann, sign(ann));
+      const fromBob = await c.signed(cfg.id, bob, sign(bob));
+      assert.deepEqual([fromAnn.status, fromBob.status, fromBob.body.duplicate], [200, 200, false], JSON.stringify(fromBob.body));
+      assert.deepEqual([fromAnn.body.response.user_info.user_id, fromBob.body.response.user_info.user_id], ['275928847299117063', '275928847299117064']);
+
       assertPlatformError(await c.signed(cfg.id, raw.replace('101', '102'), sign(raw)), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw, sign(raw, unix(-600))), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw, { 'x-chatwoot-signature': sign(raw)['x-chatwoot-signature'] }), 401, 'BG_ERR_SIGNATURE_INVALID');
@@ -704,7 +740,7 @@ describe('platform webhook (SQLite)', () => {
       const empty = JSON.stringify({ event: 'conversation_status_changed', id: 103, sender: { id: 7 }, conversation: { id: 55 } });
       assertPlatformError(await c.signed(cfg.id, empty, sign(empty)), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.signed(cfg.id, '{"id": 104, "content": ', sign('{"id": 104, "content": ')), 400, 'BG_ERR_INVALID_JSON');
-      assert.equal(await incomingCount('chatwoot'), 1);
+      assert.equal(await incomingCount('chatwoot'), 3, 'the first message, and the two with long ids');
     });
 
     it('intercom: sha1= hex HMAC-SHA1 over the body', async () => {
@@ -774,6 +810,11 @@ describe('platform webhook (SQLite)', () => {
       const hex = unix();
       assertPlatformError(await c.signed(cfg.id, raw, { 'x-acme-signature': `v1=${hmac('sha256', 'acme-secret', `${hex}.${raw}`, 'hex')}`, 'x-acme-timestamp': hex }), 401, 'BG_ERR_SIGNATURE_INVALID');
       assert.equal(await incomingCount('acme'), 1);
+      // metadata.message_id deduplicates here too, as on the generic webhook.
+      const meta = JSON.stringify({ user_id: 'ac-3', message: 'what is my balance', metadata: { message_id: 'mm-1' } });
+      assert.equal((await c.signed(cfg.id, meta, sign(meta))).body.duplicate, false);
+      assert.equal((await c.signed(cfg.id, meta, sign(meta))).body.duplicate, true);
+      assert.equal(await incomingCount('acme'), 2);
 
       // The scheme can change without the secret being sent again; the old scheme then fails.
       const put = await gw.api('PUT', `/api/webhook/config/${cfg.id}`, { signature: { preset: 'custom', header: 'X-Acme-Signature', algorithm: 'sha1', encoding: 'hex', content: '{body}' } });
