@@ -1,6 +1,6 @@
 // Reads a bot file (YAML, or JSON, which YAML includes; docs/bots.md): parses and validates it, and formats
 // the problems found one per line, as `npx botgate bots validate` prints them.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import type { BotDefinition, BotProblem } from './bot.ts';
 import { validateBot } from './bot-validate.ts';
@@ -32,11 +32,23 @@ export function parseBot(text: string, source: string): { bot: BotDefinition } |
   return validateBot(raw);
 }
 
+const BOT_FILE_EXTENSION = /\.(ya?ml|json)$/i;
+/** Far above any hand-written bot (the demo is 12 KB); validating takes about 4.5 s per MB. */
+export const MAX_BOT_FILE_BYTES = 2 * 1024 * 1024;
+
 export async function loadBotFile(
   path: string,
 ): Promise<{ bot: BotDefinition; path: string } | { problems: BotProblem[]; path: string }> {
   let text: string;
+  // A bot is a YAML or JSON file of a sensible size: another path (a device, a log, a system file) is refused before
+  // it is read, so a wrong path can neither exhaust the gateway's memory nor echo the file's lines back as problems.
+  if (!BOT_FILE_EXTENSION.test(path)) return { problems: [{ path: '', message: 'a bot file is YAML or JSON: its name ends in .yaml, .yml or .json' }], path };
   try {
+    const info = await stat(path);
+    if (info.isFile() && info.size > MAX_BOT_FILE_BYTES) {
+      return { problems: [{ path: '', message: `the bot file is ${info.size} bytes; at most ${MAX_BOT_FILE_BYTES} are read` }], path };
+    }
+    if (!info.isFile() && !info.isDirectory()) return { problems: [{ path: '', message: 'cannot read the bot file: not a regular file' }], path };
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

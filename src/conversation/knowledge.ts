@@ -1,8 +1,9 @@
 // The knowledge base of a bot: Markdown pages split into passages at headings, and full-text search over them.
-import { glob, readFile } from 'node:fs/promises';
+import { glob, readFile, stat } from 'node:fs/promises';
 import { dirname, relative, resolve, sep } from 'node:path';
 import MiniSearch from 'minisearch';
 import { STOP_WORDS, stem, tokens } from './intents.ts';
+import { BotgateError } from '../errors.ts';
 
 export interface KnowledgePage {
   /** Where the page came from (its path relative to the bot file), for logs and analytics. */
@@ -120,6 +121,9 @@ export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
  * Reads the Markdown pages a bot's `knowledge` globs match, relative to the bot file's directory, in a stable
  * order (sorted, each page once); sources are the paths relative to that directory, with forward slashes.
  */
+/** What a bot's knowledge pages may come to, all together. */
+export const MAX_KNOWLEDGE_BYTES = 16 * 1024 * 1024;
+
 export async function loadKnowledge(botFile: string, globs: string[]): Promise<KnowledgePage[]> {
   const dir = dirname(resolve(botFile));
   const files = new Set<string>();
@@ -127,7 +131,13 @@ export async function loadKnowledge(botFile: string, globs: string[]): Promise<K
     for await (const file of glob(pattern, { cwd: dir })) files.add(resolve(dir, file));
   }
   const pages: KnowledgePage[] = [];
+  let total = 0;
   for (const file of [...files].sort()) {
+    // Regular files of a bounded total (they are stored with each bot version and indexed in memory).
+    const info = await stat(file);
+    if (!info.isFile()) continue;
+    total += info.size;
+    if (total > MAX_KNOWLEDGE_BYTES) throw new BotgateError('BG_ERR_BOT_INVALID', `${botFile}: knowledge: the pages come to more than ${MAX_KNOWLEDGE_BYTES} bytes`);
     pages.push({ source: relative(dir, file).split(sep).join('/'), markdown: await readFile(file, 'utf8') });
   }
   return pages;

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_SETTINGS } from '../../src/conversation/bot-validate.ts';
-import { formatProblems, loadBotFile, parseBot } from '../../src/conversation/bot-file.ts';
+import { formatProblems, loadBotFile, MAX_BOT_FILE_BYTES, parseBot } from '../../src/conversation/bot-file.ts';
 import type { BotDefinition } from '../../src/conversation/bot.ts';
 
 const DEMO = new URL('../../bots/demo/bot.yaml', import.meta.url).pathname;
@@ -441,6 +441,20 @@ describe('loadBotFile and formatProblems', () => {
   it('reports a missing file as a problem with an empty path', async () => {
     const result = await loadBotFile('/nonexistent/bot.yaml');
     assert.deepEqual(result, { problems: [{ path: '', message: 'cannot read the bot file: no such file' }], path: '/nonexistent/bot.yaml' });
+  });
+
+  it('refuses, before reading, what is no bot file: another kind of file, a device, one over the size limit', async () => {
+    for (const path of ['/etc/passwd', '/dev/zero']) {
+      const result = await loadBotFile(path);
+      assert.ok('problems' in result && result.problems.length === 1, path);
+      assert.match(result.problems[0].message, /a bot file is YAML or JSON/);
+      assert.doesNotMatch(JSON.stringify(result), /root/, 'nothing of the file is echoed');
+    }
+    const big = join(mkdtempSync(join(tmpdir(), 'botgate-bot-')), 'big.yaml');
+    writeFileSync(big, '# ' + 'x'.repeat(MAX_BOT_FILE_BYTES) + '\n');
+    const result = await loadBotFile(big);
+    assert.ok('problems' in result);
+    assert.match(result.problems[0].message, /at most 2097152 are read/);
   });
 
   it('reads a JSON file and prints one line per problem', async () => {
