@@ -79,7 +79,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
     /** Listens; the address is where clients are told to go unless public_url says otherwise. */
     async listen(): Promise<string> {
-      const address = await app.listen({ port: config.port, host: config.host });
+      let address: string;
+      try {
+        address = await app.listen({ port: config.port, host: config.host });
+      } catch (error) {
+        // Name the settings: "getaddrinfo ENOTFOUND 999.1.1.1" alone does not say where that came from.
+        throw new Error(`cannot listen on host ${config.host} (BOTGATE_HOST), port ${config.port} (BOTGATE_PORT): ${(error as Error).message}`, { cause: error });
+      }
       const port = new URL(address).port;
       internalBase = `http://127.0.0.1:${port}`;
       if (!config.public_url) base = address;

@@ -1,7 +1,18 @@
 // The configuration schema: every key, its default and its bounds. Keys are snake_case; nested keys map to
 // environment variables with a double underscore (`delivery.concurrency` ↔ BOTGATE_DELIVERY__CONCURRENCY).
 import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
 import { MAX_DIGEST_MINUTES, MAX_HOURS } from '../notify/types.ts';
+
+/** Whether a text is an IPv4 or IPv6 CIDR range. */
+function cidr(text: string): boolean {
+  try {
+    ipaddr.parseCIDR(text.trim());
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A time of day, HH:MM. */
 const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
@@ -35,7 +46,7 @@ const deliverySchema = z.strictObject({
   /** How much of each response body an attempt row keeps. */
   max_response_bytes: z.number().int().min(0).max(1 << 20).default(20 * 1024),
   /** Addresses (IPs, CIDRs or host names) deliveries may reach although they are not public. */
-  allow_private: z.array(z.string().min(1)).default([]),
+  allow_private: z.array(z.string().min(1).refine((entry) => !entry.includes('/') || cidr(entry), { message: 'not a CIDR range (such as 10.0.0.0/8 or fd00::/8)' })).default([]),
   /** How long an old signing secret stays valid after a rotation. */
   secret_rotation_overlap_hours: z.number().min(0).max(24 * 30).default(24),
   user_agent: z.string().min(1).default('botgate-webhooks/0.1'),

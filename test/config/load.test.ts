@@ -43,6 +43,11 @@ describe('config', () => {
     assert.deepEqual(config.bots.map((b) => b.file), [join(path, '..', 'bots', 'pizza.yaml'), '/srv/bots/other.yaml']);
   });
 
+  it('names the key of a bad CIDR range', () => {
+    assert.throws(() => loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '10.0.0.0/40' } }), /BOTGATE_DELIVERY__ALLOW_PRIVATE.*not a CIDR range/s);
+    assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '10.0.0.0/8,127.0.0.1,localhost' } }).delivery.allow_private, ['10.0.0.0/8', '127.0.0.1', 'localhost']);
+  });
+
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ env: { BOTGATE_PORT: '', BOTGATE_ADMIN_TOKEN: '  ' } }).port, 3000);
   });
