@@ -90,7 +90,13 @@ function endpointInput(declared: EndpointDeclaration): EndpointInput {
 }
 
 async function findEndpoint(services: Services, name: string): Promise<EndpointRecord | null> {
-  return (await services.store.endpoints.list({}, { limit: 10_000 })).find((e) => e.name === name) ?? null;
+  const named = (await services.store.endpoints.list({}, { limit: 100_000 })).filter((e) => e.name === name);
+  // Declarations are keyed by name: with two of a name, which one the file means is a guess, and a wrong one would
+  // be rewritten (its URL, its auth) while the real one is left alone.
+  if (named.length > 1) {
+    throw new Error(`${named.length} endpoints are named "${name}" (${named.map((e) => e.id).join(', ')}): a declared endpoint must be the only one of its name; rename or delete the others`);
+  }
+  return named[0] ?? null;
 }
 
 /**

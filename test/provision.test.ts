@@ -147,6 +147,11 @@ endpoints:
     await assert.rejects(boot(plain.replace('client_id: cs-prod-1', 'client_id: cs-other')), /apps\[0\] \(kore-prod\): client_id cs-other is declared but the app has cs-prod-1/);
     await assert.rejects(boot(plain.replace(/    post_url: .*\n/, '')), /an async channel needs post_url/);
     await assert.rejects(boot(`${plain}notify:\n  types:\n    payment_failed:\n      endpoint: ep_nope\n`), /notify\.types\.payment_failed\.endpoint: no endpoint ep_nope/);
+    // A second endpoint of a declared name (made through the API): which one the file means is refused, not guessed.
+    const twin = await createGateway(loadConfig({ env }));
+    await twin.endpoints.create({ name: 'orders', url: 'https://someone-else.example/hooks' });
+    await twin.close();
+    await assert.rejects(boot(plain), /endpoints\[0\] \(orders\): 2 endpoints are named "orders"/);
   });
 
   it('refuses a declared endpoint out of the API\'s bounds, naming it', async () => {
