@@ -59,7 +59,12 @@ export async function provision(services: Services, config: Config, internalBase
     const { generated } = await ensureEndpoint(services, declared.name, endpointInput(declared));
     if (generated) result.generatedSigningSecrets.push({ kind: 'endpoint', name: declared.name, secret: generated });
   });
-  for (const [i, declared] of config.bots.entries()) await step(`bots[${i}] (${declared.file})`, () => ensureBot(services, declared.file, true));
+  // Every bot file is tried: start-up reports the problems of all of them at once, not one file per restart.
+  const botProblems: string[] = [];
+  for (const [i, declared] of config.bots.entries()) {
+    await step(`bots[${i}] (${declared.file})`, () => ensureBot(services, declared.file, true)).catch((error: Error) => botProblems.push(error.message));
+  }
+  if (botProblems.length) throw new Error(botProblems.join('\n'));
   for (const [i, declared] of config.channels.entries()) await step(`channels[${i}] (${declared.name})`, async () => {
     const { generated } = await ensureChannel(services, declared);
     if (generated) result.generatedSigningSecrets.push({ kind: 'channel', name: declared.name, secret: generated });

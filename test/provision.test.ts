@@ -154,6 +154,19 @@ endpoints:
     await assert.rejects(boot(plain), /endpoints\[0\] \(orders\): 2 endpoints are named "orders"/);
   });
 
+  it('reports the problems of every declared bot file at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'botgate-cac-bots-'));
+    writeFileSync(join(dir, 'a.yaml'), 'id: a\nname: A\nflows: 3\n');
+    writeFileSync(join(dir, 'b.yaml'), 'id: b\nname: B\nintents: {x: [hi]}\nflows:\n  x: {message: [hi], next_state: nowhere}\n');
+    const env = { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' };
+    const gw = await createGateway(loadConfig({ file: configFile(`bots:\n  - file: ${join(dir, 'a.yaml')}\n  - file: ${join(dir, 'b.yaml')}\n`), env }));
+    try {
+      await assert.rejects(gw.start(), (error: Error) => /bots\[0\] .*a\.yaml/.test(error.message) && /bots\[1\] .*unknown state "nowhere"/.test(error.message));
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('refuses a declared endpoint out of the API\'s bounds, naming it', async () => {
     const file = configFile('endpoints:\n  - name: neg\n    url: https://erp.example.com/hooks\n    timeout_seconds: -5\n');
     const gw = await createGateway(loadConfig({ file, env: { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' } }));
