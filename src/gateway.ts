@@ -83,8 +83,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       try {
         address = await app.listen({ port: config.port, host: config.host });
       } catch (error) {
-        // Name the settings: "getaddrinfo ENOTFOUND 999.1.1.1" alone does not say where that came from.
-        throw new Error(`cannot listen on host ${config.host} (BOTGATE_HOST), port ${config.port} (BOTGATE_PORT): ${(error as Error).message}`, { cause: error });
+        // A port in use or forbidden has its own message at start-up (main.ts); anything else names the settings:
+        // "getaddrinfo ENOTFOUND 999.1.1.1" alone does not say where that came from.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES') throw error;
+        throw new ListenError(`cannot listen on host ${config.host} (BOTGATE_HOST), port ${config.port} (BOTGATE_PORT): ${(error as Error).message}`, { cause: error });
       }
       const port = new URL(address).port;
       internalBase = `http://127.0.0.1:${port}`;
@@ -120,4 +123,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       await services.close();
     },
   };
+}
+
+/** The gateway could not listen on the configured address (its message names the settings). */
+export class ListenError extends Error {
+  override name = 'ListenError';
 }

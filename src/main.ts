@@ -3,7 +3,7 @@
 import { ConfigError, loadConfig, type LoadOptions } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { describeStore } from './store/create-store.ts';
-import { createGateway, type Gateway } from './gateway.ts';
+import { createGateway, ListenError, type Gateway } from './gateway.ts';
 import { signKoreToken } from './channels/kore-auth.ts';
 import { createLogger } from './logger.ts';
 import { acquireServerLock, ServerLockError } from './server-lock.ts';
@@ -157,7 +157,7 @@ function startFailure(error: unknown): string {
   if (e.code === 'EADDRINUSE') return `the address ${e.address ?? ''}:${e.port ?? ''} is in use (another process listens there; set BOTGATE_PORT or port)`;
   if (e.code === 'EACCES' && e.port !== undefined) return `no permission to listen on port ${e.port}`;
   if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === '28P01' || e.code === '3D000') return `the database cannot be reached: ${e.message} (check database_url)`;
-  if (e.cause instanceof BotgateError || e instanceof BotgateError) return e.message;
+  if (e.cause instanceof BotgateError || e instanceof BotgateError || e instanceof ListenError) return e.message;
   return e.stack ?? String(error);
 }
 

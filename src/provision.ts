@@ -76,7 +76,8 @@ export async function provision(services: Services, config: Config, internalBase
     if (!app) app = (await services.apps.create({ name: 'demo' })).app;
     const ordersUrl = config.demo.orders_url ?? internalBase + DEMO_ORDERS_PATH;
     // The demo's own receiver reads the orders endpoint's secret from the store: nothing to print.
-    await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' });
+    // The demo's own endpoint (provider demo): an endpoint of the user's named orders is neither taken over nor a conflict.
+    await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' }, (e) => e.provider === 'demo');
     const { channel } = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
     result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel };
   }
@@ -94,8 +95,8 @@ function endpointInput(declared: EndpointDeclaration): EndpointInput {
   return { ...rest, auth: auth ? (auth as EndpointInput['auth']) : undefined };
 }
 
-async function findEndpoint(services: Services, name: string): Promise<EndpointRecord | null> {
-  const named = (await services.store.endpoints.list({}, { limit: 100_000 })).filter((e) => e.name === name);
+async function findEndpoint(services: Services, name: string, mine: (e: EndpointRecord) => boolean = () => true): Promise<EndpointRecord | null> {
+  const named = (await services.store.endpoints.list({}, { limit: 100_000 })).filter((e) => e.name === name && mine(e));
   // Declarations are keyed by name: with two of a name, which one the file means is a guess, and a wrong one would
   // be rewritten (its URL, its auth) while the real one is left alone.
   if (named.length > 1) {
@@ -109,8 +110,10 @@ async function findEndpoint(services: Services, name: string): Promise<EndpointR
  * none. A declared secret that differs from the one signing now is rotated in (the old one keeps signing for the
  * rotation overlap, as after any rotation), so changing the variable and restarting takes effect.
  */
-async function ensureEndpoint(services: Services, name: string, input: EndpointInput): Promise<{ endpoint: EndpointRecord; generated: string | null }> {
-  const existing = await findEndpoint(services, name);
+async function ensureEndpoint(
+  services: Services, name: string, input: EndpointInput, mine?: (e: EndpointRecord) => boolean,
+): Promise<{ endpoint: EndpointRecord; generated: string | null }> {
+  const existing = await findEndpoint(services, name, mine);
   if (!existing) {
     const created = await services.endpoints.create(input);
     return { endpoint: created.endpoint, generated: input.secret ? null : created.secret };

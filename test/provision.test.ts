@@ -154,6 +154,21 @@ endpoints:
     await assert.rejects(boot(plain), /endpoints\[0\] \(orders\): 2 endpoints are named "orders"/);
   });
 
+  it('keeps the demo\'s orders endpoint to itself: a user\'s endpoint of that name is neither taken over nor a conflict', async () => {
+    const env = { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'true' };
+    const first = await createGateway(loadConfig({ env }));
+    await first.start();
+    const mine = await first.endpoints.create({ name: 'orders', url: 'https://shop.example/my-orders' });
+    await first.close();
+    const again = await createGateway(loadConfig({ env }));
+    try {
+      await again.start();
+      assert.equal((await again.store.endpoints.get(mine.endpoint.id))?.url, 'https://shop.example/my-orders');
+    } finally {
+      await again.close();
+    }
+  });
+
   it('reports the problems of every declared bot file at once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'botgate-cac-bots-'));
     writeFileSync(join(dir, 'a.yaml'), 'id: a\nname: A\nflows: 3\n');

@@ -97,7 +97,8 @@ export function parseJsonBody(text: string, options: JsonOptions = {}): unknown 
   // sees each number's own text).
   if (BIG_NUMBER.test(text)) {
     const reviver = options.lossyNumbers === 'text' ? lossyNumberAsText : refuseLossyNumber;
-    const exact = JSON.parse(text, reviver as (key: string, value: unknown) => unknown) as unknown;
+    // Without a byte order mark, which the first parse allowed (JSON.parse does not).
+    const exact = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, reviver as (key: string, value: unknown) => unknown) as unknown;
     if (options.lossyNumbers === 'text') value = exact;
   }
   // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes (checked by the parser) decode to well-formed text.
