@@ -2,12 +2,13 @@
 // statement over unnest()ed arrays (a batch can hold a thousand decisions); rows that several processes may
 // write at once (dedup keys, notifications, engagement and type stats) go in key order, so two commits
 // cannot deadlock, and a batch naming one row twice is folded first (ON CONFLICT DO UPDATE may touch a row
-// once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE,
-// a feed's run advances by compare-and-set.
-import { decisionFromRow, feedFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import { foldKeys, foldWrites, KeysTaken, pair, type FeedRecord, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
+// once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE.
+// Recurring feeds: notify-feeds.ts.
+import { decisionFromRow, notificationFromRow, userFromRow } from '../rows.ts';
+import { foldKeys, foldWrites, KeysTaken, pair, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
+import { createFeedsRepo } from './notify-feeds.ts';
 import { pageClause } from './paging.ts';
 
 type Row = Record<string, unknown>;
@@ -98,9 +99,6 @@ function insertParams(writes: NotifyWrites, now: number) {
     engagement: keyed(w.engagement, (e) => pair(e.userId, e.eventType)), typeStats: keyed(w.typeStats, (s) => pair(s.eventType, s.variant)),
   };
 }
-
-const feedParams = (f: FeedRecord) => [f.id, f.name, f.cron, f.tz, f.eventType, f.userIds ? JSON.stringify(f.userIds) : null, JSON.stringify(f.params),
-  f.isActive, f.nextRunAt, f.lastRunAt, f.createdAt, f.updatedAt];
 
 export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): NotifyRepo {
   async function writeAll(sql: Sql, w: NotifyWrites, now: number): Promise<void> {
@@ -347,58 +345,6 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       return db.run('DELETE FROM notify_keys WHERE key IN (SELECT key FROM notify_keys WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)', [before, limit]);
     },
 
-    feeds: {
-      async insert(feed) {
-        await db.run(
-          `INSERT INTO notify_feeds (id, name, cron, tz, event_type, user_ids, params, is_active, next_run_at, last_run_at, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-          feedParams(feed),
-        );
-      },
-      async get(id) {
-        const row = await db.get('SELECT * FROM notify_feeds WHERE id = $1', [id]);
-        return row ? feedFromRow(row) : null;
-      },
-      async list() {
-        return (await db.all('SELECT * FROM notify_feeds ORDER BY name')).map(feedFromRow);
-      },
-      async due(now) {
-        return (await db.all('SELECT * FROM notify_feeds WHERE is_active AND next_run_at <= $1 ORDER BY next_run_at', [now])).map(feedFromRow);
-      },
-      async update(id, patch) {
-        // Read, merge and write under the row's lock, so a concurrent advance is not written over.
-        return db.tx(async (sql) => {
-          const row = await sql.get('SELECT * FROM notify_feeds WHERE id = $1 FOR UPDATE', [id]);
-          if (!row) return null;
-          const next = { ...feedFromRow(row), ...patch, id };
-          await sql.run(
-            'UPDATE notify_feeds SET name = $1, cron = $2, tz = $3, event_type = $4, user_ids = $5, params = $6, is_active = $7, next_run_at = $8, last_run_at = $9, updated_at = $10 WHERE id = $11',
-            [...feedParams(next).slice(1, 10), next.updatedAt, id],
-          );
-          return next;
-        });
-      },
-      async delete(id) {
-        return (await db.run('DELETE FROM notify_feeds WHERE id = $1', [id])) > 0;
-      },
-      async advance(id, expected, next, now, leaseUntil) {
-        // A second caller waits for the first's row lock, re-reads next_run_at and matches nothing.
-        return (await db.run(
-          `UPDATE notify_feeds SET next_run_at = $1, last_run_at = $2, updated_at = $2, run_at = $4, run_lease_until = $5
-           WHERE id = $3 AND next_run_at = $4 AND is_active AND run_at IS NULL`,
-          [next, now, id, expected, leaseUntil],
-        )) === 1;
-      },
-      async stalled(now) {
-        return (await db.all('SELECT * FROM notify_feeds WHERE run_at IS NOT NULL AND run_lease_until < $1 AND is_active', [now]))
-          .map((r) => ({ feed: feedFromRow(r), runAt: Number(r.run_at), leaseUntil: Number(r.run_lease_until) }));
-      },
-      async lease(id, runAt, expected, leaseUntil) {
-        return (await db.run('UPDATE notify_feeds SET run_lease_until = $1 WHERE id = $2 AND run_at = $3 AND run_lease_until = $4', [leaseUntil, id, runAt, expected])) === 1;
-      },
-      async finishRun(id, runAt, lease) {
-        await db.run('UPDATE notify_feeds SET run_at = NULL, run_lease_until = NULL WHERE id = $1 AND run_at = $2 AND run_lease_until = $3', [id, runAt, lease]);
-      },
-    },
+    feeds: createFeedsRepo(db),
   };
 }
