@@ -57,6 +57,11 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
     const others = (await store.endpoints.list({}, { limit: 100_000 })).some((e) => e.name === name && e.id !== id);
     return others ? [] : (await Promise.all(nameUsers.map((lookup) => lookup(name)))).flat();
   }
+  /** Everything that sends through the endpoint: by its id, and by its name when it is the last of that name. */
+  async function everyUserOf(id: string): Promise<string[]> {
+    const endpoint = await store.endpoints.get(id);
+    return [...(await usersOf(id)), ...(endpoint ? await nameUsersOf(endpoint.name, id) : [])];
+  }
   function refuseIfUsed(id: string, using: string[]): void {
     if (using.length) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is used by ${using.join(', ')}: delete or change ${using.length > 1 ? 'those' : 'that'} first`);
   }
@@ -152,9 +157,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
 
     /** Refuses (409) when anything but `owner` sends through the endpoint: the owner is about to delete it with itself. */
     async assertOnlyUser(id: string | null, owner: string): Promise<void> {
-      if (!id) return;
-      const endpoint = await store.endpoints.get(id);
-      refuseIfUsed(id, [...(await usersOf(id)), ...(endpoint ? await nameUsersOf(endpoint.name, id) : [])].filter((u) => u !== owner));
+      if (id) refuseIfUsed(id, (await everyUserOf(id)).filter((u) => u !== owner));
     },
 
     /** Registers a lookup of what names endpoints by name: the last endpoint of a name so named cannot be renamed or deleted. */
@@ -163,8 +166,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
     },
 
     async delete(id: string): Promise<void> {
-      const endpoint = await store.endpoints.get(id);
-      refuseIfUsed(id, [...(await usersOf(id)), ...(endpoint ? await nameUsersOf(endpoint.name, id) : [])]);
+      refuseIfUsed(id, await everyUserOf(id));
       if (!(await store.endpoints.delete(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
       changed(id);
     },

@@ -146,10 +146,11 @@ function decimal(text: string): string | null {
   const [, sign, whole, fraction = '', exponent = '0'] = m;
   const all = (whole + fraction).replace(/^0+/, '');
   if (all === '') return '0';
-  const digits = all.replace(/0+$/, '');
-  // The value is 0.digits × 10^(exp): count where the first significant digit sits.
-  const exp = Number(exponent) + whole.replace(/^0+/, '').length - (whole.replace(/^0+/, '') === '' ? fraction.length - fraction.replace(/^0+/, '').length : 0);
-  return `${sign}${digits}e${exp}`;
+  // The value is 0.digits × 10^exp: the exponent moves by the whole part's significant digits, or back by the
+  // fraction's leading zeros when there are none.
+  const wholeDigits = whole.replace(/^0+/, '').length;
+  const exp = Number(exponent) + (wholeDigits > 0 ? wholeDigits : all.length - fraction.length);
+  return `${sign}${all.replace(/0+$/, '')}e${exp}`;
 }
 
 /** Whether JSON text opens more than max objects/arrays inside each other (brackets within strings do not count). */

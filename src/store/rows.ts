@@ -1,6 +1,6 @@
 // Row ↔ record mapping shared by both backends (SQLite gives 0/1 and JSON text, PostgreSQL booleans and
 // BIGINT strings): every column passes through these normalisers.
-import type { AgentRecord, HandoffRecord, AppRecord, AttemptRecord, BotRecord, ChannelRecord, ClaimedDelivery, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, UserRecord } from './store.ts';
+import type { AgentRecord, HandoffRecord, AppRecord, AttemptRecord, BotRecord, ChannelRecord, ClaimedDelivery, ConversationRecord, DeliveryRecord, EndpointRecord, JobRecord, MessageDirection, MessageRecord, PurgeCursor, UserRecord } from './store.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from './notify-records.ts';
 
 type Row = Record<string, unknown>;
@@ -237,4 +237,10 @@ export function withOptOut(preferences: string, eventType: string): string {
   const optOuts = prefs.opt_outs ?? [];
   if (!optOuts.some((o) => o.event_type === eventType && o.channel === '*')) optOuts.push({ event_type: eventType, channel: '*' });
   return JSON.stringify({ ...prefs, opt_outs: optOuts });
+}
+
+/** Where a retention batch's window of old messages ends: its last row, or null when the window was not full (no more). */
+export function purgeCursor(window: Record<string, unknown>[], limit: number): PurgeCursor | null {
+  const last = window.at(-1);
+  return window.length < limit || !last ? null : { createdAt: Number(last.created_at), id: String(last.id) };
 }

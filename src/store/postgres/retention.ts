@@ -1,4 +1,5 @@
 // PostgreSQL: retention — payloads and response bodies past their age are emptied in batches; rows stay.
+import { purgeCursor } from '../rows.ts';
 import type { RetentionRepo } from '../store.ts';
 import type { PgDb } from './db.ts';
 
@@ -18,13 +19,12 @@ export function createRetentionRepo(db: PgDb): RetentionRepo {
              (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending')) -- still to be sent: kept`,
           [window.map((r) => String(r.id))],
         );
-        const last = window.at(-1);
         const attempts = await sql.run(
           `UPDATE attempts SET response_body = NULL, expired = TRUE
            WHERE id IN (SELECT id FROM attempts WHERE NOT expired AND attempted_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
           [before, limit],
         );
-        return { messages, attempts, idempotencyKeys: 0, next: window.length < limit || !last ? null : { createdAt: Number(last.created_at), id: String(last.id) } };
+        return { messages, attempts, idempotencyKeys: 0, next: purgeCursor(window, limit) };
       });
     },
     async purgeIdempotencyKeys(before) {

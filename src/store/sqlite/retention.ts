@@ -1,5 +1,6 @@
 // SQLite: retention — payloads and response bodies past their age are emptied in batches; rows stay. A payload
 // some delivery still has to send stays until it is sent (or fails).
+import { purgeCursor } from '../rows.ts';
 import type { RetentionRepo } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 
@@ -18,13 +19,12 @@ export function createRetentionRepo(db: SqliteDb): RetentionRepo {
              (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending'))`,
           [JSON.stringify(window.map((r) => String(r.id)))],
         ).changes;
-        const last = window.at(-1);
         const attempts = db.run(
           `UPDATE attempts SET response_body = NULL, expired = 1
            WHERE rowid IN (SELECT rowid FROM attempts WHERE expired = 0 AND attempted_at < ? LIMIT ?)`,
           [before, limit],
         ).changes;
-        return { messages, attempts, idempotencyKeys: 0, next: window.length < limit || !last ? null : { createdAt: Number(last.created_at), id: String(last.id) } };
+        return { messages, attempts, idempotencyKeys: 0, next: purgeCursor(window, limit) };
       });
     },
     async purgeIdempotencyKeys(before) {
