@@ -1,7 +1,8 @@
 // POST /chatbot/hooks/{botId}[/hookInstance/{webHookId}]: the Kore.ai-compatible webhook channel. The JWT is
 // checked, the message stored (then an async channel answers 200 at once), the turn runs; a sync channel
 // answers with the bot's replies. Errors in Kore's shape: {"errors":[{"msg","code"}],"bg_code"}.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { TurnService } from '../conversation/turns.ts';

@@ -2,7 +2,8 @@
 // and POST /api/webhook/incoming/{configId} for signed sources (the config's HMAC scheme or Standard
 // Webhooks instead of a token). The bot answers in the response, and every reply is also delivered to the
 // platform's outgoing webhook URL. Errors: {"success": false, "error": {"code", "message"}}.
-import { Type, type FastifyPluginAsyncTypebox, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';

@@ -3,7 +3,8 @@
 // in TwiML (reply_mode twiml) or through the Messages API (reply_mode api, answered with an empty <Response/>).
 // Errors are the status code with an empty <Response/>, so Twilio sends the user nothing of them.
 import { parse as parseQuery } from 'node:querystring';
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';

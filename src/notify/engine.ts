@@ -174,13 +174,14 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         record('defer', 'coalesced', { notificationId: pending.id });
         continue;
       }
-      const base: NotificationRecord = {
+      // Made only for an event that becomes a notification (most are skipped).
+      const base = (): NotificationRecord => ({
         id: newId('ntf'), userId: event.userId, eventType: type.name, status: 'pending', reason: null, critical: type.critical, variant: null, text: null,
         params: event.params, eventKey: keys[keys.length - 1], occurredAt: t, dueAt: null, expiresAt, sentAt: null, clickedAt: null,
         destination: null, messageId: null, createdAt: now, updatedAt: now,
-      };
+      });
       const hold = (reason: DecisionReason, dueAt: number, score: number | null) => {
-        const held = { ...base, reason, dueAt, expiresAt: Math.max(expiresAt, reason === 'scheduled' ? dueAt + hours(type.ttlHours) : expiresAt) };
+        const held = { ...base(), reason, dueAt, expiresAt: Math.max(expiresAt, reason === 'scheduled' ? dueAt + hours(type.ttlHours) : expiresAt) };
         state.pending.set(pair(event.userId, type.name), held);
         b.writes.notifications.push(held);
         record('defer', reason, { notificationId: held.id, score });
@@ -211,7 +212,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         }
         score = verdict.score;
       }
-      const done = b.send(base, ctx, type, at, event.respondOnly);
+      const done = b.send(base(), ctx, type, at, event.respondOnly);
       if (typeof done === 'string') {
         record('skip', done, { score });
         continue;

@@ -1,6 +1,7 @@
 // /api/agents: the people who take conversations over (each one's token shown once), and /api/handoffs: every
 // handoff session, for the admin's overview.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { agentView } from '../../handoff/agents.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult } from '../paging.ts';

@@ -1,5 +1,6 @@
 // /api/apps: client ids and secrets a Kore.ai integration signs its JWTs with (the secret shown once).
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { appView } from '../../channels/apps.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult } from '../paging.ts';

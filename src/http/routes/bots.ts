@@ -1,5 +1,6 @@
 // /api/bots: loaded bots (load a file, reload it), and /api/bots/{id}/channels.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { channelView } from '../../channels/channels.ts';
 import { botView } from '../../conversation/bot-registry.ts';
 import type { AppDeps } from '../deps.ts';

@@ -1,5 +1,6 @@
 // /api/channels/{id}: one channel — show, change (app, POST_URL, access token, timeout), delete.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { channelView } from '../../channels/channels.ts';
 import type { AppDeps } from '../deps.ts';
 import { IdParams, Nullable, errors } from '../schemas.ts';

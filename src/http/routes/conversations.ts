@@ -1,5 +1,6 @@
 // /api/conversations: who talked to which bot on which channel, where each conversation stands.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import type { ConversationRecord } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';

@@ -1,5 +1,6 @@
 // /api/deliveries: delivery history with filters, each delivery's attempts, and manual resend.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { attemptView, deliveryView } from '../../delivery/views.ts';
 import type { AppDeps } from '../deps.ts';

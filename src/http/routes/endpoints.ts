@@ -1,5 +1,6 @@
 // /api/endpoints: outgoing webhook targets — CRUD, secret rotation, enable/disable, test send, recover.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { endpointView } from '../../delivery/endpoints.ts';
 import { jobView } from '../../delivery/recovery.ts';
 import type { AppDeps } from '../deps.ts';

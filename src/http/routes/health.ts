@@ -1,5 +1,6 @@
 // /healthz (the process answers), /readyz (the store answers and we are not shutting down), /metrics.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { tokenMatches, hashToken } from '../../crypto/tokens.ts';
 import { BotgateError } from '../../errors.ts';
 import type { AppDeps } from '../deps.ts';

@@ -1,5 +1,6 @@
 // /api/messages: publish (single and batch, idempotent for 24 h) and the message history.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import type { PublishInput } from '../../delivery/outbox.ts';
 import type { MessageRecord, PublishedMessage } from '../../store/store.ts';

@@ -1,6 +1,7 @@
 // /api/notify: event types and their admin overrides, template variants (stats, freeze), decisions and reason
 // analytics, recurring feeds; and /api/producer-keys, the keys producers send events with (shown once).
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed, probabilityBest } from '../../notify/engagement.ts';
 import { zoneOrRefuse } from '../../notify/local-time.ts';

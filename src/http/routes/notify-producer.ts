@@ -1,7 +1,8 @@
 // What producers call (a producer API key: Authorization: Bearer or X-Api-Key): POST /api/events, single or
 // batch, and the legacy BotOptimizer routes /kore-webhook and /feedback, kept to their contract (DESIGN.md) but
 // decided by the same policy. And the click links /r/{token}, open to anyone holding a signed token.
-import { Type, type FastifyPluginAsyncTypebox, type Static } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox, Static } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BotgateError } from '../../errors.ts';
 import type { Decision, EventInput } from '../../notify/types.ts';
@@ -38,6 +39,8 @@ const DecisionView = Type.Object({
   decided_at: Type.String(),
   duplicate_of: Nullable(Type.String()),
 });
+
+const DecisionsView = Type.Object({ decisions: Type.Array(DecisionView) });
 
 const view = (d: Decision) => ({
   id: d.id, user_id: d.userId, event_type: d.eventType, decision: d.decision, reason: d.reason, score: d.score, variant: d.variant,
@@ -82,6 +85,11 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
   };
 
   const maxBatch = deps.config.notify.max_batch;
+  // Each answer is serialized by the serializer of its own form: the route's schema is a union of the two, whose
+  // serializer would first run a validator over the answer to find out which form it is.
+  type Serializer = (payload: { [key: string]: unknown }) => string;
+  let serializeOne: Serializer | undefined;
+  let serializeBatch: Serializer | undefined;
   app.post('/api/events', {
     onRequest: requireProducerKey,
     bodyLimit: deps.config.api.batch_body_limit_bytes, // a batch route, like POST /api/messages/batch
@@ -89,17 +97,21 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
       tags, security: PRODUCER, summary: 'Events in, one decision each: one event, or {events: [...]} (a batch, in order)',
       body: Type.Union([EventBody, Type.Object({ events: Type.Array(EventBody, { minItems: 1 }) }, { additionalProperties: false })]),
       response: {
-        200: Type.Union([DecisionView, Type.Object({ decisions: Type.Array(DecisionView) })]),
+        200: Type.Union([DecisionView, DecisionsView]),
         ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_UNAUTHORIZED', 'BG_ERR_BATCH_TOO_LARGE', 'BG_ERR_PAYLOAD_TOO_LARGE'),
       },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const body = request.body;
     if ('events' in body) {
       if (body.events.length > maxBatch) throw new BotgateError('BG_ERR_BATCH_TOO_LARGE', `A batch holds at most ${maxBatch} events; this one has ${body.events.length}`);
-      return { decisions: (await deps.notify.engine.decide(refuseFuture(body.events.map(toEvent), deps.clock.now()))).map(view) };
+      const decisions = (await deps.notify.engine.decide(refuseFuture(body.events.map(toEvent), deps.clock.now()))).map(view);
+      reply.serializer((serializeBatch ??= reply.compileSerializationSchema(DecisionsView as unknown as Record<string, unknown>, '200')));
+      return { decisions };
     }
-    return view((await deps.notify.engine.decide(refuseFuture([toEvent(body)], deps.clock.now())))[0]);
+    const decision = view((await deps.notify.engine.decide(refuseFuture([toEvent(body)], deps.clock.now())))[0]);
+    reply.serializer((serializeOne ??= reply.compileSerializationSchema(DecisionView as unknown as Record<string, unknown>, '200')));
+    return decision;
   });
 
   // The legacy BotOptimizer contract: the caller shows the text; botgate sends nothing itself here.

@@ -1,6 +1,7 @@
 // /api/webhook/config: platform configs (the inbound token shown once at creation and rotation), and
 // /api/webhook/messages: the platform conversations' message history (a view over the stored messages).
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { messageText } from '../../handoff/events.ts';
 import { platformView, type PlatformInput } from '../../channels/platforms.ts';
 import type { ChannelRecord, DeliveryRecord, MessageRecord, MessageState } from '../../store/store.ts';

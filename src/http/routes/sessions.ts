@@ -1,7 +1,8 @@
 // /api/agent/…: what an agent does with its token — see waiting and active sessions, read a conversation,
 // claim a session (one agent wins; the others get 409), write to the user, close with a state for the bot to
 // resume at. Every action is made as the agent the token belongs to.
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { agentView } from '../../handoff/agents.ts';
 import { messageText } from '../../handoff/events.ts';

@@ -1,6 +1,7 @@
 // /api/users: the people notifications are decided for — time zone, preferences, linked identities — and
 // everything stored about one of them (export), or all of it removed (delete).
-import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { emailValue } from '../../identities.ts';
 import { decayed } from '../../notify/engagement.ts';
