@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
+import { AuthSettingsError, checkHeaderValue } from '../delivery/endpoint-auth.ts';
 import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
 import { BotgateError } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
@@ -107,6 +108,18 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     return bots[0].id;
   }
 
+  /** A token sent in a header, checked under the config's own field name (the endpoint would name its auth.* field). */
+  function headerToken(field: string, token: string): string {
+    try {
+      return checkHeaderValue(field, token);
+    } catch (error) {
+      if (error instanceof AuthSettingsError) throw new BotgateError('BG_ERR_VALIDATION', error.message);
+      throw error;
+    }
+  }
+
+  const bearer = (token: string | null | undefined): EndpointInput['auth'] => (token ? { kind: 'bearer', token: headerToken('auth_token', token) } : { kind: 'none' });
+
   function twilioEndpoint(sid: string, token: string): Pick<EndpointInput, 'url' | 'auth' | 'content_type' | 'signing' | 'event_types'> {
     return {
       url: `${config.platform.twilio_api_base.replace(/\/$/, '')}/2010-04-01/Accounts/${encodeURIComponent(sid)}/Messages.json`,
@@ -163,7 +176,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
           ? twilioEndpoint(input.twilio!.account_sid, input.twilio!.auth_token!)
           : {
             url: input.outgoing_webhook_url,
-            auth: input.auth_token ? { kind: 'bearer', token: input.auth_token } : { kind: 'none' },
+            auth: bearer(input.auth_token),
             event_types: [PLATFORM_MESSAGE_EVENT, 'handoff.*'],
           }),
       });
@@ -222,7 +235,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
         endpointPatch = twilioEndpoint(sid, token);
       }
       if (input.outgoing_webhook_url) endpointPatch.url = input.outgoing_webhook_url;
-      if (input.auth_token !== undefined) endpointPatch.auth = input.auth_token ? { kind: 'bearer', token: input.auth_token } : { kind: 'none' };
+      if (input.auth_token !== undefined) endpointPatch.auth = bearer(input.auth_token);
       if (input.custom_headers !== undefined) endpointPatch.custom_headers = input.custom_headers;
       if (input.timeout_seconds !== undefined) endpointPatch.timeout_seconds = input.timeout_seconds;
       if (input.retry_attempts !== undefined) endpointPatch.max_attempts = input.retry_attempts === null ? null : input.retry_attempts + 1;

@@ -119,6 +119,14 @@ const kinds = new Map<string, AuthKind>([
   ['kore_jwt', { parse: parseKoreJwt, headers: koreJwtHeaders }],
 ]);
 
+/** The header an auth kind sets (lower case), where it is one of botgate's own kinds; null for none. */
+export function authHeaderName(kind: string, pub: Record<string, unknown>): string | null {
+  if (kind === 'bearer' || kind === 'basic') return 'authorization';
+  if (kind === 'header') return String(pub.name).toLowerCase();
+  if (kind === 'kore_jwt') return String(pub.header).toLowerCase();
+  return null;
+}
+
 export function authKind(name: string): AuthKind | undefined {
   return kinds.get(name);
 }

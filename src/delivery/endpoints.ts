@@ -7,7 +7,7 @@ import { BotgateError } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
-import { AuthSettingsError, authKind, checkHeaderValue, HEADER_NAME, RESERVED_HEADERS } from './endpoint-auth.ts';
+import { AuthSettingsError, authHeaderName, authKind, checkHeaderValue, HEADER_NAME, RESERVED_HEADERS } from './endpoint-auth.ts';
 import { generateSigningSecret, isSigningSecret } from './signer.ts';
 
 export interface AuthInput {
@@ -111,6 +111,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
         createdAt: now,
         updatedAt: now,
       };
+      checkAuthHeader(endpoint.authKind, endpoint.authPublic, endpoint.customHeaders);
       await store.endpoints.insert(endpoint);
       changed(endpoint.id);
       return { endpoint, secret };
@@ -134,6 +135,9 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
         Object.assign(patch, { authKind: auth.kind, authPublic: auth.public, authSealed: auth.sealed });
       }
       if (input.custom_headers !== undefined) patch.customHeaders = checkHeaders(input.custom_headers);
+      if (input.auth !== undefined || input.custom_headers !== undefined) {
+        checkAuthHeader(patch.authKind ?? current.authKind, patch.authPublic ?? current.authPublic, patch.customHeaders ?? current.customHeaders);
+      }
       if (input.content_type !== undefined) patch.contentType = input.content_type;
       if (input.signing !== undefined) patch.signing = input.signing;
       if (input.timeout_seconds !== undefined) patch.timeoutSeconds = input.timeout_seconds;
@@ -254,6 +258,14 @@ function checkUrl(text: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BotgateError('BG_ERR_VALIDATION', 'url must use http or https');
   if (url.username || url.password) throw new BotgateError('BG_ERR_VALIDATION', 'url must not carry credentials; use auth');
   return url.toString();
+}
+
+/** A custom header the auth sets as well would be overwritten on every try: refused, rather than silently lost. */
+function checkAuthHeader(kind: string, pub: Record<string, unknown>, headers: Record<string, string>): void {
+  const name = authHeaderName(kind, pub);
+  if (name !== null && Object.hasOwn(headers, name)) {
+    throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by the endpoint's auth (${kind}); keep one of the two`);
+  }
 }
 
 function checkHeaders(headers: Record<string, string>): Record<string, string> {

@@ -283,10 +283,16 @@ describe('platform webhook (SQLite)', () => {
       }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'nosecret', outgoing_webhook_url: urlOf('x'), signature: { preset: 'zendesk' } }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'nobot', outgoing_webhook_url: urlOf('x'), bot: 'no-such-bot' }), 404, 'BG_ERR_BOT_NOT_FOUND');
+      // Named by this API's own field, not the endpoint's auth.token.
+      const badToken = await gw.api('POST', '/api/webhook/config', { name: 'badtoken', outgoing_webhook_url: urlOf('x'), auth_token: 'bad\ntoken' });
+      assertApiError(badToken, 400, 'BG_ERR_VALIDATION');
+      assert.match(badToken.body.message, /^auth_token holds a character/);
+      // The token and a custom Authorization header: one would silently replace the other.
+      assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'twoauth', outgoing_webhook_url: urlOf('x'), auth_token: 't', custom_headers: { Authorization: 'x' } }), 400, 'BG_ERR_VALIDATION');
       await createConfig('dup');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'dup', outgoing_webhook_url: urlOf('dup2') }), 409, 'BG_ERR_CONFLICT');
       const names = (await gw.api('GET', '/api/webhook/config')).body.data.map((x: Json) => x.name);
-      for (const refused of ['no-url', 'bad-url', 'typo', 'badsig', 'nosecret', 'nobot']) assert.equal(names.includes(refused), false, refused);
+      for (const refused of ['no-url', 'bad-url', 'typo', 'badsig', 'nosecret', 'nobot', 'badtoken', 'twoauth']) assert.equal(names.includes(refused), false, refused);
       // Nor an endpoint of theirs: left behind, it would take every platform's handoff events.
       const endpoints = (await gw.api('GET', '/api/endpoints?per_page=1000')).body.data.map((x: Json) => x.name);
       for (const refused of ['badsig', 'nosecret', 'nobot']) assert.equal(endpoints.includes(`platform ${refused}`), false, refused);

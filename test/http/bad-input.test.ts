@@ -51,7 +51,20 @@ describe('bad input', () => {
       { auth: { kind: 'header', name: 'Content-Type', value: 'key' } }, { auth: { kind: 'header', name: 'webhook-signature', value: 'key' } },
       { secret: 'whsec_!!!!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, { secret: 'whsec_-_-_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
       { secret: `whsec_${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}` }, // unpadded: Python's base64 refuses it
+      // A custom header the auth writes too: the auth's would silently replace it on every try.
+      { auth: { kind: 'bearer', token: 't' }, custom_headers: { Authorization: 'x' } }, { auth: { kind: 'basic', username: 'u', password: 'p' }, custom_headers: { authorization: 'x' } },
+      { auth: { kind: 'header', name: 'X-Key', value: 'k' }, custom_headers: { 'x-key': 'other' } },
+      { auth: { kind: 'kore_jwt', client_id: 'cs-1', client_secret: 'kore-client-secret-0123456789' }, custom_headers: { Auth: 'x' } },
     ]) expectError(await raw('POST', '/api/endpoints', JSON.stringify({ name: 'x', url: 'http://a.example', ...bad })), 400, 'BG_ERR_VALIDATION');
+    // The same through an update, whichever of the two it changes; the endpoint keeps what it had.
+    const plain = await raw('POST', '/api/endpoints', JSON.stringify({ name: 'auth-vs-header', url: 'http://a.example', auth: { kind: 'bearer', token: 't' } }));
+    assert.equal(plain.statusCode, 201, plain.body);
+    const plainId = JSON.parse(plain.body).id;
+    expectError(await raw('PATCH', `/api/endpoints/${plainId}`, JSON.stringify({ custom_headers: { Authorization: 'x' } })), 400, 'BG_ERR_VALIDATION');
+    const headered = await raw('PATCH', `/api/endpoints/${plainId}`, JSON.stringify({ auth: { kind: 'none' }, custom_headers: { Authorization: 'x' } }));
+    assert.equal(headered.statusCode, 200, headered.body);
+    expectError(await raw('PATCH', `/api/endpoints/${plainId}`, JSON.stringify({ auth: { kind: 'bearer', token: 't' } })), 400, 'BG_ERR_VALIDATION');
+    assert.deepEqual(JSON.parse((await raw('GET', `/api/endpoints/${plainId}`)).body).custom_headers, { authorization: 'x' });
     expectError(await raw('POST', '/api/endpoints', '[]'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: 'text' })), 400, 'BG_ERR_VALIDATION');
     // Numbers a double cannot hold would be stored and sent changed ("the payload exactly as published"): refused.
