@@ -64,7 +64,7 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
     description: 'Sync channel: answers {"text": string | [...], "endOfTask"?, "endReason"?}. Async channel: answers 200 with an empty body and sends the replies to POST_URL.',
     security: [],
     body: KoreBody,
-    response: { 200: Type.Unknown(), 400: KoreError, 401: KoreError, 404: KoreError, 413: KoreError },
+    response: { 200: Type.Unknown(), 400: KoreError, 401: KoreError, 404: KoreError, 413: KoreError, 415: KoreError },
   };
 
   async function handle(botId: string, instanceId: string | undefined, body: KoreRequest, authorization: string | undefined) {

@@ -80,6 +80,11 @@ describe('management API', () => {
       assert.ok(doc.paths[path], `${path} documented`);
     }
     assert.ok(doc.paths['/api/endpoints'].post.requestBody);
+    // What the server answers besides 200 is documented, in the media type it sends.
+    assert.ok(doc.paths['/api/bots'].get.responses['401'], 'GET /api/bots 401');
+    assert.ok(doc.paths['/r/{token}'].get.responses['302'], 'a tracked link redirects');
+    assert.ok(doc.paths['/chatbot/hooks/{botId}'].post.responses['415'], 'a Kore hook refuses a body that is not JSON');
+    assert.deepEqual(Object.keys(doc.paths['/metrics'].get.responses['200'].content), ['text/plain']);
     const docs = await gw.app.inject({ url: '/docs/' });
     assert.equal(docs.statusCode, 200);
     assert.match(docs.body, /swagger/i);

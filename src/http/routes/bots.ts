@@ -14,7 +14,7 @@ const BotView = Type.Object({
 
 export const botRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
   const tags = ['bots'];
-  app.get('/bots', { schema: { tags, summary: 'Loaded bots', response: { 200: Type.Object({ data: Type.Array(BotView) }) } } }, async () => ({
+  app.get('/bots', { schema: { tags, summary: 'Loaded bots', response: { 200: Type.Object({ data: Type.Array(BotView) }), ...errors() } } }, async () => ({
     data: (await deps.bots.list()).map(botView),
   }));
   app.post('/bots', {

@@ -158,7 +158,11 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     exposeHeadRoute: false,
     schema: {
       tags, security: [], summary: 'A tracked link: records the click (once) and redirects', params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }),
-      response: { 200: Type.String({ description: 'a thank-you page when the notification has no link target (else 302 to it)' }), ...errors('BG_ERR_LINK_NOT_FOUND') },
+      response: {
+        200: Type.String({ description: 'a thank-you page when the notification has no link target' }),
+        302: Type.Null({ description: 'to the notification\'s link target (Location)' }),
+        ...errors('BG_ERR_LINK_NOT_FOUND'),
+      },
     },
   }, async (request, reply) => {
     const id = deps.notify.links.verify(request.params.token);
