@@ -8,6 +8,7 @@ import { signKoreToken } from './channels/kore-auth.ts';
 import { createLogger } from './logger.ts';
 import { acquireServerLock, ServerLockError } from './server-lock.ts';
 import { BotgateError } from './errors.ts';
+import { DeclarationError } from './provision.ts';
 
 export async function main(options: LoadOptions = {}): Promise<void> {
   let config: Readonly<Config>;
@@ -147,7 +148,8 @@ function printBanner(base: string, store: string, adminToken: string | null): vo
 export function start(): void {
   main().catch((error) => {
     process.stderr.write(`botgate: failed to start: ${startFailure(error)}\n`);
-    process.exit(1);
+    // A declaration of the config file that cannot be applied is a configuration problem, as a bad value is (2).
+    process.exit(error instanceof DeclarationError ? 2 : 1);
   });
 }
 
@@ -158,6 +160,8 @@ function startFailure(error: unknown): string {
   if (e.code === 'EACCES' && e.port !== undefined) return `no permission to listen on port ${e.port}`;
   if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === '28P01' || e.code === '3D000') return `the database cannot be reached: ${e.message} (check database_url)`;
   if (e.cause instanceof BotgateError || e instanceof BotgateError || e instanceof ListenError) return e.message;
+  // A declaration's message says what to change; a fault of the code behind it keeps its stack.
+  if (e instanceof DeclarationError) return e.cause instanceof TypeError || e.cause instanceof ReferenceError || e.cause instanceof RangeError ? `${e.message}\n${(e.cause as Error).stack}` : e.message;
   return e.stack ?? String(error);
 }
 

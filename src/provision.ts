@@ -31,6 +31,11 @@ export function emptyProvisioned(): Provisioned {
   return { generatedSecrets: [], generatedSigningSecrets: [], demo: null };
 }
 
+/** A declaration of the config file that cannot be applied: start-up stops with its message (no stack trace). */
+export class DeclarationError extends Error {
+  override name = 'DeclarationError';
+}
+
 /**
  * Applies the declarations into `result`. A failure names the declaration it came from (`channels[0] (kore-pizza):
  * No bot nobot`); what was generated before it stays in `result`, to be shown.
@@ -40,7 +45,7 @@ export async function provision(services: Services, config: Config, internalBase
     try {
       return await fn();
     } catch (error) {
-      throw new Error(`${where}: ${(error as Error).message}`, { cause: error });
+      throw new DeclarationError(`${where}: ${(error as Error).message}`, { cause: error });
     }
   };
   for (const [i, declared] of config.apps.entries()) await step(`apps[${i}] (${declared.name})`, async () => {
@@ -64,7 +69,7 @@ export async function provision(services: Services, config: Config, internalBase
   for (const [i, declared] of config.bots.entries()) {
     await step(`bots[${i}] (${declared.file})`, () => ensureBot(services, declared.file, true)).catch((error: Error) => botProblems.push(error.message));
   }
-  if (botProblems.length) throw new Error(botProblems.join('\n'));
+  if (botProblems.length) throw new DeclarationError(botProblems.join('\n'));
   for (const [i, declared] of config.channels.entries()) await step(`channels[${i}] (${declared.name})`, async () => {
     const { generated } = await ensureChannel(services, declared);
     if (generated) result.generatedSigningSecrets.push({ kind: 'channel', name: declared.name, secret: generated });
@@ -84,7 +89,7 @@ export async function provision(services: Services, config: Config, internalBase
   // An event type sent to an endpoint that does not exist would skip its events (no_channel), critical ones too.
   for (const [name, type] of Object.entries(config.notify.types)) {
     if (type.endpoint && !(await services.store.endpoints.get(type.endpoint))) {
-      throw new Error(`notify.types.${name}.endpoint: no endpoint ${type.endpoint} (an endpoint's id, as GET /api/endpoints lists them)`);
+      throw new DeclarationError(`notify.types.${name}.endpoint: no endpoint ${type.endpoint} (an endpoint's id, as GET /api/endpoints lists them)`);
     }
   }
   return result;

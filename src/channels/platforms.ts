@@ -149,7 +149,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
   return {
     get,
 
-    async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string; signingSecret: string | undefined }> {
+    async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string | null; signingSecret: string | undefined }> {
       if (!input.name) throw new BotgateError('BG_ERR_VALIDATION', 'name is required');
       checkLimits(input);
       if (await channelNameTaken(store, input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);
@@ -180,7 +180,8 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
             event_types: [PLATFORM_MESSAGE_EVENT, 'handoff.*'],
           }),
       });
-      const inboundToken = generateToken('bgp');
+      // Twilio signs its requests (X-Twilio-Signature): a Twilio config has no inbound token.
+      const inboundToken = twilio ? null : generateToken('bgp');
       const settings: PlatformSettings = {
         isActive: input.is_active ?? true,
         rateLimitPerMinute: input.rate_limit_per_minute ?? null,
@@ -193,7 +194,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       };
       const channel: ChannelRecord = {
         id, name: input.name, botId, kind: twilio ? 'twilio' : 'platform', mode: 'async', appId: '', endpointId: endpoint.id,
-        syncTimeoutSeconds: config.kore.sync_timeout_seconds, provider, inboundTokenHash: hashToken(inboundToken),
+        syncTimeoutSeconds: config.kore.sync_timeout_seconds, provider, inboundTokenHash: inboundToken === null ? null : hashToken(inboundToken),
         settings: settings as unknown as Record<string, unknown>, createdAt: now, updatedAt: now,
       };
       try {
@@ -249,7 +250,8 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
 
     /** A new inbound token; the old one stops working at once. */
     async rotateInboundToken(id: string): Promise<string> {
-      await get(id);
+      const channel = await get(id);
+      if (channel.kind === 'twilio') throw new BotgateError('BG_ERR_VALIDATION', 'A Twilio config has no inbound token: Twilio signs its requests (X-Twilio-Signature) with the config\'s auth token');
       const token = generateToken('bgp');
       await store.channels.update(id, { inboundTokenHash: hashToken(token), updatedAt: clock.now() });
       changed(id);

@@ -71,7 +71,7 @@ export function registerNotifyCommands(program: Command): void {
 
   keys
     .command('delete <id>')
-    .description('revoke a producer key: it stops working at once')
+    .description('revoke a producer key: a running gateway refuses it within 2 s (at once through the API)')
     .action(async (id: string, _options, command: Command) => {
       await withServices(command, async ({ notify }) => {
         if (!(await notify.deleteProducerKey(id))) throw new BotgateError('BG_ERR_PRODUCER_KEY_NOT_FOUND', `No producer key ${id}`);

@@ -33,7 +33,7 @@ export function registerPeopleCommands(program: Command): void {
 
   agents
     .command('disable <id>')
-    .description('deactivate an agent: its token stops working')
+    .description('deactivate an agent: a running gateway refuses its token within 2 s (at once through the API)')
     .action(async (id: string, _options, command: Command) => {
       await withServices(command, async ({ agents: service }) => {
         await service.update(id, { is_active: false });
@@ -43,7 +43,7 @@ export function registerPeopleCommands(program: Command): void {
 
   agents
     .command('rotate <id>')
-    .description('issue a new token for an agent (the old one stops working); prints it once')
+    .description('issue a new token for an agent (a running gateway refuses the old one within 2 s); prints it once')
     .action(async (id: string, _options, command: Command) => {
       await withServices(command, async ({ agents: service }) => {
         print(`token (shown this once): ${(await service.rotateToken(id)).token}`);

@@ -2,6 +2,7 @@
 // environment variables with a double underscore (`delivery.concurrency` ↔ BOTGATE_DELIVERY__CONCURRENCY).
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
+import { isValidZone } from '../notify/local-time.ts';
 import { MAX_DIGEST_MINUTES, MAX_HOURS } from '../notify/types.ts';
 
 /** Whether a text is an IPv4 or IPv6 CIDR range. */
@@ -117,7 +118,7 @@ const notifyTypeSchema = z.strictObject({
 
 const notifySchema = z.strictObject({
   /** Zone of users who have none (IANA name). */
-  default_tz: z.string().default('UTC'),
+  default_tz: z.string().refine(isValidZone, { message: 'not a time zone (an IANA name such as Europe/Berlin, or UTC)' }).default('UTC'),
   /** Unknown event types are refused (skip unknown_type) instead of decided with the `default` type. */
   strict: z.boolean().default(false),
   cap_per_24h: z.number().int().min(0).default(3),

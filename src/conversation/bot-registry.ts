@@ -70,7 +70,8 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
     async reload(botId: string, options: { requireEndpoints?: boolean } = {}): Promise<BotRecord> {
       const record = await store.bots.get(botId);
       if (!record) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
-      return this.load(record.source, { expectId: botId, ...options });
+      // An unchanged file keeps its version (as at a start): conversations are not moved to a copy of what they run.
+      return this.load(record.source, { expectId: botId, onlyIfChanged: true, ...options });
     },
 
     async get(botId: string): Promise<BotRecord> {

@@ -387,6 +387,11 @@ describe('twilio channel behind a proxy with the gateway\'s public_url', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const url = created.body.incoming_url;
     assert.equal(url, `https://gw.example.com/botgate/api/webhook/twilio/${created.body.id}`);
+    // Twilio signs its requests: no inbound token is made (one would be accepted by no route), nor issued later.
+    assert.equal(created.body.inbound_token, null);
+    const rotated = await gw.api('POST', `/api/webhook/config/${created.body.id}/token/rotate`);
+    assert.equal(rotated.status, 400, JSON.stringify(rotated.body));
+    assert.match(rotated.body.message, /Twilio signs its requests/);
     const post = (params: Record<string, string>, signUrl: string) => gw.app.inject({
       method: 'POST', url: `/api/webhook/twilio/${created.body.id}`, payload: new URLSearchParams(params).toString(),
       headers: { host: 'internal:3000', 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(TOKEN, signUrl, params) },

@@ -3,8 +3,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { spawnGateway, tempDataDir } from '../helpers/process.ts';
 import { eventually } from '../helpers/gateway.ts';
+import { DEMO_BOT_FILE } from '../../src/provision.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -94,7 +96,7 @@ describe('gateway process', () => {
     const file = `${dataDir}/bad.yaml`;
     writeFileSync(file, 'apps:\n  - name: kore-prod\nchannels:\n  - name: kore-pizza\n    bot: nobot\n    app: kore-prod\n    mode: sync\n');
     const failed = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
-    assert.equal(failed.status, 1);
+    assert.equal(failed.status, 2, 'a declaration that cannot be applied is a configuration problem');
     assert.match(failed.stderr, /^botgate: failed to start: channels\[0\] \(kore-pizza\): No bot nobot$/m);
     assert.ok(!/\n\s+at /.test(failed.stderr), 'no stack trace for a known cause');
     const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(failed.stdout)?.[1];
@@ -116,5 +118,30 @@ describe('gateway process', () => {
     const result = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_PORT: 'eighty', BOTGATE_DATA_DIR: tempDataDir() }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(result.status, 2);
     assert.match(result.stderr, /BOTGATE_PORT: expected a number/);
+    // A time zone too, before anything is made on disk.
+    const dataDir = `${tempDataDir()}/data`;
+    const zone = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_NOTIFY__DEFAULT_TZ: 'Mars/Base', BOTGATE_DATA_DIR: dataDir }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(zone.status, 2, zone.stderr);
+    assert.match(zone.stderr, /BOTGATE_NOTIFY__DEFAULT_TZ: not a time zone/);
+    assert.equal(existsSync(dataDir), false);
+  });
+
+  it('says in a line which declaration cannot be applied (no stack trace), and exits 2', async () => {
+    const dataDir = tempDataDir();
+    const { writeFileSync, mkdirSync } = await import('node:fs');
+    mkdirSync(dataDir, { recursive: true });
+    const file = `${dataDir}/botgate.yaml`;
+    const declare = (mode: string) => writeFileSync(file, `endpoints:\n  - name: orders\n    url: https://orders.example/hook\nbots:\n  - file: ${DEMO_BOT_FILE}\napps:\n  - name: kore-prod\nchannels:\n  - name: kore-pizza\n    bot: demo\n    app: kore-prod\n    mode: ${mode}\n${mode === 'async' ? '    post_url: https://kore.example/hooks/x\n' : ''}`);
+    const start = () => spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
+    declare('async');
+    const first = spawnGateway({ BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir });
+    const gw = await first;
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+    declare('sync');
+    const changed = start();
+    assert.equal(changed.status, 2, changed.stderr);
+    assert.match(changed.stderr, /^botgate: failed to start: channels\[0\] \(kore-pizza\): .*delete the channel to declare it anew$/m);
+    assert.ok(!/\n\s+at /.test(changed.stderr), changed.stderr);
   });
 });

@@ -64,7 +64,7 @@ const PlatformView = Type.Object({
   incoming_url: Type.String(), signed_url: Nullable(Type.String()), created_at: Type.String(), updated_at: Type.String(),
 });
 const WithToken = Type.Intersect([PlatformView, Type.Object({
-  inbound_token: Type.String({ description: 'the platform sends it as Authorization: Bearer (shown only now)' }),
+  inbound_token: Nullable(Type.String({ description: 'the platform sends it as Authorization: Bearer (shown only now); null for Twilio, which signs its requests' })),
   secret: Type.Optional(Type.String({ description: 'the whsec_ secret deliveries to the platform are signed with (shown only now)' })),
 })]);
 
@@ -94,7 +94,7 @@ export const platformRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     schema: { tags, summary: 'Change a platform config (fields left out stay as they are)', params: IdParams, body: UpdateBody, response: { 200: PlatformView, ...errors('BG_ERR_PLATFORM_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_CONFLICT') } },
   }, async (request) => view(await platforms.update(request.params.id, request.body as PlatformInput)));
   app.post('/webhook/config/:id/token/rotate', {
-    schema: { tags, summary: 'Issue a new inbound token (the old one stops working at once)', params: IdParams, body: OptionalBody(Type.Object({}, { additionalProperties: false })), response: { 200: Type.Object({ inbound_token: Type.String() }), ...errors('BG_ERR_PLATFORM_NOT_FOUND') } },
+    schema: { tags, summary: 'Issue a new inbound token (the old one stops working at once)', params: IdParams, body: OptionalBody(Type.Object({}, { additionalProperties: false })), response: { 200: Type.Object({ inbound_token: Type.String() }), ...errors('BG_ERR_PLATFORM_NOT_FOUND', 'BG_ERR_VALIDATION') } },
   }, async (request) => ({ inbound_token: await platforms.rotateInboundToken(request.params.id) }));
   app.delete('/webhook/config/:id', { schema: { tags, summary: 'Delete a platform config and its endpoint', params: IdParams, response: { 204: Type.Null(), ...errors('BG_ERR_PLATFORM_NOT_FOUND') } } }, async (request, reply) => {
     await platforms.delete(request.params.id);
