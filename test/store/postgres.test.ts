@@ -254,6 +254,39 @@ describe('postgres: a connection lost in the middle', { skip }, () => {
   });
 });
 
+describe('postgres: exclusive sections', { skip }, () => {
+  it('run one after another when more callers than pool connections want one lock, and their work gets connections', { timeout: 30_000 }, async () => {
+    const { schema, drop } = await freshSchema(url);
+    const store = open(schema); // 4 connections
+    try {
+      await store.migrate();
+      const order: number[] = [];
+      let inside = 0;
+      const runs = Array.from({ length: 12 }, (_, i) => store.exclusive('test-lock', async () => {
+        inside++;
+        assert.equal(inside, 1, 'one at a time');
+        await store.ping(); // work on the pool while the lock is held
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        order.push(i);
+        inside--;
+        return i;
+      }));
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the callers never finished: the pool is held by waiters')), 10_000)));
+      try {
+        assert.deepEqual(await Promise.race([Promise.all(runs), stuck]), Array.from({ length: 12 }, (_, i) => i));
+      } finally {
+        clearTimeout(timer);
+      }
+      assert.equal(order.length, 12);
+      await store.ping();
+    } finally {
+      await store.close();
+      await drop();
+    }
+  });
+});
+
 describe('postgres: the claim in one round trip', { skip }, () => {
   it('prepares its statement again on a fresh connection, and quotes in ids stay data', async () => {
     const pg = await import('pg');

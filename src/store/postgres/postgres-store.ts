@@ -34,6 +34,8 @@ export interface PostgresStoreOptions {
 export function createPostgresStore(options: PostgresStoreOptions): Store {
   const db = new PgDb(options);
   const messages = createMessagesRepo(db, options.newId);
+  /** exclusive(): per lock name, the turn of the last caller in this process. */
+  const turns = new Map<string, Promise<void>>();
   return {
     capabilities: { dialect: 'postgres', multiProcess: true, parallelQueries: true },
     settings: createSettingsRepo(db),
@@ -56,21 +58,38 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       await db.get('SELECT 1');
     },
     async exclusive(name, fn) {
-      // A session advisory lock on its own connection, held while fn runs on the pool.
-      const { client, release } = await db.checkout();
+      // In this process callers of one name take turns here, not on pool connections: a dozen of them waiting for
+      // the lock held every connection, and the holder's fn, which runs on the pool, could never get one.
+      const before = turns.get(name) ?? Promise.resolve();
+      let done!: () => void;
+      const mine = new Promise<void>((resolve) => (done = resolve));
+      const queued = before.then(() => mine);
+      turns.set(name, queued);
       try {
-        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [db.lockName(name)]);
-        try {
-          return await fn();
-        } finally {
-          await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [db.lockName(name)]);
-        }
+        await before;
+        return await holdingLock(name, fn);
       } finally {
-        release();
+        done();
+        if (turns.get(name) === queued) turns.delete(name);
       }
     },
     close: () => db.close(),
   };
+
+  /** A session advisory lock (against other processes) on its own connection, held while fn runs on the pool. */
+  async function holdingLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const { client, release } = await db.checkout();
+    try {
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [db.lockName(name)]);
+      try {
+        return await fn();
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [db.lockName(name)]);
+      }
+    } finally {
+      release();
+    }
+  }
 }
 
 /**
