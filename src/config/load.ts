@@ -83,7 +83,8 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     parsed = parseYaml(text); // YAML is a superset of JSON
   } catch (error) {
-    throw new ConfigError(`config file ${file}: ${(error as Error).message}`);
+    // Its first line says what and where; the parser goes on to quote the line, which may hold a secret.
+    throw new ConfigError(`config file ${file}: ${(error as Error).message.split('\n')[0].replace(/:$/, '')}`);
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: must hold a mapping`);

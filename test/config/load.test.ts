@@ -85,5 +85,9 @@ describe('config', () => {
     const bad = file('delivery:\n  concurency: 3\n');
     assert.throws(() => loadConfig({ file: bad, env: {} }), /concurency/);
     assert.throws(() => loadConfig({ file: '/nonexistent/botgate.yaml', env: {} }), /config file \/nonexistent/);
+    // A file YAML cannot read is named with the place, without quoting the line: it may hold a secret.
+    for (const text of ['port: 18851\nmaster_key: @SECRET-passphrase-xyz-123456\n', 'admin_token: `SECRET-token-0123456789abcdef\n', 'metrics_token: a: SECRET-metrics-x\n']) {
+      assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && /line \d+, column \d+/.test(e.message) && !e.message.includes('SECRET'), text);
+    }
   });
 });
