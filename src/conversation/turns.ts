@@ -8,6 +8,7 @@ import type { BotMessage, TurnInput, TurnResult } from './bot.ts';
 import type { ChannelContext, TurnDirectory } from './turn-directory.ts';
 import { turnWrites } from './turn-writes.ts';
 import { createGroupCommit, ItemFailed } from '../group-commit.ts';
+import { BotgateError } from '../errors.ts';
 
 /** What a channel kind contributes: how its stored payloads read as turn input, and how messages reach the user. */
 export interface ChannelAdapter {
@@ -42,6 +43,18 @@ export interface IncomingInput {
   payload: Record<string, unknown>;
   eventType: string;
   idempotencyKey?: string | null;
+}
+
+/** Bytes a user key, identity or idempotency key may take: each is an index key (PostgreSQL's hold ~2.7 KB). */
+export const MAX_KEY_BYTES = 1024;
+
+/** A 400 in the channel's own error shape, where a key that long would fail the store's index (a 500). */
+function checkKeys(input: IncomingInput): IncomingInput {
+  const long = (text: string) => text.length > MAX_KEY_BYTES / 4 && Buffer.byteLength(text) > MAX_KEY_BYTES;
+  const what = long(input.userKey) ? 'the user id' : input.identities.some((i) => long(i.value)) ? 'an identity (user id, e-mail or phone)'
+    : input.idempotencyKey && long(input.idempotencyKey) ? 'the message id' : null;
+  if (what) throw new BotgateError('BG_ERR_VALIDATION', `${what} is longer than ${MAX_KEY_BYTES} bytes`);
+  return input;
 }
 
 export interface TurnLog {
@@ -213,14 +226,14 @@ export function createTurnService(deps: {
      * the conversation waits, runs its turn in the same transaction; resolves once committed (acknowledge then).
      */
     async handle(channel: ChannelRecord, input: IncomingInput): Promise<Received> {
-      const [stored] = await receiveGrouped([{ channel, input }]);
+      const [stored] = await receiveGrouped([{ channel, input: checkKeys(input) }]);
       return stored.received;
     },
 
     /** Stores an incoming message only; its turn runs later (process(), or the sweep of pending turns). */
     async receive(channel: ChannelRecord, input: IncomingInput) {
       // Engagement is counted when its turn runs (runPending), which knows whether the message opted out.
-      return store.conversations.receive(inputOf(channel, input, clock.now()), route);
+      return store.conversations.receive(inputOf(channel, checkKeys(input), clock.now()), route);
     },
 
     /** Runs every pending turn of a conversation, in order; concurrent calls queue behind each other. */

@@ -118,6 +118,10 @@ describe('kore webhook channel (sync)', () => {
     assert.equal(await k.gw.store.users.byIdentity({ kind: 'email', value: ' ' }), null);
     const put = await k.gw.api('PUT', '/api/users/someone', { identities: [{ kind: 'email', id: '   ' }] });
     assert.deepEqual([put.status, put.body.code], [400, 'BG_ERR_VALIDATION']);
+    // An e-mail too long for the identities' index (PostgreSQL answered 500): a 400 in Kore's shape.
+    const long = await k.post(channelUrl, say('hello', 'mail-long', { from: { id: 'mail-long', userInfo: { email: `${'e'.repeat(3000)}@x.io` } } }), await auth({ appId: k.clientId, sub: 'mail-long' }));
+    assert.equal(long.status, 400, long.text);
+    assert.equal(JSON.parse(long.text).bg_code, 'BG_ERR_VALIDATION');
   });
 
   it('uses customData and userInfo in templates, answers from the knowledge base, and says when it does not know', async () => {

@@ -504,6 +504,9 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 42, message: 'hi' }), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-1', message: 'hi', metadata: 'x' }), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.incoming(bad.inbound_token, []), 400, 'BG_ERR_VALIDATION');
+      // A message id too long for the store's dedup index (PostgreSQL answered 500): refused, and nothing stored.
+      assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-long', message: 'hi', metadata: { message_id: 'm'.repeat(3000) } }), 400, 'BG_ERR_VALIDATION');
+      assert.deepEqual((await c.history('platform=badplatform&message_type=incoming')).filter((m) => m.user_id === 'bad-long'), []);
     });
     it('unknown field: 400', async () => {
       assertPlatformError(await c.incoming(bad.inbound_token, { ...ok, text: 'typo' }), 400, 'BG_ERR_UNKNOWN_FIELD');
