@@ -159,7 +159,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
     if (body.platform !== undefined && !namesPlatform(channel, body.platform)) {
       throw new BotgateError('BG_ERR_PLATFORM_MISMATCH', `The token belongs to platform ${channel.provider}; the body says ${body.platform}`);
     }
-    const key = body.message_id ?? metadataId(body.metadata) ?? headerValue(request.headers['idempotency-key']);
+    const key = body.message_id ?? metadataId(body.metadata) ?? headerValue('Idempotency-Key', request.headers['idempotency-key']);
     return incomingAnswer(body, await inbound.receive(channel, body, key ?? null));
   });
 
@@ -212,8 +212,8 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
       const { channel, scheme } = verified.get(request)!;
       await inbound.admit(channel);
       const message = mapFields(request.body, settingsOf(channel).fields);
-      const key = message.message_id ?? metadataId(message.metadata) ?? headerValue(request.headers['idempotency-key'])
-        ?? (scheme === 'standard_webhooks' ? headerValue(request.headers['webhook-id']) : undefined);
+      const key = message.message_id ?? metadataId(message.metadata) ?? headerValue('Idempotency-Key', request.headers['idempotency-key'])
+        ?? (scheme === 'standard_webhooks' ? headerValue('webhook-id', request.headers['webhook-id']) : undefined);
       return incomingAnswer(message, await inbound.receive(channel, message, key ?? null));
     });
   });
@@ -229,7 +229,9 @@ function metadataId(metadata: Record<string, unknown> | undefined): string | und
   return typeof id === 'string' && id ? id : typeof id === 'number' ? String(id) : undefined;
 }
 
-function headerValue(value: string | string[] | undefined): string | undefined {
+/** A dedup header's value; one longer than a message_id may be is refused (ignored, the retry would run twice). */
+function headerValue(name: string, value: string | string[] | undefined): string | undefined {
   const v = Array.isArray(value) ? value[0] : value;
-  return v && v.length <= 256 ? v : undefined;
+  if (v && v.length > 256) throw new BotgateError('BG_ERR_VALIDATION', `${name} is longer than 256 characters`);
+  return v || undefined;
 }

@@ -506,6 +506,8 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.incoming(bad.inbound_token, []), 400, 'BG_ERR_VALIDATION');
       // A message id too long for the store's dedup index (PostgreSQL answered 500): refused, and nothing stored.
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-long', message: 'hi', metadata: { message_id: 'm'.repeat(3000) } }), 400, 'BG_ERR_VALIDATION');
+      // An Idempotency-Key too long to keep was ignored: a retry ran the bot twice. Refused instead.
+      assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-long', message: 'hi' }, { 'idempotency-key': 'k'.repeat(300) }), 400, 'BG_ERR_VALIDATION');
       assert.deepEqual((await c.history('platform=badplatform&message_type=incoming')).filter((m) => m.user_id === 'bad-long'), []);
     });
     it('unknown field: 400', async () => {
