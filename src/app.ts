@@ -7,7 +7,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorFormat, surfaceOf } from './http/error-bodies.ts';
-import { BotgateError } from './errors.ts';
+import { STATUS_CODES } from 'node:http';
+import { BotgateError, errorCodes, type ErrorCode } from './errors.ts';
 import { installJsonParser, installValidation } from './http/validation.ts';
 import { requireAdmin } from './http/admin-guard.ts';
 import type { AppDeps } from './http/deps.ts';
@@ -58,6 +59,21 @@ export interface AppOptions {
   demo?: boolean;
 }
 
+/**
+ * A request Node's HTTP parser refused (not HTTP, headers over its limit, too slow): answered with a coded error in
+ * the API's shape (the URL was not read, so the surface is not known), then the connection is closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: import('node:net').Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'BG_ERR_HEADERS_TOO_LARGE' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'BG_ERR_REQUEST_TIMEOUT' : 'BG_ERR_MALFORMED_REQUEST';
+  const { status, message } = errorCodes[code];
+  const body = JSON.stringify({ statusCode: status, code, message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
 export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   const fastifyOptions: FastifyServerOptions = {
     bodyLimit: deps.config.api.body_limit_bytes,
@@ -69,6 +85,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     logController: new QuietLogController(),
     trustProxy: false,
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     // Ids are short, but a user id may be up to 200 characters (and is a path parameter of /api/users/{id}).
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Bad percent-encoding or an over-long path parameter, found while routing: a coded 400 in the surface's shape.

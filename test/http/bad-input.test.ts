@@ -24,6 +24,26 @@ describe('bad input', () => {
     assert.equal(body.statusCode, status);
   }
 
+  it('answers what is not HTTP, or has headers over the limit, with a coded error and closes the connection', async () => {
+    const { connect } = await import('node:net');
+    const address = await gw.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = Number(new URL(address).port);
+    const exchange = (request: string) => new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(request));
+      let answer = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk)).on('close', () => resolve(answer)).on('error', reject);
+    });
+    const codeOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).code;
+    const big = await exchange(`GET /api/endpoints HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(big, /^HTTP\/1\.1 431 /);
+    assert.equal(codeOf(big), 'BG_ERR_HEADERS_TOO_LARGE');
+    for (const request of ['FOO / HTTP/1.1\r\nHost: x\r\n\r\n', 'POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'GET / HTTP/9.9\r\n\r\n']) {
+      const answer = await exchange(request);
+      assert.match(answer, /^HTTP\/1\.1 400 /, request);
+      assert.equal(codeOf(answer), 'BG_ERR_MALFORMED_REQUEST', request);
+    }
+  });
+
   it('refuses a missing or wrong admin token with 401', async () => {
     expectError(await gw.app.inject({ method: 'GET', url: '/api/endpoints' }), 401, 'BG_ERR_UNAUTHORIZED');
     expectError(await raw('GET', '/api/endpoints', undefined, { authorization: 'Bearer nope-nope-nope' }), 401, 'BG_ERR_UNAUTHORIZED');
