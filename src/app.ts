@@ -1,5 +1,7 @@
 // createApp(deps): the Fastify application with every route plugin; it never listens (tests use inject()).
 import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { lazyChildLogger } from './logger.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -7,7 +9,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorFormat, surfaceOf } from './http/error-bodies.ts';
-import { STATUS_CODES } from 'node:http';
 import { BotgateError, errorCodes, type ErrorCode } from './errors.ts';
 import { installJsonParser, installValidation } from './http/validation.ts';
 import { requireAdmin } from './http/admin-guard.ts';
@@ -63,7 +64,7 @@ export interface AppOptions {
  * A request Node's HTTP parser refused (not HTTP, headers over its limit, too slow): answered with a coded error in
  * the API's shape (the URL was not read, so the surface is not known), then the connection is closed.
  */
-function answerClientError(error: Error & { code?: string }, socket: import('node:net').Socket): void {
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'BG_ERR_HEADERS_TOO_LARGE' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'BG_ERR_REQUEST_TIMEOUT' : 'BG_ERR_MALFORMED_REQUEST';
   const { status, message } = errorCodes[code];

@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
-import { AuthSettingsError, checkHeaderValue } from '../delivery/endpoint-auth.ts';
+import { headerValueProblem } from '../delivery/endpoint-auth.ts';
 import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
 import { BotgateError } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
@@ -108,17 +108,13 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     return bots[0].id;
   }
 
-  /** A token sent in a header, checked under the config's own field name (the endpoint would name its auth.* field). */
-  function headerToken(field: string, token: string): string {
-    try {
-      return checkHeaderValue(field, token);
-    } catch (error) {
-      if (error instanceof AuthSettingsError) throw new BotgateError('BG_ERR_VALIDATION', error.message);
-      throw error;
-    }
+  /** The endpoint's auth for auth_token, checked under this API's field name (the endpoint would name auth.token). */
+  function bearer(token: string | null | undefined): EndpointInput['auth'] {
+    if (!token) return { kind: 'none' };
+    const problem = headerValueProblem('auth_token', token);
+    if (problem) throw new BotgateError('BG_ERR_VALIDATION', problem);
+    return { kind: 'bearer', token };
   }
-
-  const bearer = (token: string | null | undefined): EndpointInput['auth'] => (token ? { kind: 'bearer', token: headerToken('auth_token', token) } : { kind: 'none' });
 
   function twilioEndpoint(sid: string, token: string): Pick<EndpointInput, 'url' | 'auth' | 'content_type' | 'signing' | 'event_types'> {
     return {

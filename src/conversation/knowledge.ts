@@ -117,13 +117,13 @@ export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
   };
 }
 
+/** What a bot's knowledge pages may come to, all together. */
+export const MAX_KNOWLEDGE_BYTES = 16 * 1024 * 1024;
+
 /**
  * Reads the Markdown pages a bot's `knowledge` globs match, relative to the bot file's directory, in a stable
  * order (sorted, each page once); sources are the paths relative to that directory, with forward slashes.
  */
-/** What a bot's knowledge pages may come to, all together. */
-export const MAX_KNOWLEDGE_BYTES = 16 * 1024 * 1024;
-
 export async function loadKnowledge(botFile: string, globs: string[]): Promise<KnowledgePage[]> {
   const dir = dirname(resolve(botFile));
   const files = new Set<string>();

@@ -44,9 +44,15 @@ export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
 /** What HTTP can carry in a header value: tab, visible ASCII and Latin-1, no line breaks or NUL (RFC 9110). */
 const HEADER_VALUE_BAD = /[^\t\x20-\x7e\x80-\xff]/;
 
-/** Throws, naming the field, when a header value could not be sent (a line break, a character beyond Latin-1). */
-export function checkHeaderValue(field: string, value: string): string {
-  if (HEADER_VALUE_BAD.test(value)) throw new AuthSettingsError(`${field} holds a character a header cannot carry (a line break, a control character, or one beyond Latin-1)`);
+/** What is wrong with a header value that could not be sent (a line break, a character beyond Latin-1), naming the field; null when nothing. */
+export function headerValueProblem(field: string, value: string): string | null {
+  return HEADER_VALUE_BAD.test(value) ? `${field} holds a character a header cannot carry (a line break, a control character, or one beyond Latin-1)` : null;
+}
+
+/** Throws (AuthSettingsError) when a header value could not be sent. */
+function checkHeaderValue(field: string, value: string): string {
+  const problem = headerValueProblem(field, value);
+  if (problem) throw new AuthSettingsError(problem);
   return value;
 }
 

@@ -7,7 +7,7 @@ import { BotgateError } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
-import { AuthSettingsError, authHeaderName, authKind, checkHeaderValue, HEADER_NAME, RESERVED_HEADERS } from './endpoint-auth.ts';
+import { AuthSettingsError, authHeaderName, authKind, HEADER_NAME, headerValueProblem, RESERVED_HEADERS } from './endpoint-auth.ts';
 import { generateSigningSecret, isSigningSecret } from './signer.ts';
 
 export interface AuthInput {
@@ -274,11 +274,8 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${JSON.stringify(name)} is not a valid header name`);
     if (RESERVED_HEADERS.has(lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by botgate (or cannot be sent)`);
-    try {
-      checkHeaderValue(`custom_headers.${name}`, value);
-    } catch (error) {
-      throw new BotgateError('BG_ERR_VALIDATION', (error as Error).message);
-    }
+    const problem = headerValueProblem(`custom_headers.${name}`, value);
+    if (problem) throw new BotgateError('BG_ERR_VALIDATION', problem);
     out[lower] = value;
   }
   return out;
