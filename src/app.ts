@@ -105,10 +105,16 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
 
   installValidation(app);
   installJsonParser(app);
-  installErrorHandling(app);
+  installErrorHandling(app, { maxParamLength: MAX_PARAM_LENGTH });
   // NUL in a path or query (%00) would reach the store, which cannot hold it in text (PostgreSQL refuses it).
   app.addHook('onRequest', (request, _reply, done) => {
-    done(request.url.includes('%00') ? new BotgateError('BG_ERR_VALIDATION', 'The URL may not contain the NUL character (%00)') : undefined);
+    if (request.url.includes('%00')) return done(new BotgateError('BG_ERR_VALIDATION', 'The URL may not contain the NUL character (%00)'));
+    // A compressed body would reach the parsers as bytes they cannot read (a misleading 400 about its JSON).
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity' && encoding.trim() !== '') {
+      return done(new BotgateError('BG_ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Encoding is not supported: send the body uncompressed'));
+    }
+    done();
   });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);

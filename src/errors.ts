@@ -7,6 +7,7 @@ export const errorCodes = {
   BG_ERR_UNKNOWN_FIELD: { status: 400, message: 'The body has a field this route does not know' },
   BG_ERR_UNAUTHORIZED: { status: 401, message: 'Missing or invalid credentials' },
   BG_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'No such route' },
+  BG_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'This path does not take this method' },
   BG_ERR_ENDPOINT_NOT_FOUND: { status: 404, message: 'No such endpoint' },
   BG_ERR_MESSAGE_NOT_FOUND: { status: 404, message: 'No such message' },
   BG_ERR_DELIVERY_NOT_FOUND: { status: 404, message: 'No such delivery' },

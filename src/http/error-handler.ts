@@ -1,6 +1,7 @@
 // Turns every failure into a coded 4xx/5xx in the body shape of the route's surface; unknown failures are
 // logged with their cause and answered as a plain 500 that leaks nothing.
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import FindMyWay from 'find-my-way';
 import { BotgateError } from '../errors.ts';
 import { errorFormat, surfaceOf } from './error-bodies.ts';
 
@@ -67,7 +68,21 @@ function fromValidation(issues: AjvIssue[], where: string): BotgateError {
   return new BotgateError('BG_ERR_VALIDATION', `${path} ${issue.message ?? 'is invalid'}`);
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, routerOptions: { maxParamLength: number }): void {
+  // Every route's method and path, as Fastify's router has them: a path served under other methods answers 405
+  // with an Allow header instead of 404. Installed before the routes, so onRoute sees each of them.
+  const paths = FindMyWay({ maxParamLength: routerOptions.maxParamLength });
+  const declared = new Set<string>();
+  const methods = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      const key = `${method} ${route.url}`;
+      if (declared.has(key)) continue;
+      declared.add(key);
+      methods.add(method);
+      paths.on(method as never, route.url, () => {});
+    }
+  });
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
     const coded = toBotgateError(error);
     if (coded.statusCode >= 500) request.log.error({ err: error }, 'request failed');
@@ -76,7 +91,12 @@ export function installErrorHandling(app: FastifyInstance): void {
     reply.code(coded.statusCode).send(errorFormat(request.routeOptions.config?.errorFormat)(coded, reply));
   });
   app.setNotFoundHandler((request, reply) => {
-    const coded = new BotgateError('BG_ERR_ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`);
-    reply.code(404).send(errorFormat(surfaceOf(request.url))(coded, reply));
+    const path = request.url.split('?')[0];
+    const allowed = [...methods].filter((m) => paths.find(m as never, path) !== null).sort();
+    const coded = allowed.length
+      ? new BotgateError('BG_ERR_METHOD_NOT_ALLOWED', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`)
+      : new BotgateError('BG_ERR_ROUTE_NOT_FOUND', `No route ${request.method} ${path}`);
+    if (allowed.length) reply.header('allow', allowed.join(', '));
+    reply.code(coded.statusCode).send(errorFormat(surfaceOf(request.url))(coded, reply));
   });
 }

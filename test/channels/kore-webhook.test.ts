@@ -273,7 +273,9 @@ describe('kore webhook channel (sync)', () => {
     assert.equal(JSON.parse(badUrl.body).bg_code, 'BG_ERR_VALIDATION', 'Kore\'s shape for a bad URL too');
     assert.ok(JSON.parse(badUrl.body).errors?.[0]?.msg);
     const wrongMethod = await k.gw.app.inject({ method: 'GET', url: channelUrl });
-    assert.equal(wrongMethod.statusCode, 404);
+    assert.equal(wrongMethod.statusCode, 405);
+    assert.equal(wrongMethod.headers.allow, 'POST');
+    assert.equal(JSON.parse(wrongMethod.body).bg_code, 'BG_ERR_METHOD_NOT_ALLOWED', 'Kore\'s shape for a wrong method');
     assert.ok(JSON.parse(wrongMethod.body).errors);
     const after = (await k.gw.api('GET', '/api/messages?per_page=1000')).body.data.length;
     assert.equal(after, before + 2, 'nothing refused was stored (the long text and its answer were)');

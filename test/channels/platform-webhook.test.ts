@@ -518,8 +518,9 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.incoming(bad.inbound_token, 'user_id=bad-1&message=hi', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'BG_ERR_UNSUPPORTED_MEDIA_TYPE');
       assertPlatformError(await c.send(`/api/webhook/incoming/${bad.id}`, JSON.stringify(ok), { 'content-type': 'text/plain' }), 415, 'BG_ERR_UNSUPPORTED_MEDIA_TYPE');
     });
-    it('a GET on the route: 404', async () => {
-      assertPlatformError(await c.send('/api/webhook/incoming', '', { authorization: `Bearer ${bad.inbound_token}` }, 'GET'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
+    it('a GET on the route: 405 in the platform shape; an unknown path under it: 404', async () => {
+      assertPlatformError(await c.send('/api/webhook/incoming', '', { authorization: `Bearer ${bad.inbound_token}` }, 'GET'), 405, 'BG_ERR_METHOD_NOT_ALLOWED');
+      assertPlatformError(await c.send('/api/webhook/incoming/a/b', '', { authorization: `Bearer ${bad.inbound_token}` }, 'POST'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
     });
     it('an unknown config on the signed route: 404; a config without a signature scheme there: 401', async () => {
       assertPlatformError(await c.signed('ch_does_not_exist', JSON.stringify(ok), {}), 404, 'BG_ERR_PLATFORM_NOT_FOUND');

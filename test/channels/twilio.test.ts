@@ -312,7 +312,8 @@ describe('twilio channel', () => {
       await receiver.close();
     }
     const route = await gw.app.inject({ method: 'GET', url: `/api/webhook/twilio/${configs['twilio-sms'].id}` });
-    assert.equal(route.statusCode, 404);
+    assert.equal(route.statusCode, 405);
+    assert.equal(route.headers.allow, 'POST');
     assert.equal(route.body, EMPTY);
 
     const text = await gw.app.inject({ method: 'POST', url: `/api/webhook/twilio/${configs['twilio-sms'].id}`, payload: 'From=%2B1&Body=hi', headers: { host: HOST, 'content-type': 'text/plain' } });

@@ -113,6 +113,15 @@ describe('bad input', () => {
     expectError(await raw('POST', '/api/messages', 'event_type=a', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'BG_ERR_UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('refuses a compressed body with 415 (and takes identity)', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const body = JSON.stringify({ event_type: 'gz.test', payload: {} });
+    const gz = await gw.app.inject({ method: 'POST', url: '/api/messages', payload: gzipSync(body), headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+    expectError(gz, 415, 'BG_ERR_UNSUPPORTED_MEDIA_TYPE');
+    assert.match(JSON.parse(gz.body).message, /Content-Encoding/);
+    assert.equal((await raw('POST', '/api/messages', body, { 'content-encoding': 'identity' })).statusCode, 202);
+  });
+
   it('answers unknown ids and routes with 404', async () => {
     expectError(await raw('GET', '/api/endpoints/ep_nope'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
     expectError(await raw('PATCH', '/api/endpoints/ep_nope', '{"name":"y"}'), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
@@ -127,7 +136,24 @@ describe('bad input', () => {
     expectError(await raw('GET', '/api/jobs/job_nope'), 404, 'BG_ERR_JOB_NOT_FOUND');
     expectError(await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: {}, endpoint_ids: ['ep_nope'] })), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
     expectError(await raw('GET', '/nowhere'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
-    expectError(await raw('PUT', '/api/messages'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
+    expectError(await raw('GET', '/api/messagez'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
+    expectError(await raw('GET', '/api/endpoints/ep_x/nowhere'), 404, 'BG_ERR_ROUTE_NOT_FOUND');
+  });
+
+  it('answers a known path under a method it does not take with 405 and the methods it takes', async () => {
+    const put = await raw('PUT', '/api/messages');
+    expectError(put, 405, 'BG_ERR_METHOD_NOT_ALLOWED');
+    assert.equal(put.headers.allow, 'GET, HEAD, POST');
+    // Paths with parameters, and HEAD that Fastify adds for each GET.
+    const post = await raw('POST', '/api/endpoints/ep_nope');
+    expectError(post, 405, 'BG_ERR_METHOD_NOT_ALLOWED');
+    assert.equal(post.headers.allow, 'DELETE, GET, HEAD, PATCH');
+    const options = await raw('OPTIONS', '/healthz');
+    expectError(options, 405, 'BG_ERR_METHOD_NOT_ALLOWED');
+    assert.equal(options.headers.allow, 'GET, HEAD');
+    // Unauthenticated, too: the route table is public (/openapi.json); nothing behind the token is revealed.
+    const anonymous = await gw.app.inject({ method: 'DELETE', url: '/api/messages' });
+    assert.equal(anonymous.statusCode, 405);
   });
 
   it('validates optional bodies like any other: wrong types, short secrets, unknown fields are 400, no body is fine', async () => {

@@ -193,7 +193,8 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal((await http('GET', link.pathname, undefined, {})).status, 302); // counted once (checked below)
     // A link scanner's HEAD is no click (the ignorer's score stays below the clicker's, checked below).
     const ignored = await eventually(() => toUser('p-ignore').find((b) => /\/r\//.test(b.message)));
-    assert.equal((await http('HEAD', new URL(ignored.message.replace('Deal: ', '')).pathname, undefined, {})).status, 404);
+    const head = await http('HEAD', new URL(ignored.message.replace('Deal: ', '')).pathname, undefined, {});
+    assert.deepEqual([head.status, head.headers.get('allow')], [405, 'GET']);
     const forged = await http('GET', link.pathname.slice(0, -3) + 'AAA', undefined, {});
     assert.deepEqual([forged.status, forged.body.code], [404, 'BG_ERR_LINK_NOT_FOUND']);
     assert.equal((await http('GET', '/r/ntf_unknown.abcdefghijklmnopqrstuv', undefined, {})).status, 404);
