@@ -72,6 +72,26 @@ describe('management API', () => {
     assert.equal((await gw.api('GET', `/api/deliveries?event_type=idem.test&status=pending&provider=nobody`)).body.data.length, 0);
   });
 
+  it('publishes a batch idempotently under an Idempotency-Key: a retry gets the original answer and stores nothing', async () => {
+    const ep = (await gw.api('POST', '/api/endpoints', { name: 'idem-batch', url: 'https://hooks.example.com/b', event_types: ['idem.batch'] })).body;
+    const items = [{ event_type: 'idem.batch', payload: { n: 0 } }, { event_type: 'idem.batch', payload: { n: 1 }, idempotency_key: 'own-key' }];
+    const first = await gw.api('POST', '/api/messages/batch', { messages: items }, { 'idempotency-key': 'batch-1' });
+    assert.equal(first.status, 202);
+    assert.equal(first.headers['idempotent-replayed'], 'false');
+    const again = await gw.api('POST', '/api/messages/batch', { messages: items }, { 'idempotency-key': 'batch-1' });
+    assert.deepEqual(again.body, first.body);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.equal((await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length, 2, 'no second deliveries');
+    // An item's own key stays its key; another batch key is another batch; a single publish never meets a batch's keys.
+    const single = await gw.api('POST', '/api/messages', { event_type: 'idem.batch', payload: {}, idempotency_key: 'own-key' });
+    assert.equal(single.body.id, first.body.messages[1].id);
+    const other = await gw.api('POST', '/api/messages/batch', { messages: [items[0]] }, { 'idempotency-key': 'batch-2' });
+    assert.notEqual(other.body.messages[0].id, first.body.messages[0].id);
+    const lookalike = await gw.api('POST', '/api/messages', { event_type: 'idem.batch', payload: {} }, { 'idempotency-key': 'batch-1:0' });
+    assert.notEqual(lookalike.body.id, first.body.messages[0].id);
+    assert.equal((await gw.api('POST', '/api/messages/batch', { messages: items }, { 'idempotency-key': 'x'.repeat(201) })).status, 400);
+  });
+
   it('serves the OpenAPI document, the docs page, health and readiness', async () => {
     const spec = await gw.app.inject({ url: '/openapi.json' });
     assert.equal(spec.statusCode, 200);

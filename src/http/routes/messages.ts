@@ -52,17 +52,17 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
   const { outbox, store, config } = deps;
   const tags = ['messages'];
 
+  /** `headerKey`: the request's Idempotency-Key as stored (a batch's, with the item's place), used when the body has none. */
   async function toInput(body: PublishBodyValue, headerKey?: string): Promise<PublishInput> {
     for (const id of body.endpoint_ids ?? []) {
       if (!(await store.endpoints.get(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
     }
-    const key = body.idempotency_key ?? headerKey;
     return {
       eventType: body.event_type,
       payload: body.payload,
       endpointIds: body.endpoint_ids,
       orderingKey: body.ordering_key ?? null,
-      idempotencyKey: key ? `api:${key}` : null,
+      idempotencyKey: body.idempotency_key ? `api:${body.idempotency_key}` : (headerKey ?? null),
     };
   }
 
@@ -74,7 +74,8 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
       response: { 202: Published, ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_INVALID_JSON', 'BG_ERR_PAYLOAD_TOO_LARGE', 'BG_ERR_ENDPOINT_NOT_FOUND') },
     },
   }, async (request, reply) => {
-    const published = await outbox.publish(await toInput(request.body, request.headers['idempotency-key']));
+    const key = request.headers['idempotency-key'];
+    const published = await outbox.publish(await toInput(request.body, key === undefined ? undefined : `api:${key}`));
     if (!published.duplicate) deps.metrics.countPublished(1);
     reply.code(202).header('idempotent-replayed', String(published.duplicate));
     return publishedView(published);
@@ -84,6 +85,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
     bodyLimit: config.api.batch_body_limit_bytes,
     schema: {
       tags, summary: `Publish up to ${config.api.max_batch_size} messages in one transaction`,
+      headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'the batch\'s key: each message without its own idempotency_key is keyed by it and its place in the batch' })) }),
       body: Type.Object({ messages: Type.Array(PublishBody, { minItems: 1 }) }, { additionalProperties: false }),
       response: { 202: Type.Object({ messages: Type.Array(Published) }), ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_BATCH_TOO_LARGE', 'BG_ERR_PAYLOAD_TOO_LARGE', 'BG_ERR_ENDPOINT_NOT_FOUND') },
     },
@@ -92,11 +94,13 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
     if (items.length > config.api.max_batch_size) {
       throw new BotgateError('BG_ERR_BATCH_TOO_LARGE', `A batch holds at most ${config.api.max_batch_size} messages; this one has ${items.length}`);
     }
+    // A retried batch (same Idempotency-Key) gets its original answer: the n-th message's key is the batch's and n.
+    const key = request.headers['idempotency-key'];
     const inputs: PublishInput[] = [];
-    for (const item of items) inputs.push(await toInput(item));
+    for (const [i, item] of items.entries()) inputs.push(await toInput(item, key === undefined ? undefined : `api-batch:${key}:${i}`));
     const published = await outbox.publishMany(inputs);
     deps.metrics.countPublished(published.filter((p) => !p.duplicate).length);
-    reply.code(202);
+    reply.code(202).header('idempotent-replayed', String(published.every((p) => p.duplicate)));
     return { messages: published.map(publishedView) };
   });
 
