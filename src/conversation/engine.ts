@@ -123,9 +123,13 @@ function matchedOnce(intents: BotRuntime['intents']): BotRuntime['intents'] {
   };
 }
 
-/** A request for a human: a handoff phrase, or a handoff intent above the threshold. */
+/**
+ * A request for a human: a handoff phrase, or a handoff intent above the threshold. Never a close phrase ("bye
+ * agent" said again after the agent left, or racing the agent's own close, must not queue the user again).
+ */
 function asksForHuman(bot: BotRuntime, text: string): { intent: string | null; confidence: number } | null {
   const definition = bot.definition;
+  if (saysPhrase(definition.settings.closePhrases, text)) return null;
   if (saysPhrase(definition.settings.handoffPhrases, text)) return { intent: null, confidence: 1 };
   if (definition.handoffIntents.length === 0) return null;
   const match = bot.intents.match(text);

@@ -35,7 +35,7 @@ function fakeMatcher(intents: Record<string, string[]>, keywords: Record<string,
 
 const KEYWORDS: Record<string, [string, number]> = {
   pizza: ['order_pizza', 0.7], balance: ['check_balance', 0.8], hungry: ['order_pizza', 0.5], halt: ['cancel', 0.5],
-  somebody: ['talk_to_agent', 0.5], stop: ['cancel', 0.62],
+  somebody: ['talk_to_agent', 0.5], stop: ['cancel', 0.62], operator: ['talk_to_agent', 0.9],
 };
 
 const fakeKnowledge: KnowledgeBaseLike = {
@@ -441,6 +441,15 @@ describe('handing over to a human', () => {
     const none = runtime({ ...demo, settings: { ...demo.settings, handoffPhrases: [] } });
     assert.equal(conversation(none).say('talk to a human').handoff, null);
     assert.deepEqual(conversation(none).say('I want to speak to someone').handoff, { reason: 'intent talk_to_agent' });
+  });
+
+  it('never hands over on a close phrase (said again after the agent left, or racing the agent\'s close)', () => {
+    // "operator" in a message reads as the handoff intent (the fake matcher's keyword; "agent" for the real matcher).
+    assert.deepEqual(conversation(runtime(demo)).say('bye operator').handoff, { reason: 'intent talk_to_agent' });
+    const closing = runtime({ ...demo, settings: { ...demo.settings, closePhrases: ['bye operator', 'end chat'], handoffPhrases: [...demo.settings.handoffPhrases, 'end chat'] } });
+    for (const text of ['bye operator', 'Bye, operator!']) assert.equal(conversation(closing).say(text).handoff, null, text);
+    // A close phrase that is a handoff phrase, too, is a close phrase.
+    assert.equal(conversation(closing).say('end chat').handoff, null);
   });
 
   it('hands over on a handoff intent above the threshold, idle or in a flow, without needing a flow', () => {
