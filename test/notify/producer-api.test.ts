@@ -97,6 +97,24 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.ok(await gw.store.users.get('nobody-known'));
   });
 
+  it('takes an Idempotency-Key header as the idempotency_key: a retry is a dedup skip; in a batch, <key>:<n>', async () => {
+    const userId = await platformUser('p-hdr');
+    const headers = { authorization: `Bearer ${PRODUCER_KEY}`, 'idempotency-key': 'hdr-pay-1' };
+    const first = await http('POST', '/api/events', { user_id: userId, event_type: 'payment_failed' }, headers);
+    assert.deepEqual([first.body.decision, first.body.reason], ['notify', 'critical']);
+    const retry = await http('POST', '/api/events', { user_id: userId, event_type: 'payment_failed' }, headers);
+    assert.deepEqual([retry.body.decision, retry.body.reason, retry.body.duplicate_of], ['skip', 'dedup', first.body.id]);
+    const batch = { events: [{ user_id: userId, event_type: 'payment_failed' }, { user_id: userId, event_type: 'payment_failed', idempotency_key: 'own' }] };
+    const b1 = await http('POST', '/api/events', batch, { ...headers, 'idempotency-key': 'hdr-batch' });
+    assert.deepEqual(b1.body.decisions.map((d: Json) => d.decision), ['notify', 'notify']);
+    const b2 = await http('POST', '/api/events', batch, { ...headers, 'idempotency-key': 'hdr-batch' });
+    assert.deepEqual(b2.body.decisions.map((d: Json) => d.duplicate_of), b1.body.decisions.map((d: Json) => d.id));
+    const byName = await http('POST', '/api/events', { user_id: userId, event_type: 'payment_failed', idempotency_key: 'hdr-batch:0' }, { authorization: `Bearer ${PRODUCER_KEY}` });
+    assert.equal(byName.body.duplicate_of, b1.body.decisions[0].id, 'the n-th event of a batch is keyed <key>:<n>');
+    const long = await http('POST', '/api/events', { user_id: userId, event_type: 'payment_failed' }, { ...headers, 'idempotency-key': 'k'.repeat(201) });
+    assert.deepEqual([long.status, long.body.code], [400, 'BG_ERR_VALIDATION']);
+  });
+
   it('lets a user opt out in the conversation: "stop offers" writes a preference the policy honours', async () => {
     const userId = await platformUser('p-stop');
     const sent = await event({ user_id: userId, event_type: 'payment_failed', params: { amount: 1 } });

@@ -61,9 +61,10 @@ function refuseFuture(events: EventInput[], now: number): EventInput[] {
   return events;
 }
 
-function toEvent(body: Static<typeof EventBody>): EventInput {
+/** `headerKey`: the request's Idempotency-Key (a batch's with the event's place), used when the body has none. */
+function toEvent(body: Static<typeof EventBody>, headerKey?: string): EventInput {
   return {
-    userId: body.user_id, eventType: body.event_type, params: body.params ?? {}, idempotencyKey: body.idempotency_key ?? null,
+    userId: body.user_id, eventType: body.event_type, params: body.params ?? {}, idempotencyKey: body.idempotency_key ?? headerKey ?? null,
     occurredAt: body.occurred_at ? Date.parse(body.occurred_at) : null, deliverAt: body.deliver_at ? Date.parse(body.deliver_at) : null,
   };
 }
@@ -95,21 +96,24 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     bodyLimit: deps.config.api.batch_body_limit_bytes, // a batch route, like POST /api/messages/batch
     schema: {
       tags, security: PRODUCER, summary: 'Events in, one decision each: one event, or {events: [...]} (a batch, in order)',
+      headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'the idempotency_key of an event without one; in a batch, <key>:<n> for the n-th event (from 0)' })) }),
       body: Type.Union([EventBody, Type.Object({ events: Type.Array(EventBody, { minItems: 1 }) }, { additionalProperties: false })]),
       response: {
         200: Type.Union([DecisionView, DecisionsView]),
-        ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_UNAUTHORIZED', 'BG_ERR_BATCH_TOO_LARGE', 'BG_ERR_PAYLOAD_TOO_LARGE'),
+        ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_UNAUTHORIZED', 'BG_ERR_BATCH_TOO_LARGE', 'BG_ERR_PAYLOAD_TOO_LARGE', 'BG_ERR_UNSUPPORTED_MEDIA_TYPE'),
       },
     },
   }, async (request, reply) => {
     const body = request.body;
+    const key = request.headers['idempotency-key'];
     if ('events' in body) {
       if (body.events.length > maxBatch) throw new BotgateError('BG_ERR_BATCH_TOO_LARGE', `A batch holds at most ${maxBatch} events; this one has ${body.events.length}`);
-      const decisions = (await deps.notify.engine.decide(refuseFuture(body.events.map(toEvent), deps.clock.now()))).map(view);
+      const events = body.events.map((e, i) => toEvent(e, key === undefined ? undefined : `${key}:${i}`));
+      const decisions = (await deps.notify.engine.decide(refuseFuture(events, deps.clock.now()))).map(view);
       reply.serializer((serializeBatch ??= reply.compileSerializationSchema(DecisionsView as unknown as Record<string, unknown>, '200')));
       return { decisions };
     }
-    const decision = view((await deps.notify.engine.decide(refuseFuture([toEvent(body)], deps.clock.now())))[0]);
+    const decision = view((await deps.notify.engine.decide(refuseFuture([toEvent(body, key)], deps.clock.now())))[0]);
     reply.serializer((serializeOne ??= reply.compileSerializationSchema(DecisionView as unknown as Record<string, unknown>, '200')));
     return decision;
   });
