@@ -119,7 +119,8 @@ export function createNotifyService(deps: {
 
   /** The next run of a feed after t, or null when its expression has none. */
   function nextRun(cron: string, tz: string, t: number): number | null {
-    const next = new Cron(cron, { timezone: tz, paused: true }).nextRun(new Date(t));
+    // Quartz's `?` (no specific day) is `*`; croner would read it as the day the expression was parsed.
+    const next = new Cron(cron.replaceAll('?', '*'), { timezone: tz, paused: true }).nextRun(new Date(t));
     return next ? next.getTime() : null;
   }
 
@@ -312,18 +313,27 @@ export function createNotifyService(deps: {
       });
     },
 
-    /** A feed's next run after `now`, its cron and time zone checked (a bad one is a validation error named at `prefix`). */
-    schedule(cron: string, tz: string, now: number, prefix = ''): number | null {
+    /** A feed's next run after `now`, its cron and time zone checked (a bad one, or one never firing, is a validation error named at `prefix`). */
+    schedule(cron: string, tz: string, now: number, prefix = ''): number {
       zoneOrRefuse(tz, `${prefix}tz`);
+      let next: number | null;
       try {
-        return nextRun(cron, tz, now);
+        next = nextRun(cron, tz, now);
       } catch (error) {
         throw new BotgateError('BG_ERR_VALIDATION', `${prefix}cron: ${(error as Error).message}`);
       }
+      // 30 February, 31 April: a feed that would silently never run.
+      if (next === null) throw new BotgateError('BG_ERR_VALIDATION', `${prefix}cron: ${cron} never fires from now on`);
+      return next;
     },
 
-    async createFeed(input: { name: string; cron: string; tz?: string; event_type: string; user_ids: string[]; params?: Record<string, unknown>; is_active?: boolean }): Promise<FeedRecord> {
-      const tz = zoneOrRefuse(input.tz ?? settings.defaultTz, 'tz');
+    /** A feed's zone as given (checked); null or none: notify.default_tz. */
+    feedZone(tz: string | null | undefined, field: string): string {
+      return zoneOrRefuse(tz ?? settings.defaultTz, field);
+    },
+
+    async createFeed(input: { name: string; cron: string; tz?: string | null; event_type: string; user_ids: string[]; params?: Record<string, unknown>; is_active?: boolean }): Promise<FeedRecord> {
+      const tz = service.feedZone(input.tz, 'tz');
       const next = service.schedule(input.cron, tz, clock.now());
       const now = clock.now();
       const feed: FeedRecord = {

@@ -257,6 +257,8 @@ for (const backend of await testBackends()) {
         [{ name: 'x', cron: 'every monday', event_type: 't', user_ids: [] }, /cron/],
         [{ name: 'x', cron: '0 9 * * 1', tz: 'Nowhere/City', event_type: 't', user_ids: [] }, /time zone/],
         [{ name: 'x', cron: '0 9 * * 1', event_type: 't' }, /user_ids/],
+        [{ name: 'x', cron: '0 0 30 2 *', event_type: 't', user_ids: [] }, /never fires/],
+        [{ name: 'x', cron: '0 0 31 4 *', event_type: 't', user_ids: [] }, /never fires/],
       ] as const) {
         const response = await gw.api('POST', '/api/notify/feeds', body);
         assert.equal(response.status, 400, JSON.stringify(body));
@@ -276,7 +278,15 @@ for (const backend of await testBackends()) {
       assert.notEqual(recron.body.next_run_at, feed.next_run_at);
       assert.equal(new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit' }).format(new Date(recron.body.next_run_at)), '07:30');
       assert.ok(Date.parse(recron.body.next_run_at) - Date.now() <= 86_400_000);
-      for (const body of [{ cron: 'nonsense' }, { tz: 'Nowhere/City' }, { is_active: 'no' }]) {
+      // Quartz's "?" is "no specific day": daily here, not monthly on the day it was parsed.
+      const quartz = await gw.api('PATCH', `/api/notify/feeds/${feed.id}`, { cron: '0 6 ? * *', tz: null });
+      assert.equal(quartz.status, 200, JSON.stringify(quartz.body));
+      assert.equal(quartz.body.tz, 'UTC', 'null: back to notify.default_tz');
+      assert.ok(Date.parse(quartz.body.next_run_at) - Date.now() <= 86_400_000, quartz.body.next_run_at);
+      const nullZone = await gw.api('POST', '/api/notify/feeds', { name: 'null-zone', cron: '0 8 * * *', tz: null, event_type: 'digest_daily', user_ids: [] });
+      assert.deepEqual([nullZone.status, nullZone.body.tz], [201, 'UTC']);
+      assert.equal((await gw.api('DELETE', `/api/notify/feeds/${nullZone.body.id}`)).status, 204);
+      for (const body of [{ cron: 'nonsense' }, { tz: 'Nowhere/City' }, { is_active: 'no' }, { cron: '0 0 30 2 *' }]) {
         const response = await gw.api('PATCH', `/api/notify/feeds/${feed.id}`, body);
         assert.equal(response.status, 400, JSON.stringify(body));
       }

@@ -4,7 +4,6 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed, probabilityBest } from '../../notify/engagement.ts';
-import { zoneOrRefuse } from '../../notify/local-time.ts';
 import { typeSettings } from '../../notify/settings.ts';
 import { MAX_DIGEST_MINUTES, MAX_HOURS, type EventTypeSettings } from '../../notify/types.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from '../../store/notify-records.ts';
@@ -92,7 +91,7 @@ const FeedView = Type.Object({
 const feedFields = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
   cron: Type.String({ minLength: 1, maxLength: 200, description: 'a cron expression (5 or 6 fields), in tz' }),
-  tz: Type.String({ minLength: 1, maxLength: 100, description: 'IANA zone; default notify.default_tz' }),
+  tz: Nullable(Type.String({ minLength: 1, maxLength: 100, description: 'IANA zone; default (and null) notify.default_tz' })),
   event_type: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' }),
   user_ids: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 100_000, description: 'each gets the event at every run' }),
   params: AnyObject({ description: 'the event\'s params (plus feed: the feed\'s name)' }),
@@ -303,7 +302,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
   }, async (request) => {
     const current = await feed(request.params.id);
     const b = { ...request.body };
-    if (b.tz !== undefined) b.tz = zoneOrRefuse(b.tz, 'body.tz');
+    if (b.tz !== undefined) b.tz = notify.feedZone(b.tz, 'body.tz');
     const now = clock.now();
     const patch: Partial<FeedRecord> = { updatedAt: now };
     if (b.name !== undefined) patch.name = b.name;
