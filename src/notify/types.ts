@@ -74,12 +74,27 @@ export interface DueResult {
 
 export type ClickResult = 'recorded' | 'duplicate' | 'not_found';
 
-/** What an event type does; config defaults, overridden per type through the admin API. */
+/**
+ * What is wrong with a type's link_url, or null: it must be an absolute http(s) URL once its {{params.x}} are filled
+ * in (percent-encoded, so a placeholder can fill a query value or a path segment, not the whole URL: params.url
+ * is the link of a type without link_url).
+ */
+export function linkUrlProblem(linkUrl: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(linkUrl.replace(/\{\{\s*params\.([\w]+)\s*\}\}/g, 'x'));
+  } catch {
+    return 'must be an absolute http(s) URL ({{params.x}} fills in a part of it; a whole URL in the event goes in params.url, the link of a type without link_url)';
+  }
+  return url.protocol === 'http:' || url.protocol === 'https:' ? null : `must be an http(s) URL, not ${url.protocol}`;
+}
+
 /** The longest cooldown, TTL or dedup window a type may have (a year: times past it would not be dates). */
 export const MAX_HOURS = 24 * 365;
 /** The longest digest window (a week). */
 export const MAX_DIGEST_MINUTES = 7 * 24 * 60;
 
+/** What an event type does; config defaults, overridden per type through the admin API. */
 export interface EventTypeSettings {
   name: string;
   critical: boolean;

@@ -55,6 +55,13 @@ describe('config', () => {
   it('takes one key of a group on its own, the others keeping their defaults', () => {
     assert.deepEqual(loadConfig({ env: { BOTGATE_NOTIFY__QUIET_HOURS__START: '23:00' } }).notify.quiet_hours, { start: '23:00', end: '08:00' });
     assert.deepEqual(loadConfig({ file: file('notify:\n  quiet_hours:\n    end: "07:00"\n') }).notify.quiet_hours, { start: '22:00', end: '07:00' });
+    // A type's templates with one id twice, and a link_url that is no http(s) URL, stop the start (the API refuses them too).
+    assert.throws(() => loadConfig({ file: file('notify:\n  types:\n    t:\n      templates: [{id: a, text: x}, {id: a, text: y}]\n'), env: {} }), /notify\.types\.t\.templates.*unique/s);
+    for (const link of ['"javascript:alert(1)"', '"/relative"', '"{{params.u}}"', '"ftp://files.example.com/x"']) {
+      assert.throws(() => loadConfig({ file: file(`notify:\n  types:\n    t:\n      link_url: ${link}\n`), env: {} }), /notify\.types\.t\.link_url/s, link);
+    }
+    assert.equal(loadConfig({ file: file('notify:\n  types:\n    t:\n      link_url: "https://app.example.com/top-up?account={{params.account_id}}"\n'), env: {} }).notify.types.t.link_url,
+      'https://app.example.com/top-up?account={{params.account_id}}');
   });
 
   it('blames an item of a list set in the environment on its variable, not on the config file', () => {

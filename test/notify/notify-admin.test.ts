@@ -123,6 +123,10 @@ for (const backend of await testBackends()) {
         [{ templates: [] }, 'BG_ERR_VALIDATION', /templates/],
         [{ templates: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] }, 'BG_ERR_VALIDATION', /unique/],
         [{ frozen_variant: 'zz' }, 'BG_ERR_VALIDATION', /frozen_variant/],
+        [{ link_url: 'javascript:alert(1)' }, 'BG_ERR_VALIDATION', /link_url must be an http\(s\) URL, not javascript:/],
+        [{ link_url: 'data:text/html,hi' }, 'BG_ERR_VALIDATION', /link_url/],
+        [{ link_url: '/relative' }, 'BG_ERR_VALIDATION', /link_url must be an absolute/],
+        [{ link_url: '{{params.u}}' }, 'BG_ERR_VALIDATION', /params\.url/],
         [{ priority: 3 }, 'BG_ERR_UNKNOWN_FIELD', /priority/],
       ] as const;
       for (const [body, code, message] of bad) {
