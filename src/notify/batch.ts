@@ -16,11 +16,15 @@ const TEMPLATE_ROOTS = ['params', 'user', 'link'];
 /** The caller shows the text (legacy /kore-webhook): nothing leaves through the outbox. */
 const CALLER: Destination = { id: 'caller', channel: 'caller', build: () => [] };
 
-/** Whether the user opted out of this type on this channel (null: on every channel). */
+/**
+ * Whether the user opted out of this type on this channel (null: on every channel). An opt-out names the type (a
+ * critical one too), or a `prefix*` pattern or `*` (non-critical types only); channels match whatever their case.
+ */
 export function optedOut(prefs: UserPreferences, type: EventTypeSettings, channel: string | null): boolean {
   for (const o of prefs.opt_outs ?? []) {
-    const typeMatches = o.event_type === type.name || (o.event_type === '*' && !type.critical);
-    if (typeMatches && (o.channel === '*' || (channel !== null && o.channel === channel))) return true;
+    const named = o.event_type;
+    const typeMatches = named === type.name || (!type.critical && named.endsWith('*') && type.name.startsWith(named.slice(0, -1)));
+    if (typeMatches && (o.channel === '*' || (channel !== null && o.channel.toLowerCase() === channel.toLowerCase()))) return true;
   }
   return !type.critical && prefs.muted === true;
 }

@@ -8,7 +8,8 @@ import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createNotifyEngine, type NotifyEngineService } from '../../src/notify/engine.ts';
 import { recordOnlyRouter, type NotificationRouter } from '../../src/notify/router.ts';
-import { notifySettings, type NotifySettings } from '../../src/notify/settings.ts';
+import { notifySettings, typeSettings, type NotifySettings } from '../../src/notify/settings.ts';
+import { optedOut } from '../../src/notify/batch.ts';
 
 const H = 3_600_000;
 // Noon UTC: outside quiet hours for a user in UTC.
@@ -145,6 +146,25 @@ describe('notification policy', () => {
     assert.equal((await one('u1', 'trial_expiring', { b: 1 })).reason, 'sent');
     await engine.updateUser('u2', { preferences: { muted: true } });
     assert.equal((await one('u2', 'trial_expiring', { b: 1 })).reason, 'preference');
+  });
+
+  it('matches opt-outs by type, by prefix* pattern and * (non-critical only), on a channel of any case', () => {
+    const settings = notifySettings({});
+    const offer = typeSettings(settings, 'marketing_offer');
+    const security = typeSettings(settings, 'security_login');
+    assert.ok(security.critical);
+    const out = (event_type: string, channel = '*') => ({ opt_outs: [{ event_type, channel }] });
+    assert.ok(optedOut(out('marketing_offer'), offer, 'freshchat'));
+    assert.ok(optedOut(out('marketing_*'), offer, 'freshchat'));
+    assert.ok(optedOut(out('*'), offer, 'freshchat'));
+    assert.ok(!optedOut(out('market*x'), offer, 'freshchat'));
+    assert.ok(!optedOut(out('billing_*'), offer, 'freshchat'));
+    assert.ok(optedOut(out('security_login'), security, null), 'a critical type by its name');
+    assert.ok(!optedOut(out('security_*'), security, null), 'not by a pattern');
+    assert.ok(optedOut(out('marketing_offer', 'Freshchat'), offer, 'freshchat'));
+    assert.ok(optedOut(out('marketing_offer', 'freshchat'), offer, 'FreshChat'));
+    assert.ok(!optedOut(out('marketing_offer', 'zendesk'), offer, 'freshchat'));
+    assert.ok(!optedOut(out('marketing_offer', 'freshchat'), offer, null), 'a channel opt-out is not an opt-out of every channel');
   });
 
   it('keeps a cooldown per type and a rolling cap of 3 non-critical per 24 h', async () => {

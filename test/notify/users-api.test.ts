@@ -79,6 +79,8 @@ for (const backend of await testBackends()) {
         [{ preferences: { muted: 'yes' } }, 'BG_ERR_VALIDATION', /muted/],
         [{ preferences: { opt_outs: [{ event_type: 'x' }] } }, 'BG_ERR_VALIDATION', /channel/],
         [{ preferences: { opt_outs: 'all' } }, 'BG_ERR_VALIDATION', /opt_outs/],
+        [{ preferences: { opt_outs: [{ event_type: 'a b!', channel: '*' }] } }, 'BG_ERR_VALIDATION', /event_type/],
+        [{ preferences: { opt_outs: [{ event_type: 'a*b', channel: '*' }] } }, 'BG_ERR_VALIDATION', /event_type/],
         [{ preferences: { quiet: true } }, 'BG_ERR_UNKNOWN_FIELD', /quiet/],
         [{ identities: [{ kind: 'fax', id: '123' }] }, 'BG_ERR_VALIDATION', /kind/],
         [{ identities: [{ kind: 'email' }] }, 'BG_ERR_VALIDATION', /id/],

@@ -19,8 +19,8 @@ const UserParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 
 const Preferences = Type.Object({
   muted: Type.Optional(Type.Boolean({ description: 'every non-critical type muted' })),
   opt_outs: Type.Optional(Type.Array(Type.Object({
-    event_type: Type.String({ minLength: 1, maxLength: 100, description: "a type, or '*' for every non-critical type" }),
-    channel: Type.String({ minLength: 1, maxLength: 100, description: "a channel's platform (kore, zendesk, twilio, …) or an endpoint's name, or '*' for all" }),
+    event_type: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:-]*\\*?$', description: "a type, a prefix* pattern or '*' (patterns: non-critical types only)" }),
+    channel: Type.String({ minLength: 1, maxLength: 100, description: "a channel's platform (kore, zendesk, twilio, …) or an endpoint's name (any case), or '*' for all" }),
   }, { additionalProperties: false }), { maxItems: 500 })),
 }, { additionalProperties: false });
 
