@@ -109,18 +109,23 @@ export function mapFields(body: unknown, fields: Partial<Record<FieldName, strin
     const value = pick(body, fields?.[name] ?? name);
     return typeof value === 'number' ? String(value) : typeof value === 'string' ? value : undefined;
   };
-  const userId = read('user_id');
+  // As the generic format's schema: ids and names at most 256 characters.
+  const short = (name: FieldName) => {
+    const value = read(name);
+    if (value !== undefined && value.length > 256) throw new BotgateError('BG_ERR_VALIDATION', `the ${name} at ${fields?.[name] ?? name} is longer than 256 characters`);
+    return value;
+  };
+  const userId = short('user_id');
   const message = read('message');
   if (!userId) throw new BotgateError('BG_ERR_VALIDATION', `body has no user id at ${fields?.user_id ?? 'user_id'}`);
-  if (userId.length > 256) throw new BotgateError('BG_ERR_VALIDATION', `the user id at ${fields?.user_id ?? 'user_id'} is longer than 256 characters`);
   if (!message) throw new BotgateError('BG_ERR_VALIDATION', `body has no message text at ${fields?.message ?? 'message'}`);
   const metadata = fields ? {} : pick(body, 'metadata');
   return {
     user_id: userId,
     message,
-    username: read('username'),
-    conversation_id: read('conversation_id'),
-    message_id: read('message_id'),
+    username: short('username'),
+    conversation_id: short('conversation_id'),
+    message_id: short('message_id'),
     metadata: metadata && typeof metadata === 'object' ? (metadata as Record<string, unknown>) : {},
   };
 }
@@ -225,8 +230,10 @@ function namesPlatform(channel: ChannelRecord, platform: string): boolean {
 }
 
 function metadataId(metadata: Record<string, unknown> | undefined): string | undefined {
-  const id = metadata?.message_id;
-  return typeof id === 'string' && id ? id : typeof id === 'number' ? String(id) : undefined;
+  const raw = metadata?.message_id;
+  const id = typeof raw === 'string' && raw ? raw : typeof raw === 'number' ? String(raw) : undefined;
+  if (id && id.length > 256) throw new BotgateError('BG_ERR_VALIDATION', 'metadata.message_id is longer than 256 characters');
+  return id;
 }
 
 /** A dedup header's value; one longer than a message_id may be is refused (ignored, the retry would run twice). */

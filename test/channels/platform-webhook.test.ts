@@ -508,6 +508,8 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-long', message: 'hi', metadata: { message_id: 'm'.repeat(3000) } }), 400, 'BG_ERR_VALIDATION');
       // An Idempotency-Key too long to keep was ignored: a retry ran the bot twice. Refused instead.
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-long', message: 'hi' }, { 'idempotency-key': 'k'.repeat(300) }), 400, 'BG_ERR_VALIDATION');
+      // As long a metadata.message_id (it was kept up to 1,024 bytes, past the documented 256).
+      assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-long', message: 'hi', metadata: { message_id: 'm'.repeat(257) } }), 400, 'BG_ERR_VALIDATION');
       assert.deepEqual((await c.history('platform=badplatform&message_type=incoming')).filter((m) => m.user_id === 'bad-long'), []);
     });
     it('unknown field: 400', async () => {
@@ -743,6 +745,11 @@ describe('platform webhook (SQLite)', () => {
       assert.deepEqual([fromAnn.status, fromBob.status, fromBob.body.duplicate], [200, 200, false], JSON.stringify(fromBob.body));
       assert.deepEqual([fromAnn.body.response.user_info.user_id, fromBob.body.response.user_info.user_id], ['275928847299117063', '275928847299117064']);
 
+      // Ids read through field paths are held to the generic format's 256 characters.
+      for (const long of [{ id: 'i'.repeat(257) }, { conversation: { id: 'c'.repeat(257) } }, { sender: { id: 7, name: 'n'.repeat(257) } }]) {
+        const text = JSON.stringify({ event: 'message_created', id: 103, content: 'hi', sender: { id: 7 }, conversation: { id: 55 }, ...long });
+        assertPlatformError(await c.signed(cfg.id, text, sign(text)), 400, 'BG_ERR_VALIDATION');
+      }
       assertPlatformError(await c.signed(cfg.id, raw.replace('101', '102'), sign(raw)), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw, sign(raw, unix(-600))), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw, { 'x-chatwoot-signature': sign(raw)['x-chatwoot-signature'] }), 401, 'BG_ERR_SIGNATURE_INVALID');
