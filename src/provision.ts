@@ -139,7 +139,7 @@ async function ensureEndpoint(
 
 /** `requireEndpoints`: the endpoints its webhooks name must exist (declared ones are applied before the bots). */
 async function ensureBot(services: Services, file: string, requireEndpoints = false) {
-  return services.bots.load(file, { onlyIfChanged: true, requireEndpoints });
+  return services.bots.load(file, { requireEndpoints });
 }
 
 /** Creates or updates a declared channel; `generated` is the signing secret of a new async channel's POST_URL endpoint. */

@@ -43,7 +43,7 @@ export function registerBotCommands(program: Command): void {
     .action(async (file: string, _options, command: Command) => {
       await withServices(command, async ({ bots: registry }) => {
         const record = await registry.load(file, { requireEndpoints: true });
-        print(`loaded ${record.id} version ${record.version} from ${record.source}`);
+        print(record.unchanged ? `${record.id} is unchanged: it stays at version ${record.version} (${record.source})` : `loaded ${record.id} version ${record.version} from ${record.source}`);
       });
     });
 

@@ -36,10 +36,11 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
 
   return {
     /**
-     * Validates a bot file and stores it (a new bot, or a new version of one); the problems when it has any.
-     * `onlyIfChanged`: a file identical to the stored version keeps its version (start-up provisioning).
+     * Validates a bot file and stores it (a new bot, or a new version of one); the problems when it has any. A file
+     * identical to the stored version keeps its version (`unchanged`): conversations are not moved to a copy of what
+     * they run.
      */
-    async load(file: string, options: { onlyIfChanged?: boolean; expectId?: string; requireEndpoints?: boolean } = {}): Promise<BotRecord> {
+    async load(file: string, options: { expectId?: string; requireEndpoints?: boolean } = {}): Promise<BotRecord & { unchanged: boolean }> {
       const path = resolve(file);
       const loaded = await loadBotFile(path);
       if ('problems' in loaded) throw new BotgateError('BG_ERR_BOT_INVALID', formatProblems(loaded.problems, path));
@@ -54,24 +55,21 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
         throw new BotgateError('BG_ERR_BOT_INVALID', `${path} now declares bot ${loaded.bot.id}, not ${options.expectId}: load it as a new bot instead of reloading ${options.expectId}`);
       }
       const pages = await loadKnowledge(path, loaded.bot.knowledge);
-      if (options.onlyIfChanged) {
-        const stored = await store.bots.get(loaded.bot.id);
-        if (stored && stored.source === path && stored.definition === JSON.stringify(loaded.bot) && stored.knowledge === JSON.stringify(pages)) return stored;
-      }
+      const stored = await store.bots.get(loaded.bot.id);
+      if (stored && stored.source === path && stored.definition === JSON.stringify(loaded.bot) && stored.knowledge === JSON.stringify(pages)) return { ...stored, unchanged: true };
       const record = await store.bots.save(
         { id: loaded.bot.id, name: loaded.bot.name, source: path, definition: JSON.stringify(loaded.bot), knowledge: JSON.stringify(pages), updatedAt: clock.now() },
         clock.now(),
       );
       cache.delete(record.id);
-      return record;
+      return { ...record, unchanged: false };
     },
 
     /** Reads a stored bot's file again. */
-    async reload(botId: string, options: { requireEndpoints?: boolean } = {}): Promise<BotRecord> {
+    async reload(botId: string, options: { requireEndpoints?: boolean } = {}): Promise<BotRecord & { unchanged: boolean }> {
       const record = await store.bots.get(botId);
       if (!record) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
-      // An unchanged file keeps its version (as at a start): conversations are not moved to a copy of what they run.
-      return this.load(record.source, { expectId: botId, onlyIfChanged: true, ...options });
+      return this.load(record.source, { expectId: botId, ...options });
     },
 
     async get(botId: string): Promise<BotRecord> {

@@ -47,6 +47,9 @@ describe('bot reload', () => {
       const loaded = await gw.api('POST', '/api/bots', { file });
       assert.equal(loaded.status, 201, JSON.stringify(loaded.body));
       assert.equal(loaded.body.version, 1);
+      // Loading the same file again keeps its version (as a reload and a start do): 200, nothing new.
+      const same = await gw.api('POST', '/api/bots', { file });
+      assert.deepEqual([same.status, same.body.version], [200, 1]);
       const app = (await gw.api('POST', '/api/apps', { name: 'shop-app' })).body;
       await gw.api('POST', '/api/bots/shop/channels', { mode: 'sync', app_id: app.client_id });
       const token = await new SignJWT({ appId: app.client_id, sub: 'u' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(app.client_secret));

@@ -37,6 +37,7 @@ describe('cli', () => {
     assert.match(early.stderr, /webhooks\[0\]\.endpoint: no endpoint named "orders"/);
     assert.equal(cli('endpoints', 'create', '--name', 'orders', '--url', 'https://shop.example/orders').status, 0);
     assert.match(cli('bots', 'load', 'bots/demo/bot.yaml').stdout, /loaded demo version 1/);
+    assert.match(cli('bots', 'load', 'bots/demo/bot.yaml').stdout, /demo is unchanged: it stays at version 1/);
     const app = cli('apps', 'create', 'cli-app');
     const clientId = /client id:\s+(\S+)/.exec(app.stdout)![1];
     const secret = /client secret:\s+(\S+)/.exec(app.stdout)![1];

@@ -19,13 +19,13 @@ export const botRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (ap
   }));
   app.post('/bots', {
     schema: {
-      tags, summary: 'Load a bot file (YAML or JSON) on the gateway\'s machine; a file with problems is refused with all of them',
+      tags, summary: 'Load a bot file (YAML or JSON) on the gateway\'s machine: 201 with a new bot or version, 200 when the file is the stored version unchanged (it keeps its version); a file with problems is refused with all of them',
       body: Type.Object({ file: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }),
-      response: { 201: BotView, ...errors('BG_ERR_BOT_INVALID', 'BG_ERR_VALIDATION') },
+      response: { 200: BotView, 201: BotView, ...errors('BG_ERR_BOT_INVALID', 'BG_ERR_VALIDATION') },
     },
   }, async (request, reply) => {
     const record = await deps.bots.load(request.body.file, { requireEndpoints: true });
-    reply.code(201);
+    reply.code(record.unchanged ? 200 : 201);
     return botView(record);
   });
   app.get('/bots/:id', { schema: { tags, summary: 'One bot', params: IdParams, response: { 200: BotView, ...errors('BG_ERR_BOT_NOT_FOUND') } } }, async (request) => botView(await deps.bots.get(request.params.id)));
