@@ -44,7 +44,8 @@ export async function verifyKoreToken(token: string, secret: Uint8Array, expecte
 
 export interface ExpectedClaims {
   clientId: string;
-  fromId: string;
+  /** The body's from.id, which a userIdentity claim must match; null: not checked (the body is not read yet). */
+  fromId: string | null;
   skewSeconds: number;
   now: number;
 }
@@ -59,7 +60,7 @@ export function checkClaims(claims: Record<string, unknown>, expected: ExpectedC
   const named = claims.appId !== undefined ? claims.appId : claims.iss;
   const clientId = typeof named === 'string' ? named : null;
   if (clientId !== expected.clientId) throw new KoreAuthError('the token names another app (appId, else iss)');
-  if (claims.userIdentity !== undefined && claims.userIdentity !== expected.fromId) {
+  if (expected.fromId !== null && claims.userIdentity !== undefined && claims.userIdentity !== expected.fromId) {
     throw new KoreAuthError('userIdentity does not match from.id');
   }
   return { clientId, subject: typeof claims.sub === 'string' ? claims.sub : null, claims };

@@ -67,9 +67,18 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
     response: { 200: Type.Unknown(), 400: KoreError, 401: KoreError, 404: KoreError, 413: KoreError, 415: KoreError },
   };
 
-  async function handle(botId: string, instanceId: string | undefined, body: KoreRequest, authorization: string | undefined) {
-    const channel = await deps.channels.resolve(botId, instanceId);
-    await authenticate(channel, body, authorization);
+  // The channel and the token are checked before the body is validated (preValidation): a caller without a valid
+  // token learns nothing about the body the route wants; the userIdentity claim is checked against from.id after.
+  const checked = new WeakMap<object, ChannelRecord>();
+  const preValidation = async (request: { params: unknown; headers: { authorization?: string }; raw: object }) => {
+    const { botId, webHookId } = request.params as { botId: string; webHookId?: string };
+    const channel = await deps.channels.resolve(botId, webHookId);
+    await authenticate(channel, null, request.headers.authorization);
+    checked.set(request.raw, channel);
+  };
+
+  async function handle(channel: ChannelRecord, body: KoreRequest, authorization: string | undefined) {
+    await authenticate(channel, body.from.id, authorization);
     const email = body.from.userInfo?.email === undefined ? null : emailValue(body.from.userInfo.email);
     const received = await deps.turns.handle(channel, {
       userKey: body.from.id,
@@ -84,12 +93,13 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
   // requests, and the HMAC (through WebCrypto) costs more than the rest of the check. Claims are checked anew.
   const verified = new Map<string, { key: Uint8Array; claims: Record<string, unknown> }>();
 
-  async function authenticate(channel: ChannelRecord, body: KoreRequest, authorization: string | undefined) {
+  /** The token of a request to this channel; `fromId` null: all but its userIdentity claim (the body is not read yet). */
+  async function authenticate(channel: ChannelRecord, fromId: string | null, authorization: string | undefined) {
     const token = bearerOf(authorization);
     if (!token) throw new BotgateError('BG_ERR_TOKEN_INVALID', 'Send Authorization: bearer <JWT signed with the app client secret>');
     const key = await deps.apps.signingKey(channel.appId);
     if (!key) throw new BotgateError('BG_ERR_TOKEN_INVALID', 'The channel\'s app no longer exists');
-    const expected = { clientId: channel.appId, fromId: body.from.id, skewSeconds: deps.config.kore.clock_skew_seconds, now: deps.clock.now() };
+    const expected = { clientId: channel.appId, fromId, skewSeconds: deps.config.kore.clock_skew_seconds, now: deps.clock.now() };
     try {
       const cached = verified.get(token);
       if (cached && cached.key === key) {
@@ -132,8 +142,8 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
     return koreSyncBody(texts, end);
   }
 
-  const handler = async (botId: string, instanceId: string | undefined, request: { body: unknown; headers: { authorization?: string } }, reply: { code(n: number): unknown; send(b?: unknown): unknown; header(k: string, v: string): unknown }) => {
-    const { channel, received } = await handle(botId, instanceId, request.body as KoreRequest, request.headers.authorization);
+  const handler = async (request: { body: unknown; headers: { authorization?: string }; raw: object }, reply: { code(n: number): unknown; send(b?: unknown): unknown; header(k: string, v: string): unknown }) => {
+    const { channel, received } = await handle(checked.get(request.raw)!, request.body as KoreRequest, request.headers.authorization);
     if (channel.mode === 'async') {
       // Stored (with its turn, in the common case): acknowledge; replies go to POST_URL through the delivery engine.
       reply.code(200);
@@ -143,8 +153,6 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
   };
 
   const BotId = Type.String({ minLength: 1, maxLength: 100 });
-  app.post('/chatbot/hooks/:botId', { ...routeOptions, schema: { ...common, params: Type.Object({ botId: BotId }) } }, (request, reply) =>
-    handler(request.params.botId, undefined, request, reply));
-  app.post('/chatbot/hooks/:botId/hookInstance/:webHookId', { ...routeOptions, schema: { ...common, params: Type.Object({ botId: BotId, webHookId: BotId }) } }, (request, reply) =>
-    handler(request.params.botId, request.params.webHookId, request, reply));
+  app.post('/chatbot/hooks/:botId', { ...routeOptions, preValidation, schema: { ...common, params: Type.Object({ botId: BotId }) } }, handler);
+  app.post('/chatbot/hooks/:botId/hookInstance/:webHookId', { ...routeOptions, preValidation, schema: { ...common, params: Type.Object({ botId: BotId, webHookId: BotId }) } }, handler);
 };

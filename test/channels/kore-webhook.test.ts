@@ -211,6 +211,15 @@ describe('kore webhook channel (sync)', () => {
       const same = await k.post(channelUrl, say('hello', 'alice'), { authorization: `bearer ${await k.token({ appId: k.clientId, sub: 'whoever', userIdentity: 'alice' })}` });
       assert.equal(same.status, 200, 'sub is not compared with from.id; userIdentity equal to from.id is fine');
     });
+
+    it('before the body is read: a caller without a valid token learns nothing of the body the route wants', async () => {
+      await expect401({}, /Authorization: bearer/, { message: { text: 'hi' } });
+      await expect401({ authorization: 'bearer garbage' }, /not a JWT/, { from: 7 });
+      await expect401({ authorization: `bearer ${await k.token(undefined, { secret: 'not-the-client-secret-at-all' })}` }, /signature/, {});
+      // With a valid token, the body's problems are told.
+      const res = await k.post(channelUrl, { message: { text: 'hi' } }, await auth());
+      assert.deepEqual([res.status, res.body.bg_code], [400, 'BG_ERR_VALIDATION']);
+    });
   });
 
   it('keeps channel names unique across Kore.ai channels and platform configs: 409, nothing half made', async () => {
