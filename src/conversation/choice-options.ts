@@ -3,8 +3,9 @@
 
 /** The comparable form of an option key or an answer: `" Yes. "` → `"yes"`. */
 export function optionKey(text: string): string {
-  // NFC: "Grün" typed as u + combining diaeresis is the option "Grün".
-  return text.normalize('NFC').trim().replace(/[.,!?]+$/, '').trim().toLowerCase();
+  // NFKC: "Grün" typed as u + combining diaeresis is the option "Grün", and full-width "ＹＥＳ！" (an East Asian
+  // keyboard) is "yes!".
+  return text.normalize('NFKC').trim().replace(/[.,!?]+$/, '').trim().toLowerCase();
 }
 
 /**

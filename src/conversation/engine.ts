@@ -96,9 +96,9 @@ function result(turn: Turn, step: Step): TurnResult {
 
 type Step = { waiting: Waiting; understood: TurnResult['understood'] };
 
-/** Normalised for phrase matching: lower case, no punctuation, single spaces. */
+/** Normalised for phrase matching: compatibility forms folded (full-width letters), lower case, no punctuation, single spaces. */
 function normal(text: string): string {
-  return text.toLowerCase().replace(/[^\p{L}\p{N}\s]+/gu, ' ').replace(/\s+/g, ' ').trim();
+  return text.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}\s]+/gu, ' ').replace(/\s+/g, ' ').trim();
 }
 
 /** Whether a message says a configured handoff phrase (a one-word phrase must be the whole message). */

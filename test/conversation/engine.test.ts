@@ -148,6 +148,12 @@ describe('the demo PizzaBot order', () => {
     chat.say('pick a colour');
     chat.say('Gru\u0308n'); // decomposed ü
     assert.equal(chat.position.memory.choice_colour, '1');
+    chat.say('pick a colour');
+    chat.say('ＢＬＡＵ！'); // full-width, from an East Asian keyboard
+    assert.equal(chat.position.memory.choice_colour, 'Blau');
+    chat.say('pick a colour');
+    chat.say('１');
+    assert.equal(chat.position.memory.choice_colour, '1');
     // Several numbers lead to the same state: only the text says which was meant.
     const sizes = load(`id: sizes\nname: Sizes\nintents:\n  pick: [pick a size]\nflows:\n  pick:\n    message: [Which size?]\n    next_state: choice_size\n  choice_size:\n    "1": chosen\n    "2": chosen\n    small: chosen\n    large: chosen\n    fallback_message: [Small or large?]\n  chosen:\n    message: [Noted.]\n    next_state: end\n`, 'sizes.yaml');
     const sized = conversation(runtime(sizes));
@@ -447,7 +453,7 @@ describe('handing over to a human', () => {
     // "operator" in a message reads as the handoff intent (the fake matcher's keyword; "agent" for the real matcher).
     assert.deepEqual(conversation(runtime(demo)).say('bye operator').handoff, { reason: 'intent talk_to_agent' });
     const closing = runtime({ ...demo, settings: { ...demo.settings, closePhrases: ['bye operator', 'end chat'], handoffPhrases: [...demo.settings.handoffPhrases, 'end chat'] } });
-    for (const text of ['bye operator', 'Bye, operator!']) assert.equal(conversation(closing).say(text).handoff, null, text);
+    for (const text of ['bye operator', 'Bye, operator!', 'ＢＹＥ ＯＰＥＲＡＴＯＲ']) assert.equal(conversation(closing).say(text).handoff, null, text);
     // A close phrase that is a handoff phrase, too, is a close phrase.
     assert.equal(conversation(closing).say('end chat').handoff, null);
   });
