@@ -159,6 +159,11 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal(users.status, 404, 'nothing of the refused batch was decided');
     const skewed = await event({ user_id: 'future-3', event_type: 'low_balance', occurred_at: ahead(60_000) });
     assert.equal(skewed.status, 200, 'a producer clock a minute fast is fine');
+    // A deliver_at more than a year ahead: its notification's expiry would be no date (year 10000); refused.
+    const far = await event({ events: [{ user_id: 'future-4', event_type: 'reminder' }, { user_id: 'future-4', event_type: 'reminder', deliver_at: '9999-12-31T00:00:00Z' }] });
+    assert.deepEqual([far.status, far.body.code], [400, 'BG_ERR_VALIDATION']);
+    assert.match(far.body.message, /events\[1\]\.deliver_at is more than a year ahead/);
+    assert.equal((await event({ user_id: 'future-4', event_type: 'reminder', deliver_at: ahead(86_400_000 * 300) })).status, 200);
     // RFC 3339 allows a leap second, which no clock here can read: refused, not decided as "now" or a 500.
     for (const field of ['occurred_at', 'deliver_at']) {
       const leap = await event({ user_id: 'leap-1', event_type: 'low_balance', [field]: '2016-12-31T23:59:60Z' });

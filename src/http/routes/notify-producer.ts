@@ -5,7 +5,8 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox, Static } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BotgateError } from '../../errors.ts';
-import type { Decision, EventInput } from '../../notify/types.ts';
+import { MAX_HOURS, type Decision, type EventInput } from '../../notify/types.ts';
+import { hours } from '../../notify/settings.ts';
 import { bearerToken } from '../admin-guard.ts';
 import type { AppDeps } from '../deps.ts';
 import { AnyObject, Nullable, errors } from '../schemas.ts';
@@ -53,9 +54,13 @@ const view = (d: Decision) => ({
  */
 function refuseFuture(events: EventInput[], now: number): EventInput[] {
   events.forEach((e, i) => {
+    const field = (name: string) => (events.length > 1 ? `events[${i}].${name}` : name);
     if (e.occurredAt !== null && e.occurredAt !== undefined && e.occurredAt > now + FUTURE_SKEW_MS) {
-      const at = events.length > 1 ? `events[${i}].occurred_at` : 'occurred_at';
-      throw new BotgateError('BG_ERR_VALIDATION', `${at} is in the future (${new Date(e.occurredAt).toISOString()}); it says when the event happened; schedule with deliver_at`);
+      throw new BotgateError('BG_ERR_VALIDATION', `${field('occurred_at')} is in the future (${new Date(e.occurredAt).toISOString()}); it says when the event happened; schedule with deliver_at`);
+    }
+    // As far ahead as a type's TTL may reach: past it, the times a notification carries would not be dates.
+    if (e.deliverAt !== null && e.deliverAt !== undefined && e.deliverAt > now + hours(MAX_HOURS)) {
+      throw new BotgateError('BG_ERR_VALIDATION', `${field('deliver_at')} is more than a year ahead (${new Date(e.deliverAt).toISOString()})`);
     }
   });
   return events;
