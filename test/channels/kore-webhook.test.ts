@@ -166,7 +166,7 @@ describe('kore webhook channel (sync)', () => {
   });
 
   describe('refuses bad tokens with 401 in Kore\'s error shape', () => {
-    const expect401 = async (headers: Record<string, string>, why: RegExp, body = say('hello', 'jwt-user')) => {
+    const expect401 = async (headers: Record<string, string>, why: RegExp, body: unknown = say('hello', 'jwt-user')) => {
       const res = await k.post(channelUrl, body, headers);
       assert.equal(res.status, 401, res.text);
       assert.deepEqual(Object.keys(res.body).sort(), ['bg_code', 'errors']);
