@@ -4,6 +4,7 @@
 import type { Clock } from '../clock.ts';
 import type { TurnService } from '../conversation/turns.ts';
 import { BotgateError } from '../errors.ts';
+import { phoneValue } from '../identities.ts';
 import type { ChannelRecord, MessageRecord, Received, Store } from '../store/store.ts';
 import type { PlatformRequest } from './platform-adapter.ts';
 import type { PlatformService } from './platforms.ts';
@@ -73,12 +74,13 @@ export function createPlatformInbound(deps: { store: Store; clock: Clock; platfo
     async receive(channel: ChannelRecord, request: PlatformRequest, dedupKey: string | null): Promise<InboundResult> {
       const limit = platforms.maxMessageBytes(channel);
       if (Buffer.byteLength(request.message, 'utf8') > limit) throw new BotgateError('BG_ERR_MESSAGE_TOO_LARGE', `The message is longer than ${limit} bytes`);
+      const phone = channel.kind === 'twilio' ? phoneValue(request.user_id.replace(/^whatsapp:/, '')) : null;
       const received = await turns.handle(channel, {
         userKey: request.user_id,
         identities: [
           { kind: 'platform', value: `${channel.provider ?? channel.id}:${request.user_id}` },
           // A Twilio sender is a phone number (SMS "+1555…", WhatsApp "whatsapp:+1555…"): the same person on both.
-          ...(channel.kind === 'twilio' && /^(whatsapp:)?\+?\d{6,16}$/.test(request.user_id) ? [{ kind: 'phone', value: request.user_id.replace(/^whatsapp:/, '') }] : []),
+          ...(phone ? [{ kind: 'phone', value: phone }] : []),
         ],
         payload: request as unknown as Record<string, unknown>,
         eventType: 'message.received',

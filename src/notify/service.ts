@@ -251,7 +251,7 @@ export function createNotifyService(deps: {
     async userForEmail(email: string): Promise<string> {
       // Blank is no address: it would make one user of every caller that sends spaces.
       const value = emailValue(email);
-      if (value === null || value.length < 3) throw new BotgateError('BG_ERR_VALIDATION', 'userInfo.email must be an email address, not blank');
+      if (value === null) throw new BotgateError('BG_ERR_VALIDATION', 'userInfo.email must be an email address');
       const known = await service.userByEmail(email);
       if (known) return known;
       // attach creates the user; another request that attached the email first wins.

@@ -116,6 +116,9 @@ describe('kore webhook channel (sync)', () => {
     const blankB = await as('blank-b', '');
     assert.notEqual(blankA, blankB, 'a blank e-mail joins nobody');
     assert.equal(await k.gw.store.users.byIdentity({ kind: 'email', value: ' ' }), null);
+    // Nor by one that is no address: the message is taken, the "email" is not an identity.
+    assert.notEqual(await as('nope-a', 'nope'), await as('nope-b', 'NOPE'));
+    assert.equal(await k.gw.store.users.byIdentity({ kind: 'email', value: 'nope' }), null);
     const put = await k.gw.api('PUT', '/api/users/someone', { identities: [{ kind: 'email', id: '   ' }] });
     assert.deepEqual([put.status, put.body.code], [400, 'BG_ERR_VALIDATION']);
     // An e-mail too long for the identities' index (PostgreSQL answered 500): a 400 in Kore's shape.

@@ -198,6 +198,9 @@ for (const backend of await testBackends()) describe(`notification producer API 
     const blank = await http('POST', '/kore-webhook', { userInfo: { email: '    ' }, eventType: 'payment_failed' });
     assert.deepEqual([blank.status, blank.body.code], [400, 'BG_ERR_VALIDATION']);
     assert.equal(await gw.store.users.byIdentity({ kind: 'email', value: '' }), null);
+    const notAnAddress = await http('POST', '/kore-webhook', { userInfo: { email: 'nope' }, eventType: 'payment_failed' });
+    assert.deepEqual([notAnAddress.status, notAnAddress.body.code], [400, 'BG_ERR_VALIDATION']);
+    assert.equal(await gw.store.users.byIdentity({ kind: 'email', value: 'nope' }), null);
   });
 
   it('tracks clicks with signed links: a click raises the next decision\'s score; forged and unknown tokens are 404', async () => {

@@ -61,6 +61,13 @@ for (const backend of await testBackends()) {
       assert.equal((await gw.store.users.byIdentity({ kind: 'kore', value: 'demo:ada' }))?.id, 'u-ada');
     });
 
+    it('stores a phone number in one spelling: the same number written another way is the same identity (409)', async () => {
+      const written = await gw.api('PUT', '/api/users/u-phone', { identities: [{ kind: 'phone', id: ' +1 (415) 555-0100 ' }] });
+      assert.deepEqual([written.status, written.body.identities], [201, [{ kind: 'phone', id: '+14155550100' }]]);
+      const again = await gw.api('PUT', '/api/users/u-phone-2', { identities: [{ kind: 'phone', id: '+1.415.555.0100' }] });
+      assert.deepEqual([again.status, again.body.code], [409, 'BG_ERR_CONFLICT']);
+    });
+
     it('lets the engine honour the preferences set through the API', async () => {
       assert.equal((await gw.api('PUT', '/api/users/u-muted', { preferences: { muted: true } })).status, 201);
       const [muted, critical] = await gw.notify.engine.decide([
@@ -84,6 +91,10 @@ for (const backend of await testBackends()) {
         [{ preferences: { quiet: true } }, 'BG_ERR_UNKNOWN_FIELD', /quiet/],
         [{ identities: [{ kind: 'fax', id: '123' }] }, 'BG_ERR_VALIDATION', /kind/],
         [{ identities: [{ kind: 'email' }] }, 'BG_ERR_VALIDATION', /id/],
+        [{ identities: [{ kind: 'email', id: 'not an email' }] }, 'BG_ERR_VALIDATION', /identities\[0\]\.id: "not an email" is not an email address/],
+        [{ identities: [{ kind: 'email', id: 'a@b.c' }, { kind: 'phone', id: 'hello' }] }, 'BG_ERR_VALIDATION', /identities\[1\]\.id: "hello" is not a phone number/],
+        [{ identities: [{ kind: 'kore', id: 'noColon' }] }, 'BG_ERR_VALIDATION', /\{botId\}:\{from\.id\}/],
+        [{ identities: [{ kind: 'platform', id: 'noColon' }] }, 'BG_ERR_VALIDATION', /\{provider\}:\{user_id\}/],
         [{ nickname: 'x' }, 'BG_ERR_UNKNOWN_FIELD', /nickname/],
       ] as const;
       for (const [body, code, message] of bad) {
@@ -100,12 +111,12 @@ for (const backend of await testBackends()) {
 
     it('answers 409 when an identity belongs to another user, and changes nothing', async () => {
       assert.equal((await gw.api('PUT', '/api/users/u-owner', { identities: [{ kind: 'email', id: 'taken@example.com' }] })).status, 201);
-      const response = await gw.api('PUT', '/api/users/u-thief', { tz: 'UTC', identities: [{ kind: 'phone', id: '+100' }, { kind: 'email', id: 'TAKEN@example.com' }] });
+      const response = await gw.api('PUT', '/api/users/u-thief', { tz: 'UTC', identities: [{ kind: 'phone', id: '+1005550100' }, { kind: 'email', id: 'TAKEN@example.com' }] });
       assert.equal(response.status, 409);
       assert.equal(response.body.code, 'BG_ERR_CONFLICT');
       assert.match(response.body.message, /email taken@example\.com/);
       assert.equal((await gw.api('GET', '/api/users/u-thief')).status, 404);
-      assert.equal(await gw.store.users.byIdentity({ kind: 'phone', value: '+100' }), null);
+      assert.equal(await gw.store.users.byIdentity({ kind: 'phone', value: '+1005550100' }), null);
       // Attaching an identity the user already has is fine.
       assert.equal((await gw.api('PUT', '/api/users/u-owner', { identities: [{ kind: 'email', id: 'taken@example.com' }] })).status, 200);
     });

@@ -3,7 +3,7 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
-import { emailValue } from '../../identities.ts';
+import { emailValue, phoneValue } from '../../identities.ts';
 import { decayed } from '../../notify/engagement.ts';
 import { zoneOrRefuse } from '../../notify/local-time.ts';
 import type { Identity, Store, UserRecord } from '../../store/store.ts';
@@ -99,11 +99,18 @@ export async function exportUser(deps: Pick<AppDeps, 'store' | 'clock' | 'notify
   };
 }
 
+/** An identity in the one spelling identities are stored in (the channels write them so), or a 400 saying what it should be. */
 function normalized(i: { kind: string; id: string }, index: number): Identity {
-  if (i.kind !== 'email') return { kind: i.kind, value: i.id };
-  const value = emailValue(i.id);
-  if (value === null) throw new BotgateError('BG_ERR_VALIDATION', `identities[${index}].id: an email may not be blank`);
-  return { kind: i.kind, value };
+  const refuse = (what: string) => new BotgateError('BG_ERR_VALIDATION', `identities[${index}].id: ${JSON.stringify(i.id)} is not ${what}`);
+  if (i.kind === 'email') return { kind: i.kind, value: emailValue(i.id) ?? throwError(refuse('an email address')) };
+  if (i.kind === 'phone') return { kind: i.kind, value: phoneValue(i.id) ?? throwError(refuse('a phone number (6 to 16 digits, + first when international)')) };
+  // kore: {botId}:{from.id}; platform: {provider}:{user_id}.
+  if (!/^[^:]+:./s.test(i.id)) throw refuse(i.kind === 'kore' ? 'a Kore.ai identity ({botId}:{from.id})' : 'a platform identity ({provider}:{user_id})');
+  return { kind: i.kind, value: i.id };
+}
+
+function throwError(error: Error): never {
+  throw error;
 }
 
 export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
