@@ -21,6 +21,13 @@ function makeAjv(coerce: boolean) {
 }
 
 export function installValidation(app: FastifyInstance): void {
+  // The API's own routes take no query parameter they do not declare: a typo (`?limt=5`) is 400 BG_ERR_UNKNOWN_FIELD
+  // everywhere, not only where a route has parameters. Webhook routes (platforms append their own) are left alone.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as Record<string, unknown> | undefined;
+    if (!schema || schema.querystring || !route.url.startsWith('/api/') || route.url.startsWith('/api/webhook/')) return;
+    schema.querystring = { type: 'object', properties: {}, additionalProperties: false };
+  });
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
   app.setValidatorCompiler(({ schema, httpPart }) => {

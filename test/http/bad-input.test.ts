@@ -100,6 +100,14 @@ describe('bad input', () => {
     expectError(await raw('GET', '/api/deliveries?per_page=0'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', '/api/deliveries?since=yesterday'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', '/api/messages?bogus=1'), 400, 'BG_ERR_UNKNOWN_FIELD');
+    // Routes that declare no query parameters refuse them too (they were ignored: ?limit=1 listed everything).
+    for (const url of ['/api/notify/feeds?limit=1', '/api/notify/types?bogus=1', '/api/producer-keys?bogus=1', '/api/endpoints/ep_x/secret/rotate?now=1']) {
+      const method = url.includes('rotate') ? 'POST' : 'GET';
+      const res = await raw(method, url);
+      expectError(res, 400, 'BG_ERR_UNKNOWN_FIELD');
+      assert.match(JSON.parse(res.body).message, /querystring has an unknown field/, url);
+    }
+    assert.equal((await raw('GET', '/api/notify/feeds')).statusCode, 200);
   });
 
   it('refuses bodies over the limit with 413 and batches over the limit with 413', async () => {
