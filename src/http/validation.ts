@@ -32,7 +32,7 @@ export function installValidation(app: FastifyInstance): void {
   const coercing = makeAjv(true);
   app.setValidatorCompiler(({ schema, httpPart }) => {
     if (httpPart !== 'body') return coercing.compile(schema);
-    const validate = strict.compile(schema);
+    const validate = unionTold(strict, schema as Record<string, unknown>);
     if (!(schema as Record<string, unknown>)[OPTIONAL_BODY]) return validate;
     // An optional body may be left out entirely. Fastify reads a failure's reasons from the function's `errors`
     // (no errors there counts as valid), so the wrapper carries the inner validator's.
@@ -48,6 +48,28 @@ export function installValidation(app: FastifyInstance): void {
     optional.errors = null as typeof validate.errors;
     return optional;
   });
+}
+
+type Validate = ((data: unknown) => boolean) & { errors?: ReturnType<Ajv['compile']>['errors'] };
+
+/**
+ * A body that is one of several forms (anyOf: one event or {events: [...]}): refused with the reasons of the form it
+ * means, the one declaring every field it has ("body.events.1 must have event_type"), not those of the first form.
+ */
+function unionTold(ajv: Ajv, schema: Record<string, unknown>): Validate {
+  const whole = ajv.compile(schema) as Validate;
+  if (!Array.isArray(schema.anyOf)) return whole;
+  const forms = (schema.anyOf as Record<string, unknown>[]).map((form) => ({ fields: Object.keys((form.properties ?? {}) as object), validate: ajv.compile(form) as Validate }));
+  const told = ((data: unknown): boolean => {
+    told.errors = null;
+    if (whole(data)) return true;
+    const keys = data && typeof data === 'object' && !Array.isArray(data) ? Object.keys(data) : [];
+    const meant = keys.length ? forms.find((f) => keys.every((k) => f.fields.includes(k))) : undefined;
+    if (meant && !meant.validate(data)) told.errors = meant.validate.errors;
+    else told.errors = whole.errors;
+    return false;
+  }) as Validate;
+  return told;
 }
 
 /**

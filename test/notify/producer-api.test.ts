@@ -147,6 +147,21 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal(text.status, 400);
   });
 
+  it('names the field a refused event lacks, in a batch too (the batch form\'s reasons, not the single event\'s)', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ events: [{ user_id: 'u', event_type: 'low_balance' }, { user_id: 'u' }] }, /body\.events\.1 must have "event_type"/],
+      [{ events: [] }, /body\.events must NOT have fewer than 1 items/],
+      [{ events: [1] }, /body\.events\.0 must be object/],
+      [{ user_id: 'u' }, /body must have "event_type"/],
+    ];
+    for (const [body, message] of cases) {
+      const r = await event(body);
+      assert.deepEqual([r.status, r.body.code], [400, 'BG_ERR_VALIDATION'], JSON.stringify(body));
+      assert.match(r.body.message, message);
+    }
+    assert.equal((await event({ events: [{ user_id: 'u', event_type: 'low_balance', colour: 'red' }] })).body.code, 'BG_ERR_UNKNOWN_FIELD');
+  });
+
   it('refuses an occurred_at in the future (more than 5 minutes ahead), and decides nothing of such a batch', async () => {
     const ahead = (ms: number) => new Date(Date.now() + ms).toISOString();
     const one = await event({ user_id: 'future-1', event_type: 'low_balance', occurred_at: ahead(3_600_000) });
