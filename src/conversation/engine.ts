@@ -152,15 +152,17 @@ function whenWaiting(turn: Turn, bot: BotRuntime, text: string, waiting: Waiting
   const settings = turn.bot.settings;
   const bar = turn.bot.flows[name]?.kind === 'plain' ? Math.max(settings.intentThreshold, settings.interruptThreshold) : settings.intentThreshold;
   const global = match && match.confidence >= bar && turn.bot.globalIntents.includes(match.intent);
-  if (global && hasState(turn.bot, match.intent)) return startIntent(turn, match.intent, match.confidence, true);
   const state = turn.bot.flows[name];
+  // An answer that names one of a menu's options is that option, even when it is also a global intent's
+  // phrase: "cancel" at "1. Confirm 2. Cancel" chooses Cancel (the option could never be chosen otherwise).
+  const option = state?.kind === 'choice' ? findOption(state.options, text) : null;
+  if (global && option === null && hasState(turn.bot, match.intent)) return startIntent(turn, match.intent, match.confidence, true);
   // Step 3, a plain state: the answer is stored under the state's name, then the state is entered.
   if (state.kind === 'plain') {
     turn.memory[name] = text;
     return { waiting: enter(turn, name, waiting.lastPrompt), understood: { kind: 'state', state: name } };
   }
   // Step 3, a choice state: the option key as written is stored (`choice_confirmation: "1"`).
-  const option = findOption(state.options, text);
   if (option === null) {
     // The fallback, then the question again: the messages that led here, as they were sent (not rendered a
     // second time, so a template-like answer stored in memory is never expanded), then the menu's own message.

@@ -173,13 +173,19 @@ describe('the demo PizzaBot order', () => {
     assert.deepEqual(chat.position, { state: null, memory: { number_of_pizzas: '2' }, lastPrompt: [] });
   });
 
-  it('lets a global intent win over a choice option of the same name (docs: step 2 before step 3)', () => {
+  it('takes an answer naming a choice option as that option, even when a global intent has the same phrase', () => {
     const chat = conversation(runtime(demo));
     for (const text of ['order a pizza', '2', 'Cheese', 'Home', '555']) chat.say(text);
+    // The demo's confirmation menu has an option "cancel" (it could never be chosen when the intent came first).
     const turn = chat.say('cancel');
-    assert.deepEqual(turn.understood, { kind: 'intent', intent: 'cancel', confidence: 1, global: true });
-    assert.equal(chat.position.memory.choice_confirmation, undefined);
-    assert.deepEqual(turn.endOfTask, { reason: 'Cancelled' });
+    assert.deepEqual(turn.understood, { kind: 'choice', state: 'choice_confirmation', option: 'cancel' });
+    assert.equal(chat.position.memory.choice_confirmation, '2', 'stored as the numbered option to the same state');
+    assert.deepEqual(texts(turn), ['No problem, the order is cancelled.']);
+    // Not an option: the global intent still interrupts the menu.
+    for (const text of ['order a pizza', '2', 'Cheese', 'Home', '555']) chat.say(text);
+    const stop = chat.say('stop');
+    assert.deepEqual(stop.understood.kind, 'intent');
+    assert.deepEqual(stop.endOfTask, { reason: 'Cancelled' });
   });
 
   it('takes a weak global match or a non-global intent while waiting as the answer', () => {
