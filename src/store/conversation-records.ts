@@ -231,7 +231,8 @@ export interface UsersRepo {
    * Attaches identities to a user (created when unknown), in one transaction. An identity another user owns is
    * a conflict: nothing changes and it is returned; identities the user already has are kept as they are.
    */
-  attach(userId: string, identities: Identity[], now: number): Promise<{ conflict: Identity | null }>;
+  /** `created`: the user did not exist and was made by this call (never with a conflict: then nothing changed). */
+  attach(userId: string, identities: Identity[], now: number): Promise<{ conflict: Identity | null; created: boolean }>;
 }
 
 export interface ConversationsRepo {

@@ -148,7 +148,8 @@ export interface NotifyRepo {
   putOverride(name: string, settings: Record<string, unknown>, now: number): Promise<void>;
   deleteOverride(name: string): Promise<boolean>;
   /** `touch`: the user changed otherwise (identities attached), so updated_at moves even with no field given. */
-  putUser(id: string, patch: { tz?: string | null; preferences?: Record<string, unknown>; touch?: boolean }, now: number): Promise<UserRecord>;
+  /** Creates the user when missing (`created`), else patches the given fields. */
+  putUser(id: string, patch: { tz?: string | null; preferences?: Record<string, unknown>; touch?: boolean }, now: number): Promise<{ user: UserRecord; created: boolean }>;
   exportUser(id: string): Promise<UserExport | null>;
   /** Deletes the user and everything stored about them; false when unknown. */
   deleteUser(id: string): Promise<boolean>;

@@ -61,6 +61,11 @@ for (const backend of await testBackends()) {
       assert.equal((await gw.store.users.byIdentity({ kind: 'kore', value: 'demo:ada' }))?.id, 'u-ada');
     });
 
+    it('answers 201 to exactly one of several PUTs racing to create a user, 200 to the others', async () => {
+      const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => gw.api('PUT', '/api/users/u-race', i % 2 ? { tz: 'UTC' } : { identities: [{ kind: 'email', id: `race${i}@example.com` }] })));
+      assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 200, 200, 201]);
+    });
+
     it('stores a phone number in one spelling: the same number written another way is the same identity (409)', async () => {
       const written = await gw.api('PUT', '/api/users/u-phone', { identities: [{ kind: 'phone', id: ' +1 (415) 555-0100 ' }] });
       assert.deepEqual([written.status, written.body.identities], [201, [{ kind: 'phone', id: '+14155550100' }]]);

@@ -358,14 +358,23 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
     });
 
     it('creates a user on first put and patches only the given fields after', async () => {
-      assert.deepEqual(await store.notify.putUser('usr_p', {}, T0), { id: 'usr_p', tz: null, preferences: {}, createdAt: T0, updatedAt: T0 });
-      assert.deepEqual(await store.notify.putUser('usr_p', { tz: 'Europe/Paris' }, T0 + 1), { id: 'usr_p', tz: 'Europe/Paris', preferences: {}, createdAt: T0, updatedAt: T0 + 1 });
+      const put = async (id: string, patch: Parameters<typeof store.notify.putUser>[1], now: number) => {
+        const { user, created } = await store.notify.putUser(id, patch, now);
+        return { ...user, created };
+      };
+      assert.deepEqual(await put('usr_p', {}, T0), { id: 'usr_p', tz: null, preferences: {}, createdAt: T0, updatedAt: T0, created: true });
+      assert.deepEqual(await put('usr_p', { tz: 'Europe/Paris' }, T0 + 1), { id: 'usr_p', tz: 'Europe/Paris', preferences: {}, createdAt: T0, updatedAt: T0 + 1, created: false });
       const prefs = { quietHours: { start: '22:00', end: '07:00' }, optOut: ['promo'] };
-      assert.deepEqual(await store.notify.putUser('usr_p', { preferences: prefs }, T0 + 2), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2 });
-      assert.deepEqual(await store.notify.putUser('usr_p', {}, T0 + 3), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2 }, 'an empty patch changes nothing');
-      assert.deepEqual(await store.notify.putUser('usr_p', { tz: null }, T0 + 4), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 4 });
-      assert.equal((await store.notify.putUser('usr_p', { touch: true }, T0 + 5)).updatedAt, T0 + 5, 'identities attached: the user changed');
-      assert.deepEqual(await store.notify.putUser('usr_q', { tz: 'Asia/Tokyo', preferences: { a: 1 } }, T0 + 5), { id: 'usr_q', tz: 'Asia/Tokyo', preferences: { a: 1 }, createdAt: T0 + 5, updatedAt: T0 + 5 });
+      assert.deepEqual(await put('usr_p', { preferences: prefs }, T0 + 2), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2, created: false });
+      assert.deepEqual(await put('usr_p', {}, T0 + 3), { id: 'usr_p', tz: 'Europe/Paris', preferences: prefs, createdAt: T0, updatedAt: T0 + 2, created: false }, 'an empty patch changes nothing');
+      assert.deepEqual(await put('usr_p', { tz: null }, T0 + 4), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 4, created: false });
+      assert.equal((await put('usr_p', { touch: true }, T0 + 5)).updatedAt, T0 + 5, 'identities attached: the user changed');
+      assert.deepEqual(await put('usr_q', { tz: 'Asia/Tokyo', preferences: { a: 1 } }, T0 + 5), { id: 'usr_q', tz: 'Asia/Tokyo', preferences: { a: 1 }, createdAt: T0 + 5, updatedAt: T0 + 5, created: true });
+      // attach says whether it made the user; of several racing to make one, exactly one did.
+      assert.deepEqual(await store.users.attach('usr_r', [{ kind: 'email', value: 'r@example.com' }], T0), { conflict: null, created: true });
+      assert.deepEqual(await store.users.attach('usr_r', [{ kind: 'email', value: 'r2@example.com' }], T0), { conflict: null, created: false });
+      const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => store.notify.putUser('usr_race', { tz: i % 2 ? 'UTC' : null }, T0)));
+      assert.equal(racing.filter((r) => r.created).length, 1);
       assert.deepEqual(await store.users.get('usr_p'), { id: 'usr_p', tz: null, preferences: prefs, createdAt: T0, updatedAt: T0 + 5 });
     });
 

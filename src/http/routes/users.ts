@@ -130,14 +130,17 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (a
     const { id } = request.params;
     const body = request.body;
     const tz = typeof body.tz === 'string' ? zoneOrRefuse(body.tz, 'body.tz') : body.tz;
-    const existed = (await store.users.get(id)) !== null;
     const now = clock.now();
+    // 201 only for the request whose own write made the user (of two racing to create it, one).
+    let created = false;
     if (body.identities?.length) {
-      const { conflict } = await store.users.attach(id, body.identities.map(normalized), now);
-      if (conflict) throw new BotgateError('BG_ERR_CONFLICT', `The identity ${conflict.kind} ${conflict.value} belongs to another user`);
+      const attached = await store.users.attach(id, body.identities.map(normalized), now);
+      if (attached.conflict) throw new BotgateError('BG_ERR_CONFLICT', `The identity ${attached.conflict.kind} ${attached.conflict.value} belongs to another user`);
+      created = attached.created;
     }
-    const user = await store.notify.putUser(id, { tz, preferences: body.preferences, touch: (body.identities?.length ?? 0) > 0 }, now);
-    reply.code(existed ? 200 : 201);
+    const put = await store.notify.putUser(id, { tz, preferences: body.preferences, touch: (body.identities?.length ?? 0) > 0 }, now);
+    const user = put.user;
+    reply.code(created || put.created ? 201 : 200);
     return userView(user, await store.users.identities(id));
   });
 

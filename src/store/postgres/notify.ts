@@ -268,10 +268,10 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
          ON CONFLICT (id) DO UPDATE SET tz = CASE WHEN $2 THEN excluded.tz ELSE u.tz END,
            preferences = CASE WHEN $4 THEN excluded.preferences ELSE u.preferences END,
            updated_at = CASE WHEN $2 OR $4 OR $7 THEN excluded.updated_at ELSE u.updated_at END
-         RETURNING *`,
+         RETURNING *, (xmax = 0) AS inserted`,
         [id, patch.tz !== undefined, patch.tz ?? null, patch.preferences !== undefined, patch.preferences === undefined ? null : JSON.stringify(patch.preferences), now, patch.touch === true],
       );
-      return userFromRow(row!);
+      return { user: userFromRow(row!), created: row!.inserted === true };
     },
 
     async exportUser(id) {

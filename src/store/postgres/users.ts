@@ -30,7 +30,7 @@ export function createUsersRepo(db: PgDb): UsersRepo {
       const values = identities.map((i) => i.value);
       try {
         return await db.tx(async (sql) => {
-          await sql.run('INSERT INTO users (id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (id) DO NOTHING', [userId, now]);
+          const created = (await sql.run('INSERT INTO users (id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (id) DO NOTHING', [userId, now])) === 1;
           // Insert first, then look: a concurrent attach of the same identity waits on the row lock and then sees the winner.
           await sql.run(
             `INSERT INTO identities (kind, value, user_id, created_at)
@@ -42,10 +42,10 @@ export function createUsersRepo(db: PgDb): UsersRepo {
             [kinds, values, userId],
           );
           if (taken) throw new IdentityTaken({ kind: String(taken.kind), value: String(taken.value) });
-          return { conflict: null };
+          return { conflict: null, created };
         });
       } catch (error) {
-        if (error instanceof IdentityTaken) return { conflict: error.identity }; // rolled back: nothing changed
+        if (error instanceof IdentityTaken) return { conflict: error.identity, created: false }; // rolled back: nothing changed
         throw error;
       }
     },

@@ -220,11 +220,11 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
 
     async putUser(id, patch, now) {
       return db.tx(() => {
-        db.run('INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [id, now, now]);
+        const created = Number(db.run('INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [id, now, now]).changes) === 1;
         if (patch.touch) db.run('UPDATE users SET updated_at = ? WHERE id = ?', [now, id]);
         if (patch.tz !== undefined) db.run('UPDATE users SET tz = ?, updated_at = ? WHERE id = ?', [patch.tz, now, id]);
         if (patch.preferences !== undefined) db.run('UPDATE users SET preferences = ?, updated_at = ? WHERE id = ?', [JSON.stringify(patch.preferences), now, id]);
-        return userFromRow(db.get('SELECT * FROM users WHERE id = ?', [id])!);
+        return { user: userFromRow(db.get('SELECT * FROM users WHERE id = ?', [id])!), created };
       });
     },
 

@@ -29,13 +29,13 @@ export function createUsersRepo(db: SqliteDb): UsersRepo {
       return db.tx(() => {
         for (const identity of identities) {
           const owner = db.get('SELECT user_id FROM identities WHERE kind = ? AND value = ?', [identity.kind, identity.value]);
-          if (owner && String(owner.user_id) !== userId) return { conflict: { kind: identity.kind, value: identity.value } };
+          if (owner && String(owner.user_id) !== userId) return { conflict: { kind: identity.kind, value: identity.value }, created: false };
         }
-        db.run('INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [userId, now, now]);
+        const created = Number(db.run('INSERT INTO users (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING', [userId, now, now]).changes) === 1;
         for (const identity of identities) {
           db.run('INSERT INTO identities (kind, value, user_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING', [identity.kind, identity.value, userId, now]);
         }
-        return { conflict: null };
+        return { conflict: null, created };
       });
     },
   };
