@@ -94,7 +94,8 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
     async delete(id: string): Promise<void> {
       const channel = await get(id);
       await deps.endpoints.assertOnlyUser(channel.endpointId, `channel ${id}`);
-      await store.channels.delete(id);
+      // Of concurrent deletes, the one whose delete removed the row answers 204; the others find nothing (404).
+      if (!(await store.channels.delete(id))) throw new BotgateError('BG_ERR_CHANNEL_NOT_FOUND', `No channel ${id}`);
       byBot.delete(channel.botId);
       if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {}); // gone already
     },

@@ -257,7 +257,8 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     async delete(id: string): Promise<void> {
       const channel = await get(id);
       await deps.endpoints.assertOnlyUser(channel.endpointId, `channel ${id}`);
-      await store.channels.delete(id);
+      // Of concurrent deletes, the one whose delete removed the row answers 204; the others find nothing (404).
+      if (!(await store.channels.delete(id))) throw new BotgateError('BG_ERR_PLATFORM_NOT_FOUND', `No platform config ${id}`);
       if (channel.endpointId) await deps.endpoints.delete(channel.endpointId).catch(() => {}); // gone already
       changed(id);
     },

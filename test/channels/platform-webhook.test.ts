@@ -880,6 +880,9 @@ describe('platform webhook on PostgreSQL', { skip: 'skip' in postgres ? postgres
       // Either gateway sees the same history: five messages in, five replies out.
       assert.equal((await b.history('platform=shared&message_type=incoming')).length, 5);
       await rx.waitFor(5);
+      // Deletes racing on both gateways: one removed the config (204), the others found nothing (404).
+      const deletes = await Promise.all([0, 1, 0, 1].map((g) => gateways[g].api('DELETE', `/api/webhook/config/${created.body.id}`)));
+      assert.deepEqual(deletes.map((d) => d.status).sort(), [204, 404, 404, 404]);
     } finally {
       for (const g of gateways) await g.close();
       await rx.close();
