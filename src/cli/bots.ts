@@ -100,7 +100,7 @@ export function registerBotCommands(program: Command): void {
   channels
     .command('create <botId>')
     .description('add a Kore.ai webhook channel to a bot')
-    .requiredOption('--app <clientId>', 'the app whose secret signs the JWTs')
+    .requiredOption('--app <clientId>', 'the app whose secret signs the JWTs (required)')
     .option('--mode <mode>', 'sync or async', 'sync')
     .option('--post-url <url>', 'async: where replies go (Kore.ai\'s POST_URL)')
     .option('--access-token <token>', 'async: sent as Authorization: Bearer to POST_URL')
@@ -129,8 +129,8 @@ export function registerBotCommands(program: Command): void {
   program
     .command('token')
     .description('print a fresh JWT for an app, as a Kore.ai integration signs it (for testing clients)')
-    .requiredOption('--app <clientId>', 'the app')
-    .requiredOption('--sub <user>', 'the subject (a user id)')
+    .requiredOption('--app <clientId>', 'the app (required)')
+    .requiredOption('--sub <user>', 'the subject, a user id (required)')
     .option('--style <style>', 'appId ({appId, sub}) or iss ({iss, aud, sub, isAnonymous})', 'appId')
     .option('--ttl <seconds>', 'lifetime', numberOption(1, 31_536_000, true), 86_400)
     .option('--user-identity <id>', 'add userIdentity (must then equal from.id)')

@@ -25,8 +25,8 @@ export function registerEndpointCommands(program: Command): void {
   endpoints
     .command('create')
     .description('create an endpoint; prints its signing secret once')
-    .requiredOption('--name <name>', 'a name')
-    .requiredOption('--url <url>', 'where deliveries go')
+    .requiredOption('--name <name>', 'a name (required)')
+    .requiredOption('--url <url>', 'where deliveries go (required)')
     .option('--event-type <type...>', 'event types it receives (default: all)')
     .option('--bearer <token>', 'send Authorization: Bearer <token>')
     .option('--ordered', 'deliver FIFO per ordering key')
@@ -106,7 +106,7 @@ export function registerEndpointCommands(program: Command): void {
   endpoints
     .command('recover <id>')
     .description('resend every failed delivery of an endpoint created in a window (at most 14 days)')
-    .requiredOption('--since <when>', 'ISO time or an age such as 6h, 3d')
+    .requiredOption('--since <when>', 'ISO time or an age such as 6h, 3d (required)')
     .option('--until <when>', 'ISO time or an age (default: now)')
     .action(async (id: string, options: { since: string; until?: string }, command: Command) => {
       await withServices(command, async ({ recovery, clock, outbox }) => {

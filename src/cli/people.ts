@@ -55,7 +55,7 @@ export function registerPeopleCommands(program: Command): void {
   platforms
     .command('add <name>')
     .description('connect a platform: replies go to --url; prints the inbound token and signing secret once')
-    .requiredOption('--url <url>', 'the platform\'s outgoing webhook URL')
+    .requiredOption('--url <url>', 'the platform\'s outgoing webhook URL (required)')
     .option('--provider <provider>', 'the platform\'s name (default: the name)')
     .option('--bot <id>', 'the bot that answers (default: the only bot)')
     .option('--auth-token <token>', 'sent to the platform as Authorization: Bearer')
