@@ -75,7 +75,8 @@ export async function provision(services: Services, config: Config, internalBase
     if (generated) result.generatedSigningSecrets.push({ kind: 'channel', name: declared.name, secret: generated });
   });
 
-  if (demoEnabled(config)) {
+  // The bundled demo, named like a declaration when it fails (a one-line reason, not a stack).
+  if (demoEnabled(config)) await step('demo (the bundled demo bot; demo.enabled: false leaves it out)', async () => {
     const bot = await ensureBot(services, DEMO_BOT_FILE);
     let app = await services.store.apps.byName('demo');
     if (!app) app = (await services.apps.create({ name: 'demo' })).app;
@@ -85,7 +86,7 @@ export async function provision(services: Services, config: Config, internalBase
     await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' }, (e) => e.provider === 'demo');
     const { channel } = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
     result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel };
-  }
+  });
   // An event type sent to an endpoint that does not exist would skip its events (no_channel), critical ones too.
   for (const [name, type] of Object.entries(config.notify.types)) {
     if (type.endpoint && !(await services.store.endpoints.get(type.endpoint))) {

@@ -169,6 +169,20 @@ endpoints:
     }
   });
 
+  it('names the demo when setting it up fails (a declaration error, one line, not a stack)', async () => {
+    const env = { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'true' };
+    const first = await createGateway(loadConfig({ env }));
+    await first.start();
+    await first.endpoints.create({ name: 'orders', url: 'https://shop.example/second-demo-orders', provider: 'demo' });
+    await first.close();
+    const again = await createGateway(loadConfig({ env }));
+    try {
+      await assert.rejects(again.start(), (error: Error) => error.name === 'DeclarationError' && /^demo \(the bundled demo bot.*: 2 endpoints are named "orders"/.test(error.message));
+    } finally {
+      await again.close();
+    }
+  });
+
   it('reports the problems of every declared bot file at once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'botgate-cac-bots-'));
     writeFileSync(join(dir, 'a.yaml'), 'id: a\nname: A\nflows: 3\n');
