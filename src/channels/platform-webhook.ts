@@ -110,11 +110,7 @@ export function mapFields(body: unknown, fields: Partial<Record<FieldName, strin
     return typeof value === 'number' ? String(value) : typeof value === 'string' ? value : undefined;
   };
   // As the generic format's schema: ids and names at most 256 characters.
-  const short = (name: FieldName) => {
-    const value = read(name);
-    if (value !== undefined && value.length > 256) throw new BotgateError('BG_ERR_VALIDATION', `the ${name} at ${fields?.[name] ?? name} is longer than 256 characters`);
-    return value;
-  };
+  const short = (name: FieldName) => limitedId(`the ${name} at ${fields?.[name] ?? name}`, read(name));
   const userId = short('user_id');
   const message = read('message');
   if (!userId) throw new BotgateError('BG_ERR_VALIDATION', `body has no user id at ${fields?.user_id ?? 'user_id'}`);
@@ -229,16 +225,20 @@ function namesPlatform(channel: ChannelRecord, platform: string): boolean {
   return wanted === channel.provider?.toLowerCase() || wanted === channel.name?.toLowerCase();
 }
 
+/** An id or key the store keeps (at most MAX_ID characters), else a 400 naming where it came from. */
+const MAX_ID = 256;
+function limitedId(where: string, id: string | undefined): string | undefined {
+  if (id && id.length > MAX_ID) throw new BotgateError('BG_ERR_VALIDATION', `${where} is longer than ${MAX_ID} characters`);
+  return id;
+}
+
 function metadataId(metadata: Record<string, unknown> | undefined): string | undefined {
   const raw = metadata?.message_id;
-  const id = typeof raw === 'string' && raw ? raw : typeof raw === 'number' ? String(raw) : undefined;
-  if (id && id.length > 256) throw new BotgateError('BG_ERR_VALIDATION', 'metadata.message_id is longer than 256 characters');
-  return id;
+  return limitedId('metadata.message_id', typeof raw === 'string' && raw ? raw : typeof raw === 'number' ? String(raw) : undefined);
 }
 
 /** A dedup header's value; one longer than a message_id may be is refused (ignored, the retry would run twice). */
 function headerValue(name: string, value: string | string[] | undefined): string | undefined {
   const v = Array.isArray(value) ? value[0] : value;
-  if (v && v.length > 256) throw new BotgateError('BG_ERR_VALIDATION', `${name} is longer than 256 characters`);
-  return v || undefined;
+  return limitedId(name, v || undefined);
 }

@@ -17,7 +17,7 @@ import { createNotifyEngine } from './engine.ts';
 import { isValidZone, zoneOrRefuse } from './local-time.ts';
 import { notifySettings, type NotifySettings } from './settings.ts';
 import { DAY } from './batch.ts';
-import type { EventTypeSettings } from './types.ts';
+import { fillLinkUrl, type EventTypeSettings } from './types.ts';
 
 type TypeConfig = Config['notify']['types'][string];
 
@@ -263,7 +263,7 @@ export function createNotifyService(deps: {
     linkTarget(n: NotificationRecord): string | null {
       const type = engine.type(n.eventType);
       const raw = type.linkUrl
-        ? type.linkUrl.replace(/\{\{\s*params\.([\w]+)\s*\}\}/g, (_m, k: string) => encodeURIComponent(String(n.params[k] ?? '')))
+        ? fillLinkUrl(type.linkUrl, (k) => String(n.params[k] ?? ''))
         : typeof n.params.url === 'string' ? n.params.url : null;
       if (!raw) return null;
       // http(s) only, as a Location header can carry it: the WHATWG parse percent-encodes (and punycodes) what HTTP cannot send.

@@ -82,11 +82,16 @@ export type ClickResult = 'recorded' | 'duplicate' | 'not_found';
 export function linkUrlProblem(linkUrl: string): string | null {
   let url: URL;
   try {
-    url = new URL(linkUrl.replace(/\{\{\s*params\.([\w]+)\s*\}\}/g, 'x'));
+    url = new URL(fillLinkUrl(linkUrl, () => 'x'));
   } catch {
     return 'must be an absolute http(s) URL ({{params.x}} fills in a part of it; a whole URL in the event goes in params.url, the link of a type without link_url)';
   }
   return url.protocol === 'http:' || url.protocol === 'https:' ? null : `must be an http(s) URL, not ${url.protocol}`;
+}
+
+/** A link_url with each {{params.x}} replaced by value(x), percent-encoded. */
+export function fillLinkUrl(linkUrl: string, value: (param: string) => string): string {
+  return linkUrl.replace(/\{\{\s*params\.([\w]+)\s*\}\}/g, (_m, k: string) => encodeURIComponent(value(k)));
 }
 
 /** The longest cooldown, TTL or dedup window a type may have (a year: times past it would not be dates). */
