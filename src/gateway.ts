@@ -10,11 +10,13 @@ import { createRetentionTask } from './delivery/retention.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import { createMetrics } from './metrics.ts';
 import { createServices, type ServiceOptions } from './services.ts';
-import { demoEnabled, emptyProvisioned, provision, type Provisioned } from './provision.ts';
+import { DEMO_ORDERS_PATH, demoEnabled, emptyProvisioned, provision, type Provisioned } from './provision.ts';
 
 export interface GatewayOptions extends ServiceOptions {
   logger?: FastifyBaseLogger;
 }
+
+const OWN_ORDERS_URL = new RegExp(`^http://127\\.0\\.0\\.1:\\d+${DEMO_ORDERS_PATH}$`);
 
 export type Gateway = Awaited<ReturnType<typeof createGateway>>;
 
@@ -25,9 +27,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const { store, clock, endpoints, outbox, recovery } = services;
   const demo = demoEnabled(config);
 
+  let provisioned: Provisioned | null = null;
   const httpOptions = {
-    // The demo's order receiver is this gateway itself, on loopback: allow-listed explicitly for the demo only.
-    allowPrivate: [...config.delivery.allow_private, ...(demo && !config.demo.orders_url ? ['127.0.0.1'] : [])],
+    allowPrivate: config.delivery.allow_private,
     maxResponseBytes: config.delivery.max_response_bytes,
     connectionsPerOrigin: config.delivery.per_endpoint_concurrency,
   };
@@ -38,6 +40,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     random: services.random,
     newId: services.newId,
     workerId: services.workerId,
+    // The demo's order receiver is a gateway itself, on loopback: its endpoint alone may reach 127.0.0.1, and only
+    // at the receiver's path (a gateway sharing the database may have written its own port there).
+    ownLoopback: (endpoint) =>
+      demo && !config.demo.orders_url && endpoint.id === provisioned?.demo?.ordersEndpointId && OWN_ORDERS_URL.test(endpoint.url),
   });
   worker.events.on('error', ({ where, error }) => onError(`delivery:${where}`, error));
   worker.events.on('endpoint.disabled', ({ endpointId, reason }) => log?.warn({ endpointId, reason }, 'endpoint disabled'));
@@ -62,7 +68,6 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   services.notify.setPublicBase(() => base);
   let started = false;
-  let provisioned: Provisioned | null = null;
   return {
     ...services,
     app,

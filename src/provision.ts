@@ -19,7 +19,8 @@ export interface Provisioned {
    * async channels (their POST_URL), printed once by the caller: the receivers need them to check signatures.
    */
   generatedSigningSecrets: { kind: 'endpoint' | 'channel'; name: string; secret: string }[];
-  demo: { botId: string; botName: string; appId: string; channel: ChannelRecord } | null;
+  /** ordersEndpointId: the demo's orders endpoint, the gateway's own receiver (DEMO_ORDERS_PATH) unless demo.orders_url names another. */
+  demo: { botId: string; botName: string; appId: string; channel: ChannelRecord; ordersEndpointId: string } | null;
 }
 
 export function demoEnabled(config: Config): boolean {
@@ -83,9 +84,9 @@ export async function provision(services: Services, config: Config, internalBase
     const ordersUrl = config.demo.orders_url ?? internalBase + DEMO_ORDERS_PATH;
     // The demo's own receiver reads the orders endpoint's secret from the store: nothing to print.
     // The demo's own endpoint (provider demo): an endpoint of the user's named orders is neither taken over nor a conflict.
-    await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' }, (e) => e.provider === 'demo');
+    const orders = await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' }, (e) => e.provider === 'demo');
     const { channel } = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
-    result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel };
+    result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel, ordersEndpointId: orders.endpoint.id };
   });
   // An event type sent to an endpoint that does not exist would skip its events (no_channel), critical ones too.
   for (const [name, type] of Object.entries(config.notify.types)) {

@@ -13,6 +13,8 @@ export interface ResolvedEndpoint {
   keys: KeyObject[];
   authSecret: Record<string, unknown> | null;
   policy: RetryPolicy;
+  /** The gateway's own receiver on loopback (HttpRequest.ownLoopback). */
+  ownLoopback: boolean;
   loadedAt: number;
 }
 
@@ -31,7 +33,9 @@ export async function attemptRequest(d: ClaimedDelivery, endpoint: ResolvedEndpo
     'webhook-timestamp': String(timestamp),
   };
   if (record.signing && endpoint.keys.length > 0) headers['webhook-signature'] = signatureHeader(endpoint.keys, d.messageId, timestamp, body);
-  return { url: record.url, headers, body, timeoutMs: record.timeoutSeconds * 1000, pool: record.id, signal: context.signal };
+  const request: HttpRequest = { url: record.url, headers, body, timeoutMs: record.timeoutSeconds * 1000, pool: record.id, signal: context.signal };
+  if (endpoint.ownLoopback) request.ownLoopback = true;
+  return request;
 }
 
 /** What an answer means: only 2xx is success; a one-shot resend schedules nothing; else the retry policy decides. */

@@ -36,6 +36,11 @@ export interface HttpRequest {
   pool?: string;
   /** Aborts the try (shutdown); reported as kind 'aborted'. */
   signal?: AbortSignal;
+  /**
+   * The try goes to the gateway's own receiver on loopback (the bundled demo's orders endpoint): 127.0.0.1 is
+   * allowed for it alone. Every other try reaches only public addresses and delivery.allow_private.
+   */
+  ownLoopback?: boolean;
 }
 
 export interface HttpResult {
@@ -55,23 +60,24 @@ export interface HttpClient {
 }
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
-  const guard = createAddressGuard(options.allowPrivate);
-  const lookup = guardedLookup(guard) as never;
+  // Two guards: every endpoint's, and the one of tries to the gateway's own loopback receiver (ownLoopback).
+  const guards = [createAddressGuard(options.allowPrivate), createAddressGuard([...options.allowPrivate, '127.0.0.1', '::1'])] as const;
+  const lookups = guards.map((g) => guardedLookup(g) as never);
   // Connecting counts against the try's deadline: an endpoint's pool connects within its timeout.
-  const newAgent = (connectMs: number) =>
-    new Agent({ connections: options.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 10_000, connect: { lookup, timeout: connectMs } });
-  const shared = newAgent(DEFAULT_CONNECT_MS);
-  const pools = new Map<string, { agent: Agent; connectMs: number }>(); // in order of last use
-  function agentFor(pool: string | undefined, timeoutMs: number): Agent {
-    if (pool === undefined) return shared;
+  const newAgent = (connectMs: number, own: boolean) =>
+    new Agent({ connections: options.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 10_000, connect: { lookup: lookups[Number(own)], timeout: connectMs } });
+  const shared: Agent[] = [newAgent(DEFAULT_CONNECT_MS, false)]; // [1], for ownLoopback tries, made when first needed
+  const pools = new Map<string, { agent: Agent; connectMs: number; own: boolean }>(); // in order of last use
+  function agentFor(pool: string | undefined, timeoutMs: number, own: boolean): Agent {
+    if (pool === undefined) return (shared[Number(own)] ??= newAgent(DEFAULT_CONNECT_MS, own));
     let found = pools.get(pool);
     if (found) pools.delete(pool);
-    if (found && found.connectMs !== timeoutMs) {
-      void found.agent.close(); // the endpoint's timeout changed; its in-flight tries finish
+    if (found && (found.connectMs !== timeoutMs || found.own !== own)) {
+      void found.agent.close(); // the endpoint's timeout (or URL) changed; its in-flight tries finish
       found = undefined;
     }
     if (!found) {
-      found = { agent: newAgent(timeoutMs), connectMs: timeoutMs };
+      found = { agent: newAgent(timeoutMs, own), connectMs: timeoutMs, own };
       if (pools.size >= MAX_POOLS) {
         const [oldest, old] = pools.entries().next().value!;
         pools.delete(oldest);
@@ -101,20 +107,22 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const watched = new WeakSet<AbortSignal>();
   let stopping = false;
 
-  function target(text: string): Target {
-    let found = targets.get(text);
+  function target(text: string, own: boolean): Target {
+    const key = own ? `own ${text}` : text;
+    let found = targets.get(key);
     if (!found) {
       try {
         const url = new URL(text);
         if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported protocol ${url.protocol}`);
         const host = stripBrackets(url.hostname);
+        const guard = guards[Number(own)];
         if (isIP(host) && !guard.hostAllowed(host)) guard.check(host, host);
         found = { origin: url.origin, path: url.pathname + url.search };
       } catch (error) {
         found = { error: error as Error, kind: error instanceof BlockedAddressError ? 'blocked' : 'invalid_url' };
       }
       if (targets.size > 10_000) targets.clear();
-      targets.set(text, found);
+      targets.set(key, found);
     }
     return found;
   }
@@ -122,7 +130,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   return {
     send(req) {
       const started = performance.now();
-      const to = target(req.url);
+      const own = req.ownLoopback === true;
+      const to = target(req.url, own);
       if ('error' in to) return Promise.resolve(failure(to.kind, to.error, performance.now() - started));
       if (req.signal && !watched.has(req.signal)) {
         watched.add(req.signal);
@@ -161,7 +170,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         // The pool's connect timeout bounds connecting; one sweep for all tries (cheaper than an AbortSignal per
         // request) cuts a try past its deadline within SWEEP_MS, waiting for the answer or reading its body.
         waiting.set(key, { deadline, fail: finish });
-        agentFor(req.pool, req.timeoutMs).dispatch(
+        agentFor(req.pool, req.timeoutMs, own).dispatch(
           { origin: to.origin, path: to.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
           {
             onRequestStart(c) {
@@ -207,7 +216,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       if (sweeper) clearInterval(sweeper);
       for (const w of waiting.values()) w.fail(new AbortedError());
       // A pool whose queue holds a try it will never start never finishes closing: destroyed after a grace.
-      await Promise.all([shared, ...[...pools.values()].map((p) => p.agent)].map((a) => {
+      await Promise.all([...shared, ...[...pools.values()].map((p) => p.agent)].map((a) => {
         let timer: NodeJS.Timeout | undefined;
         const grace = new Promise<void>((resolve) => (timer = setTimeout(() => void a.destroy().then(resolve, resolve), CLOSE_GRACE_MS)));
         return Promise.race([a.close().finally(() => clearTimeout(timer)), grace]);

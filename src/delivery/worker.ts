@@ -4,7 +4,7 @@ import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { ClaimedDelivery, Store } from '../store/store.ts';
+import type { ClaimedDelivery, EndpointRecord, Store } from '../store/store.ts';
 import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
 import type { HttpClient, HttpResult } from './http-client.ts';
@@ -40,6 +40,8 @@ export interface DeliveryWorkerDeps {
   newId: (prefix: IdPrefix) => string;
   config: Config;
   workerId: string;
+  /** Whether an endpoint is the gateway's own receiver on loopback (the bundled demo's), which its tries may reach. */
+  ownLoopback?: (endpoint: EndpointRecord) => boolean;
 }
 
 
@@ -116,6 +118,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         jitter: settings.jitter,
         minDelayAfterThrottleSeconds: settings.min_delay_after_throttle_seconds,
       },
+      ownLoopback: deps.ownLoopback?.(record) ?? false,
       loadedAt: now,
     };
     cache.set(endpointId, resolved);

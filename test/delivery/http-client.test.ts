@@ -102,4 +102,25 @@ describe('delivery HTTP client', () => {
       await http.close();
     }
   });
+
+  it('reaches loopback only for a try marked ownLoopback (the demo\'s receiver), by address and by host name, when nothing allows it', async () => {
+    const rx = await startReceiver((_q, res) => void res.writeHead(204).end());
+    const http = createHttpClient({ allowPrivate: [], maxResponseBytes: 1000, connectionsPerOrigin: 1 });
+    try {
+      const byName = rx.url.replace('127.0.0.1', 'localhost');
+      for (const url of [rx.url, byName]) {
+        for (const pool of ['ep_same', undefined]) {
+          const send = (ownLoopback?: boolean) => http.send({ url, headers: {}, body: '{}', timeoutMs: 2000, pool, ownLoopback });
+          assert.equal((await send()).errorKind, 'blocked', `${url} ${pool}`);
+          assert.equal((await send(true)).statusCode, 204, `${url} ${pool}`);
+          // The pool's connection to loopback is not reused by a try that is not marked.
+          assert.equal((await send()).errorKind, 'blocked', `${url} ${pool} again`);
+        }
+      }
+      assert.equal(rx.requests.length, 4);
+    } finally {
+      await rx.close();
+      await http.close();
+    }
+  });
 });

@@ -2,10 +2,11 @@
 // a second process on the same SQLite data, graceful exit on SIGTERM, config errors naming the key.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { spawnGateway, tempDataDir } from '../helpers/process.ts';
-import { eventually } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, MASTER_KEY, eventually } from '../helpers/gateway.ts';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -53,8 +54,36 @@ describe('gateway process', () => {
     }
   });
 
-  it('serves the demo bot and prints a curl one-liner that works as printed', async () => {
-    const gw = await spawnGateway({ BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_LOG_LEVEL: 'info' });
+  it('stops when npm start itself gets SIGTERM (a supervisor stopping the npm process): no gateway is left running', async () => {
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_PORT: '0', BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group: whatever is left over is killed at the end
+    });
+    let out = '';
+    npm.stdout!.on('data', (d) => (out += d));
+    npm.stderr!.on('data', (d) => (out += d));
+    const exited = once(npm, 'exit');
+    try {
+      const url = (await eventually(() => /API\s+(http:\/\/\S+)\/api/.exec(out), 20_000))[1];
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      npm.kill('SIGTERM');
+      await exited;
+      // The gateway under npm got the signal too: its port stops answering (it is not orphaned, holding the lock).
+      await eventually(() => fetch(`${url}/healthz`).then(() => false, () => true), 10_000);
+    } finally {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone: nothing was left over
+      }
+    }
+  });
+
+  it('serves the demo bot and prints a curl one-liner that works as printed; only the demo\'s own endpoint reaches loopback', async () => {
+    // No delivery.allow_private: the demo's order receiver (this gateway, on loopback) is reached all the same.
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_LOG_LEVEL: 'info', BOTGATE_DELIVERY__ALLOW_PRIVATE: '' });
     try {
       const curl = (await eventually(() => /^\s+(curl -s .*chatbot\/hooks\/demo.*)$/m.exec(gw.output()), 10_000))[1];
       const run = spawnSync('sh', ['-c', curl], { encoding: 'utf8', timeout: 10_000 });
@@ -70,6 +99,16 @@ describe('gateway process', () => {
       const done = (await say('1')) as { endOfTask?: boolean };
       assert.equal(done.endOfTask, true);
       await eventually(() => /demo: order received/.test(gw.output()) && /"signatureValid":true/.test(gw.output()), 10_000);
+      // Any other endpoint on loopback is refused (SSRF), and so is the demo's once it points elsewhere on loopback.
+      const mine = await gw.api('POST', '/api/endpoints', { name: 'mine', url: `${gw.url}/healthz`, max_attempts: 1 });
+      assert.equal(mine.status, 201);
+      const orders = (await gw.api('GET', '/api/endpoints?provider=demo')).body.data[0];
+      assert.equal((await gw.api('PATCH', `/api/endpoints/${orders.id}`, { url: `${gw.url}/healthz`, max_attempts: 1 })).status, 200);
+      assert.equal((await gw.api('POST', '/api/messages', { event_type: 'order.confirmed', payload: { order: 2 } })).status, 202);
+      for (const endpoint of [mine.body.id, orders.id]) {
+        const failed = await eventually(async () => (await gw.api('GET', `/api/deliveries?endpoint_id=${endpoint}&status=failed`)).body.data[0], 10_000);
+        assert.match(failed.last_error, /not a public address/);
+      }
     } finally {
       gw.child.kill('SIGTERM');
       await gw.exited;
