@@ -9,6 +9,7 @@ import { createLogger } from './logger.ts';
 import { acquireServerLock, ServerLockError } from './server-lock.ts';
 import { BotgateError } from './errors.ts';
 import { DeclarationError } from './provision.ts';
+import { MasterKeyMismatchError } from './crypto/master-key.ts';
 
 export async function main(options: LoadOptions = {}): Promise<void> {
   let config: Readonly<Config>;
@@ -33,7 +34,17 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     throw error;
   }
 
-  const gateway = await createGateway(config, { logger: log });
+  let gateway: Gateway;
+  try {
+    gateway = await createGateway(config, { logger: log });
+  } catch (error) {
+    if (error instanceof MasterKeyMismatchError) {
+      process.stderr.write(`botgate: ${error.message}\n`);
+      unlock();
+      process.exit(2);
+    }
+    throw error;
+  }
   if (gateway.masterKey.origin === 'generated') {
     log.warn({ file: gateway.masterKey.file }, 'no master key configured: generated one into the data directory; back it up, or set BOTGATE_MASTER_KEY (needed to read stored secrets)');
   }

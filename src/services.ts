@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
 import type { Config } from './config/schema.ts';
-import { resolveMasterKey } from './crypto/master-key.ts';
+import { checkMasterKey, resolveMasterKey } from './crypto/master-key.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createEndpointService } from './delivery/endpoints.ts';
 import { createOutbox } from './delivery/outbox.ts';
@@ -46,6 +46,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const box = createSecretBox(masterKey.key);
   const store = await createStore(config, newId);
   const migrations = options.migrate === false ? [] : await store.migrate();
+  try {
+    await checkMasterKey(store, masterKey, box);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const endpoints = createEndpointService({ store, box, clock, newId, config });
   const outbox = createOutbox({ store, clock, newId, config });
   const recovery = createRecoveryService({

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { BotgateError } from '../errors.ts';
+import { MasterKeyMismatchError } from '../crypto/master-key.ts';
 import { registerDeliveryCommands } from './deliveries.ts';
 import { registerEndpointCommands } from './endpoints.ts';
 import { registerServerCommands } from './server.ts';
@@ -31,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof ConfigError || error instanceof BotgateError) {
+    if (error instanceof ConfigError || error instanceof BotgateError || error instanceof MasterKeyMismatchError) {
       process.stderr.write(`botgate: ${error.message}${error instanceof BotgateError ? ` (${error.code})` : ''}\n`);
       return 2;
     }

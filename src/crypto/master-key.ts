@@ -1,8 +1,16 @@
 // Finds the master key: BOTGATE_MASTER_KEY, else data_dir/master.key, generated on first start with a warning.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { parseMasterKey } from './secret-box.ts';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../store/store.ts';
+import { parseMasterKey, type SecretBox } from './secret-box.ts';
+
+const CHECK_SETTING = 'master_key_check';
+
+/** This master key is not the one the store's secrets are sealed with (another process's, a lost master.key). */
+export class MasterKeyMismatchError extends Error {
+  override name = 'MasterKeyMismatchError';
+}
 
 export interface MasterKeySource {
   key: Buffer;
@@ -25,4 +33,33 @@ export function resolveMasterKey(configured: string | undefined, dataDir: string
     throw error;
   }
   return { key, origin: 'generated', file };
+}
+
+/**
+ * Refuses a master key other than the store's (before anything is served, printed or written with it): the
+ * store keeps an HMAC of a fixed text under its key, written at the first start. A store from before the check
+ * is checked against one of its sealed secrets instead.
+ */
+export async function checkMasterKey(store: Store, source: MasterKeySource, box: SecretBox): Promise<void> {
+  const check = createHmac('sha256', source.key).update('botgate master key check').digest('base64url');
+  let stored = await store.settings.get(CHECK_SETTING);
+  if (stored === null) {
+    const [sealed] = await store.endpoints.list({}, { limit: 1 });
+    let opens = true;
+    try {
+      if (sealed) box.open(sealed.secretsSealed);
+    } catch {
+      opens = false;
+    }
+    if (opens && (await store.settings.setIfAbsent(CHECK_SETTING, check))) return;
+    stored = (await store.settings.get(CHECK_SETTING)) ?? '';
+  }
+  const a = Buffer.from(stored);
+  const b = Buffer.from(check);
+  if (a.length === b.length && timingSafeEqual(a, b)) return;
+  if (source.origin === 'generated') rmSync(source.file!, { force: true }); // made for nothing: the next start looks again
+  const which = source.origin === 'config' ? 'BOTGATE_MASTER_KEY' : `the master key in ${source.file}${source.origin === 'generated' ? ' (none was found, so one was generated; it is removed again)' : ''}`;
+  throw new MasterKeyMismatchError(
+    `${which} is not the master key this database's secrets are sealed with: set BOTGATE_MASTER_KEY to that key (every process on one database needs the same)`,
+  );
 }

@@ -2,6 +2,7 @@
 // delivered), and when one is killed with -9 the others take over its leases and lose nothing.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
 import { eventually } from '../helpers/gateway.ts';
 import { spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/process.ts';
@@ -18,6 +19,7 @@ async function cluster(size: number, env: Record<string, string>) {
   for (let i = 0; i < size; i++) processes.push(await spawnGateway({ ...shared, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_INSTANCE_ID: `gw-${i}` }));
   return {
     processes,
+    shared,
     async stop() {
       for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
       await Promise.all(processes.map((p) => p.exited));
@@ -27,6 +29,22 @@ async function cluster(size: number, env: Record<string, string>) {
 }
 
 describe('several gateway processes on PostgreSQL', { skip: 'skip' in pg ? pg.skip : false }, () => {
+  it('refuses, in one line and before serving anything, a process whose master key is not the database\'s', async () => {
+    const { shared, stop } = await cluster(1, { BOTGATE_DEMO__ENABLED: 'true' });
+    try {
+      const other = spawnSync(process.execPath, ['src/main.ts'], {
+        cwd: new URL('../../', import.meta.url).pathname,
+        env: { PATH: process.env.PATH, ...shared, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_PORT: '0', BOTGATE_MASTER_KEY: 'another-master-key-0123456789' },
+        encoding: 'utf8', timeout: 20_000,
+      });
+      assert.equal(other.status, 2, other.stderr);
+      assert.match(other.stderr, /^botgate: BOTGATE_MASTER_KEY is not the master key this database's secrets are sealed with.*\n$/);
+      assert.doesNotMatch(other.stdout, /API|token/i, 'no banner, no secrets');
+    } finally {
+      await stop();
+    }
+  });
+
   it('share the deliveries: every one is sent exactly once and all arrive', async () => {
     const rx = await startReceiver((_q, res) => void setTimeout(() => res.writeHead(200).end(), 2));
     const { processes, stop } = await cluster(3, {});

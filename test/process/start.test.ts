@@ -143,7 +143,7 @@ describe('gateway process', () => {
     assert.match(failed.stdout, /App "kore-prod" \(client id cs-[\w-]+\) got a generated client secret/);
     // Fixed, it starts; the token shown by the failed start is the one that works.
     writeFileSync(file, 'apps:\n  - name: kore-prod\n');
-    const gw = await spawnGateway({ BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir }, { adminToken: null });
+    const gw = await spawnGateway({ BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' }, { adminToken: null }); // the master key the failed start generated
     try {
       assert.ok(!/Admin token/.test(gw.output()));
       assert.equal((await fetch(`${gw.url}/api/apps`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
@@ -151,6 +151,20 @@ describe('gateway process', () => {
       gw.child.kill('SIGTERM');
       await gw.exited;
     }
+  });
+
+  it('refuses a master key other than the one the data was sealed with (a lost master.key), in one line, and keeps nothing of it', async () => {
+    const dataDir = tempDataDir();
+    const first = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' });
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+    const { rmSync } = await import('node:fs');
+    rmSync(`${dataDir}/master.key`);
+    const again = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(again.status, 2, again.stderr);
+    assert.match(again.stderr, /^botgate: the master key in \S+master\.key \(none was found, so one was generated; it is removed again\) is not the master key this database's secrets are sealed with/);
+    assert.doesNotMatch(again.stdout, /API|token/i);
+    assert.equal(existsSync(`${dataDir}/master.key`), false);
   });
 
   it('refuses to start on a bad setting and names the key', () => {
@@ -171,7 +185,7 @@ describe('gateway process', () => {
     mkdirSync(dataDir, { recursive: true });
     const file = `${dataDir}/botgate.yaml`;
     const declare = (mode: string) => writeFileSync(file, `endpoints:\n  - name: orders\n    url: https://orders.example/hook\nbots:\n  - file: ${DEMO_BOT_FILE}\napps:\n  - name: kore-prod\nchannels:\n  - name: kore-pizza\n    bot: demo\n    app: kore-prod\n    mode: ${mode}\n${mode === 'async' ? '    post_url: https://kore.example/hooks/x\n' : ''}`);
-    const start = () => spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
+    const start = () => spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn', BOTGATE_MASTER_KEY: MASTER_KEY }, encoding: 'utf8', timeout: 20_000 });
     declare('async');
     const first = spawnGateway({ BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir });
     const gw = await first;
