@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readMigrations } from '../../src/store/migrations.ts';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { PgDb } from '../../src/store/postgres/db.ts';
 import { ItemFailed } from '../../src/group-commit.ts';
 import type { Received, Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
@@ -323,6 +324,21 @@ describe('postgres: the claim in one round trip', { skip }, () => {
     } finally {
       await admin.end();
       await store.close();
+      await drop();
+    }
+  });
+});
+
+describe('postgres: commit modes', { skip }, () => {
+  it('waits for the WAL flush on the main pool, not on the delivery worker pool', async () => {
+    const { schema, drop } = await freshSchema(url);
+    const main = new PgDb({ connectionString: url, schema, poolSize: 1 });
+    const worker = new PgDb({ connectionString: url, schema, poolSize: 1, synchronousCommit: false });
+    try {
+      assert.equal((await main.get('SHOW synchronous_commit'))?.synchronous_commit, 'on');
+      assert.equal((await worker.get('SHOW synchronous_commit'))?.synchronous_commit, 'off');
+    } finally {
+      await Promise.all([main.close(), worker.close()]);
       await drop();
     }
   });

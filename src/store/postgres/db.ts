@@ -50,6 +50,12 @@ export interface PgDbOptions {
   /** A validated lower-case identifier; every connection searches only this schema. */
   schema: string;
   poolSize: number;
+  /**
+   * false: this pool's transactions commit without waiting for their WAL flush (synchronous_commit off). Only
+   * for work whose loss in a crash of the PostgreSQL server is repaired by doing it again (a delivery's
+   * claim and finish: the delivery is sent again, with the same webhook-id). Default true.
+   */
+  synchronousCommit?: boolean;
 }
 
 export class PgDb implements Sql {
@@ -66,7 +72,7 @@ export class PgDb implements Sql {
       connectionString: options.connectionString,
       max: options.poolSize,
       // jit=off: this is short OLTP work, where compiling a plan costs more than it saves (hundreds of ms).
-      options: `-c search_path=${options.schema} -c jit=off`,
+      options: `-c search_path=${options.schema} -c jit=off${options.synchronousCommit === false ? ' -c synchronous_commit=off' : ''}`,
     });
     // An idle client that loses its connection emits 'error' on the pool; without a listener that would
     // crash the process. The pool drops that client and the next query opens a fresh one.

@@ -50,7 +50,8 @@ SELECT c.*, m.payload FROM claimed c LEFT JOIN messages m ON m.id = c.message_id
 ORDER BY c.next_attempt_at, c.seq`;
 const CLAIM = { name: 'botgate_claim_v1', text: CLAIM_SQL, types: ['bigint', 'text[]', 'int', 'jsonb', 'numeric', 'int', 'text', 'bigint'] };
 
-export function createDeliveriesRepo(db: PgDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): DeliveriesRepo {
+/** `workerDb`: the pool of the worker's claims, finishes, releases and reaps (asynchronous commit). */
+export function createDeliveriesRepo(db: PgDb, workerDb: PgDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): DeliveriesRepo {
   const get = async (id: string) => {
     const row = await db.get('SELECT * FROM deliveries WHERE id = $1', [id]);
     return row ? deliveryFromRow(row) : null;
@@ -66,7 +67,7 @@ export function createDeliveriesRepo(db: PgDb, publishInTx: PublishInTx, idempot
       // at 250k rows); the sorts left (a few hundred candidates) cannot be avoided anyway. The lock and the
       // setting travel with BEGIN, and the claim (SQL-prepared) and COMMIT with them: one round trip in all.
       const lock = `SELECT pg_advisory_xact_lock(hashtextextended('${db.lockName('claim')}', 0)); SET LOCAL enable_sort = off`;
-      const rows = await db.txInOneTrip(CLAIM, [
+      const rows = await workerDb.txInOneTrip(CLAIM, [
         request.now, request.excludeEndpointIds, Math.max(request.limit * 4, 100), JSON.stringify(request.endpointCaps),
         request.defaultEndpointCap, request.limit, request.workerId, request.leaseGraceMs,
       ], lock);
@@ -76,7 +77,7 @@ export function createDeliveriesRepo(db: PgDb, publishInTx: PublishInTx, idempot
     async finish(outcomes, now, announce) {
       if (outcomes.length === 0) return { failingSince: {} };
       const announced = announce ? outcomes.filter((o) => announce.messages.has(o.attempt.deliveryId)).map((o) => o.attempt.deliveryId) : [];
-      if (!announced.length) return finishBatch(db, outcomes, now);
+      if (!announced.length) return finishBatch(workerDb, outcomes, now);
       // With announcements: one transaction; a row moved by this finish is now failed with this finish's time
       // (its lease kept any other process from moving it meanwhile).
       return db.tx(async (sql) => {
@@ -90,7 +91,7 @@ export function createDeliveriesRepo(db: PgDb, publishInTx: PublishInTx, idempot
 
     async release(ids, workerId, nextAttemptAt) {
       if (ids.length === 0) return 0;
-      return db.run(
+      return workerDb.run(
         `UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = $1
          WHERE id = ANY($2::text[]) AND locked_by = $3 AND status = 'sending'`,
         [nextAttemptAt, ids, workerId],
@@ -99,7 +100,7 @@ export function createDeliveriesRepo(db: PgDb, publishInTx: PublishInTx, idempot
 
     async reapExpiredLeases(now) {
       // SKIP LOCKED: a row being finished right now is left to its worker.
-      return db.run(
+      return workerDb.run(
         `UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $1
          WHERE seq IN (SELECT seq FROM deliveries WHERE status = 'sending' AND locked_until < $1 FOR UPDATE SKIP LOCKED)`,
         [now],

@@ -33,6 +33,10 @@ export interface PostgresStoreOptions {
 
 export function createPostgresStore(options: PostgresStoreOptions): Store {
   const db = new PgDb(options);
+  // The delivery worker's own pool: its claims and finishes commit asynchronously (docs/delivery.md, "Crash
+  // safety"). A PostgreSQL crash may undo the last of them, and the delivery is sent again, as after a lost
+  // lease; what a caller was acknowledged (publishing) still waits for its flush on the main pool.
+  const workerDb = new PgDb({ ...options, poolSize: Math.max(2, Math.ceil(options.poolSize / 2)), synchronousCommit: false });
   const messages = createMessagesRepo(db, options.newId);
   /** exclusive(): per lock name, the turn of the last caller in this process. */
   const turns = new Map<string, Promise<void>>();
@@ -41,7 +45,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     settings: createSettingsRepo(db),
     endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
-    deliveries: createDeliveriesRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
+    deliveries: createDeliveriesRepo(db, workerDb, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     jobs: createJobsRepo(db),
     retention: createRetentionRepo(db),
     counters: createCountersRepo(db),
@@ -73,7 +77,9 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         if (turns.get(name) === queued) turns.delete(name);
       }
     },
-    close: () => db.close(),
+    close: async () => {
+      await Promise.all([db.close(), workerDb.close()]);
+    },
   };
 
   /** A session advisory lock (against other processes) on its own connection, held while fn runs on the pool. */
