@@ -71,20 +71,28 @@ function term(word: string): string | null {
   return STOP_WORDS.has(word) || QUESTION_WORDS.has(word) ? null : stem(word);
 }
 
+// How many of the best BM25 results are compared on how much of the question they cover.
+const CANDIDATES = 5;
+
 export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
   const passages = pages.flatMap(splitPassages);
-  const index = new MiniSearch<Passage & { id: number }>({
-    fields: ['heading', 'text'],
+  // A passage's own heading ("Payment methods") says what it is about; the headings above it ("Payments") are
+  // shared with its siblings and say less, so they are a field of their own with a smaller boost.
+  const index = new MiniSearch<{ id: number; title: string; section: string; text: string }>({
+    fields: ['title', 'section', 'text'],
     tokenize: (text) => tokens(text),
     processTerm: (word) => term(word),
     searchOptions: {
-      boost: { heading: 2 }, // a passage titled with the question's words is about them
+      boost: { title: 3, section: 1.5 },
       prefix: (word) => word.length >= 3,
       fuzzy: (word) => (word.length >= 5 ? 0.2 : false),
       combineWith: 'OR',
     },
   });
-  index.addAll(passages.map((p, id) => ({ ...p, id })));
+  index.addAll(passages.map((p, id) => {
+    const path = p.heading === '' ? [] : p.heading.split(' > ');
+    return { id, title: path.at(-1) ?? '', section: path.slice(0, -1).join(' '), text: p.text };
+  }));
 
   // Passage frequency of each term, for weighting the question's words the same way BM25 ranks with them.
   const frequency = new Map<string, number>();
@@ -96,22 +104,29 @@ export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
 
   return {
     search(text) {
-      const top = index.search(text)[0];
-      if (top === undefined) return null;
-      const passage = passages[top.id as number];
-      // MiniSearch's BM25 score picks the passage but has no upper bound (it grows with the number of query
+      const results = index.search(text).slice(0, CANDIDATES);
+      if (results.length === 0) return null;
+      // MiniSearch's BM25 score finds the candidates but has no upper bound (it grows with the number of query
       // terms, their rarity and the boosts), so it cannot be compared with a fixed threshold. The score is
       // instead the share of the question's words, weighted by rarity (IDF), that the passage contains: 1 when
       // it has every word, about 0 when it only shares a common one. A word found in no passage counts in full
-      // against the answer: "what is the best time to visit paris" shares only "time" with the pages.
+      // against the answer: "what is the best time to visit paris" shares only "time" with the pages. The
+      // answer is the candidate covering most of the question; among equals, BM25's order (a word in the
+      // passage's own heading, or said more often in a shorter passage, ranks first).
       const asked = [...new Set(tokens(text).map(term))].filter((t) => t !== null);
-      let found = 0;
-      let total = 0;
-      for (const t of asked) {
-        total += weight(t);
-        if (top.queryTerms.includes(t)) found += weight(t) * (t in top.match ? 1 : INEXACT_MATCH);
+      const total = asked.reduce((sum, t) => sum + weight(t), 0);
+      const coverage = (result: (typeof results)[number]) => {
+        let found = 0;
+        for (const t of asked) if (result.queryTerms.includes(t)) found += weight(t) * (t in result.match ? 1 : INEXACT_MATCH);
+        return total === 0 ? 0 : found / total;
+      };
+      let best = results[0];
+      let score = coverage(best);
+      for (const result of results.slice(1)) {
+        const covered = coverage(result);
+        if (covered > score + 1e-9) [best, score] = [result, covered];
       }
-      const score = total === 0 ? 0 : found / total;
+      const passage = passages[best.id as number];
       return { answer: passage.text, score, source: passage.source, heading: passage.heading };
     },
   };

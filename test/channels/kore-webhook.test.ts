@@ -132,7 +132,7 @@ describe('kore webhook channel (sync)', () => {
     const balance = await k.post(channelUrl, { ...say('what is my balance', 'kb-user'), customData: { balance: '42.50 EUR' } }, h);
     assert.equal(balance.body.text, 'Your balance is 42.50 EUR.');
     const kb = await k.post(channelUrl, say('when are you open', 'kb-user'), h);
-    assert.match(kb.body.text, /open every day from 11:00 to 23:00/);
+    assert.match(kb.body.text, /open every day from 11:00 until we close at 23:00/);
     const unknown = await k.post(channelUrl, say('who won the football match', 'kb-user'), h);
     assert.match(unknown.body.text, /I don't know that one yet/);
   });

@@ -55,7 +55,10 @@ describe('knowledge search on the demo bot', async () => {
   for (const [question, source, heading] of [
     ['do you deliver on weekends', 'knowledge/delivery.md', null],
     ['how long does delivery take', 'knowledge/delivery.md', 'Delivery > Delivery time'],
-    ['When are you open?', 'knowledge/hours.md', 'Opening hours > When are you open'],
+    ['When are you open?', 'knowledge/hours.md', 'Opening hours > Opening times'],
+    ['what time do you close', 'knowledge/hours.md', 'Opening hours > Opening times'],
+    ['can I pay with cash', 'knowledge/payments.md', 'Payments > Payment methods'],
+    ['when will I get my money back', 'knowledge/payments.md', 'Payments > Refunds'],
     ['can I get a refund', 'knowledge/payments.md', 'Payments > Refunds'],
     ['how much is delivery', 'knowledge/delivery.md', 'Delivery > Delivery fee'],
     ['can I call support', 'knowledge/hours.md', 'Opening hours > Phone support'],
@@ -72,7 +75,7 @@ describe('knowledge search on the demo bot', async () => {
   }
 
   it('answers with the passage text under the heading', () => {
-    assert.equal(kb.search('refunds')?.answer, 'Refunds go back to the card or wallet you paid with within 5 working days. Cash payments are refunded as account credit.');
+    assert.equal(kb.search('refunds')?.answer, 'Refunds go back to the card or wallet you paid with: you get your money back within 5 working days. Cash payments are refunded as account credit.');
   });
 
   it('scores unrelated questions below the threshold', () => {
@@ -94,3 +97,34 @@ describe('knowledge search on the demo bot', async () => {
     assert.equal(createKnowledgeBase([]).search('refund'), null);
   });
 });
+
+describe('knowledge ranking', () => {
+  const kb = createKnowledgeBase([
+    {
+      source: 'shop.md',
+      markdown: [
+        '# Payments',
+        '## Ways to pay',
+        'We take cards and cash.',
+        '## Refunds',
+        'Refunds of cash payments are paid out as credit; card payments are paid back to the card.',
+        '# Shop',
+        '## Screens',
+        'Screens: small screens, large screens, wide screens.',
+        '## Devices',
+        'Every device we sell, from phones to laptops and tablets, comes with a warranty of two years from the day it is delivered to you; a broken screen is covered too, as long as it was not dropped or left in water, and we send a courier to collect it.',
+      ].join('\n'),
+    },
+  ]);
+
+  it("prefers the passage whose own heading names the question's words over one that repeats them in its text", () => {
+    assert.equal(kb.search('can I pay with cash')?.heading, 'Payments > Ways to pay');
+  });
+
+  it('answers with the candidate that covers more of the question, not the one that says one word most', () => {
+    const got = kb.search('warranty on screens');
+    assert.equal(got?.heading, 'Shop > Devices');
+    assert.equal(got?.score, 1);
+  });
+});
+
