@@ -2,7 +2,7 @@
 // taking work, finishes in-flight deliveries up to a deadline, releases leases and exits (a second signal forces).
 import { ConfigError, loadConfig, type LoadOptions } from './config/load.ts';
 import type { Config } from './config/schema.ts';
-import { describeStore } from './store/create-store.ts';
+import { describeStore, StoreOpenError } from './store/create-store.ts';
 import { createGateway, ListenError, type Gateway } from './gateway.ts';
 import { signKoreToken } from './channels/kore-auth.ts';
 import { createLogger } from './logger.ts';
@@ -169,8 +169,7 @@ function startFailure(error: unknown): string {
   const e = error as Error & { code?: string; address?: string; port?: number };
   if (e.code === 'EADDRINUSE') return `the address ${e.address ?? ''}:${e.port ?? ''} is in use (another process listens there; set BOTGATE_PORT or port)`;
   if (e.code === 'EACCES' && e.port !== undefined) return `no permission to listen on port ${e.port}`;
-  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === '28P01' || e.code === '3D000') return `the database cannot be reached: ${e.message} (check database_url)`;
-  if (e.cause instanceof BotgateError || e instanceof BotgateError || e instanceof ListenError) return e.message;
+  if (e.cause instanceof BotgateError || e instanceof BotgateError || e instanceof ListenError || e instanceof StoreOpenError) return e.message;
   // A declaration's message says what to change; a fault of the code behind it keeps its stack.
   if (e instanceof DeclarationError) return e.cause instanceof TypeError || e.cause instanceof ReferenceError || e.cause instanceof RangeError ? `${e.message}\n${(e.cause as Error).stack}` : e.message;
   return e.stack ?? String(error);

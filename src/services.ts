@@ -9,7 +9,7 @@ import { createEndpointService } from './delivery/endpoints.ts';
 import { createOutbox } from './delivery/outbox.ts';
 import { createRecoveryService } from './delivery/recovery.ts';
 import { createIdGenerator } from './ids.ts';
-import { createStore } from './store/create-store.ts';
+import { openStore } from './store/create-store.ts';
 import { createAppService } from './channels/apps.ts';
 import { createChannelService } from './channels/channels.ts';
 import { koreAdapter } from './channels/kore-adapter.ts';
@@ -44,8 +44,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const workerId = config.instance_id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const masterKey = resolveMasterKey(config.master_key, config.data_dir);
   const box = createSecretBox(masterKey.key);
-  const store = await createStore(config, newId);
-  const migrations = options.migrate === false ? [] : await store.migrate();
+  const { store, migrations } = await openStore(config, newId, options.migrate !== false);
   try {
     await checkMasterKey(store, masterKey, box);
   } catch (error) {

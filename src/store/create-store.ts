@@ -19,6 +19,28 @@ export async function createStore(config: Config, newId: (prefix: 'dlv') => stri
   return createSqliteStore({ file: join(config.data_dir, 'botgate.db'), synchronous: config.sqlite_synchronous, newId, idempotencyTtlMs: config.api.idempotency_ttl_hours * 3_600_000 });
 }
 
+/** The store could not be opened or migrated, for a reason outside the code (a refused login, no server, no TLS…). */
+export class StoreOpenError extends Error {
+  override name = 'StoreOpenError';
+}
+
+/**
+ * Opens the store and applies its pending migrations. A failure is a StoreOpenError saying which store and
+ * what to check, unless it is a fault of the code (TypeError, ReferenceError, RangeError), which keeps its stack.
+ */
+export async function openStore(config: Config, newId: (prefix: 'dlv') => string, migrate: boolean): Promise<{ store: Store; migrations: string[] }> {
+  let store: Store | null = null;
+  try {
+    store = await createStore(config, newId);
+    return { store, migrations: migrate ? await store.migrate() : [] };
+  } catch (error) {
+    await store?.close().catch(() => {});
+    if (error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError) throw error;
+    const check = config.database_url ? 'check database_url' : 'check data_dir';
+    throw new StoreOpenError(`${describeStore(config)} cannot be used: ${(error as Error).message} (${check})`, { cause: error });
+  }
+}
+
 /** Where the store lives, for logs and banners (never the password of a URL). */
 export function describeStore(config: Config): string {
   if (!config.database_url) return `SQLite ${join(config.data_dir, 'botgate.db')}`;
