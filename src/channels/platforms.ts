@@ -25,6 +25,29 @@ function checkLimits(input: PlatformInput): void {
   checkRange('max_message_bytes', input.max_message_bytes, 16, 1 << 20, true);
 }
 
+/** Twilio's account SID: "AC" and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid). */
+const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
+
+/**
+ * A Twilio config's own settings, checked where every way in passes: the SID goes into the Messages API's URL and
+ * basic auth, and public_url is the URL Twilio signs, which Twilio only ever calls over http(s).
+ */
+function checkTwilio(twilio: Partial<TwilioInput> | undefined): void {
+  if (!twilio) return;
+  if (twilio.account_sid !== undefined && !ACCOUNT_SID.test(twilio.account_sid)) {
+    throw new BotgateError('BG_ERR_VALIDATION', 'twilio.account_sid must be a Twilio account SID: AC and 32 hex digits, as on Twilio\'s console');
+  }
+  if (twilio.public_url !== undefined && twilio.public_url !== null) {
+    let url: URL | null = null;
+    try {
+      url = new URL(twilio.public_url);
+    } catch { /* refused below */ }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new BotgateError('BG_ERR_VALIDATION', 'twilio.public_url must be an absolute http(s) URL: the webhook URL as set in Twilio\'s console');
+    }
+  }
+}
+
 export type SignaturePreset = keyof typeof SIGNATURE_PRESETS | 'standard_webhooks' | 'custom';
 
 export interface SignatureInput {
@@ -154,6 +177,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       const twilio = provider === 'twilio';
       if (twilio && (!input.twilio?.account_sid || !input.twilio.auth_token)) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config needs twilio.account_sid and twilio.auth_token');
       if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');
+      checkTwilio(input.twilio);
       if (!twilio && !input.outgoing_webhook_url) throw new BotgateError('BG_ERR_VALIDATION', 'outgoing_webhook_url is required');
       const botId = await pickBot(input.bot);
       // Checked before the endpoint exists: a refused config leaves nothing behind.
@@ -214,6 +238,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       const twilio = channel.kind === 'twilio';
       if (twilio && (input.outgoing_webhook_url || input.auth_token)) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config replies through the Messages API: set twilio.auth_token instead');
       if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');
+      checkTwilio(input.twilio);
       const settings: PlatformSettings = { ...current };
       if (input.is_active !== undefined) settings.isActive = input.is_active;
       if (input.rate_limit_per_minute !== undefined) settings.rateLimitPerMinute = input.rate_limit_per_minute;

@@ -362,6 +362,41 @@ describe('twilio channel', () => {
     assert.equal(withPort.status, 200);
   });
 
+  it('refuses an account_sid that is no Twilio account SID and a public_url that is not http(s), on create and change, through the API and the service', async () => {
+    const before = (await gw.api('GET', '/api/webhook/config')).body.data.length;
+    for (const twilioSettings of [
+      { account_sid: 'ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' },
+      { account_sid: 'x' },
+      { account_sid: `${SID}0` },
+      { account_sid: 'AC:0123456789abcdef0123456789abcde' },
+      { account_sid: SID, public_url: 'ftp://sms.example.com/inbound' },
+      { account_sid: SID, public_url: 'javascript:alert(1)' },
+      { account_sid: SID, public_url: 'mailto:ops@example.com' },
+    ]) {
+      const refused = await gw.api('POST', '/api/webhook/config', { name: 'twilio-bad', provider: 'twilio', bot: 'demo', twilio: { auth_token: TOKEN, ...twilioSettings } });
+      assert.equal(refused.status, 400, JSON.stringify([twilioSettings, refused.body]));
+      assert.equal(refused.body.code, 'BG_ERR_VALIDATION');
+      assert.match(refused.body.message, /account_sid|public_url/);
+      await assert.rejects(
+        gw.platforms.create({ name: 'twilio-bad', provider: 'twilio', bot: 'demo', twilio: { auth_token: TOKEN, ...twilioSettings } }),
+        (error: Json) => error.code === 'BG_ERR_VALIDATION' && /twilio\.(account_sid|public_url)/.test(error.message),
+      );
+    }
+    assert.equal((await gw.api('GET', '/api/webhook/config')).body.data.length, before, 'nothing was created');
+
+    const config = configs['twilio-sms'];
+    for (const change of [{ account_sid: 'AC123' }, { public_url: 'ftp://sms.example.com/inbound' }]) {
+      const refused = await gw.api('PUT', `/api/webhook/config/${config.id}`, { twilio: change });
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      await assert.rejects(gw.platforms.update(config.id, { twilio: change as never }), (error: Json) => error.code === 'BG_ERR_VALIDATION');
+    }
+    const unchanged = await gw.api('GET', `/api/webhook/config/${config.id}`);
+    assert.deepEqual(unchanged.body.twilio, { account_sid: SID, public_url: null, reply_mode: 'twiml' });
+    const upper = await gw.api('PUT', `/api/webhook/config/${config.id}`, { twilio: { account_sid: SID.toUpperCase() } });
+    assert.equal(upper.status, 200, JSON.stringify(upper.body));
+    assert.equal((await gw.api('PUT', `/api/webhook/config/${config.id}`, { twilio: { account_sid: SID } })).status, 200);
+  });
+
   it('documents the route in the OpenAPI document as TwiML', async () => {
     const doc = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body);
     const route = doc.paths['/api/webhook/twilio/{id}']?.post;

@@ -27,9 +27,9 @@ const Fields = Type.Object({
 }, { additionalProperties: false });
 
 const Twilio = Type.Object({
-  account_sid: Type.String({ minLength: 1, maxLength: 64 }),
+  account_sid: Type.String({ pattern: '^AC[0-9a-fA-F]{32}$', description: 'the account SID on Twilio\'s console: AC and 32 hex digits' }),
   auth_token: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'write only' })),
-  public_url: Type.Optional(Nullable(Type.String({ format: 'uri', description: 'the webhook URL as configured in Twilio, when a proxy changes it' }))),
+  public_url: Type.Optional(Nullable(Type.String({ format: 'uri', maxLength: 2048, description: 'the http(s) webhook URL as configured in Twilio, when a proxy changes it' }))),
   reply_mode: Type.Optional(Type.Union([Type.Literal('twiml'), Type.Literal('api')], { description: 'twiml: replies in the answer (default); api: through the Messages API' })),
 }, { additionalProperties: false });
 
