@@ -67,10 +67,11 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
     response: { 200: Type.Unknown(), 400: KoreError, 401: KoreError, 404: KoreError, 413: KoreError, 415: KoreError },
   };
 
-  // The channel and the token are checked before the body is validated (preValidation): a caller without a valid
-  // token learns nothing about the body the route wants; the userIdentity claim is checked against from.id after.
+  // The channel and the token are checked before the body is read (onRequest): a caller without a valid token
+  // learns nothing about the body the route wants — not its fields, nor its size, type or JSON; the userIdentity
+  // claim is checked against from.id once the body is read.
   const checked = new WeakMap<object, ChannelRecord>();
-  const preValidation = async (request: { params: unknown; headers: { authorization?: string }; raw: object }) => {
+  const onRequest = async (request: { params: unknown; headers: { authorization?: string }; raw: object }) => {
     const { botId, webHookId } = request.params as { botId: string; webHookId?: string };
     const channel = await deps.channels.resolve(botId, webHookId);
     await authenticate(channel, null, request.headers.authorization);
@@ -153,6 +154,6 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
   };
 
   const BotId = Type.String({ minLength: 1, maxLength: 100 });
-  app.post('/chatbot/hooks/:botId', { ...routeOptions, preValidation, schema: { ...common, params: Type.Object({ botId: BotId }) } }, handler);
-  app.post('/chatbot/hooks/:botId/hookInstance/:webHookId', { ...routeOptions, preValidation, schema: { ...common, params: Type.Object({ botId: BotId, webHookId: BotId }) } }, handler);
+  app.post('/chatbot/hooks/:botId', { ...routeOptions, onRequest, schema: { ...common, params: Type.Object({ botId: BotId }) } }, handler);
+  app.post('/chatbot/hooks/:botId/hookInstance/:webHookId', { ...routeOptions, onRequest, schema: { ...common, params: Type.Object({ botId: BotId, webHookId: BotId }) } }, handler);
 };

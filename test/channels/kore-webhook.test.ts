@@ -219,9 +219,20 @@ describe('kore webhook channel (sync)', () => {
       await expect401({}, /Authorization: bearer/, { message: { text: 'hi' } });
       await expect401({ authorization: 'bearer garbage' }, /not a JWT/, { from: 7 });
       await expect401({ authorization: `bearer ${await k.token(undefined, { secret: 'not-the-client-secret-at-all' })}` }, /signature/, {});
+      // Nor whether it is JSON, its type or its size: the token is checked before the body is read at all.
+      await expect401({}, /Authorization: bearer/, '{"message": {');
+      await expect401({ authorization: 'bearer garbage' }, /not a JWT/, 'not json');
+      await expect401({}, /Authorization: bearer/, JSON.stringify(say('x'.repeat(20_000))));
+      const plain = await k.gw.app.inject({ method: 'POST', url: channelUrl, headers: { 'content-type': 'text/plain' }, payload: 'hello' });
+      assert.deepEqual([plain.statusCode, JSON.parse(plain.body).bg_code], [401, 'BG_ERR_TOKEN_INVALID']);
+      // The bot and hook instance come first: an unknown one is 404 whatever the body.
+      const unknown = await k.post('/chatbot/hooks/no-such-bot', '{"message": {', await auth());
+      assert.deepEqual([unknown.status, unknown.body.bg_code], [404, 'BG_ERR_BOT_NOT_FOUND']);
       // With a valid token, the body's problems are told.
       const res = await k.post(channelUrl, { message: { text: 'hi' } }, await auth());
       assert.deepEqual([res.status, res.body.bg_code], [400, 'BG_ERR_VALIDATION']);
+      const bad = await k.post(channelUrl, '{"message": {', await auth());
+      assert.deepEqual([bad.status, bad.body.bg_code], [400, 'BG_ERR_INVALID_JSON']);
     });
   });
 
