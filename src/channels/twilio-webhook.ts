@@ -122,11 +122,14 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
 
   // This plugin's own parsers (encapsulated): the raw body is kept, since the signature covers it. Twilio sends
   // no text/plain: Fastify's default parser for it would turn a wrong content type into a 400 instead of a 415.
+  // A body that cannot be taken waits until the signature is verified (preValidation): an unsigned request is 401
+  // whatever it holds, as is one whose parameters the schema would refuse.
+  const unparsable = new WeakMap<object, Error>();
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
     const form = parseQuery(body as string);
-    if (holdsNul(form)) return done(new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)'), undefined);
+    if (holdsNul(form)) unparsable.set(request, new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)'));
     done(null, form);
   });
   app.removeContentTypeParser('application/json');
@@ -135,13 +138,35 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
     try {
       done(null, parseJsonBody(body as string, { lossyNumbers: 'text' }));
     } catch (error) {
-      done(error as Error, undefined);
+      unparsable.set(request, error as Error);
+      done(null, {});
     }
   });
+
+  const verified = new WeakMap<object, ChannelRecord>();
+  /** The config (404), Twilio's signature (401), the config's state and rate limit (403, 429), then the body (400). */
+  const preValidation = async (request: FastifyRequest) => {
+    const { id } = request.params as { id: string };
+    const channel = await platforms.byId(id);
+    if (!channel || channel.kind !== 'twilio') throw new BotgateError('BG_ERR_PLATFORM_NOT_FOUND', `No Twilio config ${id}`);
+    const token = platforms.twilioAuthToken(channel) ?? '';
+    const url = signedUrl(channel, request, deps.config);
+    const given = request.headers['x-twilio-signature'];
+    const signature = Array.isArray(given) ? given[0] : given;
+    const valid = isJson(request)
+      ? verifyTwilioBody(token, url, request.rawBody ?? '', signature)
+      : verifyTwilio(token, url, (request.body ?? {}) as Record<string, string | string[]>, signature);
+    if (!valid) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', signature ? 'X-Twilio-Signature does not match this config\'s auth token and URL' : 'X-Twilio-Signature is missing');
+    await inbound.admit(channel);
+    const parseError = unparsable.get(request);
+    if (parseError) throw parseError;
+    verified.set(request, channel);
+  };
 
   app.post('/api/webhook/twilio/:id', {
     bodyLimit: deps.config.platform.body_limit_bytes,
     config: { errorFormat: 'twilio' },
+    preValidation,
     schema: {
       tags: ['platform webhook'],
       summary: 'An SMS or WhatsApp message from Twilio (set this URL as the number\'s "A message comes in" webhook)',
@@ -156,18 +181,8 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
       },
     },
   }, async (request, reply) => {
-    const channel = await platforms.byId(request.params.id);
-    if (!channel || channel.kind !== 'twilio') throw new BotgateError('BG_ERR_PLATFORM_NOT_FOUND', `No Twilio config ${request.params.id}`);
-    const token = platforms.twilioAuthToken(channel) ?? '';
-    const url = signedUrl(channel, request, deps.config);
-    const given = request.headers['x-twilio-signature'];
-    const signature = Array.isArray(given) ? given[0] : given;
+    const channel = verified.get(request)!;
     const json = isJson(request);
-    const valid = json
-      ? verifyTwilioBody(token, url, request.rawBody ?? '', signature)
-      : verifyTwilio(token, url, (request.body ?? {}) as Record<string, string | string[]>, signature);
-    if (!valid) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', signature ? 'X-Twilio-Signature does not match this config\'s auth token and URL' : 'X-Twilio-Signature is missing');
-    await inbound.admit(channel);
     const message = twilioRequest(json ? jsonParams(request.body) : ((request.body ?? {}) as TwilioParams));
     if (!message) throw new BotgateError('BG_ERR_VALIDATION', 'Not an incoming message: From and Body are required');
     const result = await inbound.receive(channel, message, message.message_id ?? null);

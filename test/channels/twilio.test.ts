@@ -208,6 +208,37 @@ describe('twilio channel', () => {
     assert.equal((await send(config, params)).status, 200, 'the same request signed properly is accepted');
   });
 
+  it('refuses an unsigned request with 401 whatever its body holds; the body\'s problems are told only to a signed one', async () => {
+    const config = configs['twilio-sms'];
+    const path = `/api/webhook/twilio/${config.id}`;
+    const post = (payload: string, type: string, signature = 'not-a-signature', url = path) =>
+      gw.app.inject({ method: 'POST', url, payload, headers: { host: HOST, 'content-type': type, 'x-twilio-signature': signature } });
+    const form = 'application/x-www-form-urlencoded';
+    const bodies: [string, string][] = [
+      ['From=%2B15550100007&Body=a%00b', form], // a NUL
+      ['From=%2B15550100007&From=%2B15550100008&Body=hi', form], // a parameter twice (the schema wants one)
+      ['{"From": "+15550100007", "Body": ', 'application/json'], // not JSON
+      ['[1, 2]', 'application/json'], // not an object
+    ];
+    for (const [payload, type] of bodies) {
+      const res = await post(payload, type);
+      assert.deepEqual([res.statusCode, res.body], [401, EMPTY], payload);
+      // An unknown config comes first: 404, whatever the body.
+      assert.equal((await post(payload, type, 'x', '/api/webhook/twilio/ch_nope')).statusCode, 404, payload);
+    }
+    // Signed, the same bodies are told as the 400s they are.
+    const nul = { From: '+15550100007', Body: 'a\u0000b' };
+    assert.equal((await post(new URLSearchParams(nul).toString(), form, twilio.getExpectedTwilioSignature(TOKEN, `http://${HOST}${path}`, nul))).statusCode, 400);
+    const twice = 'From=%2B15550100007&From=%2B15550100008&Body=hi';
+    const twiceSigned = twilio.getExpectedTwilioSignature(TOKEN, `http://${HOST}${path}`, { From: ['+15550100007', '+15550100008'] as unknown as string, Body: 'hi' });
+    assert.equal((await post(twice, form, twiceSigned)).statusCode, 400);
+    const raw = '{"From": "+15550100007", "Body": ';
+    const jsonPath = `${path}?bodySHA256=${createHash('sha256').update(raw).digest('hex')}`;
+    const badJson = await post(raw, 'application/json', twilio.getExpectedTwilioSignature(TOKEN, `http://${HOST}${jsonPath}`, {}), jsonPath);
+    assert.deepEqual([badJson.statusCode, badJson.body], [400, EMPTY]);
+    assert.deepEqual(await storedFor('+15550100007'), []);
+  });
+
   it('accepts a JSON body signed with bodySHA256 in the URL, and refuses it when the body changed', async () => {
     const config = configs['twilio-sms'];
     const from = '+15550100006';
