@@ -62,6 +62,31 @@ export function twilioText(message: BotMessage): string {
   return lines.join('\n');
 }
 
+/** The longest Body Twilio takes in one message, on the Messages API and in a TwiML <Message> (error 21617 past it). */
+export const TWILIO_MAX_BODY = 1600;
+
+/**
+ * A text as the messages Twilio can carry: one when it fits, else parts of at most TWILIO_MAX_BODY characters, cut
+ * at the last line break (else space) in a part's second half, never inside a surrogate pair; sent in order.
+ */
+export function twilioBodies(text: string, max = TWILIO_MAX_BODY): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  while (rest.length > max) {
+    const head = rest.slice(0, max);
+    const newline = head.lastIndexOf('\n');
+    const space = head.lastIndexOf(' ');
+    let cut = newline >= max / 2 ? newline : space >= max / 2 ? space : max;
+    const code = rest.charCodeAt(cut - 1);
+    if (cut === max && code >= 0xd800 && code <= 0xdbff) cut -= 1;
+    const part = rest.slice(0, cut).trimEnd();
+    if (part) parts.push(part);
+    rest = rest.slice(cut).replace(/^[ \n]+/, '');
+  }
+  if (rest || parts.length === 0) parts.push(rest);
+  return parts;
+}
+
 const address = (conversation: { id: string; userKey: string }) => ({ userId: conversation.userKey, conversationId: conversation.id });
 
 export const twilioAdapter: ChannelAdapter = {
@@ -86,10 +111,11 @@ export const twilioAdapter: ChannelAdapter = {
     // turn run later: after an earlier message, or recovered) must be sent, or no one would ever see it.
     const inAnswer = settingsOf(channel).twilio?.replyMode !== 'api' && direction === 'outgoing' && replyTo !== null && answering === true;
     const viaApi = !inAnswer && channel.endpointId !== null;
-    return messages.map((m): NewMessage => ({
+    // A text longer than Twilio takes in one message goes as several (it would refuse the whole, and it be lost).
+    return messages.flatMap((m) => twilioBodies(twilioText(m))).map((body): NewMessage => ({
       id: newId('msg'),
       eventType: TWILIO_MESSAGE_EVENT,
-      payload: JSON.stringify({ To: to, From: typeof ours === 'string' ? ours : undefined, Body: twilioText(m) } satisfies TwilioMessage),
+      payload: JSON.stringify({ To: to, From: typeof ours === 'string' ? ours : undefined, Body: body } satisfies TwilioMessage),
       orderingKey: conversation.id,
       idempotencyKey: null,
       createdAt: now,

@@ -13,7 +13,7 @@ import twilio from 'twilio';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { twilioRequest } from '../../src/channels/twilio-adapter.ts';
+import { TWILIO_MAX_BODY, twilioBodies, twilioRequest } from '../../src/channels/twilio-adapter.ts';
 
 type Json = any;
 
@@ -168,6 +168,47 @@ describe('twilio channel', () => {
     const echoed = await send(config, smsParams(from, evil));
     assert.equal(echoed.body, twiml('You said: &lt;/Message&gt;&lt;Redirect&gt;https://evil.example/&lt;/Redirect&gt;&lt;Message&gt;'));
     assert.equal(echoed.body.match(/<Message>/g)?.length, 1);
+  });
+
+  it('sends a reply longer than Twilio takes in one message (1,600 characters) as several, in TwiML and through the Messages API', async () => {
+    // In TwiML: the echo of a long message is two <Message>s, each within the limit, the text cut at a space.
+    const config = configs['twilio-escaper'];
+    const from = '+15550100020';
+    await send(config, smsParams(from, 'echo'));
+    const words = Array.from({ length: 400 }, (_, i) => `word${i}`).join(' ');
+    const echoed = await send(config, smsParams(from, words));
+    assert.equal(echoed.status, 200, echoed.body);
+    const parts = [...echoed.body.matchAll(/<Message>([^<]*)<\/Message>/g)].map((m) => m[1]);
+    assert.equal(parts.length, 2, echoed.body);
+    assert.ok(parts.every((p) => p.length <= TWILIO_MAX_BODY), String(parts.map((p) => p.length)));
+    assert.equal(parts.join(' '), `You said: ${words}`);
+
+    // An agent's long message: three Messages API requests, in order, each within the limit.
+    const sms = configs['twilio-sms'];
+    const user = '+15550100021';
+    assert.equal((await send(sms, smsParams(user, 'talk to an agent'))).status, 200);
+    const created = await gw.api('POST', '/api/agents', { name: 'lena' });
+    const agent = { authorization: `Bearer ${created.body.token}` };
+    const session = (await gw.api('GET', '/api/agent/sessions?status=waiting&per_page=100', undefined, agent)).body.data.find((s: Json) => s.user_id === user);
+    assert.equal((await gw.api('POST', `/api/agent/sessions/${session.id}/claim`, {}, agent)).status, 200);
+    const lines = Array.from({ length: 80 }, (_, i) => `Line ${i}: ${'x'.repeat(40)}`).join('\n');
+    const wrote = await gw.api('POST', `/api/agent/sessions/${session.id}/messages`, { text: lines }, agent);
+    assert.equal(wrote.status, 202, JSON.stringify(wrote.body));
+    const posts = await eventually(() => (apiPosts(user).length >= 3 ? apiPosts(user) : null));
+    assert.equal(posts.length, 3);
+    assert.ok(posts.every((p) => p.form.Body.length <= TWILIO_MAX_BODY && p.form.Body.startsWith('Line ')), String(posts.map((p) => p.form.Body.slice(0, 8))));
+    assert.equal(posts.map((p) => p.form.Body).join('\n'), lines, 'cut at line breaks, in order');
+  });
+
+  it('cuts a long text into parts Twilio takes: at a line break, else a space, else anywhere but inside a surrogate pair', () => {
+    assert.deepEqual(twilioBodies('short'), ['short']);
+    assert.deepEqual(twilioBodies(''), ['']);
+    assert.deepEqual(twilioBodies('x'.repeat(TWILIO_MAX_BODY)), ['x'.repeat(TWILIO_MAX_BODY)]);
+    assert.deepEqual(twilioBodies('aaaa bbbb\ncc dd', 10), ['aaaa bbbb', 'cc dd']);
+    assert.deepEqual(twilioBodies('aaaaaa bb cc', 10), ['aaaaaa bb', 'cc']);
+    assert.deepEqual(twilioBodies('abcdefghijklmn', 10), ['abcdefghij', 'klmn']);
+    const emoji = `${'a'.repeat(9)}😀b`;
+    assert.deepEqual(twilioBodies(emoji, 10), ['a'.repeat(9), '😀b']);
   });
 
   it('answers a retried MessageSid with the original TwiML and runs its turn once', async () => {
