@@ -332,7 +332,14 @@ export function createNotifyService(deps: {
       return zoneOrRefuse(tz ?? settings.defaultTz, field);
     },
 
+    /** A feed's name is unique: another feed (not `except`) with this name is a conflict. */
+    async refuseTakenFeedName(name: string, except?: string): Promise<void> {
+      const other = (await store.notify.feeds.list()).find((f) => f.name === name && f.id !== except);
+      if (other) throw new BotgateError('BG_ERR_CONFLICT', `A feed named "${name}" exists (${other.id}); feed names are unique`);
+    },
+
     async createFeed(input: { name: string; cron: string; tz?: string | null; event_type: string; user_ids: string[]; params?: Record<string, unknown>; is_active?: boolean }): Promise<FeedRecord> {
+      await service.refuseTakenFeedName(input.name);
       const tz = service.feedZone(input.tz, 'tz');
       const next = service.schedule(input.cron, tz, clock.now());
       const now = clock.now();

@@ -253,9 +253,11 @@ for (const backend of await testBackends()) {
       assert.equal(defaults.status, 201);
       assert.equal(defaults.body.tz, 'UTC', 'notify.default_tz');
       const again = await gw.api('POST', '/api/notify/feeds', { name: 'daily', cron: '0 7 * * *', event_type: 'digest_daily', user_ids: [] });
-      assert.deepEqual([again.status, again.body.code], [409, 'BG_ERR_CONFLICT'], 'a name taken, noticed by the store');
+      assert.deepEqual([again.status, again.body.code], [409, 'BG_ERR_CONFLICT'], 'a name taken');
+      assert.equal(again.body.message, `A feed named "daily" exists (${defaults.body.id}); feed names are unique`, 'says which, not which table');
       const taken = await gw.api('PATCH', `/api/notify/feeds/${feed.id}`, { name: 'daily' });
       assert.deepEqual([taken.status, taken.body.code], [409, 'BG_ERR_CONFLICT']);
+      assert.match(taken.body.message, /^A feed named "daily" exists/);
 
       for (const [body, message] of [
         [{ name: 'x', cron: 'every monday', event_type: 't', user_ids: [] }, /cron/],
@@ -273,6 +275,7 @@ for (const backend of await testBackends()) {
       const listed = await gw.api('GET', '/api/notify/feeds');
       assert.deepEqual(listed.body.data.map((f: { name: string }) => f.name).sort(), ['daily', 'weekly']);
       assert.deepEqual((await gw.api('GET', `/api/notify/feeds/${feed.id}`)).body, feed);
+      assert.equal((await gw.api('PATCH', `/api/notify/feeds/${feed.id}`, { name: 'weekly' })).status, 200, 'its own name');
 
       const renamed = await gw.api('PATCH', `/api/notify/feeds/${feed.id}`, { name: 'weekly-2', user_ids: ['u3'] });
       assert.equal(renamed.status, 200);

@@ -307,7 +307,10 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     if (b.tz !== undefined) b.tz = notify.feedZone(b.tz, 'body.tz');
     const now = clock.now();
     const patch: Partial<FeedRecord> = { updatedAt: now };
-    if (b.name !== undefined) patch.name = b.name;
+    if (b.name !== undefined) {
+      await notify.refuseTakenFeedName(b.name, current.id);
+      patch.name = b.name;
+    }
     if (b.event_type !== undefined) patch.eventType = b.event_type;
     if (b.user_ids !== undefined) patch.userIds = b.user_ids;
     if (b.params !== undefined) patch.params = b.params;
