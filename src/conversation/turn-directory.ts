@@ -2,7 +2,7 @@
 // names (event webhooks name their endpoint), and who takes handoff lifecycle messages.
 import type { Clock } from '../clock.ts';
 import { PLATFORM_MESSAGE_EVENT } from '../channels/platform-adapter.ts';
-import { endpointAccepts } from '../delivery/outbox.ts';
+import { endpointAccepts } from '../delivery/event-types.ts';
 import type { ChannelRecord, Store } from '../store/store.ts';
 import type { BotRuntime } from './bot.ts';
 import type { BotRegistry } from './bot-registry.ts';

@@ -8,6 +8,7 @@ import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
 import { AuthSettingsError, authHeaderName, authKind, HEADER_NAME, headerValueProblem, RESERVED_HEADERS } from './endpoint-auth.ts';
+import { checkEventTypeFilter } from './event-types.ts';
 import { generateSigningSecret, isSigningSecret } from './signer.ts';
 
 export interface AuthInput {
@@ -246,6 +247,7 @@ function checkLimits(input: EndpointInput): void {
     }
     for (const delay of input.retry_schedule) checkRange('retry_schedule[]', delay, 0, 604_800);
   }
+  checkEventTypeFilter(input.event_types);
 }
 
 function checkUrl(text: string): string {

@@ -4,7 +4,8 @@
 import type { Config } from '../config/schema.ts';
 import type { AttemptOutcome, ClaimedDelivery, FinishAnnouncements, FinishResult, NewMessage, Router } from '../store/store.ts';
 import type { EndpointService } from './endpoints.ts';
-import { endpointAccepts, OPERATIONAL_EVENT_TYPES, type Outbox } from './outbox.ts';
+import { endpointAccepts, OPERATIONAL_EVENT_TYPES } from './event-types.ts';
+import type { Outbox } from './outbox.ts';
 
 export interface FinishedAttempt {
   outcome: AttemptOutcome;

@@ -4,9 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { EndpointTarget, NewMessage, PublishedMessage, Store } from '../store/store.ts';
-
-/** Operational messages about the delivery engine itself go only to endpoints that list them by name. */
-export const OPERATIONAL_EVENT_TYPES = new Set(['message.attempt.exhausted', 'endpoint.disabled']);
+import { endpointAccepts } from './event-types.ts';
 
 export interface PublishInput {
   eventType: string;
@@ -17,12 +15,6 @@ export interface PublishInput {
   idempotencyKey?: string | null;
   /** Deliver to the explicit endpoints even if their event_types filter does not list the type (test sends). */
   ignoreFilters?: boolean;
-}
-
-/** Does an endpoint's event_types filter take this type? `x.*` matches every `x.…` type. */
-export function endpointAccepts(eventTypes: string[] | null, eventType: string): boolean {
-  if (eventTypes === null) return !OPERATIONAL_EVENT_TYPES.has(eventType);
-  return eventTypes.some((pattern) => pattern === eventType || (pattern.endsWith('.*') && eventType.startsWith(pattern.slice(0, -1))));
 }
 
 export type Outbox = ReturnType<typeof createOutbox>;

@@ -20,7 +20,7 @@ const settings = {
   retry_schedule: Nullable(Type.Array(Type.Number({ minimum: 0, maximum: 604800 }), { minItems: 1, maxItems: 50, description: 'seconds before each attempt; null = the default (Svix) schedule' })),
   max_attempts: Nullable(Type.Integer({ minimum: 1, maximum: 100 })),
   is_active: Type.Boolean(),
-  event_types: Nullable(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 500, description: 'null = every event type; "x.*" matches x.anything' })),
+  event_types: Nullable(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 500, description: 'null or "*" = every event type (the operational ones aside); "x.*" matches x.anything; [] = none: only what names the endpoint (bot webhooks, notifications, test sends)' })),
   rate_limit_per_second: Nullable(Type.Integer({ minimum: 1, maximum: 100000 })),
   ordered: Type.Boolean({ description: 'FIFO per ordering_key' }),
 };

@@ -2,6 +2,7 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
+import { EVENT_TYPE_PATTERN } from '../../delivery/event-types.ts';
 import type { PublishInput } from '../../delivery/outbox.ts';
 import type { MessageRecord, PublishedMessage } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
@@ -11,7 +12,7 @@ import { deliveryView } from '../../delivery/views.ts';
 
 const PublishBody = Type.Object(
   {
-    event_type: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$' }),
+    event_type: Type.String({ minLength: 1, maxLength: 200, pattern: EVENT_TYPE_PATTERN }),
     payload: AnyObject({ description: 'the JSON object sent, byte for byte, to every endpoint' }),
     endpoint_ids: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 100, description: 'only these endpoints (their filters still apply)' })),
     ordering_key: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200, description: 'FIFO key on ordered endpoints' }))),

@@ -1,0 +1,72 @@
+// An endpoint's settings as the API takes them: event_types filters, retry schedules, custom headers; what each
+// accepted one means for routing, and a coded 400 naming the field for each one that could not mean anything.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { endpointAccepts } from '../../src/delivery/event-types.ts';
+import { startReceiver, type Receiver } from '../helpers/receiver.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+describe('endpoint settings', () => {
+  let gw: TestGateway;
+  let rx: Receiver;
+  before(async () => {
+    gw = await startTestGateway();
+    rx = await startReceiver();
+  });
+  after(async () => {
+    await gw.close();
+    await rx.close();
+  });
+
+  const create = (body: Record<string, unknown>) => gw.api('POST', '/api/endpoints', { name: 'rx', url: rx.url, ...body });
+  const created = async (body: Record<string, unknown>) => {
+    const res = await create(body);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body as { id: string };
+  };
+  const refused = (res: { status: number; body: any }, field: RegExp, code = 'BG_ERR_VALIDATION') => {
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.code, code);
+    assert.match(res.body.message, field);
+  };
+
+  it('takes "*" as every event type, like null, and [] as none published here (only what names the endpoint)', async () => {
+    const star = await created({ event_types: ['*'] });
+    const all = await created({ event_types: null });
+    const none = await created({ event_types: [] });
+    const published = (await gw.api('POST', '/api/messages', { event_type: 'any.thing', payload: { a: 1 } })).body;
+    const targets = (await gw.api('GET', `/api/deliveries?message_id=${published.id}`)).body.data.map((d: { endpoint_id: string }) => d.endpoint_id);
+    assert.ok(targets.includes(star.id), 'a "*" filter takes every type');
+    assert.ok(targets.includes(all.id));
+    assert.ok(!targets.includes(none.id), '[] takes no published type');
+    // Named explicitly, the filter still applies; a test send names it regardless.
+    assert.deepEqual((await gw.api('POST', '/api/messages', { event_type: 'any.thing', payload: {}, endpoint_ids: [none.id] })).body.delivery_ids, []);
+    assert.equal((await gw.api('POST', `/api/endpoints/${none.id}/test`)).body.delivery_ids.length, 1);
+    for (const id of [star.id, all.id, none.id]) await gw.api('DELETE', `/api/endpoints/${id}`);
+  });
+
+  it('keeps the operational types from "*" as from null; names and patterns take them', () => {
+    for (const type of ['endpoint.disabled', 'message.attempt.exhausted']) {
+      assert.equal(endpointAccepts(['*'], type), false);
+      assert.equal(endpointAccepts(null, type), false);
+      assert.equal(endpointAccepts([type], type), true);
+    }
+    assert.equal(endpointAccepts(['endpoint.*'], 'endpoint.disabled'), true);
+    assert.equal(endpointAccepts(['*'], 'order.confirmed'), true);
+  });
+
+  it('refuses a "*" out of place, or a character no event type has, naming the entry, on create and PATCH alike', async () => {
+    const ep = await created({ event_types: ['order.*'] });
+    for (const bad of ['a*b', '**', '*.x', '.*', 'order.*.x', 'order*', 'has space', '']) {
+      refused(await create({ event_types: ['ok.type', bad] }), /event_types\.1/);
+      refused(await gw.api('PATCH', `/api/endpoints/${ep.id}`, { event_types: [bad] }), /event_types\.0/);
+    }
+    assert.deepEqual((await gw.api('GET', `/api/endpoints/${ep.id}`)).body.event_types, ['order.*'], 'a refused PATCH changes nothing');
+    for (const good of [['*'], [], ['order.*', 'x.y:z_1-2'], null]) {
+      const res = await gw.api('PATCH', `/api/endpoints/${ep.id}`, { event_types: good });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body.event_types, good);
+    }
+    await gw.api('DELETE', `/api/endpoints/${ep.id}`);
+  });
+});
