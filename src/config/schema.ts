@@ -37,7 +37,9 @@ const deliverySchema = z.strictObject({
   /** On shutdown, in-flight deliveries get this long to finish before they are released. */
   shutdown_deadline_seconds: z.number().min(0).max(600).default(10),
   default_timeout_seconds: z.number().min(1).max(300).default(15),
-  retry_schedule_seconds: z.array(seconds).min(1).max(50).default(SVIX_RETRY_SCHEDULE_SECONDS),
+  /** Delay before each attempt: the first is immediate (0), the others wait before each retry. */
+  retry_schedule_seconds: z.array(seconds).min(1).max(50)
+    .refine((s) => s[0] === 0, { message: 'must start with 0: the first attempt is made at once' }).default(SVIX_RETRY_SCHEDULE_SECONDS),
   /** ±jitter as a fraction of each delay. */
   jitter: z.number().min(0).max(0.9).default(0.2),
   /** Minimum wait after a timeout or a 429. */

@@ -246,6 +246,8 @@ function checkLimits(input: EndpointInput): void {
       throw new BotgateError('BG_ERR_VALIDATION', 'retry_schedule must be a list of 1 to 50 delays');
     }
     for (const delay of input.retry_schedule) checkRange('retry_schedule[]', delay, 0, 604_800);
+    // The first attempt is made at publish time; a first delay would be ignored, silently.
+    if (input.retry_schedule[0] !== 0) throw new BotgateError('BG_ERR_VALIDATION', 'retry_schedule.0 must be 0: the first attempt is made at once, the delays after it are before each retry');
   }
   checkEventTypeFilter(input.event_types);
 }

@@ -87,6 +87,8 @@ describe('config', () => {
       [{ BOTGATE_LOG_LEVEL: 'loud' }, /BOTGATE_LOG_LEVEL/],
       // 25:99 matched HH:MM and silently became minute 1599: quiet hours from midnight.
       [{ BOTGATE_NOTIFY__QUIET_HOURS__START: '25:99' }, /BOTGATE_NOTIFY__QUIET_HOURS__START: a time of day/],
+      // A first delay was ignored: the first attempt is made at publish time.
+      [{ BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS: '5,300' }, /BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS.*must start with 0/],
     ];
     for (const [env, message] of cases) assert.throws(() => loadConfig({ env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
     const bad = file('delivery:\n  concurency: 3\n');

@@ -69,4 +69,13 @@ describe('endpoint settings', () => {
     }
     await gw.api('DELETE', `/api/endpoints/${ep.id}`);
   });
+
+  it('refuses a retry_schedule that does not start with 0 (the first attempt is at once), on create and PATCH', async () => {
+    refused(await create({ retry_schedule: [5, 10] }), /retry_schedule\.0 must be 0/);
+    const ep = await created({ retry_schedule: [0, 10] });
+    refused(await gw.api('PATCH', `/api/endpoints/${ep.id}`, { retry_schedule: [1] }), /retry_schedule\.0 must be 0/);
+    assert.deepEqual((await gw.api('GET', `/api/endpoints/${ep.id}`)).body.retry_schedule, [0, 10]);
+    assert.deepEqual((await gw.api('PATCH', `/api/endpoints/${ep.id}`, { retry_schedule: [0] })).body.retry_schedule, [0]);
+    await gw.api('DELETE', `/api/endpoints/${ep.id}`);
+  });
 });

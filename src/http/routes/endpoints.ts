@@ -17,7 +17,7 @@ const settings = {
   content_type: Type.Union([Type.Literal('json'), Type.Literal('form')]),
   signing: Type.Boolean({ description: 'Standard Webhooks signature headers (default true)' }),
   timeout_seconds: Type.Number({ minimum: 1, maximum: 300 }),
-  retry_schedule: Nullable(Type.Array(Type.Number({ minimum: 0, maximum: 604800 }), { minItems: 1, maxItems: 50, description: 'seconds before each attempt; null = the default (Svix) schedule' })),
+  retry_schedule: Nullable(Type.Array(Type.Number({ minimum: 0, maximum: 604800 }), { minItems: 1, maxItems: 50, description: 'seconds before each attempt, starting with 0 (the first attempt is at once); null = the default (Svix) schedule' })),
   max_attempts: Nullable(Type.Integer({ minimum: 1, maximum: 100 })),
   is_active: Type.Boolean(),
   event_types: Nullable(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 500, description: 'null or "*" = every event type (the operational ones aside); "x.*" matches x.anything; [] = none: only what names the endpoint (bot webhooks, notifications, test sends)' })),
