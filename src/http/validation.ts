@@ -3,7 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { BotgateError } from '../errors.ts';
 
@@ -22,11 +22,16 @@ function makeAjv(coerce: boolean) {
 
 export function installValidation(app: FastifyInstance): void {
   // The API's own routes take no query parameter they do not declare: a typo (`?limt=5`) is 400 BG_ERR_UNKNOWN_FIELD
-  // everywhere, not only where a route has parameters. Webhook routes (platforms append their own) are left alone.
+  // everywhere, not only where a route has parameters. Inbound webhook routes (platforms append their own) are left alone.
+  // Likewise a route that takes no body (an action such as /enable, a DELETE) refuses one that says something: a field
+  // is 400 BG_ERR_UNKNOWN_FIELD as on routes with bodies, anything but an object 400; no body, null or {} is none.
   app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/') || INBOUND_WEBHOOKS.some((prefix) => route.url.startsWith(prefix))) return;
     const schema = route.schema as Record<string, unknown> | undefined;
-    if (!schema || schema.querystring || !route.url.startsWith('/api/') || route.url.startsWith('/api/webhook/')) return;
-    schema.querystring = { type: 'object', properties: {}, additionalProperties: false };
+    if (schema && !schema.querystring) schema.querystring = { type: 'object', properties: {}, additionalProperties: false };
+    if (!schema?.body && [route.method].flat().some((m) => BODY_METHODS.has(m))) {
+      route.preValidation = [...[route.preValidation ?? []].flat(), refuseBody];
+    }
   });
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
@@ -48,6 +53,19 @@ export function installValidation(app: FastifyInstance): void {
     optional.errors = null as typeof validate.errors;
     return optional;
   });
+}
+
+/** Where platforms post (they append query parameters of their own); /api/webhook/config and /messages are the API's. */
+const INBOUND_WEBHOOKS = ['/api/webhook/incoming', '/api/webhook/twilio'];
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** The preValidation of a route that takes no body (GET and HEAD bodies are never read). */
+async function refuseBody(request: FastifyRequest): Promise<void> {
+  const body = request.body;
+  if (body === undefined || body === null) return;
+  if (typeof body !== 'object' || Array.isArray(body)) throw new BotgateError('BG_ERR_VALIDATION', 'body: this route takes no body; send none (or {})');
+  const [field] = Object.keys(body);
+  if (field !== undefined) throw new BotgateError('BG_ERR_UNKNOWN_FIELD', `body has an unknown field ${JSON.stringify(field)}: this route takes no body`);
 }
 
 type Validate = ((data: unknown) => boolean) & { errors?: ReturnType<Ajv['compile']>['errors'] };

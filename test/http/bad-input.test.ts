@@ -225,6 +225,32 @@ describe('bad input', () => {
     expectError(await raw('GET', `/api/users/${'u'.repeat(200)}`), 404, 'BG_ERR_USER_NOT_FOUND');
   });
 
+  it('refuses a body that says something on every route that takes none, in the API shape; none, null or {} is none', async () => {
+    await gw.app.ready();
+    const paths = (gw.app.swagger() as { paths: Record<string, Record<string, { requestBody?: unknown }>> }).paths;
+    const bodyless = Object.entries(paths).flatMap(([path, ops]) => Object.entries(ops)
+      .filter(([method, op]) => ['post', 'put', 'patch', 'delete'].includes(method) && !op.requestBody && path.startsWith('/api/') && !path.startsWith('/api/webhook/incoming') && !path.startsWith('/api/webhook/twilio'))
+      .map(([method]) => [method.toUpperCase(), path.replace(/\{[^}]+\}/g, 'x_nope')] as const));
+    assert.ok(bodyless.some(([m, p]) => m === 'POST' && p === '/api/endpoints/x_nope/enable'));
+    assert.ok(bodyless.some(([m, p]) => m === 'DELETE' && p === '/api/webhook/config/x_nope'));
+    for (const [method, url] of bodyless) {
+      expectError(await raw(method, url, '{"reason": "typo"}'), 400, 'BG_ERR_UNKNOWN_FIELD');
+      expectError(await raw(method, url, '[1]'), 400, 'BG_ERR_VALIDATION');
+      expectError(await raw(method, url, '"x"'), 400, 'BG_ERR_VALIDATION');
+      expectError(await raw(method, url, '{a'), 400, 'BG_ERR_INVALID_JSON');
+      expectError(await raw(method, url, '<a/>', { 'content-type': 'application/xml' }), 415, 'BG_ERR_UNSUPPORTED_MEDIA_TYPE');
+      for (const none of [undefined, 'null', '{}']) {
+        const res = await raw(method, url, none);
+        assert.ok(res.statusCode === 404 || res.statusCode === 400, `${method} ${url} ${none} → ${res.statusCode} ${res.body}`);
+        assert.doesNotMatch(JSON.parse(res.body).message, /takes no body/);
+      }
+    }
+    // The admin routes under /api/webhook/ refuse unknown query parameters too (only inbound webhooks take any).
+    expectError(await raw('GET', '/api/webhook/config?bogus=1'), 400, 'BG_ERR_UNKNOWN_FIELD');
+    // A GET's body is never read.
+    assert.equal((await raw('GET', '/api/endpoints', '{"reason": "typo"}')).statusCode, 200);
+  });
+
   it('answers a name taken with 409, also when the store is the one to notice', async () => {
     const feed = { name: 'twice', cron: '0 9 * * *', event_type: 'digest_daily', user_ids: [] };
     assert.equal((await raw('POST', '/api/notify/feeds', JSON.stringify(feed))).statusCode, 201);
