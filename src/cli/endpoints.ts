@@ -1,8 +1,8 @@
 // CLI: botgate endpoints list|create|enable|disable|test|recover.
-import { BotgateError } from '../errors.ts';
 import type { Command } from 'commander';
 import { endpointView } from '../delivery/endpoints.ts';
 import { jobView } from '../delivery/recovery.ts';
+import { sendTestMessage } from '../delivery/test-message.ts';
 import { numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
 
 export function registerEndpointCommands(program: Command): void {
@@ -72,17 +72,11 @@ export function registerEndpointCommands(program: Command): void {
     .description('send a test message to one endpoint (the running gateway delivers it)')
     .option('--wait <seconds>', 'wait this long for the outcome', numberOption(0, 3600))
     .action(async (id: string, options: { wait?: number }, command: Command) => {
-      await withServices(command, async ({ endpoints: service, outbox, store, clock }) => {
-        const endpoint = await service.get(id);
-        if (!endpoint.isActive) throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is disabled (${endpoint.disabledReason ?? 'manual'}); enable it first: botgate endpoints enable ${id}`);
-        const published = await outbox.publish({
-          eventType: 'webhook.test',
-          payload: { type: 'webhook.test', endpoint_id: endpoint.id, message: 'Test message from botgate', timestamp: new Date(clock.now()).toISOString() },
-          endpointIds: [endpoint.id],
-          ignoreFilters: true,
-        });
+      await withServices(command, async (services) => {
+        const { store } = services;
+        const published = await sendTestMessage(services, id);
         const deliveryId = published.deliveryIds[0];
-        print(`message ${published.message.id}, delivery ${deliveryId ?? '(none: the endpoint is disabled)'}`);
+        print(`message ${published.message.id}, delivery ${deliveryId}`);
         if (!options.wait || !deliveryId) return;
         const until = performance.now() + options.wait * 1000;
         for (;;) {

@@ -192,6 +192,18 @@ describe('delivery', () => {
       const [req] = (await flaky.waitFor(4)).slice(3);
       assert.equal(JSON.parse(req.body).type, 'webhook.test');
       assert.equal((await gw.api('POST', '/api/deliveries/dlv_missing/resend')).status, 404);
+      // A disabled endpoint would hold the test unsent: 409, nothing stored; an event type is one a publish takes.
+      await gw.api('POST', `/api/endpoints/${ep.id}/disable`);
+      const before = (await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length;
+      const toDisabled = await gw.api('POST', `/api/endpoints/${ep.id}/test`);
+      assert.equal(toDisabled.status, 409, JSON.stringify(toDisabled.body));
+      assert.equal(toDisabled.body.code, 'BG_ERR_CONFLICT');
+      assert.match(toDisabled.body.message, /is disabled \(manual\): enable it first/);
+      assert.equal((await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length, before);
+      await gw.api('POST', `/api/endpoints/${ep.id}/enable`);
+      const badType = await gw.api('POST', `/api/endpoints/${ep.id}/test`, { event_type: 'has space' });
+      assert.equal(badType.status, 400);
+      assert.equal(badType.body.code, 'BG_ERR_VALIDATION');
     } finally {
       await flaky.close();
     }

@@ -2,6 +2,8 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { endpointView } from '../../delivery/endpoints.ts';
+import { EVENT_TYPE_PATTERN } from '../../delivery/event-types.ts';
+import { sendTestMessage } from '../../delivery/test-message.ts';
 import { jobView } from '../../delivery/recovery.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult } from '../paging.ts';
@@ -49,7 +51,7 @@ const UpdateBody = Type.Partial(Type.Object(settings), { additionalProperties: f
 const WithSecret = Type.Intersect([EndpointView, Type.Object({ secret: Type.String({ description: 'shown only now' }) })]);
 
 export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  const { endpoints, outbox, recovery, store } = deps;
+  const { endpoints, recovery, store } = deps;
   const tags = ['endpoints'];
 
   app.post('/endpoints', {
@@ -109,16 +111,16 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
 
   app.post('/endpoints/:id/test', {
     schema: {
-      tags, summary: 'Send a test message to this endpoint only',
+      tags, summary: 'Send a test message to this endpoint only, whatever its filter (409 when it is disabled)',
       params: IdParams,
-      body: OptionalBody(Type.Object({ event_type: Type.Optional(Type.String({ minLength: 1 })), payload: Type.Optional(AnyObject()) }, { additionalProperties: false })),
-      response: { 202: Type.Object({ id: Type.String(), event_type: Type.String(), delivery_ids: Type.Array(Type.String()), created_at: Type.String() }), ...errors('BG_ERR_ENDPOINT_NOT_FOUND') },
+      body: OptionalBody(Type.Object({
+        event_type: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: EVENT_TYPE_PATTERN, description: 'default webhook.test' })),
+        payload: Type.Optional(AnyObject()),
+      }, { additionalProperties: false })),
+      response: { 202: Type.Object({ id: Type.String(), event_type: Type.String(), delivery_ids: Type.Array(Type.String()), created_at: Type.String() }), ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_CONFLICT') },
     },
   }, async (request, reply) => {
-    const endpoint = await endpoints.get(request.params.id);
-    const eventType = request.body?.event_type ?? 'webhook.test';
-    const payload = request.body?.payload ?? { type: eventType, endpoint_id: endpoint.id, message: 'Test message from botgate', timestamp: new Date(deps.clock.now()).toISOString() };
-    const published = await outbox.publish({ eventType, payload, endpointIds: [endpoint.id], ignoreFilters: true });
+    const published = await sendTestMessage(deps, request.params.id, { eventType: request.body?.event_type, payload: request.body?.payload });
     reply.code(202);
     return publishedView(published);
   });
