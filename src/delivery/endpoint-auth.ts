@@ -33,13 +33,19 @@ function onlyFields(input: Record<string, unknown>, allowed: string[]): void {
 export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
- * Headers an endpoint may not set itself: botgate's own (the signature, the body's type and length, the host), and
+ * Headers an endpoint may not set itself: botgate's own, which every try writes over (the body's type and length, the
+ * host, the user agent, and webhook-*: Standard Webhooks' signature headers and any a receiver could take for one), and
  * those the HTTP client refuses to send (hop-by-hop: every try would fail before it starts).
  */
-export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
-  'webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'content-length', 'host', 'transfer-encoding', 'connection',
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'content-type', 'content-length', 'host', 'user-agent', 'transfer-encoding', 'connection',
   'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection',
 ]);
+
+/** Whether an endpoint may not set this header (lower case) itself: see RESERVED_HEADERS. */
+export function isReservedHeader(lower: string): boolean {
+  return RESERVED_HEADERS.has(lower) || lower.startsWith('webhook-');
+}
 
 /** What HTTP can carry in a header value: tab, visible ASCII and Latin-1, no line breaks or NUL (RFC 9110). */
 const HEADER_VALUE_BAD = /[^\t\x20-\x7e\x80-\xff]/;
@@ -67,7 +73,7 @@ function parseKoreJwt(input: Record<string, unknown>) {
   const clientSecret = requireString(input, 'client_secret');
   const header = input.header ?? 'auth';
   if (typeof header !== 'string' || !HEADER_NAME.test(header)) throw new AuthSettingsError('auth.header is not a valid header name');
-  if (RESERVED_HEADERS.has(header.toLowerCase())) throw new AuthSettingsError(`auth.header: ${header} is set by botgate (or cannot be sent)`);
+  if (isReservedHeader(header.toLowerCase())) throw new AuthSettingsError(`auth.header: ${header} is set by botgate (or cannot be sent)`);
   const claims = input.claims;
   if (claims !== undefined) {
     if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new AuthSettingsError('auth.claims must be an object');
@@ -117,7 +123,7 @@ const kinds = new Map<string, AuthKind>([
       onlyFields(input, ['name', 'value']);
       const name = requireString(input, 'name');
       if (!HEADER_NAME.test(name)) throw new AuthSettingsError('auth.name is not a valid header name');
-      if (RESERVED_HEADERS.has(name.toLowerCase())) throw new AuthSettingsError(`auth.name: ${name} is set by botgate (or cannot be sent)`);
+      if (isReservedHeader(name.toLowerCase())) throw new AuthSettingsError(`auth.name: ${name} is set by botgate (or cannot be sent)`);
       return { public: { name }, secret: { value: checkHeaderValue('auth.value', requireString(input, 'value')) } };
     },
     headers: (pub, secret) => ({ [String(pub.name).toLowerCase()]: String(secret?.value) }),

@@ -7,7 +7,7 @@ import { BotgateError } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
-import { AuthSettingsError, authHeaderName, authKind, HEADER_NAME, headerValueProblem, RESERVED_HEADERS } from './endpoint-auth.ts';
+import { AuthSettingsError, authHeaderName, authKind, HEADER_NAME, headerValueProblem, isReservedHeader } from './endpoint-auth.ts';
 import { checkEventTypeFilter } from './event-types.ts';
 import { generateSigningSecret, isSigningSecret } from './signer.ts';
 
@@ -272,12 +272,21 @@ function checkAuthHeader(kind: string, pub: Record<string, unknown>, headers: Re
   }
 }
 
+/** The most custom headers an endpoint (or platform config) takes, and the longest value: as the API's schemas say. */
+const MAX_CUSTOM_HEADERS = 50;
+const MAX_HEADER_VALUE = 4096;
+
 function checkHeaders(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
+  const names = Object.keys(headers);
+  if (names.length > MAX_CUSTOM_HEADERS) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers may hold at most ${MAX_CUSTOM_HEADERS} headers, not ${names.length}`);
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${JSON.stringify(name)} is not a valid header name`);
-    if (RESERVED_HEADERS.has(lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by botgate (or cannot be sent)`);
+    if (isReservedHeader(lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by botgate (or cannot be sent)`);
+    // Header names are case-insensitive (RFC 9110): X-A and x-a are one header, and one of the values would be lost.
+    if (Object.hasOwn(out, lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is given twice (header names ignore case); keep one`);
+    if (typeof value !== 'string' || value.length > MAX_HEADER_VALUE) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers.${name} must be text of at most ${MAX_HEADER_VALUE} characters`);
     const problem = headerValueProblem(`custom_headers.${name}`, value);
     if (problem) throw new BotgateError('BG_ERR_VALIDATION', problem);
     out[lower] = value;

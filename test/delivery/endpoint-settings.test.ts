@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { endpointAccepts } from '../../src/delivery/event-types.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 describe('endpoint settings', () => {
   let gw: TestGateway;
@@ -76,6 +76,31 @@ describe('endpoint settings', () => {
     refused(await gw.api('PATCH', `/api/endpoints/${ep.id}`, { retry_schedule: [1] }), /retry_schedule\.0 must be 0/);
     assert.deepEqual((await gw.api('GET', `/api/endpoints/${ep.id}`)).body.retry_schedule, [0, 10]);
     assert.deepEqual((await gw.api('PATCH', `/api/endpoints/${ep.id}`, { retry_schedule: [0] })).body.retry_schedule, [0]);
+    await gw.api('DELETE', `/api/endpoints/${ep.id}`);
+  });
+
+  it('refuses custom headers botgate writes itself, a name given twice in two cases, or too many, naming the header', async () => {
+    for (const name of ['User-Agent', 'webhook-id', 'Webhook-Version', 'content-type', 'Host']) {
+      refused(await create({ custom_headers: { [name]: 'x' } }), new RegExp(`custom_headers: ${name} is set by botgate`));
+    }
+    refused(await create({ auth: { kind: 'header', name: 'user-agent', value: 'x' } }), /auth\.name: user-agent is set by botgate/);
+    refused(await create({ custom_headers: { 'X-A': '1', 'x-a': '2' } }), /custom_headers: x-a is given twice/);
+    const ep = await created({ custom_headers: { 'X-Tenant': 'acme' } });
+    refused(await gw.api('PATCH', `/api/endpoints/${ep.id}`, { custom_headers: { 'x-b': '1', 'X-B': '2' } }), /custom_headers: X-B is given twice/);
+    assert.deepEqual((await gw.api('GET', `/api/endpoints/${ep.id}`)).body.custom_headers, { 'x-tenant': 'acme' });
+    // A platform config's headers are its endpoint's: the same rules, and the same limit.
+    const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`x-h${i}`, 'v']));
+    const platform = (body: Record<string, unknown>) => gw.api('POST', '/api/webhook/config', { name: `p${Math.random()}`, bot: 'none', outgoing_webhook_url: rx.url, ...body });
+    refused(await platform({ custom_headers: many }), /custom_headers/);
+    await gw.api('DELETE', `/api/endpoints/${ep.id}`);
+  });
+
+  it('sends the custom headers it takes as given, and its own user agent', async () => {
+    const ep = await created({ url: `${rx.url}/headers`, event_types: ['hdr.check'], custom_headers: { 'X-Tenant': 'acme' } });
+    const sent = (await gw.api('POST', '/api/messages', { event_type: 'hdr.check', payload: {}, endpoint_ids: [ep.id] })).body;
+    const req = await eventually(() => rx.requests.find((r) => r.url === '/hook/headers' && r.headers['webhook-id'] === sent.id));
+    assert.equal(req.headers['x-tenant'], 'acme');
+    assert.match(String(req.headers['user-agent']), /^botgate-webhooks\//);
     await gw.api('DELETE', `/api/endpoints/${ep.id}`);
   });
 });

@@ -39,7 +39,7 @@ const settings = {
   bot: Type.String({ minLength: 1, maxLength: 100, description: 'the bot that answers (default: the only bot)' }),
   outgoing_webhook_url: Type.String({ format: 'uri', maxLength: 2048 }),
   auth_token: Nullable(Type.String({ minLength: 1, maxLength: 4096, description: 'sent to the platform as Authorization: Bearer (write only)' })),
-  custom_headers: Type.Record(Type.String(), Type.String({ maxLength: 4096 })),
+  custom_headers: Type.Record(Type.String(), Type.String({ maxLength: 4096 }), { maxProperties: 50 }),
   timeout_seconds: Type.Number({ minimum: 1, maximum: 300 }),
   retry_attempts: Nullable(Type.Integer({ minimum: 0, maximum: 50, description: 'retries after the first attempt (null: the delivery engine\'s schedule)' })),
   is_active: Type.Boolean(),
