@@ -90,19 +90,28 @@ function unionTold(ajv: Ajv, schema: Record<string, unknown>): Validate {
   return told;
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Where a body may hold keys named __proto__ (a message's payload, sent as given): paths, `*` for any item. */
+    jsonAnyKeysUnder?: string[][];
+  }
+}
+
 /**
  * JSON bodies: an empty body counts as no body (action routes such as /enable are often POSTed with a JSON
- * content type and nothing else); prototype poisoning keys are refused (secure-json-parse).
+ * content type and nothing else); prototype poisoning keys are refused (secure-json-parse) except where the route
+ * takes any keys (jsonAnyKeysUnder).
  */
 export function installJsonParser(app: FastifyInstance, options: JsonOptions = {}): void {
   // Every route reads JSON (or its own form parser): a text/plain body is 415, not a 400 about its shape.
   if (app.hasContentTypeParser('text/plain')) app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
       // Bytes that are not UTF-8 would decode to U+FFFD: two ids differing in them would become one.
       if (!isUtf8(body as Buffer)) throw new BotgateError('BG_ERR_VALIDATION', 'The body is not valid UTF-8');
-      done(null, parseJsonBody((body as Buffer).toString('utf8'), options));
+      const anyKeysUnder = request.routeOptions.config?.jsonAnyKeysUnder;
+      done(null, parseJsonBody((body as Buffer).toString('utf8'), anyKeysUnder ? { ...options, anyKeysUnder } : options));
     } catch (error) {
       done(error as Error, undefined);
     }
@@ -124,6 +133,11 @@ export interface JsonOptions {
    * that id rather than a rounded one another id rounds to as well).
    */
   lossyNumbers?: 'refuse' | 'text';
+  /**
+   * Where keys named `__proto__` (or a `constructor` holding `prototype`) are plain data, kept and sent as given (a
+   * message's payload, only ever serialised again): paths of keys, `*` for any array item. Elsewhere they are 400.
+   */
+  anyKeysUnder?: string[][];
 }
 
 export function parseJsonBody(text: string, options: JsonOptions = {}): unknown {
@@ -136,7 +150,12 @@ export function parseJsonBody(text: string, options: JsonOptions = {}): unknown 
   try {
     value = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
-    throw new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`);
+    if (!FORBIDDEN_KEY.test((error as Error).message)) throw new BotgateError('BG_ERR_INVALID_JSON', `The body is not valid JSON: ${(error as Error).message}`);
+    // Valid JSON with a key that could set a prototype: JSON.parse makes it an own property, harmless where the value
+    // is only serialised again (a payload); anywhere else it is refused, named.
+    value = JSON.parse(withoutBom(text));
+    const path = prototypeKey(value, options.anyKeysUnder ?? [], []);
+    if (path) throw new BotgateError('BG_ERR_VALIDATION', `body.${path}: a key that could set an object's prototype is not taken here (only a message's payload may hold one)`);
   }
   if (text.includes('\\u0000') && holdsNul(value)) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain the NUL character (U+0000)');
   // A number JSON text can say but a double cannot hold would be stored and sent changed: refused, or for what chat
@@ -145,12 +164,36 @@ export function parseJsonBody(text: string, options: JsonOptions = {}): unknown 
   if (BIG_NUMBER.test(text)) {
     const reviver = options.lossyNumbers === 'text' ? lossyNumberAsText : refuseLossyNumber;
     // Without a byte order mark, which the first parse allowed (JSON.parse does not).
-    const exact = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, reviver as (key: string, value: unknown) => unknown) as unknown;
+    const exact = JSON.parse(withoutBom(text), reviver as (key: string, value: unknown) => unknown) as unknown;
     if (options.lossyNumbers === 'text') value = exact;
   }
   // A surrogate can only arrive escaped (\uD800–\uDFFF): UTF-8 bytes (checked by the parser) decode to well-formed text.
   if (SURROGATE_ESCAPE.test(text) && someString(value, (t) => !t.isWellFormed())) throw new BotgateError('BG_ERR_VALIDATION', 'Text may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)');
   return value;
+}
+
+const FORBIDDEN_KEY = /forbidden (prototype|constructor) property/;
+
+const withoutBom = (text: string) => (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+
+/**
+ * The path of the first key named `__proto__`, or `constructor` holding `prototype` (what secure-json-parse refuses),
+ * outside the subtrees `free` names; null when none.
+ */
+function prototypeKey(value: unknown, free: string[][], path: string[]): string | null {
+  if (!value || typeof value !== 'object') return null;
+  if (free.some((p) => p.length <= path.length && p.every((segment, i) => segment === '*' || segment === path[i]))) return null;
+  if (!Array.isArray(value)) {
+    const node = value as Record<string, unknown>;
+    if (Object.hasOwn(node, '__proto__')) return [...path, '__proto__'].join('.');
+    const ctor = node.constructor;
+    if (Object.hasOwn(node, 'constructor') && ctor && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) return [...path, 'constructor'].join('.');
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const found = prototypeKey(child, free, [...path, key]);
+    if (found) return found;
+  }
+  return null;
 }
 
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;

@@ -495,7 +495,7 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.incoming(bad.inbound_token, '{"user_id": "bad-1", "message": '), 400, 'BG_ERR_INVALID_JSON');
       // An empty body counts as no body (as on the whole API): the body is missing.
       assertPlatformError(await c.incoming(bad.inbound_token, ''), 400, 'BG_ERR_VALIDATION');
-      assertPlatformError(await c.incoming(bad.inbound_token, '{"user_id":"bad-1","message":"hi","__proto__":{"x":1}}'), 400, 'BG_ERR_INVALID_JSON');
+      assertPlatformError(await c.incoming(bad.inbound_token, '{"user_id":"bad-1","message":"hi","__proto__":{"x":1}}'), 400, 'BG_ERR_VALIDATION');
     });
     it('missing user_id or message, or the wrong types: 400', async () => {
       assertPlatformError(await c.incoming(bad.inbound_token, { message: 'what is my balance' }), 400, 'BG_ERR_VALIDATION');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 function verify(secret: string, r: { body: string; headers: Record<string, unknown> }) {
   return new Webhook(secret).verify(r.body, {
@@ -61,6 +61,26 @@ describe('delivery', () => {
     assert.equal(attempt.status_code, 200);
     assert.equal(attempt.response_body, 'ok');
     assert.equal(attempt.error_kind, null);
+  });
+
+  it('keeps payload keys named __proto__ (and constructor.prototype) as data: stored, shown and sent as published', async () => {
+    const ep = await createEndpoint({ event_types: ['proto.keys'] });
+    const text = '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"n":[{"__proto__":null}]}';
+    const send = async (url: string, body: string) => {
+      const res = await gw.app.inject({ method: 'POST', url, payload: body, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } });
+      assert.equal(res.statusCode, 202, res.body);
+      return JSON.parse(res.body);
+    };
+    const one = await send('/api/messages', `{"event_type": "proto.keys", "payload": ${text}, "endpoint_ids": ["${ep.id}"]}`);
+    const batch = await send('/api/messages/batch', `{"messages": [{"event_type": "proto.keys", "payload": ${text}, "endpoint_ids": ["${ep.id}"]}]}`);
+    const test = await send(`/api/endpoints/${ep.id}/test`, `{"payload": ${text}}`);
+    for (const id of [one.id, batch.messages[0].id, test.id]) {
+      const req = await eventually(() => rx.requests.find((r) => r.headers['webhook-id'] === id));
+      assert.equal(req.body, text);
+      const shown = await gw.app.inject({ method: 'GET', url: `/api/messages/${id}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      assert.ok(shown.body.includes(`"payload":${text}`), shown.body);
+    }
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 
   it('retries failures on the schedule with a stable webhook-id and a fresh signature each time', async () => {

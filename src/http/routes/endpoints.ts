@@ -110,6 +110,7 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
   }, async (request) => endpointView((await endpoints.disable(request.params.id, 'manual')).endpoint));
 
   app.post('/endpoints/:id/test', {
+    config: { jsonAnyKeysUnder: [['payload']] },
     schema: {
       tags, summary: 'Send a test message to this endpoint only, whatever its filter (409 when it is disabled)',
       params: IdParams,

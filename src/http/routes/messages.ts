@@ -68,6 +68,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
   }
 
   app.post('/messages', {
+    config: { jsonAnyKeysUnder: [['payload']] },
     schema: {
       tags, summary: 'Publish a message: stored with one delivery per matching active endpoint before the 202',
       headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
@@ -84,6 +85,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
 
   app.post('/messages/batch', {
     bodyLimit: config.api.batch_body_limit_bytes,
+    config: { jsonAnyKeysUnder: [['messages', '*', 'payload']] },
     schema: {
       tags, summary: `Publish up to ${config.api.max_batch_size} messages in one transaction`,
       headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'the batch\'s key: each message without its own idempotency_key is keyed by it and its place in the batch' })) }),
