@@ -33,6 +33,7 @@ export const errorCodes = {
   BG_ERR_LINK_NOT_FOUND: { status: 404, message: 'No such link, or it has expired' },
   BG_ERR_BOT_INVALID: { status: 400, message: 'The bot file has problems' },
   BG_ERR_CONFLICT: { status: 409, message: 'The request conflicts with what exists' },
+  BG_ERR_EVENT_TYPE_RESERVED: { status: 400, message: 'This event type is published by botgate itself' },
   BG_ERR_TOKEN_INVALID: { status: 401, message: 'The token is missing or not valid' },
   BG_ERR_DELIVERY_IN_PROGRESS: { status: 409, message: 'The delivery is being sent right now; try again in a moment' },
   BG_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'The body is larger than this route accepts' },

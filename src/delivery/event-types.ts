@@ -1,5 +1,6 @@
-// Event types: what a published type may be, and what an endpoint's event_types filter is (`null` or `*`: every
-// type; `x.*`: every `x.…` type; a name: that type; `[]`: none, only what names the endpoint).
+// Event types: what a published type may be, which types botgate alone publishes, and what an endpoint's
+// event_types filter is (`null` or `*`: every type; `x.*`: every `x.…` type; a name: that type; `[]`: none, only
+// what names the endpoint).
 import { BotgateError } from '../errors.ts';
 
 /** What an event type is made of (POST /api/messages, bot webhooks). */
@@ -10,6 +11,27 @@ const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]+\.\*$/;
 
 /** Operational messages about the delivery engine itself go only to endpoints whose filter lists them (by name or `x.*`). */
 export const OPERATIONAL_EVENT_TYPES: ReadonlySet<string> = new Set(['message.attempt.exhausted', 'endpoint.disabled']);
+
+/**
+ * Types botgate publishes itself, which receivers take as its word: the operational ones, a conversation's messages
+ * (incoming, and replies to a channel's POST_URL or a platform's webhook), the handoff lifecycle and notifications.
+ * API clients may not publish them (BG_ERR_EVENT_TYPE_RESERVED).
+ */
+const RESERVED_EVENT_TYPES: ReadonlySet<string> = new Set([
+  ...OPERATIONAL_EVENT_TYPES, 'message.received', 'kore.message', 'platform.message', 'twilio.message', 'notification.sent',
+]);
+const RESERVED_PREFIXES = ['handoff.'];
+
+export function isReservedEventType(eventType: string): boolean {
+  return RESERVED_EVENT_TYPES.has(eventType) || RESERVED_PREFIXES.some((prefix) => eventType.startsWith(prefix));
+}
+
+/** Refuses (400 BG_ERR_EVENT_TYPE_RESERVED) a type only botgate publishes, naming the field it came in. */
+export function checkPublishable(field: string, eventType: string): void {
+  if (isReservedEventType(eventType)) {
+    throw new BotgateError('BG_ERR_EVENT_TYPE_RESERVED', `${field}: ${eventType} is published by botgate itself (docs/delivery.md, "Event types"); choose another type`);
+  }
+}
 
 /** Does an endpoint's event_types filter take this type? `*` (like null) takes every type but the operational ones. */
 export function endpointAccepts(eventTypes: string[] | null, eventType: string): boolean {

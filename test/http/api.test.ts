@@ -72,6 +72,25 @@ describe('management API', () => {
     assert.equal((await gw.api('GET', `/api/deliveries?event_type=idem.test&status=pending&provider=nobody`)).body.data.length, 0);
   });
 
+  it('refuses to publish an event type botgate publishes itself, naming the field, and stores nothing', async () => {
+    const ep = (await gw.api('POST', '/api/endpoints', { name: 'ops watcher', url: 'https://hooks.example.com/ops', event_types: ['endpoint.disabled', 'message.attempt.exhausted', 'handoff.*'] })).body;
+    for (const type of ['endpoint.disabled', 'message.attempt.exhausted', 'handoff.requested', 'handoff.closed', 'platform.message', 'kore.message', 'twilio.message', 'notification.sent', 'message.received']) {
+      const one = await gw.api('POST', '/api/messages', { event_type: type, payload: { endpoint_id: 'ep_forged' } });
+      assert.equal(one.status, 400, `${type}: ${JSON.stringify(one.body)}`);
+      assert.equal(one.body.code, 'BG_ERR_EVENT_TYPE_RESERVED');
+      assert.match(one.body.message, new RegExp(`^body\\.event_type: ${type.replaceAll('.', '\\.')} is published by botgate`));
+    }
+    const batch = await gw.api('POST', '/api/messages/batch', { messages: [{ event_type: 'fine.type', payload: {} }, { event_type: 'endpoint.disabled', payload: {} }] });
+    assert.equal(batch.status, 400);
+    assert.equal(batch.body.code, 'BG_ERR_EVENT_TYPE_RESERVED');
+    assert.match(batch.body.message, /^body\.messages\.1\.event_type/);
+    assert.deepEqual((await gw.api('GET', '/api/messages?event_type=fine.type')).body.data, [], 'the batch stored nothing');
+    assert.deepEqual((await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data, []);
+    // Types that only look alike are the caller's own.
+    assert.equal((await gw.api('POST', '/api/messages', { event_type: 'endpoint.disabled.mine', payload: {} })).status, 202);
+    assert.equal((await gw.api('POST', '/api/messages', { event_type: 'handoff', payload: {} })).status, 202);
+  });
+
   it('publishes a batch idempotently under an Idempotency-Key: a retry gets the original answer and stores nothing', async () => {
     const ep = (await gw.api('POST', '/api/endpoints', { name: 'idem-batch', url: 'https://hooks.example.com/b', event_types: ['idem.batch'] })).body;
     const items = [{ event_type: 'idem.batch', payload: { n: 0 } }, { event_type: 'idem.batch', payload: { n: 1 }, idempotency_key: 'own-key' }];

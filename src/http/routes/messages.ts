@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
-import { EVENT_TYPE_PATTERN } from '../../delivery/event-types.ts';
+import { checkPublishable, EVENT_TYPE_PATTERN } from '../../delivery/event-types.ts';
 import type { PublishInput } from '../../delivery/outbox.ts';
 import type { MessageRecord, PublishedMessage } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
@@ -53,8 +53,12 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
   const { outbox, store, config } = deps;
   const tags = ['messages'];
 
-  /** `headerKey`: the request's Idempotency-Key as stored (a batch's, with the item's place), used when the body has none. */
-  async function toInput(body: PublishBodyValue, headerKey?: string): Promise<PublishInput> {
+  /**
+   * `headerKey`: the request's Idempotency-Key as stored (a batch's, with the item's place), used when the body has none;
+   * `field`: where the message is in the body, for errors.
+   */
+  async function toInput(body: PublishBodyValue, field: string, headerKey?: string): Promise<PublishInput> {
+    checkPublishable(`${field}.event_type`, body.event_type);
     for (const id of body.endpoint_ids ?? []) {
       if (!(await store.endpoints.get(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
     }
@@ -73,11 +77,11 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
       tags, summary: 'Publish a message: stored with one delivery per matching active endpoint before the 202',
       headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
       body: PublishBody,
-      response: { 202: Published, ...errors('BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_INVALID_JSON', 'BG_ERR_PAYLOAD_TOO_LARGE', 'BG_ERR_ENDPOINT_NOT_FOUND') },
+      response: { 202: Published, ...errors('BG_ERR_VALIDATION', 'BG_ERR_EVENT_TYPE_RESERVED', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_INVALID_JSON', 'BG_ERR_PAYLOAD_TOO_LARGE', 'BG_ERR_ENDPOINT_NOT_FOUND') },
     },
   }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const published = await outbox.publish(await toInput(request.body, key === undefined ? undefined : `api:${key}`));
+    const published = await outbox.publish(await toInput(request.body, 'body', key === undefined ? undefined : `api:${key}`));
     if (!published.duplicate) deps.metrics.countPublished(1);
     reply.code(202).header('idempotent-replayed', String(published.duplicate));
     return publishedView(published);
@@ -100,7 +104,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
     // A retried batch (same Idempotency-Key) gets its original answer: the n-th message's key is the batch's and n.
     const key = request.headers['idempotency-key'];
     const inputs: PublishInput[] = [];
-    for (const [i, item] of items.entries()) inputs.push(await toInput(item, key === undefined ? undefined : `api-batch:${key}:${i}`));
+    for (const [i, item] of items.entries()) inputs.push(await toInput(item, `body.messages.${i}`, key === undefined ? undefined : `api-batch:${key}:${i}`));
     const published = await outbox.publishMany(inputs);
     deps.metrics.countPublished(published.filter((p) => !p.duplicate).length);
     reply.code(202).header('idempotent-replayed', String(published.every((p) => p.duplicate)));
