@@ -11,11 +11,11 @@ import { createRecoveryService } from './delivery/recovery.ts';
 import { createIdGenerator } from './ids.ts';
 import { openStore } from './store/create-store.ts';
 import { createAppService } from './channels/apps.ts';
-import { createChannelService } from './channels/channels.ts';
+import { CHANNEL_ENDPOINT_FIELDS, createChannelService } from './channels/channels.ts';
 import { koreAdapter } from './channels/kore-adapter.ts';
 import { platformAdapter } from './channels/platform-adapter.ts';
 import { createInboundLimiter, createPlatformInbound } from './channels/platform-inbound.ts';
-import { createPlatformService } from './channels/platforms.ts';
+import { createPlatformService, PLATFORM_ENDPOINT_FIELDS } from './channels/platforms.ts';
 import { twilioAdapter } from './channels/twilio-adapter.ts';
 import { createAgentService } from './handoff/agents.ts';
 import { createHandoffSessions } from './handoff/sessions.ts';
@@ -72,6 +72,14 @@ export async function createServices(config: Config, options: ServiceOptions = {
   // A channel's or an event type's endpoint stays while they use it (deleting it would drop their messages).
   endpoints.usedBy(async (id) => (await store.channels.list({ limit: 100_000 })).filter((c) => c.endpointId === id).map((c) => `channel ${c.id}`));
   endpoints.usedBy(async (id) => (await notify.typeNames()).filter((name) => notify.engine.type(name).endpointId === id).map((name) => `event type ${name}`));
+  // A channel's own endpoint (an async channel's POST_URL, a platform's webhook) takes the settings it owns only from it.
+  endpoints.ownedBy(async (id) => {
+    const channel = (await store.channels.list({ limit: 100_000 })).find((c) => c.endpointId === id);
+    if (!channel) return null;
+    return channel.kind === 'kore-webhook'
+      ? { owner: `channel ${channel.id}`, changeWith: `PATCH /api/channels/${channel.id}`, fields: CHANNEL_ENDPOINT_FIELDS }
+      : { owner: `platform config ${channel.id}`, changeWith: `PUT /api/webhook/config/${channel.id}`, fields: PLATFORM_ENDPOINT_FIELDS };
+  });
   // Bots name their webhooks' endpoints (by id or name): deleting or renaming one would lose every event the webhook fires.
   const botsNaming = async (ref: string) =>
     (await bots.list()).filter((b) => (JSON.parse(b.definition) as BotDefinition).webhooks.some((w) => w.endpoint === ref)).map((b) => `bot ${b.id} (its webhooks)`);

@@ -10,6 +10,9 @@ import type { ChannelMode, ChannelRecord, Store } from '../store/store.ts';
 /** The event type of the messages a Kore async channel sends to its POST_URL. */
 export const KORE_MESSAGE_EVENT = 'kore.message';
 
+/** What an async channel sets on its POST_URL's endpoint (PATCH /api/channels/{id} changes url and auth). */
+export const CHANNEL_ENDPOINT_FIELDS = ['name', 'provider', 'url', 'auth', 'content_type', 'signing', 'event_types', 'ordered'] as const;
+
 export interface ChannelInput {
   name?: string | null;
   kind?: 'kore-webhook';
@@ -85,7 +88,7 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
         await deps.endpoints.update(channel.endpointId, {
           ...(input.post_url ? { url: input.post_url } : {}),
           ...(input.access_token !== undefined ? { auth: input.access_token ? { kind: 'bearer', token: input.access_token } : { kind: 'none' } } : {}),
-        });
+        }, { as: `channel ${id}` });
       }
       byBot.delete(channel.botId);
       return (await store.channels.update(id, { name: input.name, appId: input.app_id, syncTimeoutSeconds: input.sync_timeout_seconds, updatedAt: clock.now() }))!;

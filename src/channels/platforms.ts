@@ -18,6 +18,11 @@ import { channelNameTaken } from './channels.ts';
 
 export const TWILIO_MESSAGE_EVENT = 'twilio.message';
 export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
+/**
+ * What a platform config sets on its webhook's endpoint (PUT /api/webhook/config/{id}: outgoing_webhook_url, auth_token,
+ * custom_headers, timeout_seconds, retry_attempts, or twilio's settings); the rest, a retry schedule say, is the endpoint's.
+ */
+export const PLATFORM_ENDPOINT_FIELDS = ['name', 'provider', 'url', 'auth', 'content_type', 'signing', 'event_types', 'ordered', 'custom_headers', 'timeout_seconds', 'max_attempts'] as const;
 
 /** The API's bounds, here where the CLI comes in too (a limit of 0 would refuse every message). */
 function checkLimits(input: PlatformInput): void {
@@ -263,7 +268,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       if (input.retry_attempts !== undefined) endpointPatch.max_attempts = input.retry_attempts === null ? null : input.retry_attempts + 1;
       if (input.is_active !== undefined) endpointPatch.is_active = input.is_active;
       if (input.name) endpointPatch.name = `platform ${input.name}`;
-      if (channel.endpointId && Object.keys(endpointPatch).length) await deps.endpoints.update(channel.endpointId, endpointPatch);
+      if (channel.endpointId && Object.keys(endpointPatch).length) await deps.endpoints.update(channel.endpointId, endpointPatch, { as: `platform config ${id}` });
       const updated = await store.channels.update(id, { name: input.name, settings: settings as unknown as Record<string, unknown>, updatedAt: clock.now() });
       changed(id);
       return updated ?? channel;

@@ -36,6 +36,16 @@ export interface EndpointInput {
   secret?: string;
 }
 
+/**
+ * What owns an endpoint (a Kore.ai async channel's POST_URL, a platform config's webhook): it sets `fields` itself,
+ * through its own API (`changeWith`); they cannot be changed on the endpoint, which would break the owner.
+ */
+export interface EndpointOwner {
+  owner: string;
+  changeWith: string;
+  fields: readonly (keyof EndpointInput)[];
+}
+
 export interface SigningSecret {
   secret: string;
   expiresAt: number | null;
@@ -53,6 +63,14 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
 
   const usersOf = async (id: string) => (await Promise.all(users.map((lookup) => lookup(id)))).flat();
   const nameUsers: ((name: string) => Promise<string[]>)[] = [];
+  const owners: ((id: string) => Promise<EndpointOwner | null>)[] = [];
+  async function ownerOf(id: string): Promise<EndpointOwner | null> {
+    for (const lookup of owners) {
+      const owner = await lookup(id);
+      if (owner) return owner;
+    }
+    return null;
+  }
   /** What names an endpoint by this name, when no other endpoint carries it (the others would take over). */
   async function nameUsersOf(name: string, id: string): Promise<string[]> {
     const others = (await store.endpoints.list({}, { limit: 100_000 })).some((e) => e.name === name && e.id !== id);
@@ -118,10 +136,18 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       return { endpoint, secret };
     },
 
-    async update(id: string, input: EndpointInput): Promise<EndpointRecord> {
+    /** Changes an endpoint; `as` names its owner when the owner itself changes it (the fields it sets are its own). */
+    async update(id: string, input: EndpointInput, options: { as?: string } = {}): Promise<EndpointRecord> {
       if (input.secret !== undefined) throw new BotgateError('BG_ERR_VALIDATION', 'secret cannot be changed by an update; rotate it');
       checkLimits(input);
       const current = await get(id);
+      const owner = await ownerOf(id);
+      if (owner && owner.owner !== options.as) {
+        const owned = owner.fields.filter((field) => input[field] !== undefined);
+        if (owned.length) {
+          throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} belongs to ${owner.owner}, which sets its ${owned.join(', ')}: change ${owned.length > 1 ? 'them' : 'it'} through ${owner.changeWith}`);
+        }
+      }
       const patch: EndpointPatch = { updatedAt: clock.now() };
       if (input.name !== undefined && input.name !== current.name) {
         // Renamed under what names it (a bot's webhooks): those would name nothing and their events be lost.
@@ -163,6 +189,11 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
     /** Refuses (409) when anything but `owner` sends through the endpoint: the owner is about to delete it with itself. */
     async assertOnlyUser(id: string | null, owner: string): Promise<void> {
       if (id) refuseIfUsed(id, (await everyUserOf(id)).filter((u) => u !== owner));
+    },
+
+    /** Registers a lookup of what owns an endpoint: the fields it sets cannot be changed on the endpoint (409). */
+    ownedBy(lookup: (id: string) => Promise<EndpointOwner | null>) {
+      owners.push(lookup);
     },
 
     /** Registers a lookup of what names endpoints by name: the last endpoint of a name so named cannot be renamed or deleted. */

@@ -37,6 +37,23 @@ describe('kore webhook channel (async)', () => {
     return received(user).filter((r) => (r.headers['webhook-id'] && !seen.has(String(r.headers['webhook-id'])) ? seen.add(String(r.headers['webhook-id'])) : false)).map((r) => JSON.parse(r.body));
   };
 
+  it('keeps what the channel sets on its POST_URL endpoint from PATCH /api/endpoints (409 naming its route); the rest is the endpoint\'s', async () => {
+    const channel = (await k.gw.api('GET', '/api/bots/demo/channels')).body.data.find((c: { endpoint_id: string | null }) => c.endpoint_id === endpointId);
+    for (const change of [{ url: 'https://elsewhere.example.com/' }, { auth: { kind: 'none' } }, { ordered: false }, { event_types: ['*'] }, { content_type: 'form' }, { name: 'mine' }]) {
+      const res = await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, change);
+      assert.equal(res.status, 409, JSON.stringify(res.body));
+      assert.equal(res.body.code, 'BG_ERR_CONFLICT');
+      assert.match(res.body.message, new RegExp(`belongs to channel ${channel.id}.*PATCH /api/channels/${channel.id}`));
+    }
+    assert.equal((await k.gw.api('GET', `/api/endpoints/${endpointId}`)).body.url, postUrl.url);
+    assert.equal((await k.gw.api('DELETE', `/api/endpoints/${endpointId}`)).status, 409);
+    const own = await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, { timeout_seconds: 10, custom_headers: { 'x-extra': '1' } });
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    // The channel itself changes its POST_URL's token.
+    assert.equal((await k.gw.api('PATCH', `/api/channels/${channel.id}`, { access_token: 'kore-access-token' })).status, 200);
+    await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, { timeout_seconds: 15, custom_headers: {} });
+  });
+
   it('acknowledges at once with an empty body and delivers each bot message to POST_URL', async () => {
     const h = { authorization: `bearer ${await k.token()}` };
     const ack = await k.post(hook, say('what is my balance', 'async-1'), h);

@@ -239,6 +239,29 @@ describe('platform webhook (SQLite)', () => {
       assertApiError(await gw.api('GET', `/api/endpoints/${created.endpoint_id}`), 404, 'BG_ERR_ENDPOINT_NOT_FOUND');
     });
 
+    it('keeps what a config sets on its endpoint from PATCH /api/endpoints (409 naming its route) and DELETE; the rest is the endpoint\'s', async () => {
+      const created = await createConfig('owned', { custom_headers: { 'x-account': 'acme' }, timeout_seconds: 20 });
+      const endpoint = `/api/endpoints/${created.endpoint_id}`;
+      for (const change of [{ url: 'https://elsewhere.example.com/' }, { auth: { kind: 'none' } }, { content_type: 'form' }, { signing: false }, { event_types: ['x.y'] },
+        { ordered: false }, { name: 'renamed' }, { provider: 'other' }, { custom_headers: {} }, { timeout_seconds: 5 }, { max_attempts: 2 }, { retry_schedule: [0, 5], url: 'https://elsewhere.example.com/' }]) {
+        const res = await gw.api('PATCH', endpoint, change);
+        assertApiError(res, 409, 'BG_ERR_CONFLICT');
+        assert.match(res.body.message, new RegExp(`belongs to platform config ${created.id}.*PUT /api/webhook/config/${created.id}`));
+      }
+      const unchanged = (await gw.api('GET', endpoint)).body;
+      assert.equal(unchanged.url, urlOf('owned'));
+      assert.equal(unchanged.retry_schedule, null, 'a refused PATCH changes nothing');
+      assertApiError(await gw.api('DELETE', endpoint), 409, 'BG_ERR_CONFLICT');
+      const own = await gw.api('PATCH', endpoint, { retry_schedule: [0, 5], rate_limit_per_second: 10, is_active: false });
+      assert.equal(own.status, 200, JSON.stringify(own.body));
+      assert.deepEqual([own.body.retry_schedule, own.body.rate_limit_per_second, own.body.is_active], [[0, 5], 10, false]);
+      // The config itself still changes what it owns.
+      const updated = await gw.api('PUT', `/api/webhook/config/${created.id}`, { outgoing_webhook_url: urlOf('owned-2'), timeout_seconds: 7 });
+      assert.equal(updated.status, 200, JSON.stringify(updated.body));
+      assert.deepEqual([(await gw.api('GET', endpoint)).body.url, (await gw.api('GET', endpoint)).body.timeout_seconds], [urlOf('owned-2'), 7]);
+      assert.equal((await gw.api('DELETE', `/api/webhook/config/${created.id}`)).status, 204);
+    });
+
     it('refuses to delete a config whose endpoint a bot\'s webhook names (409), and keeps both', async () => {
       const own = await startTestGateway(); // a gateway of its own: a second bot would change which bot configs get
       try {

@@ -79,7 +79,7 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
   }, async (request) => endpointView(await endpoints.get(request.params.id)));
 
   app.patch('/endpoints/:id', {
-    schema: { tags, summary: 'Change an endpoint', params: IdParams, body: UpdateBody, response: { 200: EndpointView, ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD') } },
+    schema: { tags, summary: 'Change an endpoint (409 for the settings a channel or platform config owning it sets itself)', params: IdParams, body: UpdateBody, response: { 200: EndpointView, ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD', 'BG_ERR_CONFLICT') } },
   }, async (request) => endpointView(await endpoints.update(request.params.id, request.body)));
 
   app.delete('/endpoints/:id', {
