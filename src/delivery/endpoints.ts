@@ -4,7 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { BotgateError } from '../errors.ts';
-import { checkRange } from '../ranges.ts';
+import { checkName, checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
 import { AuthSettingsError, authHeaderName, authKind, HEADER_NAME, headerValueProblem, isReservedHeader } from './endpoint-auth.ts';
@@ -269,6 +269,8 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
  * the CLI and config as code come straight here): a timeout of -5 s would make every try fail at once.
  */
 function checkLimits(input: EndpointInput): void {
+  // Bots name endpoints by name: one of only spaces names nothing anyone can tell apart (as apps' and agents' names).
+  if (input.name !== undefined) checkName('name', input.name);
   checkRange('timeout_seconds', input.timeout_seconds, 1, 300);
   checkRange('max_attempts', input.max_attempts, 1, 100, true);
   checkRange('rate_limit_per_second', input.rate_limit_per_second, 1, 100_000, true);

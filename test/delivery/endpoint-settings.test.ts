@@ -103,4 +103,11 @@ describe('endpoint settings', () => {
     assert.match(String(req.headers['user-agent']), /^botgate-webhooks\//);
     await gw.api('DELETE', `/api/endpoints/${ep.id}`);
   });
+
+  it('refuses a name of only spaces, as apps and agents do, on create and PATCH', async () => {
+    refused(await create({ name: '   ' }), /name must be 1 to 200 characters, not only spaces/);
+    const ep = await created({});
+    refused(await gw.api('PATCH', `/api/endpoints/${ep.id}`, { name: ' \t ' }), /name must be/);
+    await gw.api('DELETE', `/api/endpoints/${ep.id}`);
+  });
 });
