@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { BotgateError } from '../errors.ts';
 import type { DeliveryStatus } from '../store/store.ts';
+import { resendDelivery } from '../delivery/resend.ts';
 import { attemptView, deliveryView } from '../delivery/views.ts';
 import { numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
 
@@ -52,11 +53,8 @@ export function registerDeliveryCommands(program: Command): void {
     .command('resend <id>')
     .description('try a delivery again now (a sent or failed one gets a single try)')
     .action(async (id: string, _options, command: Command) => {
-      await withServices(command, async ({ store, clock, outbox }) => {
-        const result = await store.deliveries.resend(id, clock.now());
-        if (result === 'not_found') throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${id}`);
-        if (result === 'in_progress') throw new BotgateError('BG_ERR_DELIVERY_IN_PROGRESS');
-        outbox.nudge();
+      await withServices(command, async (services) => {
+        const result = await resendDelivery(services, id);
         print(`queued ${id}${result.oneShot ? ' (one try)' : ''}; the running gateway sends it`);
       });
     });

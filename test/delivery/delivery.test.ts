@@ -212,8 +212,13 @@ describe('delivery', () => {
       const [req] = (await flaky.waitFor(4)).slice(3);
       assert.equal(JSON.parse(req.body).type, 'webhook.test');
       assert.equal((await gw.api('POST', '/api/deliveries/dlv_missing/resend')).status, 404);
-      // A disabled endpoint would hold the test unsent: 409, nothing stored; an event type is one a publish takes.
+      // A disabled endpoint would hold the test (or a resend) unsent: 409, nothing stored or changed.
       await gw.api('POST', `/api/endpoints/${ep.id}/disable`);
+      const heldResend = await gw.api('POST', `/api/deliveries/${msg.delivery_ids[0]}/resend`);
+      assert.equal(heldResend.status, 409, JSON.stringify(heldResend.body));
+      assert.equal(heldResend.body.code, 'BG_ERR_CONFLICT');
+      assert.match(heldResend.body.message, /is disabled \(manual\): enable it first/);
+      assert.equal((await delivery(msg.delivery_ids[0])).status, 'sent', 'the refused resend changed nothing');
       const before = (await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length;
       const toDisabled = await gw.api('POST', `/api/endpoints/${ep.id}/test`);
       assert.equal(toDisabled.status, 409, JSON.stringify(toDisabled.body));

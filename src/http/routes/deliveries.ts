@@ -2,6 +2,7 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
+import { resendDelivery } from '../../delivery/resend.ts';
 import { attemptView, deliveryView } from '../../delivery/views.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult, parseTime } from '../paging.ts';
@@ -10,7 +11,7 @@ import { AttemptView, DeliveryView, IdParams, PageQuery, TimeRangeQuery, errors,
 const Status = Type.Union([Type.Literal('pending'), Type.Literal('sending'), Type.Literal('sent'), Type.Literal('failed')]);
 
 export const deliveryRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  const { store, clock } = deps;
+  const { store } = deps;
   const tags = ['deliveries'];
 
   app.get('/deliveries', {
@@ -54,15 +55,12 @@ export const deliveryRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
 
   app.post('/deliveries/:id/resend', {
     schema: {
-      tags, summary: 'Try a delivery again now; for a sent or failed one this is a single try that schedules nothing more',
+      tags, summary: 'Try a delivery again now; for a sent or failed one this is a single try that schedules nothing more (409 while its endpoint is disabled)',
       params: IdParams,
-      response: { 202: DeliveryView, ...errors('BG_ERR_DELIVERY_NOT_FOUND', 'BG_ERR_DELIVERY_IN_PROGRESS') },
+      response: { 202: DeliveryView, ...errors('BG_ERR_DELIVERY_NOT_FOUND', 'BG_ERR_DELIVERY_IN_PROGRESS', 'BG_ERR_CONFLICT') },
     },
   }, async (request, reply) => {
-    const result = await store.deliveries.resend(request.params.id, clock.now());
-    if (result === 'not_found') throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${request.params.id}`);
-    if (result === 'in_progress') throw new BotgateError('BG_ERR_DELIVERY_IN_PROGRESS');
-    deps.outbox.nudge();
+    const result = await resendDelivery(deps, request.params.id);
     reply.code(202);
     return deliveryView(result);
   });
