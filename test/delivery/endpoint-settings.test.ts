@@ -88,6 +88,8 @@ describe('endpoint settings', () => {
     const ep = await created({ custom_headers: { 'X-Tenant': 'acme' } });
     refused(await gw.api('PATCH', `/api/endpoints/${ep.id}`, { custom_headers: { 'x-b': '1', 'X-B': '2' } }), /custom_headers: X-B is given twice/);
     assert.deepEqual((await gw.api('GET', `/api/endpoints/${ep.id}`)).body.custom_headers, { 'x-tenant': 'acme' });
+    // From a config file (YAML makes __proto__ an own key) the service is the one to refuse it, not drop it silently.
+    await assert.rejects(gw.endpoints.create({ name: 'from config', url: rx.url, custom_headers: JSON.parse('{"__proto__": "x", "x-a": "1"}') }), /custom_headers: __proto__ is not taken/);
     // A platform config's headers are its endpoint's: the same rules, and the same limit.
     const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`x-h${i}`, 'v']));
     const platform = (body: Record<string, unknown>) => gw.api('POST', '/api/webhook/config', { name: `p${Math.random()}`, bot: 'none', outgoing_webhook_url: rx.url, ...body });
