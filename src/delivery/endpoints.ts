@@ -294,6 +294,8 @@ function checkUrl(text: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BotgateError('BG_ERR_VALIDATION', 'url must use http or https');
   if (url.username || url.password) throw new BotgateError('BG_ERR_VALIDATION', 'url must not carry credentials; use auth');
+  // Port 0 names no port anything listens on: every try would fail to connect.
+  if (url.port === '0') throw new BotgateError('BG_ERR_VALIDATION', 'url must not name port 0');
   return url.toString();
 }
 

@@ -106,6 +106,13 @@ describe('endpoint settings', () => {
     await gw.api('DELETE', `/api/endpoints/${ep.id}`);
   });
 
+  it('refuses a URL on port 0, which no try could reach', async () => {
+    refused(await create({ url: 'http://hooks.example.com:0/x' }), /url must not name port 0/);
+    const ep = await created({});
+    refused(await gw.api('PATCH', `/api/endpoints/${ep.id}`, { url: 'https://hooks.example.com:00/' }), /port 0/);
+    await gw.api('DELETE', `/api/endpoints/${ep.id}`);
+  });
+
   it('refuses a name of only spaces, as apps and agents do, on create and PATCH', async () => {
     refused(await create({ name: '   ' }), /name must be 1 to 200 characters, not only spaces/);
     const ep = await created({});
