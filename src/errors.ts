@@ -75,3 +75,21 @@ export interface ApiErrorBody {
 export function apiErrorBody(error: BotgateError): ApiErrorBody {
   return { statusCode: error.statusCode, code: error.code, message: error.message };
 }
+
+/**
+ * Runs a service on a caller's behalf with that caller's field names in its validation errors: a channel's
+ * `post_url` is the endpoint service's `url`, so "url must use http or https" becomes "post_url must use …".
+ * `names` maps the service's field (a word, or a dotted path such as auth.token) to the caller's.
+ */
+export async function withFieldNames<T>(names: Record<string, string>, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof BotgateError) || error.code !== 'BG_ERR_VALIDATION') throw error;
+    let message = error.message;
+    for (const [from, to] of Object.entries(names)) {
+      message = message.replace(new RegExp(`(^|[\\s(:])${from.replace(/\./g, '\\.')}(?![\\w.])`, 'g'), `$1${to}`);
+    }
+    throw message === error.message ? error : new BotgateError(error.code, message, { cause: error });
+  }
+}

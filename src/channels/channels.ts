@@ -3,12 +3,14 @@
 // through an ordered endpoint of the delivery engine, keyed by conversation.
 import type { Clock } from '../clock.ts';
 import type { EndpointService } from '../delivery/endpoints.ts';
-import { BotgateError } from '../errors.ts';
+import { BotgateError, withFieldNames } from '../errors.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { ChannelMode, ChannelRecord, Store } from '../store/store.ts';
 
 /** The event type of the messages a Kore async channel sends to its POST_URL. */
 export const KORE_MESSAGE_EVENT = 'kore.message';
+/** The endpoint's fields a channel sets, as the channel's API names them (for its validation errors). */
+const CHANNEL_FIELDS = { url: 'post_url', 'auth.token': 'access_token', auth: 'access_token' };
 
 /** What an async channel sets on its POST_URL's endpoint (PATCH /api/channels/{id} changes url and auth). */
 export const CHANNEL_ENDPOINT_FIELDS = ['name', 'provider', 'url', 'auth', 'content_type', 'signing', 'event_types', 'ordered'] as const;
@@ -58,14 +60,14 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
       let endpointId: string | null = null;
       let secret: string | null = null;
       if (input.mode === 'async') {
-        const created = await deps.endpoints.create({
+        const created = await withFieldNames(CHANNEL_FIELDS, () => deps.endpoints.create({
           name: `kore channel ${id}`,
           provider: 'kore',
           url: input.post_url!,
           auth: input.access_token ? { kind: 'bearer', token: input.access_token } : { kind: 'none' },
           ordered: true,
           event_types: [KORE_MESSAGE_EVENT],
-        });
+        }));
         endpointId = created.endpoint.id;
         secret = created.secret;
       }
@@ -85,10 +87,10 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
       if (input.app_id && !(await store.apps.get(input.app_id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${input.app_id}`);
       if ((input.post_url || input.access_token !== undefined) && !channel.endpointId) throw new BotgateError('BG_ERR_VALIDATION', 'post_url and access_token belong to async channels');
       if (channel.endpointId && (input.post_url || input.access_token !== undefined)) {
-        await deps.endpoints.update(channel.endpointId, {
+        await withFieldNames(CHANNEL_FIELDS, () => deps.endpoints.update(channel.endpointId!, {
           ...(input.post_url ? { url: input.post_url } : {}),
           ...(input.access_token !== undefined ? { auth: input.access_token ? { kind: 'bearer', token: input.access_token } : { kind: 'none' } } : {}),
-        }, { as: `channel ${id}` });
+        }, { as: `channel ${id}` }));
       }
       byBot.delete(channel.botId);
       return (await store.channels.update(id, { name: input.name, appId: input.app_id, syncTimeoutSeconds: input.sync_timeout_seconds, updatedAt: clock.now() }))!;

@@ -8,7 +8,7 @@ import type { SecretBox } from '../crypto/secret-box.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
 import { headerValueProblem } from '../delivery/endpoint-auth.ts';
 import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
-import { BotgateError } from '../errors.ts';
+import { BotgateError, withFieldNames } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { ChannelRecord, EndpointRecord, Store } from '../store/store.ts';
@@ -32,6 +32,8 @@ function checkLimits(input: PlatformInput): void {
 
 /** Twilio's account SID: "AC" and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid). */
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
+/** The endpoint's fields a platform config sets, as the config's API names them (for its validation errors). */
+const PLATFORM_FIELDS = { url: 'outgoing_webhook_url', 'auth.token': 'auth_token' };
 
 /**
  * A Twilio config's own settings, checked where every way in passes: the SID goes into the Messages API's URL and
@@ -189,7 +191,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       const signature = input.signature ? sealSignature(input.signature, null) : null;
       const id = deps.newId('ch');
       const now = clock.now();
-      const { endpoint, secret } = await deps.endpoints.create({
+      const { endpoint, secret } = await withFieldNames(PLATFORM_FIELDS, () => deps.endpoints.create({
         name: `platform ${input.name}`,
         provider,
         ordered: true,
@@ -204,7 +206,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
             auth: bearer(input.auth_token),
             event_types: [PLATFORM_MESSAGE_EVENT, 'handoff.*'],
           }),
-      });
+      }));
       // Twilio signs its requests (X-Twilio-Signature): a Twilio config has no inbound token.
       const inboundToken = twilio ? null : generateToken('bgp');
       const settings: PlatformSettings = {
@@ -268,7 +270,9 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       if (input.retry_attempts !== undefined) endpointPatch.max_attempts = input.retry_attempts === null ? null : input.retry_attempts + 1;
       if (input.is_active !== undefined) endpointPatch.is_active = input.is_active;
       if (input.name) endpointPatch.name = `platform ${input.name}`;
-      if (channel.endpointId && Object.keys(endpointPatch).length) await deps.endpoints.update(channel.endpointId, endpointPatch, { as: `platform config ${id}` });
+      if (channel.endpointId && Object.keys(endpointPatch).length) {
+        await withFieldNames(PLATFORM_FIELDS, () => deps.endpoints.update(channel.endpointId!, endpointPatch, { as: `platform config ${id}` }));
+      }
       const updated = await store.channels.update(id, { name: input.name, settings: settings as unknown as Record<string, unknown>, updatedAt: clock.now() });
       changed(id);
       return updated ?? channel;

@@ -37,6 +37,24 @@ describe('kore webhook channel (async)', () => {
     return received(user).filter((r) => (r.headers['webhook-id'] && !seen.has(String(r.headers['webhook-id'])) ? seen.add(String(r.headers['webhook-id'])) : false)).map((r) => JSON.parse(r.body));
   };
 
+  it("names a bad post_url or access_token by the channel's own field names, on create and on change", async () => {
+    const create = (extra: Record<string, unknown>) => k.gw.api('POST', '/api/bots/demo/channels', { mode: 'async', app_id: k.clientId, post_url: postUrl.url, ...extra });
+    for (const [extra, message] of [
+      [{ post_url: 'ftp://example.com/in' }, /^post_url must use http or https$/],
+      [{ post_url: 'http://user:pw@example.com/in' }, /^post_url must not carry credentials; use access_token$/],
+      [{ access_token: 'two\nlines' }, /^access_token holds a character a header cannot carry/],
+    ] as const) {
+      const refused = await create(extra);
+      assert.deepEqual([refused.status, refused.body.code], [400, 'BG_ERR_VALIDATION'], JSON.stringify(extra));
+      assert.match(refused.body.message, message);
+    }
+    const channel = await create({ name: 'field-names' });
+    assert.equal(channel.status, 201);
+    const changed = await k.gw.api('PATCH', `/api/channels/${channel.body.id}`, { post_url: 'ftp://example.com/in' });
+    assert.deepEqual([changed.status, changed.body.message], [400, 'post_url must use http or https']);
+    assert.equal((await k.gw.api('DELETE', `/api/channels/${channel.body.id}`)).status, 204);
+  });
+
   it('keeps what the channel sets on its POST_URL endpoint from PATCH /api/endpoints (409 naming its route); the rest is the endpoint\'s', async () => {
     const channel = (await k.gw.api('GET', '/api/bots/demo/channels')).body.data.find((c: { endpoint_id: string | null }) => c.endpoint_id === endpointId);
     for (const change of [{ url: 'https://elsewhere.example.com/' }, { auth: { kind: 'none' } }, { ordered: false }, { event_types: ['*'] }, { content_type: 'form' }, { name: 'mine' }]) {

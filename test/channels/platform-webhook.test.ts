@@ -310,6 +310,9 @@ describe('platform webhook (SQLite)', () => {
       const badToken = await gw.api('POST', '/api/webhook/config', { name: 'badtoken', outgoing_webhook_url: urlOf('x'), auth_token: 'bad\ntoken' });
       assertApiError(badToken, 400, 'BG_ERR_VALIDATION');
       assert.match(badToken.body.message, /^auth_token holds a character/);
+      const ftp = await gw.api('POST', '/api/webhook/config', { name: 'ftp', outgoing_webhook_url: 'ftp://example.com/in' });
+      assertApiError(ftp, 400, 'BG_ERR_VALIDATION');
+      assert.equal(ftp.body.message, 'outgoing_webhook_url must use http or https');
       // The token and a custom Authorization header: one would silently replace the other.
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'twoauth', outgoing_webhook_url: urlOf('x'), auth_token: 't', custom_headers: { Authorization: 'x' } }), 400, 'BG_ERR_VALIDATION');
       await createConfig('dup');
