@@ -10,6 +10,8 @@ import { acquireServerLock, ServerLockError } from './server-lock.ts';
 import { BotgateError } from './errors.ts';
 import { DeclarationError } from './provision.ts';
 import { MasterKeyMismatchError } from './crypto/master-key.ts';
+import { Command, CommanderError } from 'commander';
+import { serveOptions } from './cli/context.ts';
 
 export async function main(options: LoadOptions = {}): Promise<void> {
   let config: Readonly<Config>;
@@ -155,13 +157,37 @@ function printBanner(base: string, store: string, adminToken: string | null): vo
   process.stdout.write(lines.join('\n') + '\n\n');
 }
 
-/** main() as the process's entry point: a failure to start is printed and exits 1. */
-export function start(): void {
-  main().catch((error) => {
+/** main() as the process's entry point (`npm start -- [options]`): a failure to start is printed and exits 1. */
+export function start(argv: string[] = process.argv.slice(2)): void {
+  const options = startOptions(argv);
+  main(options).catch((error) => {
     process.stderr.write(`botgate: failed to start: ${startFailure(error)}\n`);
     // A declaration of the config file that cannot be applied is a configuration problem, as a bad value is (2).
     process.exit(error instanceof DeclarationError ? 2 : 1);
   });
+}
+
+/**
+ * The options after `npm start --`, as `botgate serve` takes them: --help prints them and exits 0, a bad one stops
+ * start-up in a line with exit 2 (as a bad setting does), before anything is opened.
+ */
+function startOptions(argv: string[]): LoadOptions {
+  const program = serveOptions(
+    new Command('npm start --')
+      .description('Runs the botgate gateway. Every setting is also a key of the config file or a BOTGATE_* environment variable (docs/configuration.md); these options win over both.')
+      .option('-c, --config <file>', 'config file (YAML or JSON); also BOTGATE_CONFIG'),
+  )
+    .showHelpAfterError('(npm start -- --help shows the options)')
+    .configureOutput({ outputError: (text, write) => write(`botgate: ${text.replace(/^error: /, '')}`) })
+    .exitOverride();
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2); // commander has printed why
+    throw error;
+  }
+  const given = program.opts<{ config?: string; port?: number; host?: string }>();
+  return { file: given.config, overrides: { port: given.port, host: given.host } };
 }
 
 /** What went wrong, in a line where the cause is known (a port taken, a database away, a declaration); else the stack. */

@@ -49,6 +49,13 @@ export function publicBase(config: Services['config'], given?: string): string {
   return (given ?? config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/$/, '');
 }
 
+/** The options of the gateway, the same for `npm start -- …` (main.ts) and `botgate serve`. */
+export function serveOptions(command: Command): Command {
+  return command
+    .option('-p, --port <port>', 'port to listen on (BOTGATE_PORT)', numberOption(0, 65_535, true))
+    .option('--host <host>', 'address to listen on (BOTGATE_HOST)');
+}
+
 /**
  * A numeric option's parser: the text must be a number (an integer when asked) within [min, max], else commander
  * stops with "error: option '--x <n>' argument 'abc' is invalid. …" and exit code 1.

@@ -1,14 +1,12 @@
 // CLI: serve, migrate, admin-token.
 import type { Command } from 'commander';
 import { resetAdminToken } from '../admin-token.ts';
-import { configFrom, numberOption, print, withServices } from './context.ts';
+import { configFrom, print, serveOptions, withServices } from './context.ts';
 
 export function registerServerCommands(program: Command): void {
-  program
+  serveOptions(program
     .command('serve')
-    .description('run the gateway (what `npm start` runs, without its V8 flags: see the README, CLI)')
-    .option('-p, --port <port>', 'port to listen on (BOTGATE_PORT)', numberOption(0, 65_535, true))
-    .option('--host <host>', 'address to listen on (BOTGATE_HOST)')
+    .description('run the gateway (what `npm start` runs, without its V8 flags: see the README, CLI)'))
     .action(async (options: { port?: number; host?: string }, command: Command) => {
       const globals = command.optsWithGlobals() as { config?: string };
       const { main } = await import('../main.ts'); // the server's dependencies load only for serve

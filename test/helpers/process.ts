@@ -22,9 +22,9 @@ export function tempDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'botgate-proc-'));
 }
 
-export async function spawnGateway(env: Record<string, string>, options: { adminToken?: string | null; timeoutMs?: number; entry?: string } = {}): Promise<GatewayProcess> {
+export async function spawnGateway(env: Record<string, string>, options: { adminToken?: string | null; timeoutMs?: number; entry?: string; args?: string[] } = {}): Promise<GatewayProcess> {
   const token = options.adminToken === undefined ? ADMIN_TOKEN : options.adminToken;
-  const child = spawn(process.execPath, [...(process.env.BG_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), ...(process.env.BG_HEAP ? ['--heap-prof', '--heap-prof-dir=/tmp/heap', '--heap-prof-interval=65536'] : []), options.entry ?? 'src/main.ts'], {
+  const child = spawn(process.execPath, [...(process.env.BG_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), ...(process.env.BG_HEAP ? ['--heap-prof', '--heap-prof-dir=/tmp/heap', '--heap-prof-interval=65536'] : []), options.entry ?? 'src/main.ts', ...(options.args ?? [])], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,

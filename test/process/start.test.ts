@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { spawnGateway, tempDataDir } from '../helpers/process.ts';
 import { ADMIN_TOKEN, MASTER_KEY, eventually } from '../helpers/gateway.ts';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
@@ -78,6 +79,35 @@ describe('gateway process', () => {
       } catch {
         // the group is gone: nothing was left over
       }
+    }
+  });
+
+  it('takes --port, --host and --config after `npm start --`, and --help lists them without starting anything', async () => {
+    const dataDir = `${tempDataDir()}/data`;
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_LOG_LEVEL: 'warn' };
+    const help = spawnSync('npm', ['start', '--silent', '--', '--help'], { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(help.status, 0, help.stderr);
+    for (const option of ['--port <port>', '--host <host>', '--config <file>']) assert.ok(help.stdout.includes(option), help.stdout);
+    assert.equal(existsSync(dataDir), false, '--help opens nothing');
+    const bad = spawnSync('npm', ['start', '--silent', '--', '--port', 'eighty'], { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^botgate: option '-p, --port <port>' argument 'eighty' is invalid/m);
+    assert.equal(existsSync(dataDir), false);
+
+    const free = createServer().listen(0, '127.0.0.1');
+    await once(free, 'listening');
+    const port = (free.address() as AddressInfo).port;
+    free.close();
+    const config = `${tempDataDir()}/botgate.yaml`;
+    writeFileSync(config, 'demo:\n  enabled: false\n');
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir }, { entry: 'bin/start.js', args: ['--port', String(port), '--host', '127.0.0.1', '--config', config] });
+    try {
+      assert.equal(gw.url, `http://127.0.0.1:${port}`);
+      assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
+      assert.doesNotMatch(gw.output(), /Demo bot/, 'the config file was read');
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
     }
   });
 
