@@ -16,9 +16,18 @@ describe('gateway process', () => {
   it('prints its URLs and a one-time admin token, serves, and exits cleanly on SIGTERM', async () => {
     const dataDir = tempDataDir();
     const first = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_LOG_LEVEL: 'info' }, { adminToken: null });
-    const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(first.output())?.[1];
-    assert.ok(token, first.output());
-    assert.match(first.output(), /API docs\s+http:\/\/127\.0\.0\.1:\d+\/docs/);
+    const output = await eventually(() => (/curl -H "Authorization: Bearer bgadm_/.test(first.output()) ? first.output() : null)).catch((error) => {
+      first.child.kill('SIGKILL');
+      throw error;
+    });
+    const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(output)?.[1];
+    assert.ok(token, output);
+    assert.match(output, /API docs\s+http:\/\/127\.0\.0\.1:\d+\/docs/);
+    // The token, shown this once, is the last thing start-up prints: after the URLs, the demo and the log lines.
+    const shown = output.indexOf('Admin token');
+    const late = ['API docs', 'Demo bot', 'curl -s ', '"msg":"botgate started"'].filter((before) => !output.includes(before) || output.indexOf(before) > shown);
+    if (late.length) first.child.kill('SIGKILL');
+    assert.deepEqual(late, [], `each comes before the admin token:\n${output}`);
     assert.equal((await fetch(`${first.url}/healthz`)).status, 200);
     const authed = await fetch(`${first.url}/api/endpoints`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(authed.status, 200);
