@@ -32,6 +32,7 @@ import { notifyAdminRoutes } from './http/routes/notify-admin.ts';
 import { agentSessionRoutes } from './http/routes/sessions.ts';
 import { demoOrderRoutes } from './channels/demo-orders.ts';
 import { notifyProducerRoutes } from './http/routes/notify-producer.ts';
+import { apiIndexRoutes, collectionsOf } from './http/routes/api-index.ts';
 
 export type { AppDeps } from './http/deps.ts';
 
@@ -142,6 +143,8 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(notifyProducerRoutes, { deps });
   await app.register(async (api) => {
     api.addHook('onRequest', requireAdmin(deps.adminAuth));
+    const collections = collectionsOf(api);
+    await api.register(apiIndexRoutes, { deps, collections });
     await api.register(endpointRoutes, { deps });
     await api.register(messageRoutes, { deps });
     await api.register(deliveryRoutes, { deps });

@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 describe('management API', () => {
   let gw: TestGateway;
@@ -134,6 +134,29 @@ describe('management API', () => {
     assert.equal(JSON.parse(starting.body).code, 'BG_ERR_NOT_READY');
     await gw.start();
     assert.deepEqual(JSON.parse((await gw.app.inject({ url: '/readyz' })).body), { status: 'ready' });
+  });
+
+  it('answers GET /api (and /api/) with an index: a link to each collection, the OpenAPI document and the docs page', async () => {
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const index = await gw.app.inject({ url: '/api', headers: admin });
+    assert.equal(index.statusCode, 200, index.body);
+    const body = JSON.parse(index.body) as { docs: string; openapi: string; collections: Record<string, string> };
+    assert.deepEqual(JSON.parse((await gw.app.inject({ url: '/api/', headers: admin })).body), body);
+    const base = gw.publicBase();
+    assert.equal(body.docs, `${base}/docs`);
+    assert.equal(body.openapi, `${base}/openapi.json`);
+    for (const name of ['endpoints', 'messages', 'deliveries', 'apps', 'bots', 'conversations', 'agents', 'producer-keys', 'notify/decisions', 'webhook/config']) {
+      assert.equal(body.collections[name], `${base}/api/${name}`, name);
+    }
+    // Every link answers, and what the OpenAPI document lists as a collection is in the index.
+    for (const url of [body.docs, body.openapi, ...Object.values(body.collections)]) {
+      const res = await gw.app.inject({ url: url.slice(base.length), headers: admin });
+      assert.ok(res.statusCode === 200 || (url === body.docs && res.statusCode === 302), `${url}: ${res.statusCode}`);
+    }
+    const spec = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body) as { paths: Record<string, { get?: { security?: unknown[] } }> };
+    const listed = Object.entries(spec.paths).filter(([path, ops]) => path.startsWith('/api/') && !path.includes('{') && ops.get && ops.get.security === undefined).map(([path]) => path.slice('/api/'.length));
+    assert.deepEqual(listed.filter((name) => name !== '' && !body.collections[name]), []);
+    assert.equal((await gw.app.inject({ url: '/api' })).statusCode, 401);
   });
 
   it('exposes Prometheus metrics behind the metrics token', async () => {
