@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npx botgate …`: the CLI is TypeScript run by Node 24's type stripping (the project pins Node 24), with Node's
-// module compile cache on (bin/start.js says why).
-import { enableCompileCache } from 'node:module';
+// module compile cache on (bin/start.js says why), after checking the Node version (bin/node-version.js).
+import module from 'node:module';
+import { requireNodeVersion } from './node-version.js';
 
-enableCompileCache();
+requireNodeVersion();
+module.enableCompileCache();
 const { runCli } = await import('../src/cli/main.ts');
 await runCli(process.argv.slice(2));
