@@ -11,12 +11,17 @@ import { createDeliveryWorker } from './delivery/worker.ts';
 import { createMetrics } from './metrics.ts';
 import { createServices, type ServiceOptions } from './services.ts';
 import { DEMO_ORDERS_PATH, demoEnabled, emptyProvisioned, provision, type Provisioned } from './provision.ts';
+import { httpBase, reachableHost, urlHost } from './listen-address.ts';
 
 export interface GatewayOptions extends ServiceOptions {
   logger?: FastifyBaseLogger;
 }
 
-const OWN_ORDERS_URL = new RegExp(`^http://127\\.0\\.0\\.1:\\d+${DEMO_ORDERS_PATH}$`);
+/** The demo's orders endpoint at this gateway's own receiver: on loopback, or at the address it listens on. */
+function ownOrdersUrl(host: string): RegExp {
+  const hosts = new Set(['127.0.0.1', '[::1]', urlHost(reachableHost(host))]);
+  return new RegExp(`^http://(${[...hosts].map((h) => h.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')}):\\d+${DEMO_ORDERS_PATH}$`);
+}
 
 export type Gateway = Awaited<ReturnType<typeof createGateway>>;
 
@@ -28,8 +33,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const demo = demoEnabled(config);
 
   let provisioned: Provisioned | null = null;
+  const ownOrders = ownOrdersUrl(config.host);
+  // A gateway listening on one address that is not loopback reaches its own receiver there.
+  const ownHost = reachableHost(config.host);
   const httpOptions = {
     allowPrivate: config.delivery.allow_private,
+    ownHosts: ownHost === '127.0.0.1' || ownHost === '::1' ? [] : [ownHost],
     maxResponseBytes: config.delivery.max_response_bytes,
     connectionsPerOrigin: config.delivery.per_endpoint_concurrency,
   };
@@ -43,7 +52,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     // The demo's order receiver is a gateway itself, on loopback: its endpoint alone may reach 127.0.0.1, and only
     // at the receiver's path (a gateway sharing the database may have written its own port there).
     ownLoopback: (endpoint) =>
-      demo && !config.demo.orders_url && endpoint.id === provisioned?.demo?.ordersEndpointId && OWN_ORDERS_URL.test(endpoint.url),
+      demo && !config.demo.orders_url && endpoint.id === provisioned?.demo?.ordersEndpointId && ownOrders.test(endpoint.url),
   });
   worker.events.on('error', ({ where, error }) => onError(`delivery:${where}`, error));
   worker.events.on('endpoint.disabled', ({ endpointId, reason }) => log?.warn({ endpointId, reason }, 'endpoint disabled'));
@@ -55,8 +64,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   const adminToken = await ensureAdminToken(store, config.admin_token);
   let shuttingDown = false;
-  let base = config.public_url?.replace(/\/$/, '') ?? `http://${config.host}:${config.port}`;
-  let internalBase = `http://127.0.0.1:${config.port}`;
+  // What clients are told (public_url, else this machine's address of the gateway: never 0.0.0.0), and where the
+  // gateway reaches itself (the demo's orders endpoint).
+  let base = config.public_url?.replace(/\/$/, '') ?? httpBase(config.host, config.port);
+  let internalBase = httpBase(config.host, config.port);
   const app = await createApp(
     {
       config, clock, store, endpoints, outbox, recovery, metrics, adminAuth: createAdminAuth(store, config.admin_token, clock),
@@ -95,8 +106,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
         throw new ListenError(`cannot listen on host ${config.host} (BOTGATE_HOST), port ${config.port} (BOTGATE_PORT): ${(error as Error).message}`, { cause: error });
       }
       const port = new URL(address).port;
-      internalBase = `http://127.0.0.1:${port}`;
-      if (!config.public_url) base = address;
+      internalBase = httpBase(config.host, port);
+      if (!config.public_url) base = internalBase;
       return address;
     },
 

@@ -12,6 +12,7 @@ import { DeclarationError } from './provision.ts';
 import { MasterKeyMismatchError } from './crypto/master-key.ts';
 import { Command, CommanderError } from 'commander';
 import { serveOptions } from './cli/context.ts';
+import { everyInterface } from './listen-address.ts';
 
 export async function main(options: LoadOptions = {}): Promise<void> {
   let config: Readonly<Config>;
@@ -91,7 +92,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   // The banner comes last, in one write, and the admin token last in it: the one thing shown only once is not
   // scrolled away by what follows.
   const base = gateway.publicBase();
-  const lines = [...bannerLines(base, describeStore(config)), ...(await provisionedLines(gateway, base)), ...adminTokenLines(base, gateway.generatedAdminToken)];
+  const lines = [...bannerLines(base, describeStore(config), everyInterface(config.host) ? config.host : null), ...(await provisionedLines(gateway, base)), ...adminTokenLines(base, gateway.generatedAdminToken)];
   process.stdout.write(lines.join('\n') + '\n\n');
 }
 
@@ -138,7 +139,7 @@ async function provisionedLines(gateway: Gateway, base: string): Promise<string[
 }
 
 /** The start-up banner goes to stdout directly, never through the logger (it may carry a secret). */
-function bannerLines(base: string, store: string): string[] {
+function bannerLines(base: string, store: string, everyInterface: string | null): string[] {
   return [
     '',
     'botgate is running',
@@ -146,6 +147,7 @@ function bannerLines(base: string, store: string): string[] {
     `  API docs     ${base}/docs   (OpenAPI: ${base}/openapi.json)`,
     `  Health       ${base}/healthz   ${base}/readyz   ${base}/metrics`,
     `  Store        ${store}`,
+    ...(everyInterface ? [`  Listening    on every interface (${everyInterface}): the URLs are this machine's; public_url sets the one to print`] : []),
     '',
   ];
 }

@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/load.ts';
 import { createServices, type Services } from '../services.ts';
+import { httpBase } from '../listen-address.ts';
 
 export function configFrom(command: Command) {
   const globals = command.optsWithGlobals() as { config?: string };
@@ -44,9 +45,9 @@ export function parseWhen(text: string, now: number): number {
   return at;
 }
 
-/** The gateway's address as clients reach it: `--public-url` when given, else public_url, else http://host:port. */
+/** The gateway's address as clients reach it: `--public-url` when given, else public_url, else http://host:port (as the gateway prints it). */
 export function publicBase(config: Services['config'], given?: string): string {
-  return (given ?? config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/$/, '');
+  return (given ?? config.public_url ?? httpBase(config.host, config.port)).replace(/\/$/, '');
 }
 
 /** The options of the gateway, the same for `npm start -- …` (main.ts) and `botgate serve`. */

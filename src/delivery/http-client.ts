@@ -10,6 +10,8 @@ import { BlockedAddressError, createAddressGuard, stripBrackets, type AddressGua
 
 export interface HttpClientOptions {
   allowPrivate: readonly string[];
+  /** What ownLoopback tries may reach besides loopback: the address the gateway listens on, when it is another. */
+  ownHosts?: readonly string[];
   maxResponseBytes: number;
   /** Pooled connections per pool (an endpoint's pool, or an origin's when a request names none). */
   connectionsPerOrigin: number;
@@ -37,8 +39,8 @@ export interface HttpRequest {
   /** Aborts the try (shutdown); reported as kind 'aborted'. */
   signal?: AbortSignal;
   /**
-   * The try goes to the gateway's own receiver on loopback (the bundled demo's orders endpoint): 127.0.0.1 is
-   * allowed for it alone. Every other try reaches only public addresses and delivery.allow_private.
+   * The try goes to the gateway's own receiver on loopback (the bundled demo's orders endpoint): 127.0.0.1 and ::1
+   * (and ownHosts) are allowed for it alone. Every other try reaches only public addresses and delivery.allow_private.
    */
   ownLoopback?: boolean;
 }
@@ -61,7 +63,7 @@ export interface HttpClient {
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   // Two guards: every endpoint's, and the one of tries to the gateway's own loopback receiver (ownLoopback).
-  const guards = [createAddressGuard(options.allowPrivate), createAddressGuard([...options.allowPrivate, '127.0.0.1', '::1'])] as const;
+  const guards = [createAddressGuard(options.allowPrivate), createAddressGuard([...options.allowPrivate, '127.0.0.1', '::1', ...(options.ownHosts ?? [])])] as const;
   const lookups = guards.map((g) => guardedLookup(g) as never);
   // Connecting counts against the try's deadline: an endpoint's pool connects within its timeout.
   const newAgent = (connectMs: number, own: boolean) =>

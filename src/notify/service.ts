@@ -9,6 +9,7 @@ import type { TurnDirectory } from '../conversation/turn-directory.ts';
 import { generateToken, hashToken, sameSecret, tokenMatchesAny } from '../crypto/tokens.ts';
 import { BotgateError } from '../errors.ts';
 import { emailValue } from '../identities.ts';
+import { httpBase } from '../listen-address.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { FeedRecord, NotificationRecord } from '../store/notify-records.ts';
 import type { Store } from '../store/store.ts';
@@ -62,7 +63,7 @@ export function createNotifyService(deps: {
   const { config, store, clock, newId } = deps;
   const settings = settingsFromConfig(config.notify);
   if (!isValidZone(settings.defaultTz)) throw new BotgateError('BG_ERR_VALIDATION', `notify.default_tz: unknown time zone ${settings.defaultTz}`);
-  let publicBase = () => (config.public_url ?? `http://${config.host}:${config.port}`).replace(/\/+$/, '');
+  let publicBase = () => (config.public_url ?? httpBase(config.host, config.port)).replace(/\/+$/, '');
 
   // Click tokens: the notification id and an HMAC of it (unforgeable without the key derived from the master key).
   const sign = (id: string) => createHmac('sha256', deps.linkKey).update(id).digest('base64url').slice(0, 22);

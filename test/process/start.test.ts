@@ -6,11 +6,29 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { spawnGateway, tempDataDir } from '../helpers/process.ts';
+import { networkInterfaces } from 'node:os';
+import { spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/process.ts';
 import { ADMIN_TOKEN, MASTER_KEY, eventually } from '../helpers/gateway.ts';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** Orders a pizza from the demo bot with the curl line the banner printed, then the rest through the same channel: the confirmation reaches the demo's order receiver, signed. */
+async function orderThroughDemo(gw: GatewayProcess): Promise<void> {
+  const curl = (await eventually(() => /^\s+(curl -s .*chatbot\/hooks\/demo.*)$/m.exec(gw.output()), 10_000))[1];
+  const run = spawnSync('sh', ['-c', curl.replace('curl -s ', 'curl -s -g ')], { encoding: 'utf8', timeout: 10_000 }); // -g: [::1] is no glob
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout), { text: 'How many pizzas would you like?' });
+  const token = /bearer ([^']+)'/.exec(curl)![1];
+  const say = async (text: string) => {
+    const res = await fetch(`${gw.url}/chatbot/hooks/demo`, { method: 'POST', headers: { authorization: `bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: { text }, from: { id: 'demo-user' } }) });
+    return res.json();
+  };
+  for (const text of ['2', 'Cheese', '1 Demo Street', '555']) await say(text);
+  const done = (await say('1')) as { endOfTask?: boolean };
+  assert.equal(done.endOfTask, true);
+  await eventually(() => /demo: order received/.test(gw.output()) && /"signatureValid":true/.test(gw.output()), 10_000);
+}
 
 describe('gateway process', () => {
   it('prints its URLs and a one-time admin token, serves, and exits cleanly on SIGTERM', async () => {
@@ -124,20 +142,7 @@ describe('gateway process', () => {
     // No delivery.allow_private: the demo's order receiver (this gateway, on loopback) is reached all the same.
     const gw = await spawnGateway({ BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_LOG_LEVEL: 'info', BOTGATE_DELIVERY__ALLOW_PRIVATE: '' });
     try {
-      const curl = (await eventually(() => /^\s+(curl -s .*chatbot\/hooks\/demo.*)$/m.exec(gw.output()), 10_000))[1];
-      const run = spawnSync('sh', ['-c', curl], { encoding: 'utf8', timeout: 10_000 });
-      assert.equal(run.status, 0, run.stderr);
-      assert.deepEqual(JSON.parse(run.stdout), { text: 'How many pizzas would you like?' });
-      // The rest of the order through the same channel: the confirmation reaches the demo's order receiver.
-      const token = /bearer ([^']+)'/.exec(curl)![1];
-      const say = async (text: string) => {
-        const res = await fetch(`${gw.url}/chatbot/hooks/demo`, { method: 'POST', headers: { authorization: `bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: { text }, from: { id: 'demo-user' } }) });
-        return res.json();
-      };
-      for (const text of ['2', 'Cheese', '1 Demo Street', '555']) await say(text);
-      const done = (await say('1')) as { endOfTask?: boolean };
-      assert.equal(done.endOfTask, true);
-      await eventually(() => /demo: order received/.test(gw.output()) && /"signatureValid":true/.test(gw.output()), 10_000);
+      await orderThroughDemo(gw);
       // Any other endpoint on loopback is refused (SSRF), and so is the demo's once it points elsewhere on loopback.
       const mine = await gw.api('POST', '/api/endpoints', { name: 'mine', url: `${gw.url}/healthz`, max_attempts: 1 });
       assert.equal(mine.status, 201);
@@ -151,6 +156,31 @@ describe('gateway process', () => {
     } finally {
       gw.child.kill('SIGTERM');
       await gw.exited;
+    }
+  });
+
+  it('prints URLs to open, never 0.0.0.0 and with IPv6 in brackets, and the demo reaches its own receiver, whatever address it listens on', async () => {
+    // Every interface (v4 and v6), IPv6 loopback, and an address of this machine that is not loopback (when it has one).
+    const other = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+    const cases: [string, string][] = [['0.0.0.0', '127.0.0.1'], ['::', '[::1]'], ['::1', '[::1]'], ...(other ? [[other, other] as [string, string]] : [])];
+    for (const [host, shown] of cases) {
+      const dataDir = tempDataDir();
+      const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_HOST: host, BOTGATE_LOG_LEVEL: 'info', BOTGATE_DELIVERY__ALLOW_PRIVATE: '' });
+      let port = '';
+      try {
+        port = new URL(gw.url).port;
+        assert.equal(gw.url, `http://${shown}:${port}`, host);
+        await orderThroughDemo(gw);
+      } finally {
+        gw.child.kill('SIGTERM');
+        await gw.exited;
+      }
+      const printed = gw.output().split('\n').filter((line) => !line.startsWith('{')).join('\n'); // not the log lines (JSON)
+      assert.doesNotMatch(printed, /http:\/\/(0\.0\.0\.0|\[::\]|::1?:)/, host);
+      // The CLI prints the channel's URL as the gateway does.
+      const cli = spawnSync(process.execPath, ['bin/botgate.js', 'channels', 'list', 'demo'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_HOST: host, BOTGATE_PORT: port, BOTGATE_MASTER_KEY: MASTER_KEY }, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(cli.status, 0, cli.stderr);
+      assert.ok(cli.stdout.includes(`http://${shown}:${port}/chatbot/hooks/demo`), cli.stdout);
     }
   });
 
