@@ -2,7 +2,7 @@
 // and frozen. The only module that reads process.env.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { isPair, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 
@@ -64,6 +64,14 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
       // The setting the issue is in, or one of its parents (a list item's issue is the list's variable's).
       const source = issue.path.map((_, i) => sources.get(issue.path.slice(0, issue.path.length - i).join('.'))).find((s) => s !== undefined);
       const where = source ? (source === sources.get(key) ? source : `${source} (${key})`) : file ? `${file}: ${key || '(root)'}` : key;
+      // A value of the wrong kind is quoted (a secret is never of the wrong kind: they are all text).
+      const value = valueAt(raw, issue.path);
+      if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && (typeof value === 'string' || typeof value === 'number')) {
+        const kind = issue.code === 'invalid_type' ? issue.expected : 'union';
+        const expected = ({ number: 'expected a number', int: 'expected a whole number', boolean: 'expected true or false', string: 'expected text', array: 'expected a list ([a, b])' } as Record<string, string>)[kind];
+        const what = expected ?? issue.message.replace(/^Invalid input: /, '').replace(/, received \w+$/, '');
+        return `${where}: ${what}, got ${JSON.stringify(value)}${typeof value === 'string' ? hint(value, key, kind) : ''}`;
+      }
       const extra = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
       return `${where}: ${issue.message}${extra}`;
     });
@@ -79,16 +87,69 @@ function readConfigFile(file: string): Record<string, unknown> {
   } catch (error) {
     throw new ConfigError(`config file ${file}: ${(error as Error).message}`);
   }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text); // YAML is a superset of JSON
-  } catch (error) {
-    // Its first line says what and where; the parser goes on to quote the line, which may hold a secret.
-    throw new ConfigError(`config file ${file}: ${(error as Error).message.split('\n')[0].replace(/:$/, '')}`);
-  }
+  const doc = parseDocument(text); // YAML (1.2, unless the file says %YAML 1.1) is a superset of JSON
+  // The first line of an error says what and where; the parser goes on to quote the line, which may hold a secret.
+  if (doc.errors.length) throw new ConfigError(`config file ${file}: ${doc.errors[0].message.split('\n')[0].replace(/:$/, '')}`);
+  const surprise = leadingZero(doc);
+  if (surprise) throw new ConfigError(`config file ${file}: ${surprise}`);
+  const parsed: unknown = doc.toJS();
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: must hold a mapping`);
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * A number written with a leading zero (`port: 017`): YAML 1.2 reads it as decimal 17, YAML 1.1 and habit as octal 15.
+ * Refused, naming the key, rather than read one way or the other; 0o17 is octal, 0x1F hexadecimal.
+ */
+function leadingZero(doc: ReturnType<typeof parseDocument>): string | null {
+  if (doc.directives?.yaml.version === '1.1') return null; // the file asked for 1.1's reading: 017 is octal there
+  let found: string | null = null;
+  visit(doc, {
+    Scalar(_key, node, path) {
+      if (typeof node.value !== 'number' || !/^[-+]?0\d/.test(node.source ?? '')) return;
+      const at: (string | number)[] = [];
+      path.forEach((step, i) => {
+        if (isPair(step) && isScalar(step.key)) at.push(String(step.key.value));
+        if (isSeq(step)) at.push(step.items.indexOf((path[i + 1] ?? node) as never));
+      });
+      const [, sign, digits] = /^([-+]?)0+(\d.*)$/.exec(node.source!)!;
+      found = `${at.join('.')}: ${node.source} has a leading zero, which YAML 1.2 reads as ${node.value} and YAML 1.1 as octal: write ${sign}${digits} (decimal) or ${sign}0o${digits} (octal), or quote it if it is text`;
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
+/** The value at a path of the raw (unvalidated) configuration. */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let node = raw;
+  for (const part of path) node = node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[part] : undefined;
+  return node;
+}
+
+/** What to write instead of a text where a number or a boolean belongs: a duration with its unit, yes for true. */
+function hint(value: string, key: string, expected: string): string {
+  const unit = /[._](ms|seconds|minutes|hours|days|bytes)$/.exec(key)?.[1];
+  if (unit && (expected === 'number' || expected === 'int') && /^\s*[-+.\d]/.test(value)) return ` (a number of ${unit === 'ms' ? 'milliseconds' : unit}, without a unit or quotes)`;
+  if (expected !== 'string' && /^(y|yes|n|no|on|off)$/i.test(value)) return ' (YAML 1.2 reads yes, no, on and off as text: write true or false)';
+  return '';
+}
+
+/** Words an environment variable may give a boolean key. */
+const TRUE = /^(1|true|yes|on)$/i;
+const FALSE = /^(0|false|no|off)$/i;
+
+/**
+ * A number as the config file's YAML 1.2 writes one: decimal (without a leading zero, refused as in the file),
+ * 0x hexadecimal or 0o octal; undefined for anything else (0b…, 1_000, Infinity, "12 s").
+ */
+function parseNumber(text: string): number | undefined {
+  const t = text.trim();
+  if (/^0x[0-9a-f]+$/i.test(t)) return parseInt(t.slice(2), 16);
+  if (/^0o[0-7]+$/i.test(t)) return parseInt(t.slice(2), 8);
+  if (/^[-+]?(?:(?:0|[1-9]\d*)(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?$/i.test(t)) return Number(t);
+  return undefined;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -123,22 +184,22 @@ function unwrap(node: z.ZodType): z.ZodType {
 function coerceEnv(name: string, value: string, leaf: z.ZodType): unknown {
   const text = value.trim();
   if (leaf instanceof z.ZodUnion) {
-    // e.g. `auto | true | false`: the first option the text reads as.
+    // e.g. `auto | true | false`: the first option the text reads as (a boolean in any of the words below).
     for (const option of (leaf as z.ZodUnion<z.ZodType[]>).options.map(unwrap)) {
-      if (option instanceof z.ZodBoolean && /^(true|false)$/i.test(text)) return /^true$/i.test(text);
-      if (option instanceof z.ZodNumber && text !== '' && Number.isFinite(Number(text))) return Number(text);
+      if (option instanceof z.ZodBoolean && (TRUE.test(text) || FALSE.test(text))) return TRUE.test(text);
+      if (option instanceof z.ZodNumber && parseNumber(text) !== undefined) return parseNumber(text);
     }
     return value;
   }
   if (leaf instanceof z.ZodNumber) {
-    const n = Number(text);
-    if (!Number.isFinite(n)) throw new ConfigError(`${name}: expected a number, got ${JSON.stringify(value)}`);
+    const n = parseNumber(text);
+    if (n === undefined) throw new ConfigError(`${name}: expected a number (decimal without a leading zero, 0x hex or 0o octal), got ${JSON.stringify(value)}`);
     return n;
   }
   if (leaf instanceof z.ZodBoolean) {
-    if (/^(1|true|yes|on)$/i.test(text)) return true;
-    if (/^(0|false|no|off)$/i.test(text)) return false;
-    throw new ConfigError(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+    if (TRUE.test(text)) return true;
+    if (FALSE.test(text)) return false;
+    throw new ConfigError(`${name}: expected true or false (or 1, 0, yes, no, on, off), got ${JSON.stringify(value)}`);
   }
   if (leaf instanceof z.ZodArray) {
     if (text.startsWith('[')) {
@@ -149,7 +210,8 @@ function coerceEnv(name: string, value: string, leaf: z.ZodType): unknown {
       }
     }
     const items = text.split(',').map((s) => s.trim()).filter(Boolean);
-    return unwrap((leaf as z.ZodArray<z.ZodType>).element) instanceof z.ZodNumber ? items.map(Number) : items;
+    // An item that is no number stays text: the schema names it (BOTGATE_X (x.2): expected a number, got "abc").
+    return unwrap((leaf as z.ZodArray<z.ZodType>).element) instanceof z.ZodNumber ? items.map((item) => parseNumber(item) ?? item) : items;
   }
   if (leaf instanceof z.ZodObject) {
     throw new ConfigError(`${name}: is a group of settings; set its keys (${name}__KEY) instead`);

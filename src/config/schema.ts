@@ -22,6 +22,8 @@ const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
 export const SVIX_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 
 const seconds = z.number().min(0).max(7 * 24 * 3600);
+/** A boolean key: true or false (the file's YAML 1.2 reads yes, no, on and off as text). */
+const flag = () => z.boolean({ error: 'expected true or false' });
 
 const deliverySchema = z.strictObject({
   /** Deliveries in flight at once in this process. */
@@ -105,7 +107,7 @@ const platformSchema = z.strictObject({
 });
 
 const notifyTypeSchema = z.strictObject({
-  critical: z.boolean().optional(),
+  critical: flag().optional(),
   value: z.number().min(0).optional(),
   cost: z.number().min(0).optional(),
   cooldown_hours: z.number().min(0).max(MAX_HOURS).optional(),
@@ -126,7 +128,7 @@ const notifySchema = z.strictObject({
   /** Zone of users who have none (IANA name). */
   default_tz: z.string().refine(isValidZone, { message: 'not a time zone (an IANA name such as Europe/Berlin, or UTC)' }).default('UTC'),
   /** Unknown event types are refused (skip unknown_type) instead of decided with the `default` type. */
-  strict: z.boolean().default(false),
+  strict: flag().default(false),
   cap_per_24h: z.number().int().min(0).default(3),
   quiet_hours: z.strictObject({ start: z.string().regex(CLOCK, 'a time of day HH:MM, 00:00 to 23:59').default('22:00'), end: z.string().regex(CLOCK, 'a time of day HH:MM, 00:00 to 23:59').default('08:00') }).prefault({}),
   half_life_days: z.number().positive().default(14),
@@ -137,7 +139,7 @@ const notifySchema = z.strictObject({
   /** Thompson draws from Beta(k·α, k·β): the posterior's mean, its spread narrowed by √k (1 = plain Thompson). */
   exploration_concentration: z.number().min(1).max(10_000).default(16),
   /** A send also costs the attention it takes from the user's other notifications of the next 24 h. */
-  fatigue_cost: z.boolean().default(true),
+  fatigue_cost: flag().default(true),
   /** Batch size limit of POST /api/events (413 above). */
   max_batch: z.number().int().min(1).max(100_000).default(1000),
   /** How often held notifications and feeds are checked. */
@@ -150,7 +152,7 @@ const notifySchema = z.strictObject({
 
 const demoSchema = z.strictObject({
   /** auto: the demo bot, app, channel and `orders` endpoint exist when the config declares no bots. */
-  enabled: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+  enabled: z.union([z.literal('auto'), z.boolean()], { error: 'expected auto, true or false' }).default('auto'),
   /** Where the demo's order.confirmed webhooks go; default: the demo receiver route of this gateway (allow-listed). */
   orders_url: z.string().url().optional(),
 });
@@ -173,7 +175,7 @@ const endpointDeclaration = z.strictObject({
   auth: z.record(z.string(), z.unknown()).optional(),
   custom_headers: z.record(z.string(), z.string()).optional(),
   timeout_seconds: z.number().optional(),
-  ordered: z.boolean().optional(),
+  ordered: flag().optional(),
   rate_limit_per_second: z.number().int().optional(),
   secret: z.string().optional(),
   secret_env: secretRef.env,

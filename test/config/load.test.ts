@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config/load.ts';
+import { z } from 'zod';
+import { ConfigError, envName, loadConfig } from '../../src/config/load.ts';
+import { configSchema } from '../../src/config/schema.ts';
 
 const file = (text: string, name = 'botgate.yaml') => {
   const path = join(mkdtempSync(join(tmpdir(), 'botgate-cfg-')), name);
@@ -74,6 +76,60 @@ describe('config', () => {
   it('parses lists from commas or JSON', () => {
     assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '127.0.0.1, 10.0.0.0/8' } }).delivery.allow_private, ['127.0.0.1', '10.0.0.0/8']);
     assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS: '[0, 1, 2]' } }).delivery.retry_schedule_seconds, [0, 1, 2]);
+  });
+
+  it('takes every boolean key from the environment as 1, 0, true, false, yes, no, on or off', () => {
+    // Every key the schema holds a boolean in (plain, or one of a union's options: demo.enabled is auto|true|false).
+    const booleans: string[][] = [];
+    const walk = (node: z.ZodType, path: string[]): void => {
+      let inner: z.ZodType = node;
+      while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional || inner instanceof z.ZodPrefault) inner = (inner as unknown as { unwrap(): z.ZodType }).unwrap();
+      if (inner instanceof z.ZodObject) for (const [key, child] of Object.entries(inner.shape as Record<string, z.ZodType>)) walk(child, [...path, key]);
+      const options = inner instanceof z.ZodUnion ? (inner.options as z.ZodType[]) : [inner];
+      if (options.some((o) => o instanceof z.ZodBoolean)) booleans.push(path);
+    };
+    walk(configSchema, []);
+    assert.deepEqual(booleans.map((p) => p.join('.')).sort(), ['demo.enabled', 'notify.fatigue_cost', 'notify.strict']);
+    for (const path of booleans) {
+      const name = envName(path);
+      for (const [text, value] of [['1', true], ['0', false], ['true', true], ['FALSE', false], ['yes', true], ['no', false], ['on', true], ['off', false]] as const) {
+        const config = loadConfig({ env: { [name]: text } }) as unknown as Record<string, Record<string, unknown>>;
+        assert.equal(config[path[0]][path[1]], value, `${name}=${text}`);
+      }
+      assert.throws(() => loadConfig({ env: { [name]: 'maybe' } }), (e: Error) => e instanceof ConfigError && e.message.includes(`${name}: expected`) && e.message.includes('"maybe"'), name);
+    }
+    assert.equal(loadConfig({ env: { BOTGATE_DEMO__ENABLED: 'auto' } }).demo.enabled, 'auto');
+  });
+
+  it('reads numbers as YAML 1.2 writes them, in the file and the environment, and refuses a leading zero (octal or decimal?)', () => {
+    assert.equal(loadConfig({ file: file('port: 0x1F\n'), env: {} }).port, 31);
+    assert.equal(loadConfig({ file: file('port: 0o17\n'), env: {} }).port, 15);
+    assert.equal(loadConfig({ env: { BOTGATE_PORT: '0x1F' } }).port, 31);
+    assert.equal(loadConfig({ env: { BOTGATE_PORT: '0o17' } }).port, 15);
+    assert.equal(loadConfig({ env: { BOTGATE_DELIVERY__JITTER: '.5' } }).delivery.jitter, 0.5);
+    // 017 is 17 in YAML 1.2 and 15 in YAML 1.1 (and to many readers): neither is guessed.
+    assert.throws(() => loadConfig({ file: file('port: 017\n'), env: {} }), (e: Error) => e instanceof ConfigError && /: port: 017 has a leading zero.*write 17 \(decimal\) or 0o17 \(octal\)/.test(e.message));
+    assert.throws(() => loadConfig({ file: file('delivery:\n  retry_schedule_seconds: [0, 05]\n'), env: {} }), /delivery\.retry_schedule_seconds\.1: 05 has a leading zero/);
+    assert.throws(() => loadConfig({ file: file('endpoints:\n  - name: a\n    url: https://a.example\n    timeout_seconds: 010\n'), env: {} }), /endpoints\.0\.timeout_seconds: 010 has a leading zero/);
+    assert.equal(loadConfig({ file: file('%YAML 1.1\n---\nport: 010\n'), env: {} }).port, 8, 'a file that asks for YAML 1.1 gets its octal');
+    for (const text of ['017', '0b11', '1_000', 'Infinity', '12 s']) {
+      assert.throws(() => loadConfig({ env: { BOTGATE_PORT: text } }), (e: Error) => e instanceof ConfigError && e.message.startsWith(`BOTGATE_PORT: expected a number`), text);
+    }
+    assert.throws(() => loadConfig({ env: { BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS: '0, 5s' } }), /BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS \(delivery\.retry_schedule_seconds\.1\): expected a number, got "5s"/);
+  });
+
+  it('refuses, naming the key and quoting the value, what YAML 1.2 reads otherwise than meant: yes for true, a duration with its unit', () => {
+    const refused: [string, RegExp][] = [
+      ['notify:\n  strict: yes\n', /: notify\.strict: expected true or false, got "yes" \(YAML 1\.2 reads yes, no, on and off as text/],
+      ['demo:\n  enabled: off\n', /: demo\.enabled: expected auto, true or false, got "off"/],
+      ['delivery:\n  shutdown_deadline_seconds: 10s\n', /: delivery\.shutdown_deadline_seconds: expected a number, got "10s" \(a number of seconds, without a unit/],
+      ['retention:\n  days: "7"\n', /: retention\.days: expected a number, got "7" \(a number of days/],
+      ['port: 3000.5\n', /: port: expected a whole number, got 3000\.5/],
+      ['host: 8080\n', /: host: expected text, got 8080/],
+    ];
+    for (const [text, message] of refused) assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && message.test(e.message), text);
+    // A time of day needs no quotes in YAML 1.2 (1.1 read 22:00 as the number 1320).
+    assert.equal(loadConfig({ file: file('notify:\n  quiet_hours:\n    start: 22:00\n'), env: {} }).notify.quiet_hours.start, '22:00');
   });
 
   it('stops with a message naming the key', () => {
