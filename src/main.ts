@@ -86,6 +86,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     // The secrets generated on the way (the admin token, declared apps' and endpoints' secrets) are stored
     // already: shown now, or never.
     printGeneratedOnFailure(gateway);
+    if (stopping) return; // a signal stopped the start (closing the store ended a wait for the provisioning lock): no failure
     throw error;
   }
   log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');
@@ -101,7 +102,7 @@ function printGeneratedOnFailure(gateway: Gateway): void {
   const lines: string[] = [];
   if (gateway.generatedAdminToken) lines.push('Admin token (shown this once; only its hash is stored):', `  ${gateway.generatedAdminToken}`);
   lines.push(...generatedSecretLines(gateway.provisioned));
-  if (lines.length) process.stdout.write(['', 'The start failed, but these secrets were generated and stored (shown this once):', ...lines, ''].join('\n') + '\n');
+  if (lines.length) process.stdout.write(['', 'The start did not finish, but these secrets were generated and stored (shown this once):', ...lines, ''].join('\n') + '\n');
 }
 
 function generatedSecretLines(provisioned: Gateway['provisioned']): string[] {

@@ -2,9 +2,10 @@
 // delivered), and when one is killed with -9 the others take over its leases and lose nothing.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { Client } from 'pg';
 import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
-import { eventually } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, MASTER_KEY, eventually } from '../helpers/gateway.ts';
 import { spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/process.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { SignJWT } from 'jose';
@@ -42,6 +43,36 @@ describe('several gateway processes on PostgreSQL', { skip: 'skip' in pg ? pg.sk
       assert.doesNotMatch(other.stdout, /API|token/i, 'no banner, no secrets');
     } finally {
       await stop();
+    }
+  });
+
+  it('stops at once on SIGTERM while it waits for the provisioning lock another process holds', async () => {
+    const db = await freshSchema((pg as { url: string }).url);
+    const holder = new Client({ connectionString: (pg as { url: string }).url });
+    await holder.connect();
+    // Another process provisions (its lock held here): this one migrates, listens and then waits for its turn.
+    await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`botgate:${db.schema}:provision`]);
+    const child = spawn(process.execPath, ['src/main.ts'], {
+      cwd: new URL('../../', import.meta.url).pathname,
+      env: { PATH: process.env.PATH, BOTGATE_DATABASE_URL: (pg as { url: string }).url, BOTGATE_DATABASE_SCHEMA: db.schema, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_PORT: '0', BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+    try {
+      const url = (await eventually(() => /Server listening at (http:\/\/\S+?)"/.exec(out), 20_000))[1];
+      assert.equal((await fetch(`${url}/readyz`)).status, 503, 'still starting: waiting for the lock');
+      child.kill('SIGTERM');
+      // Before, the stop waited for the lock too, until the 25 s force timer: exit 1, "shutdown took too long".
+      assert.equal(await exited, 0, out);
+      assert.match(out, /"msg":"stopped"/);
+      assert.doesNotMatch(out, /took too long|failed to start/);
+    } finally {
+      child.kill('SIGKILL');
+      await holder.end();
+      await db.drop();
     }
   });
 

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMigrations } from '../migrations.ts';
 import type { Store } from '../store.ts';
+import type { PoolClient } from 'pg';
 import { PgDb, type Sql } from './db.ts';
 import { createAppsRepo } from './apps.ts';
 import { createBotsRepo } from './bots.ts';
@@ -40,6 +41,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   const messages = createMessagesRepo(db, options.newId);
   /** exclusive(): per lock name, the turn of the last caller in this process. */
   const turns = new Map<string, Promise<void>>();
+  /** Connections waiting for an advisory lock another process holds: close() ends them, so a stop does not wait too. */
+  const waiting = new Set<PoolClient>();
   return {
     capabilities: { dialect: 'postgres', multiProcess: true, parallelQueries: true },
     settings: createSettingsRepo(db),
@@ -78,6 +81,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       }
     },
     close: async () => {
+      for (const client of waiting) void client.end().catch(() => {}); // its lock query fails: the caller's exclusive() rejects
       await Promise.all([db.close(), workerDb.close()]);
     },
   };
@@ -86,7 +90,12 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   async function holdingLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const { client, release } = await db.checkout();
     try {
-      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [db.lockName(name)]);
+      waiting.add(client);
+      try {
+        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [db.lockName(name)]);
+      } finally {
+        waiting.delete(client);
+      }
       try {
         return await fn();
       } finally {
