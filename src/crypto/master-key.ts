@@ -1,6 +1,6 @@
 // Finds the master key: BOTGATE_MASTER_KEY, else data_dir/master.key, generated on first start with a warning.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/store.ts';
 import { parseMasterKey, type SecretBox } from './secret-box.ts';
@@ -17,13 +17,15 @@ export interface MasterKeySource {
   /** Where it came from, for the start-up log (never the key itself). */
   origin: 'config' | 'file' | 'generated';
   file?: string;
+  /** The first directory made to hold a generated key (none existed), removed with it when the key is refused. */
+  madeDir?: string;
 }
 
 export function resolveMasterKey(configured: string | undefined, dataDir: string): MasterKeySource {
   if (configured) return { key: parseMasterKey(configured), origin: 'config' };
   const file = join(dataDir, 'master.key');
   if (existsSync(file)) return { key: parseMasterKey(readFileSync(file, 'utf8')), origin: 'file', file };
-  mkdirSync(dataDir, { recursive: true });
+  const madeDir = mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(32);
   try {
     writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
@@ -32,7 +34,21 @@ export function resolveMasterKey(configured: string | undefined, dataDir: string
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { key: parseMasterKey(readFileSync(file, 'utf8')), origin: 'file', file };
     throw error;
   }
-  return { key, origin: 'generated', file };
+  return { key, origin: 'generated', file, madeDir };
+}
+
+/** Removes a key generated for nothing, and the directories made for it when nothing else was put there since. */
+function forgetGenerated(source: MasterKeySource): void {
+  rmSync(source.file!, { force: true });
+  if (!source.madeDir) return;
+  for (let dir = dirname(source.file!); ; dir = dirname(dir)) {
+    try {
+      rmdirSync(dir); // only when empty
+    } catch {
+      return;
+    }
+    if (resolve(dir) === resolve(source.madeDir) || dirname(dir) === dir) return;
+  }
 }
 
 /**
@@ -57,7 +73,7 @@ export async function checkMasterKey(store: Store, source: MasterKeySource, box:
   const a = Buffer.from(stored);
   const b = Buffer.from(check);
   if (a.length === b.length && timingSafeEqual(a, b)) return;
-  if (source.origin === 'generated') rmSync(source.file!, { force: true }); // made for nothing: the next start looks again
+  if (source.origin === 'generated') forgetGenerated(source); // made for nothing: the next start looks again
   const which = source.origin === 'config' ? 'BOTGATE_MASTER_KEY' : `the master key in ${source.file}${source.origin === 'generated' ? ' (none was found, so one was generated; it is removed again)' : ''}`;
   throw new MasterKeyMismatchError(
     `${which} is not the master key this database's secrets are sealed with: set BOTGATE_MASTER_KEY to that key (every process on one database needs the same)`,

@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { Client } from 'pg';
 import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
 import { ADMIN_TOKEN, MASTER_KEY, eventually } from '../helpers/gateway.ts';
@@ -41,6 +42,16 @@ describe('several gateway processes on PostgreSQL', { skip: 'skip' in pg ? pg.sk
       assert.equal(other.status, 2, other.stderr);
       assert.match(other.stderr, /^botgate: BOTGATE_MASTER_KEY is not the master key this database's secrets are sealed with.*\n$/);
       assert.doesNotMatch(other.stdout, /API|token/i, 'no banner, no secrets');
+      // A CLI command run where no master key is (no data directory): refused, and it leaves nothing behind, not even
+      // the ./data it would have generated a key into.
+      const cwd = tempDataDir();
+      for (const argv of [['endpoints', 'list'], ['serve']]) {
+        const entry = new URL('../../bin/botgate.js', import.meta.url).pathname;
+        const cli = spawnSync(process.execPath, [entry, ...argv], { cwd, env: { PATH: process.env.PATH, ...shared, BOTGATE_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
+        assert.equal(cli.status, 2, cli.stderr);
+        assert.match(cli.stderr, /^botgate: the master key in \S+ \(none was found, so one was generated; it is removed again\) is not the master key/);
+        assert.deepEqual(readdirSync(cwd), [], `${argv.join(' ')} leaves nothing in the directory it ran in`);
+      }
     } finally {
       await stop();
     }
