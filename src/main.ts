@@ -41,9 +41,9 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   try {
     gateway = await createGateway(config, { logger: log });
   } catch (error) {
+    unlock();
     if (error instanceof MasterKeyMismatchError) {
       process.stderr.write(`botgate: ${error.message}\n`);
-      unlock();
       process.exit(2);
     }
     throw error;
@@ -58,12 +58,14 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) {
       log.warn({ signal }, 'second signal: exiting now');
+      unlock();
       process.exit(1);
     }
     stopping = true;
     log.info({ signal }, 'shutting down: no new work, finishing in-flight deliveries');
     const force = setTimeout(() => {
       log.error('shutdown took too long: exiting');
+      unlock();
       process.exit(1);
     }, (config.delivery.shutdown_deadline_seconds + 15) * 1000);
     force.unref();
@@ -87,6 +89,10 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     // already: shown now, or never.
     printGeneratedOnFailure(gateway);
     if (stopping) return; // a signal stopped the start (closing the store ended a wait for the provisioning lock): no failure
+    // Nothing is left for the next start to trip over: the store closed (SQLite's WAL folded in), the lock and the
+    // pid file gone.
+    await gateway.close().catch((closeError: unknown) => log.warn({ err: closeError }, 'closing after a failed start'));
+    unlock();
     throw error;
   }
   log.info({ address, store: describeStore(config), worker: gateway.workerId }, 'botgate started');

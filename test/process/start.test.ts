@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/process.ts';
@@ -132,6 +132,27 @@ describe('gateway process', () => {
       assert.equal(gw.url, `http://127.0.0.1:${port}`);
       assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
       assert.doesNotMatch(gw.output(), /Demo bot/, 'the config file was read');
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
+
+  it('a start that fails (the port is taken) leaves no pid file, journal or WAL behind, and the next start works', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const dataDir = tempDataDir();
+    try {
+      const failed = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: String((taken.address() as AddressInfo).port), BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(failed.status, 1, failed.stderr);
+      assert.match(failed.stderr, /^botgate: failed to start: the address 127\.0\.0\.1:\d+ is in use/m);
+      assert.deepEqual(readdirSync(dataDir).sort(), ['botgate.db', 'gateway.lock']);
+    } finally {
+      taken.close();
+    }
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir }, { adminToken: null });
+    try {
+      assert.equal((await fetch(`${gw.url}/healthz`)).status, 200);
     } finally {
       gw.child.kill('SIGTERM');
       await gw.exited;
