@@ -14,6 +14,9 @@ import { Command, CommanderError } from 'commander';
 import { serveOptions } from './cli/context.ts';
 import { everyInterface } from './listen-address.ts';
 
+/** A repeat of the first stop signal within this is the same stop (npm start forwards a terminal's Ctrl-C). */
+const REPEATED_SIGNAL_MS = 1000;
+
 export async function main(options: LoadOptions = {}): Promise<void> {
   let config: Readonly<Config>;
   try {
@@ -55,13 +58,18 @@ export async function main(options: LoadOptions = {}): Promise<void> {
 
   // Signals are handled from here on: a stop during start-up still closes what was opened.
   let stopping = false;
+  let firstSignal = { signal: '', at: 0 };
   const stop = async (signal: string) => {
     if (stopping) {
+      // Ctrl-C in a terminal reaches the gateway twice under npm start: from the terminal, and forwarded by npm at
+      // once. The same signal within a second is that one stop; a later one (pressed again) forces.
+      if (signal === firstSignal.signal && performance.now() - firstSignal.at < REPEATED_SIGNAL_MS) return;
       log.warn({ signal }, 'second signal: exiting now');
       unlock();
       process.exit(1);
     }
     stopping = true;
+    firstSignal = { signal, at: performance.now() };
     log.info({ signal }, 'shutting down: no new work, finishing in-flight deliveries');
     const force = setTimeout(() => {
       log.error('shutdown took too long: exiting');

@@ -138,6 +138,34 @@ describe('gateway process', () => {
     }
   });
 
+  it('stops gracefully on Ctrl-C in the terminal running npm start (the signal comes twice: from the terminal and forwarded by npm)', async () => {
+    const dataDir = tempDataDir();
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, as a terminal's foreground job
+    });
+    let out = '';
+    npm.stdout!.on('data', (d) => (out += d));
+    npm.stderr!.on('data', (d) => (out += d));
+    const exited = once(npm, 'exit');
+    try {
+      await eventually(() => /API\s+http:\/\/\S+\/api/.test(out), 20_000);
+      process.kill(-npm.pid!, 'SIGINT'); // what Ctrl-C does: every process of the foreground group gets it
+      await exited;
+      await eventually(() => /"msg":"stopped"/.test(out), 10_000);
+      assert.doesNotMatch(out, /second signal/);
+      assert.equal(existsSync(`${dataDir}/gateway.pid`), false);
+    } finally {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone
+      }
+    }
+  });
+
   it('a start that fails (the port is taken) leaves no pid file, journal or WAL behind, and the next start works', async () => {
     const taken = createServer().listen(0, '127.0.0.1');
     await once(taken, 'listening');
