@@ -6,7 +6,7 @@ import { describeStore, StoreOpenError } from './store/create-store.ts';
 import { createGateway, ListenError, type Gateway } from './gateway.ts';
 import { signKoreToken } from './channels/kore-auth.ts';
 import { createLogger } from './logger.ts';
-import { acquireServerLock, ServerLockError } from './server-lock.ts';
+import { acquireServerLock, DataDirError, ServerLockError } from './server-lock.ts';
 import { BotgateError } from './errors.ts';
 import { DeclarationError } from './provision.ts';
 import { MasterKeyMismatchError } from './crypto/master-key.ts';
@@ -33,9 +33,9 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   try {
     if (!config.database_url) unlock = acquireServerLock(config.data_dir);
   } catch (error) {
-    if (error instanceof ServerLockError) {
+    if (error instanceof ServerLockError || error instanceof DataDirError) {
       process.stderr.write(`botgate: ${error.message}\n`);
-      process.exit(1);
+      process.exit(error instanceof DataDirError ? 2 : 1);
     }
     throw error;
   }

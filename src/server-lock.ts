@@ -12,10 +12,20 @@ export class ServerLockError extends Error {
   override name = 'ServerLockError';
 }
 
+/** The data directory cannot be made or written (a file of that name, no permission): a setting to change. */
+export class DataDirError extends Error {
+  override name = 'DataDirError';
+}
+
 export function acquireServerLock(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
   const pidFile = join(dataDir, 'gateway.pid');
-  const lock = new DatabaseSync(join(dataDir, 'gateway.lock'));
+  let lock: DatabaseSync;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    lock = new DatabaseSync(join(dataDir, 'gateway.lock'));
+  } catch (error) {
+    throw new DataDirError(`data_dir ${dataDir} (BOTGATE_DATA_DIR) cannot be used: ${(error as Error).message}`);
+  }
   try {
     lock.exec('PRAGMA busy_timeout = 0');
     lock.exec('BEGIN EXCLUSIVE');

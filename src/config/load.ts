@@ -75,7 +75,8 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
       const extra = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
       return `${where}: ${issue.message}${extra}`;
     });
-    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    // One problem in one line (as a start-up failure is); several, one line each.
+    throw new ConfigError(problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   return deepFreeze(result.data);
 }
@@ -215,6 +216,9 @@ function coerceEnv(name: string, value: string, leaf: z.ZodType): unknown {
   }
   if (leaf instanceof z.ZodObject) {
     throw new ConfigError(`${name}: is a group of settings; set its keys (${name}__KEY) instead`);
+  }
+  if (leaf instanceof z.ZodRecord) {
+    throw new ConfigError(`${name}: is a map of names, set in the config file only (docs/configuration.md)`);
   }
   return value;
 }

@@ -15,6 +15,9 @@ function cidr(text: string): boolean {
   }
 }
 
+/** An http:// or https:// URL (`localhost:3000` parses as a URL of the scheme "localhost:"). */
+const httpUrl = () => z.string().url().refine((text) => /^https?:\/\/[^/]/i.test(text), { message: 'must be an http:// or https:// URL' });
+
 /** A time of day, HH:MM. */
 const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
 
@@ -103,7 +106,7 @@ const platformSchema = z.strictObject({
   /** Requests per minute per platform config (429 above); a platform config may set its own. */
   rate_limit_per_minute: z.number().int().min(1).max(10_000_000).default(100),
   /** Where Twilio's Messages API lives (async replies POST to {base}/2010-04-01/Accounts/{sid}/Messages.json). */
-  twilio_api_base: z.string().url().default('https://api.twilio.com'),
+  twilio_api_base: httpUrl().default('https://api.twilio.com'),
 });
 
 const notifyTypeSchema = z.strictObject({
@@ -154,7 +157,7 @@ const demoSchema = z.strictObject({
   /** auto: the demo bot, app, channel and `orders` endpoint exist when the config declares no bots. */
   enabled: z.union([z.literal('auto'), z.boolean()], { error: 'expected auto, true or false' }).default('auto'),
   /** Where the demo's order.confirmed webhooks go; default: the demo receiver route of this gateway (allow-listed). */
-  orders_url: z.string().url().optional(),
+  orders_url: httpUrl().optional(),
 });
 
 // Config as code: declared resources, applied idempotently at start (keyed by name). Secrets come from the
@@ -169,7 +172,7 @@ const appDeclaration = z.strictObject({
 const botDeclaration = z.strictObject({ file: z.string().min(1) });
 const endpointDeclaration = z.strictObject({
   name: z.string().min(1),
-  url: z.string().url(),
+  url: httpUrl(),
   provider: z.string().optional(),
   event_types: z.array(z.string()).optional(),
   auth: z.record(z.string(), z.unknown()).optional(),
@@ -185,7 +188,7 @@ const channelDeclaration = z.strictObject({
   bot: z.string().min(1),
   app: z.string().min(1),
   mode: z.enum(['sync', 'async']),
-  post_url: z.string().url().optional(),
+  post_url: httpUrl().optional(),
   access_token: z.string().optional(),
   access_token_env: secretRef.env,
   sync_timeout_seconds: z.number().optional(),
@@ -195,7 +198,7 @@ export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(3000),
   host: z.string().min(1).default('127.0.0.1'),
   /** The URL clients use to reach this gateway (printed at start, used in links); defaults to http://host:port. */
-  public_url: z.string().url().optional(),
+  public_url: httpUrl().optional(),
   data_dir: z.string().min(1).default('./data'),
   /** postgres://… selects PostgreSQL; unset means the embedded SQLite file in data_dir. */
   database_url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),

@@ -145,6 +145,11 @@ describe('config', () => {
       [{ BOTGATE_NOTIFY__QUIET_HOURS__START: '25:99' }, /BOTGATE_NOTIFY__QUIET_HOURS__START: a time of day/],
       // A first delay was ignored: the first attempt is made at publish time.
       [{ BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS: '5,300' }, /BOTGATE_DELIVERY__RETRY_SCHEDULE_SECONDS.*must start with 0/],
+      // A URL of another scheme (localhost:3000 parses as one) was printed as the gateway's address, or failed at provisioning.
+      [{ BOTGATE_PUBLIC_URL: 'localhost:3000' }, /^invalid configuration: BOTGATE_PUBLIC_URL: must be an http:\/\/ or https:\/\/ URL$/],
+      [{ BOTGATE_DEMO__ORDERS_URL: 'mailto:orders@example.com' }, /BOTGATE_DEMO__ORDERS_URL: must be an http/],
+      [{ BOTGATE_PLATFORM__TWILIO_API_BASE: 'ftp://api.example' }, /BOTGATE_PLATFORM__TWILIO_API_BASE: must be an http/],
+      [{ BOTGATE_NOTIFY__TYPES: 'payment_failed' }, /BOTGATE_NOTIFY__TYPES: is a map of names, set in the config file only/],
     ];
     for (const [env, message] of cases) assert.throws(() => loadConfig({ env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
     const bad = file('delivery:\n  concurency: 3\n');

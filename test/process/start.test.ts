@@ -295,6 +295,12 @@ describe('gateway process', () => {
     assert.equal(zone.status, 2, zone.stderr);
     assert.match(zone.stderr, /BOTGATE_NOTIFY__DEFAULT_TZ: not a time zone/);
     assert.equal(existsSync(dataDir), false);
+    // A data directory that cannot be one (a file of that name): one line naming the setting, no stack.
+    const file = `${tempDataDir()}/not-a-dir`;
+    writeFileSync(file, '');
+    const notDir = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: file, BOTGATE_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(notDir.status, 2, notDir.stderr);
+    assert.match(notDir.stderr, /^botgate: data_dir \S+not-a-dir \(BOTGATE_DATA_DIR\) cannot be used: EEXIST[^\n]*\n$/);
   });
 
   it('says in a line which declaration cannot be applied (no stack trace), and exits 2', async () => {
