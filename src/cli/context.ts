@@ -1,6 +1,8 @@
 // What CLI commands share: loading config from the global --config flag, opening the services, printing.
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../config/load.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig } from '../config/load.ts';
 import { createServices, type Services } from '../services.ts';
 import { httpBase } from '../listen-address.ts';
 
@@ -9,9 +11,19 @@ export function configFrom(command: Command) {
   return loadConfig({ file: globals.config });
 }
 
-/** Opens the store (applying migrations), runs fn, closes. */
-export async function withServices<T>(command: Command, fn: (services: Services) => Promise<T>): Promise<T> {
-  const services = await createServices(configFrom(command));
+/**
+ * Opens the store (applying migrations), runs fn, closes. A SQLite data directory that does not exist is refused
+ * unless `create` (migrate): a command run in the wrong directory would make a store (and a master key) there that
+ * no gateway uses, and report on it.
+ */
+export async function withServices<T>(command: Command, fn: (services: Services) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
+  const config = configFrom(command);
+  if (!config.database_url && !options.create && !existsSync(config.data_dir)) {
+    throw new ConfigError(
+      `no data directory at ${resolve(config.data_dir)} (data_dir, BOTGATE_DATA_DIR): run the CLI where the gateway runs, or give it the gateway's settings (BOTGATE_DATA_DIR, BOTGATE_DATABASE_URL or --config); botgate migrate makes a new store`,
+    );
+  }
+  const services = await createServices(config);
   try {
     return await fn(services);
   } finally {

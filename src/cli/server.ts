@@ -19,7 +19,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (_options, command: Command) => {
       await withServices(command, async ({ migrations, config }) => {
         print(migrations.length ? `applied: ${migrations.join(', ')}` : `up to date (${config.database_url ? 'PostgreSQL' : 'SQLite'})`);
-      });
+      }, { create: true });
     });
 
   program

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { buildProgram } from '../../src/cli/main.ts';
@@ -82,6 +82,20 @@ describe('cli', () => {
     assert.equal(all.status, 1);
     assert.match(all.stderr, /not reloaded broken/);
     assert.match(all.stdout, /reloaded demo: version 1/);
+  });
+
+  it('run where no gateway keeps its data (./data missing), says so and makes nothing there; migrate makes a new store', () => {
+    const cwd = tempDataDir();
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/botgate.js'), ...args], { cwd, env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 30_000 });
+    for (const args of [['token', '--app', 'cs-1', '--sub', 'u'], ['endpoints', 'list'], ['apps', 'create', 'x']]) {
+      const run = cli(...args);
+      assert.equal(run.status, 2, run.stderr);
+      assert.match(run.stderr, /^botgate: no data directory at \S+\/data \(data_dir, BOTGATE_DATA_DIR\): run the CLI where the gateway runs/);
+      assert.deepEqual(readdirSync(cwd), [], `${args.join(' ')} makes nothing`);
+    }
+    assert.equal(cli('bots', 'validate', join(ROOT, 'bots/demo/bot.yaml')).status, 0, 'a command without the store runs anywhere');
+    assert.equal(cli('migrate').status, 0);
+    assert.equal(cli('endpoints', 'list').status, 0);
   });
 
   it('has --help with a description on every command', () => {
