@@ -107,7 +107,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   // The banner comes last, in one write, and the admin token last in it: the one thing shown only once is not
   // scrolled away by what follows.
   const base = gateway.publicBase();
-  const lines = [...bannerLines(base, describeStore(config), everyInterface(config.host) ? config.host : null), ...(await provisionedLines(gateway, base)), ...adminTokenLines(base, gateway.generatedAdminToken)];
+  const lines = [...bannerLines(base, describeStore(config), everyInterface(config.host) && !config.public_url ? config.host : null), ...(await provisionedLines(gateway, base)), ...adminTokenLines(base, gateway.generatedAdminToken)];
   process.stdout.write(lines.join('\n') + '\n\n');
 }
 

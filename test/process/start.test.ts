@@ -230,7 +230,14 @@ describe('gateway process', () => {
       const cli = spawnSync(process.execPath, ['bin/botgate.js', 'channels', 'list', 'demo'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_HOST: host, BOTGATE_PORT: port, BOTGATE_MASTER_KEY: MASTER_KEY }, encoding: 'utf8', timeout: 20_000 });
       assert.equal(cli.status, 0, cli.stderr);
       assert.ok(cli.stdout.includes(`http://${shown}:${port}/chatbot/hooks/demo`), cli.stdout);
+      assert.equal(/Listening +on every interface/.test(printed), host === '0.0.0.0' || host === '::', host);
     }
+    // With public_url, that is the address printed, and no word about this machine's.
+    const pub = await spawnGateway({ BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_HOST: '0.0.0.0', BOTGATE_PUBLIC_URL: 'http://hooks.example.com', BOTGATE_DEMO__ENABLED: 'false' });
+    pub.child.kill('SIGTERM');
+    await pub.exited;
+    assert.equal(pub.url, 'http://hooks.example.com');
+    assert.doesNotMatch(pub.output(), /Listening/);
   });
 
   it('takes the lock held by no process, whatever pid a crashed gateway left (even one now reused by another process)', async () => {
