@@ -152,10 +152,14 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
   }
 
   /** Sends a notification now: variant, text, destination, message, counts; or why no destination takes it. */
-  function send(n: NotificationRecord, ctx: UserContext, type: EventTypeSettings, t: number, respondOnly = false): NotificationRecord | 'no_channel' | 'preference' {
+  function send(n: NotificationRecord, ctx: UserContext, type: EventTypeSettings, t: number, respondOnly = false): NotificationRecord | 'no_channel' | 'preference' | 'in_handoff' {
     const candidates = respondOnly ? [CALLER] : router.candidates(n.userId, type);
-    const destination = candidates.find((d) => !optedOut(ctx.prefs, type, d.channel));
-    if (!destination) return candidates.length ? 'preference' : 'no_channel';
+    // A conversation with a person (waiting for or talking to an agent) takes only a critical notification.
+    const destination = candidates.find((d) => (type.critical || !d.inHandoff) && !optedOut(ctx.prefs, type, d.channel));
+    if (!destination) {
+      if (!candidates.length) return 'no_channel';
+      return candidates.some((d) => d.inHandoff && !optedOut(ctx.prefs, type, d.channel)) ? 'in_handoff' : 'preference';
+    }
     const variant = variantFor(type, t);
     const template = type.templates.find((v) => v.id === variant)!.text;
     const link = templateUses(template).some((u) => u.path === 'link') ? (deps.linkFor?.(n.id) ?? '') : '';

@@ -1,6 +1,7 @@
 // The gateway's notification router: a type's endpoint (Kore.ai's notify API with auth kind kore_jwt, or any
 // webhook), else the user's most recent conversation on a channel that can carry a message later (Kore async,
-// a platform's outgoing webhook, Twilio), written into that conversation as an outgoing message.
+// a platform's outgoing webhook, Twilio), written into that conversation as an outgoing message; one in a handoff
+// only after those in bot mode, and only for a critical type (the engine's choice: batch.ts).
 import type { TurnDirectory } from '../conversation/turn-directory.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { ConversationRecord, EndpointRecord, Identity, NewMessage, Store } from '../store/store.ts';
@@ -51,20 +52,23 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
       }
       const identities = endpoints.size ? await store.users.identitiesOf(userIds) : new Map<string, Identity[]>();
 
-      // Each user's latest conversation per channel (in bot mode: an agent's conversation is not interrupted), newest
-      // first: for types without an endpoint, those on channels that carry later messages are the candidates.
-      const conversations = types.some((t) => !t.endpointId) ? await store.conversations.latestInBotMode(userIds) : [];
+      // Each user's latest conversation per channel, newest first: for types without an endpoint, those on channels that
+      // carry later messages are the candidates. Those in bot mode come first; those in a handoff (waiting for or with
+      // an agent) after them, marked: only a critical notification interrupts a person's conversation.
+      const conversations = types.some((t) => !t.endpointId) ? await store.conversations.latestPerChannel(userIds) : [];
       const contexts = await directory.contextFor(new Set(conversations.map((c) => c.channelId)));
       const byUser = new Map<string, Destination[]>();
-      for (const conversation of conversations) {
-        const ctx = contexts.get(conversation.channelId);
-        if (!ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel)) continue;
-        // The newest conversation per platform only: a send takes the first candidate the user has not opted out
-        // of, and opting out is per platform, so an older one on the same platform is never reached.
-        const list = byUser.get(conversation.userId) ?? [];
-        if (list.some((d) => d.channel === ctx.adapter.platform(ctx.channel))) continue;
-        list.push(conversationDestination(conversation, ctx, await lastIncoming(store, conversation.id)));
-        byUser.set(conversation.userId, list);
+      for (const inHandoff of [false, true]) {
+        for (const conversation of conversations) {
+          const ctx = contexts.get(conversation.channelId);
+          if ((conversation.mode !== 'bot') !== inHandoff || !ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel)) continue;
+          // The newest conversation per platform only (in bot mode if there is one): a send takes the first candidate
+          // the user has not opted out of, and opting out is per platform, so another one on the same platform is never reached.
+          const list = byUser.get(conversation.userId) ?? [];
+          if (list.some((d) => d.channel === ctx.adapter.platform(ctx.channel))) continue;
+          list.push({ ...conversationDestination(conversation, ctx, await lastIncoming(store, conversation.id)), inHandoff });
+          byUser.set(conversation.userId, list);
+        }
       }
 
       function conversationDestination(conversation: ConversationRecord, ctx: NonNullable<ReturnType<typeof contexts.get>>, incoming: Record<string, unknown> | null): Destination {

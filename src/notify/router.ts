@@ -1,5 +1,6 @@
 // Where a notification goes: the endpoint its type names, else the user's most recent channel that can carry a
-// message later (Kore async POST_URL, a platform's outgoing webhook, Twilio). The engine asks once per batch.
+// message later (Kore async POST_URL, a platform's outgoing webhook, Twilio), in bot mode first, then one in a
+// handoff (critical types only). The engine asks once per batch.
 import type { NewMessage } from '../store/store.ts';
 import type { NotificationRecord } from '../store/notify-records.ts';
 import type { EventTypeSettings } from './types.ts';
@@ -9,6 +10,8 @@ export interface Destination {
   id: string;
   /** The name opt-outs use: the channel's platform ('kore', 'zendesk', 'twilio', …) or the endpoint's name. */
   channel: string;
+  /** A conversation waiting for or held by a human agent: only a critical notification is sent there (else `in_handoff`). */
+  inHandoff?: boolean;
   /** The outgoing messages carrying the notification's text. */
   build(notification: NotificationRecord, text: string, now: number): NewMessage[];
 }

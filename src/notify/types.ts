@@ -16,6 +16,7 @@ export type DecisionReason =
   | 'below_value' // skipped: not worth the cost for this user now
   | 'expired' // skipped: the event is older than its type's TTL (or a deferred one outlived it)
   | 'no_channel' // skipped: worth sending but the user has no channel that can take it, and the type has no endpoint
+  | 'in_handoff' // skipped: worth sending, but the user's only conversations that could take it are with a human agent (non-critical types)
   | 'quiet_hours' // deferred: inside the user's quiet hours; re-checked when the window opens
   | 'scheduled' // deferred: deliver_at is in the future; checked then
   | 'digest' // deferred: a batchable type waits in its digest window

@@ -257,8 +257,11 @@ export interface ConversationsRepo {
   receiveAll(inputs: ReceiveInput[], run: TurnRunner | null, route: Router, now: number): Promise<(Received | ItemFailed)[]>;
   get(id: string): Promise<ConversationRecord | null>;
   list(filter: ConversationFilter, page: PageRequest): Promise<ConversationRecord[]>;
-  /** Each user's conversations in bot mode, the latest one (by last message) per channel, last message first. */
-  latestInBotMode(userIds: string[]): Promise<ConversationRecord[]>;
+  /**
+   * Each user's latest conversation (by last message) per channel among those in bot mode, and per channel among
+   * those in a handoff (waiting or agent mode): at most two per channel, last message first.
+   */
+  latestPerChannel(userIds: string[]): Promise<ConversationRecord[]>;
   /**
    * Conversations with a turn pending (a crash between the answer and the turn, or work for another process), in
    * id order after `after` (a cursor, so stuck ones never hide the rest).

@@ -436,7 +436,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
     const receive = (channelId: string, userKey: string, text: string, identities: { kind: string; value: string }[] = [], at = T0) =>
       store.conversations.receive({ conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId, userKey, identities, newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming(text, at), now: at }, routeAll);
 
-    it("finds each user's latest conversation per channel in bot mode, the one that talked last first", async () => {
+    it("finds each user's latest conversation per channel in bot mode and in a handoff, the one that talked last first", async () => {
       const ann = [{ kind: 'email', value: 'ann@example.com' }];
       const first = await receive('ch_0', 'ann', 'hi', ann);
       const others = [];
@@ -444,16 +444,20 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       await receive('ch_5', 'ann-5b', 'hi', ann, T0 + 60); // a second conversation on ch_5: the later one counts
       await receive('ch_0', 'ann', 'again', ann, T0 + 100); // the oldest conversation talks again
       await store.conversations.act(others[10].conversation.id, () => ({ mode: 'agent', messages: [] }), routeAll, T0 + 200); // ch_11: with an agent
+      // ch_4: a newer conversation waits for an agent, an older one in a handoff too: the bot's and the newer one count
+      const waiting = [await receive('ch_4', 'ann-4w', 'hi', ann, T0 + 70), await receive('ch_4', 'ann-4x', 'hi', ann, T0 + 80)];
+      for (const w of waiting) await store.conversations.act(w.conversation.id, () => ({ mode: 'waiting', messages: [] }), routeAll, T0 + 200);
       const bob = await receive('ch_b', 'bob', 'hi', [{ kind: 'email', value: 'bob@example.com' }], T0 + 50);
       const [annId, bobId] = [first.conversation.userId!, bob.conversation.userId!];
-      const latest = await store.conversations.latestInBotMode([annId, bobId, 'usr_nobody']);
+      const latest = await store.conversations.latestPerChannel([annId, bobId, 'usr_nobody']);
       assert.deepEqual(latest.map((c) => c.lastMessageAt), latest.map((c) => c.lastMessageAt).sort((a, b) => b - a));
       assert.deepEqual(latest.filter((c) => c.userId === bobId).map((c) => c.id), [bob.conversation.id]);
       assert.deepEqual(
-        latest.filter((c) => c.userId === annId).map((c) => `${c.channelId}/${c.userKey}`),
-        ['ch_0/ann', 'ch_5/ann-5b', 'ch_10/ann-10', 'ch_9/ann-9', 'ch_8/ann-8', 'ch_7/ann-7', 'ch_6/ann-6', 'ch_4/ann-4', 'ch_3/ann-3', 'ch_2/ann-2', 'ch_1/ann-1'],
+        latest.filter((c) => c.userId === annId).map((c) => `${c.channelId}/${c.userKey}/${c.mode}`),
+        ['ch_0/ann/bot', 'ch_4/ann-4x/waiting', 'ch_5/ann-5b/bot', 'ch_11/ann-11/agent', 'ch_10/ann-10/bot', 'ch_9/ann-9/bot', 'ch_8/ann-8/bot', 'ch_7/ann-7/bot',
+          'ch_6/ann-6/bot', 'ch_4/ann-4/bot', 'ch_3/ann-3/bot', 'ch_2/ann-2/bot', 'ch_1/ann-1/bot'],
       );
-      assert.deepEqual(await store.conversations.latestInBotMode([]), []);
+      assert.deepEqual(await store.conversations.latestPerChannel([]), []);
     });
 
     it('opens a conversation per channel and user, and links people across channels by identity', async () => {

@@ -191,12 +191,12 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       return (await db.all(`SELECT * FROM conversations ${pageClause(page, where, params)}`, params.values)).map(conversationFromRow);
     },
 
-    async latestInBotMode(userIds) {
+    async latestPerChannel(userIds) {
       if (!userIds.length) return [];
       return (await db.all(
         `WITH ranked AS (
-           SELECT c.*, row_number() OVER (PARTITION BY c.user_id, c.channel_id ORDER BY c.last_message_at DESC, c.id DESC) AS rank_in_channel
-           FROM conversations c WHERE c.user_id = ANY($1::text[]) AND c.mode = 'bot'
+           SELECT c.*, row_number() OVER (PARTITION BY c.user_id, c.channel_id, c.mode = 'bot' ORDER BY c.last_message_at DESC, c.id DESC) AS rank_in_channel
+           FROM conversations c WHERE c.user_id = ANY($1::text[])
          )
          SELECT * FROM ranked WHERE rank_in_channel = 1 ORDER BY last_message_at DESC, id DESC`,
         [userIds],

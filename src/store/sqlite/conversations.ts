@@ -177,12 +177,12 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
       return db.all(`SELECT * FROM conversations ${clause}`, { ...params, ...extra }).map(conversationFromRow);
     },
 
-    async latestInBotMode(userIds) {
+    async latestPerChannel(userIds) {
       if (!userIds.length) return [];
       return db.all(
         `WITH ranked AS (
-           SELECT c.*, row_number() OVER (PARTITION BY c.user_id, c.channel_id ORDER BY c.last_message_at DESC, c.id DESC) AS rank_in_channel
-           FROM conversations c WHERE c.user_id IN (SELECT value FROM json_each(?)) AND c.mode = 'bot'
+           SELECT c.*, row_number() OVER (PARTITION BY c.user_id, c.channel_id, c.mode = 'bot' ORDER BY c.last_message_at DESC, c.id DESC) AS rank_in_channel
+           FROM conversations c WHERE c.user_id IN (SELECT value FROM json_each(?))
          )
          SELECT * FROM ranked WHERE rank_in_channel = 1 ORDER BY last_message_at DESC, id DESC`,
         [JSON.stringify(userIds)],
