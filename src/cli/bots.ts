@@ -107,7 +107,7 @@ export function registerBotCommands(program: Command): void {
     .option('--name <name>', 'a name')
     .option('--public-url <url>', 'the gateway\'s public URL, to print the channel\'s address (default: public_url, else http://host:port of the config)')
     .action(async (botId: string, options: { app: string; mode: string; postUrl?: string; accessToken?: string; name?: string; publicUrl?: string }, command: Command) => {
-      if (options.mode !== 'sync' && options.mode !== 'async') throw new Error('--mode must be sync or async');
+      if (options.mode !== 'sync' && options.mode !== 'async') command.error('error: --mode must be sync or async');
       await withServices(command, async ({ channels: service, config }) => {
         const { channel, secret } = await service.create(botId, { mode: options.mode as 'sync' | 'async', app_id: options.app, post_url: options.postUrl, access_token: options.accessToken, name: options.name });
         const first = (await service.forBot(botId))[0]?.id === channel.id;
@@ -135,7 +135,7 @@ export function registerBotCommands(program: Command): void {
     .option('--ttl <seconds>', 'lifetime', numberOption(1, 31_536_000, true), 86_400)
     .option('--user-identity <id>', 'add userIdentity (must then equal from.id)')
     .action(async (options: { app: string; sub: string; style: string; ttl: number; userIdentity?: string }, command: Command) => {
-      if (options.style !== 'appId' && options.style !== 'iss') throw new Error('--style must be appId or iss');
+      if (options.style !== 'appId' && options.style !== 'iss') command.error('error: --style must be appId or iss');
       await withServices(command, async ({ apps: service, clock }) => {
         const key = await service.signingKey(options.app);
         if (!key) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${options.app}`);

@@ -71,7 +71,7 @@ export function serveOptions(command: Command): Command {
 
 /**
  * A numeric option's parser: the text must be a number (an integer when asked) within [min, max], else commander
- * stops with "error: option '--x <n>' argument 'abc' is invalid. …" and exit code 1.
+ * stops with "error: option '--x <n>' argument 'abc' is invalid. …" (the CLI exits 2).
  */
 export function numberOption(min: number, max: number, integer = false): (text: string) => number {
   return (text) => {

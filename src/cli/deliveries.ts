@@ -20,7 +20,7 @@ export function registerDeliveryCommands(program: Command): void {
     .option('--limit <n>', 'at most n', numberOption(1, 1000, true), 50)
     .option('--json', 'print JSON')
     .action(async (options: { endpoint?: string; provider?: string; status?: string; eventType?: string; since?: string; limit: number; json?: boolean }, command: Command) => {
-      if (options.status && !['pending', 'sending', 'sent', 'failed'].includes(options.status)) throw new Error(`--status must be pending, sending, sent or failed`);
+      if (options.status && !['pending', 'sending', 'sent', 'failed'].includes(options.status)) command.error('error: --status must be pending, sending, sent or failed');
       await withServices(command, async ({ store, clock }) => {
         const rows = await store.deliveries.list({
           endpointId: options.endpoint, provider: options.provider, status: options.status as DeliveryStatus | undefined, eventType: options.eventType,

@@ -15,6 +15,7 @@ export function buildProgram(): Command {
     .description('Self-hosted gateway that connects chatbots to the outside world over webhooks')
     .option('-c, --config <file>', 'config file (YAML or JSON); also BOTGATE_CONFIG')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', '\nExit status: 0 done; 1 failed; 2 refused: bad usage (an unknown command or option, a bad option value) or\na bad setting, or what was asked for does not exist or is not allowed.')
     .exitOverride();
   registerServerCommands(program);
   registerEndpointCommands(program);
@@ -31,7 +32,8 @@ export async function run(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
+    // commander has printed why. It exits 1 on bad usage; botgate exits 2 for it, as npm start does and as for a bad setting.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof ConfigError || error instanceof BotgateError || error instanceof MasterKeyMismatchError) {
       process.stderr.write(`botgate: ${error.message}${error instanceof BotgateError ? ` (${error.code})` : ''}\n`);
       return 2;

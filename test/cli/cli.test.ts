@@ -52,7 +52,7 @@ describe('cli', () => {
     // A number option that is no number is refused by name, not passed on to the store.
     for (const args of [['endpoints', 'list', '--limit', 'abc'], ['token', '--app', clientId, '--sub', 'x', '--ttl', 'abc']]) {
       const refused = cli(...args);
-      assert.equal(refused.status, 1, args.join(' '));
+      assert.equal(refused.status, 2, args.join(' '));
       assert.match(refused.stderr, /argument 'abc' is invalid\. expected an integer/);
     }
     // The address comes from the configuration: public_url, else host and port.
@@ -93,6 +93,13 @@ describe('cli', () => {
       assert.match(run.stderr, /^botgate: no data directory at \S+\/data \(data_dir, BOTGATE_DATA_DIR\): run the CLI where the gateway runs/);
       assert.deepEqual(readdirSync(cwd), [], `${args.join(' ')} makes nothing`);
     }
+    // Bad usage exits 2, as `npm start -- --port abc` and a bad setting do, and makes nothing.
+    for (const args of [['serve', '--port', 'abc'], ['serve', '--bogus'], ['nope'], []]) {
+      const refused = cli(...args);
+      assert.equal(refused.status, 2, `${args.join(' ')}: ${refused.stderr}`);
+      assert.deepEqual(readdirSync(cwd), [], `${args.join(' ')} makes nothing`);
+    }
+    assert.match(cli('--help').stdout, /Exit status: 0 done; 1 failed; 2 refused/);
     assert.equal(cli('bots', 'validate', join(ROOT, 'bots/demo/bot.yaml')).status, 0, 'a command without the store runs anywhere');
     assert.equal(cli('migrate').status, 0);
     assert.equal(cli('endpoints', 'list').status, 0);
@@ -140,7 +147,7 @@ describe('cli', () => {
       assert.equal(missing.status, 2);
       assert.match(missing.stderr, /No delivery dlv_nope \(BG_ERR_DELIVERY_NOT_FOUND\)/);
       const badStatus = cli('deliveries', 'list', '--status', 'lost');
-      assert.equal(badStatus.status, 1);
+      assert.equal(badStatus.status, 2);
       assert.match(badStatus.stderr, /--status must be/);
       assert.match(cli('endpoints', 'disable', id).stdout, /disabled/);
       // A test message to a disabled endpoint would never be sent: refused, with what to do.
@@ -151,7 +158,7 @@ describe('cli', () => {
       const recover = cli('endpoints', 'recover', id, '--since', '1h');
       assert.equal(recover.status, 0, recover.stderr);
       assert.match(recover.stdout, /done: 0\/0 requeued/);
-      assert.equal(cli('nope').status, 1);
+      assert.equal(cli('nope').status, 2);
     } finally {
       await rx.close();
     }
