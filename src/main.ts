@@ -1,4 +1,4 @@
-// The gateway process: config → store → app → workers; prints where it listens; on SIGTERM/SIGINT stops
+// The gateway process: config → store → app → workers; prints where it listens; on SIGTERM/SIGINT/SIGHUP stops
 // taking work, finishes in-flight deliveries up to a deadline, releases leases and exits (a second signal forces).
 import { ConfigError, loadConfig, type LoadOptions } from './config/load.ts';
 import type { Config } from './config/schema.ts';
@@ -87,6 +87,9 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // The terminal running the gateway was closed: a stop like any other (Node's default for SIGHUP is to die at once,
+  // leaving in-flight deliveries leased and the pid file behind).
+  process.on('SIGHUP', () => void stop('SIGHUP'));
 
   let address: string;
   try {

@@ -166,6 +166,16 @@ describe('gateway process', () => {
     }
   });
 
+  it('stops gracefully on SIGHUP (the terminal running it closed): exit 0, no pid file left', async () => {
+    const dataDir = tempDataDir();
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_LOG_LEVEL: 'info' });
+    assert.equal(existsSync(`${dataDir}/gateway.pid`), true);
+    gw.child.kill('SIGHUP');
+    assert.equal(await gw.exited, 0, gw.output());
+    assert.match(gw.output(), /"signal":"SIGHUP".*shutting down/);
+    assert.equal(existsSync(`${dataDir}/gateway.pid`), false);
+  });
+
   it('a start that fails (the port is taken) leaves no pid file, journal or WAL behind, and the next start works', async () => {
     const taken = createServer().listen(0, '127.0.0.1');
     await once(taken, 'listening');
