@@ -55,6 +55,20 @@ class QuietLogController extends LogController {
 
 const MAX_PARAM_LENGTH = 500;
 
+/**
+ * An API path with a trailing slash names what it names without one: `/api/endpoints/` is the collection (as `/api/`
+ * is the index), where the router took it for `/api/endpoints/:id` with an empty id (a 400 about params.id). Only
+ * under /api: Fastify's ignoreTrailingSlash, for every path, broke /docs (Swagger UI's page at /docs/ links its
+ * assets relatively).
+ */
+function withoutApiTrailingSlash(url: string): string {
+  if (!url.startsWith('/api/')) return url;
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (!path.endsWith('/')) return url;
+  return path.replace(/\/+$/, '') + (query === -1 ? '' : url.slice(query));
+}
+
 export interface AppOptions {
   logger?: FastifyBaseLogger | false;
   /** Serve the demo's order receiver (POST /demo/orders). */
@@ -90,6 +104,7 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     clientErrorHandler: answerClientError,
     // Ids are short, but a user id may be up to 200 characters (and is a path parameter of /api/users/{id}).
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    rewriteUrl: (req) => withoutApiTrailingSlash(req.url ?? '/'),
     // Bad percent-encoding or an over-long path parameter, found while routing: a coded 400 in the surface's shape.
     frameworkErrors: (error, request, reply: FastifyReply) => {
       const coded = error.code === 'FST_ERR_MAX_PARAM_LENGTH'

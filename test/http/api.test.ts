@@ -159,6 +159,26 @@ describe('management API', () => {
     assert.equal((await gw.app.inject({ url: '/api' })).statusCode, 401);
   });
 
+  it('takes a trailing slash on an API path as the path without it: /api/endpoints/ is the collection, as /api/ is the index', async () => {
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const index = JSON.parse((await gw.app.inject({ url: '/api', headers: admin })).body) as { collections: Record<string, string> };
+    for (const name of Object.keys(index.collections)) {
+      const plain = await gw.app.inject({ url: `/api/${name}`, headers: admin });
+      const slashed = await gw.app.inject({ url: `/api/${name}/`, headers: admin });
+      assert.equal(slashed.statusCode, plain.statusCode, `/api/${name}/: ${slashed.body}`);
+      assert.equal(slashed.statusCode, 200, `/api/${name}/: ${slashed.body}`);
+    }
+    const created = await gw.app.inject({ method: 'POST', url: '/api/endpoints/', headers: admin, payload: { name: 'slashed', url: 'https://hooks.example.com/slashed' } });
+    assert.equal(created.statusCode, 201, created.body);
+    const id = JSON.parse(created.body).id as string;
+    assert.equal(JSON.parse((await gw.app.inject({ url: `/api/endpoints/${id}/`, headers: admin })).body).id, id);
+    const page = await gw.app.inject({ url: '/api/endpoints/?per_page=1', headers: admin });
+    assert.equal(page.statusCode, 200, page.body);
+    assert.equal(JSON.parse((await gw.app.inject({ url: '/api/endpoints/ep_nope/', headers: admin })).body).code, 'BG_ERR_ENDPOINT_NOT_FOUND');
+    // Only API paths: the docs page answers as before, with and without the slash (test/browser loads it).
+    for (const url of ['/docs', '/docs/']) assert.match((await gw.app.inject({ url })).body, /swagger-ui\.css/, url);
+  });
+
   it('exposes Prometheus metrics behind the metrics token', async () => {
     assert.equal((await gw.app.inject({ url: '/metrics' })).statusCode, 401);
     const openapi = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body);
