@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
 import type { Config } from './config/schema.ts';
-import { checkMasterKey, resolveMasterKey } from './crypto/master-key.ts';
+import { checkMasterKey, refuseOtherMasterKey, resolveMasterKey } from './crypto/master-key.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createEndpointService } from './delivery/endpoints.ts';
 import { createOutbox } from './delivery/outbox.ts';
@@ -44,7 +44,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const workerId = config.instance_id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const masterKey = resolveMasterKey(config.master_key, config.data_dir);
   const box = createSecretBox(masterKey.key);
-  const { store, migrations } = await openStore(config, newId, options.migrate !== false);
+  // A store that keeps the key check refuses another key before it is migrated: a refused process changes nothing.
+  const { store, migrations } = await openStore(config, newId, options.migrate !== false, (opened) => refuseOtherMasterKey(opened, masterKey));
   try {
     await checkMasterKey(store, masterKey, box);
   } catch (error) {

@@ -57,7 +57,7 @@ function forgetGenerated(source: MasterKeySource): void {
  * is checked against one of its sealed secrets instead.
  */
 export async function checkMasterKey(store: Store, source: MasterKeySource, box: SecretBox): Promise<void> {
-  const check = createHmac('sha256', source.key).update('botgate master key check').digest('base64url');
+  const check = checkOf(source);
   let stored = await store.settings.get(CHECK_SETTING);
   if (stored === null) {
     const [sealed] = await store.endpoints.list({}, { limit: 1 });
@@ -70,6 +70,29 @@ export async function checkMasterKey(store: Store, source: MasterKeySource, box:
     if (opens && (await store.settings.setIfAbsent(CHECK_SETTING, check))) return;
     stored = (await store.settings.get(CHECK_SETTING)) ?? '';
   }
+  refuseUnlessMatches(stored, check, source);
+}
+
+/**
+ * The check made before migrating: a store that keeps the key check already refuses another key before a
+ * migration changes it, so a refused process changes nothing. A store without the check (new, or from before it)
+ * is left to checkMasterKey after migrating.
+ */
+export async function refuseOtherMasterKey(store: Store, source: MasterKeySource): Promise<void> {
+  let stored: string | null;
+  try {
+    stored = await store.settings.get(CHECK_SETTING);
+  } catch {
+    return; // no settings table yet: a new store (a store that cannot be read at all fails its migration, saying why)
+  }
+  if (stored !== null) refuseUnlessMatches(stored, checkOf(source), source);
+}
+
+function checkOf(source: MasterKeySource): string {
+  return createHmac('sha256', source.key).update('botgate master key check').digest('base64url');
+}
+
+function refuseUnlessMatches(stored: string, check: string, source: MasterKeySource): void {
   const a = Buffer.from(stored);
   const b = Buffer.from(check);
   if (a.length === b.length && timingSafeEqual(a, b)) return;

@@ -25,17 +25,23 @@ export class StoreOpenError extends Error {
 }
 
 /**
- * Opens the store and applies its pending migrations. A failure is a StoreOpenError saying which store and
- * what to check, unless it is a fault of the code (TypeError, ReferenceError, RangeError), which keeps its stack.
+ * Opens the store and applies its pending migrations, after `beforeMigrate` (a check that may refuse the store
+ * before anything in it changes; its error is passed on as it is). A failure is a StoreOpenError saying which
+ * store and what to check, unless it is a fault of the code (TypeError, ReferenceError, RangeError), which keeps its stack.
  */
-export async function openStore(config: Config, newId: (prefix: 'dlv') => string, migrate: boolean): Promise<{ store: Store; migrations: string[] }> {
+export async function openStore(config: Config, newId: (prefix: 'dlv') => string, migrate: boolean, beforeMigrate?: (store: Store) => Promise<void>): Promise<{ store: Store; migrations: string[] }> {
   let store: Store | null = null;
+  let refused = false;
   try {
     store = await createStore(config, newId);
+    if (beforeMigrate) await beforeMigrate(store).catch((error: unknown) => {
+      refused = true;
+      throw error;
+    });
     return { store, migrations: migrate ? await store.migrate() : [] };
   } catch (error) {
     await store?.close().catch(() => {});
-    if (error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError) throw error;
+    if (refused || error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError) throw error;
     const check = config.database_url ? 'check database_url' : 'check data_dir';
     throw new StoreOpenError(`${describeStore(config)} cannot be used: ${(error as Error).message} (${check})`, { cause: error });
   }

@@ -302,6 +302,32 @@ describe('gateway process', () => {
     assert.equal(existsSync(`${dataDir}/master.key`), false);
   });
 
+  it('refuses another master key before migrating a store that keeps the key check: the refused process changes nothing', async () => {
+    const dataDir = tempDataDir();
+    const first = await spawnGateway({ BOTGATE_DATA_DIR: dataDir });
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+    // The store as an older botgate left it: its last migration not applied yet.
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(`${dataDir}/botgate.db`);
+    const migrationsNow = () => db.prepare('SELECT name FROM schema_migrations ORDER BY name').all().map((r) => String(r.name));
+    const last = migrationsNow().at(-1)!;
+    assert.equal(last, '009_conversation_events');
+    db.exec('DROP INDEX messages_conversation_events');
+    db.prepare('DELETE FROM schema_migrations WHERE name = ?').run(last);
+    const before = migrationsNow();
+    for (const command of [['src/main.ts'], ['bin/botgate.js', 'migrate']]) {
+      const refused = spawnSync(process.execPath, command, { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_MASTER_KEY: 'another-master-key-0123456789' }, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(refused.status, 2, refused.stderr);
+      assert.match(refused.stderr, /^botgate: BOTGATE_MASTER_KEY is not the master key this database's secrets are sealed with/);
+      assert.deepEqual(migrationsNow(), before, `${command.join(' ')} migrated nothing`);
+    }
+    const migrated = spawnSync(process.execPath, ['bin/botgate.js', 'migrate'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: MASTER_KEY }, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(migrated.status, 0, migrated.stderr);
+    assert.equal(migrationsNow().at(-1), last);
+    db.close();
+  });
+
   it('refuses to start on a bad setting and names the key', () => {
     const result = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_PORT: 'eighty', BOTGATE_DATA_DIR: tempDataDir() }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(result.status, 2);
