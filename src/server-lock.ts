@@ -4,7 +4,8 @@
 // The lock is the operating system's: an exclusive SQLite transaction held open on `gateway.lock` for the
 // process's life. The kernel releases it when the process ends in any way (kill -9 included), so there is no
 // stale lock to judge and no race between two processes starting at once. `gateway.pid` only says who holds it.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { DataDirError, makeDataDir } from './data-dir.ts';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
@@ -12,18 +13,14 @@ export class ServerLockError extends Error {
   override name = 'ServerLockError';
 }
 
-/** The data directory cannot be made or written (a file of that name, no permission): a setting to change. */
-export class DataDirError extends Error {
-  override name = 'DataDirError';
-}
-
 export function acquireServerLock(dataDir: string): () => void {
   const pidFile = join(dataDir, 'gateway.pid');
   let lock: DatabaseSync;
   try {
-    mkdirSync(dataDir, { recursive: true });
+    makeDataDir(dataDir);
     lock = new DatabaseSync(join(dataDir, 'gateway.lock'));
   } catch (error) {
+    if (error instanceof DataDirError) throw error;
     throw new DataDirError(`data_dir ${dataDir} (BOTGATE_DATA_DIR) cannot be used: ${(error as Error).message}`);
   }
   try {

@@ -1,5 +1,6 @@
 // Finds the master key: BOTGATE_MASTER_KEY, else data_dir/master.key, generated on first start with a warning.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { makeDataDir } from '../data-dir.ts';
 import { dirname, join, resolve } from 'node:path';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/store.ts';
@@ -25,7 +26,7 @@ export function resolveMasterKey(configured: string | undefined, dataDir: string
   if (configured) return { key: parseMasterKey(configured), origin: 'config' };
   const file = join(dataDir, 'master.key');
   if (existsSync(file)) return { key: parseMasterKey(readFileSync(file, 'utf8')), origin: 'file', file };
-  const madeDir = mkdirSync(dataDir, { recursive: true });
+  const madeDir = makeDataDir(dataDir);
   const key = randomBytes(32);
   try {
     writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });

@@ -344,6 +344,14 @@ describe('gateway process', () => {
     const notDir = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: file, BOTGATE_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(notDir.status, 2, notDir.stderr);
     assert.match(notDir.stderr, /^botgate: data_dir \S+not-a-dir \(BOTGATE_DATA_DIR\) cannot be used: EEXIST[^\n]*\n$/);
+    // One that cannot be made under /proc (where Node's recursive mkdir never returned), by the gateway and the CLI.
+    if (existsSync('/proc/self')) {
+      for (const command of [['src/main.ts'], ['bin/botgate.js', 'migrate']]) {
+        const proc = spawnSync(process.execPath, command, { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: '/proc/botgate-x/data', BOTGATE_PORT: '0' }, encoding: 'utf8', timeout: 20_000 });
+        assert.equal(proc.status, 2, `${command.join(' ')}: ${proc.stderr}`);
+        assert.match(proc.stderr, /^botgate: data_dir \/proc\/botgate-x\/data \(BOTGATE_DATA_DIR\) cannot be used: ENOENT[^\n]*\n$/);
+      }
+    }
   });
 
   it('says in a line which declaration cannot be applied (no stack trace), and exits 2', async () => {

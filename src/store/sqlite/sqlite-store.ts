@@ -1,5 +1,5 @@
 // The embedded default store: one SQLite file through node:sqlite, WAL mode (DESIGN.md, "Storage").
-import { mkdirSync } from 'node:fs';
+import { makeDataDir } from '../../data-dir.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readMigrations } from '../migrations.ts';
@@ -38,7 +38,7 @@ export interface SqliteStore extends Store {
 }
 
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
-  if (options.file !== ':memory:') mkdirSync(dirname(options.file), { recursive: true });
+  if (options.file !== ':memory:') makeDataDir(dirname(options.file));
   const db = new SqliteDb(options.file, { synchronous: options.synchronous ?? 'NORMAL' });
   db.startBackground(options.file, options.synchronous ?? 'NORMAL');
   const messages = createMessagesRepo(db, options.newId);
