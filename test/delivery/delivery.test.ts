@@ -1,11 +1,12 @@
 // The delivery engine end to end: real loopback receivers, real HTTP, signatures checked with the npm
 // package `standardwebhooks`, as a receiver would.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startReceiver } from '../helpers/receiver.ts';
+import { ADMIN_TOKEN, eventually } from '../helpers/gateway.ts';
+import { gatewayAndReceiver } from '../helpers/gateway-receiver.ts';
 
 function verify(secret: string, r: { body: string; headers: Record<string, unknown> }) {
   return new Webhook(secret).verify(r.body, {
@@ -16,36 +17,27 @@ function verify(secret: string, r: { body: string; headers: Record<string, unkno
 }
 
 describe('delivery', () => {
-  let gw: TestGateway;
-  let rx: Receiver;
-  before(async () => {
-    gw = await startTestGateway();
-    rx = await startReceiver();
-  });
-  after(async () => {
-    await gw.close();
-    await rx.close();
-  });
+  const f = gatewayAndReceiver();
 
   const createEndpoint = async (body: Record<string, unknown>) => {
-    const res = await gw.api('POST', '/api/endpoints', { name: 'rx', url: rx.url, ...body });
+    const res = await f.gw.api('POST', '/api/endpoints', { name: 'rx', url: f.rx.url, ...body });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body as { id: string; secret: string };
   };
   const publish = async (body: Record<string, unknown>) => {
-    const res = await gw.api('POST', '/api/messages', body);
+    const res = await f.gw.api('POST', '/api/messages', body);
     assert.equal(res.status, 202, JSON.stringify(res.body));
     return res.body as { id: string; delivery_ids: string[] };
   };
-  const delivery = async (id: string) => (await gw.api('GET', `/api/deliveries/${id}`)).body;
-  const attempts = async (id: string) => (await gw.api('GET', `/api/deliveries/${id}/attempts`)).body.data as any[];
+  const delivery = async (id: string) => (await f.gw.api('GET', `/api/deliveries/${id}`)).body;
+  const attempts = async (id: string) => (await f.gw.api('GET', `/api/deliveries/${id}/attempts`)).body.data as any[];
 
   it('sends the stored body byte for byte, signed so that standardwebhooks verifies it, with auth and custom headers', async () => {
-    rx.requests.length = 0;
+    f.rx.requests.length = 0;
     const ep = await createEndpoint({ event_types: ['order.created'], auth: { kind: 'bearer', token: 'tok-123' }, custom_headers: { 'X-Tenant': 'acme' } });
     const payload = { order: { id: 42, items: ['ü', '🍕'] }, note: 'a "quoted" \\ text', n: 1.5 };
     const msg = await publish({ event_type: 'order.created', payload, endpoint_ids: [ep.id] });
-    const [req] = await rx.waitFor(1);
+    const [req] = await f.rx.waitFor(1);
     assert.equal(req.body, JSON.stringify(payload));
     assert.deepEqual(verify(ep.secret, req), payload);
     assert.equal(req.headers['webhook-id'], msg.id);
@@ -67,7 +59,7 @@ describe('delivery', () => {
     const ep = await createEndpoint({ event_types: ['proto.keys'] });
     const text = '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":2}},"n":[{"__proto__":null}]}';
     const send = async (url: string, body: string) => {
-      const res = await gw.app.inject({ method: 'POST', url, payload: body, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } });
+      const res = await f.gw.app.inject({ method: 'POST', url, payload: body, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' } });
       assert.equal(res.statusCode, 202, res.body);
       return JSON.parse(res.body);
     };
@@ -75,21 +67,21 @@ describe('delivery', () => {
     const batch = await send('/api/messages/batch', `{"messages": [{"event_type": "proto.keys", "payload": ${text}, "endpoint_ids": ["${ep.id}"]}]}`);
     const test = await send(`/api/endpoints/${ep.id}/test`, `{"payload": ${text}}`);
     for (const id of [one.id, batch.messages[0].id, test.id]) {
-      const req = await eventually(() => rx.requests.find((r) => r.headers['webhook-id'] === id));
+      const req = await eventually(() => f.rx.requests.find((r) => r.headers['webhook-id'] === id));
       assert.equal(req.body, text);
-      const shown = await gw.app.inject({ method: 'GET', url: `/api/messages/${id}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const shown = await f.gw.app.inject({ method: 'GET', url: `/api/messages/${id}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       assert.ok(shown.body.includes(`"payload":${text}`), shown.body);
     }
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 
   it('retries failures on the schedule with a stable webhook-id and a fresh signature each time', async () => {
-    rx.requests.length = 0;
+    f.rx.requests.length = 0;
     let calls = 0;
-    rx.respond((_r, res) => void res.writeHead(++calls < 3 ? 500 : 200).end(calls < 3 ? 'boom' : 'fine'));
+    f.rx.respond((_r, res) => void res.writeHead(++calls < 3 ? 500 : 200).end(calls < 3 ? 'boom' : 'fine'));
     const ep = await createEndpoint({ event_types: ['retry.me'], retry_schedule: [0, 0.2, 0.2, 0.2] });
     const msg = await publish({ event_type: 'retry.me', payload: { a: 1 } });
-    const reqs = await rx.waitFor(3);
+    const reqs = await f.rx.waitFor(3);
     for (const r of reqs) {
       assert.equal(r.headers['webhook-id'], msg.id);
       assert.equal(r.body, '{"a":1}');
@@ -102,15 +94,15 @@ describe('delivery', () => {
     assert.deepEqual(tries.map((a) => a.status_code), [500, 500, 200]);
     assert.equal(tries[0].error_kind, 'http_status');
     assert.equal(tries[0].response_body, 'boom');
-    rx.respond((_r, res) => void res.writeHead(200).end('ok'));
+    f.rx.respond((_r, res) => void res.writeHead(200).end('ok'));
   });
 
   it('marks an exhausted delivery failed and tells subscribed endpoints, never the endpoint it is about', async () => {
     const dead = await startReceiver((_r, res) => void res.writeHead(503).end());
     const watcher = await startReceiver();
     try {
-      const bad = await gw.api('POST', '/api/endpoints', { name: 'dead', url: dead.url, event_types: ['exhaust.me', 'message.attempt.exhausted'], retry_schedule: [0, 0.05], max_attempts: 2 });
-      const watch = await gw.api('POST', '/api/endpoints', { name: 'watch', url: watcher.url, event_types: ['message.attempt.exhausted'] });
+      const bad = await f.gw.api('POST', '/api/endpoints', { name: 'dead', url: dead.url, event_types: ['exhaust.me', 'message.attempt.exhausted'], retry_schedule: [0, 0.05], max_attempts: 2 });
+      const watch = await f.gw.api('POST', '/api/endpoints', { name: 'watch', url: watcher.url, event_types: ['message.attempt.exhausted'] });
       const msg = await publish({ event_type: 'exhaust.me', payload: { x: 1 } });
       const [note] = await watcher.waitFor(1);
       const body = verify(watch.body.secret, note) as Record<string, unknown>;
@@ -130,20 +122,20 @@ describe('delivery', () => {
     const gone = await startReceiver((_r, res) => void res.writeHead(410).end('gone'));
     const watcher = await startReceiver();
     try {
-      const ep = (await gw.api('POST', '/api/endpoints', { name: 'gone', url: gone.url, event_types: ['g.*'], retry_schedule: [0, 0.05] })).body;
-      await gw.api('POST', '/api/endpoints', { name: 'watch', url: watcher.url, event_types: ['endpoint.disabled'] });
+      const ep = (await f.gw.api('POST', '/api/endpoints', { name: 'gone', url: gone.url, event_types: ['g.*'], retry_schedule: [0, 0.05] })).body;
+      await f.gw.api('POST', '/api/endpoints', { name: 'watch', url: watcher.url, event_types: ['endpoint.disabled'] });
       const msg = await publish({ event_type: 'g.one', payload: { x: 1 } });
       const [note] = await watcher.waitFor(1);
       assert.equal(JSON.parse(note.body).endpoint_id, ep.id);
       assert.equal(JSON.parse(note.body).reason, 'gone');
-      const disabled = (await gw.api('GET', `/api/endpoints/${ep.id}`)).body;
+      const disabled = (await f.gw.api('GET', `/api/endpoints/${ep.id}`)).body;
       assert.equal(disabled.is_active, false);
       assert.equal(disabled.disabled_reason, 'gone');
       assert.equal((await delivery(msg.delivery_ids[0])).status, 'pending');
       await new Promise((r) => setTimeout(r, 150));
       assert.equal(gone.requests.length, 1, 'nothing is sent to a disabled endpoint');
       gone.respond((_r, res) => void res.writeHead(204).end());
-      assert.equal((await gw.api('POST', `/api/endpoints/${ep.id}/enable`)).status, 200);
+      assert.equal((await f.gw.api('POST', `/api/endpoints/${ep.id}/enable`)).status, 200);
       await gone.waitFor(2);
       await eventually(async () => (await delivery(msg.delivery_ids[0])).status === 'sent');
     } finally {
@@ -153,25 +145,25 @@ describe('delivery', () => {
   });
 
   it('rotates the secret: both the old and the new secret verify during the overlap', async () => {
-    rx.requests.length = 0;
+    f.rx.requests.length = 0;
     const ep = await createEndpoint({ event_types: ['rotate.me'] });
-    const rotated = (await gw.api('POST', `/api/endpoints/${ep.id}/secret/rotate`)).body;
+    const rotated = (await f.gw.api('POST', `/api/endpoints/${ep.id}/secret/rotate`)).body;
     assert.match(rotated.secret, /^whsec_/);
     assert.notEqual(rotated.secret, ep.secret);
     await publish({ event_type: 'rotate.me', payload: { r: 1 } });
-    const [req] = await rx.waitFor(1);
+    const [req] = await f.rx.waitFor(1);
     assert.equal(String(req.headers['webhook-signature']).split(' ').length, 2);
     verify(ep.secret, req);
     verify(rotated.secret, req);
-    const shown = await gw.api('GET', `/api/endpoints/${ep.id}`);
+    const shown = await f.gw.api('GET', `/api/endpoints/${ep.id}`);
     assert.ok(!JSON.stringify(shown.body).includes('whsec_'), 'secrets are never shown again');
   });
 
   it('sends form bodies to form endpoints, with basic auth, signed over the form text', async () => {
-    rx.requests.length = 0;
+    f.rx.requests.length = 0;
     const ep = await createEndpoint({ event_types: ['form.me'], content_type: 'form', auth: { kind: 'basic', username: 'AC1', password: 'pw' } });
     await publish({ event_type: 'form.me', payload: { To: '+15550001', Body: 'hi there', Extra: { a: 1 } } });
-    const [req] = await rx.waitFor(1);
+    const [req] = await f.rx.waitFor(1);
     assert.equal(req.headers['content-type'], 'application/x-www-form-urlencoded');
     assert.equal(req.body, 'To=%2B15550001&Body=hi+there&Extra=%7B%22a%22%3A1%7D');
     assert.equal(req.headers.authorization, 'Basic ' + Buffer.from('AC1:pw').toString('base64'));
@@ -181,10 +173,10 @@ describe('delivery', () => {
   });
 
   it('sends a custom auth header and nothing signed when signing is off', async () => {
-    rx.requests.length = 0;
+    f.rx.requests.length = 0;
     await createEndpoint({ event_types: ['plain.me'], signing: false, auth: { kind: 'header', name: 'X-Api-Key', value: 'k-1' } });
     await publish({ event_type: 'plain.me', payload: { p: 1 } });
-    const [req] = await rx.waitFor(1);
+    const [req] = await f.rx.waitFor(1);
     assert.equal(req.headers['x-api-key'], 'k-1');
     assert.equal(req.headers['webhook-signature'], undefined);
     assert.ok(req.headers['webhook-id']);
@@ -193,10 +185,10 @@ describe('delivery', () => {
   it('resends one delivery on request as a single try, and a test send reaches only that endpoint', async () => {
     const flaky = await startReceiver((_r, res) => void res.writeHead(500).end());
     try {
-      const ep = (await gw.api('POST', '/api/endpoints', { name: 'flaky', url: flaky.url, event_types: ['resend.me'], max_attempts: 1 })).body;
+      const ep = (await f.gw.api('POST', '/api/endpoints', { name: 'flaky', url: flaky.url, event_types: ['resend.me'], max_attempts: 1 })).body;
       const msg = await publish({ event_type: 'resend.me', payload: { y: 1 } });
       await eventually(async () => (await delivery(msg.delivery_ids[0])).status === 'failed');
-      const again = await gw.api('POST', `/api/deliveries/${msg.delivery_ids[0]}/resend`);
+      const again = await f.gw.api('POST', `/api/deliveries/${msg.delivery_ids[0]}/resend`);
       assert.equal(again.status, 202);
       assert.equal(again.body.one_shot, true);
       await flaky.waitFor(2);
@@ -204,29 +196,29 @@ describe('delivery', () => {
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(flaky.requests.length, 2, 'a failed one-shot schedules nothing more');
       flaky.respond((_r, res) => void res.writeHead(200).end());
-      await gw.api('POST', `/api/deliveries/${msg.delivery_ids[0]}/resend`);
+      await f.gw.api('POST', `/api/deliveries/${msg.delivery_ids[0]}/resend`);
       await eventually(async () => (await delivery(msg.delivery_ids[0])).status === 'sent');
-      const test = await gw.api('POST', `/api/endpoints/${ep.id}/test`);
+      const test = await f.gw.api('POST', `/api/endpoints/${ep.id}/test`);
       assert.equal(test.status, 202);
       assert.equal(test.body.delivery_ids.length, 1);
       const [req] = (await flaky.waitFor(4)).slice(3);
       assert.equal(JSON.parse(req.body).type, 'webhook.test');
-      assert.equal((await gw.api('POST', '/api/deliveries/dlv_missing/resend')).status, 404);
+      assert.equal((await f.gw.api('POST', '/api/deliveries/dlv_missing/resend')).status, 404);
       // A disabled endpoint would hold the test (or a resend) unsent: 409, nothing stored or changed.
-      await gw.api('POST', `/api/endpoints/${ep.id}/disable`);
-      const heldResend = await gw.api('POST', `/api/deliveries/${msg.delivery_ids[0]}/resend`);
+      await f.gw.api('POST', `/api/endpoints/${ep.id}/disable`);
+      const heldResend = await f.gw.api('POST', `/api/deliveries/${msg.delivery_ids[0]}/resend`);
       assert.equal(heldResend.status, 409, JSON.stringify(heldResend.body));
       assert.equal(heldResend.body.code, 'BG_ERR_CONFLICT');
       assert.match(heldResend.body.message, /is disabled \(manual\): enable it first/);
       assert.equal((await delivery(msg.delivery_ids[0])).status, 'sent', 'the refused resend changed nothing');
-      const before = (await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length;
-      const toDisabled = await gw.api('POST', `/api/endpoints/${ep.id}/test`);
+      const before = (await f.gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length;
+      const toDisabled = await f.gw.api('POST', `/api/endpoints/${ep.id}/test`);
       assert.equal(toDisabled.status, 409, JSON.stringify(toDisabled.body));
       assert.equal(toDisabled.body.code, 'BG_ERR_CONFLICT');
       assert.match(toDisabled.body.message, /is disabled \(manual\): enable it first/);
-      assert.equal((await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length, before);
-      await gw.api('POST', `/api/endpoints/${ep.id}/enable`);
-      const badType = await gw.api('POST', `/api/endpoints/${ep.id}/test`, { event_type: 'has space' });
+      assert.equal((await f.gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}`)).body.data.length, before);
+      await f.gw.api('POST', `/api/endpoints/${ep.id}/enable`);
+      const badType = await f.gw.api('POST', `/api/endpoints/${ep.id}/test`, { event_type: 'has space' });
       assert.equal(badType.status, 400);
       assert.equal(badType.body.code, 'BG_ERR_VALIDATION');
     } finally {
@@ -237,23 +229,23 @@ describe('delivery', () => {
   it('recovers every failed delivery of an endpoint in a window as a job with progress', async () => {
     const down = await startReceiver((_r, res) => void res.writeHead(500).end());
     try {
-      const ep = (await gw.api('POST', '/api/endpoints', { name: 'down', url: down.url, event_types: ['recover.me'], max_attempts: 1 })).body;
+      const ep = (await f.gw.api('POST', '/api/endpoints', { name: 'down', url: down.url, event_types: ['recover.me'], max_attempts: 1 })).body;
       const since = new Date(Date.now() - 1000).toISOString();
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) ids.push((await publish({ event_type: 'recover.me', payload: { i } })).delivery_ids[0]);
-      await eventually(async () => (await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=failed`)).body.data.length === 5);
+      await eventually(async () => (await f.gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=failed`)).body.data.length === 5);
       down.respond((_r, res) => void res.writeHead(200).end());
-      const job = await gw.api('POST', `/api/endpoints/${ep.id}/recover`, { since });
+      const job = await f.gw.api('POST', `/api/endpoints/${ep.id}/recover`, { since });
       assert.equal(job.status, 202);
       assert.equal(job.body.total, 5);
       const done = await eventually(async () => {
-        const j = (await gw.api('GET', `/api/jobs/${job.body.id}`)).body;
+        const j = (await f.gw.api('GET', `/api/jobs/${job.body.id}`)).body;
         return j.status === 'done' && j;
       });
       assert.equal(done.done, 5);
       assert.equal(done.progress, 1);
-      await eventually(async () => (await gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=sent`)).body.data.length === 5);
-      const tooLong = await gw.api('POST', `/api/endpoints/${ep.id}/recover`, { since: new Date(Date.now() - 15 * 86_400_000).toISOString() });
+      await eventually(async () => (await f.gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=sent`)).body.data.length === 5);
+      const tooLong = await f.gw.api('POST', `/api/endpoints/${ep.id}/recover`, { since: new Date(Date.now() - 15 * 86_400_000).toISOString() });
       assert.equal(tooLong.status, 400);
       assert.equal(tooLong.body.code, 'BG_ERR_VALIDATION');
     } finally {
