@@ -5,6 +5,9 @@ import { dirname, resolve } from 'node:path';
 /** The data directory cannot be made or written (a file of that name, no permission): a setting to change. */
 export class DataDirError extends Error {
   override name = 'DataDirError';
+  constructor(dataDir: string, cause: unknown) {
+    super(`data_dir ${dataDir} (BOTGATE_DATA_DIR) cannot be used: ${(cause as Error).message}`, { cause });
+  }
 }
 
 /**
@@ -31,6 +34,6 @@ export function makeDataDir(dataDir: string): string | undefined {
     }
     return missing[0];
   } catch (error) {
-    throw new DataDirError(`data_dir ${dataDir} (BOTGATE_DATA_DIR) cannot be used: ${(error as Error).message}`, { cause: error });
+    throw new DataDirError(dataDir, error);
   }
 }

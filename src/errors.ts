@@ -65,6 +65,11 @@ export class BotgateError extends Error {
   }
 }
 
+/** A fault of the code (not of the input, the settings or the world): it keeps its stack wherever it is reported. */
+export function isCodeFault(error: unknown): boolean {
+  return error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError;
+}
+
 /** The body shape of botgate's own API (DESIGN.md, "Error bodies per surface"). */
 export interface ApiErrorBody {
   statusCode: number;

@@ -34,11 +34,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
   let provisioned: Provisioned | null = null;
   const ownOrders = ownOrdersUrl(config.host);
-  // A gateway listening on one address that is not loopback reaches its own receiver there.
-  const ownHost = reachableHost(config.host);
   const httpOptions = {
     allowPrivate: config.delivery.allow_private,
-    ownHosts: ownHost === '127.0.0.1' || ownHost === '::1' ? [] : [ownHost],
+    // A gateway listening on one address that is not loopback reaches its own receiver there.
+    ownHosts: [reachableHost(config.host)],
     maxResponseBytes: config.delivery.max_response_bytes,
     connectionsPerOrigin: config.delivery.per_endpoint_concurrency,
   };

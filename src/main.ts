@@ -8,7 +8,7 @@ import { signKoreToken } from './channels/kore-auth.ts';
 import { createLogger } from './logger.ts';
 import { acquireServerLock, ServerLockError } from './server-lock.ts';
 import { DataDirError } from './data-dir.ts';
-import { BotgateError } from './errors.ts';
+import { BotgateError, isCodeFault } from './errors.ts';
 import { DeclarationError } from './provision.ts';
 import { MasterKeyMismatchError } from './crypto/master-key.ts';
 import { Command, CommanderError } from 'commander';
@@ -222,7 +222,7 @@ function startFailure(error: unknown): string {
   if (e.code === 'EACCES' && e.port !== undefined) return `no permission to listen on port ${e.port}`;
   if (e.cause instanceof BotgateError || e instanceof BotgateError || e instanceof ListenError || e instanceof StoreOpenError) return e.message;
   // A declaration's message says what to change; a fault of the code behind it keeps its stack.
-  if (e instanceof DeclarationError) return e.cause instanceof TypeError || e.cause instanceof ReferenceError || e.cause instanceof RangeError ? `${e.message}\n${(e.cause as Error).stack}` : e.message;
+  if (e instanceof DeclarationError) return isCodeFault(e.cause) ? `${e.message}\n${(e.cause as Error).stack}` : e.message;
   return e.stack ?? String(error);
 }
 

@@ -21,7 +21,7 @@ export function acquireServerLock(dataDir: string): () => void {
     lock = new DatabaseSync(join(dataDir, 'gateway.lock'));
   } catch (error) {
     if (error instanceof DataDirError) throw error;
-    throw new DataDirError(`data_dir ${dataDir} (BOTGATE_DATA_DIR) cannot be used: ${(error as Error).message}`);
+    throw new DataDirError(dataDir, error);
   }
   try {
     lock.exec('PRAGMA busy_timeout = 0');

@@ -71,11 +71,12 @@ export async function createServices(config: Config, options: ServiceOptions = {
     log: options.log,
   });
   // A channel's or an event type's endpoint stays while they use it (deleting it would drop their messages).
-  endpoints.usedBy(async (id) => (await store.channels.list({ limit: 100_000 })).filter((c) => c.endpointId === id).map((c) => `channel ${c.id}`));
+  const channelsSendingTo = async (endpointId: string) => (await store.channels.list({ limit: 100_000 })).filter((c) => c.endpointId === endpointId);
+  endpoints.usedBy(async (id) => (await channelsSendingTo(id)).map((c) => `channel ${c.id}`));
   endpoints.usedBy(async (id) => (await notify.typeNames()).filter((name) => notify.engine.type(name).endpointId === id).map((name) => `event type ${name}`));
   // A channel's own endpoint (an async channel's POST_URL, a platform's webhook) takes the settings it owns only from it.
   endpoints.ownedBy(async (id) => {
-    const channel = (await store.channels.list({ limit: 100_000 })).find((c) => c.endpointId === id);
+    const [channel] = await channelsSendingTo(id);
     if (!channel) return null;
     return channel.kind === 'kore-webhook'
       ? { owner: `channel ${channel.id}`, changeWith: `PATCH /api/channels/${channel.id}`, fields: CHANNEL_ENDPOINT_FIELDS }

@@ -6,7 +6,6 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
-import { headerValueProblem } from '../delivery/endpoint-auth.ts';
 import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
 import { BotgateError, withFieldNames } from '../errors.ts';
 import { checkRange } from '../ranges.ts';
@@ -45,10 +44,7 @@ function checkTwilio(twilio: Partial<TwilioInput> | undefined): void {
     throw new BotgateError('BG_ERR_VALIDATION', 'twilio.account_sid must be a Twilio account SID: AC and 32 hex digits, as on Twilio\'s console');
   }
   if (twilio.public_url !== undefined && twilio.public_url !== null) {
-    let url: URL | null = null;
-    try {
-      url = new URL(twilio.public_url);
-    } catch { /* refused below */ }
+    const url = URL.parse(twilio.public_url);
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       throw new BotgateError('BG_ERR_VALIDATION', 'twilio.public_url must be an absolute http(s) URL: the webhook URL as set in Twilio\'s console');
     }
@@ -139,11 +135,9 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
   }
 
   /** The endpoint's auth for auth_token, checked under this API's field name (the endpoint would name auth.token). */
+  // The endpoint service checks the token (its errors name auth_token: PLATFORM_FIELDS).
   function bearer(token: string | null | undefined): EndpointInput['auth'] {
-    if (!token) return { kind: 'none' };
-    const problem = headerValueProblem('auth_token', token);
-    if (problem) throw new BotgateError('BG_ERR_VALIDATION', problem);
-    return { kind: 'bearer', token };
+    return token ? { kind: 'bearer', token } : { kind: 'none' };
   }
 
   function twilioEndpoint(sid: string, token: string): Pick<EndpointInput, 'url' | 'auth' | 'content_type' | 'signing' | 'event_types'> {

@@ -307,6 +307,15 @@ function checkAuthHeader(kind: string, pub: Record<string, unknown>, headers: Re
   }
 }
 
+/**
+ * Refuses (409) work asked for to be sent now through a disabled endpoint, which would hold it unsent (a test
+ * message, a resend); `subject` is what the message starts with ("Endpoint ep_…").
+ */
+export function refuseDisabled(endpoint: EndpointRecord, subject: string): void {
+  if (endpoint.isActive) return;
+  throw new BotgateError('BG_ERR_CONFLICT', `${subject} is disabled (${endpoint.disabledReason ?? 'manual'}): enable it first (POST /api/endpoints/${endpoint.id}/enable, or botgate endpoints enable ${endpoint.id})`);
+}
+
 /** The most custom headers an endpoint (or platform config) takes, and the longest value: as the API's schemas say. */
 const MAX_CUSTOM_HEADERS = 50;
 const MAX_HEADER_VALUE = 4096;

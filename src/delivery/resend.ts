@@ -4,15 +4,14 @@
 import type { Clock } from '../clock.ts';
 import { BotgateError } from '../errors.ts';
 import type { DeliveryRecord, Store } from '../store/store.ts';
+import { refuseDisabled } from './endpoints.ts';
 import type { Outbox } from './outbox.ts';
 
 export async function resendDelivery(deps: { store: Store; clock: Clock; outbox: Outbox }, id: string): Promise<DeliveryRecord> {
   const delivery = await deps.store.deliveries.get(id);
   if (!delivery) throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${id}`);
   const endpoint = await deps.store.endpoints.get(delivery.endpointId);
-  if (endpoint && !endpoint.isActive) {
-    throw new BotgateError('BG_ERR_CONFLICT', `Delivery ${id}'s endpoint ${endpoint.id} is disabled (${endpoint.disabledReason ?? 'manual'}): enable it first (POST /api/endpoints/${endpoint.id}/enable, or botgate endpoints enable ${endpoint.id})`);
-  }
+  if (endpoint) refuseDisabled(endpoint, `Delivery ${id}'s endpoint ${endpoint.id}`);
   const result = await deps.store.deliveries.resend(id, deps.clock.now());
   if (result === 'not_found') throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${id}`);
   if (result === 'in_progress') throw new BotgateError('BG_ERR_DELIVERY_IN_PROGRESS');

@@ -2,9 +2,8 @@
 // caller's type and payload, sent to that endpoint only whatever its filter. A disabled endpoint is refused (409):
 // the message would wait there unsent, and a test is asked for to see an answer now.
 import type { Clock } from '../clock.ts';
-import { BotgateError } from '../errors.ts';
 import type { PublishedMessage } from '../store/store.ts';
-import type { EndpointService } from './endpoints.ts';
+import { refuseDisabled, type EndpointService } from './endpoints.ts';
 import type { Outbox } from './outbox.ts';
 
 export const TEST_EVENT_TYPE = 'webhook.test';
@@ -15,9 +14,7 @@ export async function sendTestMessage(
   options: { eventType?: string; payload?: Record<string, unknown> } = {},
 ): Promise<PublishedMessage> {
   const endpoint = await deps.endpoints.get(id);
-  if (!endpoint.isActive) {
-    throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} is disabled (${endpoint.disabledReason ?? 'manual'}): enable it first (POST /api/endpoints/${id}/enable, or botgate endpoints enable ${id})`);
-  }
+  refuseDisabled(endpoint, `Endpoint ${id}`);
   const eventType = options.eventType ?? TEST_EVENT_TYPE;
   const payload = options.payload ?? { type: eventType, endpoint_id: endpoint.id, message: 'Test message from botgate', timestamp: new Date(deps.clock.now()).toISOString() };
   return deps.outbox.publish({ eventType, payload, endpointIds: [endpoint.id], ignoreFilters: true });

@@ -1,6 +1,7 @@
 // Opens the store the configuration asks for: PostgreSQL when database_url is set, else SQLite in data_dir.
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import { isCodeFault } from '../errors.ts';
 import { createSqliteStore } from './sqlite/sqlite-store.ts';
 import type { Store } from './store.ts';
 
@@ -30,20 +31,28 @@ export class StoreOpenError extends Error {
  * store and what to check, unless it is a fault of the code (TypeError, ReferenceError, RangeError), which keeps its stack.
  */
 export async function openStore(config: Config, newId: (prefix: 'dlv') => string, migrate: boolean, beforeMigrate?: (store: Store) => Promise<void>): Promise<{ store: Store; migrations: string[] }> {
-  let store: Store | null = null;
-  let refused = false;
+  const cannotUse = (error: unknown) => {
+    if (isCodeFault(error)) return error;
+    const check = config.database_url ? 'check database_url' : 'check data_dir';
+    return new StoreOpenError(`${describeStore(config)} cannot be used: ${(error as Error).message} (${check})`, { cause: error });
+  };
+  let store: Store;
   try {
     store = await createStore(config, newId);
-    if (beforeMigrate) await beforeMigrate(store).catch((error: unknown) => {
-      refused = true;
-      throw error;
-    });
+  } catch (error) {
+    throw cannotUse(error);
+  }
+  try {
+    await beforeMigrate?.(store);
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  try {
     return { store, migrations: migrate ? await store.migrate() : [] };
   } catch (error) {
-    await store?.close().catch(() => {});
-    if (refused || error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError) throw error;
-    const check = config.database_url ? 'check database_url' : 'check data_dir';
-    throw new StoreOpenError(`${describeStore(config)} cannot be used: ${(error as Error).message} (${check})`, { cause: error });
+    await store.close().catch(() => {});
+    throw cannotUse(error);
   }
 }
 
