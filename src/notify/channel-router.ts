@@ -58,17 +58,17 @@ export function createChannelRouter(deps: { store: Store; directory: TurnDirecto
       const conversations = types.some((t) => !t.endpointId) ? await store.conversations.latestPerChannel(userIds) : [];
       const contexts = await directory.contextFor(new Set(conversations.map((c) => c.channelId)));
       const byUser = new Map<string, Destination[]>();
-      for (const inHandoff of [false, true]) {
-        for (const conversation of conversations) {
-          const ctx = contexts.get(conversation.channelId);
-          if ((conversation.mode !== 'bot') !== inHandoff || !ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel)) continue;
-          // The newest conversation per platform only (in bot mode if there is one): a send takes the first candidate
-          // the user has not opted out of, and opting out is per platform, so another one on the same platform is never reached.
-          const list = byUser.get(conversation.userId) ?? [];
-          if (list.some((d) => d.channel === ctx.adapter.platform(ctx.channel))) continue;
-          list.push({ ...conversationDestination(conversation, ctx, await lastIncoming(store, conversation.id)), inHandoff });
-          byUser.set(conversation.userId, list);
-        }
+      const inHandoff = (c: ConversationRecord) => c.mode !== 'bot';
+      // Bot mode first (a stable sort keeps each group newest first).
+      for (const conversation of conversations.toSorted((a, b) => Number(inHandoff(a)) - Number(inHandoff(b)))) {
+        const ctx = contexts.get(conversation.channelId);
+        if (!ctx || !conversation.userId || !ctx.adapter.carriesAgentMessages(ctx.channel)) continue;
+        // The newest conversation per platform only (in bot mode if there is one): a send takes the first candidate
+        // the user has not opted out of, and opting out is per platform, so another one on the same platform is never reached.
+        const list = byUser.get(conversation.userId) ?? [];
+        if (list.some((d) => d.channel === ctx.adapter.platform(ctx.channel))) continue;
+        list.push({ ...conversationDestination(conversation, ctx, await lastIncoming(store, conversation.id)), inHandoff: inHandoff(conversation) });
+        byUser.set(conversation.userId, list);
       }
 
       function conversationDestination(conversation: ConversationRecord, ctx: NonNullable<ReturnType<typeof contexts.get>>, incoming: Record<string, unknown> | null): Destination {
