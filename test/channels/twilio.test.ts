@@ -1,8 +1,8 @@
 // Twilio SMS and WhatsApp: requests signed by the official `twilio` package are answered in TwiML with the bot's
 // replies (escaped), retries of a MessageSid get the same answer and run once, anything tampered is 401 with an
 // empty <Response/> and stores nothing; in reply_mode api, and for agent messages always, the texts go to the
-// Messages API (a loopback receiver here) as form posts with basic auth; inactive, unknown, rate-limited,
-// too large, and a gateway behind a proxy.
+// Messages API (a loopback receiver here) as form posts with basic auth; inactive, unknown, rate-limited, too
+// large, and a config's public_url. Config checks and the gateway's public_url: twilio-config.test.ts.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -13,27 +13,8 @@ import twilio from 'twilio';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
-import { TWILIO_MAX_BODY, twilioBodies, twilioRequest } from '../../src/channels/twilio-adapter.ts';
-
-type Json = any;
-
-const SID = 'AC0123456789abcdef0123456789abcdef';
-const TOKEN = 'twilio-auth-token-0123456789abcdef';
-const HOST = 'sms-gateway.test';
-const OUR_NUMBER = '+15550001111';
-const EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
-const twiml = (...texts: string[]) => `<?xml version="1.0" encoding="UTF-8"?><Response>${texts.map((t) => `<Message>${t}</Message>`).join('')}</Response>`;
-
-let sidCounter = 0;
-/** Twilio's parameters for an incoming SMS (twilio.com/docs/messaging/guides/webhook-request). */
-function smsParams(from: string, body: string, extra: Record<string, string> = {}): Record<string, string> {
-  const sid = `SM${String(++sidCounter).padStart(32, '0')}`;
-  return {
-    ToCountry: 'US', ToState: 'CA', SmsMessageSid: sid, NumMedia: '0', ToCity: '', FromZip: '', SmsSid: sid, FromState: 'CA',
-    SmsStatus: 'received', FromCity: '', Body: body, FromCountry: 'US', To: OUR_NUMBER, ToZip: '', NumSegments: '1',
-    MessageSid: sid, AccountSid: SID, From: from, ApiVersion: '2010-04-01', ...extra,
-  };
-}
+import { TWILIO_MAX_BODY, twilioRequest } from '../../src/channels/twilio-adapter.ts';
+import { EMPTY, HOST, OUR_NUMBER, SID, TOKEN, smsParams, twiml, type Json } from './twilio-helpers.ts';
 
 const BOT_YAML = `
 id: escaper
@@ -198,17 +179,6 @@ describe('twilio channel', () => {
     assert.equal(posts.length, 3);
     assert.ok(posts.every((p) => p.form.Body.length <= TWILIO_MAX_BODY && p.form.Body.startsWith('Line ')), String(posts.map((p) => p.form.Body.slice(0, 8))));
     assert.equal(posts.map((p) => p.form.Body).join('\n'), lines, 'cut at line breaks, in order');
-  });
-
-  it('cuts a long text into parts Twilio takes: at a line break, else a space, else anywhere but inside a surrogate pair', () => {
-    assert.deepEqual(twilioBodies('short'), ['short']);
-    assert.deepEqual(twilioBodies(''), ['']);
-    assert.deepEqual(twilioBodies('x'.repeat(TWILIO_MAX_BODY)), ['x'.repeat(TWILIO_MAX_BODY)]);
-    assert.deepEqual(twilioBodies('aaaa bbbb\ncc dd', 10), ['aaaa bbbb', 'cc dd']);
-    assert.deepEqual(twilioBodies('aaaaaa bb cc', 10), ['aaaaaa bb', 'cc']);
-    assert.deepEqual(twilioBodies('abcdefghijklmn', 10), ['abcdefghij', 'klmn']);
-    const emoji = `${'a'.repeat(9)}😀b`;
-    assert.deepEqual(twilioBodies(emoji, 10), ['a'.repeat(9), '😀b']);
   });
 
   it('answers a retried MessageSid with the original TwiML and runs its turn once', async () => {
@@ -432,82 +402,5 @@ describe('twilio channel', () => {
     // Twilio may sign the URL with the scheme's default port.
     const withPort = await send(config, smsParams('+15550100201', 'what is my balance'), { signUrl: 'https://bots.example.com:443/sms/inbound' });
     assert.equal(withPort.status, 200);
-  });
-
-  it('refuses an account_sid that is no Twilio account SID and a public_url that is not http(s), on create and change, through the API and the service', async () => {
-    const before = (await gw.api('GET', '/api/webhook/config')).body.data.length;
-    for (const twilioSettings of [
-      { account_sid: 'ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' },
-      { account_sid: 'x' },
-      { account_sid: `${SID}0` },
-      { account_sid: 'AC:0123456789abcdef0123456789abcde' },
-      { account_sid: SID, public_url: 'ftp://sms.example.com/inbound' },
-      { account_sid: SID, public_url: 'javascript:alert(1)' },
-      { account_sid: SID, public_url: 'mailto:ops@example.com' },
-    ]) {
-      const refused = await gw.api('POST', '/api/webhook/config', { name: 'twilio-bad', provider: 'twilio', bot: 'demo', twilio: { auth_token: TOKEN, ...twilioSettings } });
-      assert.equal(refused.status, 400, JSON.stringify([twilioSettings, refused.body]));
-      assert.equal(refused.body.code, 'BG_ERR_VALIDATION');
-      assert.match(refused.body.message, /account_sid|public_url/);
-      await assert.rejects(
-        gw.platforms.create({ name: 'twilio-bad', provider: 'twilio', bot: 'demo', twilio: { auth_token: TOKEN, ...twilioSettings } }),
-        (error: Json) => error.code === 'BG_ERR_VALIDATION' && /twilio\.(account_sid|public_url)/.test(error.message),
-      );
-    }
-    assert.equal((await gw.api('GET', '/api/webhook/config')).body.data.length, before, 'nothing was created');
-
-    const config = configs['twilio-sms'];
-    for (const change of [{ account_sid: 'AC123' }, { public_url: 'ftp://sms.example.com/inbound' }]) {
-      const refused = await gw.api('PUT', `/api/webhook/config/${config.id}`, { twilio: change });
-      assert.equal(refused.status, 400, JSON.stringify(refused.body));
-      await assert.rejects(gw.platforms.update(config.id, { twilio: change as never }), (error: Json) => error.code === 'BG_ERR_VALIDATION');
-    }
-    const unchanged = await gw.api('GET', `/api/webhook/config/${config.id}`);
-    assert.deepEqual(unchanged.body.twilio, { account_sid: SID, public_url: null, reply_mode: 'twiml' });
-    const upper = await gw.api('PUT', `/api/webhook/config/${config.id}`, { twilio: { account_sid: SID.toUpperCase() } });
-    assert.equal(upper.status, 200, JSON.stringify(upper.body));
-    assert.equal((await gw.api('PUT', `/api/webhook/config/${config.id}`, { twilio: { account_sid: SID } })).status, 200);
-  });
-
-  it('documents the route in the OpenAPI document as TwiML', async () => {
-    const doc = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body);
-    const route = doc.paths['/api/webhook/twilio/{id}']?.post;
-    assert.ok(route, 'documented');
-    assert.ok(route.requestBody.content['application/x-www-form-urlencoded']);
-    assert.equal(route.responses['200'].content['text/xml'].schema.type, 'string');
-    assert.ok(route.responses['401'].content['text/xml']);
-  });
-});
-
-describe('twilio channel behind a proxy with the gateway\'s public_url', () => {
-  let gw: TestGateway;
-  before(async () => {
-    gw = await startTestGateway({ BOTGATE_PUBLIC_URL: 'https://gw.example.com/botgate' }, { start: false });
-    await gw.bots.load(DEMO_BOT_FILE);
-    await gw.start();
-  });
-  after(async () => {
-    await gw.close();
-  });
-
-  it('signs over public_url + the path: the incoming_url the admin API shows', async () => {
-    const created = await gw.api('POST', '/api/webhook/config', { name: 'sms', provider: 'twilio', twilio: { account_sid: SID, auth_token: TOKEN } });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const url = created.body.incoming_url;
-    assert.equal(url, `https://gw.example.com/botgate/api/webhook/twilio/${created.body.id}`);
-    // Twilio signs its requests: no inbound token is made (one would be accepted by no route), nor issued later.
-    assert.equal(created.body.inbound_token, null);
-    const rotated = await gw.api('POST', `/api/webhook/config/${created.body.id}/token/rotate`);
-    assert.equal(rotated.status, 400, JSON.stringify(rotated.body));
-    assert.match(rotated.body.message, /Twilio signs its requests/);
-    const post = (params: Record<string, string>, signUrl: string) => gw.app.inject({
-      method: 'POST', url: `/api/webhook/twilio/${created.body.id}`, payload: new URLSearchParams(params).toString(),
-      headers: { host: 'internal:3000', 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(TOKEN, signUrl, params) },
-    });
-    const params = smsParams('+15550100300', 'what is my balance');
-    assert.equal((await post(params, `http://internal:3000/api/webhook/twilio/${created.body.id}`)).statusCode, 401);
-    const res = await post(params, url);
-    assert.equal(res.statusCode, 200, res.body);
-    assert.equal(res.body, twiml('Your balance is not available right now.'));
   });
 });
