@@ -27,6 +27,9 @@ export const SVIX_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000,
 const seconds = z.number().min(0).max(7 * 24 * 3600);
 /** A boolean key: true or false (the file's YAML 1.2 reads yes, no, on and off as text). */
 const flag = () => z.boolean({ error: 'expected true or false' });
+/** One of a few words, in any case (LOG_LEVEL=INFO, sqlite_synchronous: full), kept as the schema spells it. */
+const word = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? (values.find((w) => w.toLowerCase() === v.trim().toLowerCase()) ?? v) : v), z.enum(values));
 
 const deliverySchema = z.strictObject({
   /** Deliveries in flight at once in this process. */
@@ -138,7 +141,7 @@ const notifySchema = z.strictObject({
   prior_strength: z.number().positive().default(20),
   kappa: z.number().min(0).default(0.25),
   dedup_ttl_hours: z.number().positive().max(MAX_HOURS).default(24),
-  exploration: z.enum(['thompson', 'mean']).default('thompson'),
+  exploration: word(['thompson', 'mean']).default('thompson'),
   /** Thompson draws from Beta(k·α, k·β): the posterior's mean, its spread narrowed by √k (1 = plain Thompson). */
   exploration_concentration: z.number().min(1).max(10_000).default(16),
   /** A send also costs the attention it takes from the user's other notifications of the next 24 h. */
@@ -187,7 +190,7 @@ const channelDeclaration = z.strictObject({
   name: z.string().min(1),
   bot: z.string().min(1),
   app: z.string().min(1),
-  mode: z.enum(['sync', 'async']),
+  mode: word(['sync', 'async']),
   post_url: httpUrl().optional(),
   access_token: z.string().optional(),
   access_token_env: secretRef.env,
@@ -206,12 +209,12 @@ export const configSchema = z.strictObject({
   database_schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a lower-case SQL identifier').default('public'),
   database_pool_size: z.number().int().min(1).max(200).default(10),
   /** SQLite durability: NORMAL survives a crash of the process (kill -9); FULL also survives power loss. */
-  sqlite_synchronous: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
+  sqlite_synchronous: word(['NORMAL', 'FULL']).default('NORMAL'),
   admin_token: z.string().min(16, 'must be at least 16 characters').optional(),
   /** 32 bytes as base64 or hex, or any passphrase of 16+ characters; unset: generated into data_dir. */
   master_key: z.string().min(16, 'must be at least 16 characters').optional(),
   metrics_token: z.string().min(8).optional(),
-  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  log_level: word(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Shown in logs and leases: which process holds a delivery. */
   instance_id: z.string().min(1).max(100).optional(),
   delivery: deliverySchema.prefault({}),

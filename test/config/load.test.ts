@@ -101,6 +101,14 @@ describe('config', () => {
     assert.equal(loadConfig({ env: { BOTGATE_DEMO__ENABLED: 'auto' } }).demo.enabled, 'auto');
   });
 
+  it('takes a word-valued key in any case, as the schema spells it (LOG_LEVEL=INFO, sqlite_synchronous: full)', () => {
+    const env = loadConfig({ env: { BOTGATE_LOG_LEVEL: 'INFO', BOTGATE_SQLITE_SYNCHRONOUS: ' full ', BOTGATE_NOTIFY__EXPLORATION: 'Mean' } });
+    assert.deepEqual([env.log_level, env.sqlite_synchronous, env.notify.exploration], ['info', 'FULL', 'mean']);
+    assert.equal(loadConfig({ file: file('sqlite_synchronous: normal\nlog_level: Warn\n'), env: {} }).sqlite_synchronous, 'NORMAL');
+    // Before, both stopped the gateway: expected one of "NORMAL"|"FULL".
+    assert.throws(() => loadConfig({ env: { BOTGATE_SQLITE_SYNCHRONOUS: 'off' } }), /BOTGATE_SQLITE_SYNCHRONOUS: .*"NORMAL"\|"FULL"/);
+  });
+
   it('reads numbers as YAML 1.2 writes them, in the file and the environment, and refuses a leading zero (octal or decimal?)', () => {
     assert.equal(loadConfig({ file: file('port: 0x1F\n'), env: {} }).port, 31);
     assert.equal(loadConfig({ file: file('port: 0o17\n'), env: {} }).port, 15);
