@@ -1,5 +1,6 @@
 // Endpoints (outgoing webhook targets): create with a whsec_ secret shown once, update, rotate the secret
 // (the old one stays valid for the overlap), enable and disable; and the API view that hides secrets.
+import { isDeepStrictEqual } from 'node:util';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
@@ -51,6 +52,16 @@ export interface SigningSecret {
   expiresAt: number | null;
 }
 
+
+/** What an update's field is now, as the API takes it; auth is never compared (its secret is not shown back). */
+function unchanged(current: EndpointRecord, field: keyof EndpointInput, value: unknown): boolean {
+  const now: Partial<Record<keyof EndpointInput, unknown>> = {
+    name: current.name, provider: current.provider, url: current.url, content_type: current.contentType, signing: current.signing,
+    event_types: current.eventTypes, ordered: current.ordered, custom_headers: current.customHeaders, timeout_seconds: current.timeoutSeconds,
+    max_attempts: current.maxAttempts,
+  };
+  return field in now && isDeepStrictEqual(now[field], value);
+}
 
 export type EndpointService = ReturnType<typeof createEndpointService>;
 
@@ -143,7 +154,8 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       const current = await get(id);
       const owner = await ownerOf(id);
       if (owner && owner.owner !== options.as) {
-        const owned = owner.fields.filter((field) => input[field] !== undefined);
+        // A field sent with the value it has already changes nothing (a client that sends back what GET gave).
+        const owned = owner.fields.filter((field) => input[field] !== undefined && !unchanged(current, field, input[field]));
         if (owned.length) {
           throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} belongs to ${owner.owner}, which sets its ${owned.join(', ')}: change ${owned.length > 1 ? 'them' : 'it'} through ${owner.changeWith}`);
         }
@@ -309,7 +321,7 @@ function checkAuthHeader(kind: string, pub: Record<string, unknown>, headers: Re
 
 /**
  * Refuses (409) work asked for to be sent now through a disabled endpoint, which would hold it unsent (a test
- * message, a resend); `subject` is what the message starts with ("Endpoint ep_…").
+ * message, a resend, a recover); `subject` is what the message starts with ("Endpoint ep_…").
  */
 export function refuseDisabled(endpoint: EndpointRecord, subject: string): void {
   if (endpoint.isActive) return;

@@ -63,13 +63,20 @@ describe('kore webhook channel (async)', () => {
       assert.equal(res.body.code, 'BG_ERR_CONFLICT');
       assert.match(res.body.message, new RegExp(`belongs to channel ${channel.id}.*PATCH /api/channels/${channel.id}`));
     }
-    assert.equal((await k.gw.api('GET', `/api/endpoints/${endpointId}`)).body.url, postUrl.url);
+    const shown = (await k.gw.api('GET', `/api/endpoints/${endpointId}`)).body;
+    assert.equal(shown.url, postUrl.url);
     assert.equal((await k.gw.api('DELETE', `/api/endpoints/${endpointId}`)).status, 409);
+    // What GET shows of the channel's fields may be sent back unchanged with a change of the endpoint's own (before: 409).
+    const { name, provider, url, ordered, event_types, content_type, signing } = shown;
+    const sentBack = await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, { name, provider, url, ordered, event_types, content_type, signing, max_attempts: 9 });
+    assert.equal(sentBack.status, 200, JSON.stringify(sentBack.body));
+    assert.equal(sentBack.body.max_attempts, 9);
+    assert.equal((await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, { url, ordered: !ordered })).status, 409);
     const own = await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, { timeout_seconds: 10, custom_headers: { 'x-extra': '1' } });
     assert.equal(own.status, 200, JSON.stringify(own.body));
     // The channel itself changes its POST_URL's token.
     assert.equal((await k.gw.api('PATCH', `/api/channels/${channel.id}`, { access_token: 'kore-access-token' })).status, 200);
-    await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, { timeout_seconds: 15, custom_headers: {} });
+    await k.gw.api('PATCH', `/api/endpoints/${endpointId}`, { timeout_seconds: 15, custom_headers: {}, max_attempts: null });
   });
 
   it('acknowledges at once with an empty body and delivers each bot message to POST_URL', async () => {
