@@ -3,6 +3,7 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
+import { refuseDisabled } from './endpoints.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { JobRecord, Store } from '../store/store.ts';
 
@@ -55,7 +56,10 @@ export function createRecoveryService(deps: { store: Store; clock: Clock; newId:
   return {
     /** Starts a recover job for the failed deliveries of `endpointId` created in [since, until). */
     async recover(endpointId: string, since: number, until: number = clock.now()): Promise<JobRecord> {
-      if (!(await store.endpoints.get(endpointId))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${endpointId}`);
+      const endpoint = await store.endpoints.get(endpointId);
+      if (!endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${endpointId}`);
+      // Like a resend: requeued through a disabled endpoint, they would wait unsent with nothing said.
+      refuseDisabled(endpoint, `Endpoint ${endpointId}`);
       const maxDays = deps.config.api.max_recover_days;
       if (!(since < until)) throw new BotgateError('BG_ERR_VALIDATION', 'since must be before until');
       if (until - since > maxDays * 86_400_000) throw new BotgateError('BG_ERR_VALIDATION', `a recover window is at most ${maxDays} days`);

@@ -245,6 +245,12 @@ describe('delivery', () => {
       assert.equal(done.done, 5);
       assert.equal(done.progress, 1);
       await eventually(async () => (await f.gw.api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=sent`)).body.data.length === 5);
+      // Through a disabled endpoint the recovered deliveries would wait unsent: refused, as a resend is (before: 202, held).
+      assert.equal((await f.gw.api('PATCH', `/api/endpoints/${ep.id}`, { is_active: false })).status, 200);
+      const held = await f.gw.api('POST', `/api/endpoints/${ep.id}/recover`, { since });
+      assert.deepEqual([held.status, held.body.code], [409, 'BG_ERR_CONFLICT']);
+      assert.match(held.body.message, /is disabled \(manual\): enable it first/);
+      assert.equal((await f.gw.api('POST', `/api/endpoints/${ep.id}/enable`)).status, 200);
       const tooLong = await f.gw.api('POST', `/api/endpoints/${ep.id}/recover`, { since: new Date(Date.now() - 15 * 86_400_000).toISOString() });
       assert.equal(tooLong.status, 400);
       assert.equal(tooLong.body.code, 'BG_ERR_VALIDATION');
