@@ -3,6 +3,7 @@
 import type { BotDefinition, BotMessage, BotProblem, BotSettings, WebhookRule } from './bot.ts';
 import { readFlows } from './bot-flows.ts';
 import { readMessages } from './bot-messages.ts';
+import { isReservedEventType } from '../delivery/event-types.ts';
 import {
   at, checkKeys, checkName, isMapping, readList, readMapping, readRequiredString, readString, readStrings, ProblemList,
 } from './bot-problems.ts';
@@ -168,6 +169,8 @@ function readWebhooks(
     checkKeys(problems, path, raw, WEBHOOK_KEYS);
     const event = readRequiredString(problems, at(path, 'event'), raw.event);
     if (event !== null && !EVENT_PATTERN.test(event)) problems.add(at(path, 'event'), 'use 1–200 letters, digits, _, ., : and -');
+    // Receivers take these as botgate's own word (an endpoint.disabled from a bot would read as the engine's).
+    else if (event !== null && isReservedEventType(event)) problems.add(at(path, 'event'), `"${event}" is published by botgate itself (docs/delivery.md, "Event types"); choose another type`);
     const endpoint = readRequiredString(problems, at(path, 'endpoint'), raw.endpoint);
     const ruleStates = absent(raw.states) ? [] : readStrings(problems, at(path, 'states'), raw.states) ?? [];
     ruleStates.forEach((state, i) => {

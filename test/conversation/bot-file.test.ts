@@ -397,6 +397,9 @@ describe('problems', () => {
         { event: 'a', states: ['x', 'choice_sure'], intents: ['nope'], endpoint: 'e' },
         { event: 'bad event!', endpoint: 'e' },
         'hook',
+        // Types botgate publishes itself: receivers would take the bot's for the engine's own.
+        { event: 'endpoint.disabled', states: ['done'], endpoint: 'e' },
+        { event: 'handoff.requested', states: ['done'], endpoint: 'e' },
       ];
     }, [
       'webhooks[0].states[0]: unknown state "x"',
@@ -405,6 +408,8 @@ describe('problems', () => {
       'webhooks[1].event: use 1–200 letters, digits, _, ., : and -',
       'webhooks[1]: fires on nothing: list states and/or intents',
       'webhooks[2]: must be a mapping',
+      'webhooks[3].event: "endpoint.disabled" is published by botgate itself (docs/delivery.md, "Event types"); choose another type',
+      'webhooks[4].event: "handoff.requested" is published by botgate itself (docs/delivery.md, "Event types"); choose another type',
     ]],
     ['knowledge patterns that are not relative', (raw) => {
       raw.knowledge = ['faq/*.md', '/etc/*', ''];
