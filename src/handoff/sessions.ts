@@ -33,6 +33,9 @@ interface ActionContext {
 
 export type HandoffSessions = ReturnType<typeof createHandoffSessions>;
 
+/** Waiting sessions read at a time by the timeout sweep. */
+const SWEEP_PAGE = 100;
+
 export function createHandoffSessions(deps: {
   store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config; directory: TurnDirectory;
   onPublished: (endpointIds: string[]) => void; log?: SessionLog;
@@ -121,18 +124,29 @@ export function createHandoffSessions(deps: {
     const stillWaiting = (open: HandoffRecord) => {
       if (open.status !== 'waiting') throw new BotgateError('BG_ERR_CONFLICT', 'claimed meanwhile');
     };
-    for (const waiting of await store.handoffs.waitingSince(clock.now() - waitMs, 100)) {
-      try {
-        await change(waiting.id, (a) => {
-          stillWaiting(a.open);
-          const settings = a.ctx.runtime.definition.settings;
-          const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
-          return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
-        }, { by: 'timeout', check: stillWaiting });
-      } catch (error) {
-        if (error instanceof BotgateError && error.statusCode === 409) continue; // claimed or closed meanwhile
-        deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');
+    // Every session past its wait, a page at a time; a page where none could be ended (each failing, logged) stops
+    // the pass, the next one tries them again.
+    for (let ended = SWEEP_PAGE; ended > 0;) {
+      const page = await store.handoffs.waitingSince(clock.now() - waitMs, SWEEP_PAGE);
+      ended = 0;
+      for (const waiting of page) {
+        try {
+          await change(waiting.id, (a) => {
+            stillWaiting(a.open);
+            const settings = a.ctx.runtime.definition.settings;
+            const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
+            return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
+          }, { by: 'timeout', check: stillWaiting });
+          ended++;
+        } catch (error) {
+          if (error instanceof BotgateError && error.statusCode === 409) {
+            ended++; // claimed or closed meanwhile
+            continue;
+          }
+          deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');
+        }
       }
+      if (page.length < SWEEP_PAGE) return;
     }
   }
 
