@@ -99,7 +99,7 @@ export function registerEndpointCommands(program: Command): void {
 
   endpoints
     .command('recover <id>')
-    .description('resend every failed delivery of an endpoint created in a window (at most 14 days)')
+    .description('resend every failed delivery of an endpoint created in a window (at most api.max_recover_days, 14 by default)')
     .requiredOption('--since <when>', 'ISO time or an age such as 6h, 3d (required)')
     .option('--until <when>', 'ISO time or an age (default: now)')
     .action(async (id: string, options: { since: string; until?: string }, command: Command) => {
