@@ -1,9 +1,9 @@
 // createApp(deps): the Fastify application with every route plugin; it never listens (tests use inject()).
 import { randomBytes } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { lazyChildLogger } from './logger.ts';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -91,7 +91,7 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
 }
 
 export async function createApp(deps: AppDeps, options: AppOptions = {}) {
-  const fastifyOptions: FastifyServerOptions = {
+  const fastifyOptions: FastifyHttpOptions<Server> = {
     bodyLimit: deps.config.api.body_limit_bytes,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -102,6 +102,8 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
     trustProxy: false,
     return503OnClosing: true,
     clientErrorHandler: answerClientError,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 (no body); the onRequest hook below answers it coded.
+    http: { requireHostHeader: false },
     // Ids are short, but a user id may be up to 200 characters (and is a path parameter of /api/users/{id}).
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     rewriteUrl: (req) => withoutApiTrailingSlash(req.url ?? '/'),
@@ -119,12 +121,23 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   }
   const app = Fastify(fastifyOptions).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Node answers an Expect it does not know with a bare 417 unless someone listens: the request goes through the
+  // app, whose onRequest hook answers it coded in the surface's shape.
+  app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
   installValidation(app);
   installJsonParser(app);
   installErrorHandling(app, { maxParamLength: MAX_PARAM_LENGTH });
   // NUL in a path or query (%00) would reach the store, which cannot hold it in text (PostgreSQL refuses it).
   app.addHook('onRequest', (request, _reply, done) => {
     if (request.url.includes('%00')) return done(new BotgateError('BG_ERR_VALIDATION', 'The URL may not contain the NUL character (%00)'));
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      return done(new BotgateError('BG_ERR_MALFORMED_REQUEST', 'An HTTP/1.1 request must have a Host header'));
+    }
+    // RFC 9110 §10.1.1: an expectation other than 100-continue (which Node answers itself) cannot be met.
+    if (request.headers.expect !== undefined && !/(?:^|\W)100-continue(?:$|\W)/i.test(request.headers.expect)) {
+      return done(new BotgateError('BG_ERR_EXPECTATION_FAILED', `Expect: ${request.headers.expect} cannot be met; only 100-continue is`));
+    }
     // A compressed body would reach the parsers as bytes they cannot read (a misleading 400 about its JSON).
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity' && encoding.trim() !== '') {

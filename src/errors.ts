@@ -42,6 +42,7 @@ export const errorCodes = {
   BG_ERR_RATE_LIMITED: { status: 429, message: 'Too many requests' },
   BG_ERR_MALFORMED_REQUEST: { status: 400, message: 'The request is not valid HTTP' },
   BG_ERR_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time' },
+  BG_ERR_EXPECTATION_FAILED: { status: 417, message: 'The request\'s Expect header asks for what the server cannot do' },
   BG_ERR_HEADERS_TOO_LARGE: { status: 431, message: 'The request\'s headers are larger than the server accepts' },
   BG_ERR_INTERNAL: { status: 500, message: 'Internal error' },
   BG_ERR_NOT_READY: { status: 503, message: 'The gateway is not ready' },

@@ -42,6 +42,18 @@ describe('bad input', () => {
       assert.match(answer, /^HTTP\/1\.1 400 /, request);
       assert.equal(codeOf(answer), 'BG_ERR_MALFORMED_REQUEST', request);
     }
+    // Node's own answers to these were a bare 400 and 417 with no body; they are coded, in the route's surface shape.
+    const noHost = await exchange(`GET /api/endpoints HTTP/1.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nConnection: close\r\n\r\n`);
+    assert.match(noHost, /^HTTP\/1\.1 400 /);
+    assert.equal(codeOf(noHost), 'BG_ERR_MALFORMED_REQUEST');
+    assert.match(await exchange(`GET /api/endpoints HTTP/1.0\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n\r\n`), /^HTTP\/1\.1 200 /);
+    const expect = await exchange(`POST /api/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Type: application/json\r\nExpect: 200-ok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+    assert.match(expect, /^HTTP\/1\.1 417 /);
+    assert.equal(codeOf(expect), 'BG_ERR_EXPECTATION_FAILED');
+    const kore = await exchange('POST /chatbot/hooks/demo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}');
+    assert.equal(JSON.parse(kore.slice(kore.indexOf('\r\n\r\n') + 4)).bg_code, 'BG_ERR_EXPECTATION_FAILED');
+    const cont = await exchange(`GET /api/endpoints HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+    assert.match(cont, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
   });
 
   it('refuses a missing or wrong admin token with 401', async () => {
