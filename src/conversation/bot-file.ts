@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import type { BotDefinition, BotProblem } from './bot.ts';
 import { validateBot } from './bot-validate.ts';
+import { at } from './bot-problems.ts';
 
 /** Enough for shared anchors, too few for an alias "billion laughs". */
 const MAX_ALIAS_COUNT = 100;
@@ -29,7 +30,28 @@ export function parseBot(text: string, source: string): { bot: BotDefinition } |
   } catch (error) {
     return { problems: [{ path: '', message: `cannot read ${source} as YAML: ${(error as Error).message}` }] };
   }
+  const unstorable = unstorableText(raw, '');
+  if (unstorable.length > 0) return { problems: unstorable };
   return validateBot(raw);
+}
+
+/**
+ * Keys and strings holding NUL ("\0" in YAML) or an unpaired UTF-16 surrogate ("\ud800"), as the API refuses in
+ * JSON bodies: PostgreSQL cannot store NUL in text (a bot's name failed its save as a 500), and a lone surrogate
+ * would be stored as U+FFFD, changed.
+ */
+function unstorableText(value: unknown, path: string): BotProblem[] {
+  const problem = (where: string, text: string): BotProblem[] => {
+    if (text.includes('\u0000')) return [{ path: where, message: 'may not contain the NUL character (U+0000)' }];
+    if (!text.isWellFormed()) return [{ path: where, message: 'may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)' }];
+    return [];
+  };
+  if (typeof value === 'string') return problem(path, value);
+  if (Array.isArray(value)) return value.flatMap((item, index) => unstorableText(item, at(path, index)));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, item]) => [...problem(at(path, key), key), ...unstorableText(item, at(path, key))]);
+  }
+  return [];
 }
 
 const BOT_FILE_EXTENSION = /\.(ya?ml|json)$/i;

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestGateway } from '../helpers/gateway.ts';
+import { startBackendGateway, testBackends } from '../helpers/backends.ts';
 import { SignJWT } from 'jose';
 
 const v1 = `
@@ -36,6 +37,8 @@ flows:
     message: ["One {{memory.product}} coming up."]
     next_state: end
 `;
+
+const backends = await testBackends();
 
 describe('bot reload', () => {
   it('serves the new version at once and restarts conversations whose state is gone', async () => {
@@ -114,4 +117,23 @@ describe('bot reload', () => {
       await gw.close();
     }
   });
+
+  for (const backend of backends) {
+    it(`refuses a bot file holding a NUL with 400 BG_ERR_BOT_INVALID on ${backend.name} (PostgreSQL answered 500)`, { skip: backend.skip }, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'botgate-bot-'));
+      const file = join(dir, 'shop.yaml');
+      writeFileSync(file, v1.replace('name: Shop', 'name: "Sh\\0op"'));
+      const { gw, drop } = await startBackendGateway(backend);
+      try {
+        const res = await gw.api('POST', '/api/bots', { file });
+        assert.equal(res.status, 400, JSON.stringify(res.body));
+        assert.equal(res.body.code, 'BG_ERR_BOT_INVALID');
+        assert.match(res.body.message, /name: may not contain the NUL character/);
+        assert.equal((await gw.api('GET', '/api/bots/shop')).status, 404);
+      } finally {
+        await gw.close();
+        await drop();
+      }
+    });
+  }
 });

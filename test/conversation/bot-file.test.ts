@@ -435,6 +435,15 @@ describe('problems', () => {
     assert.deepEqual(problemsIn('- a\n- b\n'), [': the top level must be a mapping (id, name, intents, flows, …)']);
   });
 
+  it('refuses NUL and unpaired surrogates in keys and strings, named by path (PostgreSQL cannot store NUL)', () => {
+    assert.deepEqual(problemsIn(demoText.replace('name: botgate demo bot', 'name: "a\\0b"')), ['name: may not contain the NUL character (U+0000)']);
+    assert.deepEqual(problemsOf((raw) => { raw.flows.order.message[0] = 'x\u0000'; raw.intents['or\u0000der'] = ['y']; }), [
+      'intents.or\u0000der: may not contain the NUL character (U+0000)',
+      'flows.order.message[0]: may not contain the NUL character (U+0000)',
+    ]);
+    assert.deepEqual(problemsIn('id: shop\nname: "Sh\\ud800op"\n'), ['name: may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)']);
+  });
+
   it('refuses an alias bomb', () => {
     const bomb = 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n';
     const [problem] = problemsIn(bomb);
