@@ -86,7 +86,8 @@ export function installErrorHandling(app: FastifyInstance, routerOptions: { maxP
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
     const coded = toBotgateError(error);
     if (coded.statusCode >= 500) request.log.error({ err: error }, 'request failed');
-    else if (coded.cause) request.log.warn({ err: error }, 'the store refused a write as a conflict');
+    // Only a unique violation turned into a 409 (a 400 renamed by withFieldNames carries a cause too).
+    else if (coded.code === 'BG_ERR_CONFLICT' && coded.cause) request.log.warn({ err: error }, 'the store refused a write as a conflict');
     for (const [name, value] of Object.entries(coded.headers)) reply.header(name, value);
     reply.code(coded.statusCode).send(errorFormat(request.routeOptions.config?.errorFormat)(coded, reply));
   });

@@ -2,6 +2,9 @@
 // secrets that never reach the logs.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { ADMIN_TOKEN, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -188,6 +191,16 @@ describe('management API', () => {
     for (const name of ['botgate_deliveries{status="pending"}', 'botgate_delivery_queue_depth', 'botgate_delivery_oldest_pending_age_seconds', 'botgate_delivery_attempt_duration_seconds', 'botgate_messages_published_total']) {
       assert.ok(res.body.includes(name), name);
     }
+  });
+
+  it('logs a refused field of a platform config as no store conflict', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'botgate-api-')), 'bot.yaml');
+    writeFileSync(file, 'id: hello\nname: Hello\nintents:\n  hi: [hi]\nflows:\n  hi:\n    message: [Hello]\n    next_state: end\n');
+    assert.equal((await gw.api('POST', '/api/bots', { file })).status, 201);
+    const res = await gw.api('POST', '/api/webhook/config', { name: 'ftp-platform', bot: 'hello', outgoing_webhook_url: 'ftp://hooks.example.com/x' });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.match(res.body.message, /^outgoing_webhook_url /);
+    assert.ok(!logLines.join('').includes('the store refused a write as a conflict'), 'a 400 is no conflict of the store');
   });
 
   it('keeps secrets out of the logs', async () => {
