@@ -82,12 +82,17 @@ export interface AppOptions {
 function answerClientError(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const code: ErrorCode = error.code === 'HPE_HEADER_OVERFLOW' ? 'BG_ERR_HEADERS_TOO_LARGE' : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'BG_ERR_REQUEST_TIMEOUT' : 'BG_ERR_MALFORMED_REQUEST';
-  const { status, message } = errorCodes[code];
+  answerOnSocket(socket, code, errorCodes[code].message);
+  socket.destroy(error);
+}
+
+/** A coded error in the API's shape written straight to the socket (the caller closes it). */
+function answerOnSocket(socket: Socket, code: ErrorCode, message: string): void {
+  const { status } = errorCodes[code];
   const body = JSON.stringify({ statusCode: status, code, message });
   if (socket.writable) {
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
-  socket.destroy(error);
 }
 
 export async function createApp(deps: AppDeps, options: AppOptions = {}) {
@@ -124,6 +129,12 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
   // Node answers an Expect it does not know with a bare 417 unless someone listens: the request goes through the
   // app, whose onRequest hook answers it coded in the surface's shape.
   app.server.on('checkExpectation', (req, res) => app.server.emit('request', req, res));
+  // CONNECT never reaches the app: unheard, Node closes the connection without a word. botgate is no proxy, so it is
+  // refused as an unknown method is.
+  app.server.on('connect', (_req, socket: Socket) => {
+    answerOnSocket(socket, 'BG_ERR_MALFORMED_REQUEST', 'CONNECT is not taken: botgate is no proxy');
+    socket.destroySoon();
+  });
   installValidation(app);
   installJsonParser(app);
   installErrorHandling(app, { maxParamLength: MAX_PARAM_LENGTH });

@@ -52,6 +52,10 @@ describe('bad input', () => {
     assert.equal(codeOf(expect), 'BG_ERR_EXPECTATION_FAILED');
     const kore = await exchange('POST /chatbot/hooks/demo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}');
     assert.equal(JSON.parse(kore.slice(kore.indexOf('\r\n\r\n') + 4)).bg_code, 'BG_ERR_EXPECTATION_FAILED');
+    // CONNECT never reached the app: Node closed the connection without an answer.
+    const proxied = await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    assert.match(proxied, /^HTTP\/1\.1 400 /);
+    assert.equal(codeOf(proxied), 'BG_ERR_MALFORMED_REQUEST');
     const cont = await exchange(`GET /api/endpoints HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
     assert.match(cont, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
   });
