@@ -5,7 +5,7 @@ import { channelView } from '../channels/channels.ts';
 import { signKoreToken } from '../channels/kore-auth.ts';
 import { botView } from '../conversation/bot-registry.ts';
 import { formatProblems, loadBotFile } from '../conversation/bot-file.ts';
-import { BotgateError } from '../errors.ts';
+import { BotgateError, withFieldNames } from '../errors.ts';
 import { numberOption, print, printJson, printTable, publicBase, withServices } from './context.ts';
 
 export function registerBotCommands(program: Command): void {
@@ -109,7 +109,9 @@ export function registerBotCommands(program: Command): void {
     .action(async (botId: string, options: { app: string; mode: string; postUrl?: string; accessToken?: string; name?: string; publicUrl?: string }, command: Command) => {
       if (options.mode !== 'sync' && options.mode !== 'async') command.error('error: --mode must be sync or async');
       await withServices(command, async ({ channels: service, config }) => {
-        const { channel, secret } = await service.create(botId, { mode: options.mode as 'sync' | 'async', app_id: options.app, post_url: options.postUrl, access_token: options.accessToken, name: options.name });
+        const { channel, secret } = await withFieldNames({ app_id: '--app', post_url: '--post-url', access_token: '--access-token' }, () => service.create(botId, {
+          mode: options.mode as 'sync' | 'async', app_id: options.app, post_url: options.postUrl, access_token: options.accessToken, name: options.name,
+        }));
         const first = (await service.forBot(botId))[0]?.id === channel.id;
         print(`channel ${channel.id} answers at ${channelView(channel, first, publicBase(config, options.publicUrl)).url}`);
         if (secret) print(`deliveries to POST_URL are signed with (shown this once): ${secret}`);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { agentView } from '../handoff/agents.ts';
 import { platformView } from '../channels/platforms.ts';
 import { numberOption, print, printJson, printTable, publicBase, withServices } from './context.ts';
+import { withFieldNames } from '../errors.ts';
 
 export function registerPeopleCommands(program: Command): void {
   const agents = program.command('agents').description('agents: people who take conversations over from the bot (docs/handoff.md)');
@@ -62,9 +63,10 @@ export function registerPeopleCommands(program: Command): void {
     .option('--rate-limit <n>', 'requests per minute', numberOption(1, 10_000_000, true))
     .action(async (name: string, options: { url: string; provider?: string; bot?: string; authToken?: string; rateLimit?: number }, command: Command) => {
       await withServices(command, async ({ platforms: service, config }) => {
-        const created = await service.create({
+        // Errors name this command's options, not the API's fields ("--url must use http or https").
+        const created = await withFieldNames({ outgoing_webhook_url: '--url', auth_token: '--auth-token', rate_limit_per_minute: '--rate-limit' }, () => service.create({
           name, provider: options.provider, bot: options.bot, outgoing_webhook_url: options.url, auth_token: options.authToken, rate_limit_per_minute: options.rateLimit,
-        });
+        }));
         const view = platformView(created.channel, created.endpoint, publicBase(config));
         print(`platform config ${view.id} (${view.provider}) answered by bot ${view.bot}; replies go to ${view.outgoing_webhook_url}`);
         print(`incoming: POST ${view.incoming_url} with Authorization: Bearer <inbound token>`);

@@ -49,6 +49,13 @@ describe('cli', () => {
     const zero = cli('platforms', 'add', 'zero-limit', '--url', 'http://127.0.0.1:4000/out', '--rate-limit', '0');
     assert.notEqual(zero.status, 0);
     assert.match(zero.stderr, /'--rate-limit <n>' argument '0' is invalid\. expected an integer from 1/);
+    // What the service refuses is named by the command's options, not the API's fields (before: outgoing_webhook_url, post_url).
+    const ftp = cli('platforms', 'add', 'ftp-out', '--url', 'ftp://127.0.0.1/out');
+    assert.equal(ftp.status, 2);
+    assert.match(ftp.stderr, /--url must use http or https/);
+    const asyncFtp = cli('channels', 'create', 'demo', '--app', clientId, '--mode', 'async', '--post-url', 'ftp://127.0.0.1/in');
+    assert.equal(asyncFtp.status, 2);
+    assert.match(asyncFtp.stderr, /--post-url must use http or https/);
     // A number option that is no number is refused by name, not passed on to the store.
     for (const args of [['endpoints', 'list', '--limit', 'abc'], ['token', '--app', clientId, '--sub', 'x', '--ttl', 'abc']]) {
       const refused = cli(...args);
