@@ -130,7 +130,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       return name;
     }
     const bots = await store.bots.list();
-    if (bots.length !== 1) throw new BotgateError('BG_ERR_VALIDATION', bots.length ? 'bot is required: there are several bots' : 'bot is required: no bot is loaded');
+    if (bots.length !== 1) throw new BotgateError('BG_ERR_VALIDATION', bots.length ? 'bot is required: there are several bots' : 'bot is required: none is loaded yet');
     return bots[0].id;
   }
 

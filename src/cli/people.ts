@@ -64,7 +64,7 @@ export function registerPeopleCommands(program: Command): void {
     .action(async (name: string, options: { url: string; provider?: string; bot?: string; authToken?: string; rateLimit?: number }, command: Command) => {
       await withServices(command, async ({ platforms: service, config }) => {
         // Errors name this command's options, not the API's fields ("--url must use http or https").
-        const created = await withFieldNames({ outgoing_webhook_url: '--url', auth_token: '--auth-token', rate_limit_per_minute: '--rate-limit' }, () => service.create({
+        const created = await withFieldNames({ bot: '--bot', outgoing_webhook_url: '--url', auth_token: '--auth-token', rate_limit_per_minute: '--rate-limit' }, () => service.create({
           name, provider: options.provider, bot: options.bot, outgoing_webhook_url: options.url, auth_token: options.authToken, rate_limit_per_minute: options.rateLimit,
         }));
         const view = platformView(created.channel, created.endpoint, publicBase(config));

@@ -84,6 +84,10 @@ describe('cli', () => {
     const broken = join(tempDataDir(), 'broken.yaml');
     writeFileSync(broken, 'id: broken\nname: b\nintents: {a: [hi]}\nflows:\n  a: {message: [hi], next_state: end}\n');
     assert.match(cli('bots', 'load', broken).stdout, /loaded broken version 1/);
+    // With two bots a platform needs its bot named: by the option (before: "bot is required").
+    const unnamed = cli('platforms', 'add', 'which-bot', '--url', 'http://127.0.0.1:4000/out');
+    assert.equal(unnamed.status, 2);
+    assert.match(unnamed.stderr, /--bot is required: there are several bots/);
     writeFileSync(broken, 'id: broken\nname: b\nflows: 3\n');
     const all = cli('bots', 'reload');
     assert.equal(all.status, 1);
