@@ -53,16 +53,6 @@ export interface SigningSecret {
 }
 
 
-/** What an update's field is now, as the API takes it; auth is never compared (its secret is not shown back). */
-function unchanged(current: EndpointRecord, field: keyof EndpointInput, value: unknown): boolean {
-  const now: Partial<Record<keyof EndpointInput, unknown>> = {
-    name: current.name, provider: current.provider, url: current.url, content_type: current.contentType, signing: current.signing,
-    event_types: current.eventTypes, ordered: current.ordered, custom_headers: current.customHeaders, timeout_seconds: current.timeoutSeconds,
-    max_attempts: current.maxAttempts,
-  };
-  return field in now && isDeepStrictEqual(now[field], value);
-}
-
 export type EndpointService = ReturnType<typeof createEndpointService>;
 
 export function createEndpointService(deps: { store: Store; box: SecretBox; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
@@ -154,8 +144,10 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       const current = await get(id);
       const owner = await ownerOf(id);
       if (owner && owner.owner !== options.as) {
-        // A field sent with the value it has already changes nothing (a client that sends back what GET gave).
-        const owned = owner.fields.filter((field) => input[field] !== undefined && !unchanged(current, field, input[field]));
+        // A field sent with the value GET shows changes nothing (a client sending back what it read); auth is never
+        // compared, its secret not being shown.
+        const shown: Record<string, unknown> = endpointView(current);
+        const owned = owner.fields.filter((field) => input[field] !== undefined && (field === 'auth' || !isDeepStrictEqual(shown[field], input[field])));
         if (owned.length) {
           throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} belongs to ${owner.owner}, which sets its ${owned.join(', ')}: change ${owned.length > 1 ? 'them' : 'it'} through ${owner.changeWith}`);
         }
