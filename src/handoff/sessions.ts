@@ -124,29 +124,29 @@ export function createHandoffSessions(deps: {
     const stillWaiting = (open: HandoffRecord) => {
       if (open.status !== 'waiting') throw new BotgateError('BG_ERR_CONFLICT', 'claimed meanwhile');
     };
-    // Every session past its wait, a page at a time; a page where none could be ended (each failing, logged) stops
-    // the pass, the next one tries them again.
-    for (let ended = SWEEP_PAGE; ended > 0;) {
-      const page = await store.handoffs.waitingSince(clock.now() - waitMs, SWEEP_PAGE);
-      ended = 0;
-      for (const waiting of page) {
-        try {
-          await change(waiting.id, (a) => {
-            stillWaiting(a.open);
-            const settings = a.ctx.runtime.definition.settings;
-            const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
-            return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
-          }, { by: 'timeout', check: stillWaiting });
-          ended++;
-        } catch (error) {
-          if (error instanceof BotgateError && error.statusCode === 409) {
-            ended++; // claimed or closed meanwhile
-            continue;
-          }
-          deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');
-        }
+    /** Gives one waiting session back to the bot; false when that failed (logged), true when it is no longer waiting. */
+    const timeOut = async (waiting: HandoffRecord): Promise<boolean> => {
+      try {
+        await change(waiting.id, (a) => {
+          stillWaiting(a.open);
+          const settings = a.ctx.runtime.definition.settings;
+          const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
+          return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
+        }, { by: 'timeout', check: stillWaiting });
+        return true;
+      } catch (error) {
+        if (error instanceof BotgateError && error.statusCode === 409) return true; // claimed or closed meanwhile
+        deps.log?.error({ err: error, session: waiting.id }, 'timing out a handoff session failed');
+        return false;
       }
-      if (page.length < SWEEP_PAGE) return;
+    };
+    // Every session past its wait, a page at a time; a page where none could be ended stops the pass (the next one
+    // tries them again).
+    for (;;) {
+      const page = await store.handoffs.waitingSince(clock.now() - waitMs, SWEEP_PAGE);
+      let ended = 0;
+      for (const waiting of page) if (await timeOut(waiting)) ended++;
+      if (page.length < SWEEP_PAGE || ended === 0) return;
     }
   }
 
