@@ -49,7 +49,7 @@ export function registerBotCommands(program: Command): void {
 
   bots
     .command('reload [id]')
-    .description('read a bot\'s file again (every bot when no id, each tried: a broken file is reported, exit 1): the running gateway serves the new version within seconds')
+    .description('read a bot\'s file again (every bot when no id, each tried: a broken file is reported, exit 2 as for one bot): the running gateway serves the new version within seconds')
     .action(async (id: string | undefined, _options, command: Command) => {
       await withServices(command, async ({ bots: registry }) => {
         if (id) {
@@ -62,8 +62,10 @@ export function registerBotCommands(program: Command): void {
             const record = await registry.reload(botId, { requireEndpoints: true });
             print(`reloaded ${record.id}: version ${record.version}`);
           } catch (error) {
-            process.stderr.write(`not reloaded ${botId}: ${(error as Error).message}\n`);
-            process.exitCode = 1;
+            // As `bots reload ID` exits: 2 for a file refused (BG_ERR_…), 1 for a failure; the worst of them.
+            const refused = error instanceof BotgateError;
+            process.stderr.write(`not reloaded ${botId}: ${(error as Error).message}${refused ? ` (${error.code})` : ''}\n`);
+            process.exitCode = Math.max(Number(process.exitCode ?? 0), refused ? 2 : 1);
           }
         }
       });

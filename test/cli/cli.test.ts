@@ -89,9 +89,13 @@ describe('cli', () => {
     assert.equal(unnamed.status, 2);
     assert.match(unnamed.stderr, /--bot is required: there are several bots/);
     writeFileSync(broken, 'id: broken\nname: b\nflows: 3\n');
+    // Refused alike whether the bot is named or every bot is reloaded: exit 2, with the code.
+    const one = cli('bots', 'reload', 'broken');
+    assert.equal(one.status, 2, one.stderr);
+    assert.match(one.stderr, /BG_ERR_/);
     const all = cli('bots', 'reload');
-    assert.equal(all.status, 1);
-    assert.match(all.stderr, /not reloaded broken/);
+    assert.equal(all.status, 2, all.stderr);
+    assert.match(all.stderr, /not reloaded broken: [\s\S]*\(BG_ERR_BOT_INVALID\)/);
     assert.match(all.stdout, /reloaded demo: version 1/);
   });
 
