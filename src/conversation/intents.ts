@@ -40,17 +40,20 @@ const NOT_AUXILIARIES = new Set(['do', 'does', 'did', 'could', 'would', 'should'
  */
 export const MAX_WORD_LENGTH = 40;
 
-/** Lower-cased words of a text, with contractions and chat spellings expanded ("what's" → "what", "can't" → "can not"). */
+/**
+ * Lower-cased words of a text, with contractions and chat spellings expanded ("what's" → "what", "can't" → "can not").
+ * Words are letters and digits of any script ("привет", "straße"): Latin accents are dropped, other marks kept.
+ */
 export function tokens(text: string): string[] {
   const clean = text
     .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
+    .replace(/[\u0300-\u036f]/g, '')
     .replace(/[\u2018\u2019`]/g, "'")
     .replace(/n't\b/g, ' not')
     .replace(/'(s|d|m|re|ll|ve)\b/g, (_, c: string) => ({ s: '', d: ' would', m: ' am', re: ' are', ll: ' will', ve: ' have' })[c] ?? '');
   const out: string[] = [];
-  for (const word of clean.split(/[^a-z0-9]+/)) {
+  for (const word of clean.split(/[^\p{L}\p{N}\p{M}]+/u)) {
     const aux = word.endsWith('nt') ? word.slice(0, -2) : '';
     if (NOT_AUXILIARIES.has(aux)) out.push(aux, 'not');
     else if (word !== '' && word.length <= MAX_WORD_LENGTH) out.push(...(CHAT_WORDS[word] ?? word).split(' '));

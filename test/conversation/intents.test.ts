@@ -68,6 +68,14 @@ describe('intent matcher', () => {
     assert.deepEqual(tokens('x'.repeat(40)), ['x'.repeat(40)]);
   });
 
+  it('understands examples in any script, not only Latin letters (a Russian bot answered its own examples with dont_know)', () => {
+    const russian = createIntentMatcher({ greeting: ['привет', 'здравствуйте'], order: ['хочу заказать пиццу', 'закажи пиццу'] });
+    assert.deepEqual(russian.match('Привет!'), { intent: 'greeting', confidence: 1 });
+    assert.equal(russian.match('закажи пиццу, пожалуйста')?.intent, 'order');
+    assert.deepEqual(tokens('Straße, Ελλάδα, 注文'), ['straße', 'ελλαδα', '注文']);
+    assert.deepEqual(tokens('Café crème'), ['cafe', 'creme']);
+  });
+
   it('is not confident when two intents explain the message equally', () => {
     const both = createIntentMatcher({ balance: ['my account balance'], statement: ['my account statement'] });
     assert.ok(both.match('my account')!.confidence < THRESHOLD);
