@@ -39,4 +39,21 @@ describe('app signing keys', () => {
     assert.deepEqual(Buffer.from(after!).toString(), rotated.secret);
     assert.equal(await apps.signingKey('cs-missing'), null);
   });
+
+  it('refuses to delete an app a channel uses, however many channels there are (only the newest 1,000 were looked at: the app of an older channel was deleted, and every request to it was 401)', async () => {
+    store = createSqliteStore({ file: ':memory:', newId });
+    await store.migrate();
+    const clock = createManualClock();
+    const apps = createAppService({ store, box: createSecretBox(parseMasterKey('test-master-key-0123456789')), clock });
+    const { app: other } = await apps.create({ name: 'other' });
+    const { app } = await apps.create({ name: 'late' });
+    const channel = (i: number, appId: string) => ({
+      id: `ch_${String(i).padStart(5, '0')}`, name: null, botId: 'demo', kind: 'kore-webhook', mode: 'sync' as const, appId, endpointId: null,
+      syncTimeoutSeconds: 15, provider: 'kore', inboundTokenHash: null, settings: {}, createdAt: 0, updatedAt: 0,
+    });
+    await store.channels.insert(channel(0, app.id)); // the oldest: lists page newest first
+    for (let i = 1; i <= 1000; i++) await store.channels.insert(channel(i, other.id));
+    await assert.rejects(apps.delete(app.id), (error: { code?: string }) => error.code === 'BG_ERR_CONFLICT');
+    assert.ok(await store.apps.get(app.id), 'the app is kept');
+  });
 });
