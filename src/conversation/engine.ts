@@ -140,6 +140,7 @@ function asksForHuman(bot: BotRuntime, text: string): { intent: string | null; c
 /** Hands the conversation over: the intent's flow runs first when it has one; the flow position is left. */
 function handOver(turn: Turn, asked: { intent: string | null; confidence: number }): Step {
   if (asked.intent && hasState(turn.bot, asked.intent)) startIntent(turn, asked.intent, asked.confidence, false);
+  else if (asked.intent) fireIntent(turn, asked.intent); // a handoff intent without a flow is matched all the same
   turn.handoff ??= { reason: asked.intent ? `intent ${asked.intent}` : 'asked for a human' };
   return { waiting: idle(), understood: asked.intent ? { kind: 'intent', intent: asked.intent, confidence: asked.confidence, global: false } : { kind: 'unknown' } };
 }
@@ -193,7 +194,7 @@ function whenIdle(turn: Turn, bot: BotRuntime, text: string): Step {
 
 /** `global` is true when the intent interrupted a flow. */
 function startIntent(turn: Turn, intent: string, confidence: number, global: boolean): Step {
-  for (const rule of turn.bot.webhooks) if (rule.intents.includes(intent)) fire(turn, rule, null, intent);
+  fireIntent(turn, intent);
   // A new flow starts with no question behind it: an interrupted flow's prompt is not carried over.
   return { waiting: enter(turn, intent, []), understood: { kind: 'intent', intent, confidence, global } };
 }
@@ -235,6 +236,11 @@ function send(turn: Turn, messages: BotMessage[]): BotMessage[] {
   });
   turn.replies.push(...sent);
   return sent;
+}
+
+/** The webhooks listing an intent fire as it is matched (before any state). */
+function fireIntent(turn: Turn, intent: string): void {
+  for (const rule of turn.bot.webhooks) if (rule.intents.includes(intent)) fire(turn, rule, null, intent);
 }
 
 /** A rule fires at most once per turn, even when both its intent and its state match. */

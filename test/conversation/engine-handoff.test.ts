@@ -138,6 +138,28 @@ describe('handing over to a human', () => {
     assert.deepEqual(turn.position, IDLE);
   });
 
+  it('fires the webhooks of a handoff intent that has no flow (they listed it, and never fired)', () => {
+    const agentDesk = load(`
+id: agent_desk
+name: Agent desk
+intents:
+  order: [order]
+  talk_to_agent: [I want a person]
+handoff_intents: [talk_to_agent]
+flows:
+  order:
+    message: [What do you need?]
+    next_state: end
+webhooks:
+  - { event: person.asked, intents: [talk_to_agent], endpoint: desk }
+`, 'agent-desk.yaml');
+    const turn = conversation(runtime(agentDesk)).say('I want a person');
+    assert.deepEqual(turn.handoff, { reason: 'intent talk_to_agent' });
+    assert.deepEqual(turn.fired, [{ rule: agentDesk.webhooks[0], state: null, intent: 'talk_to_agent' }]);
+    assert.deepEqual(turn.replies, []);
+    assert.deepEqual(turn.position, IDLE);
+  });
+
   it('hands over on entering a handoff state, after sending its message', () => {
     const chat = conversation(runtime(demo));
     chat.say('my payment failed');
