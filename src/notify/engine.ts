@@ -254,9 +254,10 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
           continue;
         }
         if (verdict.reason === 'cap') {
-          // Held, not dropped: the rolling cap frees a slot as the oldest send leaves the window.
+          // Held, not dropped: the rolling cap frees a slot as the oldest send leaves the window. It waits for the cap now
+          // (the stats' outcomes count it as pending, cap), no longer for what held it before.
           const oldest = ctx.sends.filter((s) => !s.critical && s.sentAt > now - DAY)[0];
-          b.writes.notifications.push({ ...n, dueAt: Math.min(n.expiresAt, (oldest?.sentAt ?? now) + DAY + 1000), updatedAt: now });
+          b.writes.notifications.push({ ...n, reason: 'cap', dueAt: Math.min(n.expiresAt, (oldest?.sentAt ?? now) + DAY + 1000), updatedAt: now });
           result.held++;
           continue;
         }

@@ -248,6 +248,20 @@ describe('notification policy', () => {
     assert.deepEqual((await engine.runDue()).sent.map((s) => s.id), [d.notificationId]);
   });
 
+  it('holds a due notification the cap stops as pending for the cap, not for what held it before', async () => {
+    await setup({ types: Object.fromEntries(['n1', 'n2', 'n3', 'n4'].map((name) => [name, { value: 1, priorMean: 0.5, ttlHours: 48 }])) });
+    await engine.updateUser('u1', { tz: 'America/New_York' });
+    clock.set(Date.UTC(2026, 2, 3, 4)); // 23:00 in New York: all four are held for the morning
+    const held = await engine.decide(['n1', 'n2', 'n3', 'n4'].map((eventType) => ({ userId: 'u1', eventType, params: {} })));
+    assert.deepEqual(held.map((d) => d.reason), ['quiet_hours', 'quiet_hours', 'quiet_hours', 'quiet_hours']);
+    clock.set(Date.UTC(2026, 2, 3, 13));
+    const due = await engine.runDue();
+    assert.deepEqual([due.sent.length, due.held], [3, 1]);
+    const fourth = await store.notify.notification(held[3].notificationId!);
+    assert.deepEqual([fourth?.status, fourth?.reason], ['pending', 'cap']);
+    assert.ok((await store.notify.outcomeCounts(0)).some((o) => o.eventType === 'n4' && o.status === 'pending' && o.reason === 'cap'));
+  });
+
   it('lets batchable types wait in a digest window', async () => {
     await setup({ types: { news: { value: 1, digestMinutes: 30, priorMean: 0.5, templates: [{ id: 'a', text: '{{params.count}} new items' }] } } });
     const a = await one('u1', 'news', { count: 1 });
