@@ -186,7 +186,12 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         b.writes.notifications.push(held);
         record('defer', reason, { notificationId: held.id, score });
       };
-      if (event.deliverAt && event.deliverAt > t && !event.respondOnly) {
+      // The guardrails (quiet hours, cooldown, cap, fatigue) judge the moment the message would reach the user:
+      // a late event (occurred_at in the past) leaves now, not when it happened. A replay on an injected clock has
+      // now = occurred_at, so it is decided exactly as then.
+      const at = Math.max(t, now);
+      // Held only for a deliver_at still ahead: a late event whose deliver_at has passed too is decided now.
+      if (event.deliverAt && event.deliverAt > at && !event.respondOnly) {
         hold('scheduled', event.deliverAt, null);
         continue;
       }
@@ -195,10 +200,6 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         continue;
       }
       let score: number | null = null;
-      // The guardrails (quiet hours, cooldown, cap, fatigue) judge the moment the message would reach the user:
-      // a late event (occurred_at in the past) leaves now, not when it happened. A replay on an injected clock has
-      // now = occurred_at, so it is decided exactly as then.
-      const at = Math.max(t, now);
       if (!type.critical) {
         const verdict = b.check(event.userId, ctx, type, at);
         if (verdict.reason === 'quiet_hours') {

@@ -248,6 +248,15 @@ describe('notification policy', () => {
     assert.deepEqual((await engine.runDue()).sent.map((s) => s.id), [d.notificationId]);
   });
 
+  it('decides a late event now when its deliver_at has passed too: deferred as scheduled only for a time still ahead', async () => {
+    const late = await one('u1', 'low_balance', { b: 1 }, { occurredAt: NOON - 2 * H, deliverAt: NOON - H });
+    assert.deepEqual([late.decision, late.reason], ['notify', 'sent']);
+    const critical = await one('u2', 'payment_failed', { b: 1 }, { occurredAt: NOON - 2 * H, deliverAt: NOON - H });
+    assert.deepEqual([critical.decision, critical.reason], ['notify', 'critical']);
+    const ahead = await one('u3', 'low_balance', { b: 1 }, { occurredAt: NOON - 2 * H, deliverAt: NOON + H });
+    assert.deepEqual([ahead.decision, ahead.reason], ['defer', 'scheduled']);
+  });
+
   it('holds a due notification the cap stops as pending for the cap, not for what held it before', async () => {
     await setup({ types: Object.fromEntries(['n1', 'n2', 'n3', 'n4'].map((name) => [name, { value: 1, priorMean: 0.5, ttlHours: 48 }])) });
     await engine.updateUser('u1', { tz: 'America/New_York' });
