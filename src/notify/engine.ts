@@ -280,7 +280,13 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
   const decideGrouped = createGroupCommit((events: EventInput[]) => serial(() => decideBatch(events)), { maxGroup: 2000 });
 
   const engine: NotifyEngineService = {
-    decide: decideGrouped,
+    // An event without occurred_at happened when it came: stamped now, not when its group is decided. Calls that
+    // arrive while a batch is decided share the next one's clock reading, so two sends of the same content a few
+    // milliseconds apart would be one time, one content key, and all but the first skipped as dedup.
+    decide: (events) => {
+      const at = clock.now();
+      return decideGrouped(events.map((e) => (e.occurredAt === null || e.occurredAt === undefined ? { ...e, occurredAt: at } : e)));
+    },
     runDue: (limit = 500) => serial(() => runDueBatch(limit)),
 
     async recordClick(notificationId, at) {

@@ -69,6 +69,20 @@ describe('notification policy', () => {
     assert.notEqual(later.reason, 'dedup');
   });
 
+  it('takes an event without occurred_at as of when it came: two sends a moment apart are two events, though decided in one group', async () => {
+    // Calls arriving while a batch is decided are decided together; each keeps its own time (and content key).
+    const calls = [];
+    for (let i = 0; i < 3; i++) {
+      calls.push(engine.decide([{ userId: 'u1', eventType: 'payment_failed', params: { invoice: 7 } }]));
+      clock.advance(5);
+    }
+    const decided = (await Promise.all(calls)).map(([d]) => [d.reason, d.decidedAt - NOON]);
+    assert.deepEqual(decided, [['critical', 0], ['critical', 5], ['critical', 10]]);
+    // The same content at the same time is still one event.
+    const [a, b] = await engine.decide([{ userId: 'u2', eventType: 'payment_failed', params: { invoice: 7 } }, { userId: 'u2', eventType: 'payment_failed', params: { invoice: 7 } }]);
+    assert.deepEqual([a.reason, b.reason, b.duplicateOf], ['critical', 'dedup', a.id]);
+  });
+
   it('counts a key still held now for an event stamped a little ahead of the clock, past the key\'s expiry', async () => {
     const first = await one('u1', 'payment_failed', {}, { idempotencyKey: 'pay-7' });
     clock.advance(24 * H - 60_000); // the key expires in a minute
