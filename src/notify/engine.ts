@@ -186,10 +186,11 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         b.writes.notifications.push(held);
         record('defer', reason, { notificationId: held.id, score });
       };
-      // The guardrails (quiet hours, cooldown, cap, fatigue) judge the moment the message would reach the user:
-      // a late event (occurred_at in the past) leaves now, not when it happened. A replay on an injected clock has
-      // now = occurred_at, so it is decided exactly as then.
-      const at = Math.max(t, now);
+      // The guardrails (quiet hours, cooldown, cap, fatigue) judge the moment the message would reach the user, now:
+      // a late event (occurred_at in the past) leaves now, not when it happened, and so does one stamped a little
+      // ahead of this clock (a producer's clock running fast): its send counts as of now, where the cooldown and cap
+      // of the events after it see it. A replay on an injected clock has now = occurred_at, so it is decided exactly as then.
+      const at = now;
       // Held only for a deliver_at still ahead: a late event whose deliver_at has passed too is decided now.
       if (event.deliverAt && event.deliverAt > at && !event.respondOnly) {
         hold('scheduled', event.deliverAt, null);

@@ -83,6 +83,19 @@ describe('notification policy', () => {
     assert.deepEqual([a.reason, b.reason, b.duplicateOf], ['critical', 'dedup', a.id]);
   });
 
+  it('counts the send of an event stamped a little ahead of the clock as of now: the cooldown and cap of the next events see it', async () => {
+    const M = 60_000;
+    const ahead = await one('u1', 'low_balance', { b: 1 }, { occurredAt: NOON + 4 * M }); // a producer's clock 4 minutes fast
+    assert.equal(ahead.reason, 'sent');
+    assert.equal((await store.notify.notification(ahead.notificationId!))?.sentAt, NOON);
+    clock.advance(M);
+    assert.equal((await one('u1', 'low_balance', { b: 2 })).reason, 'cooldown');
+    await setup({ types: Object.fromEntries(['n1', 'n2', 'n3', 'n4'].map((name) => [name, { value: 1, priorMean: 0.5 }])) });
+    for (const name of ['n1', 'n2', 'n3']) assert.equal((await one('u2', name, {}, { occurredAt: NOON + 4 * M })).reason, 'sent');
+    clock.advance(M);
+    assert.equal((await one('u2', 'n4', {})).reason, 'cap');
+  });
+
   it('counts a key still held now for an event stamped a little ahead of the clock, past the key\'s expiry', async () => {
     const first = await one('u1', 'payment_failed', {}, { idempotencyKey: 'pay-7' });
     clock.advance(24 * H - 60_000); // the key expires in a minute
