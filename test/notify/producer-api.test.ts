@@ -238,6 +238,8 @@ for (const backend of await testBackends()) describe(`notification producer API 
     const forged = await http('GET', link.pathname.slice(0, -3) + 'AAA', undefined, {});
     assert.deepEqual([forged.status, forged.body.code], [404, 'BG_ERR_LINK_NOT_FOUND']);
     assert.equal((await http('GET', '/r/ntf_unknown.abcdefghijklmnopqrstuv', undefined, {})).status, 404);
+    const long = await http('GET', `/r/ntf_${'x'.repeat(300)}.abcdefghijklmnopqrstuv`, undefined, {}); // forged, however long
+    assert.deepEqual([long.status, long.body.code], [404, 'BG_ERR_LINK_NOT_FOUND']);
     // A link older than 30 days has expired: 404, and no click is recorded.
     const old = await gw.store.notify.notification(first.body.decisions[1].notification_id);
     const longAgo = Date.now() - 31 * 86_400_000;
