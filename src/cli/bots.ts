@@ -124,7 +124,8 @@ export function registerBotCommands(program: Command): void {
     .description('a bot\'s channels, oldest first')
     .option('--public-url <url>', 'the gateway\'s public URL (default: public_url, else http://host:port of the config)')
     .action(async (botId: string, options: { publicUrl?: string }, command: Command) => {
-      await withServices(command, async ({ channels: service, config }) => {
+      await withServices(command, async ({ bots: registry, channels: service, config }) => {
+        await registry.get(botId); // an unknown bot is refused (exit 2), as GET /api/bots/{id}/channels answers 404
         const rows = (await service.forBot(botId)).map((c, i) => channelView(c, i === 0, publicBase(config, options.publicUrl)));
         printTable(rows, ['id', 'mode', 'app_id', 'url']);
       });

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { createServices, type Services } from '../services.ts';
 import { httpBase } from '../listen-address.ts';
+import { BotgateError } from '../errors.ts';
 
 export function configFrom(command: Command) {
   const globals = command.optsWithGlobals() as { config?: string };
@@ -48,12 +49,12 @@ export function printTable(rows: Record<string, unknown>[], columns: string[]): 
   for (const row of rows) print(columns.map((c, i) => cell(row[c]).padEnd(widths[i])).join('  ').trimEnd());
 }
 
-/** A time given as ISO 8601 or as an age ("90s", "30m", "2h", "7d" ago). */
-export function parseWhen(text: string, now: number): number {
+/** A time given as ISO 8601 or as an age ("90s", "30m", "2h", "7d" ago); anything else is a bad option value (exit 2). */
+export function parseWhen(text: string, now: number, option: string): number {
   const age = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text.trim());
   if (age) return now - Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's']!;
   const at = Date.parse(text);
-  if (Number.isNaN(at)) throw new Error(`not a time: ${text} (use ISO 8601 or an age like 2h, 7d)`);
+  if (Number.isNaN(at)) throw new BotgateError('BG_ERR_VALIDATION', `${option}: not a time: ${text} (use ISO 8601 or an age like 2h, 7d)`);
   return at;
 }
 

@@ -24,7 +24,7 @@ export function registerDeliveryCommands(program: Command): void {
       await withServices(command, async ({ store, clock }) => {
         const rows = await store.deliveries.list({
           endpointId: options.endpoint, provider: options.provider, status: options.status as DeliveryStatus | undefined, eventType: options.eventType,
-          since: options.since ? parseWhen(options.since, clock.now()) : undefined,
+          since: options.since ? parseWhen(options.since, clock.now(), '--since') : undefined,
         }, { limit: options.limit });
         const views = rows.map(deliveryView);
         if (options.json) printJson(views);

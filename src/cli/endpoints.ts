@@ -105,7 +105,7 @@ export function registerEndpointCommands(program: Command): void {
     .action(async (id: string, options: { since: string; until?: string }, command: Command) => {
       await withServices(command, async ({ recovery, clock, outbox }) => {
         const now = clock.now();
-        let job = await recovery.recover(id, parseWhen(options.since, now), options.until ? parseWhen(options.until, now) : now);
+        let job = await recovery.recover(id, parseWhen(options.since, now, '--since'), options.until ? parseWhen(options.until, now, '--until') : now);
         print(`job ${job.id}: ${job.total} failed deliveries to resend`);
         recovery.start(200);
         while (job.status === 'queued' || job.status === 'running') {

@@ -173,6 +173,16 @@ describe('cli', () => {
       const recover = cli('endpoints', 'recover', id, '--since', '1h');
       assert.equal(recover.status, 0, recover.stderr);
       assert.match(recover.stdout, /done: 0\/0 requeued/);
+      // A time option that is no time is a bad option value: refused in a line naming the option, exit 2 (it was 1).
+      for (const args of [['endpoints', 'recover', id, '--since', 'yesterday'], ['endpoints', 'recover', id, '--since', '1h', '--until', 'soon'], ['deliveries', 'list', '--since', 'yesterday']]) {
+        const refused = cli(...args);
+        assert.equal(refused.status, 2, `${args.join(' ')}: ${refused.stderr}`);
+        assert.match(refused.stderr, /^botgate: --(since|until): not a time: (yesterday|soon) /);
+      }
+      // The channels of a bot that does not exist: refused (exit 2), as GET /api/bots/{id}/channels answers 404, not "(none)".
+      const noBot = cli('channels', 'list', 'no-such-bot');
+      assert.equal(noBot.status, 2, noBot.stdout);
+      assert.match(noBot.stderr, /No bot no-such-bot \(BG_ERR_BOT_NOT_FOUND\)/);
       assert.equal(cli('nope').status, 2);
     } finally {
       await rx.close();
