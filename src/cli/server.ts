@@ -1,6 +1,7 @@
 // CLI: serve, migrate, admin-token.
 import type { Command } from 'commander';
 import { resetAdminToken } from '../admin-token.ts';
+import { ConfigError } from '../config/load.ts';
 import { configFrom, print, serveOptions, withServices } from './context.ts';
 
 export function registerServerCommands(program: Command): void {
@@ -29,7 +30,8 @@ export function registerServerCommands(program: Command): void {
     .description('generate a new admin token (the old one stops working within seconds); printed once')
     .action(async (_options, command: Command) => {
       const config = configFrom(command);
-      if (config.admin_token) throw new Error('BOTGATE_ADMIN_TOKEN is set in the configuration; change it there');
+      // Refused (exit 2): the configured token is the only one the gateway takes, so a stored one would never be used.
+      if (config.admin_token) throw new ConfigError('admin_token (BOTGATE_ADMIN_TOKEN) is set in the configuration, so the gateway takes that token only; change it there');
       await withServices(command, async ({ store }) => {
         print(`new admin token (shown this once): ${await resetAdminToken(store)}`);
       });

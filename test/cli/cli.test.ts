@@ -183,6 +183,11 @@ describe('cli', () => {
       const noBot = cli('channels', 'list', 'no-such-bot');
       assert.equal(noBot.status, 2, noBot.stdout);
       assert.match(noBot.stderr, /No bot no-such-bot \(BG_ERR_BOT_NOT_FOUND\)/);
+      // With BOTGATE_ADMIN_TOKEN set there is nothing to reset: refused (exit 2), as what is not allowed is (it exited 1).
+      const reset = cli('admin-token', 'reset');
+      assert.equal(reset.status, 2, reset.stderr);
+      assert.match(reset.stderr, /^botgate: admin_token \(BOTGATE_ADMIN_TOKEN\) is set in the configuration/);
+      assert.equal(reset.stdout, '');
       assert.equal(cli('nope').status, 2);
     } finally {
       await rx.close();
