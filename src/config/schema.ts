@@ -25,6 +25,11 @@ const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
 export const SVIX_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000, 36000];
 
 const seconds = z.number().min(0).max(7 * 24 * 3600);
+/**
+ * A bearer token the gateway compares with what clients send: without surrounding whitespace (a variable filled from
+ * a secret file often ends in a newline), which no Authorization header can carry, so no request would ever match.
+ */
+const bearerToken = (min: number) => z.string().trim().min(min, `must be at least ${min} characters`);
 /** A boolean key: true or false (the file's YAML 1.2 reads yes, no, on and off as text). */
 const flag = () => z.boolean({ error: 'expected true or false' });
 /** One of a few words, in any case (LOG_LEVEL=INFO, sqlite_synchronous: full), kept as the schema spells it. */
@@ -151,7 +156,7 @@ const notifySchema = z.strictObject({
   /** How often held notifications and feeds are checked. */
   tick_seconds: z.number().min(0.05).max(3600).default(5),
   /** A producer API key (besides keys made through the API); stored only as a hash. */
-  producer_key: z.string().min(16, 'must be at least 16 characters').optional(),
+  producer_key: bearerToken(16).optional(),
   /** Event types: these settings over the built-in defaults (docs/notifications.md). */
   types: z.record(z.string(), notifyTypeSchema).default({}),
 });
@@ -210,10 +215,10 @@ export const configSchema = z.strictObject({
   database_pool_size: z.number().int().min(1).max(200).default(10),
   /** SQLite durability: NORMAL survives a crash of the process (kill -9); FULL also survives power loss. */
   sqlite_synchronous: word(['NORMAL', 'FULL']).default('NORMAL'),
-  admin_token: z.string().min(16, 'must be at least 16 characters').optional(),
+  admin_token: bearerToken(16).optional(),
   /** 32 bytes as base64 or hex, or any passphrase of 16+ characters; unset: generated into data_dir. */
   master_key: z.string().min(16, 'must be at least 16 characters').optional(),
-  metrics_token: z.string().min(8).optional(),
+  metrics_token: bearerToken(8).optional(),
   log_level: word(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Shown in logs and leases: which process holds a delivery. */
   instance_id: z.string().min(1).max(100).optional(),

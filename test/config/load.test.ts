@@ -54,6 +54,16 @@ describe('config', () => {
     assert.equal(loadConfig({ env: { BOTGATE_PORT: '', BOTGATE_ADMIN_TOKEN: '  ' } }).port, 3000);
   });
 
+  it('takes a token without the whitespace around it, which no Authorization header carries (a secret file\'s newline)', () => {
+    const config = loadConfig({ env: { BOTGATE_ADMIN_TOKEN: 'admin-token-from-a-file-1\n', BOTGATE_METRICS_TOKEN: ' metrics-1 ', BOTGATE_NOTIFY__PRODUCER_KEY: 'producer-key-from-a-file\r\n' } });
+    assert.equal(config.admin_token, 'admin-token-from-a-file-1');
+    assert.equal(config.metrics_token, 'metrics-1');
+    assert.equal(config.notify.producer_key, 'producer-key-from-a-file');
+    assert.equal(loadConfig({ file: file('admin_token: "  admin-token-in-the-file  "\n'), env: {} }).admin_token, 'admin-token-in-the-file');
+    // The length is the token's own: 15 characters and a newline are too short.
+    assert.throws(() => loadConfig({ env: { BOTGATE_ADMIN_TOKEN: 'fifteen-chars-x\n' } }), /BOTGATE_ADMIN_TOKEN: must be at least 16 characters/);
+  });
+
   it('takes one key of a group on its own, the others keeping their defaults', () => {
     assert.deepEqual(loadConfig({ env: { BOTGATE_NOTIFY__QUIET_HOURS__START: '23:00' } }).notify.quiet_hours, { start: '23:00', end: '08:00' });
     assert.deepEqual(loadConfig({ file: file('notify:\n  quiet_hours:\n    end: "07:00"\n') }).notify.quiet_hours, { start: '22:00', end: '07:00' });
