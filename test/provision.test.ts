@@ -206,6 +206,13 @@ endpoints:
     }
   });
 
+  it('takes a secret from its variable without the whitespace around it (a secret file\'s newline)', () => {
+    const config = loadConfig({ file: configFile(declared), env: { KORE_SECRET: 'kore-client-secret-1234\n', ERP_TOKEN: ' erp-token\r\n', KORE_ACCESS: 'kore-access\n' } });
+    assert.equal(config.apps[0].client_secret, 'kore-client-secret-1234');
+    assert.deepEqual(config.endpoints[0].auth, { kind: 'bearer', token: 'erp-token' });
+    assert.equal(config.channels[0].access_token, 'kore-access');
+  });
+
   it('stops start-up naming the variable a secret should come from', () => {
     const file = configFile(declared);
     assert.throws(() => loadConfig({ file, env: { ERP_TOKEN: 'x', KORE_ACCESS: 'y' } }), (e: Error) => e instanceof ConfigError && /apps\[0\]\.client_secret_env: the environment variable KORE_SECRET is not set/.test(e.message));

@@ -261,7 +261,8 @@ function resolveSecretReferences(raw: Record<string, unknown>, env: Record<strin
           const value = nonEmpty(env[name]);
           const where = `${group}[${index}]${target === item ? '' : '.auth'}.${key}`;
           if (value === undefined) throw new ConfigError(`${where}: the environment variable ${name} is not set`);
-          target[key.slice(0, -'_env'.length)] = value;
+          // Without the newline a variable filled from a secret file often ends in: the other side never has it.
+          target[key.slice(0, -'_env'.length)] = value.trim();
           if (target !== item) delete target[key];
         }
       }
