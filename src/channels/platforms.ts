@@ -8,7 +8,7 @@ import type { SecretBox } from '../crypto/secret-box.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
 import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
 import { BotgateError, withFieldNames } from '../errors.ts';
-import { checkRange } from '../ranges.ts';
+import { checkName, checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { ChannelRecord, EndpointRecord, Store } from '../store/store.ts';
 import { SIGNATURE_PRESETS, type SignatureScheme } from './inbound-signature.ts';
@@ -171,6 +171,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
 
     async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string | null; signingSecret: string | undefined }> {
       if (!input.name) throw new BotgateError('BG_ERR_VALIDATION', 'name is required');
+      checkName('name', input.name);
       checkLimits(input);
       if (await channelNameTaken(store, input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);
       // The name stands in for a missing provider, made a valid provider name ("Fresh Chat" → "fresh-chat").
@@ -229,6 +230,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     },
 
     async update(id: string, input: PlatformInput): Promise<ChannelRecord> {
+      if (input.name !== undefined) checkName('name', input.name);
       checkLimits(input);
       const channel = await get(id);
       const current = settingsOf(channel);

@@ -33,6 +33,7 @@ export function createAgentService(deps: { store: Store; clock: Clock; newId: (p
     },
 
     async update(id: string, patch: { name?: string; is_active?: boolean }): Promise<AgentRecord> {
+      if (patch.name !== undefined) checkName('name', patch.name);
       await get(id);
       byToken.clear();
       return (await store.agents.update(id, { name: patch.name, isActive: patch.is_active, updatedAt: clock.now() }))!;

@@ -216,6 +216,15 @@ describe('platform webhook (SQLite)', () => {
       assert.equal(names.filter((n: string) => n === 'dup').length, 1);
     });
 
+    it('refuses a name of only spaces, on create and change, as agents\' and endpoints\' names are', async () => {
+      assertApiError(await gw.api('POST', '/api/webhook/config', { name: '   ', outgoing_webhook_url: urlOf('x') }), 400, 'BG_ERR_VALIDATION');
+      const created = await createConfig('named');
+      const renamed = await gw.api('PUT', `/api/webhook/config/${created.id}`, { name: ' \t ' });
+      assertApiError(renamed, 400, 'BG_ERR_VALIDATION');
+      assert.match(renamed.body.message, /not only spaces/);
+      assert.equal((await gw.api('GET', `/api/webhook/config/${created.id}`)).body.name, 'named');
+    });
+
     it('needs the admin token', async () => {
       const created = await createConfig('adm');
       for (const [method, url] of [['GET', '/api/webhook/config'], ['POST', '/api/webhook/config'], ['GET', `/api/webhook/config/${created.id}`], ['PUT', `/api/webhook/config/${created.id}`],

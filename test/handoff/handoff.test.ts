@@ -239,6 +239,11 @@ for (const backend of await testBackends()) {
       assert.equal((await http('PATCH', `/api/agents/${agents[holder].id}`, { is_active: true })).status, 200);
       assert.equal((await agent(holder).post(`/sessions/${session.id}/close`)).status, 200);
       assert.equal((await http('GET', '/api/agents/agt_nope')).status, 404);
+      // A name of only spaces is refused on PATCH as on create.
+      assert.equal((await http('POST', '/api/agents', { name: '   ' })).status, 400);
+      const blank = await http('PATCH', `/api/agents/${agents.alice.id}`, { name: '  ' });
+      assert.deepEqual([blank.status, blank.body.code], [400, 'BG_ERR_VALIDATION']);
+      assert.equal((await http('GET', `/api/agents/${agents.alice.id}`)).body.name, 'alice');
     });
 
     it('frees a deactivated agent\'s sessions: another agent takes over or closes them', async () => {
