@@ -51,6 +51,16 @@ function checkTwilio(twilio: Partial<TwilioInput> | undefined): void {
   }
 }
 
+/**
+ * What a Twilio config has no use for, refused on create and change alike: its replies go to the Messages API (not an
+ * outgoing URL with a bearer token), and Twilio's signature verifies its requests on its own route (a signature scheme
+ * or field paths would show a signed_url that no request could use).
+ */
+function checkNotForTwilio(input: PlatformInput): void {
+  if (input.outgoing_webhook_url || input.auth_token) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config replies through the Messages API: set twilio.auth_token instead');
+  if (input.signature || input.fields) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config is verified by X-Twilio-Signature: signature and fields are for signed sources');
+}
+
 export type SignaturePreset = keyof typeof SIGNATURE_PRESETS | 'standard_webhooks' | 'custom';
 
 export interface SignatureInput {
@@ -179,6 +189,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       const twilio = provider === 'twilio';
       if (twilio && (!input.twilio?.account_sid || !input.twilio.auth_token)) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config needs twilio.account_sid and twilio.auth_token');
       if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');
+      if (twilio) checkNotForTwilio(input);
       checkTwilio(input.twilio);
       if (!twilio && !input.outgoing_webhook_url) throw new BotgateError('BG_ERR_VALIDATION', 'outgoing_webhook_url is required');
       const botId = await pickBot(input.bot);
@@ -239,7 +250,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
       // Its conversations stand at states of its bot: a config keeps the bot it was created for.
       if (input.bot !== undefined && input.bot !== channel.botId) throw new BotgateError('BG_ERR_VALIDATION', 'bot cannot change; create another config');
       const twilio = channel.kind === 'twilio';
-      if (twilio && (input.outgoing_webhook_url || input.auth_token)) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config replies through the Messages API: set twilio.auth_token instead');
+      if (twilio) checkNotForTwilio(input);
       if (!twilio && input.twilio) throw new BotgateError('BG_ERR_VALIDATION', 'twilio settings belong to provider twilio');
       checkTwilio(input.twilio);
       const settings: PlatformSettings = { ...current };

@@ -88,6 +88,30 @@ describe('twilio channel behind a proxy with the gateway\'s public_url', () => {
     assert.equal((await gw.api('PUT', `/api/webhook/config/${config.id}`, { twilio: { account_sid: SID } })).status, 200);
   });
 
+  it('refuses, on create as on change, what a Twilio config cannot use: an outgoing URL, a bearer auth_token, a signature scheme, field paths', async () => {
+    const before = (await gw.api('GET', '/api/webhook/config')).body.data.length;
+    const twilioSettings = { account_sid: SID, auth_token: TOKEN };
+    for (const extra of [
+      { outgoing_webhook_url: 'https://example.com/hook' },
+      { auth_token: 'bearer-for-nobody' },
+      { signature: { preset: 'intercom', secret: 'intercom-secret' } },
+      { fields: { message: 'text' } },
+    ]) {
+      const refused = await gw.api('POST', '/api/webhook/config', { name: 'twilio-extra', provider: 'twilio', twilio: twilioSettings, ...extra });
+      assert.equal(refused.status, 400, JSON.stringify([extra, refused.body]));
+      assert.equal(refused.body.code, 'BG_ERR_VALIDATION');
+    }
+    assert.equal((await gw.api('GET', '/api/webhook/config')).body.data.length, before, 'nothing was created');
+    const config = (await gw.api('POST', '/api/webhook/config', { name: 'twilio-plain', provider: 'twilio', twilio: twilioSettings })).body;
+    for (const extra of [{ signature: { preset: 'intercom', secret: 'intercom-secret' } }, { fields: { message: 'text' } }]) {
+      const refused = await gw.api('PUT', `/api/webhook/config/${config.id}`, extra);
+      assert.equal(refused.status, 400, JSON.stringify([extra, refused.body]));
+    }
+    const shown = (await gw.api('GET', `/api/webhook/config/${config.id}`)).body;
+    assert.deepEqual([shown.signature, shown.fields, shown.signed_url], [null, null, null], 'no signed_url that answers 404');
+    assert.equal((await gw.api('PUT', `/api/webhook/config/${config.id}`, { signature: null, fields: null })).status, 200, 'clearing them is fine');
+  });
+
   it('documents the route in the OpenAPI document as TwiML', async () => {
     const doc = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body);
     const route = doc.paths['/api/webhook/twilio/{id}']?.post;
