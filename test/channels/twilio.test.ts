@@ -136,6 +136,10 @@ describe('twilio channel', () => {
     assert.equal(incoming.payload.metadata.WaId, '15550100002');
     const replies = (await storedFor(from)).filter((m) => m.message_type === 'outgoing');
     assert.ok(replies.every((m) => m.payload.From === 'whatsapp:+14155238886'), 'replies come from the WhatsApp sender written to');
+    // The history names the user of every message, the replies too (their payload is {To, From, Body}).
+    const history = (await gw.api('GET', `/api/webhook/messages?platform=twilio-sms&per_page=1000`)).body.data.filter((m: Json) => m.conversation_id === incoming.conversation_id);
+    assert.equal(history.length, 3, JSON.stringify(history));
+    assert.deepEqual(history.map((m: Json) => m.user_id), [from, from, from]);
   });
 
   it('escapes XML in replies, the bot\'s own text and the user\'s words echoed back', async () => {

@@ -120,19 +120,23 @@ export const platformRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     const page = pageRequest(q, 'msg');
     const rows = await store.messages.list({ channelIds: channels.map((c) => c.id), direction: q.message_type, state: q.status as MessageState | undefined }, page.request);
     const byId = new Map(all.map((c) => [c.id, c]));
-    const conversations = new Map<string, ChannelRecord | undefined>();
+    // Each conversation's config, and its user: a Twilio reply's payload ({To, From, Body}) names no user_id.
+    const conversations = new Map<string, { channel: ChannelRecord | undefined; userKey: string | null }>();
     for (const m of rows) {
       const id = m.conversation?.conversationId;
-      if (id && !conversations.has(id)) conversations.set(id, byId.get((await store.conversations.get(id))?.channelId ?? ''));
+      if (!id || conversations.has(id)) continue;
+      const conversation = await store.conversations.get(id);
+      conversations.set(id, { channel: byId.get(conversation?.channelId ?? ''), userKey: conversation?.userKey ?? null });
     }
     const states = new Map<string, MessageState>();
     for (const m of rows) states.set(m.id, q.status ?? stateOf(m, await store.deliveries.forMessage(m.id)));
     return pageResult(rows, page, (m) => {
-      const channel = conversations.get(m.conversation?.conversationId ?? '');
+      const conversation = conversations.get(m.conversation?.conversationId ?? '');
+      const channel = conversation?.channel;
       const payload = m.payload === null ? null : (JSON.parse(m.payload) as Record<string, unknown>);
       return {
         id: m.id, platform: channel?.provider ?? null, config_id: channel?.id ?? null, conversation_id: m.conversation?.conversationId ?? null,
-        user_id: typeof payload?.user_id === 'string' ? payload.user_id : null, message_type: m.conversation?.direction ?? null, status: states.get(m.id)!,
+        user_id: typeof payload?.user_id === 'string' ? payload.user_id : conversation?.userKey ?? null, message_type: m.conversation?.direction ?? null, status: states.get(m.id)!,
         message: messageText(m.payload), payload, reply_to: m.conversation?.replyTo ?? null, created_at: new Date(m.createdAt).toISOString(),
       };
     });
