@@ -251,6 +251,16 @@ describe('kore webhook channel (sync)', () => {
     const other = await k.gw.api('POST', '/api/bots/demo/channels', { mode: 'sync', app_id: k.clientId, name: 'other-name' });
     const renamed = await k.gw.api('PATCH', `/api/channels/${other.body.id}`, { name: 'shared-name' });
     assert.equal(renamed.status, 409, JSON.stringify(renamed.body));
+    // A name of only spaces is no name, as for platform configs, agents and endpoints.
+    for (const [method, url, body] of [
+      ['POST', '/api/bots/demo/channels', { mode: 'sync', app_id: k.clientId, name: '   ' }],
+      ['POST', '/api/bots/demo/channels', { mode: 'async', app_id: k.clientId, name: ' \t ', post_url: 'https://bots.example.com/hook' }],
+      ['PATCH', `/api/channels/${other.body.id}`, { name: '  ' }],
+    ] as const) {
+      const res = await k.gw.api(method, url, body);
+      assert.equal(res.status, 400, `${method} ${url} → ${JSON.stringify(res.body)}`);
+      assert.match(res.body.message, /name must be 1 to 200 characters, not only spaces/);
+    }
     assert.equal((await k.gw.api('GET', '/api/endpoints')).body.data.length, endpointsBefore, 'no endpoint left behind by a refused async channel');
   });
 
