@@ -62,6 +62,15 @@ function checkHeaderValue(field: string, value: string): string {
   return value;
 }
 
+/**
+ * Refuses an auth header name botgate writes itself (or that cannot be sent), and __proto__: a valid token, but set on
+ * the request's headers it would set their prototype and the header would silently not be sent (as custom_headers).
+ */
+function checkAuthHeaderName(field: string, name: string): void {
+  if (isReservedHeader(name.toLowerCase())) throw new AuthSettingsError(`${field}: ${name} is set by botgate (or cannot be sent)`);
+  if (name.toLowerCase() === '__proto__') throw new AuthSettingsError(`${field}: __proto__ is not taken as a header name`);
+}
+
 /** Kore.ai's notify API wants a short-lived token; minted per attempt, so retries never carry a stale one. */
 const KORE_TOKEN_TTL_SECONDS = 300;
 /** Claims kore_jwt sets itself; `claims` may not override them. */
@@ -73,7 +82,7 @@ function parseKoreJwt(input: Record<string, unknown>) {
   const clientSecret = requireString(input, 'client_secret');
   const header = input.header ?? 'auth';
   if (typeof header !== 'string' || !HEADER_NAME.test(header)) throw new AuthSettingsError('auth.header is not a valid header name');
-  if (isReservedHeader(header.toLowerCase())) throw new AuthSettingsError(`auth.header: ${header} is set by botgate (or cannot be sent)`);
+  checkAuthHeaderName('auth.header', header);
   const claims = input.claims;
   if (claims !== undefined) {
     if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new AuthSettingsError('auth.claims must be an object');
@@ -123,7 +132,7 @@ const kinds = new Map<string, AuthKind>([
       onlyFields(input, ['name', 'value']);
       const name = requireString(input, 'name');
       if (!HEADER_NAME.test(name)) throw new AuthSettingsError('auth.name is not a valid header name');
-      if (isReservedHeader(name.toLowerCase())) throw new AuthSettingsError(`auth.name: ${name} is set by botgate (or cannot be sent)`);
+      checkAuthHeaderName('auth.name', name);
       return { public: { name }, secret: { value: checkHeaderValue('auth.value', requireString(input, 'value')) } };
     },
     headers: (pub, secret) => ({ [String(pub.name).toLowerCase()]: String(secret?.value) }),

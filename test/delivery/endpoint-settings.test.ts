@@ -88,6 +88,15 @@ describe('endpoint settings', () => {
     await f.gw.api('DELETE', `/api/endpoints/${ep.id}`);
   });
 
+  it('refuses an auth header named __proto__, which would be sent as no header at all (as custom_headers refuses it)', async () => {
+    refused(await create({ auth: { kind: 'header', name: '__proto__', value: 'secret' } }), /auth\.name: __proto__ is not taken/);
+    refused(await create({ auth: { kind: 'kore_jwt', client_id: 'cs-1', client_secret: 's', header: '__PROTO__' } }), /auth\.header: __proto__ is not taken/i);
+    const ep = await created({});
+    refused(await f.gw.api('PATCH', `/api/endpoints/${ep.id}`, { auth: { kind: 'header', name: '__proto__', value: 'secret' } }), /auth\.name: __proto__/);
+    assert.deepEqual((await f.gw.api('GET', `/api/endpoints/${ep.id}`)).body.auth, { kind: 'none' });
+    await f.gw.api('DELETE', `/api/endpoints/${ep.id}`);
+  });
+
   it('sends the custom headers it takes as given, and its own user agent', async () => {
     const ep = await created({ url: `${f.rx.url}/headers`, event_types: ['hdr.check'], custom_headers: { 'X-Tenant': 'acme' } });
     const sent = (await f.gw.api('POST', '/api/messages', { event_type: 'hdr.check', payload: {}, endpoint_ids: [ep.id] })).body;
