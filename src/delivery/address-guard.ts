@@ -15,6 +15,12 @@ export interface AddressGuard {
   check(address: string, hostname: string): void;
 }
 
+/**
+ * IPv6 is public only in the global unicast space, 2000::/3: ipaddr.js calls unicast every address it has no name
+ * for, which would leave the unassigned rest of the space (4000::/2, …) looking public.
+ */
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
 export function createAddressGuard(allow: readonly string[]): AddressGuard {
   const hosts = new Set<string>();
   const ranges: [ipaddr.IPv4 | ipaddr.IPv6, number][] = [];
@@ -31,7 +37,7 @@ export function createAddressGuard(allow: readonly string[]): AddressGuard {
     check(address, hostname) {
       let ip = ipaddr.parse(address);
       if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
-      if (ip.range() === 'unicast') return;
+      if (ip.range() === 'unicast' && (ip.kind() === 'ipv4' || ip.match(GLOBAL_UNICAST_V6))) return;
       for (const [network, bits] of ranges) {
         if (network.kind() === ip.kind() && ip.match([network, bits] as never)) return;
       }
