@@ -32,6 +32,10 @@ export function installValidation(app: FastifyInstance): void {
     if (!schema?.body && [route.method].flat().some((m) => BODY_METHODS.has(m))) {
       route.preValidation = [...[route.preValidation ?? []].flat(), refuseBody];
     }
+    // So every such route can answer 400 (an unknown query parameter, a body where none is taken, a path parameter out
+    // of range): the OpenAPI document says so for each, also where the route's own schema names no 400.
+    const response = schema?.response as Record<string, unknown> | undefined;
+    if (response && !response[400] && !response['400']) response[400] = { $ref: 'ErrorBody' };
   });
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
