@@ -261,6 +261,24 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.equal(away.headers.get('location'), 'https://xn--r8jz45g.jp/x?q=%C3%BC');
   });
 
+  it('answers a link with no target with an HTML thank-you page, and documents /r/{token} as it answers: HTML, 400 and 404, no 401', async () => {
+    await gw.store.notify.putOverride('thanks', { value: 1, cost: 0, cooldownHours: 0, priorMean: 0.5, templates: [{ id: 'a', text: 'Noted: {{link}}' }] }, gw.clock.now());
+    await gw.notify.engine.reloadOverrides();
+    const user = await platformUser('p-thanks');
+    assert.equal((await event({ user_id: user, event_type: 'thanks', params: {} })).body.reason, 'sent');
+    const sent = await eventually(() => toUser('p-thanks').find((b) => /\/r\//.test(b.message)));
+    const page = await http('GET', new URL(sent.message.replace('Noted: ', '')).pathname, undefined, {});
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(page.body, /Thanks!/);
+    const tooLong = await http('GET', `/r/${'x'.repeat(600)}`, undefined, {});
+    assert.deepEqual([tooLong.status, tooLong.body.code], [400, 'BG_ERR_VALIDATION']);
+    const doc = (await http('GET', '/openapi.json', undefined, {})).body;
+    const responses = doc.paths['/r/{token}'].get.responses;
+    assert.deepEqual(Object.keys(responses).sort(), ['200', '302', '400', '404']);
+    assert.deepEqual(Object.keys(responses['200'].content), ['text/html']);
+  });
+
   it('fills {{ link }} written with spaces, as any other variable', async () => {
     await gw.store.notify.putOverride('spaced', { value: 1, cost: 0, priorMean: 0.5, templates: [{ id: 'a', text: 'Go {{ link }} now' }] }, gw.clock.now());
     await gw.notify.engine.reloadOverrides();

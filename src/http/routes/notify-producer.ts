@@ -166,11 +166,13 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     // No automatic HEAD: link scanners and prefetchers send HEAD, and a click is a person's GET.
     exposeHeadRoute: false,
     schema: {
-      tags, security: [], summary: 'A tracked link: records the click (once) and redirects', params: Type.Object({ token: Type.String({ minLength: 1 }) }), // no cap here: a long forged token is a 404 too
+      tags, security: [], summary: 'A tracked link: records the click (once) and redirects', params: Type.Object({ token: Type.String({ minLength: 1 }) }), // no cap here: a long forged token is a 404 too (past the router's 500 characters, a 400)
+      // No credential, so no 401 (errors() adds one); the thank-you page is HTML.
       response: {
-        200: Type.String({ description: 'a thank-you page when the notification has no link target' }),
+        200: { description: 'a thank-you page when the notification has no link target', content: { 'text/html': { schema: Type.String() } } },
         302: Type.Null({ description: 'to the notification\'s link target (Location)' }),
-        ...errors('BG_ERR_LINK_NOT_FOUND'),
+        400: Type.Ref('ErrorBody'),
+        404: Type.Ref('ErrorBody'),
       },
     },
   }, async (request, reply) => {
