@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorFormat, surfaceOf } from './http/error-bodies.ts';
 import { BotgateError, errorCodes, type ErrorCode } from './errors.ts';
-import { installJsonParser, installValidation } from './http/validation.ts';
+import { OPTIONAL_BODY, installJsonParser, installValidation } from './http/validation.ts';
 import { requireAdmin } from './http/admin-guard.ts';
 import type { AppDeps } from './http/deps.ts';
 import { ErrorBody } from './http/schemas.ts';
@@ -168,6 +168,18 @@ export async function createApp(deps: AppDeps, options: AppOptions = {}) {
       info: { title: 'botgate', version: '0.1.0', description: 'Self-hosted gateway connecting chatbots to the outside world over webhooks. Error codes: docs/errors.md.' },
       components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'the admin token (BOTGATE_ADMIN_TOKEN, or the one printed at first start)' }, agentToken: { type: 'http', scheme: 'bearer', description: 'an agent token (POST /api/agents)' }, producerKey: { type: 'http', scheme: 'bearer', description: 'a producer key (POST /api/producer-keys, or notify.producer_key); also accepted as X-Api-Key' }, metricsToken: { type: 'http', scheme: 'bearer', description: 'metrics_token, when configured' } } },
       security: [{ adminToken: [] }],
+    },
+    // @fastify/swagger marks every request body required; one the route may go without (OptionalBody) is not.
+    transformObject: (document) => {
+      if (!('openapiObject' in document)) return document.swaggerObject;
+      const { openapiObject } = document;
+      for (const ops of Object.values(openapiObject.paths ?? {})) {
+        for (const op of Object.values(ops ?? {}) as { requestBody?: { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> } }[]) {
+          const body = op?.requestBody;
+          if (body && Object.values(body.content ?? {}).some((media) => media.schema?.[OPTIONAL_BODY])) body.required = false;
+        }
+      }
+      return openapiObject;
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });

@@ -199,6 +199,18 @@ describe('management API', () => {
     assert.deepEqual(undocumented, []);
   });
 
+  it('documents a request body the route may go without as not required (actions such as secret/rotate, test, close)', async () => {
+    const doc = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body) as { paths: Record<string, Record<string, { requestBody?: { required?: boolean } }>> };
+    for (const path of ['/api/endpoints/{id}/secret/rotate', '/api/endpoints/{id}/test', '/api/agents/{id}/token/rotate', '/api/agent/sessions/{id}/close']) {
+      assert.equal(doc.paths[path].post.requestBody?.required, false, path);
+    }
+    for (const path of ['/api/endpoints', '/api/messages', '/api/endpoints/{id}/recover']) assert.equal(doc.paths[path].post.requestBody?.required, true, path);
+    // As documented: the body-less call is taken.
+    const ep = await gw.api('POST', '/api/endpoints', { name: 'no-body', url: 'https://hooks.example.com/nb' });
+    const rotated = await gw.app.inject({ method: 'POST', url: `/api/endpoints/${ep.body.id}/secret/rotate`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(rotated.statusCode, 200, rotated.body);
+  });
+
   it('exposes Prometheus metrics behind the metrics token', async () => {
     assert.equal((await gw.app.inject({ url: '/metrics' })).statusCode, 401);
     const openapi = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body);
