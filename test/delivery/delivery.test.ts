@@ -201,6 +201,9 @@ describe('delivery', () => {
       const test = await f.gw.api('POST', `/api/endpoints/${ep.id}/test`);
       assert.equal(test.status, 202);
       assert.equal(test.body.delivery_ids.length, 1);
+      // Answered as a publish is (POST /api/messages), ordering_key included.
+      assert.deepEqual(Object.keys(test.body).sort(), Object.keys(msg).sort());
+      assert.equal(test.body.ordering_key, null);
       const [req] = (await flaky.waitFor(4)).slice(3);
       assert.equal(JSON.parse(req.body).type, 'webhook.test');
       assert.equal((await f.gw.api('POST', '/api/deliveries/dlv_missing/resend')).status, 404);

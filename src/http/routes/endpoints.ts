@@ -8,7 +8,7 @@ import { jobView } from '../../delivery/recovery.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult } from '../paging.ts';
 import { AnyObject, EndpointView, IdParams, JobView, Nullable, OptionalBody, PageQuery, errors, listOf } from '../schemas.ts';
-import { publishedView } from './messages.ts';
+import { Published, publishedView } from './messages.ts';
 
 const settings = {
   name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -118,7 +118,7 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
         event_type: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: EVENT_TYPE_PATTERN, description: 'default webhook.test' })),
         payload: Type.Optional(AnyObject()),
       }, { additionalProperties: false })),
-      response: { 202: Type.Object({ id: Type.String(), event_type: Type.String(), delivery_ids: Type.Array(Type.String()), created_at: Type.String() }), ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_CONFLICT') },
+      response: { 202: Published, ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_CONFLICT') },
     },
   }, async (request, reply) => {
     const published = await sendTestMessage(deps, request.params.id, { eventType: request.body?.event_type, payload: request.body?.payload });

@@ -21,7 +21,8 @@ const PublishBody = Type.Object(
   { additionalProperties: false },
 );
 
-const Published = Type.Object({
+/** What publishing answers (POST /api/messages, each item of a batch, an endpoint's test send). */
+export const Published = Type.Object({
   id: Type.String(),
   event_type: Type.String(),
   ordering_key: Nullable(Type.String()),
