@@ -23,7 +23,11 @@ export function createRecoveryService(deps: { store: Store; clock: Clock; newId:
     let afterSeq = Number(job.progress.afterSeq ?? 0);
     let done = job.done;
     for (;;) {
-      if (stopped) return; // the lease ends and whoever runs next resumes from the stored progress
+      if (stopped) {
+        // Handed back with its progress: another process (or the next start) resumes it at once, not after the lease.
+        await store.jobs.update(job.id, { status: 'queued', lockedBy: null, lockedUntil: null }, clock.now());
+        return;
+      }
       const { count, lastSeq } = await store.deliveries.requeueFailed({ endpointId, since, until, afterSeq, limit: BATCH }, clock.now());
       if (count === 0 || lastSeq === null) break;
       afterSeq = lastSeq;
@@ -35,7 +39,7 @@ export function createRecoveryService(deps: { store: Store; clock: Clock; newId:
   }
 
   async function tick(): Promise<void> {
-    for (;;) {
+    while (!stopped) { // a stopping process takes no more jobs: they would wait out a lease nobody works under
       const job = await store.jobs.claim(deps.workerId, clock.now(), clock.now() + LEASE_MS);
       if (!job) return;
       try {

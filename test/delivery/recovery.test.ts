@@ -1,0 +1,61 @@
+// The recover job runner as a process stops: the job it is running is handed back at once, and no other job is
+// taken on the way out (either would sit leased to a process that is gone until its lease ran out).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createManualClock } from '../../src/clock.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { createRecoveryService } from '../../src/delivery/recovery.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { JobRecord, Store } from '../../src/store/store.ts';
+import { newId } from '../helpers/fixtures.ts';
+
+describe('recover jobs', () => {
+  it('stopping hands the running job back (queued, no lease) and claims no other job', async () => {
+    const store = createSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'botgate-recovery-')), 'botgate.db'), newId });
+    await store.migrate();
+    const clock = createManualClock();
+    const now = clock.now();
+    const job = (id: string, createdAt: number): JobRecord => ({
+      id, kind: 'recover', params: { endpointId: 'ep_1', since: now - 1000, until: now }, progress: { afterSeq: 0 }, status: 'queued',
+      total: 0, done: 0, error: null, lockedBy: null, lockedUntil: null, createdAt, updatedAt: createdAt,
+    });
+    await store.jobs.insert(job('job_1', now - 2));
+    await store.jobs.insert(job('job_2', now - 1));
+    // The first job's requeue is under way when the process is told to stop.
+    let inRequeue!: () => void;
+    const entered = new Promise<void>((r) => (inRequeue = r));
+    let finishRequeue!: () => void;
+    const held = new Promise<void>((r) => (finishRequeue = r));
+    const deliveries = {
+      ...store.deliveries,
+      // A first batch of 500 requeued, more to come.
+      requeueFailed: async () => {
+        inRequeue();
+        await held;
+        return { count: 500, lastSeq: 500 };
+      },
+    };
+    const recovery = createRecoveryService({
+      store: { ...store, deliveries } as Store, clock, newId, config: configSchema.parse({}), workerId: 'w1',
+    });
+    recovery.start(60_000);
+    await entered;
+    const stopping = recovery.stop();
+    finishRequeue();
+    await stopping;
+    const first = (await store.jobs.get('job_1'))!;
+    assert.deepEqual([first.done, first.progress], [500, { afterSeq: 500 }], 'its progress kept');
+    assert.equal(first.status, 'queued', 'handed back for another process to take now');
+    assert.equal(first.lockedBy, null);
+    assert.equal(first.lockedUntil, null);
+    const second = (await store.jobs.get('job_2'))!;
+    assert.equal(second.status, 'queued', 'not taken on the way out');
+    assert.equal(second.lockedBy, null);
+    // Another process takes the first one at once, not after the 60 s lease.
+    assert.equal((await store.jobs.claim('w2', clock.now(), clock.now() + 60_000))?.id, 'job_1');
+    await store.close();
+  });
+});
