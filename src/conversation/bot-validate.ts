@@ -60,6 +60,7 @@ export function validateBot(raw: unknown): { bot: BotDefinition } | { problems: 
   const knowledge = absent(raw.knowledge) ? [] : readStrings(problems, 'knowledge', raw.knowledge) ?? [];
   knowledge.forEach((pattern, index) => {
     if (pattern.startsWith('/')) problems.add(at('knowledge', index), 'must be relative to the bot file');
+    else if (pattern.split(/[\\/]/).includes('..')) problems.add(at('knowledge', index), 'must stay inside the bot file\'s folder (no .. segment)');
   });
   const globalIntents = absent(raw.global_intents) ? [] : readIntentRefs(problems, 'global_intents', raw.global_intents, intents);
   const webhooks = absent(raw.webhooks) ? [] : readWebhooks(problems, raw.webhooks, intents, stateNames, flows);

@@ -1,6 +1,6 @@
 // The knowledge base of a bot: Markdown pages split into passages at headings, and full-text search over them.
-import { glob, readFile, stat } from 'node:fs/promises';
-import { dirname, relative, resolve, sep } from 'node:path';
+import { glob, readFile, realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import MiniSearch from 'minisearch';
 import { STOP_WORDS, stem, tokens } from './intents.ts';
 import { BotgateError } from '../errors.ts';
@@ -135,9 +135,17 @@ export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
 /** What a bot's knowledge pages may come to, all together. */
 export const MAX_KNOWLEDGE_BYTES = 16 * 1024 * 1024;
 
+/** Whether a path is `dir` or inside it. */
+function inside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel));
+}
+
 /**
  * Reads the Markdown pages a bot's `knowledge` globs match, relative to the bot file's directory, in a stable
  * order (sorted, each page once); sources are the paths relative to that directory, with forward slashes.
+ * Only files inside that directory are read: a page matched outside it (`../`, a brace like `{..,x}`, or a
+ * symbolic link leading out) refuses the bot, since its pages are answered to anyone who chats with it.
  */
 export async function loadKnowledge(botFile: string, globs: string[]): Promise<KnowledgePage[]> {
   const dir = dirname(resolve(botFile));
@@ -145,9 +153,13 @@ export async function loadKnowledge(botFile: string, globs: string[]): Promise<K
   for (const pattern of globs) {
     for await (const file of glob(pattern, { cwd: dir })) files.add(resolve(dir, file));
   }
+  const realDir = await realpath(dir);
   const pages: KnowledgePage[] = [];
   let total = 0;
   for (const file of [...files].sort()) {
+    if (!inside(dir, file) || !inside(realDir, await realpath(file))) {
+      throw new BotgateError('BG_ERR_BOT_INVALID', `${botFile}: knowledge: ${relative(dir, file).split(sep).join('/')} is outside the bot file's folder; only pages inside it are read`);
+    }
     // Regular files of a bounded total (they are stored with each bot version and indexed in memory).
     const info = await stat(file);
     if (!info.isFile()) continue;

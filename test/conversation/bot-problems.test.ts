@@ -248,6 +248,14 @@ describe('problems', () => {
     assert.deepEqual(problemsOf((raw) => { raw.knowledge = ['faq/*.md', '/etc/*']; }), ['knowledge[1]: must be relative to the bot file']);
   });
 
+  it('flags knowledge patterns that climb out of the bot file\'s folder', () => {
+    assert.deepEqual(problemsOf((raw) => { raw.knowledge = ['faq/*.md', '../data/*', 'faq/../../x.md', '..\\x.md', 'faq/..x.md']; }), [
+      'knowledge[1]: must stay inside the bot file\'s folder (no .. segment)',
+      'knowledge[2]: must stay inside the bot file\'s folder (no .. segment)',
+      'knowledge[3]: must stay inside the bot file\'s folder (no .. segment)',
+    ]);
+  });
+
   it('reports a YAML syntax error with its line', () => {
     assert.deepEqual(problemsIn('id: shop\nname: Shop\nintents:\n  order: [order something\nflows: {}\n'), [
       ': YAML syntax error at line 5, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]',

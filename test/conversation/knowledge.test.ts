@@ -1,6 +1,9 @@
 // The knowledge base: pages split at headings, questions answered from the right passage, unrelated ones not.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createKnowledgeBase, loadKnowledge, splitPassages } from '../../src/conversation/knowledge.ts';
 
@@ -46,6 +49,21 @@ describe('knowledge pages', () => {
       ['knowledge/delivery.md', 'knowledge/hours.md', 'knowledge/payments.md'],
     );
     assert.match(pages[1].markdown, /^# Opening hours/);
+  });
+
+  it('reads no page outside the bot file\'s folder: .., a brace reaching up, or a symbolic link leading out', async (t) => {
+    // The pages are answered to anyone who chats with the bot: a pattern must not reach the gateway's data (master.key, the database).
+    const root = await mkdtemp(join(tmpdir(), 'botgate-knowledge-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    await mkdir(join(root, 'bot', 'faq'), { recursive: true });
+    await writeFile(join(root, 'secret.md'), '# Secret\nthe master key\n');
+    await writeFile(join(root, 'bot', 'faq', 'hours.md'), '# Hours\nnine to five\n');
+    await symlink(join(root, 'secret.md'), join(root, 'bot', 'faq', 'linked.md'));
+    const file = join(root, 'bot', 'bot.yaml');
+    for (const pattern of ['../secret.md', '../*.md', '{..,faq}/secret.md', 'faq/linked.md', 'faq/*.md']) {
+      await assert.rejects(loadKnowledge(file, [pattern]), (error: Error & { code?: string }) => error.code === 'BG_ERR_BOT_INVALID' && /outside the bot file's folder/.test(error.message), pattern);
+    }
+    assert.deepEqual((await loadKnowledge(file, ['faq/hours.md'])).map((p) => p.source), ['faq/hours.md']);
   });
 });
 
