@@ -11,7 +11,7 @@ export class DataDirError extends Error {
 }
 
 /**
- * `mkdir -p data_dir`: returns the first directory it made (undefined when it was there), as
+ * `mkdir -p data_dir`, the data directory itself with mode 0700: returns the first directory it made (undefined when it was there), as
  * `mkdirSync(dir, { recursive: true })` does. Not that call itself: under /proc (`/proc/x`) it never returns, where
  * a single level fails at once (ENOENT).
  */
@@ -27,7 +27,9 @@ export function makeDataDir(dataDir: string): string | undefined {
     if (missing.length === 0 && !statSync(at).isDirectory()) mkdirSync(at); // a file of that name: EEXIST, as mkdir says
     for (const level of missing) {
       try {
-        mkdirSync(level);
+        // The data directory itself is the owner's only (as PostgreSQL's): the database inside holds conversations and
+        // user data, created readable by all (umask), which the directory's mode keeps other local users from.
+        mkdirSync(level, level === missing[missing.length - 1] ? { mode: 0o700 } : undefined);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(level).isDirectory()) throw error; // else another process made it
       }
