@@ -484,6 +484,25 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal((await store.messages.list({ conversationId: a.conversation.id }, { limit: 10 })).length, 2);
     });
 
+    it('links a conversation to the user of the first of its identities that is known, whatever was stored first', async () => {
+      // bob@example.com is known first (a user made through the API), then the Kore identity (another person so far).
+      assert.deepEqual(await store.users.attach('usr_email', [{ kind: 'email', value: 'bob@example.com' }], T0), { conflict: null, created: true });
+      const kore = await receive('ch_1', 'u9', 'hi', [{ kind: 'kore', value: 'demo:u9' }], T0 + 1);
+      const both = await receive('ch_2', 'u9', 'hi', [{ kind: 'kore', value: 'demo:u9' }, { kind: 'email', value: 'bob@example.com' }], T0 + 2);
+      assert.equal(both.conversation.userId, kore.conversation.userId, 'the channel identity, listed first, decides');
+      const reversed = await receive('ch_3', 'u9', 'hi', [{ kind: 'email', value: 'bob@example.com' }, { kind: 'kore', value: 'demo:u9' }], T0 + 3);
+      assert.equal(reversed.conversation.userId, 'usr_email');
+    });
+
+    it('refuses to attach identities another user has, naming the first of them in the order given, and changes nothing', async () => {
+      await store.users.attach('usr_owner', [{ kind: 'phone', value: '+15550001' }, { kind: 'email', value: 'own@example.com' }], T0);
+      const taken = [{ kind: 'phone', value: '+15550001' }, { kind: 'email', value: 'own@example.com' }];
+      assert.deepEqual(await store.users.attach('usr_other', [{ kind: 'email', value: 'free@example.com' }, ...taken], T0), { conflict: taken[0], created: false });
+      assert.deepEqual(await store.users.attach('usr_other', [...taken].reverse(), T0), { conflict: taken[1], created: false });
+      assert.equal(await store.users.get('usr_other'), null);
+      assert.equal(await store.users.byIdentity({ kind: 'email', value: 'free@example.com' }), null);
+    });
+
     it('receives a batch with its turns run in the same transaction: the row gets the turn and the message time', async () => {
       const first = await receive('ch_1', 'u1', 'hello', [{ kind: 'kore', value: 'ch_1:u1' }]);
       await store.conversations.takeTurn(first.conversation.id, () => ({ state: 'greeted', memory: {}, lastPrompt: [], messages: [] }), routeAll, T0);

@@ -37,8 +37,10 @@ export function createUsersRepo(db: PgDb): UsersRepo {
              SELECT kind, value, $3, $4 FROM unnest($1::text[], $2::text[]) AS t(kind, value) ON CONFLICT (kind, value) DO NOTHING`,
             [kinds, values, userId, now],
           );
+          // The first taken one in the order given, as SQLite names it.
           const taken = await sql.get(
-            'SELECT kind, value FROM identities WHERE (kind, value) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND user_id <> $3 ORDER BY kind, value LIMIT 1',
+            `SELECT i.kind, i.value FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(kind, value, n)
+             JOIN identities i ON i.kind = t.kind AND i.value = t.value WHERE i.user_id <> $3 ORDER BY t.n LIMIT 1`,
             [kinds, values, userId],
           );
           if (taken) throw new IdentityTaken({ kind: String(taken.kind), value: String(taken.value) });
@@ -66,8 +68,10 @@ class IdentityTaken extends Error {
  * first and then find its identity, so one user is created.
  */
 export async function linkIdentities(sql: Sql, identities: Identity[], newUserId: string, now: number): Promise<string> {
+  // The first known one in the order given (a channel lists its own identity first), not whichever row the plan meets first.
   const existing = await sql.get(
-    'SELECT user_id FROM identities WHERE (kind, value) IN (SELECT * FROM unnest($1::text[], $2::text[])) LIMIT 1',
+    `SELECT i.user_id FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(kind, value, n)
+     JOIN identities i ON i.kind = t.kind AND i.value = t.value ORDER BY t.n LIMIT 1`,
     [identities.map((i) => i.kind), identities.map((i) => i.value)],
   );
   let userId = existing ? String(existing.user_id) : null;
