@@ -7,6 +7,7 @@ import { handoffEvent } from '../handoff/events.ts';
 import type { ConversationRecord, HandoffRecord, MessageRecord, NewMessage, TurnWrites } from '../store/store.ts';
 import type { BotMessage, BotRuntime, TurnInput, TurnResult } from './bot.ts';
 import { runTurn, saysPhrase } from './engine.ts';
+import { renderMessage } from './templates.ts';
 import type { ChannelContext } from './turn-directory.ts';
 
 export interface TurnOutcome {
@@ -52,7 +53,7 @@ function toHuman(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
   }, deps.now, deps.newId);
   if (!saysPhrase(settings.closePhrases, input.text)) return { writes: { ...keep, messages: [event('handoff.message')] }, result: null, unrouted: [] };
   const goodbye = ctx.adapter.outgoing({
-    channel: ctx.channel, conversation, messages: settings.agentClosed, direction: 'outgoing', incoming: said.payload, replyTo: said.record.id, endOfTask: null, newId: deps.newId, now: deps.now,
+    channel: ctx.channel, conversation, messages: rendered(settings.agentClosed, conversation.memory, input), direction: 'outgoing', incoming: said.payload, replyTo: said.record.id, endOfTask: null, newId: deps.newId, now: deps.now,
     answering: deps.answering,
   });
   return {
@@ -72,7 +73,7 @@ function botTurn(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
   const settings = runtime.definition.settings;
   const result = runTurn(runtime, { state: conversation.state, memory: conversation.memory, lastPrompt: conversation.lastPrompt as BotMessage[] }, input);
   const handsOver = result.handoff !== null && adapter.carriesAgentMessages(channel);
-  const answer = result.handoff === null ? result.replies : [...result.replies, ...(handsOver ? settings.handoffMessage : settings.handoffUnavailable)];
+  const answer = result.handoff === null ? result.replies : [...result.replies, ...rendered(handsOver ? settings.handoffMessage : settings.handoffUnavailable, result.position.memory, input)];
   const replies = adapter.outgoing({
     channel, conversation, messages: answer, direction: 'outgoing', incoming: said.payload, replyTo: said.record.id, endOfTask: result.endOfTask, newId: deps.newId, now: deps.now,
     answering: deps.answering,
@@ -95,6 +96,11 @@ function botTurn(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
     } satisfies Partial<TurnWrites>);
   }
   return { writes, result, unrouted };
+}
+
+/** Settings messages sent around a turn: their templates filled like a state's (`{{user.firstName|there}}`). */
+function rendered(messages: BotMessage[], memory: Record<string, string>, input: TurnInput): BotMessage[] {
+  return messages.map((message) => renderMessage(message, { memory, ...input.context }).message);
 }
 
 /** The event webhooks a turn fired, each published to the endpoint its rule names, with the memory. */
