@@ -4,8 +4,9 @@
 /** The comparable form of an option key or an answer: `" Yes. "` → `"yes"`. */
 export function optionKey(text: string): string {
   // NFKC: "Grün" typed as u + combining diaeresis is the option "Grün", and full-width "ＹＥＳ！" (an East Asian
-  // keyboard) is "yes!".
-  return text.normalize('NFKC').trim().replace(/[.,!?]+$/, '').trim().toLowerCase();
+  // keyboard) is "yes!". Any trailing punctuation goes: "1)" from a "1) Confirm" menu, "yes;", the ideographic
+  // full stop of "１。" — not only . , ! and ?.
+  return text.normalize('NFKC').trim().replace(/[\p{P}\s]+$/u, '').toLowerCase();
 }
 
 /**

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BotDefinition } from '../../src/conversation/bot.ts';
-import { runtime, conversation, texts, shop } from './engine-helpers.ts';
+import { runtime, conversation, texts, shop, demo } from './engine-helpers.ts';
 
 describe('choice states', () => {
   it('re-prompts with the fallback, the question that led to the menu, then the menu\'s own message', () => {
@@ -46,6 +46,16 @@ describe('choice states', () => {
     assert.deepEqual(turn.replies, []);
     assert.deepEqual(chat.position.lastPrompt, [{ text: 'Which size?' }]);
     assert.deepEqual(texts(chat.say('?')), ['Thin or thick?', 'Which size?']);
+  });
+
+  it('ignores any trailing punctuation in an answer, not only . , ! and ?', () => {
+    for (const [answer, stored] of [['1)', '1'], ['2:', '2'], ['confirm;', '1'], ['１。', '1'], ['Cancel »', '2']]) {
+      const chat = conversation(runtime(demo));
+      for (const text of ['order a pizza', '2', 'Cheese', 'Home', '555']) chat.say(text);
+      const turn = chat.say(answer);
+      assert.equal(turn.understood.kind === 'choice' && turn.understood.option !== null, true, answer);
+      assert.equal(chat.position.memory.choice_confirmation, stored, answer);
+    }
   });
 
   it('fires a rule once per turn when both its intent and its state match', () => {
