@@ -96,9 +96,12 @@ function result(turn: Turn, step: Step): TurnResult {
 
 type Step = { waiting: Waiting; understood: TurnResult['understood'] };
 
-/** Normalised for phrase matching: compatibility forms folded (full-width letters), lower case, no punctuation, single spaces. */
+/**
+ * Normalised for phrase matching: compatibility forms folded (full-width letters), lower case, no punctuation, single
+ * spaces. Combining marks are part of their word (the vowel signs of "मानव", the harakat of Arabic): not spaces.
+ */
 function normal(text: string): string {
-  return text.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}\s]+/gu, ' ').replace(/\s+/g, ' ').trim();
+  return text.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{M}\p{N}\s]+/gu, ' ').replace(/\s+/g, ' ').trim();
 }
 
 /** Whether a message says a configured handoff phrase (a one-word phrase must be the whole message). */

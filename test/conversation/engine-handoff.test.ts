@@ -54,6 +54,13 @@ describe('handing over to a human', () => {
     }
   });
 
+  it('keeps a one-word phrase with combining marks one word (Devanagari vowel signs are not punctuation)', () => {
+    const hindi = runtime({ ...demo, settings: { ...demo.settings, handoffPhrases: ['मानव'] } });
+    assert.deepEqual(conversation(hindi).say('मानव!').handoff, ASKED);
+    // "I am not human": the phrase is one word, so it must be the whole message.
+    assert.equal(conversation(hindi).say('मैं मानव नहीं हूँ').handoff, null);
+  });
+
   it('hands over on a longer phrase anywhere in the message, ignoring case and punctuation', () => {
     for (const text of ['Can I TALK to a human, please?', 'I need customer-service!', 'real person', '...live   agent...']) {
       assert.deepEqual(conversation(runtime(demo)).say(text).handoff, ASKED, text);
