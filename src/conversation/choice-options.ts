@@ -1,12 +1,14 @@
 // When a user's answer names a choice state's option: equal to the key, ignoring case, surrounding spaces and
 // trailing punctuation (docs/bots.md, "A choice state"). Shared by the engine and the bot file validator.
 
+const TRAILING_PUNCTUATION = /[\s.,!?;:…。、\p{Pe}\p{Pf}"']+$/u;
+
 /** The comparable form of an option key or an answer: `" Yes. "` → `"yes"`. */
 export function optionKey(text: string): string {
   // NFKC: "Grün" typed as u + combining diaeresis is the option "Grün", and full-width "ＹＥＳ！" (an East Asian
-  // keyboard) is "yes!". Any trailing punctuation goes: "1)" from a "1) Confirm" menu, "yes;", the ideographic
-  // full stop of "１。" — not only . , ! and ?.
-  return text.normalize('NFKC').trim().replace(/[\p{P}\s]+$/u, '').toLowerCase();
+  // keyboard) is "yes!". Trailing punctuation that ends a sentence or closes something goes: "1)" from a "1) Confirm"
+  // menu, "yes;", the ideographic full stop of "１。", "Cancel »"; not a sign that is part of a name ("C#", "50%").
+  return text.normalize('NFKC').trim().replace(TRAILING_PUNCTUATION, '').toLowerCase();
 }
 
 /**

@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BotDefinition } from '../../src/conversation/bot.ts';
+import { optionKey } from '../../src/conversation/choice-options.ts';
 import { runtime, conversation, texts, shop, demo } from './engine-helpers.ts';
 
 describe('choice states', () => {
@@ -48,7 +49,13 @@ describe('choice states', () => {
     assert.deepEqual(texts(chat.say('?')), ['Thin or thick?', 'Which size?']);
   });
 
-  it('ignores any trailing punctuation in an answer, not only . , ! and ?', () => {
+  it('keeps a sign that is part of an option\'s name: C# is not C, 50% is not 50', () => {
+    assert.equal(optionKey('C#'), 'c#');
+    assert.equal(optionKey(' 50%. '), '50%');
+    assert.equal(optionKey('C'), 'c');
+  });
+
+  it('ignores trailing punctuation that ends a sentence or closes something in an answer, not only . , ! and ?', () => {
     for (const [answer, stored] of [['1)', '1'], ['2:', '2'], ['confirm;', '1'], ['１。', '1'], ['Cancel »', '2']]) {
       const chat = conversation(runtime(demo));
       for (const text of ['order a pizza', '2', 'Cheese', 'Home', '555']) chat.say(text);
