@@ -63,12 +63,20 @@ function checkHeaderValue(field: string, value: string): string {
 }
 
 /**
- * Refuses an auth header name botgate writes itself (or that cannot be sent), and __proto__: a valid token, but set on
- * the request's headers it would set their prototype and the header would silently not be sent (as custom_headers).
+ * What is wrong with a header name of an endpoint's settings (custom_headers, an auth kind's header), naming the field;
+ * null when nothing: one botgate writes itself (or that cannot be sent), or __proto__, a valid token but, set on the
+ * request's headers, their prototype: the header would silently not be sent.
  */
+export function headerNameProblem(field: string, name: string): string | null {
+  const lower = name.toLowerCase();
+  if (isReservedHeader(lower)) return `${field}: ${name} is set by botgate (or cannot be sent)`;
+  if (lower === '__proto__') return `${field}: __proto__ is not taken as a header name`;
+  return null;
+}
+
 function checkAuthHeaderName(field: string, name: string): void {
-  if (isReservedHeader(name.toLowerCase())) throw new AuthSettingsError(`${field}: ${name} is set by botgate (or cannot be sent)`);
-  if (name.toLowerCase() === '__proto__') throw new AuthSettingsError(`${field}: __proto__ is not taken as a header name`);
+  const problem = headerNameProblem(field, name);
+  if (problem) throw new AuthSettingsError(problem);
 }
 
 /** Kore.ai's notify API wants a short-lived token; minted per attempt, so retries never carry a stale one. */

@@ -8,7 +8,7 @@ import { BotgateError } from '../errors.ts';
 import { checkName, checkRange } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Announce, EndpointPatch, EndpointRecord, Store } from '../store/store.ts';
-import { AuthSettingsError, authHeaderName, authKind, HEADER_NAME, headerValueProblem, isReservedHeader } from './endpoint-auth.ts';
+import { AuthSettingsError, authHeaderName, authKind, HEADER_NAME, headerNameProblem, headerValueProblem } from './endpoint-auth.ts';
 import { checkEventTypeFilter } from './event-types.ts';
 import { generateSigningSecret, isSigningSecret } from './signer.ts';
 
@@ -331,10 +331,9 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${JSON.stringify(name)} is not a valid header name`);
-    if (isReservedHeader(lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is set by botgate (or cannot be sent)`);
-    // A valid token, but assigned below it would set the object's prototype and the header would vanish (the API's
-    // parser refuses the key; a config file or the CLI come straight here).
-    if (lower === '__proto__') throw new BotgateError('BG_ERR_VALIDATION', 'custom_headers: __proto__ is not taken as a header name');
+    // __proto__ among them: the API's parser refuses the key, but a config file or the CLI come straight here.
+    const nameProblem = headerNameProblem('custom_headers', name);
+    if (nameProblem) throw new BotgateError('BG_ERR_VALIDATION', nameProblem);
     // Header names are case-insensitive (RFC 9110): X-A and x-a are one header, and one of the values would be lost.
     if (Object.hasOwn(out, lower)) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers: ${name} is given twice (header names ignore case); keep one`);
     if (typeof value !== 'string' || value.length > MAX_HEADER_VALUE) throw new BotgateError('BG_ERR_VALIDATION', `custom_headers.${name} must be text of at most ${MAX_HEADER_VALUE} characters`);
