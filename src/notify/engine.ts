@@ -186,13 +186,12 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         b.writes.notifications.push(held);
         record('defer', reason, { notificationId: held.id, score });
       };
-      // The guardrails (quiet hours, cooldown, cap, fatigue) judge the moment the message would reach the user, now:
-      // a late event (occurred_at in the past) leaves now, not when it happened, and so does one stamped a little
-      // ahead of this clock (a producer's clock running fast): its send counts as of now, where the cooldown and cap
-      // of the events after it see it. A replay on an injected clock has now = occurred_at, so it is decided exactly as then.
-      const at = now;
-      // Held only for a deliver_at still ahead: a late event whose deliver_at has passed too is decided now.
-      if (event.deliverAt && event.deliverAt > at && !event.respondOnly) {
+      // The guardrails (quiet hours, cooldown, cap, fatigue) judge the moment the message would reach the user, now
+      // (not occurred_at): a late event (occurred_at in the past) leaves now, not when it happened, and so does one
+      // stamped a little ahead of this clock (a producer's clock running fast): its send counts as of now, where the
+      // cooldown and cap of the events after it see it. A replay on an injected clock has now = occurred_at, so it is
+      // decided exactly as then. Held only for a deliver_at still ahead: a late one whose deliver_at has passed is decided now.
+      if (event.deliverAt && event.deliverAt > now && !event.respondOnly) {
         hold('scheduled', event.deliverAt, null);
         continue;
       }
@@ -202,7 +201,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       }
       let score: number | null = null;
       if (!type.critical) {
-        const verdict = b.check(event.userId, ctx, type, at);
+        const verdict = b.check(event.userId, ctx, type, now);
         if (verdict.reason === 'quiet_hours') {
           if (event.respondOnly) record('skip', 'quiet_hours', { score: verdict.score });
           else hold('quiet_hours', verdict.until!, verdict.score);
@@ -214,7 +213,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
         }
         score = verdict.score;
       }
-      const done = b.send(base(), ctx, type, at, event.respondOnly);
+      const done = b.send(base(), ctx, type, now, event.respondOnly);
       if (typeof done === 'string') {
         record('skip', done, { score });
         continue;
