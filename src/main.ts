@@ -24,7 +24,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     config = loadConfig(options);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`botgate: ${error.message}\n`);
+      process.stderr.write(`botgate: ${error.printed}\n`);
       process.exit(2);
     }
     throw error;

@@ -12,6 +12,11 @@ export function configFrom(command: Command) {
   return loadConfig({ file: globals.config });
 }
 
+/** A command refused for a reason its message gives, that is neither a bad setting nor a coded error: exit 2. */
+export class Refusal extends Error {
+  override name = 'Refusal';
+}
+
 /**
  * Opens the store (applying migrations), runs fn, closes. A SQLite data directory that does not exist is refused
  * unless `create` (migrate): a command run in the wrong directory would make a store (and a master key) there that

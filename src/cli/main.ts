@@ -4,6 +4,7 @@ import { ConfigError } from '../config/load.ts';
 import { BotgateError } from '../errors.ts';
 import { MasterKeyMismatchError } from '../crypto/master-key.ts';
 import { DataDirError } from '../data-dir.ts';
+import { Refusal } from './context.ts';
 import { registerDeliveryCommands } from './deliveries.ts';
 import { registerEndpointCommands } from './endpoints.ts';
 import { registerServerCommands } from './server.ts';
@@ -35,8 +36,9 @@ export async function run(argv: string[]): Promise<number> {
   } catch (error) {
     // commander has printed why. It exits 1 on bad usage; botgate exits 2 for it, as npm start does and as for a bad setting.
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    if (error instanceof ConfigError || error instanceof BotgateError || error instanceof MasterKeyMismatchError || error instanceof DataDirError) {
-      process.stderr.write(`botgate: ${error.message}${error instanceof BotgateError ? ` (${error.code})` : ''}\n`);
+    if (error instanceof ConfigError || error instanceof Refusal || error instanceof BotgateError || error instanceof MasterKeyMismatchError || error instanceof DataDirError) {
+      const text = error instanceof ConfigError ? error.printed : `${error.message}${error instanceof BotgateError ? ` (${error.code})` : ''}`;
+      process.stderr.write(`botgate: ${text}\n`);
       return 2;
     }
     process.stderr.write(`botgate: ${(error as Error).message ?? error}\n`);

@@ -1,8 +1,7 @@
 // CLI: serve, migrate, admin-token.
 import type { Command } from 'commander';
 import { resetAdminToken } from '../admin-token.ts';
-import { ConfigError } from '../config/load.ts';
-import { configFrom, print, serveOptions, withServices } from './context.ts';
+import { configFrom, print, Refusal, serveOptions, withServices } from './context.ts';
 
 export function registerServerCommands(program: Command): void {
   serveOptions(program
@@ -31,7 +30,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (_options, command: Command) => {
       const config = configFrom(command);
       // Refused (exit 2): the configured token is the only one the gateway takes, so a stored one would never be used.
-      if (config.admin_token) throw new ConfigError('admin_token (BOTGATE_ADMIN_TOKEN) is set in the configuration, so the gateway takes that token only; change it there');
+      if (config.admin_token) throw new Refusal('admin_token (BOTGATE_ADMIN_TOKEN) is set in the configuration, so the gateway takes that token only; change it there');
       await withServices(command, async ({ store }) => {
         print(`new admin token (shown this once): ${await resetAdminToken(store)}`);
       });

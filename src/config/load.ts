@@ -8,6 +8,13 @@ import { configSchema, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  readonly code = 'BG_ERR_CONFIG_INVALID';
+
+  /** As printed when start-up or a command stops: the code after the first line (the one that names the key). */
+  get printed(): string {
+    const [first, ...rest] = this.message.split('\n');
+    return [`${first.replace(/:$/, '')} (${this.code})${first.endsWith(':') ? ':' : ''}`, ...rest].join('\n');
+  }
 }
 
 export interface LoadOptions {

@@ -170,6 +170,18 @@ describe('config', () => {
       [{ BOTGATE_NOTIFY__TYPES: 'payment_failed' }, /BOTGATE_NOTIFY__TYPES: is a map of names, set in the config file only/],
     ];
     for (const [env, message] of cases) assert.throws(() => loadConfig({ env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
+    // As printed when start-up stops: with the code docs/errors.md lists, after the line naming the key (or the
+    // heading of several problems), so a script can tell a bad setting from another failure to start.
+    const printed = (env: Record<string, string>) => {
+      try {
+        loadConfig({ env });
+      } catch (error) {
+        return (error as ConfigError).printed;
+      }
+      throw new Error('loaded');
+    };
+    assert.equal(printed({ BOTGATE_PUBLIC_URL: 'localhost:3000' }), 'invalid configuration: BOTGATE_PUBLIC_URL: must be an http:// or https:// URL (BG_ERR_CONFIG_INVALID)');
+    assert.match(printed({ BOTGATE_PORT: '70000', BOTGATE_LOG_LEVEL: 'loud' }), /^invalid configuration \(BG_ERR_CONFIG_INVALID\):\n {2}BOTGATE_\S+: .*\n {2}BOTGATE_\S+: /);
     const bad = file('delivery:\n  concurency: 3\n');
     assert.throws(() => loadConfig({ file: bad, env: {} }), /concurency/);
     assert.throws(() => loadConfig({ file: '/nonexistent/botgate.yaml', env: {} }), /config file \/nonexistent/);

@@ -332,6 +332,8 @@ describe('gateway process', () => {
     const result = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_PORT: 'eighty', BOTGATE_DATA_DIR: tempDataDir() }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(result.status, 2);
     assert.match(result.stderr, /BOTGATE_PORT: expected a number/);
+    // The code docs/errors.md lists for it, after the line that names the key.
+    assert.match(result.stderr, /^botgate: BOTGATE_PORT: expected a number.* \(BG_ERR_CONFIG_INVALID\)$/m);
     // A time zone too, before anything is made on disk.
     const dataDir = `${tempDataDir()}/data`;
     const zone = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_NOTIFY__DEFAULT_TZ: 'Mars/Base', BOTGATE_DATA_DIR: dataDir }, encoding: 'utf8', timeout: 20_000 });
