@@ -103,7 +103,7 @@ function endpointInput(declared: EndpointDeclaration): EndpointInput {
 }
 
 async function findEndpoint(services: Services, name: string, mine: (e: EndpointRecord) => boolean = () => true): Promise<EndpointRecord | null> {
-  const named = (await services.store.endpoints.list({}, { limit: 100_000 })).filter((e) => e.name === name && mine(e));
+  const named = (await services.store.endpoints.list({ name }, { limit: 100_000 })).filter(mine);
   // Declarations are keyed by name: with two of a name, which one the file means is a guess, and a wrong one would
   // be rewritten (its URL, its auth) while the real one is left alone.
   if (named.length > 1) {

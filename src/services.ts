@@ -71,7 +71,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
     log: options.log,
   });
   // A channel's or an event type's endpoint stays while they use it (deleting it would drop their messages).
-  const channelsSendingTo = async (endpointId: string) => (await store.channels.list({ limit: 100_000 })).filter((c) => c.endpointId === endpointId);
+  const channelsSendingTo = (endpointId: string) => store.channels.where({ endpointId });
   endpoints.usedBy(async (id) => (await channelsSendingTo(id)).map((c) => `channel ${c.id}`));
   endpoints.usedBy(async (id) => (await notify.typeNames()).filter((name) => notify.engine.type(name).endpointId === id).map((name) => `event type ${name}`));
   // A channel's own endpoint (an async channel's POST_URL, a platform's webhook) takes the settings it owns only from it.

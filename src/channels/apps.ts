@@ -48,7 +48,7 @@ export function createAppService(deps: { store: Store; box: SecretBox; clock: Cl
       return { app, secret };
     },
     async delete(id: string): Promise<void> {
-      if ((await store.channels.list({ limit: 100_000 })).some((c) => c.appId === id)) {
+      if ((await store.channels.where({ appId: id })).length > 0) {
         throw new BotgateError('BG_ERR_CONFLICT', `App ${id} is used by a channel; delete or move the channel first`);
       }
       if (!(await store.apps.delete(id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${id}`);

@@ -147,5 +147,5 @@ export function channelView(channel: ChannelRecord, first: boolean, base: string
 
 /** Whether another channel (Kore.ai or a platform config: their names share one namespace) has this name. */
 export async function channelNameTaken(store: Store, name: string, except?: string): Promise<boolean> {
-  return (await store.channels.list({ limit: 100_000 })).some((c) => c.name === name && c.id !== except);
+  return (await store.channels.where({ name })).some((c) => c.id !== except);
 }

@@ -11,7 +11,7 @@ export const demoOrderRoutes: FastifyPluginAsync<{ store: Store; endpoints: Endp
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
   app.post('/demo/orders', { schema: { hide: true } }, async (request, reply) => {
     const body = String(request.body ?? '');
-    const orders = (await deps.store.endpoints.list({}, { limit: 10_000 })).find((e) => e.name === 'orders');
+    const [orders] = await deps.store.endpoints.list({ name: 'orders' }, { limit: 1 });
     const secrets = orders ? deps.endpoints.signingSecrets(orders, deps.now()) : [];
     const id = String(request.headers['webhook-id'] ?? '');
     const timestamp = String(request.headers['webhook-timestamp'] ?? '');

@@ -74,7 +74,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
   }
   /** What names an endpoint by this name, when no other endpoint carries it (the others would take over). */
   async function nameUsersOf(name: string, id: string): Promise<string[]> {
-    const others = (await store.endpoints.list({}, { limit: 100_000 })).some((e) => e.name === name && e.id !== id);
+    const others = (await store.endpoints.list({ name }, { limit: 2 })).some((e) => e.id !== id);
     return others ? [] : (await Promise.all(nameUsers.map((lookup) => lookup(name)))).flat();
   }
   /** Everything that sends through the endpoint: by its id, and by its name when it is the last of that name. */

@@ -219,7 +219,11 @@ export interface ChannelsRepo {
   byInboundToken(hash: string): Promise<ChannelRecord | null>;
   /** Channels of one kind, oldest first. */
   ofKind(kind: string): Promise<ChannelRecord[]>;
+  /** The channels with every field given (an app, an endpoint, a name), oldest first. */
+  where(filter: ChannelFilter): Promise<ChannelRecord[]>;
 }
+
+export type ChannelFilter = { appId?: string; endpointId?: string; name?: string };
 
 export interface UsersRepo {
   get(id: string): Promise<UserRecord | null>;

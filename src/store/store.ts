@@ -279,7 +279,7 @@ export interface SettingsRepo {
 export interface EndpointsRepo {
   insert(endpoint: EndpointRecord): Promise<void>;
   get(id: string): Promise<EndpointRecord | null>;
-  list(filter: { provider?: string; isActive?: boolean }, page: PageRequest): Promise<EndpointRecord[]>;
+  list(filter: { provider?: string; isActive?: boolean; name?: string }, page: PageRequest): Promise<EndpointRecord[]>;
   update(id: string, patch: EndpointPatch): Promise<EndpointRecord | null>;
   delete(id: string): Promise<boolean>;
   /**

@@ -58,6 +58,8 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual(await store.endpoints.get(a.id), a);
       assert.deepEqual((await store.endpoints.list({}, { limit: 10 })).map((e) => e.id), [b.id, a.id]);
       assert.deepEqual((await store.endpoints.list({ provider: 'zendesk' }, { limit: 10 })).map((e) => e.id), [a.id]);
+      assert.deepEqual((await store.endpoints.list({ name: 'b' }, { limit: 10 })).map((e) => e.id), [b.id]);
+      assert.deepEqual((await store.endpoints.list({ name: 'B' }, { limit: 10 })).map((e) => e.id), [], 'names are case-sensitive');
       assert.deepEqual((await store.endpoints.list({}, { limit: 1, cursor: b.id })).map((e) => e.id), [a.id]);
       assert.deepEqual((await store.endpoints.list({}, { limit: 1, offset: 1 })).map((e) => e.id), [a.id]);
       const updated = await store.endpoints.update(a.id, { name: 'a2', eventTypes: null, signing: false, updatedAt: T0 + 1 });
@@ -427,6 +429,15 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual((await store.channels.byInboundToken('hash-b'))?.settings, { limit: 'ch_b' });
       assert.equal(await store.channels.byInboundToken('nope'), null);
       assert.deepEqual((await store.channels.ofKind('kore-webhook')).map((c) => c.id), ['ch_a', 'ch_b']);
+      // What an app, an endpoint or a name is used by: every field given must hold.
+      await store.channels.update('ch_a', { name: 'support', updatedAt: T0 + 1 });
+      const where = async (filter: Parameters<typeof store.channels.where>[0]) => (await store.channels.where(filter)).map((c) => c.id);
+      assert.deepEqual(await where({ appId: 'cs-1' }), ['ch_a', 'ch_b']);
+      assert.deepEqual(await where({ appId: 'cs-2' }), []);
+      assert.deepEqual(await where({ endpointId: 'ep_1' }), ['ch_b']);
+      assert.deepEqual(await where({ name: 'support' }), ['ch_a']);
+      assert.deepEqual(await where({ name: 'support', appId: 'cs-1' }), ['ch_a']);
+      assert.deepEqual(await where({ name: 'support', endpointId: 'ep_1' }), []);
       assert.equal(await store.channels.delete('ch_a'), true);
       assert.equal(await store.apps.delete('cs-1'), true);
       assert.equal(await store.apps.get('cs-1'), null);

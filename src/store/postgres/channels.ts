@@ -53,5 +53,11 @@ export function createChannelsRepo(db: PgDb): ChannelsRepo {
     async ofKind(kind) {
       return (await db.all('SELECT * FROM channels WHERE kind = $1 ORDER BY id', [kind])).map(channelFromRow);
     },
+    async where(filter) {
+      return (await db.all(
+        'SELECT * FROM channels WHERE ($1::text IS NULL OR app_id = $1) AND ($2::text IS NULL OR endpoint_id = $2) AND ($3::text IS NULL OR name = $3) ORDER BY id',
+        [filter.appId ?? null, filter.endpointId ?? null, filter.name ?? null],
+      )).map(channelFromRow);
+    },
   };
 }

@@ -29,6 +29,7 @@ export function createEndpointsRepo(db: PgDb, publishInTx: PublishInTx, idempote
       const where: string[] = [];
       if (filter.provider !== undefined) where.push(`provider = ${params.add(filter.provider)}`);
       if (filter.isActive !== undefined) where.push(`is_active = ${params.add(filter.isActive)}`);
+      if (filter.name !== undefined) where.push(`name = ${params.add(filter.name)}`);
       const rows = await db.all(`SELECT * FROM endpoints ${pageClause(page, where, params)}`, params.values);
       return rows.map(endpointFromRow);
     },

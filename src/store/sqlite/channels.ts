@@ -57,5 +57,11 @@ export function createChannelsRepo(db: SqliteDb): ChannelsRepo {
     async ofKind(kind) {
       return db.all('SELECT * FROM channels WHERE kind = ? ORDER BY id', [kind]).map(channelFromRow);
     },
+    async where(filter) {
+      return db.all(
+        'SELECT * FROM channels WHERE (?1 IS NULL OR app_id = ?1) AND (?2 IS NULL OR endpoint_id = ?2) AND (?3 IS NULL OR name = ?3) ORDER BY id',
+        [filter.appId ?? null, filter.endpointId ?? null, filter.name ?? null],
+      ).map(channelFromRow);
+    },
   };
 }

@@ -31,6 +31,10 @@ export function createEndpointsRepo(db: SqliteDb, publishInTx: PublishInTx, idem
         where.push('is_active = :active');
         params.active = bool(filter.isActive);
       }
+      if (filter.name !== undefined) {
+        where.push('name = :name');
+        params.name = filter.name;
+      }
       const { clause, extra } = pageClause(page, where);
       return db.all(`SELECT * FROM endpoints ${clause}`, { ...params, ...extra }).map(endpointFromRow);
     },
