@@ -114,6 +114,8 @@ export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
       // answer is the candidate covering most of the question; among equals, BM25's order (a word in the
       // passage's own heading, or said more often in a shorter passage, ranks first).
       const asked = [...new Set(tokens(text).map(term))].filter((t) => t !== null);
+      // Numbers alone ask about nothing: a "2" sent after its menu was gone is no question about a page that says 2.
+      if (!asked.some((t) => /\p{L}/u.test(t))) return null;
       const total = asked.reduce((sum, t) => sum + weight(t), 0);
       const coverage = (result: (typeof results)[number]) => {
         let found = 0;

@@ -92,6 +92,10 @@ describe('knowledge search on the demo bot', async () => {
     });
   }
 
+  it('reads numbers as part of a question with words', () => {
+    assert.equal(kb.search('is delivery free for 2 pizzas')?.heading, 'Delivery > Delivery fee');
+  });
+
   it('answers with the passage text under the heading', () => {
     assert.equal(kb.search('refunds')?.answer, 'Refunds go back to the card or wallet you paid with: you get your money back within 5 working days. Cash payments are refunded as account credit.');
   });
@@ -105,6 +109,10 @@ describe('knowledge search on the demo bot', async () => {
       'the weather is nice today',
       'what is the best time to visit paris',
       'hello',
+      // Numbers alone (a menu option sent after the menu was gone): the delivery page's "2.50" answered "2".
+      '2',
+      '2.50',
+      '11 23',
     ]) {
       const got = kb.search(question);
       assert.ok(got === null || got.score < THRESHOLD, `"${question}" → ${JSON.stringify(got)}`);
