@@ -164,6 +164,11 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       if (pending && !type.critical) {
         // Latest wins: the waiting notification carries the newest facts; it keeps its place in time.
         // A later deliver_at moves it; it then lives the type's TTL past that, as a new scheduled one would.
+        // Newest by when the events happened, not by when they came: an older event arriving late changes nothing.
+        if (t < pending.occurredAt) {
+          record('defer', 'coalesced', { notificationId: pending.id });
+          continue;
+        }
         const dueAt = event.deliverAt ?? pending.dueAt;
         const updated: NotificationRecord = {
           ...pending, params: event.params, eventKey: keys[keys.length - 1], occurredAt: t,

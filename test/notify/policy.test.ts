@@ -253,6 +253,26 @@ describe('notification policy', () => {
     assert.equal((await engine.runDue()).sent.length, 1);
   });
 
+  it('coalesces by when events happened: an older event arriving late neither replaces the newer facts nor moves them', async () => {
+    await engine.updateUser('u1', { tz: 'America/New_York' });
+    const night = Date.UTC(2026, 2, 3, 4);
+    clock.set(night);
+    const first = await one('u1', 'low_balance', { balance: 2 }, { occurredAt: night - 60_000 });
+    const older = await one('u1', 'low_balance', { balance: 9 }, { occurredAt: night - 30 * 60_000, deliverAt: night + 20 * H });
+    assert.deepEqual([older.decision, older.reason, older.notificationId], ['defer', 'coalesced', first.notificationId]);
+    let n = await store.notify.notification(first.notificationId!);
+    assert.deepEqual([n?.params, n?.dueAt, n?.occurredAt], [{ balance: 2 }, Date.UTC(2026, 2, 3, 13), night - 60_000]);
+    // In one batch too, whatever the order the events come in.
+    await engine.decide([
+      { userId: 'u1', eventType: 'low_balance', params: { balance: 1 }, occurredAt: night },
+      { userId: 'u1', eventType: 'low_balance', params: { balance: 5 }, occurredAt: night - 10 * 60_000 },
+    ]);
+    n = await store.notify.notification(first.notificationId!);
+    assert.deepEqual(n?.params, { balance: 1 });
+    clock.set(Date.UTC(2026, 2, 3, 13));
+    assert.deepEqual((await engine.runDue()).sent.map((s) => s.id), [first.notificationId]);
+  });
+
   it('coalesces into a waiting notification with a later deliver_at: it lives the TTL past its new time, then is sent', async () => {
     await engine.updateUser('u1', { tz: 'America/New_York' });
     clock.set(Date.UTC(2026, 2, 3, 4)); // night in New York: held by quiet hours
