@@ -1,6 +1,6 @@
 // CLI: botgate users show|export|delete, producer-keys add|list|delete — the people notifications are decided
 // for and the keys producers send events with. A key is printed once, on stdout.
-import { writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BotgateError } from '../errors.ts';
 import { exportUser, showUser } from '../http/routes/users.ts';
@@ -24,7 +24,15 @@ export function registerNotifyCommands(program: Command): void {
       await withServices(command, async (services) => {
         const json = JSON.stringify(await exportUser(services, id), null, 2) + '\n';
         if (options.out) {
-          writeFileSync(options.out, json, { mode: 0o600 });
+          // The mode of writeFileSync applies only to a file it creates: one already there keeps its own (often 0644).
+          // Emptied by the open, made the owner's only, then written.
+          const fd = openSync(options.out, 'w', 0o600);
+          try {
+            fchmodSync(fd, 0o600);
+            writeFileSync(fd, json);
+          } finally {
+            closeSync(fd);
+          }
           print(`user ${id} exported to ${options.out}`);
         } else {
           process.stdout.write(json);

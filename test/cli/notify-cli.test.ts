@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
 import { createServices } from '../../src/services.ts';
@@ -74,6 +74,13 @@ describe('cli: users and producer keys', () => {
     assert.match(toFile.stdout, /exported to/);
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).decisions, data.decisions);
     assert.equal(statSync(file).mode & 0o077, 0, 'readable by the owner only');
+    // Over a file that was there before, readable by all (a second export to the same name): it is the owner's only then too.
+    const before = join(dataDir, 'u-cli-again.json');
+    writeFileSync(before, 'old', { mode: 0o644 });
+    chmodSync(before, 0o644);
+    assert.equal(cli('users', 'export', 'u-cli', '--out', before).status, 0);
+    assert.deepEqual(JSON.parse(readFileSync(before, 'utf8')).decisions, data.decisions);
+    assert.equal(statSync(before).mode & 0o077, 0, 'an existing file is made readable by the owner only');
 
     const unconfirmed = cli('users', 'delete', 'u-cli');
     assert.equal(unconfirmed.status, 2);
