@@ -74,9 +74,9 @@ function checkFreshness(raw: string, now: number, toleranceSeconds: number): Ver
 }
 
 /** Verifies an HMAC header scheme (see SIGNATURE_PRESETS) over the raw body; `now` in ms. */
-export function verifySigned(scheme: SignatureScheme, secret: string, headers: Headers, rawBody: string, now: number): Verdict {
+export function verifySigned(scheme: SignatureScheme, secret: string, headers: Headers, rawBody: string | Buffer, now: number): Verdict {
   if (typeof secret !== 'string' || secret === '') return { ok: false, reason: 'no signing secret configured' };
-  if (typeof rawBody !== 'string') return { ok: false, reason: 'no raw body' };
+  if (typeof rawBody !== 'string' && !Buffer.isBuffer(rawBody)) return { ok: false, reason: 'no raw body' };
   let given = header(headers, scheme.header)?.trim();
   if (!given) return { ok: false, reason: `missing ${scheme.header} header` };
   if (scheme.prefix) {
@@ -90,10 +90,9 @@ export function verifySigned(scheme: SignatureScheme, secret: string, headers: H
     const fresh = checkFreshness(timestamp, now, scheme.toleranceSeconds ?? 300);
     if (!fresh.ok) return fresh;
   }
-  const content = scheme.content === '{body}' ? rawBody
-    : scheme.content === '{timestamp}{body}' ? timestamp + rawBody
-    : `${timestamp}.${rawBody}`;
-  const expected = createHmac(scheme.algorithm, secret).update(content, 'utf8').digest(scheme.encoding);
+  const before = scheme.content === '{body}' ? '' : scheme.content === '{timestamp}{body}' ? timestamp : `${timestamp}.`;
+  // Over the body's bytes as sent (a string is its UTF-8).
+  const expected = createHmac(scheme.algorithm, secret).update(before, 'utf8').update(rawBody).digest(scheme.encoding);
   // Hex digits are case-insensitive; base64 is compared exactly.
   if (scheme.encoding === 'hex') given = given.toLowerCase();
   return safeEqual(given, expected) ? { ok: true } : { ok: false, reason: 'signature mismatch' };
@@ -105,10 +104,10 @@ export function verifySigned(scheme: SignatureScheme, secret: string, headers: H
  * space-separated `v1,<base64>` entries may match (key rotation), timestamp (unix seconds) within the tolerance
  * (5 minutes unless given); `now` in ms.
  */
-export function verifyStandardWebhook(secret: string, headers: Headers, rawBody: string, now: number, toleranceSeconds = 300): Verdict {
+export function verifyStandardWebhook(secret: string, headers: Headers, rawBody: string | Buffer, now: number, toleranceSeconds = 300): Verdict {
   const key = typeof secret === 'string' ? Buffer.from(secret.replace(/^whsec_/, ''), 'base64') : Buffer.alloc(0);
   if (key.length === 0) return { ok: false, reason: 'no signing secret configured' };
-  if (typeof rawBody !== 'string') return { ok: false, reason: 'no raw body' };
+  if (typeof rawBody !== 'string' && !Buffer.isBuffer(rawBody)) return { ok: false, reason: 'no raw body' };
   const id = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
@@ -118,7 +117,7 @@ export function verifyStandardWebhook(secret: string, headers: Headers, rawBody:
   if (!/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'unparseable timestamp' };
   const fresh = checkFreshness(timestamp, now, toleranceSeconds);
   if (!fresh.ok) return fresh;
-  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${rawBody}`, 'utf8').digest('base64');
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.`, 'utf8').update(rawBody).digest('base64');
   const match = signatures.split(' ').some((entry) => {
     const comma = entry.indexOf(',');
     // Other versions (e.g. `v1a,` asymmetric signatures) are skipped, as the spec's libraries do.

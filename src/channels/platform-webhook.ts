@@ -2,6 +2,7 @@
 // and POST /api/webhook/incoming/{configId} for signed sources (the config's HMAC scheme or Standard
 // Webhooks instead of a token). The bot answers in the response, and every reply is also delivered to the
 // platform's outgoing webhook URL. Errors: {"success": false, "error": {"code", "message"}}.
+import { isUtf8 } from 'node:buffer';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
@@ -57,7 +58,6 @@ const IncomingAnswer = Type.Object({
 declare module 'fastify' {
   interface FastifyRequest {
     platformChannel?: ChannelRecord;
-    rawBody?: string;
   }
 }
 
@@ -164,18 +164,21 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
     return incomingAnswer(body, await inbound.receive(channel, body, key ?? null));
   });
 
-  // Signed sources: the raw body is kept for the signature, then parsed.
+  // Signed sources: the raw body's bytes are kept for the signature (which covers them as sent), then parsed.
   await app.register(async (plugin) => {
     const signed = plugin.withTypeProvider<TypeBoxTypeProvider>();
     signed.removeContentTypeParser('application/json');
     // The signature is checked before the body's JSON is judged (a forged request is 401 whatever it holds): a
     // parse error waits here until the preValidation hook has verified the signature.
     const unparsable = new WeakMap<object, Error>();
+    const rawBodies = new WeakMap<object, Buffer>();
     const verified = new WeakMap<object, { channel: ChannelRecord; scheme: ReturnType<typeof signatureScheme> }>();
-    signed.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-      request.rawBody = body as string;
+    signed.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+      rawBodies.set(request, body as Buffer);
       try {
-        done(null, parseJsonBody(body as string, { lossyNumbers: 'text' }));
+        // As on the generic webhook: bytes that are not UTF-8 would decode to U+FFFD (two ids becoming one).
+        if (!isUtf8(body as Buffer)) throw new BotgateError('BG_ERR_VALIDATION', 'The body is not valid UTF-8');
+        done(null, parseJsonBody((body as Buffer).toString('utf8'), { lossyNumbers: 'text' }));
       } catch (error) {
         unparsable.set(request, error as Error);
         done(null, {});
@@ -191,7 +194,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
         const secret = platforms.signatureSecret(channel)!;
         const scheme = signatureScheme(signature);
         const now = deps.clock.now();
-        const raw = request.rawBody ?? '';
+        const raw = rawBodies.get(request) ?? Buffer.alloc(0);
         const verdict = scheme === 'standard_webhooks'
           ? verifyStandardWebhook(secret, request.headers, raw, now, signature.tolerance_seconds)
           : verifySigned(scheme, secret, request.headers, raw, now);

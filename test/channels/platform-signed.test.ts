@@ -175,6 +175,22 @@ describe('platform webhook (SQLite)', () => {
       assert.equal(res2.body.response.answer, PIZZA);
     });
 
+    it('a body that is not UTF-8 (charset=iso-8859-1): verified over its bytes, then 400 as on the generic webhook, not a signature mismatch', async () => {
+      const cfg = await createConfig('latin', { signature: { preset: 'intercom', secret: 'la-secret' } });
+      const bytes = Buffer.concat([Buffer.from('{"user_id":"la-1","message":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+      const post = (secret: string) => gw.app.inject({
+        method: 'POST', url: `/api/webhook/incoming/${cfg.id}`, payload: bytes,
+        headers: { 'content-type': 'application/json; charset=iso-8859-1', 'x-hub-signature': `sha1=${createHmac('sha1', secret).update(bytes).digest('hex')}` },
+      });
+      const parsed = async (secret: string) => {
+        const res = await post(secret);
+        return { status: res.statusCode, body: JSON.parse(res.body) };
+      };
+      assertPlatformError(await parsed('la-secret'), 400, 'BG_ERR_VALIDATION');
+      assertPlatformError(await parsed('wrong'), 401, 'BG_ERR_SIGNATURE_INVALID');
+      assert.equal(await incomingCount('latin'), 0);
+    });
+
     it('an inactive signed source: 403 even when signed right, nothing stored', async () => {
       const cfg = await createConfig('intercom-off', { is_active: false, signature: { preset: 'intercom', secret: 'off-secret' } });
       const raw = JSON.stringify({ user_id: 'io-1', message: 'what is my balance' });
