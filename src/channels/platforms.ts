@@ -23,10 +23,16 @@ export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
  */
 export const PLATFORM_ENDPOINT_FIELDS = ['name', 'provider', 'url', 'auth', 'content_type', 'signing', 'event_types', 'ordered', 'custom_headers', 'timeout_seconds', 'max_attempts'] as const;
 
-/** The API's bounds, here where the CLI comes in too (a limit of 0 would refuse every message). */
-function checkLimits(input: PlatformInput): void {
+/**
+ * The API's bounds, here where the CLI comes in too (a limit of 0 would refuse every message). A message limit above
+ * the platform routes' body limit could never be reached: such a message is refused (413) before it is read.
+ */
+function checkLimits(input: PlatformInput, bodyLimitBytes: number): void {
   checkRange('rate_limit_per_minute', input.rate_limit_per_minute, 1, 10_000_000, true);
   checkRange('max_message_bytes', input.max_message_bytes, 16, 1 << 20, true);
+  if (input.max_message_bytes != null && input.max_message_bytes > bodyLimitBytes) {
+    throw new BotgateError('BG_ERR_VALIDATION', `max_message_bytes may be at most platform.body_limit_bytes (${bodyLimitBytes}), the largest request body the platform webhooks read; raise that setting first`);
+  }
 }
 
 /** Twilio's account SID: "AC" and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid). */
@@ -182,7 +188,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     async create(input: PlatformInput): Promise<{ channel: ChannelRecord; endpoint: EndpointRecord; inboundToken: string | null; signingSecret: string | undefined }> {
       if (!input.name) throw new BotgateError('BG_ERR_VALIDATION', 'name is required');
       checkName('name', input.name);
-      checkLimits(input);
+      checkLimits(input, config.platform.body_limit_bytes);
       if (await channelNameTaken(store, input.name)) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);
       // The name stands in for a missing provider, made a valid provider name ("Fresh Chat" → "fresh-chat").
       const provider = (input.provider ?? input.name).toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
@@ -242,7 +248,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
 
     async update(id: string, input: PlatformInput): Promise<ChannelRecord> {
       if (input.name !== undefined) checkName('name', input.name);
-      checkLimits(input);
+      checkLimits(input, config.platform.body_limit_bytes);
       const channel = await get(id);
       const current = settingsOf(channel);
       if (input.name && input.name !== channel.name && (await channelNameTaken(store, input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A channel or platform config named ${input.name} exists`);

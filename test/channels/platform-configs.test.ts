@@ -88,6 +88,11 @@ describe('platform webhook (SQLite)', () => {
       assertApiError(await gw.api('PUT', `/api/webhook/config/${created.id}`, { colour: 'red' }), 400, 'BG_ERR_UNKNOWN_FIELD');
       assertApiError(await gw.api('PUT', `/api/webhook/config/${created.id}`, { name: 'Freshchat-CRUD' }), 409, 'BG_ERR_CONFLICT');
       assertApiError(await gw.api('PUT', `/api/webhook/config/${created.id}`, { rate_limit_per_minute: 0 }), 400, 'BG_ERR_VALIDATION');
+      // A message limit above platform.body_limit_bytes (64 KB) could never be reached: its messages would be 413 unread.
+      assertApiError(await gw.api('PUT', `/api/webhook/config/${created.id}`, { max_message_bytes: 200_000 }), 400, 'BG_ERR_VALIDATION');
+      assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'too-long-messages', outgoing_webhook_url: urlOf('too-long-messages'), max_message_bytes: 65_537 }), 400, 'BG_ERR_VALIDATION');
+      assert.equal((await gw.api('PUT', `/api/webhook/config/${created.id}`, { max_message_bytes: 65_536 })).status, 200);
+      assert.equal((await gw.api('PUT', `/api/webhook/config/${created.id}`, { max_message_bytes: null })).status, 200);
       const after = (await gw.api('GET', `/api/webhook/config/${created.id}`)).body;
       assert.equal(after.provider, 'upd');
       assert.equal(after.name, 'upd');
