@@ -15,6 +15,8 @@ export interface PublishInput {
   idempotencyKey?: string | null;
   /** Deliver to the explicit endpoints even if their event_types filter does not list the type (test sends). */
   ignoreFilters?: boolean;
+  /** Not queued behind an ordered endpoint's earlier deliveries (test sends). */
+  unordered?: boolean;
 }
 
 export type Outbox = ReturnType<typeof createOutbox>;
@@ -39,6 +41,7 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
         idempotencyKey: input.idempotencyKey ?? null,
         createdAt: now,
         endpointIds: input.endpointIds,
+        unordered: input.unordered,
       };
     });
     const routed = new Set<string>();

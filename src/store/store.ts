@@ -91,6 +91,8 @@ export interface NewMessage {
   conversation?: ConversationLink;
   /** An incoming message whose turn runs in the same transaction is stored as done at once. */
   turnStatus?: 'pending' | 'done';
+  /** Outside every ordered sequence, even on an ordered endpoint (a test send: nothing waits for it, nor it for anything). */
+  unordered?: boolean;
 }
 
 export interface PublishedMessage {

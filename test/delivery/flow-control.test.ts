@@ -41,6 +41,23 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('a test send to an ordered endpoint goes at once, not behind a failing head', async () => {
+    const { gw, drop } = await startBackendGateway(backend);
+    const rx = await startReceiver((req, res) => void res.writeHead(JSON.parse(req.body).type === 'webhook.test' ? 200 : 500).end());
+    try {
+      const endpoint = (await gw.api('POST', '/api/endpoints', { name: 'fifo', url: rx.url, ordered: true, retry_schedule: [0, 3600] })).body;
+      assert.equal((await gw.api('POST', '/api/messages', { event_type: 'chat.reply', payload: { n: 1 } })).status, 202);
+      await rx.waitFor(1);
+      assert.equal((await gw.api('POST', `/api/endpoints/${endpoint.id}/test`)).status, 202);
+      await rx.waitFor(2, 5000);
+      assert.equal(JSON.parse(rx.requests[1].body).type, 'webhook.test');
+    } finally {
+      await gw.close();
+      await drop();
+      await rx.close();
+    }
+  });
+
   it('enforces an endpoint rate limit', async () => {
     const { gw, drop } = await startBackendGateway(backend);
     const rx = await startReceiver();

@@ -59,7 +59,7 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
         const target = byId.get(endpointId);
         if (!target) continue;
         const id = newId('dlv');
-        deliveries.push({ id, message, endpointId, orderingKey: target.ordered ? (message.orderingKey ?? '') : null });
+        deliveries.push({ id, message, endpointId, orderingKey: target.ordered && !message.unordered ? (message.orderingKey ?? '') : null });
         deliveryIds.push(id);
       }
       inserted.set(message.id, { message: recordOf(message), deliveryIds, duplicate: false });

@@ -127,7 +127,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
       db.run(
         `INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-        [id, message.id, endpointId, message.eventType, target.ordered ? (message.orderingKey ?? '') : null, message.createdAt, message.createdAt, message.createdAt],
+        [id, message.id, endpointId, message.eventType, target.ordered && !message.unordered ? (message.orderingKey ?? '') : null, message.createdAt, message.createdAt, message.createdAt],
       );
       deliveryIds.push(id);
     }
