@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
 import { refuseDisabled } from './endpoints.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { JobRecord, Store } from '../store/store.ts';
+import type { JobPatch, JobRecord, Store } from '../store/store.ts';
 
 const BATCH = 500;
 const LEASE_MS = 60_000;
@@ -22,20 +22,23 @@ export function createRecoveryService(deps: { store: Store; clock: Clock; newId:
     const { endpointId, since, until } = job.params as { endpointId: string; since: number; until: number };
     let afterSeq = Number(job.progress.afterSeq ?? 0);
     let done = job.done;
+    // Every write is made only while this process still holds the job: one stalled past its lease may have lost it
+    // to another process, which carries it on from the progress last stored; this one then leaves it alone.
+    const own = (patch: JobPatch) => store.jobs.update(job.id, patch, clock.now(), deps.workerId);
     for (;;) {
       if (stopped) {
         // Handed back with its progress: another process (or the next start) resumes it at once, not after the lease.
-        await store.jobs.update(job.id, { status: 'queued', lockedBy: null, lockedUntil: null }, clock.now());
+        await own({ status: 'queued', lockedBy: null, lockedUntil: null });
         return;
       }
       const { count, lastSeq } = await store.deliveries.requeueFailed({ endpointId, since, until, afterSeq, limit: BATCH }, clock.now());
       if (count === 0 || lastSeq === null) break;
       afterSeq = lastSeq;
       done += count;
-      await store.jobs.update(job.id, { done, progress: { afterSeq }, lockedUntil: clock.now() + LEASE_MS }, clock.now());
       deps.onRequeued?.();
+      if (!(await own({ done, progress: { afterSeq }, lockedUntil: clock.now() + LEASE_MS }))) return;
     }
-    await store.jobs.update(job.id, { status: 'done', done, lockedBy: null, lockedUntil: null }, clock.now());
+    await own({ status: 'done', done, lockedBy: null, lockedUntil: null });
   }
 
   async function tick(): Promise<void> {
@@ -47,7 +50,7 @@ export function createRecoveryService(deps: { store: Store; clock: Clock; newId:
         await runOne(job);
       } catch (error) {
         deps.onError?.(error);
-        await store.jobs.update(job.id, { status: 'failed', error: (error as Error).message, lockedBy: null, lockedUntil: null }, clock.now());
+        await store.jobs.update(job.id, { status: 'failed', error: (error as Error).message, lockedBy: null, lockedUntil: null }, clock.now(), deps.workerId);
       }
     }
   }

@@ -339,7 +339,8 @@ export interface JobsRepo {
   get(id: string): Promise<JobRecord | null>;
   /** Takes one queued job, or a running one whose lease ended. */
   claim(workerId: string, now: number, leaseUntil: number): Promise<JobRecord | null>;
-  update(id: string, patch: JobPatch, now: number): Promise<void>;
+  /** With `owner`: only while that worker holds the job (false when another took it over after its lease ran out). */
+  update(id: string, patch: JobPatch, now: number, owner?: string): Promise<boolean>;
 }
 
 export interface RetentionRepo {

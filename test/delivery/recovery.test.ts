@@ -59,3 +59,49 @@ describe('recover jobs', () => {
     await store.close();
   });
 });
+
+describe('recover jobs whose lease ran out', () => {
+  it('a process that lost its job\'s lease to another writes nothing more to it and stops working it', async () => {
+    const store = createSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'botgate-recovery-')), 'botgate.db'), newId });
+    await store.migrate();
+    const clock = createManualClock();
+    const now = clock.now();
+    await store.jobs.insert({
+      id: 'job_1', kind: 'recover', params: { endpointId: 'ep_1', since: now - 1000, until: now }, progress: { afterSeq: 0 }, status: 'queued',
+      total: 1000, done: 0, error: null, lockedBy: null, lockedUntil: null, createdAt: now, updatedAt: now,
+    });
+    // w1's first batch stalls past its lease; meanwhile w2 takes the job over.
+    let inRequeue!: () => void;
+    const entered = new Promise<void>((r) => (inRequeue = r));
+    let finishRequeue!: () => void;
+    const held = new Promise<void>((r) => (finishRequeue = r));
+    let calls = 0;
+    const deliveries = {
+      ...store.deliveries,
+      requeueFailed: async () => {
+        calls++;
+        if (calls > 1) return { count: 0, lastSeq: null };
+        inRequeue();
+        await held;
+        return { count: 500, lastSeq: 500 };
+      },
+    };
+    const recovery = createRecoveryService({
+      store: { ...store, deliveries } as Store, clock, newId, config: configSchema.parse({}), workerId: 'w1',
+    });
+    recovery.start(60_000);
+    await entered;
+    clock.advance(61_000);
+    const taken = await store.jobs.claim('w2', clock.now(), clock.now() + 60_000);
+    assert.equal(taken?.id, 'job_1');
+    finishRequeue();
+    await recovery.stop();
+    assert.equal(calls, 1, 'w1 requeued no further batch of a job that is no longer its own');
+    const job = (await store.jobs.get('job_1'))!;
+    assert.equal(job.status, 'running', 'still w2\'s to finish');
+    assert.equal(job.lockedBy, 'w2');
+    assert.equal(job.lockedUntil, taken!.lockedUntil, 'w2\'s lease untouched');
+    assert.deepEqual([job.done, job.progress], [0, { afterSeq: 0 }], 'only w2 writes its progress');
+    await store.close();
+  });
+});

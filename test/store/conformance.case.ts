@@ -359,6 +359,10 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       const again = await store.jobs.claim('w2', T0 + 1001, T0 + 2000);
       assert.equal(again?.lockedBy, 'w2');
       assert.deepEqual(again?.progress, { afterSeq: 7 });
+      // w1, which lost its lease, writes nothing more to the job; w2 does.
+      assert.equal(await store.jobs.update(job.id, { done: 4, progress: { afterSeq: 9 } }, T0 + 1050, 'w1'), false);
+      assert.deepEqual((await store.jobs.get(job.id))?.progress, { afterSeq: 7 });
+      assert.equal(await store.jobs.update(job.id, { done: 4 }, T0 + 1060, 'w2'), true);
       await store.jobs.update(job.id, { status: 'done', done: 5 }, T0 + 1100);
       assert.equal((await store.jobs.get(job.id))?.status, 'done');
       assert.equal(await store.jobs.claim('w3', T0 + 9999, T0 + 10_000), null);

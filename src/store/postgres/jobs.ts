@@ -27,7 +27,7 @@ export function createJobsRepo(db: PgDb): JobsRepo {
       );
       return row ? jobFromRow(row) : null;
     },
-    async update(id, patch, now) {
+    async update(id, patch, now, owner) {
       const columns: Record<string, string | number | null> = { updated_at: now };
       if (patch.progress !== undefined) columns.progress = JSON.stringify(patch.progress);
       if (patch.status !== undefined) columns.status = patch.status;
@@ -38,7 +38,8 @@ export function createJobsRepo(db: PgDb): JobsRepo {
       if (patch.lockedUntil !== undefined) columns.locked_until = patch.lockedUntil;
       const params = new Params();
       const set = Object.entries(columns).map(([k, v]) => `${k} = ${params.add(v)}`).join(', ');
-      await db.run(`UPDATE jobs SET ${set} WHERE id = ${params.add(id)}`, params.values);
+      const held = owner === undefined ? '' : ` AND locked_by = ${params.add(owner)}`;
+      return (await db.run(`UPDATE jobs SET ${set} WHERE id = ${params.add(id)}${held}`, params.values)) > 0;
     },
   };
 }

@@ -26,7 +26,7 @@ export function createJobsRepo(db: SqliteDb): JobsRepo {
       );
       return row ? jobFromRow(row) : null;
     },
-    async update(id, patch, now) {
+    async update(id, patch, now, owner) {
       const columns: Record<string, string | number | null> = { updated_at: now };
       if (patch.progress !== undefined) columns.progress = JSON.stringify(patch.progress);
       if (patch.status !== undefined) columns.status = patch.status;
@@ -36,7 +36,9 @@ export function createJobsRepo(db: SqliteDb): JobsRepo {
       if (patch.lockedBy !== undefined) columns.locked_by = patch.lockedBy;
       if (patch.lockedUntil !== undefined) columns.locked_until = patch.lockedUntil;
       const keys = Object.keys(columns);
-      db.run(`UPDATE jobs SET ${keys.map((k) => `${k} = :${k}`).join(', ')} WHERE id = :__id`, { ...columns, __id: id });
+      const held = owner === undefined ? '' : ' AND locked_by = :__owner';
+      const params = owner === undefined ? { ...columns, __id: id } : { ...columns, __id: id, __owner: owner };
+      return db.run(`UPDATE jobs SET ${keys.map((k) => `${k} = :${k}`).join(', ')} WHERE id = :__id${held}`, params).changes > 0;
     },
   };
 }
