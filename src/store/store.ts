@@ -287,7 +287,8 @@ export interface EndpointsRepo {
   /**
    * Flips is_active; `changed` is false when it already had that value (only one caller sees true). `announce`
    * makes the message that tells of the flip (endpoint.disabled) from the changed row: it is published in the same
-   * transaction, and only by the caller that flipped it, so a crash cannot keep the one without the other.
+   * transaction, and only by the caller that flipped it, so a crash cannot keep the one without the other. Flipped
+   * to active, its pending deliveries waiting for a later retry (attempted before) are due at `now`, in the same transaction.
    */
   setActive(id: string, active: boolean, reason: string | null, now: number, announce?: Announce): Promise<{ changed: boolean; endpoint: EndpointRecord | null }>;
 }

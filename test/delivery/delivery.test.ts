@@ -144,6 +144,27 @@ describe('delivery', () => {
     }
   });
 
+  it('makes a delivery waiting for a later retry due at once when its endpoint is enabled again', async () => {
+    const down = await startReceiver((_r, res) => void res.writeHead(503).end('down'));
+    try {
+      const ep = (await f.gw.api('POST', '/api/endpoints', { name: 'mended', url: down.url, event_types: ['m.*'], retry_schedule: [0, 3600] })).body;
+      const msg = await publish({ event_type: 'm.one', payload: { x: 1 } });
+      await down.waitFor(1);
+      const waiting = await eventually(async () => {
+        const d = await delivery(msg.delivery_ids[0]);
+        return d.attempts === 1 && d.status === 'pending' && d;
+      });
+      assert.ok(Date.parse(waiting.next_attempt_at) > Date.now() + 3000_000, 'the next try is an hour away');
+      assert.equal((await f.gw.api('POST', `/api/endpoints/${ep.id}/disable`)).status, 200);
+      down.respond((_r, res) => void res.writeHead(204).end());
+      assert.equal((await f.gw.api('POST', `/api/endpoints/${ep.id}/enable`)).status, 200);
+      await eventually(async () => (await delivery(msg.delivery_ids[0])).status === 'sent');
+      assert.equal(down.requests.length, 2);
+    } finally {
+      await down.close();
+    }
+  });
+
   it('rotates the secret: both the old and the new secret verify during the overlap', async () => {
     f.rx.requests.length = 0;
     const ep = await createEndpoint({ event_types: ['rotate.me'] });

@@ -7,7 +7,8 @@ import type { AttemptOutcome, ClaimRequest, EndpointRecord, Received, Store } fr
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 
 const T0 = 1_700_000_000_000;
-const DAY = 24 * 3600 * 1000;
+const HOUR = 3600 * 1000;
+const DAY = 24 * HOUR;
 
 export function runStoreConformance(name: string, open: () => Promise<Store>, options: { skip?: string | false } = {}): void {
   describe(`store conformance: ${name}`, { skip: options.skip }, () => {
@@ -135,6 +136,23 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal((await claim()).length, 0, 'held while the endpoint is disabled');
       await store.endpoints.setActive(off.id, true, null, T0);
       assert.deepEqual((await claim()).map((d) => d.id), named.deliveryIds);
+    });
+
+    it('makes a delivery waiting for a later retry due when its endpoint is enabled again', async () => {
+      const ep = endpointRecord();
+      await store.endpoints.insert(ep);
+      await publish([newMessage({ endpointIds: [ep.id] })]);
+      const [d] = await claim();
+      await store.deliveries.finish([outcome(d, { status: 'pending', nextAttemptAt: T0 + HOUR })], T0);
+      await store.endpoints.setActive(ep.id, false, 'manual', T0 + 1000);
+      assert.equal((await claim({ now: T0 + 2000 })).length, 0);
+      await store.endpoints.setActive(ep.id, true, null, T0 + 2000);
+      assert.equal((await store.deliveries.get(d.id))?.nextAttemptAt, T0 + 2000);
+      assert.deepEqual((await claim({ now: T0 + 2000 })).map((x) => x.id), [d.id]);
+      // Enabling an endpoint that is active changes nothing.
+      await store.deliveries.finish([outcome(d, { status: 'pending', nextAttemptAt: T0 + HOUR })], T0 + 2000);
+      await store.endpoints.setActive(ep.id, true, null, T0 + 3000);
+      assert.equal((await store.deliveries.get(d.id))?.nextAttemptAt, T0 + HOUR);
     });
 
     it('returns the original answer for an idempotency key within its time to live, a new one after', async () => {

@@ -59,9 +59,11 @@ export function createEndpointsRepo(db: PgDb, publishInTx: PublishInTx, idempote
          RETURNING *`,
         [id, active, active ? null : reason, active ? null : now, now],
       );
-      const row = !announce ? await flip(db) : await db.tx(async (sql) => {
+      const row = !announce && !active ? await flip(db) : await db.tx(async (sql) => {
         const flipped = await flip(sql);
-        if (flipped) {
+        // Enabled again: what waited for a retry while the endpoint was off is due now (it was mended: try it).
+        if (flipped && active) await sql.run(`UPDATE deliveries SET next_attempt_at = $2 WHERE endpoint_id = $1 AND status = 'pending' AND attempts > 0 AND next_attempt_at > $2`, [id, now]);
+        if (flipped && announce) {
           const { message, route } = announce(endpointFromRow(flipped));
           await publishInTx(sql, [message], route, now - idempotencyTtlMs());
         }

@@ -7,6 +7,9 @@ import { pageClause } from './paging.ts';
 
 const bool = (b: boolean) => (b ? 1 : 0);
 
+// An enabled endpoint's pending deliveries waiting for a later retry (tried before: not one the rate limit holds back).
+const DUE_NOW_SQL = `UPDATE deliveries SET next_attempt_at = ?2 WHERE endpoint_id = ?1 AND status = 'pending' AND attempts > 0 AND next_attempt_at > ?2`;
+
 export function createEndpointsRepo(db: SqliteDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): EndpointsRepo {
   const get = (id: string) => {
     const row = db.get('SELECT * FROM endpoints WHERE id = ?', [id]);
@@ -61,6 +64,8 @@ export function createEndpointsRepo(db: SqliteDb, publishInTx: PublishInTx, idem
            WHERE id = :id AND is_active <> :active`,
           { id, active: bool(active), reason: active ? null : reason, disabled_at: active ? null : now, now },
         );
+        // Enabled again: what waited for a retry while the endpoint was off is due now (it was mended: try it).
+        if (changes === 1 && active) db.run(DUE_NOW_SQL, [id, now]);
         const endpoint = get(id);
         if (changes === 1 && endpoint && announce) {
           const { message, route } = announce(endpoint);
