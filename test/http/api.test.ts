@@ -222,6 +222,31 @@ describe('management API', () => {
     }
   });
 
+  it('documents the 409 of recovering through a disabled endpoint and of deleting a channel or platform config whose endpoint an event type uses', async () => {
+    const doc = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const file = join(mkdtempSync(join(tmpdir(), 'botgate-api-')), 'bot.yaml');
+    writeFileSync(file, 'id: conflicts\nname: Conflicts\nintents:\n  hi: [hi]\nflows:\n  hi:\n    message: [Hello]\n    next_state: end\n');
+    assert.equal((await gw.api('POST', '/api/bots', { file })).status, 201);
+    const app = await gw.api('POST', '/api/apps', { name: 'conflicts-app' });
+    const channel = await gw.api('POST', '/api/bots/conflicts/channels', { name: 'conflicts-async', mode: 'async', app_id: app.body.client_id, post_url: 'https://kore.example.com/post', access_token: 'access-token-1' });
+    const platform = await gw.api('POST', '/api/webhook/config', { name: 'conflicts-platform', bot: 'conflicts', outgoing_webhook_url: 'https://hooks.example.com/p' });
+    assert.equal((await gw.api('PUT', '/api/notify/types/low_balance', { endpoint_id: channel.body.endpoint_id })).status, 200);
+    assert.equal((await gw.api('PUT', '/api/notify/types/trial_expiring', { endpoint_id: platform.body.endpoint_id })).status, 200);
+    const ep = await gw.api('POST', '/api/endpoints', { name: 'recover-disabled', url: 'https://hooks.example.com/rd' });
+    await gw.api('POST', `/api/endpoints/${ep.body.id}/disable`);
+    const answers: [string, string, number][] = [
+      ['post', '/api/endpoints/{id}/recover', (await gw.api('POST', `/api/endpoints/${ep.body.id}/recover`, { since: new Date(Date.now() - 3600_000).toISOString() })).status],
+      ['delete', '/api/channels/{id}', (await gw.api('DELETE', `/api/channels/${channel.body.id}`)).status],
+      ['delete', '/api/webhook/config/{id}', (await gw.api('DELETE', `/api/webhook/config/${platform.body.id}`)).status],
+    ];
+    for (const [method, path, status] of answers) {
+      assert.equal(status, 409, `${method.toUpperCase()} ${path}`);
+      assert.ok(doc.paths[path][method].responses['409'], `${method.toUpperCase()} ${path} documents its 409`);
+    }
+    await gw.api('DELETE', '/api/notify/types/low_balance');
+    await gw.api('DELETE', '/api/notify/types/trial_expiring');
+  });
+
   it('logs a refused field of a platform config as no store conflict', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'botgate-api-')), 'bot.yaml');
     writeFileSync(file, 'id: hello\nname: Hello\nintents:\n  hi: [hi]\nflows:\n  hi:\n    message: [Hello]\n    next_state: end\n');

@@ -36,7 +36,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
     deps.turns.forgetChannel(request.params.id);
     return view(request.params.id);
   });
-  app.delete('/channels/:id', { schema: { tags, summary: 'Delete a channel (and the endpoint of an async one)', params: IdParams, response: { 204: Type.Null(), ...errors('BG_ERR_CHANNEL_NOT_FOUND') } } }, async (request, reply) => {
+  app.delete('/channels/:id', { schema: { tags, summary: 'Delete a channel (and the endpoint of an async one; 409 while an event type sends through that endpoint)', params: IdParams, response: { 204: Type.Null(), ...errors('BG_ERR_CHANNEL_NOT_FOUND', 'BG_ERR_CONFLICT') } } }, async (request, reply) => {
     await deps.channels.delete(request.params.id);
     deps.turns.forgetChannel(request.params.id);
     reply.code(204).send(null);

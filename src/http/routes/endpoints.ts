@@ -131,7 +131,7 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
       tags, summary: 'Resend every failed delivery of the endpoint created in [since, until) as a background job',
       params: IdParams,
       body: Type.Object({ since: Type.String({ format: 'date-time' }), until: Type.Optional(Type.String({ format: 'date-time' })) }, { additionalProperties: false }),
-      response: { 202: JobView, ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION') },
+      response: { 202: JobView, ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_CONFLICT') },
     },
   }, async (request, reply) => {
     const until = request.body.until ? Date.parse(request.body.until) : undefined;

@@ -96,7 +96,7 @@ export const platformRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
   app.post('/webhook/config/:id/token/rotate', {
     schema: { tags, summary: 'Issue a new inbound token (the old one stops working at once)', params: IdParams, body: OptionalBody(Type.Object({}, { additionalProperties: false })), response: { 200: Type.Object({ inbound_token: Type.String() }), ...errors('BG_ERR_PLATFORM_NOT_FOUND', 'BG_ERR_VALIDATION') } },
   }, async (request) => ({ inbound_token: await platforms.rotateInboundToken(request.params.id) }));
-  app.delete('/webhook/config/:id', { schema: { tags, summary: 'Delete a platform config and its endpoint', params: IdParams, response: { 204: Type.Null(), ...errors('BG_ERR_PLATFORM_NOT_FOUND') } } }, async (request, reply) => {
+  app.delete('/webhook/config/:id', { schema: { tags, summary: 'Delete a platform config and its endpoint (409 while an event type sends through that endpoint)', params: IdParams, response: { 204: Type.Null(), ...errors('BG_ERR_PLATFORM_NOT_FOUND', 'BG_ERR_CONFLICT') } } }, async (request, reply) => {
     await platforms.delete(request.params.id);
     reply.code(204).send(null);
   });
