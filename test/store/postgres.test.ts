@@ -179,6 +179,57 @@ describe('postgres: turns of a batch while another process holds a conversation'
   });
 });
 
+describe('postgres: a new conversation\'s first messages reaching three processes at once', { skip }, () => {
+  it('stores the message when PostgreSQL breaks a deadlock by aborting its transaction (the user\'s identity and the conversation row locked in opposite orders)', { timeout: 20_000 }, async () => {
+    const pg = await import('pg');
+    const { schema, drop } = await freshSchema(url);
+    const store = open(schema);
+    await store.migrate();
+    const T0 = 1_700_000_000_000;
+    const identity = { kind: 'platform', value: 'fc:deadlock-user' };
+    const input = {
+      conversationId: newId('conv'), botId: 'demo', channelId: 'ch_1', userKey: 'deadlock-user', identities: [identity], newUserId: newId('usr'), now: T0,
+      message: newMessage({ eventType: 'message.received', payload: JSON.stringify({ text: 'hi' }), createdAt: T0, endpointIds: [] }),
+    };
+    const run = () => ({ state: 'greeted', memory: {}, lastPrompt: [], messages: [] });
+    // `first` stands for the process that sees the person first, `other` for one that stores the conversation's row
+    // and then links the identity (a turn of a conversation it holds), as a real third process may.
+    const first = new pg.default.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    const other = new pg.default.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    try {
+      await Promise.all([first.connect(), other.connect()]);
+      await first.query('BEGIN');
+      await first.query(`INSERT INTO users (id, created_at, updated_at) VALUES ('usr_first', $1, $1)`, [T0]);
+      await first.query(`INSERT INTO identities (kind, value, user_id, created_at) VALUES ($1, $2, 'usr_first', $3)`, [identity.kind, identity.value, T0]);
+      const stored = store.conversations.receiveAll([input], run, routeAll, T0).then((r) => r, (error: unknown) => error);
+      await pause(300); // the store waits for the first process's identity
+      await other.query('BEGIN');
+      await other.query(
+        `INSERT INTO conversations (id, bot_id, channel_id, user_key, user_id, created_at, updated_at, last_message_at) VALUES ('conv_other', 'demo', 'ch_1', $1, 'usr_first', $2, $2, $2)`,
+        [input.userKey, T0],
+      );
+      await first.query('COMMIT');
+      await pause(300); // the store took the identity and now waits for the other process's conversation row
+      const linked = other.query(`INSERT INTO identities (kind, value, user_id, created_at) VALUES ($1, $2, 'usr_first', $3) ON CONFLICT (kind, value) DO NOTHING`, [identity.kind, identity.value, T0]);
+      await linked;
+      await other.query('COMMIT');
+      const result = await stored;
+      assert.ok(Array.isArray(result), `stored, not refused: ${(result as Error).message}`);
+      const [received] = result as (Received | ItemFailed)[];
+      assert.ok(!(received instanceof ItemFailed), `stored, not refused: ${(received as ItemFailed).error}`);
+      assert.equal(received.conversation.id, 'conv_other');
+      assert.equal(received.conversation.userId, 'usr_first');
+      assert.equal(received.turn?.conversation.state, 'greeted');
+    } finally {
+      await first.end().catch(() => {});
+      await other.end().catch(() => {});
+      await store.close();
+      await drop();
+    }
+  });
+});
+
 describe('postgres: two processes deciding one event at once', { skip }, () => {
   it('notifies once: the second commit finds the dedup key taken, decides again and skips it as a duplicate', async () => {
     const { createNotifyEngine } = await import('../../src/notify/engine.ts');

@@ -116,7 +116,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
 
   return {
     async receive(input, route) {
-      const { conversation, message, duplicate } = await db.tx((sql) => receiveOne(sql, input, null, route, input.now));
+      const { conversation, message, duplicate } = await db.txRetryingDeadlock((sql) => receiveOne(sql, input, null, route, input.now));
       return { conversation, message, duplicate };
     },
 
@@ -130,7 +130,8 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       // later to another process, could overtake one of them. Its messages go in a transaction of their own after.
       const deferred: typeof order = [];
       const out: (Received | ItemFailed)[] = new Array(inputs.length);
-      await db.tx(async (sql) => {
+      await db.txRetryingDeadlock(async (sql) => {
+        deferred.length = 0;
         const held = new Set<string>();
         for (const item of order) {
           if (held.has(key(item.input)) || (await heldElsewhere(sql, item.input))) {
@@ -151,7 +152,7 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
           continue;
         }
         try {
-          out[index] = await db.tx((sql) => receiveOne(sql, input, run, route, now));
+          out[index] = await db.txRetryingDeadlock((sql) => receiveOne(sql, input, run, route, now));
         } catch (error) {
           failedKeys.set(key(input), (out[index] = new ItemFailed(error)));
         }

@@ -116,6 +116,22 @@ export class PgDb implements Sql {
   }
 
   /**
+   * tx, run again (three tries in all) when PostgreSQL aborted it to break a deadlock (40P01): rolled back, it stored
+   * nothing. Storing a conversation's first messages in several processes at once locks the user's identities and the
+   * conversation's row in opposite orders (one links the person first, another holds the row of a turn). fn must be
+   * safe to run again.
+   */
+  async txRetryingDeadlock<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.tx(fn);
+      } catch (error) {
+        if (tries >= 3 || (error as { code?: string }).code !== '40P01') throw error;
+      }
+    }
+  }
+
+  /**
    * One transaction in one round trip, for the hottest one (the delivery claim), where under load each round trip
    * waits for a turn of a busy event loop (BEGIN and COMMIT were half a claim's time): BEGIN, `begin`
    * (parameterless SQL: locks, SET LOCAL), the SQL-prepared statement `name` run with `params` as escaped
