@@ -139,6 +139,24 @@ describe('management API', () => {
     assert.deepEqual(JSON.parse((await gw.app.inject({ url: '/readyz' })).body), { status: 'ready' });
   });
 
+  it('answers /readyz 503 when the store does not answer without telling an unauthenticated caller what the driver said, and logs that', async () => {
+    const ping = gw.store.ping;
+    gw.store.ping = async () => {
+      throw new Error('password authentication failed for user "botgate" at db.internal.example:5432');
+    };
+    try {
+      const res = await gw.app.inject({ url: '/readyz' });
+      assert.equal(res.statusCode, 503);
+      const body = JSON.parse(res.body);
+      assert.equal(body.code, 'BG_ERR_NOT_READY');
+      assert.doesNotMatch(body.message, /password|botgate"|db\.internal/);
+      assert.ok(logLines.some((line) => line.includes('db.internal.example')), 'the cause is in the log');
+    } finally {
+      gw.store.ping = ping;
+    }
+    assert.equal((await gw.app.inject({ url: '/readyz' })).statusCode, 200);
+  });
+
   it('answers GET /api (and /api/) with an index: a link to each collection, the OpenAPI document and the docs page', async () => {
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const index = await gw.app.inject({ url: '/api', headers: admin });

@@ -29,7 +29,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('store ping timed out')), READY_TIMEOUT_MS))),
       ]);
     } catch (error) {
-      throw new BotgateError('BG_ERR_NOT_READY', `The store does not answer: ${(error as Error).message}`);
+      // What the driver said (a host, a user name) is for the log, not for an unauthenticated caller.
+      throw new BotgateError('BG_ERR_NOT_READY', 'The store does not answer', { cause: error });
     } finally {
       clearTimeout(timer);
     }
