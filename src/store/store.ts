@@ -282,6 +282,7 @@ export interface EndpointsRepo {
   insert(endpoint: EndpointRecord): Promise<void>;
   get(id: string): Promise<EndpointRecord | null>;
   list(filter: { provider?: string; isActive?: boolean; name?: string }, page: PageRequest): Promise<EndpointRecord[]>;
+  /** With `ordered: false`, the endpoint's pending deliveries leave their ordering sequences, in the same transaction. */
   update(id: string, patch: EndpointPatch): Promise<EndpointRecord | null>;
   delete(id: string): Promise<boolean>;
   /**

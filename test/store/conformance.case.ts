@@ -237,6 +237,23 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual((await claim({ now: T0 + 5000 })).map((d) => d.messageId), [m2.message.id]);
     });
 
+    it('releases the deliveries waiting behind a failing head when the endpoint is no longer ordered', async () => {
+      const fifo = endpointRecord({ ordered: true });
+      await store.endpoints.insert(fifo);
+      const [m1, m2] = await publish([newMessage({ orderingKey: 'a' }), newMessage({ orderingKey: 'a' })]);
+      const [head] = await claim();
+      assert.equal(head.messageId, m1.message.id);
+      await store.deliveries.finish([outcome(head, { status: 'pending', nextAttemptAt: T0 + HOUR })], T0);
+      assert.equal((await claim({ now: T0 + 1000 })).length, 0, 'held behind the failing head');
+      await store.endpoints.update(fifo.id, { ordered: false, updatedAt: T0 + 1000 });
+      assert.deepEqual((await claim({ now: T0 + 1000 })).map((d) => d.messageId), [m2.message.id]);
+      assert.equal((await store.deliveries.get(head.id))?.orderingKey, null);
+      // Ordered again: what is published from then on is in sequence.
+      await store.endpoints.update(fifo.id, { ordered: true, updatedAt: T0 + 2000 });
+      const [m3] = await publish([newMessage({ orderingKey: 'a' })], T0 + 2000);
+      assert.equal((await store.deliveries.forMessage(m3.message.id))[0].orderingKey, 'a');
+    });
+
     it('finishes attempts: status, attempt rows, failing_since; a lost lease does not move the row', async () => {
       const e = endpointRecord();
       await store.endpoints.insert(e);

@@ -39,7 +39,13 @@ export function createEndpointsRepo(db: PgDb, publishInTx: PublishInTx, idempote
       if (keys.length === 0) return get(id);
       const params = new Params();
       const set = keys.map((k) => `${k} = ${params.add(columns[k])}`).join(', ');
-      const row = await db.get(`UPDATE endpoints SET ${set} WHERE id = ${params.add(id)} RETURNING *`, params.values);
+      const sql = `UPDATE endpoints SET ${set} WHERE id = ${params.add(id)} RETURNING *`;
+      // No longer ordered: its waiting deliveries leave their sequences (none stays behind a failing head).
+      const row = patch.ordered !== false ? await db.get(sql, params.values) : await db.tx(async (tx) => {
+        const updated = await tx.get(sql, params.values);
+        await tx.run(`UPDATE deliveries SET ordering_key = NULL WHERE endpoint_id = $1 AND status = 'pending' AND ordering_key IS NOT NULL`, [id]);
+        return updated;
+      });
       return row ? endpointFromRow(row) : null;
     },
     async delete(id) {

@@ -9,6 +9,8 @@ const bool = (b: boolean) => (b ? 1 : 0);
 
 // An enabled endpoint's pending deliveries waiting for a later retry (tried before: not one the rate limit holds back).
 const DUE_NOW_SQL = `UPDATE deliveries SET next_attempt_at = ?2 WHERE endpoint_id = ?1 AND status = 'pending' AND attempts > 0 AND next_attempt_at > ?2`;
+// An endpoint no longer ordered: its waiting deliveries leave their sequences (none stays behind a failing head).
+const UNORDER_SQL = `UPDATE deliveries SET ordering_key = NULL WHERE endpoint_id = ? AND status = 'pending' AND ordering_key IS NOT NULL`;
 
 export function createEndpointsRepo(db: SqliteDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): EndpointsRepo {
   const get = (id: string) => {
@@ -45,7 +47,10 @@ export function createEndpointsRepo(db: SqliteDb, publishInTx: PublishInTx, idem
       const columns = endpointColumns(patch, bool);
       const keys = Object.keys(columns);
       if (keys.length > 0) {
-        db.run(`UPDATE endpoints SET ${keys.map((k) => `${k} = :${k}`).join(', ')} WHERE id = :__id`, { ...(columns as Record<string, string>), __id: id });
+        db.tx(() => {
+          db.run(`UPDATE endpoints SET ${keys.map((k) => `${k} = :${k}`).join(', ')} WHERE id = :__id`, { ...(columns as Record<string, string>), __id: id });
+          if (patch.ordered === false) db.run(UNORDER_SQL, [id]);
+        });
       }
       return get(id);
     },
