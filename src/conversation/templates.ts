@@ -87,6 +87,8 @@ function show(value: unknown): string | null {
   if (typeof value === 'string') return value.trim() === '' ? null : value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (typeof value !== 'object' || value === null) return null;
+  // An empty list or object is an empty value, like '': the fallback (docs/bots.md), never `[]` or `{}`.
+  if (Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0) return null;
   try {
     return JSON.stringify(value) ?? null;
   } catch {

@@ -37,6 +37,13 @@ describe('renderText', () => {
     assert.deepEqual(result.missing, ['memory.nope', 'customData.nothing', 'group.name', 'customData.account.tier.x']);
   });
 
+  it('counts an empty list or object as empty: the fallback, or nothing, never [] or {}', () => {
+    const empty: TemplateValues = { ...values, customData: { items: [], meta: {}, nested: { list: [] } } };
+    const result = renderText('[{{customData.items|none}}] [{{customData.meta}}] [{{customData.nested.list|no items}}]', empty);
+    assert.equal(result.text, '[none] [] [no items]');
+    assert.deepEqual(result.missing, ['customData.items', 'customData.meta', 'customData.nested.list']);
+  });
+
   it('lists a path once however often it is missing', () => {
     assert.deepEqual(renderText('{{memory.x}} {{memory.x|y}}', values), { text: ' y', missing: ['memory.x'] });
   });
