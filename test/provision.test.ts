@@ -146,6 +146,10 @@ endpoints:
     }
     await assert.rejects(boot(plain.replace('client_id: cs-prod-1', 'client_id: cs-other')), /apps\[0\] \(kore-prod\): client_id cs-other is declared but the app has cs-prod-1/);
     await assert.rejects(boot(plain.replace(/    post_url: .*\n/, '')), /an async channel needs post_url/);
+    // A sync timeout the API refuses (0.1 to 300 s) is refused in the file too: -5 answered every sync request at once.
+    for (const bad of ['-5', '0', '100000']) {
+      await assert.rejects(boot(declared.replace('    mode: sync\n', `    mode: sync\n    sync_timeout_seconds: ${bad}\n`)).then((g) => g.close()), /channels\[\d\] \(kore-demo-sync\): sync_timeout_seconds must be a number from 0.1 to 300/, bad);
+    }
     await assert.rejects(boot(`${plain}notify:\n  types:\n    payment_failed:\n      endpoint: ep_nope\n`), /notify\.types\.payment_failed\.endpoint: no endpoint ep_nope/);
     // A second endpoint of a declared name (made through the API): which one the file means is refused, not guessed.
     const twin = await createGateway(loadConfig({ env }));

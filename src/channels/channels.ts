@@ -5,7 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { EndpointService } from '../delivery/endpoints.ts';
 import { BotgateError, withFieldNames } from '../errors.ts';
 import type { IdPrefix } from '../ids.ts';
-import { checkName } from '../ranges.ts';
+import { checkName, checkRange } from '../ranges.ts';
 import type { ChannelMode, ChannelRecord, Store } from '../store/store.ts';
 
 /** The event type of the messages a Kore async channel sends to its POST_URL. */
@@ -53,6 +53,8 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
     async create(botId: string, input: ChannelInput): Promise<{ channel: ChannelRecord; secret: string | null }> {
       if (!(await store.bots.get(botId))) throw new BotgateError('BG_ERR_BOT_NOT_FOUND', `No bot ${botId}`);
       if (typeof input.name === 'string') checkName('name', input.name);
+      // As the API's schema: config as code and the CLI come straight here (a timeout of -5 s answered at once).
+      checkRange('sync_timeout_seconds', input.sync_timeout_seconds, 0.1, 300);
       if (input.name && (await channelNameTaken(store, input.name))) throw new BotgateError('BG_ERR_CONFLICT', `A channel named ${input.name} exists`);
       if (!(await store.apps.get(input.app_id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${input.app_id}`);
       if (input.mode === 'async' && !input.post_url) throw new BotgateError('BG_ERR_VALIDATION', 'an async channel needs post_url');
@@ -86,6 +88,7 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
     async update(id: string, input: Partial<Omit<ChannelInput, 'mode' | 'kind'>>): Promise<ChannelRecord> {
       const channel = await get(id);
       if (typeof input.name === 'string') checkName('name', input.name);
+      checkRange('sync_timeout_seconds', input.sync_timeout_seconds, 0.1, 300);
       if (input.name && input.name !== channel.name && (await channelNameTaken(store, input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A channel named ${input.name} exists`);
       if (input.app_id && !(await store.apps.get(input.app_id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${input.app_id}`);
       if ((input.post_url || input.access_token !== undefined) && !channel.endpointId) throw new BotgateError('BG_ERR_VALIDATION', 'post_url and access_token belong to async channels');
