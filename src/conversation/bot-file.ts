@@ -40,18 +40,23 @@ export function parseBot(text: string, source: string): { bot: BotDefinition } |
  * JSON bodies: PostgreSQL cannot store NUL in text (a bot's name failed its save as a 500), and a lone surrogate
  * would be stored as U+FFFD, changed.
  */
-function unstorableText(value: unknown, path: string): BotProblem[] {
+function unstorableText(value: unknown, path: string, within = new Set<object>()): BotProblem[] {
   const problem = (where: string, text: string): BotProblem[] => {
     if (text.includes('\u0000')) return [{ path: where, message: 'may not contain the NUL character (U+0000)' }];
     if (!text.isWellFormed()) return [{ path: where, message: 'may not contain an unpaired UTF-16 surrogate (\\uD800–\\uDFFF)' }];
     return [];
   };
   if (typeof value === 'string') return problem(path, value);
-  if (Array.isArray(value)) return value.flatMap((item, index) => unstorableText(item, at(path, index)));
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).flatMap(([key, item]) => [...problem(at(path, key), key), ...unstorableText(item, at(path, key))]);
-  }
-  return [];
+  if (value === null || typeof value !== 'object') return [];
+  // An alias inside the node it names (`a: &x [*x]`) is a cyclic value: reported, not followed until the stack
+  // overflows. Only the nodes above count: one anchor used twice side by side is no cycle.
+  if (within.has(value)) return [{ path, message: 'an alias refers to a node that contains it (a cycle)' }];
+  within.add(value);
+  const problems = Array.isArray(value)
+    ? value.flatMap((item, index) => unstorableText(item, at(path, index), within))
+    : Object.entries(value).flatMap(([key, item]) => [...problem(at(path, key), key), ...unstorableText(item, at(path, key), within)]);
+  within.delete(value);
+  return problems;
 }
 
 const BOT_FILE_EXTENSION = /\.(ya?ml|json)$/i;

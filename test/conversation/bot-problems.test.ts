@@ -282,4 +282,11 @@ describe('problems', () => {
     const [problem] = problemsIn(bomb);
     assert.match(problem, /^: cannot read bot.yaml as YAML: /);
   });
+
+  it('refuses an alias inside the node it names (a cycle), as a problem, not a stack overflow (POST /api/bots answered 500)', () => {
+    assert.deepEqual(problemsIn('id: shop\nname: x\nintents: &i {order: [hi], again: *i}\n'), ['intents.again: an alias refers to a node that contains it (a cycle)']);
+    assert.deepEqual(problemsIn('a: &x [*x]\n'), ['a[0]: an alias refers to a node that contains it (a cycle)']);
+    // The same anchor used twice side by side is no cycle.
+    assert.deepEqual(problemsIn(demoText.replace('global_intents: [cancel, help]', 'global_intents: &g [cancel, help]\nhandoff_intents_copy: *g')), ['handoff_intents_copy: unknown key']);
+  });
 });
