@@ -92,6 +92,8 @@ export function createChannelService(deps: { store: Store; clock: Clock; newId: 
       if (input.name && input.name !== channel.name && (await channelNameTaken(store, input.name, id))) throw new BotgateError('BG_ERR_CONFLICT', `A channel named ${input.name} exists`);
       if (input.app_id && !(await store.apps.get(input.app_id))) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${input.app_id}`);
       if ((input.post_url || input.access_token !== undefined) && !channel.endpointId) throw new BotgateError('BG_ERR_VALIDATION', 'post_url and access_token belong to async channels');
+      // Null takes nothing away from an async channel: its replies need somewhere to go (200 while it changed nothing).
+      if (input.post_url === null && channel.endpointId) throw new BotgateError('BG_ERR_VALIDATION', 'an async channel needs post_url');
       if (channel.endpointId && (input.post_url || input.access_token !== undefined)) {
         await withFieldNames(CHANNEL_FIELDS, () => deps.endpoints.update(channel.endpointId!, {
           ...(input.post_url ? { url: input.post_url } : {}),

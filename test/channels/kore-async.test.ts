@@ -52,6 +52,9 @@ describe('kore webhook channel (async)', () => {
     assert.equal(channel.status, 201);
     const changed = await k.gw.api('PATCH', `/api/channels/${channel.body.id}`, { post_url: 'ftp://example.com/in' });
     assert.deepEqual([changed.status, changed.body.message], [400, 'post_url must use http or https']);
+    // An async channel cannot lose its POST_URL: null is refused, not answered 200 with nothing changed.
+    const removed = await k.gw.api('PATCH', `/api/channels/${channel.body.id}`, { post_url: null });
+    assert.deepEqual([removed.status, removed.body.message], [400, 'an async channel needs post_url']);
     assert.equal((await k.gw.api('DELETE', `/api/channels/${channel.body.id}`)).status, 204);
   });
 
