@@ -178,6 +178,12 @@ for (const backend of await testBackends()) describe(`notification producer API 
     assert.deepEqual([far.status, far.body.code], [400, 'BG_ERR_VALIDATION']);
     assert.match(far.body.message, /events\[1\]\.deliver_at is more than a year ahead/);
     assert.equal((await event({ user_id: 'future-4', event_type: 'reminder', deliver_at: ahead(86_400_000 * 300) })).status, 200);
+    // params.kore_channel picks Kore.ai's notify channel, which takes msteams or slack only: a typo is a 400 now,
+    // not a delivery Kore refuses, retried for days.
+    const typo = await event({ events: [{ user_id: 'kc-1', event_type: 'low_balance' }, { user_id: 'kc-1', event_type: 'low_balance', params: { kore_channel: 'slak' } }] });
+    assert.deepEqual([typo.status, typo.body.code], [400, 'BG_ERR_VALIDATION']);
+    assert.match(typo.body.message, /^events\[1\]\.params\.kore_channel must be msteams or slack .*got "slak"/);
+    assert.equal((await event({ user_id: 'kc-1', event_type: 'low_balance', params: { kore_channel: 'slack' } })).status, 200);
     // RFC 3339 allows a leap second, which no clock here can read: refused, not decided as "now" or a 500.
     for (const field of ['occurred_at', 'deliver_at']) {
       const leap = await event({ user_id: 'leap-1', event_type: 'low_balance', [field]: '2016-12-31T23:59:60Z' });

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { BotgateError } from '../../errors.ts';
 import { MAX_HOURS, type Decision, type EventInput } from '../../notify/types.ts';
 import { hours } from '../../notify/settings.ts';
+import { KORE_NOTIFY_CHANNELS } from '../../notify/kore-notify.ts';
 import { bearerToken } from '../admin-guard.ts';
 import type { AppDeps } from '../deps.ts';
 import { AnyObject, Nullable, errors } from '../schemas.ts';
@@ -50,9 +51,10 @@ const view = (d: Decision) => ({
 
 /**
  * occurred_at is when the event happened (a replay decides as of then); one in the future would put weight on
- * engagement counts that decays for months, so it is refused. deliver_at schedules.
+ * engagement counts that decays for months, so it is refused. deliver_at schedules. params.kore_channel picks the
+ * channel of Kore.ai's notify API, which refuses any other: a typo would be retried for days, so it is a 400 now.
  */
-function refuseFuture(events: EventInput[], now: number): EventInput[] {
+function refuseUnusable(events: EventInput[], now: number): EventInput[] {
   events.forEach((e, i) => {
     const field = (name: string) => (events.length > 1 ? `events[${i}].${name}` : name);
     if (e.occurredAt !== null && e.occurredAt !== undefined && e.occurredAt > now + FUTURE_SKEW_MS) {
@@ -61,6 +63,10 @@ function refuseFuture(events: EventInput[], now: number): EventInput[] {
     // As far ahead as a type's TTL may reach: past it, the times a notification carries would not be dates.
     if (e.deliverAt !== null && e.deliverAt !== undefined && e.deliverAt > now + hours(MAX_HOURS)) {
       throw new BotgateError('BG_ERR_VALIDATION', `${field('deliver_at')} is more than a year ahead (${new Date(e.deliverAt).toISOString()})`);
+    }
+    const channel = e.params.kore_channel;
+    if (channel !== undefined && !(KORE_NOTIFY_CHANNELS as readonly unknown[]).includes(channel)) {
+      throw new BotgateError('BG_ERR_VALIDATION', `${field('params.kore_channel')} must be ${KORE_NOTIFY_CHANNELS.join(' or ')} (Kore.ai's notify API takes no other), got ${JSON.stringify(channel)}`);
     }
   });
   return events;
@@ -114,11 +120,11 @@ export const notifyProducerRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> 
     if ('events' in body) {
       if (body.events.length > maxBatch) throw new BotgateError('BG_ERR_BATCH_TOO_LARGE', `A batch holds at most ${maxBatch} events; this one has ${body.events.length}`);
       const events = body.events.map((e, i) => toEvent(e, key === undefined ? undefined : `${key}:${i}`));
-      const decisions = (await deps.notify.engine.decide(refuseFuture(events, deps.clock.now()))).map(view);
+      const decisions = (await deps.notify.engine.decide(refuseUnusable(events, deps.clock.now()))).map(view);
       reply.serializer((serializeBatch ??= reply.compileSerializationSchema(DecisionsView as unknown as Record<string, unknown>, '200')));
       return { decisions };
     }
-    const decision = view((await deps.notify.engine.decide(refuseFuture([toEvent(body, key)], deps.clock.now())))[0]);
+    const decision = view((await deps.notify.engine.decide(refuseUnusable([toEvent(body, key)], deps.clock.now())))[0]);
     reply.serializer((serializeOne ??= reply.compileSerializationSchema(DecisionView as unknown as Record<string, unknown>, '200')));
     return decision;
   });
