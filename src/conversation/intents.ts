@@ -41,6 +41,13 @@ const NOT_AUXILIARIES = new Set(['do', 'does', 'did', 'could', 'would', 'should'
 export const MAX_WORD_LENGTH = 40;
 
 /**
+ * The words of a message matched against intents and the knowledge base: the first 64. A longer message is no
+ * question a phrase or a passage answers better, and every word costs a fuzzy lookup: 10 KB of random words took
+ * about 140 ms of the event loop, which any client with a valid token could ask for again and again.
+ */
+export const MAX_QUERY_WORDS = 64;
+
+/**
  * Lower-cased words of a text, with contractions and chat spellings expanded ("what's" → "what", "can't" → "can not").
  * Words are letters and digits of any script ("привет", "straße"): Latin accents are dropped, other marks kept.
  */
@@ -159,12 +166,13 @@ export function createIntentMatcher(intents: Record<string, string[]>): IntentMa
 
   function terms(text: string): Term[] {
     const out = new Map<string, Term>();
+    const words = tokens(text).slice(0, MAX_QUERY_WORDS);
     const add = (key: string, stems: Map<string, number>, stop: boolean) => {
       const known = [...stems.keys()].map(weightOf);
       const weight = known.length > 0 ? Math.max(...known) : maxIdf * UNKNOWN_FACTOR * (stop ? STOP_FACTOR : 1);
       out.set(key, { weight, stems });
     };
-    for (const word of tokens(text)) {
+    for (const word of words) {
       const known = spellings.get(word) ?? spellings.get(stem(word));
       if (known !== undefined) {
         add(known, new Map([[known, 1]]), STOP_WORDS.has(word));

@@ -2,7 +2,7 @@
 import { glob, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import MiniSearch from 'minisearch';
-import { STOP_WORDS, stem, tokens } from './intents.ts';
+import { MAX_QUERY_WORDS, STOP_WORDS, stem, tokens } from './intents.ts';
 import { BotgateError } from '../errors.ts';
 
 export interface KnowledgePage {
@@ -104,7 +104,8 @@ export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
 
   return {
     search(text) {
-      const results = index.search(text).slice(0, CANDIDATES);
+      const words = tokens(text).slice(0, MAX_QUERY_WORDS);
+      const results = index.search(words.join(' ')).slice(0, CANDIDATES);
       if (results.length === 0) return null;
       // MiniSearch's BM25 score finds the candidates but has no upper bound (it grows with the number of query
       // terms, their rarity and the boosts), so it cannot be compared with a fixed threshold. The score is
@@ -113,7 +114,7 @@ export function createKnowledgeBase(pages: KnowledgePage[]): KnowledgeBase {
       // against the answer: "what is the best time to visit paris" shares only "time" with the pages. The
       // answer is the candidate covering most of the question; among equals, BM25's order (a word in the
       // passage's own heading, or said more often in a shorter passage, ranks first).
-      const asked = [...new Set(tokens(text).map(term))].filter((t) => t !== null);
+      const asked = [...new Set(words.map(term))].filter((t) => t !== null);
       // Numbers alone ask about nothing: a "2" sent after its menu was gone is no question about a page that says 2.
       if (!asked.some((t) => /\p{L}/u.test(t))) return null;
       const total = asked.reduce((sum, t) => sum + weight(t), 0);

@@ -92,6 +92,12 @@ describe('knowledge search on the demo bot', async () => {
     });
   }
 
+  it('reads the first 64 words of a question only', () => {
+    const filler = Array.from({ length: 64 }, (_, i) => `blorp${i}`).join(' ');
+    assert.equal(kb.search(`${filler} refunds`), null);
+    assert.deepEqual(kb.search(`refunds ${filler} ${filler}`), kb.search(`refunds ${filler.split(' ').slice(0, 63).join(' ')}`));
+  });
+
   it('reads numbers as part of a question with words', () => {
     assert.equal(kb.search('is delivery free for 2 pizzas')?.heading, 'Delivery > Delivery fee');
   });
