@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { isValidZone } from '../notify/local-time.ts';
-import { linkUrlProblem, MAX_DIGEST_MINUTES, MAX_HOURS } from '../notify/types.ts';
+import { linkUrlProblem, MAX_DIGEST_MINUTES, MAX_HOURS, templateTextProblem } from '../notify/types.ts';
 
 /** Whether a text is an IPv4 or IPv6 CIDR range. */
 function cidr(text: string): boolean {
@@ -125,7 +125,10 @@ const notifyTypeSchema = z.strictObject({
   ttl_hours: z.number().positive().max(MAX_HOURS).optional(),
   dedup_fields: z.array(z.string()).optional(),
   digest_minutes: z.number().min(0).max(MAX_DIGEST_MINUTES).optional(),
-  templates: z.array(z.strictObject({ id: z.string().min(1).max(40), text: z.string().min(1).max(2000) })).min(1)
+  templates: z.array(z.strictObject({ id: z.string().min(1).max(40), text: z.string().min(1).max(2000).check((ctx) => {
+    const problem = templateTextProblem(ctx.value);
+    if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+  }) })).min(1)
     .refine((ts) => new Set(ts.map((t) => t.id)).size === ts.length, { message: 'template ids must be unique' }).optional(),
   endpoint: z.string().min(1).optional(),
   link_url: z.string().max(2048).check((ctx) => {

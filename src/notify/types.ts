@@ -1,6 +1,7 @@
 // The notification engine's vocabulary (DESIGN.md glossary): an *event* is a business fact about a user, a
 // *decision* says whether it becomes a *notification*, and *engagement* (shown, clicked) is what the engine
 // learns from. Times are milliseconds since the Unix epoch and always come from an injected clock.
+import { templateUses } from '../conversation/templates.ts';
 import type { NotificationRecord } from '../store/notify-records.ts';
 
 export type DecisionKind = 'notify' | 'skip' | 'defer';
@@ -88,6 +89,15 @@ export function linkUrlProblem(linkUrl: string): string | null {
     return 'must be an absolute http(s) URL ({{params.x}} fills in a part of it; a whole URL in the event goes in params.url, the link of a type without link_url)';
   }
   return url.protocol === 'http:' || url.protocol === 'https:' ? null : `must be an http(s) URL, not ${url.protocol}`;
+}
+
+/**
+ * What is wrong with a variant's text, or null: each {{…}} must read what a notification has — `params.x` (the
+ * event's), `user.id`, `user.tz` or `link` — else it would always be empty (a typo such as {{parms.name}}).
+ */
+export function templateTextProblem(text: string): string | null {
+  const unknown = templateUses(text).find((u) => !(u.path === 'link' || u.path === 'user.id' || u.path === 'user.tz' || /^params\.[^.]/.test(u.path)));
+  return unknown ? `{{${unknown.path}}} is nothing a notification has (params.x, user.id, user.tz or link)` : null;
 }
 
 /** A link_url with each {{params.x}} replaced by value(x), percent-encoded. */

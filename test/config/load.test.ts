@@ -69,6 +69,8 @@ describe('config', () => {
     assert.deepEqual(loadConfig({ file: file('notify:\n  quiet_hours:\n    end: "07:00"\n') }).notify.quiet_hours, { start: '22:00', end: '07:00' });
     // A type's templates with one id twice, and a link_url that is no http(s) URL, stop the start (the API refuses them too).
     assert.throws(() => loadConfig({ file: file('notify:\n  types:\n    t:\n      templates: [{id: a, text: x}, {id: a, text: y}]\n'), env: {} }), /notify\.types\.t\.templates.*unique/s);
+    assert.throws(() => loadConfig({ file: file('notify:\n  types:\n    t:\n      templates: [{id: a, text: "Hi {{user.name}}"}]\n'), env: {} }), /notify\.types\.t\.templates\.0\.text.*\{\{user\.name\}\} is nothing a notification has/s);
+    assert.equal(loadConfig({ file: file('notify:\n  types:\n    t:\n      templates: [{id: a, text: "{{params.a.b|x}} {{ user.id }} {{user.tz}} {{link}}"}]\n'), env: {} }).notify.types.t.templates?.length, 1);
     for (const link of ['"javascript:alert(1)"', '"/relative"', '"{{params.u}}"', '"ftp://files.example.com/x"']) {
       assert.throws(() => loadConfig({ file: file(`notify:\n  types:\n    t:\n      link_url: ${link}\n`), env: {} }), /notify\.types\.t\.link_url/s, link);
     }

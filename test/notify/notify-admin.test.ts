@@ -122,6 +122,9 @@ for (const backend of await testBackends()) {
         [{ digest_minutes: 1e300 }, 'BG_ERR_VALIDATION', /digest_minutes/],
         [{ templates: [] }, 'BG_ERR_VALIDATION', /templates/],
         [{ templates: [{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }] }, 'BG_ERR_VALIDATION', /unique/],
+        // A template reading nothing a notification has would always render empty (a typo of params).
+        [{ templates: [{ id: 'a', text: 'Hi {{params.name}}' }, { id: 'b', text: 'Hi {{parms.name}}' }] }, 'BG_ERR_VALIDATION', /^body\.templates\.1\.text: \{\{parms\.name\}\} is nothing a notification has/],
+        [{ templates: [{ id: 'a', text: 'Hi {{memory.name}}' }] }, 'BG_ERR_VALIDATION', /memory\.name/],
         [{ frozen_variant: 'zz' }, 'BG_ERR_VALIDATION', /frozen_variant/],
         [{ link_url: 'javascript:alert(1)' }, 'BG_ERR_VALIDATION', /link_url must be an http\(s\) URL, not javascript:/],
         [{ link_url: 'data:text/html,hi' }, 'BG_ERR_VALIDATION', /link_url/],

@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { BotgateError } from '../../errors.ts';
 import { decayed, probabilityBest } from '../../notify/engagement.ts';
 import { typeSettings } from '../../notify/settings.ts';
-import { linkUrlProblem, MAX_DIGEST_MINUTES, MAX_HOURS, type EventTypeSettings } from '../../notify/types.ts';
+import { linkUrlProblem, MAX_DIGEST_MINUTES, MAX_HOURS, templateTextProblem, type EventTypeSettings } from '../../notify/types.ts';
 import type { DecisionRecord, FeedRecord, NotificationRecord } from '../../store/notify-records.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult, parseTime } from '../paging.ts';
@@ -176,6 +176,10 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     // The type's own frozen variant must be one of its templates (one a pattern froze counts only where it is).
     const frozen = override.frozenVariant;
     if (typeof frozen === 'string' && !ids.includes(frozen)) throw new BotgateError('BG_ERR_VALIDATION', `body.frozen_variant: ${frozen} is not one of the templates (${ids.join(', ')})`);
+    (Array.isArray(body.templates) ? (body.templates as { text: string }[]) : []).forEach((t, i) => {
+      const problem = templateTextProblem(t.text);
+      if (problem) throw new BotgateError('BG_ERR_VALIDATION', `body.templates.${i}.text: ${problem}`);
+    });
     const linkProblem = typeof body.link_url === 'string' ? linkUrlProblem(body.link_url) : null;
     if (linkProblem) throw new BotgateError('BG_ERR_VALIDATION', `body.link_url ${linkProblem}`);
     if (typeof body.endpoint_id === 'string' && !(await store.endpoints.get(body.endpoint_id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${body.endpoint_id}`);
