@@ -226,6 +226,9 @@ export function createNotifyService(deps: {
     },
 
     async start() {
+      // An embedded store has no other process: a notification leased in it was being sent by one that died, and
+      // goes out at the first tick rather than when its minute's lease runs out (as deliveries are taken back).
+      if (!store.capabilities.multiProcess) await store.notify.releaseLeases();
       await engine.reloadOverrides();
       const every = config.notify.tick_seconds * 1000;
       const loop = () => {

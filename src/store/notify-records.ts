@@ -128,6 +128,8 @@ export interface NotifyRepo {
   commit(writes: NotifyWrites, route: Router, now: number): Promise<void>;
   /** Pending notifications due by now that no other process holds; they are leased until leaseUntil. */
   claimDue(now: number, leaseUntil: number, limit: number): Promise<NotificationRecord[]>;
+  /** Gives up every notification lease (an embedded store's only process starting: each was left by one that died). */
+  releaseLeases(): Promise<number>;
   notification(id: string): Promise<NotificationRecord | null>;
   /** The user's latest sent notification (of a type, when given) sent at or after `since`. */
   latestSent(userId: string, eventType: string | null, since: number): Promise<NotificationRecord | null>;

@@ -207,6 +207,9 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual((await store.notify.claimDue(T0 + 60_001, T0 + 120_000, 10)).map((n) => n.id), [b.id]);
       await commit({ notifications: [{ ...a, status: 'sent', sentAt: T0 + 130_000, dueAt: null }] }, T0 + 130_000);
       assert.deepEqual((await store.notify.claimDue(T0 + 130_000, T0 + 190_000, 10)).map((n) => n.id), [b.id], 'a sent one is not due');
+      // The leases given up (a restart of the only process): b is due again at once.
+      assert.equal(await store.notify.releaseLeases(), 1);
+      assert.deepEqual((await store.notify.claimDue(T0 + 130_001, T0 + 190_001, 10)).map((n) => n.id), [b.id]);
     });
 
     it('never hands one due notification to two concurrent claims', async () => {

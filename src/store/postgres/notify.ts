@@ -184,6 +184,10 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       return rows.map(notificationFromRow).sort((a, b) => (a.dueAt! - b.dueAt!) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
 
+    async releaseLeases() {
+      return db.run('UPDATE notifications SET lease_until = NULL WHERE lease_until IS NOT NULL');
+    },
+
     async notification(id) {
       const row = await db.get('SELECT * FROM notifications WHERE id = $1', [id]);
       return row ? notificationFromRow(row) : null;

@@ -135,6 +135,10 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       });
     },
 
+    async releaseLeases() {
+      return db.run('UPDATE notifications SET lease_until = NULL WHERE lease_until IS NOT NULL').changes;
+    },
+
     async notification(id) {
       const row = db.get('SELECT * FROM notifications WHERE id = ?', [id]);
       return row ? notificationFromRow(row) : null;
