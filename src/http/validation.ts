@@ -244,7 +244,14 @@ function decimal(text: string): string | null {
   // fraction's leading zeros when there are none.
   const wholeDigits = whole.replace(/^0+/, '').length;
   const exp = Number(exponent) + (wholeDigits > 0 ? wholeDigits : all.length - fraction.length);
-  return `${sign}${all.replace(/0+$/, '')}e${exp}`;
+  return `${sign}${withoutTrailingZeros(all)}e${exp}`;
+}
+
+/** The digits without their trailing zeros: a loop, as /0+$/ backtracks over a run of zeros from each of its zeros (quadratic). */
+function withoutTrailingZeros(digits: string): string {
+  let end = digits.length;
+  while (end > 0 && digits.charCodeAt(end - 1) === 48) end--;
+  return digits.slice(0, end);
 }
 
 /** Whether JSON text opens more than max objects/arrays inside each other (brackets within strings do not count). */

@@ -239,6 +239,18 @@ describe('bad input', () => {
     assert.equal((await raw('POST', '/api/messages', JSON.stringify({ event_type: 'a', payload: { text: '{['.repeat(500) + '\ud83d\ude00' } }))).statusCode, 202);
   });
 
+  it('checks a long number in time linear in its length: zeros between its digits do not stall the event loop', async () => {
+    // 0.1, 100,000 zeros, 1: a double cannot hold it (400), and saying so took seconds (a regular expression that
+    // backtracked over every zero from every zero), with every other request waiting.
+    const zeros = '0'.repeat(100_000);
+    assert.equal((await raw('POST', '/api/messages', '{"event_type": "a", "payload": {"x": 0.5}}')).statusCode, 202);
+    const started = performance.now();
+    expectError(await raw('POST', '/api/messages', `{"event_type": "a", "payload": {"x": 0.1${zeros}1}}`), 400, 'BG_ERR_VALIDATION');
+    assert.equal((await raw('POST', '/api/messages', `{"event_type": "a", "payload": {"x": 0.1${zeros}}}`)).statusCode, 202);
+    const ms = performance.now() - started;
+    assert.ok(ms < 1500, `${Math.round(ms)} ms`);
+  });
+
   it('refuses a cursor that is no id of the list it pages with 400 (one compared as text came back empty or as everything)', async () => {
     for (const url of ['/api/messages', '/api/deliveries', '/api/endpoints', '/api/conversations', '/api/notify/decisions']) {
       expectError(await raw('GET', `${url}?cursor=garbage`), 400, 'BG_ERR_VALIDATION');
