@@ -66,7 +66,10 @@ function withoutApiTrailingSlash(url: string): string {
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   if (!path.endsWith('/')) return url;
-  return path.replace(/\/+$/, '') + (query === -1 ? '' : url.slice(query));
+  // A loop, not /\/+$/: that backtracks over a run of slashes from each of them (quadratic), before any credential.
+  let end = path.length;
+  while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
+  return path.slice(0, end) + (query === -1 ? '' : url.slice(query));
 }
 
 export interface AppOptions {
