@@ -65,6 +65,18 @@ describe('choice states', () => {
     }
   });
 
+  it('reads an answer of any length in time linear in it: a long run of punctuation does not stall the turn', () => {
+    // A chat user's 10 KB answer of dots and a letter took 0.2 s (a 40 KB one, 4 s): the trailing punctuation was cut
+    // with a regular expression that backtracked over the run from each of its characters.
+    const started = performance.now();
+    assert.equal(optionKey(`${'.'.repeat(30_000)}x`), `${'.'.repeat(30_000)}x`);
+    assert.equal(optionKey(`yes${'!»)」'.repeat(10_000)}`), 'yes');
+    const ms = performance.now() - started;
+    assert.ok(ms < 300, `${Math.round(ms)} ms`);
+    assert.equal(optionKey('１。'), '1');
+    assert.equal(optionKey('ok 😀'), 'ok 😀');
+  });
+
   it('fires a rule once per turn when both its intent and its state match', () => {
     const turn = conversation(runtime(shop)).say('order');
     assert.deepEqual(turn.fired, [{ rule: shop.webhooks[0], state: null, intent: 'order' }]);
