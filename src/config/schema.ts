@@ -27,9 +27,11 @@ export const SVIX_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1800, 7200, 18000, 36000,
 const seconds = z.number().min(0).max(7 * 24 * 3600);
 /**
  * A bearer token the gateway compares with what clients send: without surrounding whitespace (a variable filled from
- * a secret file often ends in a newline), which no Authorization header can carry, so no request would ever match.
+ * a secret file often ends in a newline), which no Authorization header can carry, so no request would ever match; nor
+ * with whitespace or control characters inside (a passphrase): the bearer of a header is one run without them.
  */
-const bearerToken = (min: number) => z.string().trim().min(min, `must be at least ${min} characters`);
+const bearerToken = (min: number) =>
+  z.string().trim().min(min, `must be at least ${min} characters`).regex(/^[^\s\x00-\x1f\x7f]*$/, 'must not contain whitespace or control characters (it is sent as Authorization: Bearer <token>)');
 /** A boolean key: true or false (the file's YAML 1.2 reads yes, no, on and off as text). */
 const flag = () => z.boolean({ error: 'expected true or false' });
 /** One of a few words, in any case (LOG_LEVEL=INFO, sqlite_synchronous: full), kept as the schema spells it. */

@@ -64,6 +64,17 @@ describe('config', () => {
     assert.throws(() => loadConfig({ env: { BOTGATE_ADMIN_TOKEN: 'fifteen-chars-x\n' } }), /BOTGATE_ADMIN_TOKEN: must be at least 16 characters/);
   });
 
+  it('refuses a token with whitespace or a control character inside, which no Authorization: Bearer header can carry', () => {
+    // "correct horse battery staple" started a gateway whose every admin request was 401: the bearer is one run of
+    // non-space characters. Refused at start, naming the key and not the value.
+    for (const [env, key] of [['BOTGATE_ADMIN_TOKEN', 'BOTGATE_ADMIN_TOKEN'], ['BOTGATE_METRICS_TOKEN', 'BOTGATE_METRICS_TOKEN'], ['BOTGATE_NOTIFY__PRODUCER_KEY', 'BOTGATE_NOTIFY__PRODUCER_KEY']]) {
+      for (const token of ['correct horse battery staple', 'SECRET-tab\there-0123456789', 'SECRET-nul-\u0001-0123456789']) {
+        assert.throws(() => loadConfig({ env: { [env]: token } }), (error: Error) => error.message.includes(`${key}: must not contain`) && !error.message.includes('SECRET') && !error.message.includes('horse'));
+      }
+    }
+    assert.equal(loadConfig({ env: { BOTGATE_ADMIN_TOKEN: 'a-token_with.all~sorts+of/chars=' } }).admin_token, 'a-token_with.all~sorts+of/chars=');
+  });
+
   it('takes one key of a group on its own, the others keeping their defaults', () => {
     assert.deepEqual(loadConfig({ env: { BOTGATE_NOTIFY__QUIET_HOURS__START: '23:00' } }).notify.quiet_hours, { start: '23:00', end: '08:00' });
     assert.deepEqual(loadConfig({ file: file('notify:\n  quiet_hours:\n    end: "07:00"\n') }).notify.quiet_hours, { start: '22:00', end: '07:00' });
