@@ -2,6 +2,7 @@
 // keyed by name — applying the same file twice changes nothing; secrets come from the environment.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,6 +171,28 @@ endpoints:
       assert.equal((await again.store.endpoints.get(mine.endpoint.id))?.url, 'https://shop.example/my-orders');
     } finally {
       await again.close();
+    }
+  });
+
+  it('answers any signature on the demo\'s order receiver, one of non-ASCII characters too, without a 500', async () => {
+    // The receiver takes no credential. A signature as long as a valid one in characters but not in bytes (é is two
+    // bytes in UTF-8) reached timingSafeEqual with buffers of two lengths, which throws: 500 to anyone.
+    const env = { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'true' };
+    const gw = await createGateway(loadConfig({ env }));
+    try {
+      await gw.start();
+      const orders = (await gw.store.endpoints.list({ name: 'orders' }, { limit: 1 }))[0];
+      const secret = gw.endpoints.signingSecrets(orders, Date.now())[0];
+      const body = '{"order_id":1}';
+      const valid = 'v1,' + createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64')).update(`msg_1.1.${body}`).digest('base64');
+      const post = (signature: string) => gw.app.inject({ method: 'POST', url: '/demo/orders', payload: body, headers: { 'content-type': 'application/json', 'webhook-id': 'msg_1', 'webhook-timestamp': '1', 'webhook-signature': signature } });
+      for (const [signature, ok] of [[valid, true], [`v1,${'A'.repeat(43)}é`, false], [`${valid.slice(0, -1)}é ${valid}`, true]] as const) {
+        const res = await post(signature);
+        assert.equal(res.statusCode, 200, res.body);
+        assert.equal(JSON.parse(res.body).signature_valid, ok, signature);
+      }
+    } finally {
+      await gw.close();
     }
   });
 
