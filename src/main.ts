@@ -78,12 +78,17 @@ export async function main(options: LoadOptions = {}): Promise<void> {
       process.exit(1);
     }, (config.delivery.shutdown_deadline_seconds + 15) * 1000);
     force.unref();
+    let code = 0;
     try {
       await gateway.close();
       log.info('stopped');
+    } catch (error) {
+      // Said, and in the exit status: a supervisor sees the stop was not clean (leases may wait out their time).
+      log.error({ err: error }, 'shutdown failed');
+      code = 1;
     } finally {
       unlock();
-      process.exit(0);
+      process.exit(code);
     }
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
