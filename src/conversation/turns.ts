@@ -135,6 +135,12 @@ export function createTurnService(deps: {
       if (!conversation) return;
       const context = await directory.contextFor([conversation.channelId]);
       if (!context.size) {
+        // A deleted channel never comes back: its waiting messages are settled once, not tried (and logged) every sweep.
+        if (!(await directory.channelOf(conversation.channelId))) {
+          const dropped = await store.conversations.dropPendingTurns(conversationId);
+          if (dropped) deps.log?.warn({ conversation: conversationId, channel: conversation.channelId, messages: dropped }, 'conversation of a deleted channel: its waiting messages are not answered');
+          return;
+        }
         deps.log?.error({ conversation: conversationId, channel: conversation.channelId }, 'conversation of an unknown channel: its messages wait');
         return;
       }

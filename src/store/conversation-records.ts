@@ -271,6 +271,8 @@ export interface ConversationsRepo {
    * id order after `after` (a cursor, so stuck ones never hide the rest).
    */
   withPendingTurns(limit: number, after?: string): Promise<string[]>;
+  /** Ends the waiting turns of a conversation whose channel was deleted (none can ever run): how many there were. */
+  dropPendingTurns(conversationId: string): Promise<number>;
   /** The outgoing messages that answer an incoming one, in order. */
   replies(incomingId: string): Promise<MessageRecord[]>;
   /**

@@ -532,6 +532,11 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.deepEqual(await store.conversations.withPendingTurns(1, second), []);
       assert.equal((await store.conversations.list({ userId: a.conversation.userId! }, { limit: 10 })).length, 2);
       assert.equal((await store.messages.list({ conversationId: a.conversation.id }, { limit: 10 })).length, 2);
+      // A deleted channel's conversation: its waiting turns are ended, the messages stay.
+      assert.equal(await store.conversations.dropPendingTurns(a.conversation.id), 2);
+      assert.equal(await store.conversations.dropPendingTurns(a.conversation.id), 0);
+      assert.deepEqual(await store.conversations.withPendingTurns(10), [c.conversation.id]);
+      assert.equal((await store.messages.list({ conversationId: a.conversation.id }, { limit: 10 })).length, 2);
     });
 
     it('links a conversation to the user of the first of its identities that is known, whatever was stored first', async () => {

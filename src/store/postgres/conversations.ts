@@ -211,6 +211,10 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
       )).map((r) => String(r.conversation_id));
     },
 
+    async dropPendingTurns(conversationId) {
+      return db.run(`UPDATE messages SET turn_status = 'done' WHERE conversation_id = $1 AND turn_status = 'pending'`, [conversationId]);
+    },
+
     async act(conversationId, fn, route, now) {
       return db.tx(async (sql) => {
         const locked = await sql.get('SELECT * FROM conversations WHERE id = $1 FOR UPDATE', [conversationId], 'botgate_lock_conversation');

@@ -196,6 +196,10 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
       ).map((r) => String(r.conversation_id));
     },
 
+    async dropPendingTurns(conversationId) {
+      return db.run(`UPDATE messages SET turn_status = 'done' WHERE conversation_id = ? AND turn_status = 'pending'`, [conversationId]).changes;
+    },
+
     async act(conversationId, fn, route, now) {
       return db.tx(() => {
         const conversation = get(conversationId);
