@@ -4,7 +4,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { testBackends } from '../helpers/backends.ts';
-import { ADMIN_TOKEN, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, eventually, type TestGateway } from '../helpers/gateway.ts';
+import { startReceiver } from '../helpers/receiver.ts';
 import { startNotifyFixture, type NotifyFixture } from './notify-helpers.ts';
 
 for (const backend of await testBackends()) {
@@ -179,6 +180,33 @@ for (const backend of await testBackends()) {
       assert.deepEqual((await gw.api('GET', '/api/notify/decisions?user_id=u-gdpr')).body.data, []);
       assert.equal(await gw.store.users.byIdentity({ kind: 'email', value: 'gdpr@example.com' }), null, 'the identity is free again');
       assert.equal((await gw.api('GET', '/api/notify/decisions?user_id=u-other')).body.data.length, 1, 'another user keeps theirs');
+    });
+
+    it('leaves nothing of a user deleted while a notification to them is being sent: the try\'s answer is not stored', async () => {
+      let release: (() => void) | null = null;
+      const slow = await startReceiver((req, res) => {
+        const answer = () => void res.writeHead(200).end(`got it: ${req.body}`); // receivers echo what they got
+        if (req.body.includes('inflight-1')) release = answer;
+        else answer();
+      });
+      try {
+        const endpoint = (await gw.api('POST', '/api/endpoints', { name: 'slow-rx', url: slow.url, event_types: [] })).body;
+        assert.equal((await gw.api('PUT', '/api/notify/types/security_alert', { endpoint_id: endpoint.id })).status, 200);
+        assert.equal((await gw.api('PUT', '/api/users/u-inflight', { identities: [{ kind: 'email', id: 'inflight@example.com' }] })).status, 201);
+        const [decision] = await gw.notify.engine.decide([{ userId: 'u-inflight', eventType: 'security_alert', params: { code: 'inflight-1' } }]);
+        assert.equal(decision.decision, 'notify');
+        const messageId = String((await gw.store.notify.notification(decision.notificationId!))?.messageId);
+        const [delivery] = await gw.store.deliveries.forMessage(messageId);
+        await slow.waitFor(1);
+        assert.equal((await gw.api('DELETE', '/api/users/u-inflight')).status, 204);
+        release!();
+        // A later try to the same endpoint is stored after the first one's answer.
+        const after = (await gw.api('POST', `/api/endpoints/${endpoint.id}/test`)).body;
+        await eventually(async () => (await gw.api('GET', `/api/deliveries/${after.delivery_ids[0]}`)).body.status === 'sent');
+        assert.deepEqual(await gw.store.deliveries.attempts(delivery.id), [], 'no attempt of the deleted user\'s delivery (with the body that echoed it)');
+      } finally {
+        await slow.close();
+      }
     });
   });
 }

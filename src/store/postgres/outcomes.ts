@@ -10,6 +10,8 @@ const FINISH_SQL = `
 WITH attempts_in AS (
   INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, attempted_at, status_code, duration_ms, error_kind, error, response_body)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::float8[], $8::text[], $9::text[], $10::text[])
+    AS a(id, delivery_id, message_id, endpoint_id, attempted_at, status_code, duration_ms, error_kind, error, response_body)
+  WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id) -- not for a delivery deleted while it was tried
 ), moved AS (
   UPDATE deliveries d
   SET status = u.status, attempts = d.attempts + 1, next_attempt_at = u.next_attempt_at, locked_by = NULL,

@@ -14,9 +14,10 @@ SET status = ?1, attempts = attempts + 1, next_attempt_at = ?2, locked_by = NULL
     sent_at = CASE WHEN ?1 = 'sent' THEN ?5 ELSE sent_at END
 WHERE id = ?6 AND locked_by = ?7 AND +status = 'sending'`;
 
+// Not for a delivery deleted while it was tried (its user or endpoint deleted): nothing of it may stay behind.
 const INSERT_ATTEMPT_SQL = `
 INSERT INTO attempts (id, delivery_id, message_id, endpoint_id, attempted_at, status_code, duration_ms, error_kind, error, response_body)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?2)`;
 
 export function createDeliveriesRepo(db: SqliteDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): DeliveriesRepo {
   const get = (id: string) => {
