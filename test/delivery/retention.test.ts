@@ -1,7 +1,10 @@
 // Retention on an injected clock: payloads and response bodies past their age are purged, rows stay.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import twilio from 'twilio';
 import { createManualClock } from '../../src/clock.ts';
+import { DEMO_BOT_FILE } from '../../src/provision.ts';
+import { HOST, OUR_NUMBER, SID, TOKEN, smsParams } from '../channels/twilio-helpers.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { eventually, startTestGateway } from '../helpers/gateway.ts';
 
@@ -62,6 +65,41 @@ describe('retention', () => {
       for (const id of held) assert.deepEqual((await gw.api('GET', `/api/messages/${id}`)).body.expired, false, id);
     } finally {
       await gw.close();
+    }
+  });
+
+  it('keeps the newest incoming message of a conversation: a notification to a user quiet for longer is sent from the number they wrote to', async () => {
+    const clock = createManualClock(Date.now());
+    const api = await startReceiver((_q, res) => void res.writeHead(201, { 'content-type': 'application/json' }).end('{"sid":"SMxx"}'));
+    const gw = await startTestGateway({ BOTGATE_RETENTION__DAYS: '30', BOTGATE_PLATFORM__TWILIO_API_BASE: api.url }, { clock, start: false });
+    try {
+      await gw.bots.load(DEMO_BOT_FILE);
+      await gw.start();
+      const config = (await gw.api('POST', '/api/webhook/config', { name: 'sms', provider: 'twilio', bot: 'demo', twilio: { account_sid: SID, auth_token: TOKEN } })).body;
+      const from = '+15550100042';
+      const sms = async (text: string) => {
+        const path = `/api/webhook/twilio/${config.id}`;
+        const params = smsParams(from, text);
+        const res = await gw.app.inject({
+          method: 'POST', url: path, payload: new URLSearchParams(params).toString(),
+          headers: { host: HOST, 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(TOKEN, `http://${HOST}${path}`, params) },
+        });
+        assert.equal(res.statusCode, 200, res.body);
+      };
+      await sms('hello');
+      clock.advance(1000);
+      await sms('what is my balance');
+      clock.advance(40 * 86_400_000);
+      const purged = await gw.retention.runOnce();
+      assert.ok(purged.messages >= 2, 'the older message and the replies are purged');
+      const user = (await gw.store.users.byIdentity({ kind: 'phone', value: from }))!;
+      const [decision] = await gw.notify.engine.decide([{ userId: user.id, eventType: 'payment_failed', params: {} }]);
+      assert.equal(decision.decision, 'notify', JSON.stringify(decision));
+      const [post] = await api.waitFor(1);
+      assert.deepEqual(Object.fromEntries(new URLSearchParams(post.body)), { To: from, From: OUR_NUMBER, Body: 'Your payment failed. Would you like to retry?' });
+    } finally {
+      await gw.close();
+      await api.close();
     }
   });
 });

@@ -486,6 +486,16 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
     const receive = (channelId: string, userKey: string, text: string, identities: { kind: string; value: string }[] = [], at = T0) =>
       store.conversations.receive({ conversationId: newId('msg').replace('msg_', 'conv_'), botId: 'demo', channelId, userKey, identities, newUserId: newId('msg').replace('msg_', 'usr_'), message: incoming(text, at), now: at }, routeAll);
 
+    it('purges a conversation\'s incoming messages but its newest one and those whose turn has not run', async () => {
+      const a = [await receive('ch_r', 'u1', 'one'), await receive('ch_r', 'u1', 'two', [], T0 + 1), await receive('ch_r', 'u1', 'three', [], T0 + 2)];
+      assert.equal(await store.conversations.dropPendingTurns(a[0].conversation.id), 3, 'their turns ran');
+      const waiting = [await receive('ch_r', 'u2', 'still waiting'), await receive('ch_r', 'u2', 'and me', [], T0 + 1)];
+      assert.equal((await store.retention.purge(T0 + DAY, 10)).messages, 2);
+      const expired = async (m: { message: { id: string } }) => (await store.messages.get(m.message.id))?.expired;
+      assert.deepEqual([await expired(a[0]), await expired(a[1]), await expired(a[2])], [true, true, false], 'the newest addresses later replies');
+      assert.deepEqual([await expired(waiting[0]), await expired(waiting[1])], [false, false], 'their turns need them');
+    });
+
     it("finds each user's latest conversation per channel in bot mode and in a handoff, the one that talked last first", async () => {
       const ann = [{ kind: 'email', value: 'ann@example.com' }];
       const first = await receive('ch_0', 'ann', 'hi', ann);

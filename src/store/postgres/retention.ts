@@ -3,6 +3,13 @@ import { purgeCursor } from '../rows.ts';
 import type { RetentionRepo } from '../store.ts';
 import type { PgDb } from './db.ts';
 
+/**
+ * A conversation's newest incoming message, or one whose turn has not run, is kept: its turn needs it, and replies
+ * written later (an agent's, a notification) are addressed from it (the number the user wrote to, their conversation id).
+ */
+const KEPT_INCOMING = `(messages.direction IS DISTINCT FROM 'incoming' OR (messages.turn_status IS DISTINCT FROM 'pending' AND EXISTS
+  (SELECT 1 FROM messages n WHERE n.conversation_id = messages.conversation_id AND n.id > messages.id AND n.direction = 'incoming')))`;
+
 export function createRetentionRepo(db: PgDb): RetentionRepo {
   return {
     async purge(before, limit, after) {
@@ -16,7 +23,8 @@ export function createRetentionRepo(db: PgDb): RetentionRepo {
         );
         const messages = window.length === 0 ? 0 : await sql.run(
           `UPDATE messages SET payload = NULL, expired = TRUE WHERE id = ANY($1::text[]) AND NOT EXISTS
-             (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending')) -- still to be sent: kept`,
+             (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending')) -- still to be sent: kept
+           AND ${KEPT_INCOMING}`,
           [window.map((r) => String(r.id))],
         );
         const attempts = await sql.run(

@@ -1,8 +1,15 @@
 // SQLite: retention — payloads and response bodies past their age are emptied in batches; rows stay. A payload
-// some delivery still has to send stays until it is sent (or fails).
+// some delivery still has to send stays until it is sent (or fails), and a conversation's newest incoming one.
 import { purgeCursor } from '../rows.ts';
 import type { RetentionRepo } from '../store.ts';
 import type { SqliteDb } from './db.ts';
+
+/**
+ * A conversation's newest incoming message, or one whose turn has not run, is kept: its turn needs it, and replies
+ * written later (an agent's, a notification) are addressed from it (the number the user wrote to, their conversation id).
+ */
+const KEPT_INCOMING = `(messages.direction IS NOT 'incoming' OR (messages.turn_status IS NOT 'pending' AND EXISTS
+  (SELECT 1 FROM messages n WHERE n.conversation_id = messages.conversation_id AND n.id > messages.id AND n.direction = 'incoming')))`;
 
 export function createRetentionRepo(db: SqliteDb): RetentionRepo {
   return {
@@ -16,7 +23,8 @@ export function createRetentionRepo(db: SqliteDb): RetentionRepo {
         );
         const messages = window.length === 0 ? 0 : db.run(
           `UPDATE messages SET payload = NULL, expired = 1 WHERE id IN (SELECT value FROM json_each(?)) AND NOT EXISTS
-             (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending'))`,
+             (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id AND d.status IN ('pending', 'sending'))
+           AND ${KEPT_INCOMING}`,
           [JSON.stringify(window.map((r) => String(r.id)))],
         ).changes;
         const attempts = db.run(
