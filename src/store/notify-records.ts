@@ -117,6 +117,8 @@ export interface UserExport {
   decisions: DecisionRecord[];
   notifications: NotificationRecord[];
   engagement: ({ eventType: string } & WeightedCounts)[];
+  /** The handoff sessions of the user's conversations, as stored (times as numbers). */
+  handoffs: Record<string, unknown>[];
 }
 
 export interface NotifyRepo {

@@ -167,7 +167,7 @@ for (const backend of await testBackends()) {
       const engagement = body.engagement.find((e: { event_type: string }) => e.event_type === 'payment_failed');
       assert.ok(Math.abs(engagement.shown - 1) < 0.01, JSON.stringify(body.engagement));
       assert.ok(!JSON.stringify(body).includes('u-other'), 'nothing of another user');
-      assert.ok(Array.isArray(body.conversations) && Array.isArray(body.messages));
+      assert.ok(Array.isArray(body.conversations) && Array.isArray(body.messages) && Array.isArray(body.handoffs));
 
       const deleted = await gw.app.inject({ method: 'DELETE', url: '/api/users/u-gdpr', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       assert.equal(deleted.statusCode, 204);

@@ -454,6 +454,10 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(exported.decisions, [a.d, a2]);
       assert.deepEqual(exported.notifications, [a.n]);
       assert.deepEqual(exported.engagement, [{ eventType: 'promo', shownW: 1, clickedW: 0.5 }]);
+      assert.deepEqual(exported.handoffs, [{
+        id: 'hof_ann', conversation_id: ann.conversation.id, status: 'waiting', reason: 'asked', agent_id: null, resume_state: null, closed_by: null,
+        requested_at: T0 + 1, assigned_at: null, closed_at: null, updated_at: T0 + 1,
+      }], 'her handoff sessions, which the delete removes too');
       assert.equal(await store.notify.exportUser('usr_unknown'), null);
 
       const annsFeed = feed({ name: 'with-ann', userIds: ['usr_first', annId, bobId, 'usr_last'] });
@@ -486,6 +490,7 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.equal(bobExport.messages.length, 2);
       assert.deepEqual(bobExport.decisions, [b.d]);
       assert.deepEqual(bobExport.notifications, [b.n]);
+      assert.deepEqual(bobExport.handoffs.map((h) => h.id), ['hof_bob']);
       assert.equal((await store.deliveries.attempts(bobDelivery.id)).length, 1);
       assert.ok(await store.handoffs.get('hof_bob'));
       const [bobAgain] = await store.messages.publish([newMessage({ idempotencyKey: 'idem-bob', endpointIds: [] })], routeAll, { now: T0 + 3, idempotencyTtlMs: DAY });

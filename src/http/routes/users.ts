@@ -52,6 +52,7 @@ const UserExport = Type.Object({
   decisions: Type.Array(DecisionRecordView),
   notifications: Type.Array(NotificationView),
   engagement: Type.Array(Type.Object({ event_type: Type.String(), shown: Type.Number(), clicked: Type.Number() }, { description: 'decayed to exported_at' })),
+  handoffs: Type.Array(AnyObject({ description: 'the handoff sessions of the user\'s conversations (agent, reason, times)' })),
 });
 
 const iso = (t: number) => new Date(t).toISOString();
@@ -96,6 +97,7 @@ export async function exportUser(deps: Pick<AppDeps, 'store' | 'clock' | 'notify
     decisions: data.decisions.map(decisionRecordView),
     notifications: data.notifications.map(notificationView),
     engagement: data.engagement.map((e) => ({ event_type: e.eventType, ...decayed(e, now, halfLife) })),
+    handoffs: data.handoffs.map(rowView),
   };
 }
 

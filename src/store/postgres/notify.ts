@@ -282,7 +282,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       const user = await db.get('SELECT * FROM users WHERE id = $1', [id]);
       if (!user) return null;
       const conversations = 'SELECT id FROM conversations WHERE user_id = $1';
-      const [identities, convs, messages, decisions, notifications, engagement] = await Promise.all([
+      const [identities, convs, messages, decisions, notifications, engagement, handoffs] = await Promise.all([
         db.all('SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY kind, value', [id]),
         db.all('SELECT * FROM conversations WHERE user_id = $1 ORDER BY id', [id]),
         // With the events its conversations sent out of them (webhooks, handoff events: migration 007).
@@ -295,6 +295,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         db.all('SELECT * FROM notify_decisions WHERE user_id = $1 ORDER BY id', [id]),
         db.all('SELECT * FROM notifications WHERE user_id = $1 ORDER BY id', [id]),
         db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = $1 ORDER BY event_type', [id]),
+        db.all(`SELECT * FROM handoffs WHERE conversation_id IN (${conversations}) ORDER BY id`, [id]),
       ]);
       // BIGINT columns arrive as strings: numbers, as SQLite gives them.
       return {
@@ -308,6 +309,10 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         decisions: decisions.map(decisionFromRow),
         notifications: notifications.map(notificationFromRow),
         engagement: engagement.map((r) => ({ eventType: String(r.event_type), ...counts(r) })),
+        handoffs: handoffs.map((r) => ({
+          ...r, requested_at: Number(r.requested_at), updated_at: Number(r.updated_at),
+          assigned_at: r.assigned_at === null ? null : Number(r.assigned_at), closed_at: r.closed_at === null ? null : Number(r.closed_at),
+        })),
       };
     },
 

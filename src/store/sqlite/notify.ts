@@ -250,6 +250,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         notifications: db.all('SELECT * FROM notifications WHERE user_id = ? ORDER BY id', [id]).map(notificationFromRow),
         engagement: db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = ? ORDER BY event_type', [id])
           .map((r) => ({ eventType: String(r.event_type), shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) })),
+        handoffs: db.all('SELECT * FROM handoffs WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?) ORDER BY id', [id]).map((r) => ({ ...r })),
       };
     },
 
