@@ -60,6 +60,14 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   // Signals are handled from here on: a stop during start-up still closes what was opened.
   let stopping = false;
   let firstSignal = { signal: '', at: 0 };
+  // The secrets this start generated are stored already: the banner shows them, or, when the start fails or is
+  // stopped before it, printGeneratedOnFailure does (once: a stop can also make the start fail).
+  let secretsShown = false;
+  const showSecretsOfUnfinishedStart = () => {
+    if (secretsShown) return;
+    secretsShown = true;
+    printGeneratedOnFailure(gateway);
+  };
   const stop = async (signal: string) => {
     if (stopping) {
       // Ctrl-C in a terminal reaches the gateway twice under npm start: from the terminal, and forwarded by npm at
@@ -74,6 +82,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     log.info({ signal }, 'shutting down: no new work, finishing in-flight deliveries');
     const force = setTimeout(() => {
       log.error('shutdown took too long: exiting');
+      showSecretsOfUnfinishedStart();
       unlock();
       process.exit(1);
     }, (config.delivery.shutdown_deadline_seconds + 15) * 1000);
@@ -87,6 +96,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
       log.error({ err: error }, 'shutdown failed');
       code = 1;
     } finally {
+      showSecretsOfUnfinishedStart();
       unlock();
       process.exit(code);
     }
@@ -104,7 +114,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   } catch (error) {
     // The secrets generated on the way (the admin token, declared apps' and endpoints' secrets) are stored
     // already: shown now, or never.
-    printGeneratedOnFailure(gateway);
+    showSecretsOfUnfinishedStart();
     if (stopping) return; // a signal stopped the start (closing the store ended a wait for the provisioning lock): no failure
     // Nothing is left for the next start to trip over: the store closed (SQLite's WAL folded in), the lock and the
     // pid file gone.
@@ -117,6 +127,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   // scrolled away by what follows.
   const base = gateway.publicBase();
   const lines = [...bannerLines(base, describeStore(config), everyInterface(config.host) && !config.public_url ? config.host : null), ...(await provisionedLines(gateway, base)), ...adminTokenLines(base, gateway.generatedAdminToken)];
+  secretsShown = true;
   process.stdout.write(lines.join('\n') + '\n\n');
 }
 

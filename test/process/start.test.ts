@@ -288,6 +288,31 @@ describe('gateway process', () => {
     }
   });
 
+  it('a first start stopped (Ctrl-C, SIGTERM) before its banner still shows the admin token it generated', async () => {
+    const dataDir = tempDataDir();
+    const child = spawn(process.execPath, ['src/main.ts'], {
+      cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    // The master key warning is logged once the store is open and the admin token generated, before listening and
+    // provisioning: the stop comes while the start is still under way.
+    child.stderr.on('data', (d) => (out += d));
+    child.stdout.on('data', () => { if (/no master key configured/.test(out) && !child.killed) child.kill('SIGTERM'); });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0, out);
+    const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(out)?.[1];
+    assert.ok(token, `the generated admin token is shown:\n${out}`);
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' }, { adminToken: null });
+    try {
+      assert.ok(!/Admin token/.test(gw.output()), 'the next start generates none');
+      assert.equal((await fetch(`${gw.url}/api/endpoints`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
+
   it('refuses a master key other than the one the data was sealed with (a lost master.key), in one line, and keeps nothing of it', async () => {
     const dataDir = tempDataDir();
     const first = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' });
