@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { configSchema } from '../../src/config/schema.ts';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -16,7 +17,42 @@ function keys(shape: Record<string, unknown>, prefix = ''): string[] {
 
 /** The rows of the key table: key → its default cell. */
 function documentedDefaults(doc: string): Map<string, string> {
-  return new Map([...doc.matchAll(/^\| `([a-z_.]+)` \| ([^|]*) \|/gm)].map((m) => [m[1], m[2].trim()]));
+  return new Map([...doc.matchAll(/^\| `([a-z0-9_.]+)` \| ([^|]*) \|/gm)].map((m) => [m[1], m[2].trim()]));
+}
+
+/** The rows of the key table: key → its range cell. */
+function documentedRanges(doc: string): Map<string, string> {
+  return new Map([...doc.matchAll(/^\| `([a-z0-9_.]+)` \| [^|]* \| ([^|]*) \|/gm)].map((m) => [m[1], m[2].trim()]));
+}
+
+interface JsonSchema {
+  type?: string; properties?: Record<string, JsonSchema>; items?: JsonSchema;
+  minimum?: number; exclusiveMinimum?: number; maximum?: number; exclusiveMaximum?: number;
+  minLength?: number; maxLength?: number; minItems?: number; maxItems?: number;
+}
+
+/** A key's bounds as the range column writes them: `1 to 300`, `≥ 0, whole`, `> 0, ≤ 8760`, `16+ characters`, or nothing. */
+function range(node: JsonSchema): string {
+  if (node.type === 'number' || node.type === 'integer') {
+    const max = node.maximum === Number.MAX_SAFE_INTEGER ? undefined : node.maximum;
+    const whole = node.type === 'integer' ? ', whole' : '';
+    if (node.minimum !== undefined && max !== undefined) return `${node.minimum} to ${max}${whole}`;
+    const low = node.minimum !== undefined ? `≥ ${node.minimum}` : node.exclusiveMinimum !== undefined ? `> ${node.exclusiveMinimum}` : null;
+    const high = max !== undefined ? `≤ ${max}` : node.exclusiveMaximum !== undefined ? `< ${node.exclusiveMaximum}` : null;
+    return [low, high].filter((part) => part !== null).join(', ') + whole;
+  }
+  if (node.type === 'array' && node.items && range(node.items) && node.minItems !== undefined && node.maxItems !== undefined) {
+    return `${node.minItems} to ${node.maxItems} items, each ${range(node.items)}`;
+  }
+  if (node.type === 'string' && node.maxLength !== undefined) return `${node.minLength ?? 0} to ${node.maxLength} characters`;
+  if (node.type === 'string' && (node.minLength ?? 0) > 1) return `${node.minLength}+ characters`;
+  return '';
+}
+
+/** Each key's range, from the schema: config path → range. */
+function ranges(node: JsonSchema, prefix = ''): [string, string][] {
+  return Object.entries(node.properties ?? {}).flatMap(([key, child]) =>
+    child.type === 'object' && child.properties ? ranges(child, `${prefix}${key}.`) : [[`${prefix}${key}`, range(child)] as [string, string]]);
 }
 
 describe('configuration docs', () => {
@@ -44,6 +80,15 @@ describe('configuration docs', () => {
     assert.deepEqual(wrong, []);
   });
 
+  it('give each key the range the schema takes', () => {
+    const doc = readFileSync(new URL('docs/configuration.md', ROOT), 'utf8');
+    const documented = documentedRanges(doc);
+    const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+    const wrong = ranges(schema).filter(([key, bounds]) => documented.get(key) !== bounds).map(([key, bounds]) => `${key}: documented ${JSON.stringify(documented.get(key))}, the schema takes ${JSON.stringify(bounds)}`);
+    assert.deepEqual(wrong, []);
+    assert.equal(documented.get('delivery.jitter'), '0 to 0.9');
+  });
+
   it('name only settings that exist, in README.md and docs/', () => {
     const all = keys(configSchema.shape);
     const files = ['README.md', ...readdirSync(new URL('docs/', ROOT)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -58,7 +103,7 @@ describe('configuration docs', () => {
         if (!all.includes(key) && !all.some((k) => k.startsWith(`${key}.`))) wrong.push(`${file}: ${name}`);
       }
       // A dotted key of a settings group in code (`delivery.concurrency`); event types (`handoff.requested`) are no settings.
-      for (const [, key] of text.matchAll(new RegExp(`\`((?:${sections.join('|')})\\.[a-z_]+(?:\\.[a-z_]+)*)\``, 'g'))) {
+      for (const [, key] of text.matchAll(new RegExp(`\`((?:${sections.join('|')})\\.[a-z0-9_]+(?:\\.[a-z0-9_]+)*)\``, 'g'))) {
         const event = /^(handoff|kore|platform)\.(requested|assigned|message|closed|timed_out)$/.test(key);
         if (!event && !all.includes(key) && !all.some((k) => k.startsWith(`${key}.`))) wrong.push(`${file}: ${key}`);
       }
