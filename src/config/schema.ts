@@ -209,7 +209,8 @@ const channelDeclaration = z.strictObject({
 
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(3000),
-  host: z.string().min(1).default('127.0.0.1'),
+  /** An IPv6 address bare (::1): `[::1]` is how a URL writes it, which the listener cannot resolve. */
+  host: z.string().min(1).refine((text) => !/^\[.*\]$/.test(text.trim()), { message: 'an IPv6 address is given bare (::1), without brackets' }).default('127.0.0.1'),
   /** The URL clients use to reach this gateway (printed at start, used in links); defaults to http://host:port. */
   public_url: httpUrl().optional(),
   data_dir: z.string().min(1).default('./data'),

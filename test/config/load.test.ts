@@ -181,6 +181,8 @@ describe('config', () => {
       [{ BOTGATE_DEMO__ORDERS_URL: 'mailto:orders@example.com' }, /BOTGATE_DEMO__ORDERS_URL: must be an http/],
       [{ BOTGATE_PLATFORM__TWILIO_API_BASE: 'ftp://api.example' }, /BOTGATE_PLATFORM__TWILIO_API_BASE: must be an http/],
       [{ BOTGATE_NOTIFY__TYPES: 'payment_failed' }, /BOTGATE_NOTIFY__TYPES: is a map of names, set in the config file only/],
+      // As a URL writes it: the start made the store and the admin token, then failed to listen (exit 1, not 2).
+      [{ BOTGATE_HOST: '[::1]' }, /^invalid configuration: BOTGATE_HOST: an IPv6 address is given bare \(::1\), without brackets$/],
     ];
     for (const [env, message] of cases) assert.throws(() => loadConfig({ env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
     // As printed when start-up stops: with the code docs/errors.md lists, after the line naming the key (or the
