@@ -52,7 +52,9 @@ export type Batch = ReturnType<typeof createBatch>;
 export function createBatch(state: NotifyState, router: RouterBatch, deps: BatchDeps) {
   const { settings, clock, random, typeOf } = deps;
   const halfLife = settings.halfLifeDays * DAY;
-  const writes: NotifyWrites = { newUsers: [], keys: [], decisions: [], notifications: [], engagement: [], typeStats: [], messages: [] };
+  // Weights are on the state's shift: those read, those this batch adds, and the writes (the store moves them to its own).
+  const shift = state.shift;
+  const writes: NotifyWrites = { newUsers: [], keys: [], decisions: [], notifications: [], engagement: [], typeStats: [], messages: [], shift };
   const users = new Map<string, UserContext>();
   const sent: SentNotification[] = [];
   const published = new Set<string>();
@@ -75,11 +77,11 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     return n;
   }
 
-  const pooled = (type: string, t: number) => decayed(state.typeStats.get(pair(type, '')), t, halfLife);
+  const pooled = (type: string, t: number) => decayed(state.typeStats.get(pair(type, '')), t, halfLife, shift);
 
   /** value × p̂ × fatigue, and whether a send is worth its cost (on a posterior sample when exploring). */
   function worth(userId: string, ctx: UserContext, type: EventTypeSettings, t: number): { score: number; worth: boolean } {
-    const p = posterior(decayed(state.engagement.get(pair(userId, type.name)), t, halfLife), pooled(type.name, t), type.priorMean, settings.priorStrength);
+    const p = posterior(decayed(state.engagement.get(pair(userId, type.name)), t, halfLife, shift), pooled(type.name, t), type.priorMean, settings.priorStrength);
     const fatigue = Math.exp(-settings.kappa * sendsWithin(ctx, t, DAY, () => true));
     // A tempered draw: the same mean, the spread narrowed by √concentration. A user is decided for again and again,
     // and each exploratory send of a low-value type costs; the plain posterior explores far more than pays.
@@ -108,7 +110,7 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     for (const name of typesByUser.get(userId) ?? []) {
       if (name === type.name) continue;
       const other = typeOf(name);
-      const own = decayed(state.engagement.get(pair(userId, name)), t, halfLife);
+      const own = decayed(state.engagement.get(pair(userId, name)), t, halfLife, shift);
       expected += ((own.shown * DAY) / window) * other.value * posterior(own, pooled(name, t), other.priorMean, settings.priorStrength).mean;
     }
     return (1 - Math.exp(-settings.kappa)) * expected;
@@ -134,7 +136,7 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     const ids = type.templates.map((v) => v.id);
     if (type.frozenVariant && ids.includes(type.frozenVariant)) return type.frozenVariant;
     if (ids.length === 1) return ids[0];
-    return pickVariant(ids, (v) => decayed(state.typeStats.get(pair(type.name, v)), t, halfLife), random);
+    return pickVariant(ids, (v) => decayed(state.typeStats.get(pair(type.name, v)), t, halfLife, shift), random);
   }
 
   /** A send adds to the user's, the type's and the variant's shown counts (in the loaded state and the writes). */
@@ -172,7 +174,7 @@ export function createBatch(state: NotifyState, router: RouterBatch, deps: Batch
     writes.messages.push(...messages);
     for (const m of messages) for (const e of m.endpointIds ?? []) published.add(e);
     ctx.sends.push({ eventType: type.name, sentAt: t, critical: type.critical });
-    addShown(n.userId, type.name, variant, weightAt(t, halfLife));
+    addShown(n.userId, type.name, variant, weightAt(t, halfLife, shift));
     sent.push({ id: done.id, userId: done.userId, eventType: done.eventType, variant, text, critical: type.critical, sentAt: t });
     return done;
   }

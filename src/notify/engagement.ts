@@ -3,17 +3,30 @@
 import type { Random } from '../clock.ts';
 import type { WeightedCounts } from '../store/notify-records.ts';
 
-/** Counts are stored as sums of 2^((t − EPOCH)/half-life): adding one is `+=`, decaying is one multiplication. */
+/**
+ * Counts are stored as sums of 2^((t − EPOCH)/half-life − shift): adding one is `+=`, decaying is one multiplication.
+ * The store keeps the shift (store/notify-records.ts): without it the weights pass 2^1024 (Infinity) 1,024
+ * half-lives after EPOCH, weeks with a half-life of hours.
+ */
 export const WEIGHT_EPOCH = Date.UTC(2026, 0, 1);
 
-export function weightAt(t: number, halfLifeMs: number): number {
-  return 2 ** ((t - WEIGHT_EPOCH) / halfLifeMs);
+/** Weights at now may reach 2^REBASE_AT before the store rebases them: far enough below 2^1024 for any sum of them. */
+export const REBASE_AT = 500;
+
+export function weightAt(t: number, halfLifeMs: number, shift = 0): number {
+  return 2 ** ((t - WEIGHT_EPOCH) / halfLifeMs - shift);
 }
 
-/** Counts decayed to time t. */
-export function decayed(counts: WeightedCounts | undefined, t: number, halfLifeMs: number): { shown: number; clicked: number } {
+/** The shift weights should be on at `now`: the current one, or (once weights at now pass 2^REBASE_AT) a new one that brings them near 1. */
+export function shiftFor(now: number, halfLifeMs: number, shift: number): number {
+  const exponent = (now - WEIGHT_EPOCH) / halfLifeMs;
+  return exponent - shift > REBASE_AT ? Math.floor(exponent) : shift;
+}
+
+/** Counts decayed to time t, from weights on the given shift. */
+export function decayed(counts: WeightedCounts | undefined, t: number, halfLifeMs: number, shift = 0): { shown: number; clicked: number } {
   if (!counts) return { shown: 0, clicked: 0 };
-  const factor = 1 / weightAt(t, halfLifeMs);
+  const factor = 1 / weightAt(t, halfLifeMs, shift);
   return { shown: counts.shownW * factor, clicked: Math.min(counts.clickedW, counts.shownW) * factor };
 }
 

@@ -9,7 +9,7 @@ import type { IdPrefix } from '../ids.ts';
 import type { Store } from '../store/store.ts';
 import { KeysTaken, pair, type DecisionRecord, type NotificationRecord } from '../store/notify-records.ts';
 import { createBatch, DAY, optedOut, type Batch, type BatchDeps } from './batch.ts';
-import { weightAt } from './engagement.ts';
+import { shiftFor, weightAt } from './engagement.ts';
 import { createGroupCommit } from '../group-commit.ts';
 import { parseClock } from './local-time.ts';
 import type { NotificationRouter } from './router.ts';
@@ -73,12 +73,17 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     return run;
   }
 
-  /** The state of these users and a router batch, read together, as of `from`. */
-  async function open(userIds: string[], keys: string[], types: EventTypeSettings[], from: number): Promise<Batch> {
-    const [state, router] = await Promise.all([
-      repo.loadState({ userIds, keys, types: types.map((t) => t.name), now: from, sendsSince: from - window }),
-      deps.router.prepare(userIds, types),
-    ]);
+  /**
+   * The state of these users and a router batch, read together, as of `from`; the weights rebased first when they
+   * would pass 2^REBASE_AT at `now` (read again then: another process may have rebased them already).
+   */
+  async function open(userIds: string[], keys: string[], types: EventTypeSettings[], from: number, now: number): Promise<Batch> {
+    const query = { userIds, keys, types: types.map((t) => t.name), now: from, sendsSince: from - window };
+    let [state, router] = await Promise.all([repo.loadState(query), deps.router.prepare(userIds, types)]);
+    for (let shift = shiftFor(now, halfLife, state.shift); shift !== state.shift; shift = shiftFor(now, halfLife, state.shift)) {
+      await repo.rebase(state.shift, shift);
+      state = await repo.loadState(query);
+    }
     return createBatch(state, router, batchDeps);
   }
 
@@ -117,6 +122,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
       prepared.flatMap((p) => p.keys),
       [...new Map(prepared.map((p) => [p.type.name, p.type])).values()],
       Math.min(now, ...prepared.map((p) => p.t)),
+      now,
     );
     const { state } = b;
     const decisions: Decision[] = [];
@@ -236,7 +242,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     const result: DueResult = { sent: [], dropped: [], held: 0 };
     if (!due.length) return result;
     const types = [...new Map(due.map((n) => [n.eventType, typeOf(n.eventType)])).values()];
-    const b = await open([...new Set(due.map((n) => n.userId))], [], types, now);
+    const b = await open([...new Set(due.map((n) => n.userId))], [], types, now, now);
     for (const n of due) {
       const type = typeOf(n.eventType);
       const ctx = b.userContext(n.userId);
@@ -301,8 +307,9 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
 
     async recordClickOf(n, at) {
       if (n.status !== 'sent' || n.sentAt === null) return 'not_found';
-      // The store checks again in its transaction: a second click counts once.
-      return repo.click(n.id, at ?? clock.now(), weightAt(n.sentAt, halfLife));
+      // The store checks again in its transaction: a second click counts once. The weight is on the store's shift then.
+      const sentAt = n.sentAt;
+      return repo.click(n.id, at ?? clock.now(), (shift) => weightAt(sentAt, halfLife, shift));
     },
 
     async recordFeedback(userId, eventType, at) {

@@ -1,7 +1,10 @@
 // The store's side of the notification engine: decisions, notifications, dedup keys, decayed engagement
-// counts and per-type overrides. Engagement counts are stored as sums of weights 2^((t − epoch)/half-life),
+// counts and per-type overrides. Engagement counts are stored as sums of weights 2^((t − epoch)/half-life − shift),
 // so adding one is a plain `+=` that concurrent processes cannot lose; the engine turns them back into
-// counts decayed to now.
+// counts decayed to now. The store keeps the shift: a rebase multiplies every weight by 2^−(new − old shift)
+// (exact: a power of two) and moves the shift in one transaction, and weights computed on an older shift are
+// moved to the store's in the transaction that adds them, so a process that read before a rebase adds on the
+// right scale.
 import type { NewMessage, PageRequest, Router, UserRecord } from './store.ts';
 
 export type NotificationStatus = 'pending' | 'sent' | 'dropped';
@@ -47,7 +50,7 @@ export interface DecisionRecord {
   duplicateOf: string | null;
 }
 
-/** Weighted sums (see above). */
+/** Weighted sums (see above), on the shift of the state or answer that holds them. */
 export interface WeightedCounts {
   shownW: number;
   clickedW: number;
@@ -73,6 +76,8 @@ export interface NotifyState {
   engagement: Map<string, WeightedCounts>;
   /** Per `type \0 variant`; variant '' is the whole type (the pooled prior). */
   typeStats: Map<string, WeightedCounts>;
+  /** The shift engagement and typeStats are on. */
+  shift: number;
 }
 
 export interface NotifyWrites {
@@ -84,6 +89,8 @@ export interface NotifyWrites {
   engagement: ({ userId: string; eventType: string } & WeightedCounts)[];
   typeStats: ({ eventType: string; variant: string } & WeightedCounts)[];
   messages: NewMessage[];
+  /** The shift engagement and typeStats are on (the state's they were decided on; 0 when absent). */
+  shift?: number;
 }
 
 export interface DecisionFilter {
@@ -119,6 +126,8 @@ export interface UserExport {
   engagement: ({ eventType: string } & WeightedCounts)[];
   /** The handoff sessions of the user's conversations, as stored (times as numbers). */
   handoffs: Record<string, unknown>[];
+  /** The shift engagement is on. */
+  shift: number;
 }
 
 export interface NotifyRepo {
@@ -137,8 +146,13 @@ export interface NotifyRepo {
   latestSent(userId: string, eventType: string | null, since: number): Promise<NotificationRecord | null>;
   /** Per user among these, the latest notification sent at or after `since` (one query for a batch of writers). */
   latestSentOf(userIds: string[], since: number): Promise<Map<string, NotificationRecord>>;
-  /** Marks a notification clicked once and adds the click weight to its engagement and variant counts. */
-  click(id: string, at: number, weight: number): Promise<'recorded' | 'duplicate' | 'not_found'>;
+  /** Marks a notification clicked once and adds the click weight (on the store's shift) to its engagement and variant counts. */
+  click(id: string, at: number, weight: (shift: number) => number): Promise<'recorded' | 'duplicate' | 'not_found'>;
+  /**
+   * Multiplies every stored weight by 2^−(to − from) and moves the shift to `to`, in one transaction, when the shift
+   * is still `from` (else another process rebased first, and nothing changes). Returns the shift now.
+   */
+  rebase(from: number, to: number): Promise<number>;
   decisions(filter: DecisionFilter, page: PageRequest): Promise<DecisionRecord[]>;
   /** Reason counts per type since a time (analytics). */
   reasonCounts(since: number): Promise<{ eventType: string; decision: string; reason: string; count: number }[]>;
@@ -147,7 +161,7 @@ export interface NotifyRepo {
    * quiet hours ended, dropped expired, still pending), which their decisions (defer) do not say.
    */
   outcomeCounts(since: number): Promise<{ eventType: string; status: string; reason: string | null; count: number }[]>;
-  typeStats(eventType: string): Promise<Map<string, WeightedCounts>>;
+  typeStats(eventType: string): Promise<{ shift: number; variants: Map<string, WeightedCounts> }>;
   overrides(): Promise<Map<string, Record<string, unknown>>>;
   putOverride(name: string, settings: Record<string, unknown>, now: number): Promise<void>;
   deleteOverride(name: string): Promise<boolean>;
@@ -232,3 +246,28 @@ export function foldWrites(w: NotifyWrites): NotifyWrites {
     notifications: [...new Map(w.notifications.map((n) => [n.id, n])).values()],
   };
 }
+
+/**
+ * Moving weights down by 2^−d, in steps whose factor 2^−s (s ≤ 1000) is a normal double: each step multiplies a
+ * weight exactly, or gives 0 for one whose product would fall below 2^−1022 (a count of nothing; PostgreSQL refuses
+ * a product that underflows) or that is not finite (a weight that overflowed before the store had a shift: its count
+ * is lost). The stores run the same steps in SQL.
+ */
+export function rescaleSteps(d: number): { factor: number; below: number }[] {
+  const steps = [];
+  for (let left = d; left > 0; left -= 1000) {
+    const s = Math.min(left, 1000);
+    steps.push({ factor: 2 ** -s, below: 2 ** (s - 1022) });
+  }
+  return steps;
+}
+
+/** A weight moved down by 2^−d as the stores move theirs (rescaleSteps). */
+export function rescaled(weight: number, d: number): number {
+  for (const { factor, below } of rescaleSteps(d)) weight = weight < below || weight > Number.MAX_VALUE ? 0 : weight * factor;
+  return weight;
+}
+
+/** The SQL of one step of rescaleSteps for a column: its factor, bound and Number.MAX_VALUE are the parameters named. */
+export const rescaleSql = (column: string, factor: string, below: string, max: string) =>
+  `CASE WHEN ${column} < ${below} OR ${column} > ${max} THEN 0 ELSE ${column} * ${factor} END`;

@@ -347,6 +347,41 @@ describe('notification policy', () => {
     assert.ok(clicked.score! > ignored.score!, `${clicked.score} > ${ignored.score}`);
   });
 
+  it('keeps engagement counts finite past 1,024 half-lives: the same events 1,000 days later are decided alike', async () => {
+    // A half-life of 6 h: the weights 2^((t − 2026-01-01)/half-life) passed 2^1024 (Infinity) in September 2026, and
+    // from then on every decayed count was NaN. The simulation spans 150 days (600 half-lives, past one rebase).
+    const DAY = 24 * H;
+    const simulate = async (start: number) => {
+      await setup({
+        halfLifeDays: 0.25, exploration: 'thompson', fatigueCost: true,
+        types: { promo: { value: 0.5, cost: 0.03, cooldownHours: 0, priorMean: 0.1, templates: [{ id: 'a', text: 'A' }, { id: 'b', text: 'B' }] } },
+      });
+      clock.set(start);
+      const out: [string, string, string | null, number | null][] = [];
+      for (let day = 0; day < 150; day++) {
+        for (const hour of [9, 13, 17]) {
+          clock.set(start + day * DAY + hour * H);
+          const decided = await engine.decide(['u0', 'u1', 'u2', 'u3'].map((userId) => ({ userId, eventType: 'promo', params: { day, hour } })));
+          for (const [i, d] of decided.entries()) {
+            out.push([d.decision, d.reason, d.variant, d.score]);
+            // u0 clicks everything, u1 variant b, u2 nothing, u3 every third day.
+            if (d.notificationId && (i === 0 || (i === 1 && d.variant === 'b') || (i === 3 && day % 3 === 0))) await engine.recordClick(d.notificationId);
+          }
+        }
+      }
+      const { shift } = await store.notify.loadState({ userIds: [], keys: [], types: [], now: clock.now(), sendsSince: clock.now() });
+      return { out, shift };
+    };
+    const { out: early, shift: earlyShift } = await simulate(Date.UTC(2026, 0, 1));
+    const { out: later, shift: laterShift } = await simulate(Date.UTC(2026, 0, 1) + 1000 * DAY);
+    // Rebased once past 500 half-lives (day 125); the later run rebased at its start (4,000 half-lives), then once more.
+    assert.deepEqual([earlyShift, laterShift], [501, 4501]);
+    assert.ok(early.every(([, , , score]) => score !== null && Number.isFinite(score)), 'every score is a number');
+    assert.ok(new Set(early.map(([, reason]) => reason)).size > 1, 'sent and skipped both happen');
+    assert.deepEqual(later.map(([decision, reason, variant]) => [decision, reason, variant]), early.map(([decision, reason, variant]) => [decision, reason, variant]));
+    for (const [i, [, , , score]] of later.entries()) assert.ok(Math.abs(score! - early[i][3]!) <= 1e-9 * early[i][3]!, `decision ${i}: ${score} vs ${early[i][3]}`);
+  });
+
   it('charges a send the attention it takes from the user\'s other notifications of the next 24 h', async () => {
     await setup({ fatigueCost: true, quietHours: { start: '03:00', end: '03:00' }, types: { promo: { value: 0.3, cost: 0.012, priorMean: 0.1, templates: [{ id: 'a', text: 'P' }] } } });
     // A user with no other notifications: promo is worth 0.3 × 0.1 = 0.03 ≥ 0.012.

@@ -210,7 +210,7 @@ for (const backend of await testBackends()) describe(`notification producer API 
     const stats = await gw.store.notify.typeStats('payment_failed');
     const engagement = (await gw.store.notify.exportUser(user.id))!.engagement[0];
     assert.ok(Math.abs(engagement.clickedW - engagement.shownW) < 1e-9, 'two feedback calls count one click');
-    assert.ok(stats.get('')!.clickedW > 0);
+    assert.ok(stats.variants.get('')!.clickedW > 0);
     // Nothing left botgate on this route.
     assert.equal(sent?.destination, 'caller');
     assert.equal((await http('POST', '/kore-webhook', { userInfo: {}, eventType: 'x' })).status, 400);

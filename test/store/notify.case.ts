@@ -56,6 +56,7 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
 
     const commit = (w: Partial<NotifyWrites>, now = T0) =>
       store.notify.commit({ newUsers: [], keys: [], decisions: [], notifications: [], engagement: [], typeStats: [], messages: [], ...w }, routeAll, now);
+    const variants = async (type: string) => (await store.notify.typeStats(type)).variants;
     const load = (over: { userIds?: string[]; keys?: string[]; types?: string[]; now?: number; sendsSince?: number } = {}) =>
       store.notify.loadState({ userIds: ['usr_1'], keys: [], types: [], now: T0, sendsSince: T0 - DAY, ...over });
 
@@ -101,8 +102,9 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(state.engagement, new Map([[pair('usr_1', 'promo'), { shownW: 1.5, clickedW: 0.5 }]]));
       assert.deepEqual(state.typeStats, new Map([[pair('promo', ''), { shownW: 3, clickedW: 1 }], [pair('promo', 'A'), { shownW: 2, clickedW: 0.25 }]]));
 
-      const empty = await load({ userIds: [], keys: [], types: [] });
+      const { shift, ...empty } = await load({ userIds: [], keys: [], types: [] });
       for (const map of Object.values(empty)) assert.equal(map.size, 0);
+      assert.equal(shift, 0, 'the weights are on their first shift');
     });
 
     it('commits users once, decisions, notifications inserted then replaced by id, increments that add up, and messages with deliveries', async () => {
@@ -138,10 +140,10 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.equal((await store.users.get('usr_1'))?.tz, 'Asia/Tokyo', 'a known user is left as it is');
       const state = await load({ types: ['promo'], now: T0 + 5 });
       assert.deepEqual(state.engagement.get(pair('usr_1', 'promo')), { shownW: 3.25, clickedW: 0.5 });
-      assert.deepEqual(await store.notify.typeStats('promo'), new Map([
+      assert.deepEqual(await variants('promo'), new Map([
         ['', { shownW: 3, clickedW: 0.5 }], ['A', { shownW: 1, clickedW: 0 }], ['B', { shownW: 1, clickedW: 0 }],
       ]));
-      assert.deepEqual(await store.notify.typeStats('nothing'), new Map());
+      assert.deepEqual(await variants('nothing'), new Map());
       assert.equal(state.pending.size, 0);
       assert.deepEqual(state.sends.get('usr_1'), [{ eventType: 'promo', sentAt: T0 + 5, critical: false }]);
     });
@@ -159,7 +161,7 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       });
       assert.equal((await store.notify.decisions({}, { limit: 2000 })).length, 1000);
       assert.equal((await store.notify.decisions({ userId: 'usr_7' }, { limit: 2000 })).length, 20);
-      assert.deepEqual((await store.notify.typeStats('promo')).get(''), { shownW: 1000, clickedW: 0 });
+      assert.deepEqual((await variants('promo')).get(''), { shownW: 1000, clickedW: 0 });
       const state = await load({ userIds: ['usr_7'], keys: decisions.map((d) => d.eventKey) });
       assert.equal(state.seenKeys.size, 1000);
       assert.equal(state.pending.size, 20);
@@ -277,20 +279,56 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
           { eventType: 'promo', variant: 'B', shownW: 1, clickedW: 0 }, { eventType: 'alert', variant: '', shownW: 1, clickedW: 0 },
         ],
       });
-      assert.equal(await store.notify.click(withVariant.id, T0 + 50, 0.5), 'recorded');
-      assert.equal(await store.notify.click(withVariant.id, T0 + 60, 0.5), 'duplicate');
-      assert.equal(await store.notify.click('ntf_missing', T0 + 60, 0.5), 'not_found');
-      assert.equal(await store.notify.click(pending.id, T0 + 60, 0.5), 'not_found', 'a notification not sent cannot be clicked');
+      assert.equal(await store.notify.click(withVariant.id, T0 + 50, () => 0.5), 'recorded');
+      assert.equal(await store.notify.click(withVariant.id, T0 + 60, () => 0.5), 'duplicate');
+      assert.equal(await store.notify.click('ntf_missing', T0 + 60, () => 0.5), 'not_found');
+      assert.equal(await store.notify.click(pending.id, T0 + 60, () => 0.5), 'not_found', 'a notification not sent cannot be clicked');
       assert.deepEqual(await store.notify.notification(withVariant.id), { ...withVariant, clickedAt: T0 + 50, updatedAt: T0 + 50 });
-      assert.deepEqual(await store.notify.typeStats('promo'), new Map([
+      assert.deepEqual(await variants('promo'), new Map([
         ['', { shownW: 2, clickedW: 0.5 }], ['A', { shownW: 1, clickedW: 0.5 }], ['B', { shownW: 1, clickedW: 0 }],
       ]));
-      assert.equal(await store.notify.click(noVariant.id, T0 + 70, 0.25), 'recorded');
-      assert.deepEqual(await store.notify.typeStats('alert'), new Map([['', { shownW: 1, clickedW: 0.25 }]]), 'the pooled row counts a click once');
+      assert.equal(await store.notify.click(noVariant.id, T0 + 70, () => 0.25), 'recorded');
+      assert.deepEqual(await variants('alert'), new Map([['', { shownW: 1, clickedW: 0.25 }]]), 'the pooled row counts a click once');
       const state = await load();
       assert.deepEqual(state.engagement.get(pair('usr_1', 'promo')), { shownW: 1, clickedW: 0.5 });
       assert.deepEqual(state.engagement.get(pair('usr_1', 'alert')), { shownW: 1, clickedW: 0.25 });
       assert.equal((await store.notify.notification(pending.id))?.clickedAt, null);
+    });
+
+    it('rebases the weights: all of them × 2^−(to − from) with the shift, once; an older shift\'s weights are added on the new one', async () => {
+      const n = sent({ variant: 'A' });
+      await commit({
+        newUsers: [{ id: 'usr_1', tz: null }],
+        notifications: [n],
+        engagement: [
+          { userId: 'usr_1', eventType: 'promo', shownW: 3 * 2 ** 700, clickedW: 2 ** 700 },
+          // A weight that overflowed before weights had a shift (its count is lost), and one too small to count.
+          { userId: 'usr_2', eventType: 'promo', shownW: Infinity, clickedW: 2 ** -500 },
+        ],
+        typeStats: [{ eventType: 'promo', variant: '', shownW: 2 ** 1000, clickedW: 2 ** 900 }, { eventType: 'promo', variant: 'A', shownW: 1.5, clickedW: 0 }],
+      });
+      assert.equal(await store.notify.rebase(0, 600), 600);
+      assert.equal(await store.notify.rebase(0, 650), 600, 'another process rebased first: nothing moves');
+      const state = await load({ userIds: ['usr_1', 'usr_2'], types: ['promo'] });
+      assert.equal(state.shift, 600);
+      assert.deepEqual(state.engagement, new Map([[pair('usr_1', 'promo'), { shownW: 3 * 2 ** 100, clickedW: 2 ** 100 }], [pair('usr_2', 'promo'), { shownW: 0, clickedW: 0 }]]));
+      assert.deepEqual(await store.notify.typeStats('promo'), { shift: 600, variants: new Map([['', { shownW: 2 ** 400, clickedW: 2 ** 300 }], ['A', { shownW: 1.5 * 2 ** -600, clickedW: 0 }]]) });
+
+      // A batch that read before the rebase commits on shift 0; a click's weight is asked for on the store's shift.
+      await commit({ shift: 0, engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 2 ** 650, clickedW: 0 }] });
+      assert.equal(await store.notify.click(n.id, T0 + 1, (shift) => 2 ** (700 - shift)), 'recorded');
+      const exported = (await store.notify.exportUser('usr_1'))!;
+      assert.equal(exported.shift, 600);
+      assert.deepEqual(exported.engagement, [{ eventType: 'promo', shownW: 3 * 2 ** 100 + 2 ** 50, clickedW: 2 ** 101 }]);
+      assert.deepEqual((await variants('promo')).get('A'), { shownW: 1.5 * 2 ** -600, clickedW: 2 ** 100 });
+
+      // Past 1,000 at once, in steps (PostgreSQL refuses a product that underflows: those are 0).
+      await commit({ shift: 600, typeStats: [{ eventType: 'promo', variant: 'B', shownW: 2 ** 1000, clickedW: 2 ** 999 }] });
+      assert.equal(await store.notify.rebase(600, 2100), 2100);
+      const after = await load({ userIds: ['usr_1'], types: ['promo'] });
+      assert.equal(after.shift, 2100);
+      assert.deepEqual(after.engagement.get(pair('usr_1', 'promo')), { shownW: 0, clickedW: 0 });
+      assert.deepEqual(after.typeStats, new Map([[pair('promo', ''), { shownW: 0, clickedW: 0 }], [pair('promo', 'A'), { shownW: 0, clickedW: 0 }], [pair('promo', 'B'), { shownW: 2 ** -500, clickedW: 2 ** -501 }]]));
     });
 
     it('counts concurrent clicks of one notification once', async () => {
@@ -300,9 +338,9 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
         engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 1, clickedW: 0 }],
         typeStats: [{ eventType: 'promo', variant: '', shownW: 1, clickedW: 0 }, { eventType: 'promo', variant: 'A', shownW: 1, clickedW: 0 }],
       });
-      const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.click(n.id, T0 + i, 1)));
+      const results = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.click(n.id, T0 + i, () => 1)));
       assert.deepEqual(results.sort(), ['duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'recorded']);
-      assert.deepEqual(await store.notify.typeStats('promo'), new Map([['', { shownW: 1, clickedW: 1 }], ['A', { shownW: 1, clickedW: 1 }]]));
+      assert.deepEqual(await variants('promo'), new Map([['', { shownW: 1, clickedW: 1 }], ['A', { shownW: 1, clickedW: 1 }]]));
       assert.deepEqual((await load()).engagement.get(pair('usr_1', 'promo')), { shownW: 1, clickedW: 1 });
     });
 

@@ -60,6 +60,45 @@ describe('postgres: two processes on one schema', { skip }, () => {
     assert.deepEqual(await two.migrate(), []);
   });
 
+  it('adds the weights of a batch read before the other rebased on the new shift: its commit waits for the rebase, then moves them', { timeout: 20_000 }, async () => {
+    const pg = await import('pg');
+    const { pair } = await import('../../src/store/notify-records.ts');
+    await one.migrate();
+    const writes = { newUsers: [], keys: [], decisions: [], notifications: [], typeStats: [], messages: [] };
+    await one.notify.commit({ ...writes, engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 2 ** 700, clickedW: 0 }] }, routeAll, T0);
+    const read = await two.notify.loadState({ userIds: ['usr_1'], keys: [], types: [], now: T0, sendsSince: T0 });
+    assert.equal(read.shift, 0);
+    // A third connection holds the user's row: one's rebase takes the shift, then waits for the row.
+    const client = () => new pg.default.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    const [holder, watcher] = [client(), client()];
+    await Promise.all([holder.connect(), watcher.connect()]);
+    const blockedBy = async (pid: number): Promise<number> => {
+      for (let i = 0; i < 1000; i++) {
+        const { rows } = await watcher.query('SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [pid]);
+        if (rows.length) return Number(rows[0].pid);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error(`nothing waits for ${pid}`);
+    };
+    try {
+      await holder.query('BEGIN');
+      await holder.query("SELECT 1 FROM notify_engagement WHERE user_id = 'usr_1' FOR UPDATE");
+      const rebased = one.notify.rebase(0, 600);
+      const rebasing = await blockedBy(Number((await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid));
+      // Two commits what it decided on the shift it read, while the rebase is under way: it waits for it.
+      const committed = two.notify.commit({ ...writes, shift: read.shift, engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 2 ** 650, clickedW: 0 }] }, routeAll, T0);
+      await blockedBy(rebasing);
+      await holder.query('ROLLBACK');
+      assert.equal(await rebased, 600);
+      await committed;
+    } finally {
+      await Promise.all([holder.end(), watcher.end()]);
+    }
+    const after = await one.notify.loadState({ userIds: ['usr_1'], keys: [], types: [], now: T0, sendsSince: T0 });
+    assert.equal(after.shift, 600);
+    assert.deepEqual(after.engagement.get(pair('usr_1', 'promo')), { shownW: 2 ** 100 + 2 ** 50, clickedW: 0 });
+  });
+
   it('stores a new idempotency key once when both publish it at once', async () => {
     await one.migrate();
     await one.endpoints.insert(endpointRecord());

@@ -201,7 +201,7 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     const stats = await repo.typeStats(type.name);
     const now = clock.now();
     const halfLife = notify.settings.halfLifeDays * DAY;
-    const counts = (variant: string) => decayed(stats.get(variant), now, halfLife);
+    const counts = (variant: string) => decayed(stats.variants.get(variant), now, halfLife, stats.shift);
     const ids = type.templates.map((t) => t.id);
     // An estimate for an admin's eyes: Math.random is fine here, nothing is decided on it.
     const best = probabilityBest(ids, counts, Math.random);

@@ -96,7 +96,7 @@ export async function exportUser(deps: Pick<AppDeps, 'store' | 'clock' | 'notify
     messages: data.messages.map(rowView),
     decisions: data.decisions.map(decisionRecordView),
     notifications: data.notifications.map(notificationView),
-    engagement: data.engagement.map((e) => ({ event_type: e.eventType, ...decayed(e, now, halfLife) })),
+    engagement: data.engagement.map((e) => ({ event_type: e.eventType, ...decayed(e, now, halfLife, data.shift) })),
     handoffs: data.handoffs.map(rowView),
   };
 }

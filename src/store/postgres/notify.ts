@@ -5,7 +5,10 @@
 // once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE.
 // Recurring feeds: notify-feeds.ts.
 import { decisionFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import { foldKeys, foldWrites, KeysTaken, pair, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites, type WeightedCounts } from '../notify-records.ts';
+import {
+  foldKeys, foldWrites, KeysTaken, pair, rescaled, rescaleSql, rescaleSteps, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites,
+  type WeightedCounts,
+} from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { createFeedsRepo } from './notify-feeds.ts';
@@ -14,7 +17,26 @@ import { pageClause } from './paging.ts';
 type Row = Record<string, unknown>;
 
 const byKey = <T>(items: Map<string, T>) => [...items.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-const counts = (r: Row): WeightedCounts => ({ shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
+
+/** The shift, in each statement reading weights: the one it read them on. */
+const SHIFT = '(SELECT shift FROM notify_weight_shift) AS shift';
+
+/**
+ * Weights read by statements issued together, each row with the shift its statement saw (a rebase may come between
+ * them), all moved to the newest of those shifts (as the rebase moved the others), and that shift.
+ */
+function onNewestShift(shiftNow: Row[], ...reads: Row[][]): { shift: number; counts: (r: Row) => WeightedCounts } {
+  let shift = Number(shiftNow[0].shift);
+  for (const rows of reads) for (const r of rows) shift = Math.max(shift, Number(r.shift));
+  return {
+    shift,
+    counts: (r) => ({ shownW: rescaled(Number(r.shown_w), shift - Number(r.shift)), clickedW: rescaled(Number(r.clicked_w), shift - Number(r.shift)) }),
+  };
+}
+
+/** One step of a rebase (rescaleSteps) on a table's weights. */
+const REBASE_SQL = (table: string) =>
+  `UPDATE ${table} SET shown_w = ${rescaleSql('shown_w', '$1::float8', '$2::float8', '$3::float8')}, clicked_w = ${rescaleSql('clicked_w', '$1::float8', '$2::float8', '$3::float8')}`;
 
 const INSERT_USERS_SQL = `
 INSERT INTO users (id, tz, created_at, updated_at)
@@ -128,17 +150,28 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         n.map((x) => x.messageId), n.map((x) => x.createdAt), n.map((x) => x.updatedAt),
       ]);
     }
-    const e = p.engagement;
+    let e = p.engagement;
+    let s = p.typeStats;
+    if (e.length || s.length) {
+      // FOR SHARE: no rebase (FOR UPDATE) between this read and the adds. Weights decided on an older shift (a rebase
+      // came between the batch's read and now) move to the store's.
+      const shift = Number((await sql.get('SELECT shift FROM notify_weight_shift FOR SHARE'))!.shift);
+      const d = shift - (w.shift ?? 0);
+      if (d < 0) throw new Error(`engagement weights on shift ${w.shift}, ahead of the store's ${shift}`);
+      const move = <T extends WeightedCounts>(r: T): T => ({ ...r, shownW: rescaled(r.shownW, d), clickedW: rescaled(r.clickedW, d) });
+      if (d > 0) {
+        e = e.map(move);
+        s = s.map(move);
+      }
+    }
     if (e.length) await sql.run(ADD_ENGAGEMENT_SQL, [e.map((x) => x.userId), e.map((x) => x.eventType), e.map((x) => x.shownW), e.map((x) => x.clickedW)]);
-    const s = p.typeStats;
     if (s.length) await sql.run(ADD_TYPE_STATS_SQL, [s.map((x) => x.eventType), s.map((x) => x.variant), s.map((x) => x.shownW), s.map((x) => x.clickedW)]);
   }
 
   return {
     async loadState({ userIds, keys, types, now, sendsSince }) {
-      const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map() };
       // Independent reads: issued together, they share the pool's connections instead of queueing on one.
-      const [users, seen, sends, pending, engagement, typeStats] = await Promise.all([
+      const [users, seen, sends, pending, engagement, typeStats, shiftNow] = await Promise.all([
         userIds.length ? db.all('SELECT * FROM users WHERE id = ANY($1::text[])', [userIds]) : [],
         keys.length ? db.all('SELECT key, decision_id, expires_at FROM notify_keys WHERE key = ANY($1::text[]) AND expires_at > $2', [keys, now]) : [],
         userIds.length
@@ -149,9 +182,12 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
           )
           : [],
         userIds.length ? db.all("SELECT * FROM notifications WHERE status = 'pending' AND user_id = ANY($1::text[]) ORDER BY id", [userIds]) : [],
-        userIds.length ? db.all('SELECT * FROM notify_engagement WHERE user_id = ANY($1::text[])', [userIds]) : [],
-        types.length ? db.all('SELECT * FROM notify_type_stats WHERE event_type = ANY($1::text[])', [types]) : [],
+        userIds.length ? db.all(`SELECT *, ${SHIFT} FROM notify_engagement WHERE user_id = ANY($1::text[])`, [userIds]) : [],
+        types.length ? db.all(`SELECT *, ${SHIFT} FROM notify_type_stats WHERE event_type = ANY($1::text[])`, [types]) : [],
+        db.all('SELECT shift FROM notify_weight_shift'),
       ]);
+      const { shift, counts } = onNewestShift(shiftNow, engagement, typeStats);
+      const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map(), shift };
       for (const r of users) state.users.set(String(r.id), userFromRow(r));
       for (const r of seen) {
         state.seenKeys.set(String(r.key), String(r.decision_id));
@@ -214,7 +250,11 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
     },
 
     async click(id, at, weight) {
-      const done = await db.get(CLICK_SQL, [id, at, weight], 'botgate_notify_click');
+      // FOR SHARE: the weight on the shift no rebase moves before the click's adds.
+      const done = await db.tx(async (sql) => {
+        const shift = Number((await sql.get('SELECT shift FROM notify_weight_shift FOR SHARE'))!.shift);
+        return sql.get(CLICK_SQL, [id, at, weight(shift)], 'botgate_notify_click');
+      });
       if (Number(done?.n) === 1) return 'recorded';
       const row = await db.get('SELECT status FROM notifications WHERE id = $1', [id]);
       return row && row.status === 'sent' ? 'duplicate' : 'not_found';
@@ -247,8 +287,24 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
     },
 
     async typeStats(eventType) {
-      const rows = await db.all('SELECT variant, shown_w, clicked_w FROM notify_type_stats WHERE event_type = $1', [eventType]);
-      return new Map(rows.map((r) => [String(r.variant), counts(r)]));
+      const [rows, shiftNow] = await Promise.all([
+        db.all(`SELECT variant, shown_w, clicked_w, ${SHIFT} FROM notify_type_stats WHERE event_type = $1`, [eventType]),
+        db.all('SELECT shift FROM notify_weight_shift'),
+      ]);
+      const { shift, counts } = onNewestShift(shiftNow, rows);
+      return { shift, variants: new Map(rows.map((r) => [String(r.variant), counts(r)])) };
+    },
+
+    async rebase(from, to) {
+      return db.tx(async (sql) => {
+        const shift = Number((await sql.get('SELECT shift FROM notify_weight_shift FOR UPDATE'))!.shift);
+        if (shift !== from || to <= from) return shift;
+        for (const { factor, below } of rescaleSteps(to - from)) {
+          for (const table of ['notify_engagement', 'notify_type_stats']) await sql.run(REBASE_SQL(table), [factor, below, Number.MAX_VALUE]);
+        }
+        await sql.run('UPDATE notify_weight_shift SET shift = $1', [to]);
+        return to;
+      });
     },
 
     async overrides() {
@@ -282,7 +338,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       const user = await db.get('SELECT * FROM users WHERE id = $1', [id]);
       if (!user) return null;
       const conversations = 'SELECT id FROM conversations WHERE user_id = $1';
-      const [identities, convs, messages, decisions, notifications, engagement, handoffs] = await Promise.all([
+      const [identities, convs, messages, decisions, notifications, engagement, handoffs, shiftNow] = await Promise.all([
         db.all('SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY kind, value', [id]),
         db.all('SELECT * FROM conversations WHERE user_id = $1 ORDER BY id', [id]),
         // With the events its conversations sent out of them (webhooks, handoff events: migration 007).
@@ -294,9 +350,11 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         ),
         db.all('SELECT * FROM notify_decisions WHERE user_id = $1 ORDER BY id', [id]),
         db.all('SELECT * FROM notifications WHERE user_id = $1 ORDER BY id', [id]),
-        db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = $1 ORDER BY event_type', [id]),
+        db.all(`SELECT event_type, shown_w, clicked_w, ${SHIFT} FROM notify_engagement WHERE user_id = $1 ORDER BY event_type`, [id]),
         db.all(`SELECT * FROM handoffs WHERE conversation_id IN (${conversations}) ORDER BY id`, [id]),
+        db.all('SELECT shift FROM notify_weight_shift'),
       ]);
+      const { shift, counts } = onNewestShift(shiftNow, engagement);
       // BIGINT columns arrive as strings: numbers, as SQLite gives them.
       return {
         user: userFromRow(user),
@@ -313,6 +371,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
           ...r, requested_at: Number(r.requested_at), updated_at: Number(r.updated_at),
           assigned_at: r.assigned_at === null ? null : Number(r.assigned_at), closed_at: r.closed_at === null ? null : Number(r.closed_at),
         })),
+        shift,
       };
     },
 

@@ -1,6 +1,8 @@
 // SQLite: the notification engine's tables (store/notify-records.ts).
 import { decisionFromRow, notificationFromRow, userFromRow } from '../rows.ts';
-import { foldKeys, foldWrites, KeysTaken, pair, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts } from '../notify-records.ts';
+import {
+  foldKeys, foldWrites, KeysTaken, pair, rescaled, rescaleSql, rescaleSteps, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts,
+} from '../notify-records.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { USER_DECISION_SEQS } from './decision-index.ts';
@@ -15,6 +17,12 @@ function notificationParams(n: NotificationRecord): unknown[] {
 }
 
 const ROWS_PER_STATEMENT = 100;
+
+const shiftNow = (db: SqliteDb) => Number(db.get('SELECT shift FROM notify_weight_shift')!.shift);
+
+/** One step of a rebase (rescaleSteps) on a table's weights. */
+const REBASE_SQL = (table: string) =>
+  `UPDATE ${table} SET shown_w = ${rescaleSql('shown_w', ':factor', ':below', ':max')}, clicked_w = ${rescaleSql('clicked_w', ':factor', ':below', ':max')}`;
 
 /** A user's conversations' events sent out of them (ordering key = the conversation; migration 009), :id the user. */
 const CONVERSATION_EVENTS = `SELECT id, event_type, payload, conversation_id, direction, reply_to, created_at FROM messages
@@ -49,7 +57,9 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
   return {
     async loadState({ userIds, keys, types, now, sendsSince }) {
       const users = list(userIds);
-      const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map() };
+      const state: NotifyState = {
+        users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map(), shift: shiftNow(db),
+      };
       for (const r of db.all('SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))', [users])) state.users.set(String(r.id), userFromRow(r));
       if (keys.length) {
         for (const r of db.all('SELECT key, decision_id, expires_at FROM notify_keys WHERE key IN (SELECT value FROM json_each(?)) AND expires_at > ?', [list(keys), now])) {
@@ -84,6 +94,16 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
     async commit(writes, route, now) {
       const w = foldWrites(writes);
       db.tx(() => {
+        if (w.engagement.length || w.typeStats.length) {
+          // Weights decided on an older shift (a rebase came between the batch's read and now) move to the store's.
+          const d = shiftNow(db) - (w.shift ?? 0);
+          if (d < 0) throw new Error(`engagement weights on shift ${w.shift}, ahead of the store's ${shiftNow(db)}`);
+          const move = <T extends WeightedCounts>(r: T): T => ({ ...r, shownW: rescaled(r.shownW, d), clickedW: rescaled(r.clickedW, d) });
+          if (d > 0) {
+            w.engagement = w.engagement.map(move);
+            w.typeStats = w.typeStats.map(move);
+          }
+        }
         // Many rows per statement: a batch of 1,000 decisions is a few dozen statements, not thousands.
         insertMany(db, 'INSERT INTO users (id, tz, created_at, updated_at) VALUES', 4, w.newUsers.map((u) => [u.id, u.tz, now, now]), 'ON CONFLICT (id) DO NOTHING');
         const keys = foldKeys(w.keys, now);
@@ -167,10 +187,22 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         if (!row || row.status !== 'sent') return 'not_found';
         if (row.clicked_at !== null) return 'duplicate';
         db.run('UPDATE notifications SET clicked_at = ?, updated_at = ? WHERE id = ?', [at, at, id]);
-        db.run('UPDATE notify_engagement SET clicked_w = clicked_w + ? WHERE user_id = ? AND event_type = ?', [weight, String(row.user_id), String(row.event_type)]);
+        const w = weight(shiftNow(db));
+        db.run('UPDATE notify_engagement SET clicked_w = clicked_w + ? WHERE user_id = ? AND event_type = ?', [w, String(row.user_id), String(row.event_type)]);
         // The pooled ('') row and the variant's, each once: a notification without a variant has only the first.
-        db.run("UPDATE notify_type_stats SET clicked_w = clicked_w + ? WHERE event_type = ? AND variant IN ('', ?)", [weight, String(row.event_type), String(row.variant ?? '')]);
+        db.run("UPDATE notify_type_stats SET clicked_w = clicked_w + ? WHERE event_type = ? AND variant IN ('', ?)", [w, String(row.event_type), String(row.variant ?? '')]);
         return 'recorded';
+      });
+    },
+
+    async rebase(from, to) {
+      return db.tx(() => {
+        if (shiftNow(db) !== from || to <= from) return shiftNow(db);
+        for (const { factor, below } of rescaleSteps(to - from)) {
+          for (const table of ['notify_engagement', 'notify_type_stats']) db.run(REBASE_SQL(table), { factor, below, max: Number.MAX_VALUE });
+        }
+        db.run('UPDATE notify_weight_shift SET shift = ?', [to]);
+        return to;
       });
     },
 
@@ -202,11 +234,11 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
     },
 
     async typeStats(eventType) {
-      const out = new Map<string, WeightedCounts>();
+      const variants = new Map<string, WeightedCounts>();
       for (const r of db.all('SELECT variant, shown_w, clicked_w FROM notify_type_stats WHERE event_type = ?', [eventType])) {
-        out.set(String(r.variant), { shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
+        variants.set(String(r.variant), { shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
       }
-      return out;
+      return { shift: shiftNow(db), variants };
     },
 
     async overrides() {
@@ -251,6 +283,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         engagement: db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = ? ORDER BY event_type', [id])
           .map((r) => ({ eventType: String(r.event_type), shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) })),
         handoffs: db.all('SELECT * FROM handoffs WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?) ORDER BY id', [id]).map((r) => ({ ...r })),
+        shift: shiftNow(db),
       };
     },
 
