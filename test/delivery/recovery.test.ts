@@ -12,39 +12,54 @@ import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { JobRecord, Store } from '../../src/store/store.ts';
 import { newId } from '../helpers/fixtures.ts';
 
+/** A store and a manual clock for the job runner, and a job `id` created at `createdAt`. */
+async function setUp() {
+  const store = createSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'botgate-recovery-')), 'botgate.db'), newId });
+  await store.migrate();
+  const clock = createManualClock();
+  const now = clock.now();
+  const job = (id: string, createdAt: number, total = 0): JobRecord => ({
+    id, kind: 'recover', params: { endpointId: 'ep_1', since: now - 1000, until: now }, progress: { afterSeq: 0 }, status: 'queued',
+    total, done: 0, error: null, lockedBy: null, lockedUntil: null, createdAt, updatedAt: createdAt,
+  });
+  return { store, clock, now, job };
+}
+
+/**
+ * A runner (worker w1) whose first requeue batch (500 deliveries, more to come) waits until `finish()`; `entered` when
+ * it is under way. With `thenNone`, later batches find nothing.
+ */
+function stalledRunner(store: Store, clock: ReturnType<typeof createManualClock>, thenNone = false) {
+  let inRequeue!: () => void;
+  const entered = new Promise<void>((r) => (inRequeue = r));
+  let finish!: () => void;
+  const held = new Promise<void>((r) => (finish = r));
+  const runner = { calls: 0, entered, finish: () => finish(), recovery: null as unknown as ReturnType<typeof createRecoveryService> };
+  const deliveries = {
+    ...store.deliveries,
+    requeueFailed: async () => {
+      runner.calls++;
+      if (thenNone && runner.calls > 1) return { count: 0, lastSeq: null };
+      inRequeue();
+      await held;
+      return { count: 500, lastSeq: 500 };
+    },
+  };
+  runner.recovery = createRecoveryService({ store: { ...store, deliveries } as Store, clock, newId, config: configSchema.parse({}), workerId: 'w1' });
+  return runner;
+}
+
 describe('recover jobs', () => {
   it('stopping hands the running job back (queued, no lease) and claims no other job', async () => {
-    const store = createSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'botgate-recovery-')), 'botgate.db'), newId });
-    await store.migrate();
-    const clock = createManualClock();
-    const now = clock.now();
-    const job = (id: string, createdAt: number): JobRecord => ({
-      id, kind: 'recover', params: { endpointId: 'ep_1', since: now - 1000, until: now }, progress: { afterSeq: 0 }, status: 'queued',
-      total: 0, done: 0, error: null, lockedBy: null, lockedUntil: null, createdAt, updatedAt: createdAt,
-    });
+    const { store, clock, now, job } = await setUp();
     await store.jobs.insert(job('job_1', now - 2));
     await store.jobs.insert(job('job_2', now - 1));
     // The first job's requeue is under way when the process is told to stop.
-    let inRequeue!: () => void;
-    const entered = new Promise<void>((r) => (inRequeue = r));
-    let finishRequeue!: () => void;
-    const held = new Promise<void>((r) => (finishRequeue = r));
-    const deliveries = {
-      ...store.deliveries,
-      // A first batch of 500 requeued, more to come.
-      requeueFailed: async () => {
-        inRequeue();
-        await held;
-        return { count: 500, lastSeq: 500 };
-      },
-    };
-    const recovery = createRecoveryService({
-      store: { ...store, deliveries } as Store, clock, newId, config: configSchema.parse({}), workerId: 'w1',
-    });
-    recovery.start(60_000);
-    await entered;
-    const stopping = recovery.stop();
-    finishRequeue();
+    const runner = stalledRunner(store, clock);
+    runner.recovery.start(60_000);
+    await runner.entered;
+    const stopping = runner.recovery.stop();
+    runner.finish();
     await stopping;
     const first = (await store.jobs.get('job_1'))!;
     assert.deepEqual([first.done, first.progress], [500, { afterSeq: 500 }], 'its progress kept');
@@ -62,46 +77,23 @@ describe('recover jobs', () => {
 
 describe('recover jobs whose lease ran out', () => {
   it('a process that lost its job\'s lease to another writes nothing more to it and stops working it', async () => {
-    const store = createSqliteStore({ file: join(mkdtempSync(join(tmpdir(), 'botgate-recovery-')), 'botgate.db'), newId });
-    await store.migrate();
-    const clock = createManualClock();
-    const now = clock.now();
-    await store.jobs.insert({
-      id: 'job_1', kind: 'recover', params: { endpointId: 'ep_1', since: now - 1000, until: now }, progress: { afterSeq: 0 }, status: 'queued',
-      total: 1000, done: 0, error: null, lockedBy: null, lockedUntil: null, createdAt: now, updatedAt: now,
-    });
+    const { store, clock, now, job } = await setUp();
+    await store.jobs.insert(job('job_1', now, 1000));
     // w1's first batch stalls past its lease; meanwhile w2 takes the job over.
-    let inRequeue!: () => void;
-    const entered = new Promise<void>((r) => (inRequeue = r));
-    let finishRequeue!: () => void;
-    const held = new Promise<void>((r) => (finishRequeue = r));
-    let calls = 0;
-    const deliveries = {
-      ...store.deliveries,
-      requeueFailed: async () => {
-        calls++;
-        if (calls > 1) return { count: 0, lastSeq: null };
-        inRequeue();
-        await held;
-        return { count: 500, lastSeq: 500 };
-      },
-    };
-    const recovery = createRecoveryService({
-      store: { ...store, deliveries } as Store, clock, newId, config: configSchema.parse({}), workerId: 'w1',
-    });
-    recovery.start(60_000);
-    await entered;
+    const runner = stalledRunner(store, clock, true);
+    runner.recovery.start(60_000);
+    await runner.entered;
     clock.advance(61_000);
     const taken = await store.jobs.claim('w2', clock.now(), clock.now() + 60_000);
     assert.equal(taken?.id, 'job_1');
-    finishRequeue();
-    await recovery.stop();
-    assert.equal(calls, 1, 'w1 requeued no further batch of a job that is no longer its own');
-    const job = (await store.jobs.get('job_1'))!;
-    assert.equal(job.status, 'running', 'still w2\'s to finish');
-    assert.equal(job.lockedBy, 'w2');
-    assert.equal(job.lockedUntil, taken!.lockedUntil, 'w2\'s lease untouched');
-    assert.deepEqual([job.done, job.progress], [0, { afterSeq: 0 }], 'only w2 writes its progress');
+    runner.finish();
+    await runner.recovery.stop();
+    assert.equal(runner.calls, 1, 'w1 requeued no further batch of a job that is no longer its own');
+    const after = (await store.jobs.get('job_1'))!;
+    assert.equal(after.status, 'running', 'still w2\'s to finish');
+    assert.equal(after.lockedBy, 'w2');
+    assert.equal(after.lockedUntil, taken!.lockedUntil, 'w2\'s lease untouched');
+    assert.deepEqual([after.done, after.progress], [0, { afterSeq: 0 }], 'only w2 writes its progress');
     await store.close();
   });
 });
