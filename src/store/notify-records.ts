@@ -268,6 +268,18 @@ export function rescaled(weight: number, d: number): number {
   return weight;
 }
 
+/**
+ * A batch's weight writes moved from the shift they were decided on to the store's `shift` (a rebase came between the
+ * batch's read and its commit), as the rebase moved the stored ones.
+ */
+export function writesOnShift(w: Pick<NotifyWrites, 'engagement' | 'typeStats' | 'shift'>, shift: number): Pick<NotifyWrites, 'engagement' | 'typeStats'> {
+  const d = shift - (w.shift ?? 0);
+  if (d < 0) throw new Error(`engagement weights on shift ${w.shift}, ahead of the store's ${shift}`);
+  if (d === 0) return { engagement: w.engagement, typeStats: w.typeStats };
+  const move = <T extends WeightedCounts>(r: T): T => ({ ...r, shownW: rescaled(r.shownW, d), clickedW: rescaled(r.clickedW, d) });
+  return { engagement: w.engagement.map(move), typeStats: w.typeStats.map(move) };
+}
+
 /** The SQL of one step of rescaleSteps for a column: its factor, bound and Number.MAX_VALUE are the parameters named. */
 export const rescaleSql = (column: string, factor: string, below: string, max: string) =>
   `CASE WHEN ${column} < ${below} OR ${column} > ${max} THEN 0 ELSE ${column} * ${factor} END`;

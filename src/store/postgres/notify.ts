@@ -3,40 +3,18 @@
 // write at once (dedup keys, notifications, engagement and type stats) go in key order, so two commits
 // cannot deadlock, and a batch naming one row twice is folded first (ON CONFLICT DO UPDATE may touch a row
 // once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE.
-// Recurring feeds: notify-feeds.ts.
+// Recurring feeds: notify-feeds.ts; the shift engagement weights are on: notify-weights.ts.
 import { decisionFromRow, notificationFromRow, userFromRow } from '../rows.ts';
 import {
-  foldKeys, foldWrites, KeysTaken, pair, rescaled, rescaleSql, rescaleSteps, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites,
-  type WeightedCounts,
+  foldKeys, foldWrites, KeysTaken, pair, writesOnShift, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites,
 } from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { createFeedsRepo } from './notify-feeds.ts';
+import { lockedShift, onNewestShift, readShift, rebaseWeights, SHIFT_COLUMN } from './notify-weights.ts';
 import { pageClause } from './paging.ts';
 
-type Row = Record<string, unknown>;
-
 const byKey = <T>(items: Map<string, T>) => [...items.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
-
-/** The shift, in each statement reading weights: the one it read them on. */
-const SHIFT = '(SELECT shift FROM notify_weight_shift) AS shift';
-
-/**
- * Weights read by statements issued together, each row with the shift its statement saw (a rebase may come between
- * them), all moved to the newest of those shifts (as the rebase moved the others), and that shift.
- */
-function onNewestShift(shiftNow: Row[], ...reads: Row[][]): { shift: number; counts: (r: Row) => WeightedCounts } {
-  let shift = Number(shiftNow[0].shift);
-  for (const rows of reads) for (const r of rows) shift = Math.max(shift, Number(r.shift));
-  return {
-    shift,
-    counts: (r) => ({ shownW: rescaled(Number(r.shown_w), shift - Number(r.shift)), clickedW: rescaled(Number(r.clicked_w), shift - Number(r.shift)) }),
-  };
-}
-
-/** One step of a rebase (rescaleSteps) on a table's weights. */
-const REBASE_SQL = (table: string) =>
-  `UPDATE ${table} SET shown_w = ${rescaleSql('shown_w', '$1::float8', '$2::float8', '$3::float8')}, clicked_w = ${rescaleSql('clicked_w', '$1::float8', '$2::float8', '$3::float8')}`;
 
 const INSERT_USERS_SQL = `
 INSERT INTO users (id, tz, created_at, updated_at)
@@ -150,20 +128,10 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         n.map((x) => x.messageId), n.map((x) => x.createdAt), n.map((x) => x.updatedAt),
       ]);
     }
-    let e = p.engagement;
-    let s = p.typeStats;
-    if (e.length || s.length) {
-      // FOR SHARE: no rebase (FOR UPDATE) between this read and the adds. Weights decided on an older shift (a rebase
-      // came between the batch's read and now) move to the store's.
-      const shift = Number((await sql.get('SELECT shift FROM notify_weight_shift FOR SHARE'))!.shift);
-      const d = shift - (w.shift ?? 0);
-      if (d < 0) throw new Error(`engagement weights on shift ${w.shift}, ahead of the store's ${shift}`);
-      const move = <T extends WeightedCounts>(r: T): T => ({ ...r, shownW: rescaled(r.shownW, d), clickedW: rescaled(r.clickedW, d) });
-      if (d > 0) {
-        e = e.map(move);
-        s = s.map(move);
-      }
-    }
+    // FOR SHARE: no rebase (FOR UPDATE) between this read and the adds.
+    const { engagement: e, typeStats: s } = p.engagement.length || p.typeStats.length
+      ? writesOnShift({ ...p, shift: w.shift }, await lockedShift(sql, 'SHARE'))
+      : p;
     if (e.length) await sql.run(ADD_ENGAGEMENT_SQL, [e.map((x) => x.userId), e.map((x) => x.eventType), e.map((x) => x.shownW), e.map((x) => x.clickedW)]);
     if (s.length) await sql.run(ADD_TYPE_STATS_SQL, [s.map((x) => x.eventType), s.map((x) => x.variant), s.map((x) => x.shownW), s.map((x) => x.clickedW)]);
   }
@@ -182,9 +150,9 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
           )
           : [],
         userIds.length ? db.all("SELECT * FROM notifications WHERE status = 'pending' AND user_id = ANY($1::text[]) ORDER BY id", [userIds]) : [],
-        userIds.length ? db.all(`SELECT *, ${SHIFT} FROM notify_engagement WHERE user_id = ANY($1::text[])`, [userIds]) : [],
-        types.length ? db.all(`SELECT *, ${SHIFT} FROM notify_type_stats WHERE event_type = ANY($1::text[])`, [types]) : [],
-        db.all('SELECT shift FROM notify_weight_shift'),
+        userIds.length ? db.all(`SELECT *, ${SHIFT_COLUMN} FROM notify_engagement WHERE user_id = ANY($1::text[])`, [userIds]) : [],
+        types.length ? db.all(`SELECT *, ${SHIFT_COLUMN} FROM notify_type_stats WHERE event_type = ANY($1::text[])`, [types]) : [],
+        readShift(db),
       ]);
       const { shift, counts } = onNewestShift(shiftNow, engagement, typeStats);
       const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map(), shift };
@@ -251,10 +219,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
 
     async click(id, at, weight) {
       // FOR SHARE: the weight on the shift no rebase moves before the click's adds.
-      const done = await db.tx(async (sql) => {
-        const shift = Number((await sql.get('SELECT shift FROM notify_weight_shift FOR SHARE'))!.shift);
-        return sql.get(CLICK_SQL, [id, at, weight(shift)], 'botgate_notify_click');
-      });
+      const done = await db.tx(async (sql) => sql.get(CLICK_SQL, [id, at, weight(await lockedShift(sql, 'SHARE'))], 'botgate_notify_click'));
       if (Number(done?.n) === 1) return 'recorded';
       const row = await db.get('SELECT status FROM notifications WHERE id = $1', [id]);
       return row && row.status === 'sent' ? 'duplicate' : 'not_found';
@@ -288,24 +253,14 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
 
     async typeStats(eventType) {
       const [rows, shiftNow] = await Promise.all([
-        db.all(`SELECT variant, shown_w, clicked_w, ${SHIFT} FROM notify_type_stats WHERE event_type = $1`, [eventType]),
-        db.all('SELECT shift FROM notify_weight_shift'),
+        db.all(`SELECT variant, shown_w, clicked_w, ${SHIFT_COLUMN} FROM notify_type_stats WHERE event_type = $1`, [eventType]),
+        readShift(db),
       ]);
       const { shift, counts } = onNewestShift(shiftNow, rows);
       return { shift, variants: new Map(rows.map((r) => [String(r.variant), counts(r)])) };
     },
 
-    async rebase(from, to) {
-      return db.tx(async (sql) => {
-        const shift = Number((await sql.get('SELECT shift FROM notify_weight_shift FOR UPDATE'))!.shift);
-        if (shift !== from || to <= from) return shift;
-        for (const { factor, below } of rescaleSteps(to - from)) {
-          for (const table of ['notify_engagement', 'notify_type_stats']) await sql.run(REBASE_SQL(table), [factor, below, Number.MAX_VALUE]);
-        }
-        await sql.run('UPDATE notify_weight_shift SET shift = $1', [to]);
-        return to;
-      });
-    },
+    rebase: (from, to) => rebaseWeights(db, from, to),
 
     async overrides() {
       const rows = await db.all('SELECT name, settings FROM notify_event_types');
@@ -350,9 +305,9 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         ),
         db.all('SELECT * FROM notify_decisions WHERE user_id = $1 ORDER BY id', [id]),
         db.all('SELECT * FROM notifications WHERE user_id = $1 ORDER BY id', [id]),
-        db.all(`SELECT event_type, shown_w, clicked_w, ${SHIFT} FROM notify_engagement WHERE user_id = $1 ORDER BY event_type`, [id]),
+        db.all(`SELECT event_type, shown_w, clicked_w, ${SHIFT_COLUMN} FROM notify_engagement WHERE user_id = $1 ORDER BY event_type`, [id]),
         db.all(`SELECT * FROM handoffs WHERE conversation_id IN (${conversations}) ORDER BY id`, [id]),
-        db.all('SELECT shift FROM notify_weight_shift'),
+        readShift(db),
       ]);
       const { shift, counts } = onNewestShift(shiftNow, engagement);
       // BIGINT columns arrive as strings: numbers, as SQLite gives them.

@@ -1,7 +1,7 @@
 // SQLite: the notification engine's tables (store/notify-records.ts).
 import { decisionFromRow, notificationFromRow, userFromRow } from '../rows.ts';
 import {
-  foldKeys, foldWrites, KeysTaken, pair, rescaled, rescaleSql, rescaleSteps, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts,
+  foldKeys, foldWrites, KeysTaken, pair, rescaleSql, rescaleSteps, writesOnShift, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts,
 } from '../notify-records.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
@@ -94,16 +94,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
     async commit(writes, route, now) {
       const w = foldWrites(writes);
       db.tx(() => {
-        if (w.engagement.length || w.typeStats.length) {
-          // Weights decided on an older shift (a rebase came between the batch's read and now) move to the store's.
-          const d = shiftNow(db) - (w.shift ?? 0);
-          if (d < 0) throw new Error(`engagement weights on shift ${w.shift}, ahead of the store's ${shiftNow(db)}`);
-          const move = <T extends WeightedCounts>(r: T): T => ({ ...r, shownW: rescaled(r.shownW, d), clickedW: rescaled(r.clickedW, d) });
-          if (d > 0) {
-            w.engagement = w.engagement.map(move);
-            w.typeStats = w.typeStats.map(move);
-          }
-        }
+        if (w.engagement.length || w.typeStats.length) Object.assign(w, writesOnShift(w, shiftNow(db)));
         // Many rows per statement: a batch of 1,000 decisions is a few dozen statements, not thousands.
         insertMany(db, 'INSERT INTO users (id, tz, created_at, updated_at) VALUES', 4, w.newUsers.map((u) => [u.id, u.tz, now, now]), 'ON CONFLICT (id) DO NOTHING');
         const keys = foldKeys(w.keys, now);
