@@ -16,7 +16,8 @@ import type { ChannelRecord, MessageRecord } from '../store/store.ts';
 import { verifySigned, verifyStandardWebhook } from './inbound-signature.ts';
 import type { InboundResult, PlatformInbound } from './platform-inbound.ts';
 import type { PlatformRequest } from './platform-adapter.ts';
-import { settingsOf, signatureScheme, type FieldName, type PlatformService } from './platforms.ts';
+import { settingsOf, signatureScheme, type FieldName } from './platform-settings.ts';
+import type { PlatformService } from './platforms.ts';
 
 registerErrorFormat('platform', (error) => ({ success: false, error: { code: error.code, message: error.message } }));
 registerErrorPrefix('/api/webhook/incoming', 'platform');

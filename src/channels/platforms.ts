@@ -2,18 +2,19 @@
 // kind `platform` (or `twilio`) plus an endpoint of the delivery engine for what goes back to the platform —
 // its outgoing webhook URL with the platform's bearer token, or Twilio's Messages API — and inbound
 // credentials: a generated inbound token (shown once, stored as a hash), a signature scheme, Twilio's auth token.
+// What a config's input and settings are, and their checks: platform-settings.ts.
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { generateToken, hashToken } from '../crypto/tokens.ts';
 import type { EndpointInput, EndpointService } from '../delivery/endpoints.ts';
 import { BotgateError, withFieldNames } from '../errors.ts';
-import { checkName, checkRange } from '../ranges.ts';
+import { checkName } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { ChannelRecord, EndpointRecord, Store } from '../store/store.ts';
-import { SIGNATURE_PRESETS, type SignatureScheme } from './inbound-signature.ts';
 import { PLATFORM_MESSAGE_EVENT } from './platform-adapter.ts';
 import { channelNameTaken } from './channels.ts';
+import { checkLimits, checkNotForTwilio, checkTwilio, settingsOf, type PlatformInput, type PlatformSettings, type SignatureInput } from './platform-settings.ts';
 
 export const TWILIO_MESSAGE_EVENT = 'twilio.message';
 export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
@@ -23,106 +24,10 @@ export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
  */
 export const PLATFORM_ENDPOINT_FIELDS = ['name', 'provider', 'url', 'auth', 'content_type', 'signing', 'event_types', 'ordered', 'custom_headers', 'timeout_seconds', 'max_attempts'] as const;
 
-/**
- * The API's bounds, here where the CLI comes in too (a limit of 0 would refuse every message). A message limit above
- * the platform routes' body limit could never be reached: such a message is refused (413) before it is read.
- */
-function checkLimits(input: PlatformInput, bodyLimitBytes: number): void {
-  checkRange('rate_limit_per_minute', input.rate_limit_per_minute, 1, 10_000_000, true);
-  checkRange('max_message_bytes', input.max_message_bytes, 16, 1 << 20, true);
-  if (input.max_message_bytes != null && input.max_message_bytes > bodyLimitBytes) {
-    throw new BotgateError('BG_ERR_VALIDATION', `max_message_bytes may be at most platform.body_limit_bytes (${bodyLimitBytes}), the largest request body the platform webhooks read; raise that setting first`);
-  }
-}
-
-/** Twilio's account SID: "AC" and 32 hex digits (twilio.com/docs/glossary/what-is-a-sid). */
-const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
 /** The endpoint's fields a platform config sets, as the config's API names them (for its validation errors). */
 const PLATFORM_FIELDS = { url: 'outgoing_webhook_url', 'auth.token': 'auth_token' };
 
-/**
- * A Twilio config's own settings, checked where every way in passes: the SID goes into the Messages API's URL and
- * basic auth, and public_url is the URL Twilio signs, which Twilio only ever calls over http(s).
- */
-function checkTwilio(twilio: Partial<TwilioInput> | undefined): void {
-  if (!twilio) return;
-  if (twilio.account_sid !== undefined && !ACCOUNT_SID.test(twilio.account_sid)) {
-    throw new BotgateError('BG_ERR_VALIDATION', 'twilio.account_sid must be a Twilio account SID: AC and 32 hex digits, as on Twilio\'s console');
-  }
-  if (twilio.public_url !== undefined && twilio.public_url !== null) {
-    const url = URL.parse(twilio.public_url);
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw new BotgateError('BG_ERR_VALIDATION', 'twilio.public_url must be an absolute http(s) URL: the webhook URL as set in Twilio\'s console');
-    }
-  }
-}
-
-/**
- * What a Twilio config has no use for, refused on create and change alike: its replies go to the Messages API (not an
- * outgoing URL with a bearer token), and Twilio's signature verifies its requests on its own route (a signature scheme
- * or field paths would show a signed_url that no request could use).
- */
-function checkNotForTwilio(input: PlatformInput): void {
-  if (input.outgoing_webhook_url || input.auth_token) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config replies through the Messages API: set twilio.auth_token instead');
-  if (input.signature || input.fields) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config is verified by X-Twilio-Signature: signature and fields are for signed sources');
-}
-
-export type SignaturePreset = keyof typeof SIGNATURE_PRESETS | 'standard_webhooks' | 'custom';
-
-export interface SignatureInput {
-  preset: SignaturePreset;
-  secret?: string;
-  header?: string;
-  algorithm?: 'sha256' | 'sha1';
-  encoding?: 'hex' | 'base64';
-  prefix?: string;
-  content?: SignatureScheme['content'];
-  timestamp_header?: string;
-  tolerance_seconds?: number;
-}
-
-export interface TwilioInput {
-  account_sid: string;
-  auth_token?: string;
-  /** The URL Twilio posts to, as configured in Twilio (behind a proxy the gateway sees another one). */
-  public_url?: string | null;
-  /** twiml: replies in the webhook's answer; api: answered empty, replies sent through the Messages API. */
-  reply_mode?: 'twiml' | 'api';
-}
-
-export interface PlatformInput {
-  name?: string;
-  provider?: string;
-  bot?: string;
-  outgoing_webhook_url?: string;
-  auth_token?: string | null;
-  custom_headers?: Record<string, string>;
-  timeout_seconds?: number;
-  retry_attempts?: number | null;
-  is_active?: boolean;
-  rate_limit_per_minute?: number | null;
-  max_message_bytes?: number | null;
-  signature?: SignatureInput | null;
-  /** Where a signed source's payload keeps each field (dotted paths), when it is not the generic format. */
-  fields?: Partial<Record<FieldName, string>> | null;
-  twilio?: TwilioInput;
-}
-
-export type FieldName = 'user_id' | 'message' | 'conversation_id' | 'username' | 'message_id';
-
-/** What a platform channel keeps in its settings (secrets sealed). */
-export interface PlatformSettings {
-  isActive: boolean;
-  rateLimitPerMinute: number | null;
-  maxMessageBytes: number | null;
-  signature: (Omit<SignatureInput, 'secret'> & { secretSealed: string }) | null;
-  fields: Partial<Record<FieldName, string>> | null;
-  twilio: { accountSid: string; authTokenSealed: string; publicUrl: string | null; replyMode: 'twiml' | 'api' } | null;
-}
-
 export type PlatformService = ReturnType<typeof createPlatformService>;
-
-export const settingsOf = (channel: ChannelRecord): PlatformSettings => channel.settings as unknown as PlatformSettings;
 
 export function createPlatformService(deps: { store: Store; box: SecretBox; clock: Clock; newId: (p: IdPrefix) => string; config: Config; endpoints: EndpointService; onChange?: (channelId: string) => void }) {
   const { store, box, clock, config } = deps;
@@ -353,21 +258,6 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
     isActive: (channel: ChannelRecord) => settingsOf(channel).isActive !== false,
     rateLimitPerMinute: (channel: ChannelRecord) => settingsOf(channel).rateLimitPerMinute ?? config.platform.rate_limit_per_minute,
     maxMessageBytes: (channel: ChannelRecord) => settingsOf(channel).maxMessageBytes ?? config.platform.max_message_bytes,
-  };
-}
-
-/** The scheme a signed source is verified with (a preset, or its own settings). */
-export function signatureScheme(signature: NonNullable<PlatformSettings['signature']>): SignatureScheme | 'standard_webhooks' {
-  if (signature.preset === 'standard_webhooks') return 'standard_webhooks';
-  const base = signature.preset === 'custom' ? null : SIGNATURE_PRESETS[signature.preset];
-  return {
-    header: signature.header ?? base!.header,
-    algorithm: signature.algorithm ?? base!.algorithm,
-    encoding: signature.encoding ?? base!.encoding,
-    prefix: signature.prefix ?? base?.prefix,
-    content: signature.content ?? base!.content,
-    timestampHeader: signature.timestamp_header ?? base?.timestampHeader,
-    toleranceSeconds: signature.tolerance_seconds ?? base?.toleranceSeconds,
   };
 }
 

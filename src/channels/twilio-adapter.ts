@@ -7,7 +7,8 @@ import type { BotMessage, TurnInput } from '../conversation/bot.ts';
 import type { ChannelAdapter } from '../conversation/turns.ts';
 import type { NewMessage } from '../store/store.ts';
 import type { PlatformRequest } from './platform-adapter.ts';
-import { settingsOf, TWILIO_MESSAGE_EVENT } from './platforms.ts';
+import { settingsOf } from './platform-settings.ts';
+import { TWILIO_MESSAGE_EVENT } from './platforms.ts';
 
 /** Twilio's webhook parameters (twilio.com/docs/messaging/guides/webhook-request): form fields, all strings. */
 export type TwilioParams = Record<string, string | string[] | undefined>;

@@ -13,7 +13,8 @@ import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.t
 import type { ChannelRecord, MessageRecord, Store } from '../store/store.ts';
 import { verifyTwilio, verifyTwilioBody } from './inbound-signature.ts';
 import type { InboundResult, PlatformInbound } from './platform-inbound.ts';
-import { settingsOf, type PlatformService } from './platforms.ts';
+import { settingsOf } from './platform-settings.ts';
+import type { PlatformService } from './platforms.ts';
 import { twilioRequest, type TwilioParams } from './twilio-adapter.ts';
 
 const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';

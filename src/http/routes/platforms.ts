@@ -3,7 +3,8 @@
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { messageText } from '../../handoff/events.ts';
-import { platformView, type PlatformInput } from '../../channels/platforms.ts';
+import type { PlatformInput } from '../../channels/platform-settings.ts';
+import { platformView } from '../../channels/platforms.ts';
 import type { ChannelRecord, DeliveryRecord, MessageRecord, MessageState } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
 import { pageRequest, pageResult } from '../paging.ts';
