@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { lazyChildLogger } from './logger.ts';
+import { withoutTrailing } from './text-end.ts';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -66,10 +67,8 @@ function withoutApiTrailingSlash(url: string): string {
   const query = url.indexOf('?');
   const path = query === -1 ? url : url.slice(0, query);
   if (!path.endsWith('/')) return url;
-  // A loop, not /\/+$/: that backtracks over a run of slashes from each of them (quadratic), before any credential.
-  let end = path.length;
-  while (end > 0 && path.charCodeAt(end - 1) === 47) end--;
-  return path.slice(0, end) + (query === -1 ? '' : url.slice(query));
+  // Not /\/+$/: that is quadratic in a run of slashes, before any credential (text-end.ts).
+  return withoutTrailing(path, (c) => c === '/') + (query === -1 ? '' : url.slice(query));
 }
 
 export interface AppOptions {

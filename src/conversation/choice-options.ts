@@ -1,5 +1,6 @@
 // When a user's answer names a choice state's option: equal to the key, ignoring case, surrounding spaces and
 // trailing punctuation (docs/bots.md, "A choice state"). Shared by the engine and the bot file validator.
+import { withoutTrailing } from '../text-end.ts';
 
 const PUNCTUATION = /^[\s.,!?;:…。、\p{Pe}\p{Pf}"']$/u;
 
@@ -8,22 +9,8 @@ export function optionKey(text: string): string {
   // NFKC: "Grün" typed as u + combining diaeresis is the option "Grün", and full-width "ＹＥＳ！" (an East Asian
   // keyboard) is "yes!". Trailing punctuation that ends a sentence or closes something goes: "1)" from a "1) Confirm"
   // menu, "yes;", the ideographic full stop of "１。", "Cancel »"; not a sign that is part of a name ("C#", "50%").
-  return withoutTrailingPunctuation(text.normalize('NFKC').trim()).toLowerCase();
-}
-
-/**
- * The text without the punctuation it ends with, one character at a time from the end: a regular expression
- * (/[…]+$/) backtracks over a run of punctuation from each of its characters, quadratic in a chat user's answer.
- */
-function withoutTrailingPunctuation(text: string): string {
-  let end = text.length;
-  while (end > 0) {
-    const low = text.charCodeAt(end - 1);
-    const size = low >= 0xdc00 && low <= 0xdfff && end > 1 && (text.charCodeAt(end - 2) & 0xfc00) === 0xd800 ? 2 : 1;
-    if (!PUNCTUATION.test(text.slice(end - size, end))) break;
-    end -= size;
-  }
-  return text.slice(0, end);
+  // Not /[…]+$/: that is quadratic in a chat user's run of punctuation (text-end.ts).
+  return withoutTrailing(text.normalize('NFKC').trim(), (c) => PUNCTUATION.test(c)).toLowerCase();
 }
 
 /**

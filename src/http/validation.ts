@@ -6,6 +6,7 @@ import addFormats from 'ajv-formats';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { BotgateError } from '../errors.ts';
+import { withoutTrailing } from '../text-end.ts';
 
 /** Marks a body schema whose body may be absent (see optionalBody in schemas.ts). */
 export const OPTIONAL_BODY = 'x-optional-body';
@@ -244,14 +245,8 @@ function decimal(text: string): string | null {
   // fraction's leading zeros when there are none.
   const wholeDigits = whole.replace(/^0+/, '').length;
   const exp = Number(exponent) + (wholeDigits > 0 ? wholeDigits : all.length - fraction.length);
-  return `${sign}${withoutTrailingZeros(all)}e${exp}`;
-}
-
-/** The digits without their trailing zeros: a loop, as /0+$/ backtracks over a run of zeros from each of its zeros (quadratic). */
-function withoutTrailingZeros(digits: string): string {
-  let end = digits.length;
-  while (end > 0 && digits.charCodeAt(end - 1) === 48) end--;
-  return digits.slice(0, end);
+  // Not /0+$/: that is quadratic in a run of zeros (text-end.ts).
+  return `${sign}${withoutTrailing(all, (c) => c === '0')}e${exp}`;
 }
 
 /** Whether JSON text opens more than max objects/arrays inside each other (brackets within strings do not count). */
