@@ -2,7 +2,7 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { deadline, forkHelper, killAll, runCleanups, type Helper } from './lib/procs.ts';
-import { summarize, type Outcome } from './lib/report.ts';
+import { combineRounds, LEGEND, pairs, summarize, verdict, type Outcome } from './lib/report.ts';
 import { checkPostgres, ensureRedis } from './lib/services.ts';
 import { runBotgate, runIsolation, runLimit, runQueue, type BenchContext, type TargetResult } from './lib/targets.ts';
 
@@ -20,6 +20,8 @@ Measures, one after another on loopback:
 
 options:
   --messages N        messages per target (default 20000)
+  --rounds N          rounds of every target, one after another (default 3); the RESULT line gives the median of
+                      each figure over the rounds and the largest RSS of any
   --only a,b,…        run only these targets (${TARGETS.join(',')})
   --timeout S         time budget of each target in seconds (default 300)
   --cpu-prof DIR      write the gateway's V8 CPU profiles into DIR (experiments; slows the gateway)
@@ -32,6 +34,7 @@ function options() {
   const { values } = parseArgs({
     options: {
       messages: { type: 'string', default: '20000' },
+      rounds: { type: 'string', default: '3' },
       only: { type: 'string' },
       timeout: { type: 'string', default: '300' },
       'cpu-prof': { type: 'string' },
@@ -46,7 +49,9 @@ function options() {
   }
   const n = Number(values.messages);
   const timeout = Number(values.timeout);
+  const rounds = Number(values.rounds);
   if (!Number.isInteger(n) || n < 1) throw new Error('--messages must be a positive integer');
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
   if (!(timeout > 0)) throw new Error('--timeout must be a positive number of seconds');
   const only = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...TARGETS];
   for (const t of only) if (!(TARGETS as readonly string[]).includes(t)) throw new Error(`--only: unknown target ${t} (known: ${TARGETS.join(', ')})`);
@@ -56,7 +61,7 @@ function options() {
     if (eq < 1 || !pair.startsWith('BOTGATE_')) throw new Error(`--gateway-env wants BOTGATE_KEY=value, got ${pair}`);
     gatewayEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  return { n, stepMs: timeout * 1000, only: new Set(only as Target[]), cpuProfDir: values['cpu-prof'], gatewayEnv };
+  return { n, rounds, stepMs: timeout * 1000, only: new Set(only as Target[]), cpuProfDir: values['cpu-prof'], gatewayEnv };
 }
 
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -70,54 +75,68 @@ async function main(): Promise<number> {
   if (extra.length) console.log(`gateway settings changed for this run: ${extra.join(' ')}`);
 
   const receiver: Helper = forkHelper('receiver', './receiver.ts', ['ok']);
-  const outcomes: Outcome[] = [];
+  const rounds: Outcome[][] = [];
   let redis: { stop(): Promise<void> } | null = null;
   try {
     const { port } = await receiver.next<{ port: number }>('listening', deadline('receiver', 10_000));
     const ctx: BenchContext = { n: opts.n, stepMs: opts.stepMs, receiver, receiverUrl: `http://127.0.0.1:${port}/hook`, cpuProfDir: opts.cpuProfDir, gatewayEnv: opts.gatewayEnv, progress: (l) => log(`  ${l}`) };
+    for (let round = 1; round <= opts.rounds; round++) {
+      if (opts.rounds > 1) log(`round ${round} of ${opts.rounds}`);
+      const outcomes: Outcome[] = [];
+      rounds.push(outcomes);
+      const measure = async (key: Target, label: string, run: () => Promise<TargetResult>) => {
+        if (!opts.only.has(key)) return;
+        log(`${label}: running (load average ${load()})`);
+        try {
+          const result = await run();
+          log(`${label}: ${result.msgsPerSec.toFixed(0)} msg/s in ${(result.totalMs / 1000).toFixed(2)} s`);
+          outcomes.push(result);
+        } catch (error) {
+          const message = (error as Error).message ?? String(error);
+          log(`${label}: FAILED — ${message}`);
+          const oneLine = message.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
+          outcomes.push({ key, label, error: oneLine.length > 400 ? `${oneLine.slice(0, 400)}…` : oneLine });
+        }
+      };
 
-    const measure = async (key: Target, label: string, run: () => Promise<TargetResult>) => {
-      if (!opts.only.has(key)) return;
-      log(`${label}: running (load average ${load()})`);
-      try {
-        const result = await run();
-        log(`${label}: ${result.msgsPerSec.toFixed(0)} msg/s in ${(result.totalMs / 1000).toFixed(2)} s`);
-        outcomes.push(result);
-      } catch (error) {
-        const message = (error as Error).message ?? String(error);
-        log(`${label}: FAILED — ${message}`);
-        const oneLine = message.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
-        outcomes.push({ key, label, error: oneLine.length > 400 ? `${oneLine.slice(0, 400)}…` : oneLine });
+      await measure('limit', 'L  undici → receiver', () => runLimit(ctx));
+      await measure('queue', 'Q  BullMQ (Redis)', async () => {
+        redis ??= await ensureRedis();
+        return runQueue(ctx);
+      });
+      await measure('sqlite', 'botgate SQLite', () => runBotgate(ctx, { key: 'sqlite', label: 'botgate SQLite' }));
+      if (opts.only.has('pg')) {
+        const reason = await checkPostgres(pgUrl);
+        if (reason) {
+          log(`botgate PostgreSQL: skipped, PostgreSQL does not answer at ${pgUrl}: ${reason}`);
+          outcomes.push({ key: 'pg', label: 'botgate PostgreSQL', error: `skipped: PostgreSQL does not answer (${reason})` });
+        } else {
+          const schema = `bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+          await measure('pg', 'botgate PostgreSQL', () => runBotgate(ctx, { key: 'pg', label: 'botgate PostgreSQL', postgres: { url: pgUrl, schema } }));
+        }
       }
-    };
-
-    await measure('limit', 'L  undici → receiver', () => runLimit(ctx));
-    await measure('queue', 'Q  BullMQ (Redis)', async () => {
-      redis = await ensureRedis();
-      return runQueue(ctx);
-    });
-    await measure('sqlite', 'botgate SQLite', () => runBotgate(ctx, { key: 'sqlite', label: 'botgate SQLite' }));
-    if (opts.only.has('pg')) {
-      const reason = await checkPostgres(pgUrl);
-      if (reason) {
-        log(`botgate PostgreSQL: skipped, PostgreSQL does not answer at ${pgUrl}: ${reason}`);
-        outcomes.push({ key: 'pg', label: 'botgate PostgreSQL', error: `skipped: PostgreSQL does not answer (${reason})` });
-      } else {
-        const schema = `bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-        await measure('pg', 'botgate PostgreSQL', () => runBotgate(ctx, { key: 'pg', label: 'botgate PostgreSQL', postgres: { url: pgUrl, schema } }));
-      }
+      await measure('isolation', 'botgate SQLite + dead endpoint', () => runIsolation(ctx));
     }
-    await measure('isolation', 'botgate SQLite + dead endpoint', () => runIsolation(ctx));
   } finally {
     await receiver.stop();
     await (redis as { stop(): Promise<void> } | null)?.stop();
     killAll();
     await runCleanups();
   }
-  console.log(`load average at the end: ${load()}\n`);
-  const summary = summarize(outcomes, opts.n);
-  console.log(summary.text);
-  return outcomes.some((o) => 'error' in o && !o.error.startsWith('skipped')) ? 1 : 0;
+  console.log(`load average at the end: ${load()}`);
+  const figures: Record<string, number>[] = [];
+  for (const [i, outcomes] of rounds.entries()) {
+    const summary = summarize(outcomes, opts.n);
+    figures.push(summary.values);
+    console.log(`\n${opts.rounds > 1 ? `round ${i + 1} of ${opts.rounds}` : 'results'}:\n${summary.text}`);
+  }
+  console.log(`\n${LEGEND}`);
+  if (opts.rounds > 1) {
+    console.log(`\nper round:\n${figures.map((f, i) => `  round ${i + 1}: ${pairs(f)}`).join('\n')}`);
+    console.log('combined: the median of each figure over the rounds; rss_mb the largest of any round.');
+  }
+  console.log(`\n${verdict(combineRounds(figures))}`);
+  return rounds.flat().some((o) => 'error' in o && !o.error.startsWith('skipped')) ? 1 : 0;
 }
 
 let interrupted = false;

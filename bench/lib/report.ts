@@ -16,6 +16,13 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
 }
 
+/** What the table's columns mean (printed once, after the tables). */
+export const LEGEND = [
+  'msg/s = messages ÷ (first publish/send/enqueue → all delivered; for botgate also recorded as sent in the store).',
+  'p50/p99 = publish→delivered latency per message (payload sent_at → receiver). CPU % = main process, % of one core.',
+  'rss_mb = the largest gateway peak RSS of the botgate runs; p99_ms = botgate SQLite\'s.',
+].join('\n');
+
 export interface Summary {
   values: Record<string, number>;
   text: string;
@@ -45,11 +52,6 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
     if (!ok(o)) lines.push(`${o.label}: unavailable — ${o.error}`);
     else if (o.notes.length) lines.push(`${o.label}: ${o.notes.join('; ')}`);
   }
-  lines.push(
-    'msg/s = messages ÷ (first publish/send/enqueue → all delivered; for botgate also recorded as sent in the store).',
-    'p50/p99 = publish→delivered latency per message (payload sent_at → receiver). CPU % = main process, % of one core.',
-    'rss_mb = the largest gateway peak RSS of the botgate runs; p99_ms = botgate SQLite\'s.',
-  );
 
   const S = by.get('sqlite');
   const P = by.get('pg');
@@ -68,20 +70,52 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
     // The largest gateway peak of the botgate runs (SQLite, PostgreSQL, next to a dead endpoint): the target is the gateway's.
     rss_mb: [S, P, I].some(ok) ? Math.max(...[S, P, I].filter(ok).map((o) => o.peakRssMb ?? NaN)) : NaN,
   };
-  const goals: [string, string, (x: number) => boolean][] = [
-    ['sqlite_vs_queue', '≥ 1.5', (x) => x >= 1.5],
-    ['sqlite_vs_limit', '≥ 0.5', (x) => x >= 0.5],
-    ['pg_vs_queue', '≥ 1.0', (x) => x >= 1.0],
-    ['healthy_drop_pct', '< 10', (x) => x < 10],
-    ['rss_mb', '≤ 200', (x) => x <= 200],
-  ];
-  lines.push('', 'targets:');
-  for (const [name, goal, met] of goals) {
+  return { values, text: lines.join('\n') };
+}
+
+const GOALS: [string, string, (x: number) => boolean][] = [
+  ['sqlite_vs_queue', '≥ 1.5', (x) => x >= 1.5],
+  ['sqlite_vs_limit', '≥ 0.5', (x) => x >= 0.5],
+  ['pg_vs_queue', '≥ 1.0', (x) => x >= 1.0],
+  ['healthy_drop_pct', '< 10', (x) => x < 10],
+  ['rss_mb', '≤ 200', (x) => x <= 200],
+];
+
+/** The figures as one line of key=value pairs (the RESULT line's body). */
+export function pairs(values: Record<string, number>): string {
+  return Object.entries(values).map(([k, v]) => `${k}=${fmt(v)}`).join(' ');
+}
+
+/** The targets, met or not, and the RESULT line (the last line). */
+export function verdict(values: Record<string, number>): string {
+  const lines = ['targets:'];
+  for (const [name, goal, met] of GOALS) {
     const x = values[name];
     lines.push(`  ${name.padEnd(17)} ${goal.padEnd(6)} ${fmt(x).padStart(8)}   ${Number.isNaN(x) ? 'not measured' : met(x) ? 'met' : 'UNMET'}`);
   }
-  lines.push('', `RESULT ${Object.entries(values).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
-  return { values, text: lines.join('\n') };
+  lines.push('', `RESULT ${pairs(values)}`);
+  return lines.join('\n');
+}
+
+/**
+ * Several rounds' figures as one: the median of each ratio, drop and p99 (a round is a draw from a noisy machine;
+ * the middle one is the typical run), and the largest RSS of all rounds (a peak is a peak).
+ */
+export function combineRounds(rounds: Record<string, number>[]): Record<string, number> {
+  const combined: Record<string, number> = {};
+  for (const key of Object.keys(rounds[0] ?? {})) {
+    const xs = rounds.map((r) => r[key]);
+    combined[key] = key === 'rss_mb' ? (xs.some(Number.isNaN) ? NaN : Math.max(...xs)) : median(xs);
+  }
+  return combined;
+}
+
+/** The median; NaN when any value is (a target not measured in some round is not measured). */
+function median(xs: number[]): number {
+  if (xs.length === 0 || xs.some(Number.isNaN)) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function fmt(x: number): string {
