@@ -129,11 +129,20 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     /** Graceful stop: refuse new requests, finish in-flight deliveries up to the deadline, release leases. */
     async close() {
       shuttingDown = true;
-      await app.close();
-      if (started) {
-        await worker.stop();
-        await retention.stop();
+      // One deadline for the whole stop, from now: the worker stops claiming at once and its in-flight tries get the
+      // deadline while requests still coming in finish; past it, connections still open are cut. Before, the worker
+      // waited for every request to end first, so a client trickling its body held the stop (and the deliveries'
+      // release) for minutes, until the supervisor's kill left them leased.
+      const deadlineMs = config.delivery.shutdown_deadline_seconds * 1000;
+      const workerStopped = started ? worker.stop(deadlineMs) : Promise.resolve();
+      const cut = setTimeout(() => app.server.closeAllConnections(), deadlineMs);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
       }
+      await workerStopped;
+      if (started) await retention.stop();
       await http.close();
       await services.close();
     },

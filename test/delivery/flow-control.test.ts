@@ -1,8 +1,10 @@
 // Ordering (FIFO per key), per-endpoint rate limits, isolation of a dead endpoint, graceful shutdown; on both stores.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { startReceiver } from '../helpers/receiver.ts';
-import { eventually, type TestGateway } from '../helpers/gateway.ts';
+import { ADMIN_TOKEN, eventually, type TestGateway } from '../helpers/gateway.ts';
 import { startBackendGateway, testBackends } from '../helpers/backends.ts';
 
 /** Not one try to this endpoint has ended yet: every delivery of it has no attempt recorded. */
@@ -271,6 +273,37 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
       await gw.close();
       await drop();
       await slow.close();
+      await stuck.close();
+    }
+  });
+
+  it('on shutdown, a request still coming in holds back neither the deliveries\' deadline nor the stop', async () => {
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.5' });
+    const stuck = await startReceiver(() => {});
+    const address = new URL(await gw.listen());
+    // A client that sends its headers and part of its body, then nothing more (a slow upload, a stalled proxy).
+    const client = connect(Number(address.port), address.hostname);
+    const connected = once(client, 'connect');
+    const closed = once(client, 'close');
+    let stopping: Promise<unknown> | null = null;
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'stuck', url: stuck.url, timeout_seconds: 60 });
+      await gw.api('POST', '/api/messages', { event_type: 'stuck.test', payload: {} });
+      await stuck.waitFor(1);
+      await connected;
+      client.write(`POST /api/messages HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Length: 100\r\n\r\n{"event_type"`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      let stopped = false;
+      stopping = gw.close().then(() => (stopped = true));
+      // The in-flight try ends at the deadline (0.5 s) whatever the client does, the client's connection is cut then,
+      // and the stop completes: before, the stop waited for the request (minutes) before even starting the deadline.
+      await eventually(() => stopped, 10_000);
+      await closed;
+      assert.equal(gw.worker.inFlight, 0);
+    } finally {
+      client.destroy();
+      await (stopping ?? gw.close());
+      await drop();
       await stuck.close();
     }
   });
