@@ -12,6 +12,7 @@ import { routeExplicit } from '../conversation/turns.ts';
 import { BotgateError } from '../errors.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { AgentRecord, ConversationAction, ConversationRecord, HandoffRecord, NewMessage, Store } from '../store/store.ts';
+import { endpointAccepts } from '../delivery/event-types.ts';
 import { handoffEvent, type HandoffEvent, type SenderType } from './events.ts';
 import { lastIncoming } from '../conversation/last-incoming.ts';
 
@@ -29,6 +30,16 @@ interface ActionContext {
   /** Endpoint names → ids, for event webhooks a resume state fires. */
   endpointByName: Map<string, string>;
   now: number;
+}
+
+/** Who closes a session, and what its handoff.closed says: all a close needs when the channel is gone. */
+interface Closing {
+  by: string;
+  /** Throws when the session may not be closed this way. */
+  check?: (open: HandoffRecord) => void;
+  message: string;
+  sender: string;
+  senderType: SenderType;
 }
 
 export type HandoffSessions = ReturnType<typeof createHandoffSessions>;
@@ -53,34 +64,55 @@ export function createHandoffSessions(deps: {
   /**
    * Runs `fn` on the open session under the conversation's lock; a closed (or replaced) session is 409. When the
    * conversation's channel is gone (deleted mid-handoff) nothing can reach the user: `closing` (who closes) then
-   * closes the session without a word to them, anything else is 409.
+   * closes the session without a word to them, telling only the handoff subscribers; anything else is 409.
    */
-  async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction, closing?: { by: string; check?: (open: HandoffRecord) => void }) {
+  async function change(sessionId: string, fn: (a: ActionContext) => ConversationAction, closing?: Closing) {
     const found = await session(sessionId);
     const conversation = await store.conversations.get(found.conversationId);
     if (!conversation) throw new BotgateError('BG_ERR_SESSION_NOT_FOUND', `The conversation of session ${sessionId} no longer exists`);
     const ctx = (await directory.contextFor([conversation.channelId])).get(conversation.channelId);
-    if (!ctx && closing) {
-      deps.log?.warn({ session: sessionId, channel: conversation.channelId }, 'closing a handoff session whose channel is gone');
-      return store.conversations.act(conversation.id, (_current, open) => {
-        if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
-        closing.check?.(open); // who may close it, as when the channel is there
-        return { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing.by, resumeState: null }, messages: [] };
-      }, routeExplicit, clock.now());
-    }
-    if (!ctx) throw new BotgateError('BG_ERR_CONFLICT', `The channel of session ${sessionId} no longer exists`);
-    const last = await lastIncoming(store, conversation.id);
-    const endpointByName = (await directory.endpointIndex()).byName;
-    const now = clock.now();
+    if (!ctx && !closing) throw new BotgateError('BG_ERR_CONFLICT', `The channel of session ${sessionId} no longer exists`);
     let action: ConversationAction | null = null;
-    const committed = await store.conversations.act(conversation.id, (current, open) => {
-      if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
-      action = fn({ ctx, conversation: current, open, lastIncoming: last, endpointByName, now });
-      return action;
-    }, routeExplicit, now);
+    let committed;
+    if (!ctx) {
+      deps.log?.warn({ session: sessionId, channel: conversation.channelId }, 'closing a handoff session whose channel is gone');
+      const lifecycle = await closedWithoutChannel(found, conversation, closing!);
+      committed = await store.conversations.act(conversation.id, (_current, open) => {
+        if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
+        closing!.check?.(open); // who may close it, as when the channel is there
+        action = { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing!.by, resumeState: null }, messages: lifecycle };
+        return action;
+      }, routeExplicit, clock.now());
+    } else {
+      const last = await lastIncoming(store, conversation.id);
+      const endpointByName = (await directory.endpointIndex()).byName;
+      const now = clock.now();
+      committed = await store.conversations.act(conversation.id, (current, open) => {
+        if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
+        action = fn({ ctx, conversation: current, open, lastIncoming: last, endpointByName, now });
+        return action;
+      }, routeExplicit, now);
+    }
     const endpoints = new Set((action as ConversationAction | null)?.messages.flatMap((m) => m.endpointIds ?? []) ?? []);
     if (endpoints.size && committed.published.some((p) => p.deliveryIds.length)) deps.onPublished([...endpoints]);
     return committed;
+  }
+
+  /**
+   * handoff.closed for the subscribers of a session whose channel is gone, addressed as its handoff.requested was
+   * (the channel that named the platform no longer exists); none when that message is gone too.
+   */
+  async function closedWithoutChannel(found: HandoffRecord, conversation: ConversationRecord, closing: Closing): Promise<NewMessage[]> {
+    const endpointIds = (await directory.endpointIndex()).handoffSubscribers.filter((s) => endpointAccepts(s.eventTypes, 'handoff.closed')).map((s) => s.id);
+    if (!endpointIds.length) return [];
+    const requests = await store.messages.list({ eventType: 'handoff.requested', since: found.requestedAt, until: found.requestedAt + 1 }, { limit: 1000 });
+    const requested = requests.map((m) => JSON.parse(m.payload ?? '{}') as Record<string, unknown>).find((p) => p.session_id === found.id);
+    if (!requested) return [];
+    const address = { userId: String(requested.user_id), conversationId: String(requested.conversation_id) };
+    return [handoffEvent({
+      event: 'handoff.closed', conversation, address, platform: String(requested.platform), sessionId: found.id,
+      message: closing.message, sender: closing.sender, senderType: closing.senderType, endpointIds,
+    }, clock.now(), newId)];
   }
 
   function event(a: ActionContext, type: HandoffEvent, message: string, sender: string, senderType: SenderType, endpointIds = a.ctx.handoffTargets(type)): NewMessage {
@@ -127,12 +159,12 @@ export function createHandoffSessions(deps: {
     /** Gives one waiting session back to the bot; false when that failed (logged), true when it is no longer waiting. */
     const timeOut = async (waiting: HandoffRecord): Promise<boolean> => {
       try {
+        const closing: Closing = { by: 'timeout', check: stillWaiting, message: 'No agent claimed the conversation in time; the bot has it again', sender: 'botgate', senderType: 'system' };
         await change(waiting.id, (a) => {
           stillWaiting(a.open);
-          const settings = a.ctx.runtime.definition.settings;
-          const closed = event(a, 'handoff.closed', 'No agent claimed the conversation in time; the bot has it again', 'botgate', 'system');
-          return backToBot(a, settings.agentTimeout, null, 'timeout', closed);
-        }, { by: 'timeout', check: stillWaiting });
+          const closed = event(a, 'handoff.closed', closing.message, closing.sender, closing.senderType);
+          return backToBot(a, a.ctx.runtime.definition.settings.agentTimeout, null, 'timeout', closed);
+        }, closing);
         return true;
       } catch (error) {
         if (error instanceof BotgateError && error.statusCode === 409) return true; // claimed or closed meanwhile
@@ -198,6 +230,7 @@ export function createHandoffSessions(deps: {
       const mayClose = (open: HandoffRecord) => {
         if (open.status === 'active' && open.agentId !== agent.id && open.agentId !== gone) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${open.agentId} has session ${sessionId}`);
       };
+      const closing: Closing = { by: 'agent', check: mayClose, message: `${agent.name} closed the conversation`, sender: agent.id, senderType: 'agent' };
       return change(sessionId, (a) => {
         mayClose(a.open);
         if (resumeState !== null && !Object.hasOwn(a.ctx.runtime.definition.flows, resumeState)) {
@@ -208,9 +241,9 @@ export function createHandoffSessions(deps: {
         if (resumeAt && 'handoff' in resumeAt && resumeAt.handoff) {
           throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} hands the conversation over to a person; resume at a bot state`);
         }
-        const closed = event(a, 'handoff.closed', `${agent.name} closed the conversation`, agent.id, 'agent');
+        const closed = event(a, 'handoff.closed', closing.message, closing.sender, closing.senderType);
         return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, 'agent', closed);
-      }, { by: 'agent', check: mayClose });
+      }, closing);
     },
 
     sweep,

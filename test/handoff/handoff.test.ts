@@ -293,6 +293,11 @@ for (const backend of await testBackends()) {
       assert.deepEqual([other.status, other.body.code], [409, 'BG_ERR_SESSION_TAKEN'], 'still only its agent may close it');
       assert.equal((await agent('bob').post(`/sessions/${claimed.id}/close`, {})).status, 200);
       assert.equal((await agent('bob').get(`/sessions/${claimed.id}`)).body.status, 'closed');
+      // The helpdesk learns of both ends, addressed as its earlier messages of the session were.
+      const closed = (userId: string) => eventually(() => events(userId, subscriber).find((e) => e.type === 'handoff.closed'));
+      const [byTimeout, byAgent] = [await closed('w1'), await closed('w2')];
+      assert.deepEqual([byTimeout.session_id, byTimeout.sender_type, byTimeout.platform, byTimeout.conversation_id], [waiting.id, 'system', 'short-lived', 'sl-w1']);
+      assert.deepEqual([byAgent.session_id, byAgent.sender, byAgent.sender_type, byAgent.platform], [claimed.id, agents.bob.id, 'agent', 'short-lived']);
     });
   });
 }
