@@ -1,4 +1,4 @@
-// Numbers a service takes, checked where every way in passes (the API's schemas check them too; the CLI and
+// Numbers, names and ids a service takes, checked where every way in passes (the API's schemas check them too; the CLI and
 // config as code come straight to the services).
 import { BotgateError } from './errors.ts';
 
@@ -10,9 +10,15 @@ export function checkRange(field: string, value: number | null | undefined, min:
   }
 }
 
+/**
+ * Whether a text is missing or only whitespace. A blank user id would start a conversation for no one (every blank id
+ * the same user), a blank message a turn of nothing, a blank name tells nothing apart.
+ */
+export const isBlank = (text: string | undefined): text is undefined | '' => text === undefined || text.trim() === '';
+
 /** Refuses a name that is empty (or only spaces) or longer than max characters, as the API's schemas do. */
 export function checkName(field: string, value: string, max = 200): void {
-  if (typeof value !== 'string' || value.trim() === '' || value.length > max) {
+  if (typeof value !== 'string' || isBlank(value) || value.length > max) {
     throw new BotgateError('BG_ERR_VALIDATION', `${field} must be 1 to ${max} characters, not only spaces`);
   }
 }

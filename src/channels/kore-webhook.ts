@@ -10,6 +10,7 @@ import { BotgateError } from '../errors.ts';
 import { emailValue } from '../identities.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
 import { installJsonParser } from '../http/validation.ts';
+import { isBlank } from '../ranges.ts';
 import type { ChannelRecord, MessageRecord, Received } from '../store/store.ts';
 import type { AppService } from './apps.ts';
 import type { ChannelService } from './channels.ts';
@@ -79,6 +80,8 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
   };
 
   async function handle(channel: ChannelRecord, body: KoreRequest, authorization: string | undefined) {
+    // A blank id is no one (every blank id would be one user); a blank text may come with attachments, as an empty one.
+    if (isBlank(body.from.id)) throw new BotgateError('BG_ERR_VALIDATION', 'body.from.id is blank (only whitespace)');
     await authenticate(channel, body.from.id, authorization);
     const email = body.from.userInfo?.email === undefined ? null : emailValue(body.from.userInfo.email);
     const received = await deps.turns.handle(channel, {

@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
 import { installJsonParser, parseJsonBody } from '../http/validation.ts';
 import { bearerToken } from '../http/admin-guard.ts';
+import { isBlank } from '../ranges.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
 import type { ChannelRecord, MessageRecord } from '../store/store.ts';
 import { verifySigned, verifyStandardWebhook } from './inbound-signature.ts';
@@ -114,8 +115,8 @@ export function mapFields(body: unknown, fields: Partial<Record<FieldName, strin
   const short = (name: FieldName) => limitedId(`the ${name} at ${fields?.[name] ?? name}`, read(name));
   const userId = short('user_id');
   const message = read('message');
-  if (!userId) throw new BotgateError('BG_ERR_VALIDATION', `body has no user id at ${fields?.user_id ?? 'user_id'}`);
-  if (!message) throw new BotgateError('BG_ERR_VALIDATION', `body has no message text at ${fields?.message ?? 'message'}`);
+  if (isBlank(userId)) throw new BotgateError('BG_ERR_VALIDATION', `body has no user id at ${fields?.user_id ?? 'user_id'} (missing or blank)`);
+  if (isBlank(message)) throw new BotgateError('BG_ERR_VALIDATION', `body has no message text at ${fields?.message ?? 'message'} (missing or blank)`);
   const metadata = fields ? {} : pick(body, 'metadata');
   return {
     user_id: userId,
@@ -158,6 +159,9 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
   }, async (request) => {
     const channel = request.platformChannel!;
     const body = request.body as PlatformRequest;
+    for (const field of ['user_id', 'message'] as const) {
+      if (isBlank(body[field])) throw new BotgateError('BG_ERR_VALIDATION', `body.${field} is blank (only whitespace)`);
+    }
     if (body.platform !== undefined && !namesPlatform(channel, body.platform)) {
       throw new BotgateError('BG_ERR_PLATFORM_MISMATCH', `The token belongs to platform ${channel.provider}; the body says ${body.platform}`);
     }

@@ -4,6 +4,7 @@
 // in order per conversation) when they cannot ride on a Twilio request: reply_mode api, agent messages, and
 // messages no user request is waiting for (an agent closing, a handoff timing out).
 import type { BotMessage, TurnInput } from '../conversation/bot.ts';
+import { isBlank } from '../ranges.ts';
 import type { ChannelAdapter } from '../conversation/turns.ts';
 import type { NewMessage } from '../store/store.ts';
 import type { PlatformRequest } from './platform-adapter.ts';
@@ -25,12 +26,13 @@ const first = (value: string | string[] | undefined): string | undefined => (Arr
 /**
  * A Twilio webhook request in the platform format: the sender's number (`whatsapp:+…` on WhatsApp) is the user
  * and the conversation; every other parameter — To, AccountSid, NumMedia, MediaUrl0…, WaId, FromCountry… —
- * stays in metadata for templates (`{{customData.To}}`). Null when it is not an incoming message (no From or Body).
+ * stays in metadata for templates (`{{customData.To}}`). Null when it is not an incoming message (no From, a blank one, or no Body).
  */
 export function twilioRequest(params: TwilioParams): PlatformRequest | null {
   const from = first(params.From);
   const body = first(params.Body);
-  if (!from || body === undefined) return null;
+  // A blank sender is no one (an empty Body is a media-only message, and is taken).
+  if (isBlank(from) || body === undefined) return null;
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(params)) {
     const v = first(value);

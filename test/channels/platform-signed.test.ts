@@ -88,6 +88,11 @@ describe('platform webhook (SQLite)', () => {
       // Signed right but without the text at the mapped path: 400, nothing stored.
       const empty = JSON.stringify({ event: 'conversation_status_changed', id: 103, sender: { id: 7 }, conversation: { id: 55 } });
       assertPlatformError(await c.signed(cfg.id, empty, sign(empty)), 400, 'BG_ERR_VALIDATION');
+      // A blank sender id or text at the mapped path is no message either.
+      for (const blank of [{ content: 'hi', sender: { id: '   ' } }, { content: ' \n\t', sender: { id: 7 } }]) {
+        const text = JSON.stringify({ event: 'message_created', id: 105, conversation: { id: 55 }, ...blank });
+        assertPlatformError(await c.signed(cfg.id, text, sign(text)), 400, 'BG_ERR_VALIDATION');
+      }
       assertPlatformError(await c.signed(cfg.id, '{"id": 104, "content": ', sign('{"id": 104, "content": ')), 400, 'BG_ERR_INVALID_JSON');
       assert.equal(await incomingCount('chatwoot'), 3, 'the first message, and the two with long ids');
     });

@@ -203,6 +203,13 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.incoming(bad.inbound_token, { message: 'what is my balance' }), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-1' }), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-1', message: '' }), 400, 'BG_ERR_VALIDATION');
+      // Only whitespace names no user and says nothing: refused as an empty one is, nothing stored.
+      for (const blank of [{ user_id: '   ', message: 'what is my balance' }, { user_id: '\u00a0\t', message: 'hi' }, { user_id: 'bad-blank', message: '  \n ' }]) {
+        const res = await c.incoming(bad.inbound_token, blank);
+        assertPlatformError(res, 400, 'BG_ERR_VALIDATION');
+        assert.match(res.body.error.message, /blank/);
+      }
+      assert.deepEqual((await c.history('platform=badplatform&message_type=incoming')).filter((m) => !m.user_id?.trim() || m.user_id === 'bad-blank'), []);
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 42, message: 'hi' }), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-1', message: 'hi', metadata: 'x' }), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.incoming(bad.inbound_token, []), 400, 'BG_ERR_VALIDATION');

@@ -371,6 +371,12 @@ describe('twilio channel', () => {
     assert.equal(callback.status, 400);
     assert.equal(callback.body, EMPTY);
 
+    // A sender of only whitespace is no one: 400, no conversation for a blank user.
+    const blankFrom = await send(configs['twilio-sms'], smsParams('   ', 'hello'));
+    assert.equal(blankFrom.status, 400);
+    assert.equal(blankFrom.body, EMPTY);
+    assert.deepEqual(await storedFor('   '), []);
+
     const long = await send(configs['twilio-sms'], smsParams('+15550100009', 'x'.repeat(11 * 1024)));
     assert.equal(long.status, 413);
     assert.equal(long.body, EMPTY);
