@@ -22,3 +22,11 @@ export function checkName(field: string, value: string, max = 200): void {
     throw new BotgateError('BG_ERR_VALIDATION', `${field} must be 1 to ${max} characters, not only spaces`);
   }
 }
+
+/** The fewest characters a secret given to botgate may have: an app's client secret, a signed source's signing secret. */
+export const MIN_SECRET_CHARS = 16;
+
+/** Refuses a secret a forger could guess or try through (shorter than MIN_SECRET_CHARS) with a 400 naming the field. */
+export function checkSecret(field: string, value: string): void {
+  if (value.length < MIN_SECRET_CHARS) throw new BotgateError('BG_ERR_VALIDATION', `${field} must be at least ${MIN_SECRET_CHARS} characters`);
+}

@@ -1,7 +1,7 @@
 // Apps: a client id and client secret that a Kore.ai integration signs its JWTs with. The secret is shown once,
 // stored sealed under the master key, and kept opened in memory for verifying tokens.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { checkName } from '../ranges.ts';
+import { checkName, checkSecret } from '../ranges.ts';
 import type { Clock } from '../clock.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { BotgateError } from '../errors.ts';
@@ -33,7 +33,7 @@ export function createAppService(deps: { store: Store; box: SecretBox; clock: Cl
       checkName('name', input.name);
       if (await store.apps.byName(input.name)) throw new BotgateError('BG_ERR_CONFLICT', `An app named ${JSON.stringify(input.name)} exists`);
       const secret = input.clientSecret ?? generateClientSecret();
-      if (secret.length < 16) throw new BotgateError('BG_ERR_VALIDATION', 'client_secret must be at least 16 characters');
+      checkSecret('client_secret', secret);
       const now = clock.now();
       const app: AppRecord = { id: input.clientId ?? `cs-${randomUUID()}`, name: input.name, secretSealed: box.seal(secret), createdAt: now, updatedAt: now };
       if (await store.apps.get(app.id)) throw new BotgateError('BG_ERR_CONFLICT', `An app with client id ${app.id} exists`);
@@ -42,6 +42,7 @@ export function createAppService(deps: { store: Store; box: SecretBox; clock: Cl
     },
     /** A new client secret; tokens signed with the old one stop verifying (within seconds on every process). */
     async rotateSecret(id: string, secret = generateClientSecret()): Promise<{ app: AppRecord; secret: string }> {
+      checkSecret('client_secret', secret);
       await get(id);
       const app = (await store.apps.update(id, { secretSealed: box.seal(secret), updatedAt: clock.now() }))!;
       opened.delete(id);

@@ -1,7 +1,8 @@
 // What a platform config is: the input the API, the CLI and the config file give (with its checks, made where every
 // way in passes), and the settings its channel keeps (secrets sealed), with the signature scheme they name.
 import { BotgateError } from '../errors.ts';
-import { checkRange } from '../ranges.ts';
+import { isSigningSecret } from '../delivery/signer.ts';
+import { checkRange, checkSecret } from '../ranges.ts';
 import type { ChannelRecord } from '../store/store.ts';
 import { SIGNATURE_PRESETS, type SignatureScheme } from './inbound-signature.ts';
 
@@ -44,6 +45,18 @@ export function checkTwilio(twilio: Partial<TwilioInput> | undefined): void {
 export function checkNotForTwilio(input: PlatformInput): void {
   if (input.outgoing_webhook_url || input.auth_token) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config replies through the Messages API: set twilio.auth_token instead');
   if (input.signature || input.fields) throw new BotgateError('BG_ERR_VALIDATION', 'a twilio config is verified by X-Twilio-Signature: signature and fields are for signed sources');
+}
+
+/**
+ * A signed source's secret, as botgate's own are held: a Standard Webhooks one as an endpoint's (whsec_ and base64 of
+ * 24 to 64 bytes; the prefix may be left out, as verifying takes it), any other as an app's client secret (16+
+ * characters). A shorter key lets a forger try their way to a valid signature.
+ */
+export function checkSignatureSecret(preset: SignaturePreset, secret: string): void {
+  if (preset !== 'standard_webhooks') return checkSecret('signature.secret', secret);
+  if (!isSigningSecret(secret.startsWith('whsec_') ? secret : `whsec_${secret}`)) {
+    throw new BotgateError('BG_ERR_VALIDATION', 'signature.secret must be whsec_ followed by base64 of 24 to 64 bytes (a Standard Webhooks secret)');
+  }
 }
 
 export type SignaturePreset = keyof typeof SIGNATURE_PRESETS | 'standard_webhooks' | 'custom';

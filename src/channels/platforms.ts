@@ -14,7 +14,7 @@ import type { IdPrefix } from '../ids.ts';
 import type { ChannelRecord, EndpointRecord, Store } from '../store/store.ts';
 import { PLATFORM_MESSAGE_EVENT } from './platform-adapter.ts';
 import { channelNameTaken } from './channels.ts';
-import { checkLimits, checkNotForTwilio, checkTwilio, settingsOf, type PlatformInput, type PlatformSettings, type SignatureInput } from './platform-settings.ts';
+import { checkLimits, checkNotForTwilio, checkSignatureSecret, checkTwilio, settingsOf, type PlatformInput, type PlatformSettings, type SignatureInput } from './platform-settings.ts';
 
 export const TWILIO_MESSAGE_EVENT = 'twilio.message';
 export const PLATFORM_KINDS = ['platform', 'twilio'] as const;
@@ -73,6 +73,7 @@ export function createPlatformService(deps: { store: Store; box: SecretBox; cloc
 
   function sealSignature(input: SignatureInput, previous: PlatformSettings['signature']): PlatformSettings['signature'] {
     const { secret, ...scheme } = input;
+    if (secret) checkSignatureSecret(scheme.preset, secret);
     const secretSealed = secret ? box.seal(secret) : previous?.secretSealed;
     if (!secretSealed) throw new BotgateError('BG_ERR_VALIDATION', 'signature.secret is required');
     if (scheme.preset === 'custom' && (!scheme.header || !scheme.algorithm || !scheme.encoding || !scheme.content)) {

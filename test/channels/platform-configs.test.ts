@@ -194,11 +194,11 @@ describe('platform webhook (SQLite)', () => {
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'no-url' }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'bad-url', outgoing_webhook_url: 'not a url' }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'typo', outgoing_webhook_url: urlOf('x'), outgoing_url: urlOf('x') }), 400, 'BG_ERR_UNKNOWN_FIELD');
-      assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'badsig', outgoing_webhook_url: urlOf('x'), signature: { preset: 'custom', secret: 's' } }), 400, 'BG_ERR_VALIDATION');
+      assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'badsig', outgoing_webhook_url: urlOf('x'), signature: { preset: 'custom', secret: 'a-long-enough-secret' } }), 400, 'BG_ERR_VALIDATION');
       // Signing a timestamp without naming its header would sign "." + body and skip the replay window, silently.
       assertApiError(await gw.api('POST', '/api/webhook/config', {
         name: 'badsig', outgoing_webhook_url: urlOf('x'),
-        signature: { preset: 'custom', secret: 's', header: 'X-Sig', algorithm: 'sha256', encoding: 'hex', content: '{timestamp}.{body}' },
+        signature: { preset: 'custom', secret: 'a-long-enough-secret', header: 'X-Sig', algorithm: 'sha256', encoding: 'hex', content: '{timestamp}.{body}' },
       }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'nosecret', outgoing_webhook_url: urlOf('x'), signature: { preset: 'zendesk' } }), 400, 'BG_ERR_VALIDATION');
       assertApiError(await gw.api('POST', '/api/webhook/config', { name: 'nobot', outgoing_webhook_url: urlOf('x'), bot: 'no-such-bot' }), 404, 'BG_ERR_BOT_NOT_FOUND');
@@ -219,6 +219,36 @@ describe('platform webhook (SQLite)', () => {
       const endpoints = (await gw.api('GET', '/api/endpoints?per_page=1000')).body.data.map((x: Json) => x.name);
       for (const refused of ['badsig', 'nosecret', 'nobot']) assert.equal(endpoints.includes(`platform ${refused}`), false, refused);
       assert.equal(names.filter((n: string) => n === 'dup').length, 1);
+    });
+
+    it('refuses a signing secret too short to keep a forger out (16 characters, as an app\'s client secret; Standard Webhooks: an endpoint\'s whsec_ rule), on create and change, through the API and the service', async () => {
+      const createWith = (name: string, signature: Record<string, unknown>) => gw.api('POST', '/api/webhook/config', { name, outgoing_webhook_url: urlOf(name), signature });
+      for (const [name, signature, message] of [
+        ['short-zd', { preset: 'zendesk', secret: 's' }, /^signature\.secret must be at least 16 characters/],
+        ['short-ic', { preset: 'intercom', secret: 'fifteen-chars-x' }, /^signature\.secret must be at least 16 characters/],
+        ['short-custom', { preset: 'custom', secret: 'abc', header: 'X-Sig', algorithm: 'sha256', encoding: 'hex', content: '{body}' }, /^signature\.secret must be at least 16 characters/],
+        ['short-swh', { preset: 'standard_webhooks', secret: 'whsec_AAAAAAAAAAAA' }, /^signature\.secret must be whsec_ followed by base64 of 24 to 64 bytes/],
+      ] as const) {
+        const res = await createWith(name, signature);
+        assertApiError(res, 400, 'BG_ERR_VALIDATION');
+        assert.match(res.body.message, message);
+        await assert.rejects(gw.platforms.create({ name, outgoing_webhook_url: urlOf(name), signature: signature as never }), { code: 'BG_ERR_VALIDATION', message });
+      }
+      const names = (await gw.api('GET', '/api/webhook/config')).body.data.map((x: Json) => x.name);
+      assert.deepEqual(names.filter((n: string) => n.startsWith('short-')), [], 'nothing made');
+      // 16 characters are enough; a Standard Webhooks secret is taken with or without its whsec_ prefix, as it is verified.
+      assert.equal((await createWith('ok-16', { preset: 'intercom', secret: 'sixteen-chars-xx' })).status, 201);
+      const key = Buffer.alloc(24, 7).toString('base64');
+      assert.equal((await createWith('ok-swh', { preset: 'standard_webhooks', secret: `whsec_${key}` })).status, 201);
+      assert.equal((await createWith('ok-swh-bare', { preset: 'standard_webhooks', secret: key })).status, 201);
+      // A change that sends a short secret is refused and keeps the current one; one that sends none keeps it too.
+      const cfg = await createConfig('rotating', { signature: { preset: 'intercom', secret: 'the-first-long-secret' } });
+      const put = await gw.api('PUT', `/api/webhook/config/${cfg.id}`, { signature: { preset: 'intercom', secret: 'short' } });
+      assertApiError(put, 400, 'BG_ERR_VALIDATION');
+      assert.match(put.body.message, /^signature\.secret must be at least 16 characters/);
+      assert.equal(gw.platforms.signatureSecret(await gw.platforms.get(cfg.id)), 'the-first-long-secret');
+      assert.equal((await gw.api('PUT', `/api/webhook/config/${cfg.id}`, { signature: { preset: 'zendesk' } })).status, 200);
+      assert.equal(gw.platforms.signatureSecret(await gw.platforms.get(cfg.id)), 'the-first-long-secret');
     });
 
     it('refuses a name of only spaces, on create and change, as agents\' and endpoints\' names are', async () => {

@@ -19,8 +19,8 @@ describe('platform webhook (SQLite)', () => {
     const incomingCount = async (name: string) => (await c.history(`platform=${name}&message_type=incoming`)).length;
 
     it('zendesk: base64 HMAC-SHA256 over timestamp + body', async () => {
-      const cfg = await createConfig('zendesk', { signature: { preset: 'zendesk', secret: 'zd-secret' } });
-      const sign = (raw: string, ts = new Date().toISOString(), secret = 'zd-secret') => ({
+      const cfg = await createConfig('zendesk', { signature: { preset: 'zendesk', secret: 'zd-signing-secret' } });
+      const sign = (raw: string, ts = new Date().toISOString(), secret = 'zd-signing-secret') => ({
         'x-zendesk-webhook-signature': hmac('sha256', secret, ts + raw, 'base64'), 'x-zendesk-webhook-signature-timestamp': ts,
       });
       const raw = JSON.stringify({ user_id: 'zd-1', message: 'what is my balance', conversation_id: 'zd-ticket-9' });
@@ -47,11 +47,11 @@ describe('platform webhook (SQLite)', () => {
 
     it('chatwoot: sha256= hex HMAC over "{timestamp}.{body}", its payload read through field paths', async () => {
       const cfg = await createConfig('chatwoot', {
-        signature: { preset: 'chatwoot', secret: 'cw-secret' },
+        signature: { preset: 'chatwoot', secret: 'cw-signing-secret' },
         fields: { message: 'content', user_id: 'sender.id', conversation_id: 'conversation.id', message_id: 'id', username: 'sender.name' },
       });
       assert.deepEqual(cfg.fields, { message: 'content', user_id: 'sender.id', conversation_id: 'conversation.id', message_id: 'id', username: 'sender.name' });
-      const sign = (raw: string, ts = unix()) => ({ 'x-chatwoot-signature': `sha256=${hmac('sha256', 'cw-secret', `${ts}.${raw}`, 'hex')}`, 'x-chatwoot-timestamp': ts });
+      const sign = (raw: string, ts = unix()) => ({ 'x-chatwoot-signature': `sha256=${hmac('sha256', 'cw-signing-secret', `${ts}.${raw}`, 'hex')}`, 'x-chatwoot-timestamp': ts });
       const raw = JSON.stringify({ event: 'message_created', id: 101, content: 'what is my balance', message_type: 'incoming', sender: { id: 7, name: 'Ada' }, conversation: { id: 55 } });
       const res = await c.signed(cfg.id, raw, sign(raw));
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -98,8 +98,8 @@ describe('platform webhook (SQLite)', () => {
     });
 
     it('intercom: sha1= hex HMAC-SHA1 over the body', async () => {
-      const cfg = await createConfig('intercom', { signature: { preset: 'intercom', secret: 'ic-secret' }, fields: { message: 'data.item.body', user_id: 'data.item.user.id' } });
-      const sign = (raw: string, secret = 'ic-secret') => ({ 'x-hub-signature': `sha1=${hmac('sha1', secret, raw, 'hex')}` });
+      const cfg = await createConfig('intercom', { signature: { preset: 'intercom', secret: 'ic-signing-secret' }, fields: { message: 'data.item.body', user_id: 'data.item.user.id' } });
+      const sign = (raw: string, secret = 'ic-signing-secret') => ({ 'x-hub-signature': `sha1=${hmac('sha1', secret, raw, 'hex')}` });
       const raw = JSON.stringify({ type: 'notification_event', topic: 'conversation.user.replied', data: { item: { body: 'order a pizza', user: { id: 'ic-user-1' } } } });
       const res = await c.signed(cfg.id, raw, sign(raw));
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -107,7 +107,7 @@ describe('platform webhook (SQLite)', () => {
       assert.equal(res.body.response.user_info.user_id, 'ic-user-1');
       assertPlatformError(await c.signed(cfg.id, raw + ' ', sign(raw)), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw, sign(raw, 'wrong')), 401, 'BG_ERR_SIGNATURE_INVALID');
-      assertPlatformError(await c.signed(cfg.id, raw, { 'x-hub-signature': `sha256=${hmac('sha256', 'ic-secret', raw, 'hex')}` }), 401, 'BG_ERR_SIGNATURE_INVALID');
+      assertPlatformError(await c.signed(cfg.id, raw, { 'x-hub-signature': `sha256=${hmac('sha256', 'ic-signing-secret', raw, 'hex')}` }), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw, {}), 401, 'BG_ERR_SIGNATURE_INVALID');
       assert.equal(await incomingCount('intercom'), 1);
     });
@@ -151,10 +151,10 @@ describe('platform webhook (SQLite)', () => {
 
     it('custom: its own header, algorithm, encoding, prefix, content and tolerance', async () => {
       const cfg = await createConfig('acme', {
-        signature: { preset: 'custom', secret: 'acme-secret', header: 'X-Acme-Signature', algorithm: 'sha256', encoding: 'base64', prefix: 'v1=', content: '{timestamp}.{body}', timestamp_header: 'X-Acme-Timestamp', tolerance_seconds: 60 },
+        signature: { preset: 'custom', secret: 'acme-signing-secret', header: 'X-Acme-Signature', algorithm: 'sha256', encoding: 'base64', prefix: 'v1=', content: '{timestamp}.{body}', timestamp_header: 'X-Acme-Timestamp', tolerance_seconds: 60 },
       });
       assert.deepEqual(cfg.signature, { preset: 'custom', header: 'X-Acme-Signature', algorithm: 'sha256', encoding: 'base64', prefix: 'v1=', content: '{timestamp}.{body}', timestamp_header: 'X-Acme-Timestamp', tolerance_seconds: 60 });
-      const sign = (raw: string, ts = unix()) => ({ 'x-acme-signature': `v1=${hmac('sha256', 'acme-secret', `${ts}.${raw}`, 'base64')}`, 'x-acme-timestamp': ts });
+      const sign = (raw: string, ts = unix()) => ({ 'x-acme-signature': `v1=${hmac('sha256', 'acme-signing-secret', `${ts}.${raw}`, 'base64')}`, 'x-acme-timestamp': ts });
       const raw = JSON.stringify({ user_id: 'ac-1', message: 'what is my balance', message_id: 'acme-1' });
       const res = await c.signed(cfg.id, raw, sign(raw, unix(-30)));
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -162,7 +162,7 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.signed(cfg.id, raw, sign(raw, unix(-120))), 401, 'BG_ERR_SIGNATURE_INVALID');
       assertPlatformError(await c.signed(cfg.id, raw.replace('ac-1', 'ac-2'), sign(raw)), 401, 'BG_ERR_SIGNATURE_INVALID');
       const hex = unix();
-      assertPlatformError(await c.signed(cfg.id, raw, { 'x-acme-signature': `v1=${hmac('sha256', 'acme-secret', `${hex}.${raw}`, 'hex')}`, 'x-acme-timestamp': hex }), 401, 'BG_ERR_SIGNATURE_INVALID');
+      assertPlatformError(await c.signed(cfg.id, raw, { 'x-acme-signature': `v1=${hmac('sha256', 'acme-signing-secret', `${hex}.${raw}`, 'hex')}`, 'x-acme-timestamp': hex }), 401, 'BG_ERR_SIGNATURE_INVALID');
       assert.equal(await incomingCount('acme'), 1);
       // metadata.message_id deduplicates here too, as on the generic webhook.
       const meta = JSON.stringify({ user_id: 'ac-3', message: 'what is my balance', metadata: { message_id: 'mm-1' } });
@@ -175,13 +175,13 @@ describe('platform webhook (SQLite)', () => {
       assert.equal(put.status, 200, JSON.stringify(put.body));
       const raw2 = JSON.stringify({ user_id: 'ac-1', message: 'order a pizza', message_id: 'acme-2' });
       assertPlatformError(await c.signed(cfg.id, raw2, sign(raw2)), 401, 'BG_ERR_SIGNATURE_INVALID');
-      const res2 = await c.signed(cfg.id, raw2, { 'x-acme-signature': hmac('sha1', 'acme-secret', raw2, 'hex') });
+      const res2 = await c.signed(cfg.id, raw2, { 'x-acme-signature': hmac('sha1', 'acme-signing-secret', raw2, 'hex') });
       assert.equal(res2.status, 200, JSON.stringify(res2.body));
       assert.equal(res2.body.response.answer, PIZZA);
     });
 
     it('a body that is not UTF-8 (charset=iso-8859-1): verified over its bytes, then 400 as on the generic webhook, not a signature mismatch', async () => {
-      const cfg = await createConfig('latin', { signature: { preset: 'intercom', secret: 'la-secret' } });
+      const cfg = await createConfig('latin', { signature: { preset: 'intercom', secret: 'la-signing-secret' } });
       const bytes = Buffer.concat([Buffer.from('{"user_id":"la-1","message":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
       const post = (secret: string) => gw.app.inject({
         method: 'POST', url: `/api/webhook/incoming/${cfg.id}`, payload: bytes,
@@ -191,15 +191,15 @@ describe('platform webhook (SQLite)', () => {
         const res = await post(secret);
         return { status: res.statusCode, body: JSON.parse(res.body) };
       };
-      assertPlatformError(await parsed('la-secret'), 400, 'BG_ERR_VALIDATION');
+      assertPlatformError(await parsed('la-signing-secret'), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await parsed('wrong'), 401, 'BG_ERR_SIGNATURE_INVALID');
       assert.equal(await incomingCount('latin'), 0);
     });
 
     it('an inactive signed source: 403 even when signed right, nothing stored', async () => {
-      const cfg = await createConfig('intercom-off', { is_active: false, signature: { preset: 'intercom', secret: 'off-secret' } });
+      const cfg = await createConfig('intercom-off', { is_active: false, signature: { preset: 'intercom', secret: 'off-signing-secret' } });
       const raw = JSON.stringify({ user_id: 'io-1', message: 'what is my balance' });
-      assertPlatformError(await c.signed(cfg.id, raw, { 'x-hub-signature': `sha1=${hmac('sha1', 'off-secret', raw, 'hex')}` }), 403, 'BG_ERR_PLATFORM_INACTIVE');
+      assertPlatformError(await c.signed(cfg.id, raw, { 'x-hub-signature': `sha1=${hmac('sha1', 'off-signing-secret', raw, 'hex')}` }), 403, 'BG_ERR_PLATFORM_INACTIVE');
       assert.equal(await incomingCount('intercom-off'), 0);
     });
   });

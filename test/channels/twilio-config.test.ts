@@ -94,7 +94,7 @@ describe('twilio channel behind a proxy with the gateway\'s public_url', () => {
     for (const extra of [
       { outgoing_webhook_url: 'https://example.com/hook' },
       { auth_token: 'bearer-for-nobody' },
-      { signature: { preset: 'intercom', secret: 'intercom-secret' } },
+      { signature: { preset: 'intercom', secret: 'intercom-signing-secret' } },
       { fields: { message: 'text' } },
     ]) {
       const refused = await gw.api('POST', '/api/webhook/config', { name: 'twilio-extra', provider: 'twilio', twilio: twilioSettings, ...extra });
@@ -103,7 +103,7 @@ describe('twilio channel behind a proxy with the gateway\'s public_url', () => {
     }
     assert.equal((await gw.api('GET', '/api/webhook/config')).body.data.length, before, 'nothing was created');
     const config = (await gw.api('POST', '/api/webhook/config', { name: 'twilio-plain', provider: 'twilio', twilio: twilioSettings })).body;
-    for (const extra of [{ signature: { preset: 'intercom', secret: 'intercom-secret' } }, { fields: { message: 'text' } }]) {
+    for (const extra of [{ signature: { preset: 'intercom', secret: 'intercom-signing-secret' } }, { fields: { message: 'text' } }]) {
       const refused = await gw.api('PUT', `/api/webhook/config/${config.id}`, extra);
       assert.equal(refused.status, 400, JSON.stringify([extra, refused.body]));
     }

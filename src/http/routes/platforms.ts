@@ -12,7 +12,7 @@ import { IdParams, Nullable, OptionalBody, PageQuery, errors, listOf } from '../
 
 const Signature = Type.Object({
   preset: Type.Union(['zendesk', 'intercom', 'chatwoot', 'standard_webhooks', 'custom'].map((p) => Type.Literal(p)), { description: 'zendesk, intercom, chatwoot and standard_webhooks need only the secret; custom needs header, algorithm, encoding and content' }),
-  secret: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'the signing secret (write only; on update, absent keeps the current one)' })),
+  secret: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'the signing secret, at least 16 characters (standard_webhooks: whsec_ and base64 of 24 to 64 bytes); write only; on update, absent keeps the current one' })),
   header: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   algorithm: Type.Optional(Type.Union([Type.Literal('sha256'), Type.Literal('sha1')])),
   encoding: Type.Optional(Type.Union([Type.Literal('hex'), Type.Literal('base64')])),
