@@ -26,6 +26,7 @@ export const errorCodes = {
   BG_ERR_PLATFORM_MISMATCH: { status: 400, message: 'The platform named in the body is not the one the token belongs to' },
   BG_ERR_MESSAGE_TOO_LARGE: { status: 413, message: 'The message is longer than the platform accepts' },
   BG_ERR_SIGNATURE_INVALID: { status: 401, message: 'The request signature is missing or not valid' },
+  BG_ERR_ACCOUNT_MISMATCH: { status: 403, message: 'The request is for another account than the platform config\'s' },
   BG_ERR_SESSION_NOT_FOUND: { status: 404, message: 'No such handoff session' },
   BG_ERR_SESSION_CLOSED: { status: 409, message: 'The handoff session is closed' },
   BG_ERR_SESSION_TAKEN: { status: 409, message: 'Another agent has this session' },

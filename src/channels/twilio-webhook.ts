@@ -77,6 +77,20 @@ function jsonParams(body: unknown): TwilioParams {
   return params;
 }
 
+/**
+ * A request Twilio made for another account than the config's (its AccountSid) is refused, even signed right: the
+ * config answers for its own account only (the signature is the auth token's, which a leaked token or a token shared
+ * between accounts would not keep apart). SIDs' hex digits are compared in either case; a request naming no account
+ * is judged by its signature alone.
+ */
+function checkAccount(channel: ChannelRecord, params: TwilioParams): void {
+  const ours = settingsOf(channel).twilio?.accountSid.toLowerCase();
+  const named = [params.AccountSid ?? []].flat();
+  if (ours && named.some((sid) => sid.toLowerCase() !== ours)) {
+    throw new BotgateError('BG_ERR_ACCOUNT_MISMATCH', `The request is for Twilio account ${named.find((sid) => sid.toLowerCase() !== ours)}, not this config's ${settingsOf(channel).twilio!.accountSid}`);
+  }
+}
+
 const isJson = (request: FastifyRequest) => /^application\/json\b/i.test(request.headers['content-type'] ?? '');
 
 const TwimlString = (description: string) => ({ description, content: { 'text/xml': { schema: Type.String({ examples: [EMPTY_TWIML] }) } } });
@@ -145,7 +159,7 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
   });
 
   const verified = new WeakMap<object, ChannelRecord>();
-  /** The config (404), Twilio's signature (401), the config's state and rate limit (403, 429), then the body (400). */
+  /** The config (404), Twilio's signature (401), its account (403), the config's state and rate limit (403, 429), then the body (400). */
   const preValidation = async (request: FastifyRequest) => {
     const { id } = request.params as { id: string };
     const channel = await platforms.byId(id);
@@ -158,6 +172,7 @@ export const twilioWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: TwilioWebhoo
       ? verifyTwilioBody(token, url, request.rawBody ?? '', signature)
       : verifyTwilio(token, url, (request.body ?? {}) as Record<string, string | string[]>, signature);
     if (!valid) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', signature ? 'X-Twilio-Signature does not match this config\'s auth token and URL' : 'X-Twilio-Signature is missing');
+    checkAccount(channel, isJson(request) ? jsonParams(request.body) : ((request.body ?? {}) as TwilioParams));
     await inbound.admit(channel);
     const parseError = unparsable.get(request);
     if (parseError) throw parseError;

@@ -223,6 +223,28 @@ describe('twilio channel', () => {
     assert.equal((await send(config, params)).status, 200, 'the same request signed properly is accepted');
   });
 
+  it('refuses a request for another Twilio account than the config\'s with 403, even signed right, storing nothing', async () => {
+    const config = configs['twilio-sms'];
+    const from = '+15550100012';
+    const other = 'AC' + 'f'.repeat(32);
+    const res = await send(config, smsParams(from, 'what is my balance', { AccountSid: other }));
+    assert.deepEqual([res.status, res.body], [403, EMPTY]);
+    // The same as a JSON body (bodySHA256 in the signed URL).
+    const path = `/api/webhook/twilio/${config.id}`;
+    const raw = JSON.stringify(smsParams(from, 'what is my balance', { AccountSid: other }));
+    const jsonPath = `${path}?bodySHA256=${createHash('sha256').update(raw).digest('hex')}`;
+    const json = await gw.app.inject({
+      method: 'POST', url: jsonPath, payload: raw,
+      headers: { host: HOST, 'content-type': 'application/json', 'x-twilio-signature': twilio.getExpectedTwilioSignature(TOKEN, `http://${HOST}${jsonPath}`, {}) },
+    });
+    assert.deepEqual([json.statusCode, json.body], [403, EMPTY]);
+    assert.deepEqual(await storedFor(from), []);
+    // The config's own account, its hex digits in either case, is taken; so is a request that names no account.
+    assert.equal((await send(config, smsParams(from, 'what is my balance', { AccountSid: `AC${SID.slice(2).toUpperCase()}` }))).status, 200);
+    const { AccountSid: _a, ...unnamed } = smsParams(from, 'order a pizza');
+    assert.equal((await send(config, unnamed)).status, 200);
+  });
+
   it('refuses an unsigned request with 401 whatever its body holds; the body\'s problems are told only to a signed one', async () => {
     const config = configs['twilio-sms'];
     const path = `/api/webhook/twilio/${config.id}`;
