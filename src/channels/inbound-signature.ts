@@ -73,6 +73,23 @@ function checkFreshness(raw: string, now: number, toleranceSeconds: number): Ver
   return { ok: true };
 }
 
+/** What an HMAC scheme signs before the body: nothing, or the timestamp as sent (trimmed) and its separator. */
+function signedPrefix(scheme: SignatureScheme, timestamp: string): string {
+  return scheme.content === '{body}' ? '' : scheme.content === '{timestamp}{body}' ? timestamp : `${timestamp}.`;
+}
+
+/**
+ * A key of exactly what a verified request's signature covers, when that holds a timestamp: a byte-identical replay
+ * within the tolerance has the key of the original (and can be answered as its duplicate), the same body signed at
+ * another time has another. Undefined for a scheme that signs the body alone, where a replay and the same message
+ * sent again are the same bytes.
+ */
+export function signedContentKey(scheme: SignatureScheme, headers: Headers, rawBody: string | Buffer): string | undefined {
+  if (!scheme.timestampHeader || scheme.content === '{body}') return undefined;
+  const timestamp = header(headers, scheme.timestampHeader)?.trim() ?? '';
+  return `signed:${createHash('sha256').update(signedPrefix(scheme, timestamp), 'utf8').update(rawBody).digest('base64url')}`;
+}
+
 /** Verifies an HMAC header scheme (see SIGNATURE_PRESETS) over the raw body; `now` in ms. */
 export function verifySigned(scheme: SignatureScheme, secret: string, headers: Headers, rawBody: string | Buffer, now: number): Verdict {
   if (typeof secret !== 'string' || secret === '') return { ok: false, reason: 'no signing secret configured' };
@@ -90,9 +107,8 @@ export function verifySigned(scheme: SignatureScheme, secret: string, headers: H
     const fresh = checkFreshness(timestamp, now, scheme.toleranceSeconds ?? 300);
     if (!fresh.ok) return fresh;
   }
-  const before = scheme.content === '{body}' ? '' : scheme.content === '{timestamp}{body}' ? timestamp : `${timestamp}.`;
   // Over the body's bytes as sent (a string is its UTF-8).
-  const expected = createHmac(scheme.algorithm, secret).update(before, 'utf8').update(rawBody).digest(scheme.encoding);
+  const expected = createHmac(scheme.algorithm, secret).update(signedPrefix(scheme, timestamp), 'utf8').update(rawBody).digest(scheme.encoding);
   // Hex digits are case-insensitive; base64 is compared exactly.
   if (scheme.encoding === 'hex') given = given.toLowerCase();
   return safeEqual(given, expected) ? { ok: true } : { ok: false, reason: 'signature mismatch' };

@@ -14,7 +14,7 @@ import { bearerToken } from '../http/admin-guard.ts';
 import { isBlank } from '../ranges.ts';
 import { registerErrorFormat, registerErrorPrefix } from '../http/error-bodies.ts';
 import type { ChannelRecord, MessageRecord } from '../store/store.ts';
-import { verifySigned, verifyStandardWebhook } from './inbound-signature.ts';
+import { signedContentKey, verifySigned, verifyStandardWebhook } from './inbound-signature.ts';
 import type { InboundResult, PlatformInbound } from './platform-inbound.ts';
 import type { PlatformRequest } from './platform-adapter.ts';
 import { settingsOf, signatureScheme, type FieldName } from './platform-settings.ts';
@@ -177,7 +177,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
     // parse error waits here until the preValidation hook has verified the signature.
     const unparsable = new WeakMap<object, Error>();
     const rawBodies = new WeakMap<object, Buffer>();
-    const verified = new WeakMap<object, { channel: ChannelRecord; scheme: ReturnType<typeof signatureScheme> }>();
+    const verified = new WeakMap<object, { channel: ChannelRecord; scheme: ReturnType<typeof signatureScheme>; signedKey: string | undefined }>();
     signed.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
       rawBodies.set(request, body as Buffer);
       try {
@@ -206,7 +206,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
         if (!verdict.ok) throw new BotgateError('BG_ERR_SIGNATURE_INVALID', `The signature is not valid: ${verdict.reason}`);
         const parseError = unparsable.get(request);
         if (parseError) throw parseError;
-        verified.set(request, { channel, scheme });
+        verified.set(request, { channel, scheme, signedKey: scheme === 'standard_webhooks' ? undefined : signedContentKey(scheme, request.headers, raw) });
       },
       schema: {
         tags: ['platform webhook'],
@@ -218,11 +218,14 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
         response: { 200: IncomingAnswer, ...errors },
       },
     }, async (request) => {
-      const { channel, scheme } = verified.get(request)!;
+      const { channel, scheme, signedKey } = verified.get(request)!;
       await inbound.admit(channel);
       const message = mapFields(request.body, settingsOf(channel).fields);
-      const key = message.message_id ?? metadataId(message.metadata) ?? headerValue('Idempotency-Key', request.headers['idempotency-key'])
-        ?? (scheme === 'standard_webhooks' ? headerValue('webhook-id', request.headers['webhook-id']) : undefined);
+      // What the signature covers first (the body's ids, Standard Webhooks' webhook-id, else the signed timestamp and
+      // body): a replay has the original's key. Idempotency-Key last: no scheme signs it, so a replay could bring a new one.
+      const key = message.message_id ?? metadataId(message.metadata)
+        ?? (scheme === 'standard_webhooks' ? headerValue('webhook-id', request.headers['webhook-id']) : signedKey)
+        ?? headerValue('Idempotency-Key', request.headers['idempotency-key']);
       return incomingAnswer(message, await inbound.receive(channel, message, key ?? null));
     });
   });

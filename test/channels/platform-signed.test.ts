@@ -180,6 +180,35 @@ describe('platform webhook (SQLite)', () => {
       assert.equal(res2.body.response.answer, PIZZA);
     });
 
+    it('a signed request without a message id replayed within the timestamp window is a duplicate, not run again; an unsigned Idempotency-Key does not make it new', async () => {
+      const cfg = await createConfig('replayed', { signature: { preset: 'chatwoot', secret: 'rp-signing-secret' } });
+      const sign = (raw: string, ts = unix()) => ({ 'x-chatwoot-signature': `sha256=${hmac('sha256', 'rp-signing-secret', `${ts}.${raw}`, 'hex')}`, 'x-chatwoot-timestamp': ts });
+      const raw = JSON.stringify({ user_id: 'rp-1', message: 'order a pizza' });
+      const headers = sign(raw, unix(-5));
+      const first = await c.signed(cfg.id, raw, headers);
+      assert.deepEqual([first.status, first.body.duplicate, first.body.response.answer], [200, false, PIZZA], JSON.stringify(first.body));
+      for (const replay of [headers, { ...headers, 'idempotency-key': 'made-up-by-the-replayer' }, { ...headers, 'x-chatwoot-timestamp': ` ${headers['x-chatwoot-timestamp']} `, 'x-chatwoot-signature': headers['x-chatwoot-signature'].toUpperCase().replace('SHA256=', 'sha256=') }]) {
+        const again = await c.signed(cfg.id, raw, replay);
+        assert.equal(again.status, 200, JSON.stringify(again.body));
+        assert.deepEqual([again.body.duplicate, again.body.message_id, again.body.response.answer], [true, first.body.message_id, PIZZA]);
+      }
+      assert.equal(await incomingCount('replayed'), 1, 'the replays stored nothing');
+      // The same words sent again (signed anew, another timestamp) are a new message: the flow moves on.
+      const next = await c.signed(cfg.id, raw, sign(raw));
+      assert.deepEqual([next.body.duplicate, next.body.response.answer === PIZZA], [false, false], JSON.stringify(next.body));
+      assert.equal(await incomingCount('replayed'), 2);
+
+      // Standard Webhooks: its signed webhook-id deduplicates, and an unsigned Idempotency-Key no longer overrides it.
+      const secret = `whsec_${randomBytes(32).toString('base64')}`;
+      const swh = await createConfig('replayed-swh', { signature: { preset: 'standard_webhooks', secret } });
+      const at = new Date();
+      const signed = { 'webhook-id': 'evt_rp', 'webhook-timestamp': String(Math.floor(at.getTime() / 1000)), 'webhook-signature': new Webhook(secret).sign('evt_rp', at, raw) };
+      const original = await c.signed(swh.id, raw, signed);
+      const replay = await c.signed(swh.id, raw, { ...signed, 'idempotency-key': 'made-up-by-the-replayer' });
+      assert.deepEqual([original.body.duplicate, replay.body.duplicate, replay.body.message_id], [false, true, original.body.message_id]);
+      assert.equal(await incomingCount('replayed-swh'), 1);
+    });
+
     it('a body that is not UTF-8 (charset=iso-8859-1): verified over its bytes, then 400 as on the generic webhook, not a signature mismatch', async () => {
       const cfg = await createConfig('latin', { signature: { preset: 'intercom', secret: 'la-signing-secret' } });
       const bytes = Buffer.concat([Buffer.from('{"user_id":"la-1","message":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
