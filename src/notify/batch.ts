@@ -51,10 +51,10 @@ export type Batch = ReturnType<typeof createBatch>;
 
 export function createBatch(state: NotifyState, router: RouterBatch, deps: BatchDeps) {
   const { settings, clock, random, typeOf } = deps;
-  const halfLife = settings.halfLifeDays * DAY;
-  // Weights are on the state's shift: those read, those this batch adds, and the writes (the store moves them to its own).
-  const shift = state.shift;
-  const writes: NotifyWrites = { newUsers: [], keys: [], decisions: [], notifications: [], engagement: [], typeStats: [], messages: [], shift };
+  // Weights are on the state's scale: those read, those this batch adds, and the writes (the store moves them to its own).
+  const { shift, halfLifeMs } = state;
+  const halfLife = halfLifeMs ?? settings.halfLifeDays * DAY;
+  const writes: NotifyWrites = { newUsers: [], keys: [], decisions: [], notifications: [], engagement: [], typeStats: [], messages: [], shift, halfLifeMs };
   const users = new Map<string, UserContext>();
   const sent: SentNotification[] = [];
   const published = new Set<string>();

@@ -1,14 +1,14 @@
 // Engagement arithmetic: decayed counts, the Beta posterior with a pooled prior, Thompson sampling. Pure
 // functions of their inputs and an injected random source.
 import type { Random } from '../clock.ts';
-import type { WeightedCounts } from '../store/notify-records.ts';
+import { WEIGHT_EPOCH, type WeightedCounts, type WeightScale } from '../store/notify-records.ts';
 
 /**
- * Counts are stored as sums of 2^((t − EPOCH)/half-life − shift): adding one is `+=`, decaying is one multiplication.
- * The store keeps the shift (store/notify-records.ts): without it the weights pass 2^1024 (Infinity) 1,024
- * half-lives after EPOCH, weeks with a half-life of hours.
+ * Counts are stored as sums of 2^((t − WEIGHT_EPOCH)/half-life − shift): adding one is `+=`, decaying is one
+ * multiplication. The store keeps the shift and the half-life (store/notify-records.ts): without the shift the weights
+ * pass 2^1024 (Infinity) 1,024 half-lives after WEIGHT_EPOCH, weeks with a half-life of hours; without the half-life a
+ * new notify.half_life_days would read weights written under the old one.
  */
-export const WEIGHT_EPOCH = Date.UTC(2026, 0, 1);
 
 /** Weights at now may reach 2^REBASE_AT before the store rebases them: far enough below 2^1024 for any sum of them. */
 export const REBASE_AT = 500;
@@ -21,6 +21,17 @@ export function weightAt(t: number, halfLifeMs: number, shift = 0): number {
 export function shiftFor(now: number, halfLifeMs: number, shift: number): number {
   const exponent = (now - WEIGHT_EPOCH) / halfLifeMs;
   return exponent - shift > REBASE_AT ? Math.floor(exponent) : shift;
+}
+
+/**
+ * The scale stored weights should be on at `now` under `halfLifeMs`. From another half-life, the counts decayed to now
+ * are kept (scaleDistance) on the least shift that moves weights down, by less than one power of two: weights at now
+ * stay about as large as they were, far from both underflow and 2^REBASE_AT.
+ */
+export function scaleFor(now: number, halfLifeMs: number, scale: WeightScale): WeightScale {
+  if (scale.halfLifeMs === null || scale.halfLifeMs === halfLifeMs) return { shift: shiftFor(now, halfLifeMs, scale.shift), halfLifeMs };
+  const shift = Math.ceil(scale.shift + (now - WEIGHT_EPOCH) * (1 / halfLifeMs - 1 / scale.halfLifeMs));
+  return { shift: shiftFor(now, halfLifeMs, shift), halfLifeMs };
 }
 
 /** Counts decayed to time t, from weights on the given shift. */

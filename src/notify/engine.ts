@@ -7,9 +7,9 @@ import type { Clock, Random } from '../clock.ts';
 import { routeExplicit } from '../conversation/turns.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { Store } from '../store/store.ts';
-import { KeysTaken, pair, type DecisionRecord, type NotificationRecord } from '../store/notify-records.ts';
+import { KeysTaken, pair, sameScale, type DecisionRecord, type NotificationRecord } from '../store/notify-records.ts';
 import { createBatch, DAY, optedOut, type Batch, type BatchDeps } from './batch.ts';
-import { shiftFor, weightAt } from './engagement.ts';
+import { scaleFor, weightAt } from './engagement.ts';
 import { createGroupCommit } from '../group-commit.ts';
 import { parseClock } from './local-time.ts';
 import type { NotificationRouter } from './router.ts';
@@ -35,6 +35,8 @@ export type NotifyEngineService = NotifyEngine & {
   type(name: string): EventTypeSettings & { known: boolean };
   /** Re-reads the admin overrides (after an admin change, or periodically on a shared database). */
   reloadOverrides(): Promise<void>;
+  /** Rebases the stored engagement weights to the configured half-life when they were kept under another (once). */
+  useHalfLife(): Promise<void>;
 };
 
 const sha = (text: string) => hash('sha256', text, 'base64url').slice(0, 32);
@@ -74,14 +76,34 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
   }
 
   /**
+   * Puts the stored weights on this engine's half-life, once (on start, or before the first batch): counts kept under
+   * another notify.half_life_days are rebased to their value now under this one. From then on the engine decays with
+   * the store's half-life, which another gateway started with another setting may have moved since.
+   */
+  let halfLifeSet: Promise<void> | null = null;
+  const useHalfLife = () => (halfLifeSet ??= (async () => {
+    const now = clock.now();
+    let state = await repo.loadState({ userIds: [], keys: [], types: [], now, sendsSince: now });
+    while (state.halfLifeMs !== halfLife) {
+      const to = scaleFor(now, halfLife, state);
+      if (sameScale(await repo.rebase(state, to, now), to)) break;
+      state = await repo.loadState({ userIds: [], keys: [], types: [], now, sendsSince: now });
+    }
+  })().catch((error) => {
+    halfLifeSet = null;
+    throw error;
+  }));
+
+  /**
    * The state of these users and a router batch, read together, as of `from`; the weights rebased first when they
    * would pass 2^REBASE_AT at `now` (read again then: another process may have rebased them already).
    */
   async function open(userIds: string[], keys: string[], types: EventTypeSettings[], from: number, now: number): Promise<Batch> {
+    await useHalfLife();
     const query = { userIds, keys, types: types.map((t) => t.name), now: from, sendsSince: from - window };
     let [state, router] = await Promise.all([repo.loadState(query), deps.router.prepare(userIds, types)]);
-    for (let shift = shiftFor(now, halfLife, state.shift); shift !== state.shift; shift = shiftFor(now, halfLife, state.shift)) {
-      await repo.rebase(state.shift, shift);
+    for (let to = scaleFor(now, state.halfLifeMs ?? halfLife, state); !sameScale(to, state); to = scaleFor(now, state.halfLifeMs ?? halfLife, state)) {
+      await repo.rebase(state, to, now);
       state = await repo.loadState(query);
     }
     return createBatch(state, router, batchDeps);
@@ -307,9 +329,9 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
 
     async recordClickOf(n, at) {
       if (n.status !== 'sent' || n.sentAt === null) return 'not_found';
-      // The store checks again in its transaction: a second click counts once. The weight is on the store's shift then.
+      // The store checks again in its transaction: a second click counts once. The weight is on the store's scale then.
       const sentAt = n.sentAt;
-      return repo.click(n.id, at ?? clock.now(), (shift) => weightAt(sentAt, halfLife, shift));
+      return repo.click(n.id, at ?? clock.now(), (scale) => weightAt(sentAt, scale.halfLifeMs ?? halfLife, scale.shift));
     },
 
     async recordFeedback(userId, eventType, at) {
@@ -330,6 +352,8 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
     },
 
     type: typeOf,
+
+    useHalfLife,
 
     async reloadOverrides() {
       overrides = (await repo.overrides()) as Map<string, Partial<EventTypeSettings>>;

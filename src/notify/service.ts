@@ -230,6 +230,8 @@ export function createNotifyService(deps: {
       // goes out at the first tick rather than when its minute's lease runs out (as deliveries are taken back).
       if (!store.capabilities.multiProcess) await store.notify.releaseLeases();
       await engine.reloadOverrides();
+      // Counts kept under another notify.half_life_days keep their value now and decay at the new rate from here.
+      await engine.useHalfLife();
       const every = config.notify.tick_seconds * 1000;
       const loop = () => {
         running = tick().finally(() => {

@@ -1,10 +1,10 @@
 // The store's side of the notification engine: decisions, notifications, dedup keys, decayed engagement
 // counts and per-type overrides. Engagement counts are stored as sums of weights 2^((t − epoch)/half-life − shift),
 // so adding one is a plain `+=` that concurrent processes cannot lose; the engine turns them back into
-// counts decayed to now. The store keeps the shift: a rebase multiplies every weight by 2^−(new − old shift)
-// (exact: a power of two) and moves the shift in one transaction, and weights computed on an older shift are
-// moved to the store's in the transaction that adds them, so a process that read before a rebase adds on the
-// right scale.
+// counts decayed to now. The store keeps the scale the weights are on (the shift and the half-life they were
+// written under): a rebase multiplies every weight by one factor and moves the scale in one transaction (by a power
+// of two when only the shift moves: exact), and weights computed on an older scale are moved to the store's in the
+// transaction that adds them, so a process that read before a rebase adds on the right scale.
 import type { NewMessage, PageRequest, Router, UserRecord } from './store.ts';
 
 export type NotificationStatus = 'pending' | 'sent' | 'dropped';
@@ -50,7 +50,19 @@ export interface DecisionRecord {
   duplicateOf: string | null;
 }
 
-/** Weighted sums (see above), on the shift of the state or answer that holds them. */
+/** The day weights count from: a weight of time t is 2^((t − WEIGHT_EPOCH)/half-life − shift). */
+export const WEIGHT_EPOCH = Date.UTC(2026, 0, 1);
+
+/**
+ * What stored weights are on: their shift, and the half-life they were written under (null: not recorded yet, in a
+ * store migrated from before it was; whatever half-life reads them first is taken for it).
+ */
+export interface WeightScale {
+  shift: number;
+  halfLifeMs: number | null;
+}
+
+/** Weighted sums (see above), on the scale of the state or answer that holds them. */
 export interface WeightedCounts {
   shownW: number;
   clickedW: number;
@@ -76,8 +88,9 @@ export interface NotifyState {
   engagement: Map<string, WeightedCounts>;
   /** Per `type \0 variant`; variant '' is the whole type (the pooled prior). */
   typeStats: Map<string, WeightedCounts>;
-  /** The shift engagement and typeStats are on. */
+  /** The scale engagement and typeStats are on. */
   shift: number;
+  halfLifeMs: number | null;
 }
 
 export interface NotifyWrites {
@@ -89,8 +102,9 @@ export interface NotifyWrites {
   engagement: ({ userId: string; eventType: string } & WeightedCounts)[];
   typeStats: ({ eventType: string; variant: string } & WeightedCounts)[];
   messages: NewMessage[];
-  /** The shift engagement and typeStats are on (the state's they were decided on; 0 when absent). */
+  /** The scale engagement and typeStats are on (the state's they were decided on; shift 0 and the store's half-life when absent). */
   shift?: number;
+  halfLifeMs?: number | null;
 }
 
 export interface DecisionFilter {
@@ -126,8 +140,9 @@ export interface UserExport {
   engagement: ({ eventType: string } & WeightedCounts)[];
   /** The handoff sessions of the user's conversations, as stored (times as numbers). */
   handoffs: Record<string, unknown>[];
-  /** The shift engagement is on. */
+  /** The scale engagement is on. */
   shift: number;
+  halfLifeMs: number | null;
 }
 
 export interface NotifyRepo {
@@ -146,13 +161,14 @@ export interface NotifyRepo {
   latestSent(userId: string, eventType: string | null, since: number): Promise<NotificationRecord | null>;
   /** Per user among these, the latest notification sent at or after `since` (one query for a batch of writers). */
   latestSentOf(userIds: string[], since: number): Promise<Map<string, NotificationRecord>>;
-  /** Marks a notification clicked once and adds the click weight (on the store's shift) to its engagement and variant counts. */
-  click(id: string, at: number, weight: (shift: number) => number): Promise<'recorded' | 'duplicate' | 'not_found'>;
+  /** Marks a notification clicked once and adds the click weight (on the store's scale) to its engagement and variant counts. */
+  click(id: string, at: number, weight: (scale: WeightScale) => number): Promise<'recorded' | 'duplicate' | 'not_found'>;
   /**
-   * Multiplies every stored weight by 2^−(to − from) and moves the shift to `to`, in one transaction, when the shift
-   * is still `from` (else another process rebased first, and nothing changes). Returns the shift now.
+   * Moves every stored weight from scale `from` to `to` (rescaleSteps(scaleDistance(from, to, at))) and the store to
+   * `to`, in one transaction, when the store is still on `from` (else another process rebased first, and nothing
+   * changes). Returns the scale now.
    */
-  rebase(from: number, to: number): Promise<number>;
+  rebase(from: WeightScale, to: WeightScale, at: number): Promise<WeightScale>;
   decisions(filter: DecisionFilter, page: PageRequest): Promise<DecisionRecord[]>;
   /** Reason counts per type since a time (analytics). */
   reasonCounts(since: number): Promise<{ eventType: string; decision: string; reason: string; count: number }[]>;
@@ -161,7 +177,7 @@ export interface NotifyRepo {
    * quiet hours ended, dropped expired, still pending), which their decisions (defer) do not say.
    */
   outcomeCounts(since: number): Promise<{ eventType: string; status: string; reason: string | null; count: number }[]>;
-  typeStats(eventType: string): Promise<{ shift: number; variants: Map<string, WeightedCounts> }>;
+  typeStats(eventType: string): Promise<WeightScale & { variants: Map<string, WeightedCounts> }>;
   overrides(): Promise<Map<string, Record<string, unknown>>>;
   putOverride(name: string, settings: Record<string, unknown>, now: number): Promise<void>;
   deleteOverride(name: string): Promise<boolean>;
@@ -249,14 +265,16 @@ export function foldWrites(w: NotifyWrites): NotifyWrites {
 
 /**
  * Moving weights down by 2^−d, in steps whose factor 2^−s (s ≤ 1000) is a normal double: each step multiplies a
- * weight exactly, or gives 0 for one whose product would fall below 2^−1022 (a count of nothing; PostgreSQL refuses
- * a product that underflows) or that is not finite (a weight that overflowed before the store had a shift: its count
- * is lost). The stores run the same steps in SQL.
+ * weight (exactly, for a whole s), or gives 0 for one whose product would fall below 2^−1022 (a count of nothing;
+ * PostgreSQL refuses a product that underflows) or that is not finite (a weight that overflowed before the store had
+ * a shift: its count is lost). A d below 0 (a batch's weights, a fraction of a power of two below a store rebased
+ * to a shorter half-life since) is one step up. The stores run the same steps in SQL.
  */
 export function rescaleSteps(d: number): { factor: number; below: number }[] {
+  if (!Number.isFinite(d)) throw new RangeError(`weights moved by 2^−${d}`);
   const steps = [];
-  for (let left = d; left > 0; left -= 1000) {
-    const s = Math.min(left, 1000);
+  for (let left = d, s = 0; left !== 0; left -= s) {
+    s = Math.max(-1000, Math.min(left, 1000));
     steps.push({ factor: 2 ** -s, below: 2 ** (s - 1022) });
   }
   return steps;
@@ -268,13 +286,27 @@ export function rescaled(weight: number, d: number): number {
   return weight;
 }
 
+export const sameScale = (a: WeightScale, b: WeightScale) => a.shift === b.shift && a.halfLifeMs === b.halfLifeMs;
+
 /**
- * A batch's weight writes moved from the shift they were decided on to the store's `shift` (a rebase came between the
- * batch's read and its commit), as the rebase moved the stored ones.
+ * How many powers of two a weight moves down from scale `from` to `to`, read as a count decayed to `at`: under `from`
+ * it is w · 2^(shift − (at − epoch)/half-life), the same count under `to` is w · 2^−d. On one half-life (or one not
+ * recorded yet: taken for the other) only the shift moves, whatever `at`.
  */
-export function writesOnShift(w: Pick<NotifyWrites, 'engagement' | 'typeStats' | 'shift'>, shift: number): Pick<NotifyWrites, 'engagement' | 'typeStats'> {
-  const d = shift - (w.shift ?? 0);
-  if (d < 0) throw new Error(`engagement weights on shift ${w.shift}, ahead of the store's ${shift}`);
+export function scaleDistance(from: WeightScale, to: WeightScale, at: number): number {
+  const d = to.shift - from.shift;
+  if (from.halfLifeMs === null || to.halfLifeMs === null || from.halfLifeMs === to.halfLifeMs) return d;
+  return d + (at - WEIGHT_EPOCH) * (1 / from.halfLifeMs - 1 / to.halfLifeMs);
+}
+
+/**
+ * A batch's weight writes moved from the scale they were decided on to the store's (a rebase came between the batch's
+ * read and its commit at `now`), as the rebase moved the stored ones: exactly for a new shift; for a new half-life, as
+ * counts at `now` rather than at the rebase, moments apart.
+ */
+export function writesOnScale(w: Pick<NotifyWrites, 'engagement' | 'typeStats' | 'shift' | 'halfLifeMs'>, store: WeightScale, now: number): Pick<NotifyWrites, 'engagement' | 'typeStats'> {
+  const d = scaleDistance({ shift: w.shift ?? 0, halfLifeMs: w.halfLifeMs ?? store.halfLifeMs }, store, now);
+  if (d <= -1) throw new Error(`engagement weights on shift ${w.shift}, ahead of the store's ${store.shift}`);
   if (d === 0) return { engagement: w.engagement, typeStats: w.typeStats };
   const move = <T extends WeightedCounts>(r: T): T => ({ ...r, shownW: rescaled(r.shownW, d), clickedW: rescaled(r.clickedW, d) });
   return { engagement: w.engagement.map(move), typeStats: w.typeStats.map(move) };

@@ -337,8 +337,8 @@ describe('gateway process', () => {
     const db = new DatabaseSync(`${dataDir}/botgate.db`);
     const migrationsNow = () => db.prepare('SELECT name FROM schema_migrations ORDER BY name').all().map((r) => String(r.name));
     const last = migrationsNow().at(-1)!;
-    assert.equal(last, '010_notify_weight_shift');
-    db.exec('DROP TABLE notify_weight_shift');
+    assert.equal(last, '011_notify_half_life');
+    db.exec('ALTER TABLE notify_weight_shift DROP COLUMN half_life_ms');
     db.prepare('DELETE FROM schema_migrations WHERE name = ?').run(last);
     const before = migrationsNow();
     for (const command of [['src/main.ts'], ['bin/botgate.js', 'migrate']]) {

@@ -4,13 +4,16 @@
 // the concurrent cases race on one store, which on PostgreSQL means several pooled connections.
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeysTaken, type DecisionRecord, type FeedRecord, type NotificationRecord, type NotifyWrites } from '../../src/store/notify-records.ts';
+import { decayed, scaleFor } from '../../src/notify/engagement.ts';
+import { KeysTaken, rescaled, scaleDistance, WEIGHT_EPOCH, type DecisionRecord, type FeedRecord, type NotificationRecord, type NotifyWrites } from '../../src/store/notify-records.ts';
 import type { ClaimRequest, Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 
 const T0 = 1_700_000_000_000;
 const DAY = 24 * 3600 * 1000;
 const pair = (a: string, b: string) => `${a}\u0000${b}`;
+/** A scale with no half-life recorded: only the shift moves. */
+const onShift = (shift: number) => ({ shift, halfLifeMs: null });
 
 function notification(over: Partial<NotificationRecord> = {}): NotificationRecord {
   return {
@@ -102,9 +105,9 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(state.engagement, new Map([[pair('usr_1', 'promo'), { shownW: 1.5, clickedW: 0.5 }]]));
       assert.deepEqual(state.typeStats, new Map([[pair('promo', ''), { shownW: 3, clickedW: 1 }], [pair('promo', 'A'), { shownW: 2, clickedW: 0.25 }]]));
 
-      const { shift, ...empty } = await load({ userIds: [], keys: [], types: [] });
+      const { shift, halfLifeMs, ...empty } = await load({ userIds: [], keys: [], types: [] });
       for (const map of Object.values(empty)) assert.equal(map.size, 0);
-      assert.equal(shift, 0, 'the weights are on their first shift');
+      assert.deepEqual({ shift, halfLifeMs }, { shift: 0, halfLifeMs: null }, 'the weights are on their first shift, under no half-life yet');
     });
 
     it('commits users once, decisions, notifications inserted then replaced by id, increments that add up, and messages with deliveries', async () => {
@@ -307,16 +310,16 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
         ],
         typeStats: [{ eventType: 'promo', variant: '', shownW: 2 ** 1000, clickedW: 2 ** 900 }, { eventType: 'promo', variant: 'A', shownW: 1.5, clickedW: 0 }],
       });
-      assert.equal(await store.notify.rebase(0, 600), 600);
-      assert.equal(await store.notify.rebase(0, 650), 600, 'another process rebased first: nothing moves');
+      assert.deepEqual(await store.notify.rebase(onShift(0), onShift(600), T0), onShift(600));
+      assert.deepEqual(await store.notify.rebase(onShift(0), onShift(650), T0), onShift(600), 'another process rebased first: nothing moves');
       const state = await load({ userIds: ['usr_1', 'usr_2'], types: ['promo'] });
       assert.equal(state.shift, 600);
       assert.deepEqual(state.engagement, new Map([[pair('usr_1', 'promo'), { shownW: 3 * 2 ** 100, clickedW: 2 ** 100 }], [pair('usr_2', 'promo'), { shownW: 0, clickedW: 0 }]]));
-      assert.deepEqual(await store.notify.typeStats('promo'), { shift: 600, variants: new Map([['', { shownW: 2 ** 400, clickedW: 2 ** 300 }], ['A', { shownW: 1.5 * 2 ** -600, clickedW: 0 }]]) });
+      assert.deepEqual(await store.notify.typeStats('promo'), { ...onShift(600), variants: new Map([['', { shownW: 2 ** 400, clickedW: 2 ** 300 }], ['A', { shownW: 1.5 * 2 ** -600, clickedW: 0 }]]) });
 
       // A batch that read before the rebase commits on shift 0; a click's weight is asked for on the store's shift.
       await commit({ shift: 0, engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 2 ** 650, clickedW: 0 }] });
-      assert.equal(await store.notify.click(n.id, T0 + 1, (shift) => 2 ** (700 - shift)), 'recorded');
+      assert.equal(await store.notify.click(n.id, T0 + 1, ({ shift }) => 2 ** (700 - shift)), 'recorded');
       const exported = (await store.notify.exportUser('usr_1'))!;
       assert.equal(exported.shift, 600);
       assert.deepEqual(exported.engagement, [{ eventType: 'promo', shownW: 3 * 2 ** 100 + 2 ** 50, clickedW: 2 ** 101 }]);
@@ -324,11 +327,53 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
 
       // Past 1,000 at once, in steps (PostgreSQL refuses a product that underflows: those are 0).
       await commit({ shift: 600, typeStats: [{ eventType: 'promo', variant: 'B', shownW: 2 ** 1000, clickedW: 2 ** 999 }] });
-      assert.equal(await store.notify.rebase(600, 2100), 2100);
+      assert.deepEqual(await store.notify.rebase(onShift(600), onShift(2100), T0), onShift(2100));
       const after = await load({ userIds: ['usr_1'], types: ['promo'] });
       assert.equal(after.shift, 2100);
       assert.deepEqual(after.engagement.get(pair('usr_1', 'promo')), { shownW: 0, clickedW: 0 });
       assert.deepEqual(after.typeStats, new Map([[pair('promo', ''), { shownW: 0, clickedW: 0 }], [pair('promo', 'A'), { shownW: 0, clickedW: 0 }], [pair('promo', 'B'), { shownW: 2 ** -500, clickedW: 2 ** -501 }]]));
+    });
+
+    it('rebases the weights to another half-life: every count decayed to then keeps its value, once; an older scale\'s weights are added on the new one', async () => {
+      const at = Date.UTC(2026, 5, 1);
+      const daily = { shift: 0, halfLifeMs: DAY };
+      assert.deepEqual(await store.notify.rebase(onShift(0), daily, at), daily, 'the half-life recorded: nothing moves');
+      const n = sent({ variant: 'A', sentAt: at - DAY });
+      // A send a day ago, and three sends a week ago of which one was clicked (weights 2^((t − epoch)/half-life)).
+      const w = (t: number) => 2 ** ((t - WEIGHT_EPOCH) / DAY);
+      await commit({
+        newUsers: [{ id: 'usr_1', tz: null }],
+        notifications: [n],
+        engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: w(at - DAY) + 3 * w(at - 7 * DAY), clickedW: w(at - 7 * DAY) }],
+        typeStats: [{ eventType: 'promo', variant: '', shownW: w(at - DAY), clickedW: 0 }, { eventType: 'promo', variant: 'A', shownW: 3 * w(at - 7 * DAY), clickedW: w(at - 7 * DAY) }],
+        halfLifeMs: DAY,
+      }, at);
+      const weekly = scaleFor(at, 7 * DAY, daily);
+      const d = scaleDistance(daily, weekly, at);
+      assert.ok(d >= 0 && d < 1, `moved down by 2^−${d}`);
+      assert.deepEqual(await store.notify.rebase(daily, weekly, at), weekly);
+      assert.deepEqual(await store.notify.rebase(daily, { ...weekly, shift: weekly.shift + 1 }, at), weekly, 'another process rebased first: nothing moves');
+
+      const state = await load({ types: ['promo'], now: at });
+      assert.deepEqual({ shift: state.shift, halfLifeMs: state.halfLifeMs }, weekly);
+      const stored = state.engagement.get(pair('usr_1', 'promo'))!;
+      assert.deepEqual(stored, { shownW: rescaled(w(at - DAY) + 3 * w(at - 7 * DAY), d), clickedW: rescaled(w(at - 7 * DAY), d) });
+      // Read under the new half-life at `at`: the counts they were (1/2 + 3/2^7, 1/2^7).
+      const counts = decayed(stored, at, 7 * DAY, weekly.shift);
+      assert.ok(Math.abs(counts.shown - (0.5 + 3 / 128)) < 1e-12 && Math.abs(counts.clicked - 1 / 128) < 1e-12, JSON.stringify(counts));
+      const stats = await store.notify.typeStats('promo');
+      assert.deepEqual({ shift: stats.shift, halfLifeMs: stats.halfLifeMs }, weekly);
+      assert.deepEqual(stats.variants.get('A'), { shownW: rescaled(3 * w(at - 7 * DAY), d), clickedW: rescaled(w(at - 7 * DAY), d) });
+
+      // A batch that read before the rebase commits on the daily scale; a click's weight is asked for on the weekly one.
+      await commit({ shift: 0, halfLifeMs: DAY, engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: w(at), clickedW: 0 }] }, at);
+      const asked: unknown[] = [];
+      assert.equal(await store.notify.click(n.id, at, (scale) => (asked.push(scale), 2 ** ((at - DAY - WEIGHT_EPOCH) / (7 * DAY) - weekly.shift))), 'recorded');
+      assert.deepEqual(asked, [weekly]);
+      const exported = (await store.notify.exportUser('usr_1'))!;
+      assert.deepEqual({ shift: exported.shift, halfLifeMs: exported.halfLifeMs }, weekly);
+      const now = decayed(exported.engagement[0], at, 7 * DAY, weekly.shift);
+      assert.ok(Math.abs(now.shown - (1.5 + 3 / 128)) < 1e-12 && Math.abs(now.clicked - (2 ** (-1 / 7) + 1 / 128)) < 1e-12, JSON.stringify(now));
     });
 
     it('counts concurrent clicks of one notification once', async () => {

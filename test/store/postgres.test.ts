@@ -83,13 +83,13 @@ describe('postgres: two processes on one schema', { skip }, () => {
     try {
       await holder.query('BEGIN');
       await holder.query("SELECT 1 FROM notify_engagement WHERE user_id = 'usr_1' FOR UPDATE");
-      const rebased = one.notify.rebase(0, 600);
+      const rebased = one.notify.rebase({ shift: 0, halfLifeMs: null }, { shift: 600, halfLifeMs: null }, T0);
       const rebasing = await blockedBy(Number((await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid));
       // Two commits what it decided on the shift it read, while the rebase is under way: it waits for it.
       const committed = two.notify.commit({ ...writes, shift: read.shift, engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 2 ** 650, clickedW: 0 }] }, routeAll, T0);
       await blockedBy(rebasing);
       await holder.query('ROLLBACK');
-      assert.equal(await rebased, 600);
+      assert.deepEqual(await rebased, { shift: 600, halfLifeMs: null });
       await committed;
     } finally {
       await Promise.all([holder.end(), watcher.end()]);
@@ -97,6 +97,22 @@ describe('postgres: two processes on one schema', { skip }, () => {
     const after = await one.notify.loadState({ userIds: ['usr_1'], keys: [], types: [], now: T0, sendsSince: T0 });
     assert.equal(after.shift, 600);
     assert.deepEqual(after.engagement.get(pair('usr_1', 'promo')), { shownW: 2 ** 100 + 2 ** 50, clickedW: 0 });
+  });
+
+  it('rebases to a new half-life once when both start with it at once: the other finds it done', async () => {
+    const { pair, rescaled, scaleDistance } = await import('../../src/store/notify-records.ts');
+    await one.migrate();
+    const at = Date.UTC(2026, 5, 1);
+    const daily = { shift: 0, halfLifeMs: 24 * 3_600_000 };
+    const weekly = { shift: 3, halfLifeMs: 7 * 24 * 3_600_000 };
+    await one.notify.rebase({ shift: 0, halfLifeMs: null }, daily, at);
+    const writes = { newUsers: [], keys: [], decisions: [], notifications: [], typeStats: [], messages: [] };
+    await one.notify.commit({ ...writes, engagement: [{ userId: 'usr_1', eventType: 'promo', shownW: 2 ** 150, clickedW: 2 ** 149 }] }, routeAll, at);
+    const [a, b] = await Promise.all([one.notify.rebase(daily, weekly, at), two.notify.rebase(daily, weekly, at)]);
+    assert.deepEqual([a, b], [weekly, weekly]);
+    const d = scaleDistance(daily, weekly, at);
+    const after = await two.notify.loadState({ userIds: ['usr_1'], keys: [], types: [], now: at, sendsSince: at });
+    assert.deepEqual(after.engagement.get(pair('usr_1', 'promo')), { shownW: rescaled(2 ** 150, d), clickedW: rescaled(2 ** 149, d) }, 'moved once');
   });
 
   it('stores a new idempotency key once when both publish it at once', async () => {

@@ -200,7 +200,8 @@ export const notifyAdminRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = a
     const type = known(request.params.name);
     const stats = await repo.typeStats(type.name);
     const now = clock.now();
-    const halfLife = notify.settings.halfLifeDays * DAY;
+    // The half-life the weights were kept under (the configured one once the engine started).
+    const halfLife = stats.halfLifeMs ?? notify.settings.halfLifeDays * DAY;
     const counts = (variant: string) => decayed(stats.variants.get(variant), now, halfLife, stats.shift);
     const ids = type.templates.map((t) => t.id);
     // An estimate for an admin's eyes: Math.random is fine here, nothing is decided on it.

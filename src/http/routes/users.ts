@@ -88,7 +88,7 @@ export async function exportUser(deps: Pick<AppDeps, 'store' | 'clock' | 'notify
   const data = await deps.store.notify.exportUser(id);
   if (!data) throw userNotFound(id);
   const now = deps.clock.now();
-  const halfLife = deps.notify.settings.halfLifeDays * DAY;
+  const halfLife = data.halfLifeMs ?? deps.notify.settings.halfLifeDays * DAY;
   return {
     exported_at: iso(now),
     user: userView(data.user, data.identities),

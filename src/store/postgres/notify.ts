@@ -3,16 +3,19 @@
 // write at once (dedup keys, notifications, engagement and type stats) go in key order, so two commits
 // cannot deadlock, and a batch naming one row twice is folded first (ON CONFLICT DO UPDATE may touch a row
 // once per statement). Due notifications are claimed FOR UPDATE SKIP LOCKED, a click is one atomic UPDATE.
-// Recurring feeds: notify-feeds.ts; the shift engagement weights are on: notify-weights.ts.
+// Recurring feeds: notify-feeds.ts; the scale engagement weights are on: notify-weights.ts.
 import { decisionFromRow, notificationFromRow, userFromRow } from '../rows.ts';
 import {
-  foldKeys, foldWrites, KeysTaken, pair, writesOnShift, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites,
+  foldKeys, foldWrites, KeysTaken, pair, writesOnScale, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites,
 } from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import type { PublishInTx } from './messages.ts';
 import { createFeedsRepo } from './notify-feeds.ts';
-import { lockedShift, onNewestShift, readShift, rebaseWeights, SHIFT_COLUMN } from './notify-weights.ts';
+import { lockedScale, onOneScale, readScale, rebaseWeights, SCALE_COLUMNS } from './notify-weights.ts';
 import { pageClause } from './paging.ts';
+
+/** Weights as stored (onOneScale: all on the scale the read answers with). */
+const counts = (r: Record<string, unknown>) => ({ shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
 
 const byKey = <T>(items: Map<string, T>) => [...items.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 
@@ -130,7 +133,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
     }
     // FOR SHARE: no rebase (FOR UPDATE) between this read and the adds.
     const { engagement: e, typeStats: s } = p.engagement.length || p.typeStats.length
-      ? writesOnShift({ ...p, shift: w.shift }, await lockedShift(sql, 'SHARE'))
+      ? writesOnScale({ ...p, shift: w.shift, halfLifeMs: w.halfLifeMs }, await lockedScale(sql, 'SHARE'), now)
       : p;
     if (e.length) await sql.run(ADD_ENGAGEMENT_SQL, [e.map((x) => x.userId), e.map((x) => x.eventType), e.map((x) => x.shownW), e.map((x) => x.clickedW)]);
     if (s.length) await sql.run(ADD_TYPE_STATS_SQL, [s.map((x) => x.eventType), s.map((x) => x.variant), s.map((x) => x.shownW), s.map((x) => x.clickedW)]);
@@ -139,7 +142,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
   return {
     async loadState({ userIds, keys, types, now, sendsSince }) {
       // Independent reads: issued together, they share the pool's connections instead of queueing on one.
-      const [users, seen, sends, pending, engagement, typeStats, shiftNow] = await Promise.all([
+      const { result, scale } = await onOneScale(() => Promise.all([
         userIds.length ? db.all('SELECT * FROM users WHERE id = ANY($1::text[])', [userIds]) : [],
         keys.length ? db.all('SELECT key, decision_id, expires_at FROM notify_keys WHERE key = ANY($1::text[]) AND expires_at > $2', [keys, now]) : [],
         userIds.length
@@ -150,12 +153,12 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
           )
           : [],
         userIds.length ? db.all("SELECT * FROM notifications WHERE status = 'pending' AND user_id = ANY($1::text[]) ORDER BY id", [userIds]) : [],
-        userIds.length ? db.all(`SELECT *, ${SHIFT_COLUMN} FROM notify_engagement WHERE user_id = ANY($1::text[])`, [userIds]) : [],
-        types.length ? db.all(`SELECT *, ${SHIFT_COLUMN} FROM notify_type_stats WHERE event_type = ANY($1::text[])`, [types]) : [],
-        readShift(db),
-      ]);
-      const { shift, counts } = onNewestShift(shiftNow, engagement, typeStats);
-      const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map(), shift };
+        userIds.length ? db.all(`SELECT *, ${SCALE_COLUMNS} FROM notify_engagement WHERE user_id = ANY($1::text[])`, [userIds]) : [],
+        types.length ? db.all(`SELECT *, ${SCALE_COLUMNS} FROM notify_type_stats WHERE event_type = ANY($1::text[])`, [types]) : [],
+        readScale(db),
+      ]), (r) => [r[6], r[4], r[5]]);
+      const [users, seen, sends, pending, engagement, typeStats] = result;
+      const state: NotifyState = { users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map(), ...scale };
       for (const r of users) state.users.set(String(r.id), userFromRow(r));
       for (const r of seen) {
         state.seenKeys.set(String(r.key), String(r.decision_id));
@@ -218,8 +221,8 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
     },
 
     async click(id, at, weight) {
-      // FOR SHARE: the weight on the shift no rebase moves before the click's adds.
-      const done = await db.tx(async (sql) => sql.get(CLICK_SQL, [id, at, weight(await lockedShift(sql, 'SHARE'))], 'botgate_notify_click'));
+      // FOR SHARE: the weight on the scale no rebase moves before the click's adds.
+      const done = await db.tx(async (sql) => sql.get(CLICK_SQL, [id, at, weight(await lockedScale(sql, 'SHARE'))], 'botgate_notify_click'));
       if (Number(done?.n) === 1) return 'recorded';
       const row = await db.get('SELECT status FROM notifications WHERE id = $1', [id]);
       return row && row.status === 'sent' ? 'duplicate' : 'not_found';
@@ -252,15 +255,14 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
     },
 
     async typeStats(eventType) {
-      const [rows, shiftNow] = await Promise.all([
-        db.all(`SELECT variant, shown_w, clicked_w, ${SHIFT_COLUMN} FROM notify_type_stats WHERE event_type = $1`, [eventType]),
-        readShift(db),
-      ]);
-      const { shift, counts } = onNewestShift(shiftNow, rows);
-      return { shift, variants: new Map(rows.map((r) => [String(r.variant), counts(r)])) };
+      const { result: [rows], scale } = await onOneScale(() => Promise.all([
+        db.all(`SELECT variant, shown_w, clicked_w, ${SCALE_COLUMNS} FROM notify_type_stats WHERE event_type = $1`, [eventType]),
+        readScale(db),
+      ]), (r) => [r[1], r[0]]);
+      return { ...scale, variants: new Map(rows.map((r) => [String(r.variant), counts(r)])) };
     },
 
-    rebase: (from, to) => rebaseWeights(db, from, to),
+    rebase: (from, to, at) => rebaseWeights(db, from, to, at),
 
     async overrides() {
       const rows = await db.all('SELECT name, settings FROM notify_event_types');
@@ -293,7 +295,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       const user = await db.get('SELECT * FROM users WHERE id = $1', [id]);
       if (!user) return null;
       const conversations = 'SELECT id FROM conversations WHERE user_id = $1';
-      const [identities, convs, messages, decisions, notifications, engagement, handoffs, shiftNow] = await Promise.all([
+      const { result, scale } = await onOneScale(() => Promise.all([
         db.all('SELECT kind, value FROM identities WHERE user_id = $1 ORDER BY kind, value', [id]),
         db.all('SELECT * FROM conversations WHERE user_id = $1 ORDER BY id', [id]),
         // With the events its conversations sent out of them (webhooks, handoff events: migration 007).
@@ -305,11 +307,11 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
         ),
         db.all('SELECT * FROM notify_decisions WHERE user_id = $1 ORDER BY id', [id]),
         db.all('SELECT * FROM notifications WHERE user_id = $1 ORDER BY id', [id]),
-        db.all(`SELECT event_type, shown_w, clicked_w, ${SHIFT_COLUMN} FROM notify_engagement WHERE user_id = $1 ORDER BY event_type`, [id]),
+        db.all(`SELECT event_type, shown_w, clicked_w, ${SCALE_COLUMNS} FROM notify_engagement WHERE user_id = $1 ORDER BY event_type`, [id]),
         db.all(`SELECT * FROM handoffs WHERE conversation_id IN (${conversations}) ORDER BY id`, [id]),
-        readShift(db),
-      ]);
-      const { shift, counts } = onNewestShift(shiftNow, engagement);
+        readScale(db),
+      ]), (r) => [r[7], r[5]]);
+      const [identities, convs, messages, decisions, notifications, engagement, handoffs] = result;
       // BIGINT columns arrive as strings: numbers, as SQLite gives them.
       return {
         user: userFromRow(user),
@@ -326,7 +328,7 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
           ...r, requested_at: Number(r.requested_at), updated_at: Number(r.updated_at),
           assigned_at: r.assigned_at === null ? null : Number(r.assigned_at), closed_at: r.closed_at === null ? null : Number(r.closed_at),
         })),
-        shift,
+        ...scale,
       };
     },
 

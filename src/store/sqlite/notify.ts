@@ -1,7 +1,8 @@
 // SQLite: the notification engine's tables (store/notify-records.ts).
 import { decisionFromRow, notificationFromRow, userFromRow } from '../rows.ts';
 import {
-  foldKeys, foldWrites, KeysTaken, pair, rescaleSql, rescaleSteps, writesOnShift, type NotificationRecord, type NotifyRepo, type NotifyState, type WeightedCounts,
+  foldKeys, foldWrites, KeysTaken, pair, rescaleSql, rescaleSteps, sameScale, scaleDistance, writesOnScale, type NotificationRecord, type NotifyRepo, type NotifyState,
+  type WeightedCounts, type WeightScale,
 } from '../notify-records.ts';
 import type { SqliteDb } from './db.ts';
 import type { PublishInTx } from './messages.ts';
@@ -18,7 +19,11 @@ function notificationParams(n: NotificationRecord): unknown[] {
 
 const ROWS_PER_STATEMENT = 100;
 
-const shiftNow = (db: SqliteDb) => Number(db.get('SELECT shift FROM notify_weight_shift')!.shift);
+/** The scale the stored weights are on. */
+function scaleNow(db: SqliteDb): WeightScale {
+  const row = db.get('SELECT shift, half_life_ms FROM notify_weight_shift')!;
+  return { shift: Number(row.shift), halfLifeMs: row.half_life_ms === null ? null : Number(row.half_life_ms) };
+}
 
 /** One step of a rebase (rescaleSteps) on a table's weights. */
 const REBASE_SQL = (table: string) =>
@@ -58,7 +63,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
     async loadState({ userIds, keys, types, now, sendsSince }) {
       const users = list(userIds);
       const state: NotifyState = {
-        users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map(), shift: shiftNow(db),
+        users: new Map(), seenKeys: new Map(), keyExpiry: new Map(), sends: new Map(), pending: new Map(), engagement: new Map(), typeStats: new Map(), ...scaleNow(db),
       };
       for (const r of db.all('SELECT * FROM users WHERE id IN (SELECT value FROM json_each(?))', [users])) state.users.set(String(r.id), userFromRow(r));
       if (keys.length) {
@@ -94,7 +99,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
     async commit(writes, route, now) {
       const w = foldWrites(writes);
       db.tx(() => {
-        if (w.engagement.length || w.typeStats.length) Object.assign(w, writesOnShift(w, shiftNow(db)));
+        if (w.engagement.length || w.typeStats.length) Object.assign(w, writesOnScale(w, scaleNow(db), now));
         // Many rows per statement: a batch of 1,000 decisions is a few dozen statements, not thousands.
         insertMany(db, 'INSERT INTO users (id, tz, created_at, updated_at) VALUES', 4, w.newUsers.map((u) => [u.id, u.tz, now, now]), 'ON CONFLICT (id) DO NOTHING');
         const keys = foldKeys(w.keys, now);
@@ -178,7 +183,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         if (!row || row.status !== 'sent') return 'not_found';
         if (row.clicked_at !== null) return 'duplicate';
         db.run('UPDATE notifications SET clicked_at = ?, updated_at = ? WHERE id = ?', [at, at, id]);
-        const w = weight(shiftNow(db));
+        const w = weight(scaleNow(db));
         db.run('UPDATE notify_engagement SET clicked_w = clicked_w + ? WHERE user_id = ? AND event_type = ?', [w, String(row.user_id), String(row.event_type)]);
         // The pooled ('') row and the variant's, each once: a notification without a variant has only the first.
         db.run("UPDATE notify_type_stats SET clicked_w = clicked_w + ? WHERE event_type = ? AND variant IN ('', ?)", [w, String(row.event_type), String(row.variant ?? '')]);
@@ -186,13 +191,14 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       });
     },
 
-    async rebase(from, to) {
+    async rebase(from, to, at) {
       return db.tx(() => {
-        if (shiftNow(db) !== from || to <= from) return shiftNow(db);
-        for (const { factor, below } of rescaleSteps(to - from)) {
+        const scale = scaleNow(db);
+        if (!sameScale(scale, from) || sameScale(from, to)) return scale;
+        for (const { factor, below } of rescaleSteps(scaleDistance(from, to, at))) {
           for (const table of ['notify_engagement', 'notify_type_stats']) db.run(REBASE_SQL(table), { factor, below, max: Number.MAX_VALUE });
         }
-        db.run('UPDATE notify_weight_shift SET shift = ?', [to]);
+        db.run('UPDATE notify_weight_shift SET shift = ?, half_life_ms = ?', [to.shift, to.halfLifeMs]);
         return to;
       });
     },
@@ -229,7 +235,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
       for (const r of db.all('SELECT variant, shown_w, clicked_w FROM notify_type_stats WHERE event_type = ?', [eventType])) {
         variants.set(String(r.variant), { shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) });
       }
-      return { shift: shiftNow(db), variants };
+      return { ...scaleNow(db), variants };
     },
 
     async overrides() {
@@ -274,7 +280,7 @@ export function createNotifyRepo(db: SqliteDb, publishInTx: PublishInTx, idempot
         engagement: db.all('SELECT event_type, shown_w, clicked_w FROM notify_engagement WHERE user_id = ? ORDER BY event_type', [id])
           .map((r) => ({ eventType: String(r.event_type), shownW: Number(r.shown_w), clickedW: Number(r.clicked_w) })),
         handoffs: db.all('SELECT * FROM handoffs WHERE conversation_id IN (SELECT id FROM conversations WHERE user_id = ?) ORDER BY id', [id]).map((r) => ({ ...r })),
-        shift: shiftNow(db),
+        ...scaleNow(db),
       };
     },
 
