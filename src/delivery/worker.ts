@@ -297,7 +297,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
 
   async function reap(everything: boolean) {
     try {
-      await store.deliveries.reapExpiredLeases(everything ? Number.MAX_SAFE_INTEGER : clock.now());
+      await store.deliveries.reapExpiredLeases(everything ? Number.MAX_SAFE_INTEGER : clock.now(), workerId);
     } catch (error) {
       fail('reap', error);
     }
@@ -312,7 +312,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     async start() {
       if (running) return;
       running = true;
-      // An embedded store has no other process: every lease left in it belongs to a process that died.
+      // An embedded store has no other process: every lease left in it belongs to a process that died. A shared one
+      // takes back the leases of the processes it can tell have died (PostgreSQL: their liveness lock is free).
       await reap(!store.capabilities.multiProcess);
       reapTimer = setInterval(() => void reap(false), REAP_INTERVAL_MS);
       reapTimer.unref();

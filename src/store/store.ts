@@ -320,8 +320,11 @@ export interface DeliveriesRepo {
   finish(outcomes: AttemptOutcome[], now: number, announce?: FinishAnnouncements): Promise<FinishResult>;
   /** Gives leased deliveries back without an attempt (shutdown, throttling). */
   release(ids: string[], workerId: string, nextAttemptAt: number): Promise<number>;
-  /** Returns every delivery whose lease ended to pending; returns how many. */
-  reapExpiredLeases(now: number): Promise<number>;
+  /**
+   * Returns every delivery whose lease ended to pending; returns how many. With `reaper` (the reaping worker's id) a
+   * store shared by several processes also returns those whose holder it can tell has died, whatever their lease.
+   */
+  reapExpiredLeases(now: number, reaper?: string): Promise<number>;
   get(id: string): Promise<DeliveryRecord | null>;
   list(filter: DeliveryFilter, page: PageRequest): Promise<DeliveryRecord[]>;
   forMessage(messageId: string): Promise<DeliveryRecord[]>;
@@ -339,7 +342,7 @@ export interface DeliveriesRepo {
 export interface JobsRepo {
   insert(job: JobRecord): Promise<void>;
   get(id: string): Promise<JobRecord | null>;
-  /** Takes one queued job, or a running one whose lease ended. */
+  /** Takes one queued job, or a running one whose lease ended (or, on a shared store, whose holder has died). */
   claim(workerId: string, now: number, leaseUntil: number): Promise<JobRecord | null>;
   /** With `owner`: only while that worker holds the job (false when another took it over after its lease ran out). */
   update(id: string, patch: JobPatch, now: number, owner?: string): Promise<boolean>;

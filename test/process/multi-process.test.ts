@@ -147,6 +147,42 @@ describe('several gateway processes on PostgreSQL', { skip: 'skip' in pg ? pg.sk
     }
   });
 
+  it('kill -9: the deliveries a dead process leased are sent again at once (not after their lease), those of a live one never', async () => {
+    // The receiver never answers: every try stays in flight, leased for the endpoint's 60 s timeout plus 30 s.
+    const rx = await startReceiver(() => {});
+    const { processes, shared, stop } = await cluster(1, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0' });
+    try {
+      const [first] = processes;
+      assert.equal((await first.api('POST', '/api/endpoints', { name: 'rx', url: rx.url, timeout_seconds: 60 })).status, 201);
+      for (let i = 0; i < 3; i++) assert.equal((await first.api('POST', '/api/messages', { event_type: 'mp.held', payload: { i } })).status, 202);
+      await rx.waitFor(3);
+      // A second process starting (its start reaps) leaves the live first one's leases alone.
+      const second = await spawnGateway({ ...shared, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_INSTANCE_ID: 'gw-1' });
+      processes.push(second);
+      const sending = await second.api('GET', '/api/deliveries?status=sending');
+      assert.equal(sending.body.data.length, 3);
+      assert.equal(rx.requests.length, 3, 'nothing sent twice');
+      // The first dies: the second takes its deliveries over at its next reap (every 10 s), long before their leases end.
+      first.child.kill('SIGKILL');
+      await first.exited;
+      await rx.waitFor(6, 20_000);
+      // The second dies too, and is started again, under the same instance_id: its start takes them back.
+      second.child.kill('SIGKILL');
+      await second.exited;
+      processes.push(await spawnGateway({ ...shared, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_INSTANCE_ID: 'gw-1' }));
+      await rx.waitFor(9, 10_000);
+      // And once more under a new worker id (no instance_id: host, pid and a random part): its start takes them back.
+      processes.at(-1)!.child.kill('SIGKILL');
+      await processes.at(-1)!.exited;
+      processes.push(await spawnGateway({ ...shared, BOTGATE_DATA_DIR: tempDataDir() }));
+      await rx.waitFor(12, 10_000);
+      assert.deepEqual(new Set(rx.requests.map((r) => r.headers['webhook-id'])).size, 3, 'the same three deliveries each time');
+    } finally {
+      await stop();
+      await rx.close();
+    }
+  });
+
   it('kill -9 of one process: the others take over its leases and every acknowledged message arrives', async () => {
     const rx = await startReceiver((_q, res) => void setTimeout(() => res.writeHead(200).end(), 20));
     const { processes, stop } = await cluster(3, { BOTGATE_DELIVERY__LEASE_GRACE_SECONDS: '1' });

@@ -1,5 +1,5 @@
 // A thin layer over a pg Pool: queries returning rows or counts, transactions on one checked-out client.
-import { Pool, type PoolClient } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
 
 export type Row = Record<string, unknown>;
 
@@ -62,18 +62,19 @@ export class PgDb implements Sql {
   readonly pool: Pool;
   readonly schema: string;
   readonly #sql: Sql;
+  readonly #connection: { connectionString: string; options: string };
   /** Per connection, the SQL-prepared statements it holds (txInOneTrip). */
   readonly #prepared = new WeakMap<PoolClient, Set<string>>();
 
   constructor(options: PgDbOptions) {
     if (!/^[a-z_][a-z0-9_]*$/.test(options.schema)) throw new Error(`invalid PostgreSQL schema name: ${options.schema}`);
     this.schema = options.schema;
-    this.pool = new Pool({
+    this.#connection = {
       connectionString: options.connectionString,
-      max: options.poolSize,
       // jit=off: this is short OLTP work, where compiling a plan costs more than it saves (hundreds of ms).
       options: `-c search_path=${options.schema} -c jit=off${options.synchronousCommit === false ? ' -c synchronous_commit=off' : ''}`,
-    });
+    };
+    this.pool = new Pool({ ...this.#connection, max: options.poolSize });
     // An idle client that loses its connection emits 'error' on the pool; without a listener that would
     // crash the process. The pool drops that client and the next query opens a fresh one.
     this.pool.on('error', () => {});
@@ -176,6 +177,17 @@ export class PgDb implements Sql {
         client.release(broken ?? lost);
       },
     };
+  }
+
+  /**
+   * A connection outside the pool (not yet connected), for a session lock held for the process's whole life: a
+   * pooled one would go back to the pool and serve others. TCP keepalives on both ends (the server's set for this
+   * session): a peer that vanished without closing the connection (its host down, a network cut) is noticed in about
+   * a minute rather than the system's default two hours, and the server then frees the session's locks.
+   */
+  dedicated(): Client {
+    const keepalives = ' -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3';
+    return new Client({ ...this.#connection, options: this.#connection.options + keepalives, keepAlive: true, keepAliveInitialDelayMillis: 30_000 });
   }
 
   /** The name of an advisory lock for this schema (SQL hashes it to a key), so schemas never share locks. */

@@ -3,6 +3,7 @@ import { attemptFromRow, claimedFromRow, deliveryFromRow } from '../rows.ts';
 import type { DeliveriesRepo, DeliveryStatus } from '../store.ts';
 import { DELIVERY_STATUSES } from '../store.ts';
 import { Params, type PgDb } from './db.ts';
+import { deadWorkers, type Liveness } from './liveness.ts';
 import type { PublishInTx } from './messages.ts';
 import { finishBatch } from './outcomes.ts';
 import { pageClause } from './paging.ts';
@@ -50,8 +51,11 @@ SELECT c.*, m.payload FROM claimed c LEFT JOIN messages m ON m.id = c.message_id
 ORDER BY c.next_attempt_at, c.seq`;
 const CLAIM = { name: 'botgate_claim_v1', text: CLAIM_SQL, types: ['bigint', 'text[]', 'int', 'jsonb', 'numeric', 'int', 'text', 'bigint'] };
 
-/** `workerDb`: the pool of the worker's claims, finishes, releases and reaps (asynchronous commit). */
-export function createDeliveriesRepo(db: PgDb, workerDb: PgDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): DeliveriesRepo {
+/**
+ * `workerDb`: the pool of the worker's claims, finishes, releases and reaps (asynchronous commit). `liveness`: a worker
+ * claims only while it holds its lock, and reapers take back the leases of workers that no longer hold theirs.
+ */
+export function createDeliveriesRepo(db: PgDb, workerDb: PgDb, liveness: Liveness, publishInTx: PublishInTx, idempotencyTtlMs: () => number): DeliveriesRepo {
   const get = async (id: string) => {
     const row = await db.get('SELECT * FROM deliveries WHERE id = $1', [id]);
     return row ? deliveryFromRow(row) : null;
@@ -59,6 +63,7 @@ export function createDeliveriesRepo(db: PgDb, workerDb: PgDb, publishInTx: Publ
 
   return {
     async claim(request) {
+      if (!(await liveness.hold(request.workerId, request.now))) return [];
       // Claims run one at a time across processes (a transaction-scoped advisory lock): a claim reads up to
       // 4×limit candidates to apply the per-endpoint caps, and two at once would pick the same ones and come
       // back short. Serialized, each claim sees the previous one committed, as on SQLite.
@@ -98,11 +103,22 @@ export function createDeliveriesRepo(db: PgDb, workerDb: PgDb, publishInTx: Publ
       );
     },
 
-    async reapExpiredLeases(now) {
-      // SKIP LOCKED: a row being finished right now is left to its worker.
+    async reapExpiredLeases(now, reaper) {
+      // Dead holders are judged only by a reaper that holds its own lock (and has not just taken it again); failing to
+      // take it leaves the expired leases to reap all the same (the claim that follows says why).
+      const judge = reaper !== undefined && (await liveness.hold(reaper, now).then((held) => held && liveness.judges(reaper), () => false));
+      // SKIP LOCKED: a row being finished right now is left to its worker. Dead workers holding nothing any more (this
+      // statement's own releases count from the next reap on) are forgotten.
       return workerDb.run(
-        `UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $1
-         WHERE seq IN (SELECT seq FROM deliveries WHERE status = 'sending' AND locked_until < $1 FOR UPDATE SKIP LOCKED)`,
+        `WITH ${deadWorkers(workerDb, judge)},
+         pruned AS (
+           DELETE FROM workers w WHERE w.id IN (SELECT id FROM dead)
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'sending' AND d.locked_by = w.id)
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'running' AND j.locked_by = w.id)
+         )
+         UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $1
+         WHERE seq IN (SELECT seq FROM deliveries WHERE status = 'sending' AND (locked_until < $1 OR locked_by IN (SELECT id FROM dead))
+                       FOR UPDATE SKIP LOCKED)`,
         [now],
       );
     },

@@ -2,8 +2,10 @@
 import { jobFromRow } from '../rows.ts';
 import type { JobsRepo } from '../store.ts';
 import { Params, type PgDb } from './db.ts';
+import { deadWorkers, type Liveness } from './liveness.ts';
 
-export function createJobsRepo(db: PgDb): JobsRepo {
+/** `liveness`: a worker claims only while it holds its lock, and takes over at once a job whose holder no longer holds its. */
+export function createJobsRepo(db: PgDb, liveness: Liveness): JobsRepo {
   return {
     async insert(job) {
       await db.run(
@@ -17,10 +19,12 @@ export function createJobsRepo(db: PgDb): JobsRepo {
       return row ? jobFromRow(row) : null;
     },
     async claim(workerId, now, leaseUntil) {
+      if (!(await liveness.hold(workerId, now))) return null;
       // SKIP LOCKED: two processes claiming at once take different jobs (or one gets none).
       const row = await db.get(
-        `UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, updated_at = $3
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' OR (status = 'running' AND locked_until < $3)
+        `WITH ${deadWorkers(db, liveness.judges(workerId))}
+         UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, updated_at = $3
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' OR (status = 'running' AND (locked_until < $3 OR locked_by IN (SELECT id FROM dead)))
                      ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING *`,
         [workerId, leaseUntil, now],

@@ -15,6 +15,7 @@ import { createAgentsRepo, createHandoffsRepo } from './handoffs.ts';
 import { createDeliveriesRepo } from './deliveries.ts';
 import { createEndpointsRepo } from './endpoints.ts';
 import { createJobsRepo } from './jobs.ts';
+import { createLiveness } from './liveness.ts';
 import { createMessagesRepo } from './messages.ts';
 import { createNotifyRepo } from './notify.ts';
 import { createRetentionRepo } from './retention.ts';
@@ -39,6 +40,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   // lease; what a caller was acknowledged (publishing) still waits for its flush on the main pool.
   const workerDb = new PgDb({ ...options, poolSize: Math.max(2, Math.ceil(options.poolSize / 2)), synchronousCommit: false });
   const messages = createMessagesRepo(db, options.newId);
+  // Each worker id that claims holds a lock for as long as this store is open: how other processes tell it is alive.
+  const liveness = createLiveness(db);
   /** exclusive(): per lock name, the turn of the last caller in this process. */
   const turns = new Map<string, Promise<void>>();
   /** Connections waiting for an advisory lock another process holds: close() ends them, so a stop does not wait too. */
@@ -48,8 +51,8 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     settings: createSettingsRepo(db),
     endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
-    deliveries: createDeliveriesRepo(db, workerDb, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
-    jobs: createJobsRepo(db),
+    deliveries: createDeliveriesRepo(db, workerDb, liveness, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
+    jobs: createJobsRepo(db, liveness),
     retention: createRetentionRepo(db),
     counters: createCountersRepo(db),
     apps: createAppsRepo(db),
@@ -82,6 +85,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     },
     close: async () => {
       for (const client of waiting) void client.end().catch(() => {}); // its lock query fails: the caller's exclusive() rejects
+      await liveness.close();
       await Promise.all([db.close(), workerDb.close()]);
     },
   };
