@@ -8,7 +8,7 @@ import type { BotRecord, Store } from '../store/store.ts';
 import type { BotDefinition, BotRuntime } from './bot.ts';
 import { formatProblems, loadBotFile } from './bot-file.ts';
 import { createIntentMatcher } from './intents.ts';
-import { createKnowledgeBase, loadKnowledge } from './knowledge.ts';
+import { createKnowledgeBase, knowledgeStems, loadKnowledge } from './knowledge.ts';
 
 const CHECK_MS = 2000;
 
@@ -28,7 +28,7 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
     const pages = JSON.parse(record.knowledge) as { source: string; markdown: string }[];
     return {
       definition,
-      intents: createIntentMatcher(definition.intents),
+      intents: createIntentMatcher(definition.intents, knowledgeStems(pages)),
       knowledge: pages.length ? createKnowledgeBase(pages) : null,
       version: record.version,
     };

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { createIntentMatcher } from './intents.ts';
+import { knowledgeStems, loadKnowledge } from './knowledge.ts';
 
 export interface IntentMiss {
   text: string;
@@ -23,10 +24,11 @@ export interface IntentAccuracy {
  * `intent_threshold`, or, for `none`, when no intent reaches the threshold.
  */
 export async function intentAccuracy(botFile: string, heldoutFile: string): Promise<IntentAccuracy> {
-  const bot = parse(await readFile(botFile, 'utf8')) as { intents: Record<string, string[]>; settings?: { intent_threshold?: number } };
+  const bot = parse(await readFile(botFile, 'utf8')) as { intents: Record<string, string[]>; knowledge?: string[]; settings?: { intent_threshold?: number } };
   const heldout = parse(await readFile(heldoutFile, 'utf8')) as Record<string, string[]>;
   const threshold = bot.settings?.intent_threshold ?? 0.6;
-  const matcher = createIntentMatcher(bot.intents);
+  // As the gateway matches: with the words of the bot's knowledge base as topics.
+  const matcher = createIntentMatcher(bot.intents, knowledgeStems(await loadKnowledge(botFile, bot.knowledge ?? [])));
   const misses: IntentMiss[] = [];
   let total = 0;
   for (const [expected, utterances] of Object.entries(heldout)) {

@@ -23,6 +23,10 @@ const STOP_FACTOR = 0.2;
 // Words the bot has never seen count against a match (that is what keeps "the weather is nice today" low) but
 // less than a word known to belong to an intent: they are often fillers or entities ("my house", "two").
 const UNKNOWN_FACTOR = 0.6;
+// A word no intent knows but the bot's knowledge base does ("refunds") names a topic: it counts against every intent
+// more than the most telling intent word counts for one, so "how do refunds work" is no "how does this work" (help)
+// and goes to the pages. 1.5 was chosen on the demo bot's dev paraphrases (its accuracy there did not move).
+const TOPIC_FACTOR = 1.5;
 /**
  * An example's confidence is explained^0.6 × recognised^0.4. rank() compares examples by that to the power 2.5,
  * explained^1.5 × recognised (the same order: x ↦ x^2.5 is increasing), which takes a square root instead of two
@@ -104,7 +108,8 @@ type Term = { weight: number; stems: Map<string, number> };
  */
 type Example = { stems: Int32Array; weights: Float64Array; has: Uint8Array; total: number };
 
-export function createIntentMatcher(intents: Record<string, string[]>): IntentMatcher {
+/** `topics`: the stems of the words of the bot's knowledge base (knowledge.ts knowledgeStems); none by default. */
+export function createIntentMatcher(intents: Record<string, string[]>, topics: ReadonlySet<string> = new Set()): IntentMatcher {
   const names = Object.keys(intents).sort();
   const vocabulary = new Map<string, Set<string>>(); // stem → intents using it
   const spellings = new Map<string, string>(); // surface word or stem → stem, for exact and fuzzy look-ups
@@ -176,6 +181,11 @@ export function createIntentMatcher(intents: Record<string, string[]>): IntentMa
       const known = spellings.get(word) ?? spellings.get(stem(word));
       if (known !== undefined) {
         add(known, new Map([[known, 1]]), STOP_WORDS.has(word));
+        continue;
+      }
+      // A word of the knowledge base's (spelt as there: no typo look-up) explains no intent.
+      if (!STOP_WORDS.has(word) && topics.has(stem(word))) {
+        out.set(stem(word), { weight: maxIdf * TOPIC_FACTOR, stems: new Map() });
         continue;
       }
       // A compound written as one word ("nevermind", "topup"), else a typo.

@@ -71,6 +71,18 @@ function term(word: string): string | null {
   return STOP_WORDS.has(word) || QUESTION_WORDS.has(word) ? null : stem(word);
 }
 
+/** The stems of the words the pages use (not function or question words): topics for the intent matcher. */
+export function knowledgeStems(pages: KnowledgePage[]): Set<string> {
+  const stems = new Set<string>();
+  for (const p of pages.flatMap(splitPassages)) {
+    for (const word of tokens(`${p.heading} ${p.text}`)) {
+      const t = term(word);
+      if (t !== null) stems.add(t);
+    }
+  }
+  return stems;
+}
+
 // How many of the best BM25 results are compared on how much of the question they cover.
 const CANDIDATES = 5;
 

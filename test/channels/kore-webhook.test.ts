@@ -133,6 +133,9 @@ describe('kore webhook channel (sync)', () => {
     assert.equal(balance.body.text, 'Your balance is 42.50 EUR.');
     const kb = await k.post(channelUrl, say('when are you open', 'kb-user'), h);
     assert.match(kb.body.text, /open every day from 11:00 until we close at 23:00/);
+    // "refunds" is a word of the pages, not of any intent: not the help intent's "how does this work".
+    const refunds = await k.post(channelUrl, say('how do refunds work', 'kb-user'), h);
+    assert.match(refunds.body.text, /Refunds go back to the card or wallet you paid with/);
     const unknown = await k.post(channelUrl, say('who won the football match', 'kb-user'), h);
     assert.match(unknown.body.text, /I don't know that one yet/);
   });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { createIntentMatcher, editDistance, stem, tokens } from '../../src/conversation/intents.ts';
 import { intentAccuracy } from '../../src/conversation/intent-accuracy.ts';
+import { knowledgeStems } from '../../src/conversation/knowledge.ts';
 
 const THRESHOLD = 0.6;
 
@@ -80,6 +81,17 @@ describe('intent matcher', () => {
     assert.equal(russian.match('закажи пиццу, пожалуйста')?.intent, 'order');
     assert.deepEqual(tokens('Straße, Ελλάδα, 注文'), ['straße', 'ελλαδα', '注文']);
     assert.deepEqual(tokens('Café crème'), ['cafe', 'creme']);
+  });
+
+  it('counts a word of the knowledge base that no intent knows against every intent: "how do refunds work" is no help', () => {
+    const intents = { help: ['help', 'how does this work', 'what can you do'], order_pizza: ['order a pizza'], cancel: ['cancel', 'stop'] };
+    const pages = [{ source: 'payments.md', markdown: '# Payments\n## Refunds\nRefunds go back to the card you paid with.' }];
+    const plain = createIntentMatcher(intents);
+    const withPages = createIntentMatcher(intents, knowledgeStems(pages));
+    assert.ok(plain.match('how do refunds work')!.confidence >= THRESHOLD, 'without pages the unknown word weighs little');
+    assert.ok((withPages.match('how do refunds work')?.confidence ?? 0) < THRESHOLD, JSON.stringify(withPages.match('how do refunds work')));
+    // Intent words, and unknown words the pages do not use either, weigh as before.
+    for (const text of ['how does this work', 'how does this thing work', 'order a pizza for me']) assert.deepEqual(withPages.match(text), plain.match(text), text);
   });
 
   it('is not confident when two intents explain the message equally', () => {
