@@ -46,8 +46,8 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     gateway = await createGateway(config, { logger: log });
   } catch (error) {
     unlock();
-    if (error instanceof MasterKeyMismatchError) {
-      process.stderr.write(`botgate: ${error.message}\n`);
+    if (error instanceof MasterKeyMismatchError || error instanceof ConfigError) {
+      process.stderr.write(`botgate: ${error instanceof ConfigError ? error.printed : error.message}\n`);
       process.exit(2);
     }
     throw error;

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { isValidZone } from '../notify/local-time.ts';
+import { MIN_MASTER_KEY_LENGTH, SHORT_MASTER_KEY } from '../crypto/secret-box.ts';
 import { linkUrlProblem, MAX_DIGEST_MINUTES, MAX_HOURS, templateTextProblem } from '../notify/types.ts';
 
 /** Whether a text is an IPv4 or IPv6 CIDR range. */
@@ -222,8 +223,8 @@ export const configSchema = z.strictObject({
   /** SQLite durability: NORMAL survives a crash of the process (kill -9); FULL also survives power loss. */
   sqlite_synchronous: word(['NORMAL', 'FULL']).default('NORMAL'),
   admin_token: bearerToken(16).optional(),
-  /** 32 bytes as base64 or hex, or any passphrase of 16+ characters; unset: generated into data_dir. */
-  master_key: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** 32 bytes as base64 or hex, or any passphrase of 16+ characters (whitespace around not counted); unset: generated into data_dir. */
+  master_key: z.string().trim().min(MIN_MASTER_KEY_LENGTH, SHORT_MASTER_KEY).optional(),
   metrics_token: bearerToken(8).optional(),
   log_level: word(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Shown in logs and leases: which process holds a delivery. */

@@ -4,7 +4,8 @@ import { makeDataDir } from '../data-dir.ts';
 import { dirname, join, resolve } from 'node:path';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/store.ts';
-import { parseMasterKey, type SecretBox } from './secret-box.ts';
+import { ConfigError } from '../config/load.ts';
+import { MIN_MASTER_KEY_LENGTH, parseMasterKey, SHORT_MASTER_KEY, type SecretBox } from './secret-box.ts';
 
 const CHECK_SETTING = 'master_key_check';
 
@@ -25,17 +26,24 @@ export interface MasterKeySource {
 export function resolveMasterKey(configured: string | undefined, dataDir: string): MasterKeySource {
   if (configured) return { key: parseMasterKey(configured), origin: 'config' };
   const file = join(dataDir, 'master.key');
-  if (existsSync(file)) return { key: parseMasterKey(readFileSync(file, 'utf8')), origin: 'file', file };
+  if (existsSync(file)) return { key: readKeyFile(file), origin: 'file', file };
   const madeDir = makeDataDir(dataDir);
   const key = randomBytes(32);
   try {
     writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
   } catch (error) {
     // Another process generated it first: use theirs.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { key: parseMasterKey(readFileSync(file, 'utf8')), origin: 'file', file };
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { key: readKeyFile(file), origin: 'file', file };
     throw error;
   }
   return { key, origin: 'generated', file, madeDir };
+}
+
+/** A key file held to the configured key's rule: an emptied or hand-written short one would seal under a guessable key. */
+function readKeyFile(file: string): Buffer {
+  const text = readFileSync(file, 'utf8');
+  if (text.trim().length < MIN_MASTER_KEY_LENGTH) throw new ConfigError(`the master key in ${file}: ${SHORT_MASTER_KEY}`);
+  return parseMasterKey(text);
 }
 
 /** Removes a key generated for nothing, and the directories made for it when nothing else was put there since. */

@@ -3,6 +3,14 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 
 const VERSION = 'v1';
 
+/**
+ * The shortest master key taken, counted without surrounding whitespace (which is no part of it): a shorter
+ * passphrase is guessed, and one of spaces alone is the empty passphrase, the same known key everywhere.
+ */
+export const MIN_MASTER_KEY_LENGTH = 16;
+/** Why a master key is refused, naming no part of it (docs/configuration.md, "A short master key"). */
+export const SHORT_MASTER_KEY = `must be at least ${MIN_MASTER_KEY_LENGTH} characters besides surrounding whitespace (a database sealed under a shorter one: docs/configuration.md, "A short master key")`;
+
 export interface SecretBox {
   seal(plaintext: string): string;
   open(sealed: string): string;
