@@ -2,8 +2,9 @@
 import type { KeyObject } from 'node:crypto';
 import type { Random } from '../clock.ts';
 import type { AttemptOutcome, ClaimedDelivery, EndpointRecord } from '../store/store.ts';
-import { authKind } from './endpoint-auth.ts';
+import { authHeaderName, authKind } from './endpoint-auth.ts';
 import type { HttpRequest, HttpResult } from './http-client.ts';
+import { redactCredentials, sentCredentials } from './response-redaction.ts';
 import { nextAttemptAt, parseRetryAfter, type RetryPolicy } from './retry-schedule.ts';
 import { signatureHeader } from './signer.ts';
 
@@ -38,8 +39,11 @@ export async function attemptRequest(d: ClaimedDelivery, endpoint: ResolvedEndpo
   return request;
 }
 
-/** What an answer means: only 2xx is success; a one-shot resend schedules nothing; else the retry policy decides. */
-export function attemptOutcome(d: ClaimedDelivery, endpoint: ResolvedEndpoint, result: HttpResult, context: { attemptId: string; attemptedAt: number; now: number; workerId: string; random: Random }): AttemptOutcome {
+/**
+ * What an answer means: only 2xx is success; a one-shot resend schedules nothing; else the retry policy decides.
+ * The body is kept without the auth credentials of the request sent (`sent`), which an echoing receiver returns.
+ */
+export function attemptOutcome(d: ClaimedDelivery, endpoint: ResolvedEndpoint, result: HttpResult, context: { attemptId: string; attemptedAt: number; now: number; workerId: string; random: Random; sent: HttpRequest | null }): AttemptOutcome {
   const ok = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
   let next: AttemptOutcome['next'];
   if (ok) next = { status: 'sent' };
@@ -51,6 +55,8 @@ export function attemptOutcome(d: ClaimedDelivery, endpoint: ResolvedEndpoint, r
     next = at === null ? { status: 'failed' } : { status: 'pending', nextAttemptAt: at };
   }
   const httpError = result.statusCode !== null && !ok;
+  const authHeader = authHeaderName(endpoint.record.authKind, endpoint.record.authPublic);
+  const credentials = authHeader && context.sent ? sentCredentials(context.sent.headers[authHeader]) : [];
   return {
     workerId: context.workerId,
     succeeded: ok,
@@ -65,7 +71,7 @@ export function attemptOutcome(d: ClaimedDelivery, endpoint: ResolvedEndpoint, r
       durationMs: Math.round(result.durationMs * 100) / 100,
       errorKind: httpError ? 'http_status' : result.errorKind,
       error: httpError ? httpErrorText(result.statusCode!) : result.error,
-      responseBody: result.body,
+      responseBody: redactCredentials(result.body, credentials),
       expired: false,
     },
   };

@@ -7,7 +7,7 @@ import type { IdPrefix } from '../ids.ts';
 import type { ClaimedDelivery, EndpointRecord, Store } from '../store/store.ts';
 import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
-import type { HttpClient, HttpResult } from './http-client.ts';
+import type { HttpClient, HttpRequest, HttpResult } from './http-client.ts';
 import { createAttemptRecorder } from './attempt-recorder.ts';
 import type { Outbox } from './outbox.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -152,16 +152,18 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       }
       const attemptedAt = clock.now();
       let result: HttpResult;
+      let sent: HttpRequest | null = null;
       if (d.payload === null) {
         result = { statusCode: null, headers: {}, body: null, durationMs: 0, errorKind: 'expired', error: 'the message payload was purged by retention' };
       } else {
-        result = await deps.http.send(await attemptRequest(d, endpoint, d.payload, { now: clock.now(), userAgent: settings.user_agent, signal: shutdown.signal }));
+        sent = await attemptRequest(d, endpoint, d.payload, { now: clock.now(), userAgent: settings.user_agent, signal: shutdown.signal });
+        result = await deps.http.send(sent);
       }
       if (result.errorKind === 'aborted') {
         recorder.giveBack(d.id);
         return release();
       }
-      const outcome = attemptOutcome(d, endpoint, result, { attemptId: deps.newId('att'), attemptedAt, now: clock.now(), workerId, random: deps.random });
+      const outcome = attemptOutcome(d, endpoint, result, { attemptId: deps.newId('att'), attemptedAt, now: clock.now(), workerId, random: deps.random, sent });
       events.emit('attempt', {
         deliveryId: d.id,
         endpointId: d.endpointId,
