@@ -6,7 +6,7 @@ import { signKoreToken } from '../channels/kore-auth.ts';
 import { botView } from '../conversation/bot-registry.ts';
 import { formatProblems, loadBotFile } from '../conversation/bot-file.ts';
 import { BotgateError, withFieldNames } from '../errors.ts';
-import { numberOption, print, printJson, printTable, publicBase, withServices } from './context.ts';
+import { numberOption, print, printJson, printTable, publicBase, secretOption, withServices } from './context.ts';
 
 export function registerBotCommands(program: Command): void {
   const bots = program.command('bots').description('bots defined in YAML or JSON files');
@@ -99,20 +99,20 @@ export function registerBotCommands(program: Command): void {
     });
 
   const channels = program.command('channels').description('a bot\'s inbound connections (Kore.ai webhook channels)');
-  channels
+  const create = channels
     .command('create <botId>')
     .description('add a Kore.ai webhook channel to a bot')
     .requiredOption('--app <clientId>', 'the app whose secret signs the JWTs (required)')
     .option('--mode <mode>', 'sync or async', 'sync')
-    .option('--post-url <url>', 'async: where replies go (Kore.ai\'s POST_URL)')
-    .option('--access-token <token>', 'async: sent as Authorization: Bearer to POST_URL')
+    .option('--post-url <url>', 'async: where replies go (Kore.ai\'s POST_URL)');
+  secretOption(create, '--access-token <token>', 'async: sent as Authorization: Bearer to POST_URL')
     .option('--name <name>', 'a name')
     .option('--public-url <url>', 'the gateway\'s public URL, to print the channel\'s address (default: public_url, else http://host:port of the config)')
-    .action(async (botId: string, options: { app: string; mode: string; postUrl?: string; accessToken?: string; name?: string; publicUrl?: string }, command: Command) => {
+    .action(async (botId: string, options: { app: string; mode: string; postUrl?: string; accessToken?: string; accessTokenEnv?: string; name?: string; publicUrl?: string }, command: Command) => {
       if (options.mode !== 'sync' && options.mode !== 'async') command.error('error: --mode must be sync or async');
       await withServices(command, async ({ channels: service, config }) => {
         const { channel, secret } = await withFieldNames({ app_id: '--app', post_url: '--post-url', access_token: '--access-token' }, () => service.create(botId, {
-          mode: options.mode as 'sync' | 'async', app_id: options.app, post_url: options.postUrl, access_token: options.accessToken, name: options.name,
+          mode: options.mode as 'sync' | 'async', app_id: options.app, post_url: options.postUrl, access_token: options.accessToken ?? options.accessTokenEnv, name: options.name,
         }));
         const first = (await service.forBot(botId))[0]?.id === channel.id;
         print(`channel ${channel.id} answers at ${channelView(channel, first, publicBase(config, options.publicUrl)).url}`);

@@ -1,8 +1,8 @@
 // What CLI commands share: loading config from the global --config flag, opening the services, printing.
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, loadConfig } from '../config/load.ts';
+import { ConfigError, envSecret, loadConfig } from '../config/load.ts';
 import { createServices, type Services } from '../services.ts';
 import { httpBase } from '../listen-address.ts';
 import { BotgateError } from '../errors.ts';
@@ -87,4 +87,21 @@ export function numberOption(min: number, max: number, integer = false): (text: 
     }
     return value;
   };
+}
+
+/**
+ * A secret option in two forms: `--x <value>`, which `ps` shows and shell history keeps, and `--x-env <name>`, the
+ * environment variable holding it (as the config file's `_env` keys); one of the two. The action reads
+ * `options.x ?? options.xEnv`; a variable that is not set is a bad option value (exit 2).
+ */
+export function secretOption(command: Command, flags: `--${string} <${string}>`, description: string): Command {
+  const long = flags.split(' ')[0];
+  const attribute = long.slice(2).replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+  return command
+    .option(flags, `${description} (ps shows it, shell history keeps it: prefer ${long}-env)`)
+    .addOption(new Option(`${long}-env <name>`, `the same, read from the environment variable <name>`).conflicts(attribute).argParser((name: string) => {
+      const value = envSecret(name);
+      if (value === undefined) throw new InvalidArgumentError(`the environment variable ${name} is not set`);
+      return value;
+    }));
 }

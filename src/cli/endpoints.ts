@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { endpointView } from '../delivery/endpoints.ts';
 import { jobView } from '../delivery/recovery.ts';
 import { sendTestMessage } from '../delivery/test-message.ts';
-import { numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
+import { numberOption, parseWhen, print, printJson, printTable, secretOption, withServices } from './context.ts';
 
 export function registerEndpointCommands(program: Command): void {
   const endpoints = program.command('endpoints').description('outgoing webhook targets');
@@ -22,22 +22,23 @@ export function registerEndpointCommands(program: Command): void {
       });
     });
 
-  endpoints
+  const create = endpoints
     .command('create')
     .description('create an endpoint; prints its signing secret once')
     .requiredOption('--name <name>', 'a name (required)')
     .requiredOption('--url <url>', 'where deliveries go (required)')
-    .option('--event-type <type...>', 'event types it receives (default: all)')
-    .option('--bearer <token>', 'send Authorization: Bearer <token>')
+    .option('--event-type <type...>', 'event types it receives (default: all)');
+  secretOption(create, '--bearer <token>', 'send Authorization: Bearer <token>')
     .option('--ordered', 'deliver FIFO per ordering key')
     .option('--timeout <seconds>', 'per-try timeout (1-300)', numberOption(1, 300))
-    .action(async (options: { name: string; url: string; eventType?: string[]; bearer?: string; ordered?: boolean; timeout?: number }, command: Command) => {
+    .action(async (options: { name: string; url: string; eventType?: string[]; bearer?: string; bearerEnv?: string; ordered?: boolean; timeout?: number }, command: Command) => {
+      const bearer = options.bearer ?? options.bearerEnv;
       await withServices(command, async ({ endpoints: service }) => {
         const { endpoint, secret } = await service.create({
           name: options.name,
           url: options.url,
           event_types: options.eventType ?? null,
-          auth: options.bearer ? { kind: 'bearer', token: options.bearer } : undefined,
+          auth: bearer ? { kind: 'bearer', token: bearer } : undefined,
           ordered: options.ordered,
           timeout_seconds: options.timeout,
         });

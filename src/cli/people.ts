@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { agentView } from '../handoff/agents.ts';
 import { platformView } from '../channels/platforms.ts';
-import { numberOption, print, printJson, printTable, publicBase, withServices } from './context.ts';
+import { numberOption, print, printJson, printTable, publicBase, secretOption, withServices } from './context.ts';
 import { withFieldNames } from '../errors.ts';
 
 export function registerPeopleCommands(program: Command): void {
@@ -53,19 +53,19 @@ export function registerPeopleCommands(program: Command): void {
 
   const platforms = program.command('platforms').description('chat platforms connected to bots (docs/platforms.md)');
 
-  platforms
+  const add = platforms
     .command('add <name>')
     .description('connect a platform: replies go to --url; prints the inbound token and signing secret once')
     .requiredOption('--url <url>', 'the platform\'s outgoing webhook URL (required)')
     .option('--provider <provider>', 'the platform\'s name (default: the name)')
-    .option('--bot <id>', 'the bot that answers (default: the only bot)')
-    .option('--auth-token <token>', 'sent to the platform as Authorization: Bearer')
+    .option('--bot <id>', 'the bot that answers (default: the only bot)');
+  secretOption(add, '--auth-token <token>', 'sent to the platform as Authorization: Bearer')
     .option('--rate-limit <n>', 'requests per minute', numberOption(1, 10_000_000, true))
-    .action(async (name: string, options: { url: string; provider?: string; bot?: string; authToken?: string; rateLimit?: number }, command: Command) => {
+    .action(async (name: string, options: { url: string; provider?: string; bot?: string; authToken?: string; authTokenEnv?: string; rateLimit?: number }, command: Command) => {
       await withServices(command, async ({ platforms: service, config }) => {
         // Errors name this command's options, not the API's fields ("--url must use http or https").
         const created = await withFieldNames({ bot: '--bot', outgoing_webhook_url: '--url', auth_token: '--auth-token', rate_limit_per_minute: '--rate-limit' }, () => service.create({
-          name, provider: options.provider, bot: options.bot, outgoing_webhook_url: options.url, auth_token: options.authToken, rate_limit_per_minute: options.rateLimit,
+          name, provider: options.provider, bot: options.bot, outgoing_webhook_url: options.url, auth_token: options.authToken ?? options.authTokenEnv, rate_limit_per_minute: options.rateLimit,
         }));
         const view = platformView(created.channel, created.endpoint, publicBase(config));
         print(`platform config ${view.id} (${view.provider}) answered by bot ${view.bot}; replies go to ${view.outgoing_webhook_url}`);

@@ -249,6 +249,15 @@ function deepFreeze<T>(value: T): Readonly<T> {
 }
 
 /**
+ * A secret kept out of files and command lines in the environment variable `name` (a config key ending in `_env`, a
+ * CLI option ending in `-env`): its value without the newline a variable filled from a secret file often ends in
+ * (the other side never has it); undefined when unset or empty.
+ */
+export function envSecret(name: string, env: Record<string, string | undefined> = process.env): string | undefined {
+  return nonEmpty(env[name])?.trim();
+}
+
+/**
  * Declared resources keep secrets out of the file: `client_secret_env: KORE_SECRET` (and any key ending in
  * `_env` inside a declaration or its `auth`) is replaced by that variable's value, or stops start-up naming both.
  */
@@ -265,11 +274,10 @@ function resolveSecretReferences(raw: Record<string, unknown>, env: Record<strin
         for (const key of Object.keys(target)) {
           if (!key.endsWith('_env') || typeof target[key] !== 'string') continue;
           const name = target[key] as string;
-          const value = nonEmpty(env[name]);
+          const value = envSecret(name, env);
           const where = `${group}[${index}]${target === item ? '' : '.auth'}.${key}`;
           if (value === undefined) throw new ConfigError(`${where}: the environment variable ${name} is not set`);
-          // Without the newline a variable filled from a secret file often ends in: the other side never has it.
-          target[key.slice(0, -'_env'.length)] = value.trim();
+          target[key.slice(0, -'_env'.length)] = value;
           if (target !== item) delete target[key];
         }
       }
