@@ -59,7 +59,7 @@ function toHuman(ctx: ChannelContext, conversation: ConversationRecord, said: Sa
   return {
     writes: {
       state: null, memory: conversation.memory, lastPrompt: [], mode: 'bot',
-      handoff: { kind: 'close', id: handoff.id, by: 'user', resumeState: null },
+      handoff: { kind: 'close', id: handoff.id, by: 'user', agentId: null, resumeState: null },
       messages: [event('handoff.closed'), ...goodbye],
     },
     result: null,

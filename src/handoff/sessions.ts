@@ -35,6 +35,8 @@ interface ActionContext {
 /** Who closes a session, and what its handoff.closed says: all a close needs when the channel is gone. */
 interface Closing {
   by: string;
+  /** The agent closing it, recorded on the session as its agent (null: the user or the timeout closes). */
+  agentId: string | null;
   /** Throws when the session may not be closed this way. */
   check?: (open: HandoffRecord) => void;
   message: string;
@@ -80,7 +82,7 @@ export function createHandoffSessions(deps: {
       committed = await store.conversations.act(conversation.id, (_current, open) => {
         if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
         closing!.check?.(open); // who may close it, as when the channel is there
-        action = { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing!.by, resumeState: null }, messages: lifecycle };
+        action = { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing!.by, agentId: closing!.agentId, resumeState: null }, messages: lifecycle };
         return action;
       }, routeExplicit, clock.now());
     } else {
@@ -129,7 +131,7 @@ export function createHandoffSessions(deps: {
   }
 
   /** The bot takes the conversation back: `before` is said, then the resume state (if any) is entered. */
-  function backToBot(a: ActionContext, before: BotMessage[], resumeState: string | null, by: string, lifecycle: NewMessage): ConversationAction {
+  function backToBot(a: ActionContext, before: BotMessage[], resumeState: string | null, closing: Closing, lifecycle: NewMessage): ConversationAction {
     const runtime = a.ctx.runtime;
     // Templates see the user as their last message described them.
     const context = a.lastIncoming ? a.ctx.adapter.turnInput(a.lastIncoming).context : { user: { id: a.conversation.userKey }, customData: {}, group: null };
@@ -138,7 +140,7 @@ export function createHandoffSessions(deps: {
     for (const miss of hooks.unrouted) deps.log?.warn({ bot: runtime.definition.id, ...miss }, 'event webhook names no active endpoint: not sent');
     return {
       mode: 'bot', state: result.position.state, lastPrompt: result.position.lastPrompt,
-      handoff: { kind: 'close', id: a.open.id, by, resumeState },
+      handoff: { kind: 'close', id: a.open.id, by: closing.by, agentId: closing.agentId, resumeState },
       messages: [lifecycle, ...toUser(a, result.replies, 'outgoing', result.endOfTask), ...hooks.messages],
     };
   }
@@ -159,11 +161,11 @@ export function createHandoffSessions(deps: {
     /** Gives one waiting session back to the bot; false when that failed (logged), true when it is no longer waiting. */
     const timeOut = async (waiting: HandoffRecord): Promise<boolean> => {
       try {
-        const closing: Closing = { by: 'timeout', check: stillWaiting, message: 'No agent claimed the conversation in time; the bot has it again', sender: 'botgate', senderType: 'system' };
+        const closing: Closing = { by: 'timeout', agentId: null, check: stillWaiting, message: 'No agent claimed the conversation in time; the bot has it again', sender: 'botgate', senderType: 'system' };
         await change(waiting.id, (a) => {
           stillWaiting(a.open);
           const closed = event(a, 'handoff.closed', closing.message, closing.sender, closing.senderType);
-          return backToBot(a, a.ctx.runtime.definition.settings.agentTimeout, null, 'timeout', closed);
+          return backToBot(a, a.ctx.runtime.definition.settings.agentTimeout, null, closing, closed);
         }, closing);
         return true;
       } catch (error) {
@@ -230,7 +232,7 @@ export function createHandoffSessions(deps: {
       const mayClose = (open: HandoffRecord) => {
         if (open.status === 'active' && open.agentId !== agent.id && open.agentId !== gone) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${open.agentId} has session ${sessionId}`);
       };
-      const closing: Closing = { by: 'agent', check: mayClose, message: `${agent.name} closed the conversation`, sender: agent.id, senderType: 'agent' };
+      const closing: Closing = { by: 'agent', agentId: agent.id, check: mayClose, message: `${agent.name} closed the conversation`, sender: agent.id, senderType: 'agent' };
       return change(sessionId, (a) => {
         mayClose(a.open);
         if (resumeState !== null && !Object.hasOwn(a.ctx.runtime.definition.flows, resumeState)) {
@@ -242,7 +244,7 @@ export function createHandoffSessions(deps: {
           throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} hands the conversation over to a person; resume at a bot state`);
         }
         const closed = event(a, 'handoff.closed', closing.message, closing.sender, closing.senderType);
-        return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, 'agent', closed);
+        return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, closing, closed);
       }, closing);
     },
 

@@ -96,7 +96,8 @@ export interface AgentRecord {
 export type HandoffOp =
   | { kind: 'open'; id: string; reason: string }
   | { kind: 'assign'; id: string; agentId: string }
-  | { kind: 'close'; id: string; by: string; resumeState: string | null };
+  /** `agentId`: the agent closing it, who becomes the session's agent (null when the user or the timeout closes). */
+  | { kind: 'close'; id: string; by: string; agentId: string | null; resumeState: string | null };
 
 export interface ConversationRecord {
   id: string;

@@ -675,11 +675,14 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal(held.status, 'active');
       assert.ok(held.agentId === 'agt_1' || held.agentId === 'agt_2');
       assert.equal((await store.conversations.get(conversationId))?.mode, 'agent');
+      // Closed by the other agent (as when its holder was deactivated): the session records who closed it.
+      const closer = held.agentId === 'agt_1' ? 'agt_2' : 'agt_1';
       const closed = await store.conversations.act(conversationId, (_c, handoff) => ({
-        mode: 'bot', state: 'satisfaction', handoff: { kind: 'close', id: handoff!.id, by: 'agent', resumeState: 'satisfaction' }, messages: [],
+        mode: 'bot', state: 'satisfaction', handoff: { kind: 'close', id: handoff!.id, by: 'agent', agentId: closer, resumeState: 'satisfaction' }, messages: [],
       }), routeAll, T0 + 4);
       assert.equal(closed.handoff?.status, 'closed');
       assert.equal(closed.handoff?.closedBy, 'agent');
+      assert.equal(closed.handoff?.agentId, closer);
       assert.equal(closed.conversation.mode, 'bot');
       assert.equal(closed.conversation.state, 'satisfaction');
       assert.equal((await store.handoffs.list({ status: 'waiting' }, { limit: 10 })).length, 0);

@@ -57,7 +57,10 @@ export function createConversationsRepo(db: PgDb, publishInTx: PublishInTx, idem
     } else if (op.kind === 'assign') {
       await sql.run(`UPDATE handoffs SET status = 'active', agent_id = $1, assigned_at = $2, updated_at = $2 WHERE id = $3`, [op.agentId, now, op.id]);
     } else {
-      await sql.run(`UPDATE handoffs SET status = 'closed', closed_by = $1, resume_state = $2, closed_at = $3, updated_at = $3 WHERE id = $4`, [op.by, op.resumeState, now, op.id]);
+      await sql.run(
+        `UPDATE handoffs SET status = 'closed', closed_by = $1, agent_id = coalesce($2, agent_id), resume_state = $3, closed_at = $4, updated_at = $4 WHERE id = $5`,
+        [op.by, op.agentId, op.resumeState, now, op.id],
+      );
     }
   }
 

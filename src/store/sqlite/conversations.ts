@@ -45,7 +45,10 @@ export function createConversationsRepo(db: SqliteDb, publishInTx: PublishInTx, 
     } else if (op.kind === 'assign') {
       db.run(`UPDATE handoffs SET status = 'active', agent_id = ?, assigned_at = ?, updated_at = ? WHERE id = ?`, [op.agentId, now, now, op.id]);
     } else {
-      db.run(`UPDATE handoffs SET status = 'closed', closed_by = ?, resume_state = ?, closed_at = ?, updated_at = ? WHERE id = ?`, [op.by, op.resumeState, now, now, op.id]);
+      db.run(
+        `UPDATE handoffs SET status = 'closed', closed_by = ?, agent_id = coalesce(?, agent_id), resume_state = ?, closed_at = ?, updated_at = ? WHERE id = ?`,
+        [op.by, op.agentId, op.resumeState, now, now, op.id],
+      );
     }
   }
 
