@@ -74,5 +74,17 @@ for (const backend of await testBackends()) {
         assert.equal((await gw.api('PATCH', `/api/agents/${agents.alice.id}`, { is_active: true })).status, 200);
       }
     });
+
+    it('refuses agent text of only whitespace: the user would get a blank message', async () => {
+      const session = await waitingSession('b1');
+      assert.equal((await agent('alice').post(`/sessions/${session.id}/claim`)).status, 200);
+      for (const text of [' ', '\n\t ', '\u00a0\u3000']) {
+        const blank = await agent('alice').post(`/sessions/${session.id}/messages`, { text });
+        assert.deepEqual([blank.status, blank.body.code, blank.body.message], [400, 'BG_ERR_VALIDATION', 'body.text is blank (only whitespace)'], JSON.stringify(text));
+      }
+      assert.equal((await agent('alice').post(`/sessions/${session.id}/messages`, { text: ' ok ' })).status, 202);
+      const sent = (await agent('alice').get(`/sessions/${session.id}/messages`)).body.messages.filter((m: Json) => m.direction === 'agent_outgoing');
+      assert.deepEqual(sent.map((m: Json) => m.text), [' ok ']);
+    });
   });
 }

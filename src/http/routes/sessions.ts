@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import { agentView } from '../../handoff/agents.ts';
 import { messageText } from '../../handoff/events.ts';
 import { BotgateError } from '../../errors.ts';
+import { isBlank } from '../../ranges.ts';
 import type { AgentRecord, HandoffRecord, MessageRecord } from '../../store/store.ts';
 import { bearerToken } from '../admin-guard.ts';
 import type { AppDeps } from '../deps.ts';
@@ -103,6 +104,8 @@ export const agentSessionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = 
       response: { 202: Type.Object({ session: SessionView, message_ids: Type.Array(Type.String()) }), ...errors('BG_ERR_SESSION_NOT_FOUND', 'BG_ERR_SESSION_TAKEN', 'BG_ERR_SESSION_CLOSED', 'BG_ERR_VALIDATION', 'BG_ERR_UNKNOWN_FIELD') },
     },
   }, async (request, reply) => {
+    // The user would get an empty message (as the schema's minLength refuses "").
+    if (isBlank(request.body.text)) throw new BotgateError('BG_ERR_VALIDATION', 'body.text is blank (only whitespace)');
     const committed = await deps.sessions.send(request.params.id, request.agent!, request.body.text);
     reply.code(202);
     return { session: await committedView(committed), message_ids: committed.published.map((p) => p.message.id) };
