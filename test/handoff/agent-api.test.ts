@@ -2,6 +2,7 @@
 // and the requests it refuses (blank or too long text, a resume state the bot lacks, an unknown status filter).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import type { TestGateway } from '../helpers/gateway.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
@@ -85,6 +86,19 @@ for (const backend of await testBackends()) {
       assert.equal((await agent('alice').post(`/sessions/${session.id}/messages`, { text: ' ok ' })).status, 202);
       const sent = (await agent('alice').get(`/sessions/${session.id}/messages`)).body.messages.filter((m: Json) => m.direction === 'agent_outgoing');
       assert.deepEqual(sent.map((m: Json) => m.text), [' ok ']);
+    });
+
+    it('takes agent text up to the length handoff.md gives, and refuses a longer one with the documented error', async () => {
+      const row = readFileSync(new URL('../../docs/handoff.md', import.meta.url), 'utf8').split('\n').find((l) => l.startsWith('| `POST /api/agent/sessions/{id}/messages`'));
+      const documented = /`text` is 1 to ([\d,]+) characters/.exec(row ?? '');
+      assert.ok(documented, 'handoff.md gives the longest text an agent may send');
+      const max = Number(documented[1].replaceAll(',', ''));
+      const session = await waitingSession('l1');
+      assert.equal((await agent('alice').post(`/sessions/${session.id}/claim`)).status, 200);
+      for (const text of ['x'.repeat(max), '😀'.repeat(max)]) assert.equal((await agent('alice').post(`/sessions/${session.id}/messages`, { text })).status, 202);
+      const long = await agent('alice').post(`/sessions/${session.id}/messages`, { text: 'x'.repeat(max + 1) });
+      assert.deepEqual(long.body, { statusCode: 400, code: 'BG_ERR_VALIDATION', message: `body.text must NOT have more than ${max} characters` });
+      assert.ok(row!.includes(long.body.message), 'the docs quote the error');
     });
   });
 }
