@@ -99,7 +99,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const platforms = createPlatformService({ store, box, clock, newId, config, endpoints, onChange: (id) => turns.forgetChannel(id) });
   const inbound = createPlatformInbound({ store, clock, platforms, turns, limiter: createInboundLimiter(store, clock), syncWaitMs: config.kore.sync_timeout_seconds * 1000 });
   const agents = createAgentService({ store, clock, newId });
-  const sessions = createHandoffSessions({ store, clock, newId, config, directory, onPublished: (endpointIds) => outbox.nudge(endpointIds), log: options.log });
+  const sessions = createHandoffSessions({ store, clock, newId, config, directory, bots, onPublished: (endpointIds) => outbox.nudge(endpointIds), log: options.log });
   return {
     config, clock, random, newId, workerId, masterKey, box, store, migrations, endpoints, outbox, recovery, apps, bots, channels, directory, turns, platforms, inbound, agents, sessions, notify,
     async close() {

@@ -4,7 +4,8 @@
 // lock (store.conversations.act) and publishes its lifecycle message in the same transaction.
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import type { BotMessage } from '../conversation/bot.ts';
+import type { BotDefinition, BotMessage } from '../conversation/bot.ts';
+import type { BotRegistry } from '../conversation/bot-registry.ts';
 import { resumeAt } from '../conversation/engine.ts';
 import type { ChannelContext, TurnDirectory } from '../conversation/turn-directory.ts';
 import { webhookMessages } from '../conversation/turn-writes.ts';
@@ -39,6 +40,8 @@ interface Closing {
   agentId: string | null;
   /** Throws when the session may not be closed this way. */
   check?: (open: HandoffRecord) => void;
+  /** Throws when the conversation's bot cannot take what the close asks of it (a resume state it lacks); checked after `check`. */
+  checkBot?: (bot: BotDefinition) => void;
   message: string;
   sender: string;
   senderType: SenderType;
@@ -50,7 +53,7 @@ export type HandoffSessions = ReturnType<typeof createHandoffSessions>;
 const SWEEP_PAGE = 100;
 
 export function createHandoffSessions(deps: {
-  store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config; directory: TurnDirectory;
+  store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config; directory: TurnDirectory; bots: BotRegistry;
   onPublished: (endpointIds: string[]) => void; log?: SessionLog;
 }) {
   const { store, clock, newId, directory } = deps;
@@ -79,9 +82,12 @@ export function createHandoffSessions(deps: {
     if (!ctx) {
       deps.log?.warn({ session: sessionId, channel: conversation.channelId }, 'closing a handoff session whose channel is gone');
       const lifecycle = await closedWithoutChannel(found, conversation, closing!);
+      // The bot outlives the channel: a close is checked against it as when the channel is there.
+      const bot = closing!.checkBot ? (await deps.bots.runtime(conversation.botId)).definition : null;
       committed = await store.conversations.act(conversation.id, (_current, open) => {
         if (!open || open.id !== sessionId) throw new BotgateError('BG_ERR_SESSION_CLOSED', `Session ${sessionId} is closed`);
         closing!.check?.(open); // who may close it, as when the channel is there
+        if (bot) closing!.checkBot!(bot);
         action = { mode: 'bot', state: null, lastPrompt: [], handoff: { kind: 'close', id: sessionId, by: closing!.by, agentId: closing!.agentId, resumeState: null }, messages: lifecycle };
         return action;
       }, routeExplicit, clock.now());
@@ -232,17 +238,15 @@ export function createHandoffSessions(deps: {
       const mayClose = (open: HandoffRecord) => {
         if (open.status === 'active' && open.agentId !== agent.id && open.agentId !== gone) throw new BotgateError('BG_ERR_SESSION_TAKEN', `Agent ${open.agentId} has session ${sessionId}`);
       };
-      const closing: Closing = { by: 'agent', agentId: agent.id, check: mayClose, message: `${agent.name} closed the conversation`, sender: agent.id, senderType: 'agent' };
+      // Without a channel the bot never resumes (nothing can reach the conversation again), but a state it lacks is
+      // still the agent's mistake: 400 either way.
+      const closing: Closing = {
+        by: 'agent', agentId: agent.id, check: mayClose, checkBot: resumeState === null ? undefined : (bot) => checkResumeState(bot, resumeState),
+        message: `${agent.name} closed the conversation`, sender: agent.id, senderType: 'agent',
+      };
       return change(sessionId, (a) => {
         mayClose(a.open);
-        if (resumeState !== null && !Object.hasOwn(a.ctx.runtime.definition.flows, resumeState)) {
-          throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} is not a state of bot ${a.ctx.runtime.definition.id}`);
-        }
-        // Resuming in a state that hands over would promise the user a person while the session just ended.
-        const resumeAt = resumeState === null ? null : a.ctx.runtime.definition.flows[resumeState];
-        if (resumeAt && 'handoff' in resumeAt && resumeAt.handoff) {
-          throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} hands the conversation over to a person; resume at a bot state`);
-        }
+        closing.checkBot?.(a.ctx.runtime.definition);
         const closed = event(a, 'handoff.closed', closing.message, closing.sender, closing.senderType);
         return backToBot(a, a.ctx.runtime.definition.settings.agentClosed, resumeState, closing, closed);
       }, closing);
@@ -265,4 +269,14 @@ export function createHandoffSessions(deps: {
       await sweeping;
     },
   };
+}
+
+/** A state an agent may have the bot resume at: one of the bot's, and not one handing over again. */
+function checkResumeState(bot: BotDefinition, resumeState: string): void {
+  if (!Object.hasOwn(bot.flows, resumeState)) throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} is not a state of bot ${bot.id}`);
+  // Resuming in a state that hands over would promise the user a person while the session just ended.
+  const state = bot.flows[resumeState];
+  if ('handoff' in state && state.handoff) {
+    throw new BotgateError('BG_ERR_VALIDATION', `resume_state ${resumeState} hands the conversation over to a person; resume at a bot state`);
+  }
 }

@@ -100,5 +100,23 @@ for (const backend of await testBackends()) {
       assert.deepEqual(long.body, { statusCode: 400, code: 'BG_ERR_VALIDATION', message: `body.text must NOT have more than ${max} characters` });
       assert.ok(row!.includes(long.body.message), 'the docs quote the error');
     });
+
+    it('checks a resume_state against the bot when the session\'s channel was deleted, though it is not entered', async () => {
+      const config = await gw.api('POST', '/api/webhook/config', { name: 'short-lived', outgoing_webhook_url: platform.url });
+      const asked = await gw.api('POST', '/api/webhook/incoming', { user_id: 'g1', message: 'talk to a human', platform: 'short-lived' }, { authorization: `Bearer ${config.body.inbound_token}` });
+      assert.equal(asked.body.response.user_info.mode, 'waiting');
+      const [session] = (await agent('alice').get('/sessions?status=waiting')).body.data.filter((s: Json) => s.user_id === 'g1');
+      assert.equal((await agent('alice').post(`/sessions/${session.id}/claim`)).status, 200);
+      assert.equal((await gw.api('DELETE', `/api/webhook/config/${config.body.id}`)).status, 204);
+      for (const resume_state of ['no_such_state', 'payment_person']) {
+        const refused = await agent('alice').post(`/sessions/${session.id}/close`, { resume_state });
+        assert.deepEqual([refused.status, refused.body.code], [400, 'BG_ERR_VALIDATION'], resume_state);
+        assert.match(refused.body.message, new RegExp(`resume_state ${resume_state}`));
+      }
+      assert.equal((await agent('alice').get(`/sessions/${session.id}`)).body.status, 'active', 'a refused close leaves it open');
+      const closed = await agent('alice').post(`/sessions/${session.id}/close`, { resume_state: 'feedback' });
+      assert.equal(closed.status, 200, JSON.stringify(closed.body));
+      assert.deepEqual([closed.body.status, closed.body.resume_state], ['closed', null], 'nothing resumes where no message can come');
+    });
   });
 }
