@@ -15,6 +15,7 @@ declare module 'fastify' {
 interface AjvIssue {
   keyword: string;
   instancePath: string;
+  schemaPath?: string;
   message?: string;
   params: Record<string, unknown>;
 }
@@ -65,7 +66,23 @@ function fromValidation(issues: AjvIssue[], where: string): BotgateError {
     return new BotgateError('BG_ERR_UNKNOWN_FIELD', `${path} has an unknown field ${JSON.stringify(issue.params.additionalProperty)}`);
   }
   if (issue.keyword === 'required') return new BotgateError('BG_ERR_VALIDATION', `${path} must have ${JSON.stringify(issue.params.missingProperty)}`);
+  const allowed = allowedValues(issues);
+  if (allowed) return new BotgateError('BG_ERR_VALIDATION', `${path} must be one of ${allowed.map(String).join(', ')}`);
   return new BotgateError('BG_ERR_VALIDATION', `${path} ${issue.message ?? 'is invalid'}`);
+}
+
+/**
+ * The values a value failing a list of choices may take: an enum's, or those of a union of literals (an anyOf whose
+ * every form is a const; Ajv reports each as "must be equal to constant", which names none of them). Null otherwise.
+ */
+function allowedValues(issues: AjvIssue[]): unknown[] | null {
+  const [issue] = issues;
+  if (issue.keyword === 'enum' && Array.isArray(issue.params.allowedValues)) return issue.params.allowedValues;
+  const union = issue.keyword === 'const' ? /^(.*\/anyOf)\/\d+\/const$/.exec(issue.schemaPath ?? '') : null;
+  if (!union) return null;
+  const forms = issues.filter((i) => (i.schemaPath ?? '').startsWith(`${union[1]}/`));
+  if (!forms.every((i) => i.keyword === 'const' && i.instancePath === issue.instancePath)) return null;
+  return forms.map((i) => i.params.allowedValue);
 }
 
 export function installErrorHandling(app: FastifyInstance, routerOptions: { maxParamLength: number }): void {

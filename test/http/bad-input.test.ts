@@ -270,6 +270,19 @@ describe('bad input', () => {
     assert.equal((await raw('GET', '/api/messages?cursor=msg_0')).statusCode, 200);
   });
 
+  it('names the allowed values when a filter is none of them (the sessions lists, deliveries)', async () => {
+    const agentToken = (await gw.api('POST', '/api/agents', { name: 'filter-agent' })).body.token;
+    const cases = [
+      { url: '/api/agent/sessions?status=open', token: agentToken, allowed: 'waiting, active, closed' },
+      { url: '/api/handoffs?status=done', token: ADMIN_TOKEN, allowed: 'waiting, active, closed' },
+      { url: '/api/deliveries?status=ok', token: ADMIN_TOKEN, allowed: 'pending, sending, sent, failed' },
+    ];
+    for (const { url, token, allowed } of cases) {
+      const res = await raw('GET', url, undefined, { authorization: `Bearer ${token}` });
+      assert.deepEqual(JSON.parse(res.body), { statusCode: 400, code: 'BG_ERR_VALIDATION', message: `querystring.status must be one of ${allowed}` }, url);
+    }
+  });
+
   it('answers a bad URL or an over-long path segment with 400 in the API shape', async () => {
     expectError(await raw('GET', '/api/endpoints/%FF'), 400, 'BG_ERR_VALIDATION');
     expectError(await raw('GET', `/api/agents/${'x'.repeat(501)}`), 400, 'BG_ERR_VALIDATION');
