@@ -65,7 +65,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const directory = createTurnDirectory({ store, clock, bots, adapters: { 'kore-webhook': koreAdapter, platform: platformAdapter, twilio: twilioAdapter } });
   endpoints.onChange(() => directory.forgetEndpoints());
   const notify = createNotifyService({
-    config, store, clock, random, newId, directory,
+    config, store, clock, random, newId, directory, workerId,
     linkKey: createHmac('sha256', masterKey.key).update('botgate click links').digest(),
     onPublished: (endpointIds) => outbox.nudge(endpointIds),
     log: options.log,

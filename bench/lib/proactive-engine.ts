@@ -55,7 +55,7 @@ export async function createEnginePolicy(scn: Scenario, options: { file?: string
   const newId = createIdGenerator(clock);
   const store = createSqliteStore({ file: options.file ?? ':memory:', newId });
   await store.migrate();
-  const engine = createNotifyEngine({ store, clock, random: createSeededRandom(scn.seed ^ 0x656e_6769), newId, settings: options.settings ?? engineSettings(), router: recordOnlyRouter });
+  const engine = createNotifyEngine({ store, clock, random: createSeededRandom(scn.seed ^ 0x656e_6769), newId, settings: options.settings ?? engineSettings(), router: recordOnlyRouter, workerId: 'bench' });
   const carried = new Map<string, SimEvent[]>(); // a held notification → the events it carries
   const reasons = new Map<string, number>();
   const dedup = { originalsSkipped: 0, resendsMissed: 0 };

@@ -23,6 +23,8 @@ export interface NotifyEngineDeps {
   newId: (prefix: IdPrefix) => string;
   settings: NotifySettings;
   router: NotificationRouter;
+  /** This process's worker id: the holder of the due notifications it claims (docs/delivery.md, several processes). */
+  workerId: string;
   /** Fills `{{link}}`: the tracked URL of a notification. */
   linkFor?: (notificationId: string) => string;
   log?: { warn(object: Record<string, unknown>, message: string): void };
@@ -260,7 +262,7 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
 
   async function runDueBatch(limit: number): Promise<DueResult> {
     const now = clock.now();
-    const due = await repo.claimDue(now, now + 60_000, limit);
+    const due = await repo.claimDue(now, now + 60_000, limit, deps.workerId);
     const result: DueResult = { sent: [], dropped: [], held: 0 };
     if (!due.length) return result;
     const types = [...new Map(due.map((n) => [n.eventType, typeOf(n.eventType)])).values()];

@@ -57,10 +57,12 @@ export type NotifyService = ReturnType<typeof createNotifyService>;
 
 export function createNotifyService(deps: {
   config: Config; store: Store; clock: Clock; random: Random; newId: (p: IdPrefix) => string; directory: TurnDirectory; linkKey: Buffer;
+  /** This process's worker id: the holder of the notifications and feed runs it leases. */
+  workerId: string;
   onPublished: (endpointIds: string[]) => void;
   log?: { warn(o: Record<string, unknown>, m: string): void; error(o: Record<string, unknown>, m: string): void };
 }) {
-  const { config, store, clock, newId } = deps;
+  const { config, store, clock, newId, workerId } = deps;
   const settings = settingsFromConfig(config.notify);
   if (!isValidZone(settings.defaultTz)) throw new BotgateError('BG_ERR_VALIDATION', `notify.default_tz: unknown time zone ${settings.defaultTz}`);
   let publicBase = () => (config.public_url ?? httpBase(config.host, config.port)).replace(/\/+$/, '');
@@ -83,7 +85,7 @@ export function createNotifyService(deps: {
 
   const engine = createNotifyEngine({
     store, clock, random: deps.random, newId, settings, router: createChannelRouter({ store, directory: deps.directory, newId }),
-    linkFor: links.url, log: deps.log, onPublished: deps.onPublished,
+    linkFor: links.url, log: deps.log, onPublished: deps.onPublished, workerId,
   });
 
   // Read on every producer request: cached for a moment (a key made or deleted in another process counts within 2 s).
@@ -138,9 +140,9 @@ export function createNotifyService(deps: {
   async function runFeeds(): Promise<number> {
     const now = clock.now();
     let fired = 0;
-    for (const { feed, runAt, leaseUntil } of await store.notify.feeds.stalled(now)) {
+    for (const { feed, runAt, leaseUntil } of await store.notify.feeds.stalled(now, workerId)) {
       const lease = leaseFromNow();
-      if (!(await store.notify.feeds.lease(feed.id, runAt, leaseUntil, lease))) continue;
+      if (!(await store.notify.feeds.lease(feed.id, runAt, leaseUntil, lease, workerId))) continue;
       if (feed.nextRunAt !== null && feed.nextRunAt <= now) {
         // Superseded: a run that kept failing (or whose process stopped) gives way once the feed's next run is due,
         // which the loop below then starts; a feed is never held up by one run.
@@ -155,7 +157,7 @@ export function createNotifyService(deps: {
       if (feed.nextRunAt === null) continue;
       const lease = leaseFromNow();
       // Compare-and-set: of all processes that see this run due, exactly one moves it on and runs it.
-      if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now, lease))) continue;
+      if (!(await store.notify.feeds.advance(feed.id, feed.nextRunAt, nextRun(feed.cron, feed.tz, now), now, lease, workerId))) continue;
       fired += await runFeedAlone(feed, feed.nextRunAt, lease);
     }
     return fired;
@@ -180,7 +182,7 @@ export function createNotifyService(deps: {
     for (let i = 0; i < users.length; i += 1000) {
       if (i > 0) {
         const renewed = leaseFromNow();
-        if (!(await store.notify.feeds.lease(feed.id, runAt, lease, renewed))) return false;
+        if (!(await store.notify.feeds.lease(feed.id, runAt, lease, renewed, workerId))) return false;
         lease = renewed;
       }
       await engine.decide(users.slice(i, i + 1000).map((userId) => ({

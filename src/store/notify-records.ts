@@ -152,8 +152,11 @@ export interface NotifyRepo {
    * by a decision stored before (another process's) fails the whole commit with KeysTaken.
    */
   commit(writes: NotifyWrites, route: Router, now: number): Promise<void>;
-  /** Pending notifications due by now that no other process holds; they are leased until leaseUntil. */
-  claimDue(now: number, leaseUntil: number, limit: number): Promise<NotificationRecord[]>;
+  /**
+   * Pending notifications due by now that no other process holds; they are leased to `holder` (the claiming worker's
+   * id) until leaseUntil. A store shared by several processes also hands over those whose holder it can tell has died.
+   */
+  claimDue(now: number, leaseUntil: number, limit: number, holder: string): Promise<NotificationRecord[]>;
   /** Gives up every notification lease (an embedded store's only process starting: each was left by one that died). */
   releaseLeases(): Promise<number>;
   notification(id: string): Promise<NotificationRecord | null>;
@@ -198,14 +201,20 @@ export interface NotifyRepo {
     update(id: string, patch: Partial<Omit<FeedRecord, 'id' | 'createdAt'>>): Promise<FeedRecord | null>;
     delete(id: string): Promise<boolean>;
     /**
-     * Moves a due feed's next run from `expected` to `next` and marks the run at `expected` under way, leased until
-     * `leaseUntil`: true for exactly one caller (run once); false while another run of the feed is under way.
+     * Moves a due feed's next run from `expected` to `next` and marks the run at `expected` under way, leased to
+     * `holder` until `leaseUntil`: true for exactly one caller (run once); false while another run of the feed is under way.
      */
-    advance(id: string, expected: number, next: number | null, now: number, leaseUntil: number): Promise<boolean>;
-    /** Runs under way on active feeds whose lease ran out before `now`: their process stopped in the middle. */
-    stalled(now: number): Promise<{ feed: FeedRecord; runAt: number; leaseUntil: number }[]>;
-    /** Moves the lease of the run at `runAt` from `expected` to `leaseUntil` (renewing it, or taking a stalled run over): true for exactly one caller. */
-    lease(id: string, runAt: number, expected: number, leaseUntil: number): Promise<boolean>;
+    advance(id: string, expected: number, next: number | null, now: number, leaseUntil: number, holder: string): Promise<boolean>;
+    /**
+     * Runs under way on active feeds whose lease ran out before `now`: their process stopped in the middle. On a store
+     * shared by several processes also those whose holder `reaper` (the asking worker's id) can tell has died.
+     */
+    stalled(now: number, reaper: string): Promise<{ feed: FeedRecord; runAt: number; leaseUntil: number }[]>;
+    /**
+     * Moves the lease of the run at `runAt` from `expected` to `leaseUntil`, held by `holder` (renewing it, or taking a
+     * stalled run over): true for exactly one caller.
+     */
+    lease(id: string, runAt: number, expected: number, leaseUntil: number, holder: string): Promise<boolean>;
     /** The run at `runAt`, held under `lease`, is done. */
     finishRun(id: string, runAt: number, lease: number): Promise<void>;
   };

@@ -25,7 +25,7 @@ async function setup(settings: Partial<NotifySettings> = {}, router: Notificatio
   store = createSqliteStore({ file: ':memory:', newId });
   await store.migrate();
   engine = createNotifyEngine({
-    store, clock, random: createSeededRandom(7), newId, router,
+    store, clock, random: createSeededRandom(7), newId, router, workerId: 'gw-test',
     // Mean exploration and no attention cost: these tests pin the value rule exactly (the attention cost has its own test).
     settings: notifySettings({ exploration: 'mean', fatigueCost: false, ...settings }),
   });
@@ -431,7 +431,7 @@ describe('notification policy', () => {
     const warnings: Record<string, unknown>[] = [];
     const newId = createIdGenerator(clock);
     const logged = createNotifyEngine({
-      store, clock, random: createSeededRandom(7), newId, router: recordOnlyRouter,
+      store, clock, random: createSeededRandom(7), newId, router: recordOnlyRouter, workerId: 'gw-test',
       settings: notifySettings({ exploration: 'mean', fatigueCost: false, types: { promo: { value: 1, cost: 0, templates: [{ id: 'a', text: 'Hi {{params.name|there}}, {{params.code}} inside' }] } } }),
       log: { warn: (object) => void warnings.push(object) },
     });

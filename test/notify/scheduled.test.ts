@@ -46,7 +46,7 @@ describe('scheduled work survives a restart and runs once', () => {
       const runAt = Date.UTC(2026, 2, 2, 9);
       clock.set(runAt + 1000);
       // Another process claimed the run and decided g1, then died.
-      assert.equal(await gw.store.notify.feeds.advance(feed.id, runAt, Date.UTC(2026, 2, 3, 9), clock.now(), clock.now() + 60_000), true);
+      assert.equal(await gw.store.notify.feeds.advance(feed.id, runAt, Date.UTC(2026, 2, 3, 9), clock.now(), clock.now() + 60_000, 'gw-gone'), true);
       await gw.notify.engine.decide([{ userId: 'g1', eventType: 'digest_daily', params: { feed: 'daily' }, occurredAt: runAt, idempotencyKey: `feed:${feed.id}:${runAt}:g1` }]);
       assert.equal(await gw.notify.runFeeds(), 0, 'its lease still holds');
       clock.set(runAt + 1000 + 60_001);
@@ -56,7 +56,7 @@ describe('scheduled work survives a restart and runs once', () => {
       const fresh = decisions.filter((d) => d.reason !== 'dedup');
       assert.deepEqual(fresh.map((d) => d.userId).sort(), ['g1', 'g2', 'g3']);
       assert.deepEqual(decisions.filter((d) => d.reason === 'dedup').map((d) => d.userId), ['g1']);
-      assert.deepEqual(await gw.store.notify.feeds.stalled(clock.now() + 3_600_000), []);
+      assert.deepEqual(await gw.store.notify.feeds.stalled(clock.now() + 3_600_000, gw.workerId), []);
     } finally {
       await gw.close();
     }
@@ -73,7 +73,7 @@ describe('scheduled work survives a restart and runs once', () => {
       const stalledDuringSecond: string[][] = [];
       gw.notify.engine.decide = async (events) => {
         if (events[0]?.params.feed === 'first') clock.advance(90_000); // the first run takes 90 s
-        if (events[0]?.params.feed === 'second') stalledDuringSecond.push((await gw.store.notify.feeds.stalled(clock.now())).map((r) => r.feed.name));
+        if (events[0]?.params.feed === 'second') stalledDuringSecond.push((await gw.store.notify.feeds.stalled(clock.now(), gw.workerId)).map((r) => r.feed.name));
         return decide(events);
       };
       assert.equal(await gw.notify.runFeeds(), 2);
@@ -129,7 +129,7 @@ describe('scheduled work survives a restart and runs once', () => {
       assert.equal(await gw.notify.runFeeds(), 1, 'the next run fired');
       const decisions = await gw.store.notify.decisions({ eventType: 'digest_daily' }, { limit: 10 });
       assert.deepEqual(decisions.map((d) => d.decidedAt), [Date.UTC(2026, 2, 3, 9)]);
-      assert.deepEqual(await gw.store.notify.feeds.stalled(clock.now() + 3_600_000), []);
+      assert.deepEqual(await gw.store.notify.feeds.stalled(clock.now() + 3_600_000, gw.workerId), []);
       assert.equal((await gw.store.notify.feeds.get(feed.id))?.nextRunAt, Date.UTC(2026, 2, 4, 9));
     } finally {
       await gw.close();

@@ -11,6 +11,8 @@ import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures
 
 const T0 = 1_700_000_000_000;
 const DAY = 24 * 3600 * 1000;
+/** The worker id the leases are taken under. */
+const W = 'gw-1';
 const pair = (a: string, b: string) => `${a}\u0000${b}`;
 /** A scale with no half-life recorded: only the shift moves. */
 const onShift = (shift: number) => ({ shift, halfLifeMs: null });
@@ -204,22 +206,22 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       const later = notification({ dueAt: T0 + DAY });
       const unscheduled = notification({ dueAt: null });
       await commit({ notifications: [later, b, a, unscheduled, sent({ dueAt: T0 }), notification({ status: 'dropped', dueAt: T0 })] });
-      const first = await store.notify.claimDue(T0 + 10, T0 + 60_000, 10);
+      const first = await store.notify.claimDue(T0 + 10, T0 + 60_000, 10, W);
       assert.deepEqual(first, [a, b]);
-      assert.deepEqual(await store.notify.claimDue(T0 + 20, T0 + 60_020, 10), [], 'leased');
-      assert.deepEqual(await store.notify.claimDue(T0 + 60_000, T0 + 120_000, 10), [], 'still leased at its end');
-      assert.deepEqual((await store.notify.claimDue(T0 + 60_001, T0 + 120_000, 1)).map((n) => n.id), [a.id], 'limit, in due order');
-      assert.deepEqual((await store.notify.claimDue(T0 + 60_001, T0 + 120_000, 10)).map((n) => n.id), [b.id]);
+      assert.deepEqual(await store.notify.claimDue(T0 + 20, T0 + 60_020, 10, W), [], 'leased');
+      assert.deepEqual(await store.notify.claimDue(T0 + 60_000, T0 + 120_000, 10, W), [], 'still leased at its end');
+      assert.deepEqual((await store.notify.claimDue(T0 + 60_001, T0 + 120_000, 1, W)).map((n) => n.id), [a.id], 'limit, in due order');
+      assert.deepEqual((await store.notify.claimDue(T0 + 60_001, T0 + 120_000, 10, W)).map((n) => n.id), [b.id]);
       await commit({ notifications: [{ ...a, status: 'sent', sentAt: T0 + 130_000, dueAt: null }] }, T0 + 130_000);
-      assert.deepEqual((await store.notify.claimDue(T0 + 130_000, T0 + 190_000, 10)).map((n) => n.id), [b.id], 'a sent one is not due');
+      assert.deepEqual((await store.notify.claimDue(T0 + 130_000, T0 + 190_000, 10, W)).map((n) => n.id), [b.id], 'a sent one is not due');
       // The leases given up (a restart of the only process): b is due again at once.
       assert.equal(await store.notify.releaseLeases(), 1);
-      assert.deepEqual((await store.notify.claimDue(T0 + 130_001, T0 + 190_001, 10)).map((n) => n.id), [b.id]);
+      assert.deepEqual((await store.notify.claimDue(T0 + 130_001, T0 + 190_001, 10, W)).map((n) => n.id), [b.id]);
     });
 
     it('never hands one due notification to two concurrent claims', async () => {
       await commit({ notifications: Array.from({ length: 200 }, (_, i) => notification({ dueAt: T0 - i })) });
-      const results = await Promise.all([1, 2, 3, 4].map(() => store.notify.claimDue(T0, T0 + 60_000, 80)));
+      const results = await Promise.all([1, 2, 3, 4].map(() => store.notify.claimDue(T0, T0 + 60_000, 80, W)));
       const ids = results.flat().map((n) => n.id);
       assert.equal(new Set(ids).size, ids.length);
       assert.equal(ids.length, 200);
@@ -232,10 +234,10 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       await commit({ notifications: [notification({ id: 'ntf_gone', dueAt: T0 + 5 })] });
       assert.equal((await store.notify.notification('ntf_gone'))?.status, 'sent');
       await commit({ notifications: [notification({ id: 'ntf_held', dueAt: T0 - 1 })] });
-      assert.equal((await store.notify.claimDue(T0, T0 + 60_000, 10)).length, 1);
+      assert.equal((await store.notify.claimDue(T0, T0 + 60_000, 10, W)).length, 1);
       await commit({ notifications: [notification({ id: 'ntf_held', dueAt: T0 - 1, params: { newer: true } })] });
       assert.deepEqual((await store.notify.notification('ntf_held'))?.params, { newer: true });
-      assert.equal((await store.notify.claimDue(T0 + 1, T0 + 60_000, 10)).length, 0, 'still leased');
+      assert.equal((await store.notify.claimDue(T0 + 1, T0 + 60_000, 10, W)).length, 0, 'still leased');
     });
 
     it('counts the notifications made since a time by type, status and reason (where deferred ones ended up)', async () => {
@@ -614,41 +616,41 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       await store.notify.feeds.insert(f);
       await store.notify.feeds.insert(inactive);
       const L = 60_000;
-      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0 + 3, T0 + 3 + L), true);
-      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + 2 * DAY, T0 + 4, T0 + 4 + L), false, 'a second advance from the old value loses');
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0 + 3, T0 + 3 + L, W), true);
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + 2 * DAY, T0 + 4, T0 + 4 + L, W), false, 'a second advance from the old value loses');
       assert.deepEqual(await store.notify.feeds.get(f.id), { ...f, nextRunAt: T0 + DAY, lastRunAt: T0 + 3, updatedAt: T0 + 3 });
-      assert.equal(await store.notify.feeds.advance(inactive.id, T0, T0 + DAY, T0, T0 + L), false, 'an inactive feed does not run');
-      assert.equal(await store.notify.feeds.advance('feed_missing', T0, T0 + DAY, T0, T0 + L), false);
-      assert.equal(await store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY, T0 + DAY, T0 + DAY + L), false, 'not while the run at T0 is under way');
+      assert.equal(await store.notify.feeds.advance(inactive.id, T0, T0 + DAY, T0, T0 + L, W), false, 'an inactive feed does not run');
+      assert.equal(await store.notify.feeds.advance('feed_missing', T0, T0 + DAY, T0, T0 + L, W), false);
+      assert.equal(await store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY, T0 + DAY, T0 + DAY + L, W), false, 'not while the run at T0 is under way');
       await store.notify.feeds.finishRun(f.id, T0, T0 + 3 + L);
 
-      const racing = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY + i, T0 + DAY + i, T0 + DAY + L)));
+      const racing = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY + i, T0 + DAY + i, T0 + DAY + L, W)));
       assert.equal(racing.filter(Boolean).length, 1);
       const winner = racing.indexOf(true) + 1;
       assert.equal((await store.notify.feeds.get(f.id))?.nextRunAt, T0 + 2 * DAY + winner);
       await store.notify.feeds.finishRun(f.id, T0 + DAY, T0 + DAY + L);
-      assert.equal(await store.notify.feeds.advance(f.id, T0 + 2 * DAY + winner, null, T0 + 2 * DAY + winner, T0 + 3 * DAY), true, 'a last run leaves no next one');
+      assert.equal(await store.notify.feeds.advance(f.id, T0 + 2 * DAY + winner, null, T0 + 2 * DAY + winner, T0 + 3 * DAY, W), true, 'a last run leaves no next one');
       assert.equal((await store.notify.feeds.get(f.id))?.nextRunAt, null);
     });
 
     it('hands a run whose lease ran out to exactly one taker, renews and finishes runs by compare-and-set', async () => {
       const f = feed({ nextRunAt: T0 });
       await store.notify.feeds.insert(f);
-      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0, T0 + 1000), true);
-      assert.deepEqual(await store.notify.feeds.stalled(T0 + 1000), [], 'not before the lease runs out');
-      const [stalled, ...more] = await store.notify.feeds.stalled(T0 + 1001);
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0, T0 + 1000, W), true);
+      assert.deepEqual(await store.notify.feeds.stalled(T0 + 1000, W), [], 'not before the lease runs out');
+      const [stalled, ...more] = await store.notify.feeds.stalled(T0 + 1001, W);
       assert.equal(more.length, 0);
       assert.deepEqual([stalled.feed.id, stalled.runAt, stalled.leaseUntil], [f.id, T0, T0 + 1000]);
-      const takers = await Promise.all([1, 2, 3].map((i) => store.notify.feeds.lease(f.id, T0, T0 + 1000, T0 + 5000 + i)));
+      const takers = await Promise.all([1, 2, 3].map((i) => store.notify.feeds.lease(f.id, T0, T0 + 1000, T0 + 5000 + i, W)));
       assert.equal(takers.filter(Boolean).length, 1);
       const lease = T0 + 5000 + takers.indexOf(true) + 1;
-      assert.equal(await store.notify.feeds.lease(f.id, T0, T0 + 1000, T0 + 9000), false, 'the old holder cannot renew');
-      assert.equal(await store.notify.feeds.lease(f.id, T0, lease, lease + 1), true, 'the new holder renews');
+      assert.equal(await store.notify.feeds.lease(f.id, T0, T0 + 1000, T0 + 9000, W), false, 'the old holder cannot renew');
+      assert.equal(await store.notify.feeds.lease(f.id, T0, lease, lease + 1, W), true, 'the new holder renews');
       await store.notify.feeds.finishRun(f.id, T0, lease); // a stale lease: nothing
-      assert.equal((await store.notify.feeds.stalled(T0 + DAY)).length, 1);
+      assert.equal((await store.notify.feeds.stalled(T0 + DAY, W)).length, 1);
       await store.notify.feeds.finishRun(f.id, T0, lease + 1);
-      assert.deepEqual(await store.notify.feeds.stalled(T0 + DAY), []);
-      assert.equal(await store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY, T0 + DAY, T0 + DAY + 1000), true, 'the next run may start');
+      assert.deepEqual(await store.notify.feeds.stalled(T0 + DAY, W), []);
+      assert.equal(await store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY, T0 + DAY, T0 + DAY + 1000, W), true, 'the next run may start');
     });
   });
 }

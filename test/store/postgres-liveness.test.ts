@@ -5,6 +5,7 @@ import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { createPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import type { FeedRecord, NotificationRecord } from '../../src/store/notify-records.ts';
 import type { ClaimRequest, JobRecord, Store } from '../../src/store/store.ts';
 import { endpointRecord, newId, newMessage, routeAll } from '../helpers/fixtures.ts';
 import { eventually } from '../helpers/gateway.ts';
@@ -39,6 +40,25 @@ describe('postgres: leases of gateway processes that died', { skip }, () => {
     id: newId('job'), kind: 'recover', params: {}, progress: {}, status: 'queued', total: 0, done: 0, error: null,
     lockedBy: null, lockedUntil: null, createdAt: T0, updatedAt: T0,
   });
+  /** A notification due at T0 (held for quiet hours, say), stored. */
+  const notificationDue = async (store: Store): Promise<NotificationRecord> => {
+    const n: NotificationRecord = {
+      id: newId('ntf'), userId: 'usr_1', eventType: 'promo', status: 'pending', reason: 'quiet_hours', critical: false, variant: null, text: 'Hello',
+      params: {}, eventKey: newId('ntf'), occurredAt: T0 - 1000, dueAt: T0, expiresAt: T0 + 86_400_000, sentAt: null, clickedAt: null,
+      destination: null, messageId: null, createdAt: T0 - 1000, updatedAt: T0 - 1000,
+    };
+    await store.notify.commit({ newUsers: [], keys: [], decisions: [], notifications: [n], engagement: [], typeStats: [], messages: [] }, routeAll, T0);
+    return n;
+  };
+  /** A feed whose run at T0 is due, stored. */
+  const feedDue = async (store: Store): Promise<FeedRecord> => {
+    const f: FeedRecord = {
+      id: newId('feed'), name: 'daily', cron: '0 9 * * *', tz: 'UTC', eventType: 'promo', userIds: ['usr_1'], params: {}, isActive: true,
+      nextRunAt: T0, lastRunAt: null, createdAt: T0 - 1000, updatedAt: T0 - 1000,
+    };
+    await store.notify.feeds.insert(f);
+    return f;
+  };
   /** Runs `sql` on a connection of the test's own. */
   const query = async (sql: string, params: unknown[] = []) => {
     const client = new pg.Client({ connectionString: url });
@@ -90,6 +110,35 @@ describe('postgres: leases of gateway processes that died', { skip }, () => {
     assert.equal(taken?.lockedBy, 'gw-b');
   });
 
+  it('takes over at once the due notifications a process that is gone had leased, never those of one still there', async () => {
+    const [a, b] = [gateway(), gateway()];
+    const n = await notificationDue(a);
+    assert.deepEqual((await a.notify.claimDue(T0, T0 + 60_000, 10, 'gw-a')).map((x) => x.id), [n.id]);
+    assert.deepEqual(await b.notify.claimDue(T0 + 1000, T0 + 61_000, 10, 'gw-b'), [], 'its lease runs and its holder is there');
+    await a.close(); // killed: its lock is free
+    assert.deepEqual((await b.notify.claimDue(T0 + 2000, T0 + 62_000, 10, 'gw-b')).map((x) => x.id), [n.id], 'a minute before its lease ends');
+    assert.deepEqual(await b.notify.claimDue(T0 + 3000, T0 + 63_000, 10, 'gw-b'), [], 'b\'s lease now, b is there');
+    // Sent: the lease is gone, and the dead worker holding nothing any more is forgotten.
+    await b.notify.commit({ newUsers: [], keys: [], decisions: [], notifications: [{ ...n, status: 'sent', reason: null, dueAt: null, sentAt: T0 + 3000 }], engagement: [], typeStats: [], messages: [] }, routeAll, T0 + 3000);
+    await b.deliveries.reapExpiredLeases(T0 + 4000, 'gw-b');
+    assert.deepEqual((await query(`SELECT id FROM ${schema}.workers ORDER BY id`)).map((r) => r.id), ['gw-b']);
+  });
+
+  it('takes over at once the feed run of a process that is gone, never one of a process still there', async () => {
+    const [a, b] = [gateway(), gateway()];
+    const f = await feedDue(a);
+    assert.equal(await a.notify.feeds.advance(f.id, T0, T0 + 86_400_000, T0, T0 + 60_000, 'gw-a'), true);
+    assert.deepEqual(await b.notify.feeds.stalled(T0 + 1000, 'gw-b'), [], 'its lease runs and its holder is there');
+    // Dead workers' rows stay while they hold a run (a reap in between forgets only those holding nothing).
+    await a.close();
+    await b.deliveries.reapExpiredLeases(T0 + 1500, 'gw-b');
+    const [stalled, ...more] = await b.notify.feeds.stalled(T0 + 2000, 'gw-b');
+    assert.equal(more.length, 0);
+    assert.deepEqual([stalled.feed.id, stalled.runAt, stalled.leaseUntil], [f.id, T0, T0 + 60_000], 'a minute before its lease ends');
+    assert.equal(await b.notify.feeds.lease(f.id, T0, stalled.leaseUntil, T0 + 62_000, 'gw-b'), true);
+    assert.deepEqual(await b.notify.feeds.stalled(T0 + 3000, 'gw-b'), [], 'b\'s run now, b is there');
+  });
+
   it('a process started again with the same instance_id takes its predecessor\'s leases back as it starts', async () => {
     const a = gateway();
     await deliveriesDue(a, 2);
@@ -101,6 +150,18 @@ describe('postgres: leases of gateway processes that died', { skip }, () => {
     const again = gateway();
     assert.equal((await claim(again, 'gw-0', { now: T0 + 1000 })).length, 2);
     assert.equal((await again.jobs.claim('gw-0', T0 + 1000, T0 + 61_000))?.id, queued.id);
+  });
+
+  it('a process started again with the same instance_id takes its predecessor\'s notifications and feed runs back as it starts', async () => {
+    const a = gateway();
+    const n = await notificationDue(a);
+    const f = await feedDue(a);
+    assert.equal((await a.notify.claimDue(T0, T0 + 60_000, 10, 'gw-0')).length, 1);
+    assert.equal(await a.notify.feeds.advance(f.id, T0, T0 + 86_400_000, T0, T0 + 60_000, 'gw-0'), true);
+    await a.close();
+    const again = gateway();
+    assert.deepEqual((await again.notify.claimDue(T0 + 1000, T0 + 61_000, 10, 'gw-0')).map((x) => x.id), [n.id]);
+    assert.deepEqual((await again.notify.feeds.stalled(T0 + 1000, 'gw-0')).map((s) => [s.feed.id, s.runAt]), [[f.id, T0]]);
   });
 
   it('refuses to claim under a worker id another live process holds', async () => {

@@ -322,7 +322,7 @@ describe('postgres: two processes deciding one event at once', { skip }, () => {
             },
           },
         };
-        return createNotifyEngine({ store: gated, clock, random: createSeededRandom(i), newId, router: recordOnlyRouter, settings: notifySettings({ exploration: 'mean' }) });
+        return createNotifyEngine({ store: gated, clock, random: createSeededRandom(i), newId, router: recordOnlyRouter, settings: notifySettings({ exploration: 'mean' }), workerId: `gw-${i}` });
       });
       const event = { userId: 'usr_race', eventType: 'payment_failed', params: { amount: 12 }, idempotencyKey: 'pay-1' };
       const [a, b] = await Promise.all(engines.map((engine) => engine.decide([event])));

@@ -3,7 +3,7 @@ import { attemptFromRow, claimedFromRow, deliveryFromRow } from '../rows.ts';
 import type { DeliveriesRepo, DeliveryStatus } from '../store.ts';
 import { DELIVERY_STATUSES } from '../store.ts';
 import { Params, type PgDb } from './db.ts';
-import { deadWorkers, type Liveness } from './liveness.ts';
+import { deadWorkers, forgetDead, type Liveness } from './liveness.ts';
 import type { PublishInTx } from './messages.ts';
 import { finishBatch } from './outcomes.ts';
 import { pageClause } from './paging.ts';
@@ -104,18 +104,11 @@ export function createDeliveriesRepo(db: PgDb, workerDb: PgDb, liveness: Livenes
     },
 
     async reapExpiredLeases(now, reaper) {
-      // Dead holders are judged only by a reaper that holds its own lock (and has not just taken it again); failing to
-      // take it leaves the expired leases to reap all the same (the claim that follows says why).
-      const judge = reaper !== undefined && (await liveness.hold(reaper, now).then((held) => held && liveness.judges(reaper), () => false));
-      // SKIP LOCKED: a row being finished right now is left to its worker. Dead workers holding nothing any more (this
-      // statement's own releases count from the next reap on) are forgotten.
+      // Dead holders are judged only by a reaper that holds its own lock (and has not just taken it again).
+      const judge = reaper !== undefined && (await liveness.judging(reaper, now));
+      // SKIP LOCKED: a row being finished right now is left to its worker. Dead workers holding nothing are forgotten.
       return workerDb.run(
-        `WITH ${deadWorkers(workerDb, judge)},
-         pruned AS (
-           DELETE FROM workers w WHERE w.id IN (SELECT id FROM dead)
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'sending' AND d.locked_by = w.id)
-             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'running' AND j.locked_by = w.id)
-         )
+        `WITH ${deadWorkers(workerDb, judge)}, ${forgetDead}
          UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $1
          WHERE seq IN (SELECT seq FROM deliveries WHERE status = 'sending' AND (locked_until < $1 OR locked_by IN (SELECT id FROM dead))
                        FOR UPDATE SKIP LOCKED)`,

@@ -26,9 +26,10 @@ interface Holding {
 }
 
 // The first take of a worker id in this process: the leases still under that id are a dead predecessor's (a process
-// started with the same instance_id), whose lock this process now holds. They go back at once; the id is registered,
-// so reapers know its leases may be judged by its lock (leases of gateways that never held one, an older version's
-// during a rolling upgrade, wait out their time).
+// started with the same instance_id), whose lock this process now holds. They go back at once (a feed run stays under
+// way, its lease run out, for the next tick to take over); the id is registered, so reapers know its leases may be
+// judged by its lock (leases of gateways that never held one, an older version's during a rolling upgrade, wait out
+// their time). Every table with leases is named here and in forgetDead().
 const FIRST_TAKE_SQL = `
 WITH registered AS (
   INSERT INTO workers (id, started_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at
@@ -36,6 +37,10 @@ WITH registered AS (
   UPDATE deliveries SET status = 'pending', locked_by = NULL, locked_until = NULL, updated_at = $2 WHERE status = 'sending' AND locked_by = $1
 ), jobs_back AS (
   UPDATE jobs SET status = 'queued', locked_by = NULL, locked_until = NULL, updated_at = $2 WHERE status = 'running' AND locked_by = $1
+), notifications_back AS (
+  UPDATE notifications SET lease_until = NULL, leased_by = NULL WHERE leased_by = $1
+), feed_runs_back AS (
+  UPDATE notify_feeds SET run_lease_until = 0, run_leased_by = NULL WHERE run_at IS NOT NULL AND run_leased_by = $1
 )
 SELECT 1`;
 
@@ -71,30 +76,46 @@ export function createLiveness(db: PgDb) {
     }
   }
 
+  /**
+   * Whether `workerId`'s lock is held, taking it when it is not (first use, or its connection was lost). When it is
+   * not, the caller claims nothing: no other process could tell whether it is alive. A take that fails throws (the
+   * caller's log says why); until it is tried again a second later the answer is false, without a word.
+   */
+  async function hold(workerId: string, now: number): Promise<boolean> {
+    if (closed) throw new Error('the store is closed');
+    let h = holdings.get(workerId);
+    if (!h) holdings.set(workerId, (h = { client: null, taking: null, everHeld: false, retakenAt: 0, failed: null }));
+    if (h.client) return true;
+    if (!h.taking) {
+      if (h.failed !== null && performance.now() - h.failed < RETRY_MS) return false;
+      const holding = h;
+      h.taking = take(workerId, h, now).finally(() => (holding.taking = null));
+    }
+    await h.taking;
+    return h.client !== null;
+  }
+
+  /** Whether `workerId` (held) may judge other holders by their locks now: not while they may be taking theirs again. */
+  function judges(workerId: string): boolean {
+    const h = holdings.get(workerId);
+    return !!h?.client && (h.retakenAt === 0 || performance.now() - h.retakenAt >= SETTLE_SECONDS * 1000);
+  }
+
   return {
-    /**
-     * Whether `workerId`'s lock is held, taking it when it is not (first use, or its connection was lost). When it is
-     * not, the caller claims nothing: no other process could tell whether it is alive. A take that fails throws (the
-     * caller's log says why); until it is tried again a second later the answer is false, without a word.
-     */
-    async hold(workerId: string, now: number): Promise<boolean> {
-      if (closed) throw new Error('the store is closed');
-      let h = holdings.get(workerId);
-      if (!h) holdings.set(workerId, (h = { client: null, taking: null, everHeld: false, retakenAt: 0, failed: null }));
-      if (h.client) return true;
-      if (!h.taking) {
-        if (h.failed !== null && performance.now() - h.failed < RETRY_MS) return false;
-        const holding = h;
-        h.taking = take(workerId, h, now).finally(() => (holding.taking = null));
-      }
-      await h.taking;
-      return h.client !== null;
+    hold,
+    judges,
+
+    /** Whether `workerId`'s lock is held now (without taking it). */
+    holds(workerId: string): boolean {
+      return !!holdings.get(workerId)?.client;
     },
 
-    /** Whether `workerId` (held) may judge other holders by their locks now: not while they may be taking theirs again. */
-    judges(workerId: string): boolean {
-      const h = holdings.get(workerId);
-      return !!h?.client && (h.retakenAt === 0 || performance.now() - h.retakenAt >= SETTLE_SECONDS * 1000);
+    /**
+     * For a reaper: whether `workerId` holds its lock (taken if need be) and may judge now. Failing to take it answers
+     * false, leaving the expired leases to reap all the same (the claim that follows says why).
+     */
+    async judging(workerId: string, now: number): Promise<boolean> {
+      return hold(workerId, now).then((held) => held && judges(workerId), () => false);
     },
 
     /** Gives every lock up (a graceful stop: the leases were released before). */
@@ -128,3 +149,14 @@ export function deadWorkers(db: PgDb, judge: boolean): string {
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('${lockName(db, '')}' || w.id, 0)))`;
 }
+
+/**
+ * A CTE `pruned` (after deadWorkers()'s `dead`): forgets the dead workers that hold no lease any more. Leases this
+ * statement takes back count from the next reap on (its NOT EXISTS read the rows as they were).
+ */
+export const forgetDead = `pruned AS (
+  DELETE FROM workers w WHERE w.id IN (SELECT id FROM dead)
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'sending' AND d.locked_by = w.id)
+    AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.status = 'running' AND j.locked_by = w.id)
+    AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.leased_by = w.id)
+    AND NOT EXISTS (SELECT 1 FROM notify_feeds f WHERE f.run_at IS NOT NULL AND f.run_leased_by = w.id))`;

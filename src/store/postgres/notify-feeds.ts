@@ -1,13 +1,15 @@
 // PostgreSQL: recurring notification feeds (NotifyRepo['feeds'], store/notify-records.ts). A feed's run advances by
-// compare-and-set, so several processes run each due feed once.
+// compare-and-set, so several processes run each due feed once; a run whose holder died is taken over at once.
 import { feedFromRow } from '../rows.ts';
 import type { FeedRecord, NotifyRepo } from '../notify-records.ts';
 import type { PgDb } from './db.ts';
+import { deadWorkers, type Liveness } from './liveness.ts';
 
 const feedParams = (f: FeedRecord) => [f.id, f.name, f.cron, f.tz, f.eventType, f.userIds ? JSON.stringify(f.userIds) : null, JSON.stringify(f.params),
   f.isActive, f.nextRunAt, f.lastRunAt, f.createdAt, f.updatedAt];
 
-export function createFeedsRepo(db: PgDb): NotifyRepo['feeds'] {
+/** `liveness`: a run is taken or renewed only while the taker holds its lock. */
+export function createFeedsRepo(db: PgDb, liveness: Liveness): NotifyRepo['feeds'] {
   return {
     async insert(feed) {
       await db.run(
@@ -42,23 +44,33 @@ export function createFeedsRepo(db: PgDb): NotifyRepo['feeds'] {
     async delete(id) {
       return (await db.run('DELETE FROM notify_feeds WHERE id = $1', [id])) > 0;
     },
-    async advance(id, expected, next, now, leaseUntil) {
+    async advance(id, expected, next, now, leaseUntil, holder) {
+      if (!(await liveness.hold(holder, now))) return false;
       // A second caller waits for the first's row lock, re-reads next_run_at and matches nothing.
       return (await db.run(
-        `UPDATE notify_feeds SET next_run_at = $1, last_run_at = $2, updated_at = $2, run_at = $4, run_lease_until = $5
+        `UPDATE notify_feeds SET next_run_at = $1, last_run_at = $2, updated_at = $2, run_at = $4, run_lease_until = $5, run_leased_by = $6
          WHERE id = $3 AND next_run_at = $4 AND is_active AND run_at IS NULL`,
-        [next, now, id, expected, leaseUntil],
+        [next, now, id, expected, leaseUntil, holder],
       )) === 1;
     },
-    async stalled(now) {
-      return (await db.all('SELECT * FROM notify_feeds WHERE run_at IS NOT NULL AND run_lease_until < $1 AND is_active', [now]))
-        .map((r) => ({ feed: feedFromRow(r), runAt: Number(r.run_at), leaseUntil: Number(r.run_lease_until) }));
+    async stalled(now, reaper) {
+      const rows = await db.all(
+        `WITH ${deadWorkers(db, await liveness.judging(reaper, now))}
+         SELECT * FROM notify_feeds WHERE run_at IS NOT NULL AND (run_lease_until < $1 OR run_leased_by IN (SELECT id FROM dead)) AND is_active`,
+        [now],
+      );
+      return rows.map((r) => ({ feed: feedFromRow(r), runAt: Number(r.run_at), leaseUntil: Number(r.run_lease_until) }));
     },
-    async lease(id, runAt, expected, leaseUntil) {
-      return (await db.run('UPDATE notify_feeds SET run_lease_until = $1 WHERE id = $2 AND run_at = $3 AND run_lease_until = $4', [leaseUntil, id, runAt, expected])) === 1;
+    async lease(id, runAt, expected, leaseUntil, holder) {
+      // Taken by the stalled() or advance() before it, in this tick: a lock lost since stops the run (others may judge it dead).
+      if (!liveness.holds(holder)) return false;
+      return (await db.run(
+        'UPDATE notify_feeds SET run_lease_until = $1, run_leased_by = $5 WHERE id = $2 AND run_at = $3 AND run_lease_until = $4',
+        [leaseUntil, id, runAt, expected, holder],
+      )) === 1;
     },
     async finishRun(id, runAt, lease) {
-      await db.run('UPDATE notify_feeds SET run_at = NULL, run_lease_until = NULL WHERE id = $1 AND run_at = $2 AND run_lease_until = $3', [id, runAt, lease]);
+      await db.run('UPDATE notify_feeds SET run_at = NULL, run_lease_until = NULL, run_leased_by = NULL WHERE id = $1 AND run_at = $2 AND run_lease_until = $3', [id, runAt, lease]);
     },
   };
 }

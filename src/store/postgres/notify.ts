@@ -9,6 +9,7 @@ import {
   foldKeys, foldWrites, KeysTaken, pair, writesOnScale, type NotificationRecord, type NotifyRepo, type NotifyState, type NotifyWrites,
 } from '../notify-records.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
+import { deadWorkers, type Liveness } from './liveness.ts';
 import type { PublishInTx } from './messages.ts';
 import { createFeedsRepo } from './notify-feeds.ts';
 import { lockedScale, onOneScale, readScale, rebaseWeights, SCALE_COLUMNS } from './notify-weights.ts';
@@ -39,8 +40,8 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
 // Inserted, or updating the row with the same id while it is pending (as on SQLite).
 const UPSERT_NOTIFICATIONS_SQL = `
 INSERT INTO notifications (id, user_id, event_type, status, reason, critical, variant, text, params, event_key, occurred_at, due_at,
-  expires_at, sent_at, clicked_at, destination, message_id, created_at, updated_at, lease_until)
-SELECT *, NULL::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::text[],
+  expires_at, sent_at, clicked_at, destination, message_id, created_at, updated_at, lease_until, leased_by)
+SELECT *, NULL::bigint, NULL::text FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::text[], $9::text[],
   $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[], $18::bigint[], $19::bigint[])
   AS t(id, user_id, event_type, status, reason, critical, variant, text, params, event_key, occurred_at, due_at, expires_at, sent_at,
        clicked_at, destination, message_id, created_at, updated_at)
@@ -51,7 +52,8 @@ ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, event_type = excluded
   clicked_at = excluded.clicked_at, destination = excluded.destination, message_id = excluded.message_id, created_at = excluded.created_at,
   updated_at = excluded.updated_at,
   -- A held one re-held keeps its lease (it is due later anyway); a sent or dropped one is released.
-  lease_until = CASE WHEN excluded.status = 'pending' THEN notifications.lease_until ELSE NULL END
+  lease_until = CASE WHEN excluded.status = 'pending' THEN notifications.lease_until ELSE NULL END,
+  leased_by = CASE WHEN excluded.status = 'pending' THEN notifications.leased_by ELSE NULL END
   -- Never back from sent or dropped: an event coalescing into a notification another process just sent loses.
   WHERE notifications.status = 'pending'`;
 
@@ -66,16 +68,17 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) AS t(ev
 ON CONFLICT (event_type, variant) DO UPDATE SET shown_w = s.shown_w + excluded.shown_w, clicked_w = s.clicked_w + excluded.clicked_w`;
 
 // Rows another claim holds are skipped; one whose lease a concurrent claim has just set is re-checked
-// against its new version and left out, so no two claims return the same notification.
-const CLAIM_DUE_SQL = `
-WITH due AS (
+// against its new version and left out, so no two claims return the same notification. A lease whose holder died
+// (`dead`, liveness.ts) is taken over whatever its time.
+const claimDueSql = (dead: string) => `
+WITH ${dead}, due AS (
   SELECT id FROM notifications
-  WHERE status = 'pending' AND due_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+  WHERE status = 'pending' AND due_at <= $1 AND (lease_until IS NULL OR lease_until < $1 OR leased_by IN (SELECT id FROM dead))
   ORDER BY due_at, id
   LIMIT $3
   FOR UPDATE SKIP LOCKED
 )
-UPDATE notifications n SET lease_until = $2 FROM due WHERE n.id = due.id
+UPDATE notifications n SET lease_until = $2, leased_by = $4 FROM due WHERE n.id = due.id
 RETURNING n.*`;
 
 // Marks a sent notification clicked once; only the statement that does adds the weight to the user's
@@ -103,7 +106,8 @@ function insertParams(writes: NotifyWrites, now: number) {
   };
 }
 
-export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotencyTtlMs: () => number): NotifyRepo {
+/** `liveness`: due notifications and feed runs are claimed only while the claimer holds its lock; a dead holder's are taken over. */
+export function createNotifyRepo(db: PgDb, liveness: Liveness, publishInTx: PublishInTx, idempotencyTtlMs: () => number): NotifyRepo {
   async function writeAll(sql: Sql, w: NotifyWrites, now: number): Promise<void> {
     const p = insertParams(w, now);
     if (p.users.length) await sql.run(INSERT_USERS_SQL, [p.users.map((u) => u.id), p.users.map((u) => u.tz), now]);
@@ -186,13 +190,15 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       });
     },
 
-    async claimDue(now, leaseUntil, limit) {
-      const rows = await db.all(CLAIM_DUE_SQL, [now, leaseUntil, limit], 'botgate_notify_claim');
+    async claimDue(now, leaseUntil, limit, holder) {
+      if (!(await liveness.hold(holder, now))) return [];
+      const judge = liveness.judges(holder);
+      const rows = await db.all(claimDueSql(deadWorkers(db, judge)), [now, leaseUntil, limit, holder], `botgate_notify_claim_${judge ? 'judging' : 'expired'}`);
       return rows.map(notificationFromRow).sort((a, b) => (a.dueAt! - b.dueAt!) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
 
     async releaseLeases() {
-      return db.run('UPDATE notifications SET lease_until = NULL WHERE lease_until IS NOT NULL');
+      return db.run('UPDATE notifications SET lease_until = NULL, leased_by = NULL WHERE lease_until IS NOT NULL');
     },
 
     async notification(id) {
@@ -370,6 +376,6 @@ export function createNotifyRepo(db: PgDb, publishInTx: PublishInTx, idempotency
       return db.run('DELETE FROM notify_keys WHERE key IN (SELECT key FROM notify_keys WHERE expires_at < $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)', [before, limit]);
     },
 
-    feeds: createFeedsRepo(db),
+    feeds: createFeedsRepo(db, liveness),
   };
 }

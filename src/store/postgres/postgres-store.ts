@@ -62,7 +62,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     conversations: createConversationsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     handoffs: createHandoffsRepo(db),
     agents: createAgentsRepo(db),
-    notify: createNotifyRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
+    notify: createNotifyRepo(db, liveness, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     migrate: () => migrate(db),
     async ping() {
       await db.get('SELECT 1');
