@@ -229,8 +229,12 @@ export function createNotifyService(deps: {
 
     async start() {
       // An embedded store has no other process: a notification leased in it was being sent by one that died, and
-      // goes out at the first tick rather than when its minute's lease runs out (as deliveries are taken back).
-      if (!store.capabilities.multiProcess) await store.notify.releaseLeases();
+      // goes out at the first tick rather than when its minute's lease runs out (as deliveries are taken back); a feed
+      // run under way is taken over at the first tick likewise. (PostgreSQL: the holders' liveness locks tell.)
+      if (!store.capabilities.multiProcess) {
+        await store.notify.releaseLeases();
+        await store.notify.feeds.releaseRuns();
+      }
       await engine.reloadOverrides();
       // Counts kept under another notify.half_life_days keep their value now and decay at the new rate from here.
       await engine.useHalfLife();

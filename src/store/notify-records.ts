@@ -215,6 +215,8 @@ export interface NotifyRepo {
      * stalled run over): true for exactly one caller.
      */
     lease(id: string, runAt: number, expected: number, leaseUntil: number, holder: string): Promise<boolean>;
+    /** Lets every run under way be taken over at once, its lease run out (an embedded store's only process starting); how many. */
+    releaseRuns(): Promise<number>;
     /** The run at `runAt`, held under `lease`, is done. */
     finishRun(id: string, runAt: number, lease: number): Promise<void>;
   };

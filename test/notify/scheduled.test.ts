@@ -62,6 +62,25 @@ describe('scheduled work survives a restart and runs once', () => {
     }
   });
 
+  it('runs a feed run left under way by a stopped process at the first tick after the restart, not once its lease ran out (SQLite)', async () => {
+    const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 59, 30));
+    const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });
+    try {
+      const feed = await gw.notify.createFeed({ name: 'daily', cron: '0 9 * * *', tz: 'UTC', event_type: 'digest_daily', user_ids: ['r1', 'r2'] });
+      const runAt = Date.UTC(2026, 2, 2, 9);
+      clock.set(runAt + 1000);
+      // The process before this one started the run, leased for a minute, and was killed.
+      assert.equal(await gw.store.notify.feeds.advance(feed.id, runAt, Date.UTC(2026, 2, 3, 9), clock.now(), clock.now() + 60_000, 'gw-gone'), true);
+      await gw.start(); // its first tick comes at once; the clock stands still, well inside the lease
+      const users = async () => (await gw.store.notify.decisions({ eventType: 'digest_daily' }, { limit: 10 })).map((d) => d.userId).sort();
+      await eventually(async () => (await users()).length === 2 || null);
+      assert.deepEqual(await users(), ['r1', 'r2']);
+      assert.deepEqual(await gw.store.notify.feeds.stalled(clock.now() + 3_600_000, gw.workerId), [], 'done');
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('leases each feed run from when it starts, not from the tick: a long earlier run does not leave a later one stalled', async () => {
     const clock = createManualClock(Date.UTC(2026, 2, 2, 8, 58, 30));
     const gw = await startTestGateway({ BOTGATE_NOTIFY__TICK_SECONDS: '3600' }, { clock, start: false });

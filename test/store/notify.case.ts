@@ -652,5 +652,19 @@ export function runNotifyConformance(name: string, open: () => Promise<Store>, o
       assert.deepEqual(await store.notify.feeds.stalled(T0 + DAY, W), []);
       assert.equal(await store.notify.feeds.advance(f.id, T0 + DAY, T0 + 2 * DAY, T0 + DAY, T0 + DAY + 1000, W), true, 'the next run may start');
     });
+
+    it('gives up the leases of runs under way (an embedded store\'s only process starting): taken over at once', async () => {
+      const f = feed({ nextRunAt: T0 });
+      const idle = feed({ nextRunAt: T0 + DAY });
+      await store.notify.feeds.insert(f);
+      await store.notify.feeds.insert(idle);
+      assert.equal(await store.notify.feeds.advance(f.id, T0, T0 + DAY, T0, T0 + 60_000, W), true);
+      assert.equal(await store.notify.feeds.releaseRuns(), 1);
+      const [stalled, ...more] = await store.notify.feeds.stalled(T0 + 1, W);
+      assert.equal(more.length, 0);
+      assert.deepEqual([stalled.feed.id, stalled.runAt], [f.id, T0], 'a minute before its lease would have run out');
+      assert.equal(await store.notify.feeds.lease(f.id, T0, stalled.leaseUntil, T0 + 60_001, W), true, 'taken over');
+      assert.deepEqual(await store.notify.feeds.stalled(T0 + 2, W), []);
+    });
   });
 }

@@ -69,6 +69,10 @@ export function createFeedsRepo(db: PgDb, liveness: Liveness): NotifyRepo['feeds
         [leaseUntil, id, runAt, expected, holder],
       )) === 1;
     },
+    async releaseRuns() {
+      // 0: a lease that ran out long ago, so stalled() lists the run and lease() takes it over from that value.
+      return db.run('UPDATE notify_feeds SET run_lease_until = 0, run_leased_by = NULL WHERE run_at IS NOT NULL AND run_lease_until <> 0');
+    },
     async finishRun(id, runAt, lease) {
       await db.run('UPDATE notify_feeds SET run_at = NULL, run_lease_until = NULL, run_leased_by = NULL WHERE id = $1 AND run_at = $2 AND run_lease_until = $3', [id, runAt, lease]);
     },

@@ -53,6 +53,10 @@ export function createFeedsRepo(db: SqliteDb): NotifyRepo['feeds'] {
     async lease(id, runAt, expected, leaseUntil) {
       return db.run('UPDATE notify_feeds SET run_lease_until = ? WHERE id = ? AND run_at = ? AND run_lease_until = ?', [leaseUntil, id, runAt, expected]).changes === 1;
     },
+    async releaseRuns() {
+      // 0: a lease that ran out long ago, so stalled() lists the run and lease() takes it over from that value.
+      return db.run('UPDATE notify_feeds SET run_lease_until = 0 WHERE run_at IS NOT NULL AND run_lease_until <> 0').changes;
+    },
     async finishRun(id, runAt, lease) {
       db.run('UPDATE notify_feeds SET run_at = NULL, run_lease_until = NULL WHERE id = ? AND run_at = ? AND run_lease_until = ?', [id, runAt, lease]);
     },
