@@ -263,7 +263,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         continue;
       }
       if (claimed.length === 0) {
-        await idle();
+        await idle(untilThrottleEnds(now));
         continue;
       }
       const got = new Map<string, number>();
@@ -276,8 +276,15 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         void deliver(d);
       }
       // Nothing else is claimable right now: wait for a signal (a release opening room, a publish, the poll).
-      await idle();
+      await idle(untilThrottleEnds(now));
     }
+  }
+
+  /** The poll interval, or less when a rate-limited endpoint may send again sooner. */
+  function untilThrottleEnds(now: number): number {
+    let wait = settings.poll_interval_ms;
+    for (const until of throttledUntil.values()) wait = Math.min(wait, Math.max(1, until - now));
+    return wait;
   }
 
   /** Waits for wake(), a freed slot, or the poll interval (null: no timer, a slot will free). */
