@@ -11,6 +11,7 @@ import { registerServerCommands } from './server.ts';
 import { registerBotCommands } from './bots.ts';
 import { registerPeopleCommands } from './people.ts';
 import { registerNotifyCommands } from './notify.ts';
+import { registerMasterKeyCommands } from './master-key.ts';
 
 export function buildProgram(): Command {
   const program = new Command('botgate')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerBotCommands(program);
   registerPeopleCommands(program);
   registerNotifyCommands(program);
+  registerMasterKeyCommands(program);
   return program;
 }
 

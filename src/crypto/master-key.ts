@@ -1,11 +1,11 @@
 // Finds the master key: BOTGATE_MASTER_KEY, else data_dir/master.key, generated on first start with a warning.
-import { existsSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { makeDataDir } from '../data-dir.ts';
 import { dirname, join, resolve } from 'node:path';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/store.ts';
 import { ConfigError } from '../config/load.ts';
-import { MIN_MASTER_KEY_LENGTH, parseMasterKey, SHORT_MASTER_KEY, type SecretBox } from './secret-box.ts';
+import { createSecretBox, MIN_MASTER_KEY_LENGTH, parseMasterKey, SHORT_MASTER_KEY, type SecretBox } from './secret-box.ts';
 
 const CHECK_SETTING = 'master_key_check';
 
@@ -97,7 +97,7 @@ export async function refuseOtherMasterKey(store: Store, source: MasterKeySource
   if (stored !== null) refuseUnlessMatches(stored, checkOf(source), source);
 }
 
-function checkOf(source: MasterKeySource): string {
+function checkOf(source: Pick<MasterKeySource, 'key'>): string {
   return createHmac('sha256', source.key).update('botgate master key check').digest('base64url');
 }
 
@@ -110,4 +110,55 @@ function refuseUnlessMatches(stored: string, check: string, source: MasterKeySou
   throw new MasterKeyMismatchError(
     `${which} is not the master key this database's secrets are sealed with: set BOTGATE_MASTER_KEY to that key (every process on one database needs the same)`,
   );
+}
+
+/** A stored secret that does not open under the current master key: a rotation changed nothing. */
+export class UnsealableSecretError extends Error {
+  override name = 'UnsealableSecretError';
+}
+
+/**
+ * Seals every stored secret again under `next` and makes it the store's key (its check), in one transaction
+ * (docs/configuration.md, "Rotating the master key"). Throws UnsealableSecretError, changing nothing, when a
+ * value does not open under `current`; answers `running` (nothing changed) while gateways share the store.
+ */
+export async function resealSecrets(store: Store, current: SecretBox, next: Buffer): ReturnType<Store['secrets']['resealAll']> {
+  const box = createSecretBox(next);
+  return store.secrets.resealAll((sealed, where) => {
+    let plaintext: string;
+    try {
+      plaintext = current.open(sealed);
+    } catch {
+      throw new UnsealableSecretError(`the secret of ${where} does not open under the current master key: nothing was changed`);
+    }
+    return box.seal(plaintext);
+  }, { key: CHECK_SETTING, value: checkOf({ key: next }) });
+}
+
+/**
+ * A new master.key written beside the old one (mode 0600, flushed) before the store changes, and put in its place
+ * by a rename once it has: the file is the old key or the new one, never a part of either.
+ */
+export function stageKeyFile(file: string, key: Buffer): { commit(): void; discard(): void } {
+  const staged = `${file}.new`;
+  rmSync(staged, { force: true }); // left by a rotation that died before its rename
+  const fd = openSync(staged, 'wx', 0o600);
+  try {
+    writeFileSync(fd, key.toString('base64') + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return {
+    commit() {
+      renameSync(staged, file);
+      const dir = openSync(dirname(file), 'r');
+      try {
+        fsyncSync(dir); // the rename itself survives a crash
+      } finally {
+        closeSync(dir);
+      }
+    },
+    discard: () => rmSync(staged, { force: true }),
+  };
 }

@@ -7,6 +7,7 @@
 // Times are milliseconds since the Unix epoch.
 import type { AgentsRepo, AppsRepo, BotsRepo, ChannelsRepo, ConversationsRepo, HandoffsRepo, UsersRepo } from './conversation-records.ts';
 import type { NotifyRepo } from './notify-records.ts';
+import type { Reseal } from './sealed-values.ts';
 
 export type * from './conversation-records.ts';
 
@@ -278,6 +279,17 @@ export interface SettingsRepo {
   setIfAbsent(key: string, value: string): Promise<boolean>;
 }
 
+/** Every value sealed under the master key, together (store/sealed-values.ts): a master key rotation. */
+export interface SecretsRepo {
+  /**
+   * In one transaction: every sealed value becomes reseal(value, where) and the setting `check.key` becomes
+   * `check.value` (the new key's check); a reseal that throws changes nothing. Rows keep their updated_at. On a
+   * store shared by processes, refused (nothing changed) while a gateway on it is alive, with the worker ids of
+   * those: a running one would go on sealing under the old key.
+   */
+  resealAll(reseal: Reseal, check: { key: string; value: string }): Promise<{ resealed: number } | { running: string[] }>;
+}
+
 export interface EndpointsRepo {
   insert(endpoint: EndpointRecord): Promise<void>;
   get(id: string): Promise<EndpointRecord | null>;
@@ -369,6 +381,7 @@ export interface CountersRepo {
 export interface Store {
   readonly capabilities: StoreCapabilities;
   readonly settings: SettingsRepo;
+  readonly secrets: SecretsRepo;
   readonly endpoints: EndpointsRepo;
   readonly messages: MessagesRepo;
   readonly deliveries: DeliveriesRepo;

@@ -137,17 +137,27 @@ function lockName(db: PgDb, workerId: string): string {
 
 /**
  * A CTE `dead(id)`: the registered workers whose lock no session holds, when `judge` (else none), and never in the
- * first SETTLE_SECONDS of the server's life. The lock name's prefix is a literal: the schema name in it is validated.
+ * first SETTLE_SECONDS of the server's life.
  */
 export function deadWorkers(db: PgDb, judge: boolean): string {
   return `dead AS MATERIALIZED (
   SELECT w.id FROM workers w
   WHERE ${judge} AND pg_postmaster_start_time() < now() - interval '${SETTLE_SECONDS} seconds'
-    AND NOT EXISTS (
+    AND NOT ${lockHeld(db)})`;
+}
+
+/** The registered workers whose lock a session holds: the gateway processes alive on this schema (a query of `id`s). */
+export function liveWorkers(db: PgDb): string {
+  return `SELECT w.id FROM workers w WHERE ${lockHeld(db)} ORDER BY w.id`;
+}
+
+/** Whether worker `w`'s lock is held. The lock name's prefix is a literal: the schema name in it is validated. */
+function lockHeld(db: PgDb): string {
+  return `EXISTS (
       SELECT 1 FROM pg_locks l
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('${lockName(db, '')}' || w.id, 0)))`;
+        AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended('${lockName(db, '')}' || w.id, 0))`;
 }
 
 /**

@@ -20,6 +20,7 @@ import { createMessagesRepo } from './messages.ts';
 import { createNotifyRepo } from './notify.ts';
 import { createRetentionRepo } from './retention.ts';
 import { createSettingsRepo } from './settings.ts';
+import { createSecretsRepo } from './secrets.ts';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -49,6 +50,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   return {
     capabilities: { dialect: 'postgres', multiProcess: true, parallelQueries: true },
     settings: createSettingsRepo(db),
+    secrets: createSecretsRepo(db),
     endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
     deliveries: createDeliveriesRepo(db, workerDb, liveness, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),

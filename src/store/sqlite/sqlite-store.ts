@@ -18,6 +18,7 @@ import { createJobsRepo } from './jobs.ts';
 import { createMessagesRepo } from './messages.ts';
 import { createRetentionRepo } from './retention.ts';
 import { createSettingsRepo } from './settings.ts';
+import { createSecretsRepo } from './secrets.ts';
 import { createNotifyRepo } from './notify.ts';
 import { startDecisionUserIndex, type DecisionUserIndex } from './decision-index.ts';
 
@@ -46,6 +47,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
     settings: createSettingsRepo(db),
+    secrets: createSecretsRepo(db),
     endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
     deliveries: createDeliveriesRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
