@@ -218,9 +218,14 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       if (!isSigningSecret(next)) throw new BotgateError('BG_ERR_VALIDATION', 'secret must be whsec_ followed by base64 of 24 to 64 bytes');
       const now = clock.now();
       const until = now + deps.config.delivery.secret_rotation_overlap_hours * 3600_000;
-      const kept = (JSON.parse(box.open(current.secretsSealed)) as SigningSecret[])
-        .filter((s) => s.expiresAt === null || s.expiresAt > now)
-        .map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
+      const valid = (JSON.parse(box.open(current.secretsSealed)) as SigningSecret[]).filter((s) => s.expiresAt === null || s.expiresAt > now);
+      // Every valid secret signs every try: unbounded, rotations in a loop grew webhook-signature past what receivers
+      // take (Node answers 431 beyond 16 KB), failing every delivery for a day. Refused instead, as Svix does.
+      const previous = valid.flatMap((s) => (s.expiresAt === null ? [] : [s.expiresAt]));
+      if (previous.length >= MAX_PREVIOUS_SECRETS) {
+        throw new BotgateError('BG_ERR_CONFLICT', `Endpoint ${id} already has ${previous.length} previous signing secrets still valid (at most ${MAX_PREVIOUS_SECRETS}): rotate again after ${new Date(Math.min(...previous)).toISOString()}, when the oldest expires`);
+      }
+      const kept = valid.map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
       const secrets: SigningSecret[] = [{ secret: next, expiresAt: null }, ...kept];
       await store.endpoints.update(id, { secretsSealed: box.seal(JSON.stringify(secrets)), updatedAt: now });
       changed(id);
@@ -319,6 +324,9 @@ export function refuseDisabled(endpoint: EndpointRecord, subject: string): void 
   if (endpoint.isActive) return;
   throw new BotgateError('BG_ERR_CONFLICT', `${subject} is disabled (${endpoint.disabledReason ?? 'manual'}): enable it first (POST /api/endpoints/${endpoint.id}/enable, or botgate endpoints enable ${endpoint.id})`);
 }
+
+/** Previous signing secrets an endpoint keeps valid at once (Svix's limit): each adds a signature to every try. */
+const MAX_PREVIOUS_SECRETS = 10;
 
 /** The most custom headers an endpoint (or platform config) takes, and the longest value: as the API's schemas say. */
 const MAX_CUSTOM_HEADERS = 50;

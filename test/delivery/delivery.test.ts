@@ -180,6 +180,27 @@ describe('delivery', () => {
     assert.ok(!JSON.stringify(shown.body).includes('whsec_'), 'secrets are never shown again');
   });
 
+  it('keeps at most 10 previous secrets: rotating again within the overlap is refused (409), every valid one still signs', async () => {
+    f.rx.requests.length = 0;
+    const ep = await createEndpoint({ event_types: ['rotate.often'] });
+    const secrets = [ep.secret];
+    for (let i = 0; i < 10; i++) {
+      const rotated = await f.gw.api('POST', `/api/endpoints/${ep.id}/secret/rotate`);
+      assert.equal(rotated.status, 200, JSON.stringify(rotated.body));
+      secrets.push(rotated.body.secret);
+    }
+    const refused = await f.gw.api('POST', `/api/endpoints/${ep.id}/secret/rotate`);
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.code, 'BG_ERR_CONFLICT');
+    assert.match(refused.body.message, /10 previous signing secrets still valid .*rotate again after \d{4}-\d\d-\d\dT/);
+    // Before, every rotation added a signature to every try, without end: a few hundred made the header too large
+    // for the receiver (431 from Node) and every delivery failed for a day.
+    await publish({ event_type: 'rotate.often', payload: { r: 11 } });
+    const [req] = await f.rx.waitFor(1);
+    assert.equal(String(req.headers['webhook-signature']).split(' ').length, 11);
+    for (const secret of secrets) verify(secret, req);
+  });
+
   it('sends form bodies to form endpoints, with basic auth, signed over the form text', async () => {
     f.rx.requests.length = 0;
     const ep = await createEndpoint({ event_types: ['form.me'], content_type: 'form', auth: { kind: 'basic', username: 'AC1', password: 'pw' } });

@@ -91,10 +91,10 @@ export const endpointRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
 
   app.post('/endpoints/:id/secret/rotate', {
     schema: {
-      tags, summary: 'Rotate the signing secret; the previous one keeps signing until previous_valid_until',
+      tags, summary: 'Rotate the signing secret; the previous one keeps signing until previous_valid_until (409 while 10 previous ones are still valid)',
       params: IdParams,
       body: OptionalBody(Type.Object({ secret: Type.Optional(Type.String()) }, { additionalProperties: false })),
-      response: { 200: Type.Object({ secret: Type.String(), previous_valid_until: Type.String({ format: 'date-time' }) }), ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION') },
+      response: { 200: Type.Object({ secret: Type.String(), previous_valid_until: Type.String({ format: 'date-time' }) }), ...errors('BG_ERR_ENDPOINT_NOT_FOUND', 'BG_ERR_VALIDATION', 'BG_ERR_CONFLICT') },
     },
   }, async (request) => {
     const rotated = await endpoints.rotateSecret(request.params.id, request.body?.secret);
