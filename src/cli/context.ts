@@ -54,11 +54,15 @@ export function printTable(rows: Record<string, unknown>[], columns: string[]): 
   for (const row of rows) print(columns.map((c, i) => cell(row[c]).padEnd(widths[i])).join('  ').trimEnd());
 }
 
+/** A date, or a date and time with optional seconds, fraction and zone (without a zone it is local time). */
+const ISO_TIME = /^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)?)?$/i;
+
 /** A time given as ISO 8601 or as an age ("90s", "30m", "2h", "7d" ago); anything else is a bad option value (exit 2). */
 export function parseWhen(text: string, now: number, option: string): number {
   const age = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text.trim());
   if (age) return now - Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's']!;
-  const at = Date.parse(text);
+  // ISO 8601 only: Date.parse also takes "5" (May 2001) or "March 7" (of 2001), so an age without its unit was a date.
+  const at = ISO_TIME.test(text.trim()) ? Date.parse(text.trim()) : Number.NaN;
   if (Number.isNaN(at)) throw new BotgateError('BG_ERR_VALIDATION', `${option}: not a time: ${text} (use ISO 8601 or an age like 2h, 7d)`);
   return at;
 }

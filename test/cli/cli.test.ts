@@ -179,6 +179,19 @@ describe('cli', () => {
         assert.equal(refused.status, 2, `${args.join(' ')}: ${refused.stderr}`);
         assert.match(refused.stderr, /^botgate: --(since|until): not a time: (yesterday|soon) /);
       }
+      // Nor is what only Date.parse reads as one: an age without its unit ("5": May 2001) or a date without its year
+      // ("March 7": of 2001) listed every delivery since 2001, or was refused as a recover window over 14 days.
+      for (const args of [['deliveries', 'list', '--since', '5'], ['deliveries', 'list', '--since', 'March 7'], ['endpoints', 'recover', id, '--since', '5']]) {
+        const refused = cli(...args);
+        assert.equal(refused.status, 2, `${args.join(' ')}: ${refused.stdout}${refused.stderr}`);
+        assert.match(refused.stderr, /^botgate: --since: not a time: (5|March 7) \(use ISO 8601/);
+      }
+      // ISO 8601 is taken: a date, a time with its zone.
+      for (const since of ['2020-01-01', '2020-01-01T00:00:00Z', '2020-01-01T02:00:00.5+02:00']) {
+        const listed = cli('deliveries', 'list', '--since', since, '--json');
+        assert.equal(listed.status, 0, `${since}: ${listed.stderr}`);
+        assert.equal(JSON.parse(listed.stdout)[0].id, deliveryId);
+      }
       // The channels of a bot that does not exist: refused (exit 2), as GET /api/bots/{id}/channels answers 404, not "(none)".
       const noBot = cli('channels', 'list', 'no-such-bot');
       assert.equal(noBot.status, 2, noBot.stdout);
