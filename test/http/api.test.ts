@@ -240,6 +240,19 @@ describe('management API', () => {
     }
   });
 
+  it('documents /metrics without a 401 when no metrics_token is set: it is open, and never answers 401', async () => {
+    assert.ok(JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body).paths['/metrics'].get.responses['401'], 'with the token: 401 documented');
+    const open = await startTestGateway({}, { start: false });
+    try {
+      assert.equal((await open.app.inject({ url: '/metrics', headers: { authorization: 'Bearer wrong' } })).statusCode, 200);
+      const metrics = JSON.parse((await open.app.inject({ url: '/openapi.json' })).body).paths['/metrics'].get;
+      assert.deepEqual(metrics.security, []);
+      assert.deepEqual(Object.keys(metrics.responses), ['200']);
+    } finally {
+      await open.close();
+    }
+  });
+
   it('documents the 409 of recovering through a disabled endpoint and of deleting a channel or platform config whose endpoint an event type uses', async () => {
     const doc = JSON.parse((await gw.app.inject({ url: '/openapi.json' })).body) as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
     const file = join(mkdtempSync(join(tmpdir(), 'botgate-api-')), 'bot.yaml');

@@ -38,7 +38,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async 
   });
 
   app.get('/metrics', {
-    schema: { tags, summary: 'Prometheus metrics (a Bearer token when metrics_token is configured)', security: metricsHash ? [{ metricsToken: [] }] : [], response: { 200: { description: 'the Prometheus text format', content: { 'text/plain': { schema: Type.String() } } }, ...errors() } },
+    schema: { tags, summary: 'Prometheus metrics (a Bearer token when metrics_token is configured)', security: metricsHash ? [{ metricsToken: [] }] : [], response: { 200: { description: 'the Prometheus text format', content: { 'text/plain': { schema: Type.String() } } }, ...(metricsHash ? errors() : {}) } },
   }, async (request, reply) => {
     if (metricsHash) {
       const token = bearerToken(request);
