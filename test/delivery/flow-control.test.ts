@@ -278,9 +278,14 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
   });
 
   it('on shutdown, a request still coming in holds back neither the deliveries\' deadline nor the stop', async () => {
-    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.5' });
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.5', BOTGATE_PORT: '0' });
     const stuck = await startReceiver(() => {});
-    const address = new URL(await gw.listen());
+    const address = await gw.listen().then((a) => new URL(a), async (error) => {
+      await gw.close();
+      await drop();
+      await stuck.close();
+      throw error;
+    });
     // A client that sends its headers and part of its body, then nothing more (a slow upload, a stalled proxy).
     const client = connect(Number(address.port), address.hostname);
     const connected = once(client, 'connect');
