@@ -1,7 +1,7 @@
 // Reads a bot file (YAML, or JSON, which YAML includes; docs/bots.md): parses and validates it, and formats
 // the problems found one per line, as `npx botgate bots validate` prints them.
 import { readFile, stat } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
+import { isScalar, LineCounter, parseDocument, type ParsedNode } from 'yaml';
 import type { BotDefinition, BotProblem } from './bot.ts';
 import { validateBot } from './bot-validate.ts';
 import { at } from './bot-problems.ts';
@@ -15,7 +15,7 @@ const MAX_ALIAS_COUNT = 100;
  */
 export function parseBot(text: string, source: string): { bot: BotDefinition } | { problems: BotProblem[] } {
   const lines = new LineCounter();
-  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: sameKey });
   if (document.errors.length > 0) {
     return {
       problems: document.errors.map((error) => {
@@ -33,6 +33,19 @@ export function parseBot(text: string, source: string): { bot: BotDefinition } |
   const unstorable = unstorableText(raw, '');
   if (unstorable.length > 0) return { problems: unstorable };
   return validateBot(raw);
+}
+
+/**
+ * Keys are the same when they become the same text of the bot: `1:` and `"1":` (or `0x1:`, `true:` and `"true":`, `~:`
+ * and `"":`) are one option, and YAML's own check (same type and value) let the later silently replace the earlier.
+ */
+function sameKey(a: ParsedNode, b: ParsedNode): boolean {
+  return a === b || (isScalar(a) && isScalar(b) && keyText(a.value) === keyText(b.value));
+}
+
+/** A scalar key as toJS() makes it an object key (null becomes ""). */
+function keyText(value: unknown): string {
+  return value === null || value === undefined ? '' : String(value);
 }
 
 /**

@@ -263,6 +263,15 @@ describe('problems', () => {
     assert.deepEqual(problemsIn('id: shop\nid: other\n'), [': YAML syntax error at line 2, column 1: Map keys must be unique']);
   });
 
+  it('refuses keys that become the same text (1 and "1"), which kept only the later one: an option or a state was lost', () => {
+    const menu = (options: string) => demoText.replace(/ {2}choice_confirmation:\n {4}"1": order_confirmed\n/, `  choice_confirmation:\n    "1": order_confirmed\n${options}`);
+    const line = demoText.split('\n').findIndex((text) => text === '  choice_confirmation:') + 3;
+    assert.deepEqual(problemsIn(menu('    1: order_cancelled\n')), [`: YAML syntax error at line ${line}, column 5: Map keys must be unique`]);
+    assert.deepEqual(problemsIn(menu('    0x1: order_cancelled\n')), [`: YAML syntax error at line ${line}, column 5: Map keys must be unique`]);
+    assert.deepEqual(problemsIn('id: shop\nname: x\nintents: {"true": [a], true: [b]}\n'), [': YAML syntax error at line 3, column 24: Map keys must be unique']);
+    assert.deepEqual(problemsIn('id: shop\nname: x\nintents: {"": [a], ~: [b]}\n'), [': YAML syntax error at line 3, column 20: Map keys must be unique']);
+  });
+
   it('reports an empty file and a top level that is not a mapping', () => {
     assert.deepEqual(problemsIn(''), [': the file is empty']);
     assert.deepEqual(problemsIn('- a\n- b\n'), [': the top level must be a mapping (id, name, intents, flows, …)']);
