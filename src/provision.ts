@@ -67,8 +67,11 @@ export async function provision(services: Services, config: Config, internalBase
   });
   // Every bot file is tried: start-up reports the problems of all of them at once, not one file per restart.
   const botProblems: string[] = [];
+  const botIds = new Map<string, string>(); // bot id → the declaration that loaded it
   for (const [i, declared] of config.bots.entries()) {
-    await step(`bots[${i}] (${declared.file})`, () => ensureBot(services, declared.file, true)).catch((error: Error) => botProblems.push(error.message));
+    const where = `bots[${i}] (${declared.file})`;
+    await step(where, () => services.bots.load(declared.file, { requireEndpoints: true, takenIds: botIds }))
+      .then((bot) => botIds.set(bot.id, where), (error: Error) => botProblems.push(error.message));
   }
   if (botProblems.length) throw new DeclarationError(botProblems.join('\n'));
   for (const [i, declared] of config.channels.entries()) await step(`channels[${i}] (${declared.name})`, async () => {
@@ -78,7 +81,7 @@ export async function provision(services: Services, config: Config, internalBase
 
   // The bundled demo, named like a declaration when it fails (a one-line reason, not a stack).
   if (demoEnabled(config)) await step('demo (the bundled demo bot; demo.enabled: false leaves it out)', async () => {
-    const bot = await ensureBot(services, DEMO_BOT_FILE);
+    const bot = await services.bots.load(DEMO_BOT_FILE, { takenIds: botIds });
     let app = await services.store.apps.byName('demo');
     if (!app) app = (await services.apps.create({ name: 'demo' })).app;
     const ordersUrl = config.demo.orders_url ?? internalBase + DEMO_ORDERS_PATH;
@@ -137,11 +140,6 @@ async function ensureEndpoint(
   const endpoint = await services.endpoints.update(existing.id, settings);
   if (secret && services.endpoints.signingSecrets(endpoint, services.clock.now())[0] !== secret) await services.endpoints.rotateSecret(endpoint.id, secret);
   return { endpoint, generated: null };
-}
-
-/** `requireEndpoints`: the endpoints its webhooks name must exist (declared ones are applied before the bots). */
-async function ensureBot(services: Services, file: string, requireEndpoints = false) {
-  return services.bots.load(file, { requireEndpoints });
 }
 
 /** Creates or updates a declared channel; `generated` is the signing secret of a new async channel's POST_URL endpoint. */

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, ConfigError } from '../src/config/load.ts';
@@ -218,6 +218,31 @@ endpoints:
     const gw = await createGateway(loadConfig({ file: configFile(`bots:\n  - file: ${join(dir, 'a.yaml')}\n  - file: ${join(dir, 'b.yaml')}\n`), env }));
     try {
       await assert.rejects(gw.start(), (error: Error) => /bots\[0\] .*a\.yaml/.test(error.message) && /bots\[1\] .*unknown state "nowhere"/.test(error.message));
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('refuses a name declared twice, naming both, instead of applying the later over the earlier at every start', async () => {
+    // Two apps of one name with two secrets: each start rotated the secret twice and the first declaration never held.
+    const env = { KORE_SECRET: 'kore-secret-0123456789', ERP_TOKEN: 'erp-token', KORE_ACCESS: 'kore-access' };
+    const twice = (list: string, item: string) => declared.replace(`${list}:\n`, `${list}:\n${item}`);
+    for (const [text, pattern] of [
+      [twice('apps', '  - name: kore-prod\n    client_secret: another-secret-0123456789\n'), /apps\.1\.name: "kore-prod" is declared twice \(apps\.0 too\)/],
+      [twice('endpoints', '  - name: orders\n    url: https://other.example.com/hooks\n'), /endpoints\.1\.name: "orders" is declared twice \(endpoints\.0 too\)/],
+      [twice('channels', '  - {name: kore-demo-sync, bot: demo, app: kore-prod, mode: sync}\n'), /channels\.2\.name: "kore-demo-sync" is declared twice \(channels\.0 too\)/],
+    ] as const) {
+      assert.throws(() => loadConfig({ file: configFile(text), env }), (e: Error) => e instanceof ConfigError && pattern.test(e.message), text);
+    }
+    // Two files of one bot id: each start stored two new versions, and the later file was the bot.
+    const dir = mkdtempSync(join(tmpdir(), 'botgate-cac-bots-'));
+    const copy = join(dir, 'copy.yaml');
+    writeFileSync(copy, readFileSync(DEMO_BOT_FILE, 'utf8').replace('name: botgate demo bot', 'name: another demo'));
+    const gw = await createGateway(loadConfig({ file: configFile(twice('bots', `  - file: ${copy}\n`)), env: { ...env, BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' } }));
+    try {
+      await assert.rejects(gw.start(), (error: Error) => error.name === 'DeclarationError' && /bots\[1\] \(.*demo\/bot\.yaml\): .*declares bot demo, as bots\[0\] \(.*copy\.yaml\) does/.test(error.message));
+      const bot = await gw.store.bots.get('demo');
+      assert.deepEqual([bot?.name, bot?.version], ['another demo', 1]);
     } finally {
       await gw.close();
     }

@@ -208,6 +208,21 @@ const channelDeclaration = z.strictObject({
   sync_timeout_seconds: z.number().optional(),
 });
 
+/**
+ * Declarations are keyed by name: two of one name would both be applied, the later over the earlier, at every start
+ * (two secrets rotating in turn, two URLs), so the second is refused, naming the first.
+ */
+function declarations<T extends z.ZodType<{ name: string }>>(list: string, item: T) {
+  return z.array(item).superRefine((items, ctx) => {
+    const first = new Map<string, number>();
+    items.forEach(({ name }, index) => {
+      const earlier = first.get(name);
+      if (earlier === undefined) first.set(name, index);
+      else ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${name}" is declared twice (${list}.${earlier} too): one declaration per name` });
+    });
+  });
+}
+
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65535).default(3000),
   /** An IPv6 address bare (::1): `[::1]` is how a URL writes it, which the listener cannot resolve. */
@@ -235,10 +250,10 @@ export const configSchema = z.strictObject({
   platform: platformSchema.prefault({}),
   notify: notifySchema.prefault({}),
   demo: demoSchema.prefault({}),
-  apps: z.array(appDeclaration).default([]),
+  apps: declarations('apps', appDeclaration).default([]),
   bots: z.array(botDeclaration).default([]),
-  endpoints: z.array(endpointDeclaration).default([]),
-  channels: z.array(channelDeclaration).default([]),
+  endpoints: declarations('endpoints', endpointDeclaration).default([]),
+  channels: declarations('channels', channelDeclaration).default([]),
   retention: retentionSchema.prefault({}),
   api: apiSchema.prefault({}),
 });

@@ -40,7 +40,9 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
      * identical to the stored version keeps its version (`unchanged`): conversations are not moved to a copy of what
      * they run.
      */
-    async load(file: string, options: { expectId?: string; requireEndpoints?: boolean } = {}): Promise<BotRecord & { unchanged: boolean }> {
+    async load(
+      file: string, options: { expectId?: string; requireEndpoints?: boolean; takenIds?: ReadonlyMap<string, string> } = {},
+    ): Promise<BotRecord & { unchanged: boolean }> {
       const path = resolve(file);
       const loaded = await loadBotFile(path);
       if ('problems' in loaded) throw new BotgateError('BG_ERR_BOT_INVALID', formatProblems(loaded.problems, path));
@@ -54,6 +56,10 @@ export function createBotRegistry(deps: { store: Store; clock: Clock }) {
       if (options.expectId !== undefined && loaded.bot.id !== options.expectId) {
         throw new BotgateError('BG_ERR_BOT_INVALID', `${path} now declares bot ${loaded.bot.id}, not ${options.expectId}: load it as a new bot instead of reloading ${options.expectId}`);
       }
+      // `takenIds`: bot id → the declaration that has it (config as code): a second file of one id is refused before it
+      // is stored, or each start would store both files in turn as new versions.
+      const taken = options.takenIds?.get(loaded.bot.id);
+      if (taken !== undefined) throw new BotgateError('BG_ERR_BOT_INVALID', `${path} declares bot ${loaded.bot.id}, as ${taken} does: one file per bot`);
       const pages = await loadKnowledge(path, loaded.bot.knowledge);
       const stored = await store.bots.get(loaded.bot.id);
       if (stored && stored.source === path && stored.definition === JSON.stringify(loaded.bot) && stored.knowledge === JSON.stringify(pages)) return { ...stored, unchanged: true };
