@@ -162,7 +162,8 @@ async function ensureChannel(services: Services, declared: ChannelDeclaration): 
   // A setting the declaration no longer names goes back to its default, as for endpoints: the file is what it becomes.
   const channel = await services.channels.update(existing.id, {
     app_id: app.id, sync_timeout_seconds: declared.sync_timeout_seconds ?? services.config.kore.sync_timeout_seconds,
-    ...(declared.mode === 'async' ? { post_url: declared.post_url, access_token: declared.access_token ?? null } : {}),
+    // A sync channel's post_url or access_token is refused by the update, as by the creation.
+    ...(declared.mode === 'async' ? { post_url: declared.post_url, access_token: declared.access_token ?? null } : { post_url: declared.post_url, access_token: declared.access_token }),
   });
   return { channel, generated: null };
 }

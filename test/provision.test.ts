@@ -147,6 +147,10 @@ endpoints:
     }
     await assert.rejects(boot(plain.replace('client_id: cs-prod-1', 'client_id: cs-other')), /apps\[0\] \(kore-prod\): client_id cs-other is declared but the app has cs-prod-1/);
     await assert.rejects(boot(plain.replace(/    post_url: .*\n/, '')), /an async channel needs post_url/);
+    // As on a fresh store, where creating the channel refuses them: a sync channel has no POST_URL to send to.
+    for (const extra of ['post_url: https://bots.example.com/hook', 'access_token: abc']) {
+      await assert.rejects(boot(plain.replace('    mode: sync\n', `    mode: sync\n    ${extra}\n`)).then((g) => g.close()), /channels\[1\] \(kore-demo-sync\): post_url and access_token belong to async channels/, extra);
+    }
     // A sync timeout the API refuses (0.1 to 300 s) is refused in the file too: -5 answered every sync request at once.
     for (const bad of ['-5', '0', '100000']) {
       await assert.rejects(boot(declared.replace('    mode: sync\n', `    mode: sync\n    sync_timeout_seconds: ${bad}\n`)).then((g) => g.close()), /channels\[\d\] \(kore-demo-sync\): sync_timeout_seconds must be a number from 0.1 to 300/, bad);
