@@ -84,11 +84,10 @@ function jsonParams(body: unknown): TwilioParams {
  * is judged by its signature alone.
  */
 function checkAccount(channel: ChannelRecord, params: TwilioParams): void {
-  const ours = settingsOf(channel).twilio?.accountSid.toLowerCase();
-  const named = [params.AccountSid ?? []].flat();
-  if (ours && named.some((sid) => sid.toLowerCase() !== ours)) {
-    throw new BotgateError('BG_ERR_ACCOUNT_MISMATCH', `The request is for Twilio account ${named.find((sid) => sid.toLowerCase() !== ours)}, not this config's ${settingsOf(channel).twilio!.accountSid}`);
-  }
+  const account = settingsOf(channel).twilio?.accountSid;
+  if (!account) return;
+  const other = [params.AccountSid ?? []].flat().find((sid) => sid.toLowerCase() !== account.toLowerCase());
+  if (other !== undefined) throw new BotgateError('BG_ERR_ACCOUNT_MISMATCH', `The request is for Twilio account ${other}, not this config's ${account}`);
 }
 
 const isJson = (request: FastifyRequest) => /^application\/json\b/i.test(request.headers['content-type'] ?? '');

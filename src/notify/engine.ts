@@ -85,11 +85,10 @@ export function createNotifyEngine(deps: NotifyEngineDeps): NotifyEngineService 
   let halfLifeSet: Promise<void> | null = null;
   const useHalfLife = () => (halfLifeSet ??= (async () => {
     const now = clock.now();
-    let state = await repo.loadState({ userIds: [], keys: [], types: [], now, sendsSince: now });
-    while (state.halfLifeMs !== halfLife) {
+    const scaleNow = () => repo.loadState({ userIds: [], keys: [], types: [], now, sendsSince: now }); // the scale alone
+    for (let state = await scaleNow(); state.halfLifeMs !== halfLife; state = await scaleNow()) {
       const to = scaleFor(now, halfLife, state);
       if (sameScale(await repo.rebase(state, to, now), to)) break;
-      state = await repo.loadState({ userIds: [], keys: [], types: [], now, sendsSince: now });
     }
   })().catch((error) => {
     halfLifeSet = null;
