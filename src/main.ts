@@ -31,6 +31,62 @@ export async function main(options: LoadOptions = {}): Promise<void> {
   }
   const log = createLogger(config);
   let unlock = () => {};
+  // Signals are handled from here on: a stop during start-up still closes what was opened and shows the secrets the
+  // start generated (the admin token is generated while the store opens; a signal left to Node's default then would
+  // kill the process with the token stored as a hash and never shown).
+  let gateway: Gateway | undefined;
+  let stopping = false;
+  let firstSignal = { signal: '', at: 0 };
+  // The secrets this start generated are stored already: the banner shows them, or, when the start fails or is
+  // stopped before it, printGeneratedOnFailure does (once: a stop can also make the start fail).
+  let secretsShown = false;
+  const showSecretsOfUnfinishedStart = () => {
+    if (secretsShown || !gateway) return;
+    secretsShown = true;
+    printGeneratedOnFailure(gateway);
+  };
+  const stop = (signal: string) => {
+    if (stopping) {
+      // Ctrl-C in a terminal reaches the gateway twice under npm start: from the terminal, and forwarded by npm at
+      // once. The same signal within a second is that one stop; a later one (pressed again) forces.
+      if (signal === firstSignal.signal && performance.now() - firstSignal.at < REPEATED_SIGNAL_MS) return;
+      log.warn({ signal }, 'second signal: exiting now');
+      unlock();
+      process.exit(1);
+    }
+    stopping = true;
+    firstSignal = { signal, at: performance.now() };
+    log.info({ signal }, 'shutting down: no new work, finishing in-flight deliveries');
+    if (gateway) void shutDown(gateway); // else the store is still opening: the stop follows once it is open
+  };
+  const shutDown = async (opened: Gateway) => {
+    const force = setTimeout(() => {
+      log.error('shutdown took too long: exiting');
+      showSecretsOfUnfinishedStart();
+      unlock();
+      process.exit(1);
+    }, (config.delivery.shutdown_deadline_seconds + 15) * 1000);
+    force.unref();
+    let code = 0;
+    try {
+      await opened.close();
+      log.info('stopped');
+    } catch (error) {
+      // Said, and in the exit status: a supervisor sees the stop was not clean (leases may wait out their time).
+      log.error({ err: error }, 'shutdown failed');
+      code = 1;
+    } finally {
+      showSecretsOfUnfinishedStart();
+      unlock();
+      process.exit(code);
+    }
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  // The terminal running the gateway was closed: a stop like any other (Node's default for SIGHUP is to die at once,
+  // leaving in-flight deliveries leased and the pid file behind).
+  process.on('SIGHUP', () => stop('SIGHUP'));
+
   try {
     if (!config.database_url) unlock = acquireServerLock(config.data_dir);
   } catch (error) {
@@ -40,8 +96,6 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     }
     throw error;
   }
-
-  let gateway: Gateway;
   try {
     gateway = await createGateway(config, { logger: log });
   } catch (error) {
@@ -56,56 +110,7 @@ export async function main(options: LoadOptions = {}): Promise<void> {
     log.warn({ file: gateway.masterKey.file }, 'no master key configured: generated one into the data directory; back it up, or set BOTGATE_MASTER_KEY (needed to read stored secrets)');
   }
   if (gateway.migrations.length > 0) log.info({ migrations: gateway.migrations }, 'store migrated');
-
-  // Signals are handled from here on: a stop during start-up still closes what was opened.
-  let stopping = false;
-  let firstSignal = { signal: '', at: 0 };
-  // The secrets this start generated are stored already: the banner shows them, or, when the start fails or is
-  // stopped before it, printGeneratedOnFailure does (once: a stop can also make the start fail).
-  let secretsShown = false;
-  const showSecretsOfUnfinishedStart = () => {
-    if (secretsShown) return;
-    secretsShown = true;
-    printGeneratedOnFailure(gateway);
-  };
-  const stop = async (signal: string) => {
-    if (stopping) {
-      // Ctrl-C in a terminal reaches the gateway twice under npm start: from the terminal, and forwarded by npm at
-      // once. The same signal within a second is that one stop; a later one (pressed again) forces.
-      if (signal === firstSignal.signal && performance.now() - firstSignal.at < REPEATED_SIGNAL_MS) return;
-      log.warn({ signal }, 'second signal: exiting now');
-      unlock();
-      process.exit(1);
-    }
-    stopping = true;
-    firstSignal = { signal, at: performance.now() };
-    log.info({ signal }, 'shutting down: no new work, finishing in-flight deliveries');
-    const force = setTimeout(() => {
-      log.error('shutdown took too long: exiting');
-      showSecretsOfUnfinishedStart();
-      unlock();
-      process.exit(1);
-    }, (config.delivery.shutdown_deadline_seconds + 15) * 1000);
-    force.unref();
-    let code = 0;
-    try {
-      await gateway.close();
-      log.info('stopped');
-    } catch (error) {
-      // Said, and in the exit status: a supervisor sees the stop was not clean (leases may wait out their time).
-      log.error({ err: error }, 'shutdown failed');
-      code = 1;
-    } finally {
-      showSecretsOfUnfinishedStart();
-      unlock();
-      process.exit(code);
-    }
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-  // The terminal running the gateway was closed: a stop like any other (Node's default for SIGHUP is to die at once,
-  // leaving in-flight deliveries leased and the pid file behind).
-  process.on('SIGHUP', () => void stop('SIGHUP'));
+  if (stopping) return shutDown(gateway);
 
   let address: string;
   try {

@@ -313,6 +313,32 @@ describe('gateway process', () => {
     }
   });
 
+  it('a stop that comes while the store is still opening waits for it, closes it and shows the admin token generated meanwhile', async () => {
+    const dataDir = tempDataDir();
+    const child = spawn(process.execPath, ['src/main.ts'], {
+      cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = once(child, 'exit');
+    // The pid file is written when the data directory is locked, before the store opens and the token is generated.
+    while (!existsSync(`${dataDir}/gateway.pid`) && child.exitCode === null) await new Promise((r) => setTimeout(r, 1));
+    child.kill('SIGTERM');
+    const [code, signal] = await exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, out);
+    assert.doesNotMatch(out, /botgate is running/);
+    const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(out)?.[1];
+    assert.ok(token, `the generated admin token is shown:\n${out}`);
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' }, { adminToken: null });
+    try {
+      assert.equal((await fetch(`${gw.url}/api/endpoints`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    } finally {
+      gw.child.kill('SIGTERM');
+      await gw.exited;
+    }
+  });
+
   it('refuses a master key other than the one the data was sealed with (a lost master.key), in one line, and keeps nothing of it', async () => {
     const dataDir = tempDataDir();
     const first = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' });
