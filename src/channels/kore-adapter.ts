@@ -1,6 +1,7 @@
 // The Kore.ai webhook channel as the turn engine sees it: a stored request reads as turn input, and bot (or
 // agent) messages become outgoing messages — for an async channel each one a delivery to POST_URL
-// ({"text", "to": from.id, "from": botId}, in order per conversation), with endOfTask as a separate final message.
+// ({"text", "to": from.id, "from": botId}, in order per conversation), with endOfTask as a separate final message;
+// a sync channel's replies are stored for the history, the end of a task with the last of them.
 import type { TurnInput } from '../conversation/bot.ts';
 import type { ChannelAdapter } from '../conversation/turns.ts';
 import type { NewMessage } from '../store/store.ts';
@@ -34,8 +35,14 @@ export const koreAdapter: ChannelAdapter = {
   outgoing({ channel, conversation, messages, direction, replyTo, endOfTask, newId, now }) {
     const link = { conversationId: conversation.id, direction, replyTo };
     const bodies: Record<string, unknown>[] = messages.map((m) => ({ text: koreText(m) }));
-    if (endOfTask) bodies.push({ endOfTask: true, endReason: endOfTask.reason });
     const async = channel.mode === 'async' && channel.endpointId !== null;
+    if (endOfTask) {
+      const end = { endOfTask: true, endReason: endOfTask.reason };
+      // Async: the end travels as a separate final message (Kore.ai's protocol). Sync: it is part of the one answer,
+      // so it is stored with the last reply, as answered (one row fewer per finished task).
+      if (async || !bodies.length) bodies.push(end);
+      else Object.assign(bodies[bodies.length - 1], end);
+    }
     return bodies.map((body): NewMessage => ({
       id: newId('msg'),
       eventType: KORE_MESSAGE_EVENT,

@@ -140,8 +140,8 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
     let end: { reason: string } | null = null;
     for (const reply of replies) {
       const body = JSON.parse(reply.payload ?? '{}') as { text?: KoreText; endOfTask?: boolean; endReason?: string };
+      if (body.text !== undefined) texts.push(body.text);
       if (body.endOfTask) end = { reason: body.endReason ?? 'Fulfilled' };
-      else if (body.text !== undefined) texts.push(body.text);
     }
     return koreSyncBody(texts, end);
   }

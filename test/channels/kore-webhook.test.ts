@@ -83,6 +83,9 @@ describe('kore webhook channel (sync)', () => {
     assert.ok(history.filter((m: { direction: string }) => m.direction === 'outgoing').length >= 7);
     const incoming = history.find((m: { direction: string; payload: { message: { text: string } } }) => m.direction === 'incoming' && m.payload.message.text === '12 Main St');
     assert.equal(incoming.payload.customData.balance, '12.00', 'customData is stored with the message');
+    // The last answer is stored as it was answered: its text and the end of the task in one outgoing message.
+    const lastReplies = history.filter((m: { reply_to: string | null }) => m.reply_to === history.find((m: { direction: string; payload: { message?: { text: string } } }) => m.direction === 'incoming' && m.payload.message?.text === '1').id);
+    assert.deepEqual(lastReplies.map((m: { payload: unknown }) => m.payload), [{ text: done.text, endOfTask: true, endReason: 'Fulfilled' }]);
   });
 
   it('keeps an event webhook for a disabled endpoint waiting there, sent once the endpoint is enabled', async () => {
