@@ -72,7 +72,7 @@ export function checkName(problems: ProblemList, path: string, name: string): bo
     return false;
   }
   if (!NAME_PATTERN.test(name)) {
-    problems.add(path, 'invalid name: use letters, digits and _, starting with a letter');
+    problems.add(path, 'invalid name: use ASCII letters, digits and _, starting with a letter');
     return false;
   }
   return true;

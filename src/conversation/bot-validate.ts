@@ -44,7 +44,7 @@ export function validateBot(raw: unknown): { bot: BotDefinition } | { problems: 
   if (!isMapping(raw)) return { problems: [{ path: '', message: 'the top level must be a mapping (id, name, intents, flows, …)' }] };
   checkKeys(problems, '', raw, TOP_KEYS);
   const id = readRequiredString(problems, 'id', raw.id);
-  if (id !== null && !ID_PATTERN.test(id)) problems.add('id', 'use 1–64 letters, digits, _, - and .');
+  if (id !== null && !ID_PATTERN.test(id)) problems.add('id', 'use 1–64 ASCII letters (A–Z, a–z), digits, _, - and .');
   const name = readRequiredString(problems, 'name', raw.name);
   const description = absent(raw.description) ? null : readString(problems, 'description', raw.description);
   const stateNames = new Set(isMapping(raw.flows) ? Object.keys(raw.flows) : []);
@@ -169,7 +169,7 @@ function readWebhooks(
     if (!raw) return [];
     checkKeys(problems, path, raw, WEBHOOK_KEYS);
     const event = readRequiredString(problems, at(path, 'event'), raw.event);
-    if (event !== null && !EVENT_PATTERN.test(event)) problems.add(at(path, 'event'), 'use 1–200 letters, digits, _, ., : and -');
+    if (event !== null && !EVENT_PATTERN.test(event)) problems.add(at(path, 'event'), 'use 1–200 ASCII letters, digits, _, ., : and -');
     // Receivers take these as botgate's own word (an endpoint.disabled from a bot would read as the engine's).
     else if (event !== null && isReservedEventType(event)) problems.add(at(path, 'event'), `"${event}" is published by botgate itself (docs/delivery.md, "Event types"); choose another type`);
     const endpoint = readRequiredString(problems, at(path, 'endpoint'), raw.endpoint);

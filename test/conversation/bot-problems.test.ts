@@ -68,10 +68,10 @@ describe('problems', () => {
       raw.flows['bad-name'] = { message: ['x'], next_state: 'end' };
       raw.flows.end = { message: ['x'], next_state: 'end' };
     }, [
-      'id: use 1–64 letters, digits, _, - and .',
-      'intents.2fast: invalid name: use letters, digits and _, starting with a letter',
+      'id: use 1–64 ASCII letters (A–Z, a–z), digits, _, - and .',
+      'intents.2fast: invalid name: use ASCII letters, digits and _, starting with a letter',
       'intents.end: "end" is reserved (it is what next_state names to end a flow)',
-      'flows.bad-name: invalid name: use letters, digits and _, starting with a letter',
+      'flows.bad-name: invalid name: use ASCII letters, digits and _, starting with a letter',
       'flows.end: "end" is reserved (it is what next_state names to end a flow)',
     ]],
     ['empty or bad example lists', (raw) => {
@@ -230,7 +230,7 @@ describe('problems', () => {
       'webhooks[0].states[0]: unknown state "x"',
       'webhooks[0].states[1]: "choice_sure" is a choice state, which is never entered (list the states its options lead to)',
       'webhooks[0].intents[0]: "nope" is not an intent',
-      'webhooks[1].event: use 1–200 letters, digits, _, ., : and -',
+      'webhooks[1].event: use 1–200 ASCII letters, digits, _, ., : and -',
       'webhooks[1]: fires on nothing: list states and/or intents',
       'webhooks[2]: must be a mapping',
       'webhooks[3].event: "endpoint.disabled" is published by botgate itself (docs/delivery.md, "Event types"); choose another type',
