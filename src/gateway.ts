@@ -28,7 +28,7 @@ export type Gateway = Awaited<ReturnType<typeof createGateway>>;
 export async function createGateway(config: Config, options: GatewayOptions = {}) {
   const log = options.logger;
   const onError = (where: string, error: unknown) => log?.error({ err: error, where }, 'background failure');
-  const services = await createServices(config, { ...options, onError, log });
+  const services = await createServices(config, { ...options, registerWorker: true, onError, log });
   const { store, clock, endpoints, outbox, recovery } = services;
   const demo = demoEnabled(config);
 

@@ -31,6 +31,11 @@ export interface ServiceOptions {
   random?: Random;
   /** Apply migrations on open (the server and `migrate` do; other CLI commands too, it is idempotent). */
   migrate?: boolean;
+  /**
+   * A gateway: its worker is registered alive together with its master key check, so a master key rotation either
+   * finishes before the check or refuses to run (the CLI's commands are not workers).
+   */
+  registerWorker?: boolean;
   onError?: (where: string, error: unknown) => void;
   log?: TurnLog;
 }
@@ -47,7 +52,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   // A store that keeps the key check refuses another key before it is migrated: a refused process changes nothing.
   const { store, migrations } = await openStore(config, newId, options.migrate !== false, (opened) => refuseOtherMasterKey(opened, masterKey));
   try {
-    await checkMasterKey(store, masterKey, box);
+    await store.secrets.checkingKey(() => checkMasterKey(store, masterKey, box), options.registerWorker ? { id: workerId, now: clock.now() } : undefined);
   } catch (error) {
     await store.close();
     throw error;

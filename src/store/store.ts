@@ -133,6 +133,13 @@ export interface SecretsRepo {
    * those: a running one would go on sealing under the old key.
    */
   resealAll(reseal: Reseal, check: { key: string; value: string }): Promise<{ resealed: number } | { running: string[] }>;
+  /**
+   * Runs a process's master key check at start (`check`) apart from any resealAll: one under way is waited for, so
+   * the check reads the key it leaves. With `worker` (a gateway's), the worker is registered alive before a
+   * resealAll may begin, which then refuses. A store one process holds (SQLite: the data directory's lock, which
+   * rotate takes too) just runs it.
+   */
+  checkingKey<T>(check: () => Promise<T>, worker?: { id: string; now: number }): Promise<T>;
 }
 
 export interface EndpointsRepo {

@@ -34,7 +34,7 @@ function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: 
   });
 }
 
-/** How many gateway processes registered on the schema (each holding its worker lock from its first claim on). */
+/** How many gateway processes registered on the schema (each holding its worker lock from its start on). */
 async function registeredWorkers(url: string, schema: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -108,7 +108,7 @@ for (const backend of backends) {
       await running.start();
       const unlock = backend.url ? null : acquireServerLock(store.BOTGATE_DATA_DIR); // as src/main.ts does
       try {
-        if (backend.url) await eventually(() => registeredWorkers(backend.url!, store.BOTGATE_DATABASE_SCHEMA)); // its first claim took the lock
+        if (backend.url) await eventually(() => registeredWorkers(backend.url!, store.BOTGATE_DATABASE_SCHEMA)); // its start took the lock
         const refused = await rotate();
         assert.equal(refused.status, 2, refused.stderr);
         assert.match(refused.stderr, backend.url ? /gateways are running on this database \(worker .+\): stop every one, then rotate; nothing was changed/ : /another gateway .* is using .*: stop it, then rotate; nothing was changed/);

@@ -50,7 +50,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
   return {
     capabilities: { dialect: 'postgres', multiProcess: true, parallelQueries: true },
     settings: createSettingsRepo(db),
-    secrets: createSecretsRepo(db),
+    secrets: createSecretsRepo(db, liveness),
     endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
     deliveries: createDeliveriesRepo(db, workerDb, liveness, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),

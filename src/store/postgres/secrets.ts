@@ -2,9 +2,14 @@
 import { resealRow, SEALED_TABLES, sealedSql } from '../sealed-values.ts';
 import type { SecretsRepo } from '../store.ts';
 import type { PgDb } from './db.ts';
-import { liveWorkers } from './liveness.ts';
+import { liveWorkers, type Liveness } from './liveness.ts';
 
-export function createSecretsRepo(db: PgDb): SecretsRepo {
+export function createSecretsRepo(db: PgDb, liveness: Liveness): SecretsRepo {
+  // Held by a rotation for its whole transaction, and shared by a start's key check and its worker's registration: a
+  // start that begins during a rotation checks the key the rotation leaves, and a rotation that begins during a start
+  // finds its worker alive. (Without it a start could read the old key check, uncommitted rotation aside, and serve
+  // under the old key.) The name is a literal: the schema in it is validated.
+  const keyLock = `hashtextextended('${db.lockName('master-key')}', 0)`;
   return {
     async resealAll(reseal, check) {
       return db.tx(async (sql) => {
@@ -23,7 +28,25 @@ export function createSecretsRepo(db: PgDb): SecretsRepo {
         }
         await sql.run('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [check.key, check.value]);
         return { resealed };
-      });
+      }, `SELECT pg_advisory_xact_lock(${keyLock})`);
+    },
+
+    async checkingKey(check, worker) {
+      // A connection outside the pool holds the lock: the check queries through the pool, which may be one connection.
+      const client = db.dedicated();
+      client.on('error', () => {}); // a dropped connection fails the query in flight; unheard, it would crash the process
+      try {
+        await client.connect();
+        await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${keyLock})`);
+        const result = await check();
+        // A take that fails (another process holds this worker id) is left to the claims, which say why each second:
+        // meanwhile that process holds the id's lock, so a rotation finds the id alive all the same.
+        if (worker) await liveness.hold(worker.id, worker.now).catch(() => false);
+        await client.query('COMMIT');
+        return result;
+      } finally {
+        await client.end().catch(() => {}); // the lock goes with the session, committed or not
+      }
     },
   };
 }
