@@ -23,8 +23,8 @@ import type { BotDefinition } from './conversation/bot.ts';
 import { createBotRegistry } from './conversation/bot-registry.ts';
 import { createTurnDirectory } from './conversation/turn-directory.ts';
 import { createTurnService, type TurnLog } from './conversation/turns.ts';
+import { loadLinkKey } from './notify/link-key.ts';
 import { createNotifyService } from './notify/service.ts';
-import { createHmac } from 'node:crypto';
 
 export interface ServiceOptions {
   clock?: Clock;
@@ -51,8 +51,13 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const box = createSecretBox(masterKey.key);
   // A store that keeps the key check refuses another key before it is migrated: a refused process changes nothing.
   const { store, migrations } = await openStore(config, newId, options.migrate !== false, (opened) => refuseOtherMasterKey(opened, masterKey));
+  let linkKey: Buffer;
   try {
-    await store.secrets.checkingKey(() => checkMasterKey(store, masterKey, box), options.registerWorker ? { id: workerId, now: clock.now() } : undefined);
+    // The link key is read under the key check's lock too: a rotation under way seals it again.
+    linkKey = await store.secrets.checkingKey(async () => {
+      await checkMasterKey(store, masterKey, box);
+      return loadLinkKey(store, box, masterKey.key);
+    }, options.registerWorker ? { id: workerId, now: clock.now() } : undefined);
   } catch (error) {
     await store.close();
     throw error;
@@ -71,7 +76,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   endpoints.onChange(() => directory.forgetEndpoints());
   const notify = createNotifyService({
     config, store, clock, random, newId, directory, workerId,
-    linkKey: createHmac('sha256', masterKey.key).update('botgate click links').digest(),
+    linkKey,
     onPublished: (endpointIds) => outbox.nudge(endpointIds),
     log: options.log,
   });

@@ -11,14 +11,14 @@ const HELP = `
 The current key is the one the gateway uses (BOTGATE_MASTER_KEY, master_key, or data_dir/master.key); the new
 one comes from an environment variable or a file, never the command line (ps shows it): 32 bytes as base64 or hex,
 or a passphrase of ${MIN_MASTER_KEY_LENGTH}+ characters. Every stored secret (endpoint signing secrets and auth, app client secrets,
-async channel access tokens, platform signing secrets and Twilio tokens) is opened under the current key and sealed
-under the new one in one transaction; when one does not open, nothing changes.
+async channel access tokens, platform signing secrets and Twilio tokens, the key click links are signed with) is
+opened under the current key and sealed under the new one in one transaction; when one does not open, nothing changes.
 
 Stop every gateway on the database first: on SQLite a running gateway holds the data directory and the command is
 refused; on PostgreSQL it is refused while a gateway process is alive on the database. A master key read from
 data_dir/master.key is replaced there (mode 0600) once the database has changed; a configured one must then be
 changed wherever a gateway or the CLI runs. Start the gateways with the new key: the old one is refused.
-Tracked notification links sent before no longer open (they are signed under a key derived from the master key).`;
+Tracked notification links sent before keep working: their key is one of the secrets sealed again, unchanged.`;
 
 export function registerMasterKeyCommands(program: Command): void {
   program

@@ -67,7 +67,7 @@ export function createNotifyService(deps: {
   if (!isValidZone(settings.defaultTz)) throw new BotgateError('BG_ERR_VALIDATION', `notify.default_tz: unknown time zone ${settings.defaultTz}`);
   let publicBase = () => (config.public_url ?? httpBase(config.host, config.port)).replace(/\/+$/, '');
 
-  // Click tokens: the notification id and an HMAC of it (unforgeable without the key derived from the master key).
+  // Click tokens: the notification id and an HMAC of it (unforgeable without the link key, a stored secret: notify/link-key.ts).
   const sign = (id: string) => createHmac('sha256', deps.linkKey).update(id).digest('base64url').slice(0, 22);
   const links = {
     token: (notificationId: string) => `${notificationId}.${sign(notificationId)}`,

@@ -7,6 +7,10 @@ export interface SealedTable {
   table: string;
   /** What a row is called in messages. */
   noun: string;
+  /** The column naming a row (default id). */
+  key?: string;
+  /** Which rows hold sealed values (default all). */
+  where?: string;
   columns: readonly string[];
   /** The column is JSON whose values under keys ending in `Sealed`, at any depth, are sealed (a channel's settings). */
   json?: true;
@@ -16,13 +20,16 @@ export const SEALED_TABLES: readonly SealedTable[] = [
   { table: 'endpoints', noun: 'endpoint', columns: ['secrets_sealed', 'auth_sealed'] },
   { table: 'apps', noun: 'app', columns: ['secret_sealed'] },
   { table: 'channels', noun: 'channel', columns: ['settings'], json: true },
+  // Settings whose key ends in _sealed (the click link key, notify/link-key.ts); the others are plain or hashes.
+  { table: 'settings', noun: 'setting', key: 'key', columns: ['value'], where: "key LIKE '%!_sealed' ESCAPE '!'" },
 ];
 
 /** SELECT of a table's id and sealed columns; UPDATE of them, with placeholders `${mark}1`… (SQLite ?1, PostgreSQL $1). */
 export function sealedSql(t: SealedTable, mark: '?' | '$'): { select: string; update: string } {
+  const key = t.key ?? 'id';
   return {
-    select: `SELECT id, ${t.columns.join(', ')} FROM ${t.table} ORDER BY id`,
-    update: `UPDATE ${t.table} SET ${t.columns.map((c, i) => `${c} = ${mark}${i + 1}`).join(', ')} WHERE id = ${mark}${t.columns.length + 1}`,
+    select: `SELECT ${key} AS id, ${t.columns.join(', ')} FROM ${t.table}${t.where ? ` WHERE ${t.where}` : ''} ORDER BY ${key}`,
+    update: `UPDATE ${t.table} SET ${t.columns.map((c, i) => `${c} = ${mark}${i + 1}`).join(', ')} WHERE ${key} = ${mark}${t.columns.length + 1}`,
   };
 }
 

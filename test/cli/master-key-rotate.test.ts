@@ -1,6 +1,7 @@
 // botgate master-key rotate: every stored secret sealed again under a new key in one transaction, on both stores.
 // Afterwards a gateway with the new key signs, authenticates and verifies as before and the old key is refused;
 // a rotate with the wrong current key, over a secret that does not open, or beside a running gateway changes nothing.
+// A click link sent before the rotation still counts its click after it (its key is a stored secret, sealed again).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import pg from 'pg';
 import twilio from 'twilio';
 import { MasterKeyMismatchError } from '../../src/crypto/master-key.ts';
 import { createSecretBox, parseMasterKey } from '../../src/crypto/secret-box.ts';
+import { LINK_KEY_SETTING } from '../../src/notify/link-key.ts';
 import { DEMO_BOT_FILE } from '../../src/provision.ts';
 import { acquireServerLock } from '../../src/server-lock.ts';
 import { testBackends } from '../helpers/backends.ts';
@@ -52,7 +54,7 @@ for (const backend of backends) {
     let store: Record<string, string>;
     let rx: Receiver;
     let drop = async () => {};
-    const made = { endpoint: '', clientId: '', clientSecret: '', hook: '', platform: '', twilio: '' };
+    const made = { endpoint: '', clientId: '', clientSecret: '', hook: '', platform: '', twilio: '', notification: '' };
     const gateway = (key: string | null) => startTestGateway({ ...store, BOTGATE_PUBLIC_URL: PUBLIC_URL, ...(key ? { BOTGATE_MASTER_KEY: key } : {}) }, { start: false });
     /** Every sealed value as stored, read under the old key (which must still be the store's). */
     const sealed = async () => {
@@ -62,6 +64,7 @@ for (const backend of backends) {
           (await gw.store.endpoints.list({}, { limit: 100 })).map((e) => [e.id, e.secretsSealed, e.authSealed]),
           (await gw.store.apps.list({ limit: 100 })).map((a) => [a.id, a.secretSealed]),
           (await gw.store.channels.list({ limit: 100 })).map((c) => [c.id, c.settings]),
+          await gw.store.settings.get(LINK_KEY_SETTING),
         ]);
       } finally {
         await gw.close();
@@ -90,6 +93,12 @@ for (const backend of backends) {
         made.hook = new URL((await created('/api/bots/demo/channels', { mode: 'async', app_id: app.client_id, post_url: `${rx.url}/kore`, access_token: 'kore-access-token' })).url).pathname;
         made.platform = (await created('/api/webhook/config', { name: 'zendesk', outgoing_webhook_url: `${rx.url}/zendesk`, auth_token: 'zendesk-token', signature: { preset: 'zendesk', secret: 'zd-signing-secret' } })).id;
         made.twilio = (await created('/api/webhook/config', { name: 'sms', provider: 'twilio', twilio: { account_sid: SID, auth_token: TOKEN } })).id;
+        // A notification with a click link, sent to erp before the rotation (delivered once a gateway runs).
+        await gw.store.notify.putOverride('offer', { critical: true, value: 1, cost: 0, cooldownHours: 0, endpointId: made.endpoint, templates: [{ id: 'a', text: 'Offer: {{link}}' }] }, Date.now());
+        await gw.notify.engine.reloadOverrides();
+        const [decision] = await gw.notify.engine.decide([{ userId: 'user-offer', eventType: 'offer', params: { url: 'https://shop.example/offer' } }]);
+        assert.equal(decision.decision, 'notify', JSON.stringify(decision));
+        made.notification = decision.notificationId!;
       } finally {
         await gw.close();
       }
@@ -141,8 +150,8 @@ for (const backend of backends) {
       const rotated = await cli({ ...store, BOTGATE_MASTER_KEY: MASTER_KEY, NEW_MASTER_KEY: `${NEW_KEY}\n` }, 'master-key', 'rotate', '--new-key-env', 'NEW_MASTER_KEY');
       assert.equal(rotated.status, 0, rotated.stderr);
       // erp: signing secret, bearer; the app's client secret; the channel's endpoint: both; zendesk's: both, and its
-      // signing secret; sms's: both, and Twilio's token.
-      assert.match(rotated.stdout, /sealed 11 stored secret\(s\) again under the new master key\nnow set BOTGATE_MASTER_KEY/);
+      // signing secret; sms's: both, and Twilio's token; the click link key.
+      assert.match(rotated.stdout, /sealed 12 stored secret\(s\) again under the new master key\nnow set BOTGATE_MASTER_KEY/);
       assert.ok(!rotated.stdout.includes(NEW_KEY) && !rotated.stderr.includes(NEW_KEY));
 
       await assert.rejects(gateway(MASTER_KEY), MasterKeyMismatchError);
@@ -168,6 +177,15 @@ for (const backend of backends) {
 
         const receivedAt = (path: string) => rx.requests.find((r) => r.url === new URL(rx.url).pathname + path);
         await eventually(() => receivedAt('/erp') && receivedAt('/kore') && receivedAt('/zendesk'));
+
+        // The notification sent before the rotation: its link, as erp received it, still counts the click.
+        const sent = await eventually(() => rx.requests.map((r) => JSON.parse(r.body)).find((b) => b.notification_id === made.notification));
+        const link = new URL(sent.text.replace('Offer: ', ''));
+        assert.equal(link.origin, PUBLIC_URL);
+        const click = await fetch(await gw.listen() + link.pathname, { redirect: 'manual' });
+        assert.equal(click.status, 302, await click.text());
+        assert.equal(click.headers.get('location'), 'https://shop.example/offer');
+        assert.ok((await gw.store.notify.notification(made.notification))?.clickedAt, 'the click is counted');
         for (const [path, token] of [['/erp', 'erp-token'], ['/kore', 'kore-access-token'], ['/zendesk', 'zendesk-token']]) {
           assert.equal(receivedAt(path)!.headers.authorization, `Bearer ${token}`, path);
           assert.equal(receivedAt(path)!.verified, true, `${path}: signed with the secret shown at creation`);
@@ -202,9 +220,10 @@ describe('botgate master-key rotate with a generated data_dir/master.key (SQLite
     }
 
     writeFileSync(keyFile, `${NEW_KEY}\n`);
+    // erp's signing secret and bearer token; the click link key.
     const rotated = await cli(env, 'master-key', 'rotate', '--new-key-file', keyFile);
     assert.equal(rotated.status, 0, rotated.stderr);
-    assert.match(rotated.stdout, new RegExp(`sealed 2 stored secret\\(s\\) again under the new master key\\nthe new key is in ${file}`));
+    assert.match(rotated.stdout, new RegExp(`sealed 3 stored secret\\(s\\) again under the new master key\\nthe new key is in ${file}`));
     assert.ok(parseMasterKey(readFileSync(file, 'utf8')).equals(parseMasterKey(NEW_KEY)));
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(dataDir).filter((name) => name.startsWith('master.key')), ['master.key']);
