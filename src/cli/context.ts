@@ -60,10 +60,13 @@ const ISO_TIME = /^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\
 /** A time given as ISO 8601 or as an age ("90s", "30m", "2h", "7d" ago); anything else is a bad option value (exit 2). */
 export function parseWhen(text: string, now: number, option: string): number {
   const age = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text.trim());
-  if (age) return now - Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's']!;
+  // Whole milliseconds, as stored: PostgreSQL's bigint columns refuse 1000.1 (1.0001s) as a bad value. An age past the
+  // dates a time can have (±8.64e15 ms) is none either: PostgreSQL refused -8.64e27 the same way.
   // ISO 8601 only: Date.parse also takes "5" (May 2001) or "March 7" (of 2001), so an age without its unit was a date.
-  const at = ISO_TIME.test(text.trim()) ? Date.parse(text.trim()) : Number.NaN;
-  if (Number.isNaN(at)) throw new BotgateError('BG_ERR_VALIDATION', `${option}: not a time: ${text} (use ISO 8601 or an age like 2h, 7d)`);
+  const at = age
+    ? Math.round(now - Number(age[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[age[2] as 's']!)
+    : ISO_TIME.test(text.trim()) ? Date.parse(text.trim()) : Number.NaN;
+  if (Number.isNaN(new Date(at).getTime())) throw new BotgateError('BG_ERR_VALIDATION', `${option}: not a time: ${text} (use ISO 8601 or an age like 2h, 7d)`);
   return at;
 }
 
