@@ -11,6 +11,11 @@ export interface PageQueryValues {
 
 /** `ids`: the prefix of the listed rows' ids; a cursor that is none of them is refused (it was compared as text). */
 export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: PageRequest; page: number; perPage: number } {
+  // A cursor says where the page starts and a page number says it too: given both, one would be ignored and the
+  // answer's `page` would describe a page it is not.
+  if (query.cursor !== undefined && query.page !== undefined) {
+    throw new BotgateError('BG_ERR_VALIDATION', 'querystring: use cursor or page, not both');
+  }
   if (query.cursor !== undefined && ids && !query.cursor.startsWith(`${ids}_`)) {
     throw new BotgateError('BG_ERR_VALIDATION', `querystring.cursor: not a cursor of this list (a next_cursor it gave, ${ids}_…)`);
   }

@@ -38,9 +38,10 @@ export const Nullable = <T extends TSchema>(schema: T) => {
 export const Timestamp = Type.String({ format: 'date-time' });
 
 export const PageQuery = {
-  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 })),
+  // No schema default for page: validation would fill it in, and a page given with a cursor could not be told apart.
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'default 1; not with cursor' })),
   per_page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
-  cursor: Type.Optional(Type.String({ minLength: 1, description: 'next_cursor of the previous page; wins over page' })),
+  cursor: Type.Optional(Type.String({ minLength: 1, description: 'next_cursor of the previous page; not with page' })),
 };
 
 export const TimeRangeQuery = {

@@ -270,6 +270,27 @@ describe('bad input', () => {
     assert.equal((await raw('GET', '/api/messages?cursor=msg_0')).statusCode, 200);
   });
 
+  it('refuses cursor and page together on every list (the cursor was used while the answer said the page given)', async () => {
+    const agentToken = (await gw.api('POST', '/api/agents', { name: 'paging-agent' })).body.token;
+    const lists = [
+      ['/api/messages', 'msg'], ['/api/deliveries', 'dlv'], ['/api/endpoints', 'ep'], ['/api/conversations', 'conv'],
+      ['/api/notify/decisions', 'dec'], ['/api/agents', 'agt'], ['/api/handoffs', 'hof'], ['/api/apps', 'app'],
+      ['/api/webhook/messages', 'msg'], ['/api/agent/sessions', 'hof'],
+    ];
+    for (const [url, prefix] of lists) {
+      const headers: Record<string, string> = url.startsWith('/api/agent/') ? { authorization: `Bearer ${agentToken}` } : {};
+      for (const page of [1, 2]) {
+        const res = await raw('GET', `${url}?cursor=${prefix}_0&page=${page}`, undefined, headers);
+        expectError(res, 400, 'BG_ERR_VALIDATION');
+        assert.equal(JSON.parse(res.body).message, 'querystring: use cursor or page, not both', url);
+      }
+      assert.equal((await raw('GET', `${url}?cursor=${prefix}_0`, undefined, headers)).statusCode, 200, url);
+      const paged = await raw('GET', `${url}?page=2`, undefined, headers);
+      assert.equal(paged.statusCode, 200, url);
+      assert.equal(JSON.parse(paged.body).page, 2, url);
+    }
+  });
+
   it('names the allowed values when a filter is none of them (the sessions lists, deliveries)', async () => {
     const agentToken = (await gw.api('POST', '/api/agents', { name: 'filter-agent' })).body.token;
     const cases = [
