@@ -9,7 +9,10 @@ export interface PageQueryValues {
   cursor?: string;
 }
 
-/** `ids`: the prefix of the listed rows' ids; a cursor that is none of them is refused (it was compared as text). */
+/**
+ * `ids`: the prefix of the listed rows' ids; a cursor without it is refused (it was compared as text, so another
+ * kind came back empty or as everything). One with it need not be a row's id: the list continues after where it sorts.
+ */
 export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: PageRequest; page: number; perPage: number } {
   // A cursor says where the page starts and a page number says it too: given both, one would be ignored and the
   // answer's `page` would describe a page it is not.
@@ -17,7 +20,7 @@ export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: 
     throw new BotgateError('BG_ERR_VALIDATION', 'querystring: use cursor or page, not both');
   }
   if (query.cursor !== undefined && ids && !query.cursor.startsWith(`${ids}_`)) {
-    throw new BotgateError('BG_ERR_VALIDATION', `querystring.cursor: not a cursor of this list (a next_cursor it gave, ${ids}_…)`);
+    throw new BotgateError('BG_ERR_VALIDATION', `querystring.cursor: not a cursor of this list (an id of its kind, ${ids}_…)`);
   }
   const perPage = query.per_page ?? 50;
   const page = query.page ?? 1;

@@ -38,6 +38,11 @@ describe('management API', () => {
     assert.deepEqual(second.body.data.map((e: { id: string }) => e.id), [ids[0]]);
     assert.equal(second.body.next_cursor, null);
     assert.equal((await gw.api('GET', '/api/endpoints?per_page=2&page=2')).body.data[0].id, ids[0]);
+    // A cursor is checked to be an id of the list's kind, not a row's: the list goes on after where it sorts.
+    const idsOf = async (cursor: string) => (await gw.api('GET', `/api/endpoints?cursor=${cursor}`)).body.data.map((e: { id: string }) => e.id);
+    assert.deepEqual(await idsOf(`ep_${'z'.repeat(26)}`), [ids[2], ids[1], ids[0]]);
+    assert.deepEqual(await idsOf(`${ids[1]}0`), [ids[1], ids[0]]);
+    assert.deepEqual(await idsOf('ep_0'), []);
     assert.equal((await gw.api('GET', '/api/endpoints?provider=zendesk')).body.data.length, 1);
     const patched = await gw.api('PATCH', `/api/endpoints/${ids[0]}`, { name: 'renamed', event_types: ['a.b'], is_active: false });
     assert.equal(patched.status, 200);
