@@ -10,13 +10,17 @@ export function checkRange(field: string, value: number | null | undefined, min:
   }
 }
 
-/**
- * Whether a text is missing or only whitespace. A blank user id would start a conversation for no one (every blank id
- * the same user), a blank message a turn of nothing, a blank name tells nothing apart.
- */
-export const isBlank = (text: string | undefined): text is undefined | '' => text === undefined || text.trim() === '';
+/** Only white space and format characters (zero-width space and joiners, word joiner, BOM, soft hyphen, …). */
+const BLANK = /^[\p{White_Space}\p{Cf}]*$/u;
 
-/** Refuses a name that is empty (or only spaces) or longer than max characters, as the API's schemas do. */
+/**
+ * Whether a text is missing or shows nothing: only white space and Unicode format characters (trim() would keep
+ * U+200B, U+200D, U+2060, which a user sees as nothing). A blank user id would start a conversation for no one
+ * (every blank id the same user), a blank message a turn of nothing, a blank name tells nothing apart.
+ */
+export const isBlank = (text: string | undefined): text is undefined | '' => text === undefined || BLANK.test(text);
+
+/** Refuses a name that is empty (or blank: see isBlank) or longer than max characters, as the API's schemas do. */
 export function checkName(field: string, value: string, max = 200): void {
   if (typeof value !== 'string' || isBlank(value) || value.length > max) {
     throw new BotgateError('BG_ERR_VALIDATION', `${field} must be 1 to ${max} characters, not only spaces`);

@@ -81,7 +81,7 @@ export const koreWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: KoreWebhookDep
 
   async function handle(channel: ChannelRecord, body: KoreRequest, authorization: string | undefined) {
     // A blank id is no one (every blank id would be one user); a blank text may come with attachments, as an empty one.
-    if (isBlank(body.from.id)) throw new BotgateError('BG_ERR_VALIDATION', 'body.from.id is blank (only whitespace)');
+    if (isBlank(body.from.id)) throw new BotgateError('BG_ERR_VALIDATION', 'body.from.id is blank (only white space or format characters)');
     await authenticate(channel, body.from.id, authorization);
     const email = body.from.userInfo?.email === undefined ? null : emailValue(body.from.userInfo.email);
     const received = await deps.turns.handle(channel, {

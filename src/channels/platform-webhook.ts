@@ -160,7 +160,7 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<{ deps: PlatformWe
     const channel = request.platformChannel!;
     const body = request.body as PlatformRequest;
     for (const field of ['user_id', 'message'] as const) {
-      if (isBlank(body[field])) throw new BotgateError('BG_ERR_VALIDATION', `body.${field} is blank (only whitespace)`);
+      if (isBlank(body[field])) throw new BotgateError('BG_ERR_VALIDATION', `body.${field} is blank (only white space or format characters)`);
     }
     if (body.platform !== undefined && !namesPlatform(channel, body.platform)) {
       throw new BotgateError('BG_ERR_PLATFORM_MISMATCH', `The token belongs to platform ${channel.provider}; the body says ${body.platform}`);

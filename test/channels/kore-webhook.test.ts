@@ -284,6 +284,7 @@ describe('kore webhook channel (sync)', () => {
       [{ message: { text: 'x'.repeat(11_000) }, from: { id: 'u' } }, 413, /larger/],
       [{ message: { text: 'hi' }, from: { id: 'u\u0000v' } }, 400, /NUL/],
       [{ message: { text: 'hi' }, from: { id: '   ' } }, 400, /from\.id.*blank/],
+      [{ message: { text: 'hi' }, from: { id: '\u200b\u200d' } }, 400, /from\.id.*blank/],
     ];
     for (const [body, status, message] of cases) {
       const res = await k.post(channelUrl, body, h);

@@ -204,7 +204,7 @@ describe('platform webhook (SQLite)', () => {
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-1' }), 400, 'BG_ERR_VALIDATION');
       assertPlatformError(await c.incoming(bad.inbound_token, { user_id: 'bad-1', message: '' }), 400, 'BG_ERR_VALIDATION');
       // Only whitespace names no user and says nothing: refused as an empty one is, nothing stored.
-      for (const blank of [{ user_id: '   ', message: 'what is my balance' }, { user_id: '\u00a0\t', message: 'hi' }, { user_id: 'bad-blank', message: '  \n ' }]) {
+      for (const blank of [{ user_id: '   ', message: 'what is my balance' }, { user_id: '\u00a0\t', message: 'hi' }, { user_id: 'bad-blank', message: '  \n ' }, { user_id: '\u200b', message: 'hi' }, { user_id: 'bad-blank', message: '\u2060\ufeff' }]) {
         const res = await c.incoming(bad.inbound_token, blank);
         assertPlatformError(res, 400, 'BG_ERR_VALIDATION');
         assert.match(res.body.error.message, /blank/);

@@ -117,6 +117,7 @@ describe('endpoint settings', () => {
     refused(await create({ name: '   ' }), /name must be 1 to 200 characters, not only spaces/);
     const ep = await created({});
     refused(await f.gw.api('PATCH', `/api/endpoints/${ep.id}`, { name: ' \t ' }), /name must be/);
+    refused(await f.gw.api('PATCH', `/api/endpoints/${ep.id}`, { name: '\u200b' }), /name must be/);
     await f.gw.api('DELETE', `/api/endpoints/${ep.id}`);
   });
 });

@@ -76,16 +76,18 @@ for (const backend of await testBackends()) {
       }
     });
 
-    it('refuses agent text of only whitespace: the user would get a blank message', async () => {
+    it('refuses agent text of only whitespace or invisible format characters: the user would get a blank message', async () => {
       const session = await waitingSession('b1');
       assert.equal((await agent('alice').post(`/sessions/${session.id}/claim`)).status, 200);
-      for (const text of [' ', '\n\t ', '\u00a0\u3000']) {
+      // Zero-width space, non-joiner and joiner, word joiner, BOM, soft hyphen: nothing a user would see.
+      for (const text of [' ', '\n\t ', '\u00a0\u3000', '\u200b', '\u200c\u200d', '\u2060', '\ufeff', ' \u200b\n\u00ad']) {
         const blank = await agent('alice').post(`/sessions/${session.id}/messages`, { text });
-        assert.deepEqual([blank.status, blank.body.code, blank.body.message], [400, 'BG_ERR_VALIDATION', 'body.text is blank (only whitespace)'], JSON.stringify(text));
+        assert.deepEqual([blank.status, blank.body.code, blank.body.message], [400, 'BG_ERR_VALIDATION', 'body.text is blank (only white space or format characters)'], JSON.stringify(text));
       }
       assert.equal((await agent('alice').post(`/sessions/${session.id}/messages`, { text: ' ok ' })).status, 202);
+      assert.equal((await agent('alice').post(`/sessions/${session.id}/messages`, { text: '\u200bhi' })).status, 202);
       const sent = (await agent('alice').get(`/sessions/${session.id}/messages`)).body.messages.filter((m: Json) => m.direction === 'agent_outgoing');
-      assert.deepEqual(sent.map((m: Json) => m.text), [' ok ']);
+      assert.deepEqual(sent.map((m: Json) => m.text), [' ok ', '\u200bhi']);
     });
 
     it('takes agent text up to the length handoff.md gives, and refuses a longer one with the documented error', async () => {

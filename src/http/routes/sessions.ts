@@ -105,7 +105,7 @@ export const agentSessionRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = 
     },
   }, async (request, reply) => {
     // The user would get an empty message (as the schema's minLength refuses "").
-    if (isBlank(request.body.text)) throw new BotgateError('BG_ERR_VALIDATION', 'body.text is blank (only whitespace)');
+    if (isBlank(request.body.text)) throw new BotgateError('BG_ERR_VALIDATION', 'body.text is blank (only white space or format characters)');
     const committed = await deps.sessions.send(request.params.id, request.agent!, request.body.text);
     reply.code(202);
     return { session: await committedView(committed), message_ids: committed.published.map((p) => p.message.id) };
