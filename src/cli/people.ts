@@ -1,4 +1,4 @@
-// CLI: botgate agents add|list|disable|rotate, platforms add|list — the people who take conversations over and
+// CLI: botgate agents add|list|disable|enable|rotate, platforms add|list — the people who take conversations over and
 // the chat platforms connected to bots. Tokens are printed once, on stdout.
 import type { Command } from 'commander';
 import { agentView } from '../handoff/agents.ts';
@@ -39,6 +39,16 @@ export function registerPeopleCommands(program: Command): void {
       await withServices(command, async ({ agents: service }) => {
         await service.update(id, { is_active: false });
         print(`agent ${id} disabled`);
+      });
+    });
+
+  agents
+    .command('enable <id>')
+    .description('re-activate a disabled agent: a running gateway takes its token again within 2 s (at once through the API)')
+    .action(async (id: string, _options, command: Command) => {
+      await withServices(command, async ({ agents: service }) => {
+        await service.update(id, { is_active: true });
+        print(`agent ${id} enabled`);
       });
     });
 
