@@ -23,7 +23,7 @@ export const isBlank = (text: string | undefined): text is undefined | '' => tex
 /** Refuses a name that is empty (or blank: see isBlank) or longer than max characters, as the API's schemas do. */
 export function checkName(field: string, value: string, max = 200): void {
   if (typeof value !== 'string' || isBlank(value) || value.length > max) {
-    throw new BotgateError('BG_ERR_VALIDATION', `${field} must be 1 to ${max} characters, not only spaces`);
+    throw new BotgateError('BG_ERR_VALIDATION', `${field} must be 1 to ${max} characters, not only white space or format characters`);
   }
 }
 

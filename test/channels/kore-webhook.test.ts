@@ -265,7 +265,7 @@ describe('kore webhook channel (sync)', () => {
     ] as const) {
       const res = await k.gw.api(method, url, body);
       assert.equal(res.status, 400, `${method} ${url} → ${JSON.stringify(res.body)}`);
-      assert.match(res.body.message, /name must be 1 to 200 characters, not only spaces/);
+      assert.match(res.body.message, /name must be 1 to 200 characters, not only white space or format characters/);
     }
     assert.equal((await k.gw.api('GET', '/api/endpoints')).body.data.length, endpointsBefore, 'no endpoint left behind by a refused async channel');
   });

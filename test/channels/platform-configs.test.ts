@@ -256,7 +256,7 @@ describe('platform webhook (SQLite)', () => {
       const created = await createConfig('named');
       const renamed = await gw.api('PUT', `/api/webhook/config/${created.id}`, { name: ' \t ' });
       assertApiError(renamed, 400, 'BG_ERR_VALIDATION');
-      assert.match(renamed.body.message, /not only spaces/);
+      assert.match(renamed.body.message, /not only white space or format characters/);
       assert.equal((await gw.api('GET', `/api/webhook/config/${created.id}`)).body.name, 'named');
     });
 

@@ -114,7 +114,7 @@ describe('endpoint settings', () => {
   });
 
   it('refuses a name of only spaces, as apps and agents do, on create and PATCH', async () => {
-    refused(await create({ name: '   ' }), /name must be 1 to 200 characters, not only spaces/);
+    refused(await create({ name: '   ' }), /name must be 1 to 200 characters, not only white space or format characters/);
     const ep = await created({});
     refused(await f.gw.api('PATCH', `/api/endpoints/${ep.id}`, { name: ' \t ' }), /name must be/);
     refused(await f.gw.api('PATCH', `/api/endpoints/${ep.id}`, { name: '\u200b' }), /name must be/);
