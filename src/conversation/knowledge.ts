@@ -172,15 +172,35 @@ export async function loadKnowledge(botFile: string, globs: string[]): Promise<K
   const pages: KnowledgePage[] = [];
   let total = 0;
   for (const file of [...files].sort()) {
-    if (!inside(dir, file) || !inside(realDir, await realpath(file))) {
-      throw new BotgateError('BG_ERR_BOT_INVALID', `${botFile}: knowledge: ${relative(dir, file).split(sep).join('/')} is outside the bot file's folder; only pages inside it are read`);
+    const source = relative(dir, file).split(sep).join('/');
+    if (!inside(dir, file) || !inside(realDir, await unreadable(botFile, source, () => realpath(file)))) {
+      throw new BotgateError('BG_ERR_BOT_INVALID', `${botFile}: knowledge: ${source} is outside the bot file's folder; only pages inside it are read`);
     }
     // Regular files of a bounded total (they are stored with each bot version and indexed in memory).
-    const info = await stat(file);
+    const info = await unreadable(botFile, source, () => stat(file));
     if (!info.isFile()) continue;
     total += info.size;
     if (total > MAX_KNOWLEDGE_BYTES) throw new BotgateError('BG_ERR_BOT_INVALID', `${botFile}: knowledge: the pages come to more than ${MAX_KNOWLEDGE_BYTES} bytes`);
-    pages.push({ source: relative(dir, file).split(sep).join('/'), markdown: await readFile(file, 'utf8') });
+    pages.push({ source, markdown: await unreadable(botFile, source, () => readFile(file, 'utf8')) });
   }
   return pages;
+}
+
+const READ_FAILURES: Record<string, string> = {
+  ENOENT: 'no such file', ELOOP: 'a loop of symbolic links', EACCES: 'permission denied', EPERM: 'permission denied',
+};
+
+/**
+ * A page the globs matched but that cannot be read (a dangling symbolic link, one that loops, a file without read
+ * permission) is a problem of the bot's files, named like the others: not an internal error (500, exit 1).
+ */
+async function unreadable<T>(botFile: string, source: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    // Other failures (EMFILE, EIO) are the machine's, not the bot's: they stay internal errors.
+    const reason = READ_FAILURES[(error as NodeJS.ErrnoException).code ?? ''];
+    if (reason === undefined) throw error;
+    throw new BotgateError('BG_ERR_BOT_INVALID', `${botFile}: knowledge: ${source}: cannot read the page: ${reason}`, { cause: error });
+  }
 }

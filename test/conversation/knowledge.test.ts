@@ -65,6 +65,24 @@ describe('knowledge pages', () => {
     }
     assert.deepEqual((await loadKnowledge(file, ['faq/hours.md'])).map((p) => p.source), ['faq/hours.md']);
   });
+
+  it('refuses a page it cannot read (a dangling or looping symbolic link) as a problem naming it, not an internal error', async (t) => {
+    // POST /api/bots answered 500 and `bots load` exited 1 with the bare ENOENT of realpath.
+    const root = await mkdtemp(join(tmpdir(), 'botgate-knowledge-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    await mkdir(join(root, 'faq'), { recursive: true });
+    await writeFile(join(root, 'faq', 'hours.md'), '# Hours\nnine to five\n');
+    await symlink(join(root, 'faq', 'gone.md'), join(root, 'faq', 'dangling.md'));
+    await symlink(join(root, 'faq', 'loop.md'), join(root, 'faq', 'loop.md'));
+    const file = join(root, 'bot.yaml');
+    for (const [pattern, page, reason] of [['faq/*.md', 'faq/dangling.md', 'no such file'], ['faq/loop.md', 'faq/loop.md', 'a loop of symbolic links']]) {
+      await assert.rejects(loadKnowledge(file, [pattern]), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'BG_ERR_BOT_INVALID');
+        assert.equal(error.message, `${file}: knowledge: ${page}: cannot read the page: ${reason}`);
+        return true;
+      }, pattern);
+    }
+  });
 });
 
 describe('knowledge search on the demo bot', async () => {
