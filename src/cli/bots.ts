@@ -5,6 +5,7 @@ import { channelView } from '../channels/channels.ts';
 import { signKoreToken } from '../channels/kore-auth.ts';
 import { botView } from '../conversation/bot-registry.ts';
 import { formatProblems, loadBotFile } from '../conversation/bot-file.ts';
+import { loadKnowledge } from '../conversation/knowledge.ts';
 import { BotgateError, withFieldNames } from '../errors.ts';
 import { numberOption, print, printJson, printTable, publicBase, secretOption, withServices } from './context.ts';
 
@@ -22,7 +23,18 @@ export function registerBotCommands(program: Command): void {
         return;
       }
       const bot = loaded.bot;
-      print(`${file}: bot ${bot.id} ("${bot.name}") is valid: ${Object.keys(bot.intents).length} intents, ${Object.keys(bot.flows).length} states, ${bot.webhooks.length} webhooks`);
+      // Its pages are read as loading reads them, so a page loading refuses (outside the bot's folder, unreadable) is
+      // not called valid here first.
+      let pages: number;
+      try {
+        pages = (await loadKnowledge(file, bot.knowledge)).length;
+      } catch (error) {
+        if (!(error instanceof BotgateError)) throw error;
+        process.stderr.write(error.message + '\n');
+        process.exitCode = 1;
+        return;
+      }
+      print(`${file}: bot ${bot.id} ("${bot.name}") is valid: ${Object.keys(bot.intents).length} intents, ${Object.keys(bot.flows).length} states, ${bot.webhooks.length} webhooks, ${pages} knowledge page${pages === 1 ? '' : 's'}`);
     });
 
   bots
