@@ -273,4 +273,14 @@ endpoints:
     const file = configFile(declared);
     assert.throws(() => loadConfig({ file, env: { ERP_TOKEN: 'x', KORE_ACCESS: 'y' } }), (e: Error) => e instanceof ConfigError && /apps\[0\]\.client_secret_env: the environment variable KORE_SECRET is not set/.test(e.message));
   });
+
+  it('blames a refused secret on the key that names its variable, without quoting it', () => {
+    // It named apps.0.client_secret, a key the file does not have, with zod's "Too small: expected string to have >=16 characters".
+    const file = configFile(declared);
+    assert.throws(() => loadConfig({ file, env: { KORE_SECRET: 'Short-Secret', ERP_TOKEN: 'x', KORE_ACCESS: 'y' } }), (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, `invalid configuration: ${file}: apps.0.client_secret_env (the value of KORE_SECRET): must be at least 16 characters`);
+      return true;
+    });
+  });
 });

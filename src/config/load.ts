@@ -63,7 +63,11 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
     sources.set(key, `--${key.replaceAll('_', '-')}`);
   }
 
-  resolveSecretReferences(raw, env);
+  resolveSecretReferences(raw, env, (path, named) => {
+    // A value refused is blamed on the key that names its variable: the file has no key `client_secret`.
+    const from = sources.get(path.split('.')[0]) ?? file;
+    sources.set(path, from ? `${from}: ${named}` : named);
+  });
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
@@ -261,7 +265,9 @@ export function envSecret(name: string, env: Record<string, string | undefined> 
  * Declared resources keep secrets out of the file: `client_secret_env: KORE_SECRET` (and any key ending in
  * `_env` inside a declaration or its `auth`) is replaced by that variable's value, or stops start-up naming both.
  */
-function resolveSecretReferences(raw: Record<string, unknown>, env: Record<string, string | undefined>): void {
+function resolveSecretReferences(
+  raw: Record<string, unknown>, env: Record<string, string | undefined>, resolved: (path: string, named: string) => void,
+): void {
   for (const group of ['apps', 'endpoints', 'channels']) {
     const list = raw[group];
     if (!Array.isArray(list)) continue;
@@ -278,6 +284,8 @@ function resolveSecretReferences(raw: Record<string, unknown>, env: Record<strin
           const where = `${group}[${index}]${target === item ? '' : '.auth'}.${key}`;
           if (value === undefined) throw new ConfigError(`${where}: the environment variable ${name} is not set`);
           target[key.slice(0, -'_env'.length)] = value;
+          const at = `${group}.${index}${target === item ? '' : '.auth'}.`;
+          resolved(at + key.slice(0, -'_env'.length), `${at}${key} (the value of ${name})`);
           if (target !== item) delete target[key];
         }
       }

@@ -180,7 +180,7 @@ const secretRef = { env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an en
 const appDeclaration = z.strictObject({
   name: z.string().min(1),
   client_id: z.string().min(1).optional(),
-  client_secret: z.string().min(16).optional(),
+  client_secret: z.string().min(16, 'must be at least 16 characters').optional(),
   client_secret_env: secretRef.env,
 });
 const botDeclaration = z.strictObject({ file: z.string().min(1) });
