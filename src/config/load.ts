@@ -101,7 +101,13 @@ function readConfigFile(file: string): Record<string, unknown> {
   }
   const doc = parseDocument(text); // YAML (1.2, unless the file says %YAML 1.1) is a superset of JSON
   // The first line of an error says what and where; the parser goes on to quote the line, which may hold a secret.
-  if (doc.errors.length) throw new ConfigError(`config file ${file}: ${doc.errors[0].message.split('\n')[0].replace(/:$/, '')}`);
+  if (doc.errors.length) {
+    // The library's words for a second document are advice to a programmer (use parseAllDocuments()).
+    const [error] = doc.errors;
+    const first = error.message.split('\n')[0].replace(/:$/, '');
+    const text = error.code === 'MULTIPLE_DOCS' ? first.replace(/^.*?(?= at line|$)/, 'the file holds several YAML documents (a line "---" starts another); a config file is one') : first;
+    throw new ConfigError(`config file ${file}: ${text}`);
+  }
   const surprise = leadingZero(doc);
   if (surprise) throw new ConfigError(`config file ${file}: ${surprise}`);
   const parsed: unknown = doc.toJS();

@@ -20,7 +20,7 @@ export function parseBot(text: string, source: string): { bot: BotDefinition } |
     return {
       problems: document.errors.map((error) => {
         const { line, col } = lines.linePos(error.pos[0]);
-        return { path: '', message: `YAML syntax error at line ${line}, column ${col}: ${error.message.split('\n')[0]}` };
+        return { path: '', message: `YAML syntax error at line ${line}, column ${col}: ${yamlErrorText(error)}` };
       }),
     };
   }
@@ -33,6 +33,12 @@ export function parseBot(text: string, source: string): { bot: BotDefinition } |
   const unstorable = unstorableText(raw, '');
   if (unstorable.length > 0) return { problems: unstorable };
   return validateBot(raw);
+}
+
+/** The first line of a YAML parse error, in this project's words where the library's are advice to a programmer. */
+function yamlErrorText(error: { code: string; message: string }): string {
+  if (error.code === 'MULTIPLE_DOCS') return 'the file holds several YAML documents (a line "---" starts another); a bot file is one';
+  return error.message.split('\n')[0];
 }
 
 /**

@@ -200,6 +200,12 @@ describe('config', () => {
     const bad = file('delivery:\n  concurency: 3\n');
     assert.throws(() => loadConfig({ file: bad, env: {} }), /concurency/);
     assert.throws(() => loadConfig({ file: '/nonexistent/botgate.yaml', env: {} }), /config file \/nonexistent/);
+    // It said "Source contains multiple documents; please use YAML.parseAllDocuments()".
+    const twoDocs = file('port: 3000\n---\nport: 4000\n');
+    assert.throws(() => loadConfig({ file: twoDocs, env: {} }), (e: Error) => {
+      assert.equal(e.message, `config file ${twoDocs}: the file holds several YAML documents (a line "---" starts another); a config file is one at line 2, column 1`);
+      return true;
+    });
     // A file YAML cannot read is named with the place, without quoting the line: it may hold a secret.
     for (const text of ['port: 18851\nmaster_key: @SECRET-passphrase-xyz-123456\n', 'admin_token: `SECRET-token-0123456789abcdef\n', 'metrics_token: a: SECRET-metrics-x\n']) {
       assert.throws(() => loadConfig({ file: file(text), env: {} }), (e: Error) => e instanceof ConfigError && /line \d+, column \d+/.test(e.message) && !e.message.includes('SECRET'), text);

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_SETTINGS } from '../../src/conversation/bot-validate.ts';
-import { formatProblems, loadBotFile, MAX_BOT_FILE_BYTES } from '../../src/conversation/bot-file.ts';
+import { formatProblems, loadBotFile, MAX_BOT_FILE_BYTES, parseBot } from '../../src/conversation/bot-file.ts';
 import { DEMO, demoText, base, parsed, problemsIn } from './bot-file-helpers.ts';
 
 describe('the demo bot', () => {
@@ -139,6 +139,12 @@ describe('defaults', () => {
 });
 
 describe('loadBotFile and formatProblems', () => {
+  it('refuses a file of several YAML documents in its own words, not the parser library\'s', () => {
+    // It said "Source contains multiple documents; please use YAML.parseAllDocuments()", advice for a programmer.
+    const result = parseBot('id: a\nname: A\n---\nid: b\n', 'bot.yaml');
+    assert.deepEqual(result, { problems: [{ path: '', message: 'YAML syntax error at line 3, column 1: the file holds several YAML documents (a line "---" starts another); a bot file is one' }] });
+  });
+
   it('reports a missing file as a problem with an empty path', async () => {
     const result = await loadBotFile('/nonexistent/bot.yaml');
     assert.deepEqual(result, { problems: [{ path: '', message: 'cannot read the bot file: no such file' }], path: '/nonexistent/bot.yaml' });
