@@ -3,9 +3,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadConfig, ConfigError } from '../src/config/load.ts';
 import { createGateway } from '../src/gateway.ts';
 import { DEMO_BOT_FILE } from '../src/provision.ts';
@@ -282,5 +282,30 @@ endpoints:
       assert.equal(e.message, `invalid configuration: ${file}: apps.0.client_secret_env (the value of KORE_SECRET): must be at least 16 characters`);
       return true;
     });
+  });
+
+  it('starts from the full example of docs/configuration.md as written (its bot file is the bundled demo bot)', async () => {
+    const docs = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+    const example = /```yaml\n(# botgate\.yaml — run with[\s\S]*?)```/.exec(docs)?.[1];
+    assert.ok(example, 'the example is in the docs');
+    // The example sits in the repository's folder: its bot file path is relative to it.
+    const folder = mkdtempSync(join(tmpdir(), 'botgate-example-'));
+    symlinkSync(join(dirname(DEMO_BOT_FILE), '..'), join(folder, 'bots'));
+    const file = join(folder, 'botgate.yaml');
+    writeFileSync(file, example);
+    const env = {
+      BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-example-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent',
+      KORE_CLIENT_SECRET: 'kore-secret-0123456789', ERP_TOKEN: 'erp-token-0123456789', ORDERS_WHSEC: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', KORE_ACCESS_TOKEN: 'kore-access-0123456789',
+    };
+    const gw = await createGateway(loadConfig({ file, env }));
+    try {
+      await gw.start();
+      const channel = (await gw.store.channels.forBot('demo')).find((c) => c.name === 'kore-pizza');
+      assert.equal(channel?.mode, 'async');
+      assert.equal((await gw.store.apps.byName('kore-prod'))?.id, channel?.appId);
+      assert.ok((await gw.store.endpoints.list({}, { limit: 100 })).some((e) => e.name === 'orders'));
+    } finally {
+      await gw.close();
+    }
   });
 });
