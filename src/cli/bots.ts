@@ -7,6 +7,7 @@ import { botView } from '../conversation/bot-registry.ts';
 import { formatProblems, loadBotFile } from '../conversation/bot-file.ts';
 import { loadKnowledge } from '../conversation/knowledge.ts';
 import { BotgateError, withFieldNames } from '../errors.ts';
+import { isBlank } from '../ranges.ts';
 import { numberOption, print, printJson, printTable, publicBase, secretOption, withServices } from './context.ts';
 
 export function registerBotCommands(program: Command): void {
@@ -153,6 +154,8 @@ export function registerBotCommands(program: Command): void {
     .option('--user-identity <id>', 'add userIdentity (must then equal from.id)')
     .action(async (options: { app: string; sub: string; style: string; ttl: number; userIdentity?: string }, command: Command) => {
       if (options.style !== 'appId' && options.style !== 'iss') command.error('error: --style must be appId or iss');
+      if (isBlank(options.sub)) command.error('error: --sub must not be blank');
+      if (options.userIdentity !== undefined && isBlank(options.userIdentity)) command.error('error: --user-identity must not be blank');
       await withServices(command, async ({ apps: service, clock }) => {
         const key = await service.signingKey(options.app);
         if (!key) throw new BotgateError('BG_ERR_APP_NOT_FOUND', `No app ${options.app}`);

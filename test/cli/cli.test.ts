@@ -74,6 +74,12 @@ describe('cli', () => {
     // An unchanged file keeps its version.
     assert.match(cli('bots', 'reload', 'demo').stdout, /reloaded demo: version 1/);
     assert.equal(cli('token', '--app', 'cs-nope', '--sub', 'x').status, 2);
+    // A blank user is no user: a token for it names nobody (and one whose userIdentity is blank matches no from.id).
+    for (const args of [['--sub', ''], ['--sub', ' '], ['--sub', 'u', '--user-identity', '']]) {
+      const refused = cli('token', '--app', clientId, ...args);
+      assert.equal(refused.status, 2, args.join(' '));
+      assert.match(refused.stderr, /--(sub|user-identity) must not be blank/);
+    }
     // Names as the API takes them: an empty or over-long one is refused.
     for (const args of [['apps', 'create', ''], ['apps', 'create', 'a'.repeat(201)], ['agents', 'add', ' '], ['producer-keys', 'add', '']]) {
       const refused = cli(...args);
