@@ -145,7 +145,7 @@ async function ensureEndpoint(
 /** Creates or updates a declared channel; `generated` is the signing secret of a new async channel's POST_URL endpoint. */
 async function ensureChannel(services: Services, declared: ChannelDeclaration): Promise<{ channel: ChannelRecord; generated: string | null }> {
   const app = await services.store.apps.byName(declared.app);
-  if (!app) throw new Error(`channels: ${declared.name}: no app named ${declared.app}`);
+  if (!app) throw new Error(`no app named ${declared.app}`);
   const existing = (await services.store.channels.list({ limit: 10_000 })).find((c) => c.name === declared.name);
   if (!existing) {
     const created = await services.channels.create(declared.bot, {
@@ -155,7 +155,7 @@ async function ensureChannel(services: Services, declared: ChannelDeclaration): 
     return { channel: created.channel, generated: created.secret };
   }
   if (existing.botId !== declared.bot || existing.mode !== declared.mode) {
-    throw new Error(`channels: ${declared.name}: its bot or mode changed; delete the channel to declare it anew`);
+    throw new Error(`its bot or mode changed; delete the channel to declare it anew`);
   }
   // As on creation: the same file is refused on a fresh store and on this one.
   if (declared.mode === 'async' && !declared.post_url) throw new Error('an async channel needs post_url');

@@ -147,6 +147,8 @@ endpoints:
     }
     await assert.rejects(boot(plain.replace('client_id: cs-prod-1', 'client_id: cs-other')), /apps\[0\] \(kore-prod\): client_id cs-other is declared but the app has cs-prod-1/);
     await assert.rejects(boot(plain.replace(/    post_url: .*\n/, '')), /an async channel needs post_url/);
+    // Named once, by the declaration: the message after it does not repeat the channel.
+    await assert.rejects(boot(plain.replace('    mode: sync\n', '    mode: async\n    post_url: https://bots.example.com/hook\n')), (error: Error) => error.message === 'channels[1] (kore-demo-sync): its bot or mode changed; delete the channel to declare it anew');
     // As on a fresh store, where creating the channel refuses them: a sync channel has no POST_URL to send to.
     for (const extra of ['post_url: https://bots.example.com/hook', 'access_token: abc']) {
       await assert.rejects(boot(plain.replace('    mode: sync\n', `    mode: sync\n    ${extra}\n`)).then((g) => g.close()), /channels\[1\] \(kore-demo-sync\): post_url and access_token belong to async channels/, extra);
