@@ -14,6 +14,35 @@ import { DEMO_BOT_FILE } from '../../src/provision.ts';
 const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** Orders a pizza from the demo bot with the curl line the banner printed, then the rest through the same channel: the confirmation reaches the demo's order receiver, signed. */
+/** A first start in a fresh data directory (no admin token, no master key), its stdout and stderr collected. */
+function firstStart(dataDir: string) {
+  const child = spawn(process.execPath, ['src/main.ts'], {
+    cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  return { child, exited: once(child, 'exit'), output: () => out };
+}
+
+function shownToken(out: string): string {
+  const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(out)?.[1];
+  assert.ok(token, `the generated admin token is shown:\n${out}`);
+  return token;
+}
+
+/** The next start in the data directory generates no admin token and accepts the one the first start showed. */
+async function nextStartTakes(dataDir: string, token: string): Promise<void> {
+  const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' }, { adminToken: null });
+  try {
+    assert.ok(!/Admin token/.test(gw.output()), 'the next start generates none');
+    assert.equal((await fetch(`${gw.url}/api/endpoints`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+  } finally {
+    gw.child.kill('SIGTERM');
+    await gw.exited;
+  }
+}
+
 async function orderThroughDemo(gw: GatewayProcess): Promise<void> {
   const curl = (await eventually(() => /^\s+(curl -s .*chatbot\/hooks\/demo.*)$/m.exec(gw.output()), 10_000))[1];
   const run = spawnSync('sh', ['-c', curl.replace('curl -s ', 'curl -s -g ')], { encoding: 'utf8', timeout: 10_000 }); // -g: [::1] is no glob
@@ -290,53 +319,25 @@ describe('gateway process', () => {
 
   it('a first start stopped (Ctrl-C, SIGTERM) before its banner still shows the admin token it generated', async () => {
     const dataDir = tempDataDir();
-    const child = spawn(process.execPath, ['src/main.ts'], {
-      cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
+    const first = firstStart(dataDir);
     // The master key warning is logged once the store is open and the admin token generated, before listening and
     // provisioning: the stop comes while the start is still under way.
-    child.stderr.on('data', (d) => (out += d));
-    child.stdout.on('data', () => { if (/no master key configured/.test(out) && !child.killed) child.kill('SIGTERM'); });
-    const [code] = await once(child, 'exit');
-    assert.equal(code, 0, out);
-    const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(out)?.[1];
-    assert.ok(token, `the generated admin token is shown:\n${out}`);
-    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' }, { adminToken: null });
-    try {
-      assert.ok(!/Admin token/.test(gw.output()), 'the next start generates none');
-      assert.equal((await fetch(`${gw.url}/api/endpoints`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
-    } finally {
-      gw.child.kill('SIGTERM');
-      await gw.exited;
-    }
+    first.child.stdout.on('data', () => { if (/no master key configured/.test(first.output()) && !first.child.killed) first.child.kill('SIGTERM'); });
+    const [code] = await first.exited;
+    assert.equal(code, 0, first.output());
+    await nextStartTakes(dataDir, shownToken(first.output()));
   });
 
   it('a stop that comes while the store is still opening waits for it, closes it and shows the admin token generated meanwhile', async () => {
     const dataDir = tempDataDir();
-    const child = spawn(process.execPath, ['src/main.ts'], {
-      cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const exited = once(child, 'exit');
+    const first = firstStart(dataDir);
     // The pid file is written when the data directory is locked, before the store opens and the token is generated.
-    while (!existsSync(`${dataDir}/gateway.pid`) && child.exitCode === null) await new Promise((r) => setTimeout(r, 1));
-    child.kill('SIGTERM');
-    const [code, signal] = await exited;
-    assert.deepEqual({ code, signal }, { code: 0, signal: null }, out);
-    assert.doesNotMatch(out, /botgate is running/);
-    const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(out)?.[1];
-    assert.ok(token, `the generated admin token is shown:\n${out}`);
-    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dataDir, BOTGATE_MASTER_KEY: '' }, { adminToken: null });
-    try {
-      assert.equal((await fetch(`${gw.url}/api/endpoints`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
-    } finally {
-      gw.child.kill('SIGTERM');
-      await gw.exited;
-    }
+    while (!existsSync(`${dataDir}/gateway.pid`) && first.child.exitCode === null) await new Promise((r) => setTimeout(r, 1));
+    first.child.kill('SIGTERM');
+    const [code, signal] = await first.exited;
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, first.output());
+    assert.doesNotMatch(first.output(), /botgate is running/);
+    await nextStartTakes(dataDir, shownToken(first.output()));
   });
 
   it('refuses a master key other than the one the data was sealed with (a lost master.key), in one line, and keeps nothing of it', async () => {
