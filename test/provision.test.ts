@@ -273,7 +273,28 @@ endpoints:
 
   it('stops start-up naming the variable a secret should come from', () => {
     const file = configFile(declared);
-    assert.throws(() => loadConfig({ file, env: { ERP_TOKEN: 'x', KORE_ACCESS: 'y' } }), (e: Error) => e instanceof ConfigError && /apps\[0\]\.client_secret_env: the environment variable KORE_SECRET is not set/.test(e.message));
+    assert.throws(() => loadConfig({ file, env: { ERP_TOKEN: 'x', KORE_ACCESS: 'y' } }), (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, `invalid configuration: ${file}: apps.0.client_secret_env: the environment variable KORE_SECRET is not set`);
+      return true;
+    });
+  });
+
+  it('names every missing variable at once, each with its key, so one restart fixes them all', () => {
+    // Only the first was named: a file of three secrets took three restarts to learn which variables were missing.
+    const file = configFile(declared);
+    assert.throws(() => loadConfig({ file, env: { ERP_TOKEN: '  ' } }), (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, [
+        'invalid configuration:',
+        `  ${file}: apps.0.client_secret_env: the environment variable KORE_SECRET is not set`,
+        `  ${file}: endpoints.0.auth.token_env: the environment variable ERP_TOKEN is not set`,
+        `  ${file}: channels.0.access_token_env: the environment variable KORE_ACCESS is not set`,
+      ].join('\n'));
+      return true;
+    });
+    // With a bad value elsewhere in the file: that one in the same message.
+    assert.throws(() => loadConfig({ file: configFile(`${declared}port: eighty\n`), env: {} }), (e: Error) => e instanceof ConfigError && e.message.split('\n').length === 5 && /port: expected a number, got "eighty"/.test(e.message));
   });
 
   it('blames a refused secret on the key that names its variable, without quoting it', () => {

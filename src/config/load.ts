@@ -63,33 +63,39 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
     sources.set(key, `--${key.replaceAll('_', '-')}`);
   }
 
-  resolveSecretReferences(raw, env, (path, named) => {
+  /** Where the value at a config path was set: the variable or option, or the file and the path in it. */
+  const where = (path: readonly PropertyKey[]): string => {
+    const key = path.map(String).join('.');
+    // The setting the path is in, or one of its parents (a list item's issue is the list's variable's).
+    const source = path.map((_, i) => sources.get(path.slice(0, path.length - i).map(String).join('.'))).find((s) => s !== undefined);
+    return source ? (source === sources.get(key) ? source : `${source} (${key})`) : file ? `${file}: ${key || '(root)'}` : key;
+  };
+  const problems = resolveSecretReferences(raw, env, (path, named) => {
     // A value refused is blamed on the key that names its variable: the file has no key `client_secret`.
     const from = sources.get(path.split('.')[0]) ?? file;
     sources.set(path, from ? `${from}: ${named}` : named);
-  });
+  }).map((problem) => `${where(problem.path)}: ${problem.message}`);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
+    problems.push(...result.error.issues.map((issue) => {
       const key = issue.path.join('.');
-      // The setting the issue is in, or one of its parents (a list item's issue is the list's variable's).
-      const source = issue.path.map((_, i) => sources.get(issue.path.slice(0, issue.path.length - i).join('.'))).find((s) => s !== undefined);
-      const where = source ? (source === sources.get(key) ? source : `${source} (${key})`) : file ? `${file}: ${key || '(root)'}` : key;
+      const at = where(issue.path);
       // A value of the wrong kind is quoted (a secret is never of the wrong kind: they are all text).
       const value = valueAt(raw, issue.path);
       if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && (typeof value === 'string' || typeof value === 'number')) {
         const kind = issue.code === 'invalid_type' ? issue.expected : 'union';
         const expected = ({ number: 'expected a number', int: 'expected a whole number', boolean: 'expected true or false', string: 'expected text', array: 'expected a list ([a, b])' } as Record<string, string>)[kind];
         const what = expected ?? issue.message.replace(/^Invalid input: /, '').replace(/, received \w+$/, '');
-        return `${where}: ${what}, got ${JSON.stringify(value)}${typeof value === 'string' ? hint(value, key, kind) : ''}`;
+        return `${at}: ${what}, got ${JSON.stringify(value)}${typeof value === 'string' ? hint(value, key, kind) : ''}`;
       }
       const extra = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
-      return `${where}: ${issue.message}${extra}`;
-    });
-    // One problem in one line (as a start-up failure is); several, one line each.
-    throw new ConfigError(problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  ${problems.join('\n  ')}`);
+      return `${at}: ${issue.message}${extra}`;
+    }));
   }
-  return deepFreeze(result.data);
+  // Every problem at once, so one restart fixes them all: one in one line (as a start-up failure is); several, one
+  // line each.
+  if (problems.length) throw new ConfigError(problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  ${problems.join('\n  ')}`);
+  return deepFreeze(result.data!);
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -269,11 +275,13 @@ export function envSecret(name: string, env: Record<string, string | undefined> 
 
 /**
  * Declared resources keep secrets out of the file: `client_secret_env: KORE_SECRET` (and any key ending in
- * `_env` inside a declaration or its `auth`) is replaced by that variable's value, or stops start-up naming both.
+ * `_env` inside a declaration or its `auth`) is replaced by that variable's value. The problems are returned, all of
+ * them (each variable that is not set, at the key naming it), to stop start-up with the other problems of the file.
  */
 function resolveSecretReferences(
   raw: Record<string, unknown>, env: Record<string, string | undefined>, resolved: (path: string, named: string) => void,
-): void {
+): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
   for (const group of ['apps', 'endpoints', 'channels']) {
     const list = raw[group];
     if (!Array.isArray(list)) continue;
@@ -287,8 +295,10 @@ function resolveSecretReferences(
           if (!key.endsWith('_env') || typeof target[key] !== 'string') continue;
           const name = target[key] as string;
           const value = envSecret(name, env);
-          const where = `${group}[${index}]${target === item ? '' : '.auth'}.${key}`;
-          if (value === undefined) throw new ConfigError(`${where}: the environment variable ${name} is not set`);
+          if (value === undefined) {
+            problems.push({ path: [group, index, ...(target === item ? [] : ['auth']), key], message: `the environment variable ${name} is not set` });
+            continue;
+          }
           target[key.slice(0, -'_env'.length)] = value;
           const at = `${group}.${index}${target === item ? '' : '.auth'}.`;
           resolved(at + key.slice(0, -'_env'.length), `${at}${key} (the value of ${name})`);
@@ -297,4 +307,5 @@ function resolveSecretReferences(
       }
     });
   }
+  return problems;
 }
