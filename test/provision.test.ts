@@ -297,6 +297,28 @@ endpoints:
     assert.throws(() => loadConfig({ file: configFile(`${declared}port: eighty\n`), env: {} }), (e: Error) => e instanceof ConfigError && e.message.split('\n').length === 5 && /port: expected a number, got "eighty"/.test(e.message));
   });
 
+  it('refuses a secret given both in the file and by a variable, naming the declaration and both keys', () => {
+    // The variable's value won in silence: the file's secret, which its reader takes for the one in use, was not.
+    const env = { KORE_SECRET: 'kore-secret-0123456789', ERP_TOKEN: 'erp-token', KORE_ACCESS: 'kore-access', ERP_WHSEC: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' };
+    const file = configFile(declared
+      .replace('    client_secret_env: KORE_SECRET\n', '    client_secret_env: KORE_SECRET\n    client_secret: file-secret-0123456789\n')
+      .replace('{ kind: bearer, token_env: ERP_TOKEN }', '{ kind: bearer, token: file-token, token_env: ERP_TOKEN }\n    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n    secret_env: ERP_WHSEC')
+      .replace('    access_token_env: KORE_ACCESS\n', '    access_token: file-access\n    access_token_env: KORE_ACCESS\n'));
+    assert.throws(() => loadConfig({ file, env }), (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.message, [
+        'invalid configuration:',
+        `  ${file}: apps.0: give one of client_secret and client_secret_env`,
+        `  ${file}: endpoints.0: give one of secret and secret_env`,
+        `  ${file}: endpoints.0.auth: give one of token and token_env`,
+        `  ${file}: channels.0: give one of access_token and access_token_env`,
+      ].join('\n'));
+      return true;
+    });
+    // Refused whether or not the variable is set: the file is ambiguous either way.
+    assert.throws(() => loadConfig({ file, env: {} }), (e: Error) => e instanceof ConfigError && !/is not set/.test(e.message) && e.message.split('\n').length === 5);
+  });
+
   it('blames a refused secret on the key that names its variable, without quoting it', () => {
     // It named apps.0.client_secret, a key the file does not have, with zod's "Too small: expected string to have >=16 characters".
     const file = configFile(declared);

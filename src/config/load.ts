@@ -276,7 +276,8 @@ export function envSecret(name: string, env: Record<string, string | undefined> 
 /**
  * Declared resources keep secrets out of the file: `client_secret_env: KORE_SECRET` (and any key ending in
  * `_env` inside a declaration or its `auth`) is replaced by that variable's value. The problems are returned, all of
- * them (each variable that is not set, at the key naming it), to stop start-up with the other problems of the file.
+ * them (each variable that is not set, at the key naming it; a secret given in both forms, at its declaration), to
+ * stop start-up with the other problems of the file.
  */
 function resolveSecretReferences(
   raw: Record<string, unknown>, env: Record<string, string | undefined>, resolved: (path: string, named: string) => void,
@@ -294,14 +295,21 @@ function resolveSecretReferences(
         for (const key of Object.keys(target)) {
           if (!key.endsWith('_env') || typeof target[key] !== 'string') continue;
           const name = target[key] as string;
-          const value = envSecret(name, env);
-          if (value === undefined) {
-            problems.push({ path: [group, index, ...(target === item ? [] : ['auth']), key], message: `the environment variable ${name} is not set` });
+          const base = key.slice(0, -'_env'.length);
+          const declaration = [group, index, ...(target === item ? [] : ['auth'])];
+          // Both forms: the variable's value won in silence over the file's, which its reader takes for the one in use.
+          if (Object.hasOwn(target, base)) {
+            problems.push({ path: declaration, message: `give one of ${base} and ${key}` });
             continue;
           }
-          target[key.slice(0, -'_env'.length)] = value;
+          const value = envSecret(name, env);
+          if (value === undefined) {
+            problems.push({ path: [...declaration, key], message: `the environment variable ${name} is not set` });
+            continue;
+          }
+          target[base] = value;
           const at = `${group}.${index}${target === item ? '' : '.auth'}.`;
-          resolved(at + key.slice(0, -'_env'.length), `${at}${key} (the value of ${name})`);
+          resolved(at + base, `${at}${key} (the value of ${name})`);
           if (target !== item) delete target[key];
         }
       }
