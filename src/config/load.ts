@@ -86,7 +86,7 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
         const kind = issue.code === 'invalid_type' ? issue.expected : 'union';
         const expected = ({ number: 'expected a number', int: 'expected a whole number', boolean: 'expected true or false', string: 'expected text', array: 'expected a list ([a, b])' } as Record<string, string>)[kind];
         const what = expected ?? issue.message.replace(/^Invalid input: /, '').replace(/, received \w+$/, '');
-        return `${at}: ${what}, got ${JSON.stringify(value)}${typeof value === 'string' ? hint(value, key, kind) : ''}`;
+        return `${at}: ${what}, got ${JSON.stringify(value)}${typeof value === 'string' ? hint(value, key, kind, fromEnv.has(String(issue.path[0]))) : ''}`;
       }
       const extra = issue.code === 'unrecognized_keys' ? ` (${issue.keys.join(', ')})` : '';
       return `${at}: ${issue.message}${extra}`;
@@ -152,8 +152,14 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
-/** What to write instead of a text where a number or a boolean belongs: a duration with its unit, yes for true. */
-function hint(value: string, key: string, expected: string): string {
+/**
+ * What to write instead of a text where a number or a boolean belongs (a duration with its unit, yes for true), or
+ * where a bot declaration belongs (a bot is `{file: …}`, a path alone is not one).
+ */
+function hint(value: string, key: string, expected: string, fromEnv: boolean): string {
+  if (/^bots(\.\d+)?$/.test(key)) {
+    return fromEnv ? ` (a bot is declared by its file: write [${JSON.stringify({ file: value }).replace(':', ': ')}])` : ` (a bot is declared by its file: write "- file: ${value}" as an item of bots)`;
+  }
   const unit = /[._](ms|seconds|minutes|hours|days|bytes)$/.exec(key)?.[1];
   if (unit && (expected === 'number' || expected === 'int') && /^\s*[-+.\d]/.test(value)) return ` (a number of ${unit === 'ms' ? 'milliseconds' : unit}, without a unit or quotes)`;
   if (expected !== 'string' && /^(y|yes|n|no|on|off)$/i.test(value)) return ' (YAML 1.2 reads yes, no, on and off as text: write true or false)';

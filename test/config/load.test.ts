@@ -45,6 +45,23 @@ describe('config', () => {
     assert.deepEqual(config.bots.map((b) => b.file), [join(path, '..', 'bots', 'pizza.yaml'), '/srv/bots/other.yaml']);
   });
 
+  it('says how to declare a bot file given as a plain path', () => {
+    // It said `bots.0: expected object, got "./x.yaml"` and left the user to find that a bot is {file: …}.
+    const flow = file('bots: [./x.yaml]\n');
+    assert.throws(() => loadConfig({ file: flow, env: {} }), (e: Error) => {
+      assert.equal(e.message, `invalid configuration: ${flow}: bots.0: expected object, got "./x.yaml" (a bot is declared by its file: write "- file: ./x.yaml" as an item of bots)`);
+      return true;
+    });
+    const bare = file('bots: ./x.yaml\n');
+    assert.throws(() => loadConfig({ file: bare, env: {} }), /bots: expected a list \(\[a, b\]\), got "\.\/x\.yaml" \(a bot is declared by its file: write "- file: \.\/x\.yaml" as an item of bots\)$/);
+    // From the environment, in the JSON it takes there.
+    assert.throws(() => loadConfig({ env: { BOTGATE_BOTS: './x.yaml' } }), (e: Error) => {
+      assert.equal(e.message, 'invalid configuration: BOTGATE_BOTS (bots.0): expected object, got "./x.yaml" (a bot is declared by its file: write [{"file": "./x.yaml"}])');
+      return true;
+    });
+    assert.equal(loadConfig({ env: { BOTGATE_BOTS: '[{"file": "./x.yaml"}]' } }).bots[0].file, './x.yaml', 'as the hint says');
+  });
+
   it('names the key of a bad CIDR range', () => {
     assert.throws(() => loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '10.0.0.0/40' } }), /BOTGATE_DELIVERY__ALLOW_PRIVATE.*not a CIDR range/s);
     assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '10.0.0.0/8,127.0.0.1,localhost' } }).delivery.allow_private, ['10.0.0.0/8', '127.0.0.1', 'localhost']);
