@@ -3,6 +3,7 @@
 // demo bot, its app, a sync channel and the `orders` endpoint are set up the same way.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { configPlace, invalidConfiguration } from './config/load.ts';
 import type { ChannelDeclaration, Config, EndpointDeclaration } from './config/schema.ts';
 import type { EndpointInput } from './delivery/endpoints.ts';
 import type { Services } from './services.ts';
@@ -38,18 +39,24 @@ export class DeclarationError extends Error {
 }
 
 /**
- * Applies the declarations into `result`. A failure names the declaration it came from (`channels[0] (kore-pizza):
- * No bot nobot`); what was generated before it stays in `result`, to be shown.
+ * Applies the declarations into `result`. A failure names the declaration it came from as a problem of the file
+ * does (`invalid configuration: botgate.yaml: channels.0 (kore-pizza): No bot nobot`); what was generated before it
+ * stays in `result`, to be shown.
  */
 export async function provision(services: Services, config: Config, internalBase: string, result: Provisioned = emptyProvisioned()): Promise<Provisioned> {
-  const step = async <T>(where: string, fn: () => Promise<T>): Promise<T> => {
+  // A failure of a step is named by `where`; `shape` makes the line a problem of the configuration, or keeps it as is.
+  const asProblem = (line: string) => invalidConfiguration([line]);
+  const step = async <T>(where: string, fn: () => Promise<T>, shape = asProblem): Promise<T> => {
     try {
       return await fn();
     } catch (error) {
-      throw new DeclarationError(`${where}: ${(error as Error).message}`, { cause: error });
+      throw new DeclarationError(shape(`${where}: ${(error as Error).message}`), { cause: error });
     }
   };
-  for (const [i, declared] of config.apps.entries()) await step(`apps[${i}] (${declared.name})`, async () => {
+  // A declaration is named where the config was read (the file, or a variable), in the loader's notation.
+  const declaration = (group: string, i: number, name: string) => `${configPlace(config, [group, i])} (${name})`;
+  const asIs = (line: string) => line;
+  for (const [i, declared] of config.apps.entries()) await step(declaration('apps', i, declared.name), async () => {
     const secret = declared.client_secret ?? null;
     const existing = await services.store.apps.byName(declared.name);
     if (!existing) {
@@ -61,7 +68,7 @@ export async function provision(services: Services, config: Config, internalBase
       await services.apps.rotateSecret(existing.id, secret);
     }
   });
-  for (const [i, declared] of config.endpoints.entries()) await step(`endpoints[${i}] (${declared.name})`, async () => {
+  for (const [i, declared] of config.endpoints.entries()) await step(declaration('endpoints', i, declared.name), async () => {
     const { generated } = await ensureEndpoint(services, declared.name, endpointInput(declared));
     if (generated) result.generatedSigningSecrets.push({ kind: 'endpoint', name: declared.name, secret: generated });
   });
@@ -69,12 +76,11 @@ export async function provision(services: Services, config: Config, internalBase
   const botProblems: string[] = [];
   const botIds = new Map<string, string>(); // bot id → the declaration that loaded it
   for (const [i, declared] of config.bots.entries()) {
-    const where = `bots[${i}] (${declared.file})`;
-    await step(where, () => services.bots.load(declared.file, { requireEndpoints: true, takenIds: botIds }))
-      .then((bot) => botIds.set(bot.id, where), (error: Error) => botProblems.push(error.message));
+    await step(declaration('bots', i, declared.file), () => services.bots.load(declared.file, { requireEndpoints: true, takenIds: botIds }), asIs)
+      .then((bot) => botIds.set(bot.id, `bots.${i} (${declared.file})`), (error: Error) => botProblems.push(error.message));
   }
-  if (botProblems.length) throw new DeclarationError(botProblems.join('\n'));
-  for (const [i, declared] of config.channels.entries()) await step(`channels[${i}] (${declared.name})`, async () => {
+  if (botProblems.length) throw new DeclarationError(invalidConfiguration(botProblems));
+  for (const [i, declared] of config.channels.entries()) await step(declaration('channels', i, declared.name), async () => {
     const { generated } = await ensureChannel(services, declared);
     if (generated) result.generatedSigningSecrets.push({ kind: 'channel', name: declared.name, secret: generated });
   });
@@ -90,11 +96,11 @@ export async function provision(services: Services, config: Config, internalBase
     const orders = await ensureEndpoint(services, 'orders', { name: 'orders', url: ordersUrl, event_types: ['order.confirmed'], provider: 'demo' }, (e) => e.provider === 'demo');
     const { channel } = await ensureChannel(services, { name: 'demo', bot: bot.id, app: app.name, mode: 'sync' });
     result.demo = { botId: bot.id, botName: bot.name, appId: app.id, channel, ordersEndpointId: orders.endpoint.id };
-  });
+  }, asIs);
   // An event type sent to an endpoint that does not exist would skip its events (no_channel), critical ones too.
   for (const [name, type] of Object.entries(config.notify.types)) {
     if (type.endpoint && !(await services.store.endpoints.get(type.endpoint))) {
-      throw new DeclarationError(`notify.types.${name}.endpoint: no endpoint ${type.endpoint} (an endpoint's id, as GET /api/endpoints lists them)`);
+      throw new DeclarationError(invalidConfiguration([`${configPlace(config, ['notify', 'types', name, 'endpoint'])}: no endpoint ${type.endpoint} (an endpoint's id, as GET /api/endpoints lists them)`]));
     }
   }
   return result;

@@ -117,8 +117,10 @@ endpoints:
   it('brings a changed declaration to what the file says now, and refuses what it cannot change, naming it', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'botgate-cac-data-'));
     const env = { BOTGATE_DATA_DIR: dataDir, BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', KORE_SECRET: 'kore-secret-0123456789', ERP_TOKEN: 'erp-token', KORE_ACCESS: 'kore-access' };
+    let file = '';
     const boot = async (text: string) => {
-      const gw = await createGateway(loadConfig({ file: configFile(text), env }));
+      file = configFile(text);
+      const gw = await createGateway(loadConfig({ file, env }));
       try {
         await gw.start();
       } catch (error) {
@@ -145,24 +147,26 @@ endpoints:
     } finally {
       await gw.close();
     }
-    await assert.rejects(boot(plain.replace('client_id: cs-prod-1', 'client_id: cs-other')), /apps\[0\] \(kore-prod\): client_id cs-other is declared but the app has cs-prod-1/);
-    await assert.rejects(boot(plain.replace(/    post_url: .*\n/, '')), /an async channel needs post_url/);
+    // Named as a problem of the file is (`invalid configuration: FILE: apps.0.name: …`): the file, the path in its
+    // notation, then the declaration's name. It said `apps[0] (kore-prod): …`, without the file.
+    await assert.rejects(boot(plain.replace('client_id: cs-prod-1', 'client_id: cs-other')), (error: Error) => error.message === `invalid configuration: ${file}: apps.0 (kore-prod): client_id cs-other is declared but the app has cs-prod-1, and a client id cannot change; delete the app to declare it anew`);
+    await assert.rejects(boot(plain.replace(/    post_url: .*\n/, '')), (error: Error) => error.message === `invalid configuration: ${file}: channels.0 (kore-demo-async): an async channel needs post_url`);
     // Named once, by the declaration: the message after it does not repeat the channel.
-    await assert.rejects(boot(plain.replace('    mode: sync\n', '    mode: async\n    post_url: https://bots.example.com/hook\n')), (error: Error) => error.message === 'channels[1] (kore-demo-sync): its bot or mode changed; delete the channel to declare it anew');
+    await assert.rejects(boot(plain.replace('    mode: sync\n', '    mode: async\n    post_url: https://bots.example.com/hook\n')), (error: Error) => error.message === `invalid configuration: ${file}: channels.1 (kore-demo-sync): its bot or mode changed; delete the channel to declare it anew`);
     // As on a fresh store, where creating the channel refuses them: a sync channel has no POST_URL to send to.
     for (const extra of ['post_url: https://bots.example.com/hook', 'access_token: abc']) {
-      await assert.rejects(boot(plain.replace('    mode: sync\n', `    mode: sync\n    ${extra}\n`)).then((g) => g.close()), /channels\[1\] \(kore-demo-sync\): post_url and access_token belong to async channels/, extra);
+      await assert.rejects(boot(plain.replace('    mode: sync\n', `    mode: sync\n    ${extra}\n`)).then((g) => g.close()), /^DeclarationError: invalid configuration: \S+botgate\.yaml: channels\.1 \(kore-demo-sync\): post_url and access_token belong to async channels/, extra);
     }
     // A sync timeout the API refuses (0.1 to 300 s) is refused in the file too: -5 answered every sync request at once.
     for (const bad of ['-5', '0', '100000']) {
-      await assert.rejects(boot(declared.replace('    mode: sync\n', `    mode: sync\n    sync_timeout_seconds: ${bad}\n`)).then((g) => g.close()), /channels\[\d\] \(kore-demo-sync\): sync_timeout_seconds must be a number from 0.1 to 300/, bad);
+      await assert.rejects(boot(declared.replace('    mode: sync\n', `    mode: sync\n    sync_timeout_seconds: ${bad}\n`)).then((g) => g.close()), /^DeclarationError: invalid configuration: \S+botgate\.yaml: channels\.\d \(kore-demo-sync\): sync_timeout_seconds must be a number from 0.1 to 300/, bad);
     }
-    await assert.rejects(boot(`${plain}notify:\n  types:\n    payment_failed:\n      endpoint: ep_nope\n`), /notify\.types\.payment_failed\.endpoint: no endpoint ep_nope/);
+    await assert.rejects(boot(`${plain}notify:\n  types:\n    payment_failed:\n      endpoint: ep_nope\n`), (error: Error) => error.message.startsWith(`invalid configuration: ${file}: notify.types.payment_failed.endpoint: no endpoint ep_nope`));
     // A second endpoint of a declared name (made through the API): which one the file means is refused, not guessed.
     const twin = await createGateway(loadConfig({ env }));
     await twin.endpoints.create({ name: 'orders', url: 'https://someone-else.example/hooks' });
     await twin.close();
-    await assert.rejects(boot(plain), /endpoints\[0\] \(orders\): 2 endpoints are named "orders"/);
+    await assert.rejects(boot(plain), /^DeclarationError: invalid configuration: \S+botgate\.yaml: endpoints\.0 \(orders\): 2 endpoints are named "orders"/);
   });
 
   it('keeps the demo\'s orders endpoint to itself: a user\'s endpoint of that name is neither taken over nor a conflict', async () => {
@@ -223,7 +227,7 @@ endpoints:
     const env = { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' };
     const gw = await createGateway(loadConfig({ file: configFile(`bots:\n  - file: ${join(dir, 'a.yaml')}\n  - file: ${join(dir, 'b.yaml')}\n`), env }));
     try {
-      await assert.rejects(gw.start(), (error: Error) => /bots\[0\] .*a\.yaml/.test(error.message) && /bots\[1\] .*unknown state "nowhere"/.test(error.message));
+      await assert.rejects(gw.start(), (error: Error) => /^invalid configuration:\n  \S+botgate\.yaml: bots\.0 \(\S+a\.yaml\): /.test(error.message) && /\n  \S+botgate\.yaml: bots\.1 \(\S+b\.yaml\): .*unknown state "nowhere"/.test(error.message));
     } finally {
       await gw.close();
     }
@@ -246,7 +250,7 @@ endpoints:
     writeFileSync(copy, readFileSync(DEMO_BOT_FILE, 'utf8').replace('name: botgate demo bot', 'name: another demo'));
     const gw = await createGateway(loadConfig({ file: configFile(twice('bots', `  - file: ${copy}\n`)), env: { ...env, BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' } }));
     try {
-      await assert.rejects(gw.start(), (error: Error) => error.name === 'DeclarationError' && /bots\[1\] \(.*demo\/bot\.yaml\): .*declares bot demo, as bots\[0\] \(.*copy\.yaml\) does/.test(error.message));
+      await assert.rejects(gw.start(), (error: Error) => error.name === 'DeclarationError' && /^invalid configuration: \S+botgate\.yaml: bots\.1 \(.*demo\/bot\.yaml\): .*declares bot demo, as bots\.0 \(.*copy\.yaml\) does/.test(error.message));
       const bot = await gw.store.bots.get('demo');
       assert.deepEqual([bot?.name, bot?.version], ['another demo', 1]);
     } finally {
@@ -258,7 +262,7 @@ endpoints:
     const file = configFile('endpoints:\n  - name: neg\n    url: https://erp.example.com/hooks\n    timeout_seconds: -5\n');
     const gw = await createGateway(loadConfig({ file, env: { BOTGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'botgate-cac-data-')), BOTGATE_ADMIN_TOKEN: ADMIN_TOKEN, BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent' } }));
     try {
-      await assert.rejects(gw.start(), /endpoints\[0\] \(neg\): timeout_seconds must be a number from 1 to 300/);
+      await assert.rejects(gw.start(), (error: Error) => error.message === `invalid configuration: ${file}: endpoints.0 (neg): timeout_seconds must be a number from 1 to 300`);
     } finally {
       await gw.close();
     }

@@ -92,10 +92,27 @@ export function loadConfig(options: LoadOptions = {}): Readonly<Config> {
       return `${at}: ${issue.message}${extra}`;
     }));
   }
-  // Every problem at once, so one restart fixes them all: one in one line (as a start-up failure is); several, one
-  // line each.
-  if (problems.length) throw new ConfigError(problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  ${problems.join('\n  ')}`);
-  return deepFreeze(result.data!);
+  // Every problem at once, so one restart fixes them all.
+  if (problems.length) throw new ConfigError(invalidConfiguration(problems));
+  const config = deepFreeze(result.data!);
+  places.set(config, where);
+  return config;
+}
+
+/** Where each loaded configuration's values were set (see configPlace). */
+const places = new WeakMap<object, (path: readonly PropertyKey[]) => string>();
+
+/**
+ * Where a path of a loaded configuration was set, as the loader's messages name it (`botgate.yaml: apps.0`,
+ * `BOTGATE_APPS (apps.0)`): problems found later, applying the declarations, are named the same way.
+ */
+export function configPlace(config: object, path: readonly PropertyKey[]): string {
+  return places.get(config)?.(path) ?? path.map(String).join('.');
+}
+
+/** Problems of the configuration, each starting with where it was set: one in one line (as a start-up failure is); several, one line each. */
+export function invalidConfiguration(problems: readonly string[]): string {
+  return problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  ${problems.join('\n  ')}`;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

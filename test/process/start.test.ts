@@ -300,7 +300,7 @@ describe('gateway process', () => {
     writeFileSync(file, 'apps:\n  - name: kore-prod\nchannels:\n  - name: kore-pizza\n    bot: nobot\n    app: kore-prod\n    mode: sync\n');
     const failed = spawnSync(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_CONFIG: file, BOTGATE_DATA_DIR: dataDir, BOTGATE_PORT: '0', BOTGATE_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
     assert.equal(failed.status, 2, 'a declaration that cannot be applied is a configuration problem');
-    assert.match(failed.stderr, /^botgate: failed to start: channels\[0\] \(kore-pizza\): No bot nobot$/m);
+    assert.match(failed.stderr, new RegExp(`^botgate: failed to start: invalid configuration: ${file}: channels\\.0 \\(kore-pizza\\): No bot nobot$`, 'm'));
     assert.ok(!/\n\s+at /.test(failed.stderr), 'no stack trace for a known cause');
     const token = /Admin token[^\n]*\n\s+(bgadm_\S+)/.exec(failed.stdout)?.[1];
     assert.ok(token, failed.stdout);
@@ -423,7 +423,7 @@ describe('gateway process', () => {
     declare('sync');
     const changed = start();
     assert.equal(changed.status, 2, changed.stderr);
-    assert.match(changed.stderr, /^botgate: failed to start: channels\[0\] \(kore-pizza\): .*delete the channel to declare it anew$/m);
+    assert.match(changed.stderr, new RegExp(`^botgate: failed to start: invalid configuration: ${file}: channels\\.0 \\(kore-pizza\\): .*delete the channel to declare it anew$`, 'm'));
     assert.ok(!/\n\s+at /.test(changed.stderr), changed.stderr);
   });
 });
