@@ -10,6 +10,16 @@ export function checkRange(field: string, value: number | null | undefined, min:
   }
 }
 
+/**
+ * Refuses a time window [since, until) that holds no instant (until at or before since) with a 400 naming both ends:
+ * a list asked for one answered an empty page, as if nothing had happened then. Either end may be absent (open).
+ */
+export function checkWindow(since: number | undefined, until: number | undefined, names = { since: 'since', until: 'until' }): void {
+  if (since !== undefined && until !== undefined && !(since < until)) {
+    throw new BotgateError('BG_ERR_VALIDATION', `${names.since} must be before ${names.until}`);
+  }
+}
+
 /** Only white space and format characters (zero-width space and joiners, word joiner, BOM, soft hyphen, …). */
 const BLANK = /^[\p{White_Space}\p{Cf}]*$/u;
 

@@ -3,6 +3,7 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { BotgateError } from '../errors.ts';
+import { checkWindow } from '../ranges.ts';
 import { refuseDisabled } from './endpoints.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { JobPatch, JobRecord, Store } from '../store/store.ts';
@@ -68,7 +69,7 @@ export function createRecoveryService(deps: { store: Store; clock: Clock; newId:
       // Like a resend: requeued through a disabled endpoint, they would wait unsent with nothing said.
       refuseDisabled(endpoint, `Endpoint ${endpointId}`);
       const maxDays = deps.config.api.max_recover_days;
-      if (!(since < until)) throw new BotgateError('BG_ERR_VALIDATION', 'since must be before until');
+      checkWindow(since, until);
       if (until - since > maxDays * 86_400_000) throw new BotgateError('BG_ERR_VALIDATION', `a recover window is at most ${maxDays} days`);
       const now = clock.now();
       const job: JobRecord = {

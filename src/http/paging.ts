@@ -1,5 +1,6 @@
 // Page/per_page and cursor paging for list routes: asks the store for one row more to know if there is a next page.
 import { BotgateError } from '../errors.ts';
+import { checkWindow } from '../ranges.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { PageRequest } from '../store/store.ts';
 
@@ -35,4 +36,11 @@ export function pageResult<R extends { id: string }, V>(rows: R[], page: { page:
 
 export function parseTime(text: string | undefined): number | undefined {
   return text === undefined ? undefined : Date.parse(text);
+}
+
+/** A list's `since`/`until` query as times; a window holding no instant is refused, as recover refuses one. */
+export function parseWindow(query: { since?: string; until?: string }): { since: number | undefined; until: number | undefined } {
+  const window = { since: parseTime(query.since), until: parseTime(query.until) };
+  checkWindow(window.since, window.until, { since: 'querystring.since', until: 'querystring.until' });
+  return window;
 }

@@ -46,7 +46,7 @@ export const PageQuery = {
 
 export const TimeRangeQuery = {
   since: Type.Optional(Type.String({ format: 'date-time', description: 'created at or after' })),
-  until: Type.Optional(Type.String({ format: 'date-time', description: 'created before' })),
+  until: Type.Optional(Type.String({ format: 'date-time', description: 'created before; after since (else 400)' })),
 };
 
 export function listOf<T extends TSchema>(item: T) {

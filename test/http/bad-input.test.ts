@@ -291,6 +291,23 @@ describe('bad input', () => {
     }
   });
 
+  it('refuses a reversed or empty time window on the lists that take since and until, as recover does (it answered an empty 200)', async () => {
+    for (const url of ['/api/messages', '/api/deliveries']) {
+      for (const [since, until] of [['2024-01-02T00:00:00Z', '2024-01-01T00:00:00Z'], ['2024-01-01T00:00:00Z', '2024-01-01T00:00:00Z']]) {
+        const res = await raw('GET', `${url}?since=${since}&until=${until}`);
+        expectError(res, 400, 'BG_ERR_VALIDATION');
+        assert.equal(JSON.parse(res.body).message, 'querystring.since must be before querystring.until', url);
+      }
+      assert.equal((await raw('GET', `${url}?since=2024-01-01T00:00:00Z&until=2024-01-01T00:00:00.001Z`)).statusCode, 200, url);
+      assert.equal((await raw('GET', `${url}?since=2024-01-02T00:00:00Z`)).statusCode, 200, url);
+      assert.equal((await raw('GET', `${url}?until=2024-01-01T00:00:00Z`)).statusCode, 200, url);
+    }
+    // The same code recover answers a reversed window with.
+    const endpoint = (await gw.api('POST', '/api/endpoints', { name: 'window', url: 'https://window.example/hooks' })).body.id;
+    const recover = await raw('POST', `/api/endpoints/${endpoint}/recover`, JSON.stringify({ since: '2024-01-02T00:00:00Z', until: '2024-01-01T00:00:00Z' }));
+    expectError(recover, 400, 'BG_ERR_VALIDATION');
+  });
+
   it('names the allowed values when a filter is none of them (the sessions lists, deliveries)', async () => {
     const agentToken = (await gw.api('POST', '/api/agents', { name: 'filter-agent' })).body.token;
     const cases = [

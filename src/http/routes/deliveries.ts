@@ -5,7 +5,7 @@ import { BotgateError } from '../../errors.ts';
 import { resendDelivery } from '../../delivery/resend.ts';
 import { attemptView, deliveryView } from '../../delivery/views.ts';
 import type { AppDeps } from '../deps.ts';
-import { pageRequest, pageResult, parseTime } from '../paging.ts';
+import { pageRequest, pageResult, parseWindow } from '../paging.ts';
 import { AttemptView, DeliveryView, IdParams, PageQuery, TimeRangeQuery, errors, listOf } from '../schemas.ts';
 
 const Status = Type.Union([Type.Literal('pending'), Type.Literal('sending'), Type.Literal('sent'), Type.Literal('failed')]);
@@ -33,7 +33,7 @@ export const deliveryRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = asyn
     const page = pageRequest(q, 'dlv');
     const rows = await store.deliveries.list({
       endpointId: q.endpoint_id, provider: q.provider, eventType: q.event_type, status: q.status, messageId: q.message_id,
-      since: parseTime(q.since), until: parseTime(q.until),
+      ...parseWindow(q),
     }, page.request);
     return pageResult(rows, page, deliveryView);
   });

@@ -6,7 +6,7 @@ import { checkPublishable, EVENT_TYPE_PATTERN } from '../../delivery/event-types
 import type { PublishInput } from '../../delivery/outbox.ts';
 import type { MessageRecord, PublishedMessage } from '../../store/store.ts';
 import type { AppDeps } from '../deps.ts';
-import { pageRequest, pageResult, parseTime } from '../paging.ts';
+import { pageRequest, pageResult, parseWindow } from '../paging.ts';
 import { AnyObject, DeliveryView, IdParams, MessageView, Nullable, PageQuery, TimeRangeQuery, errors, listOf } from '../schemas.ts';
 import { deliveryView } from '../../delivery/views.ts';
 
@@ -129,7 +129,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
     const q = request.query;
     const page = pageRequest(q, 'msg');
     const rows = await store.messages.list({
-      eventType: q.event_type, endpointId: q.endpoint_id, conversationId: q.conversation_id, direction: q.direction, since: parseTime(q.since), until: parseTime(q.until),
+      eventType: q.event_type, endpointId: q.endpoint_id, conversationId: q.conversation_id, direction: q.direction, ...parseWindow(q),
     }, page.request);
     return pageResult(rows, page, messageView);
   });
