@@ -14,7 +14,7 @@ export interface PageQueryValues {
  * `ids`: the prefix of the listed rows' ids; a cursor without it is refused (it was compared as text, so another
  * kind came back empty or as everything). One with it need not be a row's id: the list continues after where it sorts.
  */
-export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: PageRequest; page: number; perPage: number } {
+export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: PageRequest; page: number | null; perPage: number } {
   // A cursor says where the page starts and a page number says it too: given both, one would be ignored and the
   // answer's `page` would describe a page it is not.
   if (query.cursor !== undefined && query.page !== undefined) {
@@ -24,11 +24,13 @@ export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: 
     throw new BotgateError('BG_ERR_VALIDATION', `querystring.cursor: not a cursor of this list (an id of its kind, ${ids}_…)`);
   }
   const perPage = query.per_page ?? 50;
+  if (query.cursor !== undefined) return { request: { limit: perPage + 1, offset: 0, cursor: query.cursor }, page: null, perPage };
   const page = query.page ?? 1;
-  return { request: { limit: perPage + 1, offset: (page - 1) * perPage, cursor: query.cursor }, page, perPage };
+  return { request: { limit: perPage + 1, offset: (page - 1) * perPage }, page, perPage };
 }
 
-export function pageResult<R extends { id: string }, V>(rows: R[], page: { page: number; perPage: number }, view: (row: R) => V) {
+/** The answer: `page` is the page number asked for, or null for a page found by cursor (it has no number). */
+export function pageResult<R extends { id: string }, V>(rows: R[], page: { page: number | null; perPage: number }, view: (row: R) => V) {
   const more = rows.length > page.perPage;
   const data = rows.slice(0, page.perPage);
   return { data: data.map(view), page: page.page, per_page: page.perPage, next_cursor: more ? data[data.length - 1].id : null };

@@ -52,7 +52,7 @@ export const TimeRangeQuery = {
 export function listOf<T extends TSchema>(item: T) {
   return Type.Object({
     data: Type.Array(item),
-    page: Type.Integer(),
+    page: Nullable(Type.Integer({ description: 'the page number asked for (default 1); null when paged by cursor' })),
     per_page: Type.Integer(),
     next_cursor: Nullable(Type.String()),
   });

@@ -270,7 +270,7 @@ describe('bad input', () => {
     assert.equal((await raw('GET', '/api/messages?cursor=msg_0')).statusCode, 200);
   });
 
-  it('refuses cursor and page together on every list (the cursor was used while the answer said the page given)', async () => {
+  it('refuses cursor and page together on every list (the cursor was used while the answer said the page given); a cursor\'s page has no number', async () => {
     const agentToken = (await gw.api('POST', '/api/agents', { name: 'paging-agent' })).body.token;
     const lists = [
       ['/api/messages', 'msg'], ['/api/deliveries', 'dlv'], ['/api/endpoints', 'ep'], ['/api/conversations', 'conv'],
@@ -284,10 +284,14 @@ describe('bad input', () => {
         expectError(res, 400, 'BG_ERR_VALIDATION');
         assert.equal(JSON.parse(res.body).message, 'querystring: use cursor or page, not both', url);
       }
-      assert.equal((await raw('GET', `${url}?cursor=${prefix}_0`, undefined, headers)).statusCode, 200, url);
+      // A page found by cursor has no page number: it claimed page 1 wherever the cursor pointed.
+      const cursored = await raw('GET', `${url}?cursor=${prefix}_0`, undefined, headers);
+      assert.equal(cursored.statusCode, 200, url);
+      assert.equal(JSON.parse(cursored.body).page, null, url);
       const paged = await raw('GET', `${url}?page=2`, undefined, headers);
       assert.equal(paged.statusCode, 200, url);
       assert.equal(JSON.parse(paged.body).page, 2, url);
+      assert.equal(JSON.parse((await raw('GET', url, undefined, headers)).body).page, 1, url);
     }
   });
 
