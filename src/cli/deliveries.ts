@@ -4,31 +4,49 @@ import { BotgateError } from '../errors.ts';
 import type { DeliveryStatus } from '../store/store.ts';
 import { resendDelivery } from '../delivery/resend.ts';
 import { attemptView, deliveryView } from '../delivery/views.ts';
-import { numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
+import { checkWindow } from '../ranges.ts';
+import { Refusal, numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
+
+interface ListOptions {
+  endpoint?: string; provider?: string; status?: string; eventType?: string; message?: string;
+  since?: string; until?: string; limit: number; cursor?: string; json?: boolean;
+}
 
 export function registerDeliveryCommands(program: Command): void {
   const deliveries = program.command('deliveries').description('deliveries (one message to one endpoint) and their attempts');
 
   deliveries
     .command('list')
-    .description('list deliveries, newest first')
+    .description('list deliveries, newest first; with more than --limit, the --cursor of the next page is printed (stderr)')
     .option('--endpoint <id>', 'only to this endpoint')
     .option('--provider <name>', 'only to endpoints of this provider')
     .option('--status <status>', 'pending | sending | sent | failed')
     .option('--event-type <type>', 'only this event type')
-    .option('--since <when>', 'created since (ISO time or an age such as 2h)')
-    .option('--limit <n>', 'at most n', numberOption(1, 1000, true), 50)
+    .option('--message <id>', 'only of this message')
+    .option('--since <when>', 'created at or after (ISO time or an age such as 2h)')
+    .option('--until <when>', 'created before (ISO time or an age such as 30m); after --since')
+    .option('--limit <n>', 'at most n (a page)', numberOption(1, 1000, true), 50)
+    .option('--cursor <id>', 'the next page: where the previous one said to go on (a delivery id)')
     .option('--json', 'print JSON')
-    .action(async (options: { endpoint?: string; provider?: string; status?: string; eventType?: string; since?: string; limit: number; json?: boolean }, command: Command) => {
+    .action(async (options: ListOptions, command: Command) => {
       if (options.status && !['pending', 'sending', 'sent', 'failed'].includes(options.status)) command.error('error: --status must be pending, sending, sent or failed');
+      // As the API: another list's id sorts anywhere among deliveries' ids, so the page would be empty or everything.
+      if (options.cursor !== undefined && !options.cursor.startsWith('dlv_')) throw new Refusal('--cursor: not a cursor of this list (a delivery id, dlv_…)');
       await withServices(command, async ({ store, clock }) => {
+        const now = clock.now();
+        const since = options.since ? parseWhen(options.since, now, '--since') : undefined;
+        const until = options.until ? parseWhen(options.until, now, '--until') : undefined;
+        checkWindow(since, until, { since: '--since', until: '--until' });
+        // One row more than shown tells whether there is a next page, as the API's lists do.
         const rows = await store.deliveries.list({
           endpointId: options.endpoint, provider: options.provider, status: options.status as DeliveryStatus | undefined, eventType: options.eventType,
-          since: options.since ? parseWhen(options.since, clock.now(), '--since') : undefined,
-        }, { limit: options.limit });
-        const views = rows.map(deliveryView);
+          messageId: options.message, since, until,
+        }, { limit: options.limit + 1, cursor: options.cursor });
+        const views = rows.slice(0, options.limit).map(deliveryView);
         if (options.json) printJson(views);
         else printTable(views, ['id', 'endpoint_id', 'event_type', 'status', 'attempts', 'last_status_code', 'next_attempt_at', 'created_at']);
+        // On stderr: stdout stays the rows alone (a JSON array with --json).
+        if (rows.length > options.limit) process.stderr.write(`more: botgate deliveries list --cursor ${views.at(-1)!.id} (with the same options)\n`);
       });
     });
 
