@@ -82,15 +82,21 @@ export function serveOptions(command: Command): Command {
     .option('--host <host>', 'address to listen on (BOTGATE_HOST)');
 }
 
+/** A number as people write it: decimal digits, a fraction after a point where one is taken (a sign where below 0 is). */
+const DECIMAL_INTEGER = /^\d+$/;
+const DECIMAL = /^\d+(?:\.\d+)?$/;
+
 /**
- * A numeric option's parser: the text must be a number (an integer when asked) within [min, max], else commander
- * stops with "error: option '--x <n>' argument 'abc' is invalid. …" (the CLI exits 2).
+ * The one parser of every numeric option: the text must be a plain decimal number (an integer when asked) within
+ * [min, max], else commander stops with "error: option '--x <n>' argument '1e1' is invalid. …" (the CLI exits 2).
+ * Number() alone took `1e1`, `0x10`, `0b1`, ` 5` and `5.`: no one means those, and a typo should not pass as one.
  */
 export function numberOption(min: number, max: number, integer = false): (text: string) => number {
   return (text) => {
     const value = Number(text);
-    if (text.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-      throw new InvalidArgumentError(`expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    const digits = min < 0 && text.startsWith('-') ? text.slice(1) : text;
+    if (!(integer ? DECIMAL_INTEGER : DECIMAL).test(digits) || !Number.isFinite(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, in decimal digits`);
     }
     return value;
   };

@@ -138,6 +138,37 @@ describe('cli', () => {
     }
   });
 
+  it('takes plain decimal numbers only, on every numeric option (Number() let 1e1, 0x10 and \' 5\' through)', () => {
+    const numeric = walk(buildProgram()).flatMap(([path, command]) => command.options
+      .filter((o) => {
+        try {
+          return o.parseArg?.('5', undefined) === 5;
+        } catch {
+          return false;
+        }
+      })
+      .map((o) => [`${path.join(' ')} ${o.long}`, o] as const));
+    assert.deepEqual(numeric.map(([name]) => name).sort(), [
+      'deliveries list --limit', 'endpoints create --timeout', 'endpoints list --limit', 'endpoints test --wait', 'platforms add --rate-limit', 'serve --port', 'token --ttl',
+    ]);
+    for (const [name, option] of numeric) {
+      for (const loose of ['1e1', '0x10', '0b1', '0o7', ' 5', '5 ', '+5', '-0', '1_0', '5.', '.5', '', 'Infinity', '10\n']) {
+        assert.throws(() => option.parseArg!(loose, undefined), /expected (an integer|a number) from/, `${name} '${loose}'`);
+      }
+      assert.equal(option.parseArg!('10', undefined), 10, name);
+      assert.equal(option.parseArg!('010', undefined), 10, name);
+    }
+    // A fraction where one is taken (seconds), never where an integer is asked for.
+    const [, timeout] = numeric.find(([name]) => name === 'endpoints create --timeout')!;
+    assert.equal(timeout.parseArg!('2.5', undefined), 2.5);
+    const [, limit] = numeric.find(([name]) => name === 'deliveries list --limit')!;
+    assert.throws(() => limit.parseArg!('2.5', undefined), /expected an integer from 1 to 1000/);
+    // As the user sees it: exit 2, naming the option.
+    const run = spawnSync(process.execPath, ['bin/botgate.js', 'deliveries', 'list', '--limit', '1e1'], { cwd: ROOT, env: { PATH: process.env.PATH, BOTGATE_DATA_DIR: tempDataDir() }, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /^error: option '--limit <n>' argument '1e1' is invalid\. expected an integer from 1 to 1000/);
+  });
+
   it('creates, lists, tests, resends and shows through the store', async () => {
     const env = { PATH: process.env.PATH, BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_ADMIN_TOKEN: 'cli-test-admin-token-1' };
     const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/botgate.js', ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 30_000 });
