@@ -36,6 +36,11 @@ export interface ServiceOptions {
    * finishes before the check or refuses to run (the CLI's commands are not workers).
    */
   registerWorker?: boolean;
+  /**
+   * A CLI command: the master key is held (store.secrets.holdingKey) from its check until close, so a rotation waits
+   * for the command and seals again what it sealed, rather than committing between its check and its writes.
+   */
+  holdKey?: boolean;
   onError?: (where: string, error: unknown) => void;
   log?: TurnLog;
 }
@@ -52,14 +57,22 @@ export async function createServices(config: Config, options: ServiceOptions = {
   // A store that keeps the key check refuses another key before it is migrated: a refused process changes nothing.
   const { store, migrations } = await openStore(config, newId, options.migrate !== false, (opened) => refuseOtherMasterKey(opened, masterKey));
   let linkKey: Buffer;
+  let releaseKey = async () => {};
   try {
     // The link key is read under the key check's lock too: a rotation under way seals it again.
-    linkKey = await store.secrets.checkingKey(async () => {
+    const check = async () => {
       await checkMasterKey(store, masterKey, box);
       return loadLinkKey(store, box, masterKey.key);
-    }, options.registerWorker ? { id: workerId, now: clock.now() } : undefined);
+    };
+    if (options.holdKey) {
+      releaseKey = await store.secrets.holdingKey();
+      linkKey = await check();
+    } else {
+      linkKey = await store.secrets.checkingKey(check, options.registerWorker ? { id: workerId, now: clock.now() } : undefined);
+    }
   } catch (error) {
     await store.close();
+    await releaseKey();
     throw error;
   }
   const endpoints = createEndpointService({ store, box, clock, newId, config });
@@ -118,6 +131,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
       await turns.stop();
       await recovery.stop();
       await store.close();
+      await releaseKey(); // after the last commit
     },
   };
 }

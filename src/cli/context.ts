@@ -20,16 +20,17 @@ export class Refusal extends Error {
 /**
  * Opens the store (applying migrations), runs fn, closes. A SQLite data directory that does not exist is refused
  * unless `create` (migrate): a command run in the wrong directory would make a store (and a master key) there that
- * no gateway uses, and report on it.
+ * no gateway uses, and report on it. The master key is held from its check to the close (a rotation waits for the
+ * command: what it seals with the key it checked is sealed again), unless `holdKey: false` (the rotation itself).
  */
-export async function withServices<T>(command: Command, fn: (services: Services) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
+export async function withServices<T>(command: Command, fn: (services: Services) => Promise<T>, options: { create?: boolean; holdKey?: boolean } = {}): Promise<T> {
   const config = configFrom(command);
   if (!config.database_url && !options.create && !existsSync(config.data_dir)) {
     throw new ConfigError(
       `no data directory at ${resolve(config.data_dir)} (data_dir, BOTGATE_DATA_DIR): run the CLI where the gateway runs, or give it the gateway's settings (BOTGATE_DATA_DIR, BOTGATE_DATABASE_URL or --config); botgate migrate makes a new store`,
     );
   }
-  const services = await createServices(config);
+  const services = await createServices(config, { holdKey: options.holdKey !== false });
   try {
     return await fn(services);
   } finally {

@@ -15,7 +15,8 @@ async channel access tokens, platform signing secrets and Twilio tokens, the key
 opened under the current key and sealed under the new one in one transaction; when one does not open, nothing changes.
 
 Stop every gateway on the database first: on SQLite a running gateway holds the data directory and the command is
-refused; on PostgreSQL it is refused while a gateway process is alive on the database. A master key read from
+refused; on PostgreSQL it is refused while a gateway process is alive on the database. Other CLI commands under way
+on the database are waited for (it says so on stderr), and what they stored is sealed again. A master key read from
 data_dir/master.key is replaced there (mode 0600) once the database has changed; a configured one must then be
 changed wherever a gateway or the CLI runs. Start the gateways with the new key: the old one is refused.
 Tracked notification links sent before keep working: their key is one of the secrets sealed again, unchanged.`;
@@ -42,7 +43,9 @@ export function registerMasterKeyCommands(program: Command): void {
           const staged = file ? stageKeyFile(file, next) : null;
           let result: Awaited<ReturnType<typeof resealSecrets>>;
           try {
-            result = await resealSecrets(store, box, next);
+            result = await resealSecrets(store, box, next, () => {
+              process.stderr.write('botgate: other botgate processes are using the master key on this database (CLI commands, a gateway starting): waiting for them to finish\n');
+            });
           } catch (error) {
             staged?.discard();
             throw error instanceof UnsealableSecretError ? new Refusal(error.message) : error;
@@ -63,7 +66,8 @@ export function registerMasterKeyCommands(program: Command): void {
         } finally {
           unlock?.();
         }
-      });
+        // Holding the key as other commands do, the rotation would wait for itself.
+      }, { holdKey: false });
     });
 }
 

@@ -120,9 +120,10 @@ export class UnsealableSecretError extends Error {
 /**
  * Seals every stored secret again under `next` and makes it the store's key (its check), in one transaction
  * (docs/configuration.md, "Rotating the master key"). Throws UnsealableSecretError, changing nothing, when a
- * value does not open under `current`; answers `running` (nothing changed) while gateways share the store.
+ * value does not open under `current`; answers `running` (nothing changed) while gateways share the store. Waits
+ * for other processes' commands holding the key (`onWait` is told first).
  */
-export async function resealSecrets(store: Store, current: SecretBox, next: Buffer): ReturnType<Store['secrets']['resealAll']> {
+export async function resealSecrets(store: Store, current: SecretBox, next: Buffer, onWait?: () => void): ReturnType<Store['secrets']['resealAll']> {
   const box = createSecretBox(next);
   return store.secrets.resealAll((sealed, where) => {
     let plaintext: string;
@@ -132,7 +133,7 @@ export async function resealSecrets(store: Store, current: SecretBox, next: Buff
       throw new UnsealableSecretError(`the secret of ${where} does not open under the current master key: nothing was changed`);
     }
     return box.seal(plaintext);
-  }, { key: CHECK_SETTING, value: checkOf({ key: next }) });
+  }, { key: CHECK_SETTING, value: checkOf({ key: next }) }, onWait);
 }
 
 /**

@@ -130,9 +130,10 @@ export interface SecretsRepo {
    * In one transaction: every sealed value becomes reseal(value, where) and the setting `check.key` becomes
    * `check.value` (the new key's check); a reseal that throws changes nothing. Rows keep their updated_at. On a
    * store shared by processes, refused (nothing changed) while a gateway on it is alive, with the worker ids of
-   * those: a running one would go on sealing under the old key.
+   * those: a running one would go on sealing under the old key. Waits while processes hold the key (holdingKey,
+   * checkingKey), telling `onWait` once first: a value they seal is then sealed again, or sealed after under the new key.
    */
-  resealAll(reseal: Reseal, check: { key: string; value: string }): Promise<{ resealed: number } | { running: string[] }>;
+  resealAll(reseal: Reseal, check: { key: string; value: string }, onWait?: () => void): Promise<{ resealed: number } | { running: string[] }>;
   /**
    * Runs a process's master key check at start (`check`) apart from any resealAll: one under way is waited for, so
    * the check reads the key it leaves. With `worker` (a gateway's), the worker is registered alive before a
@@ -140,6 +141,12 @@ export interface SecretsRepo {
    * rotate takes too) just runs it.
    */
   checkingKey<T>(check: () => Promise<T>, worker?: { id: string; now: number }): Promise<T>;
+  /**
+   * Holds the master key apart from any resealAll until the returned release (waiting for one under way): a CLI
+   * command's, from its key check to its close, so a rotation cannot commit between its check and what it seals
+   * (which would stay sealed under the old key). Other processes share it; a resealAll waits for every holder.
+   */
+  holdingKey(): Promise<() => Promise<void>>;
 }
 
 export interface EndpointsRepo {

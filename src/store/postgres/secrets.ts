@@ -8,11 +8,33 @@ export function createSecretsRepo(db: PgDb, liveness: Liveness): SecretsRepo {
   // Held by a rotation for its whole transaction, and shared by a start's key check and its worker's registration: a
   // start that begins during a rotation checks the key the rotation leaves, and a rotation that begins during a start
   // finds its worker alive. (Without it a start could read the old key check, uncommitted rotation aside, and serve
-  // under the old key.) The name is a literal: the schema in it is validated.
+  // under the old key.) A CLI command shares it from its key check to its close, so what it seals with its key is
+  // committed before a rotation begins (which seals it again) or the command checks the key the rotation leaves.
+  // The name is a literal: the schema in it is validated.
   const keyLock = `hashtextextended('${db.lockName('master-key')}', 0)`;
+
+  /** The lock shared, on a connection outside the pool (the caller queries through the pool, which may be one connection). */
+  async function holdShared(): Promise<() => Promise<void>> {
+    const client = db.dedicated();
+    client.on('error', () => {}); // a dropped connection fails the query in flight; unheard, it would crash the process
+    try {
+      await client.connect();
+      await client.query(`SELECT pg_advisory_lock_shared(${keyLock})`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    return () => client.end().catch(() => {}); // the lock goes with the session
+  }
+
   return {
-    async resealAll(reseal, check) {
+    async resealAll(reseal, check, onWait) {
       return db.tx(async (sql) => {
+        const [free] = await sql.all(`SELECT pg_try_advisory_xact_lock(${keyLock}) AS taken`);
+        if (!free.taken) {
+          onWait?.();
+          await sql.all(`SELECT pg_advisory_xact_lock(${keyLock})`);
+        }
         const running = (await sql.all(liveWorkers(db))).map((r) => String(r.id));
         if (running.length) return { running };
         let resealed = 0;
@@ -28,25 +50,22 @@ export function createSecretsRepo(db: PgDb, liveness: Liveness): SecretsRepo {
         }
         await sql.run('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [check.key, check.value]);
         return { resealed };
-      }, `SELECT pg_advisory_xact_lock(${keyLock})`);
+      });
     },
 
     async checkingKey(check, worker) {
-      // A connection outside the pool holds the lock: the check queries through the pool, which may be one connection.
-      const client = db.dedicated();
-      client.on('error', () => {}); // a dropped connection fails the query in flight; unheard, it would crash the process
+      const release = await holdShared();
       try {
-        await client.connect();
-        await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${keyLock})`);
         const result = await check();
         // A take that fails (another process holds this worker id) is left to the claims, which say why each second:
         // meanwhile that process holds the id's lock, so a rotation finds the id alive all the same.
         if (worker) await liveness.hold(worker.id, worker.now).catch(() => false);
-        await client.query('COMMIT');
         return result;
       } finally {
-        await client.end().catch(() => {}); // the lock goes with the session, committed or not
+        await release();
       }
     },
+
+    holdingKey: holdShared,
   };
 }

@@ -47,7 +47,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return {
     capabilities: { dialect: 'sqlite', multiProcess: false, parallelQueries: false },
     settings: createSettingsRepo(db),
-    secrets: createSecretsRepo(db),
+    secrets: createSecretsRepo(db, options.file),
     endpoints: createEndpointsRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),
     messages,
     deliveries: createDeliveriesRepo(db, messages.publishInTx, () => options.idempotencyTtlMs ?? 86_400_000),

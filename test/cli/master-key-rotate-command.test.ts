@@ -1,0 +1,111 @@
+// botgate master-key rotate against a CLI command that seals a secret, on both stores: the command checks its key
+// when it opens the store and seals with it later, so a rotation committed in between would leave the value sealed
+// under the old key, unreadable after it. The command (here opened in this process through withServices, as every
+// CLI command is, and held open by the test between its check and its write) holds the master key lock until it
+// closes: the rotation waits for it, saying so, and then seals again what the command wrote.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { Command } from 'commander';
+import { withServices } from '../../src/cli/context.ts';
+import { createSecretBox, parseMasterKey } from '../../src/crypto/secret-box.ts';
+import { testBackends } from '../helpers/backends.ts';
+import { MASTER_KEY, startTestGateway } from '../helpers/gateway.ts';
+import { freshSchema } from '../helpers/postgres.ts';
+import { tempDataDir } from '../helpers/process.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const NEW_KEY = 'the-new-master-key-after-a-leak';
+
+/** `botgate master-key rotate` as a process, its stderr readable while it runs. */
+function rotate(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['bin/botgate.js', 'master-key', 'rotate', '--new-key-env', 'NEW_MASTER_KEY'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ...env, NEW_MASTER_KEY: NEW_KEY },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  return { done, stderr: () => stderr, kill: () => child.kill() };
+}
+
+/** Resolves once `settled` has or `condition` holds, polled: whichever comes first, saying which. */
+async function firstOf(settled: Promise<unknown>, condition: () => boolean): Promise<'settled' | 'condition'> {
+  let done = false;
+  void settled.then(() => (done = true), () => (done = true));
+  for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+    if (done) return 'settled';
+    if (condition()) return 'condition';
+  }
+  throw new Error('neither happened in 20 s');
+}
+
+const backends = await testBackends();
+
+for (const backend of backends) {
+  describe(`botgate master-key rotate while a CLI command seals a secret (${backend.name})`, { skip: backend.skip }, () => {
+    it('the rotation waits for the command, saying so, and seals again the secret it wrote', async () => {
+      let env: Record<string, string> = { BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'false' };
+      let drop = async () => {};
+      if (backend.url) {
+        const schema = await freshSchema(backend.url);
+        env = { ...env, BOTGATE_DATABASE_URL: backend.url, BOTGATE_DATABASE_SCHEMA: schema.schema };
+        drop = schema.drop;
+      }
+      // withServices reads the configuration from the environment, as the CLI does.
+      const saved = { ...process.env };
+      Object.assign(process.env, env);
+      let rotation: ReturnType<typeof rotate> | null = null;
+      try {
+        await withServices(new Command(), async () => {}, { create: true }); // the store, with its key check
+
+        let opened!: () => void;
+        const isOpen = new Promise<void>((resolve) => (opened = resolve));
+        let proceed!: () => void;
+        const mayWrite = new Promise<void>((resolve) => (proceed = resolve));
+        // `botgate apps create`, held between its key check (opening the store) and its write.
+        const command = withServices(new Command(), async ({ apps }) => {
+          opened();
+          await mayWrite;
+          return apps.create({ name: 'made-during-rotation' });
+        });
+        await isOpen;
+
+        rotation = rotate(env);
+        // The old code: the rotation does not wait for the command, and is done here.
+        const first = await firstOf(rotation.done, () => /waiting/.test(rotation!.stderr()));
+        proceed();
+        const { app, secret } = await command;
+        const result = await rotation.done;
+        assert.equal(result.status, 0, result.stderr);
+
+        // The secret the command wrote opens under the new key, and the gateway with it accepts the app.
+        const gw = await startTestGateway({ ...env, BOTGATE_MASTER_KEY: NEW_KEY }, { start: false });
+        try {
+          const stored = (await gw.store.apps.get(app.id))!;
+          let opens: string;
+          try {
+            opens = createSecretBox(parseMasterKey(NEW_KEY)).open(stored.secretSealed);
+          } catch {
+            opens = '(does not open under the new key)';
+          }
+          assert.equal(opens, secret);
+        } finally {
+          await gw.close();
+        }
+        assert.match(result.stdout, /sealed 2 stored secret\(s\) again under the new master key/); // the link key's and the app's
+        assert.equal(first, 'condition', 'the rotation waited for the command');
+        assert.match(result.stderr, /^botgate: other botgate processes are using the master key on this database \(CLI commands, a gateway starting\): waiting for them to finish\n$/);
+      } finally {
+        rotation?.kill();
+        for (const name of Object.keys(env)) delete process.env[name];
+        Object.assign(process.env, saved);
+        await drop();
+      }
+    });
+  });
+}
