@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
 import type { Config } from './config/schema.ts';
-import { checkMasterKey, refuseOtherMasterKey, resolveMasterKey } from './crypto/master-key.ts';
+import { checkMasterKey, refuseOtherMasterKey, rereadMasterKey, resolveMasterKey } from './crypto/master-key.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createEndpointService } from './delivery/endpoints.ts';
 import { createOutbox } from './delivery/outbox.ts';
@@ -52,8 +52,8 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const random = options.random ?? systemRandom;
   const newId = createIdGenerator(clock);
   const workerId = config.instance_id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const masterKey = resolveMasterKey(config.master_key, config.data_dir);
-  const box = createSecretBox(masterKey.key);
+  let masterKey = resolveMasterKey(config.master_key, config.data_dir);
+  let box = createSecretBox(masterKey.key);
   // A store that keeps the key check refuses another key before it is migrated: a refused process changes nothing.
   const { store, migrations } = await openStore(config, newId, options.migrate !== false, (opened) => refuseOtherMasterKey(opened, masterKey));
   let linkKey: Buffer;
@@ -61,6 +61,9 @@ export async function createServices(config: Config, options: ServiceOptions = {
   try {
     // The link key is read under the key check's lock too: a rotation under way seals it again.
     const check = async () => {
+      // data_dir/master.key was read before waiting for the key: a rotation waited for has put the new key there since.
+      const again = rereadMasterKey(masterKey);
+      if (!again.key.equals(masterKey.key)) [masterKey, box] = [again, createSecretBox(again.key)];
       await checkMasterKey(store, masterKey, box);
       return loadLinkKey(store, box, masterKey.key);
     };

@@ -42,9 +42,17 @@ export function registerMasterKeyCommands(program: Command): void {
           const file = masterKey.origin === 'config' ? null : masterKey.file!;
           const staged = file ? stageKeyFile(file, next) : null;
           let result: Awaited<ReturnType<typeof resealSecrets>>;
+          let notReplaced: Error | undefined;
           try {
             result = await resealSecrets(store, box, next, () => {
               process.stderr.write('botgate: other botgate processes are using the master key on this database (CLI commands, a gateway starting): waiting for them to finish\n');
+            }, () => {
+              // Before the commands that waited go on: they read the file again.
+              try {
+                staged?.commit();
+              } catch (error) {
+                notReplaced = error as Error;
+              }
             });
           } catch (error) {
             staged?.discard();
@@ -54,10 +62,8 @@ export function registerMasterKeyCommands(program: Command): void {
             staged?.discard();
             throw new Refusal(`gateways are running on this database (worker ${result.running.join(', ')}): stop every one, then rotate; nothing was changed`);
           }
-          try {
-            staged?.commit();
-          } catch (error) {
-            throw new Error(`the database is sealed under the new master key, but ${file} could not be replaced (${(error as Error).message}): write the new key there`);
+          if (notReplaced) {
+            throw new Error(`the database is sealed under the new master key, but ${file} could not be replaced (${notReplaced.message}): write the new key there`);
           }
           print(`sealed ${result.resealed} stored secret(s) again under the new master key`);
           print(file

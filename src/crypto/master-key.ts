@@ -39,6 +39,14 @@ export function resolveMasterKey(configured: string | undefined, dataDir: string
   return { key, origin: 'generated', file, madeDir };
 }
 
+/**
+ * The key again from its file, when it came from one: read before a rotation that the process then waited for, it
+ * was the old key, and the file holds the new one by the time the rotation lets go of the key (resealSecrets).
+ */
+export function rereadMasterKey(source: MasterKeySource): MasterKeySource {
+  return source.origin === 'file' ? { ...source, key: readKeyFile(source.file!) } : source;
+}
+
 /** A key file held to the configured key's rule: an emptied or hand-written short one would seal under a guessable key. */
 function readKeyFile(file: string): Buffer {
   const text = readFileSync(file, 'utf8');
@@ -121,9 +129,10 @@ export class UnsealableSecretError extends Error {
  * Seals every stored secret again under `next` and makes it the store's key (its check), in one transaction
  * (docs/configuration.md, "Rotating the master key"). Throws UnsealableSecretError, changing nothing, when a
  * value does not open under `current`; answers `running` (nothing changed) while gateways share the store. Waits
- * for other processes' commands holding the key (`onWait` is told first).
+ * for other processes' commands holding the key (`onWait` is told first). `onCommitted` (putting the new key file in
+ * place) runs before they go on, so one that read the key file before waiting reads it again and finds the new key.
  */
-export async function resealSecrets(store: Store, current: SecretBox, next: Buffer, onWait?: () => void): ReturnType<Store['secrets']['resealAll']> {
+export async function resealSecrets(store: Store, current: SecretBox, next: Buffer, onWait?: () => void, onCommitted?: () => void): ReturnType<Store['secrets']['resealAll']> {
   const box = createSecretBox(next);
   return store.secrets.resealAll((sealed, where) => {
     let plaintext: string;
@@ -133,7 +142,7 @@ export async function resealSecrets(store: Store, current: SecretBox, next: Buff
       throw new UnsealableSecretError(`the secret of ${where} does not open under the current master key: nothing was changed`);
     }
     return box.seal(plaintext);
-  }, { key: CHECK_SETTING, value: checkOf({ key: next }) }, onWait);
+  }, { key: CHECK_SETTING, value: checkOf({ key: next }) }, onWait, onCommitted);
 }
 
 /**

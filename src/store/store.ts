@@ -132,8 +132,9 @@ export interface SecretsRepo {
    * store shared by processes, refused (nothing changed) while a gateway on it is alive, with the worker ids of
    * those: a running one would go on sealing under the old key. Waits while processes hold the key (holdingKey,
    * checkingKey), telling `onWait` once first: a value they seal is then sealed again, or sealed after under the new key.
+   * `onCommitted` runs once it has resealed, before they go on (the new master.key put in place: one that waited reads it).
    */
-  resealAll(reseal: Reseal, check: { key: string; value: string }, onWait?: () => void): Promise<{ resealed: number } | { running: string[] }>;
+  resealAll(reseal: Reseal, check: { key: string; value: string }, onWait?: () => void, onCommitted?: () => void): Promise<{ resealed: number } | { running: string[] }>;
   /**
    * Runs a process's master key check at start (`check`) apart from any resealAll: one under way is waited for, so
    * the check reads the key it leaves. With `worker` (a gateway's), the worker is registered alive before a

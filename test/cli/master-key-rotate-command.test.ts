@@ -6,6 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
 import { Command } from 'commander';
 import { withServices } from '../../src/cli/context.ts';
 import { createSecretBox, parseMasterKey } from '../../src/crypto/secret-box.ts';
@@ -19,7 +22,12 @@ const NEW_KEY = 'the-new-master-key-after-a-leak';
 
 /** `botgate master-key rotate` as a process, its stderr readable while it runs. */
 function rotate(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['bin/botgate.js', 'master-key', 'rotate', '--new-key-env', 'NEW_MASTER_KEY'], {
+  return botgate(['master-key', 'rotate', '--new-key-env', 'NEW_MASTER_KEY'], env);
+}
+
+/** A botgate CLI command as a process, its stderr readable while it runs. */
+function botgate(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ['bin/botgate.js', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, ...env, NEW_MASTER_KEY: NEW_KEY },
   });
@@ -30,7 +38,7 @@ function rotate(env: Record<string, string>) {
   const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
-  return { done, stderr: () => stderr, kill: () => child.kill() };
+  return { done, stderr: () => stderr, kill: () => child.kill(), pid: child.pid! };
 }
 
 /** Resolves once `settled` has or `condition` holds, polled: whichever comes first, saying which. */
@@ -102,6 +110,91 @@ for (const backend of backends) {
         assert.match(result.stderr, /^botgate: other botgate processes are using the master key on this database \(CLI commands, a gateway starting\): waiting for them to finish\n$/);
       } finally {
         rotation?.kill();
+        for (const name of Object.keys(env)) delete process.env[name];
+        Object.assign(process.env, saved);
+        await drop();
+      }
+    });
+
+    // A command that read data_dir/master.key and then waited for a rotation finds the new key there when it gets the
+    // key: rotate replaces the file before it lets go. It goes on with that key, rather than being refused for the old.
+    it('a command that read the key file before waiting for a rotation goes on with the new key', async () => {
+      const dataDir = tempDataDir();
+      let env: Record<string, string> = { BOTGATE_DATA_DIR: dataDir, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'false' };
+      let drop = async () => {};
+      let schemaName = '';
+      if (backend.url) {
+        const schema = await freshSchema(backend.url);
+        env = { ...env, BOTGATE_DATABASE_URL: backend.url, BOTGATE_DATABASE_SCHEMA: schema.schema };
+        drop = schema.drop;
+        schemaName = schema.schema;
+      }
+      const saved = { ...process.env };
+      for (const name of ['BOTGATE_MASTER_KEY', 'BOTGATE_CONFIG']) delete process.env[name];
+      Object.assign(process.env, env);
+      let rotation: ReturnType<typeof rotate> | null = null;
+      let waiter: ReturnType<typeof botgate> | null = null;
+      const pgClient = backend.url ? new pg.Client({ connectionString: backend.url }) : null;
+      try {
+        await pgClient?.connect();
+        await withServices(new Command(), async () => {}, { create: true }); // the store, and a master.key generated for it
+        assert.ok(existsSync(join(dataDir, 'master.key')));
+
+        // A command holds the key, so the rotation waits for it (holding the key lock for itself meanwhile).
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let opened!: () => void;
+        const isOpen = new Promise<void>((resolve) => (opened = resolve));
+        const holder = withServices(new Command(), async () => {
+          opened();
+          await released;
+        });
+        await isOpen;
+        rotation = rotate(env);
+        assert.equal(await firstOf(rotation.done, () => /waiting/.test(rotation!.stderr())), 'condition', rotation.stderr());
+
+        // `botgate apps create` reads master.key (the old key), then waits for the rotation to get the key.
+        waiter = botgate(['apps', 'create', 'made-after-rotation'], env);
+        const waiting = backend.url
+          ? async () => {
+            const { rows } = await pgClient!.query(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT pg_advisory_lock_shared%' AND query LIKE $1",
+              [`%${schemaName}:master-key%`],
+            );
+            return rows[0].n > 0;
+          }
+          // SQLite: it has the key lock's file open (after reading master.key), and does not get the lock.
+          : async () => readdirSync(`/proc/${waiter!.pid}/fd`).some((fd) => {
+            try {
+              return readlinkSync(`/proc/${waiter!.pid}/fd/${fd}`).endsWith('master-key.lock');
+            } catch {
+              return false;
+            }
+          });
+        let isWaiting = false;
+        for (const until = Date.now() + 20_000; !isWaiting && Date.now() < until; await new Promise((r) => setTimeout(r, 20))) isWaiting = await waiting();
+        assert.ok(isWaiting, `the command waits for the rotation: ${waiter.stderr()}`);
+
+        release();
+        await holder;
+        const rotated = await rotation.done;
+        assert.equal(rotated.status, 0, rotated.stderr);
+        const made = await waiter.done;
+        assert.equal(made.stderr, '', 'not refused for the old key');
+        assert.equal(made.status, 0);
+
+        // It sealed the app's secret under the new key, the one master.key holds now.
+        const secret = /client secret: (\S+)/.exec(made.stdout)![1];
+        const newKey = parseMasterKey(readFileSync(join(dataDir, 'master.key'), 'utf8'));
+        assert.deepEqual(newKey, parseMasterKey(NEW_KEY));
+        await withServices(new Command(), async ({ store }) => {
+          const app = (await store.apps.byName('made-after-rotation'))!;
+          assert.equal(createSecretBox(newKey).open(app.secretSealed), secret);
+        });
+      } finally {
+        rotation?.kill();
+        waiter?.kill();
+        await pgClient?.end();
         for (const name of Object.keys(env)) delete process.env[name];
         Object.assign(process.env, saved);
         await drop();

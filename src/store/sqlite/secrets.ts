@@ -11,10 +11,10 @@ export function createSecretsRepo(db: SqliteDb, file: string): SecretsRepo {
   return {
     // One gateway process per SQLite file: the caller holds the server lock, so none is running. CLI commands may be:
     // the key lock waits for them (taken before the write transaction, which their writes would otherwise wait for).
-    async resealAll(reseal, check, onWait) {
+    async resealAll(reseal, check, onWait, onCommitted) {
       const release = keyLock?.exclusive(onWait);
       try {
-        return db.tx(() => {
+        const result = db.tx(() => {
           let resealed = 0;
           for (const t of SEALED_TABLES) {
             const { select, update } = sealedSql(t, '?');
@@ -28,6 +28,8 @@ export function createSecretsRepo(db: SqliteDb, file: string): SecretsRepo {
           db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [check.key, check.value]);
           return { resealed };
         });
+        onCommitted?.();
+        return result;
       } finally {
         release?.();
       }
