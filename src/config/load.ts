@@ -170,12 +170,31 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 /**
+ * A declaration given as a plain text (`apps: [kore-prod]`): what it is declared by, and the keys the text most
+ * likely belongs to (with … for the other required keys).
+ */
+const DECLARED: Record<string, { by: string; keys: (value: string) => Record<string, string> }> = {
+  bots: { by: 'a bot is declared by its file', keys: (file) => ({ file }) },
+  apps: { by: 'an app is declared by its name', keys: (name) => ({ name }) },
+  endpoints: {
+    by: 'an endpoint is declared by its name and url',
+    keys: (value) => (/^https?:\/\//i.test(value) ? { name: '…', url: value } : { name: value, url: 'https://…' }),
+  },
+  channels: { by: 'a channel is declared by its name, bot, app and mode (sync or async)', keys: (name) => ({ name, bot: '…', app: '…', mode: 'sync' }) },
+};
+
+/**
  * What to write instead of a text where a number or a boolean belongs (a duration with its unit, yes for true), or
- * where a bot declaration belongs (a bot is `{file: …}`, a path alone is not one).
+ * where a declaration belongs (a bot is `{file: …}`, an app `{name: …}`: a text alone is not one).
  */
 function hint(value: string, key: string, expected: string, fromEnv: boolean): string {
-  if (/^bots(\.\d+)?$/.test(key)) {
-    return fromEnv ? ` (a bot is declared by its file: write [${JSON.stringify({ file: value }).replace(':', ': ')}])` : ` (a bot is declared by its file: write "- file: ${value}" as an item of bots)`;
+  const declared = /^(bots|apps|endpoints|channels)(\.\d+)?$/.exec(key)?.[1];
+  if (declared) {
+    const { by, keys } = DECLARED[declared];
+    const entries = Object.entries(keys(value));
+    if (fromEnv) return ` (${by}: write [{${entries.map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}])`;
+    const item = entries.length === 1 ? `${entries[0][0]}: ${entries[0][1]}` : `{${entries.map(([k, v]) => `${k}: ${v}`).join(', ')}}`;
+    return ` (${by}: write "- ${item}" as an item of ${declared})`;
   }
   const unit = /[._](ms|seconds|minutes|hours|days|bytes)$/.exec(key)?.[1];
   if (unit && (expected === 'number' || expected === 'int') && /^\s*[-+.\d]/.test(value)) return ` (a number of ${unit === 'ms' ? 'milliseconds' : unit}, without a unit or quotes)`;

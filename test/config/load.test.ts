@@ -62,6 +62,41 @@ describe('config', () => {
     assert.equal(loadConfig({ env: { BOTGATE_BOTS: '[{"file": "./x.yaml"}]' } }).bots[0].file, './x.yaml', 'as the hint says');
   });
 
+  it('says how to declare an app, an endpoint or a channel given as a plain text', () => {
+    // It said `apps.0: expected object, got "kore-prod"` and left the user to find the key the text belongs to.
+    const cases: [string, string, string, string][] = [
+      ['apps: [kore-prod]', 'apps.0', 'kore-prod', 'an app is declared by its name: write "- name: kore-prod" as an item of apps'],
+      ['apps: kore-prod', 'apps', 'kore-prod', 'an app is declared by its name: write "- name: kore-prod" as an item of apps'],
+      ['endpoints: [https://x]', 'endpoints.0', 'https://x', 'an endpoint is declared by its name and url: write "- {name: …, url: https://x}" as an item of endpoints'],
+      ['endpoints: [orders]', 'endpoints.0', 'orders', 'an endpoint is declared by its name and url: write "- {name: orders, url: https://…}" as an item of endpoints'],
+      ['channels: [demo]', 'channels.0', 'demo', 'a channel is declared by its name, bot, app and mode (sync or async): write "- {name: demo, bot: …, app: …, mode: sync}" as an item of channels'],
+    ];
+    for (const [yaml, key, value, hint] of cases) {
+      const path = file(`${yaml}\n`);
+      const what = key.includes('.') ? 'expected object' : 'expected a list ([a, b])';
+      assert.throws(() => loadConfig({ file: path, env: {} }), (e: Error) => {
+        assert.equal(e.message, `invalid configuration: ${path}: ${key}: ${what}, got "${value}" (${hint})`);
+        return true;
+      });
+    }
+    // The hints are what they say: written so, each loads (or fails only on the placeholders).
+    const config = loadConfig({ file: file('apps:\n  - name: kore-prod\nendpoints:\n  - {name: orders, url: https://x.example}\n'), env: {} });
+    assert.deepEqual([config.apps[0].name, config.endpoints[0].url], ['kore-prod', 'https://x.example']);
+    // From the environment, in the JSON it takes there.
+    const fromEnv: [string, string, string, string][] = [
+      ['BOTGATE_APPS', 'kore-prod', 'apps.0', 'an app is declared by its name: write [{"name": "kore-prod"}]'],
+      ['BOTGATE_ENDPOINTS', 'https://x', 'endpoints.0', 'an endpoint is declared by its name and url: write [{"name": "…", "url": "https://x"}]'],
+      ['BOTGATE_CHANNELS', 'demo', 'channels.0', 'a channel is declared by its name, bot, app and mode (sync or async): write [{"name": "demo", "bot": "…", "app": "…", "mode": "sync"}]'],
+    ];
+    for (const [name, value, key, hint] of fromEnv) {
+      assert.throws(() => loadConfig({ env: { [name]: value } }), (e: Error) => {
+        assert.equal(e.message, `invalid configuration: ${name} (${key}): expected object, got "${value}" (${hint})`);
+        return true;
+      });
+    }
+    assert.equal(loadConfig({ env: { BOTGATE_APPS: '[{"name": "kore-prod"}]' } }).apps[0].name, 'kore-prod', 'as the hint says');
+  });
+
   it('names the key of a bad CIDR range', () => {
     assert.throws(() => loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '10.0.0.0/40' } }), /BOTGATE_DELIVERY__ALLOW_PRIVATE.*not a CIDR range/s);
     assert.deepEqual(loadConfig({ env: { BOTGATE_DELIVERY__ALLOW_PRIVATE: '10.0.0.0/8,127.0.0.1,localhost' } }).delivery.allow_private, ['10.0.0.0/8', '127.0.0.1', 'localhost']);
