@@ -3,22 +3,29 @@ import type { Command } from 'commander';
 import { endpointView } from '../delivery/endpoints.ts';
 import { jobView } from '../delivery/recovery.ts';
 import { sendTestMessage } from '../delivery/test-message.ts';
-import { numberOption, parseWhen, print, printJson, printTable, secretOption, withServices } from './context.ts';
+import { numberOption, parseWhen, print, printJson, printTable, Refusal, secretOption, withServices } from './context.ts';
 
 export function registerEndpointCommands(program: Command): void {
   const endpoints = program.command('endpoints').description('outgoing webhook targets');
 
   endpoints
     .command('list')
-    .description('list endpoints, newest first')
+    .description('list endpoints, newest first; with more than --limit, the --cursor of the next page is printed (stderr)')
     .option('--provider <name>', 'only this provider')
-    .option('--limit <n>', 'at most n', numberOption(1, 1000, true), 100)
+    .option('--limit <n>', 'at most n (a page)', numberOption(1, 1000, true), 100)
+    .option('--cursor <id>', 'the next page: where the previous one said to go on (an endpoint id)')
     .option('--json', 'print JSON')
-    .action(async (options: { provider?: string; limit: number; json?: boolean }, command: Command) => {
+    .action(async (options: { provider?: string; limit: number; cursor?: string; json?: boolean }, command: Command) => {
+      // As the API: another list's id sorts anywhere among endpoints' ids, so the page would be empty or everything.
+      if (options.cursor !== undefined && !options.cursor.startsWith('ep_')) throw new Refusal('--cursor: not a cursor of this list (an endpoint id, ep_…)');
       await withServices(command, async ({ store }) => {
-        const rows = (await store.endpoints.list({ provider: options.provider }, { limit: options.limit })).map(endpointView);
-        if (options.json) printJson(rows);
-        else printTable(rows, ['id', 'name', 'provider', 'url', 'is_active', 'disabled_reason', 'event_types']);
+        // One row more than shown tells whether there is a next page, as the API's lists do.
+        const rows = await store.endpoints.list({ provider: options.provider }, { limit: options.limit + 1, cursor: options.cursor });
+        const views = rows.slice(0, options.limit).map(endpointView);
+        if (options.json) printJson(views);
+        else printTable(views, ['id', 'name', 'provider', 'url', 'is_active', 'disabled_reason', 'event_types']);
+        // On stderr: stdout stays the rows alone (a JSON array with --json).
+        if (rows.length > options.limit) process.stderr.write(`more: botgate endpoints list --cursor ${views.at(-1)!.id} (with the same options)\n`);
       });
     });
 
