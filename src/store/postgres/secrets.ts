@@ -17,9 +17,11 @@ export function createSecretsRepo(db: PgDb, liveness: Liveness): SecretsRepo {
    * The lock, shared or alone (`onWait` told once when others hold it), on a connection outside the pool (the caller
    * queries through the pool, which may be one connection): held past a transaction's commit, until the release.
    */
-  async function hold(alone: boolean, onWait?: () => void): Promise<() => Promise<void>> {
+  async function hold(alone: boolean, onWait?: () => void): Promise<{ release: () => Promise<void>; stillHeld: () => Promise<void> }> {
     const client = db.dedicated();
-    client.on('error', () => {}); // a dropped connection fails the query in flight; unheard, it would crash the process
+    let lost = false;
+    client.on('error', () => (lost = true)); // a dropped connection fails the query in flight; unheard, it would crash the process
+    client.on('end', () => (lost = true));
     try {
       await client.connect();
       if (!alone) await client.query(`SELECT pg_advisory_lock_shared(${keyLock})`);
@@ -31,14 +33,21 @@ export function createSecretsRepo(db: PgDb, liveness: Liveness): SecretsRepo {
       await client.end().catch(() => {});
       throw error;
     }
-    return () => client.end().catch(() => {}); // the lock goes with the session
+    return {
+      release: () => client.end().catch(() => {}), // the lock goes with the session
+      // Throws when the session (and the lock with it) is gone: its connection dropped.
+      stillHeld: async () => {
+        if (lost) throw new Error('the connection holding the master key lock was lost');
+        await client.query('SELECT 1');
+      },
+    };
   }
-  const holdShared = () => hold(false);
+  const holdShared = async () => (await hold(false)).release;
 
   return {
     // The lock is held from before the transaction until after onCommitted: a holder waiting for it finds the new key file.
     async resealAll(reseal, check, onWait, onCommitted) {
-      const release = await hold(true, onWait);
+      const lock = await hold(true, onWait);
       try {
         const result = await db.tx(async (sql) => {
           const running = (await sql.all(liveWorkers(db))).map((r) => String(r.id));
@@ -55,12 +64,15 @@ export function createSecretsRepo(db: PgDb, liveness: Liveness): SecretsRepo {
             }
           }
           await sql.run('INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [check.key, check.value]);
+          // The lock is a session's, not this transaction's: were its connection lost, a start could have checked the
+          // old key meanwhile. Then nothing is committed (a rotation run again finds the store as it was).
+          await lock.stillHeld();
           return { resealed };
         });
         if ('resealed' in result) onCommitted?.();
         return result;
       } finally {
-        await release();
+        await lock.release();
       }
     },
 
