@@ -2,21 +2,9 @@
 // continued with --cursor (the next one is printed on stderr while there are more), as `deliveries list` does.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { testBackends } from '../helpers/backends.ts';
+import { freshStoreEnv, testBackends } from '../helpers/backends.ts';
 import { MASTER_KEY } from '../helpers/gateway.ts';
-import { freshSchema } from '../helpers/postgres.ts';
-import { tempDataDir } from '../helpers/process.ts';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
-
-function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/botgate.js', ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { cli } from '../helpers/cli.ts';
 
 const ids = (stdout: string) => (JSON.parse(stdout) as { id: string }[]).map((e) => e.id);
 
@@ -28,12 +16,7 @@ for (const backend of await testBackends()) {
     let all: string[] = [];
 
     before(async () => {
-      env = { BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_DEMO__ENABLED: 'false' };
-      if (backend.url) {
-        const schema = await freshSchema(backend.url);
-        env = { ...env, BOTGATE_DATABASE_URL: backend.url, BOTGATE_DATABASE_SCHEMA: schema.schema };
-        drop = schema.drop;
-      }
+      ({ env, drop } = await freshStoreEnv(backend, { BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_DEMO__ENABLED: 'false' }));
       assert.equal((await cli(env, 'migrate')).status, 0);
       for (const name of ['erp', 'crm', 'wms']) {
         const created = await cli(env, 'endpoints', 'create', '--name', name, '--url', `https://${name}.example/hooks`);

@@ -12,10 +12,8 @@ import pg from 'pg';
 import { Command } from 'commander';
 import { withServices } from '../../src/cli/context.ts';
 import { createSecretBox, parseMasterKey } from '../../src/crypto/secret-box.ts';
-import { testBackends } from '../helpers/backends.ts';
+import { freshStoreEnv, testBackends } from '../helpers/backends.ts';
 import { MASTER_KEY, startTestGateway } from '../helpers/gateway.ts';
-import { freshSchema } from '../helpers/postgres.ts';
-import { tempDataDir } from '../helpers/process.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const NEW_KEY = 'the-new-master-key-after-a-leak';
@@ -57,13 +55,7 @@ const backends = await testBackends();
 for (const backend of backends) {
   describe(`botgate master-key rotate while a CLI command seals a secret (${backend.name})`, { skip: backend.skip }, () => {
     it('the rotation waits for the command, saying so, and seals again the secret it wrote', async () => {
-      let env: Record<string, string> = { BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'false' };
-      let drop = async () => {};
-      if (backend.url) {
-        const schema = await freshSchema(backend.url);
-        env = { ...env, BOTGATE_DATABASE_URL: backend.url, BOTGATE_DATABASE_SCHEMA: schema.schema };
-        drop = schema.drop;
-      }
+      const { env, drop } = await freshStoreEnv(backend, { BOTGATE_MASTER_KEY: MASTER_KEY, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'false' });
       // withServices reads the configuration from the environment, as the CLI does.
       const saved = { ...process.env };
       Object.assign(process.env, env);
@@ -119,16 +111,9 @@ for (const backend of backends) {
     // A command that read data_dir/master.key and then waited for a rotation finds the new key there when it gets the
     // key: rotate replaces the file before it lets go. It goes on with that key, rather than being refused for the old.
     it('a command that read the key file before waiting for a rotation goes on with the new key', async () => {
-      const dataDir = tempDataDir();
-      let env: Record<string, string> = { BOTGATE_DATA_DIR: dataDir, BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'false' };
-      let drop = async () => {};
-      let schemaName = '';
-      if (backend.url) {
-        const schema = await freshSchema(backend.url);
-        env = { ...env, BOTGATE_DATABASE_URL: backend.url, BOTGATE_DATABASE_SCHEMA: schema.schema };
-        drop = schema.drop;
-        schemaName = schema.schema;
-      }
+      const { env, drop } = await freshStoreEnv(backend, { BOTGATE_LOG_LEVEL: 'silent', BOTGATE_DEMO__ENABLED: 'false' });
+      const dataDir = env.BOTGATE_DATA_DIR;
+      const schemaName = env.BOTGATE_DATABASE_SCHEMA ?? '';
       const saved = { ...process.env };
       for (const name of ['BOTGATE_MASTER_KEY', 'BOTGATE_CONFIG']) delete process.env[name];
       Object.assign(process.env, env);

@@ -5,24 +5,16 @@
 // write, a worker's row for the gateway's registration.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import pg from 'pg';
 import { postgresAvailability, freshSchema } from '../helpers/postgres.ts';
 import { MASTER_KEY, startTestGateway } from '../helpers/gateway.ts';
 import { spawnGateway, tempDataDir, type GatewayProcess } from '../helpers/process.ts';
+import { cli } from '../helpers/cli.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const NEW_KEY = 'the-new-master-key-after-a-leak';
 const pgAvailable = await postgresAvailability();
 
 /** Runs the CLI as a process (without blocking this one). */
-function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/botgate.js', ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** Resolves once `settled` has or `condition` holds, polled: whichever comes first, saying which. */
 async function firstOf<T>(settled: Promise<T>, condition: () => Promise<boolean>): Promise<'settled' | 'condition'> {

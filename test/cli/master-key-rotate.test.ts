@@ -4,7 +4,6 @@
 // A click link sent before the rotation still counts its click after it (its key is a stored secret, sealed again).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,19 +21,12 @@ import { freshSchema } from '../helpers/postgres.ts';
 import { tempDataDir } from '../helpers/process.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { SID, TOKEN, smsParams } from '../channels/twilio-helpers.ts';
+import { cli } from '../helpers/cli.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const NEW_KEY = 'the-new-master-key-after-a-leak';
 const PUBLIC_URL = 'https://gw.example.com';
 
 /** Runs the CLI as a process (without blocking this one: a gateway in it may be running). */
-function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/botgate.js', ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** How many gateway processes registered on the schema (each holding its worker lock from its start on). */
 async function registeredWorkers(url: string, schema: string): Promise<number> {

@@ -2,21 +2,9 @@
 // a time the store can compare, whatever its digits, and one that reaches past every date is a bad option value.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { testBackends } from '../helpers/backends.ts';
+import { freshStoreEnv, testBackends } from '../helpers/backends.ts';
 import { MASTER_KEY } from '../helpers/gateway.ts';
-import { freshSchema } from '../helpers/postgres.ts';
-import { tempDataDir } from '../helpers/process.ts';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
-
-function cli(env: Record<string, string>, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/botgate.js', ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { cli } from '../helpers/cli.ts';
 
 for (const backend of await testBackends()) {
   describe(`cli time options (${backend.name})`, { skip: backend.skip }, () => {
@@ -25,12 +13,7 @@ for (const backend of await testBackends()) {
     let endpoint = '';
 
     before(async () => {
-      env = { BOTGATE_DATA_DIR: tempDataDir(), BOTGATE_MASTER_KEY: MASTER_KEY };
-      if (backend.url) {
-        const schema = await freshSchema(backend.url);
-        env = { ...env, BOTGATE_DATABASE_URL: backend.url, BOTGATE_DATABASE_SCHEMA: schema.schema };
-        drop = schema.drop;
-      }
+      ({ env, drop } = await freshStoreEnv(backend, { BOTGATE_MASTER_KEY: MASTER_KEY }));
       assert.equal((await cli(env, 'migrate')).status, 0);
       const created = await cli(env, 'endpoints', 'create', '--name', 'erp', '--url', 'https://erp.example/hooks');
       assert.equal(created.status, 0, created.stderr);
