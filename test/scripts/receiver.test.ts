@@ -4,6 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -75,3 +76,55 @@ describe('example receiver', () => {
     assert.doesNotMatch(bad.output(), /\n\s+at /);
   });
 });
+
+describe('npm run receiver', () => {
+  // npm runs a script through `sh -c`: without exec the shell stood between npm and node, so npm's stop (it passes
+  // SIGTERM on to its child) ended the shell and left the receiver running, holding its port.
+  it('stops with npm: a SIGTERM to npm ends the receiver too', async () => {
+    const npm = spawn('npm', ['run', '--silent', 'receiver', '--', '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+    let output = '';
+    npm.stdout!.on('data', (d) => (output += d));
+    npm.stderr!.on('data', (d) => (output += d));
+    let receiverPid: number | undefined;
+    try {
+      for (const end = Date.now() + 20_000; !/listening on http:\/\/127\.0\.0\.1:\d+\//.test(output); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end) throw new Error(`the receiver never said it listens:\n${output}`);
+      }
+      receiverPid = receiverUnder(npm.pid!);
+      assert.ok(receiverPid, 'the receiver process runs under npm');
+      npm.kill('SIGTERM');
+      await new Promise((resolve) => npm.once('exit', resolve));
+      for (const end = Date.now() + 5_000; alive(receiverPid); await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > end) assert.fail('the receiver still runs after npm stopped');
+      }
+    } finally {
+      // Nothing left behind: a receiver still running would hold npm's pipes open, and this test file with them.
+      if (receiverPid !== undefined && alive(receiverPid)) process.kill(receiverPid, 'SIGKILL');
+      if (npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
+      npm.stdout!.destroy();
+      npm.stderr!.destroy();
+    }
+  });
+});
+
+/** The pid of the node process running scripts/receiver.ts below `pid` (its child, or its child's child). */
+function receiverUnder(pid: number): number | undefined {
+  const children = (p: number) => readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  for (const child of children(pid)) {
+    for (const candidate of [child, ...children(child)]) {
+      // node itself, not a shell running it (`sh -c node scripts/receiver.ts` names the script too).
+      const argv = readFileSync(`/proc/${candidate}/cmdline`, 'utf8').split('\0');
+      if (/node$/.test(argv[0]) && argv.includes('scripts/receiver.ts')) return candidate;
+    }
+  }
+  return undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
