@@ -1,4 +1,5 @@
 // The botgate CLI (`npx botgate …`, `npm run cli -- …`): thin commands over the same services as the API.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { BotgateError } from '../errors.ts';
@@ -13,9 +14,13 @@ import { registerPeopleCommands } from './people.ts';
 import { registerNotifyCommands } from './notify.ts';
 import { registerMasterKeyCommands } from './master-key.ts';
 
+/** The version botgate is released as: package.json's. */
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export function buildProgram(): Command {
   const program = new Command('botgate')
     .description('Self-hosted gateway that connects chatbots to the outside world over webhooks')
+    .version(VERSION, '-V, --version', 'print the version of botgate')
     .option('-c, --config <file>', 'config file (YAML or JSON); also BOTGATE_CONFIG')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', '\nExit status: 0 done; 1 failed; 2 refused: bad usage (an unknown command or option, a bad option value) or\na bad setting, or what was asked for does not exist or is not allowed.')

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Command } from 'commander';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { buildProgram } from '../../src/cli/main.ts';
@@ -121,6 +121,11 @@ describe('cli', () => {
       assert.deepEqual(readdirSync(cwd), [], `${args.join(' ')} makes nothing`);
     }
     assert.match(cli('--help').stdout, /Exit status: 0 done; 1 failed; 2 refused/);
+    const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    for (const flag of ['--version', '-V']) {
+      const printed = cli(flag);
+      assert.deepEqual({ status: printed.status, stdout: printed.stdout }, { status: 0, stdout: `${version}\n` }, `${flag} prints the version`);
+    }
     assert.equal(cli('bots', 'validate', join(ROOT, 'bots/demo/bot.yaml')).status, 0, 'a command without the store runs anywhere');
     assert.equal(cli('migrate').status, 0);
     assert.equal(cli('endpoints', 'list').status, 0);
