@@ -18,7 +18,7 @@ export function registerNotifyCommands(program: Command): void {
 
   users
     .command('export <id>')
-    .description('everything stored about a user as JSON (conversations, messages, decisions, notifications, engagement)')
+    .description('everything stored about a user as JSON (conversations, messages, decisions, notifications, engagement, handoffs)')
     .option('--out <file>', 'write to this file instead of stdout')
     .action(async (id: string, options: { out?: string }, command: Command) => {
       await withServices(command, async (services) => {

@@ -104,6 +104,12 @@ describe('cli: users and producer keys', () => {
       assert.equal(help.status, 0, args.join(' '));
       assert.match(help.stdout, new RegExp(`Usage: botgate ${args.join(' ')}`));
     }
-    assert.match(cli('users', 'export', '--help').stdout, /--out <file>/);
+    const exportHelp = cli('users', 'export', '--help').stdout;
+    assert.match(exportHelp, /--out <file>/);
+    // It names every section of the export (GET /api/users/{id}/export; docs/notifications.md).
+    const described = exportHelp.replace(/\s+/g, ' ');
+    for (const part of ['conversations', 'messages', 'decisions', 'notifications', 'engagement', 'handoffs']) {
+      assert.ok(described.includes(part), `users export --help does not name ${part}: ${exportHelp}`);
+    }
   });
 });
