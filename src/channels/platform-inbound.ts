@@ -34,7 +34,7 @@ export function createInboundLimiter(store: Store, clock: Clock): InboundLimiter
       }
       if (count > perMinute) {
         const retryAfter = Math.max(1, Math.ceil((window + 60_000 - now) / 1000));
-        throw new BotgateError('BG_ERR_RATE_LIMITED', `More than ${perMinute} requests this minute for this platform; retry in ${retryAfter} s`, { headers: { 'retry-after': String(retryAfter) } });
+        throw new BotgateError('BG_ERR_RATE_LIMITED', `More than ${perMinute} request${perMinute === 1 ? '' : 's'} this minute for this platform; retry in ${retryAfter} s`, { headers: { 'retry-after': String(retryAfter) } });
       }
     },
   };

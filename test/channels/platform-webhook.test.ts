@@ -250,6 +250,14 @@ describe('platform webhook (SQLite)', () => {
       const res = await c.incoming(limited.inbound_token, { user_id: 'rl-1', message: 'what is my balance' });
       assertPlatformError(res, 429, 'BG_ERR_RATE_LIMITED');
       const retryAfter = Number(res.headers['retry-after']);
+      assert.equal(res.body.error.message, `More than 3 requests this minute for this platform; retry in ${retryAfter} s`);
+      // One request a minute is one request, not "1 requests".
+      const single = await createConfig('single', { rate_limit_per_minute: 1 });
+      await awayFromMinuteEdge();
+      assert.equal((await c.incoming(single.inbound_token, { user_id: 'rl-2', message: 'what is my balance' })).status, 200);
+      const second = await c.incoming(single.inbound_token, { user_id: 'rl-2', message: 'what is my balance' });
+      assertPlatformError(second, 429, 'BG_ERR_RATE_LIMITED');
+      assert.match(second.body.error.message, /^More than 1 request this minute for this platform; retry in \d+ s$/);
       assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, String(res.headers['retry-after']));
       // Other configs have their own allowance.
       assert.equal((await c.incoming(bad.inbound_token, { ...ok, message: 'x', platform: 'nope' })).status, 400);
