@@ -6,6 +6,8 @@ import { ConfigError, envSecret, loadConfig } from '../config/load.ts';
 import { createServices, type Services } from '../services.ts';
 import { httpBase } from '../listen-address.ts';
 import { BotgateError } from '../errors.ts';
+import { isCursorOf } from '../http/paging.ts';
+import type { IdPrefix } from '../ids.ts';
 
 export function configFrom(command: Command) {
   const globals = command.optsWithGlobals() as { config?: string };
@@ -40,6 +42,25 @@ export async function withServices<T>(command: Command, fn: (services: Services)
 
 export function print(text: string): void {
   process.stdout.write(text + '\n');
+}
+
+/**
+ * A list command's --cursor, refused (exit 2) unless it is an id of the listed kind, as the API refuses one: another
+ * list's id sorts anywhere among these ids, so the page would be empty or everything. `what`: such an id, in words.
+ */
+export function checkCursor(cursor: string | undefined, ids: IdPrefix, what: string): void {
+  if (cursor !== undefined && !isCursorOf(cursor, ids)) throw new Refusal(`--cursor: not a cursor of this list (${what}, ${ids}_…)`);
+}
+
+/**
+ * Prints a page of a list command that asked for one row more than --limit, as the API's lists do: the rows (a JSON
+ * array with --json, else a table) on stdout and, when there are more, the cursor of the next page on stderr.
+ */
+export function printPage<R>(rows: R[], options: { limit: number; json?: boolean }, view: (row: R) => Record<string, unknown> & { id: string }, columns: string[], command: string): void {
+  const views = rows.slice(0, options.limit).map(view);
+  if (options.json) printJson(views);
+  else printTable(views, columns);
+  if (rows.length > options.limit) process.stderr.write(`more: botgate ${command} --cursor ${views.at(-1)!.id} (with the same options)\n`);
 }
 
 export function printJson(value: unknown): void {

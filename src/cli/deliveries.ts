@@ -5,7 +5,7 @@ import type { DeliveryStatus } from '../store/store.ts';
 import { resendDelivery } from '../delivery/resend.ts';
 import { attemptView, deliveryView } from '../delivery/views.ts';
 import { checkWindow } from '../ranges.ts';
-import { Refusal, numberOption, parseWhen, print, printJson, printTable, withServices } from './context.ts';
+import { checkCursor, numberOption, parseWhen, print, printJson, printPage, printTable, withServices } from './context.ts';
 
 interface ListOptions {
   endpoint?: string; provider?: string; status?: string; eventType?: string; message?: string;
@@ -30,8 +30,7 @@ export function registerDeliveryCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: ListOptions, command: Command) => {
       if (options.status && !['pending', 'sending', 'sent', 'failed'].includes(options.status)) command.error('error: --status must be pending, sending, sent or failed');
-      // As the API: another list's id sorts anywhere among deliveries' ids, so the page would be empty or everything.
-      if (options.cursor !== undefined && !options.cursor.startsWith('dlv_')) throw new Refusal('--cursor: not a cursor of this list (a delivery id, dlv_…)');
+      checkCursor(options.cursor, 'dlv', 'a delivery id');
       await withServices(command, async ({ store, clock }) => {
         const now = clock.now();
         const since = options.since ? parseWhen(options.since, now, '--since') : undefined;
@@ -42,11 +41,7 @@ export function registerDeliveryCommands(program: Command): void {
           endpointId: options.endpoint, provider: options.provider, status: options.status as DeliveryStatus | undefined, eventType: options.eventType,
           messageId: options.message, since, until,
         }, { limit: options.limit + 1, cursor: options.cursor });
-        const views = rows.slice(0, options.limit).map(deliveryView);
-        if (options.json) printJson(views);
-        else printTable(views, ['id', 'endpoint_id', 'event_type', 'status', 'attempts', 'last_status_code', 'next_attempt_at', 'created_at']);
-        // On stderr: stdout stays the rows alone (a JSON array with --json).
-        if (rows.length > options.limit) process.stderr.write(`more: botgate deliveries list --cursor ${views.at(-1)!.id} (with the same options)\n`);
+        printPage(rows, options, deliveryView, ['id', 'endpoint_id', 'event_type', 'status', 'attempts', 'last_status_code', 'next_attempt_at', 'created_at'], 'deliveries list');
       });
     });
 

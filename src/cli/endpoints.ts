@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { endpointView } from '../delivery/endpoints.ts';
 import { jobView } from '../delivery/recovery.ts';
 import { sendTestMessage } from '../delivery/test-message.ts';
-import { numberOption, parseWhen, print, printJson, printTable, Refusal, secretOption, withServices } from './context.ts';
+import { checkCursor, numberOption, parseWhen, print, printPage, secretOption, withServices } from './context.ts';
 
 export function registerEndpointCommands(program: Command): void {
   const endpoints = program.command('endpoints').description('outgoing webhook targets');
@@ -16,16 +16,11 @@ export function registerEndpointCommands(program: Command): void {
     .option('--cursor <id>', 'the next page: where the previous one said to go on (an endpoint id)')
     .option('--json', 'print JSON')
     .action(async (options: { provider?: string; limit: number; cursor?: string; json?: boolean }, command: Command) => {
-      // As the API: another list's id sorts anywhere among endpoints' ids, so the page would be empty or everything.
-      if (options.cursor !== undefined && !options.cursor.startsWith('ep_')) throw new Refusal('--cursor: not a cursor of this list (an endpoint id, ep_…)');
+      checkCursor(options.cursor, 'ep', 'an endpoint id');
       await withServices(command, async ({ store }) => {
         // One row more than shown tells whether there is a next page, as the API's lists do.
         const rows = await store.endpoints.list({ provider: options.provider }, { limit: options.limit + 1, cursor: options.cursor });
-        const views = rows.slice(0, options.limit).map(endpointView);
-        if (options.json) printJson(views);
-        else printTable(views, ['id', 'name', 'provider', 'url', 'is_active', 'disabled_reason', 'event_types']);
-        // On stderr: stdout stays the rows alone (a JSON array with --json).
-        if (rows.length > options.limit) process.stderr.write(`more: botgate endpoints list --cursor ${views.at(-1)!.id} (with the same options)\n`);
+        printPage(rows, options, endpointView, ['id', 'name', 'provider', 'url', 'is_active', 'disabled_reason', 'event_types'], 'endpoints list');
       });
     });
 

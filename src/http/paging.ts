@@ -20,13 +20,18 @@ export function pageRequest(query: PageQueryValues, ids?: IdPrefix): { request: 
   if (query.cursor !== undefined && query.page !== undefined) {
     throw new BotgateError('BG_ERR_VALIDATION', 'querystring: use cursor or page, not both');
   }
-  if (query.cursor !== undefined && ids && !query.cursor.startsWith(`${ids}_`)) {
+  if (query.cursor !== undefined && ids && !isCursorOf(query.cursor, ids)) {
     throw new BotgateError('BG_ERR_VALIDATION', `querystring.cursor: not a cursor of this list (an id of its kind, ${ids}_…)`);
   }
   const perPage = query.per_page ?? 50;
   if (query.cursor !== undefined) return { request: { limit: perPage + 1, offset: 0, cursor: query.cursor }, page: null, perPage };
   const page = query.page ?? 1;
   return { request: { limit: perPage + 1, offset: (page - 1) * perPage }, page, perPage };
+}
+
+/** Whether a cursor can point into a list of `ids` rows: an id of that kind (it need not be a row's). */
+export function isCursorOf(cursor: string, ids: IdPrefix): boolean {
+  return cursor.startsWith(`${ids}_`);
 }
 
 /** The answer: `page` is the page number asked for, or null for a page found by cursor (it has no number). */
