@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { freshStoreEnv, testBackends } from '../helpers/backends.ts';
 import { MASTER_KEY } from '../helpers/gateway.ts';
-import { cli } from '../helpers/cli.ts';
+import { assertCliPages, cli } from '../helpers/cli.ts';
 
 for (const backend of await testBackends()) {
   describe(`cli deliveries list (${backend.name})`, { skip: backend.skip }, () => {
@@ -29,22 +29,7 @@ for (const backend of await testBackends()) {
     after(() => drop());
 
     it('pages with --limit and --cursor, printing the next cursor while there are more', async () => {
-      const first = await cli(env, 'deliveries', 'list', '--limit', '2', '--json');
-      assert.equal(first.status, 0, first.stderr);
-      assert.deepEqual(JSON.parse(first.stdout).map((d: { id: string }) => d.id), [all[0].id, all[1].id]);
-      assert.equal(first.stderr, `more: botgate deliveries list --cursor ${all[1].id} (with the same options)\n`);
-      const second = await cli(env, 'deliveries', 'list', '--limit', '2', '--cursor', all[1].id, '--json');
-      assert.equal(second.status, 0, second.stderr);
-      assert.deepEqual(JSON.parse(second.stdout).map((d: { id: string }) => d.id), [all[2].id]);
-      assert.equal(second.stderr, '');
-      // The table too: the rows on stdout, the next cursor on stderr.
-      const table = await cli(env, 'deliveries', 'list', '--limit', '1');
-      assert.match(table.stdout, new RegExp(`^ID .*\\n${all[0].id} `));
-      assert.equal(table.stderr, `more: botgate deliveries list --cursor ${all[0].id} (with the same options)\n`);
-      // A cursor of another list is refused, as the API refuses it.
-      const foreign = await cli(env, 'deliveries', 'list', '--cursor', 'msg_0');
-      assert.equal(foreign.status, 2, foreign.stdout);
-      assert.match(foreign.stderr, /^botgate: --cursor: not a cursor of this list \(a delivery id, dlv_…\)/);
+      await assertCliPages(env, ['deliveries', 'list'], all.map((d) => d.id), 'msg_0', /^botgate: --cursor: not a cursor of this list \(a delivery id, dlv_…\)/);
     });
 
     it('takes --until (created before it), and refuses a window that holds nothing', async () => {

@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { freshStoreEnv, testBackends } from '../helpers/backends.ts';
 import { MASTER_KEY } from '../helpers/gateway.ts';
-import { cli } from '../helpers/cli.ts';
+import { assertCliPages, cli } from '../helpers/cli.ts';
 
 const ids = (stdout: string) => (JSON.parse(stdout) as { id: string }[]).map((e) => e.id);
 
@@ -31,22 +31,7 @@ for (const backend of await testBackends()) {
     after(() => drop());
 
     it('pages with --limit and --cursor, printing the next cursor while there are more', async () => {
-      const first = await cli(env, 'endpoints', 'list', '--limit', '2', '--json');
-      assert.equal(first.status, 0, first.stderr);
-      assert.deepEqual(ids(first.stdout), all.slice(0, 2));
-      assert.equal(first.stderr, `more: botgate endpoints list --cursor ${all[1]} (with the same options)\n`);
-      const second = await cli(env, 'endpoints', 'list', '--limit', '2', '--cursor', all[1], '--json');
-      assert.equal(second.status, 0, second.stderr);
-      assert.deepEqual(ids(second.stdout), [all[2]]);
-      assert.equal(second.stderr, '');
-      // The table too: the rows on stdout, the next cursor on stderr.
-      const table = await cli(env, 'endpoints', 'list', '--limit', '1');
-      assert.match(table.stdout, new RegExp(`^ID .*\\n${all[0]} `));
-      assert.equal(table.stderr, `more: botgate endpoints list --cursor ${all[0]} (with the same options)\n`);
-      // A cursor of another list is refused, as the API refuses it.
-      const foreign = await cli(env, 'endpoints', 'list', '--cursor', 'dlv_0');
-      assert.equal(foreign.status, 2, foreign.stdout);
-      assert.match(foreign.stderr, /^botgate: --cursor: not a cursor of this list \(an endpoint id, ep_…\)/);
+      await assertCliPages(env, ['endpoints', 'list'], all, 'dlv_0', /^botgate: --cursor: not a cursor of this list \(an endpoint id, ep_…\)/);
     });
   });
 }
