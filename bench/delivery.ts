@@ -1,12 +1,13 @@
-// Delivery benchmark: botgate (SQLite, PostgreSQL) vs a plain POST loop and BullMQ, plus dead-endpoint isolation.
+// Delivery benchmark: botgate (SQLite, PostgreSQL) vs a plain POST loop and BullMQ, plus dead-endpoint isolation,
+// and a floor F (the least a durable delivery costs here) as a reference.
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { deadline, forkHelper, killAll, runCleanups, type Helper } from './lib/procs.ts';
-import { combineRounds, LEGEND, pairs, summarize, verdict, type Outcome } from './lib/report.ts';
+import { combineRounds, floorLine, LEGEND, pairs, summarize, verdict, type Outcome } from './lib/report.ts';
 import { checkPostgres, ensureRedis } from './lib/services.ts';
-import { runBotgate, runIsolation, runLimit, runQueue, type BenchContext, type TargetResult } from './lib/targets.ts';
+import { runBotgate, runFloor, runIsolation, runLimit, runQueue, type BenchContext, type TargetResult } from './lib/targets.ts';
 
-const TARGETS = ['limit', 'queue', 'sqlite', 'pg', 'isolation'] as const;
+const TARGETS = ['limit', 'queue', 'floor', 'sqlite', 'pg', 'isolation'] as const;
 type Target = (typeof TARGETS)[number];
 
 const HELP = `usage: node bench/delivery.ts [options]     (npm run bench:delivery -- [options])
@@ -14,6 +15,8 @@ const HELP = `usage: node bench/delivery.ts [options]     (npm run bench:deliver
 Measures, one after another on loopback:
   limit      baseline L: plain undici POSTs to the receiver, 100 in flight
   queue      baseline Q: BullMQ on Redis 127.0.0.1:6379, addBulk + a worker of concurrency 100
+  floor      reference F: the same publish to a bare server that only stores (node:sqlite), signs, sends and
+             records (bench/lib/floor-delivery.ts): the least a durable delivery costs on this machine
   sqlite     botgate on SQLite: 50 clients publish batches of 100, one endpoint
   pg         botgate on PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test), a fresh schema
   isolation  botgate on SQLite with a second endpoint that never answers (healthy throughput drop)
@@ -28,6 +31,7 @@ options:
   --gateway-env K=V   extra BOTGATE_* setting for every gateway started (repeatable; experiments)
   -h, --help          this text
 
+Before the targets a line gives floor_vs_limit, floor_vs_queue and sqlite_vs_floor (medians over the rounds).
 The last line is: RESULT sqlite_vs_queue=… sqlite_vs_limit=… pg_vs_queue=… healthy_drop_pct=… p99_ms=… rss_mb=…`;
 
 function options() {
@@ -104,6 +108,7 @@ async function main(): Promise<number> {
         redis ??= await ensureRedis();
         return runQueue(ctx);
       });
+      await measure('floor', 'F  floor: store, sign, send, record', () => runFloor(ctx));
       await measure('sqlite', 'botgate SQLite', () => runBotgate(ctx, { key: 'sqlite', label: 'botgate SQLite' }));
       if (opts.only.has('pg')) {
         const reason = await checkPostgres(pgUrl);
@@ -125,9 +130,11 @@ async function main(): Promise<number> {
   }
   console.log(`load average at the end: ${load()}`);
   const figures: Record<string, number>[] = [];
+  const references: Record<string, number>[] = [];
   for (const [i, outcomes] of rounds.entries()) {
     const summary = summarize(outcomes, opts.n);
     figures.push(summary.values);
+    references.push(summary.floor);
     console.log(`\n${opts.rounds > 1 ? `round ${i + 1} of ${opts.rounds}` : 'results'}:\n${summary.text}`);
   }
   console.log(`\n${LEGEND}`);
@@ -135,6 +142,7 @@ async function main(): Promise<number> {
     console.log(`\nper round:\n${figures.map((f, i) => `  round ${i + 1}: ${pairs(f)}`).join('\n')}`);
     console.log('combined: the median of each figure over the rounds; rss_mb the largest of any round.');
   }
+  console.log(`\n${floorLine(combineRounds(references))}`);
   console.log(`\n${verdict(combineRounds(figures))}`);
   return rounds.flat().some((o) => 'error' in o && !o.error.startsWith('skipped')) ? 1 : 0;
 }

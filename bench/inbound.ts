@@ -8,11 +8,11 @@ import { parseArgs } from 'node:util';
 import { intentAccuracy } from '../src/conversation/intent-accuracy.ts';
 import { startFlags } from './lib/gateway.ts';
 import { summarizeInbound, type InboundOutcome } from './lib/inbound-report.ts';
-import { runAsync, runRaw, runRelay, runSync, type InboundContext, type InboundResult } from './lib/inbound-targets.ts';
+import { runAsync, runFloorAsync, runFloorSync, runRaw, runRelay, runSync, type InboundContext, type InboundResult } from './lib/inbound-targets.ts';
 import { deadline, defer, forkHelper, killAll, runCleanups, type Helper } from './lib/procs.ts';
 import { WRK } from './lib/wrk.ts';
 
-const TARGETS = ['raw', 'sync', 'relay', 'async'] as const;
+const TARGETS = ['raw', 'sync', 'floor-sync', 'relay', 'async', 'floor-async'] as const;
 type Target = (typeof TARGETS)[number];
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 
@@ -23,6 +23,9 @@ Drives Kore.ai webhook requests with wrk -t1 -c50 (10,000 rotating users, one JW
   sync   botgate's sync channel (SQLite, the demo bot): stored, turn run, reply stored, then answered
   relay  R2: a bare node:http server acknowledging at once and relaying each body to a receiver (undici Pool)
   async  botgate's async channel: acknowledged once stored; the replies go to the receiver (POST_URL)
+  floor-sync, floor-async   references FS and FA: a bare server doing only what the channel must (JWT, the
+         conversation and its messages stored in node:sqlite; async: the deliveries signed, sent in order, recorded),
+         bench/lib/floor-inbound.ts: the least such a channel costs on this machine
 
 options:
   --duration S        seconds of each measured wrk run (default 20)
@@ -34,6 +37,7 @@ options:
   --gateway-env K=V   extra BOTGATE_* setting for every gateway started (repeatable; experiments)
   -h, --help          this text
 
+Before the targets a line gives floor_sync_vs_raw, floor_async_vs_relay, sync_vs_floor and async_vs_floor.
 The last line is: RESULT sync_vs_raw=… sync_p99_ms=… async_vs_relay=… rss_mb=… intent_accuracy=…`;
 
 function positive(name: string, text: string, zeroOk = false): number {
@@ -120,8 +124,12 @@ async function main(): Promise<number> {
     };
     await measure('raw', 'R  node:http answers', () => runRaw(ctx));
     await measure('sync', 'botgate sync channel (SQLite)', () => runSync(ctx));
+    await measure('floor-sync', 'FS floor: JWT, store, answer', () => runFloorSync(ctx));
     await measure('relay', 'R2 node:http ack + undici relay', () => runRelay(ctx));
     await measure('async', 'botgate async channel (SQLite)', () => runAsync(ctx));
+    // As many deliveries per request as botgate's async run made (the default text: a reply and endOfTask).
+    const measured = outcomes.find((o) => o.key === 'async' && !('error' in o)) as InboundResult | undefined;
+    await measure('floor-async', 'FA floor: JWT, store, ack, sign, send, record', () => runFloorAsync(ctx, measured?.perRequest ?? 2));
   } finally {
     await receiver.stop();
     killAll();

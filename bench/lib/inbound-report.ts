@@ -61,6 +61,15 @@ export function summarizeInbound(outcomes: InboundOutcome[], accuracy: number): 
     ['async_vs_relay', '≥ 0.5', (x) => x >= 0.5],
     ['intent_accuracy', '≥ 0.90', (x) => x >= 0.9],
   ];
+  const FS = by.get('floor-sync');
+  const FA = by.get('floor-async');
+  const floor = {
+    floor_sync_vs_raw: ok(FS) ? FS.wrk.okRate / rateR : NaN,
+    floor_async_vs_relay: ok(FA) ? (FA.e2eRate ?? NaN) / e2eR2 : NaN,
+    sync_vs_floor: ok(S) && ok(FS) ? S.wrk.okRate / FS.wrk.okRate : NaN,
+    async_vs_floor: ok(A) && ok(FA) ? (A.e2eRate ?? NaN) / (FA.e2eRate ?? NaN) : NaN,
+  };
+  lines.push('', `floor (reference, not a target): ${Object.entries(floor).map(([k, v]) => `${k}=${fmt(v, k)}`).join(' ')}; floor_sync_p99_ms=${ok(FS) ? fmt(FS.wrk.p99) : 'NaN'}`);
   lines.push('', 'targets:');
   for (const [name, goal, met] of goals) {
     const x = values[name];

@@ -1,8 +1,11 @@
-// The inbound benchmark's targets, each run alone under wrk: bare node:http R and R2, botgate's sync and async channels.
+// The inbound benchmark's targets, each run alone under wrk: bare node:http R and R2, botgate's sync and async channels,
+// and the floors FS and FA (the least such a channel costs here) as references.
 // Its helpers (a fresh gateway per run, counts at the receiver, waiting for a drain) serve bench/platform.ts too.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { startGateway, type Gateway } from './gateway.ts';
 import { createKoreChannel, koreRequest } from './kore.ts';
 import { deadline, defer, forkHelper, sleep, type Deadline, type Helper } from './procs.ts';
@@ -30,7 +33,7 @@ export interface InboundContext {
 }
 
 export interface InboundResult {
-  key: 'raw' | 'sync' | 'relay' | 'async';
+  key: 'raw' | 'sync' | 'floor-sync' | 'relay' | 'async' | 'floor-async';
   label: string;
   wrk: WrkResult;
   /** Relay / async: acknowledged requests ÷ (wrk start → the receiver has every expected delivery). */
@@ -38,6 +41,8 @@ export interface InboundResult {
   /** Relay / async: wrk's end → the receiver has every expected delivery (ms). */
   drainMs: number | null;
   peakRssMb: number | null;
+  /** Async: deliveries one request makes (replies and endOfTask). */
+  perRequest?: number;
   /** CPU of the server process during the measured run (wrk's duration), % of one core. */
   cpuPct: number | null;
   notes: string[];
@@ -260,8 +265,74 @@ export async function runAsync(ctx: InboundContext): Promise<InboundResult> {
     const notes = [...wrkNotes(w), `${perRequest} deliveries per request (${probed.withText} with a text); e2e counts ${expected}`];
     if (stats.duplicates > 0) notes.push(`${stats.duplicates} duplicate deliveries (same webhook-id)`);
     return {
-      key: 'async', label: 'botgate async channel (SQLite)', wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
+      key: 'async', label: 'botgate async channel (SQLite)', perRequest, wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
       drainMs: Math.max(0, reachedAt - w.finishedAt), peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes,
     };
   });
+}
+
+/** A floor's server (bench/lib/floor-inbound.ts) and a JWT it accepts: HS256 over a fresh secret, the Kore claims. */
+async function floorServer(args: { mode: 'sync' | 'async'; receiverUrl?: string; perRequest?: number }, dl: Deadline) {
+  const secret = randomBytes(24).toString('hex');
+  const extra = args.mode === 'async' ? [args.receiverUrl!, String(args.perRequest)] : [];
+  const server = forkHelper(`floor ${args.mode} server`, './floor-inbound.ts', [args.mode, secret, ...extra]);
+  const jwt = await new SignJWT({ appId: 'floor' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject('bench').setIssuedAt()
+    .setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+  const { port } = await server.next<{ port: number }>('listening', dl);
+  return { server, url: `http://127.0.0.1:${port}`, authorization: `bearer ${jwt}` };
+}
+
+/** Floor FS: what the sync channel must do (JWT, conversation, message in and reply stored, then answered) and no more. */
+export async function runFloorSync(ctx: InboundContext): Promise<InboundResult> {
+  const dl = deadline('floor-sync', ctx.stepMs);
+  const { server, url, authorization } = await floorServer({ mode: 'sync' }, dl);
+  const rss = sampleRss(server.proc.pid ?? 0);
+  try {
+    const file = script(ctx, 'floor-sync', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization });
+    await warmUp(ctx, url, file, dl);
+    const pid = server.proc.pid ?? 0;
+    const cpu0 = cpuSeconds(pid);
+    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
+    const cpu = cpuSeconds(pid) - cpu0;
+    return { key: 'floor-sync', label: 'FS floor: JWT, store, answer', wrk: w, e2eRate: null, drainMs: null, peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes: wrkNotes(w) };
+  } finally {
+    rss.stop();
+    await server.stop();
+  }
+}
+
+/**
+ * Floor FA: what the async channel must do (JWT, conversation, message in, replies and their deliveries stored, then
+ * acknowledged; each delivery signed, sent in order per conversation and recorded) and no more, with as many
+ * deliveries per request as botgate's async run made.
+ */
+export async function runFloorAsync(ctx: InboundContext, perRequest: number): Promise<InboundResult> {
+  const dl = deadline('floor-async', ctx.stepMs);
+  const { server, url, authorization } = await floorServer({ mode: 'async', receiverUrl: ctx.receiverUrl, perRequest }, dl);
+  const rss = sampleRss(server.proc.pid ?? 0);
+  try {
+    const file = script(ctx, 'floor-async', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization });
+    await startCount(ctx, dl);
+    const warm = await warmUp(ctx, url, file, dl);
+    if (warm) await drained(ctx, warm.ok2xx * perRequest, 'floor-async warm-up');
+    await settle(ctx, 500, dl);
+    await startCount(ctx, dl);
+    const pid = server.proc.pid ?? 0;
+    const cpu0 = cpuSeconds(pid);
+    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
+    const cpu = cpuSeconds(pid) - cpu0;
+    const expected = w.ok2xx * perRequest;
+    ctx.progress(`acknowledged ${w.ok2xx} in ${(w.durationMs / 1000).toFixed(1)} s; waiting for ${expected} deliveries`);
+    const reachedAt = await drained(ctx, expected, 'floor-async');
+    const stats = await receiverCount(ctx, dl);
+    const notes = [...wrkNotes(w), `${perRequest} deliveries per request; e2e counts ${expected}`];
+    if (stats.duplicates > 0) notes.push(`${stats.duplicates} duplicate deliveries (same webhook-id)`);
+    return {
+      key: 'floor-async', label: 'FA floor: JWT, store, ack, sign, send, record', perRequest, wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
+      drainMs: Math.max(0, reachedAt - w.finishedAt), peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes,
+    };
+  } finally {
+    rss.stop();
+    await server.stop();
+  }
 }

@@ -25,6 +25,8 @@ export const LEGEND = [
 
 export interface Summary {
   values: Record<string, number>;
+  /** The floor F against the baselines and botgate SQLite against it (not in the RESULT line: F is a reference). */
+  floor: Record<string, number>;
   text: string;
 }
 
@@ -70,7 +72,10 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
     // The largest gateway peak of the botgate runs (SQLite, PostgreSQL, next to a dead endpoint): the target is the gateway's.
     rss_mb: [S, P, I].some(ok) ? Math.max(...[S, P, I].filter(ok).map((o) => o.peakRssMb ?? NaN)) : NaN,
   };
-  return { values, text: lines.join('\n') };
+  const F = by.get('floor');
+  const rateF = ok(F) ? F.msgsPerSec : NaN;
+  const floor = { floor_vs_limit: rateF / rateL, floor_vs_queue: rateF / rateQ, sqlite_vs_floor: ok(S) ? S.msgsPerSec / rateF : NaN };
+  return { values, floor, text: lines.join('\n') };
 }
 
 const GOALS: [string, string, (x: number) => boolean][] = [
@@ -80,6 +85,11 @@ const GOALS: [string, string, (x: number) => boolean][] = [
   ['healthy_drop_pct', '< 10', (x) => x < 10],
   ['rss_mb', '≤ 200', (x) => x <= 200],
 ];
+
+/** The floor's ratios: how far the hardware lets any durable delivery go, and how near botgate comes. */
+export function floorLine(floor: Record<string, number>): string {
+  return `floor (reference, not a target): ${pairs(floor)}`;
+}
 
 /** The figures as one line of key=value pairs (the RESULT line's body). */
 export function pairs(values: Record<string, number>): string {

@@ -238,6 +238,49 @@ export async function runBotgate(ctx: BenchContext, options: BotgateOptions): Pr
   }
 }
 
+/**
+ * Floor F: the same publish (50 clients × batches of 100) to bench/lib/floor-delivery.ts, the least a durable signed
+ * delivery costs here (stored, signed, sent, recorded; nothing else). A reference for botgate's figures, not a target.
+ */
+export async function runFloor(ctx: BenchContext): Promise<TargetResult> {
+  const dl = deadline('floor', ctx.stepMs);
+  const run = runId('F');
+  const floor = forkHelper('floor', './floor-delivery.ts', [ctx.receiverUrl]);
+  const publisher = forkHelper('publisher', './load.ts');
+  const rss = sampleRss(floor.proc.pid!);
+  try {
+    const { port } = await floor.next<{ port: number }>('listening', dl);
+    await publisher.next('ready', dl);
+    await expect(ctx, run, dl);
+    const cpu0 = cpuSeconds(floor.proc.pid!);
+    publisher.send({ cmd: 'publish', base: `http://127.0.0.1:${port}`, token: 'none', run, n: ctx.n, clients: PUBLISH_CLIENTS, batchSize: PUBLISH_BATCH });
+    const pub = await publisher.next<{ startedAt: number; finishedAt: number; acked: number; errors: number; firstError: string | null }>('done', dl);
+    if (pub.errors > 0) throw new Error(`${pub.errors} batch publishes failed; first: ${pub.firstError}`);
+    const reached = await delivered(ctx, dl);
+    let recordedAt = reached.at;
+    for (;;) {
+      floor.send({ cmd: 'stats' });
+      const { recorded } = await floor.next<{ recorded: number }>('stats', dl);
+      recordedAt = Date.now();
+      if (recorded >= ctx.n) break;
+      await sleep(25);
+    }
+    const cpu1 = cpuSeconds(floor.proc.pid!);
+    const stats = await receiverStats(ctx, dl);
+    const totalMs = recordedAt - pub.startedAt;
+    const publishMs = pub.finishedAt - pub.startedAt;
+    return {
+      key: 'floor', label: 'F  floor: store, sign, send, record', totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - pub.startedAt,
+      publishPerSec: (pub.acked * 1000) / Math.max(1, publishMs), p50: stats.p50, p99: stats.p99, peakRssMb: rss.peakMb(),
+      cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes: receiverNotes(stats),
+    };
+  } finally {
+    rss.stop();
+    await publisher.stop();
+    await floor.stop();
+  }
+}
+
 async function deadConnections(dead: Helper): Promise<number> {
   dead.send({ cmd: 'stats' });
   return (await dead.next<ReceiverStats>('stats', deadline('dead receiver stats', 5000))).connections;

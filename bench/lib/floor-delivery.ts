@@ -1,0 +1,132 @@
+// Floor F (a reference, not a baseline the issue names): the least a durable, signed delivery can cost on this
+// machine, to tell how far botgate is from what the hardware allows. One node:sqlite file in WAL mode with its
+// checkpoints on a thread (as botgate's), and nothing else: a batch is stored (a message and a delivery row each, one
+// transaction) and acknowledged after COMMIT; its deliveries go straight from memory to the sender (no claim, no
+// lease: one process), 100 POSTs in flight, Standard Webhooks signed; each send is recorded (an attempt row, the
+// delivery marked sent) by group commit. No validation, routing, retries, rate limits, ordering, metrics or logs.
+// Helper of bench/delivery.ts: node floor-delivery.ts RECEIVER_URL; reports {type:'listening', port}; 'stats' → {recorded}.
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
+import { Pool } from 'undici';
+import { onCommand, report } from './child.ts';
+
+const target = new URL(process.argv[2] ?? '');
+const IN_FLIGHT = 100;
+const dir = mkdtempSync(join(tmpdir(), 'botgate-floor-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const file = join(dir, 'floor.sqlite');
+const db = new DatabaseSync(file);
+db.exec('PRAGMA journal_mode = WAL');
+db.exec('PRAGMA synchronous = NORMAL');
+db.exec('PRAGMA wal_autocheckpoint = 50000');
+db.exec(`
+  CREATE TABLE messages (id TEXT PRIMARY KEY, event_type TEXT NOT NULL, payload TEXT, created_at INTEGER NOT NULL);
+  CREATE TABLE deliveries (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, message_id TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE INDEX deliveries_pending ON deliveries (created_at) WHERE status = 'pending';
+  CREATE TABLE attempts (id TEXT NOT NULL, delivery_id TEXT NOT NULL, attempted_at INTEGER NOT NULL, status_code INTEGER, duration_ms REAL NOT NULL);
+  CREATE INDEX attempts_delivery ON attempts (delivery_id);
+`);
+// Checkpoints off the event loop, every 20 ms, as botgate's background thread does.
+new Worker(
+  `const { DatabaseSync } = require('node:sqlite'); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec('PRAGMA busy_timeout = 1000');
+   setInterval(() => { try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {} }, 20);`,
+  { eval: true },
+).unref();
+
+const insertMessage = db.prepare('INSERT INTO messages (id, event_type, payload, created_at) VALUES (?, ?, ?, ?)');
+const insertDelivery = db.prepare(`INSERT INTO deliveries (id, message_id, status, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?)`);
+const insertAttempt = db.prepare('INSERT INTO attempts (id, delivery_id, attempted_at, status_code, duration_ms) VALUES (?, ?, ?, ?, ?)');
+const markSent = db.prepare(`UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ? WHERE id = ?`);
+
+let counter = 0;
+const newId = (prefix: string) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(8, '0')}`;
+const signingKey = randomBytes(24);
+const pool = new Pool(target.origin, { connections: IN_FLIGHT, pipelining: 1 });
+
+interface Delivery { id: string; body: string }
+const queue: Delivery[] = [];
+let head = 0;
+let inFlight = 0;
+let recorded = 0;
+
+let toRecord: { id: string; status: number; ms: number }[] = [];
+function record(item: { id: string; status: number; ms: number }) {
+  toRecord.push(item);
+  if (toRecord.length > 1) return;
+  setImmediate(() => {
+    const group = toRecord;
+    toRecord = [];
+    const now = Date.now();
+    db.exec('BEGIN IMMEDIATE');
+    for (const r of group) {
+      insertAttempt.run(newId('atm'), r.id, now, r.status, r.ms);
+      markSent.run(now, r.id);
+    }
+    db.exec('COMMIT');
+    recorded += group.length;
+  });
+}
+
+async function send(d: Delivery): Promise<void> {
+  const started = performance.now();
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = createHmac('sha256', signingKey).update(`${d.id}.${timestamp}.${d.body}`).digest('base64');
+  try {
+    const res = await pool.request({
+      path: target.pathname, method: 'POST', body: d.body,
+      headers: { 'content-type': 'application/json', 'webhook-id': d.id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` },
+    });
+    await res.body.dump();
+    record({ id: d.id, status: res.statusCode, ms: performance.now() - started });
+  } catch (error) {
+    report({ type: 'error', message: `floor: a send failed: ${(error as Error).message}` });
+  } finally {
+    inFlight--;
+    pump();
+  }
+}
+
+function pump() {
+  while (inFlight < IN_FLIGHT && head < queue.length) {
+    inFlight++;
+    void send(queue[head++]);
+  }
+}
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const { messages } = JSON.parse(Buffer.concat(chunks).toString()) as { messages: { event_type: string; payload: unknown }[] };
+    const now = Date.now();
+    const stored: Delivery[] = [];
+    db.exec('BEGIN IMMEDIATE');
+    for (const m of messages) {
+      const messageId = newId('msg');
+      const body = JSON.stringify(m.payload);
+      insertMessage.run(messageId, m.event_type, body, now);
+      const id = newId('dlv');
+      insertDelivery.run(id, messageId, now, now);
+      stored.push({ id, body });
+    }
+    db.exec('COMMIT');
+    const answer = JSON.stringify({ data: stored.map((d) => ({ delivery_ids: [d.id] })) });
+    res.writeHead(202, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+    res.end(answer);
+    for (const d of stored) queue.push(d);
+    pump();
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => report({ type: 'listening', port: (server.address() as { port: number }).port }));
+
+onCommand((msg) => {
+  if (msg.cmd === 'stats') report({ type: 'stats', recorded });
+  else throw new Error(`unknown command ${msg.cmd}`);
+});

@@ -1,0 +1,190 @@
+// Floors FS and FA (references, not baselines the issue names): the least a Kore.ai webhook channel can cost on
+// this machine, to tell how far botgate is from what the hardware allows. A bare node:http server that does only
+// what the channel must: the JWT (HS256) checked with node:crypto, the body parsed, and, by group commit in one
+// node:sqlite file (WAL, checkpoints on a thread as botgate's), the conversation looked up or opened, the message in
+// and the reply stored. No bot (a fixed reply), no validation framework, users, metrics or logs.
+//   sync:  answers the reply after COMMIT.
+//   async: acknowledges after COMMIT (the replies and their delivery rows stored with it), then POSTs the
+//          conversation's deliveries in order (Standard Webhooks signed, bearer token) and records each (an attempt
+//          row, the delivery marked sent) by group commit.
+// Helper of bench/inbound.ts: node floor-inbound.ts sync|async SECRET [RECEIVER_URL DELIVERIES_PER_REQUEST]
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
+import { Pool } from 'undici';
+import { onCommand, report } from './child.ts';
+
+const [mode, secret, receiverUrl, perRequestText] = process.argv.slice(2);
+if (mode !== 'sync' && mode !== 'async') throw new Error('floor-inbound: mode sync or async');
+const perRequest = Math.max(1, Number(perRequestText ?? 1));
+const dir = mkdtempSync(join(tmpdir(), 'botgate-floor-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const file = join(dir, 'floor.sqlite');
+const db = new DatabaseSync(file);
+db.exec('PRAGMA journal_mode = WAL');
+db.exec('PRAGMA synchronous = NORMAL');
+db.exec('PRAGMA wal_autocheckpoint = 50000');
+db.exec(`
+  CREATE TABLE conversations (id TEXT PRIMARY KEY, user_key TEXT NOT NULL UNIQUE, state TEXT, memory TEXT, updated_at INTEGER NOT NULL);
+  CREATE TABLE messages (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, direction TEXT NOT NULL, payload TEXT, created_at INTEGER NOT NULL);
+  CREATE INDEX messages_conversation ON messages (conversation_id, id);
+  CREATE TABLE deliveries (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, message_id TEXT NOT NULL, ordering_key TEXT, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE INDEX deliveries_pending ON deliveries (created_at) WHERE status = 'pending';
+  CREATE TABLE attempts (id TEXT NOT NULL, delivery_id TEXT NOT NULL, attempted_at INTEGER NOT NULL, status_code INTEGER, duration_ms REAL NOT NULL);
+  CREATE INDEX attempts_delivery ON attempts (delivery_id);
+`);
+new Worker(
+  `const { DatabaseSync } = require('node:sqlite'); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec('PRAGMA busy_timeout = 1000');
+   setInterval(() => { try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {} }, 20);`,
+  { eval: true },
+).unref();
+
+const q = {
+  conversation: db.prepare('SELECT id, state, memory FROM conversations WHERE user_key = ?'),
+  open: db.prepare('INSERT INTO conversations (id, user_key, state, memory, updated_at) VALUES (?, ?, NULL, ?, ?)'),
+  update: db.prepare('UPDATE conversations SET state = ?, memory = ?, updated_at = ? WHERE id = ?'),
+  message: db.prepare('INSERT INTO messages (id, conversation_id, direction, payload, created_at) VALUES (?, ?, ?, ?, ?)'),
+  delivery: db.prepare(`INSERT INTO deliveries (id, message_id, ordering_key, status, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)`),
+  attempt: db.prepare('INSERT INTO attempts (id, delivery_id, attempted_at, status_code, duration_ms) VALUES (?, ?, ?, ?, ?)'),
+  sent: db.prepare(`UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ? WHERE id = ?`),
+};
+
+let counter = 0;
+const newId = (prefix: string) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(8, '0')}`;
+const key = Buffer.from(secret ?? '');
+
+/** HS256 only, signature, expiry and the app id: what the channel must check. */
+function verified(authorization: string | undefined): boolean {
+  if (!authorization?.toLowerCase().startsWith('bearer ')) return false;
+  const [h, p, s] = authorization.slice(7).split('.');
+  if (!h || !p || !s) return false;
+  const mac = createHmac('sha256', key).update(`${h}.${p}`).digest();
+  const signature = Buffer.from(s, 'base64url');
+  if (signature.length !== mac.length || !timingSafeEqual(signature, mac)) return false;
+  try {
+    if ((JSON.parse(Buffer.from(h, 'base64url').toString()) as { alg?: string }).alg !== 'HS256') return false;
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as { exp?: number; appId?: string };
+    return typeof claims.exp === 'number' && claims.exp * 1000 > Date.now() && claims.appId === 'floor';
+  } catch {
+    return false;
+  }
+}
+
+/** One transaction for everything queued while the event loop was busy; fn runs per item inside it. */
+function groupCommit<T>(fn: (item: T, now: number) => void, after: (item: T) => void): (item: T) => void {
+  let queued: T[] = [];
+  return (item) => {
+    queued.push(item);
+    if (queued.length > 1) return;
+    setImmediate(() => {
+      const group = queued;
+      queued = [];
+      const now = Date.now();
+      db.exec('BEGIN IMMEDIATE');
+      for (const i of group) fn(i, now);
+      db.exec('COMMIT');
+      for (const i of group) after(i);
+    });
+  };
+}
+
+const REPLY = { text: 'Your balance is not available right now.' };
+interface Delivery { id: string; conversation: string; body: string }
+interface Incoming { user: string; raw: string; res: ServerResponse; deliveries: Delivery[] }
+
+const pool = mode === 'async' ? new Pool(new URL(receiverUrl ?? '').origin, { connections: 50, pipelining: 1 }) : null;
+const signingKey = randomBytes(24);
+let recorded = 0;
+const record = groupCommit<{ id: string; status: number; ms: number }>((r, now) => {
+  q.attempt.run(newId('atm'), r.id, now, r.status, r.ms);
+  q.sent.run(now, r.id);
+}, () => recorded++);
+
+async function send(d: Delivery): Promise<void> {
+  const started = performance.now();
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = createHmac('sha256', signingKey).update(`${d.id}.${timestamp}.${d.body}`).digest('base64');
+  const res = await pool!.request({
+    path: new URL(receiverUrl!).pathname, method: 'POST', body: d.body,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer floor-access-token', 'webhook-id': d.id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` },
+  });
+  await res.body.dump();
+  record({ id: d.id, status: res.statusCode, ms: performance.now() - started });
+}
+
+// A conversation's deliveries in order: each waits for the one before it.
+const chains = new Map<string, Promise<void>>();
+function enqueue(d: Delivery) {
+  const next = (chains.get(d.conversation) ?? Promise.resolve()).then(() => send(d)).catch((error: unknown) => report({ type: 'error', message: `floor: a send failed: ${(error as Error).message}` }));
+  chains.set(d.conversation, next);
+  void next.finally(() => {
+    if (chains.get(d.conversation) === next) chains.delete(d.conversation);
+  });
+}
+
+const store = groupCommit<Incoming>((item, now) => {
+  let conversation = q.conversation.get(item.user) as { id: string; memory: string } | undefined;
+  if (!conversation) {
+    conversation = { id: newId('conv'), memory: '{}' };
+    q.open.run(conversation.id, item.user, '{}', now);
+  }
+  q.message.run(newId('msg'), conversation.id, 'incoming', item.raw, now);
+  const bodies = mode === 'sync'
+    ? [JSON.stringify({ ...REPLY, endOfTask: true, endReason: 'Fulfilled' })]
+    : Array.from({ length: perRequest }, (_, i) => JSON.stringify(i === 0 ? { ...REPLY, to: item.user, from: 'floor' } : { endOfTask: true, endReason: 'Fulfilled', to: item.user, from: 'floor' }));
+  for (const body of bodies) {
+    const messageId = newId('msg');
+    q.message.run(messageId, conversation.id, 'outgoing', body, now);
+    if (mode === 'async') {
+      const id = newId('dlv');
+      q.delivery.run(id, messageId, conversation.id, now, now);
+      item.deliveries.push({ id, conversation: conversation.id, body });
+    }
+  }
+  q.update.run(null, conversation.memory, now, conversation.id);
+  if (mode === 'sync') item.deliveries.push({ id: '', conversation: conversation.id, body: bodies[0] });
+}, (item) => {
+  if (mode === 'sync') {
+    const body = item.deliveries[0].body;
+    item.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    item.res.end(body);
+    return;
+  }
+  item.res.writeHead(200, { 'content-length': '0' });
+  item.res.end();
+  for (const d of item.deliveries) enqueue(d);
+});
+
+const server = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const answer = (status: number) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': 2 });
+      res.end('{}');
+    };
+    if (!verified(req.headers.authorization)) return answer(401);
+    const raw = Buffer.concat(chunks).toString();
+    let body: { message?: { text?: unknown }; from?: { id?: unknown } };
+    try {
+      body = JSON.parse(raw) as typeof body;
+    } catch {
+      return answer(400);
+    }
+    if (typeof body?.message?.text !== 'string' || typeof body?.from?.id !== 'string') return answer(400);
+    store({ user: body.from.id, raw, res, deliveries: [] });
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.headersTimeout = 65_000;
+server.listen(0, '127.0.0.1', () => report({ type: 'listening', port: (server.address() as { port: number }).port }));
+
+onCommand((msg) => {
+  if (msg.cmd === 'stats') report({ type: 'stats', recorded });
+  else throw new Error(`unknown command ${msg.cmd}`);
+});
