@@ -5,9 +5,9 @@ import { parseArgs } from 'node:util';
 import { deadline, forkHelper, killAll, runCleanups, type Helper } from './lib/procs.ts';
 import { combineRounds, floorLine, LEGEND, pairs, summarize, verdict, type Outcome } from './lib/report.ts';
 import { checkPostgres, ensureRedis } from './lib/services.ts';
-import { runBotgate, runFloor, runIsolation, runLimit, runQueue, type BenchContext, type TargetResult } from './lib/targets.ts';
+import { runBotgate, runFloor, runFloorIsolation, runIsolation, runLimit, runQueue, type BenchContext, type TargetResult } from './lib/targets.ts';
 
-const TARGETS = ['limit', 'queue', 'floor', 'sqlite', 'pg', 'isolation'] as const;
+const TARGETS = ['limit', 'queue', 'floor', 'sqlite', 'pg', 'isolation', 'floor-isolation'] as const;
 type Target = (typeof TARGETS)[number];
 
 const HELP = `usage: node bench/delivery.ts [options]     (npm run bench:delivery -- [options])
@@ -20,6 +20,7 @@ Measures, one after another on loopback:
   sqlite     botgate on SQLite: 50 clients publish batches of 100, one endpoint
   pg         botgate on PostgreSQL (BENCH_PG_URL, default postgres://postgres@127.0.0.1:5432/test), a fresh schema
   isolation  botgate on SQLite with a second endpoint that never answers (healthy throughput drop)
+  floor-isolation  reference: the floor F with such a second endpoint (every message stored and sent to both)
 
 options:
   --messages N        messages per target (default 20000)
@@ -31,7 +32,8 @@ options:
   --gateway-env K=V   extra BOTGATE_* setting for every gateway started (repeatable; experiments)
   -h, --help          this text
 
-Before the targets a line gives floor_vs_limit, floor_vs_queue and sqlite_vs_floor (medians over the rounds).
+Before the targets a line gives floor_vs_limit, floor_vs_queue, sqlite_vs_floor and floor_drop_pct (the floor's
+healthy drop next to a dead endpoint), medians over the rounds.
 The last line is: RESULT sqlite_vs_queue=… sqlite_vs_limit=… pg_vs_queue=… healthy_drop_pct=… p99_ms=… rss_mb=…`;
 
 function options() {
@@ -121,6 +123,7 @@ async function main(): Promise<number> {
         }
       }
       await measure('isolation', 'botgate SQLite + dead endpoint', () => runIsolation(ctx));
+      await measure('floor-isolation', 'F  floor + dead endpoint', () => runFloorIsolation(ctx));
     }
   } finally {
     await receiver.stop();

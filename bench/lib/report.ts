@@ -74,7 +74,9 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
   };
   const F = by.get('floor');
   const rateF = ok(F) ? F.msgsPerSec : NaN;
-  const floor = { floor_vs_limit: rateF / rateL, floor_vs_queue: rateF / rateQ, sqlite_vs_floor: ok(S) ? S.msgsPerSec / rateF : NaN };
+  const FI = by.get('floor-isolation');
+  const floorDrop = ok(F) && ok(FI) ? (1 - F.receivedMs / FI.receivedMs) * 100 : NaN;
+  const floor = { floor_vs_limit: rateF / rateL, floor_vs_queue: rateF / rateQ, sqlite_vs_floor: ok(S) ? S.msgsPerSec / rateF : NaN, floor_drop_pct: floorDrop };
   return { values, floor, text: lines.join('\n') };
 }
 

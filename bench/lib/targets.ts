@@ -242,10 +242,11 @@ export async function runBotgate(ctx: BenchContext, options: BotgateOptions): Pr
  * Floor F: the same publish (50 clients × batches of 100) to bench/lib/floor-delivery.ts, the least a durable signed
  * delivery costs here (stored, signed, sent, recorded; nothing else). A reference for botgate's figures, not a target.
  */
-export async function runFloor(ctx: BenchContext): Promise<TargetResult> {
-  const dl = deadline('floor', ctx.stepMs);
+export async function runFloor(ctx: BenchContext, deadUrl?: string): Promise<TargetResult> {
+  const key = deadUrl ? 'floor-isolation' : 'floor';
+  const dl = deadline(key, ctx.stepMs);
   const run = runId('F');
-  const floor = forkHelper('floor', './floor-delivery.ts', [ctx.receiverUrl]);
+  const floor = forkHelper('floor', './floor-delivery.ts', deadUrl ? [ctx.receiverUrl, deadUrl] : [ctx.receiverUrl]);
   const publisher = forkHelper('publisher', './load.ts');
   const rss = sampleRss(floor.proc.pid!);
   try {
@@ -270,7 +271,7 @@ export async function runFloor(ctx: BenchContext): Promise<TargetResult> {
     const totalMs = recordedAt - pub.startedAt;
     const publishMs = pub.finishedAt - pub.startedAt;
     return {
-      key: 'floor', label: 'F  floor: store, sign, send, record', totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - pub.startedAt,
+      key, label: deadUrl ? 'F  floor + dead endpoint' : 'F  floor: store, sign, send, record', totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - pub.startedAt,
       publishPerSec: (pub.acked * 1000) / Math.max(1, publishMs), p50: stats.p50, p99: stats.p99, peakRssMb: rss.peakMb(),
       cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes: receiverNotes(stats),
     };
@@ -288,10 +289,19 @@ async function deadConnections(dead: Helper): Promise<number> {
 
 /** Scenario 2: the same publish, every message to the healthy receiver and to one that never answers. */
 export async function runIsolation(ctx: BenchContext): Promise<TargetResult> {
+  return withDeadReceiver((url, receiver) => runBotgate(ctx, { key: 'isolation', label: 'botgate SQLite + dead endpoint', dead: { url, receiver } }));
+}
+
+/** Scenario 2 on the floor: every message also stored and sent to a receiver that never answers. */
+export async function runFloorIsolation(ctx: BenchContext): Promise<TargetResult> {
+  return withDeadReceiver((url) => runFloor(ctx, url));
+}
+
+async function withDeadReceiver(body: (url: string, receiver: Helper) => Promise<TargetResult>): Promise<TargetResult> {
   const dead = forkHelper('dead receiver', './receiver.ts', ['dead']);
   try {
     const { port } = await dead.next<{ port: number }>('listening', deadline('dead receiver', 10_000));
-    return await runBotgate(ctx, { key: 'isolation', label: 'botgate SQLite + dead endpoint', dead: { url: `http://127.0.0.1:${port}/hook`, receiver: dead } });
+    return await body(`http://127.0.0.1:${port}/hook`, dead);
   } finally {
     await dead.stop();
   }
