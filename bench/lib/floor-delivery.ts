@@ -8,27 +8,15 @@
 // its own 100 in flight, tries that time out after 5 s recorded as failed): the isolation scenario's floor.
 // Helper of bench/delivery.ts: node floor-delivery.ts RECEIVER_URL [DEAD_URL]; reports {type:'listening', port};
 // 'stats' → {recorded} (the healthy receiver's sends recorded).
-import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { onCommand, report } from './child.ts';
+import { groupCommit, newId, openFloorDb, signedHeaders } from './floor-common.ts';
 
 const target = new URL(process.argv[2] ?? '');
 const deadTarget = process.argv[3] ? new URL(process.argv[3]) : null;
 const IN_FLIGHT = 100;
-const dir = mkdtempSync(join(tmpdir(), 'botgate-floor-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const file = join(dir, 'floor.sqlite');
-const db = new DatabaseSync(file);
-db.exec('PRAGMA journal_mode = WAL');
-db.exec('PRAGMA synchronous = NORMAL');
-db.exec('PRAGMA wal_autocheckpoint = 50000');
-db.exec(`
+const db = openFloorDb(`
   CREATE TABLE messages (id TEXT PRIMARY KEY, event_type TEXT NOT NULL, payload TEXT, created_at INTEGER NOT NULL);
   CREATE TABLE deliveries (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, message_id TEXT NOT NULL, endpoint_id TEXT NOT NULL, status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
@@ -36,22 +24,12 @@ db.exec(`
   CREATE TABLE attempts (id TEXT NOT NULL, delivery_id TEXT NOT NULL, attempted_at INTEGER NOT NULL, status_code INTEGER, duration_ms REAL NOT NULL);
   CREATE INDEX attempts_delivery ON attempts (delivery_id);
 `);
-// Checkpoints off the event loop, every 20 ms, as botgate's background thread does.
-new Worker(
-  `const { DatabaseSync } = require('node:sqlite'); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec('PRAGMA busy_timeout = 1000');
-   setInterval(() => { try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {} }, 20);`,
-  { eval: true },
-).unref();
 
 const insertMessage = db.prepare('INSERT INTO messages (id, event_type, payload, created_at) VALUES (?, ?, ?, ?)');
 const insertDelivery = db.prepare(`INSERT INTO deliveries (id, message_id, endpoint_id, status, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)`);
 const insertAttempt = db.prepare('INSERT INTO attempts (id, delivery_id, attempted_at, status_code, duration_ms) VALUES (?, ?, ?, ?, ?)');
 const markSent = db.prepare(`UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ? WHERE id = ?`);
 const markFailed = db.prepare(`UPDATE deliveries SET status = 'pending', attempts = attempts + 1, updated_at = ?, created_at = ? WHERE id = ?`);
-
-let counter = 0;
-const newId = (prefix: string) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(8, '0')}`;
-const signingKey = randomBytes(24);
 
 interface Delivery { id: string; body: string }
 /** One endpoint: its pool, its queue of stored deliveries and its own in-flight limit. */
@@ -64,34 +42,18 @@ const healthy = lane(target);
 const dead = deadTarget ? lane(deadTarget) : null;
 let recorded = 0;
 
-let toRecord: { id: string; status: number | null; ms: number; healthy: boolean }[] = [];
-function record(item: { id: string; status: number | null; ms: number; healthy: boolean }) {
-  toRecord.push(item);
-  if (toRecord.length > 1) return;
-  setImmediate(() => {
-    const group = toRecord;
-    toRecord = [];
-    const now = Date.now();
-    db.exec('BEGIN IMMEDIATE');
-    for (const r of group) {
-      insertAttempt.run(newId('atm'), r.id, now, r.status, r.ms);
-      if (r.status !== null) markSent.run(now, r.id);
-      else markFailed.run(now, now + 5000, r.id);
-    }
-    db.exec('COMMIT');
-    for (const r of group) if (r.healthy) recorded++;
-  });
-}
+const record = groupCommit<{ id: string; status: number | null; ms: number; healthy: boolean }>(db, (r, now) => {
+  insertAttempt.run(newId('atm'), r.id, now, r.status, r.ms);
+  if (r.status !== null) markSent.run(now, r.id);
+  else markFailed.run(now, now + 5000, r.id);
+}, (r) => {
+  if (r.healthy) recorded++;
+});
 
 async function send(l: Lane, d: Delivery): Promise<void> {
   const started = performance.now();
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const signature = createHmac('sha256', signingKey).update(`${d.id}.${timestamp}.${d.body}`).digest('base64');
   try {
-    const res = await l.pool.request({
-      path: l.url.pathname, method: 'POST', body: d.body,
-      headers: { 'content-type': 'application/json', 'webhook-id': d.id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` },
-    });
+    const res = await l.pool.request({ path: l.url.pathname, method: 'POST', body: d.body, headers: signedHeaders(d.id, d.body) });
     await res.body.dump();
     record({ id: d.id, status: res.statusCode, ms: performance.now() - started, healthy: l === healthy });
   } catch (error) {

@@ -8,27 +8,16 @@
 //          conversation's deliveries in order (Standard Webhooks signed, bearer token) and records each (an attempt
 //          row, the delivery marked sent) by group commit.
 // Helper of bench/inbound.ts: node floor-inbound.ts sync|async SECRET [RECEIVER_URL DELIVERIES_PER_REQUEST]
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
 import { onCommand, report } from './child.ts';
+import { groupCommit, newId, openFloorDb, signedHeaders } from './floor-common.ts';
 
 const [mode, secret, receiverUrl, perRequestText] = process.argv.slice(2);
 if (mode !== 'sync' && mode !== 'async') throw new Error('floor-inbound: mode sync or async');
 const perRequest = Math.max(1, Number(perRequestText ?? 1));
-const dir = mkdtempSync(join(tmpdir(), 'botgate-floor-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const file = join(dir, 'floor.sqlite');
-const db = new DatabaseSync(file);
-db.exec('PRAGMA journal_mode = WAL');
-db.exec('PRAGMA synchronous = NORMAL');
-db.exec('PRAGMA wal_autocheckpoint = 50000');
-db.exec(`
+const db = openFloorDb(`
   CREATE TABLE conversations (id TEXT PRIMARY KEY, user_key TEXT NOT NULL UNIQUE, state TEXT, memory TEXT, updated_at INTEGER NOT NULL);
   CREATE TABLE messages (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL, direction TEXT NOT NULL, payload TEXT, created_at INTEGER NOT NULL);
   CREATE INDEX messages_conversation ON messages (conversation_id, id);
@@ -38,11 +27,6 @@ db.exec(`
   CREATE TABLE attempts (id TEXT NOT NULL, delivery_id TEXT NOT NULL, attempted_at INTEGER NOT NULL, status_code INTEGER, duration_ms REAL NOT NULL);
   CREATE INDEX attempts_delivery ON attempts (delivery_id);
 `);
-new Worker(
-  `const { DatabaseSync } = require('node:sqlite'); const db = new DatabaseSync(${JSON.stringify(file)}); db.exec('PRAGMA busy_timeout = 1000');
-   setInterval(() => { try { db.exec('PRAGMA wal_checkpoint(PASSIVE)'); } catch {} }, 20);`,
-  { eval: true },
-).unref();
 
 const q = {
   conversation: db.prepare('SELECT id, state, memory FROM conversations WHERE user_key = ?'),
@@ -54,8 +38,6 @@ const q = {
   sent: db.prepare(`UPDATE deliveries SET status = 'sent', attempts = attempts + 1, updated_at = ? WHERE id = ?`),
 };
 
-let counter = 0;
-const newId = (prefix: string) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(8, '0')}`;
 const key = Buffer.from(secret ?? '');
 
 /** HS256 only, signature, expiry and the app id: what the channel must check. */
@@ -75,43 +57,21 @@ function verified(authorization: string | undefined): boolean {
   }
 }
 
-/** One transaction for everything queued while the event loop was busy; fn runs per item inside it. */
-function groupCommit<T>(fn: (item: T, now: number) => void, after: (item: T) => void): (item: T) => void {
-  let queued: T[] = [];
-  return (item) => {
-    queued.push(item);
-    if (queued.length > 1) return;
-    setImmediate(() => {
-      const group = queued;
-      queued = [];
-      const now = Date.now();
-      db.exec('BEGIN IMMEDIATE');
-      for (const i of group) fn(i, now);
-      db.exec('COMMIT');
-      for (const i of group) after(i);
-    });
-  };
-}
-
 const REPLY = { text: 'Your balance is not available right now.' };
 interface Delivery { id: string; conversation: string; body: string }
 interface Incoming { user: string; raw: string; res: ServerResponse; deliveries: Delivery[] }
 
 const pool = mode === 'async' ? new Pool(new URL(receiverUrl ?? '').origin, { connections: 50, pipelining: 1 }) : null;
-const signingKey = randomBytes(24);
 let recorded = 0;
-const record = groupCommit<{ id: string; status: number; ms: number }>((r, now) => {
+const record = groupCommit<{ id: string; status: number; ms: number }>(db, (r, now) => {
   q.attempt.run(newId('atm'), r.id, now, r.status, r.ms);
   q.sent.run(now, r.id);
 }, () => recorded++);
 
 async function send(d: Delivery): Promise<void> {
   const started = performance.now();
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const signature = createHmac('sha256', signingKey).update(`${d.id}.${timestamp}.${d.body}`).digest('base64');
   const res = await pool!.request({
-    path: new URL(receiverUrl!).pathname, method: 'POST', body: d.body,
-    headers: { 'content-type': 'application/json', authorization: 'Bearer floor-access-token', 'webhook-id': d.id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` },
+    path: new URL(receiverUrl!).pathname, method: 'POST', body: d.body, headers: { ...signedHeaders(d.id, d.body), authorization: 'Bearer floor-access-token' },
   });
   await res.body.dump();
   record({ id: d.id, status: res.statusCode, ms: performance.now() - started });
@@ -127,7 +87,7 @@ function enqueue(d: Delivery) {
   });
 }
 
-const store = groupCommit<Incoming>((item, now) => {
+const store = groupCommit<Incoming>(db, (item, now) => {
   let conversation = q.conversation.get(item.user) as { id: string; memory: string } | undefined;
   if (!conversation) {
     conversation = { id: newId('conv'), memory: '{}' };

@@ -148,28 +148,37 @@ export async function runRelay(ctx: InboundContext): Promise<InboundResult> {
     const { port } = await server.next<{ port: number }>('listening', dl);
     const url = `http://127.0.0.1:${port}`;
     const file = script(ctx, 'relay', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization: 'bearer raw-target-token-of-a-similar-length' });
-    await startCount(ctx, dl);
-    const warm = await warmUp(ctx, url, file, dl);
-    if (warm) await drained(ctx, warm.ok2xx, 'relay warm-up');
-    await settle(ctx, 500, dl);
-    await startCount(ctx, dl);
-    const pid = server.proc.pid ?? 0;
-    const cpu0 = cpuSeconds(pid);
-    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
-    const cpu = cpuSeconds(pid) - cpu0;
-    ctx.progress(`acknowledged ${w.ok2xx} in ${(w.durationMs / 1000).toFixed(1)} s; waiting for the receiver`);
-    const reachedAt = await drained(ctx, w.ok2xx, 'relay');
+    const { w, cpuPct, e2eRate, drainMs } = await measureRelayed(ctx, { url, file, pid: server.proc.pid ?? 0, perRequest: 1, what: 'relay' }, dl);
     server.send({ cmd: 'stats' });
     const relay = await server.next<{ relayErrors: number; firstError: string | null }>('stats', dl);
     const notes = wrkNotes(w);
     if (relay.relayErrors > 0) notes.push(`${relay.relayErrors} relays failed (first: ${relay.firstError})`);
     return {
-      key: 'relay', label: 'R2 node:http ack + undici relay', wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
-      drainMs: Math.max(0, reachedAt - w.finishedAt), peakRssMb: null, cpuPct: (100 * cpu * 1000) / w.durationMs, notes,
+      key: 'relay', label: 'R2 node:http ack + undici relay', wrk: w, e2eRate, drainMs, peakRssMb: null, cpuPct, notes,
     };
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * A relaying target's measured run: a warm-up drained at the receiver, then wrk, then the drain of every expected
+ * delivery (`perRequest` per acknowledged request); CPU is the server process's during wrk.
+ */
+async function measureRelayed(ctx: InboundContext, args: { url: string; file: string; pid: number; perRequest: number; what: string }, dl: Deadline) {
+  const { url, file, pid, perRequest, what } = args;
+  await startCount(ctx, dl);
+  const warm = await warmUp(ctx, url, file, dl);
+  if (warm) await drained(ctx, warm.ok2xx * perRequest, `${what} warm-up`);
+  await settle(ctx, 500, dl);
+  await startCount(ctx, dl);
+  const cpu0 = cpuSeconds(pid);
+  const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
+  const cpuPct = (100 * (cpuSeconds(pid) - cpu0) * 1000) / w.durationMs;
+  const expected = w.ok2xx * perRequest;
+  ctx.progress(`acknowledged ${w.ok2xx} in ${(w.durationMs / 1000).toFixed(1)} s; waiting for ${expected} deliveries`);
+  const reachedAt = await drained(ctx, expected, what);
+  return { w, cpuPct, expected, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt), drainMs: Math.max(0, reachedAt - w.finishedAt) };
 }
 
 export interface GatewayRun {
@@ -250,23 +259,12 @@ export async function runAsync(ctx: InboundContext): Promise<InboundResult> {
     const perRequest = probed.counted;
     ctx.progress(`channel ${channel.path}; "${ctx.text}" → ${perRequest} deliveries to POST_URL (${probed.withText} with a text)`);
     const file = script(ctx, 'async', { path: channel.path, authorization: channel.authorization });
-    await startCount(ctx, dl);
-    const warm = await warmUp(ctx, gateway.base, file, dl);
-    if (warm) await drained(ctx, warm.ok2xx * perRequest, 'async warm-up');
-    await settle(ctx, 500, dl);
-    await startCount(ctx, dl);
-    const cpu0 = cpuSeconds(gateway.pid);
-    const w = await wrkRun(ctx, gateway.base, file, ctx.durationS, dl);
-    const cpu = cpuSeconds(gateway.pid) - cpu0;
-    const expected = w.ok2xx * perRequest;
-    ctx.progress(`acknowledged ${w.ok2xx} in ${(w.durationMs / 1000).toFixed(1)} s; waiting for ${expected} deliveries`);
-    const reachedAt = await drained(ctx, expected, 'async');
+    const { w, cpuPct, expected, e2eRate, drainMs } = await measureRelayed(ctx, { url: gateway.base, file, pid: gateway.pid, perRequest, what: 'async' }, dl);
     const stats = await receiverCount(ctx, dl);
     const notes = [...wrkNotes(w), `${perRequest} deliveries per request (${probed.withText} with a text); e2e counts ${expected}`];
     if (stats.duplicates > 0) notes.push(`${stats.duplicates} duplicate deliveries (same webhook-id)`);
     return {
-      key: 'async', label: 'botgate async channel (SQLite)', perRequest, wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
-      drainMs: Math.max(0, reachedAt - w.finishedAt), peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes,
+      key: 'async', label: 'botgate async channel (SQLite)', perRequest, wrk: w, e2eRate, drainMs, peakRssMb: rss.peakMb(), cpuPct, notes,
     };
   });
 }
@@ -312,24 +310,12 @@ export async function runFloorAsync(ctx: InboundContext, perRequest: number): Pr
   const rss = sampleRss(server.proc.pid ?? 0);
   try {
     const file = script(ctx, 'floor-async', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization });
-    await startCount(ctx, dl);
-    const warm = await warmUp(ctx, url, file, dl);
-    if (warm) await drained(ctx, warm.ok2xx * perRequest, 'floor-async warm-up');
-    await settle(ctx, 500, dl);
-    await startCount(ctx, dl);
-    const pid = server.proc.pid ?? 0;
-    const cpu0 = cpuSeconds(pid);
-    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
-    const cpu = cpuSeconds(pid) - cpu0;
-    const expected = w.ok2xx * perRequest;
-    ctx.progress(`acknowledged ${w.ok2xx} in ${(w.durationMs / 1000).toFixed(1)} s; waiting for ${expected} deliveries`);
-    const reachedAt = await drained(ctx, expected, 'floor-async');
+    const { w, cpuPct, expected, e2eRate, drainMs } = await measureRelayed(ctx, { url, file, pid: server.proc.pid ?? 0, perRequest, what: 'floor-async' }, dl);
     const stats = await receiverCount(ctx, dl);
     const notes = [...wrkNotes(w), `${perRequest} deliveries per request; e2e counts ${expected}`];
     if (stats.duplicates > 0) notes.push(`${stats.duplicates} duplicate deliveries (same webhook-id)`);
     return {
-      key: 'floor-async', label: 'FA floor: JWT, store, ack, sign, send, record', perRequest, wrk: w, e2eRate: (w.ok2xx * 1000) / (reachedAt - w.startedAt),
-      drainMs: Math.max(0, reachedAt - w.finishedAt), peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes,
+      key: 'floor-async', label: 'FA floor: JWT, store, ack, sign, send, record', perRequest, wrk: w, e2eRate, drainMs, peakRssMb: rss.peakMb(), cpuPct, notes,
     };
   } finally {
     rss.stop();
