@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { systemClock, systemRandom, type Clock, type Random } from './clock.ts';
 import type { Config } from './config/schema.ts';
-import { checkMasterKey, refuseOtherMasterKey, rereadMasterKey, resolveMasterKey } from './crypto/master-key.ts';
+import { checkMasterKey, MasterKeyMismatchError, refuseOtherMasterKey, rereadMasterKey, resolveMasterKey } from './crypto/master-key.ts';
 import { createSecretBox } from './crypto/secret-box.ts';
 import { createEndpointService } from './delivery/endpoints.ts';
 import { createOutbox } from './delivery/outbox.ts';
@@ -61,10 +61,17 @@ export async function createServices(config: Config, options: ServiceOptions = {
   try {
     // The link key is read under the key check's lock too: a rotation under way seals it again.
     const check = async () => {
-      // data_dir/master.key was read before waiting for the key: a rotation waited for has put the new key there since.
-      const again = rereadMasterKey(masterKey);
-      if (!again.key.equals(masterKey.key)) [masterKey, box] = [again, createSecretBox(again.key)];
-      await checkMasterKey(store, masterKey, box);
+      try {
+        await checkMasterKey(store, masterKey, box);
+      } catch (error) {
+        // data_dir/master.key was read before waiting for the key: a rotation waited for has put the new key there
+        // since, and the check is its key's. Read the file again then, not on every start.
+        if (!(error instanceof MasterKeyMismatchError)) throw error;
+        const again = rereadMasterKey(masterKey);
+        if (again.key.equals(masterKey.key)) throw error;
+        [masterKey, box] = [again, createSecretBox(again.key)];
+        await checkMasterKey(store, masterKey, box);
+      }
       return loadLinkKey(store, box, masterKey.key);
     };
     if (options.holdKey) {
