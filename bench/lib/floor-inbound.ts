@@ -58,10 +58,12 @@ function verified(authorization: string | undefined): boolean {
 }
 
 const REPLY = { text: 'Your balance is not available right now.' };
+const SYNC_ANSWER = JSON.stringify({ ...REPLY, endOfTask: true, endReason: 'Fulfilled' });
 interface Delivery { id: string; conversation: string; body: string }
 interface Incoming { user: string; raw: string; res: ServerResponse; deliveries: Delivery[] }
 
-const pool = mode === 'async' ? new Pool(new URL(receiverUrl ?? '').origin, { connections: 50, pipelining: 1 }) : null;
+const receiver = mode === 'async' ? new URL(receiverUrl ?? '') : null;
+const pool = receiver ? new Pool(receiver.origin, { connections: 50, pipelining: 1 }) : null;
 let recorded = 0;
 const record = groupCommit<{ id: string; status: number; ms: number }>(db, (r, now) => {
   q.attempt.run(newId('atm'), r.id, now, r.status, r.ms);
@@ -71,7 +73,7 @@ const record = groupCommit<{ id: string; status: number; ms: number }>(db, (r, n
 async function send(d: Delivery): Promise<void> {
   const started = performance.now();
   const res = await pool!.request({
-    path: new URL(receiverUrl!).pathname, method: 'POST', body: d.body, headers: { ...signedHeaders(d.id, d.body), authorization: 'Bearer floor-access-token' },
+    path: receiver!.pathname, method: 'POST', body: d.body, headers: { ...signedHeaders(d.id, d.body), authorization: 'Bearer floor-access-token' },
   });
   await res.body.dump();
   record({ id: d.id, status: res.statusCode, ms: performance.now() - started });
@@ -95,7 +97,7 @@ const store = groupCommit<Incoming>(db, (item, now) => {
   }
   q.message.run(newId('msg'), conversation.id, 'incoming', item.raw, now);
   const bodies = mode === 'sync'
-    ? [JSON.stringify({ ...REPLY, endOfTask: true, endReason: 'Fulfilled' })]
+    ? [SYNC_ANSWER]
     : Array.from({ length: perRequest }, (_, i) => JSON.stringify(i === 0 ? { ...REPLY, to: item.user, from: 'floor' } : { endOfTask: true, endReason: 'Fulfilled', to: item.user, from: 'floor' }));
   for (const body of bodies) {
     const messageId = newId('msg');
@@ -107,12 +109,10 @@ const store = groupCommit<Incoming>(db, (item, now) => {
     }
   }
   q.update.run(null, conversation.memory, now, conversation.id);
-  if (mode === 'sync') item.deliveries.push({ id: '', conversation: conversation.id, body: bodies[0] });
 }, (item) => {
   if (mode === 'sync') {
-    const body = item.deliveries[0].body;
-    item.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    item.res.end(body);
+    item.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(SYNC_ANSWER) });
+    item.res.end(SYNC_ANSWER);
     return;
   }
   item.res.writeHead(200, { 'content-length': '0' });

@@ -129,12 +129,8 @@ export async function runRaw(ctx: InboundContext): Promise<InboundResult> {
     const { port } = await server.next<{ port: number }>('listening', dl);
     const url = `http://127.0.0.1:${port}`;
     const file = script(ctx, 'raw', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization: 'bearer raw-target-token-of-a-similar-length' });
-    await warmUp(ctx, url, file, dl);
-    const pid = server.proc.pid ?? 0;
-    const cpu0 = cpuSeconds(pid);
-    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
-    const cpu = cpuSeconds(pid) - cpu0;
-    return { key: 'raw', label: 'R  node:http answers', wrk: w, e2eRate: null, drainMs: null, peakRssMb: null, cpuPct: (100 * cpu * 1000) / w.durationMs, notes: wrkNotes(w) };
+    const { w, cpuPct } = await measureAnswered(ctx, { url, file, pid: server.proc.pid ?? 0 }, dl);
+    return { key: 'raw', label: 'R  node:http answers', wrk: w, e2eRate: null, drainMs: null, peakRssMb: null, cpuPct, notes: wrkNotes(w) };
   } finally {
     await server.stop();
   }
@@ -159,6 +155,14 @@ export async function runRelay(ctx: InboundContext): Promise<InboundResult> {
   } finally {
     await server.stop();
   }
+}
+
+/** An answering target's measured run: a warm-up, then wrk; CPU is the server process's during wrk. */
+async function measureAnswered(ctx: InboundContext, args: { url: string; file: string; pid: number }, dl: Deadline) {
+  await warmUp(ctx, args.url, args.file, dl);
+  const cpu0 = cpuSeconds(args.pid);
+  const w = await wrkRun(ctx, args.url, args.file, ctx.durationS, dl);
+  return { w, cpuPct: (100 * (cpuSeconds(args.pid) - cpu0) * 1000) / w.durationMs };
 }
 
 /**
@@ -232,12 +236,9 @@ export async function runSync(ctx: InboundContext): Promise<InboundResult> {
     if (probe.status !== 200) throw new Error(`the probe request answered ${probe.status}: ${probe.body.slice(0, 300)}`);
     ctx.progress(`channel ${channel.path}; "${ctx.text}" → ${probe.body}`);
     const file = script(ctx, 'sync', { path: channel.path, authorization: channel.authorization });
-    await warmUp(ctx, gateway.base, file, dl);
-    const cpu0 = cpuSeconds(gateway.pid);
-    const w = await wrkRun(ctx, gateway.base, file, ctx.durationS, dl);
-    const cpu = cpuSeconds(gateway.pid) - cpu0;
+    const { w, cpuPct } = await measureAnswered(ctx, { url: gateway.base, file, pid: gateway.pid }, dl);
     const notes = [...wrkNotes(w), `the sync answer: ${probe.body}`];
-    return { key: 'sync', label: 'botgate sync channel (SQLite)', wrk: w, e2eRate: null, drainMs: null, peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes };
+    return { key: 'sync', label: 'botgate sync channel (SQLite)', wrk: w, e2eRate: null, drainMs: null, peakRssMb: rss.peakMb(), cpuPct, notes };
   });
 }
 
@@ -287,12 +288,8 @@ export async function runFloorSync(ctx: InboundContext): Promise<InboundResult> 
   const rss = sampleRss(server.proc.pid ?? 0);
   try {
     const file = script(ctx, 'floor-sync', { path: `/chatbot/hooks/${DEMO_BOT}`, authorization });
-    await warmUp(ctx, url, file, dl);
-    const pid = server.proc.pid ?? 0;
-    const cpu0 = cpuSeconds(pid);
-    const w = await wrkRun(ctx, url, file, ctx.durationS, dl);
-    const cpu = cpuSeconds(pid) - cpu0;
-    return { key: 'floor-sync', label: 'FS floor: JWT, store, answer', wrk: w, e2eRate: null, drainMs: null, peakRssMb: rss.peakMb(), cpuPct: (100 * cpu * 1000) / w.durationMs, notes: wrkNotes(w) };
+    const { w, cpuPct } = await measureAnswered(ctx, { url, file, pid: server.proc.pid ?? 0 }, dl);
+    return { key: 'floor-sync', label: 'FS floor: JWT, store, answer', wrk: w, e2eRate: null, drainMs: null, peakRssMb: rss.peakMb(), cpuPct, notes: wrkNotes(w) };
   } finally {
     rss.stop();
     await server.stop();

@@ -67,7 +67,7 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
     sqlite_vs_queue: ok(S) ? S.msgsPerSec / rateQ : NaN,
     sqlite_vs_limit: ok(S) ? S.msgsPerSec / rateL : NaN,
     pg_vs_queue: ok(P) ? P.msgsPerSec / rateQ : NaN,
-    healthy_drop_pct: (1 - tp2 / tp1) * 100,
+    healthy_drop_pct: dropPct(n, S, I),
     p99_ms: ok(S) ? S.p99 : NaN,
     // The largest gateway peak of the botgate runs (SQLite, PostgreSQL, next to a dead endpoint): the target is the gateway's.
     rss_mb: [S, P, I].some(ok) ? Math.max(...[S, P, I].filter(ok).map((o) => o.peakRssMb ?? NaN)) : NaN,
@@ -75,9 +75,14 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
   const F = by.get('floor');
   const rateF = ok(F) ? F.msgsPerSec : NaN;
   const FI = by.get('floor-isolation');
-  const floorDrop = ok(F) && ok(FI) ? (1 - F.receivedMs / FI.receivedMs) * 100 : NaN;
-  const floor = { floor_vs_limit: rateF / rateL, floor_vs_queue: rateF / rateQ, sqlite_vs_floor: ok(S) ? S.msgsPerSec / rateF : NaN, floor_drop_pct: floorDrop };
+  const floor = { floor_vs_limit: rateF / rateL, floor_vs_queue: rateF / rateQ, sqlite_vs_floor: ok(S) ? S.msgsPerSec / rateF : NaN, floor_drop_pct: dropPct(n, F, FI) };
   return { values, floor, text: lines.join('\n') };
+}
+
+/** How much slower (%) the healthy endpoint received everything next to a dead endpoint than alone. */
+function dropPct(n: number, alone: Outcome | undefined, besideDead: Outcome | undefined): number {
+  const rate = (o: Outcome | undefined) => (ok(o) ? (n * 1000) / o.receivedMs : NaN);
+  return (1 - rate(besideDead) / rate(alone)) * 100;
 }
 
 const GOALS: [string, string, (x: number) => boolean][] = [

@@ -176,7 +176,6 @@ export interface BotgateOptions {
 /** botgate: publish N messages through POST /api/messages/batch (50 clients × batches of 100) and time the delivery. */
 export async function runBotgate(ctx: BenchContext, options: BotgateOptions): Promise<TargetResult> {
   const dl = deadline(options.key, ctx.stepMs);
-  const run = runId(options.key);
   const dataDir = mkdtempSync(join(tmpdir(), 'botgate-bench-'));
   const removeDir = defer(() => rmSync(dataDir, { recursive: true, force: true }));
   const pgSchema = options.postgres;
@@ -187,40 +186,17 @@ export async function runBotgate(ctx: BenchContext, options: BotgateOptions): Pr
   try {
     const env: Record<string, string> = { ...ctx.gatewayEnv };
     if (pgSchema) Object.assign(env, { BOTGATE_DATABASE_URL: pgSchema.url, BOTGATE_DATABASE_SCHEMA: pgSchema.schema });
-    gateway = await startGateway({ dataDir, env, cpuProfDir: ctx.cpuProfDir }, dl);
+    const started = (gateway = await startGateway({ dataDir, env, cpuProfDir: ctx.cpuProfDir }, dl));
     rss = sampleRss(gateway.pid);
     await dl.race(gateway.createEndpoint({ name: 'bench receiver', url: ctx.receiverUrl }), 'creating the endpoint');
     if (options.dead) await dl.race(gateway.createEndpoint({ name: 'bench dead receiver', url: options.dead.url, timeout_seconds: 5 }), 'creating the dead endpoint');
-    await publisher.next('ready', dl);
-    await expect(ctx, run, dl);
-    const cpu0 = cpuSeconds(gateway.pid);
-    publisher.send({ cmd: 'publish', base: gateway.base, token: gateway.token, run, n: ctx.n, clients: PUBLISH_CLIENTS, batchSize: PUBLISH_BATCH });
-    const pub = await publisher.next<{ startedAt: number; finishedAt: number; acked: number; errors: number; firstError: string | null }>('done', dl);
-    if (pub.errors > 0) throw new Error(`${pub.errors} batch publishes failed; first: ${pub.firstError}`);
-    const publishMs = pub.finishedAt - pub.startedAt;
-    ctx.progress(`published ${pub.acked} in ${(publishMs / 1000).toFixed(2)} s; waiting for delivery`);
-    const reached = await delivered(ctx, dl);
-    // Recorded, too: the store counts every delivery as sent (not polled earlier, to leave the gateway its CPU).
-    let recordedAt = reached.at;
-    if (!options.dead) {
-      while (true) {
-        const sent = await dl.race(gateway.sentCount(), 'GET /metrics');
-        recordedAt = Date.now();
-        if (sent >= ctx.n) break;
-        if (dl.left() <= 0) throw new Error(`the receiver has all ${ctx.n} messages but the gateway records only ${sent} as sent`);
-        await sleep(25);
-      }
-    }
-    const cpu1 = cpuSeconds(gateway.pid);
-    const stats = await receiverStats(ctx, dl);
-    const totalMs = recordedAt - pub.startedAt;
-    const notes = receiverNotes(stats);
-    if (options.dead) notes.push(`total = until the healthy endpoint has all; the dead one got ${await deadConnections(options.dead.receiver)} connections`);
-    return {
-      key: options.key, label: options.label, totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - pub.startedAt,
-      publishPerSec: (pub.acked * 1000) / Math.max(1, publishMs), p50: stats.p50, p99: stats.p99, peakRssMb: rss.peakMb(),
-      cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes,
-    };
+    const result = await publishAndMeasure(ctx, publisher, {
+      key: options.key, label: options.label, base: gateway.base, token: gateway.token, pid: gateway.pid, rss,
+      // Recorded, too: the store counts every delivery as sent (not polled earlier, to leave the gateway its CPU).
+      recorded: options.dead ? undefined : () => dl.race(started.sentCount(), 'GET /metrics'),
+    }, dl);
+    if (options.dead) result.notes.push(`total = until the healthy endpoint has all; the dead one got ${await deadConnections(options.dead.receiver)} connections`);
+    return result;
   } catch (error) {
     if (gateway) {
       const tail = gateway.logTail(15);
@@ -245,41 +221,62 @@ export async function runBotgate(ctx: BenchContext, options: BotgateOptions): Pr
 export async function runFloor(ctx: BenchContext, deadUrl?: string): Promise<TargetResult> {
   const key = deadUrl ? 'floor-isolation' : 'floor';
   const dl = deadline(key, ctx.stepMs);
-  const run = runId('F');
   const floor = forkHelper('floor', './floor-delivery.ts', deadUrl ? [ctx.receiverUrl, deadUrl] : [ctx.receiverUrl]);
   const publisher = forkHelper('publisher', './load.ts');
   const rss = sampleRss(floor.proc.pid!);
   try {
     const { port } = await floor.next<{ port: number }>('listening', dl);
-    await publisher.next('ready', dl);
-    await expect(ctx, run, dl);
-    const cpu0 = cpuSeconds(floor.proc.pid!);
-    publisher.send({ cmd: 'publish', base: `http://127.0.0.1:${port}`, token: 'none', run, n: ctx.n, clients: PUBLISH_CLIENTS, batchSize: PUBLISH_BATCH });
-    const pub = await publisher.next<{ startedAt: number; finishedAt: number; acked: number; errors: number; firstError: string | null }>('done', dl);
-    if (pub.errors > 0) throw new Error(`${pub.errors} batch publishes failed; first: ${pub.firstError}`);
-    const reached = await delivered(ctx, dl);
-    let recordedAt = reached.at;
-    for (;;) {
-      floor.send({ cmd: 'stats' });
-      const { recorded } = await floor.next<{ recorded: number }>('stats', dl);
-      recordedAt = Date.now();
-      if (recorded >= ctx.n) break;
-      await sleep(25);
-    }
-    const cpu1 = cpuSeconds(floor.proc.pid!);
-    const stats = await receiverStats(ctx, dl);
-    const totalMs = recordedAt - pub.startedAt;
-    const publishMs = pub.finishedAt - pub.startedAt;
-    return {
-      key, label: deadUrl ? 'F  floor + dead endpoint' : 'F  floor: store, sign, send, record', totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - pub.startedAt,
-      publishPerSec: (pub.acked * 1000) / Math.max(1, publishMs), p50: stats.p50, p99: stats.p99, peakRssMb: rss.peakMb(),
-      cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes: receiverNotes(stats),
-    };
+    return await publishAndMeasure(ctx, publisher, {
+      key, label: deadUrl ? 'F  floor + dead endpoint' : 'F  floor: store, sign, send, record', base: `http://127.0.0.1:${port}`, token: 'none',
+      pid: floor.proc.pid!, rss,
+      recorded: async () => {
+        floor.send({ cmd: 'stats' });
+        return (await floor.next<{ recorded: number }>('stats', dl)).recorded;
+      },
+    }, dl);
   } finally {
     rss.stop();
     await publisher.stop();
     await floor.stop();
   }
+}
+
+/**
+ * The publish (50 clients × batches of 100 through the publisher helper) to a server at `base`, timed from the first
+ * publish until the receiver has every message and, with `recorded`, until it counts every one recorded as sent.
+ * CPU and RSS are the server process's.
+ */
+async function publishAndMeasure(
+  ctx: BenchContext, publisher: Helper,
+  args: { key: string; label: string; base: string; token: string; pid: number; rss: ReturnType<typeof sampleRss>; recorded?: () => Promise<number> },
+  dl: Deadline,
+): Promise<TargetResult> {
+  const run = runId(args.key);
+  await publisher.next('ready', dl);
+  await expect(ctx, run, dl);
+  const cpu0 = cpuSeconds(args.pid);
+  publisher.send({ cmd: 'publish', base: args.base, token: args.token, run, n: ctx.n, clients: PUBLISH_CLIENTS, batchSize: PUBLISH_BATCH });
+  const pub = await publisher.next<{ startedAt: number; finishedAt: number; acked: number; errors: number; firstError: string | null }>('done', dl);
+  if (pub.errors > 0) throw new Error(`${pub.errors} batch publishes failed; first: ${pub.firstError}`);
+  const publishMs = pub.finishedAt - pub.startedAt;
+  ctx.progress(`published ${pub.acked} in ${(publishMs / 1000).toFixed(2)} s; waiting for delivery`);
+  const reached = await delivered(ctx, dl);
+  let recordedAt = reached.at;
+  while (args.recorded) {
+    const sent = await args.recorded();
+    recordedAt = Date.now();
+    if (sent >= ctx.n) break;
+    if (dl.left() <= 0) throw new Error(`the receiver has all ${ctx.n} messages but only ${sent} are recorded as sent`);
+    await sleep(25);
+  }
+  const cpu1 = cpuSeconds(args.pid);
+  const stats = await receiverStats(ctx, dl);
+  const totalMs = recordedAt - pub.startedAt;
+  return {
+    key: args.key, label: args.label, totalMs, msgsPerSec: (ctx.n * 1000) / totalMs, receivedMs: reached.at - pub.startedAt,
+    publishPerSec: (pub.acked * 1000) / Math.max(1, publishMs), p50: stats.p50, p99: stats.p99, peakRssMb: args.rss.peakMb(),
+    cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes: receiverNotes(stats),
+  };
 }
 
 async function deadConnections(dead: Helper): Promise<number> {
