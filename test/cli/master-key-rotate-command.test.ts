@@ -5,7 +5,6 @@
 // closes: the rotation waits for it, saying so, and then seals again what the command wrote.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -14,8 +13,8 @@ import { withServices } from '../../src/cli/context.ts';
 import { createSecretBox, parseMasterKey } from '../../src/crypto/secret-box.ts';
 import { freshStoreEnv, testBackends } from '../helpers/backends.ts';
 import { MASTER_KEY, startTestGateway } from '../helpers/gateway.ts';
+import { cliProcess } from '../helpers/cli.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const NEW_KEY = 'the-new-master-key-after-a-leak';
 
 /** `botgate master-key rotate` as a process, its stderr readable while it runs. */
@@ -23,20 +22,9 @@ function rotate(env: Record<string, string>) {
   return botgate(['master-key', 'rotate', '--new-key-env', 'NEW_MASTER_KEY'], env);
 }
 
-/** A botgate CLI command as a process, its stderr readable while it runs. */
+/** A botgate CLI command as a process (the new key in NEW_MASTER_KEY), its stderr readable while it runs. */
 function botgate(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ['bin/botgate.js', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, ...env, NEW_MASTER_KEY: NEW_KEY },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-  return { done, stderr: () => stderr, kill: () => child.kill(), pid: child.pid! };
+  return cliProcess({ ...env, NEW_MASTER_KEY: NEW_KEY }, ...args);
 }
 
 /** Resolves once `settled` has or `condition` holds, polled: whichever comes first, saying which. */

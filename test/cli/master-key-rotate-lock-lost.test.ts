@@ -3,7 +3,6 @@
 // a gateway could start meanwhile, check the old key and serve with it: the rotation then commits nothing.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { Command } from 'commander';
 import { withServices } from '../../src/cli/context.ts';
@@ -11,8 +10,8 @@ import { createSecretBox, parseMasterKey } from '../../src/crypto/secret-box.ts'
 import { eventually, MASTER_KEY } from '../helpers/gateway.ts';
 import { freshSchema, postgresAvailability } from '../helpers/postgres.ts';
 import { tempDataDir } from '../helpers/process.ts';
+import { cliProcess } from '../helpers/cli.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const availability = await postgresAvailability();
 
 describe('botgate master-key rotate on PostgreSQL, its lock connection lost mid-rotation', { skip: 'skip' in availability ? availability.skip : false }, () => {
@@ -27,7 +26,7 @@ describe('botgate master-key rotate on PostgreSQL, its lock connection lost mid-
     Object.assign(process.env, env);
     const blocker = new pg.Client({ connectionString: url });
     const killer = new pg.Client({ connectionString: url });
-    let child: ReturnType<typeof spawn> | null = null;
+    let child: ReturnType<typeof cliProcess> | null = null;
     try {
       const { app, secret } = await withServices(new Command(), ({ apps }) => apps.create({ name: 'kept-under-the-old-key' }), { create: true });
       await blocker.connect();
@@ -36,13 +35,7 @@ describe('botgate master-key rotate on PostgreSQL, its lock connection lost mid-
       const blockerPid = (await blocker.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
       await blocker.query('BEGIN');
       await blocker.query(`SELECT 1 FROM ${schema.schema}.apps FOR UPDATE`);
-      child = spawn(process.execPath, ['bin/botgate.js', 'master-key', 'rotate', '--new-key-env', 'NEW_MASTER_KEY'], {
-        cwd: ROOT, env: { PATH: process.env.PATH, ...env, NEW_MASTER_KEY: 'a-new-master-key-for-this-test' }, stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout!.on('data', (d) => (out += d));
-      child.stderr!.on('data', (d) => (out += d));
-      const exited = new Promise<number | null>((resolve) => child!.on('close', resolve));
+      child = cliProcess({ ...env, NEW_MASTER_KEY: 'a-new-master-key-for-this-test' }, 'master-key', 'rotate', '--new-key-env', 'NEW_MASTER_KEY');
       // The session holding the rotation's lock (an advisory lock on a bigint key: objsubid 1, the key in classid/objid).
       const holder = await eventually(async () => (await killer.query(
         `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock' AND objsubid = 1
@@ -53,7 +46,8 @@ describe('botgate master-key rotate on PostgreSQL, its lock connection lost mid-
       await eventually(async () => (await killer.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%' AND pid <> $1`, [blockerPid])).rowCount);
       await killer.query('SELECT pg_terminate_backend($1)', [holder]);
       await blocker.query('ROLLBACK');
-      const status = await exited;
+      const { status, stdout, stderr } = await child.done;
+      const out = stdout + stderr;
       assert.notEqual(status, 0, out);
       assert.match(out, /the connection holding the master key lock was lost/);
       const stored = await withServices(new Command(), ({ store }) => store.apps.get(app.id));

@@ -1,6 +1,6 @@
 // The botgate CLI as a process (bin/botgate.js from the repository's folder), with only PATH and the given environment.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -17,6 +17,19 @@ export function cli(env: Record<string, string>, ...args: string[]): Promise<Cli
       resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr });
     });
   });
+}
+
+/** `botgate ARGS…` as a running process (same environment as cli()), its output readable while it runs. */
+export function cliProcess(env: Record<string, string>, ...args: string[]) {
+  const child = spawn(process.execPath, ['bin/botgate.js', ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  return { done, stdout: () => stdout, stderr: () => stderr, kill: () => child.kill(), pid: child.pid! };
 }
 
 const idsOf = (stdout: string) => (JSON.parse(stdout) as { id: string }[]).map((row) => row.id);
