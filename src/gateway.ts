@@ -56,6 +56,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   worker.events.on('error', ({ where, error }) => onError(`delivery:${where}`, error));
   worker.events.on('endpoint.disabled', ({ endpointId, reason }) => log?.warn({ endpointId, reason }, 'endpoint disabled'));
   outbox.onWork((endpointIds) => worker.wake(endpointIds));
+  if (config.delivery.handoff_queue_size > 0) outbox.handOffTo(worker.handOff);
 
   const retention = createRetentionTask({ store, clock, config, onError: (error) => onError('retention', error) });
   const metrics = createMetrics({ store, clock });

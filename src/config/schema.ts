@@ -44,6 +44,11 @@ const deliverySchema = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).default(256),
   /** Deliveries in flight at once to one endpoint from this process. */
   per_endpoint_concurrency: z.number().int().min(1).max(10_000).default(128),
+  /**
+   * Deliveries published in this process that its worker takes at once, leased to it as they are stored and held in
+   * memory until a slot frees, at most (0: every delivery waits in the store for a claim).
+   */
+  handoff_queue_size: z.number().int().min(0).max(100_000).default(10_000),
   /** How many due deliveries one claim takes at most. */
   claim_batch_size: z.number().int().min(1).max(5_000).default(200),
   /** How often an idle worker looks for due deliveries (in-process publishes wake it at once). */

@@ -3,7 +3,7 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { EndpointTarget, NewMessage, PublishedMessage, Store } from '../store/store.ts';
+import type { EndpointTarget, LeasedDelivery, NewMessage, PublishedMessage, PublishLease, Store } from '../store/store.ts';
 import { endpointAccepts } from './event-types.ts';
 
 export interface PublishInput {
@@ -21,11 +21,22 @@ export interface PublishInput {
 
 export type Outbox = ReturnType<typeof createOutbox>;
 
+/**
+ * The process's delivery worker taking what is published here at once (worker.ts): deliveries it takes a lease for are
+ * stored leased to it and handed to it after the commit, to send without a claim.
+ */
+export interface HandOff {
+  lease: PublishLease;
+  /** After a publish: the endpoints `lease.take` gave a lease for, and the deliveries stored leased (none when it failed). */
+  settle(taken: string[], leased: LeasedDelivery[]): void;
+}
+
 export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
   const listeners = new Set<(endpointIds?: string[]) => void>();
   /** Deliveries became due; `endpointIds` says for which endpoints when known (all of them when absent). */
   const nudge = (endpointIds?: string[]) => listeners.forEach((listener) => listener(endpointIds));
   const ttlMs = deps.config.api.idempotency_ttl_hours * 3600_000;
+  let handOff: HandOff | null = null;
 
   async function publishMany(inputs: PublishInput[]): Promise<PublishedMessage[]> {
     const now = deps.clock.now();
@@ -53,8 +64,28 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
       for (const id of ids) routed.add(id);
       return ids;
     };
-    const published = await deps.store.messages.publish(messages, route, { now, idempotencyTtlMs: ttlMs });
-    if (routed.size > 0) nudge([...routed]);
+    const taken: string[] = [];
+    const to = handOff;
+    const lease: PublishLease | undefined = to
+      ? {
+          workerId: to.lease.workerId,
+          take(endpointId) {
+            const until = to.lease.take(endpointId);
+            if (until !== null) taken.push(endpointId);
+            return until;
+          },
+        }
+      : undefined;
+    let published: PublishedMessage[];
+    try {
+      published = await deps.store.messages.publish(messages, route, { now, idempotencyTtlMs: ttlMs, lease });
+    } catch (error) {
+      to?.settle(taken, []);
+      throw error;
+    }
+    to?.settle(taken, published.flatMap((p) => p.leased ?? []));
+    // The worker looks for what was stored pending (not handed to it).
+    if (routed.size > 0 && published.some((p) => !p.duplicate && (p.leased?.length ?? 0) < p.deliveryIds.length)) nudge([...routed]);
     return published;
   }
 
@@ -68,6 +99,10 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
     nudge,
     onWork(listener: (endpointIds?: string[]) => void) {
       listeners.add(listener);
+    },
+    /** Publishes from now on offer their deliveries to this worker (a gateway's, in this process). */
+    handOffTo(worker: HandOff) {
+      handOff = worker;
     },
   };
 }

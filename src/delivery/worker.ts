@@ -4,12 +4,12 @@ import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { ClaimedDelivery, EndpointRecord, Store } from '../store/store.ts';
+import type { ClaimedDelivery, EndpointRecord, LeasedDelivery, Store } from '../store/store.ts';
 import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
 import type { HttpClient, HttpRequest, HttpResult } from './http-client.ts';
 import { createAttemptRecorder } from './attempt-recorder.ts';
-import type { Outbox } from './outbox.ts';
+import type { HandOff, Outbox } from './outbox.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { signingKey } from './signer.ts';
 
@@ -47,6 +47,18 @@ export interface DeliveryWorkerDeps {
 
 const ENDPOINT_CACHE_MS = 2000;
 const REAP_INTERVAL_MS = 10_000;
+/**
+ * A handed-off delivery still waiting in memory is given back (stored pending) once its lease would end within this
+ * long plus its endpoint's timeout: the sweep (every REAP_INTERVAL_MS) then runs at least once more before the lease
+ * ends, so no reaper can take back a delivery this process still holds.
+ */
+const HANDOFF_MARGIN_MS = 2 * REAP_INTERVAL_MS;
+
+/** An endpoint's handed-off deliveries waiting for a slot, oldest first. */
+interface ReadyQueue {
+  items: { delivery: LeasedDelivery; timeoutMs: number }[];
+  head: number;
+}
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
 
@@ -82,6 +94,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   // half their room wakes the loop, once. Likewise for the whole process when a claim filled its limit.
   const backlog = new Set<string>();
   let processBacklog = false;
+
+  // Hand-off (outbox.ts): deliveries published in this process, stored leased to this worker, wait here for a slot
+  // instead of in the store for a claim. Bounded in number; an endpoint whose work was stored pending meanwhile
+  // (`behind`: the queue was full, it was not cached, a retry…) gets none until a claim finds it caught up, so new
+  // messages never overtake what waits in the store for long.
+  const ready = new Map<string, ReadyQueue>();
+  let readyCount = 0;
+  const reserved = new Map<string, number>(); // leases taken by publishes not yet committed
+  let reservedCount = 0;
+  const behind = new Set<string>();
+  let rotor = 0;
 
   const early = store.capabilities.parallelQueries;
   let heldBack = false;
@@ -134,6 +157,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
       if (left <= 0) perEndpoint.delete(d.endpointId);
       else perEndpoint.set(d.endpointId, left);
+      if (readyCount > 0) pump(); // a handed-off delivery takes the slot first; claims wait for an empty queue
       // Claim again once a useful amount of room opened (not on every slot: a claim costs a query).
       const room = settings.per_endpoint_concurrency - Math.max(0, left);
       if (backlog.has(d.endpointId) && room >= endpointRefill) {
@@ -187,6 +211,98 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       release();
     }
   }
+
+  /** Starts handed-off deliveries while there are slots, one endpoint after another. */
+  function pump() {
+    if (!running) return;
+    const ids = [...ready.keys()];
+    let skipped = 0;
+    for (let i = rotor++; readyCount > 0 && inFlight < settings.concurrency && skipped < ids.length; i++) {
+      const endpointId = ids[i % ids.length];
+      const queue = ready.get(endpointId);
+      const count = perEndpoint.get(endpointId) ?? 0;
+      if (!queue || count >= settings.per_endpoint_concurrency) {
+        skipped++;
+        continue;
+      }
+      skipped = 0;
+      const { delivery, timeoutMs } = queue.items[queue.head++];
+      readyCount--;
+      if (queue.head >= queue.items.length) ready.delete(endpointId);
+      else if (queue.head >= 1024 && queue.head * 2 >= queue.items.length) {
+        queue.items = queue.items.slice(queue.head);
+        queue.head = 0;
+      }
+      if (delivery.leaseUntil < clock.now() + timeoutMs + HANDOFF_MARGIN_MS / 2) {
+        // Its lease could end during the try (held back longer than its lease allowed for): stored pending instead.
+        behind.add(endpointId);
+        recorder.giveBack(delivery.id);
+        continue;
+      }
+      inFlight++;
+      perEndpoint.set(endpointId, count + 1);
+      void deliver(delivery);
+    }
+  }
+
+  /** Gives back (stores pending) the handed-off deliveries waiting for a slot, but those `keep` keeps. */
+  function giveBackReady(keep: (item: ReadyQueue['items'][number]) => boolean = () => false) {
+    for (const [endpointId, queue] of ready) {
+      const kept = queue.items.slice(queue.head).filter((item) => {
+        if (keep(item)) return true;
+        recorder.giveBack(item.delivery.id);
+        behind.add(endpointId);
+        return false;
+      });
+      readyCount -= queue.items.length - queue.head - kept.length;
+      if (kept.length === 0) ready.delete(endpointId);
+      else ready.set(endpointId, { items: kept, head: 0 });
+    }
+  }
+
+  const handOff: HandOff = {
+    lease: {
+      workerId,
+      take(endpointId) {
+        const now = clock.now();
+        const endpoint = cache.get(endpointId);
+        const waiting = (ready.get(endpointId)?.items.length ?? 0) - (ready.get(endpointId)?.head ?? 0) + (reserved.get(endpointId) ?? 0);
+        if (
+          !running || !endpoint || now - endpoint.loadedAt >= ENDPOINT_CACHE_MS || !endpoint.record.isActive || endpoint.record.rateLimitPerSecond
+          || behind.has(endpointId) || readyCount + reservedCount >= settings.handoff_queue_size || recorder.buffered >= settings.flush_batch_size
+        ) {
+          behind.add(endpointId); // stored pending: claims serve this endpoint until they find it caught up
+          return null;
+        }
+        reserved.set(endpointId, (reserved.get(endpointId) ?? 0) + 1);
+        reservedCount++;
+        // Long enough for every delivery ahead of it to take a full try on the endpoint's slots, and its own.
+        const ahead = (perEndpoint.get(endpointId) ?? 0) + waiting;
+        const rounds = 1 + Math.ceil((ahead + 1) / Math.min(settings.per_endpoint_concurrency, settings.concurrency));
+        return now + settings.lease_grace_seconds * 1000 + HANDOFF_MARGIN_MS + rounds * endpoint.record.timeoutSeconds * 1000;
+      },
+    },
+    settle(taken, leased) {
+      for (const endpointId of taken) {
+        const left = (reserved.get(endpointId) ?? 1) - 1;
+        if (left <= 0) reserved.delete(endpointId);
+        else reserved.set(endpointId, left);
+        reservedCount--;
+      }
+      if (!running) {
+        for (const d of leased) recorder.giveBack(d.id);
+        return;
+      }
+      for (const d of leased) {
+        const timeoutMs = (cache.get(d.endpointId)?.record.timeoutSeconds ?? settings.default_timeout_seconds) * 1000;
+        let queue = ready.get(d.endpointId);
+        if (!queue) ready.set(d.endpointId, (queue = { items: [], head: 0 }));
+        queue.items.push({ delivery: d, timeoutMs });
+        readyCount++;
+      }
+      pump();
+    },
+  };
 
   /** Rate-limited endpoints get only what their window allows; the rest goes back until the next window. */
   async function applyRateLimits(claimed: ClaimedDelivery[]): Promise<ClaimedDelivery[]> {
@@ -244,7 +360,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         else throttledUntil.delete(id);
       }
       for (const [id, count] of perEndpoint) {
-        if (count >= cap) {
+        if (count >= cap || ready.has(id)) {
           exclude.push(id);
           backlog.add(id); // it may have more; its releases will say when there is room
         } else caps[id] = cap - count;
@@ -262,12 +378,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         await idle();
         continue;
       }
+      const got = new Map<string, number>();
+      for (const d of claimed) got.set(d.endpointId, (got.get(d.endpointId) ?? 0) + 1);
+      // An endpoint this claim could have given more than it found has nothing more due: hand-offs may resume.
+      if (claimed.length < limit) {
+        for (const id of behind) if (!exclude.includes(id) && !throttledUntil.has(id) && (got.get(id) ?? 0) < (caps[id] ?? cap)) behind.delete(id);
+      }
       if (claimed.length === 0) {
         await idle(untilThrottleEnds(now));
         continue;
       }
-      const got = new Map<string, number>();
-      for (const d of claimed) got.set(d.endpointId, (got.get(d.endpointId) ?? 0) + 1);
       for (const [id, n] of got) if (n >= (caps[id] ?? cap)) backlog.add(id);
       if (claimed.length >= limit) processBacklog = true;
       for (const d of claimed) {
@@ -305,6 +425,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   }
 
   async function reap(everything: boolean) {
+    // Handed-off deliveries whose lease would end before the next sweep go back first, so none is reaped while held.
+    const now = clock.now();
+    giveBackReady((item) => item.delivery.leaseUntil >= now + item.timeoutMs + HANDOFF_MARGIN_MS);
     try {
       await store.deliveries.reapExpiredLeases(everything ? Number.MAX_SAFE_INTEGER : clock.now(), workerId);
     } catch (error) {
@@ -317,6 +440,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     get inFlight() {
       return inFlight;
     },
+    /** Handed-off deliveries waiting in memory for a slot. */
+    get queued() {
+      return readyCount;
+    },
+    /** What the outbox of this process hands deliveries to (outbox.handOffTo). */
+    handOff,
 
     async start() {
       if (running) return;
@@ -345,6 +474,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       running = false;
       clearInterval(reapTimer);
       wakeUp?.();
+      giveBackReady(); // not started: stored pending for the next start (or another process)
       await loopDone;
       const until = performance.now() + deadlineMs;
       while (inFlight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));

@@ -35,6 +35,11 @@ export interface ClaimedDelivery {
   payload: string | null;
 }
 
+/** A delivery stored already leased to a worker (published in its process): the lease's end comes with it. */
+export interface LeasedDelivery extends ClaimedDelivery {
+  leaseUntil: number;
+}
+
 export interface ClaimRequest {
   workerId: string;
   now: number;

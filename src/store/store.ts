@@ -8,7 +8,7 @@
 import type { AgentsRepo, AppsRepo, BotsRepo, ChannelsRepo, ConversationsRepo, HandoffsRepo, UsersRepo } from './conversation-records.ts';
 import type { NotifyRepo } from './notify-records.ts';
 import type { Reseal } from './sealed-values.ts';
-import type { AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, DeliveryFilter, DeliveryRecord, DeliveryStats, FinishResult, JobPatch, JobRecord, MessageFilter, PageRequest, PurgeCursor, PurgeResult, RequeueWindow } from './delivery-records.ts';
+import type { AttemptOutcome, AttemptRecord, ClaimRequest, ClaimedDelivery, DeliveryFilter, DeliveryRecord, LeasedDelivery, DeliveryStats, FinishResult, JobPatch, JobRecord, MessageFilter, PageRequest, PurgeCursor, PurgeResult, RequeueWindow } from './delivery-records.ts';
 
 export type * from './conversation-records.ts';
 export type * from './delivery-records.ts';
@@ -103,6 +103,25 @@ export interface PublishedMessage {
   deliveryIds: string[];
   /** True when the idempotency key was seen within its time to live: nothing new was stored. */
   duplicate: boolean;
+  /** The deliveries stored already leased to the publishing process's worker (`PublishLease`), to send without a claim. */
+  leased?: LeasedDelivery[];
+}
+
+/**
+ * Lets publishing lease new deliveries to this process's worker as it stores them, so they skip the claim: asked once
+ * per delivery outside every ordering sequence (an ordered endpoint's wait for their claim), `take` gives the lease's
+ * end for a delivery to that endpoint, or null to store it pending as usual.
+ */
+export interface PublishLease {
+  workerId: string;
+  take(endpointId: string): number | null;
+}
+
+/** Options of a publish: the time, the idempotency keys' time to live, and a lease for the worker (optional). */
+export interface PublishOptions {
+  now: number;
+  idempotencyTtlMs: number;
+  lease?: PublishLease;
 }
 
 /** Picks the endpoints a message goes to, among the active ones (or the explicit ones, in any state) the store read. */
@@ -168,7 +187,7 @@ export interface EndpointsRepo {
 
 export interface MessagesRepo {
   /** Stores messages and their deliveries in one transaction (the outbox), honouring idempotency keys. */
-  publish(messages: NewMessage[], route: Router, options: { now: number; idempotencyTtlMs: number }): Promise<PublishedMessage[]>;
+  publish(messages: NewMessage[], route: Router, options: PublishOptions): Promise<PublishedMessage[]>;
   get(id: string): Promise<MessageRecord | null>;
   list(filter: MessageFilter, page: PageRequest): Promise<MessageRecord[]>;
 }

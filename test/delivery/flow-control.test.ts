@@ -248,6 +248,72 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('hands what it publishes to its worker, leased at once up to handoff_queue_size (the rest wait for a claim), and gives the waiting ones back on shutdown', async () => {
+    const { gw, drop } = await startBackendGateway(backend, {
+      BOTGATE_DELIVERY__HANDOFF_QUEUE_SIZE: '3', BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1', BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.2',
+    });
+    const rx = await startReceiver((req, res) => {
+      if (JSON.parse(req.body).warm) res.writeHead(200).end(); // the others are never answered
+    });
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'held', url: rx.url, timeout_seconds: 30 });
+      // The first delivery to an endpoint the worker has not looked at yet waits for a claim.
+      const warm = (await gw.api('POST', '/api/messages', { event_type: 'held.test', payload: { warm: true } })).body.delivery_ids[0];
+      await eventually(async () => (await gw.store.deliveries.get(warm))?.status === 'sent');
+      const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 6 }, (_, i) => ({ event_type: 'held.test', payload: { i } })) });
+      assert.equal(res.status, 202);
+      const ids: string[] = res.body.messages.flatMap((m: { delivery_ids: string[] }) => m.delivery_ids);
+      const rows = async () => Promise.all(ids.map((id) => gw.store.deliveries.get(id)));
+      // Three leased to this gateway's worker when stored (one in flight, two waiting for the endpoint's one slot),
+      // the queue then full: three stored pending, left to claims, which skip the endpoint while its queue has work.
+      const stored = await rows();
+      assert.deepEqual(stored.map((d) => [d?.status, d?.lockedBy ?? null]), [
+        ...ids.slice(0, 3).map(() => ['sending', gw.workerId]), ...ids.slice(3).map(() => ['pending', null]),
+      ]);
+      await rx.waitFor(2);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(rx.requests.length, 2, 'never more than the endpoint\'s one in flight');
+      assert.deepEqual(JSON.parse(rx.requests[1].body), { i: 0 });
+      await gw.worker.stop();
+      assert.deepEqual((await rows()).map((d) => [d?.status, d?.attempts, d?.lockedBy]), ids.map(() => ['pending', 0, null]), 'all given back, none tried');
+    } finally {
+      await gw.close();
+      await drop();
+      await rx.close();
+    }
+  });
+
+  it('delivers handed-off and claimed deliveries once each, within the endpoint\'s limit', async () => {
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__HANDOFF_QUEUE_SIZE: '20', BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '4' });
+    let open = 0;
+    let most = 0;
+    const rx = await startReceiver((_req, res) => {
+      most = Math.max(most, ++open);
+      setTimeout(() => {
+        open--;
+        res.writeHead(200).end();
+      }, 5);
+    });
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'busy', url: rx.url });
+      for (let batch = 0; batch < 5; batch++) {
+        const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 30 }, (_, i) => ({ event_type: 'busy.test', payload: { n: batch * 30 + i } })) });
+        assert.equal(res.status, 202);
+      }
+      await rx.waitFor(150, 15_000);
+      await eventually(async () => (await gw.api('GET', '/api/deliveries?status=sent&per_page=200')).body.data.length === 150);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const seen = rx.requests.map((r) => JSON.parse(r.body).n as number).sort((a, b) => a - b);
+      assert.deepEqual(seen, Array.from({ length: 150 }, (_, n) => n), 'each message once');
+      assert.ok(most <= 4, `at most 4 in flight to the endpoint, saw ${most}`);
+      assert.equal(gw.worker.queued, 0);
+    } finally {
+      await gw.close();
+      await drop();
+      await rx.close();
+    }
+  });
+
   it('on shutdown finishes in-flight deliveries and releases the ones past the deadline', async () => {
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '1' });
     const slow = await startReceiver((_q, res) => void setTimeout(() => res.writeHead(200).end(), 300));

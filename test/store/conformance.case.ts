@@ -191,6 +191,49 @@ export function runStoreConformance(name: string, open: () => Promise<Store>, op
       assert.equal((await claim({ workerId: 'w2', now: T0 + 5000 })).length, 2);
     });
 
+    it('stores the deliveries a publish lease takes as sending, held by its worker: no claim sees them, the holder finishes them', async () => {
+      const plain = endpointRecord();
+      const refused = endpointRecord();
+      const fifo = endpointRecord({ ordered: true });
+      for (const e of [plain, refused, fifo]) await store.endpoints.insert(e);
+      const asked: string[] = [];
+      const lease = { workerId: 'w1', take: (endpointId: string) => (asked.push(endpointId), endpointId === refused.id ? null : T0 + 60_000) };
+      const keyed = newMessage({ idempotencyKey: 'k1' });
+      const [published] = await store.messages.publish([keyed], routeAll, { now: T0, idempotencyTtlMs: DAY, lease });
+      assert.deepEqual(asked.sort(), [plain.id, refused.id].sort(), 'asked for the deliveries outside an ordering sequence only');
+      assert.deepEqual(published.leased, [{
+        id: published.leased![0].id, messageId: keyed.id, endpointId: plain.id, eventType: keyed.eventType, attempts: 0, oneShot: false, orderingKey: null,
+        payload: keyed.payload, leaseUntil: T0 + 60_000,
+      }]);
+      const rows = new Map((await store.deliveries.forMessage(keyed.id)).map((d) => [d.endpointId, d]));
+      assert.equal(published.deliveryIds.length, 3);
+      assert.deepEqual([rows.get(plain.id)?.status, rows.get(plain.id)?.lockedBy, rows.get(plain.id)?.lockedUntil], ['sending', 'w1', T0 + 60_000]);
+      assert.deepEqual([rows.get(refused.id)?.status, rows.get(refused.id)?.lockedBy], ['pending', null]);
+      assert.deepEqual([rows.get(fifo.id)?.status, rows.get(fifo.id)?.orderingKey], ['pending', '']);
+      // A claim takes only what was stored pending; the leased one is the holder's to finish.
+      const claimed = await claim({ workerId: 'w2' });
+      assert.deepEqual(claimed.map((d) => d.endpointId).sort(), [refused.id, fifo.id].sort());
+      const lent = { id: rows.get(plain.id)!.id, messageId: keyed.id, endpointId: plain.id };
+      await store.deliveries.finish([outcome(lent, { status: 'sent' })], T0 + 10);
+      const sent = await store.deliveries.get(lent.id);
+      assert.deepEqual([sent?.status, sent?.attempts, sent?.lockedBy], ['sent', 1, null]);
+      // A duplicate stores nothing and leases nothing.
+      const [again] = await store.messages.publish([newMessage({ idempotencyKey: 'k1' })], routeAll, { now: T0 + 1, idempotencyTtlMs: DAY, lease });
+      assert.equal(again.duplicate, true);
+      assert.equal(again.leased?.length ?? 0, 0);
+      assert.equal(asked.length, 2);
+    });
+
+    it('returns a publish-leased delivery whose holder is gone to pending once its lease ends', async () => {
+      await store.endpoints.insert(endpointRecord());
+      const lease = { workerId: 'w1', take: () => T0 + 60_000 };
+      const [published] = await store.messages.publish([newMessage()], routeAll, { now: T0, idempotencyTtlMs: DAY, lease });
+      assert.equal(await store.deliveries.reapExpiredLeases(T0 + 60_000), 0);
+      assert.equal(await store.deliveries.reapExpiredLeases(T0 + 60_001), 1);
+      assert.equal((await store.deliveries.get(published.deliveryIds[0]))?.status, 'pending');
+      assert.equal((await claim({ workerId: 'w2', now: T0 + 60_001 })).length, 1);
+    });
+
     it('caps claims per endpoint', async () => {
       const a = endpointRecord();
       const b = endpointRecord();

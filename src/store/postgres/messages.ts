@@ -2,7 +2,7 @@
 // idempotency keys taken by INSERT … ON CONFLICT so two processes publishing one new key store it once.
 import { stateCondition } from '../message-state.ts';
 import { messageFromRow } from '../rows.ts';
-import type { EndpointTarget, MessageRecord, MessagesRepo, NewMessage, PublishedMessage, Router } from '../store.ts';
+import type { EndpointTarget, LeasedDelivery, MessageRecord, MessagesRepo, NewMessage, PublishedMessage, PublishLease, Router } from '../store.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import { pageClause } from './paging.ts';
 
@@ -34,35 +34,43 @@ INSERT INTO messages (id, event_type, payload, ordering_key, idempotency_key, cr
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[])`;
 
 // WITH ORDINALITY … ORDER BY: seq follows the order of the batch, which FIFO per ordering key relies on.
+// A delivery leased to the publishing process's worker (a lease end given) is stored as sending, held by it.
 const INSERT_DELIVERIES_SQL = `
-INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at)
-SELECT id, message_id, endpoint_id, event_type, ordering_key, 'pending', created_at, created_at, created_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) WITH ORDINALITY
-  AS t(id, message_id, endpoint_id, event_type, ordering_key, created_at, n)
+INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at, locked_by, locked_until)
+SELECT id, message_id, endpoint_id, event_type, ordering_key, CASE WHEN locked_until IS NULL THEN 'pending' ELSE 'sending' END, created_at, created_at,
+  created_at, CASE WHEN locked_until IS NULL THEN NULL ELSE $8::text END, locked_until
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[]) WITH ORDINALITY
+  AS t(id, message_id, endpoint_id, event_type, ordering_key, created_at, locked_until, n)
 ORDER BY n`;
 
 /** Publishes inside the caller's transaction (the outbox's one transaction, or a conversation turn's). */
-export type PublishInTx = (sql: Sql, messages: NewMessage[], route: Router, notBefore: number) => Promise<PublishedMessage[]>;
+export type PublishInTx = (sql: Sql, messages: NewMessage[], route: Router, notBefore: number, lease?: PublishLease) => Promise<PublishedMessage[]>;
 
 export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): MessagesRepo & { publishInTx: PublishInTx } {
-  async function publishBatch(sql: Sql, messages: NewMessage[], route: Router, notBefore: number): Promise<PublishedMessage[]> {
+  async function publishBatch(sql: Sql, messages: NewMessage[], route: Router, notBefore: number, lease?: PublishLease): Promise<PublishedMessage[]> {
     const keyOwners = await takeKeys(sql, messages, notBefore);
     const fresh = messages.filter((m) => !m.idempotencyKey || keyOwners.get(m.idempotencyKey) === m.id);
     const targets = await loadTargets(sql, fresh);
     const inserted = new Map<string, PublishedMessage>();
-    const deliveries: { id: string; message: NewMessage; endpointId: string; orderingKey: string | null }[] = [];
+    const deliveries: { id: string; message: NewMessage; endpointId: string; orderingKey: string | null; leaseUntil: number | null }[] = [];
     for (const message of fresh) {
       const candidates = message.endpointIds ? explicitTargets(message.endpointIds, targets.byId) : targets.all;
       const byId = new Map(candidates.map((t) => [t.id, t]));
       const deliveryIds: string[] = [];
+      const leased: LeasedDelivery[] = [];
       for (const endpointId of route(candidates, message)) {
         const target = byId.get(endpointId);
         if (!target) continue;
         const id = newId('dlv');
-        deliveries.push({ id, message, endpointId, orderingKey: target.ordered && !message.unordered ? (message.orderingKey ?? '') : null });
+        const orderingKey = target.ordered && !message.unordered ? (message.orderingKey ?? '') : null;
+        const leaseUntil = lease && orderingKey === null ? lease.take(endpointId) : null;
+        deliveries.push({ id, message, endpointId, orderingKey, leaseUntil });
         deliveryIds.push(id);
+        if (leaseUntil !== null) {
+          leased.push({ id, messageId: message.id, endpointId, eventType: message.eventType, attempts: 0, oneShot: false, orderingKey: null, payload: message.payload, leaseUntil });
+        }
       }
-      inserted.set(message.id, { message: recordOf(message), deliveryIds, duplicate: false });
+      inserted.set(message.id, { message: recordOf(message), deliveryIds, duplicate: false, leased });
     }
     const orderingKeys = deliveries.filter((d) => d.orderingKey !== null).map((d) => `${d.endpointId}\n${d.orderingKey}`);
     if (orderingKeys.length > 0) await sql.get(LOCK_ORDERING_KEYS_SQL, [db.lockName('order'), orderingKeys]);
@@ -78,6 +86,7 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
       await sql.run(INSERT_DELIVERIES_SQL, [
         deliveries.map((d) => d.id), deliveries.map((d) => d.message.id), deliveries.map((d) => d.endpointId),
         deliveries.map((d) => d.message.eventType), deliveries.map((d) => d.orderingKey), deliveries.map((d) => d.message.createdAt),
+        deliveries.map((d) => d.leaseUntil), lease?.workerId ?? null,
       ]);
     }
     const earlier = await loadEarlier(sql, messages.flatMap((m) => {
@@ -96,9 +105,9 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
 
   return {
     publishInTx: publishBatch,
-    async publish(messages, route, { now, idempotencyTtlMs }) {
+    async publish(messages, route, { now, idempotencyTtlMs, lease }) {
       if (messages.length === 0) return [];
-      return db.tx((sql) => publishBatch(sql, messages, route, now - idempotencyTtlMs));
+      return db.tx((sql) => publishBatch(sql, messages, route, now - idempotencyTtlMs, lease));
     },
     async get(id) {
       const row = await db.get('SELECT * FROM messages WHERE id = $1', [id]);

@@ -1,12 +1,16 @@
 // SQLite: the outbox. A message and its deliveries are inserted in one transaction, with idempotency keys.
 import { messageFromRow } from '../rows.ts';
 import { stateCondition } from '../message-state.ts';
-import type { EndpointTarget, MessagesRepo, NewMessage, PublishedMessage } from '../store.ts';
+import type { EndpointTarget, LeasedDelivery, MessagesRepo, NewMessage, PublishedMessage, PublishOptions } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
 
 /** Publishes inside the caller's transaction (the outbox's one transaction, or a conversation turn's). */
-export type PublishInTx = (messages: NewMessage[], route: (t: EndpointTarget[], m: NewMessage) => string[], options: { now: number; idempotencyTtlMs: number }) => PublishedMessage[];
+export type PublishInTx = (messages: NewMessage[], route: (t: EndpointTarget[], m: NewMessage) => string[], options: PublishOptions) => PublishedMessage[];
+
+const INSERT_DELIVERY_SQL = `
+INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at, locked_by, locked_until)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => string): MessagesRepo & { publishInTx: PublishInTx } {
   // Named endpoints are targets whatever their state: a disabled one keeps the delivery until it is enabled (a
@@ -27,7 +31,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
     return { message: messageFromRow(message), deliveryIds, duplicate: true };
   };
 
-  const publishInTx: PublishInTx = (messages, route, { now, idempotencyTtlMs }) => {
+  const publishInTx: PublishInTx = (messages, route, { now, idempotencyTtlMs, lease }) => {
     let activeTargets: EndpointTarget[] | null = null;
     // Messages naming the same endpoints (a batch of notifications, a turn's replies) read them once.
     const named = new Map<string, EndpointTarget[]>();
@@ -48,7 +52,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
         targets = named.get(key) ?? loadTargets(message.endpointIds);
         named.set(key, targets);
       }
-      results.push(insertOne(message, targets, route));
+      results.push(insertOne(message, targets, route, lease));
     }
     return results;
   };
@@ -102,7 +106,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
     },
   };
 
-  function insertOne(message: NewMessage, targets: EndpointTarget[], route: (t: EndpointTarget[], m: NewMessage) => string[]): PublishedMessage {
+  function insertOne(message: NewMessage, targets: EndpointTarget[], route: (t: EndpointTarget[], m: NewMessage) => string[], lease: PublishOptions['lease']): PublishedMessage {
     const link = message.conversation ?? null;
     const turnStatus = link?.direction === 'incoming' ? (message.turnStatus ?? 'pending') : null;
     db.run(
@@ -120,16 +124,21 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
     }
     const byId = new Map(targets.map((t) => [t.id, t]));
     const deliveryIds: string[] = [];
+    const leased: LeasedDelivery[] = [];
     for (const endpointId of route(targets, message)) {
       const target = byId.get(endpointId);
       if (!target) continue;
       const id = newId('dlv');
-      db.run(
-        `INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-        [id, message.id, endpointId, message.eventType, target.ordered && !message.unordered ? (message.orderingKey ?? '') : null, message.createdAt, message.createdAt, message.createdAt],
-      );
+      const orderingKey = target.ordered && !message.unordered ? (message.orderingKey ?? '') : null;
+      const leaseUntil = lease && orderingKey === null ? lease.take(endpointId) : null;
+      db.run(INSERT_DELIVERY_SQL, [
+        id, message.id, endpointId, message.eventType, orderingKey, leaseUntil === null ? 'pending' : 'sending', message.createdAt, message.createdAt,
+        message.createdAt, leaseUntil === null ? null : lease!.workerId, leaseUntil,
+      ]);
       deliveryIds.push(id);
+      if (leaseUntil !== null) {
+        leased.push({ id, messageId: message.id, endpointId, eventType: message.eventType, attempts: 0, oneShot: false, orderingKey: null, payload: message.payload, leaseUntil });
+      }
     }
     return {
       message: {
@@ -138,6 +147,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
       },
       deliveryIds,
       duplicate: false,
+      leased,
     };
   }
 }
