@@ -97,13 +97,15 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
 
   // Hand-off (outbox.ts): deliveries published in this process, stored leased to this worker, wait here for a slot
   // instead of in the store for a claim. Bounded in number; an endpoint whose work was stored pending meanwhile
-  // (`behind`: the queue was full, it was not cached, a retry…) gets none until a claim finds it caught up, so new
-  // messages never overtake what waits in the store for long.
+  // (`behind`: the queue was full, it was not cached, a retry fell due…) gets none until a claim finds it caught up,
+  // so new messages never overtake what waits in the store for long.
   const ready = new Map<string, ReadyQueue>();
   let readyCount = 0;
   const reserved = new Map<string, number>(); // leases taken by publishes not yet committed
   let reservedCount = 0;
   const behind = new Set<string>();
+  /** The earliest retry this worker scheduled per endpoint: once due, its hand-offs stop so a claim can send it. */
+  const retryDue = new Map<string, number>();
   let rotor = 0;
 
   const early = store.capabilities.parallelQueries;
@@ -197,6 +199,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         errorKind: outcome.attempt.errorKind,
         durationMs: result.durationMs,
       });
+      if (outcome.next.status === 'pending') retryDue.set(d.endpointId, Math.min(retryDue.get(d.endpointId) ?? Infinity, outcome.next.nextAttemptAt));
       recorder.record({ outcome, delivery: d, release });
       // With a store that runs queries in parallel the slot frees now, so the next claim overlaps storing
       // this attempt (the lease keeps the row from being claimed again meanwhile). An in-process store runs
@@ -267,6 +270,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         const now = clock.now();
         const endpoint = cache.get(endpointId);
         const waiting = (ready.get(endpointId)?.items.length ?? 0) - (ready.get(endpointId)?.head ?? 0) + (reserved.get(endpointId) ?? 0);
+        const retry = retryDue.get(endpointId);
+        if (retry !== undefined && retry <= now) {
+          // A retry of it fell due: it waits in the store, so this endpoint's new deliveries go there too, behind it.
+          retryDue.delete(endpointId);
+          behind.add(endpointId);
+        }
         if (
           !running || !endpoint || now - endpoint.loadedAt >= ENDPOINT_CACHE_MS || !endpoint.record.isActive || endpoint.record.rateLimitPerSecond
           || behind.has(endpointId) || readyCount + reservedCount >= settings.handoff_queue_size || recorder.buffered >= settings.flush_batch_size

@@ -283,6 +283,38 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('sends a retry once it falls due although new hand-offs keep the endpoint busy', async () => {
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1' });
+    let failed = false;
+    const rx = await startReceiver((req, res) => {
+      const body = JSON.parse(req.body);
+      if (body.n === 0 && !failed) {
+        failed = true;
+        return void res.writeHead(503).end();
+      }
+      setTimeout(() => res.writeHead(200).end(), 40);
+    });
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'busy', url: rx.url, retry_schedule: [0, 0.1] });
+      const warm = (await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n: -1 } })).body.delivery_ids[0];
+      await eventually(async () => (await gw.store.deliveries.get(warm))?.status === 'sent');
+      // One at a time, 40 ms each, while a message comes every 15 ms: the endpoint's queue never empties.
+      for (let n = 0; n < 80; n++) {
+        assert.equal((await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n } })).status, 202);
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+      await rx.waitFor(82, 15_000);
+      const order = rx.requests.map((r) => JSON.parse(r.body).n as number);
+      const retry = order.lastIndexOf(0);
+      assert.ok(retry > order.indexOf(0), 'tried twice');
+      assert.ok(retry < order.length - 10, `the retry went out while new messages were still waiting, not after them all (at ${retry} of ${order.length})`);
+    } finally {
+      await gw.close();
+      await drop();
+      await rx.close();
+    }
+  });
+
   it('delivers handed-off and claimed deliveries once each, within the endpoint\'s limit', async () => {
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__HANDOFF_QUEUE_SIZE: '20', BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '4' });
     let open = 0;
