@@ -38,10 +38,13 @@ export function createMetrics(deps: { store: Store; clock: Clock }) {
   });
   const depth = new Gauge({ name: 'botgate_delivery_queue_depth', help: 'Deliveries waiting or being sent (pending + sending)', registers: [registry] });
   const oldest = new Gauge({ name: 'botgate_delivery_oldest_pending_age_seconds', help: 'Age of the oldest pending delivery (0 when none)', registers: [registry] });
+  const handedOff = new Gauge({ name: 'botgate_delivery_handoff_waiting', help: 'Deliveries handed to this process\'s worker at publish, waiting in its memory for a slot (counted as sending)', registers: [registry] });
+  let watched: DeliveryWorker | null = null;
 
   return {
     registry,
     watch(worker: DeliveryWorker) {
+      watched = worker;
       // Label children resolved once per label set: observing is on the hot path of every attempt.
       const counters = new Map<string, Counter.Internal>();
       const histograms = new Map<string, Histogram.Internal<string>>();
@@ -64,6 +67,7 @@ export function createMetrics(deps: { store: Store; clock: Clock }) {
       for (const status of DELIVERY_STATUSES) byStatus.set({ status }, stats.byStatus[status]);
       depth.set(stats.byStatus.pending + stats.byStatus.sending);
       oldest.set(stats.oldestPendingCreatedAt === null ? 0 : Math.max(0, (deps.clock.now() - stats.oldestPendingCreatedAt) / 1000));
+      handedOff.set(watched?.queued ?? 0);
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };

@@ -274,6 +274,8 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(rx.requests.length, 2, 'never more than the endpoint\'s one in flight');
       assert.deepEqual(JSON.parse(rx.requests[1].body), { i: 0 });
+      const metrics = (await gw.app.inject({ url: '/metrics' })).body;
+      assert.match(metrics, /^botgate_delivery_handoff_waiting 2$/m, 'two wait in memory for the slot');
       await gw.worker.stop();
       assert.deepEqual((await rows()).map((d) => [d?.status, d?.attempts, d?.lockedBy]), ids.map(() => ['pending', 0, null]), 'all given back, none tried');
     } finally {
