@@ -55,13 +55,13 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
         unordered: input.unordered,
       };
     });
-    const routed = new Set<string>();
+    const routed = new Map<string, number>(); // endpoint → deliveries stored for it
     const route = (targets: EndpointTarget[], message: NewMessage) => {
       const input = options.get(message.id)!;
       const ids = targets
         .filter((t) => (input.ignoreFilters && input.endpointIds) || endpointAccepts(t.eventTypes, message.eventType))
         .map((t) => t.id);
-      for (const id of ids) routed.add(id);
+      for (const id of ids) routed.set(id, (routed.get(id) ?? 0) + 1);
       return ids;
     };
     const taken: string[] = [];
@@ -83,9 +83,12 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
       to?.settle(taken, []);
       throw error;
     }
-    to?.settle(taken, published.flatMap((p) => p.leased ?? []));
-    // The worker looks for what was stored pending (not handed to it).
-    if (routed.size > 0 && published.some((p) => !p.duplicate && (p.leased?.length ?? 0) < p.deliveryIds.length)) nudge([...routed]);
+    const leased = published.flatMap((p) => p.leased ?? []);
+    to?.settle(taken, leased);
+    // The worker looks for what was stored pending (not handed to it), for those endpoints only.
+    for (const d of leased) routed.set(d.endpointId, routed.get(d.endpointId)! - 1);
+    const waiting = [...routed].filter(([, n]) => n > 0).map(([id]) => id);
+    if (waiting.length > 0) nudge(waiting);
     return published;
   }
 

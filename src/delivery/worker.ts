@@ -469,6 +469,9 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
 
     /** New deliveries were stored (for these endpoints, when known): look now rather than at the next poll. */
     wake(endpointIds?: string[]) {
+      // Work stored pending (a resend, a recover, an enabled endpoint, what a publish could not hand off) goes before
+      // further hand-offs to the same endpoints (all, when unnamed), as it would in the store.
+      for (const id of endpointIds ?? ready.keys()) if (ready.has(id)) behind.add(id);
       // Work only for endpoints already at their limit cannot be claimed now; their freed slots will wake us.
       if (endpointIds && endpointIds.every((id) => (perEndpoint.get(id) ?? 0) >= settings.per_endpoint_concurrency)) {
         for (const id of endpointIds) backlog.add(id);

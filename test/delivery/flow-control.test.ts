@@ -317,6 +317,37 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
+  it('sends a manual resend at once although new hand-offs keep the endpoint busy', async () => {
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1' });
+    let failed = false;
+    const rx = await startReceiver((req, res) => {
+      if (JSON.parse(req.body).n === 0 && !failed) {
+        failed = true;
+        return void res.writeHead(500).end();
+      }
+      setTimeout(() => res.writeHead(200).end(), 40);
+    });
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'busy', url: rx.url, retry_schedule: [0] });
+      const first = (await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n: 0 } })).body.delivery_ids[0];
+      await eventually(async () => (await gw.store.deliveries.get(first))?.status === 'failed');
+      for (let n = 1; n <= 80; n++) {
+        if (n === 10) assert.equal((await gw.api('POST', `/api/deliveries/${first}/resend`)).status, 202);
+        assert.equal((await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n } })).status, 202);
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+      await rx.waitFor(82, 15_000);
+      const order = rx.requests.map((r) => JSON.parse(r.body).n as number);
+      const resent = order.lastIndexOf(0);
+      assert.ok(resent > 0, 'sent again');
+      assert.ok(resent < order.length - 20, `the resend went out while new messages were still waiting, not after them all (at ${resent} of ${order.length})`);
+    } finally {
+      await gw.close();
+      await drop();
+      await rx.close();
+    }
+  });
+
   it('delivers handed-off and claimed deliveries once each, within the endpoint\'s limit', async () => {
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__HANDOFF_QUEUE_SIZE: '20', BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '4' });
     let open = 0;
