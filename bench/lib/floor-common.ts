@@ -1,6 +1,6 @@
 // What the floors (floor-delivery.ts, floor-inbound.ts) share: their node:sqlite file as botgate keeps its own (WAL,
 // synchronous NORMAL, checkpoints every 20 ms on a thread), group commit, ids, and Standard Webhooks signatures.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +31,8 @@ let counter = 0;
 /** Time-ordered unique ids. */
 export const newId = (prefix: string) => `${prefix}_${Date.now().toString(36)}${(counter++).toString(36).padStart(8, '0')}`;
 
-const signingKey = randomBytes(24);
+// A KeyObject made once, as botgate does (src/delivery/signer.ts): a Buffer key is turned into one on every HMAC.
+const signingKey = createSecretKey(randomBytes(24));
 /** Standard Webhooks headers for one try of a delivery. */
 export function signedHeaders(id: string, body: string): Record<string, string> {
   const timestamp = String(Math.floor(Date.now() / 1000));
