@@ -9,11 +9,15 @@ export type IdPrefix = 'msg' | 'ep' | 'dlv' | 'att' | 'job' | 'ch' | 'conv' | 'u
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 const HALF = 2 ** 40;
 
+/** Every pair of base-32 digits (0…1023), so a number is written two digits at a time. */
+const PAIRS = Array.from({ length: 1024 }, (_, n) => ALPHABET[n >> 5] + ALPHABET[n & 31]);
+
+/** `value` in `length` (even) base-32 digits, most significant first. */
 function encode(value: number, length: number): string {
   let out = '';
-  for (let i = 0; i < length; i++) {
-    out = ALPHABET[value % 32] + out;
-    value = Math.floor(value / 32);
+  for (let i = 0; i < length; i += 2) {
+    out = PAIRS[value % 1024] + out;
+    value = Math.floor(value / 1024);
   }
   return out;
 }

@@ -19,12 +19,20 @@ export interface ResolvedEndpoint {
   loadedAt: number;
 }
 
-/** The request of one try: the stored body (form-encoded for form endpoints), Standard Webhooks headers signed now. */
-export async function attemptRequest(d: ClaimedDelivery, endpoint: ResolvedEndpoint, payload: string, context: { now: number; userAgent: string; signal: AbortSignal }): Promise<HttpRequest> {
+/**
+ * The request of one try: the stored body (form-encoded for form endpoints), Standard Webhooks headers signed now.
+ * Made at once unless the endpoint's auth makes its headers asynchronously (a token minted per request).
+ */
+export function attemptRequest(d: ClaimedDelivery, endpoint: ResolvedEndpoint, payload: string, context: { now: number; userAgent: string; signal: AbortSignal }): HttpRequest | Promise<HttpRequest> {
   const record = endpoint.record;
   const body = record.contentType === 'form' ? formBody(payload) : payload;
+  const auth = authKind(record.authKind)?.headers(record.authPublic, endpoint.authSecret, { now: context.now, body });
+  return auth instanceof Promise ? auth.then((headers) => signedRequest(d, endpoint, body, headers, context)) : signedRequest(d, endpoint, body, auth, context);
+}
+
+function signedRequest(d: ClaimedDelivery, endpoint: ResolvedEndpoint, body: string, auth: Record<string, string> | undefined, context: { now: number; userAgent: string; signal: AbortSignal }): HttpRequest {
+  const record = endpoint.record;
   const timestamp = Math.floor(context.now / 1000);
-  const auth = await authKind(record.authKind)?.headers(record.authPublic, endpoint.authSecret, { now: context.now, body });
   const headers: Record<string, string> = {
     ...record.customHeaders,
     ...auth,

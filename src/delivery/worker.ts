@@ -123,10 +123,16 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     },
   });
 
+  /** The endpoint as cached, when looked up within ENDPOINT_CACHE_MS. */
+  function fresh(endpointId: string): ResolvedEndpoint | undefined {
+    const cached = cache.get(endpointId);
+    return cached && clock.now() - cached.loadedAt < ENDPOINT_CACHE_MS ? cached : undefined;
+  }
+
   async function resolve(endpointId: string): Promise<ResolvedEndpoint | null> {
     const now = clock.now();
-    const cached = cache.get(endpointId);
-    if (cached && now - cached.loadedAt < ENDPOINT_CACHE_MS) return cached;
+    const cached = fresh(endpointId);
+    if (cached) return cached;
     const record = await store.endpoints.get(endpointId);
     if (!record) {
       cache.delete(endpointId);
@@ -171,7 +177,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       }
     };
     try {
-      const endpoint = await resolve(d.endpointId);
+      const endpoint = fresh(d.endpointId) ?? (await resolve(d.endpointId));
       if (!endpoint || !endpoint.record.isActive) {
         recorder.giveBack(d.id);
         return release();
@@ -182,7 +188,8 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       if (d.payload === null) {
         result = { statusCode: null, headers: {}, body: null, durationMs: 0, errorKind: 'expired', error: 'the message payload was purged by retention' };
       } else {
-        sent = await attemptRequest(d, endpoint, d.payload, { now: clock.now(), userAgent: settings.user_agent, signal: shutdown.signal });
+        const request = attemptRequest(d, endpoint, d.payload, { now: clock.now(), userAgent: settings.user_agent, signal: shutdown.signal });
+        sent = request instanceof Promise ? await request : request;
         result = await deps.http.send(sent);
       }
       if (result.errorKind === 'aborted') {

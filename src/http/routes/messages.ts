@@ -59,10 +59,16 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
    * `field`: where the message is in the body, for errors.
    */
   async function toInput(body: PublishBodyValue, field: string, headerKey?: string): Promise<PublishInput> {
-    checkPublishable(`${field}.event_type`, body.event_type);
+    const input = inputOf(body, field, headerKey);
     for (const id of body.endpoint_ids ?? []) {
       if (!(await store.endpoints.get(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
     }
+    return input;
+  }
+
+  /** toInput without the endpoint ids' check (a message naming none needs no store read). */
+  function inputOf(body: PublishBodyValue, field: string, headerKey?: string): PublishInput {
+    checkPublishable(`${field}.event_type`, body.event_type);
     return {
       eventType: body.event_type,
       payload: body.payload,
@@ -105,7 +111,12 @@ export const messageRoutes: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async
     // A retried batch (same Idempotency-Key) gets its original answer: the n-th message's key is the batch's and n.
     const key = request.headers['idempotency-key'];
     const inputs: PublishInput[] = [];
-    for (const [i, item] of items.entries()) inputs.push(await toInput(item, `body.messages.${i}`, key === undefined ? undefined : `api-batch:${key}:${i}`));
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      const field = `body.messages.${i}`;
+      const itemKey = key === undefined ? undefined : `api-batch:${key}:${i}`;
+      inputs.push(item.endpoint_ids ? await toInput(item, field, itemKey) : inputOf(item, field, itemKey));
+    }
     const published = await outbox.publishMany(inputs);
     deps.metrics.countPublished(published.filter((p) => !p.duplicate).length);
     reply.code(202).header('idempotent-replayed', String(published.every((p) => p.duplicate)));

@@ -12,6 +12,14 @@ const INSERT_DELIVERY_SQL = `
 INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at, locked_by, locked_until)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
+/** The targets by id, made once per list: a batch routes every message over the same list. */
+const byIdOf = new WeakMap<EndpointTarget[], Map<string, EndpointTarget>>();
+function targetsById(targets: EndpointTarget[]): Map<string, EndpointTarget> {
+  let byId = byIdOf.get(targets);
+  if (!byId) byIdOf.set(targets, (byId = new Map(targets.map((t) => [t.id, t]))));
+  return byId;
+}
+
 export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => string): MessagesRepo & { publishInTx: PublishInTx } {
   // Named endpoints are targets whatever their state: a disabled one keeps the delivery until it is enabled (a
   // channel's replies must not vanish while its POST_URL is off). Routing by event type picks active ones only.
@@ -122,7 +130,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
         [message.idempotencyKey, message.id, message.createdAt],
       );
     }
-    const byId = new Map(targets.map((t) => [t.id, t]));
+    const byId = targetsById(targets);
     const deliveryIds: string[] = [];
     const leased: LeasedDelivery[] = [];
     for (const endpointId of route(targets, message)) {
