@@ -285,39 +285,11 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     }
   });
 
-  it('sends a retry once it falls due although new hand-offs keep the endpoint busy', async () => {
-    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1' });
-    let failed = false;
-    const rx = await startReceiver((req, res) => {
-      const body = JSON.parse(req.body);
-      if (body.n === 0 && !failed) {
-        failed = true;
-        return void res.writeHead(503).end();
-      }
-      setTimeout(() => res.writeHead(200).end(), 40);
-    });
-    try {
-      await gw.api('POST', '/api/endpoints', { name: 'busy', url: rx.url, retry_schedule: [0, 0.1] });
-      const warm = (await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n: -1 } })).body.delivery_ids[0];
-      await eventually(async () => (await gw.store.deliveries.get(warm))?.status === 'sent');
-      // One at a time, 40 ms each, while a message comes every 15 ms: the endpoint's queue never empties.
-      for (let n = 0; n < 80; n++) {
-        assert.equal((await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n } })).status, 202);
-        await new Promise((resolve) => setTimeout(resolve, 15));
-      }
-      await rx.waitFor(82, 15_000);
-      const order = rx.requests.map((r) => JSON.parse(r.body).n as number);
-      const retry = order.lastIndexOf(0);
-      assert.ok(retry > order.indexOf(0), 'tried twice');
-      assert.ok(retry < order.length - 10, `the retry went out while new messages were still waiting, not after them all (at ${retry} of ${order.length})`);
-    } finally {
-      await gw.close();
-      await drop();
-      await rx.close();
-    }
-  });
-
-  it('sends a manual resend at once although new hand-offs keep the endpoint busy', async () => {
+  /**
+   * One slot, 40 ms a try: message 0, whose first try fails (500), then messages 1…80 one every 15 ms, so the
+   * endpoint's hand-off queue never empties; `atTen` runs before message 10. Returns the order of what arrived.
+   */
+  async function busyEndpoint(retrySchedule: number[], atTen: (gw: TestGateway, first: string) => Promise<void> = async () => {}): Promise<number[]> {
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1' });
     let failed = false;
     const rx = await startReceiver((req, res) => {
@@ -328,24 +300,38 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
       setTimeout(() => res.writeHead(200).end(), 40);
     });
     try {
-      await gw.api('POST', '/api/endpoints', { name: 'busy', url: rx.url, retry_schedule: [0] });
+      await gw.api('POST', '/api/endpoints', { name: 'busy', url: rx.url, retry_schedule: retrySchedule });
       const first = (await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n: 0 } })).body.delivery_ids[0];
-      await eventually(async () => (await gw.store.deliveries.get(first))?.status === 'failed');
+      await eventually(async () => ((await gw.store.deliveries.get(first))?.attempts ?? 0) >= 1);
       for (let n = 1; n <= 80; n++) {
-        if (n === 10) assert.equal((await gw.api('POST', `/api/deliveries/${first}/resend`)).status, 202);
+        if (n === 10) await atTen(gw, first);
         assert.equal((await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n } })).status, 202);
         await new Promise((resolve) => setTimeout(resolve, 15));
       }
       await rx.waitFor(82, 15_000);
-      const order = rx.requests.map((r) => JSON.parse(r.body).n as number);
-      const resent = order.lastIndexOf(0);
-      assert.ok(resent > 0, 'sent again');
-      assert.ok(resent < order.length - 20, `the resend went out while new messages were still waiting, not after them all (at ${resent} of ${order.length})`);
+      return rx.requests.map((r) => JSON.parse(r.body).n as number);
     } finally {
       await gw.close();
       await drop();
       await rx.close();
     }
+  }
+
+  it('sends a retry once it falls due although new hand-offs keep the endpoint busy', async () => {
+    const order = await busyEndpoint([0, 0.1]);
+    const retry = order.lastIndexOf(0);
+    assert.ok(retry > 0, 'tried twice');
+    assert.ok(retry < order.length - 20, `the retry went out while new messages were still waiting, not after them all (at ${retry} of ${order.length})`);
+  });
+
+  it('sends a manual resend at once although new hand-offs keep the endpoint busy', async () => {
+    const order = await busyEndpoint([0], async (gw, first) => {
+      assert.equal((await gw.store.deliveries.get(first))?.status, 'failed');
+      assert.equal((await gw.api('POST', `/api/deliveries/${first}/resend`)).status, 202);
+    });
+    const resent = order.lastIndexOf(0);
+    assert.ok(resent > 0, 'sent again');
+    assert.ok(resent < order.length - 20, `the resend went out while new messages were still waiting, not after them all (at ${resent} of ${order.length})`);
   });
 
   it('delivers handed-off and claimed deliveries once each, within the endpoint\'s limit', async () => {
