@@ -53,6 +53,8 @@ const REAP_INTERVAL_MS = 10_000;
  * ends, so no reaper can take back a delivery this process still holds.
  */
 const HANDOFF_MARGIN_MS = 2 * REAP_INTERVAL_MS;
+/** An endpoint whose every slot is taken and none of whose tries ended for this long gets no hand-offs (a dead one). */
+const HANDOFF_STALL_MS = 1000;
 
 /** An endpoint's handed-off deliveries waiting for a slot, oldest first. */
 interface ReadyQueue {
@@ -106,7 +108,17 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const behind = new Set<string>();
   /** The earliest retry this worker scheduled per endpoint: once due, its hand-offs stop so a claim can send it. */
   const retryDue = new Map<string, number>();
+  /** When each endpoint last made progress: a try of it ended, or it got its first slot after none. */
+  const progressAt = new Map<string, number>();
   let rotor = 0;
+
+  /** Takes a slot of the endpoint (and of the process) for a try. */
+  function occupy(endpointId: string) {
+    inFlight++;
+    const count = perEndpoint.get(endpointId) ?? 0;
+    if (count === 0) progressAt.set(endpointId, clock.now());
+    perEndpoint.set(endpointId, count + 1);
+  }
 
   const early = store.capabilities.parallelQueries;
   let heldBack = false;
@@ -192,6 +204,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         sent = request instanceof Promise ? await request : request;
         result = await deps.http.send(sent);
       }
+      progressAt.set(d.endpointId, clock.now());
       if (result.errorKind === 'aborted') {
         recorder.giveBack(d.id);
         return release();
@@ -249,8 +262,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         recorder.giveBack(delivery.id);
         continue;
       }
-      inFlight++;
-      perEndpoint.set(endpointId, count + 1);
+      occupy(endpointId);
       void deliver(delivery);
     }
   }
@@ -283,9 +295,12 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
           retryDue.delete(endpointId);
           behind.add(endpointId);
         }
+        // Every slot taken and no try ended for a while (an endpoint that hangs): its work waits in the store, not in
+        // the hand-off budget that healthy endpoints share.
+        const stalled = (perEndpoint.get(endpointId) ?? 0) >= settings.per_endpoint_concurrency && now - (progressAt.get(endpointId) ?? now) > HANDOFF_STALL_MS;
         if (
           !running || !endpoint || now - endpoint.loadedAt >= ENDPOINT_CACHE_MS || !endpoint.record.isActive || endpoint.record.rateLimitPerSecond
-          || behind.has(endpointId) || readyCount + reservedCount >= settings.handoff_queue_size || recorder.buffered >= settings.flush_batch_size
+          || stalled || behind.has(endpointId) || readyCount + reservedCount >= settings.handoff_queue_size || recorder.buffered >= settings.flush_batch_size
         ) {
           behind.add(endpointId); // stored pending: claims serve this endpoint until they find it caught up
           return null;
@@ -407,8 +422,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       for (const [id, n] of got) if (n >= (caps[id] ?? cap)) backlog.add(id);
       if (claimed.length >= limit) processBacklog = true;
       for (const d of claimed) {
-        inFlight++;
-        perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1);
+        occupy(d.endpointId);
         void deliver(d);
       }
       // Nothing else is claimable right now: wait for a signal (a release opening room, a publish, the poll).

@@ -334,6 +334,32 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     assert.ok(resent < order.length - 20, `the resend went out while new messages were still waiting, not after them all (at ${resent} of ${order.length})`);
   });
 
+  it('stops handing off to an endpoint that hangs: every slot taken and no try ended for a second', async () => {
+    const { gw, drop } = await startBackendGateway(backend, {
+      BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '2', BOTGATE_DELIVERY__HANDOFF_QUEUE_SIZE: '100', BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.2',
+    });
+    const hung = await startReceiver(() => {}); // never answers
+    try {
+      await gw.api('POST', '/api/endpoints', { name: 'hung', url: hung.url, timeout_seconds: 30 });
+      const publish = async (n: number) => {
+        const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: n }, (_, i) => ({ event_type: 'hung.test', payload: { i } })) });
+        assert.equal(res.status, 202);
+        const ids: string[] = res.body.messages.flatMap((m: { delivery_ids: string[] }) => m.delivery_ids);
+        return Promise.all(ids.map(async (id) => (await gw.store.deliveries.get(id))?.lockedBy ?? null));
+      };
+      await publish(1); // claimed: the worker looks the endpoint up
+      await hung.waitFor(1);
+      assert.deepEqual(await publish(5), Array(5).fill(gw.workerId), 'handed off: one more in flight, four waiting');
+      await hung.waitFor(2);
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      assert.deepEqual(await publish(3), [null, null, null], 'stored pending: the endpoint hangs');
+    } finally {
+      await gw.close();
+      await drop();
+      await hung.close();
+    }
+  });
+
   it('delivers handed-off and claimed deliveries once each, within the endpoint\'s limit', async () => {
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__HANDOFF_QUEUE_SIZE: '20', BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '4' });
     let open = 0;
