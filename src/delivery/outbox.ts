@@ -3,8 +3,9 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { EndpointTarget, LeasedDelivery, NewMessage, PublishedMessage, PublishLease, Store } from '../store/store.ts';
+import type { EndpointTarget, NewMessage, PublishedMessage, Store } from '../store/store.ts';
 import { endpointAccepts } from './event-types.ts';
+import type { HandOff } from './handoff.ts';
 
 export interface PublishInput {
   eventType: string;
@@ -20,16 +21,6 @@ export interface PublishInput {
 }
 
 export type Outbox = ReturnType<typeof createOutbox>;
-
-/**
- * The process's delivery worker taking what is published here at once (worker.ts): deliveries it takes a lease for are
- * stored leased to it and handed to it after the commit, to send without a claim.
- */
-export interface HandOff {
-  lease: PublishLease;
-  /** After a publish: the endpoints `lease.take` gave a lease for, and the deliveries stored leased (none when it failed). */
-  settle(taken: string[], leased: LeasedDelivery[]): void;
-}
 
 export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
   const listeners = new Set<(endpointIds?: string[]) => void>();
@@ -64,27 +55,17 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
       for (const id of ids) routed.set(id, (routed.get(id) ?? 0) + 1);
       return ids;
     };
-    const taken: string[] = [];
-    const to = handOff;
-    const lease: PublishLease | undefined = to
-      ? {
-          workerId: to.lease.workerId,
-          take(endpointId) {
-            const until = to.lease.take(endpointId);
-            if (until !== null) taken.push(endpointId);
-            return until;
-          },
-        }
-      : undefined;
+    // The process's worker may take deliveries at once: stored leased to it, handed to it after the commit (handoff.ts).
+    const handing = handOff?.begin();
     let published: PublishedMessage[];
     try {
-      published = await deps.store.messages.publish(messages, route, { now, idempotencyTtlMs: ttlMs, lease });
+      published = await deps.store.messages.publish(messages, route, { now, idempotencyTtlMs: ttlMs, lease: handing?.lease });
     } catch (error) {
-      to?.settle(taken, []);
+      handing?.settle([]);
       throw error;
     }
     const leased = published.flatMap((p) => p.leased ?? []);
-    to?.settle(taken, leased);
+    handing?.settle(leased);
     // The worker looks for what was stored pending (not handed to it), for those endpoints only.
     for (const d of leased) routed.set(d.endpointId, routed.get(d.endpointId)! - 1);
     const waiting = [...routed].filter(([, n]) => n > 0).map(([id]) => id);

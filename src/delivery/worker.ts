@@ -4,14 +4,15 @@ import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { createEmitter } from '../events.ts';
 import type { IdPrefix } from '../ids.ts';
-import type { ClaimedDelivery, EndpointRecord, LeasedDelivery, Store } from '../store/store.ts';
-import { attemptOutcome, attemptRequest, type ResolvedEndpoint } from './attempt.ts';
+import type { ClaimedDelivery, EndpointRecord, Store } from '../store/store.ts';
+import { attemptOutcome, attemptRequest } from './attempt.ts';
 import type { EndpointService } from './endpoints.ts';
 import type { HttpClient, HttpRequest, HttpResult } from './http-client.ts';
 import { createAttemptRecorder } from './attempt-recorder.ts';
-import type { HandOff, Outbox } from './outbox.ts';
+import { createEndpointCache } from './endpoint-cache.ts';
+import { createHandOffQueue, HANDOFF_SWEEP_MS } from './handoff.ts';
+import type { Outbox } from './outbox.ts';
 import type { RateLimiter } from './rate-limit.ts';
-import { signingKey } from './signer.ts';
 
 export interface AttemptEvent {
   deliveryId: string;
@@ -44,23 +45,8 @@ export interface DeliveryWorkerDeps {
   ownLoopback?: (endpoint: EndpointRecord) => boolean;
 }
 
-
-const ENDPOINT_CACHE_MS = 2000;
-const REAP_INTERVAL_MS = 10_000;
-/**
- * A handed-off delivery still waiting in memory is given back (stored pending) once its lease would end within this
- * long plus its endpoint's timeout: the sweep (every REAP_INTERVAL_MS) then runs at least once more before the lease
- * ends, so no reaper can take back a delivery this process still holds.
- */
-const HANDOFF_MARGIN_MS = 2 * REAP_INTERVAL_MS;
-/** An endpoint whose every slot is taken and none of whose tries ended for this long gets no hand-offs (a dead one). */
-const HANDOFF_STALL_MS = 1000;
-
-/** An endpoint's handed-off deliveries waiting for a slot, oldest first. */
-interface ReadyQueue {
-  items: { delivery: LeasedDelivery; timeoutMs: number }[];
-  head: number;
-}
+/** The reaper's period; the hand-off's sweep runs with it. */
+const REAP_INTERVAL_MS = HANDOFF_SWEEP_MS;
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
 
@@ -70,8 +56,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const events = createEmitter<WorkerEvents>();
   const fail = (where: string, error: unknown) => events.emit('error', { where, error });
 
-  const cache = new Map<string, ResolvedEndpoint>();
-  deps.endpoints.onChange((id) => cache.delete(id));
+  const endpointCache = createEndpointCache({ store, endpoints: deps.endpoints, clock, settings, ownLoopback: deps.ownLoopback });
 
   let running = false;
   let loopDone: Promise<void> = Promise.resolve();
@@ -97,26 +82,23 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const backlog = new Set<string>();
   let processBacklog = false;
 
-  // Hand-off (outbox.ts): deliveries published in this process, stored leased to this worker, wait here for a slot
-  // instead of in the store for a claim. Bounded in number; an endpoint whose work was stored pending meanwhile
-  // (`behind`: the queue was full, it was not cached, a retry fell due…) gets none until a claim finds it caught up,
-  // so new messages never overtake what waits in the store for long.
-  const ready = new Map<string, ReadyQueue>();
-  let readyCount = 0;
-  const reserved = new Map<string, number>(); // leases taken by publishes not yet committed
-  let reservedCount = 0;
-  const behind = new Set<string>();
-  /** The earliest retry this worker scheduled per endpoint: once due, its hand-offs stop so a claim can send it. */
-  const retryDue = new Map<string, number>();
-  /** When each endpoint last made progress: a try of it ended, or it got its first slot after none. */
-  const progressAt = new Map<string, number>();
-  let rotor = 0;
+  const handOffs = createHandOffQueue({
+    workerId, clock, settings, fresh: endpointCache.fresh,
+    inFlight: () => inFlight,
+    inFlightOf: (endpointId) => perEndpoint.get(endpointId) ?? 0,
+    heldBack: () => recorder.buffered >= settings.flush_batch_size,
+    giveBack: (id) => recorder.giveBack(id),
+    start(delivery) {
+      occupy(delivery.endpointId);
+      void deliver(delivery);
+    },
+  });
 
   /** Takes a slot of the endpoint (and of the process) for a try. */
   function occupy(endpointId: string) {
     inFlight++;
     const count = perEndpoint.get(endpointId) ?? 0;
-    if (count === 0) progressAt.set(endpointId, clock.now());
+    if (count === 0) handOffs.progressed(endpointId);
     perEndpoint.set(endpointId, count + 1);
   }
 
@@ -125,7 +107,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   const recorder = createAttemptRecorder({
     store, clock, config, workerId, newId: deps.newId, endpoints: deps.endpoints, outbox: deps.outbox, fail,
     onDisabled: (endpointId, reason) => {
-      cache.delete(endpointId);
+      endpointCache.forget(endpointId);
       events.emit('endpoint.disabled', { endpointId, reason });
     },
     // Stored: the successors of finished ordering-key heads may now be claimed, and a loop held back by a full
@@ -134,39 +116,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       if (batch.some((f) => f.delivery.orderingKey !== null) || (heldBack && recorder.buffered < settings.flush_batch_size)) signal();
     },
   });
-
-  /** The endpoint as cached, when looked up within ENDPOINT_CACHE_MS. */
-  function fresh(endpointId: string): ResolvedEndpoint | undefined {
-    const cached = cache.get(endpointId);
-    return cached && clock.now() - cached.loadedAt < ENDPOINT_CACHE_MS ? cached : undefined;
-  }
-
-  async function resolve(endpointId: string): Promise<ResolvedEndpoint | null> {
-    const now = clock.now();
-    const cached = fresh(endpointId);
-    if (cached) return cached;
-    const record = await store.endpoints.get(endpointId);
-    if (!record) {
-      cache.delete(endpointId);
-      return null;
-    }
-    const schedule = record.retrySchedule ?? settings.retry_schedule_seconds;
-    const resolved: ResolvedEndpoint = {
-      record,
-      keys: deps.endpoints.signingSecrets(record, now).map(signingKey),
-      authSecret: deps.endpoints.authSecret(record),
-      policy: {
-        scheduleSeconds: schedule,
-        maxAttempts: record.maxAttempts ?? schedule.length,
-        jitter: settings.jitter,
-        minDelayAfterThrottleSeconds: settings.min_delay_after_throttle_seconds,
-      },
-      ownLoopback: deps.ownLoopback?.(record) ?? false,
-      loadedAt: now,
-    };
-    cache.set(endpointId, resolved);
-    return resolved;
-  }
 
   async function deliver(d: ClaimedDelivery): Promise<void> {
     let released = false;
@@ -177,7 +126,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       const left = (perEndpoint.get(d.endpointId) ?? 1) - 1;
       if (left <= 0) perEndpoint.delete(d.endpointId);
       else perEndpoint.set(d.endpointId, left);
-      if (readyCount > 0) pump(); // a handed-off delivery takes the slot first; claims wait for an empty queue
+      handOffs.pump(); // a handed-off delivery takes the slot first; claims wait for an empty queue
       // Claim again once a useful amount of room opened (not on every slot: a claim costs a query).
       const room = settings.per_endpoint_concurrency - Math.max(0, left);
       if (backlog.has(d.endpointId) && room >= endpointRefill) {
@@ -189,7 +138,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       }
     };
     try {
-      const endpoint = fresh(d.endpointId) ?? (await resolve(d.endpointId));
+      const endpoint = endpointCache.fresh(d.endpointId) ?? (await endpointCache.resolve(d.endpointId));
       if (!endpoint || !endpoint.record.isActive) {
         recorder.giveBack(d.id);
         return release();
@@ -204,7 +153,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         sent = request instanceof Promise ? await request : request;
         result = await deps.http.send(sent);
       }
-      progressAt.set(d.endpointId, clock.now());
+      handOffs.progressed(d.endpointId);
       if (result.errorKind === 'aborted') {
         recorder.giveBack(d.id);
         return release();
@@ -219,7 +168,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         errorKind: outcome.attempt.errorKind,
         durationMs: result.durationMs,
       });
-      if (outcome.next.status === 'pending') retryDue.set(d.endpointId, Math.min(retryDue.get(d.endpointId) ?? Infinity, outcome.next.nextAttemptAt));
+      if (outcome.next.status === 'pending') handOffs.retryScheduled(d.endpointId, outcome.next.nextAttemptAt);
       recorder.record({ outcome, delivery: d, release });
       // With a store that runs queries in parallel the slot frees now, so the next claim overlaps storing
       // this attempt (the lease keeps the row from being claimed again meanwhile). An in-process store runs
@@ -235,106 +184,6 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     }
   }
 
-  /** Starts handed-off deliveries while there are slots, one endpoint after another. */
-  function pump() {
-    if (!running) return;
-    const ids = [...ready.keys()];
-    let skipped = 0;
-    for (let i = rotor++; readyCount > 0 && inFlight < settings.concurrency && skipped < ids.length; i++) {
-      const endpointId = ids[i % ids.length];
-      const queue = ready.get(endpointId);
-      const count = perEndpoint.get(endpointId) ?? 0;
-      if (!queue || count >= settings.per_endpoint_concurrency) {
-        skipped++;
-        continue;
-      }
-      skipped = 0;
-      const { delivery, timeoutMs } = queue.items[queue.head++];
-      readyCount--;
-      if (queue.head >= queue.items.length) ready.delete(endpointId);
-      else if (queue.head >= 1024 && queue.head * 2 >= queue.items.length) {
-        queue.items = queue.items.slice(queue.head);
-        queue.head = 0;
-      }
-      if (delivery.leaseUntil < clock.now() + timeoutMs + HANDOFF_MARGIN_MS / 2) {
-        // Its lease could end during the try (held back longer than its lease allowed for): stored pending instead.
-        behind.add(endpointId);
-        recorder.giveBack(delivery.id);
-        continue;
-      }
-      occupy(endpointId);
-      void deliver(delivery);
-    }
-  }
-
-  /** Gives back (stores pending) the handed-off deliveries waiting for a slot, but those `keep` keeps. */
-  function giveBackReady(keep: (item: ReadyQueue['items'][number]) => boolean = () => false) {
-    for (const [endpointId, queue] of ready) {
-      const kept = queue.items.slice(queue.head).filter((item) => {
-        if (keep(item)) return true;
-        recorder.giveBack(item.delivery.id);
-        behind.add(endpointId);
-        return false;
-      });
-      readyCount -= queue.items.length - queue.head - kept.length;
-      if (kept.length === 0) ready.delete(endpointId);
-      else ready.set(endpointId, { items: kept, head: 0 });
-    }
-  }
-
-  const handOff: HandOff = {
-    lease: {
-      workerId,
-      take(endpointId) {
-        const now = clock.now();
-        const endpoint = cache.get(endpointId);
-        const waiting = (ready.get(endpointId)?.items.length ?? 0) - (ready.get(endpointId)?.head ?? 0) + (reserved.get(endpointId) ?? 0);
-        const retry = retryDue.get(endpointId);
-        if (retry !== undefined && retry <= now) {
-          // A retry of it fell due: it waits in the store, so this endpoint's new deliveries go there too, behind it.
-          retryDue.delete(endpointId);
-          behind.add(endpointId);
-        }
-        // Every slot taken and no try ended for a while (an endpoint that hangs): its work waits in the store, not in
-        // the hand-off budget that healthy endpoints share.
-        const stalled = (perEndpoint.get(endpointId) ?? 0) >= settings.per_endpoint_concurrency && now - (progressAt.get(endpointId) ?? now) > HANDOFF_STALL_MS;
-        if (
-          !running || !endpoint || now - endpoint.loadedAt >= ENDPOINT_CACHE_MS || !endpoint.record.isActive || endpoint.record.rateLimitPerSecond
-          || stalled || behind.has(endpointId) || readyCount + reservedCount >= settings.handoff_queue_size || recorder.buffered >= settings.flush_batch_size
-        ) {
-          behind.add(endpointId); // stored pending: claims serve this endpoint until they find it caught up
-          return null;
-        }
-        reserved.set(endpointId, (reserved.get(endpointId) ?? 0) + 1);
-        reservedCount++;
-        // Long enough for every delivery ahead of it to take a full try on the endpoint's slots, and its own.
-        const ahead = (perEndpoint.get(endpointId) ?? 0) + waiting;
-        const rounds = 1 + Math.ceil((ahead + 1) / Math.min(settings.per_endpoint_concurrency, settings.concurrency));
-        return now + settings.lease_grace_seconds * 1000 + HANDOFF_MARGIN_MS + rounds * endpoint.record.timeoutSeconds * 1000;
-      },
-    },
-    settle(taken, leased) {
-      for (const endpointId of taken) {
-        const left = (reserved.get(endpointId) ?? 1) - 1;
-        if (left <= 0) reserved.delete(endpointId);
-        else reserved.set(endpointId, left);
-        reservedCount--;
-      }
-      if (!running) {
-        for (const d of leased) recorder.giveBack(d.id);
-        return;
-      }
-      for (const d of leased) {
-        const timeoutMs = (cache.get(d.endpointId)?.record.timeoutSeconds ?? settings.default_timeout_seconds) * 1000;
-        let queue = ready.get(d.endpointId);
-        if (!queue) ready.set(d.endpointId, (queue = { items: [], head: 0 }));
-        queue.items.push({ delivery: d, timeoutMs });
-        readyCount++;
-      }
-      pump();
-    },
-  };
-
   /** Rate-limited endpoints get only what their window allows; the rest goes back until the next window. */
   async function applyRateLimits(claimed: ClaimedDelivery[]): Promise<ClaimedDelivery[]> {
     const byEndpoint = new Map<string, ClaimedDelivery[]>();
@@ -347,7 +196,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     for (const [endpointId, list] of byEndpoint) {
       let undecided = list; // neither allowed nor given back yet
       try {
-        const endpoint = await resolve(endpointId);
+        const endpoint = await endpointCache.resolve(endpointId);
         const perSecond = endpoint?.record.rateLimitPerSecond;
         if (!perSecond) {
           allowed.push(...list);
@@ -391,7 +240,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
         else throttledUntil.delete(id);
       }
       for (const [id, count] of perEndpoint) {
-        if (count >= cap || ready.has(id)) {
+        if (count >= cap || handOffs.waiting(id)) {
           exclude.push(id);
           backlog.add(id); // it may have more; its releases will say when there is room
         } else caps[id] = cap - count;
@@ -412,9 +261,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       const got = new Map<string, number>();
       for (const d of claimed) got.set(d.endpointId, (got.get(d.endpointId) ?? 0) + 1);
       // An endpoint this claim could have given more than it found has nothing more due: hand-offs may resume.
-      if (claimed.length < limit) {
-        for (const id of behind) if (!exclude.includes(id) && !throttledUntil.has(id) && (got.get(id) ?? 0) < (caps[id] ?? cap)) behind.delete(id);
-      }
+      if (claimed.length < limit) handOffs.caughtUp((id) => !exclude.includes(id) && !throttledUntil.has(id) && (got.get(id) ?? 0) < (caps[id] ?? cap));
       if (claimed.length === 0) {
         await idle(untilThrottleEnds(now));
         continue;
@@ -455,9 +302,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   }
 
   async function reap(everything: boolean) {
-    // Handed-off deliveries whose lease would end before the next sweep go back first, so none is reaped while held.
-    const now = clock.now();
-    giveBackReady((item) => item.delivery.leaseUntil >= now + item.timeoutMs + HANDOFF_MARGIN_MS);
+    handOffs.sweep(); // first: none is reaped while this process holds it
     try {
       await store.deliveries.reapExpiredLeases(everything ? Number.MAX_SAFE_INTEGER : clock.now(), workerId);
     } catch (error) {
@@ -472,14 +317,15 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     },
     /** Handed-off deliveries waiting in memory for a slot. */
     get queued() {
-      return readyCount;
+      return handOffs.queued;
     },
     /** What the outbox of this process hands deliveries to (outbox.handOffTo). */
-    handOff,
+    handOff: handOffs.handOff,
 
     async start() {
       if (running) return;
       running = true;
+      handOffs.open();
       // An embedded store has no other process: every lease left in it belongs to a process that died. A shared one
       // takes back the leases of the processes it can tell have died (PostgreSQL: their liveness lock is free).
       await reap(!store.capabilities.multiProcess);
@@ -492,7 +338,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
     wake(endpointIds?: string[]) {
       // Work stored pending (a resend, a recover, an enabled endpoint, what a publish could not hand off) goes before
       // further hand-offs to the same endpoints (all, when unnamed), as it would in the store.
-      for (const id of endpointIds ?? ready.keys()) if (ready.has(id)) behind.add(id);
+      handOffs.storedPending(endpointIds);
       // Work only for endpoints already at their limit cannot be claimed now; their freed slots will wake us.
       if (endpointIds && endpointIds.every((id) => (perEndpoint.get(id) ?? 0) >= settings.per_endpoint_concurrency)) {
         for (const id of endpointIds) backlog.add(id);
@@ -507,7 +353,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
       running = false;
       clearInterval(reapTimer);
       wakeUp?.();
-      giveBackReady(); // not started: stored pending for the next start (or another process)
+      handOffs.close();
       await loopDone;
       const until = performance.now() + deadlineMs;
       while (inFlight > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { startReceiver } from '../helpers/receiver.ts';
+import { startReceiver, type Behaviour } from '../helpers/receiver.ts';
 import { ADMIN_TOKEN, eventually, type TestGateway } from '../helpers/gateway.ts';
 import { startBackendGateway, testBackends } from '../helpers/backends.ts';
 
@@ -12,6 +12,18 @@ async function noTryEnded(gw: TestGateway, endpointId: string): Promise<void> {
   const deliveries = (await gw.api('GET', `/api/deliveries?endpoint_id=${endpointId}&per_page=1000`)).body.data as { attempts: number; status: string }[];
   assert.ok(deliveries.length > 0);
   assert.deepEqual(deliveries.filter((d) => d.attempts > 0), [], 'a try of the dead endpoint ended before the healthy one had everything');
+}
+
+/** Answers message 0's first try with `status`, everything else with 200 after `delayMs`. */
+function failingFirstTry(status: number, delayMs: number): Behaviour {
+  let failed = false;
+  return (req, res) => {
+    if (JSON.parse(req.body).n === 0 && !failed) {
+      failed = true;
+      return void res.writeHead(status).end();
+    }
+    setTimeout(() => res.writeHead(200).end(), delayMs);
+  };
 }
 
 for (const backend of await testBackends()) describe(`flow control (${backend.name})`, { skip: backend.skip }, () => {
@@ -207,14 +219,7 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     // threshold of 100, so the loop waits for room with no timer; the retry of the one that failed must still be
     // claimed when slots free.
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__POLL_INTERVAL_MS: '200' });
-    let failed = false;
-    const rx = await startReceiver((req, res) => {
-      if (JSON.parse(req.body).n === 0 && !failed) {
-        failed = true;
-        return void res.writeHead(503).end();
-      }
-      setTimeout(() => res.writeHead(200).end(), 600);
-    });
+    const rx = await startReceiver(failingFirstTry(503, 600));
     try {
       for (let e = 0; e < 10; e++) await gw.api('POST', '/api/endpoints', { name: `e${e}`, url: rx.url, event_types: [`part.${e}`], retry_schedule: [0, 0.3] });
       const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 160 }, (_, n) => ({ event_type: `part.${n % 10}`, payload: { n } })) });
@@ -291,14 +296,7 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
    */
   async function busyEndpoint(retrySchedule: number[], atTen: (gw: TestGateway, first: string) => Promise<void> = async () => {}): Promise<number[]> {
     const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1' });
-    let failed = false;
-    const rx = await startReceiver((req, res) => {
-      if (JSON.parse(req.body).n === 0 && !failed) {
-        failed = true;
-        return void res.writeHead(500).end();
-      }
-      setTimeout(() => res.writeHead(200).end(), 40);
-    });
+    const rx = await startReceiver(failingFirstTry(500, 40));
     try {
       await gw.api('POST', '/api/endpoints', { name: 'busy', url: rx.url, retry_schedule: retrySchedule });
       const first = (await gw.api('POST', '/api/messages', { event_type: 'busy.test', payload: { n: 0 } })).body.delivery_ids[0];

@@ -5,6 +5,7 @@ import { messageFromRow } from '../rows.ts';
 import type { EndpointTarget, LeasedDelivery, MessageRecord, MessagesRepo, NewMessage, PublishedMessage, PublishLease, Router } from '../store.ts';
 import { Params, type PgDb, type Sql } from './db.ts';
 import { pageClause } from './paging.ts';
+import { newDelivery, targetsById } from '../new-delivery.ts';
 
 // Takes each key for the given message unless a fresh entry holds it (a stale one is taken over). Returns
 // every key with the message it now names: ours when we got it. A concurrent insert of the same key makes
@@ -55,20 +56,17 @@ export function createMessagesRepo(db: PgDb, newId: (prefix: 'dlv') => string): 
     const deliveries: { id: string; message: NewMessage; endpointId: string; orderingKey: string | null; leaseUntil: number | null }[] = [];
     for (const message of fresh) {
       const candidates = message.endpointIds ? explicitTargets(message.endpointIds, targets.byId) : targets.all;
-      const byId = new Map(candidates.map((t) => [t.id, t]));
+      const byId = targetsById(candidates);
       const deliveryIds: string[] = [];
       const leased: LeasedDelivery[] = [];
       for (const endpointId of route(candidates, message)) {
         const target = byId.get(endpointId);
         if (!target) continue;
         const id = newId('dlv');
-        const orderingKey = target.ordered && !message.unordered ? (message.orderingKey ?? '') : null;
-        const leaseUntil = lease && orderingKey === null ? lease.take(endpointId) : null;
-        deliveries.push({ id, message, endpointId, orderingKey, leaseUntil });
+        const planned = newDelivery(id, message, target, lease);
+        deliveries.push({ id, message, endpointId, orderingKey: planned.orderingKey, leaseUntil: planned.leased?.leaseUntil ?? null });
         deliveryIds.push(id);
-        if (leaseUntil !== null) {
-          leased.push({ id, messageId: message.id, endpointId, eventType: message.eventType, attempts: 0, oneShot: false, orderingKey: null, payload: message.payload, leaseUntil });
-        }
+        if (planned.leased) leased.push(planned.leased);
       }
       inserted.set(message.id, { message: recordOf(message), deliveryIds, duplicate: false, leased });
     }

@@ -4,6 +4,7 @@ import { stateCondition } from '../message-state.ts';
 import type { EndpointTarget, LeasedDelivery, MessagesRepo, NewMessage, PublishedMessage, PublishOptions } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
+import { newDelivery, targetsById } from '../new-delivery.ts';
 
 /** Publishes inside the caller's transaction (the outbox's one transaction, or a conversation turn's). */
 export type PublishInTx = (messages: NewMessage[], route: (t: EndpointTarget[], m: NewMessage) => string[], options: PublishOptions) => PublishedMessage[];
@@ -11,14 +12,6 @@ export type PublishInTx = (messages: NewMessage[], route: (t: EndpointTarget[], 
 const INSERT_DELIVERY_SQL = `
 INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at, locked_by, locked_until)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-
-/** The targets by id, made once per list: a batch routes every message over the same list. */
-const byIdOf = new WeakMap<EndpointTarget[], Map<string, EndpointTarget>>();
-function targetsById(targets: EndpointTarget[]): Map<string, EndpointTarget> {
-  let byId = byIdOf.get(targets);
-  if (!byId) byIdOf.set(targets, (byId = new Map(targets.map((t) => [t.id, t]))));
-  return byId;
-}
 
 export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => string): MessagesRepo & { publishInTx: PublishInTx } {
   // Named endpoints are targets whatever their state: a disabled one keeps the delivery until it is enabled (a
@@ -137,16 +130,13 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
       const target = byId.get(endpointId);
       if (!target) continue;
       const id = newId('dlv');
-      const orderingKey = target.ordered && !message.unordered ? (message.orderingKey ?? '') : null;
-      const leaseUntil = lease && orderingKey === null ? lease.take(endpointId) : null;
+      const planned = newDelivery(id, message, target, lease);
       db.run(INSERT_DELIVERY_SQL, [
-        id, message.id, endpointId, message.eventType, orderingKey, leaseUntil === null ? 'pending' : 'sending', message.createdAt, message.createdAt,
-        message.createdAt, leaseUntil === null ? null : lease!.workerId, leaseUntil,
+        id, message.id, endpointId, message.eventType, planned.orderingKey, planned.leased ? 'sending' : 'pending', message.createdAt, message.createdAt,
+        message.createdAt, planned.leased ? lease!.workerId : null, planned.leased?.leaseUntil ?? null,
       ]);
       deliveryIds.push(id);
-      if (leaseUntil !== null) {
-        leased.push({ id, messageId: message.id, endpointId, eventType: message.eventType, attempts: 0, oneShot: false, orderingKey: null, payload: message.payload, leaseUntil });
-      }
+      if (planned.leased) leased.push(planned.leased);
     }
     return {
       message: {
