@@ -116,6 +116,25 @@ describe('gateway process', () => {
     }
   });
 
+  it("loads no copy of undici of Node's own (an ESM import of node:http would, through its lazy WebSocket getters)", async () => {
+    const dir = tempDataDir();
+    const probe = `${dir}/loaded-modules.mjs`;
+    writeFileSync(probe, "process.on('exit', () => process._rawDebug('LOADED ' + process.moduleLoadList.join(' ')));\n");
+    const gw = await spawnGateway({ BOTGATE_DATA_DIR: dir, NODE_OPTIONS: `--import=${probe}` });
+    try {
+      const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+      assert.equal((await fetch(`${gw.url}/readyz`)).status, 200);
+      assert.equal((await fetch(`${gw.url}/api/messages`, { method: 'POST', headers, body: JSON.stringify({ event_type: 'probe.sent', payload: {} }) })).status, 202);
+      assert.equal((await fetch(`${gw.url}/metrics`, { headers })).status, 200);
+    } finally {
+      gw.child.kill('SIGTERM');
+    }
+    assert.equal(await gw.exited, 0);
+    const loaded = /^LOADED (.*)$/m.exec(gw.output())?.[1].split(/ (?=NativeModule |Internal Binding )/) ?? [];
+    assert.ok(loaded.includes('NativeModule http'), `the probe saw the modules: ${loaded.length}`);
+    assert.deepEqual(loaded.filter((m) => m.includes('deps/undici')), []);
+  });
+
   it('stops when npm start itself gets SIGTERM (a supervisor stopping the npm process): no gateway is left running', async () => {
     const npm = spawn('npm', ['start', '--silent'], {
       cwd: ROOT,
