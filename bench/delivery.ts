@@ -3,7 +3,7 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { deadline, forkHelper, killAll, runCleanups, type Helper } from './lib/procs.ts';
-import { combineRounds, floorLine, LEGEND, pairs, summarize, verdict, type Outcome } from './lib/report.ts';
+import { coldLine, combineRounds, floorLine, LEGEND, pairs, summarize, verdict, type Outcome } from './lib/report.ts';
 import { checkPostgres, ensureRedis } from './lib/services.ts';
 import { runBotgate, runFloor, runFloorIsolation, runIsolation, runLimit, runQueue, type BenchContext, type TargetResult } from './lib/targets.ts';
 
@@ -24,6 +24,9 @@ Measures, one after another on loopback:
 
 options:
   --messages N        messages per target (default 20000)
+  --warmup N          first an unmeasured pass of N messages through each target's own processes, so the measured
+                      pass finds the hot paths JIT-compiled and the heaps grown, every baseline's too (default 0:
+                      every target measured from a fresh start); the cold figures of that pass are printed as well
   --rounds N          rounds of every target, one after another (default 3); the RESULT line gives the median of
                       each figure over the rounds and the largest RSS of any
   --only a,b,…        run only these targets (${TARGETS.join(',')})
@@ -40,6 +43,7 @@ function options() {
   const { values } = parseArgs({
     options: {
       messages: { type: 'string', default: '20000' },
+      warmup: { type: 'string' },
       rounds: { type: 'string', default: '3' },
       only: { type: 'string' },
       timeout: { type: 'string', default: '300' },
@@ -56,6 +60,8 @@ function options() {
   const n = Number(values.messages);
   const timeout = Number(values.timeout);
   const rounds = Number(values.rounds);
+  const warmup = Number(values.warmup ?? 0);
+  if (!Number.isInteger(warmup) || warmup < 0) throw new Error('--warmup must be a whole number of messages');
   if (!Number.isInteger(n) || n < 1) throw new Error('--messages must be a positive integer');
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a positive integer');
   if (!(timeout > 0)) throw new Error('--timeout must be a positive number of seconds');
@@ -67,7 +73,7 @@ function options() {
     if (eq < 1 || !pair.startsWith('BOTGATE_')) throw new Error(`--gateway-env wants BOTGATE_KEY=value, got ${pair}`);
     gatewayEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  return { n, rounds, stepMs: timeout * 1000, only: new Set(only as Target[]), cpuProfDir: values['cpu-prof'], gatewayEnv };
+  return { n, warmup, rounds, stepMs: timeout * 1000, only: new Set(only as Target[]), cpuProfDir: values['cpu-prof'], gatewayEnv };
 }
 
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -76,7 +82,7 @@ const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 async function main(): Promise<number> {
   const opts = options();
   const pgUrl = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  console.log(`botgate delivery benchmark: ${opts.n} messages per target, ${cpus().length} cores, node ${process.version}, load average ${load()}`);
+  console.log(`botgate delivery benchmark: ${opts.n} messages per target${opts.warmup ? ` after a warm-up pass of ${opts.warmup}` : ''}, ${cpus().length} cores, node ${process.version}, load average ${load()}`);
   const extra = Object.entries(opts.gatewayEnv).map(([k, v]) => `${k}=${v}`);
   if (extra.length) console.log(`gateway settings changed for this run: ${extra.join(' ')}`);
 
@@ -85,7 +91,7 @@ async function main(): Promise<number> {
   let redis: { stop(): Promise<void> } | null = null;
   try {
     const { port } = await receiver.next<{ port: number }>('listening', deadline('receiver', 10_000));
-    const ctx: BenchContext = { n: opts.n, stepMs: opts.stepMs, receiver, receiverUrl: `http://127.0.0.1:${port}/hook`, cpuProfDir: opts.cpuProfDir, gatewayEnv: opts.gatewayEnv, progress: (l) => log(`  ${l}`) };
+    const ctx: BenchContext = { n: opts.n, warmup: opts.warmup, stepMs: opts.stepMs, receiver, receiverUrl: `http://127.0.0.1:${port}/hook`, cpuProfDir: opts.cpuProfDir, gatewayEnv: opts.gatewayEnv, progress: (l) => log(`  ${l}`) };
     for (let round = 1; round <= opts.rounds; round++) {
       if (opts.rounds > 1) log(`round ${round} of ${opts.rounds}`);
       const outcomes: Outcome[] = [];
@@ -134,10 +140,12 @@ async function main(): Promise<number> {
   console.log(`load average at the end: ${load()}`);
   const figures: Record<string, number>[] = [];
   const references: Record<string, number>[] = [];
+  const colds: Record<string, number>[] = [];
   for (const [i, outcomes] of rounds.entries()) {
     const summary = summarize(outcomes, opts.n);
     figures.push(summary.values);
     references.push(summary.floor);
+    colds.push(summary.cold);
     console.log(`\n${opts.rounds > 1 ? `round ${i + 1} of ${opts.rounds}` : 'results'}:\n${summary.text}`);
   }
   console.log(`\n${LEGEND}`);
@@ -146,6 +154,7 @@ async function main(): Promise<number> {
     console.log('combined: the median of each figure over the rounds; rss_mb the largest of any round.');
   }
   console.log(`\n${floorLine(combineRounds(references))}`);
+  if (opts.warmup > 0) console.log(coldLine(combineRounds(colds)));
   console.log(`\n${verdict(combineRounds(figures))}`);
   return rounds.flat().some((o) => 'error' in o && !o.error.startsWith('skipped')) ? 1 : 0;
 }

@@ -11,16 +11,13 @@ const connection = { host: process.env.BENCH_REDIS_HOST ?? '127.0.0.1', port: Nu
 if (role === 'worker') {
   let worker: Worker<BenchPayload> | null = null;
   let pool: Pool | null = null;
+  let pass: { goal: number; completed: number; failed: number; firstError: string | null } = { goal: Infinity, completed: 0, failed: 0, firstError: null };
   onCommand(async (msg) => {
     if (msg.cmd === 'start') {
       const target = new URL(String(msg.url));
-      const n = Number(msg.n);
       const concurrency = Number(msg.concurrency);
       pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
       const http = pool;
-      let completed = 0;
-      let failed = 0;
-      let firstError: string | null = null;
       worker = new Worker<BenchPayload>(
         queueName,
         async (job) => {
@@ -31,17 +28,21 @@ if (role === 'worker') {
         { connection, concurrency },
       );
       worker.on('completed', () => {
-        if (++completed === n) report({ type: 'done', at: Date.now(), completed, failed, firstError });
+        if (++pass.completed === pass.goal) report({ type: 'done', at: Date.now(), completed: pass.completed, failed: pass.failed, firstError: pass.firstError });
       });
       worker.on('failed', (_job, error) => {
-        failed++;
-        firstError ??= error.message;
+        pass.failed++;
+        pass.firstError ??= error.message;
       });
       worker.on('error', (error) => {
-        firstError ??= error.message;
+        pass.firstError ??= error.message;
       });
       await worker.waitUntilReady();
       report({ type: 'ready' });
+    } else if (msg.cmd === 'goal') {
+      // A new pass (a warm-up, then the measured one): "done" once this many more jobs have completed.
+      pass = { goal: Number(msg.n), completed: 0, failed: 0, firstError: null };
+      report({ type: 'goal-set' });
     } else if (msg.cmd === 'stop') {
       await worker?.close();
       await pool?.close();

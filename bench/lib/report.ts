@@ -18,7 +18,8 @@ export function table(rows: string[][]): string {
 
 /** What the table's columns mean (printed once, after the tables). */
 export const LEGEND = [
-  'msg/s = messages ÷ (first publish/send/enqueue → all delivered; for botgate also recorded as sent in the store).',
+  'msg/s = messages ÷ (first publish/send/enqueue → all delivered; for botgate also recorded as sent in the store), of the',
+  'measured pass; cold msg/s = the same of the warm-up pass each target ran first in the same processes (--warmup).',
   'p50/p99 = publish→delivered latency per message (payload sent_at → receiver). CPU % = main process, % of one core.',
   'rss_mb = the largest gateway peak RSS of the botgate runs; p99_ms = botgate SQLite\'s.',
 ].join('\n');
@@ -27,6 +28,8 @@ export interface Summary {
   values: Record<string, number>;
   /** The floor F against the baselines and botgate SQLite against it (not in the RESULT line: F is a reference). */
   floor: Record<string, number>;
+  /** The RESULT ratios of the warm-up passes (processes fresh), when there were any: a reference. */
+  cold: Record<string, number>;
   text: string;
 }
 
@@ -38,15 +41,15 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
   const rateQ = ok(Q) ? Q.msgsPerSec : NaN;
   const lines: string[] = [];
 
-  const rows = [['target', 'total s', 'msg/s', '×L', '×Q', 'publish msg/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'CPU %']];
+  const rows = [['target', 'total s', 'msg/s', '×L', '×Q', 'cold msg/s', 'publish msg/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'CPU %']];
   for (const o of outcomes) {
     if (!ok(o)) {
-      rows.push([o.label, 'n/a', '', '', '', '', '', '', '', '']);
+      rows.push([o.label, 'n/a', '', '', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
       o.label, num(o.totalMs / 1000, 2), num(o.msgsPerSec, 0), num(o.msgsPerSec / rateL, 2), num(o.msgsPerSec / rateQ, 2),
-      num(o.publishPerSec, 0), num(o.p50, 0), num(o.p99, 0), num(o.peakRssMb, 1), num(o.cpuPct, 0),
+      num(o.coldMsgsPerSec, 0), num(o.publishPerSec, 0), num(o.p50, 0), num(o.p99, 0), num(o.peakRssMb, 1), num(o.cpuPct, 0),
     ]);
   }
   lines.push(table(rows), '');
@@ -76,7 +79,12 @@ export function summarize(outcomes: Outcome[], n: number): Summary {
   const rateF = ok(F) ? F.msgsPerSec : NaN;
   const FI = by.get('floor-isolation');
   const floor = { floor_vs_limit: rateF / rateL, floor_vs_queue: rateF / rateQ, sqlite_vs_floor: ok(S) ? S.msgsPerSec / rateF : NaN, floor_drop_pct: dropPct(n, F, FI) };
-  return { values, floor, text: lines.join('\n') };
+  const coldRate = (o: Outcome | undefined) => (ok(o) && o.coldMsgsPerSec !== null ? o.coldMsgsPerSec : NaN);
+  const cold = {
+    sqlite_vs_queue: coldRate(S) / coldRate(Q), sqlite_vs_limit: coldRate(S) / coldRate(L), pg_vs_queue: coldRate(P) / coldRate(Q),
+    floor_vs_limit: coldRate(F) / coldRate(L),
+  };
+  return { values, floor, cold, text: lines.join('\n') };
 }
 
 /** How much slower (%) the healthy endpoint received everything next to a dead endpoint than alone. */
@@ -96,6 +104,11 @@ const GOALS: [string, string, (x: number) => boolean][] = [
 /** The floor's ratios: how far the hardware lets any durable delivery go, and how near botgate comes. */
 export function floorLine(floor: Record<string, number>): string {
   return `floor (reference, not a target): ${pairs(floor)}`;
+}
+
+/** The ratios of the warm-up passes: what a gateway started a second ago does (not the RESULT). */
+export function coldLine(cold: Record<string, number>): string {
+  return `cold, the warm-up passes (reference, not the RESULT): ${pairs(cold)}`;
 }
 
 /** The figures as one line of key=value pairs (the RESULT line's body). */

@@ -1,5 +1,5 @@
 // Samples a process from /proc: resident memory every ~100 ms (peak, and the kernel's own VmHWM) and CPU time.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
@@ -21,6 +21,38 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds so far per thread name (MainThread, V8Worker: GC and JIT helpers, WorkerThread, libuv-worker …). */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName; // exited
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS);
+    } catch {
+      // the thread ended
+    }
+  }
+  return byName;
+}
+
+/** Per thread name, % of one core used between two threadCpuSeconds readings `ms` apart, largest first. */
+export function threadCpuLine(before: Map<string, number>, after: Map<string, number>, ms: number): string {
+  return [...after]
+    .map(([name, s]) => [name, (100 * (s - (before.get(name) ?? 0)) * 1000) / ms] as const)
+    .filter(([, pct]) => pct >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, pct]) => `${name} ${pct.toFixed(0)}%`)
+    .join(', ');
 }
 
 export interface Sampler {
