@@ -1,4 +1,4 @@
-// Group commits (events decided together, incoming messages stored together) keep one caller's failure to
+// Group commits (events decided together, incoming messages stored together, publishes stored together) keep one caller's failure to
 // itself: the store refusing one caller's writes fails that caller alone, the others that shared the group succeed.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,6 +76,45 @@ describe('group commit isolation', () => {
       assert.equal(a.status, 'fulfilled');
       assert.equal(b.status, 'fulfilled');
       assert.equal(bad.status, 'rejected');
+    } finally {
+      await gw.close();
+    }
+  });
+  /** Counts the store's publish transactions; refuses any holding a message of `poison`. */
+  function countPublishes(gw: TestGateway, poison?: string): { runs: number[] } {
+    const counted = { runs: [] as number[] };
+    const publish = gw.store.messages.publish.bind(gw.store.messages);
+    gw.store.messages.publish = async (messages, route, options) => {
+      counted.runs.push(messages.length);
+      if (messages.some((m) => m.eventType === poison)) throw new Error('the store refused the write');
+      return publish(messages, route, options);
+    };
+    return counted;
+  }
+
+  it('stores publishes made together in one transaction, each caller getting its own messages back', async () => {
+    const gw = await startTestGateway({}, { start: false });
+    try {
+      const publishes = countPublishes(gw);
+      const types = ['order.a', 'order.b', 'order.c', 'order.d'];
+      const results = await Promise.all(types.map((t, i) => gw.outbox.publishMany(Array.from({ length: i + 1 }, (_, n) => ({ eventType: t, payload: { n } })))));
+      assert.deepEqual(publishes.runs, [10], 'one transaction for the four callers');
+      assert.deepEqual(results.map((r) => r.map((p) => `${p.message.eventType}:${JSON.parse(p.message.payload!).n}`)), types.map((t, i) => Array.from({ length: i + 1 }, (_, n) => `${t}:${n}`)));
+      for (const [i, t] of types.entries()) assert.equal((await gw.api('GET', `/api/messages?event_type=${t}`)).body.data.length, i + 1);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('stores the other publishes when the store refuses one caller\'s', async () => {
+    const gw = await startTestGateway({}, { start: false });
+    try {
+      const publishes = countPublishes(gw, 'poison');
+      const publish = (eventType: string) => gw.outbox.publish({ eventType, payload: {} });
+      const [a, bad, b] = await Promise.allSettled([publish('ok.one'), publish('poison'), publish('ok.two')]);
+      assert.deepEqual([a.status, bad.status, b.status], ['fulfilled', 'rejected', 'fulfilled']);
+      assert.deepEqual(publishes.runs, [3, 1, 1, 1], 'the group refused, then each caller alone');
+      assert.equal((await gw.api('GET', '/api/messages?event_type=ok.two')).body.data.length, 1);
     } finally {
       await gw.close();
     }

@@ -1,6 +1,7 @@
 // Publishing: a message and one delivery per matching active endpoint stored in one transaction (the
 // transactional outbox), with idempotency keys; every later issue publishes through here in-process.
 import type { Clock } from '../clock.ts';
+import { createGroupCommit } from '../group-commit.ts';
 import type { Config } from '../config/schema.ts';
 import type { IdPrefix } from '../ids.ts';
 import type { EndpointTarget, NewMessage, PublishedMessage, Store } from '../store/store.ts';
@@ -22,6 +23,12 @@ export interface PublishInput {
 
 export type Outbox = ReturnType<typeof createOutbox>;
 
+/** A message waiting to be stored, and how it was asked for. */
+interface Pending {
+  input: PublishInput;
+  message: NewMessage;
+}
+
 export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
   const listeners = new Set<(endpointIds?: string[]) => void>();
   /** Deliveries became due; `endpointIds` says for which endpoints when known (all of them when absent). */
@@ -29,22 +36,13 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
   const ttlMs = deps.config.api.idempotency_ttl_hours * 3600_000;
   let handOff: HandOff | null = null;
 
-  async function publishMany(inputs: PublishInput[]): Promise<PublishedMessage[]> {
+  /** Stores the messages of every publish waiting together: one transaction (and on PostgreSQL one round of statements). */
+  async function store(items: Pending[]): Promise<PublishedMessage[]> {
     const now = deps.clock.now();
     const options = new Map<string, PublishInput>();
-    const messages: NewMessage[] = inputs.map((input) => {
-      const id = deps.newId('msg');
-      options.set(id, input);
-      return {
-        id,
-        eventType: input.eventType,
-        payload: JSON.stringify(input.payload),
-        orderingKey: input.orderingKey ?? null,
-        idempotencyKey: input.idempotencyKey ?? null,
-        createdAt: now,
-        endpointIds: input.endpointIds,
-        unordered: input.unordered,
-      };
+    const messages: NewMessage[] = items.map(({ input, message }) => {
+      options.set(message.id, input);
+      return message;
     });
     const routed = new Map<string, number>(); // endpoint → deliveries stored for it
     const route = (targets: EndpointTarget[], message: NewMessage) => {
@@ -71,6 +69,28 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
     const waiting = [...routed].filter(([, n]) => n > 0).map(([id]) => id);
     if (waiting.length > 0) nudge(waiting);
     return published;
+  }
+
+  // Publishes that arrive while one is being stored (or within the same turn of the event loop) are stored together:
+  // a burst of API calls costs one transaction, not one each. Refused together (a conflict, a lost connection that
+  // did not commit), each caller's messages are tried again on their own, so one bad publish fails only its caller.
+  const grouped = createGroupCommit(store, { maxGroup: deps.config.api.max_batch_size });
+
+  async function publishMany(inputs: PublishInput[]): Promise<PublishedMessage[]> {
+    const now = deps.clock.now();
+    return grouped(inputs.map((input) => ({
+      input,
+      message: {
+        id: deps.newId('msg'),
+        eventType: input.eventType,
+        payload: JSON.stringify(input.payload),
+        orderingKey: input.orderingKey ?? null,
+        idempotencyKey: input.idempotencyKey ?? null,
+        createdAt: now,
+        endpointIds: input.endpointIds,
+        unordered: input.unordered,
+      },
+    })));
   }
 
   return {
