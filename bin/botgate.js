@@ -2,13 +2,13 @@
 // `npx botgate …`: the CLI is TypeScript run by Node 24's type stripping (the project pins Node 24), with Node's
 // module compile cache on (bin/start.js says why), after checking the Node version (bin/node-version.js).
 import module from 'node:module';
-import { warmCompileCache } from './compile-cache.js';
+import { GATEWAY_MODULES, warmCompileCache } from './compile-cache.js';
 import { requireNodeVersion } from './node-version.js';
 
 requireNodeVersion();
 // `serve` runs the gateway for long: its modules come from the cache, without the type stripper resident.
 if (process.argv[2] === 'serve') {
-  warmCompileCache(['../src/cli/main.ts', '../src/main.ts', '../src/store/postgres/postgres-store.ts'].map((m) => new URL(m, import.meta.url)));
+  warmCompileCache([new URL('../src/cli/main.ts', import.meta.url), ...GATEWAY_MODULES]);
 }
 module.enableCompileCache();
 const { runCli } = await import('../src/cli/main.ts');

@@ -8,6 +8,9 @@ import { spawnSync } from 'node:child_process';
 import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+/** What a gateway process loads: src/main.ts and all it imports, and the PostgreSQL store (imported only when configured). */
+export const GATEWAY_MODULES = ['../src/main.ts', '../src/store/postgres/postgres-store.ts'].map((m) => new URL(m, import.meta.url));
+
 const SIDE_EFFECT_FLAGS = /^--(cpu-prof|heap-prof|prof|import|require|inspect|watch|test)/;
 
 /** Fills the cache for these modules (and all they import) unless NODE_DISABLE_COMPILE_CACHE is set. Failures are ignored: the parent then compiles as usual. */

@@ -7,12 +7,11 @@
 // stripper. This file is JavaScript so that nothing is stripped before the cache is on, and that an older Node
 // reads it and says it is too old.
 import module from 'node:module';
-import { warmCompileCache } from './compile-cache.js';
+import { GATEWAY_MODULES, warmCompileCache } from './compile-cache.js';
 import { requireNodeVersion } from './node-version.js';
 
 requireNodeVersion();
-// The PostgreSQL store is imported only when configured (src/store/create-store.ts).
-warmCompileCache([new URL('../src/main.ts', import.meta.url), new URL('../src/store/postgres/postgres-store.ts', import.meta.url)]);
+warmCompileCache(GATEWAY_MODULES);
 module.enableCompileCache();
 const { start } = await import('../src/main.ts');
 start();

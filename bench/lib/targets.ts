@@ -147,43 +147,40 @@ export async function runQueue(ctx: BenchContext): Promise<TargetResult> {
   const queueName = 'botgate-bench-delivery';
   const producer = forkHelper('BullMQ producer', './queue.ts', ['producer', queueName]);
   let worker: Helper | null = null;
+  let rss: ReturnType<typeof sampleRss> | null = null;
   try {
     await producer.next('ready', dl);
     producer.send({ cmd: 'flush' });
     await producer.next('flushed', dl);
-    worker = forkHelper('BullMQ worker', './queue.ts', ['worker', queueName]);
-    worker.send({ cmd: 'start', url: ctx.receiverUrl, concurrency: QUEUE_CONCURRENCY });
-    await worker.next('ready', dl);
-    const pid = worker.proc.pid ?? 0;
-    const rss = sampleRss(pid);
-    const queueWorker = worker;
-    try {
-      return await warmThenMeasure(ctx, async (n) => {
-        const run = runId('Q');
-        queueWorker.send({ cmd: 'goal', n });
-        await queueWorker.next('goal-set', dl);
-        await expect(ctx, run, n, dl);
-        const cpu0 = cpuSeconds(pid);
-        producer.send({ cmd: 'enqueue', run, n, chunk: QUEUE_CHUNK });
-        const enqueued = await producer.next<{ startedAt: number; finishedAt: number }>('enqueued', dl);
-        const done = await queueWorker.next<{ at: number; failed: number; firstError: string | null }>('done', dl);
-        const reached = await delivered(ctx, n, dl);
-        const cpu1 = cpuSeconds(pid);
-        const stats = await receiverStats(ctx, dl);
-        const totalMs = Math.max(done.at, reached.at) - enqueued.startedAt;
-        const notes = receiverNotes(stats);
-        if (done.failed > 0) notes.push(`${done.failed} jobs failed (${done.firstError})`);
-        notes.push('RSS/CPU: the worker process (Redis not included)');
-        return {
-          key: 'queue', label: 'Q  BullMQ (Redis)', totalMs, msgsPerSec: (n * 1000) / totalMs, receivedMs: reached.at - enqueued.startedAt,
-          publishPerSec: (n * 1000) / Math.max(1, enqueued.finishedAt - enqueued.startedAt),
-          p50: stats.p50, p99: stats.p99, peakRssMb: rss.peakMb(), cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes,
-        };
-      });
-    } finally {
-      rss.stop();
-    }
+    const queueWorker = (worker = forkHelper('BullMQ worker', './queue.ts', ['worker', queueName]));
+    queueWorker.send({ cmd: 'start', url: ctx.receiverUrl, concurrency: QUEUE_CONCURRENCY });
+    await queueWorker.next('ready', dl);
+    const pid = queueWorker.proc.pid ?? 0;
+    const sampler = (rss = sampleRss(pid));
+    return await warmThenMeasure(ctx, async (n) => {
+      const run = runId('Q');
+      queueWorker.send({ cmd: 'goal', n });
+      await queueWorker.next('goal-set', dl);
+      await expect(ctx, run, n, dl);
+      const cpu0 = cpuSeconds(pid);
+      producer.send({ cmd: 'enqueue', run, n, chunk: QUEUE_CHUNK });
+      const enqueued = await producer.next<{ startedAt: number; finishedAt: number }>('enqueued', dl);
+      const done = await queueWorker.next<{ at: number; failed: number; firstError: string | null }>('done', dl);
+      const reached = await delivered(ctx, n, dl);
+      const cpu1 = cpuSeconds(pid);
+      const stats = await receiverStats(ctx, dl);
+      const totalMs = Math.max(done.at, reached.at) - enqueued.startedAt;
+      const notes = receiverNotes(stats);
+      if (done.failed > 0) notes.push(`${done.failed} jobs failed (${done.firstError})`);
+      notes.push('RSS/CPU: the worker process (Redis not included)');
+      return {
+        key: 'queue', label: 'Q  BullMQ (Redis)', totalMs, msgsPerSec: (n * 1000) / totalMs, receivedMs: reached.at - enqueued.startedAt,
+        publishPerSec: (n * 1000) / Math.max(1, enqueued.finishedAt - enqueued.startedAt),
+        p50: stats.p50, p99: stats.p99, peakRssMb: sampler.peakMb(), cpuPct: (100 * (cpu1 - cpu0) * 1000) / totalMs, notes,
+      };
+    });
   } finally {
+    rss?.stop();
     if (worker) {
       worker.send({ cmd: 'stop' });
       await worker.next('stopped', deadline('queue worker stop', 10_000)).catch(() => {});

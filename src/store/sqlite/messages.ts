@@ -1,13 +1,13 @@
 // SQLite: the outbox. A message and its deliveries are inserted in one transaction, with idempotency keys.
 import { messageFromRow } from '../rows.ts';
 import { stateCondition } from '../message-state.ts';
-import type { EndpointTarget, LeasedDelivery, MessagesRepo, NewMessage, PublishedMessage, PublishOptions } from '../store.ts';
+import type { EndpointTarget, LeasedDelivery, MessagesRepo, NewMessage, PublishedMessage, PublishOptions, Router } from '../store.ts';
 import type { SqliteDb } from './db.ts';
 import { pageClause } from './paging.ts';
 import { newDelivery, targetsById } from '../new-delivery.ts';
 
 /** Publishes inside the caller's transaction (the outbox's one transaction, or a conversation turn's). */
-export type PublishInTx = (messages: NewMessage[], route: (t: EndpointTarget[], m: NewMessage) => string[], options: PublishOptions) => PublishedMessage[];
+export type PublishInTx = (messages: NewMessage[], route: Router, options: PublishOptions) => PublishedMessage[];
 
 const INSERT_DELIVERY_SQL = `
 INSERT INTO deliveries (id, message_id, endpoint_id, event_type, ordering_key, status, next_attempt_at, created_at, updated_at, locked_by, locked_until)
@@ -107,7 +107,7 @@ export function createMessagesRepo(db: SqliteDb, newId: (prefix: 'dlv') => strin
     },
   };
 
-  function insertOne(message: NewMessage, targets: EndpointTarget[], route: (t: EndpointTarget[], m: NewMessage) => string[], lease: PublishOptions['lease']): PublishedMessage {
+  function insertOne(message: NewMessage, targets: EndpointTarget[], route: Router, lease: PublishOptions['lease']): PublishedMessage {
     const link = message.conversation ?? null;
     const turnStatus = link?.direction === 'incoming' ? (message.turnStatus ?? 'pending') : null;
     db.run(
