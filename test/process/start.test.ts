@@ -116,10 +116,17 @@ describe('gateway process', () => {
     }
   });
 
-  it("loads no copy of undici of Node's own (an ESM import of node:http would, through its lazy WebSocket getters)", async () => {
+  it("loads no copy of undici of Node's own (an ESM import of node:http would, through its lazy WebSocket getters), nor ICU's zone data", async () => {
     const dir = tempDataDir();
     const probe = `${dir}/loaded-modules.mjs`;
-    writeFileSync(probe, "process.on('exit', () => process._rawDebug('LOADED ' + process.moduleLoadList.join(' ')));\n");
+    // Also counts Intl.DateTimeFormat objects made: the first one pages in ICU's zone and locale data (~7 MB resident),
+    // which the default zone (UTC) does not need.
+    writeFileSync(probe, [
+      'let formats = 0;',
+      'const Format = Intl.DateTimeFormat;',
+      'Intl.DateTimeFormat = function (...args) { formats++; return new Format(...args); };',
+      "process.on('exit', () => process._rawDebug('LOADED ' + process.moduleLoadList.join(' ') + '\\nFORMATS ' + formats));",
+    ].join('\n'));
     const gw = await spawnGateway({ BOTGATE_DATA_DIR: dir, NODE_OPTIONS: `--import=${probe}` });
     try {
       const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
@@ -133,6 +140,7 @@ describe('gateway process', () => {
     const loaded = /^LOADED (.*)$/m.exec(gw.output())?.[1].split(/ (?=NativeModule |Internal Binding )/) ?? [];
     assert.ok(loaded.includes('NativeModule http'), `the probe saw the modules: ${loaded.length}`);
     assert.deepEqual(loaded.filter((m) => m.includes('deps/undici')), []);
+    assert.equal(/^FORMATS (\d+)$/m.exec(gw.output())?.[1], '0');
   });
 
   it('stops when npm start itself gets SIGTERM (a supervisor stopping the npm process): no gateway is left running', async () => {
