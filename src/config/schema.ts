@@ -48,7 +48,9 @@ const deliverySchema = z.strictObject({
    * Deliveries published in this process that its worker takes at once, leased to it as they are stored and held in
    * memory until a slot frees, at most (0: every delivery waits in the store for a claim).
    */
-  handoff_queue_size: z.number().int().min(0).max(100_000).default(10_000),
+  handoff_queue_size: z.number().int().min(0).max(100_000).default(30_000),
+  /** The payloads of those held deliveries, in characters (about bytes), at most; one is taken whatever its size. */
+  handoff_queue_bytes: z.number().int().min(0).max(1 << 30).default(32 << 20),
   /** How many due deliveries one claim takes at most. */
   claim_batch_size: z.number().int().min(1).max(5_000).default(200),
   /** How often an idle worker looks for due deliveries (in-process publishes wake it at once). */

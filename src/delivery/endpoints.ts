@@ -57,8 +57,11 @@ export type EndpointService = ReturnType<typeof createEndpointService>;
 
 export function createEndpointService(deps: { store: Store; box: SecretBox; clock: Clock; newId: (p: IdPrefix) => string; config: Config }) {
   const { store, box, clock } = deps;
-  const changeListeners = new Set<(id: string) => void>();
-  const changed = (id: string) => changeListeners.forEach((fn) => fn(id));
+  const changeListeners = new Set<(id: string) => unknown>();
+  /** Tells the listeners; a change is answered once they are done (the worker has read the endpoint again). */
+  const changed = async (id: string): Promise<void> => {
+    await Promise.all([...changeListeners].map((fn) => fn(id)));
+  };
   /** What else sends through an endpoint (a channel, an event type): each names its users of an id. */
   const users: ((id: string) => Promise<string[]>)[] = [];
 
@@ -94,7 +97,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
 
   return {
     get,
-    onChange(listener: (id: string) => void) {
+    onChange(listener: (id: string) => unknown) {
       changeListeners.add(listener);
     },
 
@@ -133,7 +136,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       };
       checkAuthHeader(endpoint.authKind, endpoint.authPublic, endpoint.customHeaders);
       await store.endpoints.insert(endpoint);
-      changed(endpoint.id);
+      await changed(endpoint.id);
       return { endpoint, secret };
     },
 
@@ -181,7 +184,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       if (input.is_active !== undefined && input.is_active !== updated.isActive) {
         updated = (await store.endpoints.setActive(id, input.is_active, 'manual', clock.now())).endpoint ?? updated;
       }
-      changed(id);
+      await changed(id);
       return updated;
     },
 
@@ -208,7 +211,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
     async delete(id: string): Promise<void> {
       refuseIfUsed(id, await everyUserOf(id));
       if (!(await store.endpoints.delete(id))) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
-      changed(id);
+      await changed(id);
     },
 
     /** A new secret signs from now on; the previous ones stay valid for the overlap (Svix's 24 h). */
@@ -228,7 +231,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
       const kept = valid.map((s) => ({ secret: s.secret, expiresAt: Math.min(s.expiresAt ?? until, until) }));
       const secrets: SigningSecret[] = [{ secret: next, expiresAt: null }, ...kept];
       await store.endpoints.update(id, { secretsSealed: box.seal(JSON.stringify(secrets)), updatedAt: now });
-      changed(id);
+      await changed(id);
       return { secret: next, previousValidUntil: until };
     },
 
@@ -236,7 +239,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
     async enable(id: string): Promise<EndpointRecord> {
       const { endpoint } = await store.endpoints.setActive(id, true, null, clock.now());
       if (!endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
-      changed(id);
+      await changed(id);
       return endpoint;
     },
 
@@ -244,7 +247,7 @@ export function createEndpointService(deps: { store: Store; box: SecretBox; cloc
     async disable(id: string, reason: string, announce?: Announce): Promise<{ endpoint: EndpointRecord; changed: boolean }> {
       const result = await store.endpoints.setActive(id, false, reason, clock.now(), announce);
       if (!result.endpoint) throw new BotgateError('BG_ERR_ENDPOINT_NOT_FOUND', `No endpoint ${id}`);
-      changed(id);
+      await changed(id);
       return { endpoint: result.endpoint, changed: result.changed };
     },
 

@@ -19,6 +19,8 @@ const MARGIN_MS = 2 * HANDOFF_SWEEP_MS;
 /** An endpoint whose every slot is taken and none of whose tries ended for this long gets no hand-offs (a dead one). */
 const STALL_MS = 1000;
 
+const sizeOf = (d: LeasedDelivery) => d.payload?.length ?? 0;
+
 /** One publish's hand-off: the lease it stores deliveries under, and what it stored leased (none when it failed). */
 export interface HandOffPublish {
   lease: PublishLease;
@@ -40,8 +42,8 @@ export interface HandOffDeps {
   workerId: string;
   clock: Clock;
   settings: Config['delivery'];
-  /** The endpoint as the worker looked it up lately (within its cache time), or nothing. */
-  fresh(endpointId: string): ResolvedEndpoint | undefined;
+  /** The endpoint as the worker read it lately (endpoint-cache.ts `known`), or nothing when it is not known yet. */
+  known(endpointId: string): ResolvedEndpoint | undefined;
   /** Tries in flight, of the process and of one endpoint. */
   inFlight(): number;
   inFlightOf(endpointId: string): number;
@@ -59,8 +61,10 @@ export function createHandOffQueue(deps: HandOffDeps) {
   const { clock, settings } = deps;
   const queues = new Map<string, { items: Waiting[]; head: number }>();
   let queued = 0;
+  let queuedSize = 0; // characters of the waiting deliveries' payloads
   const reserved = new Map<string, number>(); // leases taken by publishes not yet committed
   let reservedCount = 0;
+  let reservedSize = 0;
   const behind = new Set<string>();
   /** The earliest retry this worker scheduled per endpoint: once due, its hand-offs stop so a claim can send it. */
   const retryDue = new Map<string, number>();
@@ -80,9 +84,9 @@ export function createHandOffQueue(deps: HandOffDeps) {
   };
 
   /** The lease's end for a delivery to this endpoint, or null (stored pending; the endpoint is then behind). */
-  function take(endpointId: string): number | null {
+  function take(endpointId: string, size: number): number | null {
     const now = clock.now();
-    const endpoint = deps.fresh(endpointId);
+    const endpoint = deps.known(endpointId);
     const retry = retryDue.get(endpointId);
     if (retry !== undefined && retry <= now) {
       // A retry of it fell due: it waits in the store, so this endpoint's new deliveries go there too, behind it.
@@ -96,6 +100,8 @@ export function createHandOffQueue(deps: HandOffDeps) {
     if (
       !open || !endpoint || !endpoint.record.isActive || endpoint.record.rateLimitPerSecond || stalled || behind.has(endpointId)
       || queued + reservedCount >= settings.handoff_queue_size || deps.heldBack()
+      // Payloads held: within handoff_queue_bytes, but one of any size when none waits.
+      || (queued + reservedCount > 0 && queuedSize + reservedSize + size > settings.handoff_queue_bytes)
     ) {
       behind.add(endpointId); // stored pending: claims serve this endpoint until they find it caught up
       return null;
@@ -104,6 +110,7 @@ export function createHandOffQueue(deps: HandOffDeps) {
     const rounds = 1 + Math.ceil((slots + waitingOf(endpointId) + 1) / Math.min(settings.per_endpoint_concurrency, settings.concurrency));
     count(reserved, endpointId, 1);
     reservedCount++;
+    reservedSize += size;
     return now + settings.lease_grace_seconds * 1000 + MARGIN_MS + rounds * endpoint.record.timeoutSeconds * 1000;
   }
 
@@ -122,6 +129,7 @@ export function createHandOffQueue(deps: HandOffDeps) {
       skipped = 0;
       const { delivery, startBy } = queue.items[queue.head++];
       queued--;
+      queuedSize -= sizeOf(delivery);
       if (queue.head >= queue.items.length) queues.delete(endpointId);
       else if (queue.head >= 1024 && queue.head * 2 >= queue.items.length) {
         queue.items = queue.items.slice(queue.head);
@@ -142,6 +150,7 @@ export function createHandOffQueue(deps: HandOffDeps) {
     for (const [endpointId, queue] of queues) {
       const kept = queue.items.slice(queue.head).filter((item) => {
         if (keep(item)) return true;
+        queuedSize -= sizeOf(item.delivery);
         deps.giveBack(item.delivery.id);
         behind.add(endpointId);
         return false;
@@ -155,28 +164,34 @@ export function createHandOffQueue(deps: HandOffDeps) {
   const handOff: HandOff = {
     begin() {
       const taken: string[] = [];
+      let takenSize = 0;
       return {
         lease: {
           workerId: deps.workerId,
-          take(endpointId) {
-            const until = take(endpointId);
-            if (until !== null) taken.push(endpointId);
+          take(endpointId, size) {
+            const until = take(endpointId, size);
+            if (until !== null) {
+              taken.push(endpointId);
+              takenSize += size;
+            }
             return until;
           },
         },
         settle(leased) {
           for (const endpointId of taken) count(reserved, endpointId, -1);
           reservedCount -= taken.length;
+          reservedSize -= takenSize;
           if (!open) {
             for (const d of leased) deps.giveBack(d.id);
             return;
           }
           for (const delivery of leased) {
-            const timeoutMs = (deps.fresh(delivery.endpointId)?.record.timeoutSeconds ?? settings.default_timeout_seconds) * 1000;
+            const timeoutMs = (deps.known(delivery.endpointId)?.record.timeoutSeconds ?? settings.default_timeout_seconds) * 1000;
             let queue = queues.get(delivery.endpointId);
             if (!queue) queues.set(delivery.endpointId, (queue = { items: [], head: 0 }));
             queue.items.push({ delivery, startBy: delivery.leaseUntil - timeoutMs });
             queued++;
+            queuedSize += sizeOf(delivery);
           }
           pump();
         },

@@ -83,7 +83,7 @@ export function createDeliveryWorker(deps: DeliveryWorkerDeps) {
   let processBacklog = false;
 
   const handOffs = createHandOffQueue({
-    workerId, clock, settings, fresh: endpointCache.fresh,
+    workerId, clock, settings, known: endpointCache.known,
     inFlight: () => inFlight,
     inFlightOf: (endpointId) => perEndpoint.get(endpointId) ?? 0,
     heldBack: () => recorder.buffered >= settings.flush_batch_size,

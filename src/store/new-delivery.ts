@@ -11,7 +11,7 @@ export interface NewDelivery {
 
 export function newDelivery(id: string, message: NewMessage, target: EndpointTarget, lease: PublishLease | undefined): NewDelivery {
   const orderingKey = target.ordered && !message.unordered ? (message.orderingKey ?? '') : null;
-  const leaseUntil = lease && orderingKey === null ? lease.take(target.id) : null;
+  const leaseUntil = lease && orderingKey === null ? lease.take(target.id, message.payload.length) : null;
   const leased = leaseUntil === null ? null : {
     id, messageId: message.id, endpointId: target.id, eventType: message.eventType, attempts: 0, oneShot: false, orderingKey: null, payload: message.payload, leaseUntil,
   };

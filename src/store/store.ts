@@ -114,7 +114,8 @@ export interface PublishedMessage {
  */
 export interface PublishLease {
   workerId: string;
-  take(endpointId: string): number | null;
+  /** The lease's end for a delivery to the endpoint whose payload has `size` characters, or null: stored pending. */
+  take(endpointId: string, size: number): number | null;
 }
 
 /** Options of a publish: the time, the idempotency keys' time to live, and a lease for the worker (optional). */

@@ -173,12 +173,13 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     const { gw, drop } = await startBackendGateway(backend);
     const receiver = await startReceiver();
     try {
-      const ep = (await gw.api('POST', '/api/endpoints', { name: 'r', url: receiver.url })).body;
       let calls = 0;
       gw.endpoints.signingSecrets = () => {
         calls++;
         throw new Error('the stored secrets do not open with this master key');
       };
+      const ep = (await gw.api('POST', '/api/endpoints', { name: 'r', url: receiver.url })).body;
+      calls = 0; // the worker's read of the new endpoint failed alike
       const before = Date.now();
       const res = await gw.api('POST', '/api/messages', { event_type: 'own.fault', payload: {}, endpoint_ids: [ep.id] });
       const [delivery] = (await gw.api('GET', `/api/deliveries?message_id=${res.body.id}`)).body.data;
@@ -262,7 +263,7 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     });
     try {
       await gw.api('POST', '/api/endpoints', { name: 'held', url: rx.url, timeout_seconds: 30 });
-      // The first delivery to an endpoint the worker has not looked at yet waits for a claim.
+      // One answered first: the endpoint's one slot is free again before the batch.
       const warm = (await gw.api('POST', '/api/messages', { event_type: 'held.test', payload: { warm: true } })).body.delivery_ids[0];
       await eventually(async () => (await gw.store.deliveries.get(warm))?.status === 'sent');
       const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: 6 }, (_, i) => ({ event_type: 'held.test', payload: { i } })) });
