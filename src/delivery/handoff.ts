@@ -16,8 +16,12 @@ export const HANDOFF_SWEEP_MS = 10_000;
  * delivery this process still holds.
  */
 const MARGIN_MS = 2 * HANDOFF_SWEEP_MS;
-/** An endpoint whose every slot is taken and none of whose tries ended for this long gets no hand-offs (a dead one). */
-const STALL_MS = 1000;
+/**
+ * An endpoint whose every slot is taken and none of whose tries ended for this long gets no hand-offs (a dead one), and
+ * gives back those it holds. Short, because a burst fills the queue within a second; a slow endpoint taken for a dead
+ * one only goes through claims a while.
+ */
+const STALL_MS = 500;
 
 const sizeOf = (d: LeasedDelivery) => d.payload?.length ?? 0;
 
@@ -97,6 +101,8 @@ export function createHandOffQueue(deps: HandOffDeps) {
     // Every slot taken and no try ended for a while (an endpoint that hangs): its work waits in the store, not in the
     // budget that healthy endpoints share.
     const stalled = slots >= settings.per_endpoint_concurrency && now - (progressAt.get(endpointId) ?? now) > STALL_MS;
+    // What it already holds waiting goes to the store as well (stored pending), freeing the budget for the others.
+    if (stalled && queues.has(endpointId)) giveBackWaiting(() => false, endpointId);
     if (
       !open || !endpoint || !endpoint.record.isActive || endpoint.record.rateLimitPerSecond || stalled || behind.has(endpointId)
       || queued + reservedCount >= settings.handoff_queue_size || deps.heldBack()
@@ -145,9 +151,10 @@ export function createHandOffQueue(deps: HandOffDeps) {
     }
   }
 
-  /** Gives back (stores pending) the waiting deliveries, but those `keep` keeps. */
-  function giveBackWaiting(keep: (item: Waiting) => boolean = () => false) {
+  /** Gives back (stores pending) the waiting deliveries (of one endpoint, when named), but those `keep` keeps. */
+  function giveBackWaiting(keep: (item: Waiting) => boolean = () => false, only?: string) {
     for (const [endpointId, queue] of queues) {
+      if (only !== undefined && endpointId !== only) continue;
       const kept = queue.items.slice(queue.head).filter((item) => {
         if (keep(item)) return true;
         queuedSize -= sizeOf(item.delivery);

@@ -333,7 +333,7 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
     assert.ok(resent < order.length - 20, `the resend went out while new messages were still waiting, not after them all (at ${resent} of ${order.length})`);
   });
 
-  it('stops handing off to an endpoint that hangs: every slot taken and no try ended for a second', async () => {
+  it('stops handing off to an endpoint that hangs (every slot taken, no try ended for half a second) and gives back what it held', async () => {
     const { gw, drop } = await startBackendGateway(backend, {
       BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '2', BOTGATE_DELIVERY__HANDOFF_QUEUE_SIZE: '100', BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.2',
     });
@@ -343,15 +343,20 @@ for (const backend of await testBackends()) describe(`flow control (${backend.na
       const publish = async (n: number) => {
         const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: n }, (_, i) => ({ event_type: 'hung.test', payload: { i } })) });
         assert.equal(res.status, 202);
-        const ids: string[] = res.body.messages.flatMap((m: { delivery_ids: string[] }) => m.delivery_ids);
-        return Promise.all(ids.map(async (id) => (await gw.store.deliveries.get(id))?.lockedBy ?? null));
+        return res.body.messages.flatMap((m: { delivery_ids: string[] }) => m.delivery_ids) as string[];
       };
-      await publish(1); // claimed: the worker looks the endpoint up
+      const holders = async (ids: string[]) => Promise.all(ids.map(async (id) => (await gw.store.deliveries.get(id))?.lockedBy ?? null));
+      await publish(1);
       await hung.waitFor(1);
-      assert.deepEqual(await publish(5), Array(5).fill(gw.workerId), 'handed off: one more in flight, four waiting');
+      const held = await publish(5);
+      assert.deepEqual(await holders(held), Array(5).fill(gw.workerId), 'handed off: one more in flight, four waiting');
       await hung.waitFor(2);
-      await new Promise((resolve) => setTimeout(resolve, 1200));
-      assert.deepEqual(await publish(3), [null, null, null], 'stored pending: the endpoint hangs');
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      assert.deepEqual(await holders(await publish(3)), [null, null, null], 'stored pending: the endpoint hangs');
+      // The four that waited in memory went back to the store with it (the one in flight stays leased).
+      await eventually(async () => (await holders(held)).filter((w) => w === null).length === 4);
+      assert.deepEqual(await holders(held), [gw.workerId, null, null, null, null]);
+      assert.match((await gw.app.inject({ url: '/metrics' })).body, /^botgate_delivery_handoff_waiting 0$/m);
     } finally {
       await gw.close();
       await drop();
