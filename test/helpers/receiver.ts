@@ -31,6 +31,18 @@ export const ok: Behaviour = (_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
 };
 
+/** Answers message 0's first try with `status`, everything else with 200 after `delayMs`. */
+export function failingFirstTry(status: number, delayMs: number): Behaviour {
+  let failed = false;
+  return (req, res) => {
+    if (JSON.parse(req.body).n === 0 && !failed) {
+      failed = true;
+      return void res.writeHead(status).end();
+    }
+    setTimeout(() => res.writeHead(200).end(), delayMs);
+  };
+}
+
 export async function startReceiver(behaviour: Behaviour = ok): Promise<Receiver> {
   const requests: Received[] = [];
   let current = behaviour;
