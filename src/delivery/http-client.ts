@@ -70,9 +70,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     new Agent({ connections: options.connectionsPerOrigin, pipelining: 1, keepAliveTimeout: 10_000, connect: { lookup: lookups[Number(own)], timeout: connectMs } });
   const shared: Agent[] = [newAgent(DEFAULT_CONNECT_MS, false)]; // [1], for ownLoopback tries, made when first needed
   const pools = new Map<string, { agent: Agent; connectMs: number; own: boolean }>(); // in order of last use
+  let latest: string | undefined; // the pool last used, already last in `pools`
   function agentFor(pool: string | undefined, timeoutMs: number, own: boolean): Agent {
     if (pool === undefined) return (shared[Number(own)] ??= newAgent(DEFAULT_CONNECT_MS, own));
     let found = pools.get(pool);
+    if (found && pool === latest && found.connectMs === timeoutMs && found.own === own) return found.agent;
+    latest = pool;
     if (found) pools.delete(pool);
     if (found && (found.connectMs !== timeoutMs || found.own !== own)) {
       void found.agent.close(); // the endpoint's timeout (or URL) changed; its in-flight tries finish
@@ -94,7 +97,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   // Tries handed to a pool that have not started: a request the client refuses while others wait may leave them
   // queued for good (undici calls back neither start nor error), so they too end by their deadline, and their slot
   // comes back.
-  const waiting = new Map<object, { deadline: number; fail: (error: Error) => void }>();
+  const waiting = new Set<{ deadline: number; fail: (error: Error) => void }>();
   let sweeper: NodeJS.Timeout | null = null;
   function sweep(): void {
     const now = performance.now();
@@ -102,7 +105,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       if (now > deadline) c.abort(Object.assign(new Error('past the deadline'), { code: 'UND_ERR_HEADERS_TIMEOUT' }));
     }
     // A little after the deadline: a try the pool starts late aborts itself at its start (onRequestStart).
-    for (const w of waiting.values()) {
+    for (const w of waiting) {
       if (now > w.deadline + SWEEP_MS) w.fail(Object.assign(new Error('never got a connection before its deadline'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
     }
   }
@@ -129,6 +132,89 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     return found;
   }
 
+  /** One try in flight: undici's dispatch handler (one object, not a closure per callback). */
+  class Try implements Dispatcher.DispatchHandler {
+    req: HttpRequest;
+    started: number;
+    deadline: number;
+    resolve: (result: HttpResult) => void;
+    statusCode: number | null = null;
+    headers: HttpResult['headers'] = {};
+    chunks: Buffer[] = [];
+    size = 0;
+    controller: Dispatcher.DispatchController | null = null;
+    done = false;
+
+    constructor(req: HttpRequest, started: number, deadline: number, resolve: (result: HttpResult) => void) {
+      this.req = req;
+      this.started = started;
+      this.deadline = deadline;
+      this.resolve = resolve;
+    }
+
+    fail(error: Error): void {
+      this.finish(error);
+    }
+
+    finish(error: Error | null): void {
+      if (this.done) return;
+      this.done = true;
+      waiting.delete(this);
+      if (this.controller) active.delete(this.controller);
+      const durationMs = performance.now() - this.started;
+      // Once the status line arrived it decides; a body cut off (too large, past the deadline, broken) is kept as far as it came.
+      if (this.statusCode !== null) {
+        // NUL cannot be stored in text (PostgreSQL refuses it): a receiver's binary answer is kept readable.
+        const body = Buffer.concat(this.chunks, this.size).subarray(0, options.maxResponseBytes).toString('utf8').replaceAll('\u0000', '\uFFFD');
+        this.resolve({ statusCode: this.statusCode, headers: this.headers, body, durationMs, errorKind: null, error: null });
+      } else {
+        this.resolve(failure(error instanceof AbortedError ? 'aborted' : errorKind(error), error, durationMs));
+      }
+    }
+
+    onRequestStart(c: Dispatcher.DispatchController): void {
+      this.controller = c;
+      waiting.delete(this);
+      if (this.done) return c.abort(new AbortedError()); // given up on while it waited (past its deadline, shutdown)
+      // A try that waited for a connection (more tries than the pool's connections) is never sent after
+      // the shutdown began or past its deadline: its signature and its lease were meant for then.
+      if (stopping) return c.abort(new AbortedError());
+      // Nor with so little of its time left that it could only time out at the receiver (sent, then cut: a
+      // duplicate for nothing): at least a quarter of its timeout, or 100 ms.
+      const timeoutMs = this.req.timeoutMs;
+      if (performance.now() > this.deadline - Math.min(100, timeoutMs / 4)) {
+        return c.abort(Object.assign(new Error(`waited ${timeoutMs} ms for a connection`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
+      }
+      active.set(c, this.deadline);
+    }
+
+    onResponseStart(_c: Dispatcher.DispatchController, status: number, responseHeaders: HttpResult['headers']): void {
+      if (status < 200) return; // 1xx: the real answer follows
+      this.statusCode = status;
+      this.headers = responseHeaders;
+    }
+
+    onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+      const max = options.maxResponseBytes;
+      if (this.size < max) {
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+      }
+      if (this.size >= max || performance.now() > this.deadline) {
+        this.finish(null);
+        c.abort(new CutOffError());
+      }
+    }
+
+    onResponseEnd(): void {
+      this.finish(null);
+    }
+
+    onResponseError(_c: Dispatcher.DispatchController, error: Error): void {
+      this.finish(error);
+    }
+  }
+
   return {
     send(req) {
       const started = performance.now();
@@ -140,83 +226,26 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         req.signal.addEventListener('abort', () => {
           stopping = true;
           active.forEach((_deadline, c) => c.abort(new AbortedError()));
-          for (const w of waiting.values()) w.fail(new AbortedError());
+          for (const w of waiting) w.fail(new AbortedError());
         }, { once: true });
       }
       if (req.signal?.aborted) return Promise.resolve(failure('aborted', new AbortedError(), 0));
       const deadline = started + req.timeoutMs;
-      const max = options.maxResponseBytes;
       sweeper ??= setInterval(sweep, SWEEP_MS).unref();
       return new Promise((resolve) => {
-        let statusCode: number | null = null;
-        let headers: HttpResult['headers'] = {};
-        const chunks: Buffer[] = [];
-        let size = 0;
-        let controller: Dispatcher.DispatchController | null = null;
-        let done = false;
-        const key = {};
-        const finish = (error: Error | null) => {
-          if (done) return;
-          done = true;
-          waiting.delete(key);
-          if (controller) active.delete(controller);
-          const durationMs = performance.now() - started;
-          // Once the status line arrived it decides; a body cut off (too large, past the deadline, broken) is kept as far as it came.
-          if (statusCode !== null) {
-            // NUL cannot be stored in text (PostgreSQL refuses it): a receiver's binary answer is kept readable.
-            resolve({ statusCode, headers, body: Buffer.concat(chunks, size).subarray(0, max).toString('utf8').replaceAll('\u0000', '\uFFFD'), durationMs, errorKind: null, error: null });
-          } else {
-            resolve(failure(error instanceof AbortedError ? 'aborted' : errorKind(error), error, durationMs));
-          }
-        };
+        const attempt = new Try(req, started, deadline, resolve);
         // The pool's connect timeout bounds connecting; one sweep for all tries (cheaper than an AbortSignal per
         // request) cuts a try past its deadline within SWEEP_MS, waiting for the answer or reading its body.
-        waiting.set(key, { deadline, fail: finish });
+        waiting.add(attempt);
         agentFor(req.pool, req.timeoutMs, own).dispatch(
           { origin: to.origin, path: to.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
-          {
-            onRequestStart(c) {
-              controller = c;
-              waiting.delete(key);
-              if (done) return c.abort(new AbortedError()); // given up on while it waited (past its deadline, shutdown)
-              // A try that waited for a connection (more tries than the pool's connections) is never sent after
-              // the shutdown began or past its deadline: its signature and its lease were meant for then.
-              if (stopping) return c.abort(new AbortedError());
-              // Nor with so little of its time left that it could only time out at the receiver (sent, then cut: a
-              // duplicate for nothing): at least a quarter of its timeout, or 100 ms.
-              if (performance.now() > deadline - Math.min(100, req.timeoutMs / 4)) {
-                return c.abort(Object.assign(new Error(`waited ${req.timeoutMs} ms for a connection`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
-              }
-              active.set(c, deadline);
-            },
-            onResponseStart(_c, status, responseHeaders) {
-              if (status < 200) return; // 1xx: the real answer follows
-              statusCode = status;
-              headers = responseHeaders;
-            },
-            onResponseData(c, chunk) {
-              if (size < max) {
-                chunks.push(chunk);
-                size += chunk.length;
-              }
-              if (size >= max || performance.now() > deadline) {
-                finish(null);
-                c.abort(new CutOffError());
-              }
-            },
-            onResponseEnd() {
-              finish(null);
-            },
-            onResponseError(_c, error) {
-              finish(error);
-            },
-          },
+          attempt,
         );
       });
     },
     async close() {
       if (sweeper) clearInterval(sweeper);
-      for (const w of waiting.values()) w.fail(new AbortedError());
+      for (const w of waiting) w.fail(new AbortedError());
       // A pool whose queue holds a try it will never start never finishes closing: destroyed after a grace.
       await Promise.all([...shared, ...[...pools.values()].map((p) => p.agent)].map((a) => {
         let timer: NodeJS.Timeout | undefined;
