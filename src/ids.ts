@@ -29,7 +29,7 @@ export function createIdGenerator(clock: Clock): (prefix: IdPrefix) => string {
   let lastTime = 0;
   let timePart = '';
   let hiPart = encode(hi, 8);
-  const parts = ['', '_', '', '', ''];
+  const parts = ['', '_', '', '', '', '', '', ''];
   return (prefix) => {
     const now = Math.max(clock.now(), lastTime);
     if (now !== lastTime) {
@@ -46,7 +46,11 @@ export function createIdGenerator(clock: Clock): (prefix: IdPrefix) => string {
     parts[0] = prefix;
     parts[2] = timePart;
     parts[3] = hiPart;
-    parts[4] = encode(lo, 8);
+    let value = lo; // its 8 digits as 4 pairs, put straight into the parts (no string made to hold them first)
+    for (let i = 7; i >= 4; i--) {
+      parts[i] = PAIRS[value % 1024];
+      value = Math.floor(value / 1024);
+    }
     return parts.join('');
   };
 }

@@ -47,10 +47,13 @@ export function createOutbox(deps: { store: Store; clock: Clock; newId: (p: IdPr
     const routed = new Map<string, number>(); // endpoint → deliveries stored for it
     const route = (targets: EndpointTarget[], message: NewMessage) => {
       const input = options.get(message.id)!;
-      const ids = targets
-        .filter((t) => (input.ignoreFilters && input.endpointIds) || endpointAccepts(t.eventTypes, message.eventType))
-        .map((t) => t.id);
-      for (const id of ids) routed.set(id, (routed.get(id) ?? 0) + 1);
+      const all = Boolean(input.ignoreFilters && input.endpointIds);
+      const ids: string[] = [];
+      for (const t of targets) {
+        if (!all && !endpointAccepts(t.eventTypes, message.eventType)) continue;
+        ids.push(t.id);
+        routed.set(t.id, (routed.get(t.id) ?? 0) + 1);
+      }
       return ids;
     };
     // The process's worker may take deliveries at once: stored leased to it, handed to it after the commit (handoff.ts).
