@@ -17,10 +17,12 @@ export function parseBot(text: string, source: string): { bot: BotDefinition } |
   const lines = new LineCounter();
   const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: sameKey });
   if (document.errors.length > 0) {
+    // A .json file is read as YAML (JSON is YAML), but its author wrote JSON: the error is named so.
+    const kind = /\.json$/i.test(source) ? 'JSON' : 'YAML';
     return {
       problems: document.errors.map((error) => {
         const { line, col } = lines.linePos(error.pos[0]);
-        return { path: '', message: `YAML syntax error at line ${line}, column ${col}: ${yamlErrorText(error)}` };
+        return { path: '', message: `${kind} syntax error at line ${line}, column ${col}: ${yamlErrorText(error)}` };
       }),
     };
   }

@@ -145,6 +145,11 @@ describe('loadBotFile and formatProblems', () => {
     assert.deepEqual(result, { problems: [{ path: '', message: 'YAML syntax error at line 3, column 1: the file holds several YAML documents (a line "---" starts another); a bot file is one' }] });
   });
 
+  it('names a .json file\'s syntax error a JSON one (it is read as YAML, which includes JSON)', () => {
+    const result = parseBot('{"id": "a", "name": "A", "id": "b"}', 'shop.json');
+    assert.deepEqual(result, { problems: [{ path: '', message: 'JSON syntax error at line 1, column 26: Map keys must be unique' }] });
+  });
+
   it('reports a missing file as a problem with an empty path', async () => {
     const result = await loadBotFile('/nonexistent/bot.yaml');
     assert.deepEqual(result, { problems: [{ path: '', message: 'cannot read the bot file: no such file' }], path: '/nonexistent/bot.yaml' });
