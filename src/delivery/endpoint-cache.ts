@@ -105,7 +105,7 @@ export function createEndpointCache(deps: EndpointCacheDeps) {
       const cached = cache.get(endpointId);
       if (!cached) return undefined;
       const age = clock.now() - cached.loadedAt;
-      if (age >= ENDPOINT_CACHE_MS) queueMicrotask(() => refresh(endpointId)); // after the publish transaction that asks
+      if (age >= ENDPOINT_CACHE_MS) refresh(endpointId);
       return age < KNOWN_MS ? cached : undefined;
     },
     /** Drops an endpoint (disabled by a try's answer): read again at its next use. */

@@ -97,7 +97,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   // Tries handed to a pool that have not started: a request the client refuses while others wait may leave them
   // queued for good (undici calls back neither start nor error), so they too end by their deadline, and their slot
   // comes back.
-  const waiting = new Set<{ deadline: number; fail: (error: Error) => void }>();
+  const waiting = new Set<Try>();
   let sweeper: NodeJS.Timeout | null = null;
   function sweep(): void {
     const now = performance.now();
@@ -106,7 +106,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
     // A little after the deadline: a try the pool starts late aborts itself at its start (onRequestStart).
     for (const w of waiting) {
-      if (now > w.deadline + SWEEP_MS) w.fail(Object.assign(new Error('never got a connection before its deadline'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
+      if (now > w.deadline + SWEEP_MS) w.finish(Object.assign(new Error('never got a connection before its deadline'), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
     }
   }
   const watched = new WeakSet<AbortSignal>();
@@ -150,10 +150,6 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       this.started = started;
       this.deadline = deadline;
       this.resolve = resolve;
-    }
-
-    fail(error: Error): void {
-      this.finish(error);
     }
 
     finish(error: Error | null): void {
@@ -226,7 +222,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         req.signal.addEventListener('abort', () => {
           stopping = true;
           active.forEach((_deadline, c) => c.abort(new AbortedError()));
-          for (const w of waiting) w.fail(new AbortedError());
+          for (const w of waiting) w.finish(new AbortedError());
         }, { once: true });
       }
       if (req.signal?.aborted) return Promise.resolve(failure('aborted', new AbortedError(), 0));
@@ -245,7 +241,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     },
     async close() {
       if (sweeper) clearInterval(sweeper);
-      for (const w of waiting) w.fail(new AbortedError());
+      for (const w of waiting) w.finish(new AbortedError());
       // A pool whose queue holds a try it will never start never finishes closing: destroyed after a grace.
       await Promise.all([...shared, ...[...pools.values()].map((p) => p.agent)].map((a) => {
         let timer: NodeJS.Timeout | undefined;
