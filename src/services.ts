@@ -89,7 +89,7 @@ export async function createServices(config: Config, options: ServiceOptions = {
   const outbox = createOutbox({ store, clock, newId, config });
   const recovery = createRecoveryService({
     store, clock, newId, config, workerId,
-    onRequeued: () => outbox.nudge(),
+    onRequeued: (endpointId) => outbox.nudge([endpointId]),
     onError: (error) => options.onError?.('recovery', error),
   });
   const apps = createAppService({ store, box, clock });

@@ -90,7 +90,7 @@ export function createAttemptRecorder(deps: AttemptRecorderDeps) {
         try {
           const announce = exhaustedAnnouncements(batch, clock.now(), deps.newId);
           const result = await finishStubbornly(batch.map((f) => f.outcome), announce);
-          if (announce) deps.outbox.nudge(); // message.attempt.exhausted deliveries were stored with it
+          announce?.nudge(deps.outbox); // message.attempt.exhausted deliveries were stored with it
           const after = afterAttempts(batch, result, {
             now: clock.now(), config, endpoints: deps.endpoints, outbox: deps.outbox, newId: deps.newId, onDisabled: deps.onDisabled,
             onError: (step, error) => fail(`after-attempts ${step}`, error),

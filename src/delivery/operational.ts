@@ -12,9 +12,22 @@ export interface FinishedAttempt {
   delivery: ClaimedDelivery;
 }
 
-/** Routes an operational message to the endpoints subscribed to its type, never to the endpoint it is about. */
-function toSubscribers(about: (message: NewMessage) => string | undefined): Router {
-  return (targets, message) => targets.filter((t) => t.id !== about(message) && endpointAccepts(t.eventTypes, message.eventType)).map((t) => t.id);
+/**
+ * Routes an operational message to the endpoints subscribed to its type, never to the endpoint it is about; `reached`
+ * collects the endpoints it routed to, for the worker's nudge: only their stored work is new, so other endpoints'
+ * hand-offs go on (an unnamed nudge would send every endpoint with waiting hand-offs to claims).
+ */
+function toSubscribers(about: (message: NewMessage) => string | undefined, reached: Set<string>): Router {
+  return (targets, message) => {
+    const ids = targets.filter((t) => t.id !== about(message) && endpointAccepts(t.eventTypes, message.eventType)).map((t) => t.id);
+    for (const id of ids) reached.add(id);
+    return ids;
+  };
+}
+
+/** Says that operational messages were stored for these endpoints (none: nothing to say). */
+function nudgeReached(outbox: Outbox, reached: Set<string>): void {
+  if (reached.size > 0) outbox.nudge([...reached]);
 }
 
 export async function afterAttempts(
@@ -38,17 +51,18 @@ export async function afterAttempts(
   for (const [endpointId, reason] of disable) {
     try {
       // endpoint.disabled is stored with the disable itself, by the caller that flipped it: never one without the other.
+      const reached = new Set<string>();
       const { changed } = await deps.endpoints.disable(endpointId, reason, (endpoint) => {
         const since = endpoint.failingSince ?? result.failingSince[endpointId] ?? null;
         const payload = { type: 'endpoint.disabled', endpoint_id: endpointId, name: endpoint.name, reason, failing_since: since === null ? null : new Date(since).toISOString(), timestamp: new Date(now).toISOString() };
         return {
           message: { id: deps.newId('msg'), eventType: 'endpoint.disabled', payload: JSON.stringify(payload), orderingKey: null, idempotencyKey: null, createdAt: now },
-          route: toSubscribers(() => endpointId),
+          route: toSubscribers(() => endpointId, reached),
         };
       });
       if (!changed) continue; // another process (or an earlier batch) disabled it and announced it
       deps.onDisabled(endpointId, reason);
-      deps.outbox.nudge();
+      nudgeReached(deps.outbox, reached);
     } catch (error) {
       deps.onError('disable', error);
     }
@@ -60,7 +74,7 @@ export async function afterAttempts(
  * operational message itself), published by the store with the finish that fails it: never one without the
  * other. They reach the endpoints subscribed to the type, never the endpoint they are about.
  */
-export function exhaustedAnnouncements(batch: FinishedAttempt[], now: number, newId: (prefix: 'msg') => string): FinishAnnouncements | undefined {
+export function exhaustedAnnouncements(batch: FinishedAttempt[], now: number, newId: (prefix: 'msg') => string): (FinishAnnouncements & { nudge: (outbox: Outbox) => void }) | undefined {
   const messages = new Map<string, NewMessage>();
   const about = new Map<string, string>(); // message id → the endpoint it is about
   for (const { outcome, delivery } of batch) {
@@ -83,6 +97,8 @@ export function exhaustedAnnouncements(batch: FinishedAttempt[], now: number, ne
     });
   }
   if (!messages.size) return undefined;
-  const route = toSubscribers((message) => about.get(message.id));
-  return { messages, route };
+  const reached = new Set<string>();
+  const route = toSubscribers((message) => about.get(message.id), reached);
+  // Once stored: the endpoints the announcements went to (the store routes only those of deliveries it failed).
+  return { messages, route, nudge: (outbox) => nudgeReached(outbox, reached) };
 }

@@ -13,7 +13,7 @@ const LEASE_MS = 60_000;
 
 export type RecoveryService = ReturnType<typeof createRecoveryService>;
 
-export function createRecoveryService(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config; workerId: string; onRequeued?: () => void; onError?: (error: unknown) => void }) {
+export function createRecoveryService(deps: { store: Store; clock: Clock; newId: (p: IdPrefix) => string; config: Config; workerId: string; onRequeued?: (endpointId: string) => void; onError?: (error: unknown) => void }) {
   const { store, clock } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | null = null;
@@ -36,7 +36,7 @@ export function createRecoveryService(deps: { store: Store; clock: Clock; newId:
       if (count === 0 || lastSeq === null) break;
       afterSeq = lastSeq;
       done += count;
-      deps.onRequeued?.();
+      deps.onRequeued?.(endpointId);
       if (!(await own({ done, progress: { afterSeq }, lockedUntil: clock.now() + LEASE_MS }))) return;
     }
     await own({ status: 'done', done, lockedBy: null, lockedUntil: null });

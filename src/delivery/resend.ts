@@ -19,6 +19,6 @@ export async function resendDelivery(deps: { store: Store; clock: Clock; outbox:
   const result = await deps.store.deliveries.resend(id, deps.clock.now());
   if (result === 'not_found') throw new BotgateError('BG_ERR_DELIVERY_NOT_FOUND', `No delivery ${id}`);
   if (result === 'in_progress') throw new BotgateError('BG_ERR_DELIVERY_IN_PROGRESS');
-  deps.outbox.nudge();
+  deps.outbox.nudge([delivery.endpointId]);
   return result;
 }

@@ -179,4 +179,35 @@ for (const backend of await testBackends()) describe(`hand-off (${backend.name})
       await rx.close();
     }
   });
+  it('keeps handing off to other endpoints when a message.attempt.exhausted is stored for a subscriber', async () => {
+    const { gw, drop } = await startBackendGateway(backend, { BOTGATE_DELIVERY__PER_ENDPOINT_CONCURRENCY: '1', BOTGATE_DELIVERY__SHUTDOWN_DEADLINE_SECONDS: '0.2' });
+    const held = await startReceiver(() => {}); // never answers: the busy endpoint always has hand-offs waiting
+    const failing = await startReceiver((_req, res) => void res.writeHead(500).end());
+    const watcher = await startReceiver((_req, res) => void res.writeHead(200).end());
+    try {
+      const publish = async (eventType: string, n: number) => {
+        const res = await gw.api('POST', '/api/messages/batch', { messages: Array.from({ length: n }, (_, i) => ({ event_type: eventType, payload: { i } })) });
+        assert.equal(res.status, 202);
+        const ids: string[] = res.body.messages.flatMap((m: { delivery_ids: string[] }) => m.delivery_ids);
+        return Promise.all(ids.map(async (id) => {
+          const d = await gw.store.deliveries.get(id);
+          return [d?.status, d?.lockedBy ?? null];
+        }));
+      };
+      await gw.api('POST', '/api/endpoints', { name: 'busy', url: held.url, event_types: ['busy.test'], timeout_seconds: 30 });
+      await gw.api('POST', '/api/endpoints', { name: 'failing', url: failing.url, event_types: ['fail.test'], max_attempts: 1 });
+      await gw.api('POST', '/api/endpoints', { name: 'watch', url: watcher.url, event_types: ['message.attempt.exhausted'] });
+      assert.deepEqual(await publish('busy.test', 3), [0, 1, 2].map(() => ['sending', gw.workerId]));
+      await publish('fail.test', 1);
+      await watcher.waitFor(1);
+      assert.equal(JSON.parse(watcher.requests[0].body).type, 'message.attempt.exhausted');
+      // The announcement was work for the watcher only: the busy endpoint's next deliveries are still handed off
+      // (had every endpoint been told new work was stored, they would wait in the store for a claim).
+      assert.deepEqual(await publish('busy.test', 3), [0, 1, 2].map(() => ['sending', gw.workerId]));
+    } finally {
+      await gw.close();
+      await drop();
+      await Promise.all([held.close(), failing.close(), watcher.close()]);
+    }
+  });
 });
